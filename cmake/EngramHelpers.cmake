@@ -1,0 +1,60 @@
+# Engram build helpers.
+#
+#   engram_proto_library(NAME <target> PROTOS <files...> [DEPS <proto targets...>] [GRPC])
+#     One library per proto package; code is generated into the build tree.
+#   engram_cc_test(NAME <test> SRCS <files...> DEPS <targets...> [LABELS <labels...>])
+#     A GoogleTest binary registered with ctest.
+
+set(ENGRAM_PROTO_ROOT "${PROJECT_SOURCE_DIR}/proto")
+set(ENGRAM_PROTO_GEN "${PROJECT_BINARY_DIR}/proto_gen")
+file(MAKE_DIRECTORY "${ENGRAM_PROTO_GEN}")
+
+function(engram_proto_library)
+  cmake_parse_arguments(P "GRPC" "NAME" "PROTOS;DEPS" ${ARGN})
+  set(srcs)
+  set(hdrs)
+  foreach(proto ${P_PROTOS})
+    get_filename_component(abs "${proto}" ABSOLUTE)
+    file(RELATIVE_PATH rel "${ENGRAM_PROTO_ROOT}" "${abs}")
+    string(REGEX REPLACE "\\.proto$" "" base "${rel}")
+    set(outs "${ENGRAM_PROTO_GEN}/${base}.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.pb.h")
+    set(plugin_args)
+    if(P_GRPC)
+      list(APPEND outs "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.h")
+      set(plugin_args --grpc_out=${ENGRAM_PROTO_GEN} --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>)
+    endif()
+    add_custom_command(
+      OUTPUT ${outs}
+      COMMAND protobuf::protoc --proto_path=${ENGRAM_PROTO_ROOT} --cpp_out=${ENGRAM_PROTO_GEN} ${plugin_args} ${abs}
+      DEPENDS "${abs}" protobuf::protoc
+      COMMENT "protoc ${rel}"
+      VERBATIM)
+    list(APPEND srcs ${outs})
+  endforeach()
+  add_library(${P_NAME} ${srcs})
+  target_include_directories(${P_NAME} SYSTEM PUBLIC "${ENGRAM_PROTO_GEN}")
+  target_link_libraries(${P_NAME} PUBLIC protobuf::libprotobuf ${P_DEPS})
+  if(P_GRPC)
+    target_link_libraries(${P_NAME} PUBLIC gRPC::grpc++)
+  endif()
+  # Generated code is not ours to lint.
+  target_compile_options(${P_NAME} PRIVATE -w)
+endfunction()
+
+function(engram_cc_test)
+  if(NOT BUILD_TESTING)
+    return()
+  endif()
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SRCS})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set(labels unit)
+  if(T_LABELS)
+    set(labels ${T_LABELS})
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT})
+endfunction()

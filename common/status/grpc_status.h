@@ -1,0 +1,16 @@
+// The one mapping between absl::Status and grpc::Status.
+//
+// Codes map one to one (Abseil's codes are gRPC's canonical codes). Messages pass through, except
+// for INTERNAL and UNKNOWN, whose details stay in the server's logs: clients get a generic message.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace engram::status {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace engram::status

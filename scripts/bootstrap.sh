@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian bookworm machine (run as root):
+#   scripts/bootstrap.sh run    install packages, build, start the suite on localhost
+#   scripts/bootstrap.sh test   install packages, build, run every test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-run}"
+BUILD_DIR="${BUILD_DIR:-build}"
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
+  prometheus
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    echo ">> installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$BUILD_DIR" --parallel "$(nproc)"
+}
+
+case "$mode" in
+  run)
+    install_packages
+    build
+    exec scripts/run-local.sh "$BUILD_DIR"
+    ;;
+  test)
+    install_packages
+    build
+    cd "$BUILD_DIR"
+    ctest --output-on-failure --parallel "$(nproc)" -LE tsan
+    ;;
+  *)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac
