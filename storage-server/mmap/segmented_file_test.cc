@@ -1,0 +1,93 @@
+#include "storage-server/mmap/segmented_file.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+namespace engram::storage {
+namespace {
+
+class SegmentedFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           ("segfile_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(dir_);
+  }
+  SegmentedFile::Options Opts() { return {dir_, "data", 4096 * 4}; }
+  std::filesystem::path dir_;
+};
+
+TEST_F(SegmentedFileTest, GrowsWithoutMovingAndPersists) {
+  auto file = SegmentedFile::Open(Opts());
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->EnsureCapacity(100).ok());
+  char* first = (*file)->At(10);
+  std::strcpy(first, "hello");
+  ASSERT_TRUE((*file)->EnsureCapacity(4096 * 4 * 5 + 1).ok());
+  EXPECT_EQ((*file)->segment_count(), 6u);
+  EXPECT_EQ((*file)->At(10), first);  // growth never moves earlier segments
+  std::strcpy((*file)->At(4096 * 4 * 5), "tail");
+  ASSERT_TRUE((*file)->Flush(0, (*file)->capacity()).ok());
+  file->reset();
+
+  auto reopened = SegmentedFile::Open(Opts());
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->capacity(), 4096u * 4 * 6);
+  EXPECT_STREQ((*reopened)->At(10), "hello");
+  EXPECT_STREQ((*reopened)->At(4096 * 4 * 5), "tail");
+  EXPECT_EQ((*reopened)->ContiguousEnd(5), 4096u * 4);
+}
+
+TEST_F(SegmentedFileTest, ShrinkRemovesSegments) {
+  auto file = SegmentedFile::Open(Opts());
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->EnsureCapacity(4096 * 4 * 3).ok());
+  ASSERT_TRUE((*file)->ShrinkTo(4096 * 4 + 1).ok());
+  EXPECT_EQ((*file)->segment_count(), 2u);
+  EXPECT_FALSE(std::filesystem::exists((*file)->SegmentPath(2)));
+}
+
+TEST_F(SegmentedFileTest, WrongSizedSegmentIsDataLoss) {
+  {
+    auto file = SegmentedFile::Open(Opts());
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE((*file)->EnsureCapacity(1).ok());
+  }
+  std::filesystem::resize_file(dir_ / "data.000000", 100);
+  auto file = SegmentedFile::Open(Opts());
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(file.status().message().find("data.000000"), std::string::npos);
+}
+
+TEST_F(SegmentedFileTest, ReadersSeePublishedBytesWhileWriterGrows) {
+  auto opened = SegmentedFile::Open(Opts());
+  ASSERT_TRUE(opened.ok());
+  SegmentedFile* file = opened->get();
+  std::atomic<uint64_t> published{0};
+  constexpr uint64_t kWords = 4096 * 4 * 8 / 8;
+  std::thread reader([&] {
+    uint64_t seen = 0;
+    while (seen < kWords) {
+      uint64_t n = published.load(std::memory_order_acquire);
+      for (uint64_t i = seen; i < n; ++i) {
+        uint64_t v;
+        std::memcpy(&v, file->At(i * 8), 8);
+        ASSERT_EQ(v, i * 7 + 1);
+      }
+      seen = n;
+    }
+  });
+  for (uint64_t i = 0; i < kWords; ++i) {
+    ASSERT_TRUE(file->EnsureCapacity((i + 1) * 8).ok());
+    uint64_t v = i * 7 + 1;
+    std::memcpy(file->At(i * 8), &v, 8);
+    published.store(i + 1, std::memory_order_release);
+  }
+  reader.join();
+}
+
+}  // namespace
+}  // namespace engram::storage
