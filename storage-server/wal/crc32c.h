@@ -1,8 +1,8 @@
 // CRC-32C (Castagnoli), the checksum of every write-ahead-log record.
 //
 // Crc32c() uses the SSE4.2 crc32 instruction when the CPU has it (detected once at run time; the
-// project is not compiled with -march) and a table-driven slicing-by-8 fallback otherwise. Both give
-// identical results.
+// project is not compiled with -march) and a table-driven slicing-by-8 fallback otherwise. Both
+// give identical results.
 //
 // The optional third argument extends a previous checksum, like leveldb's crc32c::Extend():
 //

@@ -85,9 +85,9 @@ class PosixFileSystem final : public FileSystem {
     if (::fstat(fd, &st) != 0) return ErrnoError(errno, "fstat", path);
     const auto actual = static_cast<uint64_t>(st.st_size);
     if (actual < size) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("wal: ", path.string(), " has ", actual, " bytes, expected at least ", size,
-                       " (changed since recovery?)"));
+      return absl::FailedPreconditionError(absl::StrCat("wal: ", path.string(), " has ", actual,
+                                                        " bytes, expected at least ", size,
+                                                        " (changed since recovery?)"));
     }
     if (actual > size) {
       if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {

@@ -45,7 +45,8 @@ std::optional<uint64_t> ParseSegmentFileName(std::string_view name) {
   const std::string_view digits = name.substr(0, kSeqDigits);
   if (!std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) return std::nullopt;
   uint64_t seq;
-  if (!absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &seq)) return std::nullopt;  // Above 2^64 - 1.
+  if (!absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &seq))
+    return std::nullopt;  // Above 2^64 - 1.
   return seq;
 }
 
@@ -77,14 +78,13 @@ void EncodeRecord(uint64_t seq, std::string_view payload, std::string* out) {
   PutFixed32(p + kHeaderBytes + payload.size(), Crc32c(payload.data(), payload.size()));
 }
 
-ParsedRecord ParseRecord(const char* data, uint64_t size, uint64_t offset) {
+ParsedRecord ParseHeader(const char* p, uint64_t remaining) {
   using Kind = ParsedRecord::Kind;
   ParsedRecord r{Kind::kOk};
-  if (size - offset < kHeaderBytes) {
+  if (remaining < kHeaderBytes) {
     r.kind = Kind::kIncompleteHeader;
     return r;
   }
-  const char* p = data + offset;
   if (Crc32c(p, 12) != GetFixed32(p + 12)) {
     r.kind = Kind::kBadHeaderChecksum;
     return r;
@@ -96,15 +96,21 @@ ParsedRecord ParseRecord(const char* data, uint64_t size, uint64_t offset) {
     return r;
   }
   r.record_bytes = RecordBytes(len);
-  if (size - offset < r.record_bytes) {
-    r.kind = Kind::kIncompleteRecord;
-    return r;
+  if (remaining < r.record_bytes) r.kind = Kind::kIncompleteRecord;
+  return r;
+}
+
+void CheckPayload(const char* p, ParsedRecord* record) {
+  const uint64_t len = record->record_bytes - kHeaderBytes - kTrailerBytes;
+  record->payload = std::string_view(p + kHeaderBytes, len);
+  if (Crc32c(p + kHeaderBytes, len) != GetFixed32(p + kHeaderBytes + len)) {
+    record->kind = ParsedRecord::Kind::kBadPayloadChecksum;
   }
-  r.payload = std::string_view(p + kHeaderBytes, len);
-  if (Crc32c(r.payload.data(), len) != GetFixed32(p + kHeaderBytes + len)) {
-    r.kind = Kind::kBadPayloadChecksum;
-    return r;
-  }
+}
+
+ParsedRecord ParseRecord(const char* data, uint64_t size, uint64_t offset) {
+  ParsedRecord r = ParseHeader(data + offset, size - offset);
+  if (r.kind == ParsedRecord::Kind::kOk) CheckPayload(data + offset, &r);
   return r;
 }
 

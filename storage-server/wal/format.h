@@ -37,10 +37,10 @@ inline uint64_t RecordBytes(uint64_t payload_len) {
 struct ParsedRecord {
   enum class Kind {
     kOk,
-    kIncompleteHeader,   // Fewer than kHeaderBytes left.
-    kBadHeaderChecksum,  // header_crc does not match.
-    kBadLength,          // payload_len > kMaxPayloadBytes (header checksum matched).
-    kIncompleteRecord,   // Valid header, but the record runs past the end of the data.
+    kIncompleteHeader,    // Fewer than kHeaderBytes left.
+    kBadHeaderChecksum,   // header_crc does not match.
+    kBadLength,           // payload_len > kMaxPayloadBytes (header checksum matched).
+    kIncompleteRecord,    // Valid header, but the record runs past the end of the data.
     kBadPayloadChecksum,  // Valid header, payload_crc does not match.
   };
   Kind kind;
@@ -55,6 +55,15 @@ struct ParsedRecord {
            kind == Kind::kBadPayloadChecksum;
   }
 };
+
+// Parses the record starting at `p`, where `remaining` bytes of the segment are left from `p` on.
+// ParseHeader() reads only the first min(remaining, kHeaderBytes) bytes: it returns kOk for a
+// header that is valid and whose record fits in `remaining` (payload not yet checked).
+// CheckPayload() then reads all record_bytes of such a record and finishes the check.
+ParsedRecord ParseHeader(const char* p, uint64_t remaining);
+void CheckPayload(const char* p, ParsedRecord* record);
+
+// Both steps, on a segment held in memory: the record at `offset` of `data[0, size)`.
 ParsedRecord ParseRecord(const char* data, uint64_t size, uint64_t offset);
 const char* Describe(ParsedRecord::Kind kind);
 

@@ -13,7 +13,8 @@ absl::StatusOr<SyncMode> ParseSyncMode(std::string_view text) {
   if (text == "always") return SyncMode::kAlways;
   if (text == "relaxed") return SyncMode::kRelaxed;
   return absl::InvalidArgumentError(
-      absl::StrCat("sync mode must be \"always\" or \"relaxed\", got \"", absl::string_view(text.data(), text.size()), "\""));
+      absl::StrCat("sync mode must be \"always\" or \"relaxed\", got \"",
+                   absl::string_view(text.data(), text.size()), "\""));
 }
 
 std::string_view SyncModeName(SyncMode mode) {
@@ -41,7 +42,7 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Open(const Options& option
   std::error_code ec;
   if (std::filesystem::create_directories(options.dir, ec)) {
     RETURN_IF_ERROR(fs->SyncDir(options.dir.parent_path().empty() ? std::filesystem::path(".")
-                                                                 : options.dir.parent_path()));
+                                                                  : options.dir.parent_path()));
   } else if (ec) {
     return absl::ErrnoToStatus(ec.value(), absl::StrCat("wal: create ", options.dir.string()));
   }
@@ -50,8 +51,8 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Open(const Options& option
                    internal::ListSegments(options.dir));
   if (existing.empty()) {
     if (!tail.path.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "wal: recovered tail ", tail.path.string(), " is not in ", options.dir.string()));
+      return absl::FailedPreconditionError(absl::StrCat("wal: recovered tail ", tail.path.string(),
+                                                        " is not in ", options.dir.string()));
     }
     RETURN_IF_ERROR(writer->StartSegment(next_seq));
     return writer;
@@ -64,9 +65,9 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Open(const Options& option
         " but the recovered tail is \"", tail.path.string(), "\"; run ReadLog() first"));
   }
   if (next_seq < tail.next_seq) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("wal: next_seq ", next_seq, " is below ", tail.next_seq, ", the end of ",
-                     last.path.string()));
+    return absl::FailedPreconditionError(absl::StrCat("wal: next_seq ", next_seq, " is below ",
+                                                      tail.next_seq, ", the end of ",
+                                                      last.path.string()));
   }
   for (const internal::SegmentFile& s : existing) {
     uint64_t size = tail.valid_bytes;
@@ -80,7 +81,8 @@ absl::StatusOr<std::unique_ptr<LogWriter>> LogWriter::Open(const Options& option
     writer->bytes_ += size;
   }
 
-  // Cut the torn tail even when not continuing this segment: as a non-last segment it must be clean.
+  // Cut the torn tail even when not continuing this segment: as a non-last segment it must be
+  // clean.
   ASSIGN_OR_RETURN(writer->file_, fs->ReopenAppendableFile(last.path, tail.valid_bytes));
   if (tail.next_seq == next_seq) return writer;
 
@@ -161,7 +163,8 @@ absl::Status LogWriter::Flush() {
   if (!failed_.ok()) return failed_;
   if (buffer_.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(Fail(file_->Append(buffer_)));
-  // Keep the capacity: the next group reuses it without reallocating, unless one huge group grew it.
+  // Keep the capacity: the next group reuses it without reallocating, unless one huge group grew
+  // it.
   if (buffer_.capacity() > 2 * options_.max_buffer_bytes) {
     std::string().swap(buffer_);
   } else {

@@ -2,10 +2,11 @@
 //
 // Every change the engine acknowledges is first a record in this log. The engine's writer thread
 // appends a group of records, then calls Sync() (SyncMode::kAlways, the default: acknowledged means
-// on disk) or only Flush() with an fdatasync at most every few milliseconds (SyncMode::kRelaxed, for
-// bulk loads). At startup ReadLog() replays the records newer than the last checkpoint, cuts off a
-// torn tail with a warning, and refuses to start on corruption anywhere else. After a checkpoint,
-// RemoveSegmentsBefore() deletes the segments it covers, so recovery time is bounded by checkpoints.
+// on disk) or only Flush() with an fdatasync at most every few milliseconds (SyncMode::kRelaxed,
+// for bulk loads). At startup ReadLog() replays the records newer than the last checkpoint, cuts
+// off a torn tail with a warning, and refuses to start on corruption anywhere else. After a
+// checkpoint, RemoveSegmentsBefore() deletes the segments it covers, so recovery time is bounded by
+// checkpoints.
 //
 // On-disk format
 // --------------
@@ -27,8 +28,8 @@
 // Recovery rules (ReadLog)
 // ------------------------
 // * A record that is incomplete at the end of the last segment, or that fails a check with no valid
-//   record anywhere after it in that segment, is a torn tail (a crash during a write): it is cut off
-//   with a warning. Only unsynced, hence unacknowledged, records can be lost this way.
+//   record anywhere after it in that segment, is a torn tail (a crash during a write): it is cut
+//   off with a warning. Only unsynced, hence unacknowledged, records can be lost this way.
 // * Any other damage -- a bad record followed by a valid one, a bad or incomplete record in a
 //   segment that is not the last, a sequence gap or step back, a segment whose name disagrees with
 //   its first record, records missing between the checkpoint and the log -- is DATA_LOSS naming the
@@ -71,7 +72,8 @@ inline constexpr uint32_t kMaxPayloadBytes = 256u << 20;
 enum class SyncMode {
   kAlways,   // Sync() every group before acknowledging it (the default, guarantee 1).
   kRelaxed,  // Flush() every group; fdatasync at most every N ms. Bulk loads and benchmarks only:
-             // acknowledged writes of the last N ms can be lost on a machine crash (not on SIGKILL).
+             // acknowledged writes of the last N ms can be lost on a machine crash (not on
+             // SIGKILL).
 };
 
 // Parses "always" or "relaxed"; anything else is InvalidArgument.
@@ -99,8 +101,10 @@ struct RecoveryResult {
 using ApplyFn = std::function<absl::Status(uint64_t seq, std::string_view payload)>;
 
 // Replays the log in `dir`: calls `apply` once for every record with seq > after_seq, in order.
-// Segments whose records are all <= after_seq are skipped without being read. A missing `dir` is an
-// empty log. Does not modify any file (the writer cuts the torn tail when it opens).
+// The payload view is valid only during that call. Segments whose records are all <= after_seq are
+// skipped without being read. A missing `dir` is an empty log. Does not modify any file (the writer
+// cuts the torn tail when it opens). Reads through a 1 MiB buffer (more for a record or a damaged
+// tail that is larger), so the scan costs about as much as checksumming the log once.
 //
 // Errors: DataLoss for damage other than a torn tail (message names file and offset, see the
 // format comment above); an error returned by `apply` is returned unchanged and stops the replay;
@@ -117,8 +121,8 @@ absl::StatusOr<RecoveryResult> ReadLog(const std::filesystem::path& dir, uint64_
 //
 // Durability: Append() only copies into a user-space buffer (one contiguous buffer, no system call
 // per record, written out early only when it exceeds Options::max_buffer_bytes). Flush() hands the
-// buffer to the kernel in one write(); Sync() flushes and then fdatasyncs. Only records covered by a
-// successful Sync() are durable.
+// buffer to the kernel in one write(); Sync() flushes and then fdatasyncs. Only records covered by
+// a successful Sync() are durable.
 //
 // Errors: a failed write, fdatasync or segment roll is sticky. After a failed fdatasync the kernel
 // may have dropped the dirty pages and reported the error only once ("fsyncgate"), and after a
@@ -141,12 +145,12 @@ class LogWriter {
   // Opens the log in options.dir (created if missing) for appending records from `next_seq` on.
   // `tail` must be the one ReadLog() just returned for this directory: the writer cuts that segment
   // to tail.valid_bytes (ftruncate + fdatasync) and continues it if tail.next_seq == next_seq;
-  // otherwise (the checkpoint is ahead of the log, possible after a machine crash in relaxed mode) it
-  // starts a new segment named next_seq. With no segment it starts a new one.
-  // Errors: FailedPrecondition if `tail` does not match the directory or next_seq < tail.next_seq;
-  // I/O errors with the path.
-  static absl::StatusOr<std::unique_ptr<LogWriter>> Open(const Options& options,
-                                                         uint64_t next_seq, RecoveredTail tail);
+  // otherwise (the checkpoint is ahead of the log, possible after a machine crash in relaxed mode)
+  // it starts a new segment named next_seq. With no segment it starts a new one. Errors:
+  // FailedPrecondition if `tail` does not match the directory or next_seq < tail.next_seq; I/O
+  // errors with the path.
+  static absl::StatusOr<std::unique_ptr<LogWriter>> Open(const Options& options, uint64_t next_seq,
+                                                         RecoveredTail tail);
 
   // Writes buffered records out (best effort, no fdatasync). Errors are logged.
   ~LogWriter();
@@ -155,8 +159,8 @@ class LogWriter {
   LogWriter& operator=(const LogWriter&) = delete;
 
   // Buffers one record. `seq` must be next_seq() (InvalidArgument otherwise, not sticky), the
-  // payload at most kMaxPayloadBytes. May roll to a new segment: the finished segment is flushed and
-  // fdatasynced, the new one created and its directory fsynced.
+  // payload at most kMaxPayloadBytes. May roll to a new segment: the finished segment is flushed
+  // and fdatasynced, the new one created and its directory fsynced.
   absl::Status Append(uint64_t seq, std::string_view payload);
 
   // Writes all buffered records with one write() system call.
