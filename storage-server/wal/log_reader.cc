@@ -172,7 +172,8 @@ absl::StatusOr<RecoveryResult> ReadLog(const std::filesystem::path& dir, uint64_
       if (record.seq != *expected_seq) {
         return Corrupt(
             segment.path, offset,
-            absl::StrCat("sequence gap: expected seq ", *expected_seq, ", found ", record.seq));
+            absl::StrCat(record.seq > *expected_seq ? "sequence gap" : "sequence goes backwards",
+                         ": expected seq ", *expected_seq, ", found ", record.seq));
       }
       if (record.seq > after_seq) {
         RETURN_IF_ERROR(apply(record.seq, record.payload));

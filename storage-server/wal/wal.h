@@ -108,7 +108,8 @@ using ApplyFn = std::function<absl::Status(uint64_t seq, std::string_view payloa
 //
 // Errors: DataLoss for damage other than a torn tail (message names file and offset, see the
 // format comment above); an error returned by `apply` is returned unchanged and stops the replay;
-// I/O errors as their errno status.
+// I/O errors as their errno status. On any error `apply` may already have run for the records
+// before the failure point; the caller must discard that state (the server refuses to start).
 // Thread-compatible. Must not run while a LogWriter is writing to the same directory.
 absl::StatusOr<RecoveryResult> ReadLog(const std::filesystem::path& dir, uint64_t after_seq,
                                        const ApplyFn& apply);
