@@ -1,0 +1,14 @@
+// Floating-point helpers whose results are bit-identical on every IEEE-754 machine.
+//
+// libm's log() may differ in the last bit between C libraries, versions and CPUs; embeddings must
+// not. These functions use only +, -, *, / and frexp/ldexp (all exactly specified by IEEE 754
+// when compiled without FMA contraction: the embed target builds with -ffp-contract=off).
+#pragma once
+
+namespace engram::hybrid {
+
+// Natural logarithm of a finite x > 0, accurate to a few ulp. Returns 0 for x <= 0 or non-finite
+// x (callers only pass counts >= 1 and probabilities in (0, 1]).
+double DeterministicLog(double x);
+
+}  // namespace engram::hybrid

@@ -1,0 +1,75 @@
+// EmbedderRegistry: resolves a namespace's embedder name to an Embedder, loading models once.
+//
+// Names (NamespaceConfig.embedder):
+//   "hashing" (or "")        HashingEmbedder at the namespace dimension (384 when 0)
+//   "word-vectors/<model>"   WordVectorsEmbedder loaded from <model_dir>/<model>/ (layout in
+//                            word_vectors_embedder.h); <model> matches [A-Za-z0-9_.-]{1,64} and is
+//                            not "." or "..", so a name can never leave model_dir
+//   "none"                   NoneEmbedder: Embed fails with FAILED_PRECONDITION
+//
+// Usage:
+//   EmbedderRegistry registry({.model_dir = "/models"});
+//   RETURN_IF_ERROR(registry.Preload("word-vectors/glove-6b-300"));  // at startup, for readiness
+//   ASSIGN_OR_RETURN(auto embedder, registry.Get(ns.embedder(), ns.dimension()));
+//
+// Thread-safe. A model is loaded at most once, on first use or Preload; concurrent requests for
+// a model being loaded wait for it. A failed load is not remembered: the next Get tries again
+// (so fixing the model directory needs no restart).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "services/hybrid/embed/embedder.h"
+#include "services/hybrid/embed/word_vectors_embedder.h"
+
+namespace engram::hybrid {
+
+struct EmbedderRegistryOptions {
+  // Root of the word-vector models (--model_dir; /models in Kubernetes). Empty: every
+  // "word-vectors/..." name is NOT_FOUND.
+  std::string model_dir;
+  WordVectorsOptions word_vectors;
+};
+
+class EmbedderRegistry {
+ public:
+  explicit EmbedderRegistry(EmbedderRegistryOptions options);
+
+  // The embedder for `name` producing vectors of `dimension` (0: the embedder's own dimension).
+  // Errors: INVALID_ARGUMENT for an unknown or malformed name or a hashing dimension out of
+  // range; NOT_FOUND for a missing model; FAILED_PRECONDITION when a model's dimension differs
+  // from a non-zero `dimension`; the load error of a malformed model.
+  absl::StatusOr<std::shared_ptr<const Embedder>> Get(std::string_view name, int dimension = 0)
+      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // Loads (or checks) `name` now, e.g. before reporting readiness.
+  absl::Status Preload(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // The word-vector models loaded so far, by name (for metrics: load_stats()).
+  std::vector<std::shared_ptr<const WordVectorsEmbedder>> LoadedModels() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> GetModel(std::string_view model)
+      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+
+  // Constant after construction.
+  const EmbedderRegistryOptions options_;
+
+  // Serialises model loads (slow, rare) without blocking lookups of loaded embedders.
+  absl::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace engram::hybrid

@@ -1,0 +1,133 @@
+#include "services/hybrid/embed/text_tokenizer.h"
+
+namespace engram::hybrid {
+namespace {
+
+bool IsSeparatorCodePoint(int32_t cp) {
+  if (cp < 0) return true;
+  if (cp < 0x80) {
+    return !((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9'));
+  }
+  return (cp <= 0xBF) || cp == 0xD7 || cp == 0xF7 || (cp >= 0x2000 && cp <= 0x2BFF) ||
+         (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFE30 && cp <= 0xFE4F) || cp == 0xFEFF ||
+         (cp >= 0xFF01 && cp <= 0xFF0F) || (cp >= 0xFF1A && cp <= 0xFF20) ||
+         (cp >= 0xFF3B && cp <= 0xFF40) || (cp >= 0xFF5B && cp <= 0xFF65) || cp == 0xFFFD ||
+         (cp >= 0x1F000 && cp <= 0x1FAFF);
+}
+
+bool IsApostrophe(int32_t cp) { return cp == 0x27 || cp == 0x2019; }
+
+int32_t Lower(int32_t cp) {
+  if (cp >= 'A' && cp <= 'Z') return cp + 0x20;
+  if (cp < 0xC0) return cp;
+  if (cp <= 0xDE && cp != 0xD7) return cp + 0x20;
+  if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) return cp + 0x20;
+  if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+  if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
+  return cp;
+}
+
+}  // namespace
+
+int32_t DecodeUtf8(std::string_view text, size_t* pos) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const size_t start = *pos;
+  const unsigned char b0 = byte(start);
+  ++*pos;
+  if (b0 < 0x80) return b0;
+  int length;
+  int32_t cp;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    length = 2;
+    cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    length = 3;
+    cp = b0 & 0x0F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    length = 4;
+    cp = b0 & 0x07;
+  } else {
+    return -1;
+  }
+  if (start + length > text.size()) return -1;
+  for (int i = 1; i < length; ++i) {
+    const unsigned char b = byte(start + i);
+    if ((b & 0xC0) != 0x80) return -1;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  // Overlong encodings, surrogates and values past U+10FFFF are invalid.
+  if ((length == 3 && cp < 0x800) || (length == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+      (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return -1;
+  }
+  *pos = start + length;
+  return cp;
+}
+
+void AppendUtf8(int32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+std::vector<std::string> TokenizeText(std::string_view text, bool lowercase) {
+  // Decode once so that the apostrophe rule can look one code point ahead.
+  std::vector<int32_t> cps;
+  cps.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) cps.push_back(DecodeUtf8(text, &pos));
+
+  std::vector<std::string> tokens;
+  std::string current;
+  for (size_t i = 0; i < cps.size(); ++i) {
+    const int32_t cp = cps[i];
+    if (!IsSeparatorCodePoint(cp)) {
+      AppendUtf8(lowercase ? Lower(cp) : cp, &current);
+      continue;
+    }
+    if (IsApostrophe(cp) && !current.empty() && i + 1 < cps.size() &&
+        !IsSeparatorCodePoint(cps[i + 1])) {
+      continue;  // "don't" -> "dont": the word goes on.
+    }
+    if (!current.empty()) {
+      tokens.push_back(std::move(current));
+      current.clear();
+    }
+  }
+  if (!current.empty()) tokens.push_back(std::move(current));
+  return tokens;
+}
+
+std::string LowercaseText(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    const int32_t cp = DecodeUtf8(text, &pos);
+    if (cp >= 0) AppendUtf8(Lower(cp), &out);
+  }
+  return out;
+}
+
+std::vector<std::string_view> SplitCodePoints(std::string_view token) {
+  std::vector<std::string_view> out;
+  out.reserve(token.size());
+  for (size_t pos = 0; pos < token.size();) {
+    const size_t start = pos;
+    DecodeUtf8(token, &pos);
+    out.push_back(token.substr(start, pos - start));
+  }
+  return out;
+}
+
+}  // namespace engram::hybrid

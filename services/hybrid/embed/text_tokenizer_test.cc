@@ -1,0 +1,75 @@
+#include "services/hybrid/embed/text_tokenizer.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/hybrid/embed/deterministic_math.h"
+
+namespace engram::hybrid {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+TEST(TokenizeTextTest, LowercasesAsciiAndSplitsOnPunctuation) {
+  EXPECT_THAT(TokenizeText("Hello, World! 42 times.", true),
+              ElementsAre("hello", "world", "42", "times"));
+  EXPECT_THAT(TokenizeText("Hello, World!", false), ElementsAre("Hello", "World"));
+}
+
+TEST(TokenizeTextTest, ApostrophesInsideWordsAreDropped) {
+  EXPECT_THAT(TokenizeText("Don't stop 'quoted' rock\xE2\x80\x99n", true),
+              ElementsAre("dont", "stop", "quoted", "rockn"));
+}
+
+TEST(TokenizeTextTest, KeepsNonAsciiLettersAndLowersLatinGreekCyrillic) {
+  EXPECT_THAT(TokenizeText("\xC3\x89" "cole caf\xC3\xA9", true),  // "École café"
+              ElementsAre("\xC3\xA9" "cole", "caf\xC3\xA9"));
+  EXPECT_THAT(TokenizeText("\xCE\x91\xCE\xB8\xCE\xAE\xCE\xBD\xCE\xB1", true),  // "Αθήνα"
+              ElementsAre("\xCE\xB1\xCE\xB8\xCE\xAE\xCE\xBD\xCE\xB1"));
+  EXPECT_THAT(TokenizeText("\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0", true),  // "Москва"
+              ElementsAre("\xD0\xBC\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0"));
+  // CJK is one run of word characters; the ideographic full stop separates.
+  EXPECT_THAT(TokenizeText("\xE6\x9D\xB1\xE4\xBA\xAC\xE3\x80\x82\xE7\x8A\xAC", true),
+              ElementsAre("\xE6\x9D\xB1\xE4\xBA\xAC", "\xE7\x8A\xAC"));
+}
+
+TEST(TokenizeTextTest, UnicodePunctuationSeparates) {
+  // em dash, curly quotes, non-breaking space
+  EXPECT_THAT(TokenizeText("cats\xE2\x80\x94" "dogs \xE2\x80\x9C" "birds\xE2\x80\x9D\xC2\xA0" "fish",
+                           true),
+              ElementsAre("cats", "dogs", "birds", "fish"));
+}
+
+TEST(TokenizeTextTest, InvalidUtf8IsASeparatorNeverAnError) {
+  EXPECT_THAT(TokenizeText("ab\xFF" "cd\xC3", true), ElementsAre("ab", "cd"));
+  EXPECT_THAT(TokenizeText("\xE2\x82", true), IsEmpty());                // truncated
+  EXPECT_THAT(TokenizeText("x\xC0\xAFy", true), ElementsAre("x", "y"));  // overlong '/'
+  EXPECT_THAT(TokenizeText("x\xED\xA0\x80y", true), ElementsAre("x", "y"));  // surrogate
+  EXPECT_THAT(TokenizeText("", true), IsEmpty());
+  EXPECT_THAT(TokenizeText("... !!! ???", true), IsEmpty());
+}
+
+TEST(TokenizeTextTest, SplitCodePoints) {
+  EXPECT_THAT(SplitCodePoints("a\xC3\xA9" "b"), ElementsAre("a", "\xC3\xA9", "b"));
+}
+
+TEST(TokenizeTextTest, LowercaseText) {
+  EXPECT_EQ(LowercaseText("ABC \xC3\x89t\xC3\xA9"), "abc \xC3\xA9t\xC3\xA9");
+}
+
+TEST(DeterministicLogTest, MatchesLibmClosely) {
+  for (double x : {1.0, 2.0, 3.0, 10.0, 1000.0, 1e-7, 0.5, 123456.789}) {
+    EXPECT_NEAR(DeterministicLog(x), std::log(x), 1e-14 * std::max(1.0, std::abs(std::log(x))))
+        << x;
+  }
+  EXPECT_EQ(DeterministicLog(1.0), 0.0);
+  EXPECT_EQ(DeterministicLog(0.0), 0.0);
+  EXPECT_EQ(DeterministicLog(-1.0), 0.0);
+}
+
+}  // namespace
+}  // namespace engram::hybrid
