@@ -1,0 +1,157 @@
+#include "common/grpc/server_runner.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc/server_interceptor.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "spdlog/spdlog.h"
+
+namespace engram::grpcutil {
+namespace {
+
+using grpc::health::v1::HealthCheckResponse;
+
+sigset_t TerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  return signals;
+}
+
+void EnableReflectionOnce() {
+  static std::once_flag once;
+  // Registers a ServerBuilder plugin for every builder created afterwards in this process.
+  std::call_once(once, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
+}
+
+}  // namespace
+
+ServerRunner::ServerRunner(Options options)
+    : options_(std::move(options)), health_(std::make_unique<HealthService>()) {
+  // NOT_SERVING before the server exists, so no probe can ever see a premature SERVING.
+  health_->SetStatus("", HealthCheckResponse::NOT_SERVING);
+  if (!options_.service_name.empty()) {
+    health_->SetStatus(options_.service_name, HealthCheckResponse::NOT_SERVING);
+  }
+}
+
+ServerRunner::~ServerRunner() { Shutdown(); }
+
+void ServerRunner::AddService(grpc::Service* service) {
+  absl::MutexLock lock(&mu_);
+  if (started_) {
+    spdlog::critical("grpc: AddService after Start() is ignored");
+    return;
+  }
+  services_.push_back(service);
+}
+
+absl::Status ServerRunner::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_ || shut_down_) {
+    return absl::FailedPreconditionError("gRPC server already started or shut down");
+  }
+  if (options_.max_message_bytes <= 0) {
+    return absl::InvalidArgumentError("max_message_bytes must be positive");
+  }
+  EnableReflectionOnce();
+
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(),
+                           &selected_port);
+  // Without this, a second server could silently share a port that is already in use.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder.SetMaxSendMessageSize(options_.max_message_bytes);
+  if (options_.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_MS,
+        static_cast<int>(absl::ToInt64Milliseconds(options_.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options_.drain_timeout)));
+  }
+  for (grpc::Service* service : services_) builder.RegisterService(service);
+  builder.RegisterService(health_.get());
+
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+  creators.push_back(std::make_unique<RpcInterceptorFactory>(options_.metrics));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    if (server != nullptr) server->Shutdown();
+    return absl::UnavailableError(absl::StrCat("failed to start the gRPC server on ",
+                                               options_.grpc_address,
+                                               " (address in use or invalid?)"));
+  }
+  server_ = std::move(server);
+  port_ = selected_port;
+  started_ = true;
+  spdlog::info("gRPC server {} listening on {} (port {})", options_.service_name,
+               options_.grpc_address, port_);
+  return absl::OkStatus();
+}
+
+int ServerRunner::port() const {
+  absl::MutexLock lock(&mu_);
+  return port_;
+}
+
+grpc::Server* ServerRunner::server() {
+  absl::MutexLock lock(&mu_);
+  return server_.get();
+}
+
+void ServerRunner::SetServing(bool serving) {
+  const auto status = serving ? HealthCheckResponse::SERVING : HealthCheckResponse::NOT_SERVING;
+  health_->SetStatus("", status);
+  if (!options_.service_name.empty()) health_->SetStatus(options_.service_name, status);
+}
+
+void ServerRunner::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  // Probes see NOT_SERVING first; Watch streams end so they do not hold up the drain.
+  health_->Shutdown();
+  if (server_ == nullptr) return;
+  spdlog::info("gRPC server {}: draining for up to {}", options_.service_name,
+               absl::FormatDuration(options_.drain_timeout));
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            absl::ToChronoNanoseconds(options_.drain_timeout));
+  // Stops accepting, waits for in-flight calls until the deadline, then cancels them and waits
+  // for their handlers to return.
+  server_->Shutdown(deadline);
+  server_->Wait();
+  server_.reset();
+  spdlog::info("gRPC server {} stopped", options_.service_name);
+}
+
+void ServerRunner::BlockTerminationSignals() {
+  const sigset_t signals = TerminationSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+int ServerRunner::WaitForTermination() {
+  const sigset_t signals = TerminationSignals();
+  // Harmless if already blocked; required for sigwait to be well defined in this thread.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  spdlog::info("received signal {}; shutting down", signal_number);
+  return signal_number;
+}
+
+}  // namespace engram::grpcutil

@@ -1,0 +1,113 @@
+// Runs one Engram gRPC server: listening port, services, grpc.health.v1, server reflection,
+// correlation ids and RPC metrics (server_interceptor.h), graceful drain.
+//
+// A service main:
+//
+//   int main(int argc, char** argv) {
+//     engram::grpcutil::ServerRunner::BlockTerminationSignals();   // before any thread starts
+//     ... parse flags, engram::logging::Init(...), build the service ...
+//     engram::grpcutil::ServerRunner runner({.service_name = "engram.v1.Engram",
+//                                            .grpc_address = "0.0.0.0:50051",
+//                                            .metrics = &registry});
+//     runner.AddService(&service);
+//     if (absl::Status s = runner.Start(); !s.ok()) { spdlog::critical(...); return 1; }
+//     runner.SetServing(true);                  // once dependencies are ready
+//     engram::grpcutil::ServerRunner::WaitForTermination();     // SIGTERM / SIGINT
+//     runner.Shutdown();                        // NOT_SERVING, drain, stop
+//     return 0;
+//   }
+//
+// Health: the server reports NOT_SERVING for "" and for Options::service_name from the first
+// moment it listens until SetServing(true); Shutdown() turns both NOT_SERVING again. Any other
+// service name answers NOT_FOUND (Check) / SERVICE_UNKNOWN (Watch).
+//
+// Thread-safety: AddService before Start; everything else is thread-safe.
+// Ownership: services passed to AddService are not owned and must outlive the runner (or at
+// least its Shutdown()). The metrics registry, if any, must outlive the runner.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/grpc/health_service.h"
+#include "grpcpp/server.h"
+
+namespace engram::metrics {
+class Registry;
+}  // namespace engram::metrics
+
+namespace engram::grpcutil {
+
+class ServerRunner {
+ public:
+  struct Options {
+    // Reported by the health service next to "" (e.g. "engram.v1.Engram"). May be empty.
+    std::string service_name;
+    // host:port; port 0 picks an ephemeral port (see port()).
+    std::string grpc_address = "0.0.0.0:0";
+    // How long Shutdown() lets in-flight calls finish before cancelling them.
+    absl::Duration drain_timeout = absl::Seconds(20);
+    // Largest request and response message.
+    int max_message_bytes = 64 << 20;
+    // When finite, connections are closed (GOAWAY) after this age, so that clients re-resolve
+    // and spread over new replicas (useful behind a headless Service with an HPA).
+    absl::Duration max_connection_age = absl::InfiniteDuration();
+    // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
+    metrics::Registry* metrics = nullptr;
+  };
+
+  explicit ServerRunner(Options options);
+  // Calls Shutdown().
+  ~ServerRunner();
+  ServerRunner(const ServerRunner&) = delete;
+  ServerRunner& operator=(const ServerRunner&) = delete;
+
+  // Registers a sync, async or callback service (not owned). Must precede Start().
+  void AddService(grpc::Service* service);
+
+  // Binds and starts serving. UNAVAILABLE if the address cannot be bound (the port is in use:
+  // SO_REUSEPORT is disabled); FAILED_PRECONDITION if called twice or after Shutdown().
+  absl::Status Start();
+
+  // The bound port; 0 before Start().
+  int port() const;
+
+  // Health of "" and service_name: SERVING or NOT_SERVING. Ignored after Shutdown().
+  void SetServing(bool serving);
+
+  // NOT_SERVING, ends health Watch streams, stops accepting calls, lets in-flight calls finish
+  // for up to drain_timeout, then cancels the rest and waits for the handlers to return.
+  // Idempotent; concurrent callers all return once shutdown is complete.
+  void Shutdown();
+
+  // The running server (for InProcessChannel in tests); null before Start() / after Shutdown().
+  grpc::Server* server();
+  HealthService& health() { return *health_; }
+
+  // Blocks SIGTERM and SIGINT in the calling thread. Call at the top of main(), before any
+  // thread is created, so every thread inherits the mask and the signals wait for
+  // WaitForTermination() instead of killing the process.
+  static void BlockTerminationSignals();
+  // Blocks until SIGTERM or SIGINT arrives (with sigwait) and returns its number. Requires
+  // BlockTerminationSignals() to have run first in main().
+  static int WaitForTermination();
+
+ private:
+  const Options options_;
+  // Declared before server_: the server must be destroyed first.
+  std::unique_ptr<HealthService> health_;
+
+  mutable absl::Mutex mu_;
+  std::vector<grpc::Service*> services_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
+  int port_ ABSL_GUARDED_BY(mu_) = 0;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace engram::grpcutil

@@ -1,0 +1,496 @@
+#include "common/grpc/server_runner.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc/correlation.h"
+#include "common/logging/correlation.h"
+#include "common/metrics/metrics.h"
+#include "engram/testing/v1/echo.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/dynamic_message.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "gtest/gtest.h"
+
+namespace engram::grpcutil {
+namespace {
+
+namespace echo = ::engram::testing::v1;
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::HasSubstr;
+
+constexpr char kServiceName[] = "engram.testing.v1.Echo";
+
+// Polls `condition` until it holds or a generous bound passes; returns whether it held.
+template <typename Condition>
+bool Eventually(Condition condition) {
+  for (int i = 0; i < 10000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return condition();
+}
+
+class EchoService;
+
+// A call that stays in flight until released or cancelled.
+class BlockingReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit BlockingReactor(EchoService* service) : service_(service) {}
+  void Release() { FinishOnce(grpc::Status::OK); }
+  void OnCancel() override { FinishOnce(grpc::Status::CANCELLED); }
+  void OnDone() override;
+
+ private:
+  void FinishOnce(grpc::Status status) {
+    if (!finished_.exchange(true)) Finish(std::move(status));
+  }
+  EchoService* const service_;
+  std::atomic<bool> finished_{false};
+};
+
+class EchoService final : public echo::Echo::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
+                                 const echo::EchoRequest* request,
+                                 echo::EchoResponse* response) override {
+    RpcScope scope(context);
+    response->set_message(request->message());
+    // What the logging scope carries is what log lines would carry.
+    response->set_correlation_id(std::string(logging::CurrentCorrelationId()));
+    if (request->block()) {
+      auto* reactor = new BlockingReactor(this);
+      absl::MutexLock lock(&mu_);
+      blocked_.insert(reactor);
+      return reactor;
+    }
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    if (request->fail_with_code() != 0) {
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(request->fail_with_code()),
+                                   "requested failure"));
+    } else {
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
+
+  void WaitForBlocked(size_t n) {
+    absl::MutexLock lock(&mu_);
+    const auto enough = [this, n]()
+                            ABSL_SHARED_LOCKS_REQUIRED(mu_) { return blocked_.size() >= n; };
+    mu_.Await(absl::Condition(&enough));
+  }
+
+  void ReleaseAll() {
+    absl::MutexLock lock(&mu_);
+    for (BlockingReactor* reactor : blocked_) reactor->Release();
+  }
+
+  void Done(BlockingReactor* reactor) {
+    absl::MutexLock lock(&mu_);
+    blocked_.erase(reactor);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::set<BlockingReactor*> blocked_ ABSL_GUARDED_BY(mu_);
+};
+
+void BlockingReactor::OnDone() {
+  service_->Done(this);
+  delete this;
+}
+
+class ServerRunnerTest : public ::testing::Test {
+ protected:
+  void StartRunner(ServerRunner::Options options = {}) {
+    options.service_name = kServiceName;
+    options.grpc_address = "127.0.0.1:0";
+    options.metrics = &registry_;
+    runner_ = std::make_unique<ServerRunner>(options);
+    runner_->AddService(&service_);
+    ASSERT_TRUE(runner_->Start().ok());
+    ASSERT_GT(runner_->port(), 0);
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", runner_->port()),
+                                   grpc::InsecureChannelCredentials());
+    health_ = Health::NewStub(channel_);
+    echo_ = echo::Echo::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    service_.ReleaseAll();
+    if (runner_) runner_->Shutdown();
+  }
+
+  grpc::Status Check(const std::string& service, HealthCheckResponse::ServingStatus* status) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    HealthCheckRequest request;
+    request.set_service(service);
+    HealthCheckResponse response;
+    grpc::Status result = health_->Check(&context, request, &response);
+    *status = response.status();
+    return result;
+  }
+
+  grpc::Status CallEcho(const echo::EchoRequest& request, echo::EchoResponse* response,
+                        grpc::ClientContext* context) {
+    if (context->deadline() == std::chrono::system_clock::time_point::max()) {
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    }
+    return echo_->Echo(context, request, response);
+  }
+
+  static std::vector<std::string> ServerMetadata(const grpc::ClientContext& context,
+                                                 const std::string& key) {
+    std::vector<std::string> values;
+    auto [begin, end] = context.GetServerInitialMetadata().equal_range(key);
+    for (auto it = begin; it != end; ++it)
+      values.emplace_back(it->second.data(), it->second.size());
+    return values;
+  }
+
+  metrics::Registry registry_;
+  EchoService service_;
+  std::unique_ptr<ServerRunner> runner_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Health::Stub> health_;
+  std::unique_ptr<echo::Echo::Stub> echo_;
+};
+
+TEST_F(ServerRunnerTest, HealthIsNotServingUntilOwnerSaysReady) {
+  StartRunner();
+  HealthCheckResponse::ServingStatus status;
+  ASSERT_TRUE(Check("", &status).ok());
+  EXPECT_EQ(status, HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(Check(kServiceName, &status).ok());
+  EXPECT_EQ(status, HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Check("no.such.Service", &status).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  runner_->SetServing(true);
+  ASSERT_TRUE(Check("", &status).ok());
+  EXPECT_EQ(status, HealthCheckResponse::SERVING);
+  ASSERT_TRUE(Check(kServiceName, &status).ok());
+  EXPECT_EQ(status, HealthCheckResponse::SERVING);
+
+  runner_->SetServing(false);
+  ASSERT_TRUE(Check("", &status).ok());
+  EXPECT_EQ(status, HealthCheckResponse::NOT_SERVING);
+
+  runner_->SetServing(true);
+  runner_->Shutdown();
+  EXPECT_EQ(runner_->health().GetStatus(""), HealthCheckResponse::NOT_SERVING);
+  runner_->SetServing(true);  // Ignored after shutdown.
+  EXPECT_EQ(runner_->health().GetStatus(kServiceName), HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(ServerRunnerTest, HealthWatchStreamsChangesAndEndsAtShutdown) {
+  StartRunner({.drain_timeout = absl::Seconds(60)});
+  grpc::ClientContext context;
+  HealthCheckRequest request;
+  request.set_service(kServiceName);
+  std::unique_ptr<grpc::ClientReader<HealthCheckResponse>> reader =
+      health_->Watch(&context, request);
+  HealthCheckResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+
+  runner_->SetServing(true);
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+
+  // Shutdown ends the watch itself rather than waiting out the 60 s drain.
+  runner_->Shutdown();
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  EXPECT_FALSE(reader->Read(&response));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(), "server shutting down");
+}
+
+TEST_F(ServerRunnerTest, HealthWatchOfUnknownServiceReportsServiceUnknown) {
+  StartRunner();
+  grpc::ClientContext context;
+  HealthCheckRequest request;
+  request.set_service("not.Registered");
+  auto reader = health_->Watch(&context, request);
+  HealthCheckResponse response;
+  ASSERT_TRUE(reader->Read(&response));
+  EXPECT_EQ(response.status(), HealthCheckResponse::SERVICE_UNKNOWN);
+  context.TryCancel();
+  EXPECT_FALSE(reader->Read(&response));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Lists services through the reflection API with a generic stub; the reflection messages come
+// from the descriptors libgrpc++_reflection registers in the generated pool.
+std::vector<std::string> ListServicesByReflection(const std::shared_ptr<grpc::Channel>& channel) {
+  namespace pb = google::protobuf;
+  const pb::DescriptorPool* pool = pb::DescriptorPool::generated_pool();
+  const pb::Descriptor* request_type =
+      pool->FindMessageTypeByName("grpc.reflection.v1alpha.ServerReflectionRequest");
+  const pb::Descriptor* response_type =
+      pool->FindMessageTypeByName("grpc.reflection.v1alpha.ServerReflectionResponse");
+  EXPECT_NE(request_type, nullptr);
+  EXPECT_NE(response_type, nullptr);
+  if (request_type == nullptr || response_type == nullptr) return {};
+  pb::DynamicMessageFactory factory(pool);
+  std::unique_ptr<pb::Message> request(factory.GetPrototype(request_type)->New());
+  request->GetReflection()->SetString(request.get(), request_type->FindFieldByName("list_services"),
+                                      "*");
+  std::string request_bytes;
+  request->SerializeToString(&request_bytes);
+
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &queue);
+  const auto step = [&queue](intptr_t expected_tag) {
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(queue.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), expected_tag);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  EXPECT_TRUE(step(1));
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer outgoing(&slice, 1);
+  call->Write(outgoing, reinterpret_cast<void*>(2));
+  EXPECT_TRUE(step(2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  EXPECT_TRUE(step(3));
+  grpc::ByteBuffer incoming;
+  call->Read(&incoming, reinterpret_cast<void*>(4));
+  EXPECT_TRUE(step(4));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  EXPECT_TRUE(step(5));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  queue.Shutdown();
+  void* ignored_tag;
+  bool ignored_ok;
+  while (queue.Next(&ignored_tag, &ignored_ok)) {
+  }
+
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(incoming.Dump(&slices).ok());
+  std::string response_bytes;
+  for (const grpc::Slice& s : slices) {
+    response_bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  std::unique_ptr<pb::Message> response(factory.GetPrototype(response_type)->New());
+  EXPECT_TRUE(response->ParseFromString(response_bytes));
+  const pb::Message& list = response->GetReflection()->GetMessage(
+      *response, response_type->FindFieldByName("list_services_response"));
+  const pb::FieldDescriptor* service_field = list.GetDescriptor()->FindFieldByName("service");
+  std::vector<std::string> names;
+  for (int i = 0; i < list.GetReflection()->FieldSize(list, service_field); ++i) {
+    const pb::Message& service = list.GetReflection()->GetRepeatedMessage(list, service_field, i);
+    names.push_back(service.GetReflection()->GetString(
+        service, service.GetDescriptor()->FindFieldByName("name")));
+  }
+  return names;
+}
+
+TEST_F(ServerRunnerTest, ReflectionListsServices) {
+  StartRunner();
+  const std::vector<std::string> services = ListServicesByReflection(channel_);
+  EXPECT_THAT(services, ::testing::IsSupersetOf(
+                            {std::string(kServiceName), std::string("grpc.health.v1.Health")}));
+}
+
+TEST_F(ServerRunnerTest, CorrelationIdFromClientIsUsedAndEchoed) {
+  StartRunner();
+  grpc::ClientContext context;
+  context.AddMetadata(kCorrelationIdMetadataKey, "client-cid-1");
+  echo::EchoRequest request;
+  request.set_message("hi");
+  echo::EchoResponse response;
+  ASSERT_TRUE(CallEcho(request, &response, &context).ok());
+  EXPECT_EQ(response.message(), "hi");
+  EXPECT_EQ(response.correlation_id(), "client-cid-1");
+  EXPECT_THAT(ServerMetadata(context, kCorrelationIdMetadataKey),
+              ::testing::ElementsAre("client-cid-1"));
+}
+
+TEST_F(ServerRunnerTest, CorrelationIdIsGeneratedWhenAbsentOrUnsafe) {
+  StartRunner();
+  for (const char* supplied : {"", "has space", "x\"y"}) {
+    grpc::ClientContext context;
+    if (*supplied != '\0') context.AddMetadata(kCorrelationIdMetadataKey, supplied);
+    echo::EchoRequest request;
+    echo::EchoResponse response;
+    ASSERT_TRUE(CallEcho(request, &response, &context).ok());
+    const std::vector<std::string> sent = ServerMetadata(context, kCorrelationIdMetadataKey);
+    ASSERT_EQ(sent.size(), 1u) << "exactly one id in the response metadata";
+    EXPECT_TRUE(logging::IsValidCorrelationId(sent[0])) << sent[0];
+    EXPECT_NE(sent[0], supplied);
+    // The interceptor and the handler's RpcScope agree on the generated id.
+    EXPECT_EQ(response.correlation_id(), sent[0]);
+  }
+}
+
+TEST_F(ServerRunnerTest, PrepareClientContextForwardsCurrentIdAndDeadline) {
+  StartRunner();
+  logging::ScopedCorrelationId scope("downstream-cid");
+  grpc::ClientContext context;
+  const auto before = std::chrono::system_clock::now();
+  PrepareClientContext(&context, absl::Seconds(30));
+  EXPECT_GE(context.deadline(), before + std::chrono::seconds(30));
+  EXPECT_LT(context.deadline(), std::chrono::system_clock::time_point::max());
+  echo::EchoRequest request;
+  echo::EchoResponse response;
+  ASSERT_TRUE(echo_->Echo(&context, request, &response).ok());
+  EXPECT_EQ(response.correlation_id(), "downstream-cid");
+
+  grpc::ClientContext no_deadline;
+  PrepareClientContext(&no_deadline, absl::InfiniteDuration(), "explicit");
+  EXPECT_EQ(no_deadline.deadline(), std::chrono::system_clock::time_point::max());
+}
+
+TEST_F(ServerRunnerTest, MetricsCountCallsByCode) {
+  StartRunner();
+  for (int code : {0, 0, static_cast<int>(grpc::StatusCode::NOT_FOUND),
+                   static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)}) {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    request.set_fail_with_code(code);
+    echo::EchoResponse response;
+    EXPECT_EQ(static_cast<int>(CallEcho(request, &response, &context).error_code()), code);
+  }
+  const std::string text = registry_.Serialize();
+  EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{service=\"engram.testing.v1.Echo\","
+                              "method=\"Echo\",code=\"OK\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{service=\"engram.testing.v1.Echo\","
+                              "method=\"Echo\",code=\"NOT_FOUND\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handled_total{service=\"engram.testing.v1.Echo\","
+                              "method=\"Echo\",code=\"INVALID_ARGUMENT\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_count{service=\"engram.testing.v1."
+                              "Echo\",method=\"Echo\"} 4\n"));
+}
+
+TEST_F(ServerRunnerTest, UnknownMethodsDoNotCreateSeries) {
+  StartRunner();
+  grpc::GenericStub stub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::CompletionQueue queue;
+  grpc::ByteBuffer request;
+  std::unique_ptr<grpc::GenericClientAsyncResponseReader> call =
+      stub.PrepareUnaryCall(&context, "/made.up.Service/Random123", request, &queue);
+  call->StartCall();
+  grpc::ByteBuffer reply;
+  grpc::Status status;
+  call->Finish(&reply, &status, reinterpret_cast<void*>(1));
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  EXPECT_THAT(registry_.Serialize(), ::testing::Not(HasSubstr("Random123")));
+}
+
+TEST_F(ServerRunnerTest, ShutdownDrainsInFlightCall) {
+  StartRunner({.drain_timeout = absl::Seconds(60)});
+  runner_->SetServing(true);
+  grpc::Status in_flight_status;
+  echo::EchoResponse in_flight_response;
+  std::thread client([&] {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    request.set_message("slow");
+    request.set_block(true);
+    in_flight_status = CallEcho(request, &in_flight_response, &context);
+  });
+  service_.WaitForBlocked(1);
+
+  std::atomic<bool> shutdown_returned{false};
+  std::thread shutdown([&] {
+    runner_->Shutdown();
+    shutdown_returned = true;
+  });
+  ASSERT_TRUE(Eventually(
+      [&] { return runner_->health().GetStatus("") == HealthCheckResponse::NOT_SERVING; }));
+  EXPECT_FALSE(shutdown_returned.load()) << "Shutdown must wait for the in-flight call";
+
+  service_.ReleaseAll();
+  client.join();
+  shutdown.join();
+  EXPECT_TRUE(in_flight_status.ok()) << in_flight_status.error_message();
+  EXPECT_EQ(in_flight_response.message(), "slow");
+
+  // The server no longer takes calls.
+  grpc::ClientContext late;
+  late.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  echo::EchoRequest request;
+  echo::EchoResponse response;
+  EXPECT_FALSE(echo_->Echo(&late, request, &response).ok());
+}
+
+TEST_F(ServerRunnerTest, ShutdownCancelsCallsThatOutliveTheDrainTimeout) {
+  StartRunner({.drain_timeout = absl::Milliseconds(50)});
+  grpc::Status status;
+  std::thread client([&] {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    request.set_block(true);
+    echo::EchoResponse response;
+    status = CallEcho(request, &response, &context);
+  });
+  service_.WaitForBlocked(1);
+  runner_->Shutdown();  // Returns once the blocked call has been cancelled.
+  client.join();
+  EXPECT_FALSE(status.ok());
+}
+
+TEST_F(ServerRunnerTest, StartErrors) {
+  StartRunner();
+  EXPECT_EQ(runner_->Start().code(), absl::StatusCode::kFailedPrecondition);
+  ServerRunner same_port({.grpc_address = absl::StrCat("127.0.0.1:", runner_->port())});
+  EXPECT_EQ(same_port.Start().code(), absl::StatusCode::kUnavailable);
+  ServerRunner after_shutdown({.grpc_address = "127.0.0.1:0"});
+  after_shutdown.Shutdown();
+  EXPECT_EQ(after_shutdown.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(TerminationSignalsTest, WaitReturnsPendingSignal) {
+  ServerRunner::BlockTerminationSignals();
+  // Thread-directed, so only this (blocking) thread can receive it.
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGTERM), 0);
+  EXPECT_EQ(ServerRunner::WaitForTermination(), SIGTERM);
+}
+
+TEST(TerminationSignalsTest, WaitingThreadWakesOnSignal) {
+  ServerRunner::BlockTerminationSignals();  // Inherited by the thread below.
+  std::atomic<int> received{0};
+  std::thread waiter([&] { received = ServerRunner::WaitForTermination(); });
+  ASSERT_EQ(pthread_kill(waiter.native_handle(), SIGINT), 0);
+  waiter.join();
+  EXPECT_EQ(received.load(), SIGINT);
+}
+
+}  // namespace
+}  // namespace engram::grpcutil
