@@ -1,0 +1,186 @@
+// Engine: the transport-agnostic storage engine behind engram-storage.
+//
+// Usage:
+//   EngineOptions options;
+//   options.data_dir = "/var/lib/engram";
+//   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(options));  // runs recovery
+//   ASSIGN_OR_RETURN(v1::WriteResponse r, engine->Write(request));          // durable when it returns
+//   ASSIGN_OR_RETURN(v1::SearchResponse s, engine->Search(search));
+//   RETURN_IF_ERROR(engine->Close());                                        // final checkpoint
+//
+// Concurrency model: one writer thread applies every mutation. Callers of Write() enqueue their
+// batch into a bounded queue (RESOURCE_EXHAUSTED when full, nothing applied) and block until the
+// writer has made it durable. The writer takes every queued batch as one group: validates each
+// against the current state, applies it to the mapped store (invisible to readers), appends it to
+// the write-ahead log, fsyncs once for the whole group (group commit), then publishes the group's
+// last sequence number and acknowledges. Readers take the published sequence as their snapshot
+// and never lock: they cannot see a half-applied batch, and see every acknowledged one.
+// A separate indexer thread inserts published vectors into each namespace's HNSW graph; searches
+// scan the not-yet-indexed tail exactly, so every acknowledged vector is searchable at once.
+//
+// Thread-safety: all public methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/metrics/metrics.h"
+#include "engram/storage/v1/storage.pb.h"
+#include "engram/storage/v1/storage_log.pb.h"
+#include "storage-server/engine/limits.h"
+#include "storage-server/engine/namespace_store.h"
+#include "storage-server/wal/wal.h"
+
+namespace engram::storage {
+
+struct EngineOptions {
+  std::filesystem::path data_dir;
+  std::filesystem::path snapshot_dir;  // empty: <data_dir>/snapshots
+  wal::SyncMode sync_mode = wal::SyncMode::kAlways;
+  absl::Duration relaxed_sync_interval = absl::Milliseconds(100);
+  Limits limits;
+  size_t write_queue_capacity = 4096;      // queued write requests before RESOURCE_EXHAUSTED
+  size_t max_group_requests = 4096;        // requests per group commit
+  uint64_t checkpoint_log_bytes = uint64_t{256} << 20;  // checkpoint when the log exceeds this
+  uint64_t wal_segment_bytes = uint64_t{64} << 20;
+  bool create_default_namespace = true;    // "default" (384-d, cosine, hashing) on a fresh store
+  std::function<int64_t()> clock_micros;   // empty: the system clock
+  metrics::Registry* metrics = nullptr;    // not owned; optional
+};
+
+class Engine {
+ public:
+  // Opens (or creates) the store in options.data_dir and recovers it: the last checkpoint, then
+  // the log after it. Fails with DataLoss naming the file and offset on corruption.
+  static absl::StatusOr<std::unique_ptr<Engine>> Open(EngineOptions options);
+  ~Engine();  // Close() if not closed
+
+  // Stops accepting writes, drains the queue, writes a final checkpoint, stops the threads.
+  absl::Status Close();
+
+  // Namespaces.
+  absl::StatusOr<v1::NamespaceInfo> CreateNamespace(v1::NamespaceConfig config);
+  absl::StatusOr<v1::NamespaceInfo> GetNamespace(const std::string& name) const;
+  std::vector<v1::NamespaceInfo> ListNamespaces() const;
+  absl::Status DeleteNamespace(const std::string& name);
+
+  // Writes: atomic and durable (per sync mode) when they return OK.
+  absl::StatusOr<v1::WriteResponse> Write(v1::WriteRequest request);
+
+  // Reads, at the latest published sequence.
+  absl::StatusOr<v1::GetConceptsResponse> GetConcepts(const v1::GetConceptsRequest& request) const;
+  absl::StatusOr<v1::NeighborsResponse> Neighbors(const v1::NeighborsRequest& request) const;
+  absl::StatusOr<v1::FindPathsResponse> FindPaths(const v1::FindPathsRequest& request) const;
+  absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& request) const;
+  absl::StatusOr<v1::ScanResponse> Scan(const v1::ScanRequest& request) const;
+
+  // Operations.
+  v1::ServerStats GetStats() const;
+  absl::StatusOr<uint64_t> Checkpoint();
+  // Blocks until every published vector is in its namespace's graph (tests, benchmarks).
+  void WaitForIndexing() const;
+
+  // Snapshots (see snapshot.h for the archive format).
+  absl::StatusOr<v1::SnapshotInfo> CreateSnapshot();
+  absl::StatusOr<std::vector<v1::SnapshotInfo>> ListSnapshots() const;
+  absl::Status DeleteSnapshot(const std::string& name);
+  // Path of a finished snapshot archive, for streaming it out.
+  absl::StatusOr<std::filesystem::path> SnapshotPath(const std::string& name) const;
+  // Verifies the archive at `path` and replaces the store's contents with it. The store must hold
+  // no concepts and no associations (FAILED_PRECONDITION otherwise).
+  absl::StatusOr<v1::SnapshotInfo> RestoreSnapshot(const std::filesystem::path& path);
+  const std::filesystem::path& snapshot_dir() const { return snapshot_dir_; }
+
+ private:
+  struct Op;
+  using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
+
+  explicit Engine(EngineOptions options);
+  absl::Status Recover();
+  absl::Status ReplayEntry(uint64_t seq, std::string_view payload);
+  absl::StatusOr<std::shared_ptr<NamespaceStore>> OpenNamespace(const NamespaceState& state, bool fresh);
+  void RegisterMetrics();
+
+  // Reader side.
+  std::shared_ptr<const Registry> registry() const;
+  absl::StatusOr<std::shared_ptr<NamespaceStore>> Find(const std::string& name) const;
+  uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
+
+  // Writer side.
+  absl::Status Submit(Op* op, bool control);
+  void WriterLoop();
+  void ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* registry_changed);
+  absl::Status CheckpointLocked();  // writer thread only
+  absl::Status WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states);
+  void PublishRegistry();
+  absl::Status RestoreOnWriter(const std::filesystem::path& staging, const struct SnapshotManifest& m);
+  int64_t Now() const;
+
+  // Indexer.
+  void IndexerLoop();
+
+  const EngineOptions options_;
+  const std::filesystem::path snapshot_dir_;
+
+  // Published to readers.
+  mutable absl::Mutex registry_mu_;
+  std::shared_ptr<const Registry> registry_ ABSL_GUARDED_BY(registry_mu_);
+  std::atomic<uint64_t> visible_seq_{0};
+
+  // Write queue.
+  mutable absl::Mutex queue_mu_;
+  std::vector<Op*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  size_t queued_data_ops_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::atomic<size_t> queue_depth_{0};
+
+  // Writer-thread state.
+  Registry writer_registry_;
+  std::unique_ptr<wal::LogWriter> log_;
+  uint64_t last_seq_ = 0;
+  uint64_t checkpoint_seq_ = 0;
+  uint64_t log_bytes_at_checkpoint_ = 0;
+  std::vector<std::filesystem::path> pending_removal_;  // dirs of deleted namespaces
+  absl::Time last_sync_ = absl::InfinitePast();
+  bool log_dirty_ = false;
+
+  // Stats, readable from any thread.
+  std::atomic<uint64_t> stat_checkpoint_seq_{0};
+  std::atomic<uint64_t> stat_log_bytes_{0};
+  std::atomic<int64_t> stat_last_checkpoint_micros_{0};
+  std::atomic<int64_t> stat_last_snapshot_micros_{0};
+  double recovery_seconds_ = 0;
+
+  // Indexer.
+  mutable absl::Mutex indexer_mu_;  // held by the indexer while it inserts; snapshots pause it
+  mutable absl::Mutex index_wake_mu_;
+  bool index_work_ ABSL_GUARDED_BY(index_wake_mu_) = false;
+  std::atomic<bool> stop_indexer_{false};
+
+  absl::Mutex snapshot_mu_;  // one snapshot or restore at a time
+
+  // Metrics (null when options.metrics is null).
+  metrics::Histogram* group_size_ = nullptr;
+  metrics::Histogram* fsync_seconds_ = nullptr;
+  metrics::Counter* log_bytes_written_ = nullptr;
+  metrics::Counter* writes_rejected_full_ = nullptr;
+  metrics::Counter* checkpoints_ = nullptr;
+
+  std::thread writer_;
+  std::thread indexer_;
+  bool closed_ = false;
+};
+
+}  // namespace engram::storage

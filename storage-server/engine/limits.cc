@@ -1,0 +1,232 @@
+#include "storage-server/engine/limits.h"
+
+#include <xxhash.h>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status/status_macros.h"
+
+namespace engram::storage {
+
+std::string Field(absl::string_view name, int index, absl::string_view sub) {
+  std::string out = absl::StrCat(name, "[", index, "]");
+  if (!sub.empty()) absl::StrAppend(&out, ".", sub);
+  return out;
+}
+
+absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (int j = 1; j < len; ++j) {
+      unsigned char cc = s[i + j];
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name) {
+  if (name.empty()) return InvalidField(field, "required");
+  if (name.size() > 64) return InvalidField(field, "longer than 64 characters");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.';
+    if (!ok) return InvalidField(field, "must match [a-zA-Z0-9_.-]{1,64}");
+  }
+  if (name == "." || name == "..") return InvalidField(field, "must not be '.' or '..'");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateId(absl::string_view field, absl::string_view id, const Limits& limits) {
+  if (id.empty()) return InvalidField(field, "required");
+  if (id.size() > limits.max_id_bytes) {
+    return InvalidField(field, absl::StrFormat("%d bytes, at most %d", id.size(), limits.max_id_bytes));
+  }
+  if (!IsValidUtf8(id)) return InvalidField(field, "not valid UTF-8");
+  for (unsigned char c : id) {
+    if (c < 0x20 || c == 0x7F) return InvalidField(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
+                            uint32_t dimension) {
+  if (static_cast<uint32_t>(v.size()) != dimension) {
+    return InvalidField(field, absl::StrFormat("dimension %d != namespace dimension %d", v.size(),
+                                               dimension));
+  }
+  for (int i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) return InvalidField(absl::StrCat(field, "[", i, "]"), "not finite");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig* c) {
+  RETURN_IF_ERROR(ValidateNamespaceName("config.name", c->name()));
+  if (c->dimension() == 0) c->set_dimension(384);
+  if (c->dimension() > limits.max_dimension) {
+    return InvalidField("config.dimension",
+                        absl::StrFormat("%d, at most %d", c->dimension(), limits.max_dimension));
+  }
+  if (c->metric() == v1::METRIC_UNSPECIFIED) c->set_metric(v1::COSINE);
+  if (!v1::Metric_IsValid(c->metric())) return InvalidField("config.metric", "unknown metric");
+  auto* p = c->mutable_index_params();
+  if (p->m() == 0) p->set_m(16);
+  if (p->ef_construction() == 0) p->set_ef_construction(200);
+  if (p->ef_search() == 0) p->set_ef_search(64);
+  if (p->m() < 2 || p->m() > 128) return InvalidField("config.index_params.m", "must be in 2..128");
+  if (p->ef_construction() < p->m() || p->ef_construction() > limits.max_ef) {
+    return InvalidField("config.index_params.ef_construction",
+                        absl::StrFormat("must be in m..%d", limits.max_ef));
+  }
+  if (p->ef_search() > limits.max_ef) {
+    return InvalidField("config.index_params.ef_search", absl::StrFormat("at most %d", limits.max_ef));
+  }
+  if (c->embedder().empty()) c->set_embedder("hashing");
+  if (c->embedder().size() > 256) return InvalidField("config.embedder", "longer than 256 bytes");
+  return absl::OkStatus();
+}
+
+std::string ContentHashId(absl::string_view content) {
+  XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
+  return absl::StrFormat("c-%016x%016x", h.high64, h.low64);
+}
+
+absl::Status NormalizeConcept(absl::string_view field, const Limits& limits, uint32_t dimension,
+                              v1::Concept* c) {
+  if (c->content().size() > limits.max_content_bytes) {
+    return InvalidField(absl::StrCat(field, ".content"),
+                        absl::StrFormat("%d bytes, at most %d", c->content().size(),
+                                        limits.max_content_bytes));
+  }
+  if (!IsValidUtf8(c->content())) return InvalidField(absl::StrCat(field, ".content"), "not valid UTF-8");
+  if (c->id().empty()) {
+    if (c->content().empty()) {
+      return InvalidField(absl::StrCat(field, ".id"), "required when content is empty");
+    }
+    c->set_id(ContentHashId(c->content()));
+  }
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".id"), c->id(), limits));
+  if (!c->vector().empty()) {
+    RETURN_IF_ERROR(ValidateVector(absl::StrCat(field, ".vector"), c->vector(), dimension));
+  }
+  if (static_cast<uint32_t>(c->attributes_size()) > limits.max_attributes) {
+    return InvalidField(absl::StrCat(field, ".attributes"),
+                        absl::StrFormat("%d entries, at most %d", c->attributes_size(),
+                                        limits.max_attributes));
+  }
+  for (const auto& [k, v] : c->attributes()) {
+    std::string f = absl::StrCat(field, ".attributes[", k.substr(0, 32), "]");
+    if (k.empty() || k.size() > limits.max_attribute_key_bytes) {
+      return InvalidField(f, absl::StrFormat("key must be 1..%d bytes", limits.max_attribute_key_bytes));
+    }
+    if (v.size() > limits.max_attribute_value_bytes) {
+      return InvalidField(f, absl::StrFormat("value longer than %d bytes", limits.max_attribute_value_bytes));
+    }
+    if (!IsValidUtf8(k) || !IsValidUtf8(v)) return InvalidField(f, "not valid UTF-8");
+  }
+  if (!std::isfinite(c->strength()) || c->strength() < 0) {
+    return InvalidField(absl::StrCat(field, ".strength"), "must be finite and >= 0");
+  }
+  if (!std::isfinite(c->confidence()) || c->confidence() < 0 || c->confidence() > 1) {
+    return InvalidField(absl::StrCat(field, ".confidence"), "must be in [0, 1]");
+  }
+  if (c->strength() == 0) c->set_strength(1.0f);
+  if (c->confidence() == 0) c->set_confidence(1.0f);
+  c->clear_create_time();
+  c->clear_update_time();
+  return absl::OkStatus();
+}
+
+static absl::Status ValidateType(absl::string_view field, v1::AssociationType type) {
+  if (type == v1::ASSOCIATION_TYPE_UNSPECIFIED || !v1::AssociationType_IsValid(type)) {
+    return InvalidField(field, "must be one of SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL, COMPOSITIONAL");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NormalizeAssociation(absl::string_view field, const Limits& limits, v1::Association* a) {
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".source"), a->source(), limits));
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".target"), a->target(), limits));
+  RETURN_IF_ERROR(ValidateType(absl::StrCat(field, ".type"), a->type()));
+  if (!std::isfinite(a->confidence()) || a->confidence() < 0 || a->confidence() > 1) {
+    return InvalidField(absl::StrCat(field, ".confidence"), "must be in [0, 1]");
+  }
+  if (!std::isfinite(a->weight())) return InvalidField(absl::StrCat(field, ".weight"), "not finite");
+  if (a->confidence() == 0) a->set_confidence(1.0f);
+  if (a->weight() == 0) a->set_weight(1.0f);
+  a->clear_create_time();
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAssociationKey(absl::string_view field, const Limits& limits,
+                                    const v1::AssociationKey& key) {
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".source"), key.source(), limits));
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".target"), key.target(), limits));
+  return ValidateType(absl::StrCat(field, ".type"), key.type());
+}
+
+absl::Status NormalizeWriteRequest(const Limits& limits, uint32_t dimension, v1::WriteRequest* r) {
+  if (r->mutations().empty()) return InvalidField("mutations", "at least one mutation is required");
+  if (static_cast<uint32_t>(r->mutations_size()) > limits.max_batch) {
+    return InvalidField("mutations", absl::StrFormat("%d mutations, at most %d", r->mutations_size(),
+                                                     limits.max_batch));
+  }
+  for (int i = 0; i < r->mutations_size(); ++i) {
+    v1::Mutation* m = r->mutable_mutations(i);
+    switch (m->op_case()) {
+      case v1::Mutation::kPutConcept:
+        RETURN_IF_ERROR(NormalizeConcept(Field("mutations", i, "put_concept"), limits, dimension,
+                                         m->mutable_put_concept()));
+        break;
+      case v1::Mutation::kDeleteConcept:
+        RETURN_IF_ERROR(ValidateId(Field("mutations", i, "delete_concept"), m->delete_concept(), limits));
+        break;
+      case v1::Mutation::kPutAssociation:
+        RETURN_IF_ERROR(NormalizeAssociation(Field("mutations", i, "put_association"), limits,
+                                             m->mutable_put_association()));
+        break;
+      case v1::Mutation::kDeleteAssociation:
+        RETURN_IF_ERROR(ValidateAssociationKey(Field("mutations", i, "delete_association"), limits,
+                                               m->delete_association()));
+        break;
+      case v1::Mutation::OP_NOT_SET:
+        return InvalidField(Field("mutations", i), "no operation set");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace engram::storage

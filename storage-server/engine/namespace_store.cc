@@ -1,0 +1,850 @@
+#include "storage-server/engine/namespace_store.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/status/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+#include "spdlog/spdlog.h"
+
+namespace engram::storage {
+
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr uint64_t kArenaSegmentBytes = uint64_t{64} << 20;
+constexpr uint64_t kWriterView = UINT64_MAX;  // the writer sees everything it applied
+constexpr size_t kPathExpansionBudget = 200000;
+
+vector::Metric ToVectorMetric(v1::Metric m) {
+  switch (m) {
+    case v1::L2:
+      return vector::Metric::kL2;
+    case v1::INNER_PRODUCT:
+      return vector::Metric::kInnerProduct;
+    default:
+      return vector::Metric::kCosine;
+  }
+}
+
+uint64_t HashId(absl::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
+uint32_t ConceptRecordLength(size_t id_len, size_t content_len, size_t attrs_len) {
+  return static_cast<uint32_t>((sizeof(ConceptRecord) + id_len + content_len + attrs_len + 15) &
+                               ~size_t{15});
+}
+
+size_t EncodedAttributesLength(const v1::Concept& c) {
+  size_t n = 0;
+  for (const auto& [k, v] : c.attributes()) n += 8 + k.size() + v.size();
+  return n;
+}
+
+void EncodeAttributes(const v1::Concept& c, char* out) {
+  std::vector<std::pair<const std::string*, const std::string*>> sorted;
+  for (const auto& [k, v] : c.attributes()) sorted.emplace_back(&k, &v);
+  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return *a.first < *b.first; });
+  for (auto [k, v] : sorted) {
+    uint32_t kl = k->size(), vl = v->size();
+    std::memcpy(out, &kl, 4);
+    std::memcpy(out + 4, k->data(), kl);
+    out += 4 + kl;
+    std::memcpy(out, &vl, 4);
+    std::memcpy(out + 4, v->data(), vl);
+    out += 4 + vl;
+  }
+}
+
+google::protobuf::Timestamp Micros(int64_t micros) { return TimeUtil::MicrosecondsToTimestamp(micros); }
+
+bool TypeAllowed(const google::protobuf::RepeatedField<int>& types, uint32_t type) {
+  if (types.empty()) return true;
+  for (int t : types) {
+    if (static_cast<uint32_t>(t) == type) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateTypes(absl::string_view field, const google::protobuf::RepeatedField<int>& types) {
+  for (int i = 0; i < types.size(); ++i) {
+    if (types[i] == v1::ASSOCIATION_TYPE_UNSPECIFIED || !v1::AssociationType_IsValid(types[i])) {
+      return InvalidField(absl::StrCat(field, "[", i, "]"), "unknown association type");
+    }
+  }
+  return absl::OkStatus();
+}
+
+v1::Direction NormalizeDirection(v1::Direction d) {
+  return d == v1::DIRECTION_UNSPECIFIED ? v1::BOTH : d;
+}
+
+}  // namespace
+
+NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
+                               const Limits* limits)
+    : dir_(dir), state_(state), limits_(limits) {}
+
+NamespaceStore::~NamespaceStore() = default;
+
+absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(const std::filesystem::path& dir,
+                                                                     const NamespaceState& state,
+                                                                     const Limits* limits) {
+  std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
+  ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open({dir, "records", kArenaSegmentBytes}));
+  vector::VectorStore::Options vopts;
+  vopts.dir = dir;
+  vopts.dim = state.config.dimension();
+  ASSIGN_OR_RETURN(ns->vectors_, vector::VectorStore::Open(vopts));
+  vector::HnswIndex::Options iopts;
+  iopts.dir = dir;
+  iopts.metric = ToVectorMetric(state.config.metric());
+  iopts.params.M = state.config.index_params().m();
+  iopts.params.ef_construction = state.config.index_params().ef_construction();
+  ASSIGN_OR_RETURN(ns->index_, vector::HnswIndex::Open(iopts, ns->vectors_.get()));
+  // The vector store may hold slots past the checkpoint (flushed by a checkpoint that did not
+  // finish, or by a snapshot cut); the log replay re-puts them.
+  if (ns->vectors_->size() < state.slot_count) {
+    return absl::DataLossError(absl::StrFormat("namespace %s: %s holds %d vectors, checkpoint needs %d",
+                                               state.config.name(), (dir / "vectors.meta").string(),
+                                               ns->vectors_->size(), state.slot_count));
+  }
+  RETURN_IF_ERROR(ns->vectors_->Rewind(state.slot_count));
+  RETURN_IF_ERROR(ns->Recover());
+  return ns;
+}
+
+absl::Status NamespaceStore::Recover() {
+  if (state_.arena_end > arena_->capacity()) {
+    return absl::DataLossError(absl::StrFormat(
+        "namespace %s: checkpoint covers %d bytes of %s but only %d exist", name(),
+        state_.arena_end, (dir_ / "records.*").string(), arena_->capacity()));
+  }
+  uint64_t offset = 0;
+  while (offset < state_.arena_end) {
+    const RecordHeader* h = HeaderAt(offset);
+    auto corrupt = [&](absl::string_view why) {
+      return absl::DataLossError(absl::StrFormat(
+          "namespace %s: corrupt record in %s at offset %d: %s; refusing to start", name(),
+          arena_->SegmentPath(offset / arena_->segment_bytes()).string(),
+          offset % arena_->segment_bytes(), why));
+    };
+    if (h->kind == kRecordPadding) {
+      offset = arena_->ContiguousEnd(offset);
+      continue;
+    }
+    if (h->length < sizeof(RecordHeader) || h->length % 16 != 0 ||
+        offset + h->length > arena_->ContiguousEnd(offset)) {
+      return corrupt(absl::StrCat("bad length ", h->length));
+    }
+    switch (h->kind) {
+      case kRecordConcept:
+      case kRecordConceptTomb: {
+        const auto* r = reinterpret_cast<const ConceptRecord*>(h);
+        if (h->length < sizeof(ConceptRecord) ||
+            sizeof(ConceptRecord) + uint64_t{r->id_len} + r->content_len + r->attrs_len > h->length ||
+            r->concept_number > number_count_.load(std::memory_order_relaxed) ||
+            (r->slot != kNoSlot && r->slot >= state_.slot_count)) {
+          return corrupt("inconsistent concept record");
+        }
+        break;
+      }
+      case kRecordAssoc:
+      case kRecordAssocTomb: {
+        const auto* r = reinterpret_cast<const AssocRecord*>(h);
+        uint32_t n = number_count_.load(std::memory_order_relaxed);
+        if (h->length < sizeof(AssocRecord) || r->source >= n || r->target >= n) {
+          return corrupt("association references an unknown concept");
+        }
+        break;
+      }
+      default:
+        return corrupt(absl::StrFormat("unknown record kind 0x%08x", h->kind));
+    }
+    IndexRecord(offset);
+    offset += h->length;
+  }
+  arena_end_ = state_.arena_end;
+  if (slot_count_ > state_.slot_count) {
+    return absl::DataLossError(absl::StrFormat("namespace %s: records reference %d vector slots, %d stored",
+                                               name(), slot_count_, state_.slot_count));
+  }
+  slot_count_ = state_.slot_count;
+  slots_.EnsureSize(slot_count_);
+  published_end_.store(arena_end_, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------------------------------------
+// Reader helpers
+// ------------------------------------------------------------------------------------------
+
+const ConceptRecord* NamespaceStore::Visible(uint32_t number, uint64_t seq) const {
+  uint64_t p = entries_[number].head.load(std::memory_order_acquire);
+  while (p != 0) {
+    const auto* r = RecordAt<ConceptRecord>(p);
+    if (r->h.seq <= seq) return r->tombstone() ? nullptr : r;
+    p = r->prev;
+  }
+  return nullptr;
+}
+
+absl::string_view NamespaceStore::IdOf(uint32_t number) const {
+  return RecordAt<ConceptRecord>(entries_[number].head.load(std::memory_order_acquire))->id();
+}
+
+std::optional<uint32_t> NamespaceStore::NumberOf(absl::string_view id) const {
+  return ids_.Find(HashId(id), [&](uint32_t n) { return IdOf(n) == id; });
+}
+
+const ConceptRecord* NamespaceStore::FindVisible(absl::string_view id, uint64_t seq) const {
+  auto n = NumberOf(id);
+  return n ? Visible(*n, seq) : nullptr;
+}
+
+template <typename Fn>
+void NamespaceStore::ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq, Fn&& fn) const {
+  direction = NormalizeDirection(direction);
+  absl::flat_hash_set<uint64_t> seen;
+  const ConceptEntry& e = entries_[number];
+  if (direction != v1::IN) {
+    for (uint64_t p = e.out_head.load(std::memory_order_acquire); p != 0;) {
+      const auto* r = RecordAt<AssocRecord>(p);
+      p = r->prev_out;
+      if (r->h.seq > seq) continue;
+      if (!seen.insert((uint64_t{r->target} << 8) | r->type).second || r->tombstone()) continue;
+      fn(EdgeView{r, r->target, v1::OUT});
+    }
+  }
+  if (direction != v1::OUT) {
+    for (uint64_t p = e.in_head.load(std::memory_order_acquire); p != 0;) {
+      const auto* r = RecordAt<AssocRecord>(p);
+      p = r->prev_in;
+      if (r->h.seq > seq) continue;
+      if (!seen.insert((uint64_t{r->source} << 8) | r->type | (uint64_t{1} << 63)).second ||
+          r->tombstone()) {
+        continue;
+      }
+      fn(EdgeView{r, r->source, v1::IN});
+    }
+  }
+}
+
+void NamespaceStore::FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const {
+  out->set_id(std::string(r.id()));
+  out->set_content(std::string(r.content()));
+  auto* attrs = out->mutable_attributes();
+  ForEachAttribute(r.attrs(), [&](absl::string_view k, absl::string_view v) {
+    (*attrs)[std::string(k)] = std::string(v);
+    return true;
+  });
+  out->set_strength(r.strength);
+  out->set_confidence(r.confidence);
+  *out->mutable_create_time() = Micros(r.create_micros);
+  *out->mutable_update_time() = Micros(r.update_micros);
+  if (include_vector && r.slot != kNoSlot) {
+    const float* v = vectors_->Get(r.slot);
+    out->mutable_vector()->Add(v, v + state_.config.dimension());
+  }
+}
+
+void NamespaceStore::FillAssociation(const AssocRecord& r, v1::Association* out) const {
+  out->set_source(std::string(IdOf(r.source)));
+  out->set_target(std::string(IdOf(r.target)));
+  out->set_type(static_cast<v1::AssociationType>(r.type));
+  out->set_confidence(r.confidence);
+  out->set_weight(r.weight);
+  *out->mutable_create_time() = Micros(r.create_micros);
+}
+
+// ------------------------------------------------------------------------------------------
+// Reads
+// ------------------------------------------------------------------------------------------
+
+v1::GetConceptsResponse NamespaceStore::Get(const v1::GetConceptsRequest& request, uint64_t seq) const {
+  v1::GetConceptsResponse response;
+  for (const std::string& id : request.ids()) {
+    const ConceptRecord* r = FindVisible(id, seq);
+    if (r == nullptr) {
+      response.add_missing_ids(id);
+    } else {
+      FillConcept(*r, request.include_vector(), response.add_concepts());
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<v1::NeighborsResponse> NamespaceStore::Neighbors(const v1::NeighborsRequest& request,
+                                                                uint64_t seq) const {
+  RETURN_IF_ERROR(ValidateId("id", request.id(), *limits_));
+  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
+  if (!v1::Direction_IsValid(request.direction())) return InvalidField("direction", "unknown direction");
+  uint32_t limit = request.limit() == 0 ? 50 : request.limit();
+  if (limit > limits_->max_neighbors) {
+    return InvalidField("limit", absl::StrFormat("%d, at most %d", limit, limits_->max_neighbors));
+  }
+  auto n = NumberOf(request.id());
+  if (!n || Visible(*n, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("concept '", request.id(), "' not found"));
+  }
+  std::vector<EdgeView> edges;
+  ForEachEdge(*n, request.direction(), seq, [&](const EdgeView& e) {
+    if (TypeAllowed(request.types(), e.record->type) && Visible(e.other, seq) != nullptr) {
+      edges.push_back(e);
+    }
+  });
+  std::sort(edges.begin(), edges.end(), [&](const EdgeView& a, const EdgeView& b) {
+    if (a.record->confidence != b.record->confidence) return a.record->confidence > b.record->confidence;
+    if (a.other != b.other) return IdOf(a.other) < IdOf(b.other);
+    if (a.record->type != b.record->type) return a.record->type < b.record->type;
+    return a.direction < b.direction;
+  });
+  if (edges.size() > limit) edges.resize(limit);
+  v1::NeighborsResponse response;
+  for (const EdgeView& e : edges) {
+    v1::Neighbor* out = response.add_neighbors();
+    const ConceptRecord* other = Visible(e.other, seq);
+    out->mutable_node()->set_id(std::string(other->id()));
+    out->mutable_node()->set_content(std::string(other->content()));
+    ForEachAttribute(other->attrs(), [&](absl::string_view k, absl::string_view v) {
+      (*out->mutable_node()->mutable_attributes())[std::string(k)] = std::string(v);
+      return true;
+    });
+    FillAssociation(*e.record, out->mutable_association());
+    out->set_direction(e.direction);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPathsRequest& request,
+                                                                uint64_t seq) const {
+  RETURN_IF_ERROR(ValidateId("source", request.source(), *limits_));
+  RETURN_IF_ERROR(ValidateId("target", request.target(), *limits_));
+  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
+  uint32_t max_depth = request.max_depth() == 0 ? 6 : request.max_depth();
+  if (max_depth > limits_->max_depth) {
+    return InvalidField("max_depth", absl::StrFormat("%d, at most %d", max_depth, limits_->max_depth));
+  }
+  uint32_t max_paths = request.max_paths() == 0 ? 3 : request.max_paths();
+  if (max_paths > limits_->max_paths) {
+    return InvalidField("max_paths", absl::StrFormat("%d, at most %d", max_paths, limits_->max_paths));
+  }
+  float decay = request.decay() == 0 ? 0.85f : request.decay();
+  if (!(decay > 0 && decay <= 1)) return InvalidField("decay", "must be in (0, 1]");
+  if (!v1::PathMode_IsValid(request.mode())) return InvalidField("mode", "unknown mode");
+  if (!v1::Direction_IsValid(request.direction())) return InvalidField("direction", "unknown direction");
+  const bool shortest = request.mode() == v1::SHORTEST;
+
+  auto src = NumberOf(request.source());
+  if (!src || Visible(*src, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("source: concept '", request.source(), "' not found"));
+  }
+  auto dst = NumberOf(request.target());
+  if (!dst || Visible(*dst, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("target: concept '", request.target(), "' not found"));
+  }
+
+  struct Partial {
+    float confidence;
+    uint32_t hops;
+    uint32_t node;
+    int32_t parent;
+    const AssocRecord* via;
+  };
+  std::vector<Partial> pool;
+  auto worse = [&](int32_t a, int32_t b) {
+    const Partial& x = pool[a];
+    const Partial& y = pool[b];
+    if (shortest && x.hops != y.hops) return x.hops > y.hops;
+    if (x.confidence != y.confidence) return x.confidence < y.confidence;
+    return a > b;  // earlier discovered first: deterministic
+  };
+  std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
+  absl::flat_hash_map<uint32_t, uint32_t> settled;
+  pool.push_back({1.0f, 0, *src, -1, nullptr});
+  queue.push(0);
+  v1::FindPathsResponse response;
+  size_t expansions = 0;
+  while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
+    if (++expansions > kPathExpansionBudget) {
+      response.set_truncated(true);
+      break;
+    }
+    int32_t index = queue.top();
+    queue.pop();
+    Partial cur = pool[index];
+    // Each node is settled at most max_paths times: the k best ways to reach it.
+    if (++settled[cur.node] > max_paths) continue;
+    if (cur.node == *dst) {
+      v1::Path* path = response.add_paths();
+      std::vector<int32_t> chain;
+      for (int32_t i = index; i >= 0; i = pool[i].parent) chain.push_back(i);
+      std::reverse(chain.begin(), chain.end());
+      for (int32_t i : chain) {
+        path->add_concept_ids(std::string(IdOf(pool[i].node)));
+        if (pool[i].via != nullptr) FillAssociation(*pool[i].via, path->add_hops());
+      }
+      path->set_confidence(cur.confidence);
+      continue;
+    }
+    if (cur.hops >= max_depth) continue;
+    ForEachEdge(cur.node, request.direction(), seq, [&](const EdgeView& e) {
+      if (!TypeAllowed(request.types(), e.record->type)) return;
+      for (int32_t i = index; i >= 0; i = pool[i].parent) {
+        if (pool[i].node == e.other) return;  // simple paths only
+      }
+      if (Visible(e.other, seq) == nullptr) return;
+      pool.push_back({cur.confidence * e.record->confidence * decay, cur.hops + 1, e.other, index,
+                      e.record});
+      queue.push(static_cast<int32_t>(pool.size() - 1));
+    });
+  }
+  return response;
+}
+
+bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* request) const {
+  const SlotMeta& m = slots_[slot];
+  if (m.born.load(std::memory_order_relaxed) > seq || m.dead.load(std::memory_order_relaxed) <= seq) {
+    return false;
+  }
+  if (request == nullptr || request->filter().empty()) return true;
+  const auto* r = RecordAt<ConceptRecord>(m.record.load(std::memory_order_relaxed));
+  for (const auto& [key, want] : request->filter()) {
+    absl::string_view have;
+    if (!FindAttribute(r->attrs(), key, &have) || have != want) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchRequest& request,
+                                                          uint64_t seq) const {
+  RETURN_IF_ERROR(ValidateVector("vector", request.vector(), state_.config.dimension()));
+  uint32_t k = request.k() == 0 ? 10 : request.k();
+  if (k > limits_->max_k) return InvalidField("k", absl::StrFormat("%d, at most %d", k, limits_->max_k));
+  if (request.ef() > limits_->max_ef) {
+    return InvalidField("ef", absl::StrFormat("%d, at most %d", request.ef(), limits_->max_ef));
+  }
+  uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
+  ef = std::max(ef, k);
+  for (const auto& [key, value] : request.filter()) {
+    if (key.empty()) return InvalidField("filter", "empty attribute key");
+  }
+
+  const float* query = request.vector().data();
+  auto allowed = vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
+  // Read the indexed count before the published count: every published slot is then covered by
+  // the graph search or by the exact scan of the tail (overlap is deduplicated by MergeTopK).
+  uint32_t indexed = request.exact() ? 0 : index_->indexed_count();
+  uint32_t published = vectors_->published_count();
+  vector::SearchResults hits;
+  if (indexed > 0) hits = index_->Search(query, k, ef, &allowed);
+  if (published > indexed) {
+    hits = vector::MergeTopK(hits, index_->ExactSearch(query, k, indexed, published, &allowed), k);
+  }
+  v1::SearchResponse response;
+  for (const auto& [score, slot] : hits) {
+    const auto* r = RecordAt<ConceptRecord>(slots_[slot].record.load(std::memory_order_relaxed));
+    v1::SearchResult* out = response.add_results();
+    FillConcept(*r, request.include_vector(), out->mutable_node());
+    out->set_score(score);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& request, uint64_t seq) const {
+  uint32_t page = request.page_size() == 0 ? 100 : request.page_size();
+  if (page > limits_->max_page_size) {
+    return InvalidField("page_size", absl::StrFormat("%d, at most %d", page, limits_->max_page_size));
+  }
+  uint64_t offset = 0;
+  if (!request.page_token().empty()) {
+    std::vector<std::string> parts = absl::StrSplit(request.page_token(), '.');
+    uint64_t token_seq = 0;
+    if (parts.size() != 2 || !absl::SimpleHexAtoi(parts[0], &offset) ||
+        !absl::SimpleHexAtoi(parts[1], &token_seq) || token_seq > seq) {
+      return InvalidField("page_token", "malformed");
+    }
+    seq = token_seq;  // a scan is one point-in-time view across pages
+  }
+  const uint64_t end = published_end_.load(std::memory_order_acquire);
+  if (offset > end || (offset % 16) != 0) return InvalidField("page_token", "malformed");
+  v1::ScanResponse response;
+  while (offset < end && static_cast<uint32_t>(response.concepts_size()) < page) {
+    const RecordHeader* h = HeaderAt(offset);
+    if (h->kind == kRecordPadding) {
+      offset = arena_->ContiguousEnd(offset);
+      continue;
+    }
+    if (h->length < sizeof(RecordHeader)) return InvalidField("page_token", "malformed");
+    if (h->kind == kRecordConcept && h->seq <= seq) {
+      const auto* r = reinterpret_cast<const ConceptRecord*>(h);
+      if (Visible(r->concept_number, seq) == r) {
+        FillConcept(*r, request.include_vector(), response.add_concepts());
+        if (request.include_associations()) {
+          ForEachEdge(r->concept_number, v1::OUT, seq, [&](const EdgeView& e) {
+            if (Visible(e.other, seq) != nullptr) FillAssociation(*e.record, response.add_associations());
+          });
+        }
+      }
+    }
+    offset += h->length;
+  }
+  if (offset < end) response.set_next_page_token(absl::StrFormat("%x.%x", offset, seq));
+  return response;
+}
+
+uint64_t NamespaceStore::indexed_count() const { return index_->indexed_count(); }
+
+uint64_t NamespaceStore::mapped_bytes() const {
+  return arena_->capacity() + vectors_->mapped_bytes() + index_->mapped_bytes();
+}
+
+v1::NamespaceInfo NamespaceStore::Info() const {
+  v1::NamespaceInfo info;
+  *info.mutable_config() = state_.config;
+  info.set_concept_count(concept_count());
+  info.set_association_count(association_count());
+  info.set_vector_count(vector_count());
+  info.set_indexed_vector_count(index_->indexed_count());
+  info.set_data_bytes(published_end_.load(std::memory_order_relaxed) + vectors_->mapped_bytes() +
+                      index_->mapped_bytes());
+  *info.mutable_create_time() = Micros(state_.create_micros);
+  return info;
+}
+
+// ------------------------------------------------------------------------------------------
+// Writer
+// ------------------------------------------------------------------------------------------
+
+absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) const {
+  WritePlan plan;
+  absl::flat_hash_map<std::string, bool> overlay;  // id -> exists, for ids touched by this batch
+  auto exists = [&](const std::string& id) {
+    auto it = overlay.find(id);
+    if (it != overlay.end()) return it->second;
+    return FindVisible(id, kWriterView) != nullptr;
+  };
+  const uint64_t mutations = request.mutations_size();
+  for (int i = 0; i < request.mutations_size(); ++i) {
+    const v1::Mutation& m = request.mutations(i);
+    switch (m.op_case()) {
+      case v1::Mutation::kPutConcept: {
+        const v1::Concept& c = m.put_concept();
+        plan.arena_bytes += ConceptRecordLength(c.id().size(), c.content().size(), EncodedAttributesLength(c));
+        if (!c.vector().empty()) ++plan.new_slots;
+        overlay[c.id()] = true;
+        break;
+      }
+      case v1::Mutation::kDeleteConcept: {
+        uint64_t degree = 0;
+        if (auto n = NumberOf(m.delete_concept())) {
+          ForEachEdge(*n, v1::BOTH, kWriterView, [&](const EdgeView&) { ++degree; });
+        }
+        plan.arena_bytes += sizeof(ConceptRecord) + 16 + m.delete_concept().size() +
+                            sizeof(AssocRecord) * (degree + mutations);
+        overlay[m.delete_concept()] = false;
+        break;
+      }
+      case v1::Mutation::kPutAssociation: {
+        const v1::Association& a = m.put_association();
+        if (!exists(a.source())) {
+          return absl::NotFoundError(absl::StrCat(Field("mutations", i, "put_association.source"),
+                                                  ": concept '", a.source(), "' not found"));
+        }
+        if (!exists(a.target())) {
+          return absl::NotFoundError(absl::StrCat(Field("mutations", i, "put_association.target"),
+                                                  ": concept '", a.target(), "' not found"));
+        }
+        plan.arena_bytes += sizeof(AssocRecord);
+        break;
+      }
+      case v1::Mutation::kDeleteAssociation:
+        plan.arena_bytes += sizeof(AssocRecord);
+        break;
+      case v1::Mutation::OP_NOT_SET:
+        return InvalidField(Field("mutations", i), "no operation set");
+    }
+  }
+  return plan;
+}
+
+absl::Status NamespaceStore::Reserve(const WritePlan& plan) {
+  // A record never spans a segment, so each segment crossed may waste up to one record's size.
+  const uint64_t max_record = sizeof(ConceptRecord) + 16 + limits_->max_id_bytes +
+                              limits_->max_content_bytes +
+                              uint64_t{limits_->max_attributes} *
+                                  (8 + limits_->max_attribute_key_bytes + limits_->max_attribute_value_bytes);
+  const uint64_t slack = (plan.arena_bytes / arena_->segment_bytes() + 2) * max_record;
+  RETURN_IF_ERROR(arena_->EnsureCapacity(arena_end_ + plan.arena_bytes + slack));
+  RETURN_IF_ERROR(vectors_->Reserve(slot_count_ + plan.new_slots));
+  slots_.EnsureSize(slot_count_ + plan.new_slots);
+  return absl::OkStatus();
+}
+
+uint64_t NamespaceStore::AppendRecord(uint32_t length) {
+  if (arena_end_ + length > arena_->ContiguousEnd(arena_end_)) {
+    auto* pad = reinterpret_cast<RecordHeader*>(arena_->At(arena_end_));
+    pad->kind = kRecordPadding;
+    pad->length = static_cast<uint32_t>(arena_->ContiguousEnd(arena_end_) - arena_end_);
+    pad->seq = 0;
+    arena_end_ = arena_->ContiguousEnd(arena_end_);
+  }
+  if (arena_end_ + length > arena_->capacity()) {
+    spdlog::critical("namespace {}: record arena write beyond reserved capacity", name());
+    std::abort();  // Reserve() guarantees room; anything else is a broken invariant.
+  }
+  uint64_t offset = arena_end_;
+  arena_end_ += length;
+  return offset;
+}
+
+uint64_t NamespaceStore::WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now,
+                                      bool tomb) {
+  entries_.EnsureSize(number + 1);  // a new concept's entry, before anything reads it
+  size_t attrs_len = tomb ? 0 : EncodedAttributesLength(c);
+  uint32_t length = ConceptRecordLength(c.id().size(), tomb ? 0 : c.content().size(), attrs_len);
+  uint64_t offset = AppendRecord(length);
+  auto* r = reinterpret_cast<ConceptRecord*>(arena_->At(offset));
+  std::memset(r, 0, length);
+  r->h = {tomb ? kRecordConceptTomb : kRecordConcept, length, seq};
+  r->prev = entries_[number].head.load(std::memory_order_relaxed);
+  const ConceptRecord* prev = Visible(number, kWriterView);
+  r->create_micros = prev != nullptr ? prev->create_micros : now;
+  r->update_micros = now;
+  r->concept_number = number;
+  r->slot = kNoSlot;
+  r->strength = tomb ? 0 : c.strength();
+  r->confidence = tomb ? 0 : c.confidence();
+  r->id_len = c.id().size();
+  r->content_len = tomb ? 0 : c.content().size();
+  r->attrs_len = attrs_len;
+  char* p = reinterpret_cast<char*>(r + 1);
+  std::memcpy(p, c.id().data(), r->id_len);
+  if (!tomb) {
+    std::memcpy(p + r->id_len, c.content().data(), r->content_len);
+    EncodeAttributes(c, p + r->id_len + r->content_len);
+    if (!c.vector().empty()) {
+      r->slot = slot_count_;
+      if (absl::Status s = vectors_->Put(r->slot, c.vector().data()); !s.ok()) {
+        // Reserve() made room and the vector was validated: anything else is a broken invariant.
+        spdlog::critical("namespace {}: vector store put failed: {}", name(), s.ToString());
+        std::abort();
+      }
+    }
+  }
+  IndexRecord(offset);
+  return offset;
+}
+
+void NamespaceStore::WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight,
+                                int64_t create, uint64_t seq, bool tomb) {
+  uint64_t offset = AppendRecord(sizeof(AssocRecord));
+  auto* r = reinterpret_cast<AssocRecord*>(arena_->At(offset));
+  std::memset(r, 0, sizeof(AssocRecord));
+  r->h = {tomb ? kRecordAssocTomb : kRecordAssoc, sizeof(AssocRecord), seq};
+  r->prev_out = entries_[src].out_head.load(std::memory_order_relaxed);
+  r->prev_in = entries_[tgt].in_head.load(std::memory_order_relaxed);
+  r->create_micros = create;
+  r->source = src;
+  r->target = tgt;
+  r->type = type;
+  r->confidence = conf;
+  r->weight = weight;
+  IndexRecord(offset);
+}
+
+// Updates the DRAM indexes for the record at `offset`. Shared by Apply and recovery, so a
+// recovered store is indexed exactly as the live one was.
+void NamespaceStore::IndexRecord(uint64_t offset) {
+  const RecordHeader* h = HeaderAt(offset);
+  if (h->kind == kRecordConcept || h->kind == kRecordConceptTomb) {
+    const auto* r = reinterpret_cast<const ConceptRecord*>(h);
+    const uint32_t n = r->concept_number;
+    const bool is_new = n == number_count_.load(std::memory_order_relaxed);
+    if (is_new) entries_.EnsureSize(n + 1);
+    ConceptEntry& e = entries_[n];
+    uint64_t prev = e.head.load(std::memory_order_relaxed);
+    if (prev != 0) {
+      const auto* old = RecordAt<ConceptRecord>(prev);
+      if (!old->tombstone()) {
+        live_concepts_.fetch_sub(1, std::memory_order_relaxed);
+        if (old->slot != kNoSlot) {
+          slots_[old->slot].dead.store(r->h.seq, std::memory_order_relaxed);
+          live_vectors_.fetch_sub(1, std::memory_order_relaxed);
+        }
+      }
+    }
+    if (!r->tombstone()) {
+      live_concepts_.fetch_add(1, std::memory_order_relaxed);
+      if (r->slot != kNoSlot) {
+        slots_.EnsureSize(r->slot + 1);
+        SlotMeta& m = slots_[r->slot];
+        m.record.store(offset + 1, std::memory_order_relaxed);
+        m.born.store(r->h.seq, std::memory_order_relaxed);
+        m.dead.store(UINT64_MAX, std::memory_order_relaxed);
+        live_vectors_.fetch_add(1, std::memory_order_relaxed);
+        slot_count_ = std::max(slot_count_, r->slot + 1);
+      }
+    }
+    e.head.store(offset + 1, std::memory_order_release);
+    if (is_new) {
+      ids_.Insert(HashId(r->id()), n);
+      number_count_.store(n + 1, std::memory_order_release);
+    }
+    return;
+  }
+  const auto* r = reinterpret_cast<const AssocRecord*>(h);
+  EdgeKey key{r->source, r->target, r->type};
+  if (r->tombstone()) {
+    if (edges_.erase(key) > 0) live_assocs_.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    auto [it, inserted] = edges_.insert_or_assign(key, offset + 1);
+    if (inserted) live_assocs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  entries_[r->source].out_head.store(offset + 1, std::memory_order_release);
+  entries_[r->target].in_head.store(offset + 1, std::memory_order_release);
+}
+
+uint32_t NamespaceStore::NumberFor(absl::string_view id) {
+  if (auto n = NumberOf(id)) return *n;
+  return number_count_.load(std::memory_order_relaxed);
+}
+
+v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now) {
+  v1::WriteResponse response;
+  response.set_sequence(seq);
+  for (const v1::Mutation& m : request.mutations()) {
+    v1::MutationResult* result = response.add_results();
+    switch (m.op_case()) {
+      case v1::Mutation::kPutConcept: {
+        const v1::Concept& c = m.put_concept();
+        uint32_t n = NumberFor(c.id());
+        result->set_id(c.id());
+        result->set_created(n == number_count_.load(std::memory_order_relaxed) ||
+                            Visible(n, kWriterView) == nullptr);
+        WriteConcept(c, n, seq, now, /*tomb=*/false);
+        break;
+      }
+      case v1::Mutation::kDeleteConcept: {
+        result->set_id(m.delete_concept());
+        auto n = NumberOf(m.delete_concept());
+        if (!n || Visible(*n, kWriterView) == nullptr) break;
+        result->set_found(true);
+        std::vector<const AssocRecord*> edges;
+        absl::flat_hash_set<const AssocRecord*> unique;
+        ForEachEdge(*n, v1::BOTH, kWriterView, [&](const EdgeView& e) {
+          if (unique.insert(e.record).second) edges.push_back(e.record);
+        });
+        for (const AssocRecord* e : edges) {
+          WriteAssoc(e->source, e->target, e->type, e->confidence, e->weight, e->create_micros, seq,
+                     /*tomb=*/true);
+        }
+        v1::Concept tomb;
+        tomb.set_id(m.delete_concept());
+        WriteConcept(tomb, *n, seq, now, /*tomb=*/true);
+        break;
+      }
+      case v1::Mutation::kPutAssociation: {
+        const v1::Association& a = m.put_association();
+        uint32_t src = *NumberOf(a.source());
+        uint32_t tgt = *NumberOf(a.target());
+        auto it = edges_.find(EdgeKey{src, tgt, static_cast<uint32_t>(a.type())});
+        int64_t create = now;
+        if (it != edges_.end()) create = RecordAt<AssocRecord>(it->second)->create_micros;
+        result->set_id(absl::StrCat(a.source(), "->", a.target(), ":", v1::AssociationType_Name(a.type())));
+        result->set_created(it == edges_.end());
+        WriteAssoc(src, tgt, a.type(), a.confidence(), a.weight(), create, seq, /*tomb=*/false);
+        break;
+      }
+      case v1::Mutation::kDeleteAssociation: {
+        const v1::AssociationKey& k = m.delete_association();
+        result->set_id(absl::StrCat(k.source(), "->", k.target(), ":", v1::AssociationType_Name(k.type())));
+        auto src = NumberOf(k.source());
+        auto tgt = NumberOf(k.target());
+        if (!src || !tgt) break;
+        auto it = edges_.find(EdgeKey{*src, *tgt, static_cast<uint32_t>(k.type())});
+        if (it == edges_.end()) break;
+        const auto* r = RecordAt<AssocRecord>(it->second);
+        result->set_found(true);
+        WriteAssoc(*src, *tgt, k.type(), r->confidence, r->weight, r->create_micros, seq, /*tomb=*/true);
+        break;
+      }
+      case v1::Mutation::OP_NOT_SET:
+        break;
+    }
+  }
+  return response;
+}
+
+void NamespaceStore::PublishApplied() {
+  vectors_->Publish(slot_count_);
+  published_end_.store(arena_end_, std::memory_order_release);
+}
+
+absl::StatusOr<NamespaceState> NamespaceStore::FlushData() {
+  RETURN_IF_ERROR(arena_->Flush(state_.arena_end, arena_end_));
+  RETURN_IF_ERROR(vectors_->Flush());
+  state_.arena_end = arena_end_;
+  state_.slot_count = slot_count_;
+  return state_;
+}
+
+absl::Status NamespaceStore::CheckpointIndex() {
+  absl::MutexLock lock(&index_mu_);
+  return CheckpointIndexLocked();
+}
+
+absl::StatusOr<NamespaceState> NamespaceStore::CutState() {
+  // The vector store's header must cover the cut before the graph is checkpointed for a snapshot
+  // (the graph may only reference stored vectors).
+  RETURN_IF_ERROR(vectors_->Flush());
+  NamespaceState s = state_;
+  s.arena_end = arena_end_;
+  s.slot_count = slot_count_;
+  return s;
+}
+
+absl::Status NamespaceStore::CheckpointIndexLocked() { return index_->Checkpoint(); }
+
+std::vector<std::filesystem::path> NamespaceStore::FilesWithPrefix(std::initializer_list<const char*> prefixes,
+                                                                    bool include) const {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.ends_with(".tmp")) continue;
+    bool match = false;
+    for (const char* p : prefixes) match |= name.rfind(p, 0) == 0;
+    if (match == include) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::filesystem::path> NamespaceStore::IndexFiles() const {
+  return FilesWithPrefix({"hnsw"}, true);
+}
+
+std::vector<std::filesystem::path> NamespaceStore::DataFiles() const {
+  return FilesWithPrefix({"hnsw"}, false);
+}
+
+absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max) {
+  absl::MutexLock lock(&index_mu_);
+  size_t from = index_->indexed_count();
+  size_t to = std::min<size_t>(vectors_->published_count(), from + max);
+  for (size_t slot = from; slot < to; ++slot) {
+    RETURN_IF_ERROR(index_->Insert(static_cast<uint32_t>(slot)));
+  }
+  return to - from;
+}
+
+}  // namespace engram::storage

@@ -1,0 +1,197 @@
+// NamespaceStore: the data of one namespace, in memory-mapped files, with lock-free readers.
+//
+// Files (in the namespace directory ns/<id>/):
+//   records.NNNNNN   append-only record arena (concept versions, associations, tombstones)
+//   vectors.*        slot-addressed vectors (vector::VectorStore)
+//   hnsw.*           the HNSW graph over the vectors (vector::HnswIndex)
+// In DRAM, rebuilt from the arena at open: the id index, per-concept chain heads, per-slot
+// liveness, and the writer's association index.
+//
+// Threading contract:
+//   - Exactly one writer thread calls the "writer" methods (Plan, Apply, Checkpoint...).
+//   - One indexer thread calls IndexPending(); it takes index_mu_, which Checkpoint and
+//     snapshots also take to see the graph at rest.
+//   - Any number of reader threads call the const read methods with a snapshot sequence S
+//     obtained from the engine after a batch was published; readers never lock and never see a
+//     record with seq > S.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "engram/storage/v1/storage.pb.h"
+#include "storage-server/engine/id_table.h"
+#include "storage-server/engine/limits.h"
+#include "storage-server/engine/records.h"
+#include "storage-server/engine/stable_array.h"
+#include "storage-server/mmap/segmented_file.h"
+#include "storage-server/vector/hnsw_index.h"
+#include "storage-server/vector/vector_store.h"
+
+namespace engram::storage {
+
+// What a checkpoint records about a namespace; enough to reopen it exactly.
+struct NamespaceState {
+  uint64_t id = 0;  // directory incarnation
+  v1::NamespaceConfig config;
+  uint64_t arena_end = 0;   // bytes of the record arena covered
+  uint32_t slot_count = 0;  // vector slots covered
+  int64_t create_micros = 0;
+};
+
+// A write planned against the current state: what Apply will do, and the bytes it needs.
+struct WritePlan {
+  uint64_t arena_bytes = 0;
+  uint32_t new_slots = 0;
+};
+
+class NamespaceStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(const std::filesystem::path& dir,
+                                                              const NamespaceState& state,
+                                                              const Limits* limits);
+  ~NamespaceStore();
+
+  const std::string& name() const { return state_.config.name(); }
+  const v1::NamespaceConfig& config() const { return state_.config; }
+  uint64_t id() const { return state_.id; }
+  const std::filesystem::path& dir() const { return dir_; }
+
+  // ---- readers (any thread), at snapshot sequence `seq` ----
+  v1::GetConceptsResponse Get(const v1::GetConceptsRequest& request, uint64_t seq) const;
+  absl::StatusOr<v1::NeighborsResponse> Neighbors(const v1::NeighborsRequest& request, uint64_t seq) const;
+  absl::StatusOr<v1::FindPathsResponse> FindPaths(const v1::FindPathsRequest& request, uint64_t seq) const;
+  absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& request, uint64_t seq) const;
+  absl::StatusOr<v1::ScanResponse> Scan(const v1::ScanRequest& request, uint64_t seq) const;
+  v1::NamespaceInfo Info() const;
+
+  uint64_t concept_count() const { return live_concepts_.load(std::memory_order_relaxed); }
+  uint64_t association_count() const { return live_assocs_.load(std::memory_order_relaxed); }
+  uint64_t vector_count() const { return live_vectors_.load(std::memory_order_relaxed); }
+  uint64_t indexed_count() const;
+  uint64_t mapped_bytes() const;
+
+  // ---- writer thread ----
+  // Checks what only the current state can tell (association endpoints exist) and sizes the
+  // write. Changes nothing. Later mutations see earlier ones in the same request.
+  absl::StatusOr<WritePlan> Plan(const v1::WriteRequest& request) const;
+  // Makes room for a planned write so Apply cannot fail for lack of space.
+  absl::Status Reserve(const WritePlan& plan);
+  // Appends and indexes the records of a validated, planned write at sequence `seq`. Records stay
+  // invisible to readers until the engine publishes a snapshot sequence >= seq.
+  v1::WriteResponse Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now_micros);
+  // Makes everything applied so far visible to scans (call before publishing the sequence).
+  void PublishApplied();
+  // Flushes the record arena and vectors; returns the state a checkpoint records.
+  absl::StatusOr<NamespaceState> FlushData();
+  // Persists the graph header (after the checkpoint file is durable, so the graph never covers
+  // slots the checkpoint does not).
+  absl::Status CheckpointIndex();
+  // The state a snapshot cut records. Arena bytes below arena_end and slots below slot_count never
+  // change afterwards, so they can be copied while writes continue.
+  absl::StatusOr<NamespaceState> CutState();
+
+  // ---- indexer thread ----
+  // Inserts up to `max` published, not yet indexed vectors into the graph. Returns how many.
+  absl::StatusOr<size_t> IndexPending(size_t max);
+  // Held while the graph must be at rest (checkpoint, snapshot copy).
+  absl::Mutex& index_mutex() const { return index_mu_; }
+  // Under index_mutex(): persists the graph header so its files describe a consistent graph.
+  absl::Status CheckpointIndexLocked();
+  std::vector<std::filesystem::path> IndexFiles() const;  // the graph's files
+  std::vector<std::filesystem::path> DataFiles() const;   // everything else
+  uint64_t published_slots() const { return vectors_->published_count(); }
+
+ private:
+  struct ConceptEntry {
+    std::atomic<uint64_t> head{0};  // newest record (offset + 1)
+    std::atomic<uint64_t> out_head{0};
+    std::atomic<uint64_t> in_head{0};
+  };
+  struct SlotMeta {
+    std::atomic<uint64_t> record{0};  // concept record that owns the slot (offset + 1)
+    std::atomic<uint64_t> born{0};
+    std::atomic<uint64_t> dead{UINT64_MAX};
+  };
+  struct EdgeKey {
+    uint32_t source, target, type;
+    bool operator==(const EdgeKey&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const EdgeKey& k) {
+      return H::combine(std::move(h), k.source, k.target, k.type);
+    }
+  };
+  // A live edge as seen from one concept.
+  struct EdgeView {
+    const AssocRecord* record;
+    uint32_t other;
+    v1::Direction direction;  // OUT: record.source is the concept
+  };
+
+  NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits);
+  absl::Status Recover();
+
+  // Record access.
+  template <typename T>
+  const T* RecordAt(uint64_t offset_plus_one) const {
+    return reinterpret_cast<const T*>(arena_->At(offset_plus_one - 1));
+  }
+  const RecordHeader* HeaderAt(uint64_t offset) const {
+    return reinterpret_cast<const RecordHeader*>(arena_->At(offset));
+  }
+  // Newest version of concept `number` with seq <= `seq`; nullptr if none or deleted.
+  const ConceptRecord* Visible(uint32_t number, uint64_t seq) const;
+  std::optional<uint32_t> NumberOf(absl::string_view id) const;
+  const ConceptRecord* FindVisible(absl::string_view id, uint64_t seq) const;
+  absl::string_view IdOf(uint32_t number) const;
+  // Calls fn(EdgeView) for every live edge of `number` at `seq` in `direction`.
+  template <typename Fn>
+  void ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq, Fn&& fn) const;
+  void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
+  void FillAssociation(const AssocRecord& r, v1::Association* out) const;
+  bool SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* filter) const;
+
+  // Writer helpers.
+  uint64_t AppendRecord(uint32_t length);
+  void IndexRecord(uint64_t offset);
+  uint64_t WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now, bool tomb);
+  void WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight, int64_t create,
+                  uint64_t seq, bool tomb);
+  uint32_t NumberFor(absl::string_view id);  // the next new number when unknown
+  std::vector<std::filesystem::path> FilesWithPrefix(std::initializer_list<const char*> prefixes,
+                                                     bool include) const;
+
+  const std::filesystem::path dir_;
+  NamespaceState state_;  // writer-owned except config/id (constant)
+  const Limits* const limits_;
+
+  std::unique_ptr<SegmentedFile> arena_;
+  std::unique_ptr<vector::VectorStore> vectors_;
+  std::unique_ptr<vector::HnswIndex> index_;
+  mutable absl::Mutex index_mu_;
+
+  IdTable ids_;
+  StableArray<ConceptEntry> entries_;
+  StableArray<SlotMeta> slots_;
+  std::atomic<uint32_t> number_count_{0};
+
+  // Writer-only state.
+  uint64_t arena_end_ = 0;
+  uint32_t slot_count_ = 0;
+  absl::flat_hash_map<EdgeKey, uint64_t> edges_;  // live association -> record (offset + 1)
+
+  std::atomic<uint64_t> published_end_{0};
+  std::atomic<uint64_t> live_concepts_{0};
+  std::atomic<uint64_t> live_assocs_{0};
+  std::atomic<uint64_t> live_vectors_{0};
+};
+
+}  // namespace engram::storage
