@@ -1,0 +1,50 @@
+// ChildProcess: runs a real Engram binary for cross-service tests.
+//
+//   ChildProcess storage(ENGRAM_STORAGE_BIN, {"--data_dir=" + dir, "--grpc_port=0", "--http_port=0"});
+//   ASSERT_TRUE(storage.Start().ok());
+//   ASSERT_TRUE(storage.WaitForLine("serving on grpc").ok());   // bounded wait, not a sleep
+//   int port = storage.PortAfter("grpc ");
+//   storage.Kill(SIGKILL);
+//
+// stderr goes to a log file that tests can read (e.g. to find the correlation id or a warning).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace engram::testing {
+
+class ChildProcess {
+ public:
+  ChildProcess(std::string binary, std::vector<std::string> args, std::filesystem::path log_path);
+  ~ChildProcess();  // SIGKILL if still running
+
+  absl::Status Start();
+  // Waits until the log contains `needle` (or the process exits / `timeout` passes).
+  absl::StatusOr<std::string> WaitForLine(const std::string& needle, absl::Duration timeout = absl::Seconds(60));
+  // The integer after the last occurrence of `prefix` in the log.
+  int PortAfter(const std::string& prefix) const;
+  // Sends `sig` and reaps the process; returns its exit status (128 + signal when killed).
+  int Kill(int sig);
+  // Waits for exit without signalling; returns the exit status.
+  absl::StatusOr<int> Wait(absl::Duration timeout = absl::Seconds(60));
+  bool running() const { return pid_ > 0; }
+  std::string Log() const;
+  const std::filesystem::path& log_path() const { return log_path_; }
+
+ private:
+  std::string binary_;
+  std::vector<std::string> args_;
+  std::filesystem::path log_path_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace engram::testing
