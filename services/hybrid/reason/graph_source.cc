@@ -1,0 +1,25 @@
+#include "services/hybrid/reason/graph_source.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+
+namespace engram::hybrid {
+
+absl::StatusOr<std::vector<std::vector<Neighbor>>> GraphSource::NeighborsBatch(
+    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {
+  std::vector<std::vector<Neighbor>> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    absl::StatusOr<std::vector<Neighbor>> neighbors = Neighbors(id, types, limit);
+    if (absl::IsNotFound(neighbors.status())) {
+      out.emplace_back();
+      continue;
+    }
+    if (!neighbors.ok()) return std::move(neighbors).status();
+    out.push_back(*std::move(neighbors));
+  }
+  return out;
+}
+
+}  // namespace engram::hybrid

@@ -1,0 +1,86 @@
+// GraphSource: what the reasoner needs from the knowledge graph, and nothing more.
+//
+// The production implementation (written with the gRPC adapter) wraps engram-storage calls:
+//   Search          -> Storage.Search           (one call)
+//   NeighborsBatch  -> Storage.Neighbors        (one call per id, issued concurrently)
+//   Get             -> Storage.GetConcepts      (one call for all ids)
+// It is created per request, bound to one namespace and to the request's deadline and
+// correlation id, which it puts on every storage call. InMemoryGraph (in_memory_graph.h) is the
+// implementation for tests and benchmarks.
+//
+// Contract:
+//   - Not required to be thread-safe: the reasoner calls one GraphSource from one thread.
+//   - Errors are absl::Status values: UNAVAILABLE / DEADLINE_EXCEEDED from storage abort the
+//     reasoning and are returned to the caller unchanged.
+//   - NeighborsBatch reports a concept that no longer exists (deleted since the search) as an
+//     empty neighbor list, not as an error.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "services/hybrid/types/association_type.h"
+
+namespace engram::hybrid {
+
+// A concept as the reasoner sees it: no vector, no attributes.
+struct ConceptLite {
+  std::string id;
+  std::string content;
+
+  friend bool operator==(const ConceptLite&, const ConceptLite&) = default;
+};
+
+struct SearchHit {
+  ConceptLite node;
+  float score = 0;  // higher is better; cosine similarity for the default metric
+
+  friend bool operator==(const SearchHit&, const SearchHit&) = default;
+};
+
+// An association as stored: source -> target (see association_type.h for directions).
+struct Edge {
+  std::string source;
+  std::string target;
+  AssociationType type = AssociationType::kUnspecified;
+  float confidence = 0;  // 0..1
+  float weight = 1;
+
+  friend bool operator==(const Edge&, const Edge&) = default;
+};
+
+// One association touching a concept, with the concept at its other end.
+struct Neighbor {
+  ConceptLite node;  // the other endpoint
+  Edge edge;         // as stored; node.id is edge.source or edge.target
+};
+
+class GraphSource {
+ public:
+  virtual ~GraphSource() = default;
+
+  // The k concepts nearest to `vector`, best first.
+  virtual absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> vector,
+                                                        uint32_t k) = 0;
+
+  // Associations of `id` in both directions, highest confidence first, at most `limit`;
+  // `types` empty means every type. A missing concept may return NOT_FOUND.
+  virtual absl::StatusOr<std::vector<Neighbor>> Neighbors(
+      std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) = 0;
+
+  // Neighbors of several concepts: result[i] belongs to ids[i]. The default calls Neighbors
+  // for each id in turn and maps NOT_FOUND to an empty list; implementations over a network
+  // override it to issue the calls concurrently.
+  virtual absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
+      uint32_t limit);
+
+  // The concepts that exist among `ids`, in request order (missing ones omitted).
+  virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;
+};
+
+}  // namespace engram::hybrid

@@ -1,0 +1,445 @@
+#include "services/hybrid/reason/reasoner.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <queue>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/hybrid/types/absl_string_view.h"
+
+namespace engram::hybrid {
+namespace {
+
+constexpr uint32_t kMaxK = 100;
+constexpr uint32_t kMaxDepth = 10;
+constexpr uint32_t kMaxPaths = 100;
+constexpr size_t kMaxDisplayBytes = 80;
+
+// A path under construction or complete; doubles keep the arithmetic exact enough and the
+// ranking stable.
+struct PathRec {
+  std::vector<std::string> ids;
+  std::vector<Edge> hops;
+  double conf = 1;
+  double seed_sim = 0;
+  double evidence = 0;
+};
+
+// True if a ranks strictly before b: higher evidence, then smaller ids, then smaller types.
+bool RanksBefore(const PathRec& a, const PathRec& b) {
+  if (a.evidence != b.evidence) return a.evidence > b.evidence;
+  if (a.ids != b.ids) return a.ids < b.ids;
+  for (size_t i = 0; i < a.hops.size() && i < b.hops.size(); ++i) {
+    if (a.hops[i].type != b.hops[i].type) return a.hops[i].type < b.hops[i].type;
+  }
+  return false;
+}
+
+std::string EdgeKey(const Edge& e) {
+  return absl::StrCat(e.source, "\x1f", e.target, "\x1f", static_cast<int>(e.type));
+}
+
+double Clamp01(double x) { return std::isfinite(x) ? std::clamp(x, 0.0, 1.0) : 0.0; }
+
+// Shortens text to kMaxDisplayBytes at a UTF-8 boundary.
+std::string Display(std::string_view text) {
+  if (text.size() <= kMaxDisplayBytes) return std::string(text);
+  size_t cut = kMaxDisplayBytes;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(AbslView(text.substr(0, cut)), "...");
+}
+
+std::string Fixed2(double x) { return absl::StrFormat("%.2f", x); }
+
+bool Contains(absl::Span<const AssociationType> types, AssociationType t) {
+  return std::find(types.begin(), types.end(), t) != types.end();
+}
+
+}  // namespace
+
+std::string DescribeHop(const Edge& edge, std::string_view source_text,
+                        std::string_view target_text) {
+  const char* relation = "is associated with";
+  switch (edge.type) {
+    case AssociationType::kHierarchical:
+      relation = "is a kind of";
+      break;
+    case AssociationType::kCausal:
+      relation = "causes";
+      break;
+    case AssociationType::kCompositional:
+      relation = "is part of";
+      break;
+    case AssociationType::kTemporal:
+      relation = "comes before";
+      break;
+    case AssociationType::kSemantic:
+      relation = "is related to";
+      break;
+    case AssociationType::kUnspecified:
+      break;
+  }
+  return absl::StrCat(Display(source_text), " ", relation, " ", Display(target_text), " (",
+                      AbslView(AssociationTypeName(edge.type)), ", ",
+                      Fixed2(Clamp01(edge.confidence)), ")");
+}
+
+Reasoner::Reasoner(ReasonerConfig config) : config_(config) {}
+
+absl::Status Reasoner::ValidateOptions(const ReasonOptions& options) {
+  if (options.k < 1 || options.k > kMaxK) {
+    return absl::InvalidArgumentError(absl::StrCat("k: ", options.k, " not in 1..", kMaxK));
+  }
+  if (options.max_depth < 1 || options.max_depth > kMaxDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_depth: ", options.max_depth, " not in 1..", kMaxDepth));
+  }
+  if (options.max_paths < 1 || options.max_paths > kMaxPaths) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_paths: ", options.max_paths, " not in 1..", kMaxPaths));
+  }
+  if (!(options.min_confidence >= 0.0f && options.min_confidence <= 1.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_confidence: ", options.min_confidence, " not in 0..1"));
+  }
+  for (size_t i = 0; i < options.types.size(); ++i) {
+    const int t = static_cast<int>(options.types[i]);
+    if (t < static_cast<int>(AssociationType::kSemantic) ||
+        t > static_cast<int>(AssociationType::kCompositional)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("types[", i, "]: ", t, " is not an association type"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vector,
+                                              const ReasonOptions& options,
+                                              GraphSource& graph) const {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (query_vector.empty()) return absl::InvalidArgumentError("query_vector: empty");
+  for (float x : query_vector) {
+    if (!std::isfinite(x)) return absl::InvalidArgumentError("query_vector: not finite");
+  }
+  const double decay = Clamp01(config_.decay);
+  ReasonResult result;
+
+  // 1. Seeds.
+  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query_vector, options.k);
+  if (!hits.ok()) return std::move(hits).status();
+  std::stable_sort(hits->begin(), hits->end(), [](const SearchHit& a, const SearchHit& b) {
+    return a.score != b.score ? a.score > b.score : a.node.id < b.node.id;
+  });
+  if (hits->size() > options.k) hits->resize(options.k);
+  result.support = *hits;
+
+  absl::flat_hash_map<std::string, std::string> contents;  // id -> content, as learned
+  const auto remember = [&](const ConceptLite& c) {
+    auto [it, inserted] = contents.try_emplace(c.id, c.content);
+    if (!inserted && it->second.empty()) it->second = c.content;
+  };
+  std::vector<PathRec> paths;
+  for (const SearchHit& hit : *hits) {
+    remember(hit.node);
+    const double sim = Clamp01(hit.score);
+    if (!(hit.score > config_.min_seed_similarity) || sim <= 0) continue;
+    paths.push_back(PathRec{{hit.node.id}, {}, 1.0, sim, sim});
+  }
+  result.stats.seeds = static_cast<uint32_t>(paths.size());
+  if (paths.empty()) {
+    result.explanation = "Nothing stored matches the question.";
+    return result;
+  }
+  const std::string top_seed = paths.front().ids.front();
+
+  // 2. Best-first expansion.
+  const auto after = [&paths](size_t a, size_t b) { return RanksBefore(paths[b], paths[a]); };
+  std::priority_queue<size_t, std::vector<size_t>, decltype(after)> frontier(after);
+  for (size_t i = 0; i < paths.size(); ++i) frontier.push(i);
+  absl::flat_hash_map<std::string, std::vector<Neighbor>> neighbors;  // fetched so far
+  absl::flat_hash_map<std::string, uint32_t> expansions_through;
+  absl::flat_hash_map<std::string, std::vector<size_t>> supporting;  // end id -> paths
+  bool stop = false;
+
+  while (!frontier.empty() && !stop) {
+    std::vector<size_t> batch;
+    while (!frontier.empty() && batch.size() < std::max<uint32_t>(config_.expansion_batch, 1)) {
+      const size_t idx = frontier.top();
+      frontier.pop();
+      uint32_t& through = expansions_through[paths[idx].ids.back()];
+      if (through >= config_.max_expansions_per_node) continue;
+      ++through;
+      batch.push_back(idx);
+    }
+    std::vector<std::string> fetch;
+    for (size_t idx : batch) {
+      const std::string& end = paths[idx].ids.back();
+      if (!neighbors.contains(end) && std::find(fetch.begin(), fetch.end(), end) == fetch.end()) {
+        fetch.push_back(end);
+      }
+    }
+    const uint32_t budget = config_.max_expansions - std::min(config_.max_expansions,
+                                                              result.stats.nodes_expanded);
+    if (fetch.size() > budget) {
+      fetch.resize(budget);
+      result.stats.truncated = true;
+      stop = true;  // nothing more can be fetched; finish with what this batch can still use
+    }
+    if (!fetch.empty()) {
+      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched =
+          graph.NeighborsBatch(fetch, options.types, config_.neighbor_limit);
+      if (!fetched.ok()) return std::move(fetched).status();
+      if (fetched->size() != fetch.size()) {
+        return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
+      }
+      result.stats.nodes_expanded += static_cast<uint32_t>(fetch.size());
+      for (size_t i = 0; i < fetch.size(); ++i) {
+        std::vector<Neighbor>& list = (*fetched)[i];
+        // Canonical order, whatever the source's order among equals.
+        std::sort(list.begin(), list.end(), [](const Neighbor& a, const Neighbor& b) {
+          if (a.edge.confidence != b.edge.confidence) return a.edge.confidence > b.edge.confidence;
+          if (a.node.id != b.node.id) return a.node.id < b.node.id;
+          if (a.edge.type != b.edge.type) return a.edge.type < b.edge.type;
+          return a.edge.source < b.edge.source;
+        });
+        neighbors[fetch[i]] = std::move(list);
+      }
+    }
+
+    for (size_t idx : batch) {
+      const PathRec base = paths[idx];  // copy: paths grows below
+      const std::string& end = base.ids.back();
+      auto it = neighbors.find(end);
+      if (it == neighbors.end()) continue;  // cut by the budget
+      for (const Neighbor& n : it->second) {
+        const Edge& e = n.edge;
+        if (e.source == e.target) continue;
+        const std::string* other = e.source == end   ? &e.target
+                                   : e.target == end ? &e.source
+                                                     : nullptr;
+        if (other == nullptr) continue;  // not an edge of this concept
+        if (!options.types.empty() && !Contains(options.types, e.type)) continue;
+        if (std::find(base.ids.begin(), base.ids.end(), *other) != base.ids.end()) continue;
+        const double conf = base.conf * Clamp01(e.confidence) * decay;
+        const double evidence = base.seed_sim * conf;
+        if (evidence < config_.min_path_evidence) continue;
+        if (result.stats.paths_explored >= config_.max_explored_paths) {
+          result.stats.truncated = true;
+          stop = true;
+          break;
+        }
+        remember(ConceptLite{*other, n.node.id == *other ? n.node.content : std::string()});
+        PathRec next = base;
+        next.ids.push_back(*other);
+        next.hops.push_back(e);
+        next.conf = conf;
+        next.evidence = evidence;
+        const size_t next_idx = paths.size();
+        supporting[*other].push_back(next_idx);
+        paths.push_back(std::move(next));
+        ++result.stats.paths_explored;
+        if (paths[next_idx].hops.size() < options.max_depth) frontier.push(next_idx);
+      }
+      if (stop) break;
+    }
+    if (!frontier.empty() && result.stats.nodes_expanded >= config_.max_expansions) {
+      // Anything left would need a fetch beyond the budget, unless already fetched.
+      bool needs_fetch = false;
+      std::vector<size_t> kept;
+      while (!frontier.empty()) {
+        const size_t idx = frontier.top();
+        frontier.pop();
+        if (!neighbors.contains(paths[idx].ids.back())) {
+          needs_fetch = true;
+          continue;
+        }
+        kept.push_back(idx);
+      }
+      for (size_t idx : kept) frontier.push(idx);
+      if (needs_fetch) result.stats.truncated = true;
+    }
+  }
+
+  // 3. Candidates.
+  struct Scored {
+    Candidate candidate;
+    std::vector<size_t> ranked;       // P(c) by rank
+    std::vector<size_t> independent;  // D(c) by rank
+    double final_exact = 0;           // final in double precision, for ranking
+  };
+  std::vector<Scored> scored;
+  for (auto& [id, indices] : supporting) {
+    if (id == top_seed) continue;
+    std::sort(indices.begin(), indices.end(),
+              [&](size_t a, size_t b) { return RanksBefore(paths[a], paths[b]); });
+    Scored s;
+    s.ranked = indices;
+    absl::flat_hash_set<std::string> used;
+    for (size_t idx : indices) {
+      if (s.independent.size() >= std::max<uint32_t>(config_.max_consensus_paths, 1)) break;
+      bool disjoint = true;
+      for (const Edge& e : paths[idx].hops) disjoint = disjoint && !used.contains(EdgeKey(e));
+      if (!disjoint) continue;
+      for (const Edge& e : paths[idx].hops) used.insert(EdgeKey(e));
+      s.independent.push_back(idx);
+    }
+    const PathRec& best = paths[s.independent.front()];
+    double rest = 1.0;
+    for (size_t i = 1; i < s.independent.size(); ++i) rest *= 1.0 - paths[s.independent[i]].evidence;
+    const double consensus = 1.0 - rest;
+    const double final_confidence = 1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - consensus);
+    s.candidate.node.id = id;
+    s.candidate.confidence = {static_cast<float>(best.conf), static_cast<float>(best.seed_sim),
+                              static_cast<float>(consensus),
+                              static_cast<float>(final_confidence)};
+    s.candidate.supporting_paths = static_cast<uint32_t>(indices.size());
+    s.candidate.independent_paths = static_cast<uint32_t>(s.independent.size());
+    s.final_exact = final_confidence;
+    scored.push_back(std::move(s));
+  }
+  std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
+    return a.final_exact != b.final_exact ? a.final_exact > b.final_exact
+                                          : a.candidate.node.id < b.candidate.node.id;
+  });
+
+  const bool semantic_only = scored.empty();
+  if (semantic_only) {
+    Scored s;
+    s.candidate.node.id = top_seed;
+    const double sim = paths.front().seed_sim;
+    s.candidate.confidence = {0.0f, static_cast<float>(sim), 0.0f,
+                              static_cast<float>(sim * Clamp01(config_.semantic_only_factor))};
+    scored.push_back(std::move(s));
+  }
+
+  // 5a. Paths: the best candidate's (independent first), then each runner-up's best.
+  const Scored& winner = scored.front();
+  std::vector<size_t> chosen;
+  absl::flat_hash_set<size_t> chosen_set;
+  const auto choose = [&](size_t idx) {
+    if (chosen.size() < options.max_paths && chosen_set.insert(idx).second) chosen.push_back(idx);
+  };
+  for (size_t idx : winner.independent) choose(idx);
+  for (size_t idx : winner.ranked) choose(idx);
+  for (size_t i = 1; i < scored.size(); ++i) {
+    if (!scored[i].independent.empty()) choose(scored[i].independent.front());
+  }
+  const absl::flat_hash_set<size_t> independent_set(winner.independent.begin(),
+                                                    winner.independent.end());
+
+  // Contents of every concept we will show; fetch the ones we have not seen.
+  std::vector<std::string> shown_ids;
+  absl::flat_hash_set<std::string> shown_set;
+  const auto show = [&](const std::string& id) {
+    if (shown_set.insert(id).second) shown_ids.push_back(id);
+  };
+  for (size_t idx : chosen) {
+    for (const std::string& id : paths[idx].ids) show(id);
+  }
+  show(winner.candidate.node.id);
+  std::vector<std::string> missing;
+  for (const std::string& id : shown_ids) {
+    auto it = contents.find(id);
+    if (it == contents.end() || it->second.empty()) missing.push_back(id);
+  }
+  if (!missing.empty()) {
+    absl::StatusOr<std::vector<ConceptLite>> got = graph.Get(missing);
+    if (!got.ok()) return std::move(got).status();
+    for (const ConceptLite& c : *got) remember(c);
+  }
+  const auto content_of = [&](const std::string& id) -> std::string {
+    auto it = contents.find(id);
+    return it == contents.end() ? std::string() : it->second;
+  };
+  const auto display_of = [&](const std::string& id) -> std::string {
+    const std::string content = content_of(id);
+    return content.empty() ? id : content;
+  };
+
+  for (size_t idx : chosen) {
+    const PathRec& p = paths[idx];
+    ReasoningPath out;
+    out.concept_ids = p.ids;
+    out.hops = p.hops;
+    out.confidence = static_cast<float>(p.conf);
+    out.seed_similarity = static_cast<float>(p.seed_sim);
+    out.evidence = static_cast<float>(p.evidence);
+    out.supports_answer = p.ids.back() == winner.candidate.node.id;
+    out.independent = independent_set.contains(idx);
+    result.paths.push_back(std::move(out));
+  }
+  for (const std::string& id : shown_ids) {
+    bool in_paths = false;
+    for (size_t idx : chosen) {
+      in_paths = in_paths || std::find(paths[idx].ids.begin(), paths[idx].ids.end(), id) !=
+                                 paths[idx].ids.end();
+    }
+    if (in_paths) result.path_concepts.push_back({id, content_of(id)});
+  }
+  for (size_t i = 0; i < scored.size() && i < config_.max_candidates; ++i) {
+    Candidate c = scored[i].candidate;
+    c.node.content = content_of(c.node.id);
+    result.candidates.push_back(std::move(c));
+  }
+
+  // 4. Answer and gate.
+  const ConfidenceBreakdown& breakdown = winner.candidate.confidence;
+  result.confidence = breakdown;
+  result.best_guess = ConceptLite{winner.candidate.node.id, content_of(winner.candidate.node.id)};
+  result.confident = breakdown.final_confidence >= options.min_confidence;
+  if (result.confident) result.answer = result.best_guess;
+
+  // 5b. Explanation.
+  const std::string name = absl::StrCat("\"", Display(display_of(winner.candidate.node.id)), "\"");
+  std::string& text = result.explanation;
+  if (result.confident) {
+    text = absl::StrCat("Answer: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
+                        " >= ", Fixed2(options.min_confidence), ").");
+  } else {
+    text = absl::StrCat("Not confident: the best guess ", name, " scores ",
+                        Fixed2(breakdown.final_confidence), " < ",
+                        Fixed2(options.min_confidence), ".");
+  }
+  if (semantic_only) {
+    absl::StrAppend(&text, " It is the closest match to the question (similarity ",
+                    Fixed2(breakdown.semantic), "); no association supports it.");
+  } else {
+    const auto describe_path = [&](const PathRec& p) {
+      std::string s;
+      for (const Edge& e : p.hops) {
+        if (!s.empty()) s += "; ";
+        s += DescribeHop(e, display_of(e.source), display_of(e.target));
+      }
+      return s;
+    };
+    const PathRec& best = paths[winner.independent.front()];
+    absl::StrAppend(&text, " Best path (evidence ", Fixed2(best.evidence), " = semantic ",
+                    Fixed2(best.seed_sim), " x graph ", Fixed2(best.conf), "): ",
+                    describe_path(best), ".");
+    const size_t more = winner.independent.size() - 1;
+    if (more > 0) {
+      absl::StrAppend(&text, " ", more, " more independent path", more > 1 ? "s" : "",
+                      " add consensus ", Fixed2(breakdown.consensus), ":");
+      for (size_t i = 1; i < winner.independent.size(); ++i) {
+        absl::StrAppend(&text, i > 1 ? " |" : "", " ", describe_path(paths[winner.independent[i]]));
+      }
+      text += ".";
+    }
+    if (scored.size() > 1) {
+      const Candidate& runner_up = scored[1].candidate;
+      absl::StrAppend(&text, " Runner-up: \"", Display(display_of(runner_up.node.id)), "\" (",
+                      Fixed2(runner_up.confidence.final_confidence), ").");
+    }
+  }
+  if (result.stats.truncated) {
+    absl::StrAppend(&text, " (The search budget ran out; more distant knowledge was not explored.)");
+  }
+  return result;
+}
+
+}  // namespace engram::hybrid

@@ -1,0 +1,149 @@
+// Reasoner: answers a question from the knowledge graph and explains the answer with the paths
+// that support it. Transport-agnostic: it sees the graph only through GraphSource.
+//
+// Pipeline (docs/hybrid.md has the full description and a worked example):
+//   1. Seeds. The query vector's k nearest concepts (GraphSource::Search). A seed's semantic
+//      similarity sim(s) is its score clamped to [0, 1]; seeds with sim <= min_seed_similarity
+//      are ignored. All hits form the `support` list.
+//   2. Expansion. Best-first over simple paths starting at the seeds, ordered by path evidence
+//          e(p) = sim(seed) * conf(p),   conf(p) = prod(hop confidence) * decay^hops
+//      (decay 0.85 per hop). Edges are followed in both directions; `types` filters them;
+//      paths stop at max_depth hops. Frontier entries are expanded in batches of
+//      expansion_batch through one NeighborsBatch call; at most max_expansions concepts are
+//      fetched, at most max_explored_paths paths scored, and a concept is expanded as the end
+//      of at most max_expansions_per_node paths. Running out of budget sets stats.truncated.
+//   3. Candidates. Every concept reached by a path of >= 1 hop, except the top seed (the
+//      concept the question is most directly about: answering it would restate the question).
+//      For candidate c with supporting paths P(c):
+//        D(c)      = edge-disjoint subset of P(c), chosen greedily by decreasing e(p), at most
+//                    max_consensus_paths ("independent" paths share no association)
+//        p*        = the best path in D(c)
+//        semantic  = sim(seed of p*)
+//        graph     = conf(p*)
+//        consensus = 1 - prod_{p in D(c), p != p*} (1 - e(p))
+//        final     = 1 - (1 - semantic * graph) * (1 - consensus)
+//      i.e. final is the noisy-OR of the evidence of c's independent paths: a concept supported
+//      by several independent paths beats one supported by a single path of similar strength.
+//      If no concept is reached, the top seed is the only candidate with graph = 0,
+//      consensus = 0 and final = semantic * semantic_only_factor (0.5): a bare similarity
+//      match is never fully trusted.
+//   4. Answer and gate. The best candidate by (final desc, id asc). confident = final >=
+//      min_confidence. The answer is set only when confident; best_guess always.
+//   5. Output. Paths: the answer's supporting paths (independent ones first, by evidence), then
+//      the best path of each runner-up, at most max_paths. An explanation built from them, e.g.
+//        Answer: "mammal" (confidence 0.76 >= 0.30). Best path (evidence 0.69 = semantic 0.90
+//        x graph 0.77): dog is a kind of mammal (HIERARCHICAL, 0.90). ...
+// Deterministic: the same graph and query give the same result, whatever the order in which
+// the GraphSource returns equal-scored items (ties are broken by concept id, then type).
+//
+// Thread-safe: Reason is const; each call uses its own GraphSource.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "services/hybrid/reason/graph_source.h"
+#include "services/hybrid/types/association_type.h"
+
+namespace engram::hybrid {
+
+// Per-request options (the fields of ReasonRequest).
+struct ReasonOptions {
+  uint32_t k = 10;              // seeds, 1..100
+  uint32_t max_depth = 4;       // hops per path, 1..10
+  uint32_t max_paths = 5;       // paths returned, 1..100
+  float min_confidence = 0.3f;  // quality gate, 0..1
+  std::vector<AssociationType> types;  // empty: every type
+};
+
+// Service-wide tuning (from flags, not from requests).
+struct ReasonerConfig {
+  float decay = 0.85f;                   // per-hop decay, (0, 1]
+  uint32_t max_expansions = 256;         // concepts whose neighbors are fetched, per request
+  uint32_t neighbor_limit = 32;          // neighbors fetched per concept (best first)
+  uint32_t expansion_batch = 8;          // frontier entries per NeighborsBatch call
+  uint32_t max_explored_paths = 20000;   // partial paths scored, per request
+  uint32_t max_expansions_per_node = 4;  // paths extended through the same concept
+  uint32_t max_consensus_paths = 8;      // independent paths counted per candidate
+  float min_seed_similarity = 0.0f;      // seeds must score above this
+  float min_path_evidence = 1e-3f;       // weaker partial paths are pruned
+  float semantic_only_factor = 0.5f;     // final of an answer no path supports
+  uint32_t max_candidates = 10;          // candidates kept in the result
+};
+
+struct ConfidenceBreakdown {
+  float graph = 0;
+  float semantic = 0;
+  float consensus = 0;
+  float final_confidence = 0;  // "final" in the API
+};
+
+struct ReasoningPath {
+  std::vector<std::string> concept_ids;  // a seed first; hops[i] joins ids[i] and ids[i+1]
+  std::vector<Edge> hops;                // as stored (may be traversed target -> source)
+  float confidence = 0;                  // prod(hop confidence) * decay^hops
+  float seed_similarity = 0;
+  float evidence = 0;                    // seed_similarity * confidence
+  bool supports_answer = false;          // ends at the best candidate
+  bool independent = false;              // in D(best candidate)
+};
+
+struct Candidate {
+  ConceptLite node;
+  ConfidenceBreakdown confidence;
+  uint32_t supporting_paths = 0;   // |P(c)|
+  uint32_t independent_paths = 0;  // |D(c)|
+};
+
+struct ReasonStats {
+  uint32_t seeds = 0;
+  uint32_t nodes_expanded = 0;
+  uint32_t paths_explored = 0;
+  bool truncated = false;
+};
+
+struct ReasonResult {
+  std::optional<ConceptLite> answer;      // set when confident
+  std::optional<ConceptLite> best_guess;  // set when anything was found
+  bool confident = false;
+  ConfidenceBreakdown confidence;         // of best_guess
+  std::vector<ReasoningPath> paths;       // ranked, at most max_paths
+  std::vector<SearchHit> support;         // the search hits, best first
+  std::vector<ConceptLite> path_concepts; // every concept of `paths`, first appearance order
+  std::vector<Candidate> candidates;      // best first, at most config.max_candidates
+  std::string explanation;
+  ReasonStats stats;
+};
+
+class Reasoner {
+ public:
+  explicit Reasoner(ReasonerConfig config = {});
+
+  // Answers the question whose embedding is `query_vector` (the caller embeds the text).
+  // Errors: INVALID_ARGUMENT naming the option (k, max_depth, max_paths, min_confidence, types)
+  // or query_vector (empty or not finite); any error of `graph` except NOT_FOUND of a concept
+  // deleted meanwhile, unchanged.
+  absl::StatusOr<ReasonResult> Reason(absl::Span<const float> query_vector,
+                                      const ReasonOptions& options, GraphSource& graph) const;
+
+  // The option checks Reason applies.
+  static absl::Status ValidateOptions(const ReasonOptions& options);
+
+  const ReasonerConfig& config() const { return config_; }
+
+ private:
+  const ReasonerConfig config_;
+};
+
+// The sentence an explanation uses for one association, in stored direction, e.g.
+// "dog is a kind of mammal (HIERARCHICAL, 0.90)". Content longer than 80 bytes is shortened.
+std::string DescribeHop(const Edge& edge, std::string_view source_text,
+                        std::string_view target_text);
+
+}  // namespace engram::hybrid

@@ -1,0 +1,415 @@
+#include "services/hybrid/reason/reasoner.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/hybrid/reason/in_memory_graph.h"
+
+namespace engram::hybrid {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr AssociationType kHier = AssociationType::kHierarchical;
+constexpr AssociationType kCausal = AssociationType::kCausal;
+
+// The query is always e0; a concept added with similarity s gets a vector whose cosine with
+// the query is exactly s (up to float rounding).
+const std::vector<float> kQuery = {1, 0, 0, 0};
+
+void Add(InMemoryGraph& g, const std::string& id, float similarity) {
+  g.AddConcept(id, id, {similarity, std::sqrt(1 - similarity * similarity), 0, 0});
+}
+
+std::vector<std::vector<std::string>> PathIds(const ReasonResult& r) {
+  std::vector<std::vector<std::string>> out;
+  for (const ReasoningPath& p : r.paths) out.push_back(p.concept_ids);
+  return out;
+}
+
+ReasonResult ReasonOrDie(InMemoryGraph& g, ReasonOptions options = {},
+                         ReasonerConfig config = {}) {
+  absl::StatusOr<ReasonResult> r = Reasoner(config).Reason(kQuery, options, g);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *std::move(r) : ReasonResult{};
+}
+
+// dog (0.9) -> mammal -> animal, cat (0.3) -> mammal: "what is a dog?"
+InMemoryGraph AnimalGraph() {
+  InMemoryGraph g;
+  Add(g, "dog", 0.9f);
+  Add(g, "cat", 0.3f);
+  Add(g, "mammal", 0.2f);
+  Add(g, "animal", 0.1f);
+  Add(g, "car", 0.0f);
+  g.AddEdge("dog", "mammal", kHier, 0.9f);
+  g.AddEdge("mammal", "animal", kHier, 0.9f);
+  g.AddEdge("cat", "mammal", kHier, 0.9f);
+  return g;
+}
+
+TEST(ReasonerTest, KnownAnswerAndPaths) {
+  InMemoryGraph g = AnimalGraph();
+  ReasonOptions options;
+  options.k = 3;  // dog, cat, mammal
+  const ReasonResult r = ReasonOrDie(g, options);
+
+  ASSERT_TRUE(r.answer.has_value());
+  EXPECT_EQ(r.answer->id, "mammal");
+  EXPECT_TRUE(r.confident);
+  // Two independent paths: dog->mammal (0.9 * 0.9 * 0.85) and cat->mammal (0.3 * 0.9 * 0.85).
+  const double e1 = 0.9 * 0.9 * 0.85;
+  const double e2 = 0.3 * 0.9 * 0.85;
+  EXPECT_NEAR(r.confidence.semantic, 0.9, 1e-5);
+  EXPECT_NEAR(r.confidence.graph, 0.9 * 0.85, 1e-5);
+  EXPECT_NEAR(r.confidence.consensus, e2, 1e-5);
+  EXPECT_NEAR(r.confidence.final_confidence, 1 - (1 - e1) * (1 - e2), 1e-5);
+
+  // The answer's paths first (independent, by evidence), then the runner-ups' best paths; the
+  // runner-ups animal and cat tie exactly and are ordered by id.
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("dog", "mammal"), ElementsAre("cat", "mammal"),
+                                      ElementsAre("dog", "mammal", "animal"),
+                                      ElementsAre("dog", "mammal", "cat")));
+  ASSERT_EQ(r.paths[0].hops.size(), 1u);
+  EXPECT_EQ(r.paths[0].hops[0], (Edge{"dog", "mammal", kHier, 0.9f, 1.0f}));
+  EXPECT_NEAR(r.paths[0].confidence, 0.9 * 0.85, 1e-6);
+  EXPECT_NEAR(r.paths[0].evidence, e1, 1e-6);
+  EXPECT_TRUE(r.paths[0].supports_answer && r.paths[0].independent);
+  EXPECT_TRUE(r.paths[1].supports_answer && r.paths[1].independent);
+  EXPECT_FALSE(r.paths[2].supports_answer);
+  EXPECT_NEAR(r.paths[2].confidence, 0.81 * 0.85 * 0.85, 1e-6);
+
+  ASSERT_GE(r.candidates.size(), 3u);
+  EXPECT_EQ(r.candidates[0].node.id, "mammal");
+  EXPECT_EQ(r.candidates[0].independent_paths, 2u);
+  EXPECT_EQ(r.candidates[1].node.id, "animal");
+  EXPECT_EQ(r.candidates[2].node.id, "cat");
+  for (const Candidate& c : r.candidates) EXPECT_NE(c.node.id, "dog");  // the top seed
+
+  EXPECT_THAT(r.support.size(), 3u);
+  EXPECT_EQ(r.support[0].node.id, "dog");
+  EXPECT_THAT(r.path_concepts,
+              ElementsAre(ConceptLite{"dog", "dog"}, ConceptLite{"mammal", "mammal"},
+                          ConceptLite{"cat", "cat"}, ConceptLite{"animal", "animal"}));
+  EXPECT_EQ(r.stats.seeds, 3u);
+  EXPECT_FALSE(r.stats.truncated);
+
+  EXPECT_THAT(r.explanation, StartsWith("Answer: \"mammal\" (confidence 0.76 >= 0.30)."));
+  EXPECT_THAT(r.explanation, HasSubstr("Best path (evidence 0.69 = semantic 0.90 x graph 0.77): "
+                                       "dog is a kind of mammal (HIERARCHICAL, 0.90)."));
+  EXPECT_THAT(r.explanation, HasSubstr("1 more independent path add consensus 0.23: cat is a "
+                                       "kind of mammal (HIERARCHICAL, 0.90)."));
+}
+
+TEST(ReasonerTest, EdgesAreFollowedBackwards) {
+  // "What causes cancer?" -- the question matches the effect; the answer is the cause.
+  InMemoryGraph g;
+  Add(g, "cancer", 0.9f);
+  Add(g, "smoking", 0.1f);
+  Add(g, "asbestos", 0.05f);
+  g.AddEdge("smoking", "cancer", kCausal, 0.9f);
+  g.AddEdge("asbestos", "cancer", kCausal, 0.6f);
+  const ReasonResult r = ReasonOrDie(g);
+  ASSERT_TRUE(r.answer.has_value());
+  EXPECT_EQ(r.answer->id, "smoking");
+  ASSERT_FALSE(r.paths.empty());
+  EXPECT_THAT(r.paths[0].concept_ids, ElementsAre("cancer", "smoking"));
+  EXPECT_EQ(r.paths[0].hops[0].source, "smoking");  // as stored
+  EXPECT_EQ(r.paths[0].hops[0].target, "cancer");
+  EXPECT_THAT(r.explanation, HasSubstr("smoking causes cancer (CAUSAL, 0.90)"));
+}
+
+TEST(ReasonerTest, MultiPathConsensusBeatsASingleStrongPath) {
+  InMemoryGraph g;
+  Add(g, "topic", 0.9f);
+  for (const char* id : {"a", "b", "x", "y"}) Add(g, id, 0.0f);
+  g.AddEdge("topic", "a", kCausal, 0.95f);  // one strong path to a
+  g.AddEdge("topic", "b", kCausal, 0.5f);   // three independent weaker paths to b
+  g.AddEdge("topic", "x", kCausal, 0.8f);
+  g.AddEdge("x", "b", kCausal, 0.8f);
+  g.AddEdge("topic", "y", kCausal, 0.8f);
+  g.AddEdge("y", "b", kCausal, 0.8f);
+  const ReasonResult r = ReasonOrDie(g);
+
+  const double a_single = 0.9 * 0.95 * 0.85;
+  const double b_two_hop = 0.9 * 0.8 * 0.8 * 0.85 * 0.85;
+  const double b_direct = 0.9 * 0.5 * 0.85;
+  ASSERT_GT(a_single, b_two_hop);  // a has the strongest single path...
+  ASSERT_GT(a_single, b_direct);
+  const double b_final = 1 - (1 - b_two_hop) * (1 - b_two_hop) * (1 - b_direct);
+  ASSERT_GT(b_final, a_single);  // ...but b is corroborated three times.
+
+  ASSERT_TRUE(r.answer.has_value());
+  EXPECT_EQ(r.answer->id, "b");
+  EXPECT_NEAR(r.confidence.final_confidence, b_final, 1e-5);
+  EXPECT_NEAR(r.confidence.graph, 0.8 * 0.8 * 0.85 * 0.85, 1e-5);
+  EXPECT_EQ(r.candidates[0].independent_paths, 3u);
+  // The two-hop paths tie; x sorts before y.
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("topic", "x", "b"),
+                                      ElementsAre("topic", "y", "b"), ElementsAre("topic", "b"),
+                                      ::testing::_, ::testing::_));
+  EXPECT_THAT(r.explanation, HasSubstr("2 more independent paths add consensus"));
+  bool a_ranked = false;
+  for (const Candidate& c : r.candidates) {
+    if (c.node.id == "a") {
+      a_ranked = true;
+      EXPECT_NEAR(c.confidence.final_confidence, a_single, 1e-5);
+      EXPECT_EQ(c.confidence.consensus, 0.0f);
+    }
+  }
+  EXPECT_TRUE(a_ranked);
+}
+
+TEST(ReasonerTest, SharedEdgesDoNotCountTwice) {
+  // Two paths to "z" through the same last association are not independent.
+  InMemoryGraph g;
+  Add(g, "top", 0.9f);
+  Add(g, "s2", 0.8f);
+  Add(g, "mid", 0.0f);
+  Add(g, "z", 0.0f);
+  g.AddEdge("top", "mid", kHier, 0.9f);
+  g.AddEdge("s2", "mid", kHier, 0.9f);
+  g.AddEdge("mid", "z", kHier, 0.9f);
+  const ReasonResult r = ReasonOrDie(g);
+  for (const Candidate& c : r.candidates) {
+    if (c.node.id == "z") {
+      EXPECT_EQ(c.independent_paths, 1u);
+      EXPECT_GE(c.supporting_paths, 2u);
+      EXPECT_EQ(c.confidence.consensus, 0.0f);
+    }
+  }
+}
+
+TEST(ReasonerTest, GateSaysItDoesNotKnowButReturnsWhatItFound) {
+  InMemoryGraph g;
+  Add(g, "vague", 0.3f);
+  Add(g, "guess", 0.0f);
+  g.AddEdge("vague", "guess", kCausal, 0.5f);
+  const ReasonResult r = ReasonOrDie(g);
+  EXPECT_FALSE(r.confident);
+  EXPECT_FALSE(r.answer.has_value());
+  ASSERT_TRUE(r.best_guess.has_value());
+  EXPECT_EQ(r.best_guess->id, "guess");
+  EXPECT_NEAR(r.confidence.final_confidence, 0.3 * 0.5 * 0.85, 1e-5);
+  ASSERT_EQ(r.paths.size(), 1u);
+  EXPECT_EQ(r.support.size(), 2u);
+  EXPECT_THAT(r.explanation,
+              StartsWith("Not confident: the best guess \"guess\" scores 0.13 < 0.30."));
+  EXPECT_THAT(r.explanation, HasSubstr("vague causes guess (CAUSAL, 0.50)"));
+
+  ReasonOptions lenient;
+  lenient.min_confidence = 0.1f;
+  const ReasonResult ok = ReasonOrDie(g, lenient);
+  EXPECT_TRUE(ok.confident);
+  EXPECT_EQ(ok.answer->id, "guess");
+}
+
+TEST(ReasonerTest, NoPathFallsBackToTheTopSeedAtHalfWeight) {
+  InMemoryGraph g;
+  Add(g, "lonely", 0.9f);
+  Add(g, "other", 0.2f);
+  const ReasonResult r = ReasonOrDie(g);
+  ASSERT_TRUE(r.answer.has_value());
+  EXPECT_EQ(r.answer->id, "lonely");
+  EXPECT_EQ(r.confidence.graph, 0.0f);
+  EXPECT_NEAR(r.confidence.semantic, 0.9, 1e-5);
+  EXPECT_NEAR(r.confidence.final_confidence, 0.45, 1e-5);
+  EXPECT_TRUE(r.paths.empty());
+  EXPECT_THAT(r.explanation, HasSubstr("no association supports it"));
+
+  InMemoryGraph weak;
+  Add(weak, "meh", 0.5f);
+  EXPECT_FALSE(ReasonOrDie(weak).confident);  // 0.25 < 0.3
+}
+
+TEST(ReasonerTest, NothingMatches) {
+  InMemoryGraph empty;
+  const ReasonResult r = ReasonOrDie(empty);
+  EXPECT_FALSE(r.confident);
+  EXPECT_FALSE(r.best_guess.has_value());
+  EXPECT_EQ(r.explanation, "Nothing stored matches the question.");
+
+  InMemoryGraph opposite;
+  opposite.AddConcept("anti", "anti", {-1, 0, 0, 0});
+  EXPECT_FALSE(ReasonOrDie(opposite).best_guess.has_value());
+  EXPECT_EQ(ReasonOrDie(opposite).support.size(), 1u);
+}
+
+TEST(ReasonerTest, TypeFilterAndDepth) {
+  InMemoryGraph g;
+  Add(g, "cancer", 0.9f);
+  Add(g, "smoking", 0.0f);
+  Add(g, "tumor", 0.0f);
+  g.AddEdge("smoking", "cancer", kCausal, 0.9f);
+  g.AddEdge("cancer", "tumor", kHier, 0.95f);
+  EXPECT_EQ(ReasonOrDie(g).answer->id, "tumor");
+  ReasonOptions causal;
+  causal.types = {kCausal};
+  const ReasonResult r = ReasonOrDie(g, causal);
+  EXPECT_EQ(r.answer->id, "smoking");
+  for (const ReasoningPath& p : r.paths) {
+    for (const Edge& e : p.hops) EXPECT_EQ(e.type, kCausal);
+  }
+
+  InMemoryGraph animals = AnimalGraph();
+  ReasonOptions shallow;
+  shallow.max_depth = 1;
+  for (const ReasoningPath& p : ReasonOrDie(animals, shallow).paths) {
+    EXPECT_EQ(p.hops.size(), 1u);
+  }
+  ReasonOptions one_path;
+  one_path.max_paths = 1;
+  EXPECT_EQ(ReasonOrDie(animals, one_path).paths.size(), 1u);
+}
+
+// A graph with many exact ties: a complete graph of equal-confidence edges.
+InMemoryGraph TiedGraph() {
+  InMemoryGraph g;
+  Add(g, "hub", 0.9f);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    ids.push_back(absl::StrCat("n", i));
+    Add(g, ids.back(), 0.4f);
+  }
+  for (const std::string& a : ids) {
+    g.AddEdge("hub", a, kHier, 0.8f);
+    for (const std::string& b : ids) {
+      if (a < b) g.AddEdge(a, b, AssociationType::kSemantic, 0.8f);
+    }
+  }
+  return g;
+}
+
+TEST(ReasonerTest, DeterministicWhateverTheSourceOrder) {
+  InMemoryGraph g1 = TiedGraph();
+  InMemoryGraph g2 = TiedGraph();
+  g2.set_reverse_neighbor_order(true);
+  const ReasonResult a = ReasonOrDie(g1);
+  const ReasonResult b = ReasonOrDie(g2);
+  const ReasonResult c = ReasonOrDie(g1);
+  EXPECT_EQ(PathIds(a), PathIds(b));
+  EXPECT_EQ(PathIds(a), PathIds(c));
+  EXPECT_EQ(a.explanation, b.explanation);
+  ASSERT_EQ(a.candidates.size(), b.candidates.size());
+  for (size_t i = 0; i < a.candidates.size(); ++i) {
+    EXPECT_EQ(a.candidates[i].node.id, b.candidates[i].node.id);
+    EXPECT_EQ(a.candidates[i].confidence.final_confidence,
+              b.candidates[i].confidence.final_confidence);
+  }
+  EXPECT_EQ(a.answer->id, "n0");  // equal scores: smallest id
+}
+
+TEST(ReasonerTest, BudgetAndBatching) {
+  InMemoryGraph g = TiedGraph();
+  ReasonerConfig tight;
+  tight.max_expansions = 3;
+  const ReasonResult r = ReasonOrDie(g, {}, tight);
+  EXPECT_LE(r.stats.nodes_expanded, 3u);
+  EXPECT_TRUE(r.stats.truncated);
+  EXPECT_THAT(r.explanation, HasSubstr("budget ran out"));
+  EXPECT_TRUE(r.best_guess.has_value());
+
+  InMemoryGraph g2 = TiedGraph();
+  const ReasonResult full = ReasonOrDie(g2);
+  EXPECT_FALSE(full.stats.truncated);
+  EXPECT_EQ(full.stats.nodes_expanded, 7u);  // every concept fetched once
+  EXPECT_EQ(g2.neighbors_calls(), 7);
+  EXPECT_LT(g2.batch_calls(), 7);  // fetched in batches
+  EXPECT_EQ(g2.search_calls(), 1);
+
+  InMemoryGraph g3 = TiedGraph();
+  ReasonerConfig few_paths;
+  few_paths.max_explored_paths = 5;
+  const ReasonResult capped = ReasonOrDie(g3, {}, few_paths);
+  EXPECT_EQ(capped.stats.paths_explored, 5u);
+  EXPECT_TRUE(capped.stats.truncated);
+}
+
+// Returns a search hit for a concept that has been deleted since.
+class StaleGraph : public InMemoryGraph {
+ public:
+  absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> v, uint32_t k) override {
+    auto hits = InMemoryGraph::Search(v, k);
+    if (hits.ok()) hits->insert(hits->begin(), SearchHit{{"ghost", "deleted"}, 0.99f});
+    return hits;
+  }
+};
+
+TEST(ReasonerTest, StorageErrorsAndDeletedConcepts) {
+  InMemoryGraph down = AnimalGraph();
+  down.FailSearchWith(absl::UnavailableError("storage down"));
+  EXPECT_EQ(Reasoner().Reason(kQuery, {}, down).status().code(), absl::StatusCode::kUnavailable);
+
+  InMemoryGraph slow = AnimalGraph();
+  slow.FailNeighborsWith(absl::DeadlineExceededError("deadline"));
+  EXPECT_EQ(Reasoner().Reason(kQuery, {}, slow).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+
+  StaleGraph stale;
+  Add(stale, "dog", 0.9f);
+  Add(stale, "mammal", 0.1f);
+  stale.AddEdge("dog", "mammal", kHier, 0.9f);
+  const ReasonResult r = ReasonOrDie(stale);
+  // "ghost" is the top seed but has no neighbors; the rest still reasons.
+  EXPECT_EQ(r.support[0].node.id, "ghost");
+  ASSERT_TRUE(r.answer.has_value());
+  EXPECT_EQ(r.answer->id, "mammal");
+}
+
+TEST(ReasonerTest, MissingContentIsFetchedOnce) {
+  InMemoryGraph g = AnimalGraph();
+  g.set_omit_neighbor_content(true);
+  ReasonOptions options;
+  options.k = 1;  // only "dog" comes with content, from the search
+  const ReasonResult r = ReasonOrDie(g, options);
+  EXPECT_EQ(g.get_calls(), 1);
+  for (const ConceptLite& c : r.path_concepts) EXPECT_EQ(c.content, c.id);
+  EXPECT_EQ(r.answer->content, "mammal");
+}
+
+TEST(ReasonerTest, InvalidOptionsNameTheField) {
+  InMemoryGraph g = AnimalGraph();
+  const auto code_and_message = [&](ReasonOptions o, std::vector<float> v = kQuery) {
+    return Reasoner().Reason(v, o, g).status();
+  };
+  ReasonOptions o;
+  o.k = 0;
+  EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("k:"));
+  o = {};
+  o.max_depth = 11;
+  EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("max_depth:"));
+  o = {};
+  o.max_paths = 0;
+  EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("max_paths:"));
+  o = {};
+  o.min_confidence = 1.5f;
+  EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("min_confidence:"));
+  o = {};
+  o.types = {kHier, static_cast<AssociationType>(9)};
+  EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("types[1]:"));
+  EXPECT_EQ(code_and_message({}, {}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(code_and_message({}, {1, NAN, 0, 0}).message()), StartsWith("query_vector:"));
+}
+
+TEST(DescribeHopTest, SentencesPerType) {
+  EXPECT_EQ(DescribeHop({"a", "b", kCausal, 0.904f}, "Smoking", "cancer"),
+            "Smoking causes cancer (CAUSAL, 0.90)");
+  EXPECT_EQ(DescribeHop({"a", "b", AssociationType::kCompositional, 1}, "wheel", "car"),
+            "wheel is part of car (COMPOSITIONAL, 1.00)");
+  EXPECT_EQ(DescribeHop({"a", "b", AssociationType::kTemporal, 0.5f}, "dawn", "noon"),
+            "dawn comes before noon (TEMPORAL, 0.50)");
+  EXPECT_EQ(DescribeHop({"a", "b", AssociationType::kSemantic, 0.5f}, "x", "y"),
+            "x is related to y (SEMANTIC, 0.50)");
+  const std::string long_text(200, 'z');
+  EXPECT_EQ(DescribeHop({"a", "b", kHier, 0.5f}, long_text, "y"),
+            std::string(80, 'z') + "... is a kind of y (HIERARCHICAL, 0.50)");
+}
+
+}  // namespace
+}  // namespace engram::hybrid
