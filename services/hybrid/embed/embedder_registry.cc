@@ -16,8 +16,8 @@ constexpr std::string_view kWordVectorsPrefix = "word-vectors/";
 bool ValidModelName(std::string_view model) {
   if (model.empty() || model.size() > 64 || model == "." || model == "..") return false;
   return std::all_of(model.begin(), model.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
   });
 }
 
@@ -55,19 +55,19 @@ absl::StatusOr<std::shared_ptr<const Embedder>> EmbedderRegistry::Get(std::strin
     }
     return std::shared_ptr<const Embedder>(*std::move(model));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown embedder \"", AbslView(name), "\" (expected \"hashing\", \"word-vectors/<model>\" or \"none\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown embedder \"", AbslView(name),
+                   "\" (expected \"hashing\", \"word-vectors/<model>\" or \"none\")"));
 }
 
-absl::Status EmbedderRegistry::Preload(std::string_view name) {
-  return Get(name).status();
-}
+absl::Status EmbedderRegistry::Preload(std::string_view name) { return Get(name).status(); }
 
 absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::GetModel(
     std::string_view model) {
   if (!ValidModelName(model)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "embedder \"word-vectors/", AbslView(model), "\": model name must match [A-Za-z0-9_.-]{1,64}"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("embedder \"word-vectors/", AbslView(model),
+                     "\": model name must match [A-Za-z0-9_.-]{1,64}"));
   }
   const std::string name = absl::StrCat(AbslView(kWordVectorsPrefix), AbslView(model));
   {

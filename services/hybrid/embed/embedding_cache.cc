@@ -101,7 +101,8 @@ CachingEmbedder::CachingEmbedder(std::shared_ptr<const Embedder> inner, Embeddin
 absl::StatusOr<std::vector<float>> CachingEmbedder::Embed(std::string_view text) const {
   if (EmbeddingCache::Vector hit = cache_->Lookup(name(), text)) return *hit;
   absl::StatusOr<std::vector<float>> vector = inner_->Embed(text);
-  if (vector.ok()) cache_->Insert(name(), text, std::make_shared<const std::vector<float>>(*vector));
+  if (vector.ok())
+    cache_->Insert(name(), text, std::make_shared<const std::vector<float>>(*vector));
   return vector;
 }
 

@@ -56,7 +56,7 @@ class EmbeddingCache {
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
   size_t capacity_bytes() const { return capacity_bytes_; }
-  size_t bytes() const;    // currently charged
+  size_t bytes() const;  // currently charged
   size_t entries() const;
 
  private:

@@ -24,14 +24,13 @@ constexpr int kMaxCharGram = 5;
 // Part of the pinned algorithm: editing this list changes vectors.
 const absl::flat_hash_set<std::string_view>& StopWords() {
   static const auto* const kWords = new absl::flat_hash_set<std::string_view>{
-      "a",     "an",    "the",  "is",   "are",  "was",   "were", "be",   "been", "being",
-      "am",    "of",    "to",   "in",   "on",   "at",    "by",   "for",  "with", "from",
-      "and",   "or",    "but",  "it",   "its",  "this",  "that", "these", "those", "as",
-      "do",    "does",  "did",  "has",  "have", "had",   "i",    "you",  "he",   "she",
-      "we",    "they",  "me",   "him",  "her",  "us",    "them", "my",   "your", "his",
-      "our",   "their", "what", "which", "who", "whom",  "how",  "why",  "when", "where",
-      "there", "here",  "so",   "than", "too",  "very",  "can",  "will", "just", "into",
-      "about", "over",  "also", "if",   "then"};
+      "a",    "an",   "the",  "is",   "are",   "was",   "were",  "be",    "been", "being", "am",
+      "of",   "to",   "in",   "on",   "at",    "by",    "for",   "with",  "from", "and",   "or",
+      "but",  "it",   "its",  "this", "that",  "these", "those", "as",    "do",   "does",  "did",
+      "has",  "have", "had",  "i",    "you",   "he",    "she",   "we",    "they", "me",    "him",
+      "her",  "us",   "them", "my",   "your",  "his",   "our",   "their", "what", "which", "who",
+      "whom", "how",  "why",  "when", "where", "there", "here",  "so",    "than", "too",   "very",
+      "can",  "will", "just", "into", "about", "over",  "also",  "if",    "then"};
   return *kWords;
 }
 
@@ -79,8 +78,8 @@ class FeatureGroup {
 
 absl::StatusOr<std::unique_ptr<HashingEmbedder>> HashingEmbedder::Create(int dimension) {
   if (dimension < 1 || dimension > kMaxDimension) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "hashing embedder: dimension ", dimension, " out of range 1..", kMaxDimension));
+    return absl::InvalidArgumentError(absl::StrCat("hashing embedder: dimension ", dimension,
+                                                   " out of range 1..", kMaxDimension));
   }
   return std::unique_ptr<HashingEmbedder>(new HashingEmbedder(dimension));
 }

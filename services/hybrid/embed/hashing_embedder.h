@@ -46,8 +46,7 @@ class HashingEmbedder final : public Embedder {
   static constexpr uint64_t kHashSeed = 0x656e6772616d3031ULL;
 
   // dimension in 1..kMaxDimension, else INVALID_ARGUMENT.
-  static absl::StatusOr<std::unique_ptr<HashingEmbedder>> Create(
-      int dimension = kDefaultDimension);
+  static absl::StatusOr<std::unique_ptr<HashingEmbedder>> Create(int dimension = kDefaultDimension);
 
   const std::string& name() const override { return name_; }
   int dimension() const override { return dimension_; }

@@ -133,8 +133,9 @@ TEST(HashingEmbedderTest, GoldenValues) {
   const Golden goldens[] = {
       {"The quick brown fox jumps over the lazy dog.", 0xae02f0ebca18878eULL, 1, -0x1.2f8fbap-4f},
       {"Smoking causes lung cancer", 0xc64268f16a35dc23ULL, 0, -0x1.235f8p-4f},
-      {"\xC3\x89" "cole normale sup\xC3\xA9rieure, Paris", 0x4b441fb3755d29c8ULL, 3,
-       -0x1.fbbc2cp-5f},
+      {"\xC3\x89"
+       "cole normale sup\xC3\xA9rieure, Paris",
+       0x4b441fb3755d29c8ULL, 3, -0x1.fbbc2cp-5f},
   };
   for (const Golden& g : goldens) {
     const std::vector<float> v = EmbedOrDie(*e, g.text);
@@ -149,8 +150,8 @@ TEST(HashingEmbedderTest, BitIdenticalAcrossProcesses) {
   auto e = Make();
   const std::vector<std::string> texts = {
       "A dog is a mammal.", "Smoking causes cancer; cancer leads to death.",
-      "\xE6\x9D\xB1\xE4\xBA\xAC is the capital of Japan", "caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9e",
-      "repeat repeat repeat repeat"};
+      "\xE6\x9D\xB1\xE4\xBA\xAC is the capital of Japan",
+      "caf\xC3\xA9 cr\xC3\xA8me br\xC3\xBBl\xC3\xA9" "e", "repeat repeat repeat repeat"};
   std::string expected;
   for (const std::string& t : texts) expected += Hex(EmbedOrDie(*e, t)) + "\n";
   // Two more processes, with different locale settings in their environment.
@@ -172,7 +173,8 @@ TEST(HashingEmbedderTest, ParaphrasesAreCloserThanUnrelatedSentences) {
     const char* unrelated;
   };
   const Case cases[] = {
-      {"The cat sat on the mat", "A cat was sitting on the mat", "Stock markets fell sharply today"},
+      {"The cat sat on the mat", "A cat was sitting on the mat",
+       "Stock markets fell sharply today"},
       {"How do I reset my password?", "I forgot my password and need to reset it",
        "The weather is sunny in Madrid"},
       {"Dogs are loyal animals", "A dog is a loyal animal", "Quantum computers use qubits"},

@@ -26,8 +26,12 @@ TEST(TokenizeTextTest, ApostrophesInsideWordsAreDropped) {
 }
 
 TEST(TokenizeTextTest, KeepsNonAsciiLettersAndLowersLatinGreekCyrillic) {
-  EXPECT_THAT(TokenizeText("\xC3\x89" "cole caf\xC3\xA9", true),  // "École café"
-              ElementsAre("\xC3\xA9" "cole", "caf\xC3\xA9"));
+  EXPECT_THAT(TokenizeText("\xC3\x89"
+                           "cole caf\xC3\xA9",
+                           true),  // "École café"
+              ElementsAre("\xC3\xA9"
+                          "cole",
+                          "caf\xC3\xA9"));
   EXPECT_THAT(TokenizeText("\xCE\x91\xCE\xB8\xCE\xAE\xCE\xBD\xCE\xB1", true),  // "Αθήνα"
               ElementsAre("\xCE\xB1\xCE\xB8\xCE\xAE\xCE\xBD\xCE\xB1"));
   EXPECT_THAT(TokenizeText("\xD0\x9C\xD0\xBE\xD1\x81\xD0\xBA\xD0\xB2\xD0\xB0", true),  // "Москва"
@@ -39,22 +43,30 @@ TEST(TokenizeTextTest, KeepsNonAsciiLettersAndLowersLatinGreekCyrillic) {
 
 TEST(TokenizeTextTest, UnicodePunctuationSeparates) {
   // em dash, curly quotes, non-breaking space
-  EXPECT_THAT(TokenizeText("cats\xE2\x80\x94" "dogs \xE2\x80\x9C" "birds\xE2\x80\x9D\xC2\xA0" "fish",
+  EXPECT_THAT(TokenizeText("cats\xE2\x80\x94"
+                           "dogs \xE2\x80\x9C"
+                           "birds\xE2\x80\x9D\xC2\xA0"
+                           "fish",
                            true),
               ElementsAre("cats", "dogs", "birds", "fish"));
 }
 
 TEST(TokenizeTextTest, InvalidUtf8IsASeparatorNeverAnError) {
-  EXPECT_THAT(TokenizeText("ab\xFF" "cd\xC3", true), ElementsAre("ab", "cd"));
-  EXPECT_THAT(TokenizeText("\xE2\x82", true), IsEmpty());                // truncated
-  EXPECT_THAT(TokenizeText("x\xC0\xAFy", true), ElementsAre("x", "y"));  // overlong '/'
+  EXPECT_THAT(TokenizeText("ab\xFF"
+                           "cd\xC3",
+                           true),
+              ElementsAre("ab", "cd"));
+  EXPECT_THAT(TokenizeText("\xE2\x82", true), IsEmpty());                    // truncated
+  EXPECT_THAT(TokenizeText("x\xC0\xAFy", true), ElementsAre("x", "y"));      // overlong '/'
   EXPECT_THAT(TokenizeText("x\xED\xA0\x80y", true), ElementsAre("x", "y"));  // surrogate
   EXPECT_THAT(TokenizeText("", true), IsEmpty());
   EXPECT_THAT(TokenizeText("... !!! ???", true), IsEmpty());
 }
 
 TEST(TokenizeTextTest, SplitCodePoints) {
-  EXPECT_THAT(SplitCodePoints("a\xC3\xA9" "b"), ElementsAre("a", "\xC3\xA9", "b"));
+  EXPECT_THAT(SplitCodePoints("a\xC3\xA9"
+                              "b"),
+              ElementsAre("a", "\xC3\xA9", "b"));
 }
 
 TEST(TokenizeTextTest, LowercaseText) {

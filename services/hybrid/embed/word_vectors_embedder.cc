@@ -74,9 +74,9 @@ absl::StatusOr<std::unique_ptr<WordVectorsEmbedder>> WordVectorsEmbedder::Load(
     if (FileExists(dir / c.file)) present.push_back(c);
   }
   if (present.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        name, ": model directory ", directory,
-        " has no vectors file (expected vectors.bin, vectors.vec or vectors.txt)"));
+    return absl::NotFoundError(
+        absl::StrCat(name, ": model directory ", directory,
+                     " has no vectors file (expected vectors.bin, vectors.vec or vectors.txt)"));
   }
   if (present.size() > 1) {
     std::vector<std::string> names;
@@ -139,11 +139,10 @@ absl::StatusOr<std::unique_ptr<WordVectorsEmbedder>> WordVectorsEmbedder::Load(
   }
   if (options.oov_buckets > 0) embedder->BuildSubwordBuckets();
 
-  stats.memory_bytes = embedder->table_.MemoryBytes() +
-                       embedder->sif_weights_.capacity() * sizeof(float) +
-                       embedder->buckets_.capacity() * sizeof(float) +
-                       embedder->bucket_filled_.capacity() +
-                       embedder->common_component_.capacity() * sizeof(float);
+  stats.memory_bytes =
+      embedder->table_.MemoryBytes() + embedder->sif_weights_.capacity() * sizeof(float) +
+      embedder->buckets_.capacity() * sizeof(float) + embedder->bucket_filled_.capacity() +
+      embedder->common_component_.capacity() * sizeof(float);
   stats.load_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info(
@@ -152,7 +151,7 @@ absl::StatusOr<std::unique_ptr<WordVectorsEmbedder>> WordVectorsEmbedder::Load(
       embedder->name_, stats.words, stats.dimension, stats.format, stats.duplicate_words,
       vectors_path, stats.load_seconds, stats.memory_bytes / (1024.0 * 1024.0),
       stats.frequencies_from_file ? "frequencies.txt" : "Zipf ranks",
-      !options.remove_common_component ? "off"
+      !options.remove_common_component   ? "off"
       : stats.common_component_from_file ? "from common_component.txt"
                                          : "computed");
   return embedder;
@@ -193,7 +192,8 @@ void WordVectorsEmbedder::ComputeSifWeights(
 
 void WordVectorsEmbedder::ComputeCommonComponent() {
   const int d = table_.dimension();
-  const size_t rows = std::min(table_.size(), std::max<size_t>(options_.common_component_sample, 1));
+  const size_t rows =
+      std::min(table_.size(), std::max<size_t>(options_.common_component_sample, 1));
   Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(d, d);
   for (size_t row = 0; row < rows; ++row) {
     const Eigen::Map<const Eigen::VectorXf> v(table_.vector(row).data(), d);

@@ -48,26 +48,26 @@
 namespace engram::hybrid {
 
 struct WordVectorsOptions {
-  double sif_a = 1e-3;                    // SIF smoothing a, > 0
+  double sif_a = 1e-3;  // SIF smoothing a, > 0
   bool remove_common_component = true;
-  size_t common_component_sample = 10000; // words (file order) the component is computed from
-  uint32_t oov_buckets = 1u << 15;        // subword buckets; memory = buckets * D * 4 bytes
-  size_t oov_sample_words = 50000;        // words (file order) that fill the subword buckets
-  size_t max_words = 0;                   // > 0: load only the first max_words vectors
+  size_t common_component_sample = 10000;  // words (file order) the component is computed from
+  uint32_t oov_buckets = 1u << 15;         // subword buckets; memory = buckets * D * 4 bytes
+  size_t oov_sample_words = 50000;         // words (file order) that fill the subword buckets
+  size_t max_words = 0;                    // > 0: load only the first max_words vectors
 };
 
 class WordVectorsEmbedder final : public Embedder {
  public:
   struct LoadStats {
-    std::string vectors_file;        // path of the vectors file read
-    std::string format;              // "text" or "binary"
+    std::string vectors_file;  // path of the vectors file read
+    std::string format;        // "text" or "binary"
     size_t words = 0;
-    size_t duplicate_words = 0;      // repeated words ignored (first vector kept)
+    size_t duplicate_words = 0;  // repeated words ignored (first vector kept)
     int dimension = 0;
     bool frequencies_from_file = false;
     bool common_component_from_file = false;
     double load_seconds = 0;
-    size_t memory_bytes = 0;         // approximate heap bytes held by the embedder
+    size_t memory_bytes = 0;  // approximate heap bytes held by the embedder
   };
 
   // Loads the model in `directory` (layout above) under `name` (e.g. "word-vectors/glove").

@@ -12,11 +12,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "services/hybrid/types/absl_string_view.h"
-#include "absl/strings/escaping.h"
 
 namespace engram::hybrid {
 
@@ -154,7 +154,8 @@ bool ParseHeader(const std::vector<std::string_view>& fields, uint64_t* count, i
   if (fields.size() != 2) return false;
   uint64_t c = 0;
   uint64_t d = 0;
-  if (!absl::SimpleAtoi(AbslView(fields[0]), &c) || !absl::SimpleAtoi(AbslView(fields[1]), &d)) return false;
+  if (!absl::SimpleAtoi(AbslView(fields[0]), &c) || !absl::SimpleAtoi(AbslView(fields[1]), &d))
+    return false;
   // Header fields are plain digits; "1e3" or "-1" are not headers (SimpleAtoi rejects both).
   *count = c;
   *dimension = d > static_cast<uint64_t>(kMaxDimension) ? kMaxDimension + 1 : static_cast<int>(d);
@@ -163,8 +164,7 @@ bool ParseHeader(const std::vector<std::string_view>& fields, uint64_t* count, i
 
 absl::Status CheckHeader(const std::string& path, uint64_t count, int dimension) {
   if (dimension < 1 || dimension > kMaxDimension) {
-    return LineError(path, 1,
-                     absl::StrCat("header dimension must be in 1..", kMaxDimension));
+    return LineError(path, 1, absl::StrCat("header dimension must be in 1..", kMaxDimension));
   }
   if (count > kMaxWords) return LineError(path, 1, "header word count too large");
   return absl::OkStatus();
@@ -202,7 +202,8 @@ absl::StatusOr<WordVectorTable> ReadTextWordVectors(const std::string& path, siz
         continue;
       }
       if (fields.size() < 2) {
-        return LineError(path, line_number, "expected \"word v1 ... vD\" or a \"count dim\" header");
+        return LineError(path, line_number,
+                         "expected \"word v1 ... vD\" or a \"count dim\" header");
       }
       // D = the number of trailing numeric fields (the word itself may contain spaces).
       size_t numeric = 0;
@@ -232,9 +233,10 @@ absl::StatusOr<WordVectorTable> ReadTextWordVectors(const std::string& path, siz
     values.resize(dimension);
     for (int i = 0; i < dimension; ++i) {
       if (!ParseFloat(fields[word_fields + i], &values[i])) {
-        return LineError(path, line_number,
-                         absl::StrCat("value ", i + 1, " \"", absl::CEscape(AbslView(fields[word_fields + i])),
-                                      "\" is not a finite number"));
+        return LineError(
+            path, line_number,
+            absl::StrCat("value ", i + 1, " \"", absl::CEscape(AbslView(fields[word_fields + i])),
+                         "\" is not a finite number"));
       }
     }
     if (word_fields > 1) {
@@ -243,17 +245,18 @@ absl::StatusOr<WordVectorTable> ReadTextWordVectors(const std::string& path, siz
       float ignored;
       for (size_t i = 1; i < word_fields; ++i) {
         if (ParseFloat(fields[i], &ignored)) {
-          return LineError(path, line_number,
-                           absl::StrCat("expected ", dimension, " values, found ",
-                                        fields.size() - 1));
+          return LineError(
+              path, line_number,
+              absl::StrCat("expected ", dimension, " values, found ", fields.size() - 1));
         }
       }
     }
-    const std::string_view word(fields[0].data(),
-                                fields[word_fields - 1].data() + fields[word_fields - 1].size() -
-                                    fields[0].data());
+    const std::string_view word(
+        fields[0].data(),
+        fields[word_fields - 1].data() + fields[word_fields - 1].size() - fields[0].data());
     if (word.size() > kMaxWordBytes) {
-      return LineError(path, line_number, absl::StrCat("word longer than ", kMaxWordBytes, " bytes"));
+      return LineError(path, line_number,
+                       absl::StrCat("word longer than ", kMaxWordBytes, " bytes"));
     }
     if (builder->arena_bytes() + word.size() > kMaxArenaBytes) {
       return LineError(path, line_number, "vocabulary too large");
@@ -261,8 +264,8 @@ absl::StatusOr<WordVectorTable> ReadTextWordVectors(const std::string& path, siz
     builder->Add(word, values.data());
   }
   if (reader.failed()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": read error after line ",
-                                                   reader.line_number()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": read error after line ", reader.line_number()));
   }
   if (!builder || builder->size() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": no word vectors in file"));
@@ -288,7 +291,8 @@ absl::StatusOr<WordVectorTable> ReadBinaryWordVectors(const std::string& path, s
   }
   uint64_t count = 0;
   int dimension = 0;
-  if (!ParseHeader(SplitFields(StdView(absl::StripTrailingAsciiWhitespace(header))), &count, &dimension)) {
+  if (!ParseHeader(SplitFields(StdView(absl::StripTrailingAsciiWhitespace(header))), &count,
+                   &dimension)) {
     return LineError(path, 1, "expected a \"count dim\" header line");
   }
   if (auto s = CheckHeader(path, count, dimension); !s.ok()) return s;
@@ -317,8 +321,8 @@ absl::StatusOr<WordVectorTable> ReadBinaryWordVectors(const std::string& path, s
       c = std::fgetc(f);
     }
     if (c == EOF) {
-      return entry_error(absl::StrCat("unexpected end of file; the header declares ", count,
-                                      " words"));
+      return entry_error(
+          absl::StrCat("unexpected end of file; the header declares ", count, " words"));
     }
     if (word.empty()) return entry_error("empty word");
     if (std::fread(raw.data(), 1, raw.size(), f) != raw.size()) {
@@ -331,8 +335,8 @@ absl::StatusOr<WordVectorTable> ReadBinaryWordVectors(const std::string& path, s
       if constexpr (std::endian::native == std::endian::big) bits = __builtin_bswap32(bits);
       std::memcpy(&values[i], &bits, 4);
       if (!std::isfinite(values[i])) {
-        return entry_error(absl::StrCat("value ", i + 1, " of \"", absl::CEscape(word),
-                                        "\" is not finite"));
+        return entry_error(
+            absl::StrCat("value ", i + 1, " of \"", absl::CEscape(word), "\" is not finite"));
       }
     }
     if (builder.arena_bytes() + word.size() > kMaxArenaBytes) {
@@ -362,8 +366,9 @@ absl::StatusOr<absl::flat_hash_map<std::string, uint64_t>> ReadWordFrequencies(
                        "expected \"word count\" with a positive integer count");
     }
     if (!counts.try_emplace(std::string(fields[0]), count).second) {
-      return LineError(path, reader.line_number(),
-                       absl::StrCat("word \"", absl::CEscape(AbslView(fields[0])), "\" appears twice"));
+      return LineError(
+          path, reader.line_number(),
+          absl::StrCat("word \"", absl::CEscape(AbslView(fields[0])), "\" appears twice"));
     }
   }
   if (reader.failed()) return absl::InvalidArgumentError(absl::StrCat(path, ": read error"));
@@ -381,8 +386,9 @@ absl::StatusOr<std::vector<float>> ReadFloatVector(const std::string& path, int 
     for (std::string_view field : SplitFields(line)) {
       float value;
       if (!ParseFloat(field, &value)) {
-        return LineError(path, reader.line_number(),
-                         absl::StrCat("\"", absl::CEscape(AbslView(field)), "\" is not a finite number"));
+        return LineError(
+            path, reader.line_number(),
+            absl::StrCat("\"", absl::CEscape(AbslView(field)), "\" is not a finite number"));
       }
       if (out.size() == static_cast<size_t>(dimension)) {
         return LineError(path, reader.line_number(),

@@ -57,10 +57,10 @@ class WordVectorTable {
   friend class WordVectorTableBuilder;
 
   int dimension_ = 0;
-  std::string arena_;                        // all words, concatenated
-  std::vector<uint32_t> offsets_;            // start of word i in arena_; its end is the next
-  std::vector<uint32_t> ends_;               // end of word i in arena_
-  std::vector<float> values_;                // size() * dimension_, row-major
+  std::string arena_;              // all words, concatenated
+  std::vector<uint32_t> offsets_;  // start of word i in arena_; its end is the next
+  std::vector<uint32_t> ends_;     // end of word i in arena_
+  std::vector<float> values_;      // size() * dimension_, row-major
   absl::flat_hash_map<std::string_view, uint32_t> index_;  // views into arena_
   size_t duplicate_words_ = 0;
 };

@@ -24,11 +24,11 @@ struct WordRow {
   float v[4];
 };
 constexpr WordRow kVocabulary[] = {
-    {"the", {0.2f, 0.2f, 0.2f, 0.2f}},      {"a", {0.2f, 0.1f, 0.2f, 0.2f}},
-    {"car", {1.0f, 0.0f, 0.0f, 0.1f}},      {"automobile", {0.9f, 0.1f, 0.0f, 0.1f}},
-    {"fast", {0.0f, 1.0f, 0.0f, 0.0f}},     {"quick", {0.1f, 0.9f, 0.0f, 0.0f}},
-    {"banana", {0.0f, 0.0f, 1.0f, 0.0f}},   {"ripe", {0.0f, 0.1f, 0.9f, 0.1f}},
-    {"cart", {0.8f, 0.0f, 0.2f, 0.1f}},     {"Paris", {0.0f, 0.0f, 0.1f, 1.0f}},
+    {"the", {0.2f, 0.2f, 0.2f, 0.2f}},    {"a", {0.2f, 0.1f, 0.2f, 0.2f}},
+    {"car", {1.0f, 0.0f, 0.0f, 0.1f}},    {"automobile", {0.9f, 0.1f, 0.0f, 0.1f}},
+    {"fast", {0.0f, 1.0f, 0.0f, 0.0f}},   {"quick", {0.1f, 0.9f, 0.0f, 0.0f}},
+    {"banana", {0.0f, 0.0f, 1.0f, 0.0f}}, {"ripe", {0.0f, 0.1f, 0.9f, 0.1f}},
+    {"cart", {0.8f, 0.0f, 0.2f, 0.1f}},   {"Paris", {0.0f, 0.0f, 0.1f, 1.0f}},
 };
 constexpr int kDim = 4;
 constexpr size_t kWords = sizeof(kVocabulary) / sizeof(kVocabulary[0]);
@@ -37,8 +37,8 @@ class WordVectorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::path(::testing::TempDir()) /
-           absl::StrCat("wv_", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
-                        "_", getpid());
+           absl::StrCat("wv_", ::testing::UnitTest::GetInstance()->current_test_info()->name(), "_",
+                        getpid());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -134,8 +134,7 @@ TEST_F(WordVectorsTest, MaxWordsKeepsTheMostFrequent) {
 }
 
 TEST_F(WordVectorsTest, WordsWithSpacesAndDuplicates) {
-  auto table =
-      ReadTextWordVectors(Write("v.txt", "new york 1 2 3\nnew york 4 5 6\ncity 0 0 1\n"));
+  auto table = ReadTextWordVectors(Write("v.txt", "new york 1 2 3\nnew york 4 5 6\ncity 0 0 1\n"));
   ASSERT_TRUE(table.ok()) << table.status();
   EXPECT_EQ(table->dimension(), 3);
   EXPECT_EQ(table->Find("new york"), 0);

@@ -27,23 +27,23 @@ const WordSet& Set(std::initializer_list<const char*> words) {
 // Stripped from the start of a phrase.
 const WordSet& Determiners() {
   static const WordSet& s =
-      Set({"a", "an", "the", "some", "many", "most", "all", "every", "each", "any", "several",
-           "few", "certain", "such", "this", "that", "these", "those", "its", "their", "his",
-           "her", "our", "my", "your", "both", "either", "neither", "another", "other", "much",
-           "more", "less"});
+      Set({"a",       "an",      "the",   "some",    "many", "most", "all",  "every", "each",
+           "any",     "several", "few",   "certain", "such", "this", "that", "these", "those",
+           "its",     "their",   "his",   "her",     "our",  "my",   "your", "both",  "either",
+           "neither", "another", "other", "much",    "more", "less"});
   return s;
 }
 
 // A phrase that is, or starts with, one of these is not a concept.
 const WordSet& Pronouns() {
   static const WordSet& s =
-      Set({"i",        "you",     "he",       "she",     "it",      "we",      "they",
-           "me",       "him",     "her",      "us",      "them",    "this",    "that",
-           "these",    "those",   "there",    "here",    "what",    "which",   "who",
-           "whom",     "whose",   "something", "someone", "somebody", "anything", "anyone",
-           "anybody",  "everything", "everyone", "everybody", "nothing", "nobody", "one",
-           "ones",     "itself",  "themselves", "myself", "yourself", "himself", "herself",
-           "ourselves", "each",   "both",     "all",     "none",    "others",  "whatever",
+      Set({"i",         "you",        "he",         "she",       "it",       "we",       "they",
+           "me",        "him",        "her",        "us",        "them",     "this",     "that",
+           "these",     "those",      "there",      "here",      "what",     "which",    "who",
+           "whom",      "whose",      "something",  "someone",   "somebody", "anything", "anyone",
+           "anybody",   "everything", "everyone",   "everybody", "nothing",  "nobody",   "one",
+           "ones",      "itself",     "themselves", "myself",    "yourself", "himself",  "herself",
+           "ourselves", "each",       "both",       "all",       "none",     "others",   "whatever",
            "whoever"});
   return s;
 }
@@ -51,70 +51,74 @@ const WordSet& Pronouns() {
 // A phrase may not start with one of these.
 const WordSet& BadPhraseStarts() {
   static const WordSet& s =
-      Set({"of",   "in",   "on",    "at",   "by",     "for",   "with",  "from", "to",
-           "into", "and",  "or",    "but",  "not",    "no",    "never", "than", "as",
-           "if",   "when", "because", "so", "then",   "is",    "are",   "was",  "were",
-           "be",   "been", "being", "has",  "have",   "had",   "do",    "does", "did",
-           "onto", "upon", "about", "over", "under",  "after", "before", "during", "while"});
+      Set({"of",   "in",   "on",      "at",   "by",    "for",   "with",   "from",   "to",
+           "into", "and",  "or",      "but",  "not",   "no",    "never",  "than",   "as",
+           "if",   "when", "because", "so",   "then",  "is",    "are",    "was",    "were",
+           "be",   "been", "being",   "has",  "have",  "had",   "do",     "does",   "did",
+           "onto", "upon", "about",   "over", "under", "after", "before", "during", "while"});
   return s;
 }
 
 // Sentence-initial connectives dropped from a subject ("However, ...", "First, ...").
 const WordSet& DiscourseWords() {
   static const WordSet& s =
-      Set({"however", "moreover", "furthermore", "also", "thus", "therefore", "hence", "first",
-           "firstly", "second", "secondly", "finally", "then", "next", "so", "and", "but", "or",
-           "indeed", "consequently", "additionally", "similarly", "likewise", "meanwhile",
-           "generally", "typically", "usually", "often", "basically", "essentially", "clearly",
-           "obviously", "well", "yes", "now", "today", "later"});
+      Set({"however",   "moreover",     "furthermore",  "also",      "thus",      "therefore",
+           "hence",     "first",        "firstly",      "second",    "secondly",  "finally",
+           "then",      "next",         "so",           "and",       "but",       "or",
+           "indeed",    "consequently", "additionally", "similarly", "likewise",  "meanwhile",
+           "generally", "typically",    "usually",      "often",     "basically", "essentially",
+           "clearly",   "obviously",    "well",         "yes",       "now",       "today",
+           "later"});
   return s;
 }
 
 // A phrase ends before one of these (the object side) / starts after one (the subject side).
 const WordSet& ClauseWords() {
-  static const WordSet& s =
-      Set({"that", "which", "who", "whom", "whose", "where", "when", "while", "whereas",
-           "because", "since", "although", "though", "unless", "if", "but", "so", "than", "as",
-           "thus", "therefore", "hence", "whether", "until", "once"});
+  static const WordSet& s = Set(
+      {"that",    "which", "who",       "whom",   "whose",   "where", "when", "while", "whereas",
+       "because", "since", "although",  "though", "unless",  "if",    "but",  "so",    "than",
+       "as",      "thus",  "therefore", "hence",  "whether", "until", "once"});
   return s;
 }
 
 // Prepositions that end an object ("cancer in humans" -> "cancer"); "of" is kept.
 const WordSet& Prepositions() {
-  static const WordSet& s =
-      Set({"in",      "on",      "at",     "with",  "by",     "for",    "from",   "during",
-           "within",  "without", "into",   "through", "throughout", "under", "over", "near",
-           "via",     "among",   "between", "across", "to",    "toward", "towards", "around",
-           "about",   "against", "like",   "unlike", "despite", "per",   "after",  "before",
-           "beyond",  "behind",  "inside", "outside", "onto",  "upon",   "along",  "beside",
-           "besides", "except",  "including", "above", "below", "beneath", "throughout"});
+  static const WordSet& s = Set(
+      {"in",      "on",      "at",        "with",    "by",         "for",     "from",      "during",
+       "within",  "without", "into",      "through", "throughout", "under",   "over",      "near",
+       "via",     "among",   "between",   "across",  "to",         "toward",  "towards",   "around",
+       "about",   "against", "like",      "unlike",  "despite",    "per",     "after",     "before",
+       "beyond",  "behind",  "inside",    "outside", "onto",       "upon",    "along",     "beside",
+       "besides", "except",  "including", "above",   "below",      "beneath", "throughout"});
   return s;
 }
 
 // Auxiliaries and copulas start a predicate: a noun phrase never runs through them.
 const WordSet& Auxiliaries() {
   static const WordSet& s =
-      Set({"is", "are", "was", "were", "be", "been", "being", "am", "has", "have", "had", "do",
-           "does", "did", "can", "could", "may", "might", "will", "would", "shall", "should",
-           "must"});
+      Set({"is",  "are",   "was",  "were",  "be",    "been",   "being", "am",
+           "has", "have",  "had",  "do",    "does",  "did",    "can",   "could",
+           "may", "might", "will", "would", "shall", "should", "must"});
   return s;
 }
 
 // "X believes that <relation>": reported, so weakened; "X denies that <relation>": dropped.
 const WordSet& ReportingVerbs() {
   static const WordSet& s =
-      Set({"believe", "believes", "believed", "think", "thinks", "thought", "claim", "claims",
-           "claimed", "say", "says", "said", "suggest", "suggests", "suggested", "argue",
-           "argues", "argued", "suspect", "suspects", "suspected", "fear", "fears", "feared",
-           "hope", "hopes", "hoped", "assume", "assumes", "assumed", "speculate", "speculated",
-           "hypothesize", "hypothesized", "rumored", "rumoured", "possible", "likely"});
+      Set({"believe",   "believes",   "believed",    "think",        "thinks",  "thought",
+           "claim",     "claims",     "claimed",     "say",          "says",    "said",
+           "suggest",   "suggests",   "suggested",   "argue",        "argues",  "argued",
+           "suspect",   "suspects",   "suspected",   "fear",         "fears",   "feared",
+           "hope",      "hopes",      "hoped",       "assume",       "assumes", "assumed",
+           "speculate", "speculated", "hypothesize", "hypothesized", "rumored", "rumoured",
+           "possible",  "likely"});
   return s;
 }
 const WordSet& DenyingVerbs() {
   static const WordSet& s =
-      Set({"deny", "denies", "denied", "doubt", "doubts", "doubted", "disprove", "disproved",
-           "refute", "refutes", "refuted", "reject", "rejects", "rejected", "myth", "false",
-           "untrue", "unlikely", "disputed", "dispute", "disputes"});
+      Set({"deny",      "denies", "denied",  "doubt",    "doubts",   "doubted", "disprove",
+           "disproved", "refute", "refutes", "refuted",  "reject",   "rejects", "rejected",
+           "myth",      "false",  "untrue",  "unlikely", "disputed", "dispute", "disputes"});
   return s;
 }
 
@@ -127,19 +131,19 @@ const WordSet& RelativePronouns() {
 // with their factor. Words with factor 1 are simply skipped.
 const absl::flat_hash_map<std::string, float>& Hedges() {
   static const auto* const kHedges = new absl::flat_hash_map<std::string, float>{
-      {"may", 0.7f},        {"might", 0.7f},      {"could", 0.7f},     {"can", 0.7f},
-      {"possibly", 0.7f},   {"probably", 0.7f},   {"likely", 0.7f},    {"would", 0.7f},
-      {"often", 0.9f},      {"usually", 0.9f},    {"typically", 0.9f}, {"generally", 0.9f},
-      {"commonly", 0.9f},   {"frequently", 0.9f}, {"mainly", 0.9f},    {"mostly", 0.9f},
-      {"largely", 0.9f},    {"primarily", 0.9f},  {"normally", 0.9f},  {"sometimes", 0.6f},
-      {"occasionally", 0.6f}, {"rarely", 0.4f},   {"seldom", 0.4f},    {"always", 1.0f},
-      {"certainly", 1.0f},  {"definitely", 1.0f}, {"directly", 1.0f},  {"indirectly", 1.0f},
-      {"also", 1.0f},       {"eventually", 1.0f}, {"ultimately", 1.0f}, {"actually", 1.0f},
-      {"really", 1.0f},     {"does", 1.0f},       {"do", 1.0f},        {"did", 1.0f},
-      {"has", 1.0f},        {"have", 1.0f},       {"had", 1.0f},       {"will", 1.0f},
-      {"must", 1.0f},       {"should", 1.0f},     {"shall", 1.0f},     {"still", 1.0f},
-      {"just", 1.0f},       {"only", 1.0f},       {"even", 1.0f},      {"in", 1.0f},
-      {"fact", 1.0f},       {"truly", 1.0f},      {"itself", 1.0f},    {"themselves", 1.0f}};
+      {"may", 0.7f},          {"might", 0.7f},      {"could", 0.7f},      {"can", 0.7f},
+      {"possibly", 0.7f},     {"probably", 0.7f},   {"likely", 0.7f},     {"would", 0.7f},
+      {"often", 0.9f},        {"usually", 0.9f},    {"typically", 0.9f},  {"generally", 0.9f},
+      {"commonly", 0.9f},     {"frequently", 0.9f}, {"mainly", 0.9f},     {"mostly", 0.9f},
+      {"largely", 0.9f},      {"primarily", 0.9f},  {"normally", 0.9f},   {"sometimes", 0.6f},
+      {"occasionally", 0.6f}, {"rarely", 0.4f},     {"seldom", 0.4f},     {"always", 1.0f},
+      {"certainly", 1.0f},    {"definitely", 1.0f}, {"directly", 1.0f},   {"indirectly", 1.0f},
+      {"also", 1.0f},         {"eventually", 1.0f}, {"ultimately", 1.0f}, {"actually", 1.0f},
+      {"really", 1.0f},       {"does", 1.0f},       {"do", 1.0f},         {"did", 1.0f},
+      {"has", 1.0f},          {"have", 1.0f},       {"had", 1.0f},        {"will", 1.0f},
+      {"must", 1.0f},         {"should", 1.0f},     {"shall", 1.0f},      {"still", 1.0f},
+      {"just", 1.0f},         {"only", 1.0f},       {"even", 1.0f},       {"in", 1.0f},
+      {"fact", 1.0f},         {"truly", 1.0f},      {"itself", 1.0f},     {"themselves", 1.0f}};
   return *kHedges;
 }
 
@@ -153,10 +157,10 @@ bool IsNegation(std::string_view lower) {
 }
 
 bool IsAbbreviation(std::string_view lower) {
-  static const WordSet& s =
-      Set({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "inc", "ltd", "co",
-           "corp", "no", "fig", "approx", "dept", "est", "mt", "ft", "gen", "gov", "sgt", "col",
-           "lt", "capt", "rev", "al", "cf", "ca", "vol", "eq", "ch", "sec", "p", "pp"});
+  static const WordSet& s = Set(
+      {"mr",   "mrs", "ms",  "dr",     "prof", "sr",  "jr", "st", "vs",  "etc", "inc", "ltd", "co",
+       "corp", "no",  "fig", "approx", "dept", "est", "mt", "ft", "gen", "gov", "sgt", "col", "lt",
+       "capt", "rev", "al",  "cf",     "ca",   "vol", "eq", "ch", "sec", "p",   "pp"});
   return s.contains(std::string(lower));
 }
 
@@ -566,8 +570,8 @@ size_t CountWords(const std::vector<Token>& tokens, size_t begin, size_t end) {
 
 // Looks like an adjective by its suffix ("loyal", "friendly", "dangerous").
 bool LooksAdjectival(std::string_view w) {
-  for (std::string_view suffix :
-       {"ful", "ous", "ive", "able", "ible", "al", "ic", "less", "ly", "ish", "ent", "ant", "ary"}) {
+  for (std::string_view suffix : {"ful", "ous", "ive", "able", "ible", "al", "ic", "less", "ly",
+                                  "ish", "ent", "ant", "ary"}) {
     if (w.size() > suffix.size() + 1 && w.substr(w.size() - suffix.size()) == suffix) return true;
   }
   return false;
@@ -868,8 +872,7 @@ std::vector<ExtractedRelation> RelationExtractor::Extract(std::string_view text)
           if (!negated && x && y) {
             static const PatternDef kAfter{"after", AssociationType::kTemporal, 0.7f, false};
             static const PatternDef kBefore{"before", AssociationType::kTemporal, 0.7f, true};
-            emit({*x}, {*y}, opener == "after" ? kAfter : kBefore, factor,
-                 cx.Text(0, 1));
+            emit({*x}, {*y}, opener == "after" ? kAfter : kBefore, factor, cx.Text(0, 1));
           }
           continue;
         }

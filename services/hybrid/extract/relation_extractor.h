@@ -31,10 +31,10 @@
 // objects are noun phrases: leading articles, determiners and quantifiers are stripped; a
 // phrase ends at a relative pronoun, subordinating conjunction or a preposition other than
 // "of", an auxiliary ("is", "can", ...) or a participle followed by a preposition ("a language
-// created by ..."); TEMPORAL subjects may be clauses ("the committee was formed"); coordinations ("dogs and cats", "A, B and C") give one relation per member; "which"/
-// "that" after an object makes it the next subject ("X causes Y, which leads to Z"). A phrase
-// that is (or starts with) a pronoun ("this", "it", "they", ...) is rejected, so is one longer
-// than max_phrase_words.
+// created by ..."); TEMPORAL subjects may be clauses ("the committee was formed"); coordinations
+// ("dogs and cats", "A, B and C") give one relation per member; "which"/ "that" after an object
+// makes it the next subject ("X causes Y, which leads to Z"). A phrase that is (or starts with) a
+// pronoun ("this", "it", "they", ...) is rejected, so is one longer than max_phrase_words.
 //
 // Confidence = base(pattern) x hedge x shape, clamped to [0, 1]:
 //   base    how unambiguous the pattern is, 0.55 .. 0.9 (e.g. "is a kind of" 0.9,
@@ -66,17 +66,17 @@ struct ExtractedRelation {
   std::string source_key;  // lowercase, single-spaced source: for finding the concept by text
   std::string target_key;
   AssociationType type = AssociationType::kUnspecified;
-  float confidence = 0;    // (0, 1]; see the header comment
-  std::string pattern;     // the trigger as written in the text, e.g. "is a kind of"
+  float confidence = 0;       // (0, 1]; see the header comment
+  std::string pattern;        // the trigger as written in the text, e.g. "is a kind of"
   size_t evidence_begin = 0;  // byte span [begin, end) of the sentence in the input
   size_t evidence_end = 0;
-  std::string evidence;       // that sentence
+  std::string evidence;  // that sentence
 };
 
 struct ExtractionOptions {
-  size_t max_phrase_words = 8;    // longer subjects / objects are not concepts
-  float min_confidence = 0.3f;    // weaker relations are dropped
-  size_t max_relations = 256;     // per Extract call, in text order
+  size_t max_phrase_words = 8;  // longer subjects / objects are not concepts
+  float min_confidence = 0.3f;  // weaker relations are dropped
+  size_t max_relations = 256;   // per Extract call, in text order
 };
 
 class RelationExtractor {

@@ -67,8 +67,7 @@ const Case kPositiveCases[] = {
      {"fire -> heat CAUSAL", "fire -> light CAUSAL", "fire -> smoke CAUSAL"}},
     {"Cancer is caused by smoking.", {"smoking -> cancer CAUSAL"}},
     {"Lung cancer results from smoking.", {"smoking -> lung cancer CAUSAL"}},
-    {"Inflation is a consequence of excess demand.",
-     {"excess demand -> inflation CAUSAL"}},
+    {"Inflation is a consequence of excess demand.", {"excess demand -> inflation CAUSAL"}},
     {"Smoking is a major cause of lung cancer.", {"smoking -> lung cancer CAUSAL"}},
     {"Smoking often causes cancer in humans.", {"smoking -> cancer CAUSAL"}},
     {"Viruses cause diseases, which lead to death.",
@@ -113,7 +112,8 @@ const Case kPositiveCases[] = {
      {"iron -> metal HIERARCHICAL", "oxidation -> rust CAUSAL"}},
     {"Dr. Smith is a surgeon. The U.S. economy is a market economy.",
      {"dr smith -> surgeon HIERARCHICAL", "u.s economy -> market economy HIERARCHICAL"}},
-    {"Version 2.5 is a release of the library.", {"version 2.5 -> release of the library HIERARCHICAL"}},
+    {"Version 2.5 is a release of the library.",
+     {"version 2.5 -> release of the library HIERARCHICAL"}},
     {"Notes:\n- Dogs are mammals\n- Cats are mammals",
      {"dogs -> mammals HIERARCHICAL", "cats -> mammals HIERARCHICAL"}},
     // Unicode punctuation and letters.
@@ -121,8 +121,7 @@ const Case kPositiveCases[] = {
      {"caf\xC3\xA9 -> restaurant HIERARCHICAL"}},
     {"The kid\xE2\x80\x99s toy is a gift.", {"kid's toy -> gift HIERARCHICAL"}},
 };
-INSTANTIATE_TEST_SUITE_P(Positive, RelationExtractorTableTest,
-                         ::testing::ValuesIn(kPositiveCases));
+INSTANTIATE_TEST_SUITE_P(Positive, RelationExtractorTableTest, ::testing::ValuesIn(kPositiveCases));
 
 const Case kNegativeCases[] = {
     {"this is a test", {}},
@@ -160,8 +159,7 @@ const Case kNegativeCases[] = {
     {"The virus that was discovered causes fever.", {}},
     {"A A A is a a a.", {}},
 };
-INSTANTIATE_TEST_SUITE_P(Negative, RelationExtractorTableTest,
-                         ::testing::ValuesIn(kNegativeCases));
+INSTANTIATE_TEST_SUITE_P(Negative, RelationExtractorTableTest, ::testing::ValuesIn(kNegativeCases));
 
 TEST(RelationExtractorTest, ConfidenceFollowsPatternAndHedges) {
   RelationExtractor extractor;
@@ -206,9 +204,9 @@ TEST(RelationExtractorTest, SurfaceTextEvidenceAndPattern) {
 
 TEST(RelationExtractorTest, RepeatedRelationsAreMergedWithTheBestConfidence) {
   RelationExtractor extractor;
-  const auto relations =
-      extractor.Extract("Smoking may cause cancer. Smoking causes cancer. Cancer is caused by "
-                        "smoking.");
+  const auto relations = extractor.Extract(
+      "Smoking may cause cancer. Smoking causes cancer. Cancer is caused by "
+      "smoking.");
   ASSERT_EQ(relations.size(), 1u);
   EXPECT_FLOAT_EQ(relations[0].confidence, 0.85f);
 }

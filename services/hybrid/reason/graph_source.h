@@ -69,15 +69,15 @@ class GraphSource {
 
   // Associations of `id` in both directions, highest confidence first, at most `limit`;
   // `types` empty means every type. A missing concept may return NOT_FOUND.
-  virtual absl::StatusOr<std::vector<Neighbor>> Neighbors(
-      std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) = 0;
+  virtual absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
+                                                          absl::Span<const AssociationType> types,
+                                                          uint32_t limit) = 0;
 
   // Neighbors of several concepts: result[i] belongs to ids[i]. The default calls Neighbors
   // for each id in turn and maps NOT_FOUND to an empty list; implementations over a network
   // override it to issue the calls concurrently.
   virtual absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
-      absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
-      uint32_t limit);
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit);
 
   // The concepts that exist among `ids`, in request order (missing ones omitted).
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;

@@ -183,8 +183,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
         fetch.push_back(end);
       }
     }
-    const uint32_t budget = config_.max_expansions - std::min(config_.max_expansions,
-                                                              result.stats.nodes_expanded);
+    const uint32_t budget =
+        config_.max_expansions - std::min(config_.max_expansions, result.stats.nodes_expanded);
     if (fetch.size() > budget) {
       fetch.resize(budget);
       result.stats.truncated = true;
@@ -290,13 +290,13 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     }
     const PathRec& best = paths[s.independent.front()];
     double rest = 1.0;
-    for (size_t i = 1; i < s.independent.size(); ++i) rest *= 1.0 - paths[s.independent[i]].evidence;
+    for (size_t i = 1; i < s.independent.size(); ++i)
+      rest *= 1.0 - paths[s.independent[i]].evidence;
     const double consensus = 1.0 - rest;
     const double final_confidence = 1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - consensus);
     s.candidate.node.id = id;
     s.candidate.confidence = {static_cast<float>(best.conf), static_cast<float>(best.seed_sim),
-                              static_cast<float>(consensus),
-                              static_cast<float>(final_confidence)};
+                              static_cast<float>(consensus), static_cast<float>(final_confidence)};
     s.candidate.supporting_paths = static_cast<uint32_t>(indices.size());
     s.candidate.independent_paths = static_cast<uint32_t>(s.independent.size());
     s.final_exact = final_confidence;
@@ -402,8 +402,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
                         " >= ", Fixed2(options.min_confidence), ").");
   } else {
     text = absl::StrCat("Not confident: the best guess ", name, " scores ",
-                        Fixed2(breakdown.final_confidence), " < ",
-                        Fixed2(options.min_confidence), ".");
+                        Fixed2(breakdown.final_confidence), " < ", Fixed2(options.min_confidence),
+                        ".");
   }
   if (semantic_only) {
     absl::StrAppend(&text, " It is the closest match to the question (similarity ",
@@ -419,8 +419,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     };
     const PathRec& best = paths[winner.independent.front()];
     absl::StrAppend(&text, " Best path (evidence ", Fixed2(best.evidence), " = semantic ",
-                    Fixed2(best.seed_sim), " x graph ", Fixed2(best.conf), "): ",
-                    describe_path(best), ".");
+                    Fixed2(best.seed_sim), " x graph ", Fixed2(best.conf),
+                    "): ", describe_path(best), ".");
     const size_t more = winner.independent.size() - 1;
     if (more > 0) {
       absl::StrAppend(&text, " ", more, " more independent path", more > 1 ? "s" : "",
@@ -437,7 +437,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     }
   }
   if (result.stats.truncated) {
-    absl::StrAppend(&text, " (The search budget ran out; more distant knowledge was not explored.)");
+    absl::StrAppend(&text,
+                    " (The search budget ran out; more distant knowledge was not explored.)");
   }
   return result;
 }

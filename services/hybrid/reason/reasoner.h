@@ -55,10 +55,10 @@ namespace engram::hybrid {
 
 // Per-request options (the fields of ReasonRequest).
 struct ReasonOptions {
-  uint32_t k = 10;              // seeds, 1..100
-  uint32_t max_depth = 4;       // hops per path, 1..10
-  uint32_t max_paths = 5;       // paths returned, 1..100
-  float min_confidence = 0.3f;  // quality gate, 0..1
+  uint32_t k = 10;                     // seeds, 1..100
+  uint32_t max_depth = 4;              // hops per path, 1..10
+  uint32_t max_paths = 5;              // paths returned, 1..100
+  float min_confidence = 0.3f;         // quality gate, 0..1
   std::vector<AssociationType> types;  // empty: every type
 };
 
@@ -89,9 +89,9 @@ struct ReasoningPath {
   std::vector<Edge> hops;                // as stored (may be traversed target -> source)
   float confidence = 0;                  // prod(hop confidence) * decay^hops
   float seed_similarity = 0;
-  float evidence = 0;                    // seed_similarity * confidence
-  bool supports_answer = false;          // ends at the best candidate
-  bool independent = false;              // in D(best candidate)
+  float evidence = 0;            // seed_similarity * confidence
+  bool supports_answer = false;  // ends at the best candidate
+  bool independent = false;      // in D(best candidate)
 };
 
 struct Candidate {
@@ -112,11 +112,11 @@ struct ReasonResult {
   std::optional<ConceptLite> answer;      // set when confident
   std::optional<ConceptLite> best_guess;  // set when anything was found
   bool confident = false;
-  ConfidenceBreakdown confidence;         // of best_guess
-  std::vector<ReasoningPath> paths;       // ranked, at most max_paths
-  std::vector<SearchHit> support;         // the search hits, best first
-  std::vector<ConceptLite> path_concepts; // every concept of `paths`, first appearance order
-  std::vector<Candidate> candidates;      // best first, at most config.max_candidates
+  ConfidenceBreakdown confidence;          // of best_guess
+  std::vector<ReasoningPath> paths;        // ranked, at most max_paths
+  std::vector<SearchHit> support;          // the search hits, best first
+  std::vector<ConceptLite> path_concepts;  // every concept of `paths`, first appearance order
+  std::vector<Candidate> candidates;       // best first, at most config.max_candidates
   std::string explanation;
   ReasonStats stats;
 };

@@ -33,8 +33,7 @@ std::vector<std::vector<std::string>> PathIds(const ReasonResult& r) {
   return out;
 }
 
-ReasonResult ReasonOrDie(InMemoryGraph& g, ReasonOptions options = {},
-                         ReasonerConfig config = {}) {
+ReasonResult ReasonOrDie(InMemoryGraph& g, ReasonOptions options = {}, ReasonerConfig config = {}) {
   absl::StatusOr<ReasonResult> r = Reasoner(config).Reason(kQuery, options, g);
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *std::move(r) : ReasonResult{};
@@ -151,9 +150,9 @@ TEST(ReasonerTest, MultiPathConsensusBeatsASingleStrongPath) {
   EXPECT_NEAR(r.confidence.graph, 0.8 * 0.8 * 0.85 * 0.85, 1e-5);
   EXPECT_EQ(r.candidates[0].independent_paths, 3u);
   // The two-hop paths tie; x sorts before y.
-  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("topic", "x", "b"),
-                                      ElementsAre("topic", "y", "b"), ElementsAre("topic", "b"),
-                                      ::testing::_, ::testing::_));
+  EXPECT_THAT(PathIds(r),
+              ElementsAre(ElementsAre("topic", "x", "b"), ElementsAre("topic", "y", "b"),
+                          ElementsAre("topic", "b"), ::testing::_, ::testing::_));
   EXPECT_THAT(r.explanation, HasSubstr("2 more independent paths add consensus"));
   bool a_ranked = false;
   for (const Candidate& c : r.candidates) {
@@ -394,7 +393,8 @@ TEST(ReasonerTest, InvalidOptionsNameTheField) {
   o.types = {kHier, static_cast<AssociationType>(9)};
   EXPECT_THAT(std::string(code_and_message(o).message()), StartsWith("types[1]:"));
   EXPECT_EQ(code_and_message({}, {}).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(code_and_message({}, {1, NAN, 0, 0}).message()), StartsWith("query_vector:"));
+  EXPECT_THAT(std::string(code_and_message({}, {1, NAN, 0, 0}).message()),
+              StartsWith("query_vector:"));
 }
 
 TEST(DescribeHopTest, SentencesPerType) {
