@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
@@ -135,11 +136,49 @@ struct HnswIndex::Dist {
   }
 };
 
+namespace internal {
+
+// Scratch objects for concurrent searches, reused so a warm search allocates nothing. A pool
+// rather than thread_local: memory follows the number of concurrent searches (like hnswlib's
+// VisitedListPool), not the number of threads that ever searched, and dies with the index.
+class HnswScratchPool {
+ public:
+  std::unique_ptr<HnswScratch> Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        std::unique_ptr<HnswScratch> s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<HnswScratch>();
+  }
+  void Return(std::unique_ptr<HnswScratch> s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(s));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<HnswScratch>> free_;
+};
+
+}  // namespace internal
+
 namespace {
-internal::HnswScratch& LocalScratch() {
-  thread_local internal::HnswScratch scratch;
-  return scratch;
-}
+
+class PooledScratch {
+ public:
+  explicit PooledScratch(internal::HnswScratchPool& pool) : pool_(pool), s_(pool.Take()) {}
+  ~PooledScratch() { pool_.Return(std::move(s_)); }
+  internal::HnswScratch& operator*() const { return *s_; }
+
+ private:
+  internal::HnswScratchPool& pool_;
+  std::unique_ptr<internal::HnswScratch> s_;
+};
+
 }  // namespace
 
 HnswIndex::HnswIndex(const Options& options, const VectorStore* store)
@@ -149,7 +188,9 @@ HnswIndex::HnswIndex(const Options& options, const VectorStore* store)
       params_{options.params.M, std::max(options.params.ef_construction, options.params.M),
               options.params.level_seed},
       m0_(2 * options.params.M),
-      kernels_(Kernels()) {
+      kernels_(Kernels()),
+      scratch_pool_(std::make_unique<internal::HnswScratchPool>()),
+      insert_scratch_(std::make_unique<internal::HnswScratch>()) {
   // P(level >= l) = M^-l, i.e. hnswlib's floor(-ln(U) / ln(M)), computed in integers so that it
   // is the same on every machine.
   level_thresholds_[0] = std::numeric_limits<uint64_t>::max();
@@ -378,7 +419,8 @@ SearchResults HnswIndex::SearchImpl(const float* query, size_t k, size_t ef,
   // Read after entry_: a published entry point is always below this count.
   const uint32_t count = count_.load(std::memory_order_acquire);
 
-  Scratch& s = LocalScratch();
+  PooledScratch pooled(*scratch_pool_);
+  Scratch& s = *pooled;
   const size_t pd = store_->padded_dim();
   s.query.resize(pd);
   internal::PrepareQuery(kMetric, query, store_->dim(), pd, s.query.data());
@@ -517,7 +559,7 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
     return absl::OkStatus();
   }
 
-  Scratch& s = LocalScratch();
+  Scratch& s = *insert_scratch_;
   const size_t pd = store_->padded_dim();
   s.query.resize(pd);
   internal::PrepareQuery(kMetric, store_->Get(slot), store_->dim(), pd, s.query.data());

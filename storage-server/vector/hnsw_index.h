@@ -63,6 +63,7 @@ struct HnswCandidate {
   uint32_t id;
 };
 struct HnswScratch;
+class HnswScratchPool;
 }  // namespace internal
 
 struct HnswParams {
@@ -102,7 +103,12 @@ class HnswIndex {
   absl::Status Checkpoint();
 
   // Any thread. The approximate k nearest indexed slots allowed by `filter` (nullptr: all),
-  // searching with a candidate list of max(ef, k). `query` has dim() floats.
+  // searching with a candidate list of max(ef, k). `query` has dim() floats (finite: the
+  // caller validates). The filter is applied inside the traversal, so k results come back
+  // whenever k allowed slots are reachable; the price is that a filter allowing very few slots
+  // makes the search walk much of the graph before it gives up. When the allowed fraction is
+  // small (say under ~1-2 %, or fewer allowed slots than a few times ef), ExactSearch over the
+  // allowed slots is cheaper: that choice is the caller's, which knows the selectivity.
   SearchResults Search(const float* query, size_t k, size_t ef,
                        const SlotFilter* filter = nullptr) const;
 
@@ -169,6 +175,7 @@ class HnswIndex {
   uint64_t level_thresholds_[kMaxLevel + 2];  // level >= l iff hash < level_thresholds_[l]
   std::unique_ptr<RecordArray> links_;
   std::unique_ptr<SegmentedFile> upper_;
+  const std::unique_ptr<internal::HnswScratchPool> scratch_pool_;  // thread-safe
 
   // Written by the indexer, read by everyone.
   std::atomic<uint32_t> count_{0};
@@ -177,6 +184,7 @@ class HnswIndex {
 
   // Indexer only.
   uint32_t checkpointed_ = 0;
+  const std::unique_ptr<internal::HnswScratch> insert_scratch_;
 };
 
 }  // namespace engram::storage::vector
