@@ -22,7 +22,7 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   void Send(ServingStatus status) {
     Action action;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (finished_ || finish_requested_) return;
       latest_ = status;
       has_latest_ = true;
@@ -35,7 +35,7 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   void FinishAfterPending(grpc::Status status) {
     Action action;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (finished_ || finish_requested_) return;
       finish_requested_ = true;
       finish_status_ = std::move(status);
@@ -47,7 +47,7 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   void OnWriteDone(bool ok) override {
     Action action;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       write_in_flight_ = false;
       if (!ok) cancelled_ = true;  // The call is broken (cancelled, client gone).
       action = NextActionLocked();
@@ -58,7 +58,7 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   void OnCancel() override {
     Action action;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       cancelled_ = true;
       action = NextActionLocked();
     }
@@ -105,7 +105,7 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   HealthService* const service_;
   const std::string watched_;
 
-  absl::Mutex mu_;
+  std::mutex mu_;
   HealthCheckResponse response_;
   ServingStatus latest_ ABSL_GUARDED_BY(mu_) = HealthCheckResponse::UNKNOWN;
   ServingStatus sent_ ABSL_GUARDED_BY(mu_) = HealthCheckResponse::UNKNOWN;
@@ -121,12 +121,12 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
 HealthService::~HealthService() {
   // The server (which owns the calls) must be shut down before the service is destroyed; by then
   // every watcher has run OnDone. Wait for stragglers rather than leave dangling pointers.
-  absl::MutexLock lock(&mu_);
-  while (!watchers_.empty()) watchers_gone_.Wait(&mu_);
+  std::unique_lock lock(mu_);
+  watchers_gone_.wait(lock, [this] { return watchers_.empty(); });
 }
 
 void HealthService::SetStatus(const std::string& service, ServingStatus status) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (shut_down_) return;
   statuses_[service] = status;
   for (WatchReactor* watcher : watchers_) {
@@ -135,13 +135,13 @@ void HealthService::SetStatus(const std::string& service, ServingStatus status) 
 }
 
 HealthService::ServingStatus HealthService::GetStatus(const std::string& service) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = statuses_.find(service);
   return it == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN : it->second;
 }
 
 void HealthService::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
   for (auto& [unused, status] : statuses_) status = HealthCheckResponse::NOT_SERVING;
@@ -169,7 +169,7 @@ grpc::ServerUnaryReactor* HealthService::Check(grpc::CallbackServerContext* cont
 grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
     grpc::CallbackServerContext* context, const HealthCheckRequest* request) {
   auto* watcher = new WatchReactor(this, request->service());
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   watchers_.insert(watcher);
   auto it = statuses_.find(request->service());
   watcher->Send(it == statuses_.end() ? HealthCheckResponse::SERVICE_UNKNOWN : it->second);
@@ -181,9 +181,9 @@ grpc::ServerWriteReactor<HealthCheckResponse>* HealthService::Watch(
 }
 
 void HealthService::RemoveWatcher(WatchReactor* watcher) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   watchers_.erase(watcher);
-  watchers_gone_.SignalAll();
+  watchers_gone_.notify_all();
 }
 
 }  // namespace engram::grpcutil

@@ -9,12 +9,13 @@
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace engram::grpcutil {
@@ -52,11 +53,11 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
   void RemoveWatcher(WatchReactor* watcher);
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, ServingStatus> statuses_ ABSL_GUARDED_BY(mu_);
   std::set<WatchReactor*> watchers_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  absl::CondVar watchers_gone_;
+  std::condition_variable watchers_gone_;
 };
 
 }  // namespace engram::grpcutil

@@ -47,7 +47,7 @@ ServerRunner::ServerRunner(Options options)
 ServerRunner::~ServerRunner() { Shutdown(); }
 
 void ServerRunner::AddService(grpc::Service* service) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (started_) {
     spdlog::critical("grpc: AddService after Start() is ignored");
     return;
@@ -56,7 +56,7 @@ void ServerRunner::AddService(grpc::Service* service) {
 }
 
 absl::Status ServerRunner::Start() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (started_ || shut_down_) {
     return absl::FailedPreconditionError("gRPC server already started or shut down");
   }
@@ -103,12 +103,12 @@ absl::Status ServerRunner::Start() {
 }
 
 int ServerRunner::port() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return port_;
 }
 
 grpc::Server* ServerRunner::server() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   return server_.get();
 }
 
@@ -119,7 +119,7 @@ void ServerRunner::SetServing(bool serving) {
 }
 
 void ServerRunner::Shutdown() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
   // Probes see NOT_SERVING first; Watch streams end so they do not hold up the drain.

@@ -27,12 +27,12 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc/health_service.h"
 #include "grpcpp/server.h"
@@ -102,7 +102,7 @@ class ServerRunner {
   // Declared before server_: the server must be destroyed first.
   std::unique_ptr<HealthService> health_;
 
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::vector<grpc::Service*> services_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
   int port_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,14 +5,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "common/grpc/correlation.h"
 #include "common/logging/correlation.h"
 #include "common/metrics/metrics.h"
@@ -77,8 +78,9 @@ class EchoService final : public echo::Echo::CallbackService {
     response->set_correlation_id(std::string(logging::CurrentCorrelationId()));
     if (request->block()) {
       auto* reactor = new BlockingReactor(this);
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       blocked_.insert(reactor);
+      blocked_changed_.notify_all();
       return reactor;
     }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -92,24 +94,23 @@ class EchoService final : public echo::Echo::CallbackService {
   }
 
   void WaitForBlocked(size_t n) {
-    absl::MutexLock lock(&mu_);
-    const auto enough = [this, n]()
-                            ABSL_SHARED_LOCKS_REQUIRED(mu_) { return blocked_.size() >= n; };
-    mu_.Await(absl::Condition(&enough));
+    std::unique_lock lock(mu_);
+    blocked_changed_.wait(lock, [this, n] { return blocked_.size() >= n; });
   }
 
   void ReleaseAll() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (BlockingReactor* reactor : blocked_) reactor->Release();
   }
 
   void Done(BlockingReactor* reactor) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     blocked_.erase(reactor);
   }
 
  private:
-  absl::Mutex mu_;
+  std::mutex mu_;
+  std::condition_variable blocked_changed_;
   std::set<BlockingReactor*> blocked_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -13,7 +15,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
@@ -136,8 +137,8 @@ class HttpServer::Impl {
   std::atomic<int> port_{0};
 
   // Declared before ioc_: sessions destroyed with the io_context still deregister here.
-  absl::Mutex mu_;
-  absl::CondVar sessions_changed_;
+  std::mutex mu_;
+  std::condition_variable sessions_changed_;
   std::map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 
@@ -364,7 +365,7 @@ absl::Status HttpServer::Impl::Start() {
   }
   if (started_.exchange(true)) return absl::FailedPreconditionError("HttpServer: already started");
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (stopped_) return absl::FailedPreconditionError("HttpServer: already shut down");
   }
   const tcp::endpoint endpoint(address, static_cast<uint16_t>(options_.port));
@@ -422,19 +423,19 @@ void HttpServer::Impl::DoAccept() {
 }
 
 void HttpServer::Impl::SessionStarted(const std::shared_ptr<Session>& session) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   sessions_.emplace(session.get(), session);
 }
 
 void HttpServer::Impl::SessionEnded(Session* session) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   sessions_.erase(session);
-  sessions_changed_.SignalAll();
+  sessions_changed_.notify_all();
 }
 
 void HttpServer::Impl::Shutdown() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -448,7 +449,7 @@ void HttpServer::Impl::Shutdown() {
   });
   std::vector<std::shared_ptr<Session>> live;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     for (auto& [unused, weak] : sessions_) {
       if (std::shared_ptr<Session> session = weak.lock()) live.push_back(std::move(session));
     }
@@ -456,11 +457,9 @@ void HttpServer::Impl::Shutdown() {
   for (const std::shared_ptr<Session>& session : live) session->CloseIfIdle();
   live.clear();
   {
-    const absl::Time deadline = absl::Now() + options_.drain_timeout;
-    absl::MutexLock lock(&mu_);
-    while (!sessions_.empty() && absl::Now() < deadline) {
-      sessions_changed_.WaitWithDeadline(&mu_, deadline);
-    }
+    const auto deadline = std::chrono::steady_clock::now() + ToChrono(options_.drain_timeout);
+    std::unique_lock lock(mu_);
+    sessions_changed_.wait_until(lock, deadline, [this] { return sessions_.empty(); });
     if (!sessions_.empty()) {
       spdlog::warn("http: {} connection(s) still open after the drain timeout; abandoning them",
                    sessions_.size());

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -192,11 +193,11 @@ Metric& Family<Metric>::Add(const LabelValues& label_values) {
                      label_values.size()));
   }
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock lock(mu_);
     auto it = metrics_.find(label_values);
     if (it != metrics_.end()) return *it->second;
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   std::unique_ptr<Metric>& slot = metrics_[label_values];
   if (slot == nullptr) {
     if constexpr (std::is_same_v<Metric, Histogram>) {
@@ -211,7 +212,7 @@ Metric& Family<Metric>::Add(const LabelValues& label_values) {
 template <typename Metric>
 void Family<Metric>::AppendText(std::string* out) const {
   AppendHeader(*this, out);
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   for (const auto& [values, metric] : metrics_) {
     if constexpr (std::is_same_v<Metric, Histogram>) {
       const HistogramSnapshot snapshot = metric->Snapshot();
@@ -250,7 +251,7 @@ class Registry::CallbackFamily final : public FamilyBase {
         callback_(std::move(callback)) {}
 
   void Replace(std::function<LabelledValues()> callback) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     callback_ = std::move(callback);
   }
 
@@ -258,7 +259,7 @@ class Registry::CallbackFamily final : public FamilyBase {
     LabelledValues values;
     {
       // Held while the callback runs so that Replace/Remove wait for it to finish.
-      absl::MutexLock lock(&mu_);
+      std::lock_guard lock(mu_);
       if (!callback_) return;
       try {
         values = callback_();
@@ -283,7 +284,7 @@ class Registry::CallbackFamily final : public FamilyBase {
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable std::mutex mu_;
   std::function<LabelledValues()> callback_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -331,7 +332,7 @@ Family<Metric>& Registry::AddFamily(std::string name, std::string help,
                                     std::vector<std::string> label_names, MetricType type,
                                     std::vector<double> upper_bounds) {
   ValidateNames(name, label_names, type);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (FamilyBase* existing = FindCompatible(
           name, type, label_names, type == MetricType::kHistogram ? &upper_bounds : nullptr)) {
     return *static_cast<Family<Metric>*>(existing);
@@ -377,7 +378,7 @@ void Registry::AddCallbackGauge(std::string name, std::string help,
                                 std::vector<std::string> label_names,
                                 std::function<LabelledValues()> callback) {
   ValidateNames(name, label_names, MetricType::kGauge);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   if (families_.count(name) > 0) {
     Die(absl::StrCat("metric ", name, " is already registered (not as a callback gauge)"));
   }
@@ -398,7 +399,7 @@ void Registry::AddCallbackGauge(std::string name, std::string help,
 void Registry::RemoveCallbackGauge(std::string_view name) {
   std::shared_ptr<CallbackFamily> family;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     auto it = callbacks_.find(name);
     if (it == callbacks_.end()) return;
     family = std::move(it->second);
@@ -413,7 +414,7 @@ std::string Registry::Serialize() const {
   std::vector<std::pair<std::string_view, const FamilyBase*>> ordered;
   std::vector<std::shared_ptr<CallbackFamily>> keep_alive;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock lock(mu_);
     for (const auto& [name, family] : families_) ordered.emplace_back(name, family.get());
     for (const auto& [name, family] : callbacks_) {
       ordered.emplace_back(family->name(), family.get());
