@@ -104,6 +104,7 @@ TEST(ReasonerTest, KnownAnswerAndPaths) {
                                        "dog is a kind of mammal (HIERARCHICAL, 0.90)."));
   EXPECT_THAT(r.explanation, HasSubstr("1 more independent path add consensus 0.23: cat is a "
                                        "kind of mammal (HIERARCHICAL, 0.90)."));
+  EXPECT_THAT(r.explanation, HasSubstr("Runner-up: \"animal\" (0.53)."));
 }
 
 TEST(ReasonerTest, EdgesAreFollowedBackwards) {
