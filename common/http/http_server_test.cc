@@ -275,6 +275,32 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
   EXPECT_TRUE(client.ServerClosed());
 }
 
+TEST_F(HttpServerTest, ConcurrentKeepAliveClientsAreAllServed) {
+  StartServer({.threads = 4});
+  constexpr int kClients = 8;
+  constexpr int kRequestsPerClient = 200;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      TestClient client(server_->port());
+      for (int i = 0; i < kRequestsPerClient; ++i) {
+        const std::string body = std::to_string(c) + ":" + std::to_string(i);
+        ClientResponse response = client.Send("POST", "/echo", body);
+        if (response.result_int() == 200 &&
+            nlohmann::json::parse(response.body())["body"] == body) {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  EXPECT_EQ(ok.load(), kClients * kRequestsPerClient);
+  EXPECT_THAT(registry_.Serialize(),
+              HasSubstr("http_requests_total{route=\"/echo\",method=\"POST\",code=\"200\"} " +
+                        std::to_string(kClients * kRequestsPerClient) + "\n"));
+}
+
 TEST_F(HttpServerTest, PipelinedRequestsAreAnsweredInOrder) {
   StartServer();
   TestClient client(server_->port());
