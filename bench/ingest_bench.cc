@@ -1,0 +1,376 @@
+// ingest_bench: acknowledged durable writes per second of concepts with 128-d vectors, Engram's
+// storage engine against LMDB doing the same writes with the same durability, in one run.
+//
+//   ingest_bench [--concurrency=1,16,64] [--batches=1,100,1000] [--cell_seconds=3]
+//                [--max_concepts_per_cell=100000] [--reps=3] [--peers=engine,lmdb[,grpc]]
+//                [--relaxed_cells=1x1,64x1,1x1000] [--dir=/tmp/engram_ingest_bench]
+//                [--binary=build/storage-server/engram-storage]
+//
+// A cell is (concurrency C, batch B): C client threads each send requests of B new concepts
+// (id, ~100 bytes of content, 2 attributes, a 128-d vector) back to back and time each request
+// until it is acknowledged. A cell ends when --cell_seconds have passed or
+// --max_concepts_per_cell concepts were sent (every thread sends at least one request).
+// Throughput = acknowledged concepts / wall time of the cell.
+//
+// Peers, each on a fresh directory per cell:
+//   engine: engram::storage::Engine in process, --sync=always (fsync of the log before ack;
+//           concurrent requests share one fsync through group commit). The HNSW indexer runs
+//           concurrently with its default parameters (M 16, efConstruction 200) and may trail.
+//   lmdb:   one LMDB write transaction per client request holding B puts of the same serialized
+//           v1::Concept keyed by its id; mdb_env_open flags 0 = default durability (the commit
+//           fdatasyncs before returning). Concurrent writers serialize on LMDB's writer lock.
+//   grpc:   the real engram-storage binary (child process, loopback), Write RPC, --sync=always.
+// --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
+// NOT durable on a machine crash), labelled as such.
+//
+// Peers run interleaved within each repetition; the table shows medians over --reps.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "bench/storage_bench_util.h"
+#include "common/metrics/metrics.h"
+#include "storage-server/engine/engine.h"
+
+ABSL_FLAG(std::string, concurrency, "1,16,64", "Client threads per cell.");
+ABSL_FLAG(std::string, batches, "1,100,1000", "Concepts per request.");
+ABSL_FLAG(double, cell_seconds, 3, "Time cap per cell.");
+ABSL_FLAG(int64_t, max_concepts_per_cell, 100000, "Concept cap per cell.");
+ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
+ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc.");
+ABSL_FLAG(std::string, relaxed_cells, "1x1,64x1,1x1000",
+          "CxB cells also run for the engine with --sync=relaxed (empty: none).");
+ABSL_FLAG(std::string, dir, "/tmp/engram_ingest_bench", "Scratch directory (wiped).");
+ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage for --peers=grpc.");
+ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
+ABSL_FLAG(int, fsync_probe, 200, "fdatasync calls of the raw-disk probe (0: skip).");
+
+namespace fs = std::filesystem;
+namespace es = engram::storage;
+using namespace engram::bench::storage;
+
+namespace {
+
+struct CellResult {
+  double writes_per_s = 0, p50_ms = 0, p99_ms = 0;
+  double fsync_ms = -1, group = -1;  // engine only: mean fsync latency, mean requests per group
+  int64_t concepts = 0;
+};
+
+// One client request: builds it, sets *start, sends it and waits for the acknowledgement.
+// Returns false on error (printed). Latency = now - *start (building is not timed).
+using RequestFn = std::function<bool(int thread, uint64_t first, uint32_t n, Clock::time_point* start)>;
+
+CellResult RunCell(int conc, uint32_t batch, const RequestFn& fn) {
+  const double cap_s = absl::GetFlag(FLAGS_cell_seconds);
+  const int64_t cap_n = absl::GetFlag(FLAGS_max_concepts_per_cell);
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  std::vector<Latencies> lat(static_cast<size_t>(conc));
+  auto t0 = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < conc; ++t) {
+    threads.emplace_back([&, t] {
+      bool first_request = true;
+      while (!failed.load()) {
+        if (!first_request && (SecondsSince(t0) >= cap_s || next.load() >= cap_n)) break;
+        first_request = false;
+        int64_t first = next.fetch_add(batch);
+        Clock::time_point r0;
+        if (!fn(t, static_cast<uint64_t>(first), batch, &r0)) {
+          failed = true;
+          break;
+        }
+        lat[static_cast<size_t>(t)].Add(SecondsSince(r0));
+        done.fetch_add(batch);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  double elapsed = SecondsSince(t0);
+  Latencies all;
+  for (auto& l : lat) all.Merge(l);
+  CellResult r;
+  r.concepts = done.load();
+  r.writes_per_s = static_cast<double>(r.concepts) / elapsed;
+  r.p50_ms = all.Quantile(0.5) * 1e3;
+  r.p99_ms = all.Quantile(0.99) * 1e3;
+  if (failed) r.writes_per_s = -1;
+  return r;
+}
+
+CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::SyncMode sync,
+                      const VectorPool& pool) {
+  engram::metrics::Registry registry;
+  es::EngineOptions o;
+  o.data_dir = dir;
+  o.sync_mode = sync;
+  o.create_default_namespace = false;
+  o.metrics = &registry;
+  auto engine = es::Engine::Open(o);
+  if (!engine.ok()) {
+    fprintf(stderr, "Engine::Open: %s\n", engine.status().ToString().c_str());
+    exit(1);
+  }
+  auto ns = (*engine)->CreateNamespace(BenchNamespace("bench", pool.dim(), 0, 0));
+  if (!ns.ok()) {
+    fprintf(stderr, "CreateNamespace: %s\n", ns.status().ToString().c_str());
+    exit(1);
+  }
+  std::string before = registry.Serialize();
+  CellResult r = RunCell(conc, batch, [&](int, uint64_t first, uint32_t n, Clock::time_point* start) {
+    v1::WriteRequest req = ConceptBatch("bench", first, n, pool);
+    *start = Clock::now();
+    auto w = (*engine)->Write(std::move(req));
+    if (!w.ok()) fprintf(stderr, "Write: %s\n", w.status().ToString().c_str());
+    return w.ok();
+  });
+  std::string after = registry.Serialize();
+  auto delta = [&](const char* name) { return PromValue(after, name) - PromValue(before, name); };
+  double fs_n = delta("engram_storage_fsync_seconds_count");
+  if (fs_n > 0) r.fsync_ms = delta("engram_storage_fsync_seconds_sum") / fs_n * 1e3;
+  double g_n = delta("engram_storage_group_commit_requests_count");
+  if (g_n > 0) r.group = delta("engram_storage_group_commit_requests_sum") / g_n;
+  // Closing is not timed (it waits for the indexer's current insert and writes a checkpoint).
+  (void)(*engine)->Close();
+  return r;
+}
+
+void Check(int rc, const char* what) {
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", what, mdb_strerror(rc));
+    exit(1);
+  }
+}
+
+CellResult LmdbCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool) {
+  fs::create_directories(dir);
+  MDB_env* env;
+  Check(mdb_env_create(&env), "mdb_env_create");
+  Check(mdb_env_set_mapsize(env, size_t{16} << 30), "mdb_env_set_mapsize");
+  Check(mdb_env_set_maxreaders(env, 256), "mdb_env_set_maxreaders");
+  Check(mdb_env_open(env, dir.c_str(), 0, 0644), "mdb_env_open");  // default durability
+  MDB_dbi dbi;
+  {
+    MDB_txn* txn;
+    Check(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+    Check(mdb_dbi_open(txn, nullptr, 0, &dbi), "mdb_dbi_open");
+    Check(mdb_txn_commit(txn), "mdb_txn_commit");
+  }
+  // The record is built (serialized) before the request is timed, like the engine's request.
+  CellResult r = RunCell(conc, batch, [&](int, uint64_t first, uint32_t n, Clock::time_point* start) {
+    std::vector<std::pair<std::string, std::string>> records(n);
+    v1::Concept c;
+    for (uint32_t k = 0; k < n; ++k) {
+      c.Clear();
+      FillConcept(first + k, pool, &c);
+      records[k].first = c.id();
+      c.SerializeToString(&records[k].second);
+    }
+    *start = Clock::now();
+    MDB_txn* txn;
+    int rc = mdb_txn_begin(env, nullptr, 0, &txn);
+    if (rc != 0) {
+      fprintf(stderr, "mdb_txn_begin: %s\n", mdb_strerror(rc));
+      return false;
+    }
+    for (auto& [key, value] : records) {
+      MDB_val k{key.size(), key.data()};
+      MDB_val v{value.size(), value.data()};
+      rc = mdb_put(txn, dbi, &k, &v, 0);
+      if (rc != 0) {
+        fprintf(stderr, "mdb_put: %s\n", mdb_strerror(rc));
+        mdb_txn_abort(txn);
+        return false;
+      }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) fprintf(stderr, "mdb_txn_commit: %s\n", mdb_strerror(rc));
+    return rc == 0;
+  });
+  mdb_env_close(env);
+  return r;
+}
+
+CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool) {
+  fs::create_directories(dir);
+  StorageProcess proc(absl::GetFlag(FLAGS_binary), dir.string(), "always",
+                      (dir.parent_path() / (dir.filename().string() + ".log")).string());
+  if (!proc.Spawn({"--drain_seconds=2"}) || proc.WaitServing(60) < 0) {
+    fprintf(stderr, "engram-storage did not become SERVING (log %s)\n", proc.log_path().c_str());
+    exit(1);
+  }
+  auto stub = proc.NewStub();
+  {
+    grpc::ClientContext ctx;
+    v1::CreateNamespaceRequest req;
+    *req.mutable_config() = BenchNamespace("bench", pool.dim(), 0, 0);
+    v1::NamespaceInfo info;
+    grpc::Status s = stub->CreateNamespace(&ctx, req, &info);
+    if (!s.ok()) {
+      fprintf(stderr, "CreateNamespace: %s\n", s.error_message().c_str());
+      exit(1);
+    }
+  }
+  // One channel per 8 client threads.
+  std::vector<std::unique_ptr<v1::Storage::Stub>> stubs;
+  for (int i = 0; i < (conc + 7) / 8; ++i) stubs.push_back(proc.NewStubOwnConnection(i));
+  CellResult r = RunCell(conc, batch, [&](int t, uint64_t first, uint32_t n, Clock::time_point* start) {
+    v1::WriteRequest req = ConceptBatch("bench", first, n, pool);
+    v1::WriteResponse resp;
+    *start = Clock::now();
+    grpc::ClientContext ctx;
+    grpc::Status s = stubs[static_cast<size_t>(t / 8)]->Write(&ctx, req, &resp);
+    if (!s.ok()) fprintf(stderr, "Write: %d %s\n", s.error_code(), s.error_message().c_str());
+    return s.ok();
+  });
+  proc.Stop(SIGTERM);
+  return r;
+}
+
+// Raw-disk durability cost on this machine: 4 KiB writes + fdatasync, appending (the file grows,
+// so the journal commits too) and overwriting a preallocated file (data only).
+void FsyncProbe(const fs::path& dir, int n) {
+  if (n <= 0) return;
+  fs::create_directories(dir);
+  fs::path f = dir / "fsync_probe";
+  std::string block(4096, 'x');
+  for (bool append : {true, false}) {
+    int fd = open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (!append) {
+      for (int i = 0; i < n; ++i) (void)!write(fd, block.data(), block.size());
+      fsync(fd);
+    }
+    Latencies lat;
+    for (int i = 0; i < n; ++i) {
+      if (pwrite(fd, block.data(), block.size(), static_cast<off_t>(i) * 4096) < 0) break;
+      auto t0 = Clock::now();
+      fdatasync(fd);
+      lat.Add(SecondsSince(t0));
+    }
+    close(fd);
+    fs::remove(f);
+    printf("fdatasync probe (%d x 4 KiB %s + fdatasync on %s): p50 %.3f ms, p99 %.3f ms\n", n,
+           append ? "append" : "overwrite of a preallocated file", dir.c_str(), lat.Quantile(0.5) * 1e3,
+           lat.Quantile(0.99) * 1e3);
+  }
+  printf("\n");
+}
+
+std::vector<int> Ints(const std::string& s) {
+  std::vector<int> out;
+  for (absl::string_view p : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    int v;
+    if (absl::SimpleAtoi(p, &v)) out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const fs::path root = absl::GetFlag(FLAGS_dir);
+  fs::remove_all(root);
+  fs::create_directories(root);
+  VectorPool pool(absl::GetFlag(FLAGS_dim), 4096);
+  FsyncProbe(root, absl::GetFlag(FLAGS_fsync_probe));
+
+  struct Cell {
+    int conc;
+    uint32_t batch;
+    std::string peer;  // engine, engine-relaxed, lmdb, grpc
+  };
+  std::vector<Cell> cells;
+  std::vector<std::string> peers = absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipEmpty());
+  for (int c : Ints(absl::GetFlag(FLAGS_concurrency))) {
+    for (int b : Ints(absl::GetFlag(FLAGS_batches))) {
+      for (const auto& p : peers) cells.push_back({c, static_cast<uint32_t>(b), p});
+    }
+  }
+  for (absl::string_view cb : absl::StrSplit(absl::GetFlag(FLAGS_relaxed_cells), ',', absl::SkipEmpty())) {
+    std::vector<std::string> parts = absl::StrSplit(cb, 'x');
+    int c, b;
+    if (parts.size() == 2 && absl::SimpleAtoi(parts[0], &c) && absl::SimpleAtoi(parts[1], &b)) {
+      cells.push_back({c, static_cast<uint32_t>(b), "engine-relaxed"});
+    }
+  }
+
+  const int reps = absl::GetFlag(FLAGS_reps);
+  std::map<size_t, std::vector<CellResult>> results;
+  int run = 0;
+  for (int rep = 0; rep < reps; ++rep) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const Cell& cell = cells[i];
+      fs::path dir = root / absl::StrCat("run", run++);
+      CellResult r;
+      if (cell.peer == "engine") {
+        r = EngineCell(dir, cell.conc, cell.batch, es::wal::SyncMode::kAlways, pool);
+      } else if (cell.peer == "engine-relaxed") {
+        r = EngineCell(dir, cell.conc, cell.batch, es::wal::SyncMode::kRelaxed, pool);
+      } else if (cell.peer == "lmdb") {
+        r = LmdbCell(dir, cell.conc, cell.batch, pool);
+      } else if (cell.peer == "grpc") {
+        r = GrpcCell(dir, cell.conc, cell.batch, pool);
+      } else {
+        fprintf(stderr, "unknown peer %s\n", cell.peer.c_str());
+        return 2;
+      }
+      fs::remove_all(dir);
+      fprintf(stderr,
+              "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  (%lld concepts, "
+              "fsync %.3f ms, group %.1f)\n",
+              rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
+              static_cast<long long>(r.concepts), r.fsync_ms, r.group);
+      results[i].push_back(r);
+    }
+  }
+
+  auto med = [&](size_t i, double CellResult::*f) {
+    std::vector<double> v;
+    for (auto& r : results[i]) v.push_back(r.*f);
+    return Median(v);
+  };
+  auto find = [&](int c, uint32_t b, const std::string& p) -> ssize_t {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (cells[i].conc == c && cells[i].batch == b && cells[i].peer == p) return static_cast<ssize_t>(i);
+    }
+    return -1;
+  };
+  printf("Medians over %d repetitions (cell cap %.1f s / %lld concepts).\n\n", reps,
+         absl::GetFlag(FLAGS_cell_seconds), static_cast<long long>(absl::GetFlag(FLAGS_max_concepts_per_cell)));
+  printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | vs LMDB | engine fsync ms | reqs/group |\n");
+  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const Cell& c = cells[i];
+    std::string ratio = "";
+    ssize_t l = find(c.conc, c.batch, "lmdb");
+    if (c.peer != "lmdb" && l >= 0) {
+      ratio = absl::StrFormat("%.2fx", med(i, &CellResult::writes_per_s) /
+                                           med(static_cast<size_t>(l), &CellResult::writes_per_s));
+    }
+    std::string label = c.peer == "engine-relaxed" ? "engine --sync=relaxed (not durable)" : c.peer;
+    std::string fsync = c.peer.rfind("engine", 0) == 0
+                            ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
+    std::string group = c.peer.rfind("engine", 0) == 0
+                            ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
+    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n", c.conc, c.batch, label.c_str(),
+           med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms), med(i, &CellResult::p99_ms),
+           ratio.c_str(), fsync.c_str(), group.c_str());
+  }
+  fs::remove_all(root);
+  return 0;
+}

@@ -1,0 +1,289 @@
+// Helpers shared by the storage benchmarks (ingest_bench, read_bench, startup_bench): request
+// building, latency statistics, and running the real engram-storage binary as a child process.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engram/storage/v1/storage.grpc.pb.h"
+#include "engram/storage/v1/storage.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace engram::bench::storage {
+
+namespace v1 = ::engram::storage::v1;
+
+using Clock = std::chrono::steady_clock;
+
+inline double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// A pool of random vectors so that building requests costs little next to what is measured.
+class VectorPool {
+ public:
+  VectorPool(uint32_t dim, size_t count, uint32_t seed = 42) : dim_(dim) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0, 1);
+    data_.resize(size_t{dim} * count);
+    for (float& x : data_) x = d(rng);
+    count_ = count;
+  }
+  const float* Get(uint64_t i) const { return data_.data() + (i % count_) * dim_; }
+  uint32_t dim() const { return dim_; }
+
+ private:
+  uint32_t dim_;
+  size_t count_;
+  std::vector<float> data_;
+};
+
+inline std::string ConceptId(uint64_t i) { return absl::StrFormat("c%010d", i); }
+
+// The benchmark concept: id, ~100 bytes of content, 2 attributes, a `dim`-d vector.
+inline void FillConcept(uint64_t i, const VectorPool& pool, v1::Concept* c) {
+  c->set_id(ConceptId(i));
+  c->set_content(absl::StrFormat(
+      "concept %010d: a benchmark memory of about one hundred bytes of UTF-8 text, padded %06d.", i,
+      i % 1000000));
+  const float* v = pool.Get(i);
+  c->mutable_vector()->Add(v, v + pool.dim());
+  (*c->mutable_attributes())["source"] = "bench";
+  (*c->mutable_attributes())["shard"] = absl::StrCat(i % 16);
+}
+
+// A write of concepts [first, first + n), plus `assocs_per_concept` SEMANTIC associations from
+// each to earlier concepts (ids in [0, first + k)), so every target exists.
+inline v1::WriteRequest ConceptBatch(const std::string& ns, uint64_t first, uint32_t n,
+                                     const VectorPool& pool, uint32_t assocs_per_concept = 0,
+                                     std::mt19937_64* rng = nullptr) {
+  v1::WriteRequest r;
+  r.set_namespace_(ns);
+  for (uint32_t k = 0; k < n; ++k) FillConcept(first + k, pool, r.add_mutations()->mutable_put_concept());
+  if (assocs_per_concept > 0 && rng != nullptr) {
+    for (uint32_t k = 0; k < n; ++k) {
+      uint64_t src = first + k;
+      if (src == 0) continue;
+      for (uint32_t a = 0; a < assocs_per_concept; ++a) {
+        uint64_t dst = (*rng)() % src;
+        auto* m = r.add_mutations()->mutable_put_association();
+        m->set_source(ConceptId(src));
+        m->set_target(ConceptId(dst));
+        m->set_type(v1::SEMANTIC);
+        m->set_confidence(0.5f + 0.5f * static_cast<float>((*rng)() % 1000) / 1000.0f);
+      }
+    }
+  }
+  return r;
+}
+
+inline v1::NamespaceConfig BenchNamespace(const std::string& name, uint32_t dim, uint32_t m,
+                                          uint32_t ef_construction) {
+  v1::NamespaceConfig c;
+  c.set_name(name);
+  c.set_dimension(dim);
+  c.set_metric(v1::COSINE);
+  c.set_embedder("none");
+  if (m > 0) c.mutable_index_params()->set_m(m);
+  if (ef_construction > 0) c.mutable_index_params()->set_ef_construction(ef_construction);
+  return c;
+}
+
+// Latency samples in seconds.
+struct Latencies {
+  std::vector<double> s;
+  void Add(double x) { s.push_back(x); }
+  void Merge(const Latencies& o) { s.insert(s.end(), o.s.begin(), o.s.end()); }
+  double Quantile(double q) {
+    if (s.empty()) return 0;
+    size_t k = std::min(s.size() - 1, static_cast<size_t>(q * static_cast<double>(s.size())));
+    std::nth_element(s.begin(), s.begin() + static_cast<ptrdiff_t>(k), s.end());
+    return s[k];
+  }
+};
+
+inline double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A free TCP port on loopback (bound, read, closed; racy but fine for a benchmark).
+inline int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  int port = ntohs(a.sin_port);
+  close(fd);
+  return port;
+}
+
+// GET on the HTTP port (e.g. "/metrics"); empty on error.
+inline std::string HttpGetRaw(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  if (write(fd, req.data(), req.size()) < 0) {
+    close(fd);
+    return "";
+  }
+  std::string out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+// The engram-storage binary as a child process. Its stdout/stderr go to `log_path`.
+class StorageProcess {
+ public:
+  StorageProcess(std::string binary, std::string data_dir, std::string sync, std::string log_path)
+      : binary_(std::move(binary)), data_dir_(std::move(data_dir)), sync_(std::move(sync)),
+        log_path_(std::move(log_path)) {}
+  ~StorageProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // Spawns on fresh fixed ports (so readiness can be polled from the first instant).
+  bool Spawn(const std::vector<std::string>& extra = {}) {
+    grpc_port_ = FreePort();
+    http_port_ = FreePort();
+    std::vector<std::string> args = {binary_,
+                                     "--data_dir=" + data_dir_,
+                                     "--listen_address=127.0.0.1",
+                                     absl::StrCat("--grpc_port=", grpc_port_),
+                                     absl::StrCat("--http_port=", http_port_),
+                                     "--sync=" + sync_,
+                                     "--log_level=warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    spawn_time_ = Clock::now();
+    pid_ = fork();
+    if (pid_ < 0) return false;
+    if (pid_ == 0) {
+      int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                                   grpc::InsecureChannelCredentials());
+    return true;
+  }
+
+  // Polls GET /readyz on the HTTP port every ~2 ms until 200, then confirms that
+  // grpc.health.v1 Check("") says SERVING. Returns seconds from Spawn to the first 200, or -1 on
+  // timeout or if the child died. (A gRPC channel polled before the port listens sits in
+  // connection backoff for seconds, which would be measured instead of the server.)
+  double WaitServing(double timeout_s) {
+    while (SecondsSince(spawn_time_) < timeout_s) {
+      int status;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return -1;
+      }
+      std::string r = HttpGetRaw(http_port_, "/readyz");
+      if (r.rfind("HTTP/1.1 200", 0) == 0 || r.rfind("HTTP/1.0 200", 0) == 0) {
+        double t = SecondsSince(spawn_time_);
+        auto health = grpc::health::v1::Health::NewStub(channel_);
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        ctx.set_wait_for_ready(true);
+        grpc::health::v1::HealthCheckResponse resp;
+        grpc::Status s = health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp);
+        if (s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) return t;
+        fprintf(stderr, "/readyz 200 but gRPC health is not SERVING (%s)\n", s.error_message().c_str());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return -1;
+  }
+
+  // Sends `sig` and waits for exit; returns seconds until the process exited.
+  double Stop(int sig) {
+    if (pid_ <= 0) return 0;
+    auto t0 = Clock::now();
+    kill(pid_, sig);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    return SecondsSince(t0);
+  }
+
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  std::unique_ptr<v1::Storage::Stub> NewStub() const { return v1::Storage::NewStub(channel_); }
+  // A separate TCP connection (gRPC shares subchannels for equal args otherwise).
+  std::unique_ptr<v1::Storage::Stub> NewStubOwnConnection(int i) const {
+    grpc::ChannelArguments args;
+    args.SetInt("engram.bench.channel", i);
+    return v1::Storage::NewStub(grpc::CreateCustomChannel(
+        absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials(), args));
+  }
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const { return http_port_; }
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  std::string binary_, data_dir_, sync_, log_path_;
+  pid_t pid_ = -1;
+  int grpc_port_ = 0, http_port_ = 0;
+  Clock::time_point spawn_time_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Value of the first sample line starting with `name` (+ space or '{') in Prometheus text.
+inline double PromValue(const std::string& text, const std::string& name) {
+  size_t pos = 0;
+  while ((pos = text.find(name, pos)) != std::string::npos) {
+    bool line_start = pos == 0 || text[pos - 1] == '\n';
+    size_t after = pos + name.size();
+    if (line_start && after < text.size() && (text[after] == ' ' || text[after] == '{')) {
+      size_t sp = text.find(' ', text[after] == '{' ? text.find('}', after) : after);
+      return std::atof(text.c_str() + sp + 1);
+    }
+    pos = after;
+  }
+  return -1;
+}
+
+}  // namespace engram::bench::storage
