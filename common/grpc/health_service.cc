@@ -66,6 +66,9 @@ class HealthService::WatchReactor final : public grpc::ServerWriteReactor<Health
   }
 
   void OnDone() override {
+    // gRPC runs OnDone after every other reaction; taking the lock once more also makes that
+    // ordering visible to ThreadSanitizer, which cannot see gRPC's own synchronization.
+    { std::lock_guard lock(mu_); }
     service_->RemoveWatcher(this);
     delete this;
   }
