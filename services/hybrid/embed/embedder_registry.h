@@ -18,15 +18,15 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "services/hybrid/embed/embedder.h"
 #include "services/hybrid/embed/word_vectors_embedder.h"
 
@@ -47,29 +47,28 @@ class EmbedderRegistry {
   // Errors: INVALID_ARGUMENT for an unknown or malformed name or a hashing dimension out of
   // range; NOT_FOUND for a missing model; FAILED_PRECONDITION when a model's dimension differs
   // from a non-zero `dimension`; the load error of a malformed model.
-  absl::StatusOr<std::shared_ptr<const Embedder>> Get(std::string_view name, int dimension = 0)
-      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+  absl::StatusOr<std::shared_ptr<const Embedder>> Get(std::string_view name, int dimension = 0);
 
   // Loads (or checks) `name` now, e.g. before reporting readiness.
-  absl::Status Preload(std::string_view name) ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+  absl::Status Preload(std::string_view name);
 
   // The word-vector models loaded so far, by name (for metrics: load_stats()).
-  std::vector<std::shared_ptr<const WordVectorsEmbedder>> LoadedModels() const
-      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<const WordVectorsEmbedder>> LoadedModels() const;
 
  private:
-  absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> GetModel(std::string_view model)
-      ABSL_LOCKS_EXCLUDED(mu_, load_mu_);
+  absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> GetModel(std::string_view model);
 
   // Constant after construction.
   const EmbedderRegistryOptions options_;
 
+  // std mutexes rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
   // Serialises model loads (slow, rare) without blocking lookups of loaded embedders.
-  absl::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_
-      ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_ ABSL_GUARDED_BY(mu_);
+  // Lock order: load_mu_ before mu_.
+  std::mutex load_mu_;
+  mutable std::shared_mutex mu_;
+  // Guarded by mu_:
+  absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_;
+  absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_;
 };
 
 }  // namespace engram::hybrid

@@ -36,7 +36,7 @@ EmbeddingCache::Vector EmbeddingCache::Lookup(std::string_view embedder, std::st
   const std::string key = MakeKey(embedder, text);
   Shard& shard = ShardFor(key);
   {
-    absl::MutexLock lock(&shard.mu);
+    std::lock_guard<std::mutex> lock(shard.mu);
     auto it = shard.index.find(key);
     if (it != shard.index.end()) {
       shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
@@ -56,7 +56,7 @@ void EmbeddingCache::Insert(std::string_view embedder, std::string_view text, Ve
   Shard& shard = ShardFor(key);
   uint64_t evicted = 0;
   {
-    absl::MutexLock lock(&shard.mu);
+    std::lock_guard<std::mutex> lock(shard.mu);
     auto it = shard.index.find(key);
     if (it != shard.index.end()) {
       shard.bytes -= it->second->bytes;
@@ -80,7 +80,7 @@ void EmbeddingCache::Insert(std::string_view embedder, std::string_view text, Ve
 size_t EmbeddingCache::bytes() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    absl::MutexLock lock(&shard->mu);
+    std::lock_guard<std::mutex> lock(shard->mu);
     total += shard->bytes;
   }
   return total;
@@ -89,7 +89,7 @@ size_t EmbeddingCache::bytes() const {
 size_t EmbeddingCache::entries() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    absl::MutexLock lock(&shard->mu);
+    std::lock_guard<std::mutex> lock(shard->mu);
     total += shard->lru.size();
   }
   return total;
