@@ -118,7 +118,7 @@ class HnswIndex {
 
   // Any thread.
   uint32_t indexed_count() const { return count_.load(std::memory_order_acquire); }
-  int max_level() const;
+  int max_level() const;  // -1 when empty
   Metric metric() const { return metric_; }
   const HnswParams& params() const { return params_; }
   uint32_t dim() const { return store_->dim(); }

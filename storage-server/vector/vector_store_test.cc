@@ -109,6 +109,43 @@ TEST_F(VectorStoreTest, TruncateDropsUnpublishedSlots) {
   ASSERT_TRUE((*store)->Put(3, v).ok());
 }
 
+TEST_F(VectorStoreTest, ReserveThenRewindForRecovery) {
+  float v[4] = {1, 2, 3, 4};
+  {
+    auto store = VectorStore::Open(Opts(4));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Reserve(1000).ok());
+    EXPECT_GE((*store)->mapped_bytes(), 1000u * 64);
+    for (uint32_t i = 0; i < 10; ++i) ASSERT_TRUE((*store)->Put(i, v).ok());
+    (*store)->Publish(10);
+    ASSERT_TRUE((*store)->Flush().ok());
+  }
+  // The engine's checkpoint says 6 slots: the store was flushed further than that.
+  {
+    auto store = VectorStore::Open(Opts(4));
+    ASSERT_TRUE(store.ok());
+    EXPECT_FALSE((*store)->Rewind(11).ok());
+    ASSERT_TRUE((*store)->Rewind(6).ok());
+    EXPECT_EQ((*store)->size(), 6u);
+    EXPECT_EQ((*store)->published_count(), 6u);
+  }
+  // Rewind is in memory only: vectors.meta still covers 10 slots (an index over them still
+  // opens after a crash) until the next Flush().
+  auto store = VectorStore::Open(Opts(4));
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->size(), 10u);
+  ASSERT_TRUE((*store)->Rewind(6).ok());
+  float w[4] = {5, 6, 7, 8};
+  ASSERT_TRUE((*store)->Put(6, w).ok());
+  (*store)->Publish(7);
+  ASSERT_TRUE((*store)->Flush().ok());
+  store->reset();
+  auto reopened = VectorStore::Open(Opts(4));
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->size(), 7u);
+  EXPECT_EQ((*reopened)->Get(6)[0], 5.0f);
+}
+
 TEST_F(VectorStoreTest, ExactSearchAndMerge) {
   auto store = VectorStore::Open(Opts(2));
   ASSERT_TRUE(store.ok());
