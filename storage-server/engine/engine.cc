@@ -10,7 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/synchronization/notification.h"
+#include <latch>
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -102,7 +102,7 @@ struct Engine::Op {
   v1::LogEntry entry;                     // data ops: what to apply and log
   uint64_t expected_namespace_id = 0;     // writes: the namespace incarnation validated against
   std::function<absl::Status()> control;  // control ops: run on the writer thread between groups
-  absl::Notification done;
+  std::latch done{1};  // counted down by the writer when status/response are final
   absl::Status status;
   v1::WriteResponse response;
   v1::NamespaceInfo info;
@@ -149,7 +149,7 @@ Engine::~Engine() {
 
 absl::Status Engine::Close() {
   {
-    absl::MutexLock lock(&queue_mu_);
+    std::unique_lock<std::mutex> lock(queue_mu_);
     if (closed_) return absl::OkStatus();
     closed_ = true;
   }
@@ -159,22 +159,21 @@ absl::Status Engine::Close() {
     Op op;
     op.control = [this] { return CheckpointLocked(); };
     {
-      absl::MutexLock lock(&queue_mu_);
+      std::unique_lock<std::mutex> lock(queue_mu_);
       queue_.push_back(&op);
     }
-    op.done.WaitForNotification();
+    queue_cv_.notify_one();
+    op.done.wait();
     status = op.status;
     {
-      absl::MutexLock lock(&queue_mu_);
+      std::unique_lock<std::mutex> lock(queue_mu_);
       closing_ = true;
     }
+    queue_cv_.notify_one();
     writer_.join();
   }
   stop_indexer_.store(true);
-  {
-    absl::MutexLock lock(&index_wake_mu_);
-    index_work_ = true;
-  }
+  WakeIndexer();
   if (indexer_.joinable()) indexer_.join();
   if (options_.metrics != nullptr) {
     for (const char* name : {"engram_storage_write_queue_depth", "engram_storage_log_bytes",
@@ -307,13 +306,13 @@ absl::Status Engine::ReplayEntry(uint64_t seq, std::string_view payload) {
 // ------------------------------------------------------------------------------------------
 
 std::shared_ptr<const Engine::Registry> Engine::registry() const {
-  absl::MutexLock lock(&registry_mu_);
+  std::lock_guard<std::mutex> lock(registry_mu_);
   return registry_;
 }
 
 void Engine::PublishRegistry() {
   auto copy = std::make_shared<Registry>(writer_registry_);
-  absl::MutexLock lock(&registry_mu_);
+  std::lock_guard<std::mutex> lock(registry_mu_);
   registry_ = std::move(copy);
 }
 
@@ -348,13 +347,15 @@ void Engine::RegisterMetrics() {
                       [this] { return static_cast<double>(visible_seq()); });
   m->AddCallbackGauge("engram_storage_mapped_bytes", "Bytes of memory-mapped namespace files.", [this] {
     double total = 0;
-    for (const auto& [name, ns] : *registry()) total += ns->mapped_bytes();
+    auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+    for (const auto& [name, ns] : *reg) total += ns->mapped_bytes();
     return total;
   });
   auto per_ns = [this](uint64_t (NamespaceStore::*getter)() const) {
     return [this, getter] {
       metrics::Registry::LabelledValues out;
-      for (const auto& [name, ns] : *registry()) out.push_back({{name}, static_cast<double>(((*ns).*getter)())});
+      auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+      for (const auto& [name, ns] : *reg) out.push_back({{name}, static_cast<double>(((*ns).*getter)())});
       return out;
     };
   };
@@ -383,7 +384,7 @@ void Engine::RegisterMetrics() {
 
 absl::Status Engine::Submit(Op* op, bool control) {
   {
-    absl::MutexLock lock(&queue_mu_);
+    std::unique_lock<std::mutex> lock(queue_mu_);
     if (closed_) return absl::UnavailableError("storage engine is shutting down");
     if (!control) {
       if (queued_data_ops_ >= options_.write_queue_capacity) {
@@ -396,7 +397,8 @@ absl::Status Engine::Submit(Op* op, bool control) {
     }
     queue_.push_back(op);
   }
-  op->done.WaitForNotification();
+  queue_cv_.notify_one();
+  op->done.wait();
   return op->status;
 }
 
@@ -406,12 +408,12 @@ void Engine::WriterLoop() {
   while (true) {
     group.clear();
     {
-      absl::MutexLock lock(&queue_mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) { return !queue_.empty() || closing_; };
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      auto ready = [this] { return !queue_.empty() || closing_; };
       if (options_.sync_mode == wal::SyncMode::kRelaxed && log_dirty_) {
-        queue_mu_.AwaitWithTimeout(absl::Condition(&ready), options_.relaxed_sync_interval);
+        queue_cv_.wait_for(lock, absl::ToChronoMicroseconds(options_.relaxed_sync_interval), ready);
       } else {
-        queue_mu_.Await(absl::Condition(&ready));
+        queue_cv_.wait(lock, ready);
       }
       if (queue_.empty() && closing_) break;
       // A control op runs alone, after the data ops queued before it.
@@ -442,7 +444,7 @@ void Engine::WriterLoop() {
     }
     if (group[0]->control) {
       group[0]->status = group[0]->control();
-      group[0]->done.Notify();
+      group[0]->done.count_down();
       continue;
     }
 
@@ -484,11 +486,8 @@ void Engine::WriterLoop() {
     if (registry_changed) PublishRegistry();
     visible_seq_.store(last_seq_, std::memory_order_release);
     bool new_vectors = !touched.empty();
-    for (Op* op : group) op->done.Notify();
-    if (new_vectors) {
-      absl::MutexLock lock(&index_wake_mu_);
-      index_work_ = true;
-    }
+    for (Op* op : group) op->done.count_down();
+    if (new_vectors) WakeIndexer();
     if (log_->bytes() >= options_.checkpoint_log_bytes) {
       if (absl::Status s = CheckpointLocked(); !s.ok()) spdlog::error("checkpoint failed: {}", s.ToString());
     }
@@ -627,7 +626,8 @@ absl::StatusOr<v1::NamespaceInfo> Engine::GetNamespace(const std::string& name) 
 
 std::vector<v1::NamespaceInfo> Engine::ListNamespaces() const {
   std::vector<v1::NamespaceInfo> out;
-  for (const auto& [name, ns] : *registry()) out.push_back(ns->Info());
+  auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+  for (const auto& [name, ns] : *reg) out.push_back(ns->Info());
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.config().name() < b.config().name(); });
   return out;
 }
@@ -738,8 +738,9 @@ void Engine::IndexerLoop() {
   while (!stop_indexer_.load()) {
     size_t done = 0;
     {
-      absl::MutexLock pause(&indexer_mu_);
-      for (const auto& [name, ns] : *registry()) {
+      std::lock_guard<std::mutex> pause(indexer_mu_);
+      auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+      for (const auto& [name, ns] : *reg) {
         auto n = ns->IndexPending(kIndexBatch);
         if (!n.ok()) {
           spdlog::error("namespace {}: indexing failed: {}", name, n.status().ToString());
@@ -749,18 +750,26 @@ void Engine::IndexerLoop() {
       }
     }
     if (done == 0) {
-      absl::MutexLock lock(&index_wake_mu_);
-      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_wake_mu_) { return index_work_; };
-      index_wake_mu_.AwaitWithTimeout(absl::Condition(&work), absl::Seconds(1));
+      std::unique_lock<std::mutex> lock(index_wake_mu_);
+      index_wake_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return index_work_; });
       index_work_ = false;
     }
   }
 }
 
+void Engine::WakeIndexer() {
+  {
+    std::lock_guard<std::mutex> lock(index_wake_mu_);
+    index_work_ = true;
+  }
+  index_wake_cv_.notify_one();
+}
+
 void Engine::WaitForIndexing() const {
   while (true) {
     bool behind = false;
-    for (const auto& [name, ns] : *registry()) behind |= ns->indexed_count() < ns->published_slots();
+    auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+    for (const auto& [name, ns] : *reg) behind |= ns->indexed_count() < ns->published_slots();
     if (!behind) return;
     absl::SleepFor(absl::Milliseconds(2));
   }
@@ -771,7 +780,7 @@ void Engine::WaitForIndexing() const {
 // ------------------------------------------------------------------------------------------
 
 absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
-  absl::MutexLock one_at_a_time(&snapshot_mu_);
+  std::lock_guard<std::mutex> one_at_a_time(snapshot_mu_);
   const int64_t now = Now();
   SnapshotManifest manifest;
   std::vector<std::shared_ptr<NamespaceStore>> stores;
@@ -779,7 +788,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
   std::unique_ptr<ArchiveWriter> writer;
   {
     // Pause the indexer so each graph is at rest and covers only slots inside the cut.
-    absl::MutexLock pause(&indexer_mu_);
+    std::lock_guard<std::mutex> pause(indexer_mu_);
     Op op;
     op.control = [&] {
       manifest.sequence = last_seq_;
@@ -798,7 +807,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
     partial = snapshot_dir_ / (manifest.name + ".tar.partial");
     ASSIGN_OR_RETURN(writer, ArchiveWriter::Create(partial));
     for (const auto& ns : stores) {
-      absl::MutexLock index_lock(&ns->index_mutex());
+      std::lock_guard<std::mutex> index_lock(ns->index_mutex());
       RETURN_IF_ERROR(ns->CheckpointIndexLocked());
       for (const auto& file : ns->IndexFiles()) {
         RETURN_IF_ERROR(writer->AddFile(absl::StrCat("ns/", ns->id(), "/", file.filename().string()), file));
@@ -886,8 +895,9 @@ absl::Status Engine::DeleteSnapshot(const std::string& name) {
 }
 
 absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::path& archive) {
-  absl::MutexLock one_at_a_time(&snapshot_mu_);
-  for (const auto& [name, ns] : *registry()) {
+  std::lock_guard<std::mutex> one_at_a_time(snapshot_mu_);
+  auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+  for (const auto& [name, ns] : *reg) {
     if (ns->concept_count() > 0 || ns->association_count() > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
           "restore needs an empty server; namespace '", name, "' holds data (delete it or use a fresh data_dir)"));
@@ -902,7 +912,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
 
   Op op;
   {
-    absl::MutexLock pause(&indexer_mu_);
+    std::lock_guard<std::mutex> pause(indexer_mu_);
     op.control = [&]() -> absl::Status {
       for (const auto& [name, ns] : writer_registry_) {
         if (ns->concept_count() > 0 || ns->association_count() > 0) {
@@ -941,10 +951,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
     };
     RETURN_IF_ERROR(Submit(&op, true));
   }
-  {
-    absl::MutexLock lock(&index_wake_mu_);
-    index_work_ = true;
-  }
+  WakeIndexer();
   v1::SnapshotInfo info;
   info.set_name(manifest.name);
   info.set_sequence(manifest.sequence);

@@ -34,7 +34,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include <condition_variable>
+#include <mutex>
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
 #include "engram/storage/v1/storage.pb.h"
@@ -130,17 +131,21 @@ class Engine {
 
   // Indexer.
   void IndexerLoop();
+  void WakeIndexer();
 
   const EngineOptions options_;
   const std::filesystem::path snapshot_dir_;
 
   // Published to readers.
-  mutable absl::Mutex registry_mu_;
+  // std:: primitives rather than absl::Mutex: ThreadSanitizer understands them (Debian's Abseil is
+  // not built with TSan annotations).
+  mutable std::mutex registry_mu_;
   std::shared_ptr<const Registry> registry_ ABSL_GUARDED_BY(registry_mu_);
   std::atomic<uint64_t> visible_seq_{0};
 
   // Write queue.
-  mutable absl::Mutex queue_mu_;
+  mutable std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
   std::vector<Op*> queue_ ABSL_GUARDED_BY(queue_mu_);
   size_t queued_data_ops_ ABSL_GUARDED_BY(queue_mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
@@ -164,12 +169,13 @@ class Engine {
   double recovery_seconds_ = 0;
 
   // Indexer.
-  mutable absl::Mutex indexer_mu_;  // held by the indexer while it inserts; snapshots pause it
-  mutable absl::Mutex index_wake_mu_;
+  mutable std::mutex indexer_mu_;  // held by the indexer while it inserts; snapshots pause it
+  mutable std::mutex index_wake_mu_;
+  std::condition_variable index_wake_cv_;
   bool index_work_ ABSL_GUARDED_BY(index_wake_mu_) = false;
   std::atomic<bool> stop_indexer_{false};
 
-  absl::Mutex snapshot_mu_;  // one snapshot or restore at a time
+  std::mutex snapshot_mu_;  // one snapshot or restore at a time
 
   // Metrics (null when options.metrics is null).
   metrics::Histogram* group_size_ = nullptr;

@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
+#include <latch>
 #include "storage-server/engine/testing/engine_fixture.h"
 
 namespace engram::storage {
@@ -368,16 +368,17 @@ TEST_F(EngineTest, RecoversAcknowledgedWritesFromCrashImage) {
 }
 
 TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
-  absl::Notification release;
-  absl::Notification writer_stalled;
+  std::latch release(1);
+  std::latch writer_stalled(1);
+  std::atomic<bool> stalled_once{false};
   std::atomic<bool> block{false};
   EngineOptions o = TestOptions(FreshDir("data"));
   o.write_queue_capacity = 4;
   o.clock_micros = [&] {
     // The writer reads the clock while applying: blocking it stalls the writer deterministically.
     if (block.load()) {
-      if (!writer_stalled.HasBeenNotified()) writer_stalled.Notify();
-      release.WaitForNotification();
+      if (!stalled_once.exchange(true)) writer_stalled.count_down();
+      release.wait();
     }
     return absl::ToUnixMicros(absl::Now());
   };
@@ -397,12 +398,12 @@ TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
   };
   std::vector<std::thread> threads;
   threads.emplace_back(write, 20);
-  writer_stalled.WaitForNotification();  // write 20 is inside the writer, which is stalled
+  writer_stalled.wait();  // write 20 is inside the writer, which is stalled
   for (int i = 0; i < 20; ++i) threads.emplace_back(write, i);
   // 4 writes wait in the queue; the other 16 are refused at once.
   while (exhausted.load() < 16) absl::SleepFor(absl::Milliseconds(1));
   block = false;
-  release.Notify();
+  release.count_down();
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 5);
   EXPECT_EQ(exhausted.load(), 16);

@@ -798,7 +798,7 @@ absl::StatusOr<NamespaceState> NamespaceStore::FlushData() {
 }
 
 absl::Status NamespaceStore::CheckpointIndex() {
-  absl::MutexLock lock(&index_mu_);
+  std::lock_guard<std::mutex> lock(index_mu_);
   return CheckpointIndexLocked();
 }
 
@@ -838,7 +838,7 @@ std::vector<std::filesystem::path> NamespaceStore::DataFiles() const {
 }
 
 absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max) {
-  absl::MutexLock lock(&index_mu_);
+  std::lock_guard<std::mutex> lock(index_mu_);
   size_t from = index_->indexed_count();
   size_t to = std::min<size_t>(vectors_->published_count(), from + max);
   for (size_t slot = from; slot < to; ++slot) {

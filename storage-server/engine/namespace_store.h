@@ -26,7 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include <mutex>
 #include "engram/storage/v1/storage.pb.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/limits.h"
@@ -103,7 +103,7 @@ class NamespaceStore {
   // Inserts up to `max` published, not yet indexed vectors into the graph. Returns how many.
   absl::StatusOr<size_t> IndexPending(size_t max);
   // Held while the graph must be at rest (checkpoint, snapshot copy).
-  absl::Mutex& index_mutex() const { return index_mu_; }
+  std::mutex& index_mutex() const { return index_mu_; }
   // Under index_mutex(): persists the graph header so its files describe a consistent graph.
   absl::Status CheckpointIndexLocked();
   std::vector<std::filesystem::path> IndexFiles() const;  // the graph's files
@@ -176,7 +176,7 @@ class NamespaceStore {
   std::unique_ptr<SegmentedFile> arena_;
   std::unique_ptr<vector::VectorStore> vectors_;
   std::unique_ptr<vector::HnswIndex> index_;
-  mutable absl::Mutex index_mu_;
+  mutable std::mutex index_mu_;
 
   IdTable ids_;
   StableArray<ConceptEntry> entries_;
