@@ -1,6 +1,8 @@
 #include "storage-server/engine/engine.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -735,6 +737,11 @@ absl::StatusOr<uint64_t> Engine::Checkpoint() {
 // ------------------------------------------------------------------------------------------
 
 void Engine::IndexerLoop() {
+  // Indexing may trail the log (searches scan the unindexed tail), so on a busy machine the
+  // writer and the readers come first: lower this thread's scheduling priority.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10) != 0) {
+    spdlog::debug("indexer: setpriority failed: {}", std::strerror(errno));
+  }
   while (!stop_indexer_.load()) {
     size_t done = 0;
     {
