@@ -1,0 +1,498 @@
+#include "services/hybrid/service/hybrid_core.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/grpc/correlation.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "services/hybrid/service/storage_graph_source.h"
+
+namespace engram::hybrid {
+
+namespace sv1 = storage::v1;
+
+static_assert(static_cast<int>(AssociationType::kSemantic) == sv1::SEMANTIC);
+static_assert(static_cast<int>(AssociationType::kCausal) == sv1::CAUSAL);
+static_assert(static_cast<int>(AssociationType::kTemporal) == sv1::TEMPORAL);
+static_assert(static_cast<int>(AssociationType::kHierarchical) == sv1::HIERARCHICAL);
+static_assert(static_cast<int>(AssociationType::kCompositional) == sv1::COMPOSITIONAL);
+
+std::string ContentHashId(std::string_view content) {
+  XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
+  return absl::StrFormat("c-%016x%016x", h.high64, h.low64);
+}
+
+absl::Status StorageError(const char* method, const grpc::Status& status) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return absl::UnavailableError(
+          absl::StrCat("storage unavailable (", method, "): ", status.error_message()));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::DeadlineExceededError(absl::StrCat("storage ", method, ": deadline exceeded"));
+    case grpc::StatusCode::CANCELLED:
+      return absl::CancelledError(absl::StrCat("storage ", method, ": cancelled"));
+    default:
+      return status::FromGrpcStatus(status);
+  }
+}
+
+namespace {
+
+const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+
+absl::Status CheckDeadline(const CallContext& call) {
+  if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
+  return absl::OkStatus();
+}
+
+bool IsZero(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; });
+}
+
+}  // namespace
+
+HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* registry,
+                       EmbeddingCache* cache, metrics::Registry* metrics, HybridCoreOptions options)
+    : storage_(storage),
+      registry_(registry),
+      cache_(cache),
+      options_(std::move(options)),
+      extractor_(options_.extraction),
+      reasoner_(options_.reasoner) {
+  if (metrics == nullptr) return;
+  embed_seconds_ = &metrics->AddHistogram("engram_hybrid_embed_seconds", "Time to embed one batch.", {},
+                                          kLatencyBuckets).Add({});
+  embed_batch_ = &metrics->AddHistogram("engram_hybrid_embed_batch_size", "Texts per embedded batch.", {},
+                                        {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}).Add({});
+  learn_seconds_ = &metrics->AddHistogram("engram_hybrid_learn_seconds", "Learn latency.", {},
+                                          kLatencyBuckets).Add({});
+  reason_seconds_ = &metrics->AddHistogram("engram_hybrid_reason_seconds", "Reason latency.", {},
+                                           kLatencyBuckets).Add({});
+  reason_paths_explored_ = &metrics->AddHistogram("engram_hybrid_reason_paths_explored",
+                                                  "Partial paths scored per Reason call.", {},
+                                                  {1, 10, 100, 1000, 10000, 100000}).Add({});
+  associations_created_ = &metrics->AddCounter("engram_hybrid_associations_created",
+                                               "Associations written by Learn, by type.", {"type"});
+  storage_errors_ = &metrics->AddCounter("engram_hybrid_storage_errors",
+                                         "Failed engram-storage calls, by method and code.",
+                                         {"method", "code"});
+  if (cache_ != nullptr) {
+    EmbeddingCache* c = cache_;
+    metrics->AddCallbackGauge("engram_hybrid_embed_cache_hits", "Embedding cache hits.",
+                              [c] { return static_cast<double>(c->hits()); });
+    metrics->AddCallbackGauge("engram_hybrid_embed_cache_misses", "Embedding cache misses.",
+                              [c] { return static_cast<double>(c->misses()); });
+    metrics->AddCallbackGauge("engram_hybrid_embed_cache_bytes", "Bytes charged in the embedding cache.",
+                              [c] { return static_cast<double>(c->bytes()); });
+  }
+}
+
+absl::Status HybridCore::CallStorage(const CallContext& call, const char* method,
+                                     const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
+  RETURN_IF_ERROR(CheckDeadline(call));
+  grpc::ClientContext context;
+  absl::Duration timeout = std::min(options_.storage_timeout, call.deadline - absl::Now());
+  if (call.correlation_id.empty()) {
+    grpcutil::PrepareClientContext(&context, timeout);
+  } else {
+    grpcutil::PrepareClientContext(&context, timeout, call.correlation_id);
+  }
+  grpc::Status s = fn(&context);
+  if (s.ok()) return absl::OkStatus();
+  absl::Status mapped = StorageError(method, s);
+  if (storage_errors_ != nullptr) {
+    storage_errors_->Add({method, std::string(absl::StatusCodeToString(mapped.code()))}).Increment();
+  }
+  return mapped;
+}
+
+absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(const CallContext& call,
+                                                                           const std::string& name) const {
+  if (name.empty()) return absl::InvalidArgumentError("namespace: required");
+  sv1::GetNamespaceRequest req;
+  req.set_name(name);
+  sv1::NamespaceInfo info;
+  RETURN_IF_ERROR(CallStorage(call, "GetNamespace",
+                              [&](grpc::ClientContext* c) { return storage_->GetNamespace(c, req, &info); }));
+  NamespaceEmbedder out;
+  out.config = info.config();
+  ASSIGN_OR_RETURN(auto embedder, registry_->Get(out.config.embedder(), static_cast<int>(out.config.dimension())));
+  ASSIGN_OR_RETURN(out.embedder, Cached(std::move(embedder)));
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const Embedder>> HybridCore::Cached(std::shared_ptr<const Embedder> e) const {
+  if (cache_ == nullptr || e->name() == "none") return e;
+  return std::make_shared<CachingEmbedder>(std::move(e), cache_);
+}
+
+absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
+    const Embedder& embedder, absl::Span<const std::string_view> texts) const {
+  if (texts.empty()) return std::vector<std::vector<float>>{};
+  absl::Time start = absl::Now();
+  auto result = embedder.EmbedBatch(texts);
+  if (embed_seconds_ != nullptr) {
+    embed_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    embed_batch_->Observe(static_cast<double>(texts.size()));
+  }
+  return result;
+}
+
+absl::StatusOr<v1::EmbedResponse> HybridCore::Embed(const CallContext& call,
+                                                    const v1::EmbedRequest& request) const {
+  if (request.texts_size() < 1 || static_cast<uint32_t>(request.texts_size()) > options_.max_texts) {
+    return absl::InvalidArgumentError(absl::StrCat("texts: 1..", options_.max_texts, " required"));
+  }
+  std::shared_ptr<const Embedder> embedder;
+  switch (request.embedder_source_case()) {
+    case v1::EmbedRequest::kNamespace: {
+      ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
+      embedder = std::move(ns.embedder);
+      break;
+    }
+    case v1::EmbedRequest::kEmbedder: {
+      if (request.embedder() == "none") {
+        return absl::FailedPreconditionError("embedder: \"none\" cannot embed text");
+      }
+      ASSIGN_OR_RETURN(auto e, registry_->Get(request.embedder()));
+      ASSIGN_OR_RETURN(embedder, Cached(std::move(e)));
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("namespace or embedder: exactly one is required");
+  }
+  std::vector<std::string_view> texts(request.texts().begin(), request.texts().end());
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*embedder, texts));
+  v1::EmbedResponse response;
+  response.set_embedder(embedder->name());
+  response.set_dimension(embedder->dimension());
+  for (auto& v : vectors) response.add_embeddings()->mutable_values()->Assign(v.begin(), v.end());
+  return response;
+}
+
+absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
+                                                    const v1::LearnRequest& request) const {
+  const absl::Time start = absl::Now();
+  const int n = request.items_size();
+  if (n < 1 || static_cast<uint32_t>(n) > options_.max_items) {
+    return absl::InvalidArgumentError(absl::StrCat("items: 1..", options_.max_items, " required"));
+  }
+  const uint32_t links =
+      request.options().has_semantic_links() ? request.options().semantic_links().value() : 10;
+  const float threshold =
+      request.options().has_semantic_threshold() ? request.options().semantic_threshold().value() : 0.5f;
+  if (links > 100) return absl::InvalidArgumentError("options.semantic_links: at most 100");
+  if (!(threshold >= 0 && threshold <= 1)) {
+    return absl::InvalidArgumentError("options.semantic_threshold: must be in [0, 1]");
+  }
+  for (int i = 0; i < n; ++i) {
+    if (request.items(i).content().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content: empty"));
+    }
+  }
+  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
+  const int dim = static_cast<int>(ns.config.dimension());
+
+  // Ids and vectors of the items.
+  std::vector<std::string> ids(n);
+  std::vector<std::vector<float>> vectors(n);
+  std::vector<std::string_view> to_embed;
+  std::vector<int> to_embed_index;
+  for (int i = 0; i < n; ++i) {
+    const v1::LearnItem& item = request.items(i);
+    ids[i] = item.id().empty() ? ContentHashId(item.content()) : item.id();
+    if (item.vector_size() > 0) {
+      if (item.vector_size() != dim) {
+        return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vector: ", item.vector_size(),
+                                                       " values, the namespace dimension is ", dim));
+      }
+      for (float x : item.vector()) {
+        if (!std::isfinite(x)) {
+          return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vector: not finite"));
+        }
+      }
+      vectors[i].assign(item.vector().begin(), item.vector().end());
+    } else {
+      to_embed.push_back(item.content());
+      to_embed_index.push_back(i);
+    }
+  }
+  if (!to_embed.empty()) {
+    if (ns.embedder->name() == "none") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
+    }
+    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(*ns.embedder, to_embed));
+    for (size_t j = 0; j < embedded.size(); ++j) vectors[to_embed_index[j]] = std::move(embedded[j]);
+  }
+
+  // Associations, deduplicated by (source, target, type), highest confidence kept; in first-found order.
+  using Key = std::tuple<std::string, std::string, int>;
+  std::vector<sv1::Association> associations;
+  std::map<Key, size_t> association_index;
+  auto add_association = [&](const std::string& source, const std::string& target, AssociationType type,
+                             float confidence) {
+    if (source == target) return;
+    confidence = std::clamp(confidence, 0.0f, 1.0f);
+    if (confidence <= 0) return;  // 0 would mean 1.0 to storage
+    Key key{source, target, static_cast<int>(type)};
+    auto [it, inserted] = association_index.emplace(key, associations.size());
+    if (!inserted) {
+      auto& a = associations[it->second];
+      a.set_confidence(std::max(a.confidence(), confidence));
+      return;
+    }
+    sv1::Association a;
+    a.set_source(source);
+    a.set_target(target);
+    a.set_type(static_cast<sv1::AssociationType>(type));
+    a.set_confidence(confidence);
+    a.set_weight(1.0f);
+    associations.push_back(std::move(a));
+  };
+
+  auto extract = [&](int i) {
+    const auto& item = request.items(i);
+    return !item.has_extract_associations() || item.extract_associations().value();
+  };
+
+  // Semantic links to existing concepts.
+  if (links > 0) {
+    for (int i = 0; i < n; ++i) {
+      if (!extract(i) || IsZero(vectors[i])) continue;
+      sv1::SearchRequest req;
+      req.set_namespace_(request.namespace_());
+      req.mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
+      req.set_k(links + 1);
+      sv1::SearchResponse resp;
+      RETURN_IF_ERROR(
+          CallStorage(call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
+      uint32_t taken = 0;
+      for (const auto& hit : resp.results()) {
+        if (taken >= links) break;
+        if (hit.node().id() == ids[i] || hit.score() < threshold) continue;
+        add_association(ids[i], hit.node().id(), AssociationType::kSemantic, hit.score());
+        ++taken;
+      }
+    }
+  }
+
+  // Relations stated in the text; endpoints by content hash of their key.
+  absl::flat_hash_set<std::string> item_ids(ids.begin(), ids.end());
+  std::vector<std::string> relation_ids;             // first-mention order
+  absl::flat_hash_map<std::string, std::string> relation_content;  // id -> key
+  for (int i = 0; i < n; ++i) {
+    if (!extract(i)) continue;
+    for (const ExtractedRelation& r : extractor_.Extract(request.items(i).content())) {
+      if (r.source_key.empty() || r.target_key.empty()) continue;
+      std::string source = ContentHashId(r.source_key);
+      std::string target = ContentHashId(r.target_key);
+      for (const auto& [id, key] : {std::pair{source, r.source_key}, std::pair{target, r.target_key}}) {
+        if (relation_content.emplace(id, key).second) relation_ids.push_back(id);
+      }
+      add_association(source, target, r.type, r.confidence);
+    }
+  }
+
+  // Which relation endpoints exist already (items of this call are put anyway).
+  absl::flat_hash_set<std::string> existing;
+  std::vector<std::string> lookup;
+  for (const auto& id : relation_ids) {
+    if (!item_ids.contains(id)) lookup.push_back(id);
+  }
+  for (size_t begin = 0; begin < lookup.size(); begin += 1000) {
+    sv1::GetConceptsRequest req;
+    req.set_namespace_(request.namespace_());
+    for (size_t j = begin; j < lookup.size() && j < begin + 1000; ++j) req.add_ids(lookup[j]);
+    sv1::GetConceptsResponse resp;
+    RETURN_IF_ERROR(CallStorage(call, "GetConcepts",
+                                [&](grpc::ClientContext* c) { return storage_->GetConcepts(c, req, &resp); }));
+    for (const auto& c : resp.concepts()) existing.insert(c.id());
+  }
+  std::vector<std::string> to_create;
+  for (const auto& id : lookup) {
+    if (!existing.contains(id)) to_create.push_back(id);
+  }
+  std::vector<std::vector<float>> created_vectors;
+  if (!to_create.empty() && ns.embedder->name() != "none") {
+    std::vector<std::string_view> keys;
+    for (const auto& id : to_create) keys.push_back(relation_content.at(id));
+    ASSIGN_OR_RETURN(created_vectors, EmbedTexts(*ns.embedder, keys));
+  }
+
+  // One atomic write.
+  const size_t total = n + to_create.size() + associations.size();
+  if (total > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: this call needs ", total, " storage mutations (concepts and associations), at most 1000 "
+        "fit in one atomic write; send fewer items"));
+  }
+  sv1::WriteRequest write;
+  write.set_namespace_(request.namespace_());
+  for (int i = 0; i < n; ++i) {
+    const auto& item = request.items(i);
+    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
+    c->set_id(ids[i]);
+    c->set_content(item.content());
+    if (!IsZero(vectors[i]) || item.vector_size() > 0) c->mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
+    *c->mutable_attributes() = item.attributes();
+  }
+  for (size_t j = 0; j < to_create.size(); ++j) {
+    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
+    c->set_id(to_create[j]);
+    c->set_content(relation_content.at(to_create[j]));
+    if (j < created_vectors.size() && !IsZero(created_vectors[j])) {
+      c->mutable_vector()->Assign(created_vectors[j].begin(), created_vectors[j].end());
+    }
+    (*c->mutable_attributes())["engram.origin"] = "relation";
+  }
+  for (const auto& a : associations) *write.add_mutations()->mutable_put_association() = a;
+  sv1::WriteResponse written;
+  RETURN_IF_ERROR(
+      CallStorage(call, "Write", [&](grpc::ClientContext* c) { return storage_->Write(c, write, &written); }));
+  if (written.results_size() != write.mutations_size()) {
+    return absl::InternalError("storage Write: result count differs from mutation count");
+  }
+
+  v1::LearnResponse response;
+  for (int i = 0; i < n; ++i) {
+    auto* r = response.add_results();
+    r->set_id(ids[i]);
+    r->set_created(written.results(i).created());
+  }
+  absl::flat_hash_map<std::string, bool> created_relation;
+  for (size_t j = 0; j < to_create.size(); ++j) {
+    created_relation[to_create[j]] = written.results(n + j).created();
+  }
+  for (const auto& id : relation_ids) {
+    auto* r = response.add_relation_concepts();
+    r->set_id(id);
+    auto it = created_relation.find(id);
+    r->set_created(it != created_relation.end() && it->second);
+  }
+  std::map<int, uint64_t> by_type;
+  for (const auto& a : associations) {
+    *response.add_associations() = a;
+    ++by_type[a.type()];
+  }
+  for (const auto& [type, count] : by_type) {
+    auto* c = response.add_associations_by_type();
+    c->set_type(static_cast<sv1::AssociationType>(type));
+    c->set_count(count);
+    if (associations_created_ != nullptr) {
+      associations_created_
+          ->Add({std::string(AssociationTypeName(static_cast<AssociationType>(type)))})
+          .Increment(static_cast<double>(count));
+    }
+  }
+  response.set_associations_created(associations.size());
+  if (learn_seconds_ != nullptr) learn_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  return response;
+}
+
+absl::StatusOr<v1::SearchResponse> HybridCore::Search(const CallContext& call,
+                                                      const v1::SearchRequest& request) const {
+  if (request.text().empty()) return absl::InvalidArgumentError("text: required");
+  if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
+  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
+  std::string_view text = request.text();
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*ns.embedder, absl::MakeConstSpan(&text, 1)));
+  sv1::SearchRequest req;
+  req.set_namespace_(request.namespace_());
+  req.mutable_vector()->Assign(vectors[0].begin(), vectors[0].end());
+  req.set_k(request.k() == 0 ? 10 : request.k());
+  req.set_ef(request.ef());
+  *req.mutable_filter() = request.filter();
+  sv1::SearchResponse resp;
+  RETURN_IF_ERROR(
+      CallStorage(call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
+  v1::SearchResponse response;
+  *response.mutable_results() = std::move(*resp.mutable_results());
+  return response;
+}
+
+namespace {
+
+void ToProto(const ConceptLite& c, sv1::Concept* out) {
+  out->set_id(c.id);
+  out->set_content(c.content);
+}
+
+void ToProto(const ConfidenceBreakdown& c, v1::ConfidenceBreakdown* out) {
+  out->set_graph(c.graph);
+  out->set_semantic(c.semantic);
+  out->set_consensus(c.consensus);
+  out->set_final(c.final_confidence);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
+                                                      const v1::ReasonRequest& request) const {
+  const absl::Time start = absl::Now();
+  if (request.query().empty()) return absl::InvalidArgumentError("query: required");
+  ReasonOptions options;
+  options.k = request.k() == 0 ? 10 : request.k();
+  options.max_depth = request.max_depth() == 0 ? 4 : request.max_depth();
+  options.max_paths = request.max_paths() == 0 ? 5 : request.max_paths();
+  options.min_confidence = request.has_min_confidence() ? request.min_confidence().value() : 0.3f;
+  for (int t : request.types()) options.types.push_back(static_cast<AssociationType>(t));
+  RETURN_IF_ERROR(Reasoner::ValidateOptions(options));
+  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
+  std::string_view text = request.query();
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*ns.embedder, absl::MakeConstSpan(&text, 1)));
+  v1::ReasonResponse response;
+  if (IsZero(vectors[0])) {
+    response.set_explanation("The question has no words to search for; nothing was found.");
+    return response;
+  }
+  StorageGraphSource graph(this, call, request.namespace_());
+  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph));
+
+  if (result.answer.has_value()) ToProto(*result.answer, response.mutable_answer());
+  if (result.best_guess.has_value()) ToProto(*result.best_guess, response.mutable_best_guess());
+  response.set_confident(result.confident);
+  ToProto(result.confidence, response.mutable_confidence());
+  for (const ReasoningPath& p : result.paths) {
+    sv1::Path* path = response.add_paths();
+    for (const auto& id : p.concept_ids) path->add_concept_ids(id);
+    for (const Edge& e : p.hops) {
+      sv1::Association* a = path->add_hops();
+      a->set_source(e.source);
+      a->set_target(e.target);
+      a->set_type(static_cast<sv1::AssociationType>(e.type));
+      a->set_confidence(e.confidence);
+      a->set_weight(e.weight);
+    }
+    path->set_confidence(p.confidence);
+  }
+  for (const SearchHit& h : result.support) {
+    sv1::SearchResult* r = response.add_support();
+    ToProto(h.node, r->mutable_node());
+    r->set_score(h.score);
+  }
+  for (const ConceptLite& c : result.path_concepts) ToProto(c, response.add_path_concepts());
+  response.set_explanation(result.explanation);
+  v1::ReasonStats* stats = response.mutable_stats();
+  stats->set_seeds(result.stats.seeds);
+  stats->set_nodes_expanded(result.stats.nodes_expanded);
+  stats->set_paths_explored(result.stats.paths_explored);
+  stats->set_truncated(result.stats.truncated);
+  if (reason_seconds_ != nullptr) {
+    reason_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+    reason_paths_explored_->Observe(result.stats.paths_explored);
+  }
+  return response;
+}
+
+}  // namespace engram::hybrid

@@ -1,0 +1,68 @@
+// HybridServer: engram-hybrid as one object: embedder registry + cache + storage channel +
+// HybridCore + gRPC (HybridService) + HTTP (/healthz, /readyz, /metrics).
+//
+//   HybridServer server(config);
+//   RETURN_IF_ERROR(server.Start());   // preloads embedders, listens, reports SERVING
+//   ...wait for SIGTERM...
+//   server.Shutdown();
+//
+// Readiness (/readyz): the embedders of config.preload are loaded and the storage channel is
+// connected (it is reported as {"name":"storage"} otherwise; each probe also kicks a reconnect).
+// Storage trouble is in addition reported per request as UNAVAILABLE.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/grpc/server_runner.h"
+#include "common/http/http_server.h"
+#include "common/metrics/metrics.h"
+#include "grpcpp/channel.h"
+#include "services/hybrid/service/hybrid_core.h"
+#include "services/hybrid/service/hybrid_service.h"
+
+namespace engram::hybrid {
+
+struct HybridServerConfig {
+  std::string grpc_address = "0.0.0.0:50052";
+  std::string http_address = "0.0.0.0";
+  int http_port = 9102;
+  std::string storage_address = "127.0.0.1:50053";
+  std::string model_dir;
+  std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
+  size_t cache_bytes = 256 << 20;
+  absl::Duration drain_timeout = absl::Seconds(20);
+  HybridCoreOptions core;
+};
+
+class HybridServer {
+ public:
+  explicit HybridServer(HybridServerConfig config);
+  ~HybridServer();
+
+  absl::Status Start();
+  void Shutdown();
+
+  int grpc_port() const { return grpc_->port(); }
+  int http_port() const { return http_->port(); }
+  metrics::Registry& metrics() { return metrics_; }
+
+ private:
+  HybridServerConfig config_;
+  metrics::Registry metrics_;
+  EmbedderRegistry registry_;
+  EmbeddingCache cache_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<storage::v1::Storage::Stub> stub_;
+  std::unique_ptr<HybridCore> core_;
+  std::unique_ptr<HybridService> service_;
+  std::unique_ptr<http::HttpServer> http_;
+  std::unique_ptr<grpcutil::ServerRunner> grpc_;
+  std::atomic<bool> models_loaded_{false};
+  bool shut_down_ = false;
+};
+
+}  // namespace engram::hybrid

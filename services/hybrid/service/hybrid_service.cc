@@ -1,0 +1,50 @@
+#include "services/hybrid/service/hybrid_service.h"
+
+#include "absl/time/clock.h"
+#include "common/grpc/correlation.h"
+#include "common/status/grpc_status.h"
+
+namespace engram::hybrid {
+
+namespace {
+
+CallContext ContextOf(grpc::ServerContext* context, const grpcutil::RpcScope& scope) {
+  CallContext call;
+  call.correlation_id = scope.id();
+  auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) call.deadline = absl::FromChrono(deadline);
+  return call;
+}
+
+template <typename Response, typename Fn>
+grpc::Status Run(grpc::ServerContext* context, Response* response, Fn&& fn) {
+  grpcutil::RpcScope scope(context);
+  absl::StatusOr<Response> result = fn(ContextOf(context, scope));
+  if (!result.ok()) return status::ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status HybridService::Embed(grpc::ServerContext* context, const v1::EmbedRequest* request,
+                                  v1::EmbedResponse* response) {
+  return Run(context, response, [&](const CallContext& c) { return core_->Embed(c, *request); });
+}
+
+grpc::Status HybridService::Learn(grpc::ServerContext* context, const v1::LearnRequest* request,
+                                  v1::LearnResponse* response) {
+  return Run(context, response, [&](const CallContext& c) { return core_->Learn(c, *request); });
+}
+
+grpc::Status HybridService::Search(grpc::ServerContext* context, const v1::SearchRequest* request,
+                                   v1::SearchResponse* response) {
+  return Run(context, response, [&](const CallContext& c) { return core_->Search(c, *request); });
+}
+
+grpc::Status HybridService::Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
+                                   v1::ReasonResponse* response) {
+  return Run(context, response, [&](const CallContext& c) { return core_->Reason(c, *request); });
+}
+
+}  // namespace engram::hybrid

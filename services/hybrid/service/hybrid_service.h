@@ -1,0 +1,29 @@
+// HybridService: the gRPC adapter (sync API) of engram.hybrid.v1.Hybrid over HybridCore.
+// Each handler installs the correlation id (RpcScope), passes the call's deadline on and maps
+// the absl::Status with status::ToGrpcStatus. No compute pool yet: embedding runs on gRPC's
+// handler thread (a bounded pool answering RESOURCE_EXHAUSTED is still to do).
+#pragma once
+
+#include "engram/hybrid/v1/hybrid.grpc.pb.h"
+#include "services/hybrid/service/hybrid_core.h"
+
+namespace engram::hybrid {
+
+class HybridService final : public v1::Hybrid::Service {
+ public:
+  explicit HybridService(const HybridCore* core) : core_(core) {}
+
+  grpc::Status Embed(grpc::ServerContext* context, const v1::EmbedRequest* request,
+                     v1::EmbedResponse* response) override;
+  grpc::Status Learn(grpc::ServerContext* context, const v1::LearnRequest* request,
+                     v1::LearnResponse* response) override;
+  grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest* request,
+                      v1::SearchResponse* response) override;
+  grpc::Status Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
+                      v1::ReasonResponse* response) override;
+
+ private:
+  const HybridCore* const core_;
+};
+
+}  // namespace engram::hybrid
