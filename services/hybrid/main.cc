@@ -17,6 +17,8 @@ ABSL_FLAG(int, http_port, 9102, "HTTP port (/healthz, /readyz, /metrics).");
 ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC address.");
 ABSL_FLAG(std::string, model_dir, "", "Root of the word-vector models (/models in Kubernetes).");
 ABSL_FLAG(std::string, preload, "hashing", "Comma-separated embedders loaded before readiness.");
+ABSL_FLAG(int, threads, 0, "Compute threads for embedding (0: the number of CPUs).");
+ABSL_FLAG(uint64_t, compute_queue, 256, "Queued embedding batches before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(uint64_t, cache_mb, 256, "Embedding cache size in MiB (0 disables it).");
 ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request deadline caps it too).");
 ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
   config.model_dir = absl::GetFlag(FLAGS_model_dir);
   config.preload = absl::StrSplit(absl::GetFlag(FLAGS_preload), ',', absl::SkipEmpty());
   config.cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
+  config.threads = absl::GetFlag(FLAGS_threads);
+  config.compute_queue = absl::GetFlag(FLAGS_compute_queue);
   config.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.core.storage_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_storage_timeout_ms));
 

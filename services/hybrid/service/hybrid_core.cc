@@ -137,10 +137,15 @@ absl::StatusOr<std::shared_ptr<const Embedder>> HybridCore::Cached(std::shared_p
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
-    const Embedder& embedder, absl::Span<const std::string_view> texts) const {
-  if (texts.empty()) return std::vector<std::vector<float>>{};
+    const CallContext& call, const Embedder& embedder, absl::Span<const std::string_view> texts) const {
+  using Vectors = std::vector<std::vector<float>>;
+  if (texts.empty()) return Vectors{};
   absl::Time start = absl::Now();
-  auto result = embedder.EmbedBatch(texts);
+  absl::StatusOr<Vectors> result =
+      options_.pool == nullptr
+          ? embedder.EmbedBatch(texts)
+          : options_.pool->Run<Vectors>([&embedder, texts] { return embedder.EmbedBatch(texts); },
+                                        call.deadline);
   if (embed_seconds_ != nullptr) {
     embed_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     embed_batch_->Observe(static_cast<double>(texts.size()));
@@ -172,7 +177,7 @@ absl::StatusOr<v1::EmbedResponse> HybridCore::Embed(const CallContext& call,
       return absl::InvalidArgumentError("namespace or embedder: exactly one is required");
   }
   std::vector<std::string_view> texts(request.texts().begin(), request.texts().end());
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*embedder, texts));
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *embedder, texts));
   v1::EmbedResponse response;
   response.set_embedder(embedder->name());
   response.set_dimension(embedder->dimension());
@@ -232,7 +237,7 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
       return absl::FailedPreconditionError(absl::StrCat(
           "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
     }
-    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(*ns.embedder, to_embed));
+    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, *ns.embedder, to_embed));
     for (size_t j = 0; j < embedded.size(); ++j) vectors[to_embed_index[j]] = std::move(embedded[j]);
   }
 
@@ -327,7 +332,7 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
   if (!to_create.empty() && ns.embedder->name() != "none") {
     std::vector<std::string_view> keys;
     for (const auto& id : to_create) keys.push_back(relation_content.at(id));
-    ASSIGN_OR_RETURN(created_vectors, EmbedTexts(*ns.embedder, keys));
+    ASSIGN_OR_RETURN(created_vectors, EmbedTexts(call, *ns.embedder, keys));
   }
 
   // One atomic write.
@@ -406,7 +411,7 @@ absl::StatusOr<v1::SearchResponse> HybridCore::Search(const CallContext& call,
   if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   std::string_view text = request.text();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*ns.embedder, absl::MakeConstSpan(&text, 1)));
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
   sv1::SearchRequest req;
   req.set_namespace_(request.namespace_());
   req.mutable_vector()->Assign(vectors[0].begin(), vectors[0].end());
@@ -450,7 +455,7 @@ absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
   RETURN_IF_ERROR(Reasoner::ValidateOptions(options));
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   std::string_view text = request.query();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(*ns.embedder, absl::MakeConstSpan(&text, 1)));
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
   v1::ReasonResponse response;
   if (IsZero(vectors[0])) {
     response.set_explanation("The question has no words to search for; nothing was found.");

@@ -25,6 +25,7 @@
 //   5. One Write: item puts, relation-concept puts, association puts (deduplicated by
 //      source, target, type; highest confidence kept). More than 1000 mutations is
 //      INVALID_ARGUMENT (the write would no longer be atomic).
+// Embedding runs on options.pool when set: a full pool is RESOURCE_EXHAUSTED.
 // Reason: embed the question, then Reasoner over a StorageGraphSource bound to the request.
 //
 // Thread-safe: every method is const-like and may run concurrently.
@@ -45,6 +46,7 @@
 #include "services/hybrid/embed/embedding_cache.h"
 #include "services/hybrid/extract/relation_extractor.h"
 #include "services/hybrid/reason/reasoner.h"
+#include "services/hybrid/service/compute_pool.h"
 
 namespace engram::hybrid {
 
@@ -60,6 +62,8 @@ struct HybridCoreOptions {
   ExtractionOptions extraction;
   uint32_t max_items = 1000;
   uint32_t max_texts = 1000;
+  // Where embedding runs (not owned). Null: on the calling thread.
+  ComputePool* pool = nullptr;
 };
 
 // "c-" + 32 hex digits of XXH3-128(content): the id engram-storage derives for a concept put
@@ -94,7 +98,8 @@ class HybridCore {
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
                                                      const std::string& name) const;
   absl::StatusOr<std::shared_ptr<const Embedder>> Cached(std::shared_ptr<const Embedder> e) const;
-  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(const Embedder& embedder,
+  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(const CallContext& call,
+                                                            const Embedder& embedder,
                                                             absl::Span<const std::string_view> texts) const;
 
   storage::v1::Storage::StubInterface* const storage_;

@@ -1,5 +1,8 @@
 #include "services/hybrid/service/hybrid_server.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/http/standard_routes.h"
 #include "common/status/status_macros.h"
@@ -25,6 +28,14 @@ HybridServer::HybridServer(HybridServerConfig config)
     : config_(std::move(config)),
       registry_(EmbedderRegistryOptions{.model_dir = config_.model_dir}),
       cache_(config_.cache_bytes) {
+  int threads = config_.threads > 0 ? config_.threads
+                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  pool_ = std::make_unique<ComputePool>(threads, config_.compute_queue);
+  config_.core.pool = pool_.get();
+  metrics_.AddCallbackGauge("engram_hybrid_compute_queue_depth", "Embedding batches waiting for a thread.",
+                            [this] { return static_cast<double>(pool_->queued()); });
+  metrics_.AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
+                            [this] { return static_cast<double>(pool_->threads()); });
   channel_ = grpc::CreateChannel(config_.storage_address, grpc::InsecureChannelCredentials());
   stub_ = storage::v1::Storage::NewStub(channel_);
   core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &metrics_, config_.core);
@@ -76,6 +87,8 @@ void HybridServer::Shutdown() {
   shut_down_ = true;
   grpc_->Shutdown();
   http_->Shutdown();
+  metrics_.RemoveCallbackGauge("engram_hybrid_compute_queue_depth");
+  metrics_.RemoveCallbackGauge("engram_hybrid_compute_threads");
 }
 
 }  // namespace engram::hybrid

@@ -6,6 +6,7 @@
 //   ...wait for SIGTERM...
 //   server.Shutdown();
 //
+// Embedding runs on a ComputePool (config.threads, config.compute_queue).
 // Readiness (/readyz): the embedders of config.preload are loaded and the storage channel is
 // connected (it is reported as {"name":"storage"} otherwise; each probe also kicks a reconnect).
 // Storage trouble is in addition reported per request as UNAVAILABLE.
@@ -34,6 +35,8 @@ struct HybridServerConfig {
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
   size_t cache_bytes = 256 << 20;
+  int threads = 0;              // compute threads (embedding); 0: the number of CPUs
+  size_t compute_queue = 256;   // queued embedding batches before RESOURCE_EXHAUSTED
   absl::Duration drain_timeout = absl::Seconds(20);
   HybridCoreOptions core;
 };
@@ -55,6 +58,7 @@ class HybridServer {
   metrics::Registry metrics_;
   EmbedderRegistry registry_;
   EmbeddingCache cache_;
+  std::unique_ptr<ComputePool> pool_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<storage::v1::Storage::Stub> stub_;
   std::unique_ptr<HybridCore> core_;
