@@ -130,8 +130,8 @@ class HnswlibPeer final : public AnnPeer {
 }  // namespace
 
 #if defined(ENGRAM_VECTOR_BENCH_NATIVE_HNSWLIB)
-__attribute__((visibility("default"))) std::unique_ptr<AnnPeer> MakeHnswlibNativePeer(size_t dim, BenchMetric metric, size_t m,
-                                               size_t ef_construction, size_t max_elements) {
+__attribute__((visibility("default"))) std::unique_ptr<AnnPeer> MakeHnswlibNativePeer(
+    size_t dim, BenchMetric metric, size_t m, size_t ef_construction, size_t max_elements) {
   return std::make_unique<HnswlibPeer>("hnswlib -march=native", dim, metric, m, ef_construction,
                                        max_elements);
 }
@@ -214,24 +214,42 @@ Flags ParseFlags(int argc, char** argv) {
       if (end == value.c_str() || *end != '\0') Usage("bad number in " + arg);
       return static_cast<size_t>(v);
     };
-    if (key == "dataset") f.dataset = value;
-    else if (key == "n") f.n = num();
-    else if (key == "dim") f.dim = num();
-    else if (key == "nq") f.nq = num();
-    else if (key == "clusters") f.clusters = num();
-    else if (key == "spread") f.spread = std::atof(value.c_str());
-    else if (key == "fvecs") f.fvecs = value;
-    else if (key == "queries") f.queries = value;
-    else if (key == "gt") f.gt = value;
-    else if (key == "metric") f.metric = value;
-    else if (key == "M") f.m = num();
-    else if (key == "ef_construction") f.ef_construction = num();
-    else if (key == "k") f.k = num();
-    else if (key == "repeats") f.repeats = num();
-    else if (key == "peers") f.peers = value;
-    else if (key == "dir") f.dir = value;
-    else if (key == "out") f.out = value;
-    else if (key == "seed") f.seed = num();
+    if (key == "dataset")
+      f.dataset = value;
+    else if (key == "n")
+      f.n = num();
+    else if (key == "dim")
+      f.dim = num();
+    else if (key == "nq")
+      f.nq = num();
+    else if (key == "clusters")
+      f.clusters = num();
+    else if (key == "spread")
+      f.spread = std::atof(value.c_str());
+    else if (key == "fvecs")
+      f.fvecs = value;
+    else if (key == "queries")
+      f.queries = value;
+    else if (key == "gt")
+      f.gt = value;
+    else if (key == "metric")
+      f.metric = value;
+    else if (key == "M")
+      f.m = num();
+    else if (key == "ef_construction")
+      f.ef_construction = num();
+    else if (key == "k")
+      f.k = num();
+    else if (key == "repeats")
+      f.repeats = num();
+    else if (key == "peers")
+      f.peers = value;
+    else if (key == "dir")
+      f.dir = value;
+    else if (key == "out")
+      f.out = value;
+    else if (key == "seed")
+      f.seed = num();
     else if (key == "efs") {
       f.efs.clear();
       std::stringstream ss(value);
@@ -364,8 +382,8 @@ class FaissPeer final : public AnnPeer {
     index_.hnsw.efSearch = static_cast<int>(ef);
     std::vector<float> dist(nq * k);
     std::vector<faiss::Index::idx_t> labels(nq * k);
-    index_.search(static_cast<faiss::Index::idx_t>(nq), queries, static_cast<faiss::Index::idx_t>(k),
-                  dist.data(), labels.data());
+    index_.search(static_cast<faiss::Index::idx_t>(nq), queries,
+                  static_cast<faiss::Index::idx_t>(k), dist.data(), labels.data());
     ids.resize(nq * k);
     for (size_t i = 0; i < nq * k; ++i) {
       ids[i] = labels[i] < 0 ? UINT32_MAX : static_cast<uint32_t>(labels[i]);
@@ -381,7 +399,7 @@ class EngramPeer final : public AnnPeer {
   EngramPeer(std::filesystem::path dir, size_t dim, BenchMetric metric, size_t m,
              size_t ef_construction)
       : dir_(std::move(dir)), dim_(dim) {
-    metric_ = metric == BenchMetric::kL2            ? ev::Metric::kL2
+    metric_ = metric == BenchMetric::kL2             ? ev::Metric::kL2
               : metric == BenchMetric::kInnerProduct ? ev::Metric::kInnerProduct
                                                      : ev::Metric::kCosine;
     params_.M = static_cast<uint32_t>(m);
@@ -520,8 +538,8 @@ int Run(const Flags& flags) {
     flat.add(static_cast<faiss::Index::idx_t>(n), base.data());
     std::vector<float> d(nq * k);
     std::vector<faiss::Index::idx_t> l(nq * k);
-    flat.search(static_cast<faiss::Index::idx_t>(nq), queries.data(), static_cast<faiss::Index::idx_t>(k),
-                d.data(), l.data());
+    flat.search(static_cast<faiss::Index::idx_t>(nq), queries.data(),
+                static_cast<faiss::Index::idx_t>(k), d.data(), l.data());
     gt.assign(l.begin(), l.end());
   }
   std::fprintf(stderr, "ground truth: %.1f s\n", gt_timer.WallSeconds());
@@ -558,11 +576,12 @@ int Run(const Flags& flags) {
           base.data());
   }
   if (HasPeer(flags, "hnswlib")) {
-    build([&] {
-            return std::make_unique<HnswlibPeer>("hnswlib", dim, metric, flags.m,
-                                                 flags.ef_construction, n);
-          },
-          base.data());
+    build(
+        [&] {
+          return std::make_unique<HnswlibPeer>("hnswlib", dim, metric, flags.m,
+                                               flags.ef_construction, n);
+        },
+        base.data());
   }
   if (HasPeer(flags, "hnswlib_native")) {
 #if defined(ENGRAM_VECTOR_BENCH_HAVE_NATIVE_HNSWLIB)
@@ -574,13 +593,14 @@ int Run(const Flags& flags) {
 #endif
   }
   if (HasPeer(flags, "engram")) {
-    build([&] {
-            auto peer = std::make_unique<EngramPeer>(flags.dir, dim, metric, flags.m,
-                                                     flags.ef_construction);
-            engram = peer.get();
-            return peer;
-          },
-          engram_base.data());
+    build(
+        [&] {
+          auto peer =
+              std::make_unique<EngramPeer>(flags.dir, dim, metric, flags.m, flags.ef_construction);
+          engram = peer.get();
+          return peer;
+        },
+        engram_base.data());
     Timer cp;
     engram->Checkpoint();
     checkpoint_s = cp.WallSeconds();
@@ -619,8 +639,8 @@ int Run(const Flags& flags) {
 
   // ---- report
   std::string metric_name = flags.metric == "ip" ? "inner product" : flags.metric;
-  md << "**Data**: " << dataset << ", " << n << " x " << dim << ", " << nq
-     << " queries, metric " << metric_name << ". **Params**: M=" << flags.m
+  md << "**Data**: " << dataset << ", " << n << " x " << dim << ", " << nq << " queries, metric "
+     << metric_name << ". **Params**: M=" << flags.m
      << " (2M on level 0), efConstruction=" << flags.ef_construction << ", k=" << k
      << ", single thread, median of " << flags.repeats << " query loops.\n\n";
   md << "| library | distance kernels | build s (wall) | build vectors/s (wall) | "
@@ -642,9 +662,9 @@ int Run(const Flags& flags) {
   for (size_t e = 0; e < flags.efs.size(); ++e) {
     for (size_t p = 0; p < peers.size(); ++p) {
       const Cell& c = cells[{e, p}];
-      md << "| " << flags.efs[e] << " | " << peers[p]->name() << " | "
-         << Fmt("%.4f", c.recall) << " | " << Fmt("%.0f", Median(c.qps_wall)) << " | "
-         << Fmt("%.0f", Median(c.qps_cpu)) << " |";
+      md << "| " << flags.efs[e] << " | " << peers[p]->name() << " | " << Fmt("%.4f", c.recall)
+         << " | " << Fmt("%.0f", Median(c.qps_wall)) << " | " << Fmt("%.0f", Median(c.qps_cpu))
+         << " |";
       if (ref != SIZE_MAX) {
         md << " " << Fmt("%.2f", Median(c.qps_wall) / Median(cells[{e, ref}].qps_wall)) << " |";
       }
@@ -653,8 +673,8 @@ int Run(const Flags& flags) {
   }
   if (engram != nullptr) {
     md << "\nEngram persistence: Checkpoint() (msync + header) " << Fmt("%.2f", checkpoint_s)
-       << " s; clean reopen (map segments, read header, no rebuild) "
-       << Fmt("%.1f", reopen_ms) << " ms; first query after reopen " << Fmt("%.2f", first_query_ms)
+       << " s; clean reopen (map segments, read header, no rebuild) " << Fmt("%.1f", reopen_ms)
+       << " ms; first query after reopen " << Fmt("%.2f", first_query_ms)
        << " ms (page cache warm); top level " << engram->max_level() << ".\n";
   }
   std::string report = md.str();

@@ -43,8 +43,8 @@ TEST(HnswConcurrencyTest, SearchesWhileInserting) {
         std::set<uint32_t> seen;
         for (size_t i = 0; i < res.size(); ++i) {
           const uint32_t slot = res[i].second;
-          bool ok = slot < visible && seen.insert(slot).second &&
-                    (!filtered || slot % 2 == 1) && (i == 0 || res[i - 1].first >= res[i].first);
+          bool ok = slot < visible && seen.insert(slot).second && (!filtered || slot % 2 == 1) &&
+                    (i == 0 || res[i - 1].first >= res[i].first);
           if (!ok) {
             failures.fetch_add(1);
             continue;

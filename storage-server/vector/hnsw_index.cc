@@ -221,7 +221,8 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
   }
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("create ", options.dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("create ", options.dir.string(), ": ", ec.message()));
 
   std::unique_ptr<HnswIndex> index(new HnswIndex(options, store));
   Options effective = options;
@@ -231,8 +232,8 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
   const bool exists = raw.ok();
   if (exists) {
     if (raw->size() != sizeof(Meta)) {
-      return absl::DataLossError(absl::StrCat(meta_path.string(), ": size ", raw->size(),
-                                              ", expected ", sizeof(Meta)));
+      return absl::DataLossError(
+          absl::StrCat(meta_path.string(), ": size ", raw->size(), ", expected ", sizeof(Meta)));
     }
     std::memcpy(&meta, raw->data(), sizeof meta);
     if (meta.magic != kMagic || meta.checksum != MetaChecksum(meta)) {
@@ -248,8 +249,8 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
         meta.ef_construction != index->params_.ef_construction ||
         meta.level_seed != index->params_.level_seed) {
       return absl::FailedPreconditionError(absl::StrCat(
-          meta_path.string(), ": built with metric ", meta.metric, " dim ", meta.dim, " M ",
-          meta.m, " ef_construction ", meta.ef_construction, ", opened with metric ",
+          meta_path.string(), ": built with metric ", meta.metric, " dim ", meta.dim, " M ", meta.m,
+          " ef_construction ", meta.ef_construction, ", opened with metric ",
           static_cast<uint32_t>(index->metric_), " dim ", store->dim(), " M ", index->params_.M,
           " ef_construction ", index->params_.ef_construction));
     }
@@ -259,11 +260,10 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
     return raw.status();
   }
 
-  ASSIGN_OR_RETURN(index->links_, RecordArray::Open(options.dir, "hnsw_links",
-                                                    (index->m0_ + 2) * 4,
+  ASSIGN_OR_RETURN(index->links_, RecordArray::Open(options.dir, "hnsw_links", (index->m0_ + 2) * 4,
                                                     effective.link_segment_bytes));
-  ASSIGN_OR_RETURN(index->upper_, SegmentedFile::Open({options.dir, "hnsw_upper",
-                                                       effective.upper_segment_bytes}));
+  ASSIGN_OR_RETURN(index->upper_,
+                   SegmentedFile::Open({options.dir, "hnsw_upper", effective.upper_segment_bytes}));
   if (!exists) {
     RETURN_IF_ERROR(index->WriteMeta(0, 0, 0));
     return index;
@@ -547,8 +547,9 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
   StoreWord(record, 0);
   StoreWord(record + 1 + m0_, static_cast<uint32_t>(upper_begin / 4));
   for (int l = 0; l < level; ++l) {
-    StoreWord(reinterpret_cast<uint32_t*>(upper_->At(upper_begin + uint64_t(l) * (1 + params_.M) * 4)),
-              0);
+    StoreWord(
+        reinterpret_cast<uint32_t*>(upper_->At(upper_begin + uint64_t(l) * (1 + params_.M) * 4)),
+        0);
   }
   upper_used_.store(upper_used, std::memory_order_relaxed);
 
@@ -589,8 +590,8 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
 absl::Status HnswIndex::Insert(uint32_t slot) {
   const uint32_t count = count_.load(std::memory_order_relaxed);
   if (slot != count) {
-    return absl::InvalidArgumentError(absl::StrCat("hnsw insert: slot ", slot,
-                                                   ", expected the next slot ", count));
+    return absl::InvalidArgumentError(
+        absl::StrCat("hnsw insert: slot ", slot, ", expected the next slot ", count));
   }
   // Acquire: the vector's bytes happen-before this insert and thus every search that sees it.
   if (slot >= store_->published_count()) {

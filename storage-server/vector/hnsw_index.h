@@ -67,8 +67,8 @@ class HnswScratchPool;
 }  // namespace internal
 
 struct HnswParams {
-  uint32_t M = 16;                 // links per node on levels >= 1; 2M on level 0. [2, 128]
-  uint32_t ef_construction = 200;  // raised to M if lower, as hnswlib does
+  uint32_t M = 16;                         // links per node on levels >= 1; 2M on level 0. [2, 128]
+  uint32_t ef_construction = 200;          // raised to M if lower, as hnswlib does
   uint64_t level_seed = 0x5eed'e9a3'0001;  // fixes the level of every slot
 };
 
@@ -78,8 +78,8 @@ class HnswIndex {
     std::filesystem::path dir;
     Metric metric = Metric::kCosine;
     HnswParams params;
-    uint64_t link_segment_bytes = uint64_t{16} << 20;   // power of two
-    uint64_t upper_segment_bytes = uint64_t{4} << 20;   // power of two
+    uint64_t link_segment_bytes = uint64_t{16} << 20;  // power of two
+    uint64_t upper_segment_bytes = uint64_t{4} << 20;  // power of two
   };
   static constexpr int kMaxLevel = 31;
 
@@ -149,8 +149,7 @@ class HnswIndex {
   uint32_t* List(uint32_t id, int level) const;
 
   template <Metric kMetric>
-  SearchResults SearchImpl(const float* query, size_t k, size_t ef,
-                           const SlotFilter* filter) const;
+  SearchResults SearchImpl(const float* query, size_t k, size_t ef, const SlotFilter* filter) const;
   template <Metric kMetric>
   absl::Status InsertImpl(uint32_t slot);
   template <Metric kMetric>

@@ -121,8 +121,8 @@ TEST(HnswIndexTest, FilterIsAppliedInsideTheSearch) {
   // short; filtering inside the search still returns k allowed slots.
   auto even = MakeSlotFilter([](uint32_t s) { return s % 2 == 0; });
   auto rare = MakeSlotFilter([](uint32_t s) { return s % 100 == 3; });
-  for (const SlotFilter* filter : {static_cast<const SlotFilter*>(&even),
-                                   static_cast<const SlotFilter*>(&rare)}) {
+  for (const SlotFilter* filter :
+       {static_cast<const SlotFilter*>(&even), static_cast<const SlotFilter*>(&rare)}) {
     for (uint32_t q = 0; q < kQ; ++q) {
       SearchResults r = ns.index->Search(&queries[size_t{q} * kDim], 10, 32, filter);
       ASSERT_EQ(r.size(), 10u);
@@ -184,8 +184,8 @@ TEST(HnswIndexTest, SameInsertsBuildByteIdenticalGraphs) {
     ns->Add(all, 0, kN);
     ns->Checkpoint();
   }
-  for (const char* file : {"hnsw_links.000000", "hnsw_links.000001", "hnsw_upper.000000",
-                           "hnsw.meta"}) {
+  for (const char* file :
+       {"hnsw_links.000000", "hnsw_links.000001", "hnsw_upper.000000", "hnsw.meta"}) {
     ASSERT_TRUE(std::filesystem::exists(a.dir / file)) << file;
     EXPECT_EQ(ReadAll(a.dir / file), ReadAll(b.dir / file)) << file;
   }

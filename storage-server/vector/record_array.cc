@@ -27,9 +27,9 @@ absl::StatusOr<std::unique_ptr<RecordArray>> RecordArray::Open(const std::filesy
                                                                uint32_t record_bytes,
                                                                uint64_t segment_bytes) {
   if (record_bytes == 0 || record_bytes % 4 != 0 || segment_bytes / record_bytes < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(prefix, ": record of ", record_bytes, " bytes does not fit a segment of ",
-                     segment_bytes, " bytes twice"));
+    return absl::InvalidArgumentError(absl::StrCat(prefix, ": record of ", record_bytes,
+                                                   " bytes does not fit a segment of ",
+                                                   segment_bytes, " bytes twice"));
   }
   ASSIGN_OR_RETURN(auto file, SegmentedFile::Open({dir, prefix, segment_bytes}));
   return std::unique_ptr<RecordArray>(new RecordArray(std::move(file), record_bytes));

@@ -42,9 +42,7 @@ class RecordArray {
   // Writer only (or any thread that does not race EnsureRecords): msync of records [begin, end).
   absl::Status Flush(uint32_t begin, uint32_t end);
 
-  uint64_t records_capacity() const {
-    return (file_->capacity() >> segment_shift_) * per_segment_;
-  }
+  uint64_t records_capacity() const { return (file_->capacity() >> segment_shift_) * per_segment_; }
   uint32_t record_bytes() const { return record_bytes_; }
   uint64_t segment_bytes() const { return file_->segment_bytes(); }
   uint64_t mapped_bytes() const { return file_->capacity(); }

@@ -36,12 +36,13 @@ VectorStore::~VectorStore() = default;
 
 absl::StatusOr<std::unique_ptr<VectorStore>> VectorStore::Open(const Options& options) {
   if (options.dim == 0 || options.dim > kMaxDim) {
-    return absl::InvalidArgumentError(absl::StrCat("dim: must be in [1, ", kMaxDim, "], got ",
-                                                   options.dim));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dim: must be in [1, ", kMaxDim, "], got ", options.dim));
   }
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("create ", options.dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("create ", options.dir.string(), ": ", ec.message()));
 
   std::unique_ptr<VectorStore> store(new VectorStore());
   store->dir_ = options.dir;
@@ -56,20 +57,21 @@ absl::StatusOr<std::unique_ptr<VectorStore>> VectorStore::Open(const Options& op
   if (raw.ok()) {
     Meta m;
     if (raw->size() != sizeof(Meta)) {
-      return absl::DataLossError(absl::StrCat(meta_path.string(), ": size ", raw->size(),
-                                              ", expected ", sizeof(Meta)));
+      return absl::DataLossError(
+          absl::StrCat(meta_path.string(), ": size ", raw->size(), ", expected ", sizeof(Meta)));
     }
     std::memcpy(&m, raw->data(), sizeof m);
     if (m.magic != kMagic || m.checksum != MetaChecksum(m)) {
       return absl::DataLossError(absl::StrCat(meta_path.string(), ": bad magic or checksum"));
     }
     if (m.version != kFormatVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          meta_path.string(), ": format version ", m.version, ", this build reads ", kFormatVersion));
+      return absl::FailedPreconditionError(absl::StrCat(meta_path.string(), ": format version ",
+                                                        m.version, ", this build reads ",
+                                                        kFormatVersion));
     }
     if (m.dim != options.dim || m.padded_dim != store->padded_dim_) {
-      return absl::FailedPreconditionError(absl::StrCat(meta_path.string(), ": dimension ", m.dim,
-                                                        ", expected ", options.dim));
+      return absl::FailedPreconditionError(
+          absl::StrCat(meta_path.string(), ": dimension ", m.dim, ", expected ", options.dim));
     }
     segment_bytes = m.segment_bytes;
     norm_segment_bytes = m.norm_segment_bytes;
@@ -125,8 +127,8 @@ void VectorStore::Publish(uint32_t count) {
 
 absl::Status VectorStore::Truncate(uint32_t count) {
   if (count < published_.load(std::memory_order_relaxed) || count > size_) {
-    return absl::InvalidArgumentError(absl::StrCat("truncate: count ", count, " outside [",
-                                                   published_count(), ", ", size_, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("truncate: count ", count, " outside [", published_count(), ", ", size_, "]"));
   }
   size_ = count;
   if (flushed_ > count) {

@@ -43,9 +43,9 @@ class VectorStore {
  public:
   struct Options {
     std::filesystem::path dir;
-    uint32_t dim = 0;                                  // 1 .. kMaxDim
-    uint64_t segment_bytes = uint64_t{32} << 20;       // vectors file; power of two
-    uint64_t norm_segment_bytes = uint64_t{4} << 20;   // norms file; power of two
+    uint32_t dim = 0;                                 // 1 .. kMaxDim
+    uint64_t segment_bytes = uint64_t{32} << 20;      // vectors file; power of two
+    uint64_t norm_segment_bytes = uint64_t{4} << 20;  // norms file; power of two
   };
   static constexpr uint32_t kMaxDim = 4096;
 

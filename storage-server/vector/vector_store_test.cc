@@ -14,8 +14,9 @@ namespace {
 class VectorStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("vstore_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ =
+        std::filesystem::path(::testing::TempDir()) /
+        ("vstore_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
     std::filesystem::remove_all(dir_);
   }
   // Small segments so a few hundred vectors cross several segment boundaries. 100-d vectors
