@@ -270,15 +270,6 @@ void FsyncProbe(const fs::path& dir, int n) {
   printf("\n");
 }
 
-std::vector<int> Ints(const std::string& s) {
-  std::vector<int> out;
-  for (absl::string_view p : absl::StrSplit(s, ',', absl::SkipEmpty())) {
-    int v;
-    if (absl::SimpleAtoi(p, &v)) out.push_back(v);
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,8 +287,8 @@ int main(int argc, char** argv) {
   };
   std::vector<Cell> cells;
   std::vector<std::string> peers = absl::StrSplit(absl::GetFlag(FLAGS_peers), ',', absl::SkipEmpty());
-  for (int c : Ints(absl::GetFlag(FLAGS_concurrency))) {
-    for (int b : Ints(absl::GetFlag(FLAGS_batches))) {
+  for (int c : ParseIntList(absl::GetFlag(FLAGS_concurrency))) {
+    for (int b : ParseIntList(absl::GetFlag(FLAGS_batches))) {
       for (const auto& p : peers) cells.push_back({c, static_cast<uint32_t>(b), p});
     }
   }

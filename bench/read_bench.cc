@@ -88,15 +88,6 @@ Result Measure(int threads, int64_t n, const std::function<bool(int, uint64_t)>&
   return r;
 }
 
-std::vector<int> Ints(const std::string& s) {
-  std::vector<int> out;
-  for (absl::string_view p : absl::StrSplit(s, ',', absl::SkipEmpty())) {
-    int v;
-    if (absl::SimpleAtoi(p, &v)) out.push_back(v);
-  }
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,7 +96,7 @@ int main(int argc, char** argv) {
   const fs::path data = root / "data";
   const int64_t n = absl::GetFlag(FLAGS_n);
   const int reps = absl::GetFlag(FLAGS_reps);
-  const std::vector<int> thread_counts = Ints(absl::GetFlag(FLAGS_threads));
+  const std::vector<int> thread_counts = ParseIntList(absl::GetFlag(FLAGS_threads));
   fs::remove_all(root);
   fs::create_directories(root);
 

@@ -21,8 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -120,6 +122,16 @@ struct Latencies {
     return s[k];
   }
 };
+
+// "1,16,64" -> {1, 16, 64}; entries that are not integers are skipped.
+inline std::vector<int> ParseIntList(const std::string& s) {
+  std::vector<int> out;
+  for (absl::string_view p : absl::StrSplit(s, ',', absl::SkipEmpty())) {
+    int v;
+    if (absl::SimpleAtoi(p, &v)) out.push_back(v);
+  }
+  return out;
+}
 
 inline double Median(std::vector<double> v) {
   if (v.empty()) return 0;

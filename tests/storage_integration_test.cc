@@ -199,19 +199,23 @@ std::filesystem::path LastWalSegment(const std::filesystem::path& data) {
   return segs.empty() ? std::filesystem::path() : segs.back();
 }
 
+// Starts a store, acknowledges 20 writes into namespace "n", then SIGKILLs it: no final checkpoint,
+// so the records stay in the log for the tests below to damage.
+void WriteTwentyThenKill(const std::filesystem::path& store) {
+  Storage s(store);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(CreateNamespace(s.stub(), "n", 4).ok());
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    v1::WriteResponse r;
+    ASSERT_TRUE(s.stub()->Write(&ctx, OneConcept("n", absl::StrCat("c", i), std::string(100, 'p')), &r).ok());
+  }
+  s.Kill(SIGKILL);
+}
+
 TEST(StorageCrashTest, TornLogTailIsCutWithWarning) {
   auto dir = TestDir("data");
-  {
-    Storage s(dir / "store");
-    ASSERT_TRUE(s.Start().ok());
-    ASSERT_TRUE(CreateNamespace(s.stub(), "n", 4).ok());
-    for (int i = 0; i < 20; ++i) {
-      grpc::ClientContext ctx;
-      v1::WriteResponse r;
-      ASSERT_TRUE(s.stub()->Write(&ctx, OneConcept("n", absl::StrCat("c", i), "x"), &r).ok());
-    }
-    s.Kill(SIGKILL);
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteTwentyThenKill(dir / "store"));
   // A crash in the middle of appending a record: half a record at the end of the log.
   auto seg = LastWalSegment(dir / "store");
   ASSERT_FALSE(seg.empty());
@@ -231,17 +235,7 @@ TEST(StorageCrashTest, TornLogTailIsCutWithWarning) {
 
 TEST(StorageCrashTest, CorruptionBeforeTheTailRefusesToStart) {
   auto dir = TestDir("data");
-  {
-    Storage s(dir / "store");
-    ASSERT_TRUE(s.Start().ok());
-    ASSERT_TRUE(CreateNamespace(s.stub(), "n", 4).ok());
-    for (int i = 0; i < 20; ++i) {
-      grpc::ClientContext ctx;
-      v1::WriteResponse r;
-      ASSERT_TRUE(s.stub()->Write(&ctx, OneConcept("n", absl::StrCat("c", i), std::string(100, 'p')), &r).ok());
-    }
-    s.Kill(SIGKILL);  // no final checkpoint: the records stay in the log
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteTwentyThenKill(dir / "store"));
   auto seg = LastWalSegment(dir / "store");
   uint64_t size = std::filesystem::file_size(seg);
   {
