@@ -20,8 +20,10 @@ function(engram_proto_library)
     set(outs "${ENGRAM_PROTO_GEN}/${base}.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.pb.h")
     set(plugin_args)
     if(P_GRPC)
-      list(APPEND outs "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.h")
-      set(plugin_args --grpc_out=${ENGRAM_PROTO_GEN} --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>)
+      # <base>_mock.grpc.pb.h (gMock stubs of every service) is for tests only.
+      list(APPEND outs "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.h"
+           "${ENGRAM_PROTO_GEN}/${base}_mock.grpc.pb.h")
+      set(plugin_args --grpc_out=generate_mock_code=true:${ENGRAM_PROTO_GEN} --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>)
     endif()
     add_custom_command(
       OUTPUT ${outs}

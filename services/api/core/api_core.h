@@ -1,0 +1,91 @@
+// ApiCore: engram-api's request logic for every method of engram.v1.Engram, transport-agnostic.
+//
+// The gRPC adapter (services/api/grpc/engram_service.h) and the REST gateway
+// (services/api/rest/rest_gateway.h) are thin: they build a RequestContext from the transport
+// (bearer key, correlation id, deadline), call one method here and convert the status.
+//
+//   ApiCore core(deps, options);
+//   RequestContext ctx{.api_key = bearer, .correlation_id = id, .deadline = client_deadline};
+//   absl::StatusOr<v1::SearchResponse> r = core.Search(ctx, request);
+//
+// Every method, in order:
+//   1. Authenticates ctx.api_key (UNAUTHENTICATED) and authorises the role and namespace
+//      (PERMISSION_DENIED) unless auth is disabled (policy/api_keys.h).
+//   2. Charges the key's and the namespace's token buckets (RESOURCE_EXHAUSTED, with the seconds
+//      to wait in RateLimited::retry_after) (policy/rate_limiter.h).
+//   3. Validates the request at the edge (INVALID_ARGUMENT naming the field, e.g.
+//      "concepts[3].vector[7]: not finite"); storage checks again.
+//   4. Routes it: text that must become a vector (Learn, LearnBatch, Search with `query`, Reason)
+//      goes to engram-hybrid; everything else straight to engram-storage.
+//   5. Downstream calls carry the correlation id and a deadline: the client's, capped by
+//      options.max_deadline (options.default_deadline when the client set none). Idempotent
+//      reads retry UNAVAILABLE with jittered backoff inside the deadline; writes never retry.
+//      A circuit breaker per dependency fails fast with UNAVAILABLE "<dependency> unavailable".
+//   6. Search and Reason answers are cached by namespace + normalised request (policy/
+//      response_cache.h); any write to a namespace through this replica invalidates its entries,
+//      and entries expire after the TTL (writes through other replicas).
+//
+// Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engram/v1/engram.pb.h"
+
+namespace engram::api {
+
+// What a transport knows about one call.
+struct RequestContext {
+  std::string api_key;         // the bearer credential, "" when absent; never logged
+  std::string correlation_id;  // never empty (the transport generates one)
+  absl::Time deadline = absl::InfiniteFuture();  // the client's deadline
+};
+
+class ApiCore {
+ public:
+  virtual ~ApiCore() = default;
+
+  virtual absl::StatusOr<v1::Namespace> CreateNamespace(const RequestContext& ctx,
+                                                        const v1::CreateNamespaceRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListNamespacesResponse> ListNamespaces(
+      const RequestContext& ctx, const v1::ListNamespacesRequest& request) = 0;
+  virtual absl::StatusOr<v1::Namespace> GetNamespace(const RequestContext& ctx,
+                                                     const v1::GetNamespaceRequest& request) = 0;
+  virtual absl::StatusOr<v1::DeleteNamespaceResponse> DeleteNamespace(
+      const RequestContext& ctx, const v1::DeleteNamespaceRequest& request) = 0;
+
+  virtual absl::StatusOr<v1::LearnResponse> Learn(const RequestContext& ctx,
+                                                  const v1::LearnRequest& request) = 0;
+  virtual absl::StatusOr<v1::LearnBatchResponse> LearnBatch(const RequestContext& ctx,
+                                                            const v1::LearnBatchRequest& request) = 0;
+  virtual absl::StatusOr<v1::Concept> GetConcept(const RequestContext& ctx,
+                                                 const v1::GetConceptRequest& request) = 0;
+  virtual absl::StatusOr<v1::DeleteConceptResponse> DeleteConcept(
+      const RequestContext& ctx, const v1::DeleteConceptRequest& request) = 0;
+
+  virtual absl::StatusOr<v1::Association> Associate(const RequestContext& ctx,
+                                                    const v1::AssociateRequest& request) = 0;
+  virtual absl::StatusOr<v1::NeighborsResponse> Neighbors(const RequestContext& ctx,
+                                                          const v1::NeighborsRequest& request) = 0;
+  virtual absl::StatusOr<v1::FindPathsResponse> FindPaths(const RequestContext& ctx,
+                                                          const v1::FindPathsRequest& request) = 0;
+
+  virtual absl::StatusOr<v1::SearchResponse> Search(const RequestContext& ctx,
+                                                    const v1::SearchRequest& request) = 0;
+  virtual absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
+                                                    const v1::ReasonRequest& request) = 0;
+
+  virtual absl::StatusOr<v1::Stats> GetStats(const RequestContext& ctx,
+                                             const v1::GetStatsRequest& request) = 0;
+};
+
+// RESOURCE_EXHAUSTED statuses from the rate limiter carry the seconds to wait as the payload
+// kRetryAfterPayload ("1".."3600", decimal); transports turn it into Retry-After / metadata.
+inline constexpr char kRetryAfterPayload[] = "engram.dev/retry-after";
+// The seconds to wait for a RESOURCE_EXHAUSTED `status` (1 when it carries no payload).
+int RetryAfterSeconds(const absl::Status& status);
+
+}  // namespace engram::api

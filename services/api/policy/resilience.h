@@ -1,0 +1,80 @@
+// Resilience for downstream calls: a circuit breaker per dependency and jittered retries.
+//
+//   CircuitBreaker breaker("storage", {});
+//   RetryPolicy retry({.max_attempts = 3});
+//   absl::Status s = CallWithResilience(breaker, retry, deadline, /*idempotent=*/true,
+//       [&](absl::Time attempt_deadline) -> absl::Status { ...one gRPC call...; });
+//
+// CircuitBreaker: closed -> open after `failure_threshold` consecutive failures counted as
+// dependency failures (UNAVAILABLE, DEADLINE_EXCEEDED of the attempt, INTERNAL from the transport);
+// while open, calls fail fast with UNAVAILABLE "<name> unavailable (circuit open)"; after
+// `open_duration` one probe call is let through (half-open): success closes, failure re-opens.
+// Answers such as NOT_FOUND or INVALID_ARGUMENT are successes for the breaker.
+//
+// RetryPolicy: only when `idempotent`, only UNAVAILABLE is retried, with full-jitter exponential
+// backoff (initial_backoff * 2^n, capped by max_backoff), never past the deadline. Writes are
+// never retried: their outcome is unknown after a failure.
+//
+// Thread-safety: thread-safe. Clock and sleep are injected for tests.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace engram::api {
+
+struct CircuitBreakerOptions {
+  int failure_threshold = 5;
+  absl::Duration open_duration = absl::Seconds(2);
+};
+
+class CircuitBreaker {
+ public:
+  enum class State { kClosed, kOpen, kHalfOpen };
+  using Clock = std::function<absl::Time()>;
+  CircuitBreaker(std::string name, CircuitBreakerOptions options,
+                 Clock clock = [] { return absl::Now(); });
+
+  // OK when a call may go ahead (in half-open, only the first caller gets OK).
+  absl::Status Allow();
+  // Reports the outcome of an allowed call.
+  void Record(const absl::Status& outcome);
+  State state() const;
+  const std::string& name() const { return name_; }
+
+ private:
+  const std::string name_;
+  const CircuitBreakerOptions options_;
+  const Clock clock_;
+  mutable std::mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kClosed;
+  int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time opened_at_ ABSL_GUARDED_BY(mu_);
+  bool probe_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Whether `status` means the dependency failed (as opposed to answering).
+bool IsDependencyFailure(const absl::Status& status);
+
+struct RetryOptions {
+  int max_attempts = 3;  // including the first
+  absl::Duration initial_backoff = absl::Milliseconds(20);
+  absl::Duration max_backoff = absl::Milliseconds(500);
+};
+
+using SleepFn = std::function<void(absl::Duration)>;
+
+// Runs `attempt` through `breaker`, retrying per the rules above. `attempt` receives the deadline
+// of the attempt (the overall deadline).
+absl::Status CallWithResilience(CircuitBreaker& breaker, const RetryOptions& retry,
+                                absl::Time deadline, bool idempotent,
+                                const std::function<absl::Status(absl::Time)>& attempt,
+                                const SleepFn& sleep = [](absl::Duration d) { absl::SleepFor(d); });
+
+}  // namespace engram::api
