@@ -8,7 +8,7 @@
 namespace engram::api {
 
 int RetryAfterSeconds(const absl::Status& status) {
-  std::optional<absl::Cord> payload = status.GetPayload(kRetryAfterPayload);
+  auto payload = status.GetPayload(kRetryAfterPayload);
   int seconds = 0;
   if (!payload || !absl::SimpleAtoi(std::string(*payload), &seconds) || seconds < 1) return 1;
   return seconds > 3600 ? 3600 : seconds;
