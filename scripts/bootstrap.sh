@@ -13,7 +13,7 @@ PACKAGES=(
   libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
-  prometheus
+  prometheus wordnet-base curl wrk
 )
 
 install_packages() {
