@@ -9,6 +9,7 @@
 #include "common/grpc/correlation.h"
 #include "common/logging/correlation.h"
 #include "common/metrics/metrics.h"
+#include "spdlog/spdlog.h"
 
 namespace engram::grpcutil {
 
@@ -84,6 +85,14 @@ class RpcInterceptor final : public hooks::Interceptor {
   void Record(grpc::StatusCode code) {
     if (recorded_) return;
     recorded_ = true;
+    // The access log, at debug level, on whichever thread finishes the call: install the call's
+    // correlation id for this line.
+    if (spdlog::should_log(spdlog::level::debug)) {
+      logging::ScopedCorrelationId scope(correlation_id_);
+      const std::chrono::duration<double> ms = std::chrono::steady_clock::now() - start_;
+      spdlog::debug("rpc {}/{} -> {} in {:.3f} ms", service_, method_,
+                    absl::StatusCodeToString(static_cast<absl::StatusCode>(code)), ms.count() * 1e3);
+    }
     if (metrics_ == nullptr) return;
     // Unknown methods always end UNIMPLEMENTED; their names come from clients, so they are not
     // used as label values (that would let clients create unbounded series).

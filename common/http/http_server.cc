@@ -499,7 +499,13 @@ Response HttpServer::Impl::Dispatch(Request& request, std::string_view raw_query
   }
   request.query = *std::move(query);
   try {
-    return (*match.handler)(request);
+    Response response = (*match.handler)(request);
+    // The access log, at debug level (one line per request is too much for busy production logs
+    // at info); the line carries the correlation id like every other line of the request.
+    if (spdlog::should_log(spdlog::level::debug)) {
+      spdlog::debug("http {} {} -> {}", request.method, request.path, response.status);
+    }
+    return response;
   } catch (const std::exception& e) {
     spdlog::error("http: handler for {} {} threw: {}", request.method, request.route, e.what());
   } catch (...) {
