@@ -1,0 +1,702 @@
+// End-to-end tests of the whole suite: the real engram-storage, engram-hybrid and engram-api
+// binaries (and engramctl), over REST and gRPC. Dependencies are killed for real (SIGKILL) and
+// restarted on the same port; every error path sends the real bad bytes.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "engram/v1/engram.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/http_client.h"
+#include "tests/testing/process.h"
+
+namespace engram {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ChildProcess;
+using testing::HttpCall;
+using testing::HttpResult;
+using json = nlohmann::json;
+
+constexpr char kAdminKey[] = "e2e-admin-key-0123456789";
+constexpr char kWriterKey[] = "e2e-writer-key-0123456789";
+constexpr char kReaderKey[] = "e2e-reader-key-0123456789";
+constexpr char kScopedKey[] = "e2e-scoped-key-0123456789";  // reader of namespace "scoped" only
+
+std::filesystem::path TestDir(const std::string& name) {
+  auto dir = std::filesystem::path(::testing::TempDir()) / ("api_e2e." + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::pair<std::string, std::string>> Auth(const std::string& key) {
+  return {{"Authorization", "Bearer " + key}};
+}
+
+json Json(const HttpResult& r) {
+  json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body;
+  return j;
+}
+
+// Polls `probe` (bounded by `limit`) until it returns true; for state that changes when a
+// dependency is killed or restarted. Never a fixed sleep standing in for synchronisation.
+bool Eventually(const std::function<bool()>& probe, absl::Duration limit = absl::Seconds(90)) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (probe()) return true;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return probe();
+}
+
+// The three services on fixed loopback ports (so a killed service can come back on its port).
+class Suite {
+ public:
+  explicit Suite(std::string name, std::vector<std::string> extra_api_flags = {})
+      : dir_(TestDir(name)), extra_api_flags_(std::move(extra_api_flags)) {
+    storage_port_ = testing::PickFreePort();
+    hybrid_port_ = testing::PickFreePort();
+    std::ofstream keys(dir_ / "keys.json");
+    keys << json{{"keys",
+                  {{{"name", "admin"}, {"key", kAdminKey}, {"role", "admin"}, {"namespaces", {"*"}}},
+                   {{"name", "writer"}, {"key", kWriterKey}, {"role", "writer"}, {"namespaces", {"*"}}},
+                   {{"name", "reader"}, {"key", kReaderKey}, {"role", "reader"}, {"namespaces", {"*"}}},
+                   {{"name", "scoped"}, {"key", kScopedKey}, {"role", "reader"}, {"namespaces", {"scoped"}}}}}}
+                .dump();
+  }
+
+  void Start() {
+    StartStorage();
+    StartHybrid();
+    api_ = StartApi("api", extra_api_flags_);
+    api_grpc_port_ = api_->PortAfter("serving on grpc ");
+    api_http_port_ = api_->PortAfter(" http ");
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", api_grpc_port_), grpc::InsecureChannelCredentials());
+    stub_ = v1::Engram::NewStub(channel_);
+    ASSERT_TRUE(Eventually([&] { return Ready(); })) << HttpCall(api_http_port_, "GET", "/readyz").body;
+  }
+
+  void StartStorage() {
+    storage_ = std::make_unique<ChildProcess>(
+        ENGRAM_STORAGE_BIN,
+        std::vector<std::string>{"--data_dir=" + (dir_ / "storage").string(),
+                                 absl::StrCat("--grpc_port=", storage_port_), "--http_port=0",
+                                 "--listen_address=127.0.0.1", "--log_level=debug", "--drain_seconds=1"},
+        dir_ / absl::StrCat("storage.", ++storage_starts_, ".log"));
+    ASSERT_TRUE(storage_->Start().ok());
+    ASSERT_TRUE(storage_->WaitForLine("engram-storage serving on grpc", absl::Seconds(120)).ok()) << storage_->Log();
+  }
+
+  void StartHybrid() {
+    hybrid_ = std::make_unique<ChildProcess>(
+        ENGRAM_HYBRID_BIN,
+        std::vector<std::string>{absl::StrCat("--grpc_port=", hybrid_port_), "--http_port=0",
+                                 "--listen_address=127.0.0.1", "--log_level=debug", "--drain_seconds=1",
+                                 absl::StrCat("--storage_addr=127.0.0.1:", storage_port_)},
+        dir_ / absl::StrCat("hybrid.", ++hybrid_starts_, ".log"));
+    ASSERT_TRUE(hybrid_->Start().ok());
+    ASSERT_TRUE(hybrid_->WaitForLine("engram-hybrid serving on grpc", absl::Seconds(120)).ok()) << hybrid_->Log();
+  }
+
+  // Another engram-api over the same storage and hybrid (e.g. with other limits).
+  std::unique_ptr<ChildProcess> StartApi(const std::string& name, std::vector<std::string> flags) {
+    std::vector<std::string> args{"--grpc_port=0",
+                                  "--http_port=0",
+                                  "--listen_address=127.0.0.1",
+                                  "--log_level=debug",
+                                  "--drain_seconds=1",
+                                  "--api_keys_file=" + (dir_ / "keys.json").string(),
+                                  absl::StrCat("--storage_addr=127.0.0.1:", storage_port_),
+                                  absl::StrCat("--hybrid_addr=127.0.0.1:", hybrid_port_)};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto api = std::make_unique<ChildProcess>(ENGRAM_API_BIN, args, dir_ / (name + ".log"));
+    EXPECT_TRUE(api->Start().ok());
+    auto line = api->WaitForLine("engram-api serving on grpc", absl::Seconds(120));
+    EXPECT_TRUE(line.ok()) << api->Log();
+    return api;
+  }
+
+  bool Ready() { return HttpCall(api_http_port_, "GET", "/readyz", "", {}, 5).status == 200; }
+
+  HttpResult Rest(const std::string& method, const std::string& target, const std::string& body = "",
+                  const std::string& key = kAdminKey) {
+    return HttpCall(api_http_port_, method, target, body, key.empty() ? decltype(Auth(key)){} : Auth(key));
+  }
+
+  // A gRPC call context with the key and a deadline.
+  static std::unique_ptr<grpc::ClientContext> Context(const std::string& key = kAdminKey,
+                                                       absl::Duration timeout = absl::Seconds(30)) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (!key.empty()) context->AddMetadata("authorization", "Bearer " + key);
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    return context;
+  }
+
+  uint64_t Concepts() {
+    v1::Stats stats;
+    grpc::Status s = stub_->GetStats(Context().get(), v1::GetStatsRequest(), &stats);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return stats.concepts();
+  }
+
+  std::filesystem::path dir_;
+  std::vector<std::string> extra_api_flags_;
+  int storage_port_ = 0, hybrid_port_ = 0, api_grpc_port_ = 0, api_http_port_ = 0;
+  int storage_starts_ = 0, hybrid_starts_ = 0;
+  std::unique_ptr<ChildProcess> storage_, hybrid_, api_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Engram::Stub> stub_;
+};
+
+// One suite shared by the tests that do not kill anything.
+class ApiE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite_ = new Suite("shared", {"--max_body_mb=1"});
+    suite_->Start();
+  }
+  static void TearDownTestSuite() {
+    delete suite_;
+    suite_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(suite_, nullptr); }
+  static Suite* suite_;
+};
+Suite* ApiE2eTest::suite_ = nullptr;
+
+TEST_F(ApiE2eTest, EveryRestRoute) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_rest";
+  const std::string base = "/v1/namespaces/" + ns;
+
+  HttpResult r = s.Rest("POST", "/v1/namespaces", json{{"name", ns}}.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(Json(r)["name"], ns);
+  EXPECT_EQ(Json(r)["dimension"], 384);
+  EXPECT_EQ(Json(r)["metric"], "COSINE");
+  EXPECT_EQ(Json(r)["embedder"], "hashing");
+  EXPECT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", ns}}.dump()).status, 409);
+
+  r = s.Rest("GET", "/v1/namespaces");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::set<std::string> names;
+  for (const auto& n : Json(r)["namespaces"]) names.insert(n["name"]);
+  EXPECT_TRUE(names.count(ns) && names.count("default")) << r.body;
+
+  r = s.Rest("GET", base);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["conceptCount"], "0");  // 64-bit integers are JSON strings
+
+  // Learn: 201 when created, 200 the second time; the stated relation becomes an association.
+  r = s.Rest("POST", base + "/concepts", json{{"content", "A dog is a mammal"}}.dump(), kWriterKey);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string dog = Json(r)["id"];
+  EXPECT_EQ(Json(r)["created"], true);
+  bool hierarchical = false;
+  for (const auto& a : Json(r)["associations"]) hierarchical |= a["type"] == "HIERARCHICAL";
+  EXPECT_TRUE(hierarchical) << r.body;
+  r = s.Rest("POST", base + "/concepts", json{{"content", "A dog is a mammal"}}.dump(), kWriterKey);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["id"], dog);
+  EXPECT_EQ(Json(r)["created"], false);
+
+  r = s.Rest("POST", base + "/concepts:batch",
+             json{{"concepts",
+                   {{{"content", "Heavy rain causes floods"}},
+                    {{"content", "Floods damage houses"}, {"id", "floods"}, {"attributes", {{"topic", "weather"}}}}}}}
+                 .dump(),
+             kWriterKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Json(r)["results"].size(), 2u);
+  EXPECT_EQ(Json(r)["results"][1]["id"], "floods");
+  EXPECT_GE(std::stoull(Json(r)["associationsCreated"].get<std::string>()), 1u) << r.body;
+
+  r = s.Rest("GET", base + "/concepts/floods?includeVector=true", "", kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["content"], "Floods damage houses");
+  EXPECT_EQ(Json(r)["attributes"]["topic"], "weather");
+  EXPECT_FALSE(Json(r)["createTime"].get<std::string>().empty());
+  const std::vector<float> floods_vector = Json(r)["vector"];
+  EXPECT_EQ(floods_vector.size(), 384u);
+
+  r = s.Rest("POST", base + "/associations",
+             json{{"source", dog}, {"target", "floods"}, {"type", "CAUSAL"}, {"confidence", 0.75}}.dump(), kWriterKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["type"], "CAUSAL");
+  EXPECT_FLOAT_EQ(Json(r)["confidence"].get<float>(), 0.75f);
+
+  r = s.Rest("GET", base + "/concepts/" + dog + "/neighbors?type=CAUSAL&direction=OUT&limit=10", "", kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Json(r)["neighbors"].size(), 1u) << r.body;
+  EXPECT_EQ(Json(r)["neighbors"][0]["concept"]["id"], "floods");
+  EXPECT_EQ(Json(r)["neighbors"][0]["association"]["type"], "CAUSAL");
+
+  r = s.Rest("POST", base + "/paths", json{{"source", dog}, {"target", "floods"}, {"maxDepth", 3}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(Json(r)["paths"].empty()) << r.body;
+  EXPECT_EQ(Json(r)["paths"][0]["conceptIds"].front(), dog);
+  EXPECT_EQ(Json(r)["paths"][0]["conceptIds"].back(), "floods");
+
+  r = s.Rest("POST", base + "/search", json{{"query", "a dog is a mammal"}, {"k", 3}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(Json(r)["results"].empty());
+  EXPECT_EQ(Json(r)["results"][0]["id"], dog);
+
+  r = s.Rest("POST", base + "/search", json{{"vector", floods_vector}, {"k", 1}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Json(r)["results"].size(), 1u);
+  EXPECT_EQ(Json(r)["results"][0]["id"], "floods");
+
+  r = s.Rest("POST", base + "/search",
+             json{{"query", "water damage"}, {"filter", {{"attributes", {{"topic", "weather"}}}}}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(Json(r)["results"].empty());
+  for (const auto& hit : Json(r)["results"]) EXPECT_EQ(hit["attributes"]["topic"], "weather") << r.body;
+
+  r = s.Rest("POST", base + "/reason", json{{"query", "Is a dog a mammal?"}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json reason = Json(r);
+  EXPECT_TRUE(reason.contains("confidence") && reason["confidence"].contains("final")) << r.body;
+  EXPECT_FALSE(reason["paths"].empty()) << r.body;
+  EXPECT_FALSE(reason["explanation"].get<std::string>().empty());
+
+  r = s.Rest("GET", "/v1/stats", "", kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_GE(std::stoull(Json(r)["concepts"].get<std::string>()), 4u);
+
+  // Deletes are complete: gone from get, neighbors and search.
+  EXPECT_EQ(s.Rest("DELETE", base + "/concepts/floods", "", kWriterKey).status, 200);
+  EXPECT_EQ(s.Rest("GET", base + "/concepts/floods", "", kReaderKey).status, 404);
+  EXPECT_EQ(s.Rest("DELETE", base + "/concepts/floods", "", kWriterKey).status, 404);
+  r = s.Rest("GET", base + "/concepts/" + dog + "/neighbors?type=CAUSAL", "", kReaderKey);
+  EXPECT_TRUE(Json(r)["neighbors"].empty()) << r.body;
+  r = s.Rest("POST", base + "/search", json{{"vector", floods_vector}, {"k", 5}}.dump(), kReaderKey);
+  for (const auto& hit : Json(r)["results"]) EXPECT_NE(hit["id"], "floods");
+
+  EXPECT_EQ(s.Rest("DELETE", base).status, 200);
+  EXPECT_EQ(s.Rest("GET", base).status, 404);
+
+  // The HTTP port's standard and documentation routes.
+  r = s.Rest("GET", "/openapi.json", "", "");
+  ASSERT_EQ(r.status, 200);
+  json doc = Json(r);
+  EXPECT_TRUE(doc.contains("openapi"));
+  for (const char* path : {"/v1/namespaces", "/v1/namespaces/{namespace}", "/v1/namespaces/{namespace}/concepts",
+                           "/v1/namespaces/{namespace}/concepts:batch", "/v1/namespaces/{namespace}/concepts/{id}",
+                           "/v1/namespaces/{namespace}/associations",
+                           "/v1/namespaces/{namespace}/concepts/{id}/neighbors", "/v1/namespaces/{namespace}/paths",
+                           "/v1/namespaces/{namespace}/search", "/v1/namespaces/{namespace}/reason", "/v1/stats"}) {
+    EXPECT_TRUE(doc["paths"].contains(path)) << path;
+  }
+  EXPECT_EQ(s.Rest("GET", "/healthz", "", "").status, 200);
+  EXPECT_EQ(s.Rest("GET", "/readyz", "", "").status, 200);
+  r = s.Rest("GET", "/metrics", "", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("engram_api_requests_total"));
+}
+
+TEST_F(ApiE2eTest, EveryGrpcMethod) {
+  Suite& s = *suite_;
+  auto& stub = *s.stub_;
+  const std::string ns = "e2e_grpc";
+
+  v1::CreateNamespaceRequest create;
+  create.set_name(ns);
+  v1::Namespace created;
+  ASSERT_TRUE(stub.CreateNamespace(Suite::Context().get(), create, &created).ok());
+  EXPECT_EQ(created.dimension(), 384u);
+
+  v1::ListNamespacesResponse list;
+  ASSERT_TRUE(stub.ListNamespaces(Suite::Context(kReaderKey).get(), {}, &list).ok());
+  EXPECT_TRUE(std::any_of(list.namespaces().begin(), list.namespaces().end(),
+                          [&](const v1::Namespace& n) { return n.name() == ns; }));
+
+  v1::LearnRequest learn;
+  learn.set_namespace_(ns);
+  learn.set_content("Smoking causes cancer");
+  v1::LearnResponse learned;
+  grpc::Status st = stub.Learn(Suite::Context(kWriterKey).get(), learn, &learned);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(learned.created());
+
+  v1::LearnBatchRequest batch;
+  batch.set_namespace_(ns);
+  for (const char* text : {"Cancer is a disease", "A disease is a condition"}) {
+    batch.add_concepts()->set_content(text);
+  }
+  v1::LearnBatchResponse batch_response;
+  st = stub.LearnBatch(Suite::Context(kWriterKey).get(), batch, &batch_response);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(batch_response.results_size(), 2);
+
+  v1::GetConceptRequest get;
+  get.set_namespace_(ns);
+  get.set_id(learned.id());
+  v1::Concept concept_;
+  ASSERT_TRUE(stub.GetConcept(Suite::Context(kReaderKey).get(), get, &concept_).ok());
+  EXPECT_EQ(concept_.content(), "Smoking causes cancer");
+
+  v1::AssociateRequest associate;
+  associate.set_namespace_(ns);
+  associate.set_source(batch_response.results(0).id());
+  associate.set_target(batch_response.results(1).id());
+  associate.set_type(v1::TEMPORAL);
+  v1::Association association;
+  st = stub.Associate(Suite::Context(kWriterKey).get(), associate, &association);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(association.type(), v1::TEMPORAL);
+
+  v1::NeighborsRequest neighbors;
+  neighbors.set_namespace_(ns);
+  neighbors.set_id(batch_response.results(0).id());
+  neighbors.set_type(v1::TEMPORAL);
+  v1::NeighborsResponse neighbors_response;
+  ASSERT_TRUE(stub.Neighbors(Suite::Context(kReaderKey).get(), neighbors, &neighbors_response).ok());
+  ASSERT_EQ(neighbors_response.neighbors_size(), 1);
+  EXPECT_EQ(neighbors_response.neighbors(0).node().id(), batch_response.results(1).id());
+
+  v1::FindPathsRequest paths;
+  paths.set_namespace_(ns);
+  paths.set_source(learned.id());
+  paths.set_target(batch_response.results(1).id());
+  v1::FindPathsResponse paths_response;
+  ASSERT_TRUE(stub.FindPaths(Suite::Context(kReaderKey).get(), paths, &paths_response).ok());
+  EXPECT_GE(paths_response.paths_size(), 1);
+
+  v1::SearchRequest search;
+  search.set_namespace_(ns);
+  search.set_query("smoking causes cancer");
+  v1::SearchResponse search_response;
+  ASSERT_TRUE(stub.Search(Suite::Context(kReaderKey).get(), search, &search_response).ok());
+  ASSERT_GE(search_response.results_size(), 1);
+  EXPECT_EQ(search_response.results(0).id(), learned.id());
+
+  v1::ReasonRequest reason;
+  reason.set_namespace_(ns);
+  reason.set_query("What does smoking cause?");
+  v1::ReasonResponse reason_response;
+  st = stub.Reason(Suite::Context(kReaderKey).get(), reason, &reason_response);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GE(reason_response.paths_size(), 1);
+  EXPECT_FALSE(reason_response.explanation().empty());
+
+  v1::Stats stats;
+  ASSERT_TRUE(stub.GetStats(Suite::Context(kReaderKey).get(), {}, &stats).ok());
+  EXPECT_GE(stats.concepts(), 3u);
+
+  v1::GetNamespaceRequest get_ns;
+  get_ns.set_namespace_(ns);
+  v1::Namespace info;
+  ASSERT_TRUE(stub.GetNamespace(Suite::Context(kReaderKey).get(), get_ns, &info).ok());
+  EXPECT_GE(info.concept_count(), 3u);
+
+  v1::DeleteConceptRequest del;
+  del.set_namespace_(ns);
+  del.set_id(learned.id());
+  v1::DeleteConceptResponse deleted;
+  ASSERT_TRUE(stub.DeleteConcept(Suite::Context(kWriterKey).get(), del, &deleted).ok());
+  EXPECT_EQ(stub.GetConcept(Suite::Context(kReaderKey).get(), get, &concept_).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  v1::DeleteNamespaceRequest del_ns;
+  del_ns.set_namespace_(ns);
+  v1::DeleteNamespaceResponse ns_deleted;
+  ASSERT_TRUE(stub.DeleteNamespace(Suite::Context().get(), del_ns, &ns_deleted).ok());
+  EXPECT_EQ(stub.GetNamespace(Suite::Context().get(), get_ns, &info).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Every rejected request gets the documented status and a message naming the field, and
+// changes nothing.
+TEST_F(ApiE2eTest, ErrorPathsAreClearAndChangeNothing) {
+  Suite& s = *suite_;
+  const uint64_t before = s.Concepts();
+  const std::string learn = "/v1/namespaces/default/concepts";
+  auto expect_error = [&](const HttpResult& r, int status, const std::string& code, const std::string& mention) {
+    EXPECT_EQ(r.status, status) << r.body;
+    json j = Json(r);
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_THAT(j["error"]["message"].get<std::string>(), HasSubstr(mention)) << r.body;
+    EXPECT_FALSE(j["error"]["correlationId"].get<std::string>().empty()) << r.body;
+  };
+
+  expect_error(s.Rest("POST", learn, R"({"content": "unterminated)", kWriterKey), 400, "INVALID_ARGUMENT", "JSON");
+  expect_error(s.Rest("POST", learn, R"({"content": "x", "colour": "red"})", kWriterKey), 400, "INVALID_ARGUMENT",
+               "colour");
+  expect_error(s.Rest("POST", "/v1/namespaces/no_such_ns/concepts", R"({"content": "x"})", kWriterKey), 404,
+               "NOT_FOUND", "no_such_ns");
+  expect_error(s.Rest("GET", "/v1/namespaces/no_such_ns", "", kReaderKey), 404, "NOT_FOUND", "no_such_ns");
+  expect_error(s.Rest("POST", learn, R"({"content": "empty id?", "id": ""})", ""), 401, "UNAUTHENTICATED", "key");
+  expect_error(s.Rest("POST", learn, R"({"content": "x"})", "not-a-valid-key-at-all"), 401, "UNAUTHENTICATED",
+               "key");
+  expect_error(s.Rest("POST", learn, R"({"content": "x"})", kReaderKey), 403, "PERMISSION_DENIED", "reader");
+  expect_error(s.Rest("GET", "/v1/namespaces/default", "", kScopedKey), 403, "PERMISSION_DENIED", "default");
+  expect_error(s.Rest("POST", learn, R"({"content": ""})", kWriterKey), 400, "INVALID_ARGUMENT", "content");
+
+  // Vectors: NaN (the protobuf JSON mapping accepts "NaN"), wrong dimension.
+  json nan_vector = json::array();
+  for (int i = 0; i < 384; ++i) nan_vector.push_back(i == 7 ? json("NaN") : json(0.1));
+  expect_error(s.Rest("POST", learn, json{{"content", "nan vector"}, {"vector", nan_vector}}.dump(), kWriterKey), 400,
+               "INVALID_ARGUMENT", "vector");
+  expect_error(s.Rest("POST", "/v1/namespaces/default/search", json{{"vector", nan_vector}}.dump(), kReaderKey), 400,
+               "INVALID_ARGUMENT", "vector");
+  expect_error(s.Rest("POST", learn, json{{"content", "short vector"}, {"vector", {0.1, 0.2, 0.3}}}.dump(), kWriterKey),
+               400, "INVALID_ARGUMENT", "vector");
+  expect_error(s.Rest("POST", "/v1/namespaces/default/search", json{{"query", "x"}, {"k", 100000}}.dump(), kReaderKey),
+               400, "INVALID_ARGUMENT", "k");
+
+  // A batch with one bad item is rejected whole.
+  json items = json::array();
+  for (int i = 0; i < 5; ++i) items.push_back({{"content", absl::StrCat("batch item ", i)}});
+  items[3]["id"] = std::string(200, 'x');
+  expect_error(s.Rest("POST", learn + ":batch", json{{"concepts", items}}.dump(), kWriterKey), 400,
+               "INVALID_ARGUMENT", "concepts[3].id");
+
+  // Oversized body (this suite runs with --max_body_mb=1).
+  HttpResult big = s.Rest("POST", learn, json{{"content", std::string(1536 << 10, 'a')}}.dump(), kWriterKey);
+  EXPECT_EQ(big.status, 413) << big.body.substr(0, 200);
+
+  // Unknown route, wrong method.
+  EXPECT_EQ(s.Rest("GET", "/v1/nothing-here", "", kReaderKey).status, 404);
+  EXPECT_EQ(s.Rest("PUT", "/v1/stats", "", kReaderKey).status, 405);
+
+  // The same over gRPC: codes, not HTTP statuses.
+  v1::LearnRequest request;
+  request.set_namespace_("default");
+  request.set_content("grpc without a key");
+  v1::LearnResponse response;
+  EXPECT_EQ(s.stub_->Learn(Suite::Context("").get(), request, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.stub_->Learn(Suite::Context(kReaderKey).get(), request, &response).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  request.add_vector(NAN);
+  grpc::Status st = s.stub_->Learn(Suite::Context(kWriterKey).get(), request, &response);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("vector"));
+
+  EXPECT_EQ(s.Concepts(), before) << "a rejected request changed the store";
+}
+
+TEST_F(ApiE2eTest, RateLimitedKeyGets429WithRetryAfterAndGrpcResourceExhausted) {
+  Suite& s = *suite_;
+  // A second api replica over the same dependencies with a tiny per-key budget: one request per
+  // ~17 minutes, so the second request is refused no matter how slow the machine is.
+  auto api = s.StartApi("api-throttled", {"--key_rate=0.001", "--key_burst=1"});
+  const int http = api->PortAfter(" http ");
+  const int grpc_port = api->PortAfter("serving on grpc ");
+  HttpResult first = HttpCall(http, "GET", "/v1/stats", "", Auth(kReaderKey));
+  EXPECT_EQ(first.status, 200) << first.body;
+  HttpResult second = HttpCall(http, "GET", "/v1/stats", "", Auth(kReaderKey));
+  EXPECT_EQ(second.status, 429) << second.body;
+  EXPECT_EQ(Json(second)["error"]["code"], "RESOURCE_EXHAUSTED");
+  ASSERT_FALSE(second.Header("Retry-After").empty());
+  EXPECT_GE(std::stoi(second.Header("Retry-After")), 1);
+
+  auto stub = v1::Engram::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
+  v1::Stats stats;
+  EXPECT_EQ(stub->GetStats(Suite::Context(kReaderKey).get(), {}, &stats).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Another key has its own bucket.
+  EXPECT_EQ(HttpCall(http, "GET", "/v1/stats", "", Auth(kAdminKey)).status, 200);
+  HttpResult metrics = HttpCall(http, "GET", "/metrics");
+  EXPECT_THAT(metrics.body, HasSubstr("engram_api_rate_limited_total"));
+  EXPECT_EQ(api->Kill(SIGTERM), 0) << api->Log();
+}
+
+TEST_F(ApiE2eTest, CorrelationIdIsEchoedAndLoggedByAllThreeServices) {
+  Suite& s = *suite_;
+  const std::string id = absl::StrCat("e2e-corr-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
+  HttpResult r = HttpCall(s.api_http_port_, "POST", "/v1/namespaces/default/concepts",
+                          json{{"content", "Correlation ids follow a request through Engram"}}.dump(),
+                          {{"Authorization", absl::StrCat("Bearer ", kWriterKey)}, {"X-Correlation-ID", id}});
+  ASSERT_TRUE(r.status == 200 || r.status == 201) << r.body;
+  EXPECT_EQ(r.Header("X-Correlation-ID"), id);
+  // Each service logs the id on its lines for this request (bounded wait for the log write).
+  EXPECT_TRUE(s.api_->WaitForLine(id, absl::Seconds(30)).ok()) << "engram-api log lacks " << id;
+  EXPECT_TRUE(s.hybrid_->WaitForLine(id, absl::Seconds(30)).ok()) << "engram-hybrid log lacks " << id;
+  EXPECT_TRUE(s.storage_->WaitForLine(id, absl::Seconds(30)).ok()) << "engram-storage log lacks " << id;
+
+  // Over gRPC the id comes back in the initial metadata.
+  auto context = Suite::Context(kReaderKey);
+  context->AddMetadata("x-correlation-id", id + "-grpc");
+  v1::Stats stats;
+  ASSERT_TRUE(s.stub_->GetStats(context.get(), {}, &stats).ok());
+  auto echoed = context->GetServerInitialMetadata().find("x-correlation-id");
+  ASSERT_NE(echoed, context->GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), id + "-grpc");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependencies killed for real.
+// ---------------------------------------------------------------------------------------------
+
+TEST(ApiResilienceTest, StorageKilledMeansUnavailableWithinDeadlineThenRecoversWithoutRestart) {
+  Suite s("storage_killed");
+  s.Start();
+  v1::LearnRequest learn;
+  learn.set_namespace_("default");
+  learn.set_content("Durable knowledge survives a storage crash");
+  v1::LearnResponse learned;
+  ASSERT_TRUE(s.stub_->Learn(Suite::Context(kWriterKey).get(), learn, &learned).ok());
+
+  s.storage_->Kill(SIGKILL);
+  ASSERT_TRUE(Eventually([&] {
+    HttpResult r = HttpCall(s.api_http_port_, "GET", "/readyz", "", {}, 5);
+    return r.status == 503 && r.body.find("storage") != std::string::npos;
+  })) << "readyz never named storage: " << HttpCall(s.api_http_port_, "GET", "/readyz").body;
+
+  v1::GetConceptRequest get;
+  get.set_namespace_("default");
+  get.set_id(learned.id());
+  v1::Concept concept_;
+  const absl::Time start = absl::Now();
+  grpc::Status st = s.stub_->GetConcept(Suite::Context(kReaderKey, absl::Seconds(5)).get(), get, &concept_);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(6)) << "the call outlived its deadline";
+  HttpResult r = s.Rest("GET", "/v1/namespaces/default/concepts/" + learned.id(), "", kReaderKey);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(Json(r)["error"]["code"], "UNAVAILABLE");
+
+  // Storage comes back on its port with its data: the same api process recovers by itself.
+  s.StartStorage();
+  ASSERT_TRUE(Eventually([&] { return s.Ready(); })) << HttpCall(s.api_http_port_, "GET", "/readyz").body;
+  ASSERT_TRUE(Eventually([&] {
+    v1::Concept c;
+    return s.stub_->GetConcept(Suite::Context(kReaderKey, absl::Seconds(5)).get(), get, &c).ok();
+  }));
+  ASSERT_TRUE(s.stub_->GetConcept(Suite::Context(kReaderKey).get(), get, &concept_).ok());
+  EXPECT_EQ(concept_.content(), learn.content());
+}
+
+TEST(ApiResilienceTest, HybridKilledMeansDataCallsStillWork) {
+  Suite s("hybrid_killed");
+  s.Start();
+  v1::LearnBatchRequest batch;
+  batch.set_namespace_("default");
+  for (const char* text : {"Wind turns turbines", "Turbines make electricity"}) batch.add_concepts()->set_content(text);
+  v1::LearnBatchResponse learned;
+  ASSERT_TRUE(s.stub_->LearnBatch(Suite::Context(kWriterKey).get(), batch, &learned).ok());
+  v1::GetConceptRequest get;
+  get.set_namespace_("default");
+  get.set_id(learned.results(0).id());
+  get.set_include_vector(true);
+  v1::Concept wind;
+  ASSERT_TRUE(s.stub_->GetConcept(Suite::Context(kReaderKey).get(), get, &wind).ok());
+
+  s.hybrid_->Kill(SIGKILL);
+  ASSERT_TRUE(Eventually([&] {
+    HttpResult r = HttpCall(s.api_http_port_, "GET", "/readyz", "", {}, 5);
+    return r.status == 503 && r.body.find("hybrid") != std::string::npos;
+  }));
+
+  v1::Concept again;
+  EXPECT_TRUE(s.stub_->GetConcept(Suite::Context(kReaderKey).get(), get, &again).ok());
+  v1::AssociateRequest associate;
+  associate.set_namespace_("default");
+  associate.set_source(learned.results(0).id());
+  associate.set_target(learned.results(1).id());
+  associate.set_type(v1::CAUSAL);
+  v1::Association association;
+  grpc::Status st = s.stub_->Associate(Suite::Context(kWriterKey).get(), associate, &association);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  v1::NeighborsRequest neighbors;
+  neighbors.set_namespace_("default");
+  neighbors.set_id(learned.results(0).id());
+  v1::NeighborsResponse neighbors_response;
+  EXPECT_TRUE(s.stub_->Neighbors(Suite::Context(kReaderKey).get(), neighbors, &neighbors_response).ok());
+  EXPECT_GE(neighbors_response.neighbors_size(), 1);
+  v1::SearchRequest by_vector;
+  by_vector.set_namespace_("default");
+  *by_vector.mutable_vector() = wind.vector();
+  v1::SearchResponse hits;
+  st = s.stub_->Search(Suite::Context(kReaderKey).get(), by_vector, &hits);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_GE(hits.results_size(), 1);
+  EXPECT_EQ(hits.results(0).id(), wind.id());
+  v1::Stats stats;
+  EXPECT_TRUE(s.stub_->GetStats(Suite::Context(kReaderKey).get(), {}, &stats).ok());
+
+  // Text needs hybrid: a clear UNAVAILABLE within the deadline.
+  v1::SearchRequest by_text;
+  by_text.set_namespace_("default");
+  by_text.set_query("wind power");
+  st = s.stub_->Search(Suite::Context(kReaderKey, absl::Seconds(5)).get(), by_text, &hits);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  EXPECT_THAT(st.error_message(), HasSubstr("hybrid"));
+
+  s.StartHybrid();
+  ASSERT_TRUE(Eventually([&] { return s.Ready(); }));
+  ASSERT_TRUE(Eventually([&] {
+    v1::SearchResponse r;
+    return s.stub_->Search(Suite::Context(kReaderKey, absl::Seconds(5)).get(), by_text, &r).ok();
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// engramctl against the real suite.
+// ---------------------------------------------------------------------------------------------
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CommandResult RunEngramctl(const Suite& s, const std::string& args) {
+  const std::filesystem::path out = s.dir_ / "engramctl.out";
+  const std::string command = absl::StrCat(ENGRAMCTL_BIN, " --addr=127.0.0.1:", s.api_grpc_port_,
+                                           " --api_key=", kAdminKey, " ", args, " > ", out.string(), " 2>&1");
+  const int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out);
+  result.output.assign(std::istreambuf_iterator<char>(in), {});
+  return result;
+}
+
+TEST_F(ApiE2eTest, EngramctlLearnSearchReasonAndExitCodes) {
+  Suite& s = *suite_;
+  CommandResult r = RunEngramctl(s, "--namespace=default learn 'A sparrow is a bird'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, "--namespace=default learn 'A bird is an animal'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, "--namespace=default search 'sparrow bird'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("A sparrow is a bird"));
+  r = RunEngramctl(s, "--namespace=default --output=json search 'sparrow bird'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_FALSE(json::parse(r.output, nullptr, false).is_discarded()) << r.output;
+  r = RunEngramctl(s, "--namespace=default reason 'Is a sparrow an animal?'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("HIERARCHICAL"));
+  r = RunEngramctl(s, "--namespace=default get no-such-concept-id");
+  EXPECT_EQ(r.exit_code, 3) << r.output;  // NOT_FOUND
+  r = RunEngramctl(s, "--namespace=default frobnicate");
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // usage
+}
+
+TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
+  Suite& s = *suite_;
+  CommandResult r = RunEngramctl(s, "--namespace=wordnet_e2e import wordnet /usr/share/wordnet --limit=300");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("concepts/s"));
+  v1::GetNamespaceRequest get;
+  get.set_namespace_("wordnet_e2e");
+  v1::Namespace info;
+  ASSERT_TRUE(s.stub_->GetNamespace(Suite::Context().get(), get, &info).ok());
+  EXPECT_EQ(info.concept_count(), 300u);
+  EXPECT_GT(info.association_count(), 0u);
+}
+
+}  // namespace
+}  // namespace engram

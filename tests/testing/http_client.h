@@ -1,0 +1,34 @@
+// A minimal blocking HTTP/1.1 client for cross-service tests (one request per connection).
+//
+//   HttpResult r = HttpCall(port, "POST", "/v1/namespaces", R"({"name":"x"})",
+//                           {{"Authorization", "Bearer " + key}});
+//   EXPECT_EQ(r.status, 201) << r.body;
+//   r.Header("X-Correlation-ID");
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace engram::testing {
+
+struct HttpResult {
+  int status = 0;  // 0 when the connection failed or the response was malformed
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The first header with this name (ASCII case-insensitive), "" when absent.
+  std::string Header(const std::string& name) const;
+};
+
+// Sends one request to 127.0.0.1:port with Content-Length and "Connection: close"; waits at most
+// `timeout_s` seconds for the whole response.
+HttpResult HttpCall(int port, const std::string& method, const std::string& target,
+                    const std::string& body = "",
+                    const std::vector<std::pair<std::string, std::string>>& headers = {},
+                    int timeout_s = 30);
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close). For tests that
+// must restart a server on the same port.
+int PickFreePort();
+
+}  // namespace engram::testing
