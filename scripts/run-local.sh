@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Starts the Engram suite on localhost with an embedded data directory (./engram-data).
-# Today the suite is engram-storage and engram-hybrid; engram-api and engram-control join as they land.
-# Ctrl-C stops everything cleanly; starting again keeps the data.
+# Starts the Engram suite on localhost with an embedded data directory (./engram-data):
+# engram-storage, engram-hybrid and engram-api, waits until all are ready, loads a demo knowledge
+# set on the first run (WordNet's nouns when wordnet-base is installed, a small built-in set
+# otherwise) and prints what to try. Ctrl-C stops everything cleanly; starting again keeps the data
+# (and the development API key).
+#
+# Environment: ENGRAM_DATA_DIR, ENGRAM_{STORAGE,HYBRID,API}_{GRPC,HTTP}_PORT, ENGRAM_DEMO=none|small|wordnet,
+# ENGRAM_WORDNET_LIMIT (synsets to import; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build}"
@@ -10,50 +15,109 @@ STORAGE_GRPC="${ENGRAM_STORAGE_GRPC_PORT:-50053}"
 STORAGE_HTTP="${ENGRAM_STORAGE_HTTP_PORT:-9103}"
 HYBRID_GRPC="${ENGRAM_HYBRID_GRPC_PORT:-50052}"
 HYBRID_HTTP="${ENGRAM_HYBRID_HTTP_PORT:-9102}"
+API_GRPC="${ENGRAM_API_GRPC_PORT:-50051}"
+API_HTTP="${ENGRAM_API_HTTP_PORT:-8080}"
+WORDNET_DIR=/usr/share/wordnet
 mkdir -p "$DATA_DIR"
+
+# A development API key (admin on every namespace), created once and kept with the data.
+KEYS_FILE="$DATA_DIR/api-keys.json"
+if [[ ! -s "$KEYS_FILE" ]]; then
+  dev_key="ek_dev_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+  umask 077
+  printf '{"keys": [{"name": "local-dev", "key": "%s", "role": "admin", "namespaces": ["*"]}]}\n' \
+    "$dev_key" > "$KEYS_FILE"
+  umask 022
+fi
+DEV_KEY="$(sed -n 's/.*"key": "\([^"]*\)".*/\1/p' "$KEYS_FILE" | head -1)"
 
 pids=()
 stop() {
+  trap - INT TERM
   echo
   echo ">> stopping"
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # api first (it drains its requests), then hybrid, then storage.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
   exit 0
 }
 trap stop INT TERM
 
-"$BUILD_DIR/storage-server/engram-storage" --data_dir="$DATA_DIR/storage" \
-  --grpc_port="$STORAGE_GRPC" --http_port="$STORAGE_HTTP" --listen_address=127.0.0.1 &
-pids+=($!)
-
-"$BUILD_DIR/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$STORAGE_GRPC" \
-  --grpc_port="$HYBRID_GRPC" --http_port="$HYBRID_HTTP" --listen_address=127.0.0.1 &
-pids+=($!)
-
 wait_ready() {  # name, http port, pid
   echo ">> waiting for $1 to be ready"
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 1200); do
     if curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$3" 2>/dev/null; then echo "$1 exited" >&2; stop; fi
+    if ! kill -0 "$3" 2>/dev/null; then echo "$1 exited; see its log above" >&2; stop; fi
     sleep 0.1
   done
   echo "$1 did not become ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
   stop
 }
+
+"$BUILD_DIR/storage-server/engram-storage" --data_dir="$DATA_DIR/storage" \
+  --grpc_port="$STORAGE_GRPC" --http_port="$STORAGE_HTTP" --listen_address=127.0.0.1 &
+pids+=($!)
 wait_ready engram-storage "$STORAGE_HTTP" "${pids[0]}"
+
+"$BUILD_DIR/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$STORAGE_GRPC" \
+  --grpc_port="$HYBRID_GRPC" --http_port="$HYBRID_HTTP" --listen_address=127.0.0.1 &
+pids+=($!)
 wait_ready engram-hybrid "$HYBRID_HTTP" "${pids[1]}"
+
+"$BUILD_DIR/services/api/engram-api" --storage_addr="127.0.0.1:$STORAGE_GRPC" \
+  --hybrid_addr="127.0.0.1:$HYBRID_GRPC" --api_keys_file="$KEYS_FILE" \
+  --grpc_port="$API_GRPC" --http_port="$API_HTTP" --listen_address=127.0.0.1 &
+pids+=($!)
+wait_ready engram-api "$API_HTTP" "${pids[2]}"
+
+ENGRAMCTL="$BUILD_DIR/cli/engramctl/engramctl"
+export ENGRAM_ADDR="127.0.0.1:$API_GRPC" ENGRAM_API_KEY="$DEV_KEY"
+
+# Demo knowledge, once: WordNet's noun graph when installed, otherwise a small built-in set.
+demo="${ENGRAM_DEMO:-auto}"
+if [[ "$demo" == auto ]]; then
+  if [[ -r "$WORDNET_DIR/data.noun" ]]; then demo=wordnet; else demo=small; fi
+fi
+DEMO_NS=default
+if [[ "$demo" == wordnet ]]; then
+  DEMO_NS=wordnet
+  if [[ ! -e "$DATA_DIR/.wordnet-imported" ]]; then  # the import is idempotent: rerun if interrupted
+    echo ">> importing WordNet nouns from $WORDNET_DIR into namespace 'wordnet' (first run only)"
+    limit=()
+    [[ -n "${ENGRAM_WORDNET_LIMIT:-}" ]] && limit=(--limit="$ENGRAM_WORDNET_LIMIT")
+    "$ENGRAMCTL" --namespace=wordnet import wordnet "$WORDNET_DIR" "${limit[@]}" && touch "$DATA_DIR/.wordnet-imported"
+  fi
+elif [[ "$demo" == small && ! -e "$DATA_DIR/.small-demo-imported" ]]; then
+  echo ">> learning a small demo set into namespace 'default'"
+  "$ENGRAMCTL" --namespace=default learn --file=scripts/demo-knowledge.txt && touch "$DATA_DIR/.small-demo-imported"
+fi
+
 cat <<INFO
 
 Engram is running (data in $DATA_DIR):
-  engram-storage  gRPC 127.0.0.1:$STORAGE_GRPC (engram.storage.v1.Storage, health, reflection)
-                  HTTP http://127.0.0.1:$STORAGE_HTTP/{healthz,readyz,metrics}
-  engram-hybrid   gRPC 127.0.0.1:$HYBRID_GRPC (engram.hybrid.v1.Hybrid: Embed, Learn, Search, Reason)
-                  HTTP http://127.0.0.1:$HYBRID_HTTP/{healthz,readyz,metrics}
+  engram-api      REST  http://127.0.0.1:$API_HTTP   (OpenAPI: /openapi.json; /healthz /readyz /metrics)
+                  gRPC  127.0.0.1:$API_GRPC          (engram.v1.Engram, health, reflection)
+  engram-hybrid   gRPC  127.0.0.1:$HYBRID_GRPC   HTTP http://127.0.0.1:$HYBRID_HTTP/{healthz,readyz,metrics}
+  engram-storage  gRPC  127.0.0.1:$STORAGE_GRPC   HTTP http://127.0.0.1:$STORAGE_HTTP/{healthz,readyz,metrics}
 
-Try:
-  curl -s http://127.0.0.1:$STORAGE_HTTP/metrics | grep '^engram_storage_concepts'
-  curl -s http://127.0.0.1:$HYBRID_HTTP/readyz
-(The public REST/gRPC API, engram-api, and the engramctl CLI are the next issue.)
+Development API key (admin, kept in $KEYS_FILE):
+  export ENGRAM_API_KEY=$DEV_KEY ENGRAM_ADDR=127.0.0.1:$API_GRPC
+
+Try (REST):
+  curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/default/concepts \\
+       -d '{"content": "A whale is a mammal"}'
+  curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/$DEMO_NS/search \\
+       -d '{"query": "large sea mammal", "k": 5}'
+  curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/$DEMO_NS/reason \\
+       -d '{"query": "Is a whale an animal?"}'
+
+Try (engramctl, $ENGRAMCTL):
+  $ENGRAMCTL learn "Whales eat krill"
+  $ENGRAMCTL -n $DEMO_NS search "large sea mammal"
+  $ENGRAMCTL -n $DEMO_NS reason "Is a whale an animal?"
+  $ENGRAMCTL -n $DEMO_NS neighbors <id from a search> --direction OUT
+  $ENGRAMCTL -n $DEMO_NS paths <source id> <target id>
+  $ENGRAMCTL stats
 
 Press Ctrl-C to stop.
 INFO
