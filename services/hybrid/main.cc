@@ -17,8 +17,15 @@ ABSL_FLAG(int, http_port, 9102, "HTTP port (/healthz, /readyz, /metrics).");
 ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC address.");
 ABSL_FLAG(std::string, model_dir, "", "Root of the word-vector models (/models in Kubernetes).");
 ABSL_FLAG(std::string, preload, "hashing", "Comma-separated embedders loaded before readiness.");
-ABSL_FLAG(int, threads, 0, "Compute threads for embedding (0: the number of CPUs).");
-ABSL_FLAG(uint64_t, compute_queue, 256, "Queued embedding batches before RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, threads, 0,
+          "Compute threads for embedding, extraction and reasoning (0: twice the number of CPUs).");
+ABSL_FLAG(uint64_t, compute_queue, 256,
+          "Compute tasks that may wait for a busy thread before requests get RESOURCE_EXHAUSTED (0: none).");
+ABSL_FLAG(int, namespace_cache_ttl_ms, 5000,
+          "How long a namespace's config is reused before asking storage again (0 disables the cache).");
+ABSL_FLAG(uint64_t, namespace_cache_size, 1024, "Namespace configs cached.");
+ABSL_FLAG(uint64_t, storage_concurrency, 16,
+          "Storage calls one request keeps in flight at once (neighbour fetches, semantic-link searches).");
 ABSL_FLAG(uint64_t, cache_mb, 256, "Embedding cache size in MiB (0 disables it).");
 ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request deadline caps it too).");
 ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");
@@ -47,6 +54,15 @@ int main(int argc, char** argv) {
   config.compute_queue = absl::GetFlag(FLAGS_compute_queue);
   config.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.core.storage_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_storage_timeout_ms));
+  config.core.namespace_cache.ttl = absl::Milliseconds(absl::GetFlag(FLAGS_namespace_cache_ttl_ms));
+  config.core.namespace_cache.capacity = absl::GetFlag(FLAGS_namespace_cache_size);
+  config.core.max_concurrent_storage_calls = absl::GetFlag(FLAGS_storage_concurrency);
+  if (config.threads < 0 || config.core.max_concurrent_storage_calls == 0 ||
+      absl::GetFlag(FLAGS_storage_timeout_ms) <= 0 || absl::GetFlag(FLAGS_namespace_cache_ttl_ms) < 0) {
+    spdlog::critical("--threads must be >= 0, --storage_concurrency >= 1, --storage_timeout_ms > 0, "
+                     "--namespace_cache_ttl_ms >= 0");
+    return 2;
+  }
 
   engram::hybrid::HybridServer server(config);
   if (absl::Status s = server.Start(); !s.ok()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "xxhash.h"
 
 namespace engram::hybrid {
@@ -96,13 +97,15 @@ size_t EmbeddingCache::entries() const {
 }
 
 CachingEmbedder::CachingEmbedder(std::shared_ptr<const Embedder> inner, EmbeddingCache* cache)
-    : inner_(std::move(inner)), cache_(cache) {}
+    : inner_(std::move(inner)),
+      cache_(cache),
+      cache_name_(absl::StrCat(inner_->name(), "@", inner_->dimension())) {}
 
 absl::StatusOr<std::vector<float>> CachingEmbedder::Embed(std::string_view text) const {
-  if (EmbeddingCache::Vector hit = cache_->Lookup(name(), text)) return *hit;
+  if (EmbeddingCache::Vector hit = cache_->Lookup(cache_name_, text)) return *hit;
   absl::StatusOr<std::vector<float>> vector = inner_->Embed(text);
   if (vector.ok())
-    cache_->Insert(name(), text, std::make_shared<const std::vector<float>>(*vector));
+    cache_->Insert(cache_name_, text, std::make_shared<const std::vector<float>>(*vector));
   return vector;
 }
 
@@ -112,7 +115,7 @@ absl::StatusOr<std::vector<std::vector<float>>> CachingEmbedder::EmbedBatch(
   std::vector<size_t> miss_positions;
   std::vector<std::string_view> miss_texts;
   for (size_t i = 0; i < texts.size(); ++i) {
-    if (EmbeddingCache::Vector hit = cache_->Lookup(name(), texts[i])) {
+    if (EmbeddingCache::Vector hit = cache_->Lookup(cache_name_, texts[i])) {
       out[i] = *hit;
     } else {
       miss_positions.push_back(i);
@@ -123,7 +126,7 @@ absl::StatusOr<std::vector<std::vector<float>>> CachingEmbedder::EmbedBatch(
   absl::StatusOr<std::vector<std::vector<float>>> computed = inner_->EmbedBatch(miss_texts);
   if (!computed.ok()) return computed.status();
   for (size_t j = 0; j < miss_positions.size(); ++j) {
-    cache_->Insert(name(), miss_texts[j],
+    cache_->Insert(cache_name_, miss_texts[j],
                    std::make_shared<const std::vector<float>>((*computed)[j]));
     out[miss_positions[j]] = std::move((*computed)[j]);
   }

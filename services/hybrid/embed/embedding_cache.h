@@ -87,7 +87,8 @@ class EmbeddingCache {
 };
 
 // An Embedder that answers from an EmbeddingCache and fills it. Same name and dimension as the
-// wrapped embedder (cache keys use the name, so one cache can serve several embedders).
+// wrapped embedder. Cache keys use "<name>@<dimension>", so one cache can serve several
+// embedders, including the hashing embedder at several namespace dimensions.
 // `cache` is not owned and must outlive this object. Thread-safe.
 class CachingEmbedder final : public Embedder {
  public:
@@ -103,6 +104,7 @@ class CachingEmbedder final : public Embedder {
  private:
   const std::shared_ptr<const Embedder> inner_;
   EmbeddingCache* const cache_;
+  const std::string cache_name_;  // "<name>@<dimension>"
 };
 
 }  // namespace engram::hybrid

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "services/hybrid/embed/hashing_embedder.h"
 
 namespace engram::hybrid {
 namespace {
@@ -124,7 +125,25 @@ TEST(CachingEmbedderTest, ComputesOnceAndBatchesMisses) {
   EXPECT_EQ(cache.hits(), 2u);
 
   EXPECT_FALSE(cached.Embed("fail").ok());
-  EXPECT_EQ(cache.Lookup("counting", "fail"), nullptr);  // errors are not cached
+  EXPECT_EQ(cache.Lookup("counting@2", "fail"), nullptr);  // errors are not cached
+}
+
+// Two namespaces with the hashing embedder at different dimensions share one cache: each must
+// get vectors of its own dimension.
+TEST(CachingEmbedderTest, SameNameAtTwoDimensionsDoesNotShareEntries) {
+  EmbeddingCache cache(1 << 20);
+  CachingEmbedder small(std::shared_ptr<const Embedder>(*HashingEmbedder::Create(32)), &cache);
+  CachingEmbedder large(std::shared_ptr<const Embedder>(*HashingEmbedder::Create(64)), &cache);
+  ASSERT_EQ(small.name(), large.name());
+  auto a = small.Embed("the same text");
+  auto b = large.Embed("the same text");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_EQ(b->size(), 64u);
+  const std::vector<std::string_view> texts = {"the same text"};
+  auto batch = small.EmbedBatch(texts);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ((*batch)[0].size(), 32u);
 }
 
 TEST(CachingEmbedderTest, ConcurrentUseIsSafe) {

@@ -6,8 +6,14 @@
 
 namespace engram::hybrid {
 
-ComputePool::ComputePool(int threads, size_t queue_capacity) : capacity_(std::max<size_t>(1, queue_capacity)) {
+namespace {
+// The pool whose worker this thread is (null elsewhere).
+thread_local const ComputePool* current_pool = nullptr;
+}  // namespace
+
+ComputePool::ComputePool(int threads, size_t queue_capacity) : capacity_(queue_capacity) {
   threads = std::max(1, threads);
+  idle_ = static_cast<size_t>(threads);  // counted from the start, so admission never races startup
   workers_.reserve(threads);
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
 }
@@ -28,9 +34,10 @@ absl::Status ComputePool::Submit(std::function<void(bool)> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::CancelledError("compute pool stopped");
-    if (queue_.size() >= capacity_) {
+    // Tasks already queued take the idle workers first.
+    if (queue_.size() >= capacity_ + idle_) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("compute pool full (", workers_.size(), " threads, ", capacity_,
+          absl::StrCat("compute pool full (", workers_.size(), " threads busy, ", capacity_,
                        " queued); retry with backoff"));
     }
     queue_.push_back(std::move(task));
@@ -39,22 +46,34 @@ absl::Status ComputePool::Submit(std::function<void(bool)> task) {
   return absl::OkStatus();
 }
 
+bool ComputePool::OnWorkerThread() const { return current_pool == this; }
+
 size_t ComputePool::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return queue_.size();
+  // Tasks an idle worker is about to take are not waiting for capacity.
+  return queue_.size() > idle_ ? queue_.size() - idle_ : 0;
+}
+
+size_t ComputePool::busy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return busy_;
 }
 
 void ComputePool::Work() {
+  current_pool = this;
+  std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    std::function<void(bool)> task;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping
-      task = std::move(queue_.front());
-      queue_.pop_front();
-    }
+    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping
+    std::function<void(bool)> task = std::move(queue_.front());
+    queue_.pop_front();
+    --idle_;
+    ++busy_;
+    lock.unlock();
     task(true);
+    lock.lock();
+    --busy_;
+    ++idle_;
   }
 }
 

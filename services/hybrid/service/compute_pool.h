@@ -1,13 +1,26 @@
 // ComputePool: a fixed set of worker threads with a bounded queue, for engram-hybrid's CPU work
-// (embedding), so that it does not run on gRPC's threads and a full pool answers
-// RESOURCE_EXHAUSTED instead of queueing without bound.
+// (embedding, relation extraction, reasoning), so that it does not run on gRPC's threads and a
+// full pool answers RESOURCE_EXHAUSTED instead of queueing without bound.
 //
 //   ComputePool pool(/*threads=*/4, /*queue_capacity=*/256);
 //   absl::StatusOr<Vectors> v = pool.Run<Vectors>([&] { return embedder.EmbedBatch(texts); }, deadline);
 //
+// Admission: a task is accepted when a worker is idle or fewer than queue_capacity tasks wait;
+// so with queue_capacity 0 the pool holds exactly `threads` tasks and refuses the next one.
+// Accounting is exact (under one mutex), not timing-dependent: with 1 thread and queue 0, a
+// second Submit while the first task runs is always refused.
+//
 // Run waits for the result. If the deadline passes while the work is still queued, the work is
 // dropped and Run returns DEADLINE_EXCEEDED; once the work has started Run waits for it to
-// finish (so `fn` may safely refer to the caller's data). Thread-safe.
+// finish (so `fn` may safely refer to the caller's data). Work that must stop at the deadline
+// checks it itself (HybridCore's storage calls all carry it).
+//
+// Nesting: Run called from one of this pool's own workers runs `fn` inline on that worker
+// instead of queueing it. A task that waited for another task of the same pool could otherwise
+// deadlock a pool whose workers are all busy waiting (1 thread: always). Tasks must not wait for
+// work of this pool by other means (Submit + wait) for the same reason.
+//
+// Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -28,7 +41,7 @@ namespace engram::hybrid {
 
 class ComputePool {
  public:
-  // threads >= 1 and queue_capacity >= 1 (clamped). The queue holds work not yet started.
+  // threads >= 1 (clamped). queue_capacity: tasks that may wait for a busy worker (0 allowed).
   ComputePool(int threads, size_t queue_capacity);
   // Stops the workers after the work already started; queued work is dropped (its Run callers
   // get CANCELLED).
@@ -36,14 +49,19 @@ class ComputePool {
   ComputePool(const ComputePool&) = delete;
   ComputePool& operator=(const ComputePool&) = delete;
 
-  // Enqueues `task`: RESOURCE_EXHAUSTED when queue_capacity tasks are already waiting.
+  // Enqueues `task`: RESOURCE_EXHAUSTED when no worker is idle and queue_capacity tasks are
+  // already waiting; CANCELLED once the pool is stopping.
   // `task(true)` runs it; `task(false)` tells it that it was dropped.
   absl::Status Submit(std::function<void(bool run)> task);
 
   template <typename T>
   absl::StatusOr<T> Run(std::function<absl::StatusOr<T>()> fn, absl::Time deadline);
 
-  size_t queued() const;
+  // True on one of this pool's worker threads.
+  bool OnWorkerThread() const;
+
+  size_t queued() const;  // accepted, not yet started
+  size_t busy() const;    // running now
   int threads() const { return static_cast<int>(workers_.size()); }
   size_t queue_capacity() const { return capacity_; }
 
@@ -54,12 +72,15 @@ class ComputePool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void(bool)>> queue_;  // guarded by mu_
+  size_t idle_ = 0;                              // workers waiting for a task; guarded by mu_
+  size_t busy_ = 0;                              // workers running a task; guarded by mu_
   bool stopping_ = false;                        // guarded by mu_
   std::vector<std::thread> workers_;
 };
 
 template <typename T>
 absl::StatusOr<T> ComputePool::Run(std::function<absl::StatusOr<T>()> fn, absl::Time deadline) {
+  if (OnWorkerThread()) return fn();
   struct State {
     std::mutex mu;
     std::condition_variable cv;

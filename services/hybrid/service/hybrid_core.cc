@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/grpc/correlation.h"
@@ -45,6 +47,10 @@ absl::Status StorageError(const char* method, const grpc::Status& status) {
   }
 }
 
+bool IsNamespaceNotFound(const absl::Status& status) {
+  return absl::IsNotFound(status) && absl::StartsWith(status.message(), "namespace");
+}
+
 namespace {
 
 const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -68,7 +74,9 @@ HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* r
       cache_(cache),
       options_(std::move(options)),
       extractor_(options_.extraction),
-      reasoner_(options_.reasoner) {
+      reasoner_(options_.reasoner),
+      ns_cache_(options_.namespace_cache),
+      metrics_(metrics) {
   if (metrics == nullptr) return;
   embed_seconds_ = &metrics->AddHistogram("engram_hybrid_embed_seconds", "Time to embed one batch.", {},
                                           kLatencyBuckets).Add({});
@@ -86,6 +94,12 @@ HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* r
   storage_errors_ = &metrics->AddCounter("engram_hybrid_storage_errors",
                                          "Failed engram-storage calls, by method and code.",
                                          {"method", "code"});
+  NamespaceCache* ns = &ns_cache_;
+  metrics->AddCallbackGauge("engram_hybrid_namespace_cache_hits", "Namespace config cache hits.",
+                            [ns] { return static_cast<double>(ns->hits()); });
+  metrics->AddCallbackGauge("engram_hybrid_namespace_cache_misses",
+                            "Namespace config cache misses (a storage GetNamespace each).",
+                            [ns] { return static_cast<double>(ns->misses()); });
   if (cache_ != nullptr) {
     EmbeddingCache* c = cache_;
     metrics->AddCallbackGauge("engram_hybrid_embed_cache_hits", "Embedding cache hits.",
@@ -97,28 +111,77 @@ HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* r
   }
 }
 
-absl::Status HybridCore::CallStorage(const CallContext& call, const char* method,
-                                     const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
+HybridCore::~HybridCore() {
+  if (metrics_ == nullptr) return;
+  metrics_->RemoveCallbackGauge("engram_hybrid_namespace_cache_hits");
+  metrics_->RemoveCallbackGauge("engram_hybrid_namespace_cache_misses");
+}
+
+absl::Status HybridCore::PrepareStorageContext(const CallContext& call, grpc::ClientContext* context) const {
   RETURN_IF_ERROR(CheckDeadline(call));
-  grpc::ClientContext context;
   absl::Duration timeout = std::min(options_.storage_timeout, call.deadline - absl::Now());
   if (call.correlation_id.empty()) {
-    grpcutil::PrepareClientContext(&context, timeout);
+    grpcutil::PrepareClientContext(context, timeout);
   } else {
-    grpcutil::PrepareClientContext(&context, timeout, call.correlation_id);
+    grpcutil::PrepareClientContext(context, timeout, call.correlation_id);
   }
-  grpc::Status s = fn(&context);
-  if (s.ok()) return absl::OkStatus();
-  absl::Status mapped = StorageError(method, s);
+  return absl::OkStatus();
+}
+
+absl::Status HybridCore::FinishStorageCall(const char* method, const grpc::Status& status) const {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status mapped = StorageError(method, status);
   if (storage_errors_ != nullptr) {
     storage_errors_->Add({method, std::string(absl::StatusCodeToString(mapped.code()))}).Increment();
   }
   return mapped;
 }
 
+absl::Status HybridCore::CallStorage(const CallContext& call, const char* method,
+                                     const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
+  grpc::ClientContext context;
+  RETURN_IF_ERROR(PrepareStorageContext(call, &context));
+  return FinishStorageCall(method, fn(&context));
+}
+
+void HybridCore::ForgetIfNamespaceGone(const std::string& ns, const absl::Status& status) const {
+  if (IsNamespaceNotFound(status)) ns_cache_.Invalidate(ns);
+}
+
+absl::StatusOr<v1::EmbedResponse> HybridCore::Embed(const CallContext& call,
+                                                    const v1::EmbedRequest& request) const {
+  auto r = EmbedImpl(call, request);
+  if (request.embedder_source_case() == v1::EmbedRequest::kNamespace) {
+    ForgetIfNamespaceGone(request.namespace_(), r.status());
+  }
+  return r;
+}
+
+absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
+                                                    const v1::LearnRequest& request) const {
+  auto r = LearnImpl(call, request);
+  ForgetIfNamespaceGone(request.namespace_(), r.status());
+  return r;
+}
+
+absl::StatusOr<v1::SearchResponse> HybridCore::Search(const CallContext& call,
+                                                      const v1::SearchRequest& request) const {
+  auto r = SearchImpl(call, request);
+  ForgetIfNamespaceGone(request.namespace_(), r.status());
+  return r;
+}
+
+absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
+                                                      const v1::ReasonRequest& request) const {
+  auto r = ReasonImpl(call, request);
+  ForgetIfNamespaceGone(request.namespace_(), r.status());
+  return r;
+}
+
 absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(const CallContext& call,
                                                                            const std::string& name) const {
   if (name.empty()) return absl::InvalidArgumentError("namespace: required");
+  if (auto hit = ns_cache_.Get(name)) return *std::move(hit);
   sv1::GetNamespaceRequest req;
   req.set_name(name);
   sv1::NamespaceInfo info;
@@ -128,6 +191,7 @@ absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(const
   out.config = info.config();
   ASSIGN_OR_RETURN(auto embedder, registry_->Get(out.config.embedder(), static_cast<int>(out.config.dimension())));
   ASSIGN_OR_RETURN(out.embedder, Cached(std::move(embedder)));
+  ns_cache_.Put(name, out);
   return out;
 }
 
@@ -141,11 +205,9 @@ absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
   using Vectors = std::vector<std::vector<float>>;
   if (texts.empty()) return Vectors{};
   absl::Time start = absl::Now();
+  // Inline when already on a pool thread (Learn's and Reason's tasks): see ComputePool "Nesting".
   absl::StatusOr<Vectors> result =
-      options_.pool == nullptr
-          ? embedder.EmbedBatch(texts)
-          : options_.pool->Run<Vectors>([&embedder, texts] { return embedder.EmbedBatch(texts); },
-                                        call.deadline);
+      Compute<Vectors>(call, [&embedder, texts] { return embedder.EmbedBatch(texts); });
   if (embed_seconds_ != nullptr) {
     embed_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     embed_batch_->Observe(static_cast<double>(texts.size()));
@@ -153,7 +215,7 @@ absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
   return result;
 }
 
-absl::StatusOr<v1::EmbedResponse> HybridCore::Embed(const CallContext& call,
+absl::StatusOr<v1::EmbedResponse> HybridCore::EmbedImpl(const CallContext& call,
                                                     const v1::EmbedRequest& request) const {
   if (request.texts_size() < 1 || static_cast<uint32_t>(request.texts_size()) > options_.max_texts) {
     return absl::InvalidArgumentError(absl::StrCat("texts: 1..", options_.max_texts, " required"));
@@ -185,7 +247,7 @@ absl::StatusOr<v1::EmbedResponse> HybridCore::Embed(const CallContext& call,
   return response;
 }
 
-absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
+absl::StatusOr<v1::LearnResponse> HybridCore::LearnImpl(const CallContext& call,
                                                     const v1::LearnRequest& request) const {
   const absl::Time start = absl::Now();
   const int n = request.items_size();
@@ -232,14 +294,57 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
       to_embed_index.push_back(i);
     }
   }
-  if (!to_embed.empty()) {
-    if (ns.embedder->name() == "none") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
-    }
-    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, *ns.embedder, to_embed));
-    for (size_t j = 0; j < embedded.size(); ++j) vectors[to_embed_index[j]] = std::move(embedded[j]);
+  if (!to_embed.empty() && ns.embedder->name() == "none") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
   }
+  auto extract = [&](int i) {
+    const auto& item = request.items(i);
+    return !item.has_extract_associations() || item.extract_associations().value();
+  };
+
+  // CPU phase on the compute pool: extraction, then one embedding batch (items + relation keys).
+  struct Relation {
+    std::string source, target;
+    AssociationType type;
+    float confidence;
+  };
+  struct Computed {
+    std::vector<Relation> relations;                                  // text order
+    std::vector<std::string> relation_ids;                            // first-mention order
+    absl::flat_hash_map<std::string, std::string> relation_content;   // id -> key
+    absl::flat_hash_map<std::string, std::vector<float>> key_vectors;  // id -> embedding of key
+  };
+  absl::flat_hash_set<std::string> item_ids(ids.begin(), ids.end());
+  ASSIGN_OR_RETURN(Computed computed, Compute<Computed>(call, [&]() -> absl::StatusOr<Computed> {
+    Computed out;
+    for (int i = 0; i < n; ++i) {
+      if (!extract(i)) continue;
+      for (ExtractedRelation& r : extractor_.Extract(request.items(i).content())) {
+        if (r.source_key.empty() || r.target_key.empty()) continue;
+        Relation rel{ContentHashId(r.source_key), ContentHashId(r.target_key), r.type, r.confidence};
+        for (auto& [id, key] : {std::pair{rel.source, &r.source_key}, std::pair{rel.target, &r.target_key}}) {
+          if (out.relation_content.emplace(id, *key).second) out.relation_ids.push_back(id);
+        }
+        out.relations.push_back(std::move(rel));
+      }
+    }
+    std::vector<std::string_view> texts = to_embed;
+    std::vector<std::string> key_ids;
+    if (ns.embedder->name() != "none") {
+      for (const auto& id : out.relation_ids) {
+        if (item_ids.contains(id)) continue;
+        key_ids.push_back(id);
+        texts.push_back(out.relation_content.at(id));
+      }
+    }
+    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, *ns.embedder, texts));
+    for (size_t j = 0; j < to_embed.size(); ++j) vectors[to_embed_index[j]] = std::move(embedded[j]);
+    for (size_t j = 0; j < key_ids.size(); ++j) {
+      out.key_vectors.emplace(key_ids[j], std::move(embedded[to_embed.size() + j]));
+    }
+    return out;
+  }));
 
   // Associations, deduplicated by (source, target, type), highest confidence kept; in first-found order.
   using Key = std::tuple<std::string, std::string, int>;
@@ -266,24 +371,30 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
     associations.push_back(std::move(a));
   };
 
-  auto extract = [&](int i) {
-    const auto& item = request.items(i);
-    return !item.has_extract_associations() || item.extract_associations().value();
-  };
-
-  // Semantic links to existing concepts.
+  // Semantic links to existing concepts: one storage Search per item, concurrently.
   if (links > 0) {
+    std::vector<int> searched;
+    std::vector<sv1::SearchRequest> searches;
     for (int i = 0; i < n; ++i) {
       if (!extract(i) || IsZero(vectors[i])) continue;
       sv1::SearchRequest req;
       req.set_namespace_(request.namespace_());
       req.mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
       req.set_k(links + 1);
-      sv1::SearchResponse resp;
-      RETURN_IF_ERROR(
-          CallStorage(call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
+      searched.push_back(i);
+      searches.push_back(std::move(req));
+    }
+    std::vector<sv1::SearchResponse> found;
+    std::vector<absl::Status> statuses = CallStorageConcurrently(
+        call, "Search", searches, &found,
+        [this](grpc::ClientContext* c, const sv1::SearchRequest& r, grpc::CompletionQueue* cq) {
+          return storage_->PrepareAsyncSearch(c, r, cq);
+        });
+    for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);  // the first failure, in item order
+    for (size_t j = 0; j < searched.size(); ++j) {
+      const int i = searched[j];
       uint32_t taken = 0;
-      for (const auto& hit : resp.results()) {
+      for (const auto& hit : found[j].results()) {
         if (taken >= links) break;
         if (hit.node().id() == ids[i] || hit.score() < threshold) continue;
         add_association(ids[i], hit.node().id(), AssociationType::kSemantic, hit.score());
@@ -293,21 +404,9 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
   }
 
   // Relations stated in the text; endpoints by content hash of their key.
-  absl::flat_hash_set<std::string> item_ids(ids.begin(), ids.end());
-  std::vector<std::string> relation_ids;             // first-mention order
-  absl::flat_hash_map<std::string, std::string> relation_content;  // id -> key
-  for (int i = 0; i < n; ++i) {
-    if (!extract(i)) continue;
-    for (const ExtractedRelation& r : extractor_.Extract(request.items(i).content())) {
-      if (r.source_key.empty() || r.target_key.empty()) continue;
-      std::string source = ContentHashId(r.source_key);
-      std::string target = ContentHashId(r.target_key);
-      for (const auto& [id, key] : {std::pair{source, r.source_key}, std::pair{target, r.target_key}}) {
-        if (relation_content.emplace(id, key).second) relation_ids.push_back(id);
-      }
-      add_association(source, target, r.type, r.confidence);
-    }
-  }
+  for (const Relation& r : computed.relations) add_association(r.source, r.target, r.type, r.confidence);
+  const std::vector<std::string>& relation_ids = computed.relation_ids;
+  const auto& relation_content = computed.relation_content;
 
   // Which relation endpoints exist already (items of this call are put anyway).
   absl::flat_hash_set<std::string> existing;
@@ -327,12 +426,6 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
   std::vector<std::string> to_create;
   for (const auto& id : lookup) {
     if (!existing.contains(id)) to_create.push_back(id);
-  }
-  std::vector<std::vector<float>> created_vectors;
-  if (!to_create.empty() && ns.embedder->name() != "none") {
-    std::vector<std::string_view> keys;
-    for (const auto& id : to_create) keys.push_back(relation_content.at(id));
-    ASSIGN_OR_RETURN(created_vectors, EmbedTexts(call, *ns.embedder, keys));
   }
 
   // One atomic write.
@@ -356,8 +449,9 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
     sv1::Concept* c = write.add_mutations()->mutable_put_concept();
     c->set_id(to_create[j]);
     c->set_content(relation_content.at(to_create[j]));
-    if (j < created_vectors.size() && !IsZero(created_vectors[j])) {
-      c->mutable_vector()->Assign(created_vectors[j].begin(), created_vectors[j].end());
+    auto v = computed.key_vectors.find(to_create[j]);
+    if (v != computed.key_vectors.end() && !IsZero(v->second)) {
+      c->mutable_vector()->Assign(v->second.begin(), v->second.end());
     }
     (*c->mutable_attributes())["engram.origin"] = "relation";
   }
@@ -405,7 +499,7 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
   return response;
 }
 
-absl::StatusOr<v1::SearchResponse> HybridCore::Search(const CallContext& call,
+absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& call,
                                                       const v1::SearchRequest& request) const {
   if (request.text().empty()) return absl::InvalidArgumentError("text: required");
   if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
@@ -442,7 +536,7 @@ void ToProto(const ConfidenceBreakdown& c, v1::ConfidenceBreakdown* out) {
 
 }  // namespace
 
-absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
+absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& call,
                                                       const v1::ReasonRequest& request) const {
   const absl::Time start = absl::Now();
   if (request.query().empty()) return absl::InvalidArgumentError("query: required");
@@ -454,16 +548,23 @@ absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
   for (int t : request.types()) options.types.push_back(static_cast<AssociationType>(t));
   RETURN_IF_ERROR(Reasoner::ValidateOptions(options));
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  std::string_view text = request.query();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+  // Embedding and reasoning: one compute-pool task (its storage reads are waited for there; see
+  // the header on why that cannot deadlock).
+  ASSIGN_OR_RETURN(std::optional<ReasonResult> reasoned,
+                   Compute<std::optional<ReasonResult>>(call, [&]() -> absl::StatusOr<std::optional<ReasonResult>> {
+                     std::string_view text = request.query();
+                     ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+                     if (IsZero(vectors[0])) return std::optional<ReasonResult>();
+                     StorageGraphSource graph(this, call, request.namespace_());
+                     ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph));
+                     return std::optional<ReasonResult>(std::move(result));
+                   }));
   v1::ReasonResponse response;
-  if (IsZero(vectors[0])) {
+  if (!reasoned.has_value()) {
     response.set_explanation("The question has no words to search for; nothing was found.");
     return response;
   }
-  StorageGraphSource graph(this, call, request.namespace_());
-  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph));
-
+  ReasonResult& result = *reasoned;
   if (result.answer.has_value()) ToProto(*result.answer, response.mutable_answer());
   if (result.best_guess.has_value()) ToProto(*result.best_guess, response.mutable_best_guess());
   response.set_confident(result.confident);

@@ -12,29 +12,54 @@
 // becomes UNAVAILABLE "storage unavailable: ..." for the request; DEADLINE_EXCEEDED stays
 // DEADLINE_EXCEEDED; storage's own answers (NOT_FOUND namespace, INVALID_ARGUMENT) pass through.
 //
+// Namespace config (dimension, embedder) comes from a NamespaceCache (namespace_cache.h): a
+// GetNamespace at most once per namespace per options.namespace_cache.ttl (5 s) per replica. Any
+// request whose storage call answers NOT_FOUND for the namespace drops its entry at once.
+//
 // Learn (one atomic storage Write per call):
-//   1. Namespace config (GetNamespace): dimension and embedder.
+//   1. Namespace config: dimension and embedder.
 //   2. Item ids: given, or "c-" + xxh3-128 hex of the content (storage's ContentHashId).
-//      Vectors: given (exactly the dimension) or embedded in one batch.
-//   3. Semantic links (items with extract_associations unset/true): storage Search with the item's
-//      vector, k = links + 1; hits other than the item itself with score >= threshold, at most
-//      `links` of them, become SEMANTIC item -> hit, confidence = score.
-//   4. Relations (RelationExtractor): each endpoint is the concept whose content is the phrase's
-//      key (lower-case, single-spaced), id = ContentHashId(key). Existing ones (GetConcepts) are
-//      reused; missing ones are created with the key as content and its embedding as vector.
-//   5. One Write: item puts, relation-concept puts, association puts (deduplicated by
+//      Vectors: given (exactly the dimension) or embedded.
+//   3. CPU phase, one compute-pool task: relation extraction (RelationExtractor) over the items
+//      with extract_associations unset/true, then one embedding batch with the items' texts and
+//      the keys of every relation endpoint (existing endpoints' vectors are then unused: cheaper
+//      than a second pool round trip, and the keys are short).
+//   4. Semantic links (same items): storage Search with the item's vector, k = links + 1, issued
+//      concurrently (at most options.max_concurrent_storage_calls at once); hits other than the
+//      item itself with score >= threshold, at most `links` of them, become SEMANTIC
+//      item -> hit, confidence = score.
+//   5. Relations: each endpoint is the concept whose content is the phrase's key (lower-case,
+//      single-spaced), id = ContentHashId(key). Existing ones (GetConcepts) are reused; missing
+//      ones are created with the key as content and its embedding as vector.
+//   6. One Write: item puts, relation-concept puts, association puts (deduplicated by
 //      source, target, type; highest confidence kept). More than 1000 mutations is
 //      INVALID_ARGUMENT (the write would no longer be atomic).
-// Embedding runs on options.pool when set: a full pool is RESOURCE_EXHAUSTED.
-// Reason: embed the question, then Reasoner over a StorageGraphSource bound to the request.
+// Reason: the whole reasoning (embed the question, then Reasoner over a StorageGraphSource bound
+// to the request) is one compute-pool task. Embed and Search: their embedding is one task.
 //
-// Thread-safe: every method is const-like and may run concurrently.
+// Compute pool (options.pool; null runs everything on the calling thread): a full pool is
+// RESOURCE_EXHAUSTED, a deadline that passes while the task waits in the queue is
+// DEADLINE_EXCEEDED. Storage waits: Learn, Search and Embed wait for storage on the calling
+// (gRPC) thread, never on a pool thread. A Reason task does wait for storage on its pool thread,
+// because the reasoner interleaves graph reads with scoring; that cannot deadlock because
+//   - storage calls use gRPC's own client threads and completion queues, never the pool;
+//   - nothing inside a pool task queues more pool work (embedding runs inline there, see
+//     ComputePool's "Nesting"; neighbour fetches are async calls on a completion queue owned by
+//     the task, not pool tasks);
+//   - every storage call carries the request deadline (capped by options.storage_timeout), so a
+//     stalled storage holds a pool thread for at most that long.
+// A pool thread blocked on storage is not burning CPU, which is why HybridServer's default
+// thread count is twice the CPU count.
+//
+// Thread-safe: every method may run concurrently.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +72,7 @@
 #include "services/hybrid/extract/relation_extractor.h"
 #include "services/hybrid/reason/reasoner.h"
 #include "services/hybrid/service/compute_pool.h"
+#include "services/hybrid/service/namespace_cache.h"
 
 namespace engram::hybrid {
 
@@ -62,8 +88,11 @@ struct HybridCoreOptions {
   ExtractionOptions extraction;
   uint32_t max_items = 1000;
   uint32_t max_texts = 1000;
-  // Where embedding runs (not owned). Null: on the calling thread.
+  // Where CPU work runs (not owned). Null: on the calling thread.
   ComputePool* pool = nullptr;
+  // Storage calls of one request in flight at once (semantic-link searches, neighbour fetches).
+  size_t max_concurrent_storage_calls = 16;
+  NamespaceCacheOptions namespace_cache;
 };
 
 // "c-" + 32 hex digits of XXH3-128(content): the id engram-storage derives for a concept put
@@ -75,6 +104,10 @@ class HybridCore {
   // Nothing is owned; everything must outlive the core. `metrics` may be null.
   HybridCore(storage::v1::Storage::StubInterface* storage, EmbedderRegistry* registry,
              EmbeddingCache* cache, metrics::Registry* metrics, HybridCoreOptions options = {});
+  // Unregisters the callback gauges that point into this core.
+  ~HybridCore();
+  HybridCore(const HybridCore&) = delete;
+  HybridCore& operator=(const HybridCore&) = delete;
 
   absl::StatusOr<v1::EmbedResponse> Embed(const CallContext& call, const v1::EmbedRequest& request) const;
   absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call, const v1::LearnRequest& request) const;
@@ -88,13 +121,43 @@ class HybridCore {
   absl::Status CallStorage(const CallContext& call, const char* method,
                            const std::function<grpc::Status(grpc::ClientContext*)>& fn) const;
 
+  // Issues one call of a unary storage method per request, concurrently (at most
+  // options.max_concurrent_storage_calls outstanding), as async calls on a completion queue
+  // owned by this call, and waits for all of them: no thread is created and no pool task is
+  // queued. (*responses)[i] and the returned status [i] belong to requests[i]; each status is
+  // mapped as CallStorage's. `prepare` is e.g.
+  //   [this](grpc::ClientContext* c, const Req& r, grpc::CompletionQueue* cq) {
+  //     return storage()->PrepareAsyncNeighbors(c, r, cq); }
+  template <typename Request, typename Response, typename Prepare>
+  std::vector<absl::Status> CallStorageConcurrently(const CallContext& call, const char* method,
+                                                    const std::vector<Request>& requests,
+                                                    std::vector<Response>* responses,
+                                                    Prepare prepare) const;
+
   storage::v1::Storage::StubInterface* storage() const { return storage_; }
+  const NamespaceCache& namespace_cache() const { return ns_cache_; }
 
  private:
-  struct NamespaceEmbedder {
-    storage::v1::NamespaceConfig config;
-    std::shared_ptr<const Embedder> embedder;  // cached; never null
-  };
+  using NamespaceEmbedder = NamespaceCache::Entry;
+
+  absl::StatusOr<v1::EmbedResponse> EmbedImpl(const CallContext& call, const v1::EmbedRequest& request) const;
+  absl::StatusOr<v1::LearnResponse> LearnImpl(const CallContext& call, const v1::LearnRequest& request) const;
+  absl::StatusOr<v1::SearchResponse> SearchImpl(const CallContext& call,
+                                                const v1::SearchRequest& request) const;
+  absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
+                                                const v1::ReasonRequest& request) const;
+  // Drops the cached config of `ns` when `status` says storage no longer has it.
+  void ForgetIfNamespaceGone(const std::string& ns, const absl::Status& status) const;
+  // Runs `fn` on the compute pool (or inline without one).
+  template <typename T>
+  absl::StatusOr<T> Compute(const CallContext& call, std::function<absl::StatusOr<T>()> fn) const {
+    if (options_.pool == nullptr) return fn();
+    return options_.pool->Run<T>(std::move(fn), call.deadline);
+  }
+  // Deadline check, deadline and correlation id for one storage call.
+  absl::Status PrepareStorageContext(const CallContext& call, grpc::ClientContext* context) const;
+  // Maps a finished storage call's status and counts failures.
+  absl::Status FinishStorageCall(const char* method, const grpc::Status& status) const;
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
                                                      const std::string& name) const;
   absl::StatusOr<std::shared_ptr<const Embedder>> Cached(std::shared_ptr<const Embedder> e) const;
@@ -108,8 +171,10 @@ class HybridCore {
   const HybridCoreOptions options_;
   const RelationExtractor extractor_;
   const Reasoner reasoner_;
+  mutable NamespaceCache ns_cache_;
 
   // Metrics (null when no registry).
+  metrics::Registry* const metrics_;
   metrics::Histogram* embed_seconds_ = nullptr;
   metrics::Histogram* embed_batch_ = nullptr;
   metrics::Histogram* learn_seconds_ = nullptr;
@@ -121,5 +186,50 @@ class HybridCore {
 
 // Maps a failed storage call's status for the request (see the header comment).
 absl::Status StorageError(const char* method, const grpc::Status& status);
+
+// True for storage's NOT_FOUND about the namespace itself (not about a concept in it).
+bool IsNamespaceNotFound(const absl::Status& status);
+
+template <typename Request, typename Response, typename Prepare>
+std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext& call, const char* method,
+                                                              const std::vector<Request>& requests,
+                                                              std::vector<Response>* responses,
+                                                              Prepare prepare) const {
+  const size_t n = requests.size();
+  std::vector<absl::Status> statuses(n);
+  responses->assign(n, Response());
+  if (n == 0) return statuses;
+  const size_t max_in_flight = std::max<size_t>(1, options_.max_concurrent_storage_calls);
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
+  std::vector<std::unique_ptr<grpc::ClientAsyncResponseReaderInterface<Response>>> readers(n);
+  std::vector<grpc::Status> results(n);
+  size_t next = 0, outstanding = 0;
+  auto start_more = [&] {
+    while (next < n && outstanding < max_in_flight) {
+      const size_t i = next++;
+      contexts[i] = std::make_unique<grpc::ClientContext>();
+      statuses[i] = PrepareStorageContext(call, contexts[i].get());
+      if (!statuses[i].ok()) continue;
+      readers[i] = prepare(contexts[i].get(), requests[i], &cq);
+      readers[i]->StartCall();
+      readers[i]->Finish(&(*responses)[i], &results[i], reinterpret_cast<void*>(i));
+      ++outstanding;
+    }
+  };
+  start_more();
+  void* tag = nullptr;
+  bool ok = false;
+  while (outstanding > 0 && cq.Next(&tag, &ok)) {
+    const size_t i = reinterpret_cast<size_t>(tag);
+    --outstanding;
+    statuses[i] = results[i].ok() ? absl::OkStatus() : FinishStorageCall(method, results[i]);
+    start_more();
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return statuses;
+}
 
 }  // namespace engram::hybrid

@@ -5,7 +5,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <google/protobuf/util/message_differencer.h>
+
+#include <thread>
+
 #include "absl/strings/str_cat.h"
+#include "services/hybrid/service/storage_graph_source.h"
 #include "storage-server/engine/limits.h"
 #include "storage-server/server/storage_server.h"
 
@@ -46,7 +51,38 @@ class HybridCoreTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = sv1::Storage::NewStub(channel_);
-    core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &metrics_);
+    core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &metrics_, Options());
+  }
+  HybridCoreOptions Options() {
+    HybridCoreOptions o;
+    o.namespace_cache.clock = [this] { return now_.load(); };
+    return o;
+  }
+  absl::Status CreateNamespace(const std::string& name, uint32_t dim) {
+    sv1::CreateNamespaceRequest req;
+    req.mutable_config()->set_name(name);
+    req.mutable_config()->set_dimension(dim);
+    req.mutable_config()->set_embedder("hashing");
+    sv1::NamespaceInfo info;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->CreateNamespace(&ctx, req, &info);
+    return s.ok() ? absl::OkStatus() : absl::InternalError(s.error_message());
+  }
+  absl::Status DeleteNamespace(const std::string& name) {
+    sv1::DeleteNamespaceRequest req;
+    req.set_name(name);
+    sv1::DeleteNamespaceResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->DeleteNamespace(&ctx, req, &resp);
+    return s.ok() ? absl::OkStatus() : absl::InternalError(s.error_message());
+  }
+  // Learns texts (with extraction) into `ns`.
+  void LearnAll(const std::string& ns, const std::vector<std::string>& texts) {
+    v1::LearnRequest req;
+    req.set_namespace_(ns);
+    for (const auto& t : texts) req.add_items()->set_content(t);
+    auto r = core_->Learn(Call(), req);
+    ASSERT_TRUE(r.ok()) << r.status();
   }
   void TearDown() override {
     core_.reset();
@@ -63,6 +99,7 @@ class HybridCoreTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<sv1::Storage::Stub> stub_;
   std::unique_ptr<HybridCore> core_;
+  std::atomic<absl::Time> now_{absl::FromUnixSeconds(1'000'000)};
 };
 
 TEST_F(HybridCoreTest, ExtractionSwitchedOffStoresTheConceptAlone) {
@@ -133,6 +170,153 @@ TEST_F(HybridCoreTest, StorageGoneIsUnavailable) {
   req.set_text("dog");
   auto r = core_->Search(Call(), req);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+}
+
+TEST_F(HybridCoreTest, NamespaceConfigIsCachedForItsTtl) {
+  ASSERT_TRUE(CreateNamespace("cached", 64).ok());
+  v1::EmbedRequest embed;
+  embed.set_namespace_("cached");
+  embed.add_texts("dog");
+  const NamespaceCache& cache = core_->namespace_cache();
+  ASSERT_TRUE(core_->Embed(Call(), embed).ok());
+  EXPECT_EQ(cache.misses(), 1u);
+  ASSERT_TRUE(core_->Embed(Call(), embed).ok());
+  EXPECT_EQ(cache.hits(), 1u);
+  EXPECT_EQ(cache.misses(), 1u);
+  now_ = now_.load() + absl::Seconds(5);  // the default ttl: asked again
+  ASSERT_TRUE(core_->Embed(Call(), embed).ok());
+  EXPECT_EQ(cache.misses(), 2u);
+}
+
+TEST_F(HybridCoreTest, StorageNotFoundForTheNamespaceDropsTheCachedConfig) {
+  ASSERT_TRUE(CreateNamespace("recreated", 64).ok());
+  LearnAll("recreated", {"Dogs are loyal animals."});
+  ASSERT_EQ(core_->namespace_cache().size(), 1u);
+
+  // Deleted behind the core's back: the cached config is still fresh, so the request reaches
+  // storage's Write, whose NOT_FOUND for the namespace drops the entry.
+  ASSERT_TRUE(DeleteNamespace("recreated").ok());
+  v1::LearnRequest learn;
+  learn.set_namespace_("recreated");
+  learn.add_items()->set_content("Cats are independent animals.");
+  auto r = core_->Learn(Call(), learn);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_EQ(core_->namespace_cache().size(), 0u);
+
+  // Re-created with another dimension, with no clock movement: the next request sees it.
+  ASSERT_TRUE(CreateNamespace("recreated", 32).ok());
+  v1::EmbedRequest embed;
+  embed.set_namespace_("recreated");
+  embed.add_texts("cat");
+  auto e = core_->Embed(Call(), embed);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->dimension(), 32);
+  r = core_->Learn(Call(), learn);
+  EXPECT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(HybridCoreTest, NotFoundOfAConceptKeepsTheNamespaceCached) {
+  EXPECT_FALSE(IsNamespaceNotFound(absl::NotFoundError("concept 'x' not found")));
+  EXPECT_TRUE(IsNamespaceNotFound(absl::NotFoundError("namespace 'x' not found")));
+  EXPECT_FALSE(IsNamespaceNotFound(absl::InvalidArgumentError("namespace: bad")));
+}
+
+const std::vector<std::string> kAnimals = {
+    "A dog is a kind of mammal.",      "A cat is a kind of mammal.",   "A mammal is a kind of animal.",
+    "A sparrow is a kind of bird.",    "A bird is a kind of animal.",  "A whale is a kind of mammal.",
+    "Rain causes wet streets.",        "Wet streets cause accidents.", "A wheel is part of a car.",
+    "An engine is part of a car.",     "A car is a kind of vehicle.",  "A dog chases a cat.",
+};
+
+TEST_F(HybridCoreTest, ConcurrentNeighborsBatchEqualsSequentialCalls) {
+  LearnAll("default", kAnimals);
+  std::vector<std::string> ids;
+  for (std::string_view key : {"dog", "mammal", "cat", "animal", "bird", "car", "rain", "wet streets"}) {
+    ids.push_back(ContentHashId(key));
+  }
+  ids.push_back("c-no-such-concept");  // missing: an empty list, not an error
+  StorageGraphSource graph(core_.get(), Call(), "default");
+  auto concurrent = graph.NeighborsBatch(ids, {}, 32);
+  auto sequential = graph.GraphSource::NeighborsBatch(ids, {}, 32);
+  ASSERT_TRUE(concurrent.ok()) << concurrent.status();
+  ASSERT_TRUE(sequential.ok()) << sequential.status();
+  ASSERT_EQ(concurrent->size(), ids.size());
+  ASSERT_EQ(sequential->size(), ids.size());
+  size_t total = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto& a = (*concurrent)[i];
+    const auto& b = (*sequential)[i];
+    ASSERT_EQ(a.size(), b.size()) << ids[i];
+    for (size_t j = 0; j < a.size(); ++j) {
+      EXPECT_EQ(a[j].node, b[j].node);
+      EXPECT_EQ(a[j].edge, b[j].edge);
+    }
+    total += a.size();
+  }
+  EXPECT_GT((*concurrent)[1].size(), 2u);  // mammal: dog, cat, whale, animal
+  EXPECT_TRUE(concurrent->back().empty());
+  EXPECT_GT(total, 10u);
+
+  // The namespace's own NOT_FOUND is an error, not an empty list.
+  StorageGraphSource gone(core_.get(), Call(), "no-such-namespace");
+  auto r = gone.NeighborsBatch(ids, {}, 32);
+  EXPECT_TRUE(IsNamespaceNotFound(r.status())) << r.status();
+}
+
+TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
+  LearnAll("default", kAnimals);
+  HybridCoreOptions one = Options();
+  one.max_concurrent_storage_calls = 1;
+  HybridCore sequential(stub_.get(), &registry_, &cache_, nullptr, one);
+  for (std::string q : {"what kind of animal is a dog", "what happens when it rains", "what is a car made of"}) {
+    v1::ReasonRequest req;
+    req.set_namespace_("default");
+    req.set_query(q);
+    auto a = core_->Reason(Call(), req);
+    auto b = sequential.Reason(Call(), req);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_GT(a->paths_size(), 0) << q;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*a, *b))
+        << q << "\n" << a->DebugString() << "\n" << b->DebugString();
+  }
+}
+
+// Many requests at once through a small pool (run under ThreadSanitizer by scripts/tsan.sh).
+TEST_F(HybridCoreTest, ConcurrentLearnAndReasonThroughThePool) {
+  LearnAll("default", kAnimals);
+  ComputePool pool(2, 64);
+  HybridCoreOptions options = Options();
+  options.pool = &pool;
+  metrics::Registry registry;
+  HybridCore core(stub_.get(), &registry_, &cache_, &registry, options);
+  constexpr int kThreads = 4, kRounds = 6;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        v1::LearnRequest learn;
+        learn.set_namespace_("default");
+        learn.add_items()->set_content(absl::StrCat("A breed", t, "x", i, " is a kind of dog."));
+        learn.add_items()->set_content(absl::StrCat("Storm", t, "x", i, " causes rain."));
+        auto l = core.Learn(Call(), learn);
+        v1::ReasonRequest reason;
+        reason.set_namespace_("default");
+        reason.set_query(absl::StrCat("what is a breed", t, "x", i));
+        auto r = core.Reason(Call(), reason);
+        v1::EmbedRequest embed;
+        embed.set_namespace_("default");
+        embed.add_texts(absl::StrCat("text ", t, " ", i));
+        auto e = core.Embed(Call(), embed);
+        if (!l.ok() || !r.ok() || !e.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(pool.busy(), 0u);
+  EXPECT_EQ(pool.queued(), 0u);
 }
 
 }  // namespace

@@ -28,12 +28,15 @@ HybridServer::HybridServer(HybridServerConfig config)
     : config_(std::move(config)),
       registry_(EmbedderRegistryOptions{.model_dir = config_.model_dir}),
       cache_(config_.cache_bytes) {
-  int threads = config_.threads > 0 ? config_.threads
-                                    : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int threads = config_.threads > 0
+                    ? config_.threads
+                    : 2 * std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   pool_ = std::make_unique<ComputePool>(threads, config_.compute_queue);
   config_.core.pool = pool_.get();
-  metrics_.AddCallbackGauge("engram_hybrid_compute_queue_depth", "Embedding batches waiting for a thread.",
+  metrics_.AddCallbackGauge("engram_hybrid_compute_queue_depth", "Compute tasks waiting for a thread.",
                             [this] { return static_cast<double>(pool_->queued()); });
+  metrics_.AddCallbackGauge("engram_hybrid_compute_busy_threads", "Compute threads running a task.",
+                            [this] { return static_cast<double>(pool_->busy()); });
   metrics_.AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
                             [this] { return static_cast<double>(pool_->threads()); });
   channel_ = grpc::CreateChannel(config_.storage_address, grpc::InsecureChannelCredentials());
@@ -89,6 +92,7 @@ void HybridServer::Shutdown() {
   http_->Shutdown();
   metrics_.RemoveCallbackGauge("engram_hybrid_compute_queue_depth");
   metrics_.RemoveCallbackGauge("engram_hybrid_compute_threads");
+  metrics_.RemoveCallbackGauge("engram_hybrid_compute_busy_threads");
 }
 
 }  // namespace engram::hybrid

@@ -6,7 +6,8 @@
 //   ...wait for SIGTERM...
 //   server.Shutdown();
 //
-// Embedding runs on a ComputePool (config.threads, config.compute_queue).
+// CPU work (embedding, extraction, reasoning) runs on a ComputePool (config.threads,
+// config.compute_queue); see hybrid_core.h for what runs there and why it cannot deadlock.
 // Readiness (/readyz): the embedders of config.preload are loaded and the storage channel is
 // connected (it is reported as {"name":"storage"} otherwise; each probe also kicks a reconnect).
 // Storage trouble is in addition reported per request as UNAVAILABLE.
@@ -35,8 +36,10 @@ struct HybridServerConfig {
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
   size_t cache_bytes = 256 << 20;
-  int threads = 0;              // compute threads (embedding); 0: the number of CPUs
-  size_t compute_queue = 256;   // queued embedding batches before RESOURCE_EXHAUSTED
+  // Compute threads; 0: twice the number of CPUs (a Reason task also waits for storage on its
+  // thread, so CPU-count threads would leave CPUs idle under reasoning load).
+  int threads = 0;
+  size_t compute_queue = 256;   // tasks waiting for a thread before RESOURCE_EXHAUSTED (0 allowed)
   absl::Duration drain_timeout = absl::Seconds(20);
   HybridCoreOptions core;
 };

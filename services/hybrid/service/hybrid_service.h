@@ -1,7 +1,7 @@
 // HybridService: the gRPC adapter (sync API) of engram.hybrid.v1.Hybrid over HybridCore.
 // Each handler installs the correlation id (RpcScope), passes the call's deadline on and maps
-// the absl::Status with status::ToGrpcStatus. No compute pool yet: embedding runs on gRPC's
-// handler thread (a bounded pool answering RESOURCE_EXHAUSTED is still to do).
+// the absl::Status with status::ToGrpcStatus. CPU work runs on HybridCore's compute pool, not on
+// the handler thread; a full pool is RESOURCE_EXHAUSTED to the client.
 #pragma once
 
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"

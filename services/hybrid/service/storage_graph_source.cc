@@ -24,18 +24,20 @@ absl::StatusOr<std::vector<SearchHit>> StorageGraphSource::Search(absl::Span<con
   return hits;
 }
 
-absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
-    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) {
+namespace {
+
+sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
+                                          absl::Span<const AssociationType> types, uint32_t limit) {
   sv1::NeighborsRequest req;
-  req.set_namespace_(namespace_);
+  req.set_namespace_(ns);
   req.set_id(std::string(id));
   for (AssociationType t : types) req.add_types(static_cast<sv1::AssociationType>(t));
   req.set_direction(sv1::BOTH);
   req.set_limit(limit);
-  sv1::NeighborsResponse resp;
-  RETURN_IF_ERROR(core_->CallStorage(call_, "Neighbors", [&](grpc::ClientContext* c) {
-    return core_->storage()->Neighbors(c, req, &resp);
-  }));
+  return req;
+}
+
+std::vector<Neighbor> FromProto(const sv1::NeighborsResponse& resp) {
   std::vector<Neighbor> out;
   out.reserve(resp.neighbors_size());
   for (const auto& n : resp.neighbors()) {
@@ -46,6 +48,40 @@ absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
                             .type = static_cast<AssociationType>(a.type()),
                             .confidence = a.confidence(),
                             .weight = a.weight()}});
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
+    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) {
+  sv1::NeighborsRequest req = NeighborsRequestFor(namespace_, id, types, limit);
+  sv1::NeighborsResponse resp;
+  RETURN_IF_ERROR(core_->CallStorage(call_, "Neighbors", [&](grpc::ClientContext* c) {
+    return core_->storage()->Neighbors(c, req, &resp);
+  }));
+  return FromProto(resp);
+}
+
+absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::NeighborsBatch(
+    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {
+  std::vector<sv1::NeighborsRequest> requests;
+  requests.reserve(ids.size());
+  for (const std::string& id : ids) requests.push_back(NeighborsRequestFor(namespace_, id, types, limit));
+  std::vector<sv1::NeighborsResponse> responses;
+  std::vector<absl::Status> statuses = core_->CallStorageConcurrently(
+      call_, "Neighbors", requests, &responses,
+      [this](grpc::ClientContext* c, const sv1::NeighborsRequest& r, grpc::CompletionQueue* cq) {
+        return core_->storage()->PrepareAsyncNeighbors(c, r, cq);
+      });
+  std::vector<std::vector<Neighbor>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].ok()) {
+      out[i] = FromProto(responses[i]);
+    } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
+      return statuses[i];
+    }
   }
   return out;
 }

@@ -1,8 +1,13 @@
 // StorageGraphSource: the GraphSource (reason/graph_source.h) over engram-storage, bound to one
 // request: its namespace, deadline and correlation id (through HybridCore::CallStorage).
 //   Search -> Storage.Search, Neighbors -> Storage.Neighbors (direction BOTH),
+//   NeighborsBatch -> one Storage.Neighbors per id, issued concurrently as async calls
+//                     (HybridCore::CallStorageConcurrently), so a frontier costs about one round
+//                     trip instead of one per concept; result[i] is still ids[i]'s list, so the
+//                     reasoning stays deterministic whatever order the answers arrive in,
 //   Get -> Storage.GetConcepts.
-// NeighborsBatch uses the default (sequential calls); issuing them concurrently is a TODO.
+// A concept's NOT_FOUND (deleted since the search) is an empty list; the namespace's NOT_FOUND
+// and every other error fail the batch (the first failing id's error, in id order).
 #pragma once
 
 #include <string>
@@ -21,6 +26,9 @@ class StorageGraphSource final : public GraphSource {
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit) override;
+  absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
+      uint32_t limit) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
  private:
