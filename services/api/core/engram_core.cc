@@ -1,0 +1,786 @@
+#include "services/api/core/engram_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc/correlation.h"
+#include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace engram::api {
+
+namespace sv1 = storage::v1;
+namespace hv1 = hybrid::v1;
+
+namespace {
+
+constexpr const char* kDependencyNames[] = {"storage", "hybrid"};
+
+// Defaults applied before cache keys are computed, so "k unset" and "k = 10" share an entry.
+constexpr uint32_t kDefaultSearchK = 10;
+constexpr uint32_t kDefaultReasonK = 10;
+constexpr uint32_t kDefaultReasonDepth = 4;
+constexpr uint32_t kDefaultReasonPaths = 5;
+constexpr float kDefaultMinConfidence = 0.3f;
+
+static_assert(static_cast<int>(v1::SEMANTIC) == static_cast<int>(sv1::SEMANTIC));
+static_assert(static_cast<int>(v1::COMPOSITIONAL) == static_cast<int>(sv1::COMPOSITIONAL));
+static_assert(static_cast<int>(v1::INNER_PRODUCT) == static_cast<int>(sv1::INNER_PRODUCT));
+static_assert(static_cast<int>(v1::BOTH) == static_cast<int>(sv1::BOTH));
+
+// ---- engram.storage.v1 / engram.hybrid.v1 -> engram.v1 ------------------------------------
+
+v1::Association ToV1(const sv1::Association& a) {
+  v1::Association out;
+  out.set_source(a.source());
+  out.set_target(a.target());
+  out.set_type(static_cast<v1::AssociationType>(a.type()));
+  out.set_confidence(a.confidence());
+  out.set_weight(a.weight());
+  if (a.has_create_time()) *out.mutable_create_time() = a.create_time();
+  return out;
+}
+
+v1::Path ToV1(const sv1::Path& p) {
+  v1::Path out;
+  out.mutable_concept_ids()->CopyFrom(p.concept_ids());
+  for (const sv1::Association& hop : p.hops()) *out.add_hops() = ToV1(hop);
+  out.set_confidence(p.confidence());
+  return out;
+}
+
+v1::ConceptRef ToRef(const sv1::Concept& c) {
+  v1::ConceptRef out;
+  out.set_id(c.id());
+  out.set_content(c.content());
+  return out;
+}
+
+v1::SearchResult ToV1(const sv1::SearchResult& r) {
+  v1::SearchResult out;
+  out.set_id(r.node().id());
+  out.set_score(r.score());
+  out.set_content(r.node().content());
+  out.mutable_attributes()->insert(r.node().attributes().begin(), r.node().attributes().end());
+  return out;
+}
+
+v1::Concept ToV1(const sv1::Concept& c, bool include_vector) {
+  v1::Concept out;
+  out.set_id(c.id());
+  out.set_content(c.content());
+  out.mutable_attributes()->insert(c.attributes().begin(), c.attributes().end());
+  out.set_strength(c.strength());
+  out.set_confidence(c.confidence());
+  if (c.has_create_time()) *out.mutable_create_time() = c.create_time();
+  if (c.has_update_time()) *out.mutable_update_time() = c.update_time();
+  if (include_vector) out.mutable_vector()->CopyFrom(c.vector());
+  return out;
+}
+
+v1::Namespace ToV1(const sv1::NamespaceInfo& info) {
+  v1::Namespace out;
+  const sv1::NamespaceConfig& c = info.config();
+  out.set_name(c.name());
+  out.set_dimension(c.dimension());
+  out.set_metric(static_cast<v1::Metric>(c.metric()));
+  out.set_embedder(c.embedder().empty() ? "hashing" : c.embedder());
+  out.set_concept_count(info.concept_count());
+  out.set_association_count(info.association_count());
+  out.mutable_index_params()->set_m(c.index_params().m());
+  out.mutable_index_params()->set_ef_construction(c.index_params().ef_construction());
+  if (info.has_create_time()) *out.mutable_create_time() = info.create_time();
+  return out;
+}
+
+v1::Stats ToV1(const sv1::ServerStats& s) {
+  v1::Stats out;
+  out.set_namespaces(s.namespaces());
+  out.set_concepts(s.concepts());
+  out.set_associations(s.associations());
+  out.set_vectors(s.vectors());
+  out.set_last_sequence(s.last_sequence());
+  out.set_sync_mode(s.sync_mode());
+  out.set_log_bytes(s.log_bytes());
+  out.set_mapped_bytes(s.mapped_bytes());
+  if (s.has_last_checkpoint_time()) *out.mutable_last_checkpoint_time() = s.last_checkpoint_time();
+  if (s.has_last_snapshot_time()) *out.mutable_last_snapshot_time() = s.last_snapshot_time();
+  out.set_version(s.version());
+  return out;
+}
+
+v1::ReasonResponse ToV1(const hv1::ReasonResponse& r) {
+  v1::ReasonResponse out;
+  if (r.has_answer()) *out.mutable_answer() = ToRef(r.answer());
+  out.set_confident(r.confident());
+  out.mutable_confidence()->set_graph(r.confidence().graph());
+  out.mutable_confidence()->set_semantic(r.confidence().semantic());
+  out.mutable_confidence()->set_consensus(r.confidence().consensus());
+  out.mutable_confidence()->set_final(r.confidence().final());
+  for (const sv1::Path& p : r.paths()) *out.add_paths() = ToV1(p);
+  for (const sv1::SearchResult& s : r.support()) *out.add_support() = ToV1(s);
+  out.set_explanation(r.explanation());
+  if (r.has_best_guess()) *out.mutable_best_guess() = ToRef(r.best_guess());
+  for (const sv1::Concept& c : r.path_concepts()) *out.add_path_concepts() = ToRef(c);
+  return out;
+}
+
+// ---- engram.v1 -> downstream ----------------------------------------------------------------
+
+hv1::LearnItem ToLearnItem(const v1::LearnRequest& r) {
+  hv1::LearnItem item;
+  item.set_content(r.content());
+  item.set_id(r.id());
+  item.mutable_vector()->CopyFrom(r.vector());
+  item.mutable_attributes()->insert(r.attributes().begin(), r.attributes().end());
+  if (r.has_extract_associations()) *item.mutable_extract_associations() = r.extract_associations();
+  return item;
+}
+
+// Rewrites a downstream field path in an error message into the public request's terms, e.g.
+// "items[3].content: empty" -> "concepts[3].content: empty". Other statuses pass unchanged.
+absl::Status RewriteField(absl::Status s, absl::string_view from, absl::string_view to) {
+  if (s.ok() || !absl::StartsWith(s.message(), from)) return s;
+  absl::Status out(s.code(), absl::StrCat(to, s.message().substr(from.size())));
+  s.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+absl::Status NotFoundConcept(absl::string_view id, absl::string_view ns) {
+  return absl::NotFoundError(absl::StrCat("concept '", id, "' not found in namespace '", ns, "'"));
+}
+
+}  // namespace
+
+const char* EngramCore::MethodName(Method method) {
+  static constexpr const char* kNames[kMethodCount] = {
+      "CreateNamespace", "ListNamespaces", "GetNamespace", "DeleteNamespace", "Learn",
+      "LearnBatch",      "GetConcept",     "DeleteConcept", "Associate",      "Neighbors",
+      "FindPaths",       "Search",         "Reason",        "GetStats"};
+  return kNames[method];
+}
+
+EngramCore::EngramCore(EngramCoreDeps deps, EngramCoreOptions options)
+    : deps_(std::move(deps)), options_(std::move(options)) {
+  if (deps_.metrics == nullptr) return;
+  metrics::Registry& m = *deps_.metrics;
+  requests_ = &m.AddCounter("engram_api_requests", "engram.v1.Engram calls by method and status code.",
+                            {"method", "code"});
+  auto& seconds = m.AddHistogram("engram_api_request_duration_seconds",
+                                 "engram.v1.Engram call latency (both transports), by method.", {"method"},
+                                 metrics::DefaultLatencyBuckets());
+  for (int i = 0; i < kMethodCount; ++i) request_seconds_[i] = &seconds.Add({MethodName(Method(i))});
+  downstream_seconds_ = &m.AddHistogram("engram_api_downstream_duration_seconds",
+                                        "Latency of one call attempt to a dependency.",
+                                        {"dependency", "method"}, metrics::DefaultLatencyBuckets());
+  auto& retries = m.AddCounter("engram_api_downstream_retries",
+                               "Retried attempts of idempotent calls to a dependency.", {"dependency"});
+  for (int d = 0; d < 2; ++d) retries_[d] = &retries.Add({kDependencyNames[d]});
+  auto& limited = m.AddCounter("engram_api_rate_limited", "Calls refused by a rate limit, by bucket.",
+                               {"scope"});
+  rate_limited_key_ = &limited.Add({"key"});
+  rate_limited_namespace_ = &limited.Add({"namespace"});
+  auth_failures_ = &m.AddCounter("engram_api_auth_failures",
+                                 "Calls refused by authentication or authorisation, by reason.", {"reason"});
+  cache_hits_ = &m.AddCounter("engram_api_cache_hits", "Search and Reason answers served from the cache.")
+                     .Add({});
+  cache_misses_ = &m.AddCounter("engram_api_cache_misses",
+                                "Search and Reason calls that missed the cache.")
+                       .Add({});
+  CircuitBreaker* storage_breaker = deps_.storage_breaker;
+  CircuitBreaker* hybrid_breaker = deps_.hybrid_breaker;
+  m.AddCallbackGauge("engram_api_circuit_open", "1 while the dependency's circuit breaker is open or probing.",
+                     {"dependency"}, [storage_breaker, hybrid_breaker] {
+                       auto open = [](const CircuitBreaker* b) {
+                         return b->state() == CircuitBreaker::State::kClosed ? 0.0 : 1.0;
+                       };
+                       return metrics::Registry::LabelledValues{{{"storage"}, open(storage_breaker)},
+                                                                {{"hybrid"}, open(hybrid_breaker)}};
+                     });
+  ResponseCache* cache = deps_.cache;
+  m.AddCallbackGauge("engram_api_cache_bytes", "Bytes held by the Search/Reason response cache.",
+                     [cache] { return cache == nullptr ? 0.0 : static_cast<double>(cache->bytes()); });
+}
+
+EngramCore::~EngramCore() {
+  if (deps_.metrics == nullptr) return;
+  deps_.metrics->RemoveCallbackGauge("engram_api_circuit_open");
+  deps_.metrics->RemoveCallbackGauge("engram_api_cache_bytes");
+}
+
+// ---- Admission, instrumentation, downstream calls --------------------------------------------
+
+absl::StatusOr<EngramCore::Call> EngramCore::Admit(const RequestContext& ctx, Role role,
+                                                   std::string_view ns) {
+  Call call;
+  call.ctx = &ctx;
+  if (options_.auth_enabled) {
+    if (deps_.keys == nullptr) return absl::InternalError("auth enabled without a key store");
+    absl::StatusOr<const ApiKey*> who = deps_.keys->Authenticate(ctx.api_key);
+    if (!who.ok()) {
+      if (auth_failures_ != nullptr) {
+        auth_failures_->Add({ctx.api_key.empty() ? "missing_key" : "invalid_key"}).Increment();
+      }
+      return who.status();
+    }
+    if (absl::Status s = ApiKeyStore::Authorize(**who, role, ns); !s.ok()) {
+      if (auth_failures_ != nullptr) auth_failures_->Add({"forbidden"}).Increment();
+      return s;
+    }
+    call.key = *who;
+  }
+  if (deps_.limiter != nullptr) {
+    absl::Status s = deps_.limiter->Acquire(call.key != nullptr ? call.key->name : "", ns);
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kResourceExhausted && rate_limited_key_ != nullptr) {
+        (absl::StrContains(s.message(), "of namespace") ? rate_limited_namespace_ : rate_limited_key_)
+            ->Increment();
+      }
+      return s;
+    }
+  }
+  const absl::Time now = deps_.clock();
+  absl::Duration budget = options_.default_deadline;
+  if (ctx.deadline != absl::InfiniteFuture()) budget = std::min(ctx.deadline - now, options_.max_deadline);
+  if (budget <= absl::ZeroDuration()) return absl::DeadlineExceededError("deadline exceeded before the call started");
+  call.deadline = now + budget;
+  return call;
+}
+
+template <typename T, typename Fn>
+absl::StatusOr<T> EngramCore::Instrumented(Method method, Fn&& body) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<T> result = body();
+  if (requests_ != nullptr) {
+    requests_->Add({MethodName(method), absl::StatusCodeToString(result.status().code())}).Increment();
+    request_seconds_[method]->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  if (!result.ok()) {
+    const absl::StatusCode code = result.status().code();
+    if (code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown) {
+      spdlog::error("{} failed: {}", MethodName(method), result.status().ToString());
+    } else {
+      spdlog::debug("{}: {}", MethodName(method), result.status().ToString());
+    }
+  }
+  return result;
+}
+
+absl::Status EngramCore::MapDownstreamError(Dependency dependency, const char* method,
+                                            const grpc::Status& status) const {
+  const char* dep = kDependencyNames[static_cast<int>(dependency)];
+  const std::string& message = status.error_message();
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      // engram-hybrid reports its own storage trouble as "storage unavailable ...": keep it.
+      if (dependency == Dependency::kHybrid && absl::StartsWith(message, "storage unavailable")) {
+        return absl::UnavailableError(message);
+      }
+      return absl::UnavailableError(absl::StrCat(dep, " unavailable: ", message));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::DeadlineExceededError(absl::StrCat(dep, " ", method, ": deadline exceeded"));
+    case grpc::StatusCode::CANCELLED:
+      return absl::CancelledError(absl::StrCat(dep, " ", method, ": cancelled"));
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::DATA_LOSS:
+    case grpc::StatusCode::UNIMPLEMENTED:
+      spdlog::error("{} {} failed: code {} {}", dep, method, static_cast<int>(status.error_code()), message);
+      return absl::InternalError(absl::StrCat(dep, " ", method, " failed"));
+    default:
+      return status::FromGrpcStatus(status);
+  }
+}
+
+absl::Status EngramCore::CallDownstream(const Call& call, Dependency dependency, const char* method,
+                                        bool idempotent,
+                                        const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
+  const int d = static_cast<int>(dependency);
+  CircuitBreaker& breaker = dependency == Dependency::kStorage ? *deps_.storage_breaker : *deps_.hybrid_breaker;
+  metrics::Histogram* seconds =
+      downstream_seconds_ != nullptr ? &downstream_seconds_->Add({kDependencyNames[d], method}) : nullptr;
+  int attempts = 0;
+  return CallWithResilience(
+      breaker, options_.retry, call.deadline, idempotent,
+      [&](absl::Time attempt_deadline) -> absl::Status {
+        if (++attempts > 1 && retries_[d] != nullptr) retries_[d]->Increment();
+        const absl::Duration timeout = attempt_deadline - deps_.clock();
+        if (timeout <= absl::ZeroDuration()) {
+          return absl::DeadlineExceededError(absl::StrCat(kDependencyNames[d], " ", method, ": deadline exceeded"));
+        }
+        grpc::ClientContext context;
+        grpcutil::PrepareClientContext(&context, timeout, call.ctx->correlation_id);
+        const absl::Time start = absl::Now();
+        grpc::Status status = fn(&context);
+        if (seconds != nullptr) seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+        if (status.ok()) return absl::OkStatus();
+        return MapDownstreamError(dependency, method, status);
+      },
+      deps_.sleep);
+}
+
+absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call, const std::string& ns) {
+  {
+    std::lock_guard<std::mutex> lock(ns_mu_);
+    auto it = namespaces_.find(ns);
+    if (it != namespaces_.end() && deps_.clock() - it->second.fetched < options_.namespace_ttl) {
+      return it->second.config;
+    }
+  }
+  sv1::GetNamespaceRequest req;
+  req.set_name(ns);
+  sv1::NamespaceInfo info;
+  RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
+                                 [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+  std::lock_guard<std::mutex> lock(ns_mu_);
+  if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
+  namespaces_[ns] = CachedNamespace{info.config(), deps_.clock()};
+  return info.config();
+}
+
+void EngramCore::ForgetNamespace(const std::string& ns) {
+  std::lock_guard<std::mutex> lock(ns_mu_);
+  namespaces_.erase(ns);
+}
+
+void EngramCore::InvalidateResponses(std::string_view ns) {
+  if (deps_.cache != nullptr) deps_.cache->Invalidate(ns);
+}
+
+// ---- Namespaces ---------------------------------------------------------------------------------
+
+absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(const RequestContext& ctx,
+                                                          const v1::CreateNamespaceRequest& request) {
+  return Instrumented<v1::Namespace>(kCreateNamespace, [&]() -> absl::StatusOr<v1::Namespace> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kAdmin, request.name()));
+    RETURN_IF_ERROR(ValidateCreateNamespace(request, options_.limits));
+    uint32_t dimension = request.dimension();
+    if (dimension == 0 && absl::StartsWith(request.embedder(), "word-vectors/")) {
+      // The model decides the dimension: ask engram-hybrid, which loads it.
+      hv1::EmbedRequest embed;
+      embed.set_embedder(request.embedder());
+      embed.add_texts("");
+      hv1::EmbedResponse embedded;
+      RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Embed", /*idempotent=*/true,
+                                     [&](grpc::ClientContext* c) { return deps_.hybrid->Embed(c, embed, &embedded); }));
+      dimension = embedded.dimension();
+    }
+    sv1::CreateNamespaceRequest req;
+    sv1::NamespaceConfig* config = req.mutable_config();
+    config->set_name(request.name());
+    config->set_dimension(dimension);
+    config->set_metric(static_cast<sv1::Metric>(request.metric()));
+    config->set_embedder(request.embedder().empty() ? "hashing" : request.embedder());
+    config->mutable_index_params()->set_m(request.index_params().m());
+    config->mutable_index_params()->set_ef_construction(request.index_params().ef_construction());
+    sv1::NamespaceInfo info;
+    absl::Status s = CallDownstream(call, Dependency::kStorage, "CreateNamespace", /*idempotent=*/false,
+                                    [&](grpc::ClientContext* c) { return deps_.storage->CreateNamespace(c, req, &info); });
+    RETURN_IF_ERROR(RewriteField(std::move(s), "config.", ""));
+    ForgetNamespace(request.name());
+    InvalidateResponses(request.name());
+    spdlog::info("namespace '{}' created (dimension {}, embedder {})", request.name(), info.config().dimension(),
+                 info.config().embedder());
+    return ToV1(info);
+  });
+}
+
+absl::StatusOr<v1::ListNamespacesResponse> EngramCore::ListNamespaces(const RequestContext& ctx,
+                                                                      const v1::ListNamespacesRequest&) {
+  return Instrumented<v1::ListNamespacesResponse>(
+      kListNamespaces, [&]() -> absl::StatusOr<v1::ListNamespacesResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, ""));
+        sv1::ListNamespacesRequest req;
+        sv1::ListNamespacesResponse resp;
+        RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "ListNamespaces", /*idempotent=*/true,
+                                       [&](grpc::ClientContext* c) { return deps_.storage->ListNamespaces(c, req, &resp); }));
+        v1::ListNamespacesResponse out;
+        for (const sv1::NamespaceInfo& info : resp.namespaces()) {
+          if (call.key != nullptr && !call.key->AllowsNamespace(info.config().name())) continue;
+          *out.add_namespaces() = ToV1(info);
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::Namespace> EngramCore::GetNamespace(const RequestContext& ctx,
+                                                       const v1::GetNamespaceRequest& request) {
+  return Instrumented<v1::Namespace>(kGetNamespace, [&]() -> absl::StatusOr<v1::Namespace> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+    sv1::GetNamespaceRequest req;
+    req.set_name(request.namespace_());
+    sv1::NamespaceInfo info;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+    {
+      std::lock_guard<std::mutex> lock(ns_mu_);
+      if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
+      namespaces_[request.namespace_()] = CachedNamespace{info.config(), deps_.clock()};
+    }
+    return ToV1(info);
+  });
+}
+
+absl::StatusOr<v1::DeleteNamespaceResponse> EngramCore::DeleteNamespace(
+    const RequestContext& ctx, const v1::DeleteNamespaceRequest& request) {
+  return Instrumented<v1::DeleteNamespaceResponse>(
+      kDeleteNamespace, [&]() -> absl::StatusOr<v1::DeleteNamespaceResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kAdmin, request.namespace_()));
+        RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+        sv1::DeleteNamespaceRequest req;
+        req.set_name(request.namespace_());
+        sv1::DeleteNamespaceResponse resp;
+        absl::Status s = CallDownstream(call, Dependency::kStorage, "DeleteNamespace", /*idempotent=*/false,
+                                        [&](grpc::ClientContext* c) { return deps_.storage->DeleteNamespace(c, req, &resp); });
+        // Whatever the outcome, this replica's view of the namespace may be stale now.
+        ForgetNamespace(request.namespace_());
+        InvalidateResponses(request.namespace_());
+        RETURN_IF_ERROR(s);
+        spdlog::info("namespace '{}' deleted", request.namespace_());
+        return v1::DeleteNamespaceResponse();
+      });
+}
+
+// ---- Learning and concepts ----------------------------------------------------------------------
+
+absl::StatusOr<v1::LearnResponse> EngramCore::Learn(const RequestContext& ctx, const v1::LearnRequest& request) {
+  return Instrumented<v1::LearnResponse>(kLearn, [&]() -> absl::StatusOr<v1::LearnResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+    RETURN_IF_ERROR(ValidateLearn(request, options_.limits));
+    ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, request.namespace_()));
+    if (!request.vector().empty()) {
+      RETURN_IF_ERROR(ValidateVector("vector", request.vector(), config.dimension()));
+    } else if (config.embedder() == "none") {
+      return InvalidField("vector", absl::StrCat("required: namespace '", request.namespace_(),
+                                                 "' has the embedder \"none\""));
+    }
+    hv1::LearnRequest req;
+    req.set_namespace_(request.namespace_());
+    *req.add_items() = ToLearnItem(request);
+    hv1::LearnResponse resp;
+    absl::Status s = CallDownstream(call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
+                                    [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
+    // A failed write may still have been applied (its outcome is unknown): invalidate either way.
+    InvalidateResponses(request.namespace_());
+    RETURN_IF_ERROR(RewriteField(std::move(s), "items[0].", ""));
+    if (resp.results_size() != 1) return absl::InternalError("hybrid Learn: result count mismatch");
+    v1::LearnResponse out;
+    out.set_id(resp.results(0).id());
+    out.set_created(resp.results(0).created());
+    for (const sv1::Association& a : resp.associations()) *out.add_associations() = ToV1(a);
+    return out;
+  });
+}
+
+absl::StatusOr<v1::LearnBatchResponse> EngramCore::LearnBatch(const RequestContext& ctx,
+                                                              const v1::LearnBatchRequest& request) {
+  return Instrumented<v1::LearnBatchResponse>(kLearnBatch, [&]() -> absl::StatusOr<v1::LearnBatchResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+    RETURN_IF_ERROR(ValidateLearnBatch(request, options_.limits));
+    ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, request.namespace_()));
+    for (int i = 0; i < request.concepts_size(); ++i) {
+      const v1::LearnRequest& item = request.concepts(i);
+      if (!item.vector().empty()) {
+        RETURN_IF_ERROR(ValidateVector(IndexedField("concepts", i, "vector"), item.vector(), config.dimension()));
+      } else if (config.embedder() == "none") {
+        return InvalidField(IndexedField("concepts", i, "vector"),
+                            absl::StrCat("required: namespace '", request.namespace_(),
+                                         "' has the embedder \"none\""));
+      }
+    }
+    hv1::LearnRequest req;
+    req.set_namespace_(request.namespace_());
+    for (const v1::LearnRequest& item : request.concepts()) *req.add_items() = ToLearnItem(item);
+    hv1::LearnResponse resp;
+    absl::Status s = CallDownstream(call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
+                                    [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
+    InvalidateResponses(request.namespace_());
+    RETURN_IF_ERROR(RewriteField(std::move(s), "items[", "concepts["));
+    if (resp.results_size() != request.concepts_size()) {
+      return absl::InternalError("hybrid Learn: result count mismatch");
+    }
+    v1::LearnBatchResponse out;
+    for (const hv1::LearnResult& r : resp.results()) {
+      v1::LearnResult* result = out.add_results();
+      result->set_id(r.id());
+      result->set_created(r.created());
+    }
+    out.set_associations_created(resp.associations_created());
+    return out;
+  });
+}
+
+absl::StatusOr<v1::Concept> EngramCore::GetConcept(const RequestContext& ctx, const v1::GetConceptRequest& request) {
+  return Instrumented<v1::Concept>(kGetConcept, [&]() -> absl::StatusOr<v1::Concept> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateGetConcept(request, options_.limits));
+    sv1::GetConceptsRequest req;
+    req.set_namespace_(request.namespace_());
+    req.add_ids(request.id());
+    req.set_include_vector(request.include_vector());
+    sv1::GetConceptsResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetConcepts", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->GetConcepts(c, req, &resp); }));
+    if (resp.concepts_size() == 0) return NotFoundConcept(request.id(), request.namespace_());
+    return ToV1(resp.concepts(0), request.include_vector());
+  });
+}
+
+absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(const RequestContext& ctx,
+                                                                     const v1::DeleteConceptRequest& request) {
+  return Instrumented<v1::DeleteConceptResponse>(
+      kDeleteConcept, [&]() -> absl::StatusOr<v1::DeleteConceptResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+        RETURN_IF_ERROR(ValidateDeleteConcept(request, options_.limits));
+        sv1::DeleteConceptsRequest req;
+        req.set_namespace_(request.namespace_());
+        req.add_ids(request.id());
+        sv1::WriteResponse resp;
+        absl::Status s = CallDownstream(call, Dependency::kStorage, "DeleteConcepts", /*idempotent=*/false,
+                                        [&](grpc::ClientContext* c) { return deps_.storage->DeleteConcepts(c, req, &resp); });
+        InvalidateResponses(request.namespace_());
+        RETURN_IF_ERROR(RewriteField(std::move(s), "ids[0]", "id"));
+        if (resp.results_size() != 1 || !resp.results(0).found()) {
+          return NotFoundConcept(request.id(), request.namespace_());
+        }
+        return v1::DeleteConceptResponse();
+      });
+}
+
+// ---- Associations and the graph -----------------------------------------------------------------
+
+absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call, const std::string& ns,
+                                                             const sv1::Association& key) {
+  // A one-hop path search finds exactly this edge; a self-loop is found among the neighbors.
+  if (key.source() != key.target()) {
+    sv1::FindPathsRequest req;
+    req.set_namespace_(ns);
+    req.set_source(key.source());
+    req.set_target(key.target());
+    req.set_max_depth(1);
+    req.set_max_paths(1);
+    req.add_types(key.type());
+    req.set_direction(sv1::OUT);
+    sv1::FindPathsResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
+    for (const sv1::Path& p : resp.paths()) {
+      if (p.hops_size() == 1) return p.hops(0);
+    }
+  } else {
+    sv1::NeighborsRequest req;
+    req.set_namespace_(ns);
+    req.set_id(key.source());
+    req.add_types(key.type());
+    req.set_direction(sv1::OUT);
+    req.set_limit(options_.limits.max_neighbors);
+    sv1::NeighborsResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
+    for (const sv1::Neighbor& n : resp.neighbors()) {
+      const sv1::Association& a = n.association();
+      if (a.source() == key.source() && a.target() == key.target() && a.type() == key.type()) return a;
+    }
+  }
+  return absl::NotFoundError("association not found after writing it");
+}
+
+absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx, const v1::AssociateRequest& request) {
+  return Instrumented<v1::Association>(kAssociate, [&]() -> absl::StatusOr<v1::Association> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+    RETURN_IF_ERROR(ValidateAssociate(request, options_.limits));
+    sv1::PutAssociationsRequest req;
+    req.set_namespace_(request.namespace_());
+    sv1::Association* a = req.add_associations();
+    a->set_source(request.source());
+    a->set_target(request.target());
+    a->set_type(static_cast<sv1::AssociationType>(request.type()));
+    a->set_confidence(request.has_confidence() ? request.confidence().value() : 1.0f);
+    a->set_weight(request.has_weight() ? request.weight().value() : 1.0f);
+    sv1::WriteResponse resp;
+    absl::Status s = CallDownstream(call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,
+                                    [&](grpc::ClientContext* c) { return deps_.storage->PutAssociations(c, req, &resp); });
+    InvalidateResponses(request.namespace_());
+    RETURN_IF_ERROR(RewriteField(std::move(s), "associations[0].", ""));
+    // Read it back (read-your-writes): the answer carries what storage stored, create time included.
+    absl::StatusOr<sv1::Association> stored = ReadAssociation(call, request.namespace_(), *a);
+    if (!stored.ok()) {
+      spdlog::warn("associate: written, but reading it back failed: {}", stored.status().ToString());
+      return ToV1(*a);
+    }
+    return ToV1(*stored);
+  });
+}
+
+absl::StatusOr<v1::NeighborsResponse> EngramCore::Neighbors(const RequestContext& ctx,
+                                                            const v1::NeighborsRequest& request) {
+  return Instrumented<v1::NeighborsResponse>(kNeighbors, [&]() -> absl::StatusOr<v1::NeighborsResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateNeighbors(request, options_.limits));
+    sv1::NeighborsRequest req;
+    req.set_namespace_(request.namespace_());
+    req.set_id(request.id());
+    if (request.type() != v1::ASSOCIATION_TYPE_UNSPECIFIED) {
+      req.add_types(static_cast<sv1::AssociationType>(request.type()));
+    }
+    req.set_direction(static_cast<sv1::Direction>(request.direction()));
+    req.set_limit(request.limit());
+    sv1::NeighborsResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
+    v1::NeighborsResponse out;
+    for (const sv1::Neighbor& n : resp.neighbors()) {
+      v1::Neighbor* o = out.add_neighbors();
+      *o->mutable_node() = ToRef(n.node());
+      *o->mutable_association() = ToV1(n.association());
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<v1::FindPathsResponse> EngramCore::FindPaths(const RequestContext& ctx,
+                                                            const v1::FindPathsRequest& request) {
+  return Instrumented<v1::FindPathsResponse>(kFindPaths, [&]() -> absl::StatusOr<v1::FindPathsResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateFindPaths(request, options_.limits));
+    sv1::FindPathsRequest req;
+    req.set_namespace_(request.namespace_());
+    req.set_source(request.source());
+    req.set_target(request.target());
+    req.set_max_depth(request.max_depth());
+    req.set_max_paths(request.max_paths());
+    for (int t : request.types()) req.add_types(static_cast<sv1::AssociationType>(t));
+    req.set_mode(sv1::BEST);
+    sv1::FindPathsResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
+    v1::FindPathsResponse out;
+    for (const sv1::Path& p : resp.paths()) *out.add_paths() = ToV1(p);
+    return out;
+  });
+}
+
+// ---- Search and reasoning -----------------------------------------------------------------------
+
+absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx, const v1::SearchRequest& request) {
+  return Instrumented<v1::SearchResponse>(kSearch, [&]() -> absl::StatusOr<v1::SearchResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateSearch(request, options_.limits));
+    v1::SearchRequest normal = request;
+    normal.set_query(std::string(absl::StripAsciiWhitespace(request.query())));
+    if (normal.k() == 0) normal.set_k(kDefaultSearchK);
+    const std::string& ns = request.namespace_();
+
+    std::string key;
+    uint64_t generation = 0;
+    if (deps_.cache != nullptr) {
+      key = ResponseCache::Key("search", normal);
+      if (std::optional<std::string> hit = deps_.cache->Get(ns, key)) {
+        v1::SearchResponse cached;
+        if (cached.ParseFromString(*hit)) {
+          if (cache_hits_ != nullptr) cache_hits_->Increment();
+          return cached;
+        }
+      }
+      if (cache_misses_ != nullptr) cache_misses_->Increment();
+      generation = deps_.cache->Generation(ns);
+    }
+
+    v1::SearchResponse out;
+    if (!normal.query().empty()) {
+      hv1::SearchRequest req;
+      req.set_namespace_(ns);
+      req.set_text(normal.query());
+      req.set_k(normal.k());
+      req.set_ef(normal.ef());
+      req.mutable_filter()->insert(normal.filter().attributes().begin(), normal.filter().attributes().end());
+      hv1::SearchResponse resp;
+      RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Search", /*idempotent=*/true,
+                                     [&](grpc::ClientContext* c) { return deps_.hybrid->Search(c, req, &resp); }));
+      for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
+    } else {
+      ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
+      RETURN_IF_ERROR(ValidateVector("vector", normal.vector(), config.dimension()));
+      sv1::SearchRequest req;
+      req.set_namespace_(ns);
+      req.mutable_vector()->CopyFrom(normal.vector());
+      req.set_k(normal.k());
+      req.set_ef(normal.ef());
+      req.mutable_filter()->insert(normal.filter().attributes().begin(), normal.filter().attributes().end());
+      sv1::SearchResponse resp;
+      RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Search", /*idempotent=*/true,
+                                     [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
+      for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
+    }
+    if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
+    return out;
+  });
+}
+
+absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx, const v1::ReasonRequest& request) {
+  return Instrumented<v1::ReasonResponse>(kReason, [&]() -> absl::StatusOr<v1::ReasonResponse> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+    RETURN_IF_ERROR(ValidateReason(request, options_.limits));
+    v1::ReasonRequest normal = request;
+    normal.set_query(std::string(absl::StripAsciiWhitespace(request.query())));
+    if (normal.k() == 0) normal.set_k(kDefaultReasonK);
+    if (normal.max_depth() == 0) normal.set_max_depth(kDefaultReasonDepth);
+    if (normal.max_paths() == 0) normal.set_max_paths(kDefaultReasonPaths);
+    if (!normal.has_min_confidence()) normal.mutable_min_confidence()->set_value(kDefaultMinConfidence);
+    std::vector<int> types(normal.types().begin(), normal.types().end());
+    std::sort(types.begin(), types.end());
+    types.erase(std::unique(types.begin(), types.end()), types.end());
+    normal.mutable_types()->Assign(types.begin(), types.end());
+    const std::string& ns = request.namespace_();
+
+    std::string key;
+    uint64_t generation = 0;
+    if (deps_.cache != nullptr) {
+      key = ResponseCache::Key("reason", normal);
+      if (std::optional<std::string> hit = deps_.cache->Get(ns, key)) {
+        v1::ReasonResponse cached;
+        if (cached.ParseFromString(*hit)) {
+          if (cache_hits_ != nullptr) cache_hits_->Increment();
+          return cached;
+        }
+      }
+      if (cache_misses_ != nullptr) cache_misses_->Increment();
+      generation = deps_.cache->Generation(ns);
+    }
+
+    hv1::ReasonRequest req;
+    req.set_namespace_(ns);
+    req.set_query(normal.query());
+    req.set_k(normal.k());
+    req.set_max_depth(normal.max_depth());
+    req.set_max_paths(normal.max_paths());
+    *req.mutable_min_confidence() = normal.min_confidence();
+    for (int t : normal.types()) req.add_types(static_cast<sv1::AssociationType>(t));
+    hv1::ReasonResponse resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Reason", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.hybrid->Reason(c, req, &resp); }));
+    v1::ReasonResponse out = ToV1(resp);
+    if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
+    return out;
+  });
+}
+
+// ---- Stats --------------------------------------------------------------------------------------
+
+absl::StatusOr<v1::Stats> EngramCore::GetStats(const RequestContext& ctx, const v1::GetStatsRequest&) {
+  return Instrumented<v1::Stats>(kGetStats, [&]() -> absl::StatusOr<v1::Stats> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, ""));
+    sv1::GetStatsRequest req;
+    sv1::ServerStats resp;
+    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetStats", /*idempotent=*/true,
+                                   [&](grpc::ClientContext* c) { return deps_.storage->GetStats(c, req, &resp); }));
+    return ToV1(resp);
+  });
+}
+
+}  // namespace engram::api

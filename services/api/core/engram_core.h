@@ -1,0 +1,186 @@
+// EngramCore: the ApiCore of engram-api over engram-storage and engram-hybrid (api_core.h says
+// what every method does, in order: auth, rate limit, validation, routing, resilience, cache).
+//
+//   EngramCore core({.storage = storage_stub.get(), .hybrid = hybrid_stub.get(), .keys = &keys,
+//                    .limiter = &limiter, .cache = &cache, .storage_breaker = &storage_breaker,
+//                    .hybrid_breaker = &hybrid_breaker, .metrics = &registry},
+//                   EngramCoreOptions{});
+//   absl::StatusOr<v1::SearchResponse> r = core.Search(ctx, request);
+//
+// Roles: reader for GetNamespace, ListNamespaces, GetConcept, Neighbors, FindPaths, Search, Reason
+// and GetStats; writer for Learn, LearnBatch, DeleteConcept and Associate; admin for
+// CreateNamespace and DeleteNamespace. ListNamespaces lists only the key's namespaces.
+//
+// Routing: Learn, LearnBatch, Search with `query` and Reason go to engram-hybrid; everything else
+// (including Search with `vector`) to engram-storage. CreateNamespace with a
+// "word-vectors/<model>" embedder and dimension 0 first asks hybrid's Embed for the model's
+// dimension.
+//
+// Errors: a dependency that cannot be reached (or whose circuit is open) is UNAVAILABLE
+// "storage unavailable: ..." / "hybrid unavailable: ..."; a downstream deadline is
+// DEADLINE_EXCEEDED; a downstream INTERNAL/UNKNOWN becomes INTERNAL "<dependency> <method>
+// failed" (the details are logged, never returned); the dependencies' own answers (NOT_FOUND,
+// INVALID_ARGUMENT, ALREADY_EXISTS, RESOURCE_EXHAUSTED, FAILED_PRECONDITION) pass through.
+// GetConcept / DeleteConcept of a missing id: NOT_FOUND "concept '<id>' not found in namespace
+// '<ns>'".
+//
+// Namespace configurations (for vector dimension checks) are cached for options.namespace_ttl;
+// this replica's CreateNamespace / DeleteNamespace invalidate the entry.
+//
+// Thread-safety: every method may be called concurrently.
+// Ownership: nothing in EngramCoreDeps is owned; everything must outlive the core.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/metrics/metrics.h"
+#include "engram/hybrid/v1/hybrid.grpc.pb.h"
+#include "engram/storage/v1/storage.grpc.pb.h"
+#include "services/api/core/api_core.h"
+#include "services/api/core/validation.h"
+#include "services/api/policy/api_keys.h"
+#include "services/api/policy/rate_limiter.h"
+#include "services/api/policy/resilience.h"
+#include "services/api/policy/response_cache.h"
+
+namespace engram::api {
+
+struct EngramCoreDeps {
+  storage::v1::Storage::StubInterface* storage = nullptr;  // required
+  hybrid::v1::Hybrid::StubInterface* hybrid = nullptr;     // required
+  // Required when EngramCoreOptions::auth_enabled; ignored otherwise.
+  const ApiKeyStore* keys = nullptr;
+  RateLimiter* limiter = nullptr;            // null: no rate limits
+  ResponseCache* cache = nullptr;            // null: no response cache
+  CircuitBreaker* storage_breaker = nullptr;  // required
+  CircuitBreaker* hybrid_breaker = nullptr;   // required
+  metrics::Registry* metrics = nullptr;       // null: no metrics
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+  SleepFn sleep = [](absl::Duration d) { absl::SleepFor(d); };  // retry backoff
+};
+
+struct EngramCoreOptions {
+  // Off only when explicitly disabled (--auth=disabled): every call is then anonymous with every
+  // role on every namespace.
+  bool auth_enabled = true;
+  absl::Duration default_deadline = absl::Seconds(10);  // when the client sets none
+  absl::Duration max_deadline = absl::Seconds(60);      // cap of the client's deadline
+  absl::Duration namespace_ttl = absl::Seconds(5);      // namespace configuration cache
+  size_t max_cached_namespaces = 10000;
+  RetryOptions retry;
+  ValidationLimits limits;
+};
+
+class EngramCore final : public ApiCore {
+ public:
+  EngramCore(EngramCoreDeps deps, EngramCoreOptions options);
+  ~EngramCore() override;
+  EngramCore(const EngramCore&) = delete;
+  EngramCore& operator=(const EngramCore&) = delete;
+
+  absl::StatusOr<v1::Namespace> CreateNamespace(const RequestContext& ctx,
+                                                const v1::CreateNamespaceRequest& request) override;
+  absl::StatusOr<v1::ListNamespacesResponse> ListNamespaces(
+      const RequestContext& ctx, const v1::ListNamespacesRequest& request) override;
+  absl::StatusOr<v1::Namespace> GetNamespace(const RequestContext& ctx,
+                                             const v1::GetNamespaceRequest& request) override;
+  absl::StatusOr<v1::DeleteNamespaceResponse> DeleteNamespace(
+      const RequestContext& ctx, const v1::DeleteNamespaceRequest& request) override;
+
+  absl::StatusOr<v1::LearnResponse> Learn(const RequestContext& ctx,
+                                          const v1::LearnRequest& request) override;
+  absl::StatusOr<v1::LearnBatchResponse> LearnBatch(const RequestContext& ctx,
+                                                    const v1::LearnBatchRequest& request) override;
+  absl::StatusOr<v1::Concept> GetConcept(const RequestContext& ctx,
+                                         const v1::GetConceptRequest& request) override;
+  absl::StatusOr<v1::DeleteConceptResponse> DeleteConcept(
+      const RequestContext& ctx, const v1::DeleteConceptRequest& request) override;
+
+  absl::StatusOr<v1::Association> Associate(const RequestContext& ctx,
+                                            const v1::AssociateRequest& request) override;
+  absl::StatusOr<v1::NeighborsResponse> Neighbors(const RequestContext& ctx,
+                                                  const v1::NeighborsRequest& request) override;
+  absl::StatusOr<v1::FindPathsResponse> FindPaths(const RequestContext& ctx,
+                                                  const v1::FindPathsRequest& request) override;
+
+  absl::StatusOr<v1::SearchResponse> Search(const RequestContext& ctx,
+                                            const v1::SearchRequest& request) override;
+  absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
+                                            const v1::ReasonRequest& request) override;
+
+  absl::StatusOr<v1::Stats> GetStats(const RequestContext& ctx,
+                                     const v1::GetStatsRequest& request) override;
+
+ private:
+  enum class Dependency { kStorage = 0, kHybrid = 1 };
+  enum Method : int {
+    kCreateNamespace, kListNamespaces, kGetNamespace, kDeleteNamespace, kLearn, kLearnBatch,
+    kGetConcept, kDeleteConcept, kAssociate, kNeighbors, kFindPaths, kSearch, kReason, kGetStats,
+    kMethodCount
+  };
+  static const char* MethodName(Method method);
+
+  // One admitted call: who is calling and until when downstream calls may run.
+  struct Call {
+    const RequestContext* ctx = nullptr;
+    const ApiKey* key = nullptr;  // null when auth is disabled
+    absl::Time deadline;          // capped, in the injected clock's time
+  };
+
+  // Steps 1-2 of api_core.h plus the deadline: authenticates, authorises `role` on `ns`
+  // ("" for calls that name no namespace) and charges the rate limits.
+  absl::StatusOr<Call> Admit(const RequestContext& ctx, Role role, std::string_view ns);
+  // Runs `body` with the request metrics (count by code, duration) of `method`.
+  template <typename T, typename Fn>
+  absl::StatusOr<T> Instrumented(Method method, Fn&& body);
+
+  // One downstream call through the dependency's breaker (and retries when `idempotent`).
+  // `fn` receives a ClientContext prepared with the correlation id and the attempt's deadline.
+  absl::Status CallDownstream(const Call& call, Dependency dependency, const char* method,
+                              bool idempotent,
+                              const std::function<grpc::Status(grpc::ClientContext*)>& fn);
+  absl::Status MapDownstreamError(Dependency dependency, const char* method,
+                                  const grpc::Status& status) const;
+
+  // The namespace's storage configuration, from the TTL cache or storage.
+  absl::StatusOr<storage::v1::NamespaceConfig> NamespaceConfig(const Call& call, const std::string& ns);
+  void ForgetNamespace(const std::string& ns);
+  void InvalidateResponses(std::string_view ns);
+
+  // Storage reads used by several methods.
+  absl::StatusOr<storage::v1::Association> ReadAssociation(const Call& call, const std::string& ns,
+                                                           const storage::v1::Association& key);
+
+  const EngramCoreDeps deps_;
+  const EngramCoreOptions options_;
+
+  // Namespace configuration cache.
+  struct CachedNamespace {
+    storage::v1::NamespaceConfig config;
+    absl::Time fetched;
+  };
+  std::mutex ns_mu_;
+  absl::flat_hash_map<std::string, CachedNamespace> namespaces_ ABSL_GUARDED_BY(ns_mu_);
+
+  // Metrics (null when deps_.metrics is null); resolved once.
+  metrics::CounterFamily* requests_ = nullptr;
+  std::array<metrics::Histogram*, kMethodCount> request_seconds_{};
+  metrics::HistogramFamily* downstream_seconds_ = nullptr;
+  std::array<metrics::Counter*, 2> retries_{};
+  metrics::Counter* rate_limited_key_ = nullptr;
+  metrics::Counter* rate_limited_namespace_ = nullptr;
+  metrics::CounterFamily* auth_failures_ = nullptr;
+  metrics::Counter* cache_hits_ = nullptr;
+  metrics::Counter* cache_misses_ = nullptr;
+};
+
+}  // namespace engram::api

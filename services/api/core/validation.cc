@@ -1,0 +1,311 @@
+#include "services/api/core/validation.h"
+
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+
+namespace engram::api {
+
+namespace {
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
+}
+
+absl::Status ValidateName(absl::string_view field, absl::string_view name) {
+  if (name.empty()) return InvalidField(field, "required");
+  if (name.size() > 64) return InvalidField(field, absl::StrCat(name.size(), " characters, at most 64"));
+  for (char c : name) {
+    if (!IsNameChar(c)) return InvalidField(field, "must match [a-zA-Z0-9_.-]{1,64}");
+  }
+  if (name == "." || name == "..") return InvalidField(field, "must not be '.' or '..'");
+  return absl::OkStatus();
+}
+
+absl::Status AtMost(absl::string_view field, uint64_t value, uint64_t limit) {
+  if (value > limit) return InvalidField(field, absl::StrCat(value, ", at most ", limit));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTypes(absl::string_view field, const google::protobuf::RepeatedField<int>& types) {
+  for (int i = 0; i < types.size(); ++i) {
+    RETURN_IF_ERROR(ValidateAssociationType(IndexedField(field, i), types[i], /*required=*/true));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUnitInterval(absl::string_view field, float value) {
+  if (!std::isfinite(value) || value < 0.0f || value > 1.0f) {
+    return InvalidField(field, absl::StrCat(value, " is outside 0..1"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string IndexedField(absl::string_view name, int index, absl::string_view sub) {
+  std::string out = absl::StrCat(name, "[", index, "]");
+  if (!sub.empty()) absl::StrAppend(&out, ".", sub);
+  return out;
+}
+
+absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (int j = 1; j < len; ++j) {
+      const unsigned char cc = static_cast<unsigned char>(s[i + j]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name) {
+  return ValidateName(field, name);
+}
+
+absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder) {
+  if (embedder.empty() || embedder == "hashing" || embedder == "none") return absl::OkStatus();
+  constexpr absl::string_view kWordVectors = "word-vectors/";
+  if (absl::StartsWith(embedder, kWordVectors)) {
+    absl::string_view model = embedder.substr(kWordVectors.size());
+    if (absl::Status s = ValidateName("", model); !s.ok()) {
+      return InvalidField(field, "the model of word-vectors/<model> must match [a-zA-Z0-9_.-]{1,64}");
+    }
+    return absl::OkStatus();
+  }
+  return InvalidField(field, absl::StrCat("unknown embedder '", embedder,
+                                          "' (expected \"hashing\", \"none\" or \"word-vectors/<model>\")"));
+}
+
+absl::Status ValidateId(absl::string_view field, absl::string_view id, const ValidationLimits& limits) {
+  if (id.empty()) return InvalidField(field, "required");
+  if (id.size() > limits.max_id_bytes) {
+    return InvalidField(field, absl::StrCat(id.size(), " bytes, at most ", limits.max_id_bytes));
+  }
+  if (!IsValidUtf8(id)) return InvalidField(field, "not valid UTF-8");
+  for (char ch : id) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) return InvalidField(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id,
+                                const ValidationLimits& limits) {
+  if (id.empty()) return absl::OkStatus();
+  return ValidateId(field, id, limits);
+}
+
+absl::Status ValidateContent(absl::string_view field, absl::string_view content,
+                             const ValidationLimits& limits) {
+  if (content.empty()) return InvalidField(field, "required (empty)");
+  if (content.size() > limits.max_content_bytes) {
+    return InvalidField(field, absl::StrCat(content.size(), " bytes, at most ", limits.max_content_bytes));
+  }
+  if (!IsValidUtf8(content)) return InvalidField(field, "not valid UTF-8");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFinite(absl::string_view field, const google::protobuf::RepeatedField<float>& v) {
+  for (int i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) return InvalidField(IndexedField(field, i), "not finite");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
+                            uint32_t dimension) {
+  if (static_cast<uint32_t>(v.size()) != dimension) {
+    return InvalidField(field, absl::StrCat("dimension ", v.size(), " != namespace dimension ", dimension));
+  }
+  return ValidateFinite(field, v);
+}
+
+absl::Status ValidateAttributes(absl::string_view field,
+                                const google::protobuf::Map<std::string, std::string>& attributes,
+                                const ValidationLimits& limits) {
+  if (attributes.size() > limits.max_attributes) {
+    return InvalidField(field, absl::StrCat(attributes.size(), " entries, at most ", limits.max_attributes));
+  }
+  for (const auto& [key, value] : attributes) {
+    const std::string entry = absl::StrCat(field, "[\"", key.size() <= 64 ? key : key.substr(0, 64) + "...", "\"]");
+    if (key.empty()) return InvalidField(field, "empty key");
+    if (key.size() > limits.max_attribute_key_bytes) {
+      return InvalidField(entry, absl::StrCat("key of ", key.size(), " bytes, at most ",
+                                              limits.max_attribute_key_bytes));
+    }
+    if (value.size() > limits.max_attribute_value_bytes) {
+      return InvalidField(entry, absl::StrCat("value of ", value.size(), " bytes, at most ",
+                                              limits.max_attribute_value_bytes));
+    }
+    if (!IsValidUtf8(key) || !IsValidUtf8(value)) return InvalidField(entry, "not valid UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAssociationType(absl::string_view field, int type, bool required) {
+  if (!v1::AssociationType_IsValid(type)) return InvalidField(field, absl::StrCat("unknown type ", type));
+  if (required && type == v1::ASSOCIATION_TYPE_UNSPECIFIED) {
+    return InvalidField(field, "required (SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("name", r.name()));
+  RETURN_IF_ERROR(AtMost("dimension", r.dimension(), l.max_dimension));
+  if (!v1::Metric_IsValid(r.metric())) return InvalidField("metric", absl::StrCat("unknown metric ", r.metric()));
+  RETURN_IF_ERROR(ValidateEmbedder("embedder", r.embedder()));
+  if (r.embedder() == "none" && r.dimension() == 0) {
+    return InvalidField("dimension", "required when the embedder is \"none\" (clients send the vectors)");
+  }
+  const uint32_t m = r.index_params().m();
+  if (m != 0 && (m < 2 || m > 128)) return InvalidField("indexParams.m", absl::StrCat(m, " is outside 2..128"));
+  const uint32_t efc = r.index_params().ef_construction();
+  const uint32_t effective_m = m == 0 ? 16 : m;
+  if (efc != 0 && (efc < effective_m || efc > 4096)) {
+    return InvalidField("indexParams.efConstruction",
+                        absl::StrCat(efc, " is outside ", effective_m, "..4096 (m..4096)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLearnItem(absl::string_view prefix, const v1::LearnRequest& r,
+                               const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateContent(absl::StrCat(prefix, "content"), r.content(), l));
+  RETURN_IF_ERROR(ValidateOptionalId(absl::StrCat(prefix, "id"), r.id(), l));
+  RETURN_IF_ERROR(AtMost(absl::StrCat(prefix, "vector"), r.vector_size(), l.max_dimension));
+  RETURN_IF_ERROR(ValidateFinite(absl::StrCat(prefix, "vector"), r.vector()));
+  RETURN_IF_ERROR(ValidateAttributes(absl::StrCat(prefix, "attributes"), r.attributes(), l));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLearn(const v1::LearnRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  return ValidateLearnItem("", r, l);
+}
+
+absl::Status ValidateLearnBatch(const v1::LearnBatchRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  if (r.concepts_size() < 1) return InvalidField("concepts", "at least 1 required");
+  if (static_cast<uint32_t>(r.concepts_size()) > l.max_batch) {
+    return InvalidField("concepts", absl::StrCat(r.concepts_size(), " items, at most ", l.max_batch));
+  }
+  for (int i = 0; i < r.concepts_size(); ++i) {
+    const v1::LearnRequest& item = r.concepts(i);
+    if (!item.namespace_().empty() && item.namespace_() != r.namespace_()) {
+      return InvalidField(IndexedField("concepts", i, "namespace"),
+                          absl::StrCat("'", item.namespace_(), "' differs from the batch's namespace '",
+                                       r.namespace_(), "'"));
+    }
+    RETURN_IF_ERROR(ValidateLearnItem(absl::StrCat(IndexedField("concepts", i), "."), item, l));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateGetConcept(const v1::GetConceptRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  return ValidateId("id", r.id(), l);
+}
+
+absl::Status ValidateDeleteConcept(const v1::DeleteConceptRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  return ValidateId("id", r.id(), l);
+}
+
+absl::Status ValidateAssociate(const v1::AssociateRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  RETURN_IF_ERROR(ValidateId("source", r.source(), l));
+  RETURN_IF_ERROR(ValidateId("target", r.target(), l));
+  RETURN_IF_ERROR(ValidateAssociationType("type", r.type(), /*required=*/true));
+  if (r.has_confidence()) RETURN_IF_ERROR(ValidateUnitInterval("confidence", r.confidence().value()));
+  if (r.has_weight() && !std::isfinite(r.weight().value())) return InvalidField("weight", "not finite");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNeighbors(const v1::NeighborsRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  RETURN_IF_ERROR(ValidateId("id", r.id(), l));
+  RETURN_IF_ERROR(ValidateAssociationType("type", r.type(), /*required=*/false));
+  if (!v1::Direction_IsValid(r.direction())) {
+    return InvalidField("direction", absl::StrCat("unknown direction ", r.direction()));
+  }
+  return AtMost("limit", r.limit(), l.max_neighbors);
+}
+
+absl::Status ValidateFindPaths(const v1::FindPathsRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  RETURN_IF_ERROR(ValidateId("source", r.source(), l));
+  RETURN_IF_ERROR(ValidateId("target", r.target(), l));
+  RETURN_IF_ERROR(AtMost("maxDepth", r.max_depth(), l.max_depth));
+  RETURN_IF_ERROR(AtMost("maxPaths", r.max_paths(), l.max_paths));
+  return ValidateTypes("types", r.types());
+}
+
+absl::Status ValidateSearch(const v1::SearchRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  const bool has_query = !r.query().empty();
+  const bool has_vector = !r.vector().empty();
+  if (has_query == has_vector) return InvalidField("query, vector", "exactly one is required");
+  if (has_query) {
+    if (absl::StripAsciiWhitespace(r.query()).empty()) return InvalidField("query", "blank");
+    RETURN_IF_ERROR(ValidateContent("query", r.query(), l));
+  } else {
+    RETURN_IF_ERROR(AtMost("vector", r.vector_size(), l.max_dimension));
+    RETURN_IF_ERROR(ValidateFinite("vector", r.vector()));
+  }
+  RETURN_IF_ERROR(AtMost("k", r.k(), l.max_k));
+  RETURN_IF_ERROR(AtMost("ef", r.ef(), l.max_ef));
+  return ValidateAttributes("filter.attributes", r.filter().attributes(), l);
+}
+
+absl::Status ValidateReason(const v1::ReasonRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  if (absl::StripAsciiWhitespace(r.query()).empty()) return InvalidField("query", "required (empty)");
+  RETURN_IF_ERROR(ValidateContent("query", r.query(), l));
+  RETURN_IF_ERROR(AtMost("k", r.k(), l.max_reason_k));
+  RETURN_IF_ERROR(AtMost("maxDepth", r.max_depth(), l.max_reason_depth));
+  RETURN_IF_ERROR(AtMost("maxPaths", r.max_paths(), l.max_paths));
+  if (r.has_min_confidence()) {
+    RETURN_IF_ERROR(ValidateUnitInterval("minConfidence", r.min_confidence().value()));
+  }
+  return ValidateTypes("types", r.types());
+}
+
+}  // namespace engram::api

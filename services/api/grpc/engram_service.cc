@@ -1,0 +1,69 @@
+#include "services/api/grpc/engram_service.h"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/grpc/correlation.h"
+#include "common/status/grpc_status.h"
+#include "services/api/policy/api_keys.h"
+
+namespace engram::api {
+
+namespace {
+
+RequestContext ContextOf(grpc::ServerContext* context, const grpcutil::RpcScope& scope) {
+  RequestContext ctx;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    ctx.api_key = std::string(BearerToken(std::string_view(it->second.data(), it->second.size())));
+  }
+  ctx.correlation_id = scope.id();
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) ctx.deadline = absl::FromChrono(deadline);
+  return ctx;
+}
+
+template <typename Response, typename Fn>
+grpc::Status Run(grpc::ServerContext* context, Response* response, Fn&& fn) {
+  grpcutil::RpcScope scope(context);
+  absl::StatusOr<Response> result = fn(ContextOf(context, scope));
+  if (!result.ok()) {
+    if (result.status().code() == absl::StatusCode::kResourceExhausted) {
+      context->AddTrailingMetadata("retry-after", absl::StrCat(RetryAfterSeconds(result.status())));
+    }
+    return status::ToGrpcStatus(result.status());
+  }
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+#define ENGRAM_API_HANDLER(Method, Request, Response)                                              \
+  grpc::Status EngramService::Method(grpc::ServerContext* context, const v1::Request* request,    \
+                                     v1::Response* response) {                                    \
+    return Run(context, response,                                                                 \
+               [&](const RequestContext& ctx) { return core_->Method(ctx, *request); });          \
+  }
+
+ENGRAM_API_HANDLER(CreateNamespace, CreateNamespaceRequest, Namespace)
+ENGRAM_API_HANDLER(ListNamespaces, ListNamespacesRequest, ListNamespacesResponse)
+ENGRAM_API_HANDLER(GetNamespace, GetNamespaceRequest, Namespace)
+ENGRAM_API_HANDLER(DeleteNamespace, DeleteNamespaceRequest, DeleteNamespaceResponse)
+ENGRAM_API_HANDLER(Learn, LearnRequest, LearnResponse)
+ENGRAM_API_HANDLER(LearnBatch, LearnBatchRequest, LearnBatchResponse)
+ENGRAM_API_HANDLER(GetConcept, GetConceptRequest, Concept)
+ENGRAM_API_HANDLER(DeleteConcept, DeleteConceptRequest, DeleteConceptResponse)
+ENGRAM_API_HANDLER(Associate, AssociateRequest, Association)
+ENGRAM_API_HANDLER(Neighbors, NeighborsRequest, NeighborsResponse)
+ENGRAM_API_HANDLER(FindPaths, FindPathsRequest, FindPathsResponse)
+ENGRAM_API_HANDLER(Search, SearchRequest, SearchResponse)
+ENGRAM_API_HANDLER(Reason, ReasonRequest, ReasonResponse)
+ENGRAM_API_HANDLER(GetStats, GetStatsRequest, Stats)
+
+#undef ENGRAM_API_HANDLER
+
+}  // namespace engram::api

@@ -1,0 +1,210 @@
+#include "services/api/server/api_server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/http/standard_routes.h"
+#include "common/status/status_macros.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "services/api/rest/rest_gateway.h"
+#include "spdlog/spdlog.h"
+
+namespace engram::api {
+
+namespace {
+
+const char* StateName(grpc_connectivity_state s) {
+  switch (s) {
+    case GRPC_CHANNEL_IDLE: return "idle";
+    case GRPC_CHANNEL_CONNECTING: return "connecting";
+    case GRPC_CHANNEL_READY: return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "transient failure";
+    case GRPC_CHANNEL_SHUTDOWN: return "shut down";
+  }
+  return "unknown";
+}
+
+constexpr int kMaxResponseBytes = 64 << 20;
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round_robin,
+                                           absl::Duration max_backoff) {
+  grpc::ChannelArguments args;
+  const int max_backoff_ms = static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(max_backoff)));
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
+  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
+  args.SetMaxSendMessageSize(kMaxResponseBytes);
+  if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+}  // namespace
+
+std::string WithResolver(const std::string& target) {
+  for (const char* scheme : {"dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "xds:"}) {
+    if (absl::StartsWith(target, scheme)) return target;
+  }
+  return "dns:///" + target;
+}
+
+ApiServer::ApiServer(ApiServerConfig config)
+    : config_(std::move(config)),
+      keys_(std::vector<ApiKey>{}),
+      limiter_(config_.rate_limits),
+      cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
+  storage_.name = "storage";
+  storage_.target = config_.storage_address;
+  storage_.channel = MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff);
+  storage_.breaker = std::make_unique<CircuitBreaker>("storage", config_.breaker);
+  hybrid_.name = "hybrid";
+  hybrid_.target = WithResolver(config_.hybrid_address);
+  hybrid_.channel = MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff);
+  hybrid_.breaker = std::make_unique<CircuitBreaker>("hybrid", config_.breaker);
+  storage_stub_ = storage::v1::Storage::NewStub(storage_.channel);
+  hybrid_stub_ = hybrid::v1::Hybrid::NewStub(hybrid_.channel);
+
+  EngramCoreDeps deps;
+  deps.storage = storage_stub_.get();
+  deps.hybrid = hybrid_stub_.get();
+  deps.keys = &keys_;
+  deps.limiter = &limiter_;
+  deps.cache = config_.cache_bytes > 0 ? &cache_ : nullptr;
+  deps.storage_breaker = storage_.breaker.get();
+  deps.hybrid_breaker = hybrid_.breaker.get();
+  deps.metrics = &metrics_;
+  EngramCoreOptions core_options = config_.core;
+  core_options.auth_enabled = config_.auth_enabled;
+  core_ = std::make_unique<EngramCore>(std::move(deps), core_options);
+  service_ = std::make_unique<EngramService>(core_.get());
+
+  for (Dependency* d : {&storage_, &hybrid_}) {
+    grpc::Channel* channel = d->channel.get();
+    metrics_.AddCallbackGauge(absl::StrCat("engram_api_", d->name, "_connected"),
+                              absl::StrCat("1 when the ", d->name, " channel is connected."),
+                              [channel] { return channel->GetState(false) == GRPC_CHANNEL_READY ? 1.0 : 0.0; });
+  }
+
+  http::HttpServer::Options hopts;
+  hopts.address = config_.http_address;
+  hopts.port = config_.http_port;
+  hopts.threads = std::max(1, config_.http_threads);
+  hopts.max_body_bytes = config_.max_body_bytes;
+  hopts.drain_timeout = config_.drain_timeout;
+  hopts.metrics = &metrics_;
+  http_ = std::make_unique<http::HttpServer>(hopts);
+  http::AddStandardRoutes(*http_, &metrics_, [this] { return Readiness(); });
+  RegisterRestRoutes(*http_, *core_);
+
+  grpcutil::ServerRunner::Options gopts;
+  gopts.service_name = "engram.v1.Engram";
+  gopts.grpc_address = config_.grpc_address;
+  gopts.drain_timeout = config_.drain_timeout;
+  gopts.max_message_bytes = static_cast<int>(std::max<size_t>(config_.max_body_bytes, kMaxResponseBytes));
+  gopts.metrics = &metrics_;
+  grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
+  grpc_->AddService(service_.get());
+}
+
+ApiServer::~ApiServer() {
+  Shutdown();
+  metrics_.RemoveCallbackGauge("engram_api_storage_connected");
+  metrics_.RemoveCallbackGauge("engram_api_hybrid_connected");
+}
+
+absl::Status ApiServer::Start() {
+  if (started_) return absl::FailedPreconditionError("ApiServer already started");
+  started_ = true;
+  if (config_.auth_enabled) {
+    if (config_.api_keys_file.empty()) {
+      return absl::InvalidArgumentError("auth is enabled but no API keys file was given (--api_keys_file)");
+    }
+    absl::StatusOr<ApiKeyStore> keys = ApiKeyStore::LoadFile(config_.api_keys_file);
+    if (!keys.ok()) {
+      return absl::Status(keys.status().code(),
+                          absl::StrCat(config_.api_keys_file, ": ", keys.status().message()));
+    }
+    if (keys->size() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(config_.api_keys_file, ": no keys (every call would be refused)"));
+    }
+    keys_ = std::move(*keys);
+    spdlog::info("auth enabled: {} API keys loaded from {}", keys_.size(), config_.api_keys_file);
+  } else {
+    spdlog::warn("auth DISABLED: every caller may do anything on every namespace (development only)");
+  }
+  RETURN_IF_ERROR(http_->Start());
+  RETURN_IF_ERROR(grpc_->Start());
+  storage_.channel->GetState(/*try_to_connect=*/true);
+  hybrid_.channel->GetState(/*try_to_connect=*/true);
+  grpc_->SetServing(true);
+  prober_ = std::thread([this] { ProbeLoop(); });
+  return absl::OkStatus();
+}
+
+void ApiServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    std::lock_guard<std::mutex> lock(probe_mu_);
+    stopping_ = true;
+  }
+  probe_cv_.notify_all();
+  if (prober_.joinable()) prober_.join();
+  grpc_->Shutdown();
+  http_->Shutdown();
+}
+
+http::ReadinessReport ApiServer::Readiness() {
+  http::ReadinessReport report;
+  for (Dependency* d : {&storage_, &hybrid_}) {
+    const grpc_connectivity_state state = d->channel->GetState(/*try_to_connect=*/true);
+    if (state != GRPC_CHANNEL_READY) {
+      report.unavailable.push_back({d->name, absl::StrCat(d->target, ": ", StateName(state))});
+    } else if (d->breaker->state() != CircuitBreaker::State::kClosed) {
+      report.unavailable.push_back({d->name, absl::StrCat(d->target, ": circuit open after repeated failures")});
+    }
+  }
+  return report;
+}
+
+void ApiServer::ProbeLoop() {
+  std::unique_lock<std::mutex> lock(probe_mu_);
+  while (!stopping_) {
+    probe_cv_.wait_for(lock, absl::ToChronoNanoseconds(config_.probe_interval), [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    Probe(storage_);
+    Probe(hybrid_);
+    lock.lock();
+  }
+}
+
+void ApiServer::Probe(Dependency& d) {
+  if (d.breaker->state() == CircuitBreaker::State::kClosed) return;
+  if (!d.breaker->Allow().ok()) return;  // still within open_duration, or a probe is in flight
+  auto stub = grpc::health::v1::Health::NewStub(d.channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  grpc::health::v1::HealthCheckRequest request;  // "": the whole server
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status s = stub->Check(&context, request, &response);
+  absl::Status outcome;
+  if (!s.ok()) {
+    outcome = absl::UnavailableError(absl::StrCat(d.name, " health check: ", s.error_message()));
+  } else if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+    outcome = absl::UnavailableError(absl::StrCat(d.name, " is not serving yet"));
+  }
+  d.breaker->Record(outcome);
+  if (outcome.ok()) {
+    spdlog::info("{} is back: circuit closed", d.name);
+  } else {
+    spdlog::debug("{} probe: {}", d.name, outcome.ToString());
+  }
+}
+
+}  // namespace engram::api
