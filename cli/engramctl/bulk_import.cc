@@ -1,0 +1,279 @@
+#include "cli/engramctl/bulk_import.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/engramctl/wordnet.h"
+#include "common/status/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace engram::cli {
+namespace {
+
+using Stub = RpcClient::Stub;
+
+// The same code and correlation id, with `prefix` in front of the message.
+absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
+  absl::Status out(status.code(), absl::StrCat(prefix, ": ", status.message()));
+  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
+    out.SetPayload(url, payload);
+  });
+  return out;
+}
+
+}  // namespace
+
+std::string ThroughputLine(const ImportSummary& summary) {
+  double seconds = absl::ToDoubleSeconds(summary.elapsed);
+  double rate = seconds > 0 ? static_cast<double>(summary.concepts) / seconds : 0.0;
+  return absl::StrFormat("imported %d concepts in %.1f s (%.0f concepts/s), %d associations",
+                         summary.concepts, seconds, rate, summary.associations);
+}
+
+BulkLearner::BulkLearner(const RpcClient& client, std::string ns, const BulkOptions& options,
+                         Progress* progress, std::function<void(absl::Duration)> sleep)
+    : client_(client),
+      ns_(std::move(ns)),
+      options_(options),
+      progress_(progress),
+      sleep_(std::move(sleep)),
+      queue_(static_cast<int>(std::max<uint32_t>(options.parallel, 1)),
+             std::max<uint32_t>(options.parallel, 1)) {}
+
+absl::Status BulkLearner::FirstError() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_error_;
+}
+
+absl::Status BulkLearner::Add(engram::v1::LearnBatchRequest batch, std::string label,
+                              uint64_t units) {
+  RETURN_IF_ERROR(FirstError());
+  batch.set_namespace_(ns_);
+  auto shared = std::make_shared<engram::v1::LearnBatchRequest>(std::move(batch));
+  queue_.Submit([this, shared, label = std::move(label), units] {
+    if (!FirstError().ok()) return;  // the pipeline has stopped
+    engram::v1::LearnBatchResponse response;
+    absl::Status status = CallWithRetry(
+        [&] {
+          response.Clear();
+          return client_.Call(&Stub::LearnBatch, *shared, &response);
+        },
+        options_.retry, sleep_);
+    if (!status.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (first_error_.ok()) first_error_ = Prefixed(status, label);
+      return;
+    }
+    uint64_t created = 0;
+    for (const auto& result : response.results()) created += result.created() ? 1 : 0;
+    concepts_ += static_cast<uint64_t>(shared->concepts_size());
+    created_ += created;
+    associations_ += response.associations_created();
+    if (progress_ != nullptr) progress_->Add(units, static_cast<uint64_t>(shared->concepts_size()));
+  });
+  return absl::OkStatus();
+}
+
+absl::Status BulkLearner::Finish() {
+  queue_.Wait();
+  return FirstError();
+}
+
+absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::string_view line,
+                                                                       absl::string_view ns) {
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return std::optional<engram::v1::LearnRequest>();
+  engram::v1::LearnRequest request;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(line.data(), line.size()), &request, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a Learn body: ", std::string(status.message())));
+  }
+  if (request.content().empty()) return absl::InvalidArgumentError("content: required");
+  if (!request.namespace_().empty() && request.namespace_() != ns) {
+    return absl::InvalidArgumentError(absl::StrCat("namespace: '", request.namespace_(),
+                                                   "' differs from the target namespace '", ns,
+                                                   "' (omit it or use --namespace)"));
+  }
+  for (int i = 0; i < request.vector_size(); ++i) {
+    if (!std::isfinite(request.vector(i))) {
+      return absl::InvalidArgumentError(absl::StrCat("vector[", i, "]: not finite"));
+    }
+  }
+  request.clear_namespace_();
+  return std::optional<engram::v1::LearnRequest>(std::move(request));
+}
+
+absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
+                                          absl::string_view name, uint64_t total_bytes,
+                                          const LineParser& parse, const std::string& ns,
+                                          const BulkOptions& options, Progress* progress,
+                                          const std::function<void(absl::Duration)>& sleep,
+                                          const std::function<absl::Time()>& now) {
+  const absl::Time start = now();
+  if (progress != nullptr) progress->Start("importing", total_bytes, "concepts");
+  BulkLearner learner(client, ns, options, progress, sleep);
+  const uint32_t batch_size = std::clamp<uint32_t>(options.batch, 1, kMaxBatch);
+
+  engram::v1::LearnBatchRequest batch;
+  size_t first_line = 0;
+  uint64_t batch_bytes = 0;
+  auto send = [&](size_t last_line) {
+    std::string label = absl::StrCat(name, " lines ", first_line, "-", last_line);
+    absl::Status status = learner.Add(std::move(batch), std::move(label), batch_bytes);
+    batch.Clear();
+    batch_bytes = 0;
+    return status;
+  };
+  auto fail = [&](absl::Status status) {
+    learner.Finish().IgnoreError();  // the batches already sent finish; report `status`
+    if (progress != nullptr) progress->Finish();
+    return status;
+  };
+
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    batch_bytes += line.size() + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    absl::StatusOr<std::optional<engram::v1::LearnRequest>> parsed = parse(line, line_no);
+    if (!parsed.ok()) {
+      return fail(absl::Status(parsed.status().code(),
+                               absl::StrCat(name, " line ", line_no, ": ",
+                                            parsed.status().message())));
+    }
+    if (!parsed->has_value()) continue;
+    if (batch.concepts_size() == 0) first_line = line_no;
+    *batch.add_concepts() = std::move(**parsed);
+    if (static_cast<uint32_t>(batch.concepts_size()) >= batch_size) {
+      if (absl::Status s = send(line_no); !s.ok()) return fail(s);
+    }
+  }
+  if (in.bad()) return fail(absl::DataLossError(absl::StrCat(name, ": read error")));
+  if (batch.concepts_size() > 0) {
+    if (absl::Status s = send(line_no); !s.ok()) return fail(s);
+  }
+  absl::Status status = learner.Finish();
+  if (progress != nullptr) progress->Finish();
+  RETURN_IF_ERROR(status);
+  ImportSummary summary;
+  summary.concepts = learner.concepts();
+  summary.created = learner.created();
+  summary.associations = learner.associations();
+  summary.elapsed = now() - start;
+  return summary;
+}
+
+namespace {
+
+absl::Status EnsureNamespace(const RpcClient& client, const std::string& ns, std::ostream* log) {
+  engram::v1::GetNamespaceRequest get;
+  get.set_namespace_(ns);
+  engram::v1::Namespace existing;
+  absl::Status status = client.Call(&Stub::GetNamespace, get, &existing);
+  if (status.ok()) return status;
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  engram::v1::CreateNamespaceRequest create;
+  create.set_name(ns);
+  create.set_embedder("hashing");
+  engram::v1::Namespace created;
+  status = client.Call(&Stub::CreateNamespace, create, &created);
+  if (status.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();  // a race
+  if (status.ok() && log != nullptr) {
+    *log << "created namespace " << ns << " (hashing embedder, dimension " << created.dimension()
+         << ")\n";
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
+                                            const WordNetImportOptions& options,
+                                            Progress* progress, std::ostream* log,
+                                            const std::function<void(absl::Duration)>& sleep,
+                                            const std::function<absl::Time()>& now) {
+  const absl::Time start = now();
+  // Read and check the whole input before writing anything.
+  ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets, ReadWordNetNouns(options.dir, options.limit));
+  ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames(options.dir));
+  std::vector<engram::v1::AssociateRequest> associations = NounAssociations(synsets);
+  if (log != nullptr) {
+    *log << "wordnet: " << synsets.size() << " noun synsets, " << associations.size()
+         << " associations from " << options.dir << " into namespace " << options.ns << "\n";
+  }
+  RETURN_IF_ERROR(EnsureNamespace(client, options.ns, log));
+
+  ImportSummary summary;
+  {
+    if (progress != nullptr) progress->Start("concepts", synsets.size(), "concepts");
+    BulkLearner learner(client, options.ns, options.bulk, progress, sleep);
+    const size_t batch_size = std::clamp<uint32_t>(options.bulk.batch, 1, kMaxBatch);
+    absl::Status status;
+    for (size_t first = 0; first < synsets.size() && status.ok(); first += batch_size) {
+      size_t last = std::min(synsets.size(), first + batch_size);
+      engram::v1::LearnBatchRequest batch;
+      for (size_t i = first; i < last; ++i) {
+        *batch.add_concepts() = SynsetToLearnRequest(synsets[i], lexnames);
+      }
+      status = learner.Add(std::move(batch),
+                           absl::StrCat("synsets ", first + 1, "-", last, " (",
+                                        NounSynsetId(synsets[first].offset), "...)"),
+                           last - first);
+    }
+    absl::Status finished = learner.Finish();
+    if (progress != nullptr) progress->Finish();
+    RETURN_IF_ERROR(status);
+    RETURN_IF_ERROR(finished);
+    summary.concepts = learner.concepts();
+    summary.created = learner.created();
+    summary.associations = learner.associations();
+  }
+
+  if (progress != nullptr) progress->Start("associations", associations.size(), "associations");
+  std::atomic<uint64_t> written{0};
+  std::atomic<uint64_t> failed{0};
+  std::mutex error_mu;
+  absl::Status first_error;
+  {
+    const uint32_t parallel = std::max<uint32_t>(options.bulk.associate_parallel, 1);
+    WorkQueue queue(static_cast<int>(parallel), parallel * 4);
+    for (engram::v1::AssociateRequest& request : associations) {
+      request.set_namespace_(options.ns);
+      queue.Submit([&, request = &request] {
+        engram::v1::Association response;
+        // Associate replaces (source, target, type): repeating it is harmless.
+        absl::Status status = CallWithRetry(
+            [&] { return client.Call(&Stub::Associate, *request, &response); },
+            options.bulk.retry, sleep);
+        if (status.ok()) {
+          ++written;
+        } else {
+          ++failed;
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (first_error.ok()) {
+            first_error = Prefixed(status, absl::StrCat(request->source(), " -> ",
+                                                        request->target()));
+          }
+        }
+        if (progress != nullptr) progress->Add(1, 1);
+      });
+    }
+    queue.Wait();
+  }
+  if (progress != nullptr) progress->Finish();
+  summary.associations += written.load();
+  summary.association_failures = failed.load();
+  summary.first_association_error = first_error;
+  summary.elapsed = now() - start;
+  return summary;
+}
+
+}  // namespace engram::cli

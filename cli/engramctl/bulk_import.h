@@ -1,0 +1,126 @@
+// Bulk loading over the public API: LearnBatch pipelines (JSONL and line files) and the WordNet
+// importer.
+//
+//   BulkLearner learner(client, "default", {.batch = 500, .parallel = 4}, &progress, sleep);
+//   RETURN_IF_ERROR(learner.Add(std::move(batch), "lines 1-500", /*units=*/bytes));
+//   RETURN_IF_ERROR(learner.Finish());
+//
+// Batches are sent by `parallel` worker threads; Add blocks while that many batches are queued,
+// so memory stays bounded. A batch refused with RESOURCE_EXHAUSTED or UNAVAILABLE is retried with
+// backoff (LearnBatch is atomic, so a refused batch changed nothing, and ids make a repeat
+// idempotent). The first failure stops the pipeline: later Add calls return it without sending,
+// batches already queued are dropped, and its message is prefixed with the batch's label.
+//
+// Input errors (a bad JSONL line) name the input and the line and are reported before anything
+// of that batch is sent; batches before it have been sent by then.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cli/engramctl/progress.h"
+#include "cli/engramctl/rpc_client.h"
+#include "cli/engramctl/work_queue.h"
+#include "engram/v1/engram.pb.h"
+
+namespace engram::cli {
+
+inline constexpr uint32_t kMaxBatch = 1000;  // api.md: LearnBatch takes at most 1000 items
+
+struct BulkOptions {
+  uint32_t batch = 500;    // concepts per LearnBatch, 1..kMaxBatch
+  uint32_t parallel = 4;   // LearnBatch calls in flight
+  uint32_t associate_parallel = 8;  // Associate calls in flight (WordNet)
+  RetryPolicy retry;
+};
+
+struct ImportSummary {
+  uint64_t concepts = 0;      // concepts acknowledged by the server
+  uint64_t created = 0;       // of which were new
+  uint64_t associations = 0;  // associations written
+  uint64_t association_failures = 0;
+  absl::Status first_association_error;  // the first of those failures
+  absl::Duration elapsed;
+};
+
+// "imported N concepts in X s (Y concepts/s), M associations"
+std::string ThroughputLine(const ImportSummary& summary);
+
+class BulkLearner {
+ public:
+  BulkLearner(const RpcClient& client, std::string ns, const BulkOptions& options,
+              Progress* progress, std::function<void(absl::Duration)> sleep);
+  BulkLearner(const BulkLearner&) = delete;
+  BulkLearner& operator=(const BulkLearner&) = delete;
+
+  // Queues one batch (its namespace is set here). `units` is reported to the progress display
+  // when the batch completes.
+  absl::Status Add(engram::v1::LearnBatchRequest batch, std::string label, uint64_t units);
+  // Waits for every queued batch; returns the first failure.
+  absl::Status Finish();
+
+  uint64_t concepts() const { return concepts_.load(); }
+  uint64_t created() const { return created_.load(); }
+  uint64_t associations() const { return associations_.load(); }
+
+ private:
+  absl::Status FirstError();
+
+  const RpcClient& client_;
+  const std::string ns_;
+  const BulkOptions options_;
+  Progress* const progress_;
+  const std::function<void(absl::Duration)> sleep_;
+  std::atomic<uint64_t> concepts_{0};
+  std::atomic<uint64_t> created_{0};
+  std::atomic<uint64_t> associations_{0};
+  std::mutex mu_;
+  absl::Status first_error_;  // guarded by mu_
+  WorkQueue queue_;           // last: its destructor waits for tasks that use the members above
+};
+
+// Turns one input line (1-based `line_no`) into a concept; std::nullopt skips the line.
+using LineParser = std::function<absl::StatusOr<std::optional<engram::v1::LearnRequest>>(
+    absl::string_view line, size_t line_no)>;
+
+// Reads `in` line by line, batches the parsed concepts and sends them. `name` names the input
+// in errors ("data.jsonl line 7: ..."); `total_bytes` (0: unknown) drives the progress bar.
+absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
+                                          absl::string_view name, uint64_t total_bytes,
+                                          const LineParser& parse, const std::string& ns,
+                                          const BulkOptions& options, Progress* progress,
+                                          const std::function<void(absl::Duration)>& sleep,
+                                          const std::function<absl::Time()>& now);
+
+// A JSONL line: one Learn body in the protobuf JSON mapping
+// {content, id?, vector?, attributes?, extractAssociations?}. Blank lines are skipped. Errors
+// name the field ("content: required", "vector[2]: not finite", or the JSON parser's message).
+absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::string_view line,
+                                                                       absl::string_view ns);
+
+struct WordNetImportOptions {
+  std::string dir = "/usr/share/wordnet";
+  std::string ns = "wordnet";
+  size_t limit = 0;  // 0: every noun synset
+  BulkOptions bulk;
+};
+
+// Creates the namespace when missing (hashing embedder), learns every noun synset, then writes
+// every association among them. Association failures are counted, not fatal; the summary holds
+// the first. Notes (namespace created, phases) go to `log`.
+absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
+                                            const WordNetImportOptions& options,
+                                            Progress* progress, std::ostream* log,
+                                            const std::function<void(absl::Duration)>& sleep,
+                                            const std::function<absl::Time()>& now);
+
+}  // namespace engram::cli

@@ -1,0 +1,370 @@
+#include "cli/engramctl/bulk_import.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "cli/engramctl/test_util.h"
+#include "cli/engramctl/work_queue.h"
+
+namespace engram::cli {
+namespace {
+
+using engram::v1::MockEngramStub;
+using testing_util::EqualsProto;
+using ::testing::_;
+using ::testing::HasSubstr;
+using ::testing::Invoke;
+using ::testing::Return;
+
+LineParser Jsonl(const std::string& ns) {
+  return [ns](absl::string_view line, size_t) { return ParseJsonlLine(line, ns); };
+}
+
+std::string JsonlLines(int n) {
+  std::string text;
+  for (int i = 1; i <= n; ++i) absl::StrAppend(&text, "{\"content\":\"c", i, "\",\"id\":\"i", i, "\"}\n");
+  return text;
+}
+
+class BulkImportTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<ImportSummary> Import(const std::string& text, BulkOptions options,
+                                       Progress* progress = nullptr) {
+    std::istringstream in(text);
+    return ImportLines(client_, in, "data.jsonl", text.size(), Jsonl("ns"), "ns", options,
+                       progress, sleep_, now_);
+  }
+
+  MockEngramStub stub_;
+  RpcClient client_{&stub_, CallSettings{absl::Seconds(5), "key", "cid"}};
+  std::vector<absl::Duration> slept_;
+  std::function<void(absl::Duration)> sleep_ = [this](absl::Duration d) { slept_.push_back(d); };
+  absl::Time clock_ = absl::FromUnixSeconds(1000);
+  std::function<absl::Time()> now_ = [this] { return clock_; };
+};
+
+grpc::Status Acknowledge(const engram::v1::LearnBatchRequest& request,
+                         engram::v1::LearnBatchResponse* response, uint64_t associations = 0) {
+  for (const auto& c : request.concepts()) {
+    auto* r = response->add_results();
+    r->set_id(c.id());
+    r->set_created(true);
+  }
+  response->set_associations_created(associations);
+  return grpc::Status::OK;
+}
+
+TEST_F(BulkImportTest, SendsBatchesOfTheConfiguredSize) {
+  std::vector<std::vector<std::string>> batches;
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .Times(3)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                                 engram::v1::LearnBatchResponse* resp) {
+        EXPECT_EQ(req.namespace_(), "ns");
+        std::vector<std::string> ids;
+        for (const auto& c : req.concepts()) {
+          EXPECT_TRUE(c.namespace_().empty());
+          ids.push_back(c.id());
+        }
+        batches.push_back(ids);
+        clock_ += absl::Seconds(1);
+        return Acknowledge(req, resp, 2);
+      }));
+  auto summary = Import(JsonlLines(7), {.batch = 3, .parallel = 1});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(batches, (std::vector<std::vector<std::string>>{
+                         {"i1", "i2", "i3"}, {"i4", "i5", "i6"}, {"i7"}}));
+  EXPECT_EQ(summary->concepts, 7u);
+  EXPECT_EQ(summary->created, 7u);
+  EXPECT_EQ(summary->associations, 6u);
+  EXPECT_EQ(summary->elapsed, absl::Seconds(3));
+  EXPECT_EQ(ThroughputLine(*summary),
+            "imported 7 concepts in 3.0 s (2 concepts/s), 6 associations");
+}
+
+TEST_F(BulkImportTest, BadLineIsReportedBeforeItsBatchIsSent) {
+  std::string text = JsonlLines(4) + "{\"id\":\"no content\"}\n" + JsonlLines(1);
+  // Lines 1-3 go out; the batch holding line 5 (lines 4-6) never does.
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                          engram::v1::LearnBatchResponse* resp) {
+        EXPECT_EQ(req.concepts_size(), 3);
+        return Acknowledge(req, resp);
+      }));
+  auto summary = Import(text, {.batch = 3, .parallel = 2});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(summary.status().message(), "data.jsonl line 5: content: required");
+}
+
+TEST_F(BulkImportTest, NoBatchIsSentWhenTheFirstBatchHasABadLine) {
+  EXPECT_CALL(stub_, LearnBatch(_, _, _)).Times(0);
+  auto summary = Import("{\"content\":\"a\"}\nnot json\n", {.batch = 500});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("data.jsonl line 2: not a Learn body"));
+}
+
+TEST_F(BulkImportTest, RetriesRefusedBatchesWithBackoff) {
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "slow down")))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting")))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                          engram::v1::LearnBatchResponse* resp) { return Acknowledge(req, resp); }));
+  auto summary = Import(JsonlLines(2), {.batch = 10});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->concepts, 2u);
+  EXPECT_EQ(slept_, (std::vector<absl::Duration>{absl::Milliseconds(200), absl::Milliseconds(400)}));
+}
+
+TEST_F(BulkImportTest, GivesUpAfterMaxAttemptsAndNamesTheBatch) {
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .Times(3)
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")));
+  BulkOptions options{.batch = 10};
+  options.retry.max_attempts = 3;
+  auto summary = Import(JsonlLines(2), options);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(summary.status().message(), "data.jsonl lines 1-2: down");
+  EXPECT_EQ(CorrelationIdOf(summary.status()), "cid");
+}
+
+TEST_F(BulkImportTest, RejectedBatchStopsTheImportWithoutRetry) {
+  std::atomic<int> calls{0};
+  EXPECT_CALL(stub_, LearnBatch(_, _, _)).WillRepeatedly(Invoke([&](auto...) {
+    ++calls;
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "concepts[0].vector: dimension 2 != 384");
+  }));
+  auto summary = Import(JsonlLines(50), {.batch = 5, .parallel = 1});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(summary.status().message(), "data.jsonl lines 1-5: concepts[0].vector: dimension 2 != 384");
+  EXPECT_TRUE(slept_.empty());
+  EXPECT_LT(calls.load(), 10);  // later batches are dropped, not sent
+}
+
+TEST_F(BulkImportTest, ParallelBatchesAllArrive) {
+  std::atomic<int> concepts{0};
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .Times(20)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                                 engram::v1::LearnBatchResponse* resp) {
+        concepts += req.concepts_size();
+        return Acknowledge(req, resp);
+      }));
+  auto summary = Import(JsonlLines(200), {.batch = 10, .parallel = 4});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->concepts, 200u);
+  EXPECT_EQ(concepts.load(), 200);
+}
+
+TEST(JsonlTest, ParsesTheLearnBody) {
+  auto parsed = ParseJsonlLine(
+      R"({"content":"A dog","id":"d1","vector":[0.5,1],"attributes":{"k":"v"},"extractAssociations":false})",
+      "ns");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_TRUE(parsed->has_value());
+  EXPECT_THAT(**parsed, EqualsProto(R"pb(
+                content: "A dog" id: "d1" vector: [ 0.5, 1 ]
+                attributes { key: "k" value: "v" }
+                extract_associations { value: false }
+              )pb"));
+  auto blank = ParseJsonlLine("   ", "ns");
+  ASSERT_TRUE(blank.ok());
+  EXPECT_FALSE(blank->has_value());
+  auto same_ns = ParseJsonlLine(R"({"content":"x","namespace":"ns"})", "ns");
+  ASSERT_TRUE(same_ns.ok());
+  EXPECT_TRUE((*same_ns)->namespace_().empty());
+}
+
+TEST(JsonlTest, RejectsBadLinesNamingTheField) {
+  auto message = [](absl::string_view line) {
+    auto parsed = ParseJsonlLine(line, "ns");
+    EXPECT_FALSE(parsed.ok()) << line;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(parsed.status().message());
+  };
+  EXPECT_EQ(message(R"({"id":"x"})"), "content: required");
+  EXPECT_THAT(message(R"({"content":"x","colour":"red"})"), HasSubstr("not a Learn body"));
+  EXPECT_THAT(message(R"({"content":"x")"), HasSubstr("not a Learn body"));
+  EXPECT_EQ(message(R"({"content":"x","vector":[1,"NaN"]})"), "vector[1]: not finite");
+  EXPECT_THAT(message(R"({"content":"x","namespace":"other"})"), HasSubstr("namespace: 'other'"));
+}
+
+TEST(ProgressTest, PlainLinesAtMostEveryInterval) {
+  std::ostringstream out;
+  absl::Time now = absl::FromUnixSeconds(0);
+  Progress progress(&out, /*tty=*/false, [&] { return now; });
+  progress.Start("importing", 1000, "concepts");
+  now += absl::Seconds(1);
+  progress.Add(100, 10);
+  EXPECT_EQ(out.str(), "");
+  now += absl::Seconds(4);
+  progress.Add(400, 40);
+  EXPECT_EQ(out.str(), "importing: 50.0%, 50 concepts, 10/s\n");
+  progress.Finish();
+  EXPECT_EQ(out.str(), "importing: 50.0%, 50 concepts, 10/s\n");
+}
+
+TEST(ProgressTest, TerminalRedrawsOneLine) {
+  std::ostringstream out;
+  absl::Time now = absl::FromUnixSeconds(0);
+  Progress progress(&out, /*tty=*/true, [&] { return now; });
+  progress.Start("concepts", 0, "concepts");
+  now += absl::Seconds(2);
+  progress.Add(8, 8);
+  progress.Finish();
+  EXPECT_EQ(out.str(), "\r\033[Kconcepts: 8 concepts, 4/s\r\033[Kconcepts: 8 concepts, 4/s\n");
+
+  std::ostringstream bar;
+  Progress with_total(&bar, true, [&] { return now; });
+  with_total.Start("concepts", 4, "concepts");
+  now += absl::Seconds(1);
+  with_total.Add(2, 2);
+  EXPECT_THAT(bar.str(), HasSubstr("concepts [###############...............]  50.0% 2 concepts 2/s"));
+}
+
+TEST(WorkQueueTest, RunsEveryTaskWithBoundedQueue) {
+  std::atomic<int> ran{0};
+  {
+    WorkQueue queue(3, 2);
+    for (int i = 0; i < 100; ++i) queue.Submit([&] { ++ran; });
+    queue.Wait();
+    EXPECT_EQ(ran.load(), 100);
+    queue.Submit([&] { ++ran; });
+  }  // the destructor waits
+  EXPECT_EQ(ran.load(), 101);
+}
+
+TEST(RetryTest, OnlyLoadAndAvailabilityAreRetried) {
+  EXPECT_TRUE(IsRetryable(absl::ResourceExhaustedError("")));
+  EXPECT_TRUE(IsRetryable(absl::UnavailableError("")));
+  EXPECT_FALSE(IsRetryable(absl::DeadlineExceededError("")));
+  EXPECT_FALSE(IsRetryable(absl::InvalidArgumentError("")));
+  int calls = 0;
+  std::vector<absl::Duration> slept;
+  RetryPolicy policy{.max_attempts = 10, .initial_backoff = absl::Seconds(1),
+                     .max_backoff = absl::Seconds(3)};
+  absl::Status status = CallWithRetry(
+      [&] { return ++calls < 5 ? absl::UnavailableError("x") : absl::OkStatus(); }, policy,
+      [&](absl::Duration d) { slept.push_back(d); });
+  EXPECT_TRUE(status.ok());
+  EXPECT_EQ(calls, 5);
+  EXPECT_EQ(slept, (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2),
+                                                absl::Seconds(3), absl::Seconds(3)}));
+}
+
+// ImportWordNet against a mock server, on a small data file.
+TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
+  std::filesystem::path dir =
+      std::filesystem::path(testing::TempDir()) / absl::StrCat("wn_import_", ::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "data.noun")
+      << "  1 license header  \n"
+      << "00001740 03 n 01 entity 0 000 | that which is perceived  \n"
+      << "00001930 03 n 01 physical_entity 0 001 @ 00001740 n 0000 | physical  \n"
+      << "00002000 05 n 01 dog 0 002 @ 00001930 n 0000 #p 00001740 n 0000 | a dog  \n"
+      << "00002100 05 n 01 cat 0 001 @ 00001930 n 0000 | a cat  \n";
+
+  EXPECT_CALL(stub_, GetNamespace(_, EqualsProto(R"pb(namespace: "wn")pb"), _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "no namespace wn")));
+  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(name: "wn" embedder: "hashing")pb"), _))
+      .WillOnce(Return(grpc::Status::OK));
+  std::vector<std::string> learned;
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                                 engram::v1::LearnBatchResponse* resp) {
+        EXPECT_EQ(req.namespace_(), "wn");
+        for (const auto& c : req.concepts()) {
+          learned.push_back(c.id());
+          EXPECT_FALSE(c.extract_associations().value());
+          EXPECT_EQ(c.attributes().at("source"), "wordnet");
+        }
+        return Acknowledge(req, resp);
+      }));
+  std::mutex mu;
+  std::vector<std::string> edges;
+  EXPECT_CALL(stub_, Associate(_, _, _))
+      .Times(4)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::AssociateRequest& req,
+                                 engram::v1::Association*) {
+        EXPECT_EQ(req.namespace_(), "wn");
+        std::lock_guard<std::mutex> lock(mu);
+        edges.push_back(absl::StrCat(req.source(), ">", req.target(), ":",
+                                     engram::v1::AssociationType_Name(req.type())));
+        if (req.source() == "wn-n-00002100") {
+          return grpc::Status(grpc::StatusCode::NOT_FOUND, "concept wn-n-00002100 not found");
+        }
+        return grpc::Status::OK;
+      }));
+
+  WordNetImportOptions options;
+  options.dir = dir.string();
+  options.ns = "wn";
+  options.bulk.batch = 2;
+  std::ostringstream log;
+  auto summary = ImportWordNet(client_, options, nullptr, &log, sleep_, now_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  std::sort(learned.begin(), learned.end());
+  EXPECT_EQ(learned, (std::vector<std::string>{"wn-n-00001740", "wn-n-00001930", "wn-n-00002000",
+                                               "wn-n-00002100"}));
+  std::sort(edges.begin(), edges.end());
+  EXPECT_EQ(edges, (std::vector<std::string>{
+                       "wn-n-00001930>wn-n-00001740:HIERARCHICAL",
+                       "wn-n-00002000>wn-n-00001740:COMPOSITIONAL",
+                       "wn-n-00002000>wn-n-00001930:HIERARCHICAL",
+                       "wn-n-00002100>wn-n-00001930:HIERARCHICAL"}));
+  EXPECT_EQ(summary->concepts, 4u);
+  EXPECT_EQ(summary->associations, 3u);
+  EXPECT_EQ(summary->association_failures, 1u);
+  EXPECT_EQ(summary->first_association_error.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(summary->first_association_error.message()),
+              HasSubstr("wn-n-00002100 -> wn-n-00001930"));
+  EXPECT_THAT(log.str(), HasSubstr("created namespace wn"));
+
+  // With --limit 2 only the first two synsets and the edge between them; the namespace exists.
+  EXPECT_CALL(stub_, GetNamespace(_, _, _)).WillOnce(Return(grpc::Status::OK));
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillOnce(Invoke([&](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                           engram::v1::LearnBatchResponse* resp) {
+        EXPECT_EQ(req.concepts_size(), 2);
+        return Acknowledge(req, resp);
+      }));
+  EXPECT_CALL(stub_, Associate(_, EqualsProto(R"pb(
+                                 namespace: "wn" source: "wn-n-00001930" target: "wn-n-00001740"
+                                 type: HIERARCHICAL confidence { value: 1 })pb"),
+                               _))
+      .WillOnce(Return(grpc::Status::OK));
+  options.limit = 2;
+  auto limited = ImportWordNet(client_, options, nullptr, &log, sleep_, now_);
+  ASSERT_TRUE(limited.ok()) << limited.status();
+  EXPECT_EQ(limited->concepts, 2u);
+  EXPECT_EQ(limited->associations, 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(BulkImportTest, WordNetReadsEverythingBeforeWriting) {
+  std::filesystem::path dir =
+      std::filesystem::path(testing::TempDir()) / absl::StrCat("wn_bad_", ::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "data.noun") << "00001740 03 n 01 entity 0 000 | ok  \n"
+                                   << "00001930 03 n 01 broken 0 001 | gloss  \n";
+  EXPECT_CALL(stub_, GetNamespace(_, _, _)).Times(0);
+  EXPECT_CALL(stub_, LearnBatch(_, _, _)).Times(0);
+  WordNetImportOptions options;
+  options.dir = dir.string();
+  auto summary = ImportWordNet(client_, options, nullptr, nullptr, sleep_, now_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("data.noun:2: p_cnt: 1 pointers announced, 0 found"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace engram::cli

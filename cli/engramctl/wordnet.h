@@ -1,0 +1,95 @@
+// WordNet 3.0 data files (Debian package wordnet-base, /usr/share/wordnet) as Engram concepts
+// and associations.
+//
+//   ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets, ReadWordNetNouns("/usr/share/wordnet"));
+//   ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames("/usr/share/wordnet"));
+//   engram::v1::LearnRequest concept = SynsetToLearnRequest(synsets[0], lexnames);
+//   std::vector<engram::v1::AssociateRequest> edges = NounAssociations(synsets);
+//
+// Format of a data.<pos> line (wndb(5WN)); the license header lines start with two spaces:
+//   synset_offset lex_filenum ss_type w_cnt word lex_id [word lex_id...] p_cnt
+//       [pointer_symbol synset_offset pos source/target...] [frames...] | gloss
+// w_cnt and source/target are hexadecimal, p_cnt is a 3-digit decimal. A malformed line is an
+// INVALID_ARGUMENT error naming the file and line ("data.noun:42: p_cnt: 'x' is not a number").
+//
+// Mapping to Engram (noun synsets only; pointers to other parts of speech are dropped):
+//   id       "wn-n-<offset, 8 digits>"
+//   content  "<lemmas joined with ', '>: <gloss>" (underscores become spaces)
+//   attributes {source: wordnet, pos: n, lemmas, lexfile (name from lexnames, else the number)}
+//   @ @i        hypernym, instance hypernym          -> HIERARCHICAL  synset -> hypernym, 1.0
+//   #m #s #p    member/substance/part holonym        -> COMPOSITIONAL synset -> whole, 1.0
+//   ;c ;r ;u =  topic/region/usage domain, attribute -> SEMANTIC      synset -> other, 0.6
+//   Inverse pointers (~ ~i %m %s %p, -c -r -u) repeat the above in reverse and are skipped;
+//   antonyms and every other pointer are ignored.
+//
+// Functions are pure (no shared state) and thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/status/statusor.h"
+#include "engram/v1/engram.pb.h"
+
+namespace engram::cli {
+
+inline constexpr char kDefaultWordNetDir[] = "/usr/share/wordnet";
+
+struct WordNetPointer {
+  std::string symbol;       // "@", "#m", ";c", ...
+  uint32_t target_offset;   // synset offset in the target's data file
+  char target_pos;          // n, v, a, s or r
+  uint16_t source_target;   // 0: semantic pointer; else source word << 8 | target word
+};
+
+struct WordNetSynset {
+  uint32_t offset = 0;
+  int lex_filenum = 0;
+  char ss_type = 'n';
+  std::vector<std::string> lemmas;  // underscores replaced by spaces, in file order
+  std::vector<WordNetPointer> pointers;
+  std::string gloss;                // without the leading "| " and trailing blanks
+};
+
+// lex_filenum -> name ("noun.animal"), from <dir>/lexnames.
+using LexNames = std::map<int, std::string>;
+
+// Parses a data.<pos> file. `file_name` is used in error messages. `limit` > 0 stops after that
+// many synsets.
+absl::StatusOr<std::vector<WordNetSynset>> ParseWordNetData(std::istream& in,
+                                                            absl::string_view file_name,
+                                                            size_t limit = 0);
+
+// <dir>/data.noun; NOT_FOUND when the file is missing.
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir,
+                                                            size_t limit = 0);
+
+// <dir>/lexnames ("03\tnoun.Tops\t1" per line); an empty map when the file does not exist.
+absl::StatusOr<LexNames> ReadLexNames(const std::string& dir);
+
+struct PointerMapping {
+  engram::v1::AssociationType type;
+  float confidence;
+};
+// How a noun pointer becomes an association; std::nullopt for pointers that are skipped.
+std::optional<PointerMapping> MapNounPointer(absl::string_view symbol);
+
+// "wn-n-02084071".
+std::string NounSynsetId(uint32_t offset);
+
+// The concept for a noun synset (namespace left empty, extract_associations = false).
+engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
+                                              const LexNames& lexnames);
+
+// Every association between the given noun synsets, in file order, without duplicates (at most
+// one per source, target and type). Pointers to synsets not in `synsets` are dropped, so a
+// --limit import only links what it imported. Namespace left empty.
+std::vector<engram::v1::AssociateRequest> NounAssociations(
+    const std::vector<WordNetSynset>& synsets);
+
+}  // namespace engram::cli
