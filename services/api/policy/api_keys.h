@@ -19,6 +19,7 @@
 // Thread-safety: const methods are thread-safe; the store is immutable after loading.
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,7 @@ class ApiKeyStore {
 
  private:
   std::vector<ApiKey> keys_;
+  std::vector<std::array<unsigned char, 32>> digests_;  // SHA-256 of keys_[i].key
 };
 
 // Parses the bearer credential from an Authorization header / metadata value

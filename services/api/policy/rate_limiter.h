@@ -14,11 +14,13 @@
 // Thread-safety: thread-safe (sharded mutexes). The clock is injected for tests.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace engram::api {
@@ -39,6 +41,9 @@ class RateLimiter {
   // `key_name` "" (auth disabled) uses one shared anonymous bucket; `ns` "" skips the namespace
   // bucket.
   absl::Status Acquire(std::string_view key_name, std::string_view ns);
+
+  // Buckets currently held (key and namespace buckets), for metrics and tests.
+  size_t bucket_count() const;
 
  private:
   class Impl;

@@ -25,6 +25,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace engram::api {
@@ -46,6 +47,8 @@ class CircuitBreaker {
   // Reports the outcome of an allowed call.
   void Record(const absl::Status& outcome);
   State state() const;
+  // The injected clock's time (CallWithResilience measures the deadline with it).
+  absl::Time Now() const { return clock_(); }
   const std::string& name() const { return name_; }
 
  private:

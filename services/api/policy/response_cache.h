@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 
