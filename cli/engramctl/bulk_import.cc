@@ -173,6 +173,13 @@ absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream&
 
 namespace {
 
+// "concepts: 82115 in 40.1 s (2048/s)"
+std::string PhaseLine(absl::string_view what, uint64_t count, absl::Duration elapsed) {
+  double seconds = absl::ToDoubleSeconds(elapsed);
+  return absl::StrFormat("%s: %d in %.1f s (%.0f/s)", what, count, seconds,
+                         seconds > 0 ? static_cast<double>(count) / seconds : 0.0);
+}
+
 absl::Status EnsureNamespace(const RpcClient& client, const std::string& ns, std::ostream* log) {
   engram::v1::GetNamespaceRequest get;
   get.set_namespace_(ns);
@@ -235,7 +242,9 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
     summary.concepts = learner.concepts();
     summary.created = learner.created();
     summary.associations = learner.associations();
+    if (log != nullptr) *log << PhaseLine("concepts", summary.concepts, now() - start) << "\n";
   }
+  const absl::Time associations_start = now();
 
   if (progress != nullptr) progress->Start("associations", associations.size(), "associations");
   std::atomic<uint64_t> written{0};
@@ -269,6 +278,9 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
     queue.Wait();
   }
   if (progress != nullptr) progress->Finish();
+  if (log != nullptr) {
+    *log << PhaseLine("associations", written.load(), now() - associations_start) << "\n";
+  }
   summary.associations += written.load();
   summary.association_failures = failed.load();
   summary.first_association_error = first_error;

@@ -226,7 +226,7 @@ TEST_F(CommandsTest, GetPrintsTextOrJson) {
       .Times(2)
       .WillRepeatedly(DoAll(SetArgPointee<2>(concept_message), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"get", "c1", "--vector"}), kExitOk);
-  EXPECT_THAT(out_.str(), HasSubstr("content:      hello\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("content:       hello\n"));
   EXPECT_THAT(out_.str(), HasSubstr("[1, 2]"));
   EXPECT_EQ(Run({"--output", "json", "get", "c1", "--vector"}), kExitOk);
   EXPECT_THAT(out_.str(), testing::StartsWith("{\"id\":\"c1\",\"content\":\"hello\""));
@@ -376,7 +376,7 @@ TEST_F(CommandsTest, Stats) {
       .Times(2)
       .WillRepeatedly(DoAll(SetArgPointee<2>(stats), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"stats"}), kExitOk);
-  EXPECT_THAT(out_.str(), HasSubstr("concepts:     5\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("concepts:      5\n"));
   EXPECT_EQ(Run({"stats", "--output", "json"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("\"concepts\":\"5\""));
 }

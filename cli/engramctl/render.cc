@@ -33,7 +33,7 @@ std::string Attributes(const google::protobuf::Map<std::string, std::string>& at
 }
 
 std::string Field(absl::string_view name, absl::string_view value) {
-  return absl::StrFormat("%-14s%s\n", absl::StrCat(name, ":"), value);
+  return absl::StrFormat("%-15s%s\n", absl::StrCat(name, ":"), value);
 }
 
 }  // namespace

@@ -146,12 +146,12 @@ TEST(RenderTest, SearchLearnConceptNamespacesStats) {
     vector: [ 0.5, -1 ]
   )pb");
   std::string text = RenderConcept(concept_message);
-  EXPECT_THAT(text, HasSubstr("id:           c1\n"));
-  EXPECT_THAT(text, HasSubstr("content:      hello\n"));
-  EXPECT_THAT(text, HasSubstr("created:      2023-11-14T22:13:20Z\n"));
-  EXPECT_THAT(text, HasSubstr("updated:      -\n"));
+  EXPECT_THAT(text, HasSubstr("id:            c1\n"));
+  EXPECT_THAT(text, HasSubstr("content:       hello\n"));
+  EXPECT_THAT(text, HasSubstr("created:       2023-11-14T22:13:20Z\n"));
+  EXPECT_THAT(text, HasSubstr("updated:       -\n"));
   EXPECT_THAT(text, HasSubstr("attributes:\n  a: 1\n  b: 2\n"));
-  EXPECT_THAT(text, HasSubstr("vector:       2 dimensions\n  [0.5, -1]\n"));
+  EXPECT_THAT(text, HasSubstr("vector:        2 dimensions\n  [0.5, -1]\n"));
 
   auto list = FromText<engram::v1::ListNamespacesResponse>(R"pb(
     namespaces { name: "default" dimension: 384 metric: COSINE embedder: "hashing" concept_count: 3 }
@@ -161,8 +161,8 @@ TEST(RenderTest, SearchLearnConceptNamespacesStats) {
   EXPECT_THAT(table, testing::ContainsRegex("default +384 COSINE +hashing +3 +0\n"));
 
   auto stats = FromText<engram::v1::Stats>(R"pb(concepts: 12 sync_mode: "always")pb");
-  EXPECT_THAT(RenderStats(stats), HasSubstr("concepts:     12\n"));
-  EXPECT_THAT(RenderStats(stats), HasSubstr("sync mode:    always\n"));
+  EXPECT_THAT(RenderStats(stats), HasSubstr("concepts:      12\n"));
+  EXPECT_THAT(RenderStats(stats), HasSubstr("sync mode:     always\n"));
 }
 
 TEST(RenderTest, JsonIsOneObjectInTheProtobufMapping) {
