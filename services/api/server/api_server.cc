@@ -125,10 +125,7 @@ absl::Status ApiServer::Start() {
       return absl::InvalidArgumentError("auth is enabled but no API keys file was given (--api_keys_file)");
     }
     absl::StatusOr<ApiKeyStore> keys = ApiKeyStore::LoadFile(config_.api_keys_file);
-    if (!keys.ok()) {
-      return absl::Status(keys.status().code(),
-                          absl::StrCat(config_.api_keys_file, ": ", keys.status().message()));
-    }
+    if (!keys.ok()) return keys.status();  // names the file and the entry
     if (keys->size() == 0) {
       return absl::InvalidArgumentError(absl::StrCat(config_.api_keys_file, ": no keys (every call would be refused)"));
     }
