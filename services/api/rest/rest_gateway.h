@@ -1,0 +1,91 @@
+// The REST/JSON gateway of engram-api: every route of docs/api.md (../shared/design/api.md) over
+// an http::HttpServer, each one a thin adapter onto one ApiCore method, plus GET /openapi.json.
+//
+//   http::HttpServer server({.port = 8080, .threads = 16});
+//   api::RegisterRestRoutes(server, core);   // before server.Start()
+//
+// One table (RestRoutes()) drives both the handlers and the OpenAPI document (openapi.h), so a
+// route cannot exist in one and not the other. For each route:
+//   * The request message is built from the URL and the body. Fields named by the pattern's
+//     {param}s come from the path. On GET and DELETE routes every other field comes from the
+//     query string (by its JSON name, e.g. ?includeVector=true); POST routes take the rest from
+//     the JSON body (the protobuf JSON mapping; unknown fields are rejected; an empty body is
+//     `{}`) and accept no query parameters. A body that sets a path-bound field to another value
+//     than the URL is rejected.
+//   * RequestContext: api_key is the bearer token of the Authorization header ("" when absent),
+//     correlation_id is the server's (X-Correlation-ID, or generated), and deadline is now + the
+//     `grpc-timeout` header (gRPC syntax: 1-8 digits and a unit H, M, S, m, u or n) when present,
+//     else InfiniteFuture (the core applies its default and cap).
+//   * Success: the response message as JSON (lowerCamelCase names, enums by name, 64-bit integers
+//     as strings, primitive fields printed even when zero, unset messages omitted) with the route's
+//     status; Learn answers 201 when response.created, else 200.
+//   * Errors: http::JsonErrorResponse (docs/api.md's body and status mapping; INTERNAL details
+//     hidden), with Retry-After = RetryAfterSeconds(status) on RESOURCE_EXHAUSTED. Gateway-side
+//     errors are INVALID_ARGUMENT naming what was wrong: "invalid JSON body: concepts[0].nope:
+//     unknown field", "limit: not a non-negative integer", "type: unknown association type 'FOO'
+//     (...)", "unknown query parameter 'x' (...)", "namespace: the body says 'a' but the URL says
+//     'b'", "grpc-timeout: ...".
+//
+// Handlers run on the HTTP server's I/O threads and block on the core call, so the server needs
+// enough threads for the expected concurrency; the core bounds every call by its deadline.
+//
+// Thread-safety: RegisterRestRoutes must run before server.Start(); the handlers it installs are
+// thread-safe if `core` is (ApiCore's contract). `core` is not owned and must outlive the server.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/http/http_server.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
+#include "services/api/core/api_core.h"
+
+namespace engram::api {
+
+// Calls one ApiCore method with `request` (whose type is the route's request descriptor).
+using RestInvoker = std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
+    ApiCore& core, const RequestContext& ctx, const google::protobuf::Message& request)>;
+
+// One REST route of engram.v1.Engram.
+struct RestRoute {
+  std::string method;   // "GET", "POST" or "DELETE"
+  std::string pattern;  // http::Router syntax, e.g. "/v1/namespaces/{namespace}/concepts:batch"
+  std::string rpc;      // the engram.v1.Engram method, e.g. "LearnBatch" (also the operationId)
+  std::string summary;  // one line for the OpenAPI document
+  const google::protobuf::Descriptor* request = nullptr;
+  const google::protobuf::Descriptor* response = nullptr;
+  int success_status = 200;
+  // When set, a bool field of the response: true answers 201 instead of success_status.
+  std::string created_field;
+  // Whether the request message (minus path fields) is the JSON body (POST) rather than the
+  // query string (GET, DELETE).
+  bool has_body = false;
+  // Request fields bound to the pattern's {param}s, in pattern order (the param is the field's
+  // proto name), and the fields read from the query string (by JSON name).
+  std::vector<const google::protobuf::FieldDescriptor*> path_params;
+  std::vector<const google::protobuf::FieldDescriptor*> query_params;
+  RestInvoker invoke;
+};
+
+// Every route of docs/api.md, in the document's order. Built once; never empty.
+const std::vector<RestRoute>& RestRoutes();
+
+struct RestGatewayOptions {
+  // The clock that turns grpc-timeout into a deadline (tests inject a fixed one).
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+// Installs every route of RestRoutes() and GET /openapi.json on `server`. Must be called before
+// server.Start(). Aborts if the route table is inconsistent with the proto (a programming error).
+void RegisterRestRoutes(http::HttpServer& server, ApiCore& core, RestGatewayOptions options = {});
+
+// Parses a grpc-timeout value ("500m", "2S", "1H"): 1-8 digits and a unit H, M, S, m (millis),
+// u (micros) or n (nanos). INVALID_ARGUMENT naming the header otherwise.
+absl::StatusOr<absl::Duration> ParseGrpcTimeout(std::string_view value);
+
+}  // namespace engram::api
