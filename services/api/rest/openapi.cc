@@ -1,9 +1,12 @@
 #include "services/api/rest/openapi.h"
 
+#include <cctype>
 #include <cstdint>
 #include <limits>
 #include <map>
-#include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
