@@ -18,9 +18,8 @@ using Stub = RpcClient::Stub;
 // The same code and correlation id, with `prefix` in front of the message.
 absl::Status Prefixed(const absl::Status& status, absl::string_view prefix) {
   absl::Status out(status.code(), absl::StrCat(prefix, ": ", status.message()));
-  status.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) {
-    out.SetPayload(url, payload);
-  });
+  status.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -145,9 +144,8 @@ absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream&
     if (!line.empty() && line.back() == '\r') line.pop_back();
     absl::StatusOr<std::optional<engram::v1::LearnRequest>> parsed = parse(line, line_no);
     if (!parsed.ok()) {
-      return fail(absl::Status(parsed.status().code(),
-                               absl::StrCat(name, " line ", line_no, ": ",
-                                            parsed.status().message())));
+      return fail(absl::Status(parsed.status().code(), absl::StrCat(name, " line ", line_no, ": ",
+                                                                    parsed.status().message())));
     }
     if (!parsed->has_value()) continue;
     if (batch.concepts_size() == 0) first_line = line_no;
@@ -203,13 +201,14 @@ absl::Status EnsureNamespace(const RpcClient& client, const std::string& ns, std
 }  // namespace
 
 absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
-                                            const WordNetImportOptions& options,
-                                            Progress* progress, std::ostream* log,
+                                            const WordNetImportOptions& options, Progress* progress,
+                                            std::ostream* log,
                                             const std::function<void(absl::Duration)>& sleep,
                                             const std::function<absl::Time()>& now) {
   const absl::Time start = now();
   // Read and check the whole input before writing anything.
-  ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets, ReadWordNetNouns(options.dir, options.limit));
+  ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets,
+                   ReadWordNetNouns(options.dir, options.limit));
   ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames(options.dir));
   std::vector<engram::v1::AssociateRequest> associations = NounAssociations(synsets);
   if (log != nullptr) {
@@ -259,17 +258,17 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
       queue.Submit([&, request = &request] {
         engram::v1::Association response;
         // Associate replaces (source, target, type): repeating it is harmless.
-        absl::Status status = CallWithRetry(
-            [&] { return client.Call(&Stub::Associate, *request, &response); },
-            options.bulk.retry, sleep);
+        absl::Status status =
+            CallWithRetry([&] { return client.Call(&Stub::Associate, *request, &response); },
+                          options.bulk.retry, sleep);
         if (status.ok()) {
           ++written;
         } else {
           ++failed;
           std::lock_guard<std::mutex> lock(error_mu);
           if (first_error.ok()) {
-            first_error = Prefixed(status, absl::StrCat(request->source(), " -> ",
-                                                        request->target()));
+            first_error =
+                Prefixed(status, absl::StrCat(request->source(), " -> ", request->target()));
           }
         }
         if (progress != nullptr) progress->Add(1, 1);

@@ -23,9 +23,9 @@
 #include <optional>
 #include <string>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "cli/engramctl/progress.h"
 #include "cli/engramctl/rpc_client.h"
@@ -37,8 +37,8 @@ namespace engram::cli {
 inline constexpr uint32_t kMaxBatch = 1000;  // api.md: LearnBatch takes at most 1000 items
 
 struct BulkOptions {
-  uint32_t batch = 500;    // concepts per LearnBatch, 1..kMaxBatch
-  uint32_t parallel = 4;   // LearnBatch calls in flight
+  uint32_t batch = 500;             // concepts per LearnBatch, 1..kMaxBatch
+  uint32_t parallel = 4;            // LearnBatch calls in flight
   uint32_t associate_parallel = 8;  // Associate calls in flight (WordNet)
   RetryPolicy retry;
 };
@@ -118,8 +118,8 @@ struct WordNetImportOptions {
 // every association among them. Association failures are counted, not fatal; the summary holds
 // the first. Notes (namespace created, phases) go to `log`.
 absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
-                                            const WordNetImportOptions& options,
-                                            Progress* progress, std::ostream* log,
+                                            const WordNetImportOptions& options, Progress* progress,
+                                            std::ostream* log,
                                             const std::function<void(absl::Duration)>& sleep,
                                             const std::function<absl::Time()>& now);
 

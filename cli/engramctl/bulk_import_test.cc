@@ -16,11 +16,11 @@ namespace engram::cli {
 namespace {
 
 using engram::v1::MockEngramStub;
-using testing_util::EqualsProto;
 using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::Invoke;
 using ::testing::Return;
+using testing_util::EqualsProto;
 
 LineParser Jsonl(const std::string& ns) {
   return [ns](absl::string_view line, size_t) { return ParseJsonlLine(line, ns); };
@@ -28,7 +28,8 @@ LineParser Jsonl(const std::string& ns) {
 
 std::string JsonlLines(int n) {
   std::string text;
-  for (int i = 1; i <= n; ++i) absl::StrAppend(&text, "{\"content\":\"c", i, "\",\"id\":\"i", i, "\"}\n");
+  for (int i = 1; i <= n; ++i)
+    absl::StrAppend(&text, "{\"content\":\"c", i, "\",\"id\":\"i", i, "\"}\n");
   return text;
 }
 
@@ -37,8 +38,8 @@ class BulkImportTest : public ::testing::Test {
   absl::StatusOr<ImportSummary> Import(const std::string& text, BulkOptions options,
                                        Progress* progress = nullptr) {
     std::istringstream in(text);
-    return ImportLines(client_, in, "data.jsonl", text.size(), Jsonl("ns"), "ns", options,
-                       progress, sleep_, now_);
+    return ImportLines(client_, in, "data.jsonl", text.size(), Jsonl("ns"), "ns", options, progress,
+                       sleep_, now_);
   }
 
   MockEngramStub stub_;
@@ -107,19 +108,22 @@ TEST_F(BulkImportTest, NoBatchIsSentWhenTheFirstBatchHasABadLine) {
   EXPECT_CALL(stub_, LearnBatch(_, _, _)).Times(0);
   auto summary = Import("{\"content\":\"a\"}\nnot json\n", {.batch = 500});
   ASSERT_FALSE(summary.ok());
-  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("data.jsonl line 2: not a Learn body"));
+  EXPECT_THAT(std::string(summary.status().message()),
+              HasSubstr("data.jsonl line 2: not a Learn body"));
 }
 
 TEST_F(BulkImportTest, RetriesRefusedBatchesWithBackoff) {
   EXPECT_CALL(stub_, LearnBatch(_, _, _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "slow down")))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting")))
-      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
-                          engram::v1::LearnBatchResponse* resp) { return Acknowledge(req, resp); }));
+      .WillOnce(
+          Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                    engram::v1::LearnBatchResponse* resp) { return Acknowledge(req, resp); }));
   auto summary = Import(JsonlLines(2), {.batch = 10});
   ASSERT_TRUE(summary.ok()) << summary.status();
   EXPECT_EQ(summary->concepts, 2u);
-  EXPECT_EQ(slept_, (std::vector<absl::Duration>{absl::Milliseconds(200), absl::Milliseconds(400)}));
+  EXPECT_EQ(slept_,
+            (std::vector<absl::Duration>{absl::Milliseconds(200), absl::Milliseconds(400)}));
 }
 
 TEST_F(BulkImportTest, GivesUpAfterMaxAttemptsAndNamesTheBatch) {
@@ -139,12 +143,14 @@ TEST_F(BulkImportTest, RejectedBatchStopsTheImportWithoutRetry) {
   std::atomic<int> calls{0};
   EXPECT_CALL(stub_, LearnBatch(_, _, _)).WillRepeatedly(Invoke([&](auto...) {
     ++calls;
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "concepts[0].vector: dimension 2 != 384");
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "concepts[0].vector: dimension 2 != 384");
   }));
   auto summary = Import(JsonlLines(50), {.batch = 5, .parallel = 1});
   ASSERT_FALSE(summary.ok());
   EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(summary.status().message(), "data.jsonl lines 1-5: concepts[0].vector: dimension 2 != 384");
+  EXPECT_EQ(summary.status().message(),
+            "data.jsonl lines 1-5: concepts[0].vector: dimension 2 != 384");
   EXPECT_TRUE(slept_.empty());
   EXPECT_LT(calls.load(), 10);  // later batches are dropped, not sent
 }
@@ -171,10 +177,12 @@ TEST(JsonlTest, ParsesTheLearnBody) {
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_TRUE(parsed->has_value());
   EXPECT_THAT(**parsed, EqualsProto(R"pb(
-                content: "A dog" id: "d1" vector: [ 0.5, 1 ]
-                attributes { key: "k" value: "v" }
-                extract_associations { value: false }
-              )pb"));
+    content: "A dog"
+    id: "d1"
+    vector: [ 0.5, 1 ]
+    attributes { key: "k" value: "v" }
+    extract_associations { value: false }
+  )pb"));
   auto blank = ParseJsonlLine("   ", "ns");
   ASSERT_TRUE(blank.ok());
   EXPECT_FALSE(blank->has_value());
@@ -227,7 +235,8 @@ TEST(ProgressTest, TerminalRedrawsOneLine) {
   with_total.Start("concepts", 4, "concepts");
   now += absl::Seconds(1);
   with_total.Add(2, 2);
-  EXPECT_THAT(bar.str(), HasSubstr("concepts [###############...............]  50.0% 2 concepts 2/s"));
+  EXPECT_THAT(bar.str(),
+              HasSubstr("concepts [###############...............]  50.0% 2 concepts 2/s"));
 }
 
 TEST(WorkQueueTest, RunsEveryTaskWithBoundedQueue) {
@@ -249,11 +258,11 @@ TEST(RetryTest, OnlyLoadAndAvailabilityAreRetried) {
   EXPECT_FALSE(IsRetryable(absl::InvalidArgumentError("")));
   int calls = 0;
   std::vector<absl::Duration> slept;
-  RetryPolicy policy{.max_attempts = 10, .initial_backoff = absl::Seconds(1),
-                     .max_backoff = absl::Seconds(3)};
-  absl::Status status = CallWithRetry(
-      [&] { return ++calls < 5 ? absl::UnavailableError("x") : absl::OkStatus(); }, policy,
-      [&](absl::Duration d) { slept.push_back(d); });
+  RetryPolicy policy{
+      .max_attempts = 10, .initial_backoff = absl::Seconds(1), .max_backoff = absl::Seconds(3)};
+  absl::Status status =
+      CallWithRetry([&] { return ++calls < 5 ? absl::UnavailableError("x") : absl::OkStatus(); },
+                    policy, [&](absl::Duration d) { slept.push_back(d); });
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(calls, 5);
   EXPECT_EQ(slept, (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2),
@@ -316,11 +325,10 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
   EXPECT_EQ(learned, (std::vector<std::string>{"wn-n-00001740", "wn-n-00001930", "wn-n-00002000",
                                                "wn-n-00002100"}));
   std::sort(edges.begin(), edges.end());
-  EXPECT_EQ(edges, (std::vector<std::string>{
-                       "wn-n-00001930>wn-n-00001740:HIERARCHICAL",
-                       "wn-n-00002000>wn-n-00001740:COMPOSITIONAL",
-                       "wn-n-00002000>wn-n-00001930:HIERARCHICAL",
-                       "wn-n-00002100>wn-n-00001930:HIERARCHICAL"}));
+  EXPECT_EQ(edges, (std::vector<std::string>{"wn-n-00001930>wn-n-00001740:HIERARCHICAL",
+                                             "wn-n-00002000>wn-n-00001740:COMPOSITIONAL",
+                                             "wn-n-00002000>wn-n-00001930:HIERARCHICAL",
+                                             "wn-n-00002100>wn-n-00001930:HIERARCHICAL"}));
   EXPECT_EQ(summary->concepts, 4u);
   EXPECT_EQ(summary->associations, 3u);
   EXPECT_EQ(summary->association_failures, 1u);
@@ -338,8 +346,11 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
         return Acknowledge(req, resp);
       }));
   EXPECT_CALL(stub_, Associate(_, EqualsProto(R"pb(
-                                 namespace: "wn" source: "wn-n-00001930" target: "wn-n-00001740"
-                                 type: HIERARCHICAL confidence { value: 1 })pb"),
+                                 namespace: "wn"
+                                 source: "wn-n-00001930"
+                                 target: "wn-n-00001740"
+                                 type: HIERARCHICAL
+                                 confidence { value: 1 })pb"),
                                _))
       .WillOnce(Return(grpc::Status::OK));
   options.limit = 2;
@@ -362,7 +373,8 @@ TEST_F(BulkImportTest, WordNetReadsEverythingBeforeWriting) {
   options.dir = dir.string();
   auto summary = ImportWordNet(client_, options, nullptr, nullptr, sleep_, now_);
   ASSERT_FALSE(summary.ok());
-  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("data.noun:2: p_cnt: 1 pointers announced, 0 found"));
+  EXPECT_THAT(std::string(summary.status().message()),
+              HasSubstr("data.noun:2: p_cnt: 1 pointers announced, 0 found"));
   std::filesystem::remove_all(dir);
 }
 

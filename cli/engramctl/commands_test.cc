@@ -18,14 +18,14 @@ namespace engram::cli {
 namespace {
 
 using engram::v1::MockEngramStub;
-using testing_util::EqualsProto;
-using testing_util::FromText;
 using ::testing::_;
 using ::testing::DoAll;
 using ::testing::HasSubstr;
 using ::testing::Invoke;
 using ::testing::Return;
 using ::testing::SetArgPointee;
+using testing_util::EqualsProto;
+using testing_util::FromText;
 
 class CommandsTest : public ::testing::Test {
  protected:
@@ -164,8 +164,8 @@ TEST_F(CommandsTest, SendsKeyCorrelationIdAndDeadline) {
         EXPECT_LE(remaining, std::chrono::milliseconds(7500));
         return grpc::Status::OK;
       }));
-  EXPECT_EQ(Run({"get", "c1", "--api_key", "secret-key", "--correlation_id", "req-42",
-                 "--timeout", "7.5"}),
+  EXPECT_EQ(Run({"get", "c1", "--api_key", "secret-key", "--correlation_id", "req-42", "--timeout",
+                 "7.5"}),
             kExitOk);
 }
 
@@ -181,7 +181,8 @@ TEST_F(CommandsTest, GeneratesACorrelationIdAndSendsNoKeyWithoutOne) {
 }
 
 TEST_F(CommandsTest, EnvironmentSuppliesDefaultsAndFlagsWin) {
-  env_ = {{"ENGRAM_ADDR", "api:1234"}, {"ENGRAM_API_KEY", "env-key"}, {"ENGRAM_NAMESPACE", "envns"}};
+  env_ = {
+      {"ENGRAM_ADDR", "api:1234"}, {"ENGRAM_API_KEY", "env-key"}, {"ENGRAM_NAMESPACE", "envns"}};
   EXPECT_CALL(stub_, GetConcept(_, EqualsProto(R"pb(namespace: "envns" id: "c1")pb"), _))
       .WillOnce(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"get", "c1"}), kExitOk);
@@ -198,11 +199,16 @@ TEST_F(CommandsTest, EnvironmentSuppliesDefaultsAndFlagsWin) {
 
 TEST_F(CommandsTest, ServerErrorsMapToExitCodesWithTheCorrelationId) {
   const std::pair<grpc::StatusCode, int> cases[] = {
-      {grpc::StatusCode::NOT_FOUND, 3},          {grpc::StatusCode::UNAUTHENTICATED, 4},
-      {grpc::StatusCode::PERMISSION_DENIED, 4},  {grpc::StatusCode::UNAVAILABLE, 5},
-      {grpc::StatusCode::DEADLINE_EXCEEDED, 5},  {grpc::StatusCode::INVALID_ARGUMENT, 6},
-      {grpc::StatusCode::FAILED_PRECONDITION, 6}, {grpc::StatusCode::ALREADY_EXISTS, 6},
-      {grpc::StatusCode::RESOURCE_EXHAUSTED, 7}, {grpc::StatusCode::INTERNAL, 1},
+      {grpc::StatusCode::NOT_FOUND, 3},
+      {grpc::StatusCode::UNAUTHENTICATED, 4},
+      {grpc::StatusCode::PERMISSION_DENIED, 4},
+      {grpc::StatusCode::UNAVAILABLE, 5},
+      {grpc::StatusCode::DEADLINE_EXCEEDED, 5},
+      {grpc::StatusCode::INVALID_ARGUMENT, 6},
+      {grpc::StatusCode::FAILED_PRECONDITION, 6},
+      {grpc::StatusCode::ALREADY_EXISTS, 6},
+      {grpc::StatusCode::RESOURCE_EXHAUSTED, 7},
+      {grpc::StatusCode::INTERNAL, 1},
       {grpc::StatusCode::UNKNOWN, 1},
   };
   for (const auto& [code, exit_code] : cases) {
@@ -221,8 +227,12 @@ TEST_F(CommandsTest, ServerErrorsMapToExitCodesWithTheCorrelationId) {
 // ---- each command builds the right request ----------------------------------------------------
 
 TEST_F(CommandsTest, GetPrintsTextOrJson) {
-  auto concept_message = FromText<engram::v1::Concept>(R"pb(id: "c1" content: "hello" vector: [ 1, 2 ])pb");
-  EXPECT_CALL(stub_, GetConcept(_, EqualsProto(R"pb(namespace: "default" id: "c1" include_vector: true)pb"), _))
+  auto concept_message = FromText<engram::v1::Concept>(R"pb(id: "c1"
+                                                            content: "hello"
+                                                            vector: [ 1, 2 ])pb");
+  EXPECT_CALL(
+      stub_,
+      GetConcept(_, EqualsProto(R"pb(namespace: "default" id: "c1" include_vector: true)pb"), _))
       .Times(2)
       .WillRepeatedly(DoAll(SetArgPointee<2>(concept_message), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"get", "c1", "--vector"}), kExitOk);
@@ -249,8 +259,12 @@ TEST_F(CommandsTest, Associate) {
   auto association = FromText<engram::v1::Association>(
       R"pb(source: "rain" target: "wet" type: CAUSAL confidence: 0.75 weight: 2)pb");
   EXPECT_CALL(stub_, Associate(_, EqualsProto(R"pb(
-                                 namespace: "default" source: "rain" target: "wet" type: CAUSAL
-                                 confidence { value: 0.75 } weight { value: -2 })pb"),
+                                 namespace: "default"
+                                 source: "rain"
+                                 target: "wet"
+                                 type: CAUSAL
+                                 confidence { value: 0.75 }
+                                 weight { value: -2 })pb"),
                                _))
       .WillOnce(DoAll(SetArgPointee<2>(association), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"associate", "rain", "wet", "causal", "--confidence", "0.75", "--weight", "-2"}),
@@ -258,7 +272,10 @@ TEST_F(CommandsTest, Associate) {
   EXPECT_EQ(out_.str(), "rain --CAUSAL(0.75)--> wet\n");
   // Without flags confidence and weight stay unset (the server's defaults apply).
   EXPECT_CALL(stub_, Associate(_, EqualsProto(R"pb(
-                                 namespace: "default" source: "a" target: "b" type: HIERARCHICAL)pb"),
+                                 namespace: "default"
+                                 source: "a"
+                                 target: "b"
+                                 type: HIERARCHICAL)pb"),
                                _))
       .WillOnce(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"associate", "a", "b", "HIERARCHICAL"}), kExitOk);
@@ -266,10 +283,15 @@ TEST_F(CommandsTest, Associate) {
 
 TEST_F(CommandsTest, NeighborsAndPaths) {
   EXPECT_CALL(stub_, Neighbors(_, EqualsProto(R"pb(
-                                 namespace: "default" id: "dog" type: CAUSAL direction: IN limit: 5)pb"),
+                                 namespace: "default"
+                                 id: "dog"
+                                 type: CAUSAL
+                                 direction: IN
+                                 limit: 5)pb"),
                                _))
       .WillOnce(Return(grpc::Status::OK));
-  EXPECT_EQ(Run({"neighbors", "dog", "--type", "causal", "--direction", "in", "--limit", "5"}), kExitOk);
+  EXPECT_EQ(Run({"neighbors", "dog", "--type", "causal", "--direction", "in", "--limit", "5"}),
+            kExitOk);
   EXPECT_EQ(out_.str(), "no neighbors of dog\n");
 
   auto paths = FromText<engram::v1::FindPathsResponse>(R"pb(
@@ -279,8 +301,12 @@ TEST_F(CommandsTest, NeighborsAndPaths) {
       confidence: 0.77
     })pb");
   EXPECT_CALL(stub_, FindPaths(_, EqualsProto(R"pb(
-                                 namespace: "default" source: "dog" target: "mammal" max_depth: 3
-                                 max_paths: 2 types: [ HIERARCHICAL, CAUSAL ])pb"),
+                                 namespace: "default"
+                                 source: "dog"
+                                 target: "mammal"
+                                 max_depth: 3
+                                 max_paths: 2
+                                 types: [ HIERARCHICAL, CAUSAL ])pb"),
                                _))
       .WillOnce(DoAll(SetArgPointee<2>(paths), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"paths", "dog", "mammal", "--max_depth", "3", "--max_paths=2", "--types",
@@ -291,14 +317,23 @@ TEST_F(CommandsTest, NeighborsAndPaths) {
 
 TEST_F(CommandsTest, SearchByTextOrVector) {
   EXPECT_CALL(stub_, Search(_, EqualsProto(R"pb(
-                              namespace: "default" query: "what barks" k: 3
-                              filter { attributes { key: "pos" value: "n" } attributes { key: "source" value: "a=b" } })pb"),
+                              namespace: "default"
+                              query: "what barks"
+                              k: 3
+                              filter {
+                                attributes { key: "pos" value: "n" }
+                                attributes { key: "source" value: "a=b" }
+                              })pb"),
                             _))
       .WillOnce(Return(grpc::Status::OK));
-  EXPECT_EQ(Run({"search", "what", "barks", "--k", "3", "--filter", "pos=n", "--filter", "source=a=b"}),
-            kExitOk);
+  EXPECT_EQ(
+      Run({"search", "what", "barks", "--k", "3", "--filter", "pos=n", "--filter", "source=a=b"}),
+      kExitOk);
   EXPECT_EQ(out_.str(), "no results\n");
-  EXPECT_CALL(stub_, Search(_, EqualsProto(R"pb(namespace: "default" vector: [ 0.5, -1, 2 ] ef: 64)pb"), _))
+  EXPECT_CALL(stub_, Search(_, EqualsProto(R"pb(namespace: "default"
+                                                vector: [ 0.5, -1, 2 ]
+                                                ef: 64)pb"),
+                            _))
       .WillOnce(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"search", "--vector", "0.5,-1,2", "--ef", "64"}), kExitOk);
 }
@@ -317,13 +352,18 @@ TEST_F(CommandsTest, ReasonPrettyAndJson) {
     path_concepts { id: "m" content: "mammal" }
     explanation: "dog is a kind of mammal")pb");
   EXPECT_CALL(stub_, Reason(_, EqualsProto(R"pb(
-                              namespace: "zoo" query: "is a dog a mammal" k: 4 max_depth: 3
-                              max_paths: 2 min_confidence { value: 0.5 })pb"),
+                              namespace: "zoo"
+                              query: "is a dog a mammal"
+                              k: 4
+                              max_depth: 3
+                              max_paths: 2
+                              min_confidence { value: 0.5 })pb"),
                             _))
       .Times(2)
       .WillRepeatedly(DoAll(SetArgPointee<2>(response), Return(grpc::Status::OK)));
-  std::vector<std::string> args = {"reason", "is a dog a mammal", "-n", "zoo", "--k", "4",
-                                   "--max_depth", "3", "--max_paths", "2", "--min_confidence", "0.5"};
+  std::vector<std::string> args = {
+      "reason", "is a dog a mammal", "-n", "zoo", "--k", "4", "--max_depth", "3", "--max_paths",
+      "2",      "--min_confidence",  "0.5"};
   EXPECT_EQ(Run(args), kExitOk);
   EXPECT_EQ(out_.str(),
             "Answer: mammal (m)\n"
@@ -353,12 +393,15 @@ TEST_F(CommandsTest, Namespaces) {
   EXPECT_EQ(Run({"namespaces", "get", "-n", "cur"}), kExitOk);
 
   EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(
-                                       name: "vecs" dimension: 8 metric: L2 embedder: "none"
+                                       name: "vecs"
+                                       dimension: 8
+                                       metric: L2
+                                       embedder: "none"
                                        index_params { m: 32 ef_construction: 0 })pb"),
                                      _))
       .WillOnce(Return(grpc::Status::OK));
-  EXPECT_EQ(Run({"namespaces", "create", "vecs", "--dimension", "8", "--metric", "l2",
-                 "--embedder", "none", "--m", "32"}),
+  EXPECT_EQ(Run({"namespaces", "create", "vecs", "--dimension", "8", "--metric", "l2", "--embedder",
+                 "none", "--m", "32"}),
             kExitOk);
   EXPECT_CALL(stub_, CreateNamespace(_, _, _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "namespace vecs exists")));
@@ -371,7 +414,8 @@ TEST_F(CommandsTest, Namespaces) {
 }
 
 TEST_F(CommandsTest, Stats) {
-  auto stats = FromText<engram::v1::Stats>(R"pb(concepts: 5 associations: 2 sync_mode: "always")pb");
+  auto stats =
+      FromText<engram::v1::Stats>(R"pb(concepts: 5 associations: 2 sync_mode: "always")pb");
   EXPECT_CALL(stub_, GetStats(_, _, _))
       .Times(2)
       .WillRepeatedly(DoAll(SetArgPointee<2>(stats), Return(grpc::Status::OK)));
@@ -385,11 +429,15 @@ TEST_F(CommandsTest, Stats) {
 
 TEST_F(CommandsTest, LearnOneConcept) {
   auto response = FromText<engram::v1::LearnResponse>(R"pb(
-    id: "d1" created: true
+    id: "d1"
+    created: true
     associations { source: "d1" target: "mammal" type: HIERARCHICAL confidence: 0.9 })pb");
   EXPECT_CALL(stub_, Learn(_, EqualsProto(R"pb(
-                             namespace: "default" content: "A dog is a mammal" id: "d1"
-                             attributes { key: "k" value: "v" } vector: [ 1, 2 ]
+                             namespace: "default"
+                             content: "A dog is a mammal"
+                             id: "d1"
+                             attributes { key: "k" value: "v" }
+                             vector: [ 1, 2 ]
                              extract_associations { value: false })pb"),
                            _))
       .WillOnce(DoAll(SetArgPointee<2>(response), Return(grpc::Status::OK)));
@@ -406,7 +454,9 @@ TEST_F(CommandsTest, LearnOneConcept) {
 
 TEST_F(CommandsTest, LearnWholeFileOrStdin) {
   std::string file = TempFile("whole.txt", "line one\nline two\n");
-  EXPECT_CALL(stub_, Learn(_, EqualsProto(R"pb(namespace: "default" content: "line one\nline two\n")pb"), _))
+  EXPECT_CALL(
+      stub_,
+      Learn(_, EqualsProto(R"pb(namespace: "default" content: "line one\nline two\n")pb"), _))
       .Times(2)
       .WillRepeatedly(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"learn", "--file", file, "--whole"}), kExitOk);
@@ -429,8 +479,9 @@ TEST_F(CommandsTest, LearnLinesAsBatches) {
         clock_ += absl::Seconds(1);
         return grpc::Status::OK;
       }));
-  EXPECT_EQ(Run({"learn", "--file", file, "--batch", "2", "--parallel", "1", "--attr", "src=notes"}),
-            kExitOk);
+  EXPECT_EQ(
+      Run({"learn", "--file", file, "--batch", "2", "--parallel", "1", "--attr", "src=notes"}),
+      kExitOk);
   EXPECT_EQ(contents, (std::vector<std::string>{"first", "second", "third"}));
   EXPECT_EQ(out_.str(), "imported 3 concepts in 2.0 s (2 concepts/s), 0 associations\n");
   EXPECT_EQ(Run({"learn", "--file", file, "--id", "x"}), kExitUsage);
@@ -456,7 +507,8 @@ TEST_F(CommandsTest, ImportJsonlFromStdinWithThroughputLine) {
 }
 
 TEST_F(CommandsTest, ImportJsonlBadLineIsAnInputError) {
-  std::string file = TempFile("bad.jsonl", "{\"content\":\"ok\"}\n{\"content\":\"x\",\"vectr\":[1]}\n");
+  std::string file =
+      TempFile("bad.jsonl", "{\"content\":\"ok\"}\n{\"content\":\"x\",\"vectr\":[1]}\n");
   EXPECT_CALL(stub_, LearnBatch(_, _, _)).Times(0);
   EXPECT_EQ(Run({"import", "jsonl", file, "--output", "json"}), kExitRejected);
   EXPECT_THAT(err_.str(), HasSubstr(absl::StrCat("engramctl: INVALID_ARGUMENT: ", file,

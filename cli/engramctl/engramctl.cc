@@ -77,8 +77,7 @@ class Invocation {
                                                  const std::vector<std::string>& args,
                                                  bool stop_at_positional = false) {
     AddGlobalFlags(parser);
-    ASSIGN_OR_RETURN(std::vector<std::string> positionals,
-                     parser->Parse(args, stop_at_positional));
+    ASSIGN_OR_RETURN(std::vector<std::string> positionals, parser->Parse(args, stop_at_positional));
     if (ns_flag_) {
       options_.ns = *ns_flag_;
       options_.ns_from_flag = true;
@@ -94,8 +93,7 @@ class Invocation {
     if (options_.ns.empty()) return UsageError("--namespace: empty");
     if (!options_.correlation_id.empty() &&
         !logging::IsValidCorrelationId(options_.correlation_id)) {
-      return UsageError(
-          "--correlation_id: must be 1-128 characters from A-Z a-z 0-9 . _ : -");
+      return UsageError("--correlation_id: must be 1-128 characters from A-Z a-z 0-9 . _ : -");
     }
     return positionals;
   }
@@ -106,8 +104,8 @@ class Invocation {
     CallSettings settings;
     settings.timeout = absl::Seconds(options_.timeout_seconds);
     settings.api_key = options_.api_key;
-    settings.correlation_id = options_.correlation_id.empty() ? logging::NewCorrelationId()
-                                                              : options_.correlation_id;
+    settings.correlation_id =
+        options_.correlation_id.empty() ? logging::NewCorrelationId() : options_.correlation_id;
     client_ = std::make_unique<RpcClient>(stub_.get(), settings);
     return client_.get();
   }
@@ -181,8 +179,8 @@ absl::Status ParseVector(absl::string_view list, google::protobuf::RepeatedField
   for (absl::string_view item : absl::StrSplit(list, ',')) {
     std::optional<float> value = ParseFiniteFloat(absl::StripAsciiWhitespace(item));
     if (!value) {
-      return UsageError(absl::StrCat("--vector: element ", index, " ('", item,
-                                     "') is not a finite number"));
+      return UsageError(
+          absl::StrCat("--vector: element ", index, " ('", item, "') is not a finite number"));
     }
     out->Add(*value);
     ++index;
@@ -205,7 +203,8 @@ absl::Status ParseKeyValues(const std::vector<std::string>& items, absl::string_
 absl::Status PrintHelp(Invocation& inv, absl::string_view synopsis, absl::string_view about,
                        FlagParser* parser) {
   inv.AddGlobalFlags(parser);
-  *inv.io().out << "usage: engramctl " << synopsis << "\n\n" << about << "\n\nflags:\n"
+  *inv.io().out << "usage: engramctl " << synopsis << "\n\n"
+                << about << "\n\nflags:\n"
                 << parser->Help();
   return absl::OkStatus();
 }
@@ -317,8 +316,9 @@ absl::Status Learn(Invocation& inv, const std::vector<std::string>& args) {
   if (!vector.empty()) return UsageError("learn: --vector: only for a single concept");
   engram::v1::LearnRequest prototype = request;
   prototype.clear_namespace_();
-  LineParser parse = [&prototype](absl::string_view line, size_t)
-      -> absl::StatusOr<std::optional<engram::v1::LearnRequest>> {
+  LineParser parse = [&prototype](
+                         absl::string_view line,
+                         size_t) -> absl::StatusOr<std::optional<engram::v1::LearnRequest>> {
     if (absl::StripAsciiWhitespace(line).empty()) return std::optional<engram::v1::LearnRequest>();
     engram::v1::LearnRequest item = prototype;
     item.set_content(std::string(line));
@@ -479,8 +479,7 @@ absl::Status Associate(Invocation& inv, const std::vector<std::string>& args) {
                      &parser);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
-  RETURN_IF_ERROR(
-      ExpectPositionals("associate", positionals, {"<SOURCE>", "<TARGET>", "<TYPE>"}));
+  RETURN_IF_ERROR(ExpectPositionals("associate", positionals, {"<SOURCE>", "<TARGET>", "<TYPE>"}));
   engram::v1::AssociateRequest request;
   request.set_namespace_(inv.options().ns);
   request.set_source(positionals[0]);
@@ -604,8 +603,9 @@ absl::Status Reason(Invocation& inv, const std::vector<std::string>& args) {
                   "answer only at this confidence or more (default 0.3)");
   parser.AddString("types", &types, "T,...", "only these association types");
   if (inv.help) {
-    return PrintHelp(inv, "reason <QUESTION> [--k N] [--max_depth D] [--max_paths P] "
-                          "[--min_confidence C]",
+    return PrintHelp(inv,
+                     "reason <QUESTION> [--k N] [--max_depth D] [--max_paths P] "
+                     "[--min_confidence C]",
                      "Answers a question with the paths that support the answer, the confidence "
                      "breakdown and an explanation (or \"I don't know\" with the best guess).",
                      &parser);
@@ -640,8 +640,7 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     parser.AddUint("dimension", &dimension, 1, 4096, "D",
                    "vector dimension (default: the embedder's, 384 for hashing)");
     parser.AddString("metric", &metric, "COSINE|L2|INNER_PRODUCT", "default COSINE");
-    parser.AddString("embedder", &embedder, "E",
-                     "hashing (default), word-vectors/<model> or none");
+    parser.AddString("embedder", &embedder, "E", "hashing (default), word-vectors/<model> or none");
     parser.AddUint("m", &m, 2, 128, "M", "HNSW links per node (default 16)");
     parser.AddUint("ef_construction", &ef_construction, 2, 4096, "EF",
                    "HNSW insertion candidate list (default 200)");
@@ -683,7 +682,8 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
       engram::v1::Metric parsed;
       if (!engram::v1::Metric_Parse(absl::AsciiStrToUpper(metric), &parsed) ||
           parsed == engram::v1::METRIC_UNSPECIFIED) {
-        return UsageError(absl::StrCat("--metric: '", metric, "' is not COSINE, L2 or INNER_PRODUCT"));
+        return UsageError(
+            absl::StrCat("--metric: '", metric, "' is not COSINE, L2 or INNER_PRODUCT"));
       }
       request.set_metric(parsed);
     }
@@ -694,8 +694,8 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     }
     engram::v1::Namespace response;
     RETURN_IF_ERROR(inv.Call(&Stub::CreateNamespace, request, &response));
-    inv.Print(response, absl::StrCat("created namespace ", response.name(), "\n",
-                                     RenderNamespace(response)));
+    inv.Print(response,
+              absl::StrCat("created namespace ", response.name(), "\n", RenderNamespace(response)));
     return absl::OkStatus();
   }
   if (action == "delete") {
@@ -707,8 +707,7 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     inv.Print(response, absl::StrCat("deleted namespace ", positionals[0], "\n"));
     return absl::OkStatus();
   }
-  return UsageError(
-      absl::StrCat("namespaces: '", action, "' is not list, get, create or delete"));
+  return UsageError(absl::StrCat("namespaces: '", action, "' is not list, get, create or delete"));
 }
 
 absl::Status Stats(Invocation& inv, const std::vector<std::string>& args) {
@@ -723,7 +722,8 @@ absl::Status Stats(Invocation& inv, const std::vector<std::string>& args) {
 }
 
 absl::Status Version(Invocation& inv, const std::vector<std::string>& args) {
-  if (!args.empty()) return UsageError(absl::StrCat("version: unexpected argument '", args[0], "'"));
+  if (!args.empty())
+    return UsageError(absl::StrCat("version: unexpected argument '", args[0], "'"));
   *inv.io().out << "engramctl " << ENGRAM_VERSION << "\n";
   return absl::OkStatus();
 }
@@ -734,10 +734,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"learn", Learn},         {"import", Import},         {"get", Get},
-    {"delete", Delete},       {"associate", Associate},   {"neighbors", Neighbors},
-    {"paths", Paths},         {"search", Search},         {"reason", Reason},
-    {"namespaces", Namespaces}, {"stats", Stats},         {"version", Version},
+    {"learn", Learn},         {"import", Import},         {"get", Get},     {"delete", Delete},
+    {"associate", Associate}, {"neighbors", Neighbors},   {"paths", Paths}, {"search", Search},
+    {"reason", Reason},       {"namespaces", Namespaces}, {"stats", Stats}, {"version", Version},
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -854,7 +853,8 @@ StubFactory GrpcStubFactory() {
       grpc::SslCredentialsOptions ssl;
       if (!options.ca_file.empty()) {
         std::ifstream in(options.ca_file);
-        if (!in) return absl::NotFoundError(absl::StrCat("--ca_file: cannot open ", options.ca_file));
+        if (!in)
+          return absl::NotFoundError(absl::StrCat("--ca_file: cannot open ", options.ca_file));
         ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadAll(in, options.ca_file));
       }
       credentials = grpc::SslCredentials(ssl);
@@ -865,8 +865,7 @@ StubFactory GrpcStubFactory() {
     grpc::ChannelArguments arguments;
     arguments.SetMaxReceiveMessageSize(64 << 20);
     auto channel = grpc::CreateCustomChannel(options.addr, credentials, arguments);
-    return std::shared_ptr<engram::v1::Engram::StubInterface>(
-        engram::v1::Engram::NewStub(channel));
+    return std::shared_ptr<engram::v1::Engram::StubInterface>(engram::v1::Engram::NewStub(channel));
   };
 }
 

@@ -30,15 +30,15 @@ enum class OutputFormat { kText, kJson };
 
 // Global options: flags of every command, with defaults from the environment.
 struct GlobalOptions {
-  std::string addr = "127.0.0.1:50051";  // --addr, $ENGRAM_ADDR
-  std::string api_key;                   // --api_key, $ENGRAM_API_KEY
-  std::string ns = "default";            // --namespace / -n, $ENGRAM_NAMESPACE
-  bool ns_from_flag = false;             // --namespace/-n was on the command line
+  std::string addr = "127.0.0.1:50051";       // --addr, $ENGRAM_ADDR
+  std::string api_key;                        // --api_key, $ENGRAM_API_KEY
+  std::string ns = "default";                 // --namespace / -n, $ENGRAM_NAMESPACE
+  bool ns_from_flag = false;                  // --namespace/-n was on the command line
   OutputFormat output = OutputFormat::kText;  // --output text|json
-  double timeout_seconds = 30;           // --timeout, per call
-  std::string correlation_id;            // --correlation_id; generated when empty
-  bool tls = false;                      // --tls: TLS with the system's (or --ca_file) roots
-  std::string ca_file;                   // --ca_file: PEM roots for --tls
+  double timeout_seconds = 30;                // --timeout, per call
+  std::string correlation_id;                 // --correlation_id; generated when empty
+  bool tls = false;                           // --tls: TLS with the system's (or --ca_file) roots
+  std::string ca_file;                        // --ca_file: PEM roots for --tls
 };
 
 struct CliIo {

@@ -47,8 +47,8 @@ std::string FormatError(const absl::Status& status) {
   if (IsUsageError(status)) {
     return absl::StrCat("engramctl: ", status.message(), " (run 'engramctl help' for usage)");
   }
-  std::string line = absl::StrCat("engramctl: ", absl::StatusCodeToString(status.code()), ": ",
-                                  status.message());
+  std::string line =
+      absl::StrCat("engramctl: ", absl::StatusCodeToString(status.code()), ": ", status.message());
   if (std::string id = CorrelationIdOf(status); !id.empty()) {
     absl::StrAppend(&line, " (correlation id ", id, ")");
   }

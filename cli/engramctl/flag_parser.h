@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace engram::cli {
 
@@ -44,12 +44,12 @@ class FlagParser {
   void AddString(std::string name, std::string* out, std::string value_name, std::string help,
                  std::string short_alias = "");
   // Like AddString, but records whether the flag was given.
-  void AddOptionalString(std::string name, std::optional<std::string>* out,
-                         std::string value_name, std::string help, std::string short_alias = "");
+  void AddOptionalString(std::string name, std::optional<std::string>* out, std::string value_name,
+                         std::string help, std::string short_alias = "");
   void AddBool(std::string name, bool* out, std::string help);
   // Decimal, within [min, max].
-  void AddUint(std::string name, uint32_t* out, uint32_t min, uint32_t max,
-               std::string value_name, std::string help);
+  void AddUint(std::string name, uint32_t* out, uint32_t min, uint32_t max, std::string value_name,
+               std::string help);
   void AddUint64(std::string name, uint64_t* out, uint64_t min, uint64_t max,
                  std::string value_name, std::string help);
   // Finite, within [min, max]; left empty when the flag is not given.

@@ -33,9 +33,9 @@ TEST(FlagParserTest, ParsesEverySpelling) {
   FlagParser parser("test");
   Flags f;
   Register(&parser, &f);
-  auto positionals = parser.Parse({"a", "--name", "x", "--k=7", "-n", "ns1", "--verbose", "b",
-                                   "--filter", "a=1", "--filter=b=2", "--confidence", "0.5", "-",
-                                   "--", "--not-a-flag"});
+  auto positionals =
+      parser.Parse({"a", "--name", "x", "--k=7", "-n", "ns1", "--verbose", "b", "--filter", "a=1",
+                    "--filter=b=2", "--confidence", "0.5", "-", "--", "--not-a-flag"});
   ASSERT_TRUE(positionals.ok()) << positionals.status();
   EXPECT_THAT(*positionals, ElementsAre("a", "b", "-", "--not-a-flag"));
   EXPECT_EQ(f.name, "x");
@@ -62,7 +62,8 @@ TEST(FlagParserTest, BoolAcceptsExplicitValues) {
   ASSERT_TRUE(parser.Parse({"--verbose=true", "--verbose=false"}).ok());
   EXPECT_FALSE(f.verbose);
   auto bad = parser.Parse({"--verbose=maybe"});
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("--verbose: 'maybe' is not true or false"));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("--verbose: 'maybe' is not true or false"));
 }
 
 void ExpectUsageError(const std::vector<std::string>& args, const std::string& message) {
@@ -147,7 +148,8 @@ TEST(ExitCodesTest, MapsEveryCode) {
 TEST(ExitCodesTest, FormatsErrors) {
   absl::Status status = absl::NotFoundError("concept \"x\" not found");
   SetCorrelationId(&status, "abc123");
-  EXPECT_EQ(FormatError(status), "engramctl: NOT_FOUND: concept \"x\" not found (correlation id abc123)");
+  EXPECT_EQ(FormatError(status),
+            "engramctl: NOT_FOUND: concept \"x\" not found (correlation id abc123)");
   EXPECT_EQ(FormatError(absl::UnavailableError("down")), "engramctl: UNAVAILABLE: down");
   EXPECT_EQ(FormatError(UsageError("get: missing argument <ID>")),
             "engramctl: get: missing argument <ID> (run 'engramctl help' for usage)");

@@ -41,14 +41,14 @@ class Progress {
   const absl::Duration plain_interval_;
 
   std::mutex mu_;
-  std::string label_;        // guarded by mu_
-  std::string item_name_;    // guarded by mu_
-  uint64_t total_ = 0;       // guarded by mu_
-  uint64_t units_ = 0;       // guarded by mu_
-  uint64_t items_ = 0;       // guarded by mu_
-  absl::Time start_;         // guarded by mu_
-  absl::Time last_print_;    // guarded by mu_
-  bool active_ = false;      // guarded by mu_
+  std::string label_;      // guarded by mu_
+  std::string item_name_;  // guarded by mu_
+  uint64_t total_ = 0;     // guarded by mu_
+  uint64_t units_ = 0;     // guarded by mu_
+  uint64_t items_ = 0;     // guarded by mu_
+  absl::Time start_;       // guarded by mu_
+  absl::Time last_print_;  // guarded by mu_
+  bool active_ = false;    // guarded by mu_
 };
 
 }  // namespace engram::cli

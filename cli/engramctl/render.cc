@@ -118,10 +118,11 @@ std::string RenderConcept(const engram::v1::Concept& c) {
   }
   if (!c.vector().empty()) {
     absl::StrAppend(&out, Field("vector", absl::StrFormat("%d dimensions", c.vector_size())));
-    absl::StrAppend(&out, "  [",
-                    absl::StrJoin(c.vector(), ", ",
-                                  [](std::string* s, float v) { absl::StrAppendFormat(s, "%g", v); }),
-                    "]\n");
+    absl::StrAppend(
+        &out, "  [",
+        absl::StrJoin(c.vector(), ", ",
+                      [](std::string* s, float v) { absl::StrAppendFormat(s, "%g", v); }),
+        "]\n");
   }
   return out;
 }
@@ -199,9 +200,9 @@ std::string RenderNamespace(const engram::v1::Namespace& ns) {
   absl::StrAppend(&out, Field("embedder", ns.embedder()));
   absl::StrAppend(&out, Field("concepts", absl::StrCat(ns.concept_count())));
   absl::StrAppend(&out, Field("associations", absl::StrCat(ns.association_count())));
-  absl::StrAppend(&out, Field("index", absl::StrFormat("m=%d ef_construction=%d",
-                                                       ns.index_params().m(),
-                                                       ns.index_params().ef_construction())));
+  absl::StrAppend(&out,
+                  Field("index", absl::StrFormat("m=%d ef_construction=%d", ns.index_params().m(),
+                                                 ns.index_params().ef_construction())));
   absl::StrAppend(&out, Field("created", Time(ns.create_time())));
   return out;
 }

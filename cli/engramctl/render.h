@@ -10,8 +10,8 @@
 
 #include <functional>
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "engram/v1/engram.pb.h"
 #include "google/protobuf/message.h"
 

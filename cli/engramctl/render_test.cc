@@ -126,22 +126,32 @@ TEST(RenderTest, PathsNeighborsAndAssociations) {
 
 TEST(RenderTest, SearchLearnConceptNamespacesStats) {
   auto search = FromText<engram::v1::SearchResponse>(R"pb(
-    results { id: "a" score: 0.5 content: "alpha" attributes { key: "k" value: "v" } }
+    results {
+      id: "a"
+      score: 0.5
+      content: "alpha"
+      attributes { key: "k" value: "v" }
+    }
     results { id: "b" score: 0.25 content: "beta" }
   )pb");
   EXPECT_EQ(RenderSearch(search), "1. [0.5000] a  alpha\n   k=v\n2. [0.2500] b  beta\n");
   EXPECT_EQ(RenderSearch(engram::v1::SearchResponse()), "no results\n");
 
   auto learn = FromText<engram::v1::LearnResponse>(R"pb(
-    id: "c1" created: true
+    id: "c1"
+    created: true
     associations { source: "c1" target: "c0" type: SEMANTIC confidence: 0.81 }
   )pb");
   EXPECT_EQ(RenderLearn(learn),
             "learned c1 (created), 1 associations\n  c1 --SEMANTIC(0.81)--> c0\n");
 
   auto concept_message = FromText<engram::v1::Concept>(R"pb(
-    id: "c1" content: "hello" strength: 1 confidence: 0.5
-    attributes { key: "b" value: "2" } attributes { key: "a" value: "1" }
+    id: "c1"
+    content: "hello"
+    strength: 1
+    confidence: 0.5
+    attributes { key: "b" value: "2" }
+    attributes { key: "a" value: "1" }
     create_time { seconds: 1700000000 }
     vector: [ 0.5, -1 ]
   )pb");
@@ -154,7 +164,13 @@ TEST(RenderTest, SearchLearnConceptNamespacesStats) {
   EXPECT_THAT(text, HasSubstr("vector:        2 dimensions\n  [0.5, -1]\n"));
 
   auto list = FromText<engram::v1::ListNamespacesResponse>(R"pb(
-    namespaces { name: "default" dimension: 384 metric: COSINE embedder: "hashing" concept_count: 3 }
+    namespaces {
+      name: "default"
+      dimension: 384
+      metric: COSINE
+      embedder: "hashing"
+      concept_count: 3
+    }
   )pb");
   std::string table = RenderNamespaces(list);
   EXPECT_THAT(table, testing::StartsWith("NAME "));

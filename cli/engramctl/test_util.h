@@ -1,4 +1,5 @@
-// Test helpers for engramctl: protobuf matchers and a MockEngramStub that a StubFactory can hand out.
+// Test helpers for engramctl: protobuf matchers and a MockEngramStub that a StubFactory can hand
+// out.
 #pragma once
 
 #include <gmock/gmock.h>

@@ -63,9 +63,9 @@ class LineCursor {
     if (ec != std::errc() || end != token.data() + token.size() ||
         (digits != 0 && token.size() != digits)) {
       const char* kind = base == 16 ? "hexadecimal" : "decimal";
-      return Error(field, digits == 0 ? absl::StrFormat("'%s': expected a %s number", token, kind)
-                                      : absl::StrFormat("'%s': expected %d %s digits", token,
-                                                        digits, kind));
+      return Error(
+          field, digits == 0 ? absl::StrFormat("'%s': expected a %s number", token, kind)
+                             : absl::StrFormat("'%s': expected %d %s digits", token, digits, kind));
     }
     return value;
   }
@@ -88,7 +88,8 @@ absl::StatusOr<WordNetSynset> ParseLine(absl::string_view line, absl::string_vie
   ASSIGN_OR_RETURN(uint32_t lex_filenum, cursor.NextDecimal("lex_filenum", 2));
   synset.lex_filenum = static_cast<int>(lex_filenum);
   ASSIGN_OR_RETURN(absl::string_view ss_type, cursor.Next("ss_type"));
-  if (!IsPos(ss_type)) return cursor.Error("ss_type", absl::StrCat("'", ss_type, "' is not n, v, a, s or r"));
+  if (!IsPos(ss_type))
+    return cursor.Error("ss_type", absl::StrCat("'", ss_type, "' is not n, v, a, s or r"));
   synset.ss_type = ss_type[0];
   ASSIGN_OR_RETURN(uint32_t w_cnt, cursor.NextHex("w_cnt", 2));
   if (w_cnt == 0) return cursor.Error("w_cnt", "a synset needs at least one word");
@@ -114,7 +115,8 @@ absl::StatusOr<WordNetSynset> ParseLine(absl::string_view line, absl::string_vie
     pointer.symbol = std::string(symbol);
     ASSIGN_OR_RETURN(pointer.target_offset, cursor.NextDecimal("pointer synset_offset", 8));
     ASSIGN_OR_RETURN(absl::string_view pos, cursor.Next("pointer pos"));
-    if (!IsPos(pos)) return cursor.Error("pointer pos", absl::StrCat("'", pos, "' is not n, v, a, s or r"));
+    if (!IsPos(pos))
+      return cursor.Error("pointer pos", absl::StrCat("'", pos, "' is not n, v, a, s or r"));
     pointer.target_pos = pos[0];
     ASSIGN_OR_RETURN(uint32_t source_target, cursor.NextHex("source/target", 4));
     pointer.source_target = static_cast<uint16_t>(source_target);
@@ -160,14 +162,14 @@ absl::StatusOr<std::vector<WordNetSynset>> ParseWordNetData(std::istream& in,
   return synsets;
 }
 
-absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir,
-                                                            size_t limit) {
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir, size_t limit) {
   std::string path = absl::StrCat(dir, "/data.noun");
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(
-        path, ": cannot open (install the Debian package wordnet-base, or pass the directory "
-              "that holds data.noun)"));
+        path,
+        ": cannot open (install the Debian package wordnet-base, or pass the directory "
+        "that holds data.noun)"));
   }
   return ParseWordNetData(in, path, limit);
 }

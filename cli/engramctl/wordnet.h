@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/string_view.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engram/v1/engram.pb.h"
 
 namespace engram::cli {
@@ -41,10 +41,10 @@ namespace engram::cli {
 inline constexpr char kDefaultWordNetDir[] = "/usr/share/wordnet";
 
 struct WordNetPointer {
-  std::string symbol;       // "@", "#m", ";c", ...
-  uint32_t target_offset;   // synset offset in the target's data file
-  char target_pos;          // n, v, a, s or r
-  uint16_t source_target;   // 0: semantic pointer; else source word << 8 | target word
+  std::string symbol;      // "@", "#m", ";c", ...
+  uint32_t target_offset;  // synset offset in the target's data file
+  char target_pos;         // n, v, a, s or r
+  uint16_t source_target;  // 0: semantic pointer; else source word << 8 | target word
 };
 
 struct WordNetSynset {
@@ -53,7 +53,7 @@ struct WordNetSynset {
   char ss_type = 'n';
   std::vector<std::string> lemmas;  // underscores replaced by spaces, in file order
   std::vector<WordNetPointer> pointers;
-  std::string gloss;                // without the leading "| " and trailing blanks
+  std::string gloss;  // without the leading "| " and trailing blanks
 };
 
 // lex_filenum -> name ("noun.animal"), from <dir>/lexnames.

@@ -35,9 +35,9 @@ absl::StatusOr<std::vector<WordNetSynset>> Parse(const std::string& text, size_t
   return ParseWordNetData(in, "data.noun", limit);
 }
 
-const engram::v1::AssociateRequest* FindEdge(
-    const std::vector<engram::v1::AssociateRequest>& edges, const std::string& source,
-    const std::string& target, engram::v1::AssociationType type) {
+const engram::v1::AssociateRequest* FindEdge(const std::vector<engram::v1::AssociateRequest>& edges,
+                                             const std::string& source, const std::string& target,
+                                             engram::v1::AssociationType type) {
   for (const auto& e : edges) {
     if (e.source() == source && e.target() == target && e.type() == type) return &e;
   }
@@ -68,28 +68,31 @@ TEST(WordNetParseTest, LimitStopsEarly) {
 
 void ExpectMalformed(const std::string& bad_line, const std::string& message) {
   // Line 3 is good, line 4 is the bad one.
-  std::string text = absl::StrCat(kHeader,
-                                  "00001740 03 n 01 entity 0 000 | that which is perceived  \n",
-                                  bad_line, "\n");
+  std::string text = absl::StrCat(
+      kHeader, "00001740 03 n 01 entity 0 000 | that which is perceived  \n", bad_line, "\n");
   auto synsets = Parse(text);
   ASSERT_FALSE(synsets.ok()) << "accepted: " << bad_line;
   EXPECT_EQ(synsets.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(synsets.status().message()), HasSubstr(absl::StrCat("data.noun:4: ", message)))
+  EXPECT_THAT(std::string(synsets.status().message()),
+              HasSubstr(absl::StrCat("data.noun:4: ", message)))
       << bad_line;
 }
 
 TEST(WordNetParseTest, MalformedLinesNameFileLineAndField) {
   ExpectMalformed("00001930 03", "ss_type: missing");
-  ExpectMalformed("0001930 03 n 01 x 0 000 | g", "synset_offset: '0001930': expected 8 decimal digits");
+  ExpectMalformed("0001930 03 n 01 x 0 000 | g",
+                  "synset_offset: '0001930': expected 8 decimal digits");
   ExpectMalformed("00001930 03 q 01 x 0 000 | g", "ss_type: 'q' is not n, v, a, s or r");
   ExpectMalformed("00001930 03 n zz x 0 000 | g", "w_cnt: 'zz': expected 2 hexadecimal digits");
   ExpectMalformed("00001930 03 n 00 000 | g", "w_cnt: a synset needs at least one word");
   ExpectMalformed("00001930 03 n 01 x 0 00x | g", "p_cnt: '00x': expected 3 decimal digits");
-  ExpectMalformed("00001930 03 n 01 x 0 002 @ 00001740 n 0000 | g", "p_cnt: 2 pointers announced, 1 found");
+  ExpectMalformed("00001930 03 n 01 x 0 002 @ 00001740 n 0000 | g",
+                  "p_cnt: 2 pointers announced, 1 found");
   ExpectMalformed("00001930 03 n 01 x 0 001 @ 00001740 x 0000 | g", "pointer pos: 'x' is not");
   ExpectMalformed("00001930 03 n 01 x 0 001 @ 1740 n 0000 | g", "pointer synset_offset: '1740'");
   ExpectMalformed("00001930 03 n 01 x 0 001 @ 00001740 n 00g0 | g", "source/target: '00g0'");
-  ExpectMalformed("00001930 03 n 01 x 0 000 a gloss", "gloss: expected '|' before the gloss, found 'a'");
+  ExpectMalformed("00001930 03 n 01 x 0 000 a gloss",
+                  "gloss: expected '|' before the gloss, found 'a'");
   ExpectMalformed("00001930 03 n 01 x 0 000 |   ", "gloss: empty");
 }
 
@@ -155,9 +158,11 @@ TEST(WordNetMappingTest, DuplicatePointersBecomeOneAssociation) {
 TEST(WordNetMappingTest, ConceptFromSynset) {
   auto synsets = Parse(kSynsets);
   ASSERT_TRUE(synsets.ok());
-  engram::v1::LearnRequest concept_request = SynsetToLearnRequest((*synsets)[1], {{3, "noun.Tops"}});
+  engram::v1::LearnRequest concept_request =
+      SynsetToLearnRequest((*synsets)[1], {{3, "noun.Tops"}});
   EXPECT_EQ(concept_request.id(), "wn-n-00001930");
-  EXPECT_EQ(concept_request.content(), "physical entity, thing: an entity that has physical existence");
+  EXPECT_EQ(concept_request.content(),
+            "physical entity, thing: an entity that has physical existence");
   EXPECT_EQ(concept_request.attributes().at("source"), "wordnet");
   EXPECT_EQ(concept_request.attributes().at("pos"), "n");
   EXPECT_EQ(concept_request.attributes().at("lemmas"), "physical entity, thing");
