@@ -70,7 +70,13 @@ ConceptLabel ContentLabel(const google::protobuf::RepeatedPtrField<engram::v1::C
   }
   return [contents](const std::string& id) {
     auto it = contents->find(id);
-    return it == contents->end() ? id : Shorten(it->second, 60);
+    if (it == contents->end()) return id;
+    // "term: definition" content (WordNet glosses, glossaries) is labelled by its term.
+    absl::string_view label = it->second;
+    if (size_t colon = label.find(": "); colon != absl::string_view::npos && colon > 0) {
+      label = label.substr(0, colon);
+    }
+    return Shorten(label, 60);
   };
 }
 

@@ -21,8 +21,8 @@ namespace engram::cli {
 // without the trailing newline.
 std::string ToJson(const google::protobuf::Message& message);
 
-// The label of a concept in a path: its content (shortened to 60 characters) when known,
-// else its id.
+// The label of a concept in a path: its content when known, else its id. Content of the form
+// "term: definition" is labelled by the term; labels are shortened to 60 characters.
 using ConceptLabel = std::function<std::string(const std::string& id)>;
 ConceptLabel IdLabel();
 ConceptLabel ContentLabel(const google::protobuf::RepeatedPtrField<engram::v1::ConceptRef>& refs);

@@ -86,6 +86,20 @@ TEST(RenderTest, PathLabelsFallBackToIdsAndShortenLongContent) {
                         "--CAUSAL(0.50)--> b\n"));
 }
 
+TEST(RenderTest, TermDefinitionContentIsLabelledByItsTerm) {
+  auto response = FromText<engram::v1::ReasonResponse>(R"pb(
+    paths {
+      concept_ids: [ "wn-n-02084071", "wn-n-02083346" ]
+      hops { source: "wn-n-02084071" target: "wn-n-02083346" type: HIERARCHICAL confidence: 1 }
+      confidence: 0.85
+    }
+    path_concepts { id: "wn-n-02084071" content: "dog, domestic dog: a member of the genus Canis" }
+    path_concepts { id: "wn-n-02083346" content: "canine, canid: any of various fissiped mammals" }
+  )pb");
+  EXPECT_THAT(RenderReason(response),
+              HasSubstr("1. (0.85) dog, domestic dog --HIERARCHICAL(1.00)--> canine, canid\n"));
+}
+
 TEST(RenderTest, Shorten) {
   EXPECT_EQ(Shorten("short", 10), "short");
   EXPECT_EQ(Shorten("exactly10!", 10), "exactly10!");
