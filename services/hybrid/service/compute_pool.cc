@@ -19,18 +19,25 @@ ComputePool::ComputePool(int threads, size_t queue_capacity) : capacity_(queue_c
 }
 
 ComputePool::~ComputePool() {
-  std::deque<std::function<void(bool)>> dropped;
+  std::deque<Task> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
     dropped.swap(queue_);
   }
   cv_.notify_all();
-  for (auto& task : dropped) task(false);
+  for (auto& task : dropped) {
+    task.run(false);
+    if (task.done) task.done();
+  }
   for (auto& w : workers_) w.join();
 }
 
 absl::Status ComputePool::Submit(std::function<void(bool)> task) {
+  return SubmitTask({.run = std::move(task), .done = nullptr});
+}
+
+absl::Status ComputePool::SubmitTask(Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::CancelledError("compute pool stopped");
@@ -65,15 +72,20 @@ void ComputePool::Work() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping
-    std::function<void(bool)> task = std::move(queue_.front());
+    Task task = std::move(queue_.front());
     queue_.pop_front();
     --idle_;
     ++busy_;
     lock.unlock();
-    task(true);
+    task.run(true);
     lock.lock();
     --busy_;
     ++idle_;
+    if (task.done) {
+      lock.unlock();
+      task.done();
+      lock.lock();
+    }
   }
 }
 

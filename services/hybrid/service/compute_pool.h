@@ -10,7 +10,9 @@
 // Accounting is exact (under one mutex), not timing-dependent: with 1 thread and queue 0, a
 // second Submit while the first task runs is always refused.
 //
-// Run waits for the result. If the deadline passes while the work is still queued, the work is
+// Run waits for the result, and returns only after the worker that ran it counts itself idle
+// again: a caller that issues Runs one after another never sees its own previous task occupy the
+// pool (with 1 thread and queue 0, sequential Runs always succeed). If the deadline passes while the work is still queued, the work is
 // dropped and Run returns DEADLINE_EXCEEDED; once the work has started Run waits for it to
 // finish (so `fn` may safely refer to the caller's data). Work that must stop at the deadline
 // checks it itself (HybridCore's storage calls all carry it).
@@ -66,12 +68,17 @@ class ComputePool {
   size_t queue_capacity() const { return capacity_; }
 
  private:
+  struct Task {
+    std::function<void(bool)> run;
+    std::function<void()> done;  // after the worker is counted idle again; may be empty
+  };
+  absl::Status SubmitTask(Task task);
   void Work();
 
   const size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void(bool)>> queue_;  // guarded by mu_
+  std::deque<Task> queue_;                       // guarded by mu_
   size_t idle_ = 0;                              // workers waiting for a task; guarded by mu_
   size_t busy_ = 0;                              // workers running a task; guarded by mu_
   bool stopping_ = false;                        // guarded by mu_
@@ -88,22 +95,24 @@ absl::StatusOr<T> ComputePool::Run(std::function<absl::StatusOr<T>()> fn, absl::
     absl::StatusOr<T> result = absl::CancelledError("compute pool stopped");
   };
   auto state = std::make_shared<State>();
-  absl::Status submitted = Submit([state, fn = std::move(fn)](bool run) {
-    {
-      std::lock_guard<std::mutex> lock(state->mu);
-      if (state->abandoned || !run) {
-        state->done = true;
-        state->cv.notify_all();
-        return;
-      }
-      state->started = true;
-    }
-    absl::StatusOr<T> result = fn();
+  auto finish = [state] {
     std::lock_guard<std::mutex> lock(state->mu);
-    state->result = std::move(result);
     state->done = true;
     state->cv.notify_all();
-  });
+  };
+  absl::Status submitted = SubmitTask(
+      {.run =
+           [state, fn = std::move(fn)](bool run) {
+             {
+               std::lock_guard<std::mutex> lock(state->mu);
+               if (state->abandoned || !run) return;
+               state->started = true;
+             }
+             absl::StatusOr<T> result = fn();
+             std::lock_guard<std::mutex> lock(state->mu);
+             state->result = std::move(result);
+           },
+       .done = finish});
   if (!submitted.ok()) return submitted;
   std::unique_lock<std::mutex> lock(state->mu);
   const auto chrono_deadline = absl::ToChronoTime(deadline);

@@ -54,5 +54,31 @@ TEST(ComputePoolTest, QueuedWorkPastItsDeadlineIsDropped) {
   EXPECT_FALSE(ran);
 }
 
+// A Run returns only after its worker is idle again, so one caller's back-to-back Runs never
+// find the pool full because of its own previous task (1 thread, no queue).
+TEST(ComputePoolTest, SequentialRunsNeverSeeTheirOwnPreviousTask) {
+  ComputePool pool(1, 0);
+  for (int i = 0; i < 2000; ++i) {
+    auto r = pool.Run<int>([i] { return absl::StatusOr<int>(i); }, absl::InfiniteFuture());
+    ASSERT_TRUE(r.ok()) << "run " << i << ": " << r.status();
+    ASSERT_EQ(pool.busy(), 0u);
+  }
+}
+
+TEST(ComputePoolTest, QueueZeroAdmitsOnePerIdleThread) {
+  ComputePool pool(2, 0);
+  std::promise<void> release;
+  std::shared_future<void> release_f = release.get_future().share();
+  std::promise<void> a_started, b_started;
+  ASSERT_TRUE(pool.Submit([&a_started, release_f](bool) { a_started.set_value(); release_f.wait(); }).ok());
+  ASSERT_TRUE(pool.Submit([&b_started, release_f](bool) { b_started.set_value(); release_f.wait(); }).ok());
+  EXPECT_EQ(pool.Submit([](bool) {}).code(), absl::StatusCode::kResourceExhausted);
+  a_started.get_future().wait();
+  b_started.get_future().wait();
+  EXPECT_EQ(pool.busy(), 2u);
+  EXPECT_EQ(pool.queued(), 0u);
+  release.set_value();
+}
+
 }  // namespace
 }  // namespace engram::hybrid
