@@ -29,7 +29,8 @@ class FakeEngram final : public engram::v1::Engram::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status GetConcept(grpc::ServerContext* context, const engram::v1::GetConceptRequest* request,
+  grpc::Status GetConcept(grpc::ServerContext* context,
+                          const engram::v1::GetConceptRequest* request,
                           engram::v1::Concept*) override {
     Record(context);
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -115,7 +116,8 @@ TEST_F(GrpcTransportTest, SendsKeyCorrelationIdAndDeadline) {
 
 TEST_F(GrpcTransportTest, ErrorsCarryCodeMessageAndCorrelationId) {
   EXPECT_EQ(Run({"get", "missing", "--correlation_id", "cid-10"}), kExitNotFound);
-  EXPECT_EQ(err_.str(), "engramctl: NOT_FOUND: concept 'missing' not found (correlation id cid-10)\n");
+  EXPECT_EQ(err_.str(),
+            "engramctl: NOT_FOUND: concept 'missing' not found (correlation id cid-10)\n");
   EXPECT_EQ(out_.str(), "");
 }
 
