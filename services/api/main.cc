@@ -17,13 +17,15 @@ ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC add
 ABSL_FLAG(std::string, hybrid_addr, "127.0.0.1:50052",
           "engram-hybrid gRPC target, balanced round-robin over every address it resolves to.");
 ABSL_FLAG(std::string, api_keys_file, "", "JSON file of API keys (required with --auth=enabled).");
-ABSL_FLAG(std::string, auth, "enabled", "enabled or disabled (development only: anyone may do anything).");
+ABSL_FLAG(std::string, auth, "enabled",
+          "enabled or disabled (development only: anyone may do anything).");
 ABSL_FLAG(double, key_rate, 1000, "Requests per second per API key (0: unlimited).");
 ABSL_FLAG(double, key_burst, 2000, "Burst per API key.");
 ABSL_FLAG(double, namespace_rate, 0, "Requests per second per namespace (0: unlimited).");
 ABSL_FLAG(double, namespace_burst, 0, "Burst per namespace.");
 ABSL_FLAG(uint64_t, cache_mb, 64, "Search/Reason response cache in MiB (0 disables it).");
-ABSL_FLAG(int, cache_ttl_ms, 30000, "Longest life of a cached response (writes via other replicas).");
+ABSL_FLAG(int, cache_ttl_ms, 30000,
+          "Longest life of a cached response (writes via other replicas).");
 ABSL_FLAG(int, default_deadline_ms, 10000, "Deadline of a call whose client set none.");
 ABSL_FLAG(int, max_deadline_ms, 60000, "Cap of a client's deadline.");
 ABSL_FLAG(uint64_t, max_body_mb, 16, "Largest REST request body in MiB (413 above).");
@@ -35,11 +37,14 @@ ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
 
 int main(int argc, char** argv) {
   engram::grpcutil::ServerRunner::BlockTerminationSignals();
-  absl::SetProgramUsageMessage("engram-api [--grpc_port=50051] [--http_port=8080] --api_keys_file=FILE");
+  absl::SetProgramUsageMessage(
+      "engram-api [--grpc_port=50051] [--http_port=8080] --api_keys_file=FILE");
   absl::ParseCommandLine(argc, argv);
   auto format = engram::logging::ParseFormat(absl::GetFlag(FLAGS_log_format));
-  if (!format.ok() || !engram::logging::Init({.service = "engram-api", .format = *format,
-                                               .level = absl::GetFlag(FLAGS_log_level)}).ok()) {
+  if (!format.ok() ||
+      !engram::logging::Init(
+           {.service = "engram-api", .format = *format, .level = absl::GetFlag(FLAGS_log_level)})
+           .ok()) {
     fprintf(stderr, "--log_format / --log_level: invalid\n");
     return 2;
   }
@@ -49,18 +54,22 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (auth == "enabled" && absl::GetFlag(FLAGS_api_keys_file).empty()) {
-    spdlog::critical("--api_keys_file is required with --auth=enabled (or pass --auth=disabled for local development)");
+    spdlog::critical(
+        "--api_keys_file is required with --auth=enabled (or pass --auth=disabled for local "
+        "development)");
     return 2;
   }
   engram::api::ApiServerConfig config;
-  config.grpc_address = absl::StrCat(absl::GetFlag(FLAGS_listen_address), ":", absl::GetFlag(FLAGS_grpc_port));
+  config.grpc_address =
+      absl::StrCat(absl::GetFlag(FLAGS_listen_address), ":", absl::GetFlag(FLAGS_grpc_port));
   config.http_address = absl::GetFlag(FLAGS_listen_address);
   config.http_port = absl::GetFlag(FLAGS_http_port);
   config.storage_address = absl::GetFlag(FLAGS_storage_addr);
   config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
   config.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
   config.auth_enabled = auth == "enabled";
-  config.rate_limits = {.key_rate = absl::GetFlag(FLAGS_key_rate), .key_burst = absl::GetFlag(FLAGS_key_burst),
+  config.rate_limits = {.key_rate = absl::GetFlag(FLAGS_key_rate),
+                        .key_burst = absl::GetFlag(FLAGS_key_burst),
                         .namespace_rate = absl::GetFlag(FLAGS_namespace_rate),
                         .namespace_burst = absl::GetFlag(FLAGS_namespace_burst)};
   config.cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
@@ -77,7 +86,8 @@ int main(int argc, char** argv) {
     spdlog::critical("engram-api failed to start: {}", s.ToString());
     return 1;
   }
-  spdlog::info("dependencies: storage {}, hybrid {}", config.storage_address, config.hybrid_address);
+  spdlog::info("dependencies: storage {}, hybrid {}", config.storage_address,
+               config.hybrid_address);
   spdlog::info("engram-api serving on grpc {} http {}", server.grpc_port(), server.http_port());
   int sig = engram::grpcutil::ServerRunner::WaitForTermination();
   spdlog::info("signal {}: draining", sig);

@@ -146,7 +146,8 @@ hv1::LearnItem ToLearnItem(const v1::LearnRequest& r) {
 absl::Status RewriteField(absl::Status s, absl::string_view from, absl::string_view to) {
   if (s.ok() || !absl::StartsWith(s.message(), from)) return s;
   absl::Status out(s.code(), absl::StrCat(to, s.message().substr(from.size())));
-  s.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  s.ForEachPayload(
+      [&](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -158,8 +159,8 @@ absl::Status NotFoundConcept(absl::string_view id, absl::string_view ns) {
 
 const char* EngramCore::MethodName(Method method) {
   static constexpr const char* kNames[kMethodCount] = {
-      "CreateNamespace", "ListNamespaces", "GetNamespace", "DeleteNamespace", "Learn",
-      "LearnBatch",      "GetConcept",     "DeleteConcept", "Associate",      "Neighbors",
+      "CreateNamespace", "ListNamespaces", "GetNamespace",  "DeleteNamespace", "Learn",
+      "LearnBatch",      "GetConcept",     "DeleteConcept", "Associate",       "Neighbors",
       "FindPaths",       "Search",         "Reason",        "GetStats"};
   return kNames[method];
 }
@@ -168,42 +169,49 @@ EngramCore::EngramCore(EngramCoreDeps deps, EngramCoreOptions options)
     : deps_(std::move(deps)), options_(std::move(options)) {
   if (deps_.metrics == nullptr) return;
   metrics::Registry& m = *deps_.metrics;
-  requests_ = &m.AddCounter("engram_api_requests", "engram.v1.Engram calls by method and status code.",
-                            {"method", "code"});
+  requests_ =
+      &m.AddCounter("engram_api_requests", "engram.v1.Engram calls by method and status code.",
+                    {"method", "code"});
   auto& seconds = m.AddHistogram("engram_api_request_duration_seconds",
-                                 "engram.v1.Engram call latency (both transports), by method.", {"method"},
-                                 metrics::DefaultLatencyBuckets());
-  for (int i = 0; i < kMethodCount; ++i) request_seconds_[i] = &seconds.Add({MethodName(Method(i))});
+                                 "engram.v1.Engram call latency (both transports), by method.",
+                                 {"method"}, metrics::DefaultLatencyBuckets());
+  for (int i = 0; i < kMethodCount; ++i)
+    request_seconds_[i] = &seconds.Add({MethodName(Method(i))});
   downstream_seconds_ = &m.AddHistogram("engram_api_downstream_duration_seconds",
                                         "Latency of one call attempt to a dependency.",
                                         {"dependency", "method"}, metrics::DefaultLatencyBuckets());
-  auto& retries = m.AddCounter("engram_api_downstream_retries",
-                               "Retried attempts of idempotent calls to a dependency.", {"dependency"});
+  auto& retries =
+      m.AddCounter("engram_api_downstream_retries",
+                   "Retried attempts of idempotent calls to a dependency.", {"dependency"});
   for (int d = 0; d < 2; ++d) retries_[d] = &retries.Add({kDependencyNames[d]});
-  auto& limited = m.AddCounter("engram_api_rate_limited", "Calls refused by a rate limit, by bucket.",
-                               {"scope"});
+  auto& limited = m.AddCounter("engram_api_rate_limited",
+                               "Calls refused by a rate limit, by bucket.", {"scope"});
   rate_limited_key_ = &limited.Add({"key"});
   rate_limited_namespace_ = &limited.Add({"namespace"});
-  auth_failures_ = &m.AddCounter("engram_api_auth_failures",
-                                 "Calls refused by authentication or authorisation, by reason.", {"reason"});
-  cache_hits_ = &m.AddCounter("engram_api_cache_hits", "Search and Reason answers served from the cache.")
-                     .Add({});
-  cache_misses_ = &m.AddCounter("engram_api_cache_misses",
-                                "Search and Reason calls that missed the cache.")
-                       .Add({});
+  auth_failures_ =
+      &m.AddCounter("engram_api_auth_failures",
+                    "Calls refused by authentication or authorisation, by reason.", {"reason"});
+  cache_hits_ =
+      &m.AddCounter("engram_api_cache_hits", "Search and Reason answers served from the cache.")
+           .Add({});
+  cache_misses_ =
+      &m.AddCounter("engram_api_cache_misses", "Search and Reason calls that missed the cache.")
+           .Add({});
   CircuitBreaker* storage_breaker = deps_.storage_breaker;
   CircuitBreaker* hybrid_breaker = deps_.hybrid_breaker;
-  m.AddCallbackGauge("engram_api_circuit_open", "1 while the dependency's circuit breaker is open or probing.",
-                     {"dependency"}, [storage_breaker, hybrid_breaker] {
-                       auto open = [](const CircuitBreaker* b) {
-                         return b->state() == CircuitBreaker::State::kClosed ? 0.0 : 1.0;
-                       };
-                       return metrics::Registry::LabelledValues{{{"storage"}, open(storage_breaker)},
-                                                                {{"hybrid"}, open(hybrid_breaker)}};
-                     });
+  m.AddCallbackGauge(
+      "engram_api_circuit_open", "1 while the dependency's circuit breaker is open or probing.",
+      {"dependency"}, [storage_breaker, hybrid_breaker] {
+        auto open = [](const CircuitBreaker* b) {
+          return b->state() == CircuitBreaker::State::kClosed ? 0.0 : 1.0;
+        };
+        return metrics::Registry::LabelledValues{{{"storage"}, open(storage_breaker)},
+                                                 {{"hybrid"}, open(hybrid_breaker)}};
+      });
   ResponseCache* cache = deps_.cache;
-  m.AddCallbackGauge("engram_api_cache_bytes", "Bytes held by the Search/Reason response cache.",
-                     [cache] { return cache == nullptr ? 0.0 : static_cast<double>(cache->bytes()); });
+  m.AddCallbackGauge(
+      "engram_api_cache_bytes", "Bytes held by the Search/Reason response cache.",
+      [cache] { return cache == nullptr ? 0.0 : static_cast<double>(cache->bytes()); });
 }
 
 EngramCore::~EngramCore() {
@@ -237,7 +245,8 @@ absl::StatusOr<EngramCore::Call> EngramCore::Admit(const RequestContext& ctx, Ro
     absl::Status s = deps_.limiter->Acquire(call.key != nullptr ? call.key->name : "", ns);
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kResourceExhausted && rate_limited_key_ != nullptr) {
-        (absl::StrContains(s.message(), "of namespace") ? rate_limited_namespace_ : rate_limited_key_)
+        (absl::StrContains(s.message(), "of namespace") ? rate_limited_namespace_
+                                                        : rate_limited_key_)
             ->Increment();
       }
       return s;
@@ -245,8 +254,10 @@ absl::StatusOr<EngramCore::Call> EngramCore::Admit(const RequestContext& ctx, Ro
   }
   const absl::Time now = deps_.clock();
   absl::Duration budget = options_.default_deadline;
-  if (ctx.deadline != absl::InfiniteFuture()) budget = std::min(ctx.deadline - now, options_.max_deadline);
-  if (budget <= absl::ZeroDuration()) return absl::DeadlineExceededError("deadline exceeded before the call started");
+  if (ctx.deadline != absl::InfiniteFuture())
+    budget = std::min(ctx.deadline - now, options_.max_deadline);
+  if (budget <= absl::ZeroDuration())
+    return absl::DeadlineExceededError("deadline exceeded before the call started");
   call.deadline = now + budget;
   return call;
 }
@@ -256,7 +267,8 @@ absl::StatusOr<T> EngramCore::Instrumented(Method method, Fn&& body) {
   const absl::Time start = absl::Now();
   absl::StatusOr<T> result = body();
   if (requests_ != nullptr) {
-    requests_->Add({MethodName(method), absl::StatusCodeToString(result.status().code())}).Increment();
+    requests_->Add({MethodName(method), absl::StatusCodeToString(result.status().code())})
+        .Increment();
     request_seconds_[method]->Observe(absl::ToDoubleSeconds(absl::Now() - start));
   }
   if (!result.ok()) {
@@ -289,20 +301,23 @@ absl::Status EngramCore::MapDownstreamError(Dependency dependency, const char* m
     case grpc::StatusCode::UNKNOWN:
     case grpc::StatusCode::DATA_LOSS:
     case grpc::StatusCode::UNIMPLEMENTED:
-      spdlog::error("{} {} failed: code {} {}", dep, method, static_cast<int>(status.error_code()), message);
+      spdlog::error("{} {} failed: code {} {}", dep, method, static_cast<int>(status.error_code()),
+                    message);
       return absl::InternalError(absl::StrCat(dep, " ", method, " failed"));
     default:
       return status::FromGrpcStatus(status);
   }
 }
 
-absl::Status EngramCore::CallDownstream(const Call& call, Dependency dependency, const char* method,
-                                        bool idempotent,
-                                        const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
+absl::Status EngramCore::CallDownstream(
+    const Call& call, Dependency dependency, const char* method, bool idempotent,
+    const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
   const int d = static_cast<int>(dependency);
-  CircuitBreaker& breaker = dependency == Dependency::kStorage ? *deps_.storage_breaker : *deps_.hybrid_breaker;
-  metrics::Histogram* seconds =
-      downstream_seconds_ != nullptr ? &downstream_seconds_->Add({kDependencyNames[d], method}) : nullptr;
+  CircuitBreaker& breaker =
+      dependency == Dependency::kStorage ? *deps_.storage_breaker : *deps_.hybrid_breaker;
+  metrics::Histogram* seconds = downstream_seconds_ != nullptr
+                                    ? &downstream_seconds_->Add({kDependencyNames[d], method})
+                                    : nullptr;
   int attempts = 0;
   return CallWithResilience(
       breaker, options_.retry, call.deadline, idempotent,
@@ -310,7 +325,8 @@ absl::Status EngramCore::CallDownstream(const Call& call, Dependency dependency,
         if (++attempts > 1 && retries_[d] != nullptr) retries_[d]->Increment();
         const absl::Duration timeout = attempt_deadline - deps_.clock();
         if (timeout <= absl::ZeroDuration()) {
-          return absl::DeadlineExceededError(absl::StrCat(kDependencyNames[d], " ", method, ": deadline exceeded"));
+          return absl::DeadlineExceededError(
+              absl::StrCat(kDependencyNames[d], " ", method, ": deadline exceeded"));
         }
         grpc::ClientContext context;
         grpcutil::PrepareClientContext(&context, timeout, call.ctx->correlation_id);
@@ -323,7 +339,8 @@ absl::Status EngramCore::CallDownstream(const Call& call, Dependency dependency,
       deps_.sleep);
 }
 
-absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call, const std::string& ns) {
+absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call,
+                                                                 const std::string& ns) {
   {
     std::lock_guard<std::mutex> lock(ns_mu_);
     auto it = namespaces_.find(ns);
@@ -334,8 +351,9 @@ absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& cal
   sv1::GetNamespaceRequest req;
   req.set_name(ns);
   sv1::NamespaceInfo info;
-  RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
-                                 [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+  RETURN_IF_ERROR(CallDownstream(
+      call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
+      [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
   std::lock_guard<std::mutex> lock(ns_mu_);
   if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
   namespaces_[ns] = CachedNamespace{info.config(), deps_.clock()};
@@ -353,8 +371,8 @@ void EngramCore::InvalidateResponses(std::string_view ns) {
 
 // ---- Namespaces ---------------------------------------------------------------------------------
 
-absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(const RequestContext& ctx,
-                                                          const v1::CreateNamespaceRequest& request) {
+absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(
+    const RequestContext& ctx, const v1::CreateNamespaceRequest& request) {
   return Instrumented<v1::Namespace>(kCreateNamespace, [&]() -> absl::StatusOr<v1::Namespace> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kAdmin, request.name()));
     RETURN_IF_ERROR(ValidateCreateNamespace(request, options_.limits));
@@ -365,8 +383,9 @@ absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(const RequestContext& 
       embed.set_embedder(request.embedder());
       embed.add_texts("");
       hv1::EmbedResponse embedded;
-      RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Embed", /*idempotent=*/true,
-                                     [&](grpc::ClientContext* c) { return deps_.hybrid->Embed(c, embed, &embedded); }));
+      RETURN_IF_ERROR(CallDownstream(
+          call, Dependency::kHybrid, "Embed", /*idempotent=*/true,
+          [&](grpc::ClientContext* c) { return deps_.hybrid->Embed(c, embed, &embedded); }));
       dimension = embedded.dimension();
     }
     sv1::CreateNamespaceRequest req;
@@ -378,26 +397,28 @@ absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(const RequestContext& 
     config->mutable_index_params()->set_m(request.index_params().m());
     config->mutable_index_params()->set_ef_construction(request.index_params().ef_construction());
     sv1::NamespaceInfo info;
-    absl::Status s = CallDownstream(call, Dependency::kStorage, "CreateNamespace", /*idempotent=*/false,
-                                    [&](grpc::ClientContext* c) { return deps_.storage->CreateNamespace(c, req, &info); });
+    absl::Status s = CallDownstream(
+        call, Dependency::kStorage, "CreateNamespace", /*idempotent=*/false,
+        [&](grpc::ClientContext* c) { return deps_.storage->CreateNamespace(c, req, &info); });
     RETURN_IF_ERROR(RewriteField(std::move(s), "config.", ""));
     ForgetNamespace(request.name());
     InvalidateResponses(request.name());
-    spdlog::info("namespace '{}' created (dimension {}, embedder {})", request.name(), info.config().dimension(),
-                 info.config().embedder());
+    spdlog::info("namespace '{}' created (dimension {}, embedder {})", request.name(),
+                 info.config().dimension(), info.config().embedder());
     return ToV1(info);
   });
 }
 
-absl::StatusOr<v1::ListNamespacesResponse> EngramCore::ListNamespaces(const RequestContext& ctx,
-                                                                      const v1::ListNamespacesRequest&) {
+absl::StatusOr<v1::ListNamespacesResponse> EngramCore::ListNamespaces(
+    const RequestContext& ctx, const v1::ListNamespacesRequest&) {
   return Instrumented<v1::ListNamespacesResponse>(
       kListNamespaces, [&]() -> absl::StatusOr<v1::ListNamespacesResponse> {
         ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, ""));
         sv1::ListNamespacesRequest req;
         sv1::ListNamespacesResponse resp;
-        RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "ListNamespaces", /*idempotent=*/true,
-                                       [&](grpc::ClientContext* c) { return deps_.storage->ListNamespaces(c, req, &resp); }));
+        RETURN_IF_ERROR(CallDownstream(
+            call, Dependency::kStorage, "ListNamespaces", /*idempotent=*/true,
+            [&](grpc::ClientContext* c) { return deps_.storage->ListNamespaces(c, req, &resp); }));
         v1::ListNamespacesResponse out;
         for (const sv1::NamespaceInfo& info : resp.namespaces()) {
           if (call.key != nullptr && !call.key->AllowsNamespace(info.config().name())) continue;
@@ -415,8 +436,9 @@ absl::StatusOr<v1::Namespace> EngramCore::GetNamespace(const RequestContext& ctx
     sv1::GetNamespaceRequest req;
     req.set_name(request.namespace_());
     sv1::NamespaceInfo info;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
     {
       std::lock_guard<std::mutex> lock(ns_mu_);
       if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
@@ -435,8 +457,9 @@ absl::StatusOr<v1::DeleteNamespaceResponse> EngramCore::DeleteNamespace(
         sv1::DeleteNamespaceRequest req;
         req.set_name(request.namespace_());
         sv1::DeleteNamespaceResponse resp;
-        absl::Status s = CallDownstream(call, Dependency::kStorage, "DeleteNamespace", /*idempotent=*/false,
-                                        [&](grpc::ClientContext* c) { return deps_.storage->DeleteNamespace(c, req, &resp); });
+        absl::Status s = CallDownstream(
+            call, Dependency::kStorage, "DeleteNamespace", /*idempotent=*/false,
+            [&](grpc::ClientContext* c) { return deps_.storage->DeleteNamespace(c, req, &resp); });
         // Whatever the outcome, this replica's view of the namespace may be stale now.
         ForgetNamespace(request.namespace_());
         InvalidateResponses(request.namespace_());
@@ -448,7 +471,8 @@ absl::StatusOr<v1::DeleteNamespaceResponse> EngramCore::DeleteNamespace(
 
 // ---- Learning and concepts ----------------------------------------------------------------------
 
-absl::StatusOr<v1::LearnResponse> EngramCore::Learn(const RequestContext& ctx, const v1::LearnRequest& request) {
+absl::StatusOr<v1::LearnResponse> EngramCore::Learn(const RequestContext& ctx,
+                                                    const v1::LearnRequest& request) {
   return Instrumented<v1::LearnResponse>(kLearn, [&]() -> absl::StatusOr<v1::LearnResponse> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
     RETURN_IF_ERROR(ValidateLearn(request, options_.limits));
@@ -463,8 +487,9 @@ absl::StatusOr<v1::LearnResponse> EngramCore::Learn(const RequestContext& ctx, c
     req.set_namespace_(request.namespace_());
     *req.add_items() = ToLearnItem(request);
     hv1::LearnResponse resp;
-    absl::Status s = CallDownstream(call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
-                                    [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
+    absl::Status s =
+        CallDownstream(call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
+                       [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
     // A failed write may still have been applied (its outcome is unknown): invalidate either way.
     InvalidateResponses(request.namespace_());
     RETURN_IF_ERROR(RewriteField(std::move(s), "items[0].", ""));
@@ -477,45 +502,50 @@ absl::StatusOr<v1::LearnResponse> EngramCore::Learn(const RequestContext& ctx, c
   });
 }
 
-absl::StatusOr<v1::LearnBatchResponse> EngramCore::LearnBatch(const RequestContext& ctx,
-                                                              const v1::LearnBatchRequest& request) {
-  return Instrumented<v1::LearnBatchResponse>(kLearnBatch, [&]() -> absl::StatusOr<v1::LearnBatchResponse> {
-    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
-    RETURN_IF_ERROR(ValidateLearnBatch(request, options_.limits));
-    ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, request.namespace_()));
-    for (int i = 0; i < request.concepts_size(); ++i) {
-      const v1::LearnRequest& item = request.concepts(i);
-      if (!item.vector().empty()) {
-        RETURN_IF_ERROR(ValidateVector(IndexedField("concepts", i, "vector"), item.vector(), config.dimension()));
-      } else if (config.embedder() == "none") {
-        return InvalidField(IndexedField("concepts", i, "vector"),
-                            absl::StrCat("required: namespace '", request.namespace_(),
-                                         "' has the embedder \"none\""));
-      }
-    }
-    hv1::LearnRequest req;
-    req.set_namespace_(request.namespace_());
-    for (const v1::LearnRequest& item : request.concepts()) *req.add_items() = ToLearnItem(item);
-    hv1::LearnResponse resp;
-    absl::Status s = CallDownstream(call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
-                                    [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
-    InvalidateResponses(request.namespace_());
-    RETURN_IF_ERROR(RewriteField(std::move(s), "items[", "concepts["));
-    if (resp.results_size() != request.concepts_size()) {
-      return absl::InternalError("hybrid Learn: result count mismatch");
-    }
-    v1::LearnBatchResponse out;
-    for (const hv1::LearnResult& r : resp.results()) {
-      v1::LearnResult* result = out.add_results();
-      result->set_id(r.id());
-      result->set_created(r.created());
-    }
-    out.set_associations_created(resp.associations_created());
-    return out;
-  });
+absl::StatusOr<v1::LearnBatchResponse> EngramCore::LearnBatch(
+    const RequestContext& ctx, const v1::LearnBatchRequest& request) {
+  return Instrumented<v1::LearnBatchResponse>(
+      kLearnBatch, [&]() -> absl::StatusOr<v1::LearnBatchResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+        RETURN_IF_ERROR(ValidateLearnBatch(request, options_.limits));
+        ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, request.namespace_()));
+        for (int i = 0; i < request.concepts_size(); ++i) {
+          const v1::LearnRequest& item = request.concepts(i);
+          if (!item.vector().empty()) {
+            RETURN_IF_ERROR(ValidateVector(IndexedField("concepts", i, "vector"), item.vector(),
+                                           config.dimension()));
+          } else if (config.embedder() == "none") {
+            return InvalidField(IndexedField("concepts", i, "vector"),
+                                absl::StrCat("required: namespace '", request.namespace_(),
+                                             "' has the embedder \"none\""));
+          }
+        }
+        hv1::LearnRequest req;
+        req.set_namespace_(request.namespace_());
+        for (const v1::LearnRequest& item : request.concepts())
+          *req.add_items() = ToLearnItem(item);
+        hv1::LearnResponse resp;
+        absl::Status s = CallDownstream(
+            call, Dependency::kHybrid, "Learn", /*idempotent=*/false,
+            [&](grpc::ClientContext* c) { return deps_.hybrid->Learn(c, req, &resp); });
+        InvalidateResponses(request.namespace_());
+        RETURN_IF_ERROR(RewriteField(std::move(s), "items[", "concepts["));
+        if (resp.results_size() != request.concepts_size()) {
+          return absl::InternalError("hybrid Learn: result count mismatch");
+        }
+        v1::LearnBatchResponse out;
+        for (const hv1::LearnResult& r : resp.results()) {
+          v1::LearnResult* result = out.add_results();
+          result->set_id(r.id());
+          result->set_created(r.created());
+        }
+        out.set_associations_created(resp.associations_created());
+        return out;
+      });
 }
 
-absl::StatusOr<v1::Concept> EngramCore::GetConcept(const RequestContext& ctx, const v1::GetConceptRequest& request) {
+absl::StatusOr<v1::Concept> EngramCore::GetConcept(const RequestContext& ctx,
+                                                   const v1::GetConceptRequest& request) {
   return Instrumented<v1::Concept>(kGetConcept, [&]() -> absl::StatusOr<v1::Concept> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
     RETURN_IF_ERROR(ValidateGetConcept(request, options_.limits));
@@ -524,15 +554,16 @@ absl::StatusOr<v1::Concept> EngramCore::GetConcept(const RequestContext& ctx, co
     req.add_ids(request.id());
     req.set_include_vector(request.include_vector());
     sv1::GetConceptsResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetConcepts", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->GetConcepts(c, req, &resp); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "GetConcepts", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->GetConcepts(c, req, &resp); }));
     if (resp.concepts_size() == 0) return NotFoundConcept(request.id(), request.namespace_());
     return ToV1(resp.concepts(0), request.include_vector());
   });
 }
 
-absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(const RequestContext& ctx,
-                                                                     const v1::DeleteConceptRequest& request) {
+absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(
+    const RequestContext& ctx, const v1::DeleteConceptRequest& request) {
   return Instrumented<v1::DeleteConceptResponse>(
       kDeleteConcept, [&]() -> absl::StatusOr<v1::DeleteConceptResponse> {
         ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
@@ -541,8 +572,9 @@ absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(const Reques
         req.set_namespace_(request.namespace_());
         req.add_ids(request.id());
         sv1::WriteResponse resp;
-        absl::Status s = CallDownstream(call, Dependency::kStorage, "DeleteConcepts", /*idempotent=*/false,
-                                        [&](grpc::ClientContext* c) { return deps_.storage->DeleteConcepts(c, req, &resp); });
+        absl::Status s = CallDownstream(
+            call, Dependency::kStorage, "DeleteConcepts", /*idempotent=*/false,
+            [&](grpc::ClientContext* c) { return deps_.storage->DeleteConcepts(c, req, &resp); });
         InvalidateResponses(request.namespace_());
         RETURN_IF_ERROR(RewriteField(std::move(s), "ids[0]", "id"));
         if (resp.results_size() != 1 || !resp.results(0).found()) {
@@ -554,7 +586,8 @@ absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(const Reques
 
 // ---- Associations and the graph -----------------------------------------------------------------
 
-absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call, const std::string& ns,
+absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call,
+                                                             const std::string& ns,
                                                              const sv1::Association& key) {
   // A one-hop path search finds exactly this edge; a self-loop is found among the neighbors.
   if (key.source() != key.target()) {
@@ -567,8 +600,9 @@ absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call, c
     req.add_types(key.type());
     req.set_direction(sv1::OUT);
     sv1::FindPathsResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
     for (const sv1::Path& p : resp.paths()) {
       if (p.hops_size() == 1) return p.hops(0);
     }
@@ -580,17 +614,20 @@ absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call, c
     req.set_direction(sv1::OUT);
     req.set_limit(options_.limits.max_neighbors);
     sv1::NeighborsResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
     for (const sv1::Neighbor& n : resp.neighbors()) {
       const sv1::Association& a = n.association();
-      if (a.source() == key.source() && a.target() == key.target() && a.type() == key.type()) return a;
+      if (a.source() == key.source() && a.target() == key.target() && a.type() == key.type())
+        return a;
     }
   }
   return absl::NotFoundError("association not found after writing it");
 }
 
-absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx, const v1::AssociateRequest& request) {
+absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
+                                                      const v1::AssociateRequest& request) {
   return Instrumented<v1::Association>(kAssociate, [&]() -> absl::StatusOr<v1::Association> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
     RETURN_IF_ERROR(ValidateAssociate(request, options_.limits));
@@ -603,14 +640,17 @@ absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
     a->set_confidence(request.has_confidence() ? request.confidence().value() : 1.0f);
     a->set_weight(request.has_weight() ? request.weight().value() : 1.0f);
     sv1::WriteResponse resp;
-    absl::Status s = CallDownstream(call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,
-                                    [&](grpc::ClientContext* c) { return deps_.storage->PutAssociations(c, req, &resp); });
+    absl::Status s = CallDownstream(
+        call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,
+        [&](grpc::ClientContext* c) { return deps_.storage->PutAssociations(c, req, &resp); });
     InvalidateResponses(request.namespace_());
     RETURN_IF_ERROR(RewriteField(std::move(s), "associations[0].", ""));
-    // Read it back (read-your-writes): the answer carries what storage stored, create time included.
+    // Read it back (read-your-writes): the answer carries what storage stored, create time
+    // included.
     absl::StatusOr<sv1::Association> stored = ReadAssociation(call, request.namespace_(), *a);
     if (!stored.ok()) {
-      spdlog::warn("associate: written, but reading it back failed: {}", stored.status().ToString());
+      spdlog::warn("associate: written, but reading it back failed: {}",
+                   stored.status().ToString());
       return ToV1(*a);
     }
     return ToV1(*stored);
@@ -619,55 +659,60 @@ absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
 
 absl::StatusOr<v1::NeighborsResponse> EngramCore::Neighbors(const RequestContext& ctx,
                                                             const v1::NeighborsRequest& request) {
-  return Instrumented<v1::NeighborsResponse>(kNeighbors, [&]() -> absl::StatusOr<v1::NeighborsResponse> {
-    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
-    RETURN_IF_ERROR(ValidateNeighbors(request, options_.limits));
-    sv1::NeighborsRequest req;
-    req.set_namespace_(request.namespace_());
-    req.set_id(request.id());
-    if (request.type() != v1::ASSOCIATION_TYPE_UNSPECIFIED) {
-      req.add_types(static_cast<sv1::AssociationType>(request.type()));
-    }
-    req.set_direction(static_cast<sv1::Direction>(request.direction()));
-    req.set_limit(request.limit());
-    sv1::NeighborsResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
-    v1::NeighborsResponse out;
-    for (const sv1::Neighbor& n : resp.neighbors()) {
-      v1::Neighbor* o = out.add_neighbors();
-      *o->mutable_node() = ToRef(n.node());
-      *o->mutable_association() = ToV1(n.association());
-    }
-    return out;
-  });
+  return Instrumented<v1::NeighborsResponse>(
+      kNeighbors, [&]() -> absl::StatusOr<v1::NeighborsResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+        RETURN_IF_ERROR(ValidateNeighbors(request, options_.limits));
+        sv1::NeighborsRequest req;
+        req.set_namespace_(request.namespace_());
+        req.set_id(request.id());
+        if (request.type() != v1::ASSOCIATION_TYPE_UNSPECIFIED) {
+          req.add_types(static_cast<sv1::AssociationType>(request.type()));
+        }
+        req.set_direction(static_cast<sv1::Direction>(request.direction()));
+        req.set_limit(request.limit());
+        sv1::NeighborsResponse resp;
+        RETURN_IF_ERROR(CallDownstream(
+            call, Dependency::kStorage, "Neighbors", /*idempotent=*/true,
+            [&](grpc::ClientContext* c) { return deps_.storage->Neighbors(c, req, &resp); }));
+        v1::NeighborsResponse out;
+        for (const sv1::Neighbor& n : resp.neighbors()) {
+          v1::Neighbor* o = out.add_neighbors();
+          *o->mutable_node() = ToRef(n.node());
+          *o->mutable_association() = ToV1(n.association());
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<v1::FindPathsResponse> EngramCore::FindPaths(const RequestContext& ctx,
                                                             const v1::FindPathsRequest& request) {
-  return Instrumented<v1::FindPathsResponse>(kFindPaths, [&]() -> absl::StatusOr<v1::FindPathsResponse> {
-    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
-    RETURN_IF_ERROR(ValidateFindPaths(request, options_.limits));
-    sv1::FindPathsRequest req;
-    req.set_namespace_(request.namespace_());
-    req.set_source(request.source());
-    req.set_target(request.target());
-    req.set_max_depth(request.max_depth());
-    req.set_max_paths(request.max_paths());
-    for (int t : request.types()) req.add_types(static_cast<sv1::AssociationType>(t));
-    req.set_mode(sv1::BEST);
-    sv1::FindPathsResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
-    v1::FindPathsResponse out;
-    for (const sv1::Path& p : resp.paths()) *out.add_paths() = ToV1(p);
-    return out;
-  });
+  return Instrumented<v1::FindPathsResponse>(
+      kFindPaths, [&]() -> absl::StatusOr<v1::FindPathsResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+        RETURN_IF_ERROR(ValidateFindPaths(request, options_.limits));
+        sv1::FindPathsRequest req;
+        req.set_namespace_(request.namespace_());
+        req.set_source(request.source());
+        req.set_target(request.target());
+        req.set_max_depth(request.max_depth());
+        req.set_max_paths(request.max_paths());
+        for (int t : request.types()) req.add_types(static_cast<sv1::AssociationType>(t));
+        req.set_mode(sv1::BEST);
+        sv1::FindPathsResponse resp;
+        RETURN_IF_ERROR(CallDownstream(
+            call, Dependency::kStorage, "FindPaths", /*idempotent=*/true,
+            [&](grpc::ClientContext* c) { return deps_.storage->FindPaths(c, req, &resp); }));
+        v1::FindPathsResponse out;
+        for (const sv1::Path& p : resp.paths()) *out.add_paths() = ToV1(p);
+        return out;
+      });
 }
 
 // ---- Search and reasoning -----------------------------------------------------------------------
 
-absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx, const v1::SearchRequest& request) {
+absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
+                                                      const v1::SearchRequest& request) {
   return Instrumented<v1::SearchResponse>(kSearch, [&]() -> absl::StatusOr<v1::SearchResponse> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
     RETURN_IF_ERROR(ValidateSearch(request, options_.limits));
@@ -698,10 +743,12 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
       req.set_text(normal.query());
       req.set_k(normal.k());
       req.set_ef(normal.ef());
-      req.mutable_filter()->insert(normal.filter().attributes().begin(), normal.filter().attributes().end());
+      req.mutable_filter()->insert(normal.filter().attributes().begin(),
+                                   normal.filter().attributes().end());
       hv1::SearchResponse resp;
-      RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Search", /*idempotent=*/true,
-                                     [&](grpc::ClientContext* c) { return deps_.hybrid->Search(c, req, &resp); }));
+      RETURN_IF_ERROR(CallDownstream(
+          call, Dependency::kHybrid, "Search", /*idempotent=*/true,
+          [&](grpc::ClientContext* c) { return deps_.hybrid->Search(c, req, &resp); }));
       for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
     } else {
       ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
@@ -711,10 +758,12 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
       req.mutable_vector()->CopyFrom(normal.vector());
       req.set_k(normal.k());
       req.set_ef(normal.ef());
-      req.mutable_filter()->insert(normal.filter().attributes().begin(), normal.filter().attributes().end());
+      req.mutable_filter()->insert(normal.filter().attributes().begin(),
+                                   normal.filter().attributes().end());
       sv1::SearchResponse resp;
-      RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "Search", /*idempotent=*/true,
-                                     [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
+      RETURN_IF_ERROR(CallDownstream(
+          call, Dependency::kStorage, "Search", /*idempotent=*/true,
+          [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
       for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
     }
     if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
@@ -722,7 +771,8 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
   });
 }
 
-absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx, const v1::ReasonRequest& request) {
+absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx,
+                                                      const v1::ReasonRequest& request) {
   return Instrumented<v1::ReasonResponse>(kReason, [&]() -> absl::StatusOr<v1::ReasonResponse> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
     RETURN_IF_ERROR(ValidateReason(request, options_.limits));
@@ -731,7 +781,8 @@ absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx,
     if (normal.k() == 0) normal.set_k(kDefaultReasonK);
     if (normal.max_depth() == 0) normal.set_max_depth(kDefaultReasonDepth);
     if (normal.max_paths() == 0) normal.set_max_paths(kDefaultReasonPaths);
-    if (!normal.has_min_confidence()) normal.mutable_min_confidence()->set_value(kDefaultMinConfidence);
+    if (!normal.has_min_confidence())
+      normal.mutable_min_confidence()->set_value(kDefaultMinConfidence);
     std::vector<int> types(normal.types().begin(), normal.types().end());
     std::sort(types.begin(), types.end());
     types.erase(std::unique(types.begin(), types.end()), types.end());
@@ -762,8 +813,9 @@ absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx,
     *req.mutable_min_confidence() = normal.min_confidence();
     for (int t : normal.types()) req.add_types(static_cast<sv1::AssociationType>(t));
     hv1::ReasonResponse resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kHybrid, "Reason", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.hybrid->Reason(c, req, &resp); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kHybrid, "Reason", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.hybrid->Reason(c, req, &resp); }));
     v1::ReasonResponse out = ToV1(resp);
     if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
     return out;
@@ -772,13 +824,15 @@ absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx,
 
 // ---- Stats --------------------------------------------------------------------------------------
 
-absl::StatusOr<v1::Stats> EngramCore::GetStats(const RequestContext& ctx, const v1::GetStatsRequest&) {
+absl::StatusOr<v1::Stats> EngramCore::GetStats(const RequestContext& ctx,
+                                               const v1::GetStatsRequest&) {
   return Instrumented<v1::Stats>(kGetStats, [&]() -> absl::StatusOr<v1::Stats> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, ""));
     sv1::GetStatsRequest req;
     sv1::ServerStats resp;
-    RETURN_IF_ERROR(CallDownstream(call, Dependency::kStorage, "GetStats", /*idempotent=*/true,
-                                   [&](grpc::ClientContext* c) { return deps_.storage->GetStats(c, req, &resp); }));
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "GetStats", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->GetStats(c, req, &resp); }));
     return ToV1(resp);
   });
 }

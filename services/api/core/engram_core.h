@@ -59,8 +59,8 @@ struct EngramCoreDeps {
   hybrid::v1::Hybrid::StubInterface* hybrid = nullptr;     // required
   // Required when EngramCoreOptions::auth_enabled; ignored otherwise.
   const ApiKeyStore* keys = nullptr;
-  RateLimiter* limiter = nullptr;            // null: no rate limits
-  ResponseCache* cache = nullptr;            // null: no response cache
+  RateLimiter* limiter = nullptr;             // null: no rate limits
+  ResponseCache* cache = nullptr;             // null: no response cache
   CircuitBreaker* storage_breaker = nullptr;  // required
   CircuitBreaker* hybrid_breaker = nullptr;   // required
   metrics::Registry* metrics = nullptr;       // null: no metrics
@@ -123,8 +123,20 @@ class EngramCore final : public ApiCore {
  private:
   enum class Dependency { kStorage = 0, kHybrid = 1 };
   enum Method : int {
-    kCreateNamespace, kListNamespaces, kGetNamespace, kDeleteNamespace, kLearn, kLearnBatch,
-    kGetConcept, kDeleteConcept, kAssociate, kNeighbors, kFindPaths, kSearch, kReason, kGetStats,
+    kCreateNamespace,
+    kListNamespaces,
+    kGetNamespace,
+    kDeleteNamespace,
+    kLearn,
+    kLearnBatch,
+    kGetConcept,
+    kDeleteConcept,
+    kAssociate,
+    kNeighbors,
+    kFindPaths,
+    kSearch,
+    kReason,
+    kGetStats,
     kMethodCount
   };
   static const char* MethodName(Method method);
@@ -152,7 +164,8 @@ class EngramCore final : public ApiCore {
                                   const grpc::Status& status) const;
 
   // The namespace's storage configuration, from the TTL cache or storage.
-  absl::StatusOr<storage::v1::NamespaceConfig> NamespaceConfig(const Call& call, const std::string& ns);
+  absl::StatusOr<storage::v1::NamespaceConfig> NamespaceConfig(const Call& call,
+                                                               const std::string& ns);
   void ForgetNamespace(const std::string& ns);
   void InvalidateResponses(std::string_view ns);
 

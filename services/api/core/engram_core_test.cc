@@ -36,7 +36,8 @@ constexpr char kWriter[] = "writer-key-0123456789";
 constexpr char kReader[] = "reader-key-0123456789";
 constexpr char kScoped[] = "scoped-key-0123456789";  // reader of namespace "scoped" only
 
-sv1::NamespaceInfo Info(const std::string& name, uint32_t dimension, const std::string& embedder = "hashing") {
+sv1::NamespaceInfo Info(const std::string& name, uint32_t dimension,
+                        const std::string& embedder = "hashing") {
   sv1::NamespaceInfo info;
   info.mutable_config()->set_name(name);
   info.mutable_config()->set_dimension(dimension);
@@ -45,7 +46,9 @@ sv1::NamespaceInfo Info(const std::string& name, uint32_t dimension, const std::
   return info;
 }
 
-grpc::Status Unavailable() { return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"); }
+grpc::Status Unavailable() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused");
+}
 
 // Seconds from now until a ClientContext's deadline.
 double SecondsLeft(const grpc::ClientContext* c) {
@@ -56,12 +59,17 @@ class EngramCoreTest : public ::testing::Test {
  protected:
   EngramCoreTest()
       : now_(absl::Now()),
-        keys_({ApiKey{"admin", kAdmin, Role::kAdmin, {"*"}}, ApiKey{"writer", kWriter, Role::kWriter, {"*"}},
-               ApiKey{"reader", kReader, Role::kReader, {"*"}}, ApiKey{"scoped", kScoped, Role::kReader, {"scoped"}}}),
-        storage_breaker_("storage", {.failure_threshold = 3, .open_duration = absl::Seconds(2)}, Clock()),
-        hybrid_breaker_("hybrid", {.failure_threshold = 3, .open_duration = absl::Seconds(2)}, Clock()),
+        keys_({ApiKey{"admin", kAdmin, Role::kAdmin, {"*"}},
+               ApiKey{"writer", kWriter, Role::kWriter, {"*"}},
+               ApiKey{"reader", kReader, Role::kReader, {"*"}},
+               ApiKey{"scoped", kScoped, Role::kReader, {"scoped"}}}),
+        storage_breaker_("storage", {.failure_threshold = 3, .open_duration = absl::Seconds(2)},
+                         Clock()),
+        hybrid_breaker_("hybrid", {.failure_threshold = 3, .open_duration = absl::Seconds(2)},
+                        Clock()),
         cache_({.max_bytes = 1 << 20, .ttl = absl::Seconds(30)}, Clock()) {
-    options_.retry = {.max_attempts = 3, .initial_backoff = absl::Milliseconds(20),
+    options_.retry = {.max_attempts = 3,
+                      .initial_backoff = absl::Milliseconds(20),
                       .max_backoff = absl::Milliseconds(500)};
   }
 
@@ -98,9 +106,11 @@ class EngramCoreTest : public ::testing::Test {
   }
 
   // The namespace lookup every vector-checking call makes first.
-  void ExpectNamespace(const std::string& name, uint32_t dimension, const std::string& embedder = "hashing") {
+  void ExpectNamespace(const std::string& name, uint32_t dimension,
+                       const std::string& embedder = "hashing") {
     EXPECT_CALL(storage_, GetNamespace(_, _, _))
-        .WillOnce(DoAll(SetArgPointee<2>(Info(name, dimension, embedder)), Return(grpc::Status::OK)));
+        .WillOnce(
+            DoAll(SetArgPointee<2>(Info(name, dimension, embedder)), Return(grpc::Status::OK)));
   }
 
   std::string Metrics() { return metrics_.Serialize(); }
@@ -132,7 +142,8 @@ TEST_F(EngramCoreTest, MissingOrInvalidKeyIsUnauthenticatedAndReachesNoDependenc
   const std::string text = Metrics();
   EXPECT_THAT(text, HasSubstr("engram_api_auth_failures_total{reason=\"missing_key\"} 1"));
   EXPECT_THAT(text, HasSubstr("engram_api_auth_failures_total{reason=\"invalid_key\"} 1"));
-  EXPECT_THAT(text, HasSubstr("engram_api_requests_total{method=\"GetStats\",code=\"UNAUTHENTICATED\"} 1"));
+  EXPECT_THAT(
+      text, HasSubstr("engram_api_requests_total{method=\"GetStats\",code=\"UNAUTHENTICATED\"} 1"));
 }
 
 TEST_F(EngramCoreTest, RoleAndNamespaceOutsideTheKeyArePermissionDenied) {
@@ -145,17 +156,21 @@ TEST_F(EngramCoreTest, RoleAndNamespaceOutsideTheKeyArePermissionDenied) {
 
   v1::CreateNamespaceRequest create;
   create.set_name("new_ns");
-  EXPECT_EQ(Core().CreateNamespace(Ctx(kWriter), create).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Core().CreateNamespace(Ctx(kWriter), create).status().code(),
+            absl::StatusCode::kPermissionDenied);
   v1::DeleteNamespaceRequest drop;
   drop.set_namespace_("default");
-  EXPECT_EQ(Core().DeleteNamespace(Ctx(kWriter), drop).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Core().DeleteNamespace(Ctx(kWriter), drop).status().code(),
+            absl::StatusCode::kPermissionDenied);
   v1::AssociateRequest associate;
   associate.set_namespace_("default");
-  EXPECT_EQ(Core().Associate(Ctx(kReader), associate).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Core().Associate(Ctx(kReader), associate).status().code(),
+            absl::StatusCode::kPermissionDenied);
   v1::DeleteConceptRequest del;
   del.set_namespace_("default");
   del.set_id("x");
-  EXPECT_EQ(Core().DeleteConcept(Ctx(kReader), del).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Core().DeleteConcept(Ctx(kReader), del).status().code(),
+            absl::StatusCode::kPermissionDenied);
 
   v1::GetNamespaceRequest get;
   get.set_namespace_("default");
@@ -188,14 +203,16 @@ TEST_F(EngramCoreTest, AuthDisabledAdmitsCallsWithoutAKey) {
   sv1::ServerStats stats;
   stats.set_concepts(42);
   stats.set_sync_mode("always");
-  EXPECT_CALL(storage_, GetStats(_, _, _)).WillOnce(DoAll(SetArgPointee<2>(stats), Return(grpc::Status::OK)));
+  EXPECT_CALL(storage_, GetStats(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(stats), Return(grpc::Status::OK)));
   absl::StatusOr<v1::Stats> r = Core().GetStats(Ctx(""), {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->concepts(), 42u);
   EXPECT_EQ(r->sync_mode(), "always");
 }
 
-// ---- Validation ------------------------------------------------------------------------------------
+// ---- Validation
+// ------------------------------------------------------------------------------------
 
 struct InvalidCase {
   std::string name;
@@ -275,26 +292,37 @@ std::vector<InvalidCase> InvalidCases() {
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<InvalidCase> cases = {
       {"EmptyContent", learn([](auto& r) { r.set_content(""); }), "content: "},
-      {"ContentTooLarge", learn([](auto& r) { r.set_content(std::string(1025, 'a')); }), "content: "},
+      {"ContentTooLarge", learn([](auto& r) { r.set_content(std::string(1025, 'a')); }),
+       "content: "},
       {"ContentNotUtf8", learn([](auto& r) { r.set_content("bad \xff byte"); }), "content: "},
       {"IdTooLong", learn([](auto& r) { r.set_id(std::string(129, 'x')); }), "id: "},
       {"IdControlCharacter", learn([](auto& r) { r.set_id("a\nb"); }), "id: "},
-      {"VectorNaN", learn([nan](auto& r) { r.add_vector(0.5f); r.add_vector(nan); }), "vector[1]: not finite"},
+      {"VectorNaN", learn([nan](auto& r) {
+         r.add_vector(0.5f);
+         r.add_vector(nan);
+       }),
+       "vector[1]: not finite"},
       {"VectorInf", learn([inf](auto& r) { r.add_vector(inf); }), "vector[0]: not finite"},
-      {"TooManyAttributes",
-       learn([](auto& r) { for (int i = 0; i < 65; ++i) (*r.mutable_attributes())[absl::StrCat("k", i)] = "v"; }),
+      {"TooManyAttributes", learn([](auto& r) {
+         for (int i = 0; i < 65; ++i) (*r.mutable_attributes())[absl::StrCat("k", i)] = "v";
+       }),
        "attributes: "},
-      {"AttributeKeyTooLong", learn([](auto& r) { (*r.mutable_attributes())[std::string(129, 'k')] = "v"; }),
+      {"AttributeKeyTooLong",
+       learn([](auto& r) { (*r.mutable_attributes())[std::string(129, 'k')] = "v"; }),
        "attributes[\""},
-      {"AttributeValueTooLong", learn([](auto& r) { (*r.mutable_attributes())["k"] = std::string(4097, 'v'); }),
+      {"AttributeValueTooLong",
+       learn([](auto& r) { (*r.mutable_attributes())["k"] = std::string(4097, 'v'); }),
        "attributes[\"k\"]: "},
       {"BadNamespaceName", learn([](auto& r) { r.set_namespace_("no/slashes"); }), "namespace: "},
-      {"NamespaceNameTooLong", learn([](auto& r) { r.set_namespace_(std::string(65, 'n')); }), "namespace: "},
+      {"NamespaceNameTooLong", learn([](auto& r) { r.set_namespace_(std::string(65, 'n')); }),
+       "namespace: "},
       {"EmptyBatch", batch(0, [](auto&) {}), "concepts: "},
       {"BatchTooLarge", batch(1001, [](auto&) {}), "concepts: "},
-      {"BatchItemBadId", batch(5, [](auto& r) { r.mutable_concepts(3)->set_id(std::string(200, 'x')); }),
+      {"BatchItemBadId",
+       batch(5, [](auto& r) { r.mutable_concepts(3)->set_id(std::string(200, 'x')); }),
        "concepts[3].id: "},
-      {"BatchItemOtherNamespace", batch(2, [](auto& r) { r.mutable_concepts(1)->set_namespace_("other"); }),
+      {"BatchItemOtherNamespace",
+       batch(2, [](auto& r) { r.mutable_concepts(1)->set_namespace_("other"); }),
        "concepts[1].namespace: "},
       {"BatchItemNaN", batch(3, [nan](auto& r) { r.mutable_concepts(2)->add_vector(nan); }),
        "concepts[2].vector[0]: not finite"},
@@ -303,29 +331,37 @@ std::vector<InvalidCase> InvalidCases() {
       {"SearchBlankQuery", search([](auto& r) { r.set_query("   "); }), "query: "},
       {"SearchKTooLarge", search([](auto& r) { r.set_k(1001); }), "k: "},
       {"SearchEfTooLarge", search([](auto& r) { r.set_ef(4097); }), "ef: "},
-      {"SearchVectorNaN", search([nan](auto& r) { r.clear_query(); r.add_vector(nan); }), "vector[0]: not finite"},
-      {"SearchFilterValueTooLong",
-       search([](auto& r) { (*r.mutable_filter()->mutable_attributes())["k"] = std::string(4097, 'v'); }),
+      {"SearchVectorNaN", search([nan](auto& r) {
+         r.clear_query();
+         r.add_vector(nan);
+       }),
+       "vector[0]: not finite"},
+      {"SearchFilterValueTooLong", search([](auto& r) {
+         (*r.mutable_filter()->mutable_attributes())["k"] = std::string(4097, 'v');
+       }),
        "filter.attributes[\"k\"]: "},
       {"ReasonEmptyQuery", reason([](auto& r) { r.clear_query(); }), "query: "},
       {"ReasonKTooLarge", reason([](auto& r) { r.set_k(101); }), "k: "},
       {"ReasonDepthTooLarge", reason([](auto& r) { r.set_max_depth(11); }), "maxDepth: "},
       {"ReasonPathsTooMany", reason([](auto& r) { r.set_max_paths(101); }), "maxPaths: "},
-      {"ReasonMinConfidenceAboveOne", reason([](auto& r) { r.mutable_min_confidence()->set_value(1.5f); }),
-       "minConfidence: "},
-      {"ReasonUnknownType", reason([](auto& r) { r.add_types(static_cast<v1::AssociationType>(99)); }),
-       "types[0]: "},
-      {"AssociateNoType", associate([](auto& r) { r.set_type(v1::ASSOCIATION_TYPE_UNSPECIFIED); }), "type: "},
+      {"ReasonMinConfidenceAboveOne",
+       reason([](auto& r) { r.mutable_min_confidence()->set_value(1.5f); }), "minConfidence: "},
+      {"ReasonUnknownType",
+       reason([](auto& r) { r.add_types(static_cast<v1::AssociationType>(99)); }), "types[0]: "},
+      {"AssociateNoType", associate([](auto& r) { r.set_type(v1::ASSOCIATION_TYPE_UNSPECIFIED); }),
+       "type: "},
       {"AssociateNoSource", associate([](auto& r) { r.clear_source(); }), "source: "},
       {"AssociateNoTarget", associate([](auto& r) { r.clear_target(); }), "target: "},
-      {"AssociateConfidenceAboveOne", associate([](auto& r) { r.mutable_confidence()->set_value(1.01f); }),
-       "confidence: "},
-      {"AssociateConfidenceNegative", associate([](auto& r) { r.mutable_confidence()->set_value(-0.1f); }),
-       "confidence: "},
-      {"AssociateWeightInfinite", associate([inf](auto& r) { r.mutable_weight()->set_value(inf); }), "weight: "},
+      {"AssociateConfidenceAboveOne",
+       associate([](auto& r) { r.mutable_confidence()->set_value(1.01f); }), "confidence: "},
+      {"AssociateConfidenceNegative",
+       associate([](auto& r) { r.mutable_confidence()->set_value(-0.1f); }), "confidence: "},
+      {"AssociateWeightInfinite", associate([inf](auto& r) { r.mutable_weight()->set_value(inf); }),
+       "weight: "},
       {"PathsDepthTooLarge", paths([](auto& r) { r.set_max_depth(21); }), "maxDepth: "},
       {"PathsTooMany", paths([](auto& r) { r.set_max_paths(101); }), "maxPaths: "},
-      {"PathsUnspecifiedType", paths([](auto& r) { r.add_types(v1::ASSOCIATION_TYPE_UNSPECIFIED); }), "types[0]: "},
+      {"PathsUnspecifiedType",
+       paths([](auto& r) { r.add_types(v1::ASSOCIATION_TYPE_UNSPECIFIED); }), "types[0]: "},
       {"NeighborsLimitTooLarge",
        [](EngramCore& core, const RequestContext& ctx) {
          v1::NeighborsRequest r;
@@ -352,31 +388,39 @@ std::vector<InvalidCase> InvalidCases() {
        "id: "},
       {"CreateNamespaceBadName", create([](auto& r) { r.set_name("bad name"); }), "name: "},
       {"CreateNamespaceDotDot", create([](auto& r) { r.set_name(".."); }), "name: "},
-      {"CreateNamespaceDimensionTooLarge", create([](auto& r) { r.set_dimension(4097); }), "dimension: "},
-      {"CreateNamespaceUnknownEmbedder", create([](auto& r) { r.set_embedder("openai"); }), "embedder: "},
-      {"CreateNamespaceModelPathTraversal", create([](auto& r) { r.set_embedder("word-vectors/../etc"); }),
+      {"CreateNamespaceDimensionTooLarge", create([](auto& r) { r.set_dimension(4097); }),
+       "dimension: "},
+      {"CreateNamespaceUnknownEmbedder", create([](auto& r) { r.set_embedder("openai"); }),
        "embedder: "},
-      {"CreateNamespaceNoneWithoutDimension", create([](auto& r) { r.set_embedder("none"); }), "dimension: "},
-      {"CreateNamespaceBadM", create([](auto& r) { r.mutable_index_params()->set_m(1); }), "indexParams.m: "},
+      {"CreateNamespaceModelPathTraversal",
+       create([](auto& r) { r.set_embedder("word-vectors/../etc"); }), "embedder: "},
+      {"CreateNamespaceNoneWithoutDimension", create([](auto& r) { r.set_embedder("none"); }),
+       "dimension: "},
+      {"CreateNamespaceBadM", create([](auto& r) { r.mutable_index_params()->set_m(1); }),
+       "indexParams.m: "},
       {"CreateNamespaceBadEfConstruction",
-       create([](auto& r) { r.mutable_index_params()->set_ef_construction(8); }), "indexParams.efConstruction: "},
+       create([](auto& r) { r.mutable_index_params()->set_ef_construction(8); }),
+       "indexParams.efConstruction: "},
   };
   return cases;
 }
 
-class EngramCoreValidationTest : public EngramCoreTest, public ::testing::WithParamInterface<InvalidCase> {};
+class EngramCoreValidationTest : public EngramCoreTest,
+                                 public ::testing::WithParamInterface<InvalidCase> {};
 
 TEST_P(EngramCoreValidationTest, NamesTheFieldAndReachesNoDependency) {
   options_.limits.max_content_bytes = 1024;
   // StrictMock stubs: any downstream call fails the test.
   absl::Status s = GetParam().call(Core(), Ctx(kAdmin));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  EXPECT_TRUE(absl::StartsWith(s.message(), GetParam().field)) << s.message() << " should start with "
-                                                               << GetParam().field;
+  EXPECT_TRUE(absl::StartsWith(s.message(), GetParam().field))
+      << s.message() << " should start with " << GetParam().field;
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryRule, EngramCoreValidationTest, ::testing::ValuesIn(InvalidCases()),
-                         [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<InvalidCase>& info) {
+                           return info.param.name;
+                         });
 
 TEST_F(EngramCoreTest, VectorOfTheWrongDimensionIsRejectedAfterOnlyTheNamespaceLookup) {
   ExpectNamespace("default", 4);
@@ -426,7 +470,8 @@ TEST_F(EngramCoreTest, NamespaceConfigurationExpiresAfterItsTtl) {
   ASSERT_TRUE(Core().Search(Ctx(kReader), search).ok());
 }
 
-// ---- Routing and conversions -----------------------------------------------------------------------
+// ---- Routing and conversions
+// -----------------------------------------------------------------------
 
 TEST_F(EngramCoreTest, TextSearchGoesToHybridWithTheCorrelationId) {
   hv1::SearchResponse found;
@@ -436,17 +481,18 @@ TEST_F(EngramCoreTest, TextSearchGoesToHybridWithTheCorrelationId) {
   (*hit->mutable_node()->mutable_attributes())["kind"] = "animal";
   hit->set_score(0.9f);
   EXPECT_CALL(hybrid_, Search(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext* c, const hv1::SearchRequest& req, hv1::SearchResponse* resp) {
-        EXPECT_EQ(req.namespace_(), "default");
-        EXPECT_EQ(req.text(), "is a dog a mammal");  // trimmed
-        EXPECT_EQ(req.k(), 10u);                     // the default, made explicit
-        EXPECT_EQ(req.filter().at("kind"), "animal");
-        auto sent = grpc::testing::ClientContextTestPeer(c).GetSendInitialMetadata();
-        auto id = sent.find("x-correlation-id");
-        EXPECT_TRUE(id != sent.end() && id->second == "test-correlation-id");
-        *resp = found;
-        return grpc::Status::OK;
-      }));
+      .WillOnce(Invoke(
+          [&](grpc::ClientContext* c, const hv1::SearchRequest& req, hv1::SearchResponse* resp) {
+            EXPECT_EQ(req.namespace_(), "default");
+            EXPECT_EQ(req.text(), "is a dog a mammal");  // trimmed
+            EXPECT_EQ(req.k(), 10u);                     // the default, made explicit
+            EXPECT_EQ(req.filter().at("kind"), "animal");
+            auto sent = grpc::testing::ClientContextTestPeer(c).GetSendInitialMetadata();
+            auto id = sent.find("x-correlation-id");
+            EXPECT_TRUE(id != sent.end() && id->second == "test-correlation-id");
+            *resp = found;
+            return grpc::Status::OK;
+          }));
   v1::SearchRequest search;
   search.set_namespace_("default");
   search.set_query("  is a dog a mammal ");
@@ -465,13 +511,14 @@ TEST_F(EngramCoreTest, VectorSearchGoesStraightToStorage) {
   sv1::SearchResponse found;
   found.add_results()->mutable_node()->set_id("v1");
   EXPECT_CALL(storage_, Search(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*, const sv1::SearchRequest& req, sv1::SearchResponse* resp) {
-        EXPECT_EQ(req.vector_size(), 3);
-        EXPECT_EQ(req.k(), 5u);
-        EXPECT_EQ(req.ef(), 100u);
-        *resp = found;
-        return grpc::Status::OK;
-      }));
+      .WillOnce(Invoke(
+          [&](grpc::ClientContext*, const sv1::SearchRequest& req, sv1::SearchResponse* resp) {
+            EXPECT_EQ(req.vector_size(), 3);
+            EXPECT_EQ(req.k(), 5u);
+            EXPECT_EQ(req.ef(), 100u);
+            *resp = found;
+            return grpc::Status::OK;
+          }));
   v1::SearchRequest search;
   search.set_namespace_("default");
   for (float v : {0.1f, 0.2f, 0.3f}) search.add_vector(v);
@@ -486,21 +533,22 @@ TEST_F(EngramCoreTest, VectorSearchGoesStraightToStorage) {
 TEST_F(EngramCoreTest, LearnGoesToHybridAndReturnsItsAssociations) {
   ExpectNamespace("default", 384);
   EXPECT_CALL(hybrid_, Learn(_, _, _))
-      .WillOnce(Invoke([](grpc::ClientContext*, const hv1::LearnRequest& req, hv1::LearnResponse* resp) {
-        EXPECT_EQ(req.items_size(), 1);
-        EXPECT_EQ(req.items(0).content(), "A dog is a mammal");
-        EXPECT_TRUE(req.items(0).has_extract_associations());
-        EXPECT_FALSE(req.items(0).extract_associations().value());
-        resp->add_results()->set_id("c-dog");
-        resp->mutable_results(0)->set_created(true);
-        sv1::Association* a = resp->add_associations();
-        a->set_source("c-dog");
-        a->set_target("c-mammal");
-        a->set_type(sv1::HIERARCHICAL);
-        a->set_confidence(0.9f);
-        resp->set_associations_created(1);
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([](grpc::ClientContext*, const hv1::LearnRequest& req, hv1::LearnResponse* resp) {
+            EXPECT_EQ(req.items_size(), 1);
+            EXPECT_EQ(req.items(0).content(), "A dog is a mammal");
+            EXPECT_TRUE(req.items(0).has_extract_associations());
+            EXPECT_FALSE(req.items(0).extract_associations().value());
+            resp->add_results()->set_id("c-dog");
+            resp->mutable_results(0)->set_created(true);
+            sv1::Association* a = resp->add_associations();
+            a->set_source("c-dog");
+            a->set_target("c-mammal");
+            a->set_type(sv1::HIERARCHICAL);
+            a->set_confidence(0.9f);
+            resp->set_associations_created(1);
+            return grpc::Status::OK;
+          }));
   v1::LearnRequest learn;
   learn.set_namespace_("default");
   learn.set_content("A dog is a mammal");
@@ -517,7 +565,8 @@ TEST_F(EngramCoreTest, LearnGoesToHybridAndReturnsItsAssociations) {
 TEST_F(EngramCoreTest, HybridFieldPathsAreRewrittenIntoTheBatchsTerms) {
   ExpectNamespace("default", 384);
   EXPECT_CALL(hybrid_, Learn(_, _, _))
-      .WillOnce(Return(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "items[1].content: too long")));
+      .WillOnce(
+          Return(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "items[1].content: too long")));
   v1::LearnBatchRequest batch;
   batch.set_namespace_("default");
   batch.add_concepts()->set_content("one");
@@ -530,7 +579,8 @@ TEST_F(EngramCoreTest, HybridFieldPathsAreRewrittenIntoTheBatchsTerms) {
 TEST_F(EngramCoreTest, GetConceptOfAMissingIdIsNotFoundNamingIdAndNamespace) {
   sv1::GetConceptsResponse missing;
   missing.add_missing_ids("ghost");
-  EXPECT_CALL(storage_, GetConcepts(_, _, _)).WillOnce(DoAll(SetArgPointee<2>(missing), Return(grpc::Status::OK)));
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(missing), Return(grpc::Status::OK)));
   v1::GetConceptRequest get;
   get.set_namespace_("default");
   get.set_id("ghost");
@@ -565,7 +615,8 @@ TEST_F(EngramCoreTest, GetConceptReturnsTheVectorOnlyWhenAsked) {
 TEST_F(EngramCoreTest, DeleteConceptOfAMissingIdIsNotFound) {
   sv1::WriteResponse absent;
   absent.add_results()->set_found(false);
-  EXPECT_CALL(storage_, DeleteConcepts(_, _, _)).WillOnce(DoAll(SetArgPointee<2>(absent), Return(grpc::Status::OK)));
+  EXPECT_CALL(storage_, DeleteConcepts(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(absent), Return(grpc::Status::OK)));
   v1::DeleteConceptRequest del;
   del.set_namespace_("default");
   del.set_id("ghost");
@@ -576,12 +627,13 @@ TEST_F(EngramCoreTest, DeleteConceptOfAMissingIdIsNotFound) {
 
 TEST_F(EngramCoreTest, AssociateReturnsTheStoredAssociationWithItsCreateTime) {
   EXPECT_CALL(storage_, PutAssociations(_, _, _))
-      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::PutAssociationsRequest& req, sv1::WriteResponse*) {
-        EXPECT_EQ(req.associations_size(), 1);
-        EXPECT_FLOAT_EQ(req.associations(0).confidence(), 0.75f);
-        EXPECT_FLOAT_EQ(req.associations(0).weight(), 1.0f);  // unset means 1
-        return grpc::Status::OK;
-      }));
+      .WillOnce(Invoke(
+          [](grpc::ClientContext*, const sv1::PutAssociationsRequest& req, sv1::WriteResponse*) {
+            EXPECT_EQ(req.associations_size(), 1);
+            EXPECT_FLOAT_EQ(req.associations(0).confidence(), 0.75f);
+            EXPECT_FLOAT_EQ(req.associations(0).weight(), 1.0f);  // unset means 1
+            return grpc::Status::OK;
+          }));
   sv1::FindPathsResponse stored;
   sv1::Association* hop = stored.add_paths()->add_hops();
   hop->set_source("a");
@@ -591,7 +643,8 @@ TEST_F(EngramCoreTest, AssociateReturnsTheStoredAssociationWithItsCreateTime) {
   hop->set_weight(1.0f);
   hop->mutable_create_time()->set_seconds(1700000123);
   EXPECT_CALL(storage_, FindPaths(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*, const sv1::FindPathsRequest& req, sv1::FindPathsResponse* resp) {
+      .WillOnce(Invoke([&](grpc::ClientContext*, const sv1::FindPathsRequest& req,
+                           sv1::FindPathsResponse* resp) {
         EXPECT_EQ(req.max_depth(), 1u);
         EXPECT_EQ(req.direction(), sv1::OUT);
         EXPECT_EQ(req.types_size(), 1);
@@ -621,7 +674,8 @@ TEST_F(EngramCoreTest, NeighborsMapTheStorageNodeToAConceptRef) {
   n->mutable_association()->set_target("b");
   n->mutable_association()->set_type(sv1::TEMPORAL);
   EXPECT_CALL(storage_, Neighbors(_, _, _))
-      .WillOnce(Invoke([&](grpc::ClientContext*, const sv1::NeighborsRequest& req, sv1::NeighborsResponse* resp) {
+      .WillOnce(Invoke([&](grpc::ClientContext*, const sv1::NeighborsRequest& req,
+                           sv1::NeighborsResponse* resp) {
         EXPECT_EQ(req.types_size(), 1);
         EXPECT_EQ(req.direction(), sv1::OUT);
         *resp = found;
@@ -642,13 +696,15 @@ TEST_F(EngramCoreTest, NeighborsMapTheStorageNodeToAConceptRef) {
 
 TEST_F(EngramCoreTest, WordVectorNamespaceWithoutDimensionAsksHybridForTheModelsDimension) {
   EXPECT_CALL(hybrid_, Embed(_, _, _))
-      .WillOnce(Invoke([](grpc::ClientContext*, const hv1::EmbedRequest& req, hv1::EmbedResponse* resp) {
-        EXPECT_EQ(req.embedder(), "word-vectors/glove");
-        resp->set_dimension(50);
-        return grpc::Status::OK;
-      }));
+      .WillOnce(
+          Invoke([](grpc::ClientContext*, const hv1::EmbedRequest& req, hv1::EmbedResponse* resp) {
+            EXPECT_EQ(req.embedder(), "word-vectors/glove");
+            resp->set_dimension(50);
+            return grpc::Status::OK;
+          }));
   EXPECT_CALL(storage_, CreateNamespace(_, _, _))
-      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::CreateNamespaceRequest& req, sv1::NamespaceInfo* resp) {
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::CreateNamespaceRequest& req,
+                          sv1::NamespaceInfo* resp) {
         EXPECT_EQ(req.config().dimension(), 50u);
         EXPECT_EQ(req.config().embedder(), "word-vectors/glove");
         *resp->mutable_config() = req.config();
@@ -663,7 +719,8 @@ TEST_F(EngramCoreTest, WordVectorNamespaceWithoutDimensionAsksHybridForTheModels
   EXPECT_EQ(r->embedder(), "word-vectors/glove");
 }
 
-// ---- Failures, retries, circuit breaker ------------------------------------------------------------
+// ---- Failures, retries, circuit breaker
+// ------------------------------------------------------------
 
 TEST_F(EngramCoreTest, ReadsAreRetriedOnUnavailable) {
   sv1::GetConceptsResponse found;
@@ -678,7 +735,8 @@ TEST_F(EngramCoreTest, ReadsAreRetriedOnUnavailable) {
   absl::StatusOr<v1::Concept> r = Core().GetConcept(Ctx(kReader), get);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(sleeps_.size(), 2u);
-  EXPECT_THAT(Metrics(), HasSubstr("engram_api_downstream_retries_total{dependency=\"storage\"} 2"));
+  EXPECT_THAT(Metrics(),
+              HasSubstr("engram_api_downstream_retries_total{dependency=\"storage\"} 2"));
 }
 
 TEST_F(EngramCoreTest, WritesAreNeverRetried) {
@@ -733,7 +791,8 @@ TEST_F(EngramCoreTest, BreakerOpensFailsFastThenProbesAndCloses) {
 
 TEST_F(EngramCoreTest, InternalDetailsOfADependencyAreNotReturned) {
   EXPECT_CALL(storage_, GetStats(_, _, _))
-      .WillOnce(Return(grpc::Status(grpc::StatusCode::INTERNAL, "segment 7 corrupt at offset 4096")));
+      .WillOnce(
+          Return(grpc::Status(grpc::StatusCode::INTERNAL, "segment 7 corrupt at offset 4096")));
   absl::Status s = Core().GetStats(Ctx(kReader), {}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(s.message(), ::testing::Not(HasSubstr("segment")));
@@ -741,7 +800,8 @@ TEST_F(EngramCoreTest, InternalDetailsOfADependencyAreNotReturned) {
 
 TEST_F(EngramCoreTest, DependencyAnswersPassThrough) {
   EXPECT_CALL(storage_, CreateNamespace(_, _, _))
-      .WillOnce(Return(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "namespace 'dup' already exists")));
+      .WillOnce(
+          Return(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "namespace 'dup' already exists")));
   v1::CreateNamespaceRequest create;
   create.set_name("dup");
   absl::Status s = Core().CreateNamespace(Ctx(kAdmin), create).status();
@@ -757,10 +817,12 @@ TEST_F(EngramCoreTest, DownstreamDeadlineIsTheClientsCappedOrTheDefault) {
   options_.default_deadline = absl::Seconds(10);
   options_.max_deadline = absl::Seconds(60);
   std::vector<double> seen;
-  EXPECT_CALL(storage_, GetStats(_, _, _)).Times(3).WillRepeatedly(Invoke([&](grpc::ClientContext* c, auto&, auto*) {
-    seen.push_back(SecondsLeft(c));
-    return grpc::Status::OK;
-  }));
+  EXPECT_CALL(storage_, GetStats(_, _, _))
+      .Times(3)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext* c, auto&, auto*) {
+        seen.push_back(SecondsLeft(c));
+        return grpc::Status::OK;
+      }));
   RequestContext ctx = Ctx(kReader);
   ctx.deadline = now_ + absl::Minutes(5);  // more than the cap
   ASSERT_TRUE(Core().GetStats(ctx, {}).ok());
@@ -785,7 +847,9 @@ TEST_F(EngramCoreTest, ExpiredDeadlineReachesNoDependency) {
 TEST_F(EngramCoreTest, CacheHitAvoidsTheDownstreamCallAndAWriteInvalidatesIt) {
   hv1::SearchResponse found;
   found.add_results()->mutable_node()->set_id("dog");
-  EXPECT_CALL(hybrid_, Search(_, _, _)).Times(2).WillRepeatedly(DoAll(SetArgPointee<2>(found), Return(grpc::Status::OK)));
+  EXPECT_CALL(hybrid_, Search(_, _, _))
+      .Times(2)
+      .WillRepeatedly(DoAll(SetArgPointee<2>(found), Return(grpc::Status::OK)));
   v1::SearchRequest search;
   search.set_namespace_("default");
   search.set_query("dog");
@@ -800,10 +864,12 @@ TEST_F(EngramCoreTest, CacheHitAvoidsTheDownstreamCallAndAWriteInvalidatesIt) {
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_cache_hits_total 1"));
 
   // A write to another namespace leaves the entry alone; a write to this one invalidates it.
-  EXPECT_CALL(storage_, DeleteConcepts(_, _, _)).Times(2).WillRepeatedly(Invoke([](auto*, auto&, sv1::WriteResponse* r) {
-    r->add_results()->set_found(true);
-    return grpc::Status::OK;
-  }));
+  EXPECT_CALL(storage_, DeleteConcepts(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([](auto*, auto&, sv1::WriteResponse* r) {
+        r->add_results()->set_found(true);
+        return grpc::Status::OK;
+      }));
   v1::DeleteConceptRequest del;
   del.set_namespace_("elsewhere");
   del.set_id("x");
@@ -823,12 +889,13 @@ TEST_F(EngramCoreTest, ReasonIsCachedAndLearnInvalidatesIt) {
   answer.mutable_answer()->set_id("mammal");
   EXPECT_CALL(hybrid_, Reason(_, _, _))
       .Times(2)
-      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const hv1::ReasonRequest& req, hv1::ReasonResponse* resp) {
-        EXPECT_EQ(req.max_depth(), 4u);
-        EXPECT_FLOAT_EQ(req.min_confidence().value(), 0.3f);
-        *resp = answer;
-        return grpc::Status::OK;
-      }));
+      .WillRepeatedly(Invoke(
+          [&](grpc::ClientContext*, const hv1::ReasonRequest& req, hv1::ReasonResponse* resp) {
+            EXPECT_EQ(req.max_depth(), 4u);
+            EXPECT_FLOAT_EQ(req.min_confidence().value(), 0.3f);
+            *resp = answer;
+            return grpc::Status::OK;
+          }));
   v1::ReasonRequest reason;
   reason.set_namespace_("default");
   reason.set_query("Is a dog a mammal?");
@@ -861,7 +928,9 @@ TEST_F(EngramCoreTest, RateLimitIsResourceExhaustedWithRetryAfterAndReachesNoDep
   EXPECT_TRUE(s.GetPayload(kRetryAfterPayload).has_value());
   EXPECT_EQ(RetryAfterSeconds(s), 10);  // one token per 10 s
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_rate_limited_total{scope=\"key\"} 1"));
-  EXPECT_THAT(Metrics(), HasSubstr("engram_api_requests_total{method=\"GetStats\",code=\"RESOURCE_EXHAUSTED\"} 1"));
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr("engram_api_requests_total{method=\"GetStats\",code=\"RESOURCE_EXHAUSTED\"} 1"));
   // Another key has its own bucket.
   EXPECT_CALL(storage_, GetStats(_, _, _)).WillOnce(Return(grpc::Status::OK));
   EXPECT_TRUE(Core().GetStats(Ctx(kAdmin), {}).ok());
@@ -869,15 +938,17 @@ TEST_F(EngramCoreTest, RateLimitIsResourceExhaustedWithRetryAfterAndReachesNoDep
 
 TEST_F(EngramCoreTest, NamespaceRateLimitIsCountedAsNamespaceScope) {
   RateLimiter limiter({.namespace_rate = 1, .namespace_burst = 1}, Clock());
-  EXPECT_CALL(storage_, GetConcepts(_, _, _)).WillOnce(Invoke([](auto*, auto&, sv1::GetConceptsResponse* r) {
-    r->add_concepts()->set_id("x");
-    return grpc::Status::OK;
-  }));
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .WillOnce(Invoke([](auto*, auto&, sv1::GetConceptsResponse* r) {
+        r->add_concepts()->set_id("x");
+        return grpc::Status::OK;
+      }));
   v1::GetConceptRequest get;
   get.set_namespace_("default");
   get.set_id("x");
   ASSERT_TRUE(Core(&limiter).GetConcept(Ctx(kReader), get).ok());
-  EXPECT_EQ(Core().GetConcept(Ctx(kAdmin), get).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Core().GetConcept(Ctx(kAdmin), get).status().code(),
+            absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_rate_limited_total{scope=\"namespace\"} 1"));
 }
 

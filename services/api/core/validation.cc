@@ -18,7 +18,8 @@ bool IsNameChar(char c) {
 
 absl::Status ValidateName(absl::string_view field, absl::string_view name) {
   if (name.empty()) return InvalidField(field, "required");
-  if (name.size() > 64) return InvalidField(field, absl::StrCat(name.size(), " characters, at most 64"));
+  if (name.size() > 64)
+    return InvalidField(field, absl::StrCat(name.size(), " characters, at most 64"));
   for (char c : name) {
     if (!IsNameChar(c)) return InvalidField(field, "must match [a-zA-Z0-9_.-]{1,64}");
   }
@@ -31,7 +32,8 @@ absl::Status AtMost(absl::string_view field, uint64_t value, uint64_t limit) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateTypes(absl::string_view field, const google::protobuf::RepeatedField<int>& types) {
+absl::Status ValidateTypes(absl::string_view field,
+                           const google::protobuf::RepeatedField<int>& types) {
   for (int i = 0; i < types.size(); ++i) {
     RETURN_IF_ERROR(ValidateAssociationType(IndexedField(field, i), types[i], /*required=*/true));
   }
@@ -105,15 +107,18 @@ absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedde
   if (absl::StartsWith(embedder, kWordVectors)) {
     absl::string_view model = embedder.substr(kWordVectors.size());
     if (absl::Status s = ValidateName("", model); !s.ok()) {
-      return InvalidField(field, "the model of word-vectors/<model> must match [a-zA-Z0-9_.-]{1,64}");
+      return InvalidField(field,
+                          "the model of word-vectors/<model> must match [a-zA-Z0-9_.-]{1,64}");
     }
     return absl::OkStatus();
   }
-  return InvalidField(field, absl::StrCat("unknown embedder '", embedder,
-                                          "' (expected \"hashing\", \"none\" or \"word-vectors/<model>\")"));
+  return InvalidField(
+      field, absl::StrCat("unknown embedder '", embedder,
+                          "' (expected \"hashing\", \"none\" or \"word-vectors/<model>\")"));
 }
 
-absl::Status ValidateId(absl::string_view field, absl::string_view id, const ValidationLimits& limits) {
+absl::Status ValidateId(absl::string_view field, absl::string_view id,
+                        const ValidationLimits& limits) {
   if (id.empty()) return InvalidField(field, "required");
   if (id.size() > limits.max_id_bytes) {
     return InvalidField(field, absl::StrCat(id.size(), " bytes, at most ", limits.max_id_bytes));
@@ -136,23 +141,26 @@ absl::Status ValidateContent(absl::string_view field, absl::string_view content,
                              const ValidationLimits& limits) {
   if (content.empty()) return InvalidField(field, "required (empty)");
   if (content.size() > limits.max_content_bytes) {
-    return InvalidField(field, absl::StrCat(content.size(), " bytes, at most ", limits.max_content_bytes));
+    return InvalidField(field,
+                        absl::StrCat(content.size(), " bytes, at most ", limits.max_content_bytes));
   }
   if (!IsValidUtf8(content)) return InvalidField(field, "not valid UTF-8");
   return absl::OkStatus();
 }
 
-absl::Status ValidateFinite(absl::string_view field, const google::protobuf::RepeatedField<float>& v) {
+absl::Status ValidateFinite(absl::string_view field,
+                            const google::protobuf::RepeatedField<float>& v) {
   for (int i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i])) return InvalidField(IndexedField(field, i), "not finite");
   }
   return absl::OkStatus();
 }
 
-absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
-                            uint32_t dimension) {
+absl::Status ValidateVector(absl::string_view field,
+                            const google::protobuf::RepeatedField<float>& v, uint32_t dimension) {
   if (static_cast<uint32_t>(v.size()) != dimension) {
-    return InvalidField(field, absl::StrCat("dimension ", v.size(), " != namespace dimension ", dimension));
+    return InvalidField(
+        field, absl::StrCat("dimension ", v.size(), " != namespace dimension ", dimension));
   }
   return ValidateFinite(field, v);
 }
@@ -161,10 +169,12 @@ absl::Status ValidateAttributes(absl::string_view field,
                                 const google::protobuf::Map<std::string, std::string>& attributes,
                                 const ValidationLimits& limits) {
   if (attributes.size() > limits.max_attributes) {
-    return InvalidField(field, absl::StrCat(attributes.size(), " entries, at most ", limits.max_attributes));
+    return InvalidField(
+        field, absl::StrCat(attributes.size(), " entries, at most ", limits.max_attributes));
   }
   for (const auto& [key, value] : attributes) {
-    const std::string entry = absl::StrCat(field, "[\"", key.size() <= 64 ? key : key.substr(0, 64) + "...", "\"]");
+    const std::string entry =
+        absl::StrCat(field, "[\"", key.size() <= 64 ? key : key.substr(0, 64) + "...", "\"]");
     if (key.empty()) return InvalidField(field, "empty key");
     if (key.size() > limits.max_attribute_key_bytes) {
       return InvalidField(entry, absl::StrCat("key of ", key.size(), " bytes, at most ",
@@ -180,23 +190,29 @@ absl::Status ValidateAttributes(absl::string_view field,
 }
 
 absl::Status ValidateAssociationType(absl::string_view field, int type, bool required) {
-  if (!v1::AssociationType_IsValid(type)) return InvalidField(field, absl::StrCat("unknown type ", type));
+  if (!v1::AssociationType_IsValid(type))
+    return InvalidField(field, absl::StrCat("unknown type ", type));
   if (required && type == v1::ASSOCIATION_TYPE_UNSPECIFIED) {
-    return InvalidField(field, "required (SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL)");
+    return InvalidField(field,
+                        "required (SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL)");
   }
   return absl::OkStatus();
 }
 
-absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r, const ValidationLimits& l) {
+absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r,
+                                     const ValidationLimits& l) {
   RETURN_IF_ERROR(ValidateNamespaceName("name", r.name()));
   RETURN_IF_ERROR(AtMost("dimension", r.dimension(), l.max_dimension));
-  if (!v1::Metric_IsValid(r.metric())) return InvalidField("metric", absl::StrCat("unknown metric ", r.metric()));
+  if (!v1::Metric_IsValid(r.metric()))
+    return InvalidField("metric", absl::StrCat("unknown metric ", r.metric()));
   RETURN_IF_ERROR(ValidateEmbedder("embedder", r.embedder()));
   if (r.embedder() == "none" && r.dimension() == 0) {
-    return InvalidField("dimension", "required when the embedder is \"none\" (clients send the vectors)");
+    return InvalidField("dimension",
+                        "required when the embedder is \"none\" (clients send the vectors)");
   }
   const uint32_t m = r.index_params().m();
-  if (m != 0 && (m < 2 || m > 128)) return InvalidField("indexParams.m", absl::StrCat(m, " is outside 2..128"));
+  if (m != 0 && (m < 2 || m > 128))
+    return InvalidField("indexParams.m", absl::StrCat(m, " is outside 2..128"));
   const uint32_t efc = r.index_params().ef_construction();
   const uint32_t effective_m = m == 0 ? 16 : m;
   if (efc != 0 && (efc < effective_m || efc > 4096)) {
@@ -225,14 +241,16 @@ absl::Status ValidateLearnBatch(const v1::LearnBatchRequest& r, const Validation
   RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
   if (r.concepts_size() < 1) return InvalidField("concepts", "at least 1 required");
   if (static_cast<uint32_t>(r.concepts_size()) > l.max_batch) {
-    return InvalidField("concepts", absl::StrCat(r.concepts_size(), " items, at most ", l.max_batch));
+    return InvalidField("concepts",
+                        absl::StrCat(r.concepts_size(), " items, at most ", l.max_batch));
   }
   for (int i = 0; i < r.concepts_size(); ++i) {
     const v1::LearnRequest& item = r.concepts(i);
     if (!item.namespace_().empty() && item.namespace_() != r.namespace_()) {
-      return InvalidField(IndexedField("concepts", i, "namespace"),
-                          absl::StrCat("'", item.namespace_(), "' differs from the batch's namespace '",
-                                       r.namespace_(), "'"));
+      return InvalidField(
+          IndexedField("concepts", i, "namespace"),
+          absl::StrCat("'", item.namespace_(), "' differs from the batch's namespace '",
+                       r.namespace_(), "'"));
     }
     RETURN_IF_ERROR(ValidateLearnItem(absl::StrCat(IndexedField("concepts", i), "."), item, l));
   }
@@ -254,8 +272,10 @@ absl::Status ValidateAssociate(const v1::AssociateRequest& r, const ValidationLi
   RETURN_IF_ERROR(ValidateId("source", r.source(), l));
   RETURN_IF_ERROR(ValidateId("target", r.target(), l));
   RETURN_IF_ERROR(ValidateAssociationType("type", r.type(), /*required=*/true));
-  if (r.has_confidence()) RETURN_IF_ERROR(ValidateUnitInterval("confidence", r.confidence().value()));
-  if (r.has_weight() && !std::isfinite(r.weight().value())) return InvalidField("weight", "not finite");
+  if (r.has_confidence())
+    RETURN_IF_ERROR(ValidateUnitInterval("confidence", r.confidence().value()));
+  if (r.has_weight() && !std::isfinite(r.weight().value()))
+    return InvalidField("weight", "not finite");
   return absl::OkStatus();
 }
 
@@ -297,7 +317,8 @@ absl::Status ValidateSearch(const v1::SearchRequest& r, const ValidationLimits& 
 
 absl::Status ValidateReason(const v1::ReasonRequest& r, const ValidationLimits& l) {
   RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
-  if (absl::StripAsciiWhitespace(r.query()).empty()) return InvalidField("query", "required (empty)");
+  if (absl::StripAsciiWhitespace(r.query()).empty())
+    return InvalidField("query", "required (empty)");
   RETURN_IF_ERROR(ValidateContent("query", r.query(), l));
   RETURN_IF_ERROR(AtMost("k", r.k(), l.max_reason_k));
   RETURN_IF_ERROR(AtMost("maxDepth", r.max_depth(), l.max_reason_depth));

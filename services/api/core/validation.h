@@ -13,9 +13,9 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "engram/v1/engram.pb.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/repeated_field.h"
@@ -51,7 +51,8 @@ absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view na
 // or "" (the default, hashing).
 absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder);
 // Required; <= max_id_bytes, UTF-8, no control characters.
-absl::Status ValidateId(absl::string_view field, absl::string_view id, const ValidationLimits& limits);
+absl::Status ValidateId(absl::string_view field, absl::string_view id,
+                        const ValidationLimits& limits);
 // Optional id: "" is allowed (derived from the content), otherwise as ValidateId.
 absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id,
                                 const ValidationLimits& limits);
@@ -59,10 +60,11 @@ absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id,
 absl::Status ValidateContent(absl::string_view field, absl::string_view content,
                              const ValidationLimits& limits);
 // Every value finite (the dimension is checked by ValidateVector).
-absl::Status ValidateFinite(absl::string_view field, const google::protobuf::RepeatedField<float>& v);
+absl::Status ValidateFinite(absl::string_view field,
+                            const google::protobuf::RepeatedField<float>& v);
 // Exactly `dimension` values, all finite.
-absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
-                            uint32_t dimension);
+absl::Status ValidateVector(absl::string_view field,
+                            const google::protobuf::RepeatedField<float>& v, uint32_t dimension);
 absl::Status ValidateAttributes(absl::string_view field,
                                 const google::protobuf::Map<std::string, std::string>& attributes,
                                 const ValidationLimits& limits);
@@ -70,7 +72,8 @@ absl::Status ValidateAttributes(absl::string_view field,
 absl::Status ValidateAssociationType(absl::string_view field, int type, bool required);
 
 // Request checks that need no namespace configuration. Vector dimensions are checked separately.
-absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r, const ValidationLimits& l);
+absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r,
+                                     const ValidationLimits& l);
 absl::Status ValidateLearnItem(absl::string_view prefix, const v1::LearnRequest& r,
                                const ValidationLimits& l);
 absl::Status ValidateLearn(const v1::LearnRequest& r, const ValidationLimits& l);

@@ -22,7 +22,8 @@ RequestContext ContextOf(grpc::ServerContext* context, const grpcutil::RpcScope&
   }
   ctx.correlation_id = scope.id();
   const auto deadline = context->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) ctx.deadline = absl::FromChrono(deadline);
+  if (deadline != std::chrono::system_clock::time_point::max())
+    ctx.deadline = absl::FromChrono(deadline);
   return ctx;
 }
 
@@ -42,11 +43,11 @@ grpc::Status Run(grpc::ServerContext* context, Response* response, Fn&& fn) {
 
 }  // namespace
 
-#define ENGRAM_API_HANDLER(Method, Request, Response)                                              \
-  grpc::Status EngramService::Method(grpc::ServerContext* context, const v1::Request* request,    \
-                                     v1::Response* response) {                                    \
-    return Run(context, response,                                                                 \
-               [&](const RequestContext& ctx) { return core_->Method(ctx, *request); });          \
+#define ENGRAM_API_HANDLER(Method, Request, Response)                                          \
+  grpc::Status EngramService::Method(grpc::ServerContext* context, const v1::Request* request, \
+                                     v1::Response* response) {                                 \
+    return Run(context, response,                                                              \
+               [&](const RequestContext& ctx) { return core_->Method(ctx, *request); });       \
   }
 
 ENGRAM_API_HANDLER(CreateNamespace, CreateNamespaceRequest, Namespace)

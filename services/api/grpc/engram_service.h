@@ -23,13 +23,16 @@ class EngramService final : public v1::Engram::Service {
  public:
   explicit EngramService(ApiCore* core) : core_(core) {}
 
-  grpc::Status CreateNamespace(grpc::ServerContext* context, const v1::CreateNamespaceRequest* request,
+  grpc::Status CreateNamespace(grpc::ServerContext* context,
+                               const v1::CreateNamespaceRequest* request,
                                v1::Namespace* response) override;
-  grpc::Status ListNamespaces(grpc::ServerContext* context, const v1::ListNamespacesRequest* request,
+  grpc::Status ListNamespaces(grpc::ServerContext* context,
+                              const v1::ListNamespacesRequest* request,
                               v1::ListNamespacesResponse* response) override;
   grpc::Status GetNamespace(grpc::ServerContext* context, const v1::GetNamespaceRequest* request,
                             v1::Namespace* response) override;
-  grpc::Status DeleteNamespace(grpc::ServerContext* context, const v1::DeleteNamespaceRequest* request,
+  grpc::Status DeleteNamespace(grpc::ServerContext* context,
+                               const v1::DeleteNamespaceRequest* request,
                                v1::DeleteNamespaceResponse* response) override;
   grpc::Status Learn(grpc::ServerContext* context, const v1::LearnRequest* request,
                      v1::LearnResponse* response) override;

@@ -20,11 +20,16 @@ namespace {
 
 const char* StateName(grpc_connectivity_state s) {
   switch (s) {
-    case GRPC_CHANNEL_IDLE: return "idle";
-    case GRPC_CHANNEL_CONNECTING: return "connecting";
-    case GRPC_CHANNEL_READY: return "ready";
-    case GRPC_CHANNEL_TRANSIENT_FAILURE: return "transient failure";
-    case GRPC_CHANNEL_SHUTDOWN: return "shut down";
+    case GRPC_CHANNEL_IDLE:
+      return "idle";
+    case GRPC_CHANNEL_CONNECTING:
+      return "connecting";
+    case GRPC_CHANNEL_READY:
+      return "ready";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "transient failure";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "shut down";
   }
   return "unknown";
 }
@@ -34,7 +39,8 @@ constexpr int kMaxResponseBytes = 64 << 20;
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round_robin,
                                            absl::Duration max_backoff) {
   grpc::ChannelArguments args;
-  const int max_backoff_ms = static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(max_backoff)));
+  const int max_backoff_ms =
+      static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(max_backoff)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
@@ -60,11 +66,13 @@ ApiServer::ApiServer(ApiServerConfig config)
       cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
   storage_.name = "storage";
   storage_.target = config_.storage_address;
-  storage_.channel = MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff);
+  storage_.channel =
+      MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff);
   storage_.breaker = std::make_unique<CircuitBreaker>("storage", config_.breaker);
   hybrid_.name = "hybrid";
   hybrid_.target = WithResolver(config_.hybrid_address);
-  hybrid_.channel = MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff);
+  hybrid_.channel =
+      MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff);
   hybrid_.breaker = std::make_unique<CircuitBreaker>("hybrid", config_.breaker);
   storage_stub_ = storage::v1::Storage::NewStub(storage_.channel);
   hybrid_stub_ = hybrid::v1::Hybrid::NewStub(hybrid_.channel);
@@ -85,9 +93,10 @@ ApiServer::ApiServer(ApiServerConfig config)
 
   for (Dependency* d : {&storage_, &hybrid_}) {
     grpc::Channel* channel = d->channel.get();
-    metrics_.AddCallbackGauge(absl::StrCat("engram_api_", d->name, "_connected"),
-                              absl::StrCat("1 when the ", d->name, " channel is connected."),
-                              [channel] { return channel->GetState(false) == GRPC_CHANNEL_READY ? 1.0 : 0.0; });
+    metrics_.AddCallbackGauge(
+        absl::StrCat("engram_api_", d->name, "_connected"),
+        absl::StrCat("1 when the ", d->name, " channel is connected."),
+        [channel] { return channel->GetState(false) == GRPC_CHANNEL_READY ? 1.0 : 0.0; });
   }
 
   http::HttpServer::Options hopts;
@@ -105,7 +114,8 @@ ApiServer::ApiServer(ApiServerConfig config)
   gopts.service_name = "engram.v1.Engram";
   gopts.grpc_address = config_.grpc_address;
   gopts.drain_timeout = config_.drain_timeout;
-  gopts.max_message_bytes = static_cast<int>(std::max<size_t>(config_.max_body_bytes, kMaxResponseBytes));
+  gopts.max_message_bytes =
+      static_cast<int>(std::max<size_t>(config_.max_body_bytes, kMaxResponseBytes));
   gopts.metrics = &metrics_;
   grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
   grpc_->AddService(service_.get());
@@ -122,17 +132,20 @@ absl::Status ApiServer::Start() {
   started_ = true;
   if (config_.auth_enabled) {
     if (config_.api_keys_file.empty()) {
-      return absl::InvalidArgumentError("auth is enabled but no API keys file was given (--api_keys_file)");
+      return absl::InvalidArgumentError(
+          "auth is enabled but no API keys file was given (--api_keys_file)");
     }
     absl::StatusOr<ApiKeyStore> keys = ApiKeyStore::LoadFile(config_.api_keys_file);
     if (!keys.ok()) return keys.status();  // names the file and the entry
     if (keys->size() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(config_.api_keys_file, ": no keys (every call would be refused)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(config_.api_keys_file, ": no keys (every call would be refused)"));
     }
     keys_ = std::move(*keys);
     spdlog::info("auth enabled: {} API keys loaded from {}", keys_.size(), config_.api_keys_file);
   } else {
-    spdlog::warn("auth DISABLED: every caller may do anything on every namespace (development only)");
+    spdlog::warn(
+        "auth DISABLED: every caller may do anything on every namespace (development only)");
   }
   RETURN_IF_ERROR(http_->Start());
   RETURN_IF_ERROR(grpc_->Start());
@@ -163,7 +176,8 @@ http::ReadinessReport ApiServer::Readiness() {
     if (state != GRPC_CHANNEL_READY) {
       report.unavailable.push_back({d->name, absl::StrCat(d->target, ": ", StateName(state))});
     } else if (d->breaker->state() != CircuitBreaker::State::kClosed) {
-      report.unavailable.push_back({d->name, absl::StrCat(d->target, ": circuit open after repeated failures")});
+      report.unavailable.push_back(
+          {d->name, absl::StrCat(d->target, ": circuit open after repeated failures")});
     }
   }
   return report;
@@ -172,7 +186,8 @@ http::ReadinessReport ApiServer::Readiness() {
 void ApiServer::ProbeLoop() {
   std::unique_lock<std::mutex> lock(probe_mu_);
   while (!stopping_) {
-    probe_cv_.wait_for(lock, absl::ToChronoNanoseconds(config_.probe_interval), [this] { return stopping_; });
+    probe_cv_.wait_for(lock, absl::ToChronoNanoseconds(config_.probe_interval),
+                       [this] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     Probe(storage_);

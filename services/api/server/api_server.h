@@ -10,8 +10,8 @@
 //
 // Channels: storage_address as given; hybrid_address is a gRPC target balanced with round_robin
 // ("dns:///" is prepended when it names no resolver), so calls spread over every address the name
-// resolves to (a headless Service's pods). Reconnect backoff is capped by max_reconnect_backoff so a
-// restarted dependency is used again within seconds.
+// resolves to (a headless Service's pods). Reconnect backoff is capped by max_reconnect_backoff so
+// a restarted dependency is used again within seconds.
 //
 // Readiness (/readyz): 503 {"status":"unavailable","unavailable":[{"name":"storage","reason":...}]}
 // naming each dependency whose channel is not READY (each probe also kicks a reconnect) or whose

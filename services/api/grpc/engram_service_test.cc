@@ -1,0 +1,132 @@
+#include "services/api/grpc/engram_service.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/cord.h"
+#include "absl/time/clock.h"
+
+namespace engram::api {
+namespace {
+
+using ::testing::_;
+using ::testing::Invoke;
+using ::testing::Return;
+
+class MockApiCore : public ApiCore {
+ public:
+  MOCK_METHOD(absl::StatusOr<v1::Namespace>, CreateNamespace,
+              (const RequestContext&, const v1::CreateNamespaceRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::ListNamespacesResponse>, ListNamespaces,
+              (const RequestContext&, const v1::ListNamespacesRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Namespace>, GetNamespace,
+              (const RequestContext&, const v1::GetNamespaceRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::DeleteNamespaceResponse>, DeleteNamespace,
+              (const RequestContext&, const v1::DeleteNamespaceRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::LearnResponse>, Learn,
+              (const RequestContext&, const v1::LearnRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::LearnBatchResponse>, LearnBatch,
+              (const RequestContext&, const v1::LearnBatchRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Concept>, GetConcept,
+              (const RequestContext&, const v1::GetConceptRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::DeleteConceptResponse>, DeleteConcept,
+              (const RequestContext&, const v1::DeleteConceptRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Association>, Associate,
+              (const RequestContext&, const v1::AssociateRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::NeighborsResponse>, Neighbors,
+              (const RequestContext&, const v1::NeighborsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::FindPathsResponse>, FindPaths,
+              (const RequestContext&, const v1::FindPathsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::SearchResponse>, Search,
+              (const RequestContext&, const v1::SearchRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::ReasonResponse>, Reason,
+              (const RequestContext&, const v1::ReasonRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Stats>, GetStats,
+              (const RequestContext&, const v1::GetStatsRequest&), (override));
+};
+
+class EngramServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    stub_ = v1::Engram::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  ::testing::StrictMock<MockApiCore> core_;
+  EngramService service_{&core_};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::Engram::Stub> stub_;
+};
+
+TEST_F(EngramServiceTest, BuildsTheRequestContextFromTheCall) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  EXPECT_CALL(core_, GetStats(_, _))
+      .WillOnce(Invoke([&](const RequestContext& ctx, const v1::GetStatsRequest&) {
+        EXPECT_EQ(ctx.api_key, "secret-key-0123456789");
+        EXPECT_EQ(ctx.correlation_id, "my-request-1");
+        EXPECT_LT(absl::AbsDuration(ctx.deadline - deadline), absl::Seconds(1));
+        v1::Stats stats;
+        stats.set_concepts(7);
+        return absl::StatusOr<v1::Stats>(stats);
+      }));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer secret-key-0123456789");
+  context.AddMetadata("x-correlation-id", "my-request-1");
+  context.set_deadline(absl::ToChronoTime(deadline));
+  v1::Stats stats;
+  grpc::Status s = stub_->GetStats(&context, {}, &stats);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stats.concepts(), 7u);
+  auto echoed = context.GetServerInitialMetadata().find("x-correlation-id");
+  ASSERT_NE(echoed, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "my-request-1");
+}
+
+TEST_F(EngramServiceTest, NoKeyAndNoDeadlineGiveEmptyKeyAndInfiniteDeadline) {
+  EXPECT_CALL(core_, GetStats(_, _))
+      .WillOnce(Invoke([](const RequestContext& ctx, const v1::GetStatsRequest&) {
+        EXPECT_EQ(ctx.api_key, "");
+        EXPECT_FALSE(ctx.correlation_id.empty());  // generated
+        EXPECT_EQ(ctx.deadline, absl::InfiniteFuture());
+        return absl::StatusOr<v1::Stats>(absl::UnauthenticatedError("missing API key"));
+      }));
+  grpc::ClientContext context;
+  v1::Stats stats;
+  grpc::Status s = stub_->GetStats(&context, {}, &stats);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(s.error_message(), "missing API key");
+}
+
+TEST_F(EngramServiceTest, ResourceExhaustedCarriesRetryAfterTrailer) {
+  absl::Status limited = absl::ResourceExhaustedError("rate limit of key 'k' exceeded (1/s)");
+  limited.SetPayload(kRetryAfterPayload, absl::Cord("7"));
+  EXPECT_CALL(core_, Search(_, _)).WillOnce(Return(absl::StatusOr<v1::SearchResponse>(limited)));
+  grpc::ClientContext context;
+  v1::SearchResponse response;
+  grpc::Status s = stub_->Search(&context, {}, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto retry = context.GetServerTrailingMetadata().find("retry-after");
+  ASSERT_NE(retry, context.GetServerTrailingMetadata().end());
+  EXPECT_EQ(std::string(retry->second.data(), retry->second.size()), "7");
+}
+
+TEST_F(EngramServiceTest, InternalDetailsAreHidden) {
+  EXPECT_CALL(core_, Learn(_, _))
+      .WillOnce(Return(
+          absl::StatusOr<v1::LearnResponse>(absl::InternalError("pointer 0xdeadbeef was null"))));
+  grpc::ClientContext context;
+  v1::LearnResponse response;
+  grpc::Status s = stub_->Learn(&context, {}, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(s.error_message().find("deadbeef"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace engram::api
