@@ -39,6 +39,8 @@ ABSL_FLAG(int, sentences, 50000, "Sentences loaded for the reason section (each 
 ABSL_FLAG(int, questions, 1000, "Distinct questions per reason repetition.");
 ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
 ABSL_FLAG(int, threads, 2, "Compute pool threads.");
+ABSL_FLAG(std::string, storage_concurrency, "16",
+          "Storage calls in flight per request for the reason section; a list (e.g. 1,16) compares them.");
 ABSL_FLAG(std::string, dir, "/tmp/engram_hybrid_bench", "Scratch directory (wiped).");
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage binary.");
 
@@ -229,6 +231,11 @@ void ReasonSection() {
          static_cast<unsigned long long>(info.concept_count()),
          static_cast<unsigned long long>(info.association_count()), sentences, load_s, questions,
          absl::GetFlag(FLAGS_reps));
+  for (int concurrency : storage::ParseIntList(absl::GetFlag(FLAGS_storage_concurrency))) {
+  h::HybridCoreOptions q_options = options;
+  q_options.max_concurrent_storage_calls = static_cast<size_t>(concurrency);
+  h::HybridCore q_core(st.stub.get(), &registry, &cache, nullptr, q_options);
+  printf("storage calls in flight per request: %d\n", concurrency);
   printf("%4s | %9s | %9s | %9s | %8s | %10s | %9s\n", "rep", "p50 ms", "p99 ms", "mean ms", "q/s",
          "confident", "expanded");
   std::vector<double> p50s, p99s, means, qps;
@@ -244,7 +251,7 @@ void ReasonSection() {
       req.set_namespace_("default");
       req.set_query(absl::StrCat("what kind of thing is a ", Word(i, "x")));
       auto t = Clock::now();
-      auto r = core.Reason(Call(), req);
+      auto r = q_core.Reason(Call(), req);
       lat.Add(SecondsSince(t));
       if (!r.ok()) {
         fprintf(stderr, "reason: %s\n", r.status().ToString().c_str());
@@ -261,8 +268,10 @@ void ReasonSection() {
     qps.push_back(questions / total);
     printf("%4d | %9.2f | %9.2f | %9.2f | %8.0f | %9.1f%% | %9.1f\n", rep, p50s.back(), p99s.back(), means.back(),
            qps.back(), 100.0 * confident / questions, static_cast<double>(expanded) / questions);
+    fflush(stdout);
   }
   printf("%4s | %9.2f | %9.2f | %9.2f | %8.0f |\n", "med", Median(p50s), Median(p99s), Median(means), Median(qps));
+  }
 }
 
 }  // namespace
