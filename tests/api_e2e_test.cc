@@ -191,7 +191,8 @@ TEST_F(ApiE2eTest, EveryRestRoute) {
   r = s.Rest("GET", "/v1/namespaces");
   ASSERT_EQ(r.status, 200) << r.body;
   std::set<std::string> names;
-  for (const auto& n : Json(r)["namespaces"]) names.insert(n["name"]);
+  const json listed = Json(r);
+  for (const auto& n : listed["namespaces"]) names.insert(n["name"]);
   EXPECT_TRUE(names.count(ns) && names.count("default")) << r.body;
 
   r = s.Rest("GET", base);
@@ -204,7 +205,8 @@ TEST_F(ApiE2eTest, EveryRestRoute) {
   const std::string dog = Json(r)["id"];
   EXPECT_EQ(Json(r)["created"], true);
   bool hierarchical = false;
-  for (const auto& a : Json(r)["associations"]) hierarchical |= a["type"] == "HIERARCHICAL";
+  const json learned = Json(r);
+  for (const auto& a : learned["associations"]) hierarchical |= a["type"] == "HIERARCHICAL";
   EXPECT_TRUE(hierarchical) << r.body;
   r = s.Rest("POST", base + "/concepts", json{{"content", "A dog is a mammal"}}.dump(), kWriterKey);
   EXPECT_EQ(r.status, 200) << r.body;
@@ -261,8 +263,9 @@ TEST_F(ApiE2eTest, EveryRestRoute) {
   r = s.Rest("POST", base + "/search",
              json{{"query", "water damage"}, {"filter", {{"attributes", {{"topic", "weather"}}}}}}.dump(), kReaderKey);
   ASSERT_EQ(r.status, 200) << r.body;
-  ASSERT_FALSE(Json(r)["results"].empty());
-  for (const auto& hit : Json(r)["results"]) EXPECT_EQ(hit["attributes"]["topic"], "weather") << r.body;
+  const json filtered = Json(r);
+  ASSERT_FALSE(filtered["results"].empty());
+  for (const auto& hit : filtered["results"]) EXPECT_EQ(hit["attributes"]["topic"], "weather") << r.body;
 
   r = s.Rest("POST", base + "/reason", json{{"query", "Is a dog a mammal?"}}.dump(), kReaderKey);
   ASSERT_EQ(r.status, 200) << r.body;
@@ -282,7 +285,8 @@ TEST_F(ApiE2eTest, EveryRestRoute) {
   r = s.Rest("GET", base + "/concepts/" + dog + "/neighbors?type=CAUSAL", "", kReaderKey);
   EXPECT_TRUE(Json(r)["neighbors"].empty()) << r.body;
   r = s.Rest("POST", base + "/search", json{{"vector", floods_vector}, {"k", 5}}.dump(), kReaderKey);
-  for (const auto& hit : Json(r)["results"]) EXPECT_NE(hit["id"], "floods");
+  const json after_delete = Json(r);
+  for (const auto& hit : after_delete["results"]) EXPECT_NE(hit["id"], "floods");
 
   EXPECT_EQ(s.Rest("DELETE", base).status, 200);
   EXPECT_EQ(s.Rest("GET", base).status, 404);
@@ -368,7 +372,7 @@ TEST_F(ApiE2eTest, EveryGrpcMethod) {
 
   v1::FindPathsRequest paths;
   paths.set_namespace_(ns);
-  paths.set_source(learned.id());
+  paths.set_source(batch_response.results(0).id());
   paths.set_target(batch_response.results(1).id());
   v1::FindPathsResponse paths_response;
   ASSERT_TRUE(stub.FindPaths(Suite::Context(kReaderKey).get(), paths, &paths_response).ok());
