@@ -352,7 +352,15 @@ TEST_F(EngineTest, RecoversAcknowledgedWritesFromCrashImage) {
   v1::WriteRequest del = Batch("n", {});
   del.add_mutations()->set_delete_concept("c10");
   MustWrite(del);
-  std::filesystem::copy(dir, image, std::filesystem::copy_options::recursive);
+  // The indexer may still be writing (and renaming) graph files in the background; a file that
+  // vanishes mid-copy makes copy() throw, so take the image again in that case.
+  for (int attempt = 0;; ++attempt) {
+    std::error_code ec;
+    std::filesystem::remove_all(image);
+    std::filesystem::copy(dir, image, std::filesystem::copy_options::recursive, ec);
+    if (!ec) break;
+    ASSERT_LT(attempt, 20) << "cannot copy the data directory: " << ec.message();
+  }
   auto stats = engine_->GetStats();
   ASSERT_TRUE(engine_->Close().ok());
   engine_.reset();
