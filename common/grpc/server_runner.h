@@ -57,6 +57,10 @@ class ServerRunner {
     // When finite, connections are closed (GOAWAY) after this age, so that clients re-resolve
     // and spread over new replicas (useful behind a headless Service with an HPA).
     absl::Duration max_connection_age = absl::InfiniteDuration();
+    // Sync-server thread pool: threads kept polling for calls. A thread finishing a call exits
+    // when more than max_pollers are already polling; higher values avoid thread churn under load.
+    int min_pollers = 2;
+    int max_pollers = 32;
     // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
     metrics::Registry* metrics = nullptr;
   };
