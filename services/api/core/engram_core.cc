@@ -711,6 +711,26 @@ absl::StatusOr<v1::FindPathsResponse> EngramCore::FindPaths(const RequestContext
 
 // ---- Search and reasoning -----------------------------------------------------------------------
 
+template <typename Response, typename Fn>
+absl::StatusOr<Response> EngramCore::CachedOr(const std::string& ns, std::string_view kind,
+                                              const google::protobuf::Message& normalised,
+                                              Fn&& compute) {
+  if (deps_.cache == nullptr) return compute();
+  const std::string key = ResponseCache::Key(kind, normalised);
+  if (std::optional<std::string> hit = deps_.cache->Get(ns, key)) {
+    Response cached;
+    if (cached.ParseFromString(*hit)) {
+      if (cache_hits_ != nullptr) cache_hits_->Increment();
+      return cached;
+    }
+  }
+  if (cache_misses_ != nullptr) cache_misses_->Increment();
+  const uint64_t generation = deps_.cache->Generation(ns);
+  ASSIGN_OR_RETURN(Response out, compute());
+  deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
+  return out;
+}
+
 absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
                                                       const v1::SearchRequest& request) {
   return Instrumented<v1::SearchResponse>(kSearch, [&]() -> absl::StatusOr<v1::SearchResponse> {
@@ -721,53 +741,40 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
     if (normal.k() == 0) normal.set_k(kDefaultSearchK);
     const std::string& ns = request.namespace_();
 
-    std::string key;
-    uint64_t generation = 0;
-    if (deps_.cache != nullptr) {
-      key = ResponseCache::Key("search", normal);
-      if (std::optional<std::string> hit = deps_.cache->Get(ns, key)) {
-        v1::SearchResponse cached;
-        if (cached.ParseFromString(*hit)) {
-          if (cache_hits_ != nullptr) cache_hits_->Increment();
-          return cached;
-        }
-      }
-      if (cache_misses_ != nullptr) cache_misses_->Increment();
-      generation = deps_.cache->Generation(ns);
-    }
-
-    v1::SearchResponse out;
-    if (!normal.query().empty()) {
-      hv1::SearchRequest req;
-      req.set_namespace_(ns);
-      req.set_text(normal.query());
-      req.set_k(normal.k());
-      req.set_ef(normal.ef());
-      req.mutable_filter()->insert(normal.filter().attributes().begin(),
-                                   normal.filter().attributes().end());
-      hv1::SearchResponse resp;
-      RETURN_IF_ERROR(CallDownstream(
-          call, Dependency::kHybrid, "Search", /*idempotent=*/true,
-          [&](grpc::ClientContext* c) { return deps_.hybrid->Search(c, req, &resp); }));
-      for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
-    } else {
-      ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
-      RETURN_IF_ERROR(ValidateVector("vector", normal.vector(), config.dimension()));
-      sv1::SearchRequest req;
-      req.set_namespace_(ns);
-      req.mutable_vector()->CopyFrom(normal.vector());
-      req.set_k(normal.k());
-      req.set_ef(normal.ef());
-      req.mutable_filter()->insert(normal.filter().attributes().begin(),
-                                   normal.filter().attributes().end());
-      sv1::SearchResponse resp;
-      RETURN_IF_ERROR(CallDownstream(
-          call, Dependency::kStorage, "Search", /*idempotent=*/true,
-          [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
-      for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
-    }
-    if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
-    return out;
+    return CachedOr<v1::SearchResponse>(
+        ns, "search", normal, [&]() -> absl::StatusOr<v1::SearchResponse> {
+          v1::SearchResponse out;
+          if (!normal.query().empty()) {
+            hv1::SearchRequest req;
+            req.set_namespace_(ns);
+            req.set_text(normal.query());
+            req.set_k(normal.k());
+            req.set_ef(normal.ef());
+            req.mutable_filter()->insert(normal.filter().attributes().begin(),
+                                         normal.filter().attributes().end());
+            hv1::SearchResponse resp;
+            RETURN_IF_ERROR(CallDownstream(
+                call, Dependency::kHybrid, "Search", /*idempotent=*/true,
+                [&](grpc::ClientContext* c) { return deps_.hybrid->Search(c, req, &resp); }));
+            for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
+          } else {
+            ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
+            RETURN_IF_ERROR(ValidateVector("vector", normal.vector(), config.dimension()));
+            sv1::SearchRequest req;
+            req.set_namespace_(ns);
+            req.mutable_vector()->CopyFrom(normal.vector());
+            req.set_k(normal.k());
+            req.set_ef(normal.ef());
+            req.mutable_filter()->insert(normal.filter().attributes().begin(),
+                                         normal.filter().attributes().end());
+            sv1::SearchResponse resp;
+            RETURN_IF_ERROR(CallDownstream(
+                call, Dependency::kStorage, "Search", /*idempotent=*/true,
+                [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
+            for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
+          }
+          return out;
+        });
   });
 }
 
@@ -789,36 +796,22 @@ absl::StatusOr<v1::ReasonResponse> EngramCore::Reason(const RequestContext& ctx,
     normal.mutable_types()->Assign(types.begin(), types.end());
     const std::string& ns = request.namespace_();
 
-    std::string key;
-    uint64_t generation = 0;
-    if (deps_.cache != nullptr) {
-      key = ResponseCache::Key("reason", normal);
-      if (std::optional<std::string> hit = deps_.cache->Get(ns, key)) {
-        v1::ReasonResponse cached;
-        if (cached.ParseFromString(*hit)) {
-          if (cache_hits_ != nullptr) cache_hits_->Increment();
-          return cached;
-        }
-      }
-      if (cache_misses_ != nullptr) cache_misses_->Increment();
-      generation = deps_.cache->Generation(ns);
-    }
-
-    hv1::ReasonRequest req;
-    req.set_namespace_(ns);
-    req.set_query(normal.query());
-    req.set_k(normal.k());
-    req.set_max_depth(normal.max_depth());
-    req.set_max_paths(normal.max_paths());
-    *req.mutable_min_confidence() = normal.min_confidence();
-    for (int t : normal.types()) req.add_types(static_cast<sv1::AssociationType>(t));
-    hv1::ReasonResponse resp;
-    RETURN_IF_ERROR(CallDownstream(
-        call, Dependency::kHybrid, "Reason", /*idempotent=*/true,
-        [&](grpc::ClientContext* c) { return deps_.hybrid->Reason(c, req, &resp); }));
-    v1::ReasonResponse out = ToV1(resp);
-    if (deps_.cache != nullptr) deps_.cache->Put(ns, key, out.SerializeAsString(), generation);
-    return out;
+    return CachedOr<v1::ReasonResponse>(
+        ns, "reason", normal, [&]() -> absl::StatusOr<v1::ReasonResponse> {
+          hv1::ReasonRequest req;
+          req.set_namespace_(ns);
+          req.set_query(normal.query());
+          req.set_k(normal.k());
+          req.set_max_depth(normal.max_depth());
+          req.set_max_paths(normal.max_paths());
+          *req.mutable_min_confidence() = normal.min_confidence();
+          for (int t : normal.types()) req.add_types(static_cast<sv1::AssociationType>(t));
+          hv1::ReasonResponse resp;
+          RETURN_IF_ERROR(CallDownstream(
+              call, Dependency::kHybrid, "Reason", /*idempotent=*/true,
+              [&](grpc::ClientContext* c) { return deps_.hybrid->Reason(c, req, &resp); }));
+          return ToV1(resp);
+        });
   });
 }
 

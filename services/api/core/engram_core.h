@@ -155,6 +155,12 @@ class EngramCore final : public ApiCore {
   template <typename T, typename Fn>
   absl::StatusOr<T> Instrumented(Method method, Fn&& body);
 
+  // Step 6 of api_core.h: the cached answer for (`ns`, `kind`, `normalised` request), or
+  // `compute()`'s, stored under the namespace generation read before computing it.
+  template <typename Response, typename Fn>
+  absl::StatusOr<Response> CachedOr(const std::string& ns, std::string_view kind,
+                                    const google::protobuf::Message& normalised, Fn&& compute);
+
   // One downstream call through the dependency's breaker (and retries when `idempotent`).
   // `fn` receives a ClientContext prepared with the correlation id and the attempt's deadline.
   absl::Status CallDownstream(const Call& call, Dependency dependency, const char* method,
