@@ -8,14 +8,11 @@
 #include <map>
 #include <set>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/process.h"
 
 namespace engram {
@@ -36,29 +33,6 @@ std::filesystem::path TestDir(const std::string& name) {
 
 void WithDeadline(grpc::ClientContext* context, absl::Duration timeout) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-// GET http://127.0.0.1:port/path with a blocking socket (5 s receive timeout); the raw response.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  timeval tv{.tv_sec = 5, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
 }
 
 class HybridIntegrationTest : public ::testing::Test {
@@ -247,7 +221,7 @@ TEST_F(HybridIntegrationTest, LearnSearchReasonThenStorageGoesAway) {
   }
 
   // Ready while storage is connected (it has just answered).
-  EXPECT_THAT(HttpGet(hybrid_http_port_, "/readyz"), ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_EQ(testing::HttpCall(hybrid_http_port_, "GET", "/readyz").status, 200);
 
   // Storage goes away: Learn answers UNAVAILABLE, not DEADLINE_EXCEEDED (so within its deadline).
   storage_->Kill(SIGKILL);
@@ -256,10 +230,10 @@ TEST_F(HybridIntegrationTest, LearnSearchReasonThenStorageGoesAway) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_THAT(s.error_message(), ::testing::HasSubstr("storage unavailable"));
   // /readyz names storage as the unavailable dependency; /healthz stays ok.
-  std::string ready = HttpGet(hybrid_http_port_, "/readyz");
-  EXPECT_THAT(ready, ::testing::StartsWith("HTTP/1.1 503"));
-  EXPECT_THAT(ready, ::testing::HasSubstr("\"storage\""));
-  EXPECT_THAT(HttpGet(hybrid_http_port_, "/healthz"), ::testing::StartsWith("HTTP/1.1 200"));
+  testing::HttpResult ready = testing::HttpCall(hybrid_http_port_, "GET", "/readyz");
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_THAT(ready.body, ::testing::HasSubstr("\"storage\""));
+  EXPECT_EQ(testing::HttpCall(hybrid_http_port_, "GET", "/healthz").status, 200);
   // Reason likewise; engram-hybrid itself keeps serving.
   {
     hv1::ReasonRequest request;

@@ -31,6 +31,8 @@ ABSL_FLAG(int, max_deadline_ms, 60000, "Cap of a client's deadline.");
 ABSL_FLAG(uint64_t, max_body_mb, 16, "Largest REST request body in MiB (413 above).");
 ABSL_FLAG(uint64_t, max_content_bytes, 1 << 20, "Largest concept content and query text.");
 ABSL_FLAG(int, http_threads, 16, "HTTP threads (REST handlers block on downstream calls).");
+ABSL_FLAG(int, max_connection_age_s, 300,
+          "Close gRPC connections after this many seconds so clients spread over new replicas (0: never).");
 ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");
 ABSL_FLAG(std::string, log_format, "text", "text or json.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
@@ -79,6 +81,9 @@ int main(int argc, char** argv) {
   config.core.limits.max_content_bytes = absl::GetFlag(FLAGS_max_content_bytes);
   config.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_mb)) << 20;
   config.http_threads = absl::GetFlag(FLAGS_http_threads);
+  config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age_s) > 0
+                                  ? absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_s))
+                                  : absl::InfiniteDuration();
   config.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
 
   engram::api::ApiServer server(config);

@@ -28,6 +28,8 @@ ABSL_FLAG(uint64_t, storage_concurrency, 16,
           "Storage calls one request keeps in flight at once (neighbour fetches, semantic-link searches).");
 ABSL_FLAG(uint64_t, cache_mb, 256, "Embedding cache size in MiB (0 disables it).");
 ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request deadline caps it too).");
+ABSL_FLAG(int, max_connection_age_s, 300,
+          "Close gRPC connections after this many seconds so clients spread over new replicas (0: never).");
 ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");
 ABSL_FLAG(std::string, log_format, "text", "text or json.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
@@ -52,6 +54,9 @@ int main(int argc, char** argv) {
   config.cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;
   config.threads = absl::GetFlag(FLAGS_threads);
   config.compute_queue = absl::GetFlag(FLAGS_compute_queue);
+  config.max_connection_age = absl::GetFlag(FLAGS_max_connection_age_s) > 0
+                                  ? absl::Seconds(absl::GetFlag(FLAGS_max_connection_age_s))
+                                  : absl::InfiniteDuration();
   config.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   config.core.storage_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_storage_timeout_ms));
   config.core.namespace_cache.ttl = absl::Milliseconds(absl::GetFlag(FLAGS_namespace_cache_ttl_ms));

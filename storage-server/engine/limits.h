@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/text/utf8.h"
 #include "engram/storage/v1/storage.pb.h"
 
 namespace engram::storage {
@@ -64,6 +65,6 @@ absl::Status NormalizeWriteRequest(const Limits& limits, uint32_t dimension,
 // same text twice is idempotent.
 std::string ContentHashId(absl::string_view content);
 
-bool IsValidUtf8(absl::string_view s);
+using text::IsValidUtf8;  // common/text/utf8.h
 
 }  // namespace engram::storage

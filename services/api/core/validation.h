@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/text/utf8.h"
 #include "engram/v1/engram.pb.h"
 #include "google/protobuf/map.h"
 #include "google/protobuf/repeated_field.h"
@@ -43,7 +44,7 @@ struct ValidationLimits {
 std::string IndexedField(absl::string_view name, int index, absl::string_view sub = "");
 absl::Status InvalidField(absl::string_view field, absl::string_view problem);
 
-bool IsValidUtf8(absl::string_view s);
+using text::IsValidUtf8;  // common/text/utf8.h
 
 // [a-zA-Z0-9_.-]{1,64}, not "." or "..".
 absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name);

@@ -114,6 +114,7 @@ ApiServer::ApiServer(ApiServerConfig config)
   gopts.service_name = "engram.v1.Engram";
   gopts.grpc_address = config_.grpc_address;
   gopts.drain_timeout = config_.drain_timeout;
+  gopts.max_connection_age = config_.max_connection_age;
   gopts.max_message_bytes =
       static_cast<int>(std::max<size_t>(config_.max_body_bytes, kMaxResponseBytes));
   gopts.metrics = &metrics_;

@@ -63,6 +63,9 @@ struct ApiServerConfig {
   size_t max_body_bytes = 16 << 20;  // REST request bodies (413 above)
   int http_threads = 16;             // REST handlers block on downstream calls
   absl::Duration drain_timeout = absl::Seconds(20);
+  // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
+  // replicas the HPA added; InfiniteDuration keeps them forever.
+  absl::Duration max_connection_age = absl::Minutes(5);
   CircuitBreakerOptions breaker;
   absl::Duration probe_interval = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(2);

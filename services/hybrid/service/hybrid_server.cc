@@ -64,6 +64,7 @@ HybridServer::HybridServer(HybridServerConfig config)
   gopts.service_name = "engram.hybrid.v1.Hybrid";
   gopts.grpc_address = config_.grpc_address;
   gopts.drain_timeout = config_.drain_timeout;
+  gopts.max_connection_age = config_.max_connection_age;
   gopts.metrics = &metrics_;
   grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
   grpc_->AddService(service_.get());

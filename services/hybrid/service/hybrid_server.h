@@ -41,6 +41,9 @@ struct HybridServerConfig {
   int threads = 0;
   size_t compute_queue = 256;   // tasks waiting for a thread before RESOURCE_EXHAUSTED (0 allowed)
   absl::Duration drain_timeout = absl::Seconds(20);
+  // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
+  // replicas the HPA added; InfiniteDuration keeps them forever.
+  absl::Duration max_connection_age = absl::Minutes(5);
   HybridCoreOptions core;
 };
 
