@@ -193,6 +193,53 @@ TEST_F(EngineTest, AssociationsNeighborsAndCompleteDeletes) {
   EXPECT_THAT(NeighborIds("n", "dog"), ElementsAre());
 }
 
+// Unset strength, confidence and weight mean 1.0; an explicit 0 is a value like any other and is
+// kept, across a restart too.
+TEST_F(EngineTest, ExplicitZeroConfidenceAndWeightAreKept) {
+  auto dir = FreshDir("data");
+  OpenAt(dir);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 2)).ok());
+  v1::Mutation zero_concept = PutConcept("z", "zero", {1, 0});
+  zero_concept.mutable_put_concept()->set_strength(0);
+  zero_concept.mutable_put_concept()->set_confidence(0);
+  v1::Mutation zero_assoc = PutAssoc("z", "d", v1::CAUSAL, 0.0f);
+  zero_assoc.mutable_put_association()->set_weight(0);
+  v1::Mutation default_assoc;
+  default_assoc.mutable_put_association()->set_source("d");
+  default_assoc.mutable_put_association()->set_target("z");
+  default_assoc.mutable_put_association()->set_type(v1::CAUSAL);
+  MustWrite(Batch("n", {zero_concept, PutConcept("d", "default", {0, 1}), zero_assoc, default_assoc}));
+
+  auto check = [&] {
+    auto got = Get("n", {"z", "d"});
+    ASSERT_EQ(got.concepts_size(), 2);
+    EXPECT_EQ(got.concepts(0).strength(), 0.0f);
+    EXPECT_EQ(got.concepts(0).confidence(), 0.0f);
+    EXPECT_EQ(got.concepts(1).strength(), 1.0f);
+    EXPECT_EQ(got.concepts(1).confidence(), 1.0f);
+    v1::NeighborsRequest r;
+    r.set_namespace_("n");
+    r.set_id("z");
+    r.set_direction(v1::OUT);
+    auto out = engine_->Neighbors(r);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->neighbors_size(), 1);
+    EXPECT_EQ(out->neighbors(0).association().confidence(), 0.0f);
+    EXPECT_EQ(out->neighbors(0).association().weight(), 0.0f);
+    r.set_id("d");
+    out = engine_->Neighbors(r);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_EQ(out->neighbors_size(), 1);
+    EXPECT_EQ(out->neighbors(0).association().confidence(), 1.0f);
+    EXPECT_EQ(out->neighbors(0).association().weight(), 1.0f);
+  };
+  check();
+  ASSERT_TRUE(engine_->Close().ok());
+  engine_.reset();
+  OpenAt(dir);  // replayed from the log
+  check();
+}
+
 TEST_F(EngineTest, PathsBestAndShortest) {
   OpenAt(FreshDir("data"));
   ASSERT_TRUE(engine_->CreateNamespace(Config("n", 2)).ok());
@@ -416,7 +463,9 @@ TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
   EXPECT_EQ(ok.load(), 5);
   EXPECT_EQ(exhausted.load(), 16);
   for (const auto& id : acked) {
-    if (!id.empty()) EXPECT_EQ(Get("n", {id}).concepts_size(), 1) << id;
+    if (!id.empty()) {
+      EXPECT_EQ(Get("n", {id}).concepts_size(), 1) << id;
+    }
   }
   EXPECT_EQ(engine_->GetNamespace("n")->concept_count(), 5u);
 }
@@ -437,7 +486,9 @@ TEST_F(EngineTest, ScanIsPointInTimeAndComplete) {
     ++pages;
     for (const auto& c : page->concepts()) {
       EXPECT_TRUE(seen.insert(c.id()).second) << "duplicate " << c.id();
-      if (c.id() == "c7") EXPECT_EQ(c.content(), "v2");
+      if (c.id() == "c7") {
+        EXPECT_EQ(c.content(), "v2");
+      }
     }
     // Writes after the first page are not part of this scan.
     if (pages == 1) MustWrite(Batch("n", {PutConcept("late", "x")}));

@@ -126,8 +126,8 @@ absl::Status NormalizeConcept(absl::string_view field, const Limits& limits, uin
   if (!std::isfinite(c->confidence()) || c->confidence() < 0 || c->confidence() > 1) {
     return InvalidField(absl::StrCat(field, ".confidence"), "must be in [0, 1]");
   }
-  if (c->strength() == 0) c->set_strength(1.0f);
-  if (c->confidence() == 0) c->set_confidence(1.0f);
+  if (!c->has_strength()) c->set_strength(1.0f);
+  if (!c->has_confidence()) c->set_confidence(1.0f);
   c->clear_create_time();
   c->clear_update_time();
   return absl::OkStatus();
@@ -148,8 +148,8 @@ absl::Status NormalizeAssociation(absl::string_view field, const Limits& limits,
     return InvalidField(absl::StrCat(field, ".confidence"), "must be in [0, 1]");
   }
   if (!std::isfinite(a->weight())) return InvalidField(absl::StrCat(field, ".weight"), "not finite");
-  if (a->confidence() == 0) a->set_confidence(1.0f);
-  if (a->weight() == 0) a->set_weight(1.0f);
+  if (!a->has_confidence()) a->set_confidence(1.0f);
+  if (!a->has_weight()) a->set_weight(1.0f);
   a->clear_create_time();
   return absl::OkStatus();
 }

@@ -106,6 +106,17 @@ TEST(LimitsTest, AssociationFields) {
   ExpectInvalid(NormalizeWriteRequest(limits, 4, &r), "put_association.weight");
   a->set_weight(2);
   EXPECT_TRUE(NormalizeWriteRequest(limits, 4, &r).ok());
+  // Unset means 1.0; an explicit 0 is kept.
+  a->clear_confidence();
+  a->set_weight(0);
+  ASSERT_TRUE(NormalizeWriteRequest(limits, 4, &r).ok());
+  EXPECT_EQ(r.mutations(0).put_association().confidence(), 1.0f);
+  EXPECT_EQ(r.mutations(0).put_association().weight(), 0.0f);
+  a->set_confidence(0);
+  a->clear_weight();
+  ASSERT_TRUE(NormalizeWriteRequest(limits, 4, &r).ok());
+  EXPECT_EQ(r.mutations(0).put_association().confidence(), 0.0f);
+  EXPECT_EQ(r.mutations(0).put_association().weight(), 1.0f);
 }
 
 TEST(LimitsTest, NamespaceName) {

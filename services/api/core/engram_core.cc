@@ -637,8 +637,9 @@ absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
     a->set_source(request.source());
     a->set_target(request.target());
     a->set_type(static_cast<sv1::AssociationType>(request.type()));
-    a->set_confidence(request.has_confidence() ? request.confidence().value() : 1.0f);
-    a->set_weight(request.has_weight() ? request.weight().value() : 1.0f);
+    // Unset stays unset: storage applies the default (1.0) and keeps an explicit 0.
+    if (request.has_confidence()) a->set_confidence(request.confidence().value());
+    if (request.has_weight()) a->set_weight(request.weight().value());
     sv1::WriteResponse resp;
     absl::Status s = CallDownstream(
         call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,

@@ -631,7 +631,9 @@ TEST_F(EngramCoreTest, AssociateReturnsTheStoredAssociationWithItsCreateTime) {
           [](grpc::ClientContext*, const sv1::PutAssociationsRequest& req, sv1::WriteResponse*) {
             EXPECT_EQ(req.associations_size(), 1);
             EXPECT_FLOAT_EQ(req.associations(0).confidence(), 0.75f);
-            EXPECT_FLOAT_EQ(req.associations(0).weight(), 1.0f);  // unset means 1
+            // An explicit 0 is forwarded as a value (storage keeps it); unset stays unset.
+            EXPECT_TRUE(req.associations(0).has_weight());
+            EXPECT_EQ(req.associations(0).weight(), 0.0f);
             return grpc::Status::OK;
           }));
   sv1::FindPathsResponse stored;
@@ -658,6 +660,7 @@ TEST_F(EngramCoreTest, AssociateReturnsTheStoredAssociationWithItsCreateTime) {
   associate.set_target("b");
   associate.set_type(v1::CAUSAL);
   associate.mutable_confidence()->set_value(0.75f);
+  associate.mutable_weight()->set_value(0.0f);
   absl::StatusOr<v1::Association> r = Core().Associate(Ctx(kWriter), associate);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->type(), v1::CAUSAL);
