@@ -97,6 +97,16 @@ elif [[ "$demo" == small && ! -e "$DATA_DIR/.small-demo-imported" ]]; then
   "$ENGRAMCTL" --namespace=default learn --file=scripts/demo-knowledge.txt && touch "$DATA_DIR/.small-demo-imported"
 fi
 
+# Example questions that the demo knowledge answers well (the built-in hashing embedder matches
+# words and word pieces, not meaning: see docs/hybrid.md).
+if [[ "$DEMO_NS" == wordnet ]]; then
+  search_example="stringed musical instrument"
+  reason_example="What is a pine tree?"
+else
+  search_example="large sea mammal"
+  reason_example="Is a whale an animal?"
+fi
+
 cat <<INFO
 
 Engram is running (data in $DATA_DIR):
@@ -112,14 +122,14 @@ Try (REST):
   curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/default/concepts \\
        -d '{"content": "A whale is a mammal"}'
   curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/$DEMO_NS/search \\
-       -d '{"query": "large sea mammal", "k": 5}'
+       -d '{"query": "$search_example", "k": 5}'
   curl -s -H "Authorization: Bearer \$ENGRAM_API_KEY" -X POST http://127.0.0.1:$API_HTTP/v1/namespaces/$DEMO_NS/reason \\
-       -d '{"query": "Is a whale an animal?"}'
+       -d '{"query": "$reason_example"}'
 
 Try (engramctl, $ENGRAMCTL):
   $ENGRAMCTL learn "Whales eat krill"
-  $ENGRAMCTL -n $DEMO_NS search "large sea mammal"
-  $ENGRAMCTL -n $DEMO_NS reason "Is a whale an animal?"
+  $ENGRAMCTL -n $DEMO_NS search "$search_example"
+  $ENGRAMCTL -n $DEMO_NS reason "$reason_example"
   $ENGRAMCTL -n $DEMO_NS neighbors <id from a search> --direction OUT
   $ENGRAMCTL -n $DEMO_NS paths <source id> <target id>
   $ENGRAMCTL stats
