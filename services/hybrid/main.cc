@@ -30,6 +30,8 @@ ABSL_FLAG(uint64_t, cache_mb, 256, "Embedding cache size in MiB (0 disables it).
 ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request deadline caps it too).");
 ABSL_FLAG(int, max_connection_age_s, 300,
           "Close gRPC connections after this many seconds so clients spread over new replicas (0: never).");
+ABSL_FLAG(double, reason_consensus_weight, 0.25,
+          "Share of multi-path consensus in a Reason answer's final confidence, 0..1 (docs/hybrid.md).");
 ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");
 ABSL_FLAG(std::string, log_format, "text", "text or json.");
 ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");
@@ -62,10 +64,13 @@ int main(int argc, char** argv) {
   config.core.namespace_cache.ttl = absl::Milliseconds(absl::GetFlag(FLAGS_namespace_cache_ttl_ms));
   config.core.namespace_cache.capacity = absl::GetFlag(FLAGS_namespace_cache_size);
   config.core.max_concurrent_storage_calls = absl::GetFlag(FLAGS_storage_concurrency);
+  const double consensus_weight = absl::GetFlag(FLAGS_reason_consensus_weight);
+  config.core.reasoner.consensus_weight = static_cast<float>(consensus_weight);
   if (config.threads < 0 || config.core.max_concurrent_storage_calls == 0 ||
-      absl::GetFlag(FLAGS_storage_timeout_ms) <= 0 || absl::GetFlag(FLAGS_namespace_cache_ttl_ms) < 0) {
+      absl::GetFlag(FLAGS_storage_timeout_ms) <= 0 || absl::GetFlag(FLAGS_namespace_cache_ttl_ms) < 0 ||
+      !(consensus_weight >= 0 && consensus_weight <= 1)) {
     spdlog::critical("--threads must be >= 0, --storage_concurrency >= 1, --storage_timeout_ms > 0, "
-                     "--namespace_cache_ttl_ms >= 0");
+                     "--namespace_cache_ttl_ms >= 0, --reason_consensus_weight in [0, 1]");
     return 2;
   }
 

@@ -293,7 +293,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     for (size_t i = 1; i < s.independent.size(); ++i)
       rest *= 1.0 - paths[s.independent[i]].evidence;
     const double consensus = 1.0 - rest;
-    const double final_confidence = 1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - consensus);
+    const double final_confidence =
+        1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - config_.consensus_weight * consensus);
     s.candidate.node.id = id;
     s.candidate.confidence = {static_cast<float>(best.conf), static_cast<float>(best.seed_sim),
                               static_cast<float>(consensus), static_cast<float>(final_confidence)};

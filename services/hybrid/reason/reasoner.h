@@ -21,9 +21,11 @@
 //        semantic  = sim(seed of p*)
 //        graph     = conf(p*)
 //        consensus = 1 - prod_{p in D(c), p != p*} (1 - e(p))
-//        final     = 1 - (1 - semantic * graph) * (1 - consensus)
-//      i.e. final is the noisy-OR of the evidence of c's independent paths: a concept supported
-//      by several independent paths beats one supported by a single path of similar strength.
+//        final     = 1 - (1 - semantic * graph) * (1 - w * consensus),  w = consensus_weight
+//      i.e. a noisy-OR of the best path's evidence and the other independent paths' evidence,
+//      the latter weighted by w (0.25): a concept supported by several independent paths beats
+//      one supported by a single path of similar strength, but many weak paths into a hub do not
+//      beat one strong path (bench/reason_quality_bench measured w = 1 against lower values).
 //      If no concept is reached, the top seed is the only candidate with graph = 0,
 //      consensus = 0 and final = semantic * semantic_only_factor (0.5): a bare similarity
 //      match is never fully trusted.
@@ -71,6 +73,7 @@ struct ReasonerConfig {
   uint32_t max_explored_paths = 20000;   // partial paths scored, per request
   uint32_t max_expansions_per_node = 4;  // paths extended through the same concept
   uint32_t max_consensus_paths = 8;      // independent paths counted per candidate
+  float consensus_weight = 0.25f;        // w: share of consensus in final, [0, 1]
   float min_seed_similarity = 0.0f;      // seeds must score above this
   float min_path_evidence = 1e-3f;       // weaker partial paths are pruned
   float semantic_only_factor = 0.5f;     // final of an answer no path supports
