@@ -147,7 +147,7 @@ constexpr double kBConsensus = 1 - (1 - kBFromSeed) * (1 - kBDirect);
 // b's final with the default consensus weight 0.25: 1 - (1 - e*) * (1 - 0.25 * consensus).
 constexpr double kBFinal = 1 - (1 - kBFromSeed) * (1 - 0.25 * kBConsensus);
 
-TEST(ReasonerTest, MultiPathConsensusBeatsASingleStrongerPathOfSimilarStrength) {
+TEST(ReasonerTest, MultiPathConsensusBeatsASlightlyStrongerSinglePath) {
   InMemoryGraph g = ConsensusGraph(0.6f);
   const ReasonResult r = ReasonOrDie(g);
 
