@@ -10,6 +10,7 @@
 #include <fstream>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -22,6 +23,7 @@ namespace engram {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ChildProcess;
 using testing::HttpCall;
 using testing::HttpResult;
@@ -515,6 +517,47 @@ TEST_F(ApiE2eTest, RateLimitedKeyGets429WithRetryAfterAndGrpcResourceExhausted) 
   EXPECT_EQ(HttpCall(http, "GET", "/v1/stats", "", Auth(kAdminKey)).status, 200);
   HttpResult metrics = HttpCall(http, "GET", "/metrics");
   EXPECT_THAT(metrics.body, HasSubstr("engram_api_rate_limited_total"));
+  EXPECT_EQ(api->Kill(SIGTERM), 0) << api->Log();
+}
+
+TEST_F(ApiE2eTest, RotatedKeysFileTakesEffectWithoutRestartAndABadOneIsRefused) {
+  Suite& s = *suite_;
+  const std::filesystem::path keys = s.dir_ / "rotating-keys.json";
+  // As Kubernetes updates a mounted Secret: the new content appears at once, by rename.
+  auto write = [&](const std::string& text) {
+    const std::filesystem::path tmp = keys.string() + ".tmp";
+    std::ofstream(tmp, std::ios::trunc) << text;
+    std::filesystem::rename(tmp, keys);
+  };
+  auto one_reader_key = [](const std::string& key) {
+    return json{{"keys", {{{"name", "rotating"}, {"key", key}, {"role", "reader"}, {"namespaces", {"*"}}}}}}
+        .dump();
+  };
+  const std::string old_key = "ek_rotation_old_0123456789";
+  const std::string new_key = "ek_rotation_new_0123456789";
+  write(one_reader_key(old_key));
+  auto api = s.StartApi("api-rotating", {"--api_keys_file=" + keys.string(), "--api_keys_reload_s=1"});
+  const int http = api->PortAfter(" http ");
+  auto status_with = [&](const std::string& key) {
+    return HttpCall(http, "GET", "/v1/stats", "", Auth(key)).status;
+  };
+  EXPECT_EQ(status_with(old_key), 200);
+  EXPECT_EQ(status_with(new_key), 401);
+
+  write(one_reader_key(new_key));
+  ASSERT_TRUE(Eventually([&] { return status_with(new_key) == 200; })) << api->Log();
+  EXPECT_EQ(status_with(old_key), 401);
+  EXPECT_TRUE(api->WaitForLine("API keys reloaded: 1 keys", absl::Seconds(10)).ok()) << api->Log();
+
+  // A broken file (a bad edit of the Secret) is refused, counted and logged; the keys stay.
+  write("{\"keys\": [");
+  ASSERT_TRUE(Eventually([&] {
+    return absl::StrContains(HttpCall(http, "GET", "/metrics").body,
+                             "engram_api_keys_reloads_total{result=\"error\"} 1");
+  })) << api->Log();
+  EXPECT_EQ(status_with(new_key), 200);
+  EXPECT_THAT(api->Log(), HasSubstr("API keys not reloaded, the 1 keys in force stay"));
+  EXPECT_THAT(api->Log(), Not(HasSubstr(new_key)));  // keys are never logged
   EXPECT_EQ(api->Kill(SIGTERM), 0) << api->Log();
 }
 

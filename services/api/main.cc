@@ -17,6 +17,8 @@ ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC add
 ABSL_FLAG(std::string, hybrid_addr, "127.0.0.1:50052",
           "engram-hybrid gRPC target, balanced round-robin over every address it resolves to.");
 ABSL_FLAG(std::string, api_keys_file, "", "JSON file of API keys (required with --auth=enabled).");
+ABSL_FLAG(int, api_keys_reload_s, 10,
+          "Re-read --api_keys_file this often; a changed valid file replaces the keys (0: never).");
 ABSL_FLAG(std::string, auth, "enabled",
           "enabled or disabled (development only: anyone may do anything).");
 ABSL_FLAG(double, key_rate, 1000, "Requests per second per API key (0: unlimited).");
@@ -69,6 +71,9 @@ int main(int argc, char** argv) {
   config.storage_address = absl::GetFlag(FLAGS_storage_addr);
   config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
   config.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
+  config.keys_reload_interval = absl::GetFlag(FLAGS_api_keys_reload_s) > 0
+                                    ? absl::Seconds(absl::GetFlag(FLAGS_api_keys_reload_s))
+                                    : absl::InfiniteDuration();
   config.auth_enabled = auth == "enabled";
   config.rate_limits = {.key_rate = absl::GetFlag(FLAGS_key_rate),
                         .key_burst = absl::GetFlag(FLAGS_key_burst),

@@ -228,7 +228,8 @@ absl::StatusOr<EngramCore::Call> EngramCore::Admit(const RequestContext& ctx, Ro
   call.ctx = &ctx;
   if (options_.auth_enabled) {
     if (deps_.keys == nullptr) return absl::InternalError("auth enabled without a key store");
-    absl::StatusOr<const ApiKey*> who = deps_.keys->Authenticate(ctx.api_key);
+    call.keys = deps_.keys->Current();
+    absl::StatusOr<const ApiKey*> who = call.keys->Authenticate(ctx.api_key);
     if (!who.ok()) {
       if (auth_failures_ != nullptr) {
         auth_failures_->Add({ctx.api_key.empty() ? "missing_key" : "invalid_key"}).Increment();

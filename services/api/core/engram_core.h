@@ -1,7 +1,7 @@
 // EngramCore: the ApiCore of engram-api over engram-storage and engram-hybrid (api_core.h says
 // what every method does, in order: auth, rate limit, validation, routing, resilience, cache).
 //
-//   EngramCore core({.storage = storage_stub.get(), .hybrid = hybrid_stub.get(), .keys = &keys,
+//   EngramCore core({.storage = storage_stub.get(), .hybrid = hybrid_stub.get(), .keys = &key_ring,
 //                    .limiter = &limiter, .cache = &cache, .storage_breaker = &storage_breaker,
 //                    .hybrid_breaker = &hybrid_breaker, .metrics = &registry},
 //                   EngramCoreOptions{});
@@ -34,6 +34,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -57,8 +58,9 @@ namespace engram::api {
 struct EngramCoreDeps {
   storage::v1::Storage::StubInterface* storage = nullptr;  // required
   hybrid::v1::Hybrid::StubInterface* hybrid = nullptr;     // required
-  // Required when EngramCoreOptions::auth_enabled; ignored otherwise.
-  const ApiKeyStore* keys = nullptr;
+  // Required when EngramCoreOptions::auth_enabled; ignored otherwise. Read once per call, so a
+  // reloaded keys file applies to the next call.
+  const ApiKeyRing* keys = nullptr;
   RateLimiter* limiter = nullptr;             // null: no rate limits
   ResponseCache* cache = nullptr;             // null: no response cache
   CircuitBreaker* storage_breaker = nullptr;  // required
@@ -144,7 +146,8 @@ class EngramCore final : public ApiCore {
   // One admitted call: who is calling and until when downstream calls may run.
   struct Call {
     const RequestContext* ctx = nullptr;
-    const ApiKey* key = nullptr;  // null when auth is disabled
+    std::shared_ptr<const ApiKeyStore> keys;  // keeps `key` alive if the keys are reloaded
+    const ApiKey* key = nullptr;              // null when auth is disabled
     absl::Time deadline;          // capped, in the injected clock's time
   };
 

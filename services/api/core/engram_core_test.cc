@@ -59,10 +59,10 @@ class EngramCoreTest : public ::testing::Test {
  protected:
   EngramCoreTest()
       : now_(absl::Now()),
-        keys_({ApiKey{"admin", kAdmin, Role::kAdmin, {"*"}},
-               ApiKey{"writer", kWriter, Role::kWriter, {"*"}},
-               ApiKey{"reader", kReader, Role::kReader, {"*"}},
-               ApiKey{"scoped", kScoped, Role::kReader, {"scoped"}}}),
+        keys_(ApiKeyStore({ApiKey{"admin", kAdmin, Role::kAdmin, {"*"}},
+                           ApiKey{"writer", kWriter, Role::kWriter, {"*"}},
+                           ApiKey{"reader", kReader, Role::kReader, {"*"}},
+                           ApiKey{"scoped", kScoped, Role::kReader, {"scoped"}}})),
         storage_breaker_("storage", {.failure_threshold = 3, .open_duration = absl::Seconds(2)},
                          Clock()),
         hybrid_breaker_("hybrid", {.failure_threshold = 3, .open_duration = absl::Seconds(2)},
@@ -116,7 +116,7 @@ class EngramCoreTest : public ::testing::Test {
   std::string Metrics() { return metrics_.Serialize(); }
 
   absl::Time now_;
-  ApiKeyStore keys_;
+  ApiKeyRing keys_;
   CircuitBreaker storage_breaker_;
   CircuitBreaker hybrid_breaker_;
   ResponseCache cache_;

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace engram::api {
@@ -187,7 +188,9 @@ absl::StatusOr<ApiKeyStore> ApiKeyStore::Parse(std::string_view json) {
   return ApiKeyStore(std::move(keys));
 }
 
-absl::StatusOr<ApiKeyStore> ApiKeyStore::LoadFile(const std::string& path) {
+namespace {
+
+absl::StatusOr<std::string> ReadKeysFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int error = errno;
@@ -200,12 +203,54 @@ absl::StatusOr<ApiKeyStore> ApiKeyStore::LoadFile(const std::string& path) {
   if (in.bad()) {
     return absl::DataLossError(absl::StrCat("api keys file '", path, "': read failed"));
   }
-  absl::StatusOr<ApiKeyStore> store = Parse(text.str());
+  return text.str();
+}
+
+absl::StatusOr<ApiKeyStore> ParseKeysFile(const std::string& path, std::string_view text) {
+  absl::StatusOr<ApiKeyStore> store = ApiKeyStore::Parse(text);
   if (!store.ok()) {
     return absl::Status(store.status().code(),
                         absl::StrCat("api keys file '", path, "': ", store.status().message()));
   }
   return store;
+}
+
+}  // namespace
+
+absl::StatusOr<ApiKeyStore> ApiKeyStore::LoadFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadKeysFile(path));
+  return ParseKeysFile(path, text);
+}
+
+ApiKeyRing::ApiKeyRing(ApiKeyStore store)
+    : current_(std::make_shared<const ApiKeyStore>(std::move(store))) {}
+
+ApiKeyRing::ApiKeyRing(std::string path)
+    : path_(std::move(path)), current_(std::make_shared<const ApiKeyStore>(std::vector<ApiKey>{})) {}
+
+std::shared_ptr<const ApiKeyStore> ApiKeyRing::Current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::StatusOr<bool> ApiKeyRing::Reload() {
+  if (path_.empty()) return absl::FailedPreconditionError("api keys: no file to reload from");
+  ASSIGN_OR_RETURN(std::string text, ReadKeysFile(path_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (loaded_once_ && text == loaded_text_) return false;
+  }
+  ASSIGN_OR_RETURN(ApiKeyStore store, ParseKeysFile(path_, text));
+  if (store.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("api keys file '", path_, "': no keys (every call would be refused)"));
+  }
+  auto fresh = std::make_shared<const ApiKeyStore>(std::move(store));
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = std::move(fresh);
+  loaded_text_ = std::move(text);
+  loaded_once_ = true;
+  return true;
 }
 
 ApiKeyStore::ApiKeyStore(std::vector<ApiKey> keys) : keys_(std::move(keys)) {

@@ -20,6 +20,8 @@
 #pragma once
 
 #include <array>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +59,36 @@ class ApiKeyStore {
  private:
   std::vector<ApiKey> keys_;
   std::vector<std::array<unsigned char, 32>> digests_;  // SHA-256 of keys_[i].key
+};
+
+// The keys in force, replaceable while calls still use the previous set: the keys file (a
+// Kubernetes Secret, updated in place when the Secret changes) is re-read by Reload(), and a bad
+// new file never replaces good keys.
+//
+//   ApiKeyRing ring("/etc/engram/api-keys.json");
+//   RETURN_IF_ERROR(ring.Reload().status());                    // at startup: must succeed
+//   std::shared_ptr<const ApiKeyStore> keys = ring.Current();  // per call; keep it while using
+//                                                               // an ApiKey* from it
+// Thread-safe.
+class ApiKeyRing {
+ public:
+  // Fixed keys (no file; Reload() is FAILED_PRECONDITION).
+  explicit ApiKeyRing(ApiKeyStore store);
+  // Keys from `path`; none until the first successful Reload().
+  explicit ApiKeyRing(std::string path);
+
+  std::shared_ptr<const ApiKeyStore> Current() const;
+  // Reads the file. true: its content changed and the new keys are in force; false: unchanged.
+  // An error (unreadable, malformed, no keys; the message names the file and entry) leaves the
+  // current keys in force.
+  absl::StatusOr<bool> Reload();
+
+ private:
+  const std::string path_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const ApiKeyStore> current_;
+  std::string loaded_text_;
+  bool loaded_once_ = false;
 };
 
 // Parses the bearer credential from an Authorization header / metadata value

@@ -272,5 +272,54 @@ TEST(ApiKeyStoreTest, LoadFile) {
   EXPECT_THAT(std::string(absent.status().message()), HasSubstr("/nonexistent/engram/keys.json"));
 }
 
+TEST(ApiKeyRingTest, ReloadReplacesKeysOnlyWithAGoodChangedFile) {
+  TempFile file(kGoodFile);
+  ApiKeyRing ring(file.path());
+  EXPECT_EQ(ring.Current()->size(), 0u);  // nothing before the first load
+  absl::StatusOr<bool> changed = ring.Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
+  EXPECT_TRUE(ring.Current()->Authenticate(kReaderKey).ok());
+  changed = ring.Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_FALSE(*changed);  // same content: nothing to do
+
+  // A call that started before the reload keeps the keys it authenticated with.
+  std::shared_ptr<const ApiKeyStore> before = ring.Current();
+  absl::StatusOr<const ApiKey*> reader = before->Authenticate(kReaderKey);
+  ASSERT_TRUE(reader.ok());
+
+  // Rotation: the reader key is replaced by a new one.
+  constexpr char kNewKey[] = "ek_rotated_0123456789abcdef";
+  std::ofstream(file.path(), std::ios::trunc)
+      << absl::StrCat(R"({"keys": [{"name": "dashboard", "key": ")", kNewKey,
+                      R"(", "role": "reader", "namespaces": ["*"]}]})");
+  changed = ring.Reload();
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
+  EXPECT_TRUE(ring.Current()->Authenticate(kNewKey).ok());
+  EXPECT_EQ(ring.Current()->Authenticate(kReaderKey).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ((*reader)->name, "dashboard");  // still valid: `before` holds the old store
+
+  // A malformed, an empty and a missing file are errors and leave the keys in force.
+  for (const char* bad : {R"({"keys": [{"name": "x"}]})", R"({"keys": []})", "not json"}) {
+    std::ofstream(file.path(), std::ios::trunc) << bad;
+    changed = ring.Reload();
+    ASSERT_FALSE(changed.ok()) << bad;
+    EXPECT_THAT(std::string(changed.status().message()), HasSubstr(file.path()));
+    EXPECT_TRUE(ring.Current()->Authenticate(kNewKey).ok()) << bad;
+  }
+  std::filesystem::remove(file.path());
+  changed = ring.Reload();
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(ring.Current()->Authenticate(kNewKey).ok());
+
+  // Fixed keys have no file to reload.
+  ApiKeyRing fixed(ApiKeyStore(std::vector<ApiKey>{}));
+  EXPECT_EQ(fixed.Reload().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace engram::api

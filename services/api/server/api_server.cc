@@ -61,7 +61,7 @@ std::string WithResolver(const std::string& target) {
 
 ApiServer::ApiServer(ApiServerConfig config)
     : config_(std::move(config)),
-      keys_(std::vector<ApiKey>{}),
+      keys_(config_.api_keys_file),
       limiter_(config_.rate_limits),
       cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
   storage_.name = "storage";
@@ -91,6 +91,14 @@ ApiServer::ApiServer(ApiServerConfig config)
   core_ = std::make_unique<EngramCore>(std::move(deps), core_options);
   service_ = std::make_unique<EngramService>(core_.get());
 
+  auto& reloads = metrics_.AddCounter("engram_api_keys_reloads_total",
+                                      "Re-reads of the API keys file that changed the keys (ok) or "
+                                      "were refused, keeping the keys in force (error).",
+                                      {"result"});
+  keys_reloaded_ = &reloads.Add({"ok"});
+  keys_reload_failed_ = &reloads.Add({"error"});
+  metrics_.AddCallbackGauge("engram_api_keys", "API keys in force.",
+                            [this] { return static_cast<double>(keys_.Current()->size()); });
   for (Dependency* d : {&storage_, &hybrid_}) {
     grpc::Channel* channel = d->channel.get();
     metrics_.AddCallbackGauge(
@@ -125,6 +133,7 @@ ApiServer::ApiServer(ApiServerConfig config)
 ApiServer::~ApiServer() {
   Shutdown();
   metrics_.RemoveCallbackGauge("engram_api_storage_connected");
+  metrics_.RemoveCallbackGauge("engram_api_keys");
   metrics_.RemoveCallbackGauge("engram_api_hybrid_connected");
 }
 
@@ -136,14 +145,11 @@ absl::Status ApiServer::Start() {
       return absl::InvalidArgumentError(
           "auth is enabled but no API keys file was given (--api_keys_file)");
     }
-    absl::StatusOr<ApiKeyStore> keys = ApiKeyStore::LoadFile(config_.api_keys_file);
-    if (!keys.ok()) return keys.status();  // names the file and the entry
-    if (keys->size() == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(config_.api_keys_file, ": no keys (every call would be refused)"));
-    }
-    keys_ = std::move(*keys);
-    spdlog::info("auth enabled: {} API keys loaded from {}", keys_.size(), config_.api_keys_file);
+    // Names the file and the entry; an empty file is refused (every call would be).
+    RETURN_IF_ERROR(keys_.Reload().status());
+    keys_checked_ = absl::Now();
+    spdlog::info("auth enabled: {} API keys loaded from {}", keys_.Current()->size(),
+                 config_.api_keys_file);
   } else {
     spdlog::warn(
         "auth DISABLED: every caller may do anything on every namespace (development only)");
@@ -193,7 +199,23 @@ void ApiServer::ProbeLoop() {
     lock.unlock();
     Probe(storage_);
     Probe(hybrid_);
+    if (config_.auth_enabled && absl::Now() - keys_checked_ >= config_.keys_reload_interval) {
+      ReloadKeys();
+    }
     lock.lock();
+  }
+}
+
+void ApiServer::ReloadKeys() {
+  keys_checked_ = absl::Now();
+  absl::StatusOr<bool> changed = keys_.Reload();
+  if (!changed.ok()) {
+    keys_reload_failed_->Increment();
+    spdlog::error("API keys not reloaded, the {} keys in force stay: {}", keys_.Current()->size(),
+                  changed.status().ToString());
+  } else if (*changed) {
+    keys_reloaded_->Increment();
+    spdlog::info("API keys reloaded: {} keys from {}", keys_.Current()->size(), config_.api_keys_file);
   }
 }
 

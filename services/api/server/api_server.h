@@ -54,8 +54,11 @@ struct ApiServerConfig {
   int http_port = 8080;  // 0 picks one (http_port())
   std::string storage_address = "127.0.0.1:50053";
   std::string hybrid_address = "127.0.0.1:50052";  // gRPC target, e.g. "dns:///engram-hybrid:50052"
-  // JSON keys file (policy/api_keys.h). Required when auth_enabled.
+  // JSON keys file (policy/api_keys.h). Required when auth_enabled. Re-read every
+  // keys_reload_interval (InfiniteDuration: never); a changed file replaces the keys, a bad one is
+  // logged and counted and the keys in force stay.
   std::string api_keys_file;
+  absl::Duration keys_reload_interval = absl::Seconds(10);
   bool auth_enabled = true;
   RateLimits rate_limits{.key_rate = 1000, .key_burst = 2000};
   size_t cache_bytes = 64 << 20;  // 0 disables the response cache
@@ -103,10 +106,15 @@ class ApiServer {
   };
   void ProbeLoop();
   void Probe(Dependency& dependency);
+  // Re-reads the keys file; logs and counts the outcome.
+  void ReloadKeys();
 
   ApiServerConfig config_;
   metrics::Registry metrics_;
-  ApiKeyStore keys_;
+  ApiKeyRing keys_;
+  metrics::Counter* keys_reloaded_ = nullptr;
+  metrics::Counter* keys_reload_failed_ = nullptr;
+  absl::Time keys_checked_ = absl::InfinitePast();
   RateLimiter limiter_;
   ResponseCache cache_;
   Dependency storage_;
