@@ -6,5 +6,6 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return engram::cli::RunEngramctl(args, engram::cli::ProcessIo(), engram::cli::GrpcStubFactory());
+  return engram::cli::RunEngramctl(args, engram::cli::ProcessIo(), engram::cli::GrpcStubFactory(),
+                                   engram::cli::GrpcStorageStubFactory());
 }

@@ -745,5 +745,63 @@ TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
   EXPECT_GT(info.association_count(), 0u);
 }
 
+// Operators' snapshot round trip with engramctl against the real engram-storage: create while
+// the suite holds data, list, download (verified), restore into a fresh, empty engram-storage.
+TEST_F(ApiE2eTest, EngramctlSnapshotCreateDownloadRestoreIntoAFreshStorage) {
+  Suite& s = *suite_;
+  const std::string storage = absl::StrCat(" --storage_addr=127.0.0.1:", s.storage_port_, " ");
+  CommandResult r = RunEngramctl(s, "--namespace=default learn 'Snapshots keep knowledge safe'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const uint64_t concepts = s.Concepts();
+  ASSERT_GT(concepts, 0u);
+
+  r = RunEngramctl(s, storage + "snapshot create");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("created snap-"));
+  r = RunEngramctl(s, storage + "--output=json snapshot list");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string name;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) name = json::parse(line)["name"];  // newest last
+  ASSERT_FALSE(name.empty()) << r.output;
+
+  const std::filesystem::path archive = s.dir_ / "backup.tar";
+  r = RunEngramctl(s, absl::StrCat(storage, "snapshot download ", name, " ", archive.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("SHA-256 verified"));
+  ASSERT_TRUE(std::filesystem::exists(archive));
+  EXPECT_FALSE(std::filesystem::exists(archive.string() + ".part"));
+  std::ifstream digest_file(archive.string() + ".sha256");
+  std::string digest;
+  digest_file >> digest;
+  EXPECT_EQ(digest.size(), 64u);
+  r = RunEngramctl(s, absl::StrCat(storage, "snapshot download no-such-snapshot ", archive.string(), ".x"));
+  EXPECT_EQ(r.exit_code, 3) << r.output;  // NOT_FOUND
+  EXPECT_FALSE(std::filesystem::exists(archive.string() + ".x.part"));
+
+  // A fresh engram-storage (empty data directory) takes the archive.
+  const int fresh_port = testing::PickFreePort();
+  ChildProcess fresh(ENGRAM_STORAGE_BIN,
+                     {"--data_dir=" + (s.dir_ / "fresh-storage").string(), absl::StrCat("--grpc_port=", fresh_port),
+                      "--http_port=0", "--listen_address=127.0.0.1", "--drain_seconds=1"},
+                     s.dir_ / "fresh-storage.log");
+  ASSERT_TRUE(fresh.Start().ok());
+  ASSERT_TRUE(fresh.WaitForLine("engram-storage serving on grpc", absl::Seconds(120)).ok()) << fresh.Log();
+  const std::string to_fresh = absl::StrCat(" --storage_addr=127.0.0.1:", fresh_port, " ");
+  r = RunEngramctl(s, absl::StrCat(to_fresh, "snapshot restore ", archive.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output << fresh.Log();
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("restored ", name, ": ", concepts, " concepts")));
+  // The restored store is not empty any more: a second restore is refused.
+  r = RunEngramctl(s, absl::StrCat(to_fresh, "snapshot restore ", archive.string()));
+  EXPECT_EQ(r.exit_code, 6) << r.output;  // FAILED_PRECONDITION
+  EXPECT_THAT(r.output, HasSubstr("empty"));
+
+  r = RunEngramctl(s, absl::StrCat(storage, "snapshot delete ", name));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, storage + "snapshot list");
+  EXPECT_THAT(r.output, Not(HasSubstr(name)));
+  EXPECT_EQ(fresh.Kill(SIGTERM), 0) << fresh.Log();
+}
+
 }  // namespace
 }  // namespace engram

@@ -19,6 +19,7 @@
 #include "cli/engramctl/flag_parser.h"
 #include "cli/engramctl/progress.h"
 #include "cli/engramctl/render.h"
+#include "cli/engramctl/snapshot.h"
 #include "cli/engramctl/rpc_client.h"
 #include "cli/engramctl/wordnet.h"
 #include "common/logging/correlation.h"
@@ -43,7 +44,8 @@ using Stub = engram::v1::Engram::StubInterface;
 
 class Invocation {
  public:
-  Invocation(const CliIo& io, const StubFactory& factory) : io_(io), factory_(factory) {
+  Invocation(const CliIo& io, const StubFactory& factory, const StorageStubFactory& storage_factory)
+      : io_(io), factory_(factory), storage_factory_(storage_factory) {
     auto env = [&io](const char* name) -> std::string {
       if (!io.getenv) return "";
       return io.getenv(name).value_or("");
@@ -51,6 +53,7 @@ class Invocation {
     if (std::string v = env("ENGRAM_ADDR"); !v.empty()) options_.addr = v;
     if (std::string v = env("ENGRAM_API_KEY"); !v.empty()) options_.api_key = v;
     if (std::string v = env("ENGRAM_NAMESPACE"); !v.empty()) options_.ns = v;
+    if (std::string v = env("ENGRAM_STORAGE_ADDR"); !v.empty()) options_.storage_addr = v;
   }
 
   const CliIo& io() const { return io_; }
@@ -70,6 +73,9 @@ class Invocation {
                       "x-correlation-id sent with every call (default: a new id)");
     parser->AddBool("tls", &options_.tls, "connect with TLS");
     parser->AddString("ca_file", &options_.ca_file, "PEM", "root certificates for --tls");
+    parser->AddString("storage_addr", &options_.storage_addr, "HOST:PORT",
+                      "engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR, default "
+                      "127.0.0.1:50053)");
   }
 
   // Parses a command's arguments (its own flags and the global ones) and checks the globals.
@@ -121,6 +127,22 @@ class Invocation {
 
   bool json() const { return options_.output == OutputFormat::kJson; }
 
+  // Snapshot calls on engram-storage (its stub is made on first use).
+  absl::StatusOr<SnapshotCalls> Snapshots() {
+    if (!storage_stub_) {
+      if (!storage_factory_) {
+        return absl::FailedPreconditionError("snapshot: no engram-storage transport in this build");
+      }
+      if (options_.storage_addr.empty()) return UsageError("--storage_addr: empty");
+      ASSIGN_OR_RETURN(storage_stub_, storage_factory_(options_));
+    }
+    return SnapshotCalls(storage_stub_.get(),
+                         {.timeout = absl::Seconds(options_.timeout_seconds),
+                          .correlation_id = options_.correlation_id.empty()
+                                                ? logging::NewCorrelationId()
+                                                : options_.correlation_id});
+  }
+
   template <typename Request, typename Response>
   absl::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                     const Request& request, Response* response) {
@@ -131,6 +153,8 @@ class Invocation {
  private:
   const CliIo& io_;
   const StubFactory& factory_;
+  const StorageStubFactory& storage_factory_;
+  std::shared_ptr<storage::v1::Storage::StubInterface> storage_stub_;
   GlobalOptions options_;
   std::optional<std::string> ns_flag_;
   std::string output_ = "text";
@@ -721,6 +745,71 @@ absl::Status Stats(Invocation& inv, const std::vector<std::string>& args) {
   return absl::OkStatus();
 }
 
+absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
+  FlagParser parser("snapshot");
+  if (inv.help) {
+    return PrintHelp(inv, "snapshot create | list | download NAME [FILE] | delete NAME | restore FILE",
+                     "Snapshots of engram-storage (--storage_addr): create one while writes continue, "
+                     "list them, download one to FILE (default ./NAME.tar; verified against the "
+                     "server's SHA-256, written with a .sha256 file beside it), delete one, or restore "
+                     "an archive into an empty engram-storage. --timeout applies to each call "
+                     "(raise it for large downloads).",
+                     &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  if (positionals.empty()) return UsageError("snapshot: expected create, list, download, delete or restore");
+  const std::string action = positionals[0];
+  positionals.erase(positionals.begin());
+  if (action == "create") {
+    RETURN_IF_ERROR(ExpectPositionals("snapshot create", positionals, {}));
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(storage::v1::SnapshotInfo info, calls.Create());
+    inv.Print(info, absl::StrCat("created ", RenderSnapshot(info)));
+    return absl::OkStatus();
+  }
+  if (action == "list") {
+    RETURN_IF_ERROR(ExpectPositionals("snapshot list", positionals, {}));
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(std::vector<storage::v1::SnapshotInfo> all, calls.List());
+    if (inv.json()) {
+      for (const auto& info : all) inv.Print(info, "");
+    } else if (all.empty()) {
+      *inv.io().out << "no snapshots\n";
+    } else {
+      for (const auto& info : all) *inv.io().out << RenderSnapshot(info);
+    }
+    return absl::OkStatus();
+  }
+  if (action == "download") {
+    if (positionals.empty() || positionals.size() > 2) {
+      return UsageError("snapshot download: expected NAME [FILE]");
+    }
+    const std::string file = positionals.size() == 2 ? positionals[1] : positionals[0] + ".tar";
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(storage::v1::SnapshotInfo info, calls.Download(positionals[0], file));
+    inv.Print(info, absl::StrCat("downloaded ", info.name(), " to ", file, " (", info.size_bytes(),
+                                 " bytes, SHA-256 verified)\n"));
+    return absl::OkStatus();
+  }
+  if (action == "delete") {
+    RETURN_IF_ERROR(ExpectPositionals("snapshot delete", positionals, {"<NAME>"}));
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    RETURN_IF_ERROR(calls.Delete(positionals[0]));
+    inv.Print(storage::v1::DeleteSnapshotResponse(), absl::StrCat("deleted snapshot ", positionals[0], "\n"));
+    return absl::OkStatus();
+  }
+  if (action == "restore") {
+    RETURN_IF_ERROR(ExpectPositionals("snapshot restore", positionals, {"<FILE>"}));
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(storage::v1::RestoreSnapshotResponse restored, calls.Restore(positionals[0]));
+    inv.Print(restored, absl::StrCat("restored ", restored.snapshot().name(), ": ",
+                                     restored.stats().concepts(), " concepts, ",
+                                     restored.stats().associations(), " associations\n"));
+    return absl::OkStatus();
+  }
+  return UsageError(absl::StrCat("snapshot: '", action, "' is not create, list, download, delete or restore"));
+}
+
 absl::Status Version(Invocation& inv, const std::vector<std::string>& args) {
   if (!args.empty())
     return UsageError(absl::StrCat("version: unexpected argument '", args[0], "'"));
@@ -737,6 +826,7 @@ constexpr Command kCommands[] = {
     {"learn", Learn},         {"import", Import},         {"get", Get},     {"delete", Delete},
     {"associate", Associate}, {"neighbors", Neighbors},   {"paths", Paths}, {"search", Search},
     {"reason", Reason},       {"namespaces", Namespaces}, {"stats", Stats}, {"version", Version},
+    {"snapshot", Snapshot},
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -802,6 +892,8 @@ commands:
   reason <QUESTION> [--k N] [--min_confidence C]        explainable answer
   namespaces [list | get NAME | create NAME | delete NAME]
   stats                                                 store statistics
+  snapshot create | list | download NAME [FILE] | delete NAME | restore FILE
+                                                        engram-storage snapshots (--storage_addr)
   version                                               engramctl's version
   help [COMMAND]                                        this text, or a command's flags
 
@@ -813,6 +905,8 @@ global flags (anywhere on the line):
   --timeout SECONDS     deadline of each call (default 30)
   --correlation_id ID   x-correlation-id of every call (default: a new id per run)
   --tls, --ca_file PEM  connect with TLS
+  --storage_addr H:P    engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR,
+                        default 127.0.0.1:50053)
 
 exit codes: 0 ok, 1 other error, 2 usage error, 3 NOT_FOUND, 4 UNAUTHENTICATED or
 PERMISSION_DENIED, 5 UNAVAILABLE or DEADLINE_EXCEEDED, 6 INVALID_ARGUMENT, FAILED_PRECONDITION or
@@ -821,8 +915,8 @@ ALREADY_EXISTS, 7 RESOURCE_EXHAUSTED.
 }
 
 int RunEngramctl(const std::vector<std::string>& args, const CliIo& io,
-                 const StubFactory& stub_factory) {
-  Invocation inv(io, stub_factory);
+                 const StubFactory& stub_factory, const StorageStubFactory& storage_factory) {
+  Invocation inv(io, stub_factory, storage_factory);
   absl::Status status = Dispatch(inv, args);
   io.out->flush();
   if (!status.ok()) *io.err << FormatError(status) << std::endl;
@@ -866,6 +960,17 @@ StubFactory GrpcStubFactory() {
     arguments.SetMaxReceiveMessageSize(64 << 20);
     auto channel = grpc::CreateCustomChannel(options.addr, credentials, arguments);
     return std::shared_ptr<engram::v1::Engram::StubInterface>(engram::v1::Engram::NewStub(channel));
+  };
+}
+
+StorageStubFactory GrpcStorageStubFactory() {
+  return [](const GlobalOptions& options)
+             -> absl::StatusOr<std::shared_ptr<storage::v1::Storage::StubInterface>> {
+    grpc::ChannelArguments arguments;
+    arguments.SetMaxReceiveMessageSize(64 << 20);
+    auto channel = grpc::CreateCustomChannel(options.storage_addr, grpc::InsecureChannelCredentials(),
+                                             arguments);
+    return std::shared_ptr<storage::v1::Storage::StubInterface>(storage::v1::Storage::NewStub(channel));
   };
 }
 

@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engram/storage/v1/storage.grpc.pb.h"
 #include "engram/v1/engram.grpc.pb.h"
 
 namespace engram::cli {
@@ -39,6 +40,7 @@ struct GlobalOptions {
   std::string correlation_id;                 // --correlation_id; generated when empty
   bool tls = false;                           // --tls: TLS with the system's (or --ca_file) roots
   std::string ca_file;                        // --ca_file: PEM roots for --tls
+  std::string storage_addr = "127.0.0.1:50053";  // --storage_addr, $ENGRAM_STORAGE_ADDR (snapshot)
 };
 
 struct CliIo {
@@ -61,9 +63,18 @@ using StubFactory =
 // A gRPC channel to options.addr (insecure, or TLS with --tls) and its generated stub.
 StubFactory GrpcStubFactory();
 
+// engram-storage's own service, for `snapshot` (operators; inside the cluster).
+using StorageStubFactory =
+    std::function<absl::StatusOr<std::shared_ptr<storage::v1::Storage::StubInterface>>(
+        const GlobalOptions& options)>;
+// An insecure gRPC channel to options.storage_addr.
+StorageStubFactory GrpcStorageStubFactory();
+
 // Runs one command line (`args` excludes the program name) and returns the exit code.
+// `storage_factory` may be empty: `snapshot` then fails with FAILED_PRECONDITION.
 int RunEngramctl(const std::vector<std::string>& args, const CliIo& io,
-                 const StubFactory& stub_factory);
+                 const StubFactory& stub_factory,
+                 const StorageStubFactory& storage_factory = StorageStubFactory());
 
 // The overview printed by `engramctl help`.
 std::string UsageText();
