@@ -13,7 +13,8 @@
 // word and that have a hypernym (`@` / `@i`). The answer counts as right when it is a sense of the
 // word (its gloss answers the question) or a hypernym of one (what it "is a"). Reported per
 // variant of the reasoner's configuration: right answers, confident answers, confident and wrong
-// (the failure a user trusts), and the mean confidence of right and of wrong answers.
+// (the failure a user trusts), the mean confidence of right and of wrong answers, and what
+// raising minConfidence (the quality gate) would keep and how precise the kept answers are.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -291,6 +292,9 @@ int Run() {
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
   const std::vector<std::string> names =
       absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
+  // What minConfidence would do: answers kept (confident) and how many of those are right.
+  constexpr double kGateThresholds[] = {0.3, 0.4, 0.5, 0.55, 0.6, 0.65};
+  std::vector<std::string> gates;
   for (const std::string& name : names) {
     absl::StatusOr<Variant> variant = MakeVariant(name, static_cast<uint32_t>(absl::GetFlag(FLAGS_k)));
     if (!variant.ok()) {
@@ -299,6 +303,7 @@ int Run() {
     }
     hybrid::Reasoner reasoner(variant->config);
     int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0;
+    std::vector<std::pair<double, bool>> finals;  // (final, right) per question
     double sum_right = 0, sum_wrong = 0;
     for (const Question& q : questions) {
       absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(q.text);
@@ -311,6 +316,7 @@ int Run() {
       const bool is_right = r->best_guess && q.right.contains(r->best_guess->id);
       seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
       const double final_confidence = r->confidence.final_confidence;
+      finals.emplace_back(final_confidence, is_right);
       right += is_right;
       confident += r->confident;
       (is_right ? sum_right : sum_wrong) += final_confidence;
@@ -327,7 +333,25 @@ int Run() {
     std::printf("| %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% |\n", name.c_str(), 100 * right / n,
                 100 * confident / n, 100 * confident_wrong / n, right ? sum_right / right : 0.0,
                 right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0, 100 * seed_right / n);
+    gates.push_back(absl::StrFormat("| %s |", name));
+    for (double t : kGateThresholds) {
+      int kept = 0, kept_right = 0;
+      for (const auto& [f, ok] : finals) {
+        if (f >= t) {
+          ++kept;
+          kept_right += ok;
+        }
+      }
+      absl::StrAppendFormat(&gates.back(), " %.0f %% / %.0f %% |", 100.0 * kept / n,
+                            kept ? 100.0 * kept_right / kept : 0.0);
+    }
   }
+  std::printf("\nminConfidence as a gate: answers kept / of those right\n\n| variant |");
+  for (double t : kGateThresholds) std::printf(" >= %.2f |", t);
+  std::printf("\n|---|");
+  for (size_t i = 0; i < std::size(kGateThresholds); ++i) std::printf("---:|");
+  std::printf("\n");
+  for (const std::string& line : gates) std::printf("%s\n", line.c_str());
   return 0;
 }
 
