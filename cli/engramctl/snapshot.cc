@@ -148,7 +148,13 @@ absl::StatusOr<sv1::SnapshotInfo> SnapshotCalls::Download(const std::string& nam
     return s;
   }
   // Beside the archive, in `sha256sum -c` format.
-  std::ofstream(path + ".sha256", std::ios::trunc) << hex << "  " << path.substr(path.rfind('/') + 1) << "\n";
+  std::ofstream digest_file(path + ".sha256", std::ios::trunc);
+  digest_file << hex << "  " << path.substr(path.rfind('/') + 1) << "\n";
+  digest_file.close();
+  if (!digest_file) {
+    return absl::InternalError(absl::StrCat("the archive is saved and verified at ", path,
+                                            ", but writing ", path, ".sha256 failed"));
+  }
   return *info;
 }
 
