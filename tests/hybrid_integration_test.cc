@@ -173,7 +173,9 @@ TEST_F(HybridIntegrationTest, LearnSearchReasonThenStorageGoesAway) {
   }
   EXPECT_EQ(hierarchical_into_mammal, 2);  // dog and cat
   for (const auto& a : second.associations()) {
-    if (a.type() == sv1::SEMANTIC) EXPECT_GE(a.confidence(), 0.5f);
+    if (a.type() == sv1::SEMANTIC) {
+      EXPECT_GE(a.confidence(), 0.5f);
+    }
   }
 
   // Learning the same text again is idempotent for the concept.

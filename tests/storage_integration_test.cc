@@ -123,7 +123,9 @@ TEST(StorageCrashTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
   for (int round = 0; round < round_count; ++round) {
     Storage storage(dir / "store", {"--checkpoint_log_mb=1"});
     ASSERT_TRUE(storage.Start().ok()) << storage.process().Log();
-    if (round == 0) ASSERT_TRUE(CreateNamespace(storage.stub(), "crash", 8).ok());
+    if (round == 0) {
+      ASSERT_TRUE(CreateNamespace(storage.stub(), "crash", 8).ok());
+    }
     // Everything acknowledged in earlier rounds is here.
     {
       std::vector<v1::Association> assocs;
