@@ -520,6 +520,20 @@ TEST_F(CommandsTest, ImportJsonlMissingFile) {
   EXPECT_THAT(err_.str(), HasSubstr("/nonexistent/file.jsonl: cannot open"));
 }
 
+TEST_F(CommandsTest, SnapshotUsageErrorsNeverReachAServer) {
+  EXPECT_EQ(Run({"snapshot"}), kExitUsage);
+  EXPECT_EQ(Run({"snapshot", "frobnicate"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("not create, list, download, delete or restore"));
+  EXPECT_EQ(Run({"snapshot", "delete"}), kExitUsage);
+  EXPECT_EQ(Run({"snapshot", "download"}), kExitUsage);
+  EXPECT_EQ(Run({"snapshot", "restore", "a", "b"}), kExitUsage);
+  EXPECT_EQ(Run({"snapshot", "list", "--transfer_timeout=0"}), kExitUsage);
+  // This runner has no engram-storage transport: a clear refusal, not a crash.
+  EXPECT_EQ(Run({"snapshot", "list"}), kExitRejected);
+  EXPECT_THAT(err_.str(), HasSubstr("no engram-storage transport"));
+  EXPECT_EQ(factory_calls_, 0);  // the public API was never dialled
+}
+
 TEST_F(CommandsTest, ImportWordNetUsesItsOwnNamespaceUnlessGiven) {
   std::filesystem::path dir =
       std::filesystem::path(testing::TempDir()) / absl::StrCat("wn_cli_", ::getpid());

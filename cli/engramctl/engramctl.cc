@@ -128,7 +128,8 @@ class Invocation {
   bool json() const { return options_.output == OutputFormat::kJson; }
 
   // Snapshot calls on engram-storage (its stub is made on first use).
-  absl::StatusOr<SnapshotCalls> Snapshots() {
+  // `timeout_seconds`: per call (a whole download or restore is one call).
+  absl::StatusOr<SnapshotCalls> Snapshots(double timeout_seconds) {
     if (!storage_stub_) {
       if (!storage_factory_) {
         return absl::FailedPreconditionError("snapshot: no engram-storage transport in this build");
@@ -137,7 +138,7 @@ class Invocation {
       ASSIGN_OR_RETURN(storage_stub_, storage_factory_(options_));
     }
     return SnapshotCalls(storage_stub_.get(),
-                         {.timeout = absl::Seconds(options_.timeout_seconds),
+                         {.timeout = absl::Seconds(timeout_seconds),
                           .correlation_id = options_.correlation_id.empty()
                                                 ? logging::NewCorrelationId()
                                                 : options_.correlation_id});
@@ -747,13 +748,16 @@ absl::Status Stats(Invocation& inv, const std::vector<std::string>& args) {
 
 absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
   FlagParser parser("snapshot");
+  double transfer_timeout = 3600;
+  parser.AddDouble("transfer_timeout", &transfer_timeout, 1, 7 * 86400, "SECONDS",
+                   "deadline of create, download and restore (default 3600; list and delete use "
+                   "--timeout)");
   if (inv.help) {
     return PrintHelp(inv, "snapshot create | list | download NAME [FILE] | delete NAME | restore FILE",
                      "Snapshots of engram-storage (--storage_addr): create one while writes continue, "
                      "list them, download one to FILE (default ./NAME.tar; verified against the "
                      "server's SHA-256, written with a .sha256 file beside it), delete one, or restore "
-                     "an archive into an empty engram-storage. --timeout applies to each call "
-                     "(raise it for large downloads).",
+                     "an archive into an empty engram-storage.",
                      &parser);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
@@ -762,14 +766,14 @@ absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
   positionals.erase(positionals.begin());
   if (action == "create") {
     RETURN_IF_ERROR(ExpectPositionals("snapshot create", positionals, {}));
-    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots(transfer_timeout));
     ASSIGN_OR_RETURN(storage::v1::SnapshotInfo info, calls.Create());
     inv.Print(info, absl::StrCat("created ", RenderSnapshot(info)));
     return absl::OkStatus();
   }
   if (action == "list") {
     RETURN_IF_ERROR(ExpectPositionals("snapshot list", positionals, {}));
-    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots(inv.options().timeout_seconds));
     ASSIGN_OR_RETURN(std::vector<storage::v1::SnapshotInfo> all, calls.List());
     if (inv.json()) {
       for (const auto& info : all) inv.Print(info, "");
@@ -785,7 +789,7 @@ absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
       return UsageError("snapshot download: expected NAME [FILE]");
     }
     const std::string file = positionals.size() == 2 ? positionals[1] : positionals[0] + ".tar";
-    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots(transfer_timeout));
     ASSIGN_OR_RETURN(storage::v1::SnapshotInfo info, calls.Download(positionals[0], file));
     inv.Print(info, absl::StrCat("downloaded ", info.name(), " to ", file, " (", info.size_bytes(),
                                  " bytes, SHA-256 verified)\n"));
@@ -793,14 +797,14 @@ absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
   }
   if (action == "delete") {
     RETURN_IF_ERROR(ExpectPositionals("snapshot delete", positionals, {"<NAME>"}));
-    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots(inv.options().timeout_seconds));
     RETURN_IF_ERROR(calls.Delete(positionals[0]));
     inv.Print(storage::v1::DeleteSnapshotResponse(), absl::StrCat("deleted snapshot ", positionals[0], "\n"));
     return absl::OkStatus();
   }
   if (action == "restore") {
     RETURN_IF_ERROR(ExpectPositionals("snapshot restore", positionals, {"<FILE>"}));
-    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots());
+    ASSIGN_OR_RETURN(SnapshotCalls calls, inv.Snapshots(transfer_timeout));
     ASSIGN_OR_RETURN(storage::v1::RestoreSnapshotResponse restored, calls.Restore(positionals[0]));
     inv.Print(restored, absl::StrCat("restored ", restored.snapshot().name(), ": ",
                                      restored.stats().concepts(), " concepts, ",
