@@ -561,6 +561,59 @@ TEST_F(ApiE2eTest, RotatedKeysFileTakesEffectWithoutRestartAndABadOneIsRefused) 
   EXPECT_EQ(api->Kill(SIGTERM), 0) << api->Log();
 }
 
+// HPA replicas of engram-hybrid share the load: the api's hybrid channel balances round-robin over
+// every address its target resolves to (a headless Service in Kubernetes; two loopback addresses
+// here).
+TEST_F(ApiE2eTest, TextCallsAreSpreadOverEveryHybridReplica) {
+  Suite& s = *suite_;
+  const int second_port = testing::PickFreePort();
+  ChildProcess second(ENGRAM_HYBRID_BIN,
+                      {absl::StrCat("--grpc_port=", second_port), "--http_port=0", "--listen_address=127.0.0.1",
+                       "--log_level=debug", "--drain_seconds=1",
+                       absl::StrCat("--storage_addr=127.0.0.1:", s.storage_port_)},
+                      s.dir_ / "hybrid-second.log");
+  ASSERT_TRUE(second.Start().ok());
+  ASSERT_TRUE(second.WaitForLine("engram-hybrid serving on grpc", absl::Seconds(120)).ok()) << second.Log();
+  // No response cache, so every search reaches a hybrid replica.
+  auto api = s.StartApi("api-two-hybrids",
+                        {absl::StrCat("--hybrid_addr=ipv4:127.0.0.1:", s.hybrid_port_, ",127.0.0.1:", second_port),
+                         "--cache_mb=0"});
+  const int http = api->PortAfter(" http ");
+  auto searches_in = [](const std::string& log) {
+    size_t count = 0;
+    for (size_t at = log.find("Hybrid/Search -> OK"); at != std::string::npos;
+         at = log.find("Hybrid/Search -> OK", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  const size_t first_before = searches_in(s.hybrid_->Log());
+  int sent = 0;
+  // Round-robin starts with the replicas that are connected; within a bounded number of calls both
+  // must have served some.
+  const bool both = Eventually([&] {
+    HttpResult r = HttpCall(http, "POST", "/v1/namespaces/default/search",
+                            json{{"query", absl::StrCat("spread query ", sent++)}}.dump(), Auth(kReaderKey));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return searches_in(s.hybrid_->Log()) > first_before && searches_in(second.Log()) > 0;
+  });
+  EXPECT_TRUE(both) << "after " << sent << " searches: first " << searches_in(s.hybrid_->Log()) - first_before
+                    << ", second " << searches_in(second.Log());
+  // And not by accident: over 20 more calls each replica serves a fair share.
+  const size_t a0 = searches_in(s.hybrid_->Log()), b0 = searches_in(second.Log());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(HttpCall(http, "POST", "/v1/namespaces/default/search",
+                       json{{"query", absl::StrCat("fair query ", i)}}.dump(), Auth(kReaderKey))
+                  .status,
+              200);
+  }
+  ASSERT_TRUE(Eventually([&] { return searches_in(s.hybrid_->Log()) - a0 + searches_in(second.Log()) - b0 >= 20; }));
+  EXPECT_GE(searches_in(s.hybrid_->Log()) - a0, 5u);
+  EXPECT_GE(searches_in(second.Log()) - b0, 5u);
+  EXPECT_EQ(api->Kill(SIGTERM), 0) << api->Log();
+  EXPECT_EQ(second.Kill(SIGTERM), 0) << second.Log();
+}
+
 TEST_F(ApiE2eTest, CorrelationIdIsEchoedAndLoggedByAllThreeServices) {
   Suite& s = *suite_;
   const std::string id = absl::StrCat("e2e-corr-", getpid(), "-", absl::ToUnixMicros(absl::Now()));
