@@ -25,6 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::ChildProcess;
+using testing::Eventually;
 using testing::HttpCall;
 using testing::HttpResult;
 using json = nlohmann::json;
@@ -51,16 +52,6 @@ json Json(const HttpResult& r) {
   return j;
 }
 
-// Polls `probe` (bounded by `limit`) until it returns true; for state that changes when a
-// dependency is killed or restarted. Never a fixed sleep standing in for synchronisation.
-bool Eventually(const std::function<bool()>& probe, absl::Duration limit = absl::Seconds(90)) {
-  const absl::Time end = absl::Now() + limit;
-  while (absl::Now() < end) {
-    if (probe()) return true;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  return probe();
-}
 
 // The three services on fixed loopback ports (so a killed service can come back on its port).
 class Suite {

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
@@ -225,8 +227,29 @@ TEST_F(HybridIntegrationTest, LearnSearchReasonThenStorageGoesAway) {
   // Ready while storage is connected (it has just answered).
   EXPECT_EQ(testing::HttpCall(hybrid_http_port_, "GET", "/readyz").status, 200);
 
-  // Storage goes away: Learn answers UNAVAILABLE, not DEADLINE_EXCEEDED (so within its deadline).
+  // Storage goes away in the middle of a request: storage is frozen (SIGSTOP), a Learn goes in and
+  // waits for it (engram-hybrid reports the call in flight), then storage is SIGKILLed. The Learn
+  // answers UNAVAILABLE at once, not DEADLINE_EXCEEDED after its 20 s.
+  ASSERT_TRUE(storage_->Signal(SIGSTOP));
+  grpc::Status during;
+  absl::Duration took;
+  std::thread learner([&] {
+    const absl::Time start = absl::Now();
+    hv1::LearnResponse after;
+    during = Learn({"Birds are animals."}, &after, absl::Seconds(20));
+    took = absl::Now() - start;
+  });
+  const bool in_flight = testing::Eventually([&] {
+    return absl::StrContains(testing::HttpCall(hybrid_http_port_, "GET", "/metrics").body,
+                             "\ngrpc_server_in_flight 1");
+  });
   storage_->Kill(SIGKILL);
+  learner.join();
+  ASSERT_TRUE(in_flight) << testing::HttpCall(hybrid_http_port_, "GET", "/metrics").body;
+  EXPECT_EQ(during.error_code(), grpc::StatusCode::UNAVAILABLE) << during.error_message();
+  EXPECT_THAT(during.error_message(), ::testing::HasSubstr("storage unavailable"));
+  EXPECT_LT(took, absl::Seconds(20));
+  // And a request that arrives after storage is gone: the same.
   hv1::LearnResponse after;
   s = Learn({"Birds are animals."}, &after, absl::Seconds(20));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();

@@ -19,6 +19,7 @@ using Hook = grpc::experimental::InterceptionHookPoints;
 struct RpcInterceptorFactory::Metrics {
   metrics::CounterFamily* handled = nullptr;
   metrics::HistogramFamily* seconds = nullptr;
+  metrics::Gauge* in_flight = nullptr;
 };
 
 namespace {
@@ -38,6 +39,7 @@ class RpcInterceptor final : public hooks::Interceptor {
       service_ = "unknown";
       method_ = "unknown";
     }
+    if (metrics_ != nullptr) metrics_->in_flight->Increment();
   }
 
   ~RpcInterceptor() override {
@@ -94,6 +96,7 @@ class RpcInterceptor final : public hooks::Interceptor {
                     absl::StatusCodeToString(static_cast<absl::StatusCode>(code)), ms.count() * 1e3);
     }
     if (metrics_ == nullptr) return;
+    metrics_->in_flight->Decrement();
     // Unknown methods always end UNIMPLEMENTED; their names come from clients, so they are not
     // used as label values (that would let clients create unbounded series).
     const bool unimplemented = code == grpc::StatusCode::UNIMPLEMENTED;
@@ -127,6 +130,10 @@ RpcInterceptorFactory::RpcInterceptorFactory(metrics::Registry* registry) {
   metrics->seconds = &registry->AddHistogram(
       "grpc_server_handling_seconds", "Time from receiving a gRPC call to sending its status.",
       {"service", "method"}, metrics::DefaultLatencyBuckets());
+  metrics->in_flight = &registry
+                            ->AddGauge("grpc_server_in_flight",
+                                       "gRPC calls received and not yet answered (all methods).", {})
+                            .Add({});
   metrics_ = std::move(metrics);
 }
 

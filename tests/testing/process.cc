@@ -89,6 +89,17 @@ int ChildProcess::Kill(int sig) {
   return WEXITSTATUS(status);
 }
 
+bool ChildProcess::Signal(int sig) { return pid_ > 0 && ::kill(pid_, sig) == 0; }
+
+bool Eventually(const std::function<bool()>& probe, absl::Duration limit) {
+  const absl::Time end = absl::Now() + limit;
+  while (absl::Now() < end) {
+    if (probe()) return true;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return probe();
+}
+
 absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ class ChildProcess {
   int PortAfter(const std::string& prefix) const;
   // Sends `sig` and reaps the process; returns its exit status (128 + signal when killed).
   int Kill(int sig);
+  // Sends `sig` without waiting (e.g. SIGSTOP to freeze the process); false if it is not running.
+  bool Signal(int sig);
   // Waits for exit without signalling; returns the exit status.
   absl::StatusOr<int> Wait(absl::Duration timeout = absl::Seconds(60));
   bool running() const { return pid_ > 0; }
@@ -46,5 +49,10 @@ class ChildProcess {
   std::filesystem::path log_path_;
   pid_t pid_ = -1;
 };
+
+// Polls `probe` (bounded by `limit`) until it returns true; for state that changes when a process
+// is killed, restarted or reaches a point the test waits for. Never a fixed sleep standing in for
+// synchronisation.
+bool Eventually(const std::function<bool()>& probe, absl::Duration limit = absl::Seconds(90));
 
 }  // namespace engram::testing
