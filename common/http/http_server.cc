@@ -415,6 +415,10 @@ void HttpServer::Impl::DoAccept() {
                               });
                               return;
                             }
+                            // Responses go out as soon as they are written, not held back by
+                            // Nagle's algorithm until the client ACKs an earlier segment.
+                            beast::error_code nodelay_ec;
+                            socket.set_option(tcp::no_delay(true), nodelay_ec);
                             auto session = std::make_shared<Session>(std::move(socket), this);
                             SessionStarted(session);
                             session->Start();
