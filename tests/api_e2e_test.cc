@@ -605,6 +605,18 @@ TEST_F(ApiE2eTest, TextCallsAreSpreadOverEveryHybridReplica) {
   EXPECT_EQ(second.Kill(SIGTERM), 0) << second.Log();
 }
 
+// No service registers a gRPC callback service: gRPC 1.51 would then start "nexting_thread"s that
+// time out every second and sleep 100 ms, and under light load calls stalled ~100 ms once a second
+// (common/grpc/health_service.h). Checked on the real binaries by their thread names, not by timing.
+TEST_F(ApiE2eTest, NoServiceStartsGrpcCallbackThreads) {
+  Suite& s = *suite_;
+  for (const ChildProcess* process : {s.storage_.get(), s.hybrid_.get(), s.api_.get()}) {
+    const std::vector<std::string> names = process->ThreadNames();
+    ASSERT_FALSE(names.empty()) << process->log_path();
+    EXPECT_THAT(names, Not(::testing::Contains("nexting_thread"))) << process->log_path();
+  }
+}
+
 TEST_F(ApiE2eTest, CorrelationIdIsEchoedAndLoggedByAllThreeServices) {
   Suite& s = *suite_;
   const std::string id = absl::StrCat("e2e-corr-", getpid(), "-", absl::ToUnixMicros(absl::Now()));

@@ -91,6 +91,19 @@ int ChildProcess::Kill(int sig) {
 
 bool ChildProcess::Signal(int sig) { return pid_ > 0 && ::kill(pid_, sig) == 0; }
 
+std::vector<std::string> ChildProcess::ThreadNames() const {
+  std::vector<std::string> names;
+  if (pid_ <= 0) return names;
+  std::error_code ec;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", pid_, "/task"), ec)) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
 bool Eventually(const std::function<bool()>& probe, absl::Duration limit) {
   const absl::Time end = absl::Now() + limit;
   while (absl::Now() < end) {

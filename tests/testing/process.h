@@ -40,6 +40,9 @@ class ChildProcess {
   // Waits for exit without signalling; returns the exit status.
   absl::StatusOr<int> Wait(absl::Duration timeout = absl::Seconds(60));
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // The names of the process's threads (/proc/<pid>/task/*/comm); empty if it is not running.
+  std::vector<std::string> ThreadNames() const;
   std::string Log() const;
   const std::filesystem::path& log_path() const { return log_path_; }
 
