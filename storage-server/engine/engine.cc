@@ -621,7 +621,7 @@ absl::StatusOr<v1::NamespaceInfo> Engine::CreateNamespace(v1::NamespaceConfig co
 }
 
 absl::StatusOr<v1::NamespaceInfo> Engine::GetNamespace(const std::string& name) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("name", name));
+  RETURN_IF_ERROR(ValidateName("name", name));
   ASSIGN_OR_RETURN(auto ns, Find(name));
   return ns->Info();
 }
@@ -635,14 +635,14 @@ std::vector<v1::NamespaceInfo> Engine::ListNamespaces() const {
 }
 
 absl::Status Engine::DeleteNamespace(const std::string& name) {
-  RETURN_IF_ERROR(ValidateNamespaceName("name", name));
+  RETURN_IF_ERROR(ValidateName("name", name));
   Op op;
   op.entry.mutable_delete_namespace()->set_name(name);
   return Submit(&op, false);
 }
 
 absl::StatusOr<v1::WriteResponse> Engine::Write(v1::WriteRequest request) {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
   RETURN_IF_ERROR(NormalizeWriteRequest(options_.limits, ns->config().dimension(), &request));
   Op op;
@@ -653,13 +653,13 @@ absl::StatusOr<v1::WriteResponse> Engine::Write(v1::WriteRequest request) {
 }
 
 absl::StatusOr<v1::GetConceptsResponse> Engine::GetConcepts(const v1::GetConceptsRequest& request) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   if (request.ids().empty()) return InvalidField("ids", "at least one id is required");
   if (static_cast<uint32_t>(request.ids_size()) > options_.limits.max_batch) {
     return InvalidField("ids", absl::StrFormat("%d ids, at most %d", request.ids_size(), options_.limits.max_batch));
   }
   for (int i = 0; i < request.ids_size(); ++i) {
-    RETURN_IF_ERROR(ValidateId(Field("ids", i), request.ids(i), options_.limits));
+    RETURN_IF_ERROR(ValidateId(IndexedField("ids", i), request.ids(i), options_.limits));
   }
   uint64_t seq = visible_seq();
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
@@ -667,28 +667,28 @@ absl::StatusOr<v1::GetConceptsResponse> Engine::GetConcepts(const v1::GetConcept
 }
 
 absl::StatusOr<v1::NeighborsResponse> Engine::Neighbors(const v1::NeighborsRequest& request) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   uint64_t seq = visible_seq();
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
   return ns->Neighbors(request, seq);
 }
 
 absl::StatusOr<v1::FindPathsResponse> Engine::FindPaths(const v1::FindPathsRequest& request) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   uint64_t seq = visible_seq();
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
   return ns->FindPaths(request, seq);
 }
 
 absl::StatusOr<v1::SearchResponse> Engine::Search(const v1::SearchRequest& request) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   uint64_t seq = visible_seq();
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
   return ns->Search(request, seq);
 }
 
 absl::StatusOr<v1::ScanResponse> Engine::Scan(const v1::ScanRequest& request) const {
-  RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+  RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));
   uint64_t seq = visible_seq();
   ASSIGN_OR_RETURN(auto ns, Find(request.namespace_()));
   return ns->Scan(request, seq);

@@ -10,54 +10,8 @@
 
 namespace engram::storage {
 
-std::string Field(absl::string_view name, int index, absl::string_view sub) {
-  std::string out = absl::StrCat(name, "[", index, "]");
-  if (!sub.empty()) absl::StrAppend(&out, ".", sub);
-  return out;
-}
-
-absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name) {
-  if (name.empty()) return InvalidField(field, "required");
-  if (name.size() > 64) return InvalidField(field, "longer than 64 characters");
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.';
-    if (!ok) return InvalidField(field, "must match [a-zA-Z0-9_.-]{1,64}");
-  }
-  if (name == "." || name == "..") return InvalidField(field, "must not be '.' or '..'");
-  return absl::OkStatus();
-}
-
-absl::Status ValidateId(absl::string_view field, absl::string_view id, const Limits& limits) {
-  if (id.empty()) return InvalidField(field, "required");
-  if (id.size() > limits.max_id_bytes) {
-    return InvalidField(field, absl::StrFormat("%d bytes, at most %d", id.size(), limits.max_id_bytes));
-  }
-  if (!IsValidUtf8(id)) return InvalidField(field, "not valid UTF-8");
-  for (unsigned char c : id) {
-    if (c < 0x20 || c == 0x7F) return InvalidField(field, "contains a control character");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
-                            uint32_t dimension) {
-  if (static_cast<uint32_t>(v.size()) != dimension) {
-    return InvalidField(field, absl::StrFormat("dimension %d != namespace dimension %d", v.size(),
-                                               dimension));
-  }
-  for (int i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) return InvalidField(absl::StrCat(field, "[", i, "]"), "not finite");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig* c) {
-  RETURN_IF_ERROR(ValidateNamespaceName("config.name", c->name()));
+  RETURN_IF_ERROR(ValidateName("config.name", c->name()));
   if (c->dimension() == 0) c->set_dimension(384);
   if (c->dimension() > limits.max_dimension) {
     return InvalidField("config.dimension",
@@ -171,22 +125,22 @@ absl::Status NormalizeWriteRequest(const Limits& limits, uint32_t dimension, v1:
     v1::Mutation* m = r->mutable_mutations(i);
     switch (m->op_case()) {
       case v1::Mutation::kPutConcept:
-        RETURN_IF_ERROR(NormalizeConcept(Field("mutations", i, "put_concept"), limits, dimension,
+        RETURN_IF_ERROR(NormalizeConcept(IndexedField("mutations", i, "put_concept"), limits, dimension,
                                          m->mutable_put_concept()));
         break;
       case v1::Mutation::kDeleteConcept:
-        RETURN_IF_ERROR(ValidateId(Field("mutations", i, "delete_concept"), m->delete_concept(), limits));
+        RETURN_IF_ERROR(ValidateId(IndexedField("mutations", i, "delete_concept"), m->delete_concept(), limits));
         break;
       case v1::Mutation::kPutAssociation:
-        RETURN_IF_ERROR(NormalizeAssociation(Field("mutations", i, "put_association"), limits,
+        RETURN_IF_ERROR(NormalizeAssociation(IndexedField("mutations", i, "put_association"), limits,
                                              m->mutable_put_association()));
         break;
       case v1::Mutation::kDeleteAssociation:
-        RETURN_IF_ERROR(ValidateAssociationKey(Field("mutations", i, "delete_association"), limits,
+        RETURN_IF_ERROR(ValidateAssociationKey(IndexedField("mutations", i, "delete_association"), limits,
                                                m->delete_association()));
         break;
       case v1::Mutation::OP_NOT_SET:
-        return InvalidField(Field("mutations", i), "no operation set");
+        return InvalidField(IndexedField("mutations", i), "no operation set");
     }
   }
   return absl::OkStatus();

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/text/fields.h"
 #include "common/text/utf8.h"
 #include "engram/storage/v1/storage.pb.h"
 
@@ -32,15 +33,14 @@ struct Limits {
   uint32_t max_ef = 4096;
 };
 
-// Field-path helper: Field("mutations", 3, "put_concept") == "mutations[3].put_concept".
-std::string Field(absl::string_view name, int index, absl::string_view sub = "");
-
-absl::Status InvalidField(absl::string_view field, absl::string_view problem);
-
-absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name);
-absl::Status ValidateId(absl::string_view field, absl::string_view id, const Limits& limits);
-absl::Status ValidateVector(absl::string_view field, const google::protobuf::RepeatedField<float>& v,
-                            uint32_t dimension);
+// The field checks shared with engram-api (common/text/fields.h).
+using text::IndexedField;  // IndexedField("mutations", 3, "put_concept") == "mutations[3].put_concept"
+using text::InvalidField;
+using text::ValidateName;  // namespace names
+using text::ValidateVector;
+inline absl::Status ValidateId(absl::string_view field, absl::string_view id, const Limits& limits) {
+  return text::ValidateId(field, id, limits.max_id_bytes);
+}
 
 // Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64, "hashing")
 // and checks ranges.

@@ -120,11 +120,11 @@ TEST(LimitsTest, AssociationFields) {
 }
 
 TEST(LimitsTest, NamespaceName) {
-  ExpectInvalid(ValidateNamespaceName("name", ""), "name");
-  ExpectInvalid(ValidateNamespaceName("name", "a/b"), "name");
-  ExpectInvalid(ValidateNamespaceName("name", ".."), "name");
-  ExpectInvalid(ValidateNamespaceName("name", std::string(65, 'a')), "name");
-  EXPECT_TRUE(ValidateNamespaceName("name", "tenant-1.prod_x").ok());
+  ExpectInvalid(ValidateName("name", ""), "name");
+  ExpectInvalid(ValidateName("name", "a/b"), "name");
+  ExpectInvalid(ValidateName("name", ".."), "name");
+  ExpectInvalid(ValidateName("name", std::string(65, 'a')), "name");
+  EXPECT_TRUE(ValidateName("name", "tenant-1.prod_x").ok());
 }
 
 TEST(LimitsTest, Utf8) {

@@ -556,11 +556,11 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
       case v1::Mutation::kPutAssociation: {
         const v1::Association& a = m.put_association();
         if (!exists(a.source())) {
-          return absl::NotFoundError(absl::StrCat(Field("mutations", i, "put_association.source"),
+          return absl::NotFoundError(absl::StrCat(IndexedField("mutations", i, "put_association.source"),
                                                   ": concept '", a.source(), "' not found"));
         }
         if (!exists(a.target())) {
-          return absl::NotFoundError(absl::StrCat(Field("mutations", i, "put_association.target"),
+          return absl::NotFoundError(absl::StrCat(IndexedField("mutations", i, "put_association.target"),
                                                   ": concept '", a.target(), "' not found"));
         }
         plan.arena_bytes += sizeof(AssocRecord);
@@ -570,7 +570,7 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
         plan.arena_bytes += sizeof(AssocRecord);
         break;
       case v1::Mutation::OP_NOT_SET:
-        return InvalidField(Field("mutations", i), "no operation set");
+        return InvalidField(IndexedField("mutations", i), "no operation set");
     }
   }
   return plan;

@@ -11,22 +11,6 @@ namespace engram::api {
 
 namespace {
 
-bool IsNameChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.';
-}
-
-absl::Status ValidateName(absl::string_view field, absl::string_view name) {
-  if (name.empty()) return InvalidField(field, "required");
-  if (name.size() > 64)
-    return InvalidField(field, absl::StrCat(name.size(), " characters, at most 64"));
-  for (char c : name) {
-    if (!IsNameChar(c)) return InvalidField(field, "must match [a-zA-Z0-9_.-]{1,64}");
-  }
-  if (name == "." || name == "..") return InvalidField(field, "must not be '.' or '..'");
-  return absl::OkStatus();
-}
-
 absl::Status AtMost(absl::string_view field, uint64_t value, uint64_t limit) {
   if (value > limit) return InvalidField(field, absl::StrCat(value, ", at most ", limit));
   return absl::OkStatus();
@@ -49,27 +33,12 @@ absl::Status ValidateUnitInterval(absl::string_view field, float value) {
 
 }  // namespace
 
-std::string IndexedField(absl::string_view name, int index, absl::string_view sub) {
-  std::string out = absl::StrCat(name, "[", index, "]");
-  if (!sub.empty()) absl::StrAppend(&out, ".", sub);
-  return out;
-}
-
-absl::Status InvalidField(absl::string_view field, absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
-}
-
-
-absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name) {
-  return ValidateName(field, name);
-}
-
 absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder) {
   if (embedder.empty() || embedder == "hashing" || embedder == "none") return absl::OkStatus();
   constexpr absl::string_view kWordVectors = "word-vectors/";
   if (absl::StartsWith(embedder, kWordVectors)) {
     absl::string_view model = embedder.substr(kWordVectors.size());
-    if (absl::Status s = ValidateName("", model); !s.ok()) {
+    if (absl::Status s = text::ValidateName("", model); !s.ok()) {
       return InvalidField(field,
                           "the model of word-vectors/<model> must match [a-zA-Z0-9_.-]{1,64}");
     }
@@ -82,16 +51,7 @@ absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedde
 
 absl::Status ValidateId(absl::string_view field, absl::string_view id,
                         const ValidationLimits& limits) {
-  if (id.empty()) return InvalidField(field, "required");
-  if (id.size() > limits.max_id_bytes) {
-    return InvalidField(field, absl::StrCat(id.size(), " bytes, at most ", limits.max_id_bytes));
-  }
-  if (!IsValidUtf8(id)) return InvalidField(field, "not valid UTF-8");
-  for (char ch : id) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return InvalidField(field, "contains a control character");
-  }
-  return absl::OkStatus();
+  return text::ValidateId(field, id, limits.max_id_bytes);
 }
 
 absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id,
@@ -109,23 +69,6 @@ absl::Status ValidateContent(absl::string_view field, absl::string_view content,
   }
   if (!IsValidUtf8(content)) return InvalidField(field, "not valid UTF-8");
   return absl::OkStatus();
-}
-
-absl::Status ValidateFinite(absl::string_view field,
-                            const google::protobuf::RepeatedField<float>& v) {
-  for (int i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) return InvalidField(IndexedField(field, i), "not finite");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateVector(absl::string_view field,
-                            const google::protobuf::RepeatedField<float>& v, uint32_t dimension) {
-  if (static_cast<uint32_t>(v.size()) != dimension) {
-    return InvalidField(
-        field, absl::StrCat("dimension ", v.size(), " != namespace dimension ", dimension));
-  }
-  return ValidateFinite(field, v);
 }
 
 absl::Status ValidateAttributes(absl::string_view field,

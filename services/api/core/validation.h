@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/text/fields.h"
 #include "common/text/utf8.h"
 #include "engram/v1/engram.pb.h"
 #include "google/protobuf/map.h"
@@ -40,14 +41,18 @@ struct ValidationLimits {
   uint32_t max_attribute_value_bytes = 4096;
 };
 
-// "<name>[<index>]" or "<name>[<index>].<sub>".
-std::string IndexedField(absl::string_view name, int index, absl::string_view sub = "");
-absl::Status InvalidField(absl::string_view field, absl::string_view problem);
-
+// The field checks shared with engram-storage (common/text/fields.h): IndexedField, InvalidField,
+// ValidateFinite (every value finite) and ValidateVector (exactly `dimension` values, all finite).
+using text::IndexedField;
+using text::InvalidField;
 using text::IsValidUtf8;  // common/text/utf8.h
+using text::ValidateFinite;
+using text::ValidateVector;
 
 // [a-zA-Z0-9_.-]{1,64}, not "." or "..".
-absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name);
+inline absl::Status ValidateNamespaceName(absl::string_view field, absl::string_view name) {
+  return text::ValidateName(field, name);
+}
 // "hashing", "none", "word-vectors/<model>" with model [a-zA-Z0-9_.-]{1,64} (not "." / ".."),
 // or "" (the default, hashing).
 absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder);
@@ -60,12 +65,6 @@ absl::Status ValidateOptionalId(absl::string_view field, absl::string_view id,
 // Required; 1 byte .. max_content_bytes, UTF-8.
 absl::Status ValidateContent(absl::string_view field, absl::string_view content,
                              const ValidationLimits& limits);
-// Every value finite (the dimension is checked by ValidateVector).
-absl::Status ValidateFinite(absl::string_view field,
-                            const google::protobuf::RepeatedField<float>& v);
-// Exactly `dimension` values, all finite.
-absl::Status ValidateVector(absl::string_view field,
-                            const google::protobuf::RepeatedField<float>& v, uint32_t dimension);
 absl::Status ValidateAttributes(absl::string_view field,
                                 const google::protobuf::Map<std::string, std::string>& attributes,
                                 const ValidationLimits& limits);
