@@ -745,15 +745,19 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
 
     return CachedOr<v1::SearchResponse>(
         ns, "search", normal, [&]() -> absl::StatusOr<v1::SearchResponse> {
-          v1::SearchResponse out;
-          if (!normal.query().empty()) {
-            hv1::SearchRequest req;
+          // The fields hybrid's and storage's SearchRequest share.
+          auto common = [&](auto& req) {
             req.set_namespace_(ns);
-            req.set_text(normal.query());
             req.set_k(normal.k());
             req.set_ef(normal.ef());
             req.mutable_filter()->insert(normal.filter().attributes().begin(),
                                          normal.filter().attributes().end());
+          };
+          v1::SearchResponse out;
+          if (!normal.query().empty()) {
+            hv1::SearchRequest req;
+            common(req);
+            req.set_text(normal.query());
             hv1::SearchResponse resp;
             RETURN_IF_ERROR(CallDownstream(
                 call, Dependency::kHybrid, "Search", /*idempotent=*/true,
@@ -763,12 +767,8 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
             ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
             RETURN_IF_ERROR(ValidateVector("vector", normal.vector(), config.dimension()));
             sv1::SearchRequest req;
-            req.set_namespace_(ns);
+            common(req);
             req.mutable_vector()->CopyFrom(normal.vector());
-            req.set_k(normal.k());
-            req.set_ef(normal.ef());
-            req.mutable_filter()->insert(normal.filter().attributes().begin(),
-                                         normal.filter().attributes().end());
             sv1::SearchResponse resp;
             RETURN_IF_ERROR(CallDownstream(
                 call, Dependency::kStorage, "Search", /*idempotent=*/true,
