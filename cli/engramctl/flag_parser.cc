@@ -46,6 +46,28 @@ std::optional<uint64_t> ParseUnsigned(absl::string_view text) {
   return value;
 }
 
+namespace {
+
+// The value checks of the numeric flags: "" when `v` is in [min, max] (then stored in *out),
+// else the problem.
+std::string SetUnsignedInRange(absl::string_view v, uint64_t min, uint64_t max, uint64_t* out) {
+  std::optional<uint64_t> n = ParseUnsigned(v);
+  if (!n) return absl::StrCat(Quote(v), " is not a non-negative integer");
+  if (*n < min || *n > max) return absl::StrCat(*n, " is out of range [", min, ", ", max, "]");
+  *out = *n;
+  return "";
+}
+
+std::string SetNumberInRange(absl::string_view v, double min, double max, double* out) {
+  std::optional<float> f = ParseFiniteFloat(v);
+  if (!f) return absl::StrCat(Quote(v), " is not a finite number");
+  if (*f < min || *f > max) return absl::StrFormat("%g is out of range [%g, %g]", *f, min, max);
+  *out = *f;
+  return "";
+}
+
+}  // namespace
+
 void FlagParser::Add(Flag flag) { flags_.push_back(std::move(flag)); }
 
 FlagParser::Flag* FlagParser::Find(absl::string_view name) {
@@ -91,56 +113,34 @@ void FlagParser::AddUint(std::string name, uint32_t* out, uint32_t min, uint32_t
                          std::string value_name, std::string help) {
   Add({std::move(name), "", false, std::move(value_name), std::move(help),
        [out, min, max](absl::string_view v) {
-         std::optional<uint64_t> n = ParseUnsigned(v);
-         if (!n) return absl::StrCat(Quote(v), " is not a non-negative integer");
-         if (*n < min || *n > max) {
-           return absl::StrCat(*n, " is out of range [", min, ", ", max, "]");
-         }
-         *out = static_cast<uint32_t>(*n);
-         return std::string();
+         uint64_t n = 0;
+         std::string problem = SetUnsignedInRange(v, min, max, &n);
+         if (problem.empty()) *out = static_cast<uint32_t>(n);
+         return problem;
        }});
 }
 
 void FlagParser::AddUint64(std::string name, uint64_t* out, uint64_t min, uint64_t max,
                            std::string value_name, std::string help) {
   Add({std::move(name), "", false, std::move(value_name), std::move(help),
-       [out, min, max](absl::string_view v) {
-         std::optional<uint64_t> n = ParseUnsigned(v);
-         if (!n) return absl::StrCat(Quote(v), " is not a non-negative integer");
-         if (*n < min || *n > max) {
-           return absl::StrCat(*n, " is out of range [", min, ", ", max, "]");
-         }
-         *out = *n;
-         return std::string();
-       }});
+       [out, min, max](absl::string_view v) { return SetUnsignedInRange(v, min, max, out); }});
 }
 
 void FlagParser::AddFloat(std::string name, std::optional<float>* out, float min, float max,
                           std::string value_name, std::string help) {
   Add({std::move(name), "", false, std::move(value_name), std::move(help),
        [out, min, max](absl::string_view v) {
-         std::optional<float> f = ParseFiniteFloat(v);
-         if (!f) return absl::StrCat(Quote(v), " is not a finite number");
-         if (*f < min || *f > max) {
-           return absl::StrFormat("%g is out of range [%g, %g]", *f, min, max);
-         }
-         *out = *f;
-         return std::string();
+         double x = 0;
+         std::string problem = SetNumberInRange(v, min, max, &x);
+         if (problem.empty()) *out = static_cast<float>(x);
+         return problem;
        }});
 }
 
 void FlagParser::AddDouble(std::string name, double* out, double min, double max,
                            std::string value_name, std::string help) {
   Add({std::move(name), "", false, std::move(value_name), std::move(help),
-       [out, min, max](absl::string_view v) {
-         std::optional<float> f = ParseFiniteFloat(v);
-         if (!f) return absl::StrCat(Quote(v), " is not a finite number");
-         if (*f < min || *f > max) {
-           return absl::StrFormat("%g is out of range [%g, %g]", *f, min, max);
-         }
-         *out = *f;
-         return std::string();
-       }});
+       [out, min, max](absl::string_view v) { return SetNumberInRange(v, min, max, out); }});
 }
 
 void FlagParser::AddRepeated(std::string name, std::vector<std::string>* out,
