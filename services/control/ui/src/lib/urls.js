@@ -1,0 +1,66 @@
+// URLs relative to where the app is served (`/`, `/control/`, ...). Pure: every input is passed in.
+
+/**
+ * The app's base URL: the directory of the page, or, when the entry module's URL is known and lies
+ * under `<base>/assets/`, that base (robust even when the page URL lacks its trailing slash).
+ */
+export function appBase(pageHref, moduleUrl) {
+  if (moduleUrl) {
+    const i = moduleUrl.lastIndexOf('/assets/');
+    if (i >= 0 && /^https?:/.test(moduleUrl)) return moduleUrl.slice(0, i + 1);
+  }
+  const u = new URL(pageHref);
+  u.hash = '';
+  u.search = '';
+  u.pathname = u.pathname.slice(0, u.pathname.lastIndexOf('/') + 1);
+  return u.href;
+}
+
+/** The WebSocket URL of the live feed for an app base URL: ws(s)://host/<base path>api/live. */
+export function liveUrl(base) {
+  const u = new URL('api/live', base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.href;
+}
+
+/** Splits a hash route `#/concepts/default?id=x` into {parts:['concepts','default'], query:{id:'x'}}. */
+export function parseRoute(hash) {
+  const h = (hash || '').replace(/^#\/?/, '');
+  const q = h.indexOf('?');
+  const path = q >= 0 ? h.slice(0, q) : h;
+  const query = {};
+  if (q >= 0) for (const [k, v] of new URLSearchParams(h.slice(q + 1))) query[k] = v;
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return { parts, query };
+}
+
+/** Builds a hash route from parts and an optional query object. */
+export function routeHref(parts, query) {
+  const p = parts.map((x) => encodeURIComponent(x)).join('/');
+  const qs = query ? new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== '')).toString() : '';
+  return '#/' + p + (qs ? '?' + qs : '');
+}
+
+/** Parses an attribute filter `k=v,k2=v2` into an object; throws on a part without '='. */
+export function parseFilter(text) {
+  const out = {};
+  for (const part of (text || '').split(',')) {
+    const p = part.trim();
+    if (!p) continue;
+    const i = p.indexOf('=');
+    if (i <= 0) throw new Error(`filter "${p}" is not key=value`);
+    out[p.slice(0, i).trim()] = p.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Parses a vector typed by hand: `[0.1, 0.2]` or `0.1 0.2` or `0.1,0.2`. Throws on a non-number. */
+export function parseVector(text) {
+  const t = (text || '').trim().replace(/^\[|\]$/g, '');
+  if (!t) throw new Error('the vector is empty');
+  return t.split(/[\s,]+/).filter(Boolean).map((x) => {
+    const v = Number(x);
+    if (!Number.isFinite(v)) throw new Error(`"${x}" is not a finite number`);
+    return v;
+  });
+}
