@@ -138,7 +138,18 @@ export function Graph({ route }) {
     if (!cy || !added.length) return;
     cy.add(added);
     syncClasses();
+    fitView();
+  };
+
+  // Fit everything, but never zoom in past 1.3 (a few nodes would fill the screen).
+  const fitView = () => {
+    const cy = cyRef.current;
+    if (!cy) return;
     cy.fit(undefined, 50);
+    if (cy.zoom() > 1.3) {
+      cy.zoom(1.3);
+      cy.center();
+    }
   };
 
   const addStart = async (id, andExpand) => {
@@ -352,7 +363,7 @@ export function Graph({ route }) {
         <TypeFilter value={types} onChange={setTypes} testid="expand-types" />
         <span class="push" />
         <button onClick={relayout}>Re-layout</button>
-        <button onClick={() => cyRef.current && cyRef.current.fit(undefined, 40)}>Fit</button>
+        <button onClick={fitView}>Fit</button>
         <button onClick={exportPng} data-testid="export-png">
           Export PNG
         </button>
