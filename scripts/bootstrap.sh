@@ -14,6 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
   prometheus wordnet-base curl wrk
+  kubectl rclone shellcheck buildah skopeo umoci
 )
 
 install_packages() {

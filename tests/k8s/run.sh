@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs one group of the k8s checks (ctest calls it; see CMakeLists.txt):
+#   tests/k8s/run.sh npm-ci          install the pinned npm packages (npm ci, package-lock.json)
+#   tests/k8s/run.sh <file.test.mjs> run one node --test file
+#   tests/k8s/run.sh shellcheck      shellcheck the shell scripts of k8s/ and deploy/
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here"
+# kubectl without a kubeconfig would talk to localhost:8080 (engram-api's port): never let it.
+export KUBECONFIG="$here/.no-kubeconfig"
+need() { command -v "$1" >/dev/null || { echo "$1 not found: run scripts/bootstrap.sh test (it installs it)" >&2; exit 1; }; }
+case "${1:?usage: run.sh npm-ci|shellcheck|FILE.test.mjs}" in
+  npm-ci)
+    need node; need npm
+    # npm ci deletes and reinstalls node_modules; skip it when the installed tree is this lock's.
+    stamp=node_modules/.engram-lock.sha256
+    want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then echo "node_modules matches package-lock.json"; exit 0; fi
+    npm ci --no-audit --no-fund --ignore-scripts
+    echo "$want" >"$stamp"
+    ;;
+  shellcheck)
+    need shellcheck
+    shellcheck -s sh ../../k8s/base/snapshot/engram-snapshot.sh
+    shellcheck ../../deploy/*.sh ../../deploy/*/*.sh run.sh 2>/dev/null || shellcheck run.sh ../../deploy/*.sh
+    ;;
+  *.test.mjs)
+    need node; need kubectl
+    exec node --test --test-reporter=spec "$1"
+    ;;
+  *) echo "unknown: $1" >&2; exit 2 ;;
+esac
