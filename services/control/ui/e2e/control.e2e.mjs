@@ -297,28 +297,59 @@ try {
     await shot('07-concept-search');
   });
 
-  await step('graph explorer: expand a node, find BEST and SHORTEST paths, export PNG', async () => {
+  await step('graph explorer: expand (double-click) and collapse, BEST and SHORTEST paths highlighted, pin, export PNG', async () => {
     await go(`#/graph/${encodeURIComponent(NS)}?start=${encodeURIComponent(state.concept.id)}`, '[data-testid="cy"] canvas');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="node-list"] [data-node]').length > 1, null, { timeout: 15000 });
     const count = await page.locator('[data-testid="node-list"] [data-node]').count();
     const cyNodes = await page.evaluate(() => window.__engramCy && window.__engramCy.nodes().length);
     if (cyNodes !== count) throw new Error(`canvas has ${cyNodes} nodes, the list ${count}`);
-    // select the start concept and one neighbour, then ask for paths
-    const neighborId = await page.evaluate((start) => [...document.querySelectorAll('[data-testid="node-list"] [data-node]')].map((e) => e.dataset.node).find((id) => id !== start), state.concept.id);
-    // the start node is picked by default; tick the neighbour as the second
-    await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(neighborId)}"] input`).check();
+    const listIds = () => page.$$eval('[data-testid="node-list"] [data-node]', (els) => els.map((e) => e.dataset.node));
+    const first = await listIds();
+    // double-click a neighbour on the canvas: it expands; collapse takes back what it added
+    let neighborId = first.find((id) => id !== state.concept.id);
+    let target = neighborId;
+    for (const cand of first.filter((id) => id !== state.concept.id)) {
+      const pos = await page.evaluate((id) => {
+        const cy = window.__engramCy;
+        const p = cy.getElementById(id).renderedPosition();
+        const r = cy.container().getBoundingClientRect();
+        return { x: r.left + p.x, y: r.top + p.y };
+      }, cand);
+      await page.mouse.dblclick(pos.x, pos.y);
+      await page.waitForFunction((id) => window.__engramCy.getElementById(id).hasClass('expanded'), cand, { timeout: 15000 });
+      const second = await listIds();
+      const added = second.filter((id) => !first.includes(id));
+      if (added.length) {
+        neighborId = cand;
+        // collapse removes exactly what this expansion brought in, expand brings it back
+        await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(cand)}"] input`).check();
+        await page.locator('[data-testid="collapse"]').click();
+        await page.waitForFunction((n) => document.querySelectorAll('[data-testid="node-list"] [data-node]').length === n, first.length);
+        await page.locator('[data-testid="expand"]').click();
+        await page.waitForFunction((n) => document.querySelectorAll('[data-testid="node-list"] [data-node]').length === n, second.length);
+        target = added[0];
+        break;
+      }
+    }
+    state.hops = target === neighborId ? 1 : 2;
+    // pick the start concept and the target (two hops away when the graph has one)
+    await page.$$eval('[data-testid="node-list"] [data-node] input:checked', (els) => els.forEach((e) => e.click()));
+    await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(state.concept.id)}"] input`).check();
+    await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(target)}"] input`).check();
     await page.click('[data-testid="path-best"]');
     await page.locator('[data-testid="path-results"] [data-testid="path-item"]').first().waitFor();
     const hl = await page.evaluate(() => window.__engramCy.elements('.hl').length);
     if (hl < 3) throw new Error(`the path is not highlighted (${hl} highlighted elements)`);
+    const hops = await page.evaluate(() => document.querySelector('[data-testid="path-item"]').textContent.match(/(\d+) hops?/)[1]);
+    if (Number(hops) < state.hops) throw new Error(`the best path has ${hops} hops, expected at least ${state.hops}`);
     await shot('08-graph-paths');
     await page.click('[data-testid="path-shortest"]');
     await page.waitForFunction(() => /shortest path/.test(document.querySelector('[data-testid="path-results"]')?.textContent || ''));
-    // collapse and expand again through the side panel
-    await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(state.concept.id)}"] input`).uncheck();
-    await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(neighborId)}"] input`).uncheck();
+    // pin the start node
+    await page.$$eval('[data-testid="node-list"] [data-node] input:checked', (els) => els.forEach((e) => e.click()));
     await page.locator(`[data-testid="node-list"] [data-node="${cssEscape(state.concept.id)}"] input`).check();
     await page.click('[data-testid="pin"]');
+    if (!(await page.evaluate((id) => window.__engramCy.getElementById(id).locked(), state.concept.id))) throw new Error('the pinned node is not locked');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="export-png"]')]);
     const png = fs.readFileSync(await download.path());
     if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('the export is not a PNG');

@@ -4,7 +4,7 @@
 // real backend. It is NOT the product: the real e2e runs against the real binaries.
 //
 //   node e2e/mock-server.mjs [--port=8099] [--ui_dir=dist] [--prefix=/control/]
-//   mock control endpoints: POST <prefix>__mock/hybrid/stop | start
+//   mock control endpoints: POST <prefix>__mock/hybrid/stop | start, <prefix>__mock/live/drop
 //
 // Keys: ek_admin_mock (admin), ek_reader_mock (reader).
 import http from 'node:http';
@@ -242,6 +242,7 @@ const server = http.createServer(async (req, res) => {
 
   if (p === '__mock/hybrid/stop') { hybridUp = false; return send(res, 200, { hybridUp }); }
   if (p === '__mock/hybrid/start') { hybridUp = true; return send(res, 200, { hybridUp }); }
+  if (p === '__mock/live/drop') { const n = sockets.size; for (const so of sockets) so.destroy(); sockets.clear(); return send(res, 200, { dropped: n }); }
 
   if (p === 'api/login' && method === 'POST') {
     const ip = req.socket.remoteAddress;

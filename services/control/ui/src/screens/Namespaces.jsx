@@ -115,6 +115,12 @@ export function Namespaces() {
               <tr key={n.name} data-ns={n.name}>
                 <td>
                   <strong>{n.name}</strong>
+                  {n.system ? (
+                    <span class="badge warn small" title="engram-control's own data (the audit log): not deletable from here">
+                      {' '}
+                      system
+                    </span>
+                  ) : null}
                 </td>
                 <td class="num">{formatNumber(n.concepts ?? 0)}</td>
                 <td class="num">{formatNumber(n.associations ?? 0)}</td>
@@ -133,7 +139,7 @@ export function Namespaces() {
                   <a href={'#/concepts/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>concepts</a>
                   <a href={'#/graph/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>graph</a>
                   <a href={'#/reason/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>reason</a>
-                  <button class="danger small" onClick={() => setConfirm(n.name)} data-testid="ns-delete">
+                  <button class="danger small" onClick={() => setConfirm(n.name)} data-testid="ns-delete" disabled={!!n.system} title={n.system ? 'a system namespace' : ''}>
                     Delete
                   </button>
                 </td>

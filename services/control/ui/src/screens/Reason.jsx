@@ -7,7 +7,9 @@ import { routeHref } from '../lib/urls.js';
 import { trim } from '../lib/format.js';
 import { loadCytoscape, cyStyle } from '../cy.js';
 
-const DEFAULTS = { k: 10, maxDepth: 4, maxPaths: 5, minConfidence: 0.3, decay: 0.85 };
+// hybrid's ReasonRequest has no decay: paths decay by 0.85 per hop (docs/hybrid.md), so the
+// tester shows it instead of sending it (engram-control refuses unknown fields).
+const DEFAULTS = { k: 10, maxDepth: 4, maxPaths: 5, minConfidence: 0.3 };
 
 function Bar({ name, value, min, testid }) {
   const v = typeof value === 'number' ? value : 0;
@@ -101,7 +103,7 @@ function Result({ item, ns }) {
   if (r.bestGuess && !concepts.has(r.bestGuess.id)) concepts.set(r.bestGuess.id, r.bestGuess);
   const conceptOf = (id) => concepts.get(id);
   const conf = r.confidence || {};
-  const min = item.params.minConfidence;
+  const min = typeof r.minConfidence === 'number' ? r.minConfidence : item.params.minConfidence;
   const confident = !!r.confident;
   const guess = r.answer || r.bestGuess;
   return (
@@ -237,9 +239,9 @@ export function Reason({ route }) {
               <label class="inline">
                 minConfidence <input type="number" min="0" max="1" step="0.05" value={params.minConfidence} onInput={set('minConfidence')} class="narrow" data-testid="min-confidence" />
               </label>
-              <label class="inline">
-                decay <input type="number" min="0.05" max="1" step="0.05" value={params.decay} onInput={set('decay')} class="narrow" />
-              </label>
+              <span class="muted" title="fixed by engram-hybrid (docs/hybrid.md)">
+                decay 0.85 per hop
+              </span>
             </div>
             <div class="row wrap small">
               types:
