@@ -234,7 +234,10 @@ try {
       await waitStatus('hybrid', 'unreachable');
       const text = await page.locator('[data-testid="tile-hybrid"][data-status="unreachable"]').first().innerText();
       if (!/unavailable/i.test(text)) throw new Error(`hybrid tile says: ${text}`);
-      for (const k of ['storage', 'api']) await waitStatus(k, 'ready', 5000);
+      await waitStatus('storage', 'ready', 5000);
+      // api stays reachable (it may report not_ready while its hybrid is gone: that is its call)
+      const apiStatus = await tile('api').getAttribute('data-status');
+      if (apiStatus === 'unreachable') throw new Error('api became unreachable when hybrid stopped');
       await shot('04-overview-hybrid-down');
       await go(`#/namespaces`, '[data-testid="ns-table"]');
       await page.locator(`[data-ns="${NS}"]`).waitFor();

@@ -30,7 +30,7 @@ export function Toasts() {
   return (
     <div class="toasts" aria-live="polite">
       {items.map((t) => (
-        <div key={t.id} class={'toast ' + t.kind} data-testid={'toast-' + t.kind}>
+        <div key={t.id} class={'toast ' + t.kind} data-testid={'toast-' + t.kind} title="click to dismiss" onClick={() => toasts.set((s) => ({ items: s.items.filter((x) => x.id !== t.id) }))}>
           {t.text}
           {t.error ? <ErrorBox error={t.error} /> : null}
         </div>
@@ -49,7 +49,10 @@ export function Confirm({ title, target, typed, action = 'Delete', danger = true
   const ref = useRef();
   useEffect(() => {
     ref.current && ref.current.focus();
-  }, []);
+    const onKey = (e) => e.key === 'Escape' && !busy && onCancel();
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [busy]);
   const ok = !typed || text === target;
   const go = async (e) => {
     e && e.preventDefault();
@@ -64,7 +67,7 @@ export function Confirm({ title, target, typed, action = 'Delete', danger = true
     }
   };
   return (
-    <div class="modal-backdrop" onKeyDown={(e) => e.key === 'Escape' && onCancel()}>
+    <div class="modal-backdrop">
       <form class="modal" role="dialog" aria-modal="true" aria-label={title} onSubmit={go} data-testid="confirm">
         <h3>{title}</h3>
         <p>
