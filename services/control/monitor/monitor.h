@@ -44,6 +44,8 @@
 //     over namespaces), and fsyncP99Seconds from the engram_storage_fsync_seconds buckets' increase
 //     (null when there was no fsync in the interval). With several storage instances the values are
 //     added. namespaces: per-namespace engram_storage_concepts / engram_storage_associations.
+//   * An instance that answers /readyz but whose /metrics fails (or is not valid text) keeps its
+//     status, with reason "metrics unavailable: ..." when it has no other reason.
 //   * An unreachable instance, or one whose /metrics failed, has null metrics; its last good scrape
 //     stays the base for the next rate, so the first tick after it comes back has rates over the
 //     whole gap. The first scrape of an instance has null rates (no previous scrape).
