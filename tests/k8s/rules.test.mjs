@@ -72,3 +72,19 @@ test('the rules and the dashboard use only metrics the binaries export (or Kuber
   }
   assert.deepEqual([...unknown], []);
 });
+
+test('the Grafana dashboard is valid JSON with a query in every panel', () => {
+  const dash = JSON.parse(readFileSync(path.join(ROOT, 'k8s/components/monitoring/engram-dashboard.json'), 'utf8'));
+  assert.equal(dash.uid, 'engram-overview');
+  assert.ok(dash.templating.list.some((v) => v.name === 'namespace'));
+  const panels = dash.panels.filter((p) => p.type !== 'row');
+  assert.ok(panels.length >= 20);
+  for (const p of panels) {
+    assert.ok(p.targets?.length, `${p.title}: no query`);
+    for (const t of p.targets) assert.match(t.expr, /namespace="\$namespace"/, `${p.title}: not filtered by the namespace variable`);
+  }
+  for (const job of ['engram-api', 'engram-hybrid', 'engram-storage']) assert.ok(dash.panels.some((p) => p.type === 'row' && p.title === job), `row ${job}`);
+  const cm = render('k8s/overlays/prod').find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'engram-grafana-dashboard');
+  assert.equal(cm.metadata.labels.grafana_dashboard, '1');
+  assert.deepEqual(JSON.parse(cm.data['engram-dashboard.json']), dash);
+});

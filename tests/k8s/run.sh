@@ -3,6 +3,7 @@
 #   tests/k8s/run.sh npm-ci          install the pinned npm packages (npm ci, package-lock.json)
 #   tests/k8s/run.sh <file.test.mjs> run one node --test file
 #   tests/k8s/run.sh shellcheck      shellcheck the shell scripts of k8s/ and deploy/
+#   tests/k8s/run.sh images          build every image offline and check it (deploy/build-images.sh)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -22,7 +23,18 @@ case "${1:?usage: run.sh npm-ci|shellcheck|FILE.test.mjs}" in
   shellcheck)
     need shellcheck
     shellcheck -s sh ../../k8s/base/snapshot/engram-snapshot.sh
-    shellcheck ../../deploy/*.sh ../../deploy/*/*.sh run.sh 2>/dev/null || shellcheck run.sh ../../deploy/*.sh
+    shellcheck run.sh ../../deploy/*.sh
+    ;;
+  images)
+    # deploy/build-images.sh needs cdxgen (deploy/sbom/package-lock.json) and buildah, skopeo, umoci.
+    need node; need npm; need buildah; need skopeo; need umoci
+    stamp=../../deploy/sbom/node_modules/.engram-lock.sha256
+    want="$(sha256sum ../../deploy/sbom/package-lock.json | cut -d' ' -f1)"
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+      (cd ../../deploy/sbom && npm ci --no-audit --no-fund --ignore-scripts)
+      echo "$want" >"$stamp"
+    fi
+    exec node --test --test-reporter=spec images.test.mjs
     ;;
   *.test.mjs)
     need node; need kubectl
