@@ -4,7 +4,7 @@ import { ErrorBox, Confirm, useNamespaces, toast } from '../components/common.js
 import { formatBytes, formatNumber, formatTime } from '../lib/format.js';
 import { prefs } from '../store.js';
 
-const DEFAULTS = { name: '', dimension: 256, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64 };
+const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64 };
 
 function CreateForm({ onCreated }) {
   const [f, setF] = useState(DEFAULTS);
@@ -36,11 +36,11 @@ function CreateForm({ onCreated }) {
       <h3>Create a namespace</h3>
       <label>
         Name
-        <input value={f.name} onInput={set('name')} required maxLength={64} pattern="[A-Za-z0-9][A-Za-z0-9_.\-]*" title="letters, digits, _ . -" data-testid="ns-name" />
+        <input value={f.name} onInput={set('name')} required maxLength={64} pattern="[A-Za-z0-9_.\-]{1,64}" title="1 to 64 letters, digits, _ . -" data-testid="ns-name" />
       </label>
       <label>
         Dimension
-        <input type="number" min="1" max="65536" value={f.dimension} onInput={set('dimension')} required data-testid="ns-dimension" />
+        <input type="number" min="1" max="4096" value={f.dimension} onInput={set('dimension')} required data-testid="ns-dimension" />
       </label>
       <label>
         Metric
