@@ -1,12 +1,23 @@
 #include "common/http/http_server.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -22,8 +33,10 @@
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/websocket.hpp"
 #include "common/http/json_error.h"
 #include "common/http/router.h"
 #include "common/http/url.h"
@@ -36,6 +49,7 @@ namespace engram::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 
 namespace {
@@ -62,6 +76,134 @@ std::string_view MethodLabel(std::string_view method) {
   return "OTHER";
 }
 
+// A blocking view of a session's socket for stream handlers, on which Beast's synchronous
+// algorithms run. asio's own synchronous operations are not used: on a socket in non-blocking
+// mode they wait for readiness without a deadline, so a stalled client would hold the I/O thread
+// forever. Here every read_some/write_some waits at most `timeout` for progress (poll()), and
+// fails at once when the server aborts streams at the end of the shutdown drain (`aborted` is
+// set and `abort_fd`, an eventfd, becomes readable).
+class PollingSocket {
+ public:
+  PollingSocket(int fd, const std::atomic<bool>* aborted, int abort_fd,
+                std::chrono::steady_clock::duration timeout)
+      : fd_(fd), aborted_(aborted), abort_fd_(abort_fd), timeout_(timeout) {}
+
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers, beast::error_code& ec) {
+    IoVecs iov(buffers);
+    return Transfer(iov, /*write=*/false, ec);
+  }
+  template <class MutableBufferSequence>
+  size_t read_some(const MutableBufferSequence& buffers) {
+    beast::error_code ec;
+    const size_t n = read_some(buffers, ec);
+    if (ec) BOOST_THROW_EXCEPTION(beast::system_error(ec));
+    return n;
+  }
+  template <class ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& buffers, beast::error_code& ec) {
+    IoVecs iov(buffers);
+    return Transfer(iov, /*write=*/true, ec);
+  }
+  template <class ConstBufferSequence>
+  size_t write_some(const ConstBufferSequence& buffers) {
+    beast::error_code ec;
+    const size_t n = write_some(buffers, ec);
+    if (ec) BOOST_THROW_EXCEPTION(beast::system_error(ec));
+    return n;
+  }
+
+  // Shuts the connection down in both directions at once.
+  void ShutdownBoth() { ::shutdown(fd_, SHUT_RDWR); }
+
+ private:
+  // The first buffers of a sequence (a partial transfer is allowed by read_some/write_some).
+  struct IoVecs {
+    template <class BufferSequence>
+    explicit IoVecs(const BufferSequence& buffers) {
+      for (auto it = asio::buffer_sequence_begin(buffers);
+           it != asio::buffer_sequence_end(buffers) && count < static_cast<int>(vecs.size());
+           ++it) {
+        const asio::const_buffer buffer(*it);
+        if (buffer.size() == 0) continue;
+        vecs[count++] = {const_cast<void*>(buffer.data()), buffer.size()};
+        bytes += buffer.size();
+      }
+    }
+    std::array<iovec, 16> vecs;
+    int count = 0;
+    size_t bytes = 0;
+  };
+
+  size_t Transfer(IoVecs& iov, bool write, beast::error_code& ec) {
+    ec = {};
+    if (iov.bytes == 0) return 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    while (true) {
+      if (aborted_->load(std::memory_order_acquire)) {
+        ec = asio::error::operation_aborted;
+        return 0;
+      }
+      msghdr message{};
+      message.msg_iov = iov.vecs.data();
+      message.msg_iovlen = static_cast<size_t>(iov.count);
+      const ssize_t n = write ? ::sendmsg(fd_, &message, MSG_NOSIGNAL | MSG_DONTWAIT)
+                              : ::recvmsg(fd_, &message, MSG_DONTWAIT);
+      if (n > 0) return static_cast<size_t>(n);
+      if (n == 0) {
+        ec = asio::error::eof;
+        return 0;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        ec.assign(errno, beast::system_category());
+        return 0;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) {
+        ec = beast::error::timeout;
+        return 0;
+      }
+      const auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      pollfd fds[2] = {{fd_, static_cast<short>(write ? POLLOUT : POLLIN), 0},
+                       {abort_fd_, POLLIN, 0}};
+      if (::poll(fds, 2, static_cast<int>(std::min<int64_t>(wait, INT_MAX))) < 0 &&
+          errno != EINTR) {
+        ec.assign(errno, beast::system_category());
+        return 0;
+      }
+    }
+  }
+
+  const int fd_;
+  const std::atomic<bool>* const aborted_;
+  const int abort_fd_;
+  const std::chrono::steady_clock::duration timeout_;
+};
+
+// The status a stream handler sees for a failed read or write on its connection.
+absl::Status StreamError(const beast::error_code& ec, const char* what) {
+  if (ec == beast::error::timeout) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("client made no progress within the idle timeout while ", what));
+  }
+  if (ec == asio::error::operation_aborted) {
+    return absl::UnavailableError(absl::StrCat("server shutting down while ", what));
+  }
+  if (ec == bhttp::error::body_limit) {
+    return absl::ResourceExhaustedError("request body exceeds the route's limit");
+  }
+  if (ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
+      ec == bhttp::error::partial_message || ec == asio::error::connection_reset ||
+      ec == asio::error::broken_pipe) {
+    return absl::UnavailableError(absl::StrCat("client disconnected while ", what));
+  }
+  if (&ec.category() == &bhttp::make_error_code(bhttp::error::bad_chunk).category()) {
+    return absl::InvalidArgumentError(absl::StrCat("malformed request body: ", ec.message()));
+  }
+  return absl::UnavailableError(absl::StrCat("connection failed while ", what, ": ", ec.message()));
+}
+
 }  // namespace
 
 bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
@@ -81,10 +223,25 @@ std::string_view Request::Header(std::string_view name) const {
 
 class HttpServer::Impl {
  public:
+  class Connection;
   class Session;
+  class StreamContextImpl;
+  class WebSocketSession;
+  class WebSocketHandle;
+
+  // What a route serves: exactly one of handler, stream and websocket is set.
+  struct RouteTarget {
+    Handler handler;
+    StreamHandler stream;
+    size_t max_body_bytes = 0;  // For `stream`.
+    std::shared_ptr<const WebSocketHandler> websocket;
+  };
+  using RouteMatch = Router<RouteTarget>::Result;
 
   explicit Impl(Options options)
-      : options_(std::move(options)), ioc_(std::max(1, options_.threads)) {
+      : options_(std::move(options)),
+        abort_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+        ioc_(std::max(1, options_.threads)) {
     if (options_.metrics != nullptr) {
       requests_ = &options_.metrics->AddCounter("http_requests_total", "HTTP requests handled.",
                                                 {"route", "method", "code"});
@@ -95,15 +252,18 @@ class HttpServer::Impl {
     }
   }
 
-  ~Impl() { Shutdown(); }
+  ~Impl() {
+    Shutdown();
+    if (abort_fd_ >= 0) ::close(abort_fd_);
+  }
 
-  void Handle(std::string method, std::string pattern, Handler handler) {
+  void AddRoute(std::string method, std::string pattern, RouteTarget target) {
     if (started_.load()) {
-      std::fprintf(stderr, "engram::http: Handle(%s %s) after Start()\n", method.c_str(),
+      std::fprintf(stderr, "engram::http: route %s %s added after Start()\n", method.c_str(),
                    pattern.c_str());
       std::abort();
     }
-    absl::Status status = router_.Add(std::move(method), pattern, std::move(handler));
+    absl::Status status = router_.Add(std::move(method), pattern, std::move(target));
     if (!status.ok()) {
       std::fprintf(stderr, "engram::http: %s\n", status.ToString().c_str());
       std::abort();
@@ -117,29 +277,38 @@ class HttpServer::Impl {
   // For sessions.
   const Options& options() const { return options_; }
   bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
-  Response Dispatch(Request& request, std::string_view raw_query);
+  RouteMatch Route(std::string_view method, std::string_view path) const {
+    return router_.Route(method, path);
+  }
+  Response Dispatch(Request& request, std::string_view raw_query, RouteMatch match);
   void Record(std::string_view route, std::string_view method, int code,
               std::chrono::steady_clock::time_point start);
-  void SessionStarted(const std::shared_ptr<Session>& session);
-  void SessionEnded(Session* session);
+  void ConnectionStarted(const std::shared_ptr<Connection>& connection);
+  void ConnectionEnded(Connection* connection);
+  PollingSocket StreamSocket(int fd) const {
+    return PollingSocket(fd, &streams_aborted_, abort_fd_, ToChrono(options_.idle_timeout));
+  }
 
  private:
   void DoAccept();
 
   // Constant after construction / Start().
   const Options options_;
-  Router<Handler> router_;
+  Router<RouteTarget> router_;
   metrics::CounterFamily* requests_ = nullptr;
   metrics::HistogramFamily* durations_ = nullptr;
+  // Readable (and streams_aborted_ set) once the drain timeout of Shutdown() has passed.
+  const int abort_fd_;
 
   std::atomic<bool> started_{false};
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> streams_aborted_{false};
   std::atomic<int> port_{0};
 
-  // Declared before ioc_: sessions destroyed with the io_context still deregister here.
+  // Declared before ioc_: connections destroyed with the io_context still deregister here.
   std::mutex mu_;
-  std::condition_variable sessions_changed_;
-  std::map<Session*, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+  std::condition_variable connections_changed_;
+  std::map<Connection*, std::weak_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 
   asio::io_context ioc_;
@@ -149,27 +318,416 @@ class HttpServer::Impl {
   std::vector<std::thread> threads_;
 };
 
-// One client connection. Lives as long as an asynchronous operation holds a shared_ptr to it;
-// all its handlers run on its strand.
-class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
+// A live connection (HTTP or WebSocket), registered with the server so Shutdown() reaches it.
+class HttpServer::Impl::Connection {
  public:
-  Session(tcp::socket socket, HttpServer::Impl* server)
-      : stream_(std::move(socket)), server_(server) {}
-  ~Session() { server_->SessionEnded(this); }
+  explicit Connection(Impl* server) : server_(server) {}
+  virtual ~Connection() { server_->ConnectionEnded(this); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
-  void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  // Called by Shutdown() (any thread): close what is idle, let in-flight work finish.
+  virtual void OnShutdown() = 0;
+
+ protected:
+  Impl* const server_;
+};
+
+// The StreamContext of one stream-route request; lives on the session's strand thread for the
+// duration of the handler call.
+class HttpServer::Impl::StreamContextImpl final : public StreamContext {
+ public:
+  StreamContextImpl(const Impl* server, Request request, PollingSocket socket,
+                    beast::flat_buffer* buffer, bhttp::request_parser<bhttp::buffer_body>* parser,
+                    bool expect_continue, unsigned version, bool client_keep_alive)
+      : server_(server),
+        request_(std::move(request)),
+        socket_(socket),
+        buffer_(buffer),
+        parser_(parser),
+        expect_continue_(expect_continue),
+        version_(version),
+        client_keep_alive_(client_keep_alive),
+        chunked_(version >= 11) {}
+
+  const Request& request() const override { return request_; }
+
+  absl::StatusOr<size_t> ReadBody(char* data, size_t size) override {
+    if (aborted_) return absl::FailedPreconditionError("ReadBody after Abort()");
+    if (!read_error_.ok()) return read_error_;
+    if (parser_->is_done()) return 0;
+    if (size == 0) return absl::InvalidArgumentError("ReadBody: empty buffer");
+    if (expect_continue_ && !continue_sent_) {
+      continue_sent_ = true;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      beast::error_code ec;
+      asio::write(socket_, asio::buffer(kContinue.data(), kContinue.size()), ec);
+      if (ec) return read_error_ = StreamError(ec, "sending 100 Continue");
+    }
+    while (true) {
+      bhttp::buffer_body::value_type& body = parser_->get().body();
+      body.data = data;
+      body.size = size;
+      body.more = true;
+      beast::error_code ec;
+      bhttp::read_some(socket_, *buffer_, *parser_, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) return read_error_ = StreamError(ec, "reading the request body");
+      const size_t n = size - parser_->get().body().size;
+      // A read may consume only a chunk header; go on until body bytes or the end arrive.
+      if (n > 0 || parser_->is_done()) return n;
+    }
   }
 
-  // Called at shutdown: closes the connection unless a request is being served.
-  void CloseIfIdle() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  absl::Status StartResponse(
+      int status, std::string_view content_type,
+      const std::vector<std::pair<std::string, std::string>>& headers) override {
+    if (started_ || aborted_) {
+      return absl::FailedPreconditionError("StartResponse: already started or aborted");
+    }
+    if (status < 200 || status > 599) {
+      return absl::InvalidArgumentError(absl::StrCat("StartResponse: bad status ", status));
+    }
+    started_ = true;
+    status_ = status;
+    // Reusing the connection needs the whole request body consumed and a delimited response.
+    keep_alive_ = client_keep_alive_ && chunked_ && parser_->is_done() && !server_->shutting_down();
+    bhttp::response<bhttp::empty_body> response;
+    response.version(version_);
+    response.result(static_cast<unsigned>(status));
+    if (!content_type.empty()) response.set(bhttp::field::content_type, BeastView(content_type));
+    for (const auto& [name, value] : headers) {
+      if (beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+          beast::iequals(name, "Connection")) {
+        continue;  // Framing is the server's.
+      }
+      response.insert(name, value);
+    }
+    response.set(BeastView(kCorrelationHeader), request_.correlation_id);
+    response.keep_alive(keep_alive_);
+    if (chunked_) response.chunked(true);
+    bhttp::response_serializer<bhttp::empty_body> serializer(response);
+    beast::error_code ec;
+    bhttp::write_header(socket_, serializer, ec);
+    if (ec) return write_error_ = StreamError(ec, "writing the response headers");
+    return absl::OkStatus();
+  }
+
+  absl::Status Write(std::string_view data) override {
+    if (absl::Status status = CheckWritable("Write"); !status.ok()) return status;
+    if (data.empty()) return absl::OkStatus();  // An empty chunk would end the body.
+    beast::error_code ec;
+    const asio::const_buffer buffer(data.data(), data.size());
+    if (chunked_) {
+      asio::write(socket_, bhttp::make_chunk(buffer), ec);
+    } else {
+      asio::write(socket_, buffer, ec);
+    }
+    if (ec) return write_error_ = StreamError(ec, "writing the response body");
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() override {
+    if (absl::Status status = CheckWritable("Finish"); !status.ok()) return status;
+    if (chunked_) {
+      beast::error_code ec;
+      asio::write(socket_, bhttp::make_chunk_last(), ec);
+      if (ec) return write_error_ = StreamError(ec, "writing the last chunk");
+    }
+    finished_ = true;
+    return absl::OkStatus();
+  }
+
+  void Abort() override {
+    if (finished_ || aborted_) return;
+    aborted_ = true;
+    socket_.ShutdownBoth();  // The client sees the truncation now, not when the handler returns.
+  }
+
+  bool started() const { return started_; }
+  bool finished() const { return finished_; }
+  bool aborted() const { return aborted_; }
+  bool keep_alive() const { return keep_alive_; }
+  int status() const { return status_; }
+
+ private:
+  absl::Status CheckWritable(const char* what) const {
+    if (!started_) {
+      return absl::FailedPreconditionError(absl::StrCat(what, " before StartResponse"));
+    }
+    if (aborted_) return absl::FailedPreconditionError(absl::StrCat(what, " after Abort()"));
+    if (finished_) return absl::FailedPreconditionError(absl::StrCat(what, " after Finish()"));
+    return write_error_;
+  }
+
+  const Impl* const server_;
+  const Request request_;
+  PollingSocket socket_;
+  beast::flat_buffer* const buffer_;
+  bhttp::request_parser<bhttp::buffer_body>* const parser_;
+  const bool expect_continue_;
+  const unsigned version_;
+  const bool client_keep_alive_;
+  const bool chunked_;  // HTTP/1.0 clients get a body delimited by closing the connection.
+
+  bool continue_sent_ = false;
+  bool started_ = false;
+  bool finished_ = false;
+  bool aborted_ = false;
+  bool keep_alive_ = false;
+  int status_ = 0;
+  absl::Status read_error_;   // Sticky: the connection is unusable after one failure.
+  absl::Status write_error_;  // Likewise.
+};
+
+// What the application holds of a WebSocket: it never keeps the socket (or the io_context)
+// alive, so it may outlive the connection and the server.
+class HttpServer::Impl::WebSocketHandle final : public WebSocketConnection {
+ public:
+  WebSocketHandle(Request request, size_t max_queued)
+      : request_(std::move(request)), max_queued_(max_queued) {}
+
+  bool Send(std::string text) override;
+  void Close() override;
+  bool open() const override { return open_.load(std::memory_order_acquire); }
+  const Request& request() const override { return request_; }
+
+ private:
+  friend class WebSocketSession;
+
+  const Request request_;
+  const size_t max_queued_;
+  std::weak_ptr<WebSocketSession> session_;  // Set before the handle is shared.
+  std::atomic<bool> open_{false};
+  std::atomic<size_t> queued_{0};  // Sent, not yet written.
+};
+
+// One accepted WebSocket. All members are used on its strand only.
+class HttpServer::Impl::WebSocketSession final
+    : public Connection,
+      public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(Impl* server, beast::tcp_stream stream,
+                   std::shared_ptr<const WebSocketHandler> handler, Request request)
+      : Connection(server),
+        ws_(std::move(stream)),
+        executor_(ws_.get_executor()),
+        handler_(std::move(handler)),
+        handle_(std::make_shared<WebSocketHandle>(std::move(request), handler_->max_queued)),
+        close_timer_(executor_) {}
+
+  ~WebSocketSession() override { NotifyClosed(); }
+
+  void Start(bhttp::request<bhttp::string_body> upgrade) {
+    handle_->session_ = weak_from_this();
+    upgrade_ = std::move(upgrade);
+    beast::get_lowest_layer(ws_).expires_never();  // The websocket's own timeouts apply.
+    websocket::stream_base::timeout timeouts =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.idle_timeout = ToChrono(server_->options().idle_timeout);
+    timeouts.keep_alive_pings = true;
+    ws_.set_option(timeouts);
+    ws_.set_option(websocket::stream_base::decorator(
+        [cid = handle_->request().correlation_id](websocket::response_type& response) {
+          response.set(BeastView(kCorrelationHeader), cid);
+        }));
+    ws_.read_message_max(handler_->max_message_bytes);
+    ws_.async_accept(*upgrade_,
+                     beast::bind_front_handler(&WebSocketSession::OnAccept, shared_from_this()));
+  }
+
+  void OnShutdown() override {
+    asio::post(executor_, [self = shared_from_this()] {
+      self->handle_->open_.store(false, std::memory_order_release);
+      if (self->finished_) return;  // The timer would only keep it alive.
+      self->StartClose(websocket::close_code::going_away);
+      // A peer that does not answer the close frame is cut off within the drain timeout.
+      self->close_timer_.expires_after(ToChrono(self->server_->options().drain_timeout) / 2);
+      self->close_timer_.async_wait([self](beast::error_code ec) {
+        if (!ec) self->CloseSocket();
+      });
+    });
+  }
+
+  // Any thread.
+  void PostEnqueue(std::string text) {
+    asio::post(executor_, [self = shared_from_this(), text = std::move(text)]() mutable {
+      self->Enqueue(std::move(text));
+    });
+  }
+  void PostClose(bool hard) {
+    asio::post(executor_, [self = shared_from_this(), hard] {
+      if (hard) return self->CloseSocket();
+      self->StartClose(websocket::close_code::normal);
+    });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    if (ec) {
+      spdlog::debug("http: WebSocket handshake on {} failed: {}", handle_->request().route,
+                    ec.message());
+      return;
+    }
+    if (server_->shutting_down()) {
+      ws_.async_close(websocket::close_code::going_away,
+                      [self = shared_from_this()](beast::error_code) { self->CloseSocket(); });
+      return;
+    }
+    opened_ = true;
+    handle_->open_.store(true, std::memory_order_release);
+    {
+      logging::ScopedCorrelationId correlation(handle_->request().correlation_id);
+      try {
+        handler_->on_open(handle_);
+      } catch (const std::exception& e) {
+        spdlog::error("http: WebSocket on_open for {} threw: {}", handle_->request().route,
+                      e.what());
+        CloseSocket();
+      } catch (...) {
+        spdlog::error("http: WebSocket on_open for {} threw", handle_->request().route);
+        CloseSocket();
+      }
+    }
+    Read();
+  }
+
+  // The one read loop: Beast answers pings and the peer's close frame inside it; it ends with
+  // an error when the connection closes for any reason.
+  void Read() {
+    ws_.async_read(read_buffer_,
+                   beast::bind_front_handler(&WebSocketSession::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec) return Finished(ec);
+    read_buffer_.consume(read_buffer_.size());  // The server does not act on messages.
+    Read();
+  }
+
+  void Enqueue(std::string text) {
+    if (!handle_->open() || close_started_) return;
+    queue_.push_back(std::move(text));
+    if (!writing_) WriteNext();
+  }
+
+  void WriteNext() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()),
+                    beast::bind_front_handler(&WebSocketSession::OnWrite, shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    writing_ = false;
+    if (ec) return CloseSocket();  // The read loop then ends and reports the close.
+    queue_.pop_front();
+    handle_->queued_.fetch_sub(1, std::memory_order_acq_rel);
+    if (!queue_.empty() && !close_started_) WriteNext();
+  }
+
+  // Sends a close frame after the message being written (queued ones are dropped); the read
+  // loop ends when the peer answers.
+  void StartClose(websocket::close_code code) {
+    if (!opened_) return CloseSocket();  // Still in the handshake.
+    if (close_started_ || finished_) return;
+    close_started_ = true;
+    handle_->open_.store(false, std::memory_order_release);
+    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    ws_.async_close(code, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) self->CloseSocket();
+    });
+  }
+
+  void CloseSocket() { beast::get_lowest_layer(ws_).close(); }
+
+  void Finished(beast::error_code ec) {
+    finished_ = true;
+    close_timer_.cancel();
+    queue_.clear();
+    CloseSocket();
+    if (ec != websocket::error::closed && ec != asio::error::operation_aborted) {
+      spdlog::debug("http: WebSocket on {} closed: {}", handle_->request().route, ec.message());
+    }
+    NotifyClosed();
+  }
+
+  void NotifyClosed() {
+    handle_->open_.store(false, std::memory_order_release);
+    if (!opened_ || on_close_called_) return;
+    on_close_called_ = true;
+    if (!handler_->on_close) return;
+    logging::ScopedCorrelationId correlation(handle_->request().correlation_id);
+    try {
+      handler_->on_close(handle_.get());
+    } catch (const std::exception& e) {
+      spdlog::error("http: WebSocket on_close for {} threw: {}", handle_->request().route,
+                    e.what());
+    } catch (...) {
+      spdlog::error("http: WebSocket on_close for {} threw", handle_->request().route);
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  const asio::any_io_executor executor_;  // The connection's strand.
+  const std::shared_ptr<const WebSocketHandler> handler_;
+  const std::shared_ptr<WebSocketHandle> handle_;
+  asio::steady_timer close_timer_;
+  std::optional<bhttp::request<bhttp::string_body>> upgrade_;
+  beast::flat_buffer read_buffer_;
+  std::deque<std::string> queue_;  // queue_.front() is being written while writing_.
+  bool writing_ = false;
+  bool opened_ = false;
+  bool close_started_ = false;
+  bool finished_ = false;
+  bool on_close_called_ = false;
+};
+
+bool HttpServer::Impl::WebSocketHandle::Send(std::string text) {
+  if (!open()) return false;
+  std::shared_ptr<WebSocketSession> session = session_.lock();
+  if (session == nullptr) return false;
+  if (queued_.fetch_add(1, std::memory_order_acq_rel) >= max_queued_) {
+    queued_.fetch_sub(1, std::memory_order_acq_rel);
+    if (open_.exchange(false, std::memory_order_acq_rel)) {
+      spdlog::warn("http: WebSocket client on {} is too slow ({} messages queued); closing",
+                   request_.route, max_queued_);
+      session->PostClose(/*hard=*/true);
+    }
+    return false;
+  }
+  session->PostEnqueue(std::move(text));
+  return true;
+}
+
+void HttpServer::Impl::WebSocketHandle::Close() {
+  if (!open_.exchange(false, std::memory_order_acq_rel)) return;
+  if (std::shared_ptr<WebSocketSession> session = session_.lock()) {
+    session->PostClose(/*hard=*/false);
+  }
+}
+
+// One client connection. Lives as long as an asynchronous operation holds a shared_ptr to it;
+// all its handlers run on its strand.
+class HttpServer::Impl::Session final : public Connection,
+                                        public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, HttpServer::Impl* server)
+      : Connection(server), stream_(std::move(socket)), executor_(stream_.get_executor()) {}
+
+  void Start() {
+    asio::dispatch(executor_, [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // Closes the connection unless a request is being served.
+  void OnShutdown() override {
+    asio::post(executor_, [self = shared_from_this()] {
       if (self->state_ != State::kBusy) self->Close();
     });
   }
 
  private:
-  enum class State { kIdle, kBusy, kClosing };
+  enum class State { kIdle, kBusy, kClosing, kUpgraded };
 
   const HttpServer::Options& options() const { return server_->options(); }
 
@@ -178,7 +736,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     state_ = State::kIdle;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options().max_header_bytes));
-    parser_->body_limit(options().max_body_bytes);
+    // The limit depends on the route, so it is checked once the header is parsed (OnHeader).
+    // Not boost::none: Beast 1.74 then rejects every Content-Length.
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(ToChrono(options().idle_timeout));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
@@ -189,25 +749,31 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       if (ec == bhttp::error::header_limit) {
         return SendError(431, "REQUEST_HEADER_FIELDS_TOO_LARGE", "request headers too large");
       }
-      if (ec == bhttp::error::body_limit) {
-        // Beast checks Content-Length against the body limit while parsing the header.
-        start_ = std::chrono::steady_clock::now();
-        return SendError(
-            413, "PAYLOAD_TOO_LARGE",
-            absl::StrCat("request body exceeds the limit of ", options().max_body_bytes, " bytes"));
-      }
       if (IsDisconnect(ec)) return Close();
       return SendError(400, "INVALID_ARGUMENT",
                        absl::StrCat("malformed HTTP request: ", ec.message()));
     }
     state_ = State::kBusy;
     start_ = std::chrono::steady_clock::now();
+    const bhttp::request<bhttp::string_body>& header = parser_->get();
+    const std::string_view target(header.target().data(), header.target().size());
+    match_ = server_->Route(
+        std::string_view(header.method_string().data(), header.method_string().size()),
+        target.substr(0, target.find('?')));
+    if (match_.outcome == Router<RouteTarget>::Outcome::kFound) {
+      if (match_.handler->stream) return ServeStream(*match_.handler);
+      if (match_.handler->websocket && websocket::is_upgrade(header)) {
+        return ServeUpgrade(*match_.handler);
+      }
+    }
+    // A plain route, or an error Dispatch answers once the body is read.
     if (const auto length = parser_->content_length();
         length.has_value() && *length > options().max_body_bytes) {
       return SendError(413, "PAYLOAD_TOO_LARGE",
                        absl::StrCat("request body of ", *length, " bytes exceeds the limit of ",
                                     options().max_body_bytes));
     }
+    parser_->body_limit(options().max_body_bytes);
     if (parser_->is_done()) return HandleRequest();
     if (beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) {
       continue_response_.emplace(bhttp::status::continue_, parser_->get().version());
@@ -240,29 +806,168 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     HandleRequest();
   }
 
-  void HandleRequest() {
-    bhttp::request<bhttp::string_body>& message = parser_->get();
+  // The request's method, path, headers and correlation id. `raw_query` views the target inside
+  // `header`.
+  static Request RequestFromHeader(const bhttp::request<bhttp::string_body>& header,
+                                   std::string_view* raw_query) {
     Request request;
-    request.method = std::string(message.method_string());
-    const std::string_view target(message.target().data(), message.target().size());
+    request.method = std::string(header.method_string());
+    const std::string_view target(header.target().data(), header.target().size());
     const size_t question = target.find('?');
     request.path = std::string(target.substr(0, question));
-    const std::string_view raw_query =
+    *raw_query =
         question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
-    for (const auto& field : message) {
+    for (const auto& field : header) {
       std::string name(field.name_string());
       std::string_view value(field.value().data(), field.value().size());
       auto [it, inserted] = request.headers.emplace(std::move(name), std::string(value));
       if (!inserted) absl::StrAppend(&it->second, ", ", std::string(value));
     }
     request.correlation_id = logging::CorrelationIdOrNew(request.Header(kCorrelationHeader));
+    return request;
+  }
+
+  // Fills route, path and query parameters for a stream or WebSocket route (plain routes get
+  // them in Dispatch). False for a malformed query.
+  bool ApplyMatch(Request& request, std::string_view raw_query) {
+    request.route = match_.pattern;
+    request.path_params = std::move(match_.params);
+    absl::StatusOr<std::map<std::string, std::string>> query = ParseQuery(raw_query);
+    if (!query.ok()) return false;
+    request.query = *std::move(query);
+    return true;
+  }
+
+  void HandleRequest() {
+    bhttp::request<bhttp::string_body>& message = parser_->get();
+    std::string_view raw_query;
+    Request request = RequestFromHeader(message, &raw_query);
     request.body = std::move(message.body());
     // The raw target must stay alive until Dispatch has parsed the query from it.
-    Response response = server_->Dispatch(request, raw_query);
-    const bool keep_alive = message.keep_alive() && !server_->shutting_down();
+    Response response = server_->Dispatch(request, raw_query, std::move(match_));
+    Respond(std::move(response), request, message.keep_alive(), message.version());
+  }
+
+  // Runs a stream route's handler synchronously on this strand's thread, over a PollingSocket.
+  void ServeStream(const RouteTarget& route) {
+    const bhttp::request<bhttp::string_body>& header = parser_->get();
+    if (const auto length = parser_->content_length();
+        length.has_value() && *length > route.max_body_bytes) {
+      return SendError(413, "PAYLOAD_TOO_LARGE",
+                       absl::StrCat("request body of ", *length, " bytes exceeds the limit of ",
+                                    route.max_body_bytes));
+    }
+    const unsigned version = header.version();
+    const bool client_keep_alive = header.keep_alive();
+    const bool expect_continue =
+        version >= 11 && beast::iequals(header[bhttp::field::expect], "100-continue");
+    std::string_view raw_query;
+    Request request = RequestFromHeader(header, &raw_query);
+    if (!ApplyMatch(request, raw_query)) {
+      return Respond(
+          JsonErrorResponse(400, "INVALID_ARGUMENT", "invalid percent-encoding in the query",
+                            request.correlation_id),
+          request, client_keep_alive && parser_->is_done(), version);
+    }
+    // The header parser becomes a body parser that reads into the handler's buffers.
+    stream_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    stream_parser_->body_limit(route.max_body_bytes);
+    stream_.expires_never();
+    StreamContextImpl context(server_, std::move(request),
+                              server_->StreamSocket(stream_.socket().native_handle()), &buffer_,
+                              &*stream_parser_, expect_continue, version, client_keep_alive);
+    const Request& req = context.request();
+    Response fallback;
+    bool threw = false;
+    {
+      logging::ScopedCorrelationId correlation(req.correlation_id);
+      try {
+        fallback = route.stream(context);
+      } catch (const std::exception& e) {
+        threw = true;
+        spdlog::error("http: stream handler for {} {} threw: {}", req.method, req.route, e.what());
+      } catch (...) {
+        threw = true;
+        spdlog::error("http: stream handler for {} {} threw a non-exception", req.method,
+                      req.route);
+      }
+    }
+    const bool body_done = stream_parser_->is_done();
+    stream_parser_.reset();
+    if (!context.started() && !context.aborted()) {
+      if (threw) {
+        fallback = JsonErrorResponse(absl::InternalError("handler failed"), req.correlation_id);
+      }
+      return Respond(std::move(fallback), req, client_keep_alive && body_done, version);
+    }
+    server_->Record(req.route, req.method, context.started() ? context.status() : 500, start_);
+    if (context.finished()) {
+      if (context.keep_alive()) return ReadHeader();
+      return LingerAndClose();
+    }
+    if (!context.aborted() && !threw) {
+      spdlog::warn("http: stream handler for {} {} returned without Finish(); response aborted",
+                   req.method, req.route);
+    }
+    Close();
+  }
+
+  // Authorizes a WebSocket upgrade and hands the connection to a WebSocketSession.
+  void ServeUpgrade(const RouteTarget& route) {
+    const bhttp::request<bhttp::string_body>& header = parser_->get();
+    const unsigned version = header.version();
+    const bool reusable = header.keep_alive() && parser_->is_done();
+    std::string_view raw_query;
+    Request request = RequestFromHeader(header, &raw_query);
+    if (!ApplyMatch(request, raw_query)) {
+      return Respond(
+          JsonErrorResponse(400, "INVALID_ARGUMENT", "invalid percent-encoding in the query",
+                            request.correlation_id),
+          request, reusable, version);
+    }
+    if (!parser_->is_done()) {
+      return Respond(JsonErrorResponse(400, "INVALID_ARGUMENT",
+                                       "a WebSocket upgrade request must not have a body",
+                                       request.correlation_id),
+                     request, /*reusable=*/false, version);
+    }
+    absl::Status allowed = absl::OkStatus();
+    if (route.websocket->authorize) {
+      logging::ScopedCorrelationId correlation(request.correlation_id);
+      try {
+        allowed = route.websocket->authorize(request);
+      } catch (const std::exception& e) {
+        spdlog::error("http: WebSocket authorize for {} threw: {}", request.route, e.what());
+        allowed = absl::InternalError("authorize failed");
+      } catch (...) {
+        spdlog::error("http: WebSocket authorize for {} threw", request.route);
+        allowed = absl::InternalError("authorize failed");
+      }
+    }
+    if (allowed.ok() && server_->shutting_down()) {
+      allowed = absl::UnavailableError("server shutting down");
+    }
+    if (!allowed.ok()) {
+      return Respond(JsonErrorResponse(allowed, request.correlation_id), request, reusable,
+                     version);
+    }
+    server_->Record(request.route, request.method, 101, start_);
+    state_ = State::kUpgraded;
+    auto session = std::make_shared<WebSocketSession>(server_, std::move(stream_), route.websocket,
+                                                      std::move(request));
+    server_->ConnectionStarted(session);
+    session->Start(parser_->release());
+  }
+
+  // Sends the response to a dispatched request (metrics recorded), keeping the connection only
+  // when `reusable` (the client allows it and the request body was read to its end) and the
+  // server is not shutting down.
+  void Respond(Response response, const Request& request, bool reusable, unsigned version) {
     server_->Record(request.route.empty() ? kUnmatchedRoute : request.route, request.method,
                     response.status, start_);
-    Send(std::move(response), request.correlation_id, keep_alive, message.version());
+    Send(std::move(response), request.correlation_id, reusable && !server_->shutting_down(),
+         version);
   }
 
   // Answers with an error before a request could be dispatched, then closes the connection.
@@ -328,6 +1033,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Close() {
+    if (state_ == State::kUpgraded) return;  // The socket now belongs to a WebSocketSession.
     state_ = State::kClosing;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -342,9 +1048,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
-  HttpServer::Impl* const server_;
+  const asio::any_io_executor executor_;  // The connection's strand (outlives an upgrade).
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> stream_parser_;
+  RouteMatch match_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_response_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   std::array<char, 4096> drain_buffer_;
@@ -420,21 +1128,21 @@ void HttpServer::Impl::DoAccept() {
                             beast::error_code nodelay_ec;
                             socket.set_option(tcp::no_delay(true), nodelay_ec);
                             auto session = std::make_shared<Session>(std::move(socket), this);
-                            SessionStarted(session);
+                            ConnectionStarted(session);
                             session->Start();
                             DoAccept();
                           });
 }
 
-void HttpServer::Impl::SessionStarted(const std::shared_ptr<Session>& session) {
+void HttpServer::Impl::ConnectionStarted(const std::shared_ptr<Connection>& connection) {
   std::lock_guard lock(mu_);
-  sessions_.emplace(session.get(), session);
+  connections_.emplace(connection.get(), connection);
 }
 
-void HttpServer::Impl::SessionEnded(Session* session) {
+void HttpServer::Impl::ConnectionEnded(Connection* connection) {
   std::lock_guard lock(mu_);
-  sessions_.erase(session);
-  sessions_changed_.notify_all();
+  connections_.erase(connection);
+  connections_changed_.notify_all();
 }
 
 void HttpServer::Impl::Shutdown() {
@@ -451,23 +1159,31 @@ void HttpServer::Impl::Shutdown() {
     acceptor_->close(ignored);
     accept_retry_timer_->cancel();
   });
-  std::vector<std::shared_ptr<Session>> live;
+  std::vector<std::shared_ptr<Connection>> live;
   {
     std::lock_guard lock(mu_);
-    for (auto& [unused, weak] : sessions_) {
-      if (std::shared_ptr<Session> session = weak.lock()) live.push_back(std::move(session));
+    for (auto& [unused, weak] : connections_) {
+      if (std::shared_ptr<Connection> connection = weak.lock()) {
+        live.push_back(std::move(connection));
+      }
     }
   }
-  for (const std::shared_ptr<Session>& session : live) session->CloseIfIdle();
+  for (const std::shared_ptr<Connection>& connection : live) connection->OnShutdown();
   live.clear();
   {
     const auto deadline = std::chrono::steady_clock::now() + ToChrono(options_.drain_timeout);
     std::unique_lock lock(mu_);
-    sessions_changed_.wait_until(lock, deadline, [this] { return sessions_.empty(); });
-    if (!sessions_.empty()) {
+    connections_changed_.wait_until(lock, deadline, [this] { return connections_.empty(); });
+    if (!connections_.empty()) {
       spdlog::warn("http: {} connection(s) still open after the drain timeout; abandoning them",
-                   sessions_.size());
+                   connections_.size());
     }
+  }
+  // Stream handlers blocked on their sockets fail now, so the I/O threads can be joined.
+  streams_aborted_.store(true, std::memory_order_release);
+  if (abort_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t written = ::write(abort_fd_, &one, sizeof(one));
   }
   work_guard_.reset();
   ioc_.stop();
@@ -475,24 +1191,24 @@ void HttpServer::Impl::Shutdown() {
   threads_.clear();
 }
 
-Response HttpServer::Impl::Dispatch(Request& request, std::string_view raw_query) {
+Response HttpServer::Impl::Dispatch(Request& request, std::string_view raw_query,
+                                    RouteMatch match) {
   logging::ScopedCorrelationId correlation(request.correlation_id);
   const std::string& cid = request.correlation_id;
-  Router<Handler>::Result match = router_.Route(request.method, request.path);
   switch (match.outcome) {
-    case Router<Handler>::Outcome::kNotFound:
+    case Router<RouteTarget>::Outcome::kNotFound:
       return JsonErrorResponse(404, "NOT_FOUND", absl::StrCat("no route for ", request.path), cid);
-    case Router<Handler>::Outcome::kMethodNotAllowed: {
+    case Router<RouteTarget>::Outcome::kMethodNotAllowed: {
       Response response = JsonErrorResponse(
           405, "METHOD_NOT_ALLOWED",
           absl::StrCat("method ", request.method, " is not allowed on ", request.path), cid);
       response.headers.emplace_back("Allow", absl::StrJoin(match.allowed_methods, ", "));
       return response;
     }
-    case Router<Handler>::Outcome::kBadPath:
+    case Router<RouteTarget>::Outcome::kBadPath:
       return JsonErrorResponse(400, "INVALID_ARGUMENT", "invalid percent-encoding in the path",
                                cid);
-    case Router<Handler>::Outcome::kFound:
+    case Router<RouteTarget>::Outcome::kFound:
       break;
   }
   request.route = std::move(match.pattern);
@@ -502,8 +1218,18 @@ Response HttpServer::Impl::Dispatch(Request& request, std::string_view raw_query
     return JsonErrorResponse(400, "INVALID_ARGUMENT", "invalid percent-encoding in the query", cid);
   }
   request.query = *std::move(query);
+  if (match.handler->websocket) {
+    Response response = JsonErrorResponse(
+        426, "UPGRADE_REQUIRED",
+        absl::StrCat(request.route,
+                     " is a WebSocket endpoint: send GET with \"Connection: Upgrade\" and "
+                     "\"Upgrade: websocket\""),
+        cid);
+    response.headers.emplace_back("Upgrade", "websocket");
+    return response;
+  }
   try {
-    Response response = (*match.handler)(request);
+    Response response = match.handler->handler(request);
     // The access log, at debug level (one line per request is too much for busy production logs
     // at info); the line carries the correlation id like every other line of the request.
     if (spdlog::should_log(spdlog::level::debug)) {
@@ -531,8 +1257,24 @@ HttpServer::HttpServer(Options options) : impl_(std::make_unique<Impl>(std::move
 HttpServer::~HttpServer() { impl_->Shutdown(); }
 
 void HttpServer::Handle(std::string method, std::string pattern, Handler handler) {
-  impl_->Handle(std::move(method), std::move(pattern), std::move(handler));
+  impl_->AddRoute(std::move(method), std::move(pattern), {.handler = std::move(handler)});
 }
+
+void HttpServer::HandleStream(std::string method, std::string pattern, StreamHandler handler,
+                              size_t max_body_bytes) {
+  impl_->AddRoute(std::move(method), std::move(pattern),
+                  {.stream = std::move(handler), .max_body_bytes = max_body_bytes});
+}
+
+void HttpServer::HandleWebSocket(std::string pattern, WebSocketHandler handler) {
+  if (!handler.on_open) {
+    std::fprintf(stderr, "engram::http: HandleWebSocket(%s) without on_open\n", pattern.c_str());
+    std::abort();
+  }
+  impl_->AddRoute("GET", std::move(pattern),
+                  {.websocket = std::make_shared<const WebSocketHandler>(std::move(handler))});
+}
+
 absl::Status HttpServer::Start() { return impl_->Start(); }
 int HttpServer::port() const { return impl_->port(); }
 void HttpServer::Shutdown() { impl_->Shutdown(); }

@@ -1,12 +1,15 @@
 #include "common/http/http_server.h"
 
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
@@ -14,6 +17,8 @@
 #include "boost/asio/write.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/websocket.hpp"
+#include "common/http/json_error.h"
 #include "common/http/standard_routes.h"
 #include "common/logging/correlation.h"
 #include "common/metrics/metrics.h"
@@ -27,6 +32,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -55,6 +61,20 @@ class TestClient {
   }
 
   void WriteRaw(std::string_view bytes) { asio::write(socket_, asio::buffer(bytes)); }
+
+  // Like WriteRaw, but a server that stops reading (and closes) is not an error here.
+  void WriteRawIgnoringErrors(std::string_view bytes) {
+    beast::error_code ignored;
+    asio::write(socket_, asio::buffer(bytes), ignored);
+  }
+
+  // Reads a response with a body of any size; `ec` reports a truncated or failed one.
+  ClientResponse ReadLarge(beast::error_code& ec) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    bhttp::read(socket_, buffer_, parser, ec);
+    return parser.release();
+  }
 
   ClientResponse Read() {
     ClientResponse response;
@@ -91,7 +111,8 @@ nlohmann::json EchoRequest(const Request& request) {
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(HttpServer::Options options = {}) {
+  void StartServer(HttpServer::Options options = {},
+                   const std::function<void(HttpServer&)>& add_routes = {}) {
     options.address = "127.0.0.1";
     options.metrics = &registry_;
     server_ = std::make_unique<HttpServer>(options);
@@ -117,6 +138,7 @@ class HttpServerTest : public ::testing::Test {
       slow_release_.WaitForNotification();
       return Response{.body = R"({"slow":true})"};
     });
+    if (add_routes) add_routes(*server_);
     AddStandardRoutes(*server_, &registry_, [this] {
       ReadinessReport report;
       if (!ready_.load()) report.unavailable.push_back({"storage", "recovering \"wal\""});
@@ -435,6 +457,430 @@ TEST_F(HttpServerTest, ShutdownFinishesInFlightRequestAndClosesIdleConnections) 
   beast::error_code ec;
   socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port)), ec);
   EXPECT_TRUE(ec) << "connect after shutdown should be refused";
+}
+
+// ---- Stream routes ----
+
+// `size` bytes of a pattern that a shifted or dropped piece would not reproduce.
+std::string TestBytes(size_t size) {
+  std::string bytes(size, '\0');
+  uint32_t x = 12345;
+  for (char& c : bytes) {
+    x = x * 1103515245 + 12345;
+    c = static_cast<char>(x >> 23);
+  }
+  return bytes;
+}
+
+constexpr size_t kDownloadBytes = 5 << 20;
+
+// GET /download streams kDownloadBytes in 64 KiB chunks; ?abort=1 aborts after 1 MiB;
+// ?finish=0 returns after 1 MiB without Finish().
+void AddDownloadRoute(HttpServer& server) {
+  server.HandleStream(
+      "GET", "/download",
+      [](StreamContext& stream) {
+        const std::string bytes = TestBytes(kDownloadBytes);
+        const bool abort = stream.request().query.count("abort") > 0;
+        const bool finish = !stream.request().query.count("finish");
+        EXPECT_EQ(stream.Write("early").code(), absl::StatusCode::kFailedPrecondition);
+        if (!stream
+                 .StartResponse(200, "application/octet-stream",
+                                {{"X-Snapshot", "s1"}, {"Content-Length", "1"}})
+                 .ok()) {
+          return Response{};
+        }
+        for (size_t offset = 0; offset < bytes.size(); offset += 64 << 10) {
+          if (offset == (1 << 20) && abort) {
+            stream.Abort();
+            EXPECT_FALSE(stream.Write("more").ok());
+            return Response{};
+          }
+          if (offset == (1 << 20) && !finish) return Response{};
+          if (!stream.Write(std::string_view(bytes).substr(offset, 64 << 10)).ok()) {
+            return Response{};
+          }
+        }
+        EXPECT_TRUE(stream.Finish().ok());
+        return Response{};
+      },
+      /*max_body_bytes=*/0);
+}
+
+TEST_F(HttpServerTest, StreamedDownloadArrivesIntactInChunks) {
+  StartServer({}, AddDownloadRoute);
+  TestClient client(server_->port());
+  client.WriteRaw("GET /download HTTP/1.1\r\nHost: a\r\nX-Correlation-ID: dl-1\r\n\r\n");
+  beast::error_code ec;
+  ClientResponse response = client.ReadLarge(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_TRUE(response.chunked());
+  EXPECT_EQ(response[bhttp::field::content_type], "application/octet-stream");
+  EXPECT_EQ(response["X-Snapshot"], "s1");
+  EXPECT_EQ(response["X-Correlation-ID"], "dl-1");
+  EXPECT_TRUE(response.keep_alive());
+  EXPECT_TRUE(response.body() == TestBytes(kDownloadBytes)) << "body differs";
+
+  // The connection is reused for the next request.
+  EXPECT_EQ(client.Send("GET", "/healthz").result_int(), 200);
+  EXPECT_THAT(
+      registry_.Serialize(),
+      HasSubstr("http_requests_total{route=\"/download\",method=\"GET\",code=\"200\"} 1\n"));
+}
+
+TEST_F(HttpServerTest, AbortedStreamIsTruncatedForTheClient) {
+  StartServer({}, AddDownloadRoute);
+  for (const char* target : {"/download?abort=1", "/download?finish=0"}) {
+    TestClient client(server_->port());
+    client.WriteRaw(absl::StrCat("GET ", target, " HTTP/1.1\r\nHost: a\r\n\r\n"));
+    beast::error_code ec;
+    ClientResponse response = client.ReadLarge(ec);
+    EXPECT_TRUE(ec) << target << ": a truncated chunked body must fail";
+    EXPECT_LT(response.body().size(), kDownloadBytes) << target;
+  }
+}
+
+// POST /upload (limit kUploadLimit) reads the body in 64 KiB pieces and stores it.
+constexpr size_t kUploadLimit = 8 << 20;
+
+struct UploadState {
+  std::mutex mu;
+  std::string body;
+  absl::Status error;
+  int calls = 0;
+  absl::Notification entered;
+  absl::Notification failed;
+};
+
+void AddUploadRoute(HttpServer& server, UploadState* state) {
+  server.HandleStream(
+      "POST", "/upload",
+      [state](StreamContext& stream) {
+        EXPECT_EQ(logging::CurrentCorrelationId(), stream.request().correlation_id);
+        EXPECT_EQ(stream.request().route, "/upload");
+        if (!state->entered.HasBeenNotified()) state->entered.Notify();
+        std::string body;
+        std::vector<char> buffer(64 << 10);
+        while (true) {
+          absl::StatusOr<size_t> n = stream.ReadBody(buffer.data(), buffer.size());
+          if (!n.ok()) {
+            std::lock_guard lock(state->mu);
+            ++state->calls;
+            state->error = n.status();
+            state->failed.Notify();
+            return Response{.status = 413, .body = "{}"};
+          }
+          if (*n == 0) break;
+          body.append(buffer.data(), *n);
+        }
+        std::lock_guard lock(state->mu);
+        ++state->calls;
+        state->body = std::move(body);
+        return Response{.body = absl::StrCat(R"({"bytes":)", state->body.size(), "}")};
+      },
+      kUploadLimit);
+}
+
+TEST_F(HttpServerTest, StreamedUploadOverTheServerLimitArrivesIntact) {
+  UploadState state;
+  StartServer({.max_body_bytes = 1024},
+              [&](HttpServer& server) { AddUploadRoute(server, &state); });
+  const std::string upload = TestBytes(3 << 20);
+  TestClient client(server_->port());
+
+  // Content-Length.
+  ClientResponse response = client.Send("POST", "/upload", upload);
+  ASSERT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response.body(), R"({"bytes":3145728})");
+  EXPECT_TRUE(response.keep_alive());
+  {
+    std::lock_guard lock(state.mu);
+    EXPECT_TRUE(state.body == upload);
+    state.body.clear();
+  }
+
+  // Chunked, in uneven chunks, on the same connection.
+  std::string chunked = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (size_t offset = 0; offset < upload.size();) {
+    const size_t size = std::min<size_t>(upload.size() - offset, 100000 + offset % 7);
+    absl::StrAppend(&chunked, absl::Hex(size), "\r\n", upload.substr(offset, size), "\r\n");
+    offset += size;
+  }
+  chunked += "0\r\n\r\n";
+  client.WriteRaw(chunked);
+  response = client.Read();
+  ASSERT_EQ(response.result_int(), 200);
+  {
+    std::lock_guard lock(state.mu);
+    EXPECT_TRUE(state.body == upload);
+    state.body.clear();
+  }
+
+  // Expect: 100-continue, as curl sends for large uploads.
+  client.WriteRaw(absl::StrCat(
+      "POST /upload HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: ", upload.size(),
+      "\r\n\r\n"));
+  EXPECT_EQ(client.Read().result_int(), 100);
+  client.WriteRaw(upload);
+  response = client.Read();
+  ASSERT_EQ(response.result_int(), 200);
+  {
+    std::lock_guard lock(state.mu);
+    EXPECT_TRUE(state.body == upload);
+    EXPECT_EQ(state.calls, 3);
+  }
+  EXPECT_THAT(registry_.Serialize(),
+              HasSubstr("http_requests_total{route=\"/upload\",method=\"POST\",code=\"200\"} 3\n"));
+
+  // A plain route still has Options::max_body_bytes.
+  EXPECT_EQ(client.Send("POST", "/echo", std::string(2048, 'x')).result_int(), 413);
+}
+
+TEST_F(HttpServerTest, StreamedUploadOverTheRouteLimitIs413) {
+  UploadState state;
+  StartServer({.max_body_bytes = 1024},
+              [&](HttpServer& server) { AddUploadRoute(server, &state); });
+  {
+    // Content-Length over the limit: answered from the header, the handler never runs.
+    TestClient client(server_->port());
+    client.WriteRaw(absl::StrCat(
+        "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: ", kUploadLimit + 1, "\r\n\r\n"));
+    ClientResponse response = client.Read();
+    EXPECT_EQ(response.result_int(), 413);
+    EXPECT_EQ(nlohmann::json::parse(response.body())["error"]["code"], "PAYLOAD_TOO_LARGE");
+    EXPECT_TRUE(client.ServerClosed());
+    std::lock_guard lock(state.mu);
+    EXPECT_EQ(state.calls, 0);
+  }
+  {
+    // Chunked over the limit: the handler's read fails with RESOURCE_EXHAUSTED.
+    TestClient client(server_->port());
+    const std::string chunk(1 << 20, 'c');
+    std::string request = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (size_t sent = 0; sent <= kUploadLimit; sent += chunk.size()) {
+      absl::StrAppend(&request, absl::Hex(chunk.size()), "\r\n", chunk, "\r\n");
+    }
+    request += "0\r\n\r\n";
+    client.WriteRawIgnoringErrors(request);
+    ASSERT_TRUE(state.failed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    std::lock_guard lock(state.mu);
+    EXPECT_EQ(state.error.code(), absl::StatusCode::kResourceExhausted) << state.error;
+  }
+}
+
+TEST_F(HttpServerTest, StalledUploadIsCutOffAfterTheIdleTimeout) {
+  UploadState state;
+  StartServer({.idle_timeout = absl::Milliseconds(200)},
+              [&](HttpServer& server) { AddUploadRoute(server, &state); });
+  TestClient client(server_->port());
+  client.WriteRaw("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" +
+                  std::string(1000, 'x'));
+  // The client sends nothing more.
+  ASSERT_TRUE(state.failed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  {
+    std::lock_guard lock(state.mu);
+    EXPECT_EQ(state.error.code(), absl::StatusCode::kDeadlineExceeded) << state.error;
+  }
+  ClientResponse response = client.Read();
+  EXPECT_EQ(response.result_int(), 413) << "the handler's response is still sent";
+  EXPECT_FALSE(response.keep_alive()) << "the body was not read to its end";
+  EXPECT_TRUE(client.ServerClosed());
+}
+
+TEST_F(HttpServerTest, ShutdownFailsABlockedStreamAfterTheDrainTimeout) {
+  UploadState state;
+  StartServer({.drain_timeout = absl::Milliseconds(200)},
+              [&](HttpServer& server) { AddUploadRoute(server, &state); });
+  TestClient client(server_->port());
+  client.WriteRaw("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\nxyz");
+  // The handler now waits (idle_timeout is 60 s) for a body that never comes.
+  ASSERT_TRUE(state.entered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  server_->Shutdown();
+  ASSERT_TRUE(state.failed.HasBeenNotified());
+  std::lock_guard lock(state.mu);
+  EXPECT_EQ(state.error.code(), absl::StatusCode::kUnavailable) << state.error;
+}
+
+TEST_F(HttpServerTest, ThrowingStreamHandlerIs500) {
+  StartServer({}, [](HttpServer& server) {
+    server.HandleStream(
+        "GET", "/stream-throws",
+        [](StreamContext&) -> Response { throw std::runtime_error("boom"); }, 0);
+    server.HandleStream(
+        "GET", "/stream-error",
+        [](StreamContext& stream) {
+          return JsonErrorResponse(absl::NotFoundError("no snapshot"),
+                                   stream.request().correlation_id);
+        },
+        0);
+  });
+  TestClient client(server_->port());
+  ClientResponse response = client.Send("GET", "/stream-throws");
+  EXPECT_EQ(response.result_int(), 500);
+  EXPECT_THAT(response.body(), testing::Not(HasSubstr("boom")));
+  response = client.Send("GET", "/stream-error", "", {{"X-Correlation-ID", "se-1"}});
+  EXPECT_EQ(response.result_int(), 404);
+  EXPECT_EQ(response["X-Correlation-ID"], "se-1");
+  EXPECT_EQ(nlohmann::json::parse(response.body())["error"]["correlationId"], "se-1");
+  EXPECT_TRUE(response.keep_alive());
+  EXPECT_EQ(client.Send("GET", "/healthz").result_int(), 200) << "connection still usable";
+}
+
+// ---- WebSocket routes ----
+
+using ClientWebSocket = websocket::stream<tcp::socket>;
+
+// Server-side view of the WebSocket route /ws.
+struct WebSocketState {
+  std::mutex mu;
+  std::shared_ptr<WebSocketConnection> connection;
+  absl::Notification opened;
+  absl::Notification closed;
+  std::atomic<int> close_calls{0};
+};
+
+void AddWebSocketRoute(HttpServer& server, WebSocketState* state, size_t max_queued = 64) {
+  server.HandleWebSocket("/ws", {.authorize =
+                                     [](const Request& request) {
+                                       if (request.Header("Authorization") != "Bearer good") {
+                                         return absl::UnauthenticatedError("missing or bad token");
+                                       }
+                                       return absl::OkStatus();
+                                     },
+                                 .on_open =
+                                     [state](std::shared_ptr<WebSocketConnection> connection) {
+                                       std::lock_guard lock(state->mu);
+                                       state->connection = std::move(connection);
+                                       state->opened.Notify();
+                                     },
+                                 .on_close =
+                                     [state](WebSocketConnection* connection) {
+                                       EXPECT_FALSE(connection->open());
+                                       ++state->close_calls;
+                                       state->closed.Notify();
+                                     },
+                                 .max_queued = max_queued});
+}
+
+// Connects and upgrades; returns the 101 response.
+websocket::response_type ConnectWebSocket(ClientWebSocket& ws, int port, std::string cid = "") {
+  ws.next_layer().connect(
+      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port)));
+  ws.set_option(websocket::stream_base::decorator([cid](websocket::request_type& request) {
+    request.set(bhttp::field::authorization, "Bearer good");
+    if (!cid.empty()) request.set("X-Correlation-ID", cid);
+  }));
+  websocket::response_type response;
+  ws.handshake(response, "localhost", "/ws");
+  return response;
+}
+
+TEST_F(HttpServerTest, WebSocketRefusedByAuthorizeIs401WithoutUpgrade) {
+  WebSocketState state;
+  StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
+  TestClient client(server_->port());
+  ClientResponse response = client.Send("GET", "/ws", "",
+                                        {{"Connection", "Upgrade"},
+                                         {"Upgrade", "websocket"},
+                                         {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                                         {"Sec-WebSocket-Version", "13"},
+                                         {"X-Correlation-ID", "ws-401"}});
+  EXPECT_EQ(response.result_int(), 401);
+  const nlohmann::json body = nlohmann::json::parse(response.body());
+  EXPECT_EQ(body["error"]["code"], "UNAUTHENTICATED");
+  EXPECT_EQ(body["error"]["correlationId"], "ws-401");
+
+  // A plain GET on the route names the missing upgrade.
+  response = client.Send("GET", "/ws");
+  EXPECT_EQ(response.result_int(), 426);
+  EXPECT_EQ(response[bhttp::field::upgrade], "websocket");
+  EXPECT_THAT(response.body(), HasSubstr("Upgrade: websocket"));
+  EXPECT_FALSE(state.opened.HasBeenNotified());
+}
+
+TEST_F(HttpServerTest, WebSocketDeliversMessagesInOrderAndReportsTheClientsClose) {
+  WebSocketState state;
+  StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
+  asio::io_context ioc;
+  ClientWebSocket ws(ioc);
+  const websocket::response_type upgrade = ConnectWebSocket(ws, server_->port(), "ws-cid-1");
+  EXPECT_EQ(upgrade.result_int(), 101);
+  EXPECT_EQ(upgrade["X-Correlation-ID"], "ws-cid-1");
+  ASSERT_TRUE(state.opened.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::shared_ptr<WebSocketConnection> connection;
+  {
+    std::lock_guard lock(state.mu);
+    connection = state.connection;
+  }
+  EXPECT_TRUE(connection->open());
+  EXPECT_EQ(connection->request().correlation_id, "ws-cid-1");
+  EXPECT_EQ(connection->request().route, "/ws");
+
+  constexpr int kMessages = 50;
+  std::thread sender([&] {
+    for (int i = 0; i < kMessages; ++i) EXPECT_TRUE(connection->Send(absl::StrCat("m", i)));
+  });
+  for (int i = 0; i < kMessages; ++i) {
+    beast::flat_buffer buffer;
+    ws.read(buffer);
+    EXPECT_TRUE(ws.got_text());
+    EXPECT_EQ(beast::buffers_to_string(buffer.data()), absl::StrCat("m", i));
+  }
+  sender.join();
+  ws.write(asio::buffer(std::string("ignored by the server")));
+
+  ws.close(websocket::close_code::normal);
+  ASSERT_TRUE(state.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_FALSE(connection->open());
+  EXPECT_FALSE(connection->Send("late"));
+  EXPECT_EQ(state.close_calls.load(), 1);
+  EXPECT_THAT(registry_.Serialize(),
+              HasSubstr("http_requests_total{route=\"/ws\",method=\"GET\",code=\"101\"} 1\n"));
+}
+
+TEST_F(HttpServerTest, WebSocketTooSlowClientIsClosed) {
+  WebSocketState state;
+  StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state, 4); });
+  asio::io_context ioc;
+  ClientWebSocket ws(ioc);
+  ConnectWebSocket(ws, server_->port());
+  ASSERT_TRUE(state.opened.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  std::shared_ptr<WebSocketConnection> connection;
+  {
+    std::lock_guard lock(state.mu);
+    connection = state.connection;
+  }
+  // The client reads nothing: once the socket buffers are full, messages queue up.
+  const std::string message(64 << 10, 'm');
+  bool refused = false;
+  for (int i = 0; i < 100000 && !refused; ++i) refused = !connection->Send(message);
+  EXPECT_TRUE(refused);
+  ASSERT_TRUE(state.closed.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_FALSE(connection->open());
+  EXPECT_FALSE(connection->Send("x"));
+}
+
+TEST_F(HttpServerTest, ShutdownClosesOpenWebSockets) {
+  WebSocketState state;
+  StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
+  asio::io_context ioc;
+  ClientWebSocket ws(ioc);
+  ConnectWebSocket(ws, server_->port());
+  ASSERT_TRUE(state.opened.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  beast::error_code read_ec;
+  std::thread reader([&] {
+    beast::flat_buffer buffer;
+    ws.read(buffer, read_ec);  // Answers the server's close frame.
+  });
+  server_->Shutdown();
+  reader.join();
+  EXPECT_EQ(read_ec, websocket::error::closed) << read_ec.message();
+  EXPECT_EQ(ws.reason().code, websocket::close_code::going_away);
+  EXPECT_TRUE(state.closed.HasBeenNotified());
+  std::lock_guard lock(state.mu);
+  EXPECT_FALSE(state.connection->open());
+  EXPECT_FALSE(state.connection->Send("after shutdown"));
 }
 
 TEST(HttpServerLifecycleTest, ShutdownWithoutStartAndDestructorAreSafe) {
