@@ -121,7 +121,11 @@ page.setDefaultTimeout(15000);
 page.on('console', (msg) => {
   if (msg.type() !== 'error') return;
   const loc = msg.location() || {};
-  if (/^Failed to load resource/.test(msg.text()) && loc.url && allowedUrls.has(loc.url)) return;
+  // the browser logs every 4xx/5xx answer as a console error: fine when a step announced it
+  if (/^Failed to load resource/.test(msg.text()) && loc.url) {
+    if (allowedUrls.has(loc.url)) return;
+    if (expected.some((e) => e.re.test(loc.url) && msg.text().includes(`status of ${e.status}`))) return;
+  }
   problems.push(`console error: ${msg.text()} ${loc.url || ''}`);
 });
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -129,6 +133,8 @@ page.on('requestfailed', (r) => {
   const f = r.failure();
   // a download the browser hands to the download manager reports net::ERR_ABORTED: not a failure
   if (f && /ERR_ABORTED/.test(f.errorText) && /\/download$/.test(r.url())) return;
+  // a GET cut short by a page reload or navigation (e.g. a periodic refresh in flight)
+  if (f && /ERR_ABORTED/.test(f.errorText) && r.method() === 'GET') return;
   problems.push(`request failed: ${r.method()} ${r.url()} ${f ? f.errorText : ''}`);
 });
 page.on('response', (r) => {
@@ -266,7 +272,7 @@ try {
     await page.locator(`[data-ns="${nsName}"]`).waitFor({ state: 'detached' });
   });
 
-  await step(`concepts of ${NS}: paged, detail panel, text search with scores`, async () => {
+  await step(`concepts of ${NS}: paged, detail panel, text and vector search with scores`, async () => {
     await go(`#/concepts/${encodeURIComponent(NS)}`, '[data-testid="concept-table"] tr[data-id]');
     const rows = page.locator('[data-testid="concept-table"] tr[data-id]');
     if ((await rows.count()) < 1) throw new Error('no concepts');
@@ -298,6 +304,19 @@ try {
     await page.click('[data-testid="search-submit"]');
     await page.locator('[data-testid="search-results"] td.score').first().waitFor();
     await shot('07-concept-search');
+    // vector search with the concept's own vector: it is the best hit
+    if ((state.concept.vector || []).length) {
+      await page.selectOption('[data-testid="search-mode"]', 'vector');
+      await page.fill('[data-testid="search-input"]', JSON.stringify(state.concept.vector));
+      await page.click('[data-testid="search-submit"]');
+      await page.waitForFunction(
+        (content) => {
+          const row = document.querySelector('[data-testid="search-results"] tbody tr');
+          return row && row.textContent.includes(content);
+        },
+        state.concept.content.trim().slice(0, 40),
+      );
+    }
   });
 
   await step('graph explorer: expand (double-click) and collapse, BEST and SHORTEST paths highlighted, pin, export PNG', async () => {

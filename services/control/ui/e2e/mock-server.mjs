@@ -312,7 +312,7 @@ const server = http.createServer(async (req, res) => {
     if (rest === '/search' && method === 'POST') {
       if (!hybridUp && json().text !== undefined) return err(res, 503, 'UNAVAILABLE', 'engram-hybrid is unavailable');
       const b = json();
-      return send(res, 200, { results: b.text !== undefined ? search(ns, b.text, b.k || 10, b.filter) : [...ns.concepts.values()].slice(0, b.k || 10).map((c, i) => ({ concept: pub(c), score: 1 - i * 0.05 })) });
+      return send(res, 200, { results: b.text !== undefined ? search(ns, b.text, b.k || 10, b.filter) : [...ns.concepts.values()].map((c) => ({ concept: pub(c), score: c.vector.reduce((a, x, i) => a + x * (b.vector[i] || 0), 0) })).sort((x, y) => y.score - x.score).slice(0, b.k || 10) });
     }
     if (rest === '/paths' && method === 'POST') {
       const b = json();
