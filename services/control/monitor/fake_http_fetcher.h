@@ -54,8 +54,8 @@ class FakeHttpFetcher final : public HttpFetcher {
     return it->second;
   }
 
-  absl::StatusOr<HttpResponse> Get(std::string_view address, std::string_view path,
-                                   absl::Duration, size_t) override {
+  absl::StatusOr<HttpResponse> Get(std::string_view address, std::string_view path, absl::Duration,
+                                   size_t) override {
     absl::MutexLock lock(&mu_);
     ++gets_;
     auto it = responses_.find({std::string(address), std::string(path)});

@@ -42,8 +42,8 @@ class BeastHttpFetcher final : public HttpFetcher {
     const tcp::resolver::results_type results =
         resolver.resolve(split->host, split->port, tcp::resolver::numeric_service, ec);
     if (ec) {
-      return absl::UnavailableError(fmt::format("cannot resolve '{}': {}", split->host,
-                                                ec.message()));
+      return absl::UnavailableError(
+          fmt::format("cannot resolve '{}': {}", split->host, ec.message()));
     }
     std::vector<asio::ip::address> v4;
     std::vector<asio::ip::address> v6;

@@ -27,14 +27,15 @@ std::optional<double> ParseLe(std::string_view le) {
 // Series increases of `name` keyed by full label set, for series matching `matchers`.
 template <typename Visit>
 void ForEachIncrease(const MetricSnapshot& previous, const MetricSnapshot& current,
-                     std::string_view name, const std::vector<LabelMatcher>& matchers, Visit visit) {
+                     std::string_view name, const std::vector<LabelMatcher>& matchers,
+                     Visit visit) {
   const std::span<const Sample> before = previous.Series(name);
   for (const Sample& sample : current.Series(name)) {
     if (!MatchesAll(sample.labels, matchers)) continue;
     // Both spans are sorted by labels.
-    const auto it = std::lower_bound(
-        before.begin(), before.end(), sample.labels,
-        [](const Sample& s, const Labels& labels) { return s.labels < labels; });
+    const auto it =
+        std::lower_bound(before.begin(), before.end(), sample.labels,
+                         [](const Sample& s, const Labels& labels) { return s.labels < labels; });
     const double old = (it != before.end() && it->labels == sample.labels) ? it->value : 0.0;
     visit(sample.labels, SeriesIncrease(old, sample.value));
   }
@@ -88,8 +89,8 @@ double SeriesIncrease(double previous, double current) {
   return current < previous ? current : current - previous;
 }
 
-std::optional<double> CounterIncrease(const MetricSnapshot& previous,
-                                      const MetricSnapshot& current, std::string_view name,
+std::optional<double> CounterIncrease(const MetricSnapshot& previous, const MetricSnapshot& current,
+                                      std::string_view name,
                                       const std::vector<LabelMatcher>& matchers) {
   if (!current.HasFamily(name)) return std::nullopt;
   double total = 0;

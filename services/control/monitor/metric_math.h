@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "services/control/monitor/prom_text.h"
@@ -64,8 +65,8 @@ double SeriesIncrease(double previous, double current);
 // sum(increase(name{matchers})) between two scrapes, series matched by their full label sets.
 // nullopt when `current` does not know the family (HasFamily false); 0 when it is declared but
 // has no matching series yet.
-std::optional<double> CounterIncrease(const MetricSnapshot& previous,
-                                      const MetricSnapshot& current, std::string_view name,
+std::optional<double> CounterIncrease(const MetricSnapshot& previous, const MetricSnapshot& current,
+                                      std::string_view name,
                                       const std::vector<LabelMatcher>& matchers = {});
 
 // One cumulative histogram bucket: observations <= upper_bound (+Inf for the last).

@@ -63,11 +63,10 @@ TEST(MetricMathTest, CounterIncreaseHandlesResetsAndNewSeries) {
       "# TYPE calls_total counter\n"
       "# TYPE idle_total counter\n"
       "calls_total{code=\"OK\"} 15\n"
-      "calls_total{code=\"INTERNAL\"} 1\n"  // Reset: 1.
+      "calls_total{code=\"INTERNAL\"} 1\n"       // Reset: 1.
       "calls_total{code=\"UNAVAILABLE\"} 2\n");  // New series: 2. CANCELLED vanished: ignored.
   EXPECT_EQ(CounterIncrease(before, after, "calls_total"), 8);
-  EXPECT_EQ(CounterIncrease(before, after, "calls_total",
-                            {LabelMatcher::NotIn("code", {"OK"})}),
+  EXPECT_EQ(CounterIncrease(before, after, "calls_total", {LabelMatcher::NotIn("code", {"OK"})}),
             3);
   EXPECT_EQ(CounterIncrease(before, after, "idle_total"), 0);  // Declared, nothing counted.
   EXPECT_FALSE(CounterIncrease(before, after, "absent_total").has_value());
@@ -146,8 +145,8 @@ TEST(BucketsTest, MergeAddsStepFunctions) {
   // Different bounds: at 0.5, a contributes its count at 0.1 (2), c its count at 0.5 (3).
   const std::vector<Bucket> c = {{0.5, 3}, {kInf, 3}};
   const std::vector<std::vector<Bucket>> mixed = {a, c};
-  EXPECT_THAT(MergeBuckets(mixed), ElementsAre(Bucket{0.1, 2}, Bucket{0.5, 5}, Bucket{1, 8},
-                                               Bucket{kInf, 9}));
+  EXPECT_THAT(MergeBuckets(mixed),
+              ElementsAre(Bucket{0.1, 2}, Bucket{0.5, 5}, Bucket{1, 8}, Bucket{kInf, 9}));
   EXPECT_TRUE(MergeBuckets({}).empty());
 }
 

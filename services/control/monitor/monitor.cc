@@ -144,8 +144,9 @@ nlohmann::json Tick::ToJson() const {
   }
   nlohmann::json namespaces_json = nlohmann::json::array();
   for (const NamespaceSummary& ns : namespaces) {
-    namespaces_json.push_back(
-        {{"name", ns.name}, {"concepts", Count(ns.concepts)}, {"associations", Count(ns.associations)}});
+    namespaces_json.push_back({{"name", ns.name},
+                               {"concepts", Count(ns.concepts)},
+                               {"associations", Count(ns.associations)}});
   }
   return {
       {"time", absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", time, absl::UTCTimeZone())},
@@ -256,9 +257,9 @@ std::shared_ptr<const Tick> Monitor::MakeTick(absl::Time now, std::vector<Instan
                                  std::string(parsed.status().message()));
       }
     } else {
-      text.error = fmt::format("{}: {}", scrape.id,
-                               scrape.readiness == Readiness::kUnreachable ? scrape.reason
-                                                                           : scrape.metrics_error);
+      text.error = fmt::format(
+          "{}: {}", scrape.id,
+          scrape.readiness == Readiness::kUnreachable ? scrape.reason : scrape.metrics_error);
     }
     if (current == nullptr && scrape.readiness != Readiness::kUnreachable &&
         service.reason.empty()) {

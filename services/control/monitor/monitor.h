@@ -23,12 +23,13 @@
 //     http_requests_total, without health and metrics traffic (gRPC service
 //     grpc.health.v1.Health; HTTP routes /healthz, /readyz, /metrics): probes and this monitor's
 //     own scrapes would otherwise dominate an idle service.
-//   * errorRatio: server-fault calls / all calls (same exclusions). Server faults are the gRPC codes
+//   * errorRatio: server-fault calls / all calls (same exclusions). Server faults are the gRPC
+//   codes
 //     UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS and HTTP 5xx:
 //     what the service (or one behind it) failed to do. Client mistakes (INVALID_ARGUMENT,
 //     NOT_FOUND, 4xx), refusals by policy (RESOURCE_EXHAUSTED/429, PERMISSION_DENIED) and
-//     cancellations count as calls, not errors, as the alert rules' error ratio does. null when there
-//     were no calls in the interval (0/0).
+//     cancellations count as calls, not errors, as the alert rules' error ratio does. null when
+//     there were no calls in the interval (0/0).
 //   * p50/p95/p99Seconds: histogram_quantile over the increase of grpc_server_handling_seconds and
 //     http_request_duration_seconds buckets (same exclusions), the two histograms added into one
 //     (MergeBuckets: both use metrics::DefaultLatencyBuckets, so this is the plain per-le sum; it

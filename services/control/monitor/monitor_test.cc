@@ -27,10 +27,11 @@ absl::Time At(int seconds) { return kT0 + absl::Seconds(seconds); }
 class FakeService {
  public:
   FakeService() {
-    grpc_handled_ = &registry_.AddCounter("grpc_server_handled_total", "calls",
-                                          {"service", "method", "code"});
-    grpc_seconds_ = &registry_.AddHistogram("grpc_server_handling_seconds", "latency",
-                                            {"service", "method"}, metrics::DefaultLatencyBuckets());
+    grpc_handled_ =
+        &registry_.AddCounter("grpc_server_handled_total", "calls", {"service", "method", "code"});
+    grpc_seconds_ =
+        &registry_.AddHistogram("grpc_server_handling_seconds", "latency", {"service", "method"},
+                                metrics::DefaultLatencyBuckets());
     http_requests_ =
         &registry_.AddCounter("http_requests_total", "requests", {"route", "method", "code"});
     http_seconds_ = &registry_.AddHistogram("http_request_duration_seconds", "latency",
@@ -256,9 +257,9 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   EXPECT_EQ(json["storage"]["concepts"], 82125);
   EXPECT_TRUE(json["storage"]["concepts"].is_number_integer());
   EXPECT_TRUE(json["storage"]["fsyncP99Seconds"].is_number_float());
-  EXPECT_EQ(json["namespaces"], nlohmann::json::parse(
-                                    R"([{"name":"default","concepts":10,"associations":4},)"
-                                    R"({"name":"wordnet","concepts":82115,"associations":1000}])"));
+  EXPECT_EQ(json["namespaces"],
+            nlohmann::json::parse(R"([{"name":"default","concepts":10,"associations":4},)"
+                                  R"({"name":"wordnet","concepts":82115,"associations":1000}])"));
   // No traffic families in this fake storage: the request rate is unknown.
   EXPECT_TRUE(json["services"][0]["requestRate"].is_null());
 }
@@ -321,8 +322,8 @@ TEST_F(MonitorTest, JsonHasTheContractShape) {
   keys.clear();
   for (const auto& [key, value] : service.items()) keys.insert(key);
   EXPECT_EQ(keys, (std::set<std::string>{"id", "kind", "address", "status", "reason", "version",
-                                         "uptimeSeconds", "requestRate", "errorRatio",
-                                         "p50Seconds", "p95Seconds", "p99Seconds"}));
+                                         "uptimeSeconds", "requestRate", "errorRatio", "p50Seconds",
+                                         "p95Seconds", "p99Seconds"}));
   EXPECT_EQ(service["id"], "api@10.0.0.7:8080");
   EXPECT_EQ(service["kind"], "api");
   EXPECT_EQ(service["address"], "10.0.0.7:8080");
@@ -335,8 +336,8 @@ TEST_F(MonitorTest, JsonHasTheContractShape) {
   }
   keys.clear();
   for (const auto& [key, value] : json["storage"].items()) keys.insert(key);
-  EXPECT_EQ(keys, (std::set<std::string>{"writeQueue", "fsyncP99Seconds", "walBytes",
-                                         "mappedBytes", "concepts", "associations"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"writeQueue", "fsyncP99Seconds", "walBytes", "mappedBytes",
+                                         "concepts", "associations"}));
 
   // Non-finite values never reach the JSON.
   Tick tick;
@@ -422,18 +423,14 @@ TEST(MonitorCreateTest, RejectsBadOptions) {
   auto fetcher = std::make_shared<FakeHttpFetcher>();
   MonitorOptions options;
   options.targets = {{"db", "x:1"}};
-  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(), absl::StatusCode::kInvalidArgument);
   options.targets = {{"api", "x"}};
-  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(), absl::StatusCode::kInvalidArgument);
   options.targets = {{"api", "x:1"}};
   options.interval = absl::ZeroDuration();
-  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Monitor::Create(options, fetcher).status().code(), absl::StatusCode::kInvalidArgument);
   options.interval = absl::Seconds(2);
-  EXPECT_EQ(Monitor::Create(options, nullptr).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Monitor::Create(options, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Monitor::Create(options, fetcher).ok());
 }
 

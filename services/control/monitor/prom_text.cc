@@ -20,7 +20,8 @@ using TypeMap = std::map<std::string, std::string, std::less<>>;
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
 bool IsNameStart(char c, bool allow_colon) {
-  return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || (allow_colon && c == ':');
+  return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+         (allow_colon && c == ':');
 }
 
 bool IsNameChar(char c, bool allow_colon) {
@@ -77,9 +78,15 @@ class LineReader {
       if (AtEnd()) break;
       const char escaped = line_[pos_++];
       switch (escaped) {
-        case '\\': out->push_back('\\'); break;
-        case '"': out->push_back('"'); break;
-        case 'n': out->push_back('\n'); break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '"':
+          out->push_back('"');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
         default:
           return absl::InvalidArgumentError(
               fmt::format("invalid escape sequence '\\{}' in a label value", escaped));
@@ -188,7 +195,8 @@ absl::Status ParseSampleLine(std::string_view line, Sample* sample) {
       reader.SkipBlanks();
       std::string value;
       if (absl::Status s = reader.QuotedValue(&value); !s.ok()) {
-        return absl::InvalidArgumentError(fmt::format("{} (label '{}')", std::string(s.message()), label));
+        return absl::InvalidArgumentError(
+            fmt::format("{} (label '{}')", std::string(s.message()), label));
       }
       if (!sample->labels.emplace(std::string(label), std::move(value)).second) {
         return absl::InvalidArgumentError(fmt::format("duplicate label '{}'", label));
@@ -233,11 +241,10 @@ absl::Status ParseSampleLine(std::string_view line, Sample* sample) {
 }
 
 absl::Status ParseText(std::string_view text, const PromTextLimits& limits,
-                   std::vector<Sample>* samples, TypeMap* types) {
+                       std::vector<Sample>* samples, TypeMap* types) {
   if (text.size() > limits.max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("metrics text of ", text.size(),
-                                                     " bytes exceeds the limit of ",
-                                                     limits.max_bytes));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "metrics text of ", text.size(), " bytes exceeds the limit of ", limits.max_bytes));
   }
   size_t line_number = 0;
   size_t start = 0;
@@ -265,7 +272,8 @@ absl::Status ParseText(std::string_view text, const PromTextLimits& limits,
       if (status.ok()) samples->push_back(std::move(sample));
     }
     if (!status.ok()) {
-      return absl::InvalidArgumentError(fmt::format("line {}: {}", line_number, std::string(status.message())));
+      return absl::InvalidArgumentError(
+          fmt::format("line {}: {}", line_number, std::string(status.message())));
     }
   }
   return absl::OkStatus();
@@ -298,8 +306,9 @@ absl::StatusOr<MetricSnapshot> MetricSnapshot::Parse(std::string_view text,
 }
 
 std::span<const Sample> MetricSnapshot::Series(std::string_view name) const {
-  const auto lower = std::lower_bound(samples_.begin(), samples_.end(), name,
-                                      [](const Sample& s, std::string_view n) { return s.name < n; });
+  const auto lower =
+      std::lower_bound(samples_.begin(), samples_.end(), name,
+                       [](const Sample& s, std::string_view n) { return s.name < n; });
   auto upper = lower;
   while (upper != samples_.end() && upper->name == name) ++upper;
   return {samples_.data() + (lower - samples_.begin()), static_cast<size_t>(upper - lower)};

@@ -62,8 +62,8 @@ std::optional<double> ParsePromValue(std::string_view token);
 class MetricSnapshot {
  public:
   MetricSnapshot() = default;
-  explicit MetricSnapshot(std::vector<Sample> samples, std::map<std::string, std::string, std::less<>>
-                                                          types = {});
+  explicit MetricSnapshot(std::vector<Sample> samples,
+                          std::map<std::string, std::string, std::less<>> types = {});
 
   // ParsePromText, then index. Errors as ParsePromText.
   static absl::StatusOr<MetricSnapshot> Parse(std::string_view text,

@@ -26,8 +26,7 @@ TEST(PromTextTest, ParsesFamiliesLabelsAndValues) {
   ASSERT_TRUE(samples.ok()) << samples.status();
   ASSERT_EQ(samples->size(), 4u);
   EXPECT_EQ((*samples)[0].name, "http_requests_total");
-  EXPECT_EQ((*samples)[0].labels,
-            (Labels{{"code", "200"}, {"method", "GET"}, {"route", "/v1/a"}}));
+  EXPECT_EQ((*samples)[0].labels, (Labels{{"code", "200"}, {"method", "GET"}, {"route", "/v1/a"}}));
   EXPECT_EQ((*samples)[0].value, 17);
   EXPECT_FALSE((*samples)[0].timestamp_ms.has_value());
   EXPECT_EQ((*samples)[1].timestamp_ms, 1700000000123);

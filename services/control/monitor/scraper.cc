@@ -74,8 +74,8 @@ absl::StatusOr<HostPort> SplitHostPort(std::string_view host_port) {
 
 absl::Status ValidateTarget(const ScrapeTarget& target) {
   if (std::find(std::begin(kKinds), std::end(kKinds), target.kind) == std::end(kKinds)) {
-    return absl::InvalidArgumentError(fmt::format(
-        "target kind '{}' is not one of storage, hybrid, api, control", target.kind));
+    return absl::InvalidArgumentError(
+        fmt::format("target kind '{}' is not one of storage, hybrid, api, control", target.kind));
   }
   absl::StatusOr<HostPort> split = SplitHostPort(target.address);
   if (!split.ok()) {
@@ -87,9 +87,12 @@ absl::Status ValidateTarget(const ScrapeTarget& target) {
 
 std::string_view ReadinessName(Readiness readiness) {
   switch (readiness) {
-    case Readiness::kReady: return "ready";
-    case Readiness::kNotReady: return "not_ready";
-    case Readiness::kUnreachable: return "unreachable";
+    case Readiness::kReady:
+      return "ready";
+    case Readiness::kNotReady:
+      return "not_ready";
+    case Readiness::kUnreachable:
+      return "unreachable";
   }
   return "unreachable";
 }
@@ -177,8 +180,8 @@ std::vector<InstanceScrape> Scraper::ScrapeAll() const {
       failed.kind = target.kind;
       failed.address = target.address;
       failed.readiness = Readiness::kUnreachable;
-      failed.reason = fmt::format("resolving {}: {}", target.address,
-                                  StatusText(resolved[t].status()));
+      failed.reason =
+          fmt::format("resolving {}: {}", target.address, StatusText(resolved[t].status()));
       failed.metrics_error = "not fetched: the instance is unreachable";
       instances.push_back(std::move(failed));
       continue;

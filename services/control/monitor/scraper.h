@@ -80,7 +80,7 @@ std::string_view ReadinessName(Readiness readiness);
 
 // What one scrape learned about one instance.
 struct InstanceScrape {
-  std::string id;       // "<kind>@<address>", e.g. "api@10.0.0.7:8080"; stable across scrapes.
+  std::string id;  // "<kind>@<address>", e.g. "api@10.0.0.7:8080"; stable across scrapes.
   std::string kind;
   std::string address;  // The resolved "ip:port"; the configured host:port when resolving failed.
   Readiness readiness = Readiness::kUnreachable;

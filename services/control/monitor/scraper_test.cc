@@ -23,9 +23,9 @@
 namespace engram::control {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Contains;
 
 TEST(SplitHostPortTest, AcceptsNamesIpv4AndBracketedIpv6) {
   absl::StatusOr<HostPort> hp = SplitHostPort("engram-hybrid.engram.svc:9102");
@@ -61,8 +61,8 @@ TEST(NotReadyReasonTest, NamesEveryUnavailableDependency) {
 
 TEST(ScraperTest, ResolvesEveryReplicaAndReportsEachState) {
   auto fetcher = std::make_shared<FakeHttpFetcher>();
-  fetcher->SetAddresses("engram-hybrid:9102", std::vector<std::string>{"10.0.0.9:9102",
-                                                                       "10.0.0.2:9102"});
+  fetcher->SetAddresses("engram-hybrid:9102",
+                        std::vector<std::string>{"10.0.0.9:9102", "10.0.0.2:9102"});
   fetcher->SetAddresses("gone:8080", absl::UnavailableError("Host not found"));
   fetcher->SetHealthy("10.0.0.2:9102", "up 1\n");
   fetcher->SetResponse("10.0.0.9:9102", "/readyz",
@@ -70,10 +70,9 @@ TEST(ScraperTest, ResolvesEveryReplicaAndReportsEachState) {
                                          R"([{"name":"storage","reason":"not connected"}]})"});
   fetcher->SetResponse("10.0.0.9:9102", "/metrics", HttpResponse{500, "oops"});
   fetcher->SetDown("127.0.0.1:9103");
-  Scraper scraper({{"storage", "127.0.0.1:9103"},
-                   {"hybrid", "engram-hybrid:9102"},
-                   {"api", "gone:8080"}},
-                  fetcher, ScraperOptions{});
+  Scraper scraper(
+      {{"storage", "127.0.0.1:9103"}, {"hybrid", "engram-hybrid:9102"}, {"api", "gone:8080"}},
+      fetcher, ScraperOptions{});
   const std::vector<InstanceScrape> instances = scraper.ScrapeAll();
   ASSERT_EQ(instances.size(), 4u);
 
@@ -122,8 +121,8 @@ class OrderingFetcher final : public HttpFetcher {
   absl::StatusOr<std::vector<std::string>> Resolve(std::string_view host_port) override {
     return std::vector<std::string>{std::string(host_port)};
   }
-  absl::StatusOr<HttpResponse> Get(std::string_view address, std::string_view path,
-                                   absl::Duration, size_t) override {
+  absl::StatusOr<HttpResponse> Get(std::string_view address, std::string_view path, absl::Duration,
+                                   size_t) override {
     if (address == "b:1" && path == "/readyz") b_asked_.Notify();
     if (address == "a:1" && path == "/readyz" &&
         !b_asked_.WaitForNotificationWithTimeout(absl::Seconds(30))) {
@@ -278,8 +277,7 @@ TEST(BeastFetcherBodyLimitTest, ChunkedAndCloseDelimitedBodiesAreCapped) {
     EXPECT_EQ(r->body, std::string(10000, 'x'));
   }
   {
-    CannedServer server("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
-                        std::string(10000, 'y'));
+    CannedServer server("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + std::string(10000, 'y'));
     absl::StatusOr<HttpResponse> r =
         NewBeastHttpFetcher()->Get(server.address(), "/metrics", absl::Seconds(10), 5000);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted) << r.status();
