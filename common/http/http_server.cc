@@ -541,6 +541,7 @@ class HttpServer::Impl::WebSocketSession final
       self->handle_->open_.store(false, std::memory_order_release);
       if (self->finished_) return;  // The timer would only keep it alive.
       self->StartClose(websocket::close_code::going_away);
+      if (!self->close_started_) return;  // Still in the handshake: the socket is closed.
       // A peer that does not answer the close frame is cut off within the drain timeout.
       self->close_timer_.expires_after(ToChrono(self->server_->options().drain_timeout) / 2);
       self->close_timer_.async_wait([self](beast::error_code ec) {

@@ -169,7 +169,8 @@ class WebSocketConnection {
   // are waiting (a client too slow to keep up).
   virtual bool Send(std::string text) = 0;
 
-  // Starts the close handshake (code 1000); on_close follows. Idempotent.
+  // Starts the close handshake (code 1000) after the message being written; messages still
+  // queued are dropped. on_close follows once the peer answers. Idempotent.
   virtual void Close() = 0;
 
   virtual bool open() const = 0;
