@@ -5,7 +5,7 @@
 // archive is refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -90,14 +90,23 @@ function scriptEnv(storageAddr, extra = {}) {
   delete env.AWS_CA_BUNDLE; // a proxy's CA bundle on some machines; rclone's S3 client refuses it for http
   return env;
 }
-function runScript(args, env) {
-  const r = spawnSync('/bin/sh', [SCRIPT, ...args], { env, encoding: 'utf8', timeout: 120000 });
-  return { code: r.status, out: r.stdout.trim(), err: r.stderr };
+// Asynchronous on purpose: s3rver runs in this process, so a blocking spawnSync would deadlock it.
+function run(cmd, args, env, timeout = 120000) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    const timer = setTimeout(() => { err += `\n(timed out after ${timeout} ms)`; child.kill('SIGKILL'); }, timeout);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out: out.trim(), err }); });
+  });
 }
-function rclone(args, env) {
-  const r = spawnSync('rclone', args, { env, encoding: 'utf8', timeout: 60000 });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout;
+const runScript = (args, env) => run('/bin/sh', [SCRIPT, ...args], env);
+async function rclone(args, env) {
+  const r = await run('rclone', args, env, 60000);
+  assert.equal(r.code, 0, r.err);
+  return r.out;
 }
 
 const DIM = 8;
@@ -163,33 +172,42 @@ test('export with retention, download + verify, restore into a fresh engram-stor
   const names = [];
   for (const [from, to] of [[0, 80], [80, 160], [160, 200]]) {
     await load(a, from, to);
-    const r = runScript(['export'], env);
+    const r = await runScript(['export'], env);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^snap-\S+$/);
     names.push(r.out);
   }
   assert.equal(new Set(names).size, 3);
   const before = await observe(a);
+  // The comparison below is only as good as what it compares: make sure every part holds something.
   assert.equal(before.stats.concepts, '200');
+  assert.ok(Number(before.stats.associations) > 200, before.stats.associations);
+  assert.deepEqual(before.namespaces.map((n) => n.name), ['default', 'empty-one', 'kb']);
+  assert.equal(before.approx.length, 10);
+  assert.ok(before.exact.length === 10 && before.exact.every(([cid]) => Number(cid.slice(1)) % 5 === 2), 'filtered exact search');
+  assert.ok(before.neighbors.length >= 2, JSON.stringify(before.neighbors));
+  assert.equal(before.concepts.length, 3);
+  assert.equal(before.concepts[1].vector.length, DIM);
+  assert.deepEqual(before.missing, ['nope']);
 
-  const listed = runScript(['list'], env);
+  const listed = await runScript(['list'], env);
   assert.equal(listed.code, 0, listed.err);
   assert.deepEqual(listed.out.split('\n'), names.slice(1), 'object storage keeps the newest 2 archives');
-  const objects = rclone(['lsf', '-R', 'backup:engram-backups/test'], env).trim().split('\n').sort();
+  const objects = (await rclone(['lsf', '-R', 'backup:engram-backups/test'], env)).split('\n').sort();
   assert.deepEqual(objects, names.slice(1).flatMap((n) => [`${n}.tar`, `${n}.tar.sha256`]).sort());
-  const onServer = spawnSync(ENGRAMCTL, ['--storage_addr', a.addr, 'snapshot', 'list'], { encoding: 'utf8' });
-  assert.equal(onServer.status, 0, onServer.stderr);
-  assert.deepEqual(onServer.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]), [names[2]], 'the server keeps 1 snapshot');
+  const onServer = await run(ENGRAMCTL, ['--storage_addr', a.addr, 'snapshot', 'list'], process.env);
+  assert.equal(onServer.code, 0, onServer.err);
+  assert.deepEqual(onServer.out.split('\n').map((l) => l.match(/snap-\S+/)?.[0]).filter(Boolean), [names[2]], 'the server keeps 1 snapshot');
 
   // Restore (the restore Job's command) into a fresh, empty engram-storage.
   const b = await startStorage('restored');
-  const restored = runScript(['restore', 'latest'], scriptEnv(b.addr));
+  const restored = await runScript(['restore', 'latest'], scriptEnv(b.addr));
   assert.equal(restored.code, 0, restored.err);
   assert.match(restored.err, new RegExp(`restored ${names[2]}`));
   assert.deepEqual(await observe(b), before);
 
   // A second restore into the now non-empty server is refused and changes nothing.
-  const again = runScript(['restore', names[1]], scriptEnv(b.addr));
+  const again = await runScript(['restore', names[1]], scriptEnv(b.addr));
   assert.notEqual(again.code, 0);
   assert.match(again.err, /restore failed/);
   assert.deepEqual(await observe(b), before);
@@ -197,31 +215,31 @@ test('export with retention, download + verify, restore into a fresh engram-stor
   // An archive that does not match its .sha256 is refused before anything reaches a server.
   const work = path.join(tmp, 'tamper');
   mkdirSync(work);
-  const fetched = runScript(['fetch', names[2]], scriptEnv(b.addr, { ENGRAM_WORK_DIR: work }));
+  const fetched = await runScript(['fetch', names[2]], scriptEnv(b.addr, { ENGRAM_WORK_DIR: work }));
   assert.equal(fetched.code, 0, fetched.err);
   const bytes = readFileSync(fetched.out);
   bytes[bytes.length >> 1] ^= 0xff;
   writeFileSync(path.join(work, 'snap-tampered.tar'), bytes);
   writeFileSync(path.join(work, 'snap-tampered.tar.sha256'), readFileSync(`${fetched.out}.sha256`, 'utf8').replace(names[2], 'snap-tampered'));
-  rclone(['copyto', path.join(work, 'snap-tampered.tar'), 'backup:engram-backups/test/snap-tampered.tar'], env);
-  rclone(['copyto', path.join(work, 'snap-tampered.tar.sha256'), 'backup:engram-backups/test/snap-tampered.tar.sha256'], env);
+  await rclone(['copyto', path.join(work, 'snap-tampered.tar'), 'backup:engram-backups/test/snap-tampered.tar'], env);
+  await rclone(['copyto', path.join(work, 'snap-tampered.tar.sha256'), 'backup:engram-backups/test/snap-tampered.tar.sha256'], env);
   const c = await startStorage('never-restored');
-  const bad = runScript(['restore', 'snap-tampered'], scriptEnv(c.addr, { ENGRAM_WORK_DIR: path.join(tmp, 'work-c') }));
+  const bad = await runScript(['restore', 'snap-tampered'], scriptEnv(c.addr, { ENGRAM_WORK_DIR: path.join(tmp, 'work-c') }));
   assert.notEqual(bad.code, 0);
   assert.match(bad.err, /does not match its \.sha256/);
   assert.equal((await c.call('GetStats', {})).concepts, '0');
   assert.ok(!existsSync(path.join(tmp, 'work-c', 'snap-tampered.tar')), 'the bad copy is deleted');
 });
 
-test('the script refuses to run without a destination or with a bad retention', { skip }, () => {
+test('the script refuses to run without a destination or with a bad retention', { skip }, async () => {
   const env = scriptEnv('127.0.0.1:1');
   delete env.ENGRAM_BACKUP_REMOTE;
-  let r = runScript(['export'], env);
+  let r = await runScript(['export'], env);
   assert.notEqual(r.code, 0);
   assert.match(r.err, /ENGRAM_BACKUP_REMOTE is not set/);
-  r = runScript(['export'], scriptEnv('127.0.0.1:1', { ENGRAM_BACKUP_RETENTION: 'ten' }));
+  r = await runScript(['export'], scriptEnv('127.0.0.1:1', { ENGRAM_BACKUP_RETENTION: 'ten' }));
   assert.notEqual(r.code, 0);
   assert.match(r.err, /whole number/);
-  r = runScript(['bogus'], env);
+  r = await runScript(['bogus'], env);
   assert.equal(r.code, 2);
 });

@@ -49,7 +49,7 @@ positive() {  # positive NAME VALUE
 list_remote() {
   # shellcheck disable=SC2086
   "$RCLONE" $RFLAGS lsf --files-only --include 'snap-*.tar.sha256' "$(remote)/" | sort | while read -r f; do
-    echo "${f%.sha256}"
+    echo "${f%.tar.sha256}"
   done
 }
 
@@ -63,11 +63,13 @@ cmd_export() {
 
   log "creating a snapshot in engram-storage (${ENGRAM_STORAGE_ADDR:-127.0.0.1:50053})"
   out="$("$ENGRAMCTL" snapshot create)" || die "snapshot create failed"
-  # "snap-...  12.3 MiB  seq 42  <time>  sha256 <prefix>  namespaces a, b"
-  # shellcheck disable=SC2086
-  set -- $out
-  name="${1:-}"
-  case "$name" in snap-*) ;; *) die "unexpected answer from 'engramctl snapshot create': $out" ;; esac
+  # "created snap-...  12.3 MiB  seq 42  <time>  sha256 <prefix>  namespaces a, b": the first word
+  # that is a snapshot name.
+  name=""
+  for word in $out; do
+    case "$word" in snap-*) name="$word"; break ;; esac
+  done
+  [ -n "$name" ] || die "unexpected answer from 'engramctl snapshot create': $out"
   log "created $name"
 
   archive="$WORK/$name.tar"
@@ -104,9 +106,9 @@ cmd_export() {
 
   # Retention on storage's snapshot volume: keep the newest $SERVER_KEEP snapshots.
   "$ENGRAMCTL" snapshot list | while read -r line; do
-    # shellcheck disable=SC2086
-    set -- $line
-    case "${1:-}" in snap-*) echo "$1" ;; esac
+    for word in $line; do
+      case "$word" in snap-*) echo "$word"; break ;; esac
+    done
   done | sort >"$WORK/.server-snapshots"
   total="$(wc -l <"$WORK/.server-snapshots")"
   excess=$((total - SERVER_KEEP))
