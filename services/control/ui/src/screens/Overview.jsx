@@ -129,6 +129,28 @@ export function Overview() {
           </div>
           <h3>Storage</h3>
           <StorageTiles st={latest.storage || {}} />
+          {(latest.namespaces || []).length ? (
+            <table class="table compact ns-counts" data-testid="ns-counts">
+              <thead>
+                <tr>
+                  <th>namespace</th>
+                  <th class="num">concepts</th>
+                  <th class="num">associations</th>
+                </tr>
+              </thead>
+              <tbody>
+                {latest.namespaces.map((n) => (
+                  <tr key={n.name}>
+                    <td>
+                      <a href={'#/concepts/' + enc(n.name)}>{n.name}</a>
+                    </td>
+                    <td class="num">{formatNumber(n.concepts)}</td>
+                    <td class="num">{formatNumber(n.associations)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : null}
         </>
       ) : !error ? (
         <div class="muted">Waiting for the first scrape…</div>
