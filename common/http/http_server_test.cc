@@ -109,6 +109,25 @@ nlohmann::json EchoRequest(const Request& request) {
           {"current_cid", std::string(logging::CurrentCorrelationId())}};
 }
 
+// Server-side view of the stream route /upload.
+struct UploadState {
+  std::mutex mu;
+  std::string body;
+  absl::Status error;
+  int calls = 0;
+  absl::Notification entered;
+  absl::Notification failed;
+};
+
+// Server-side view of the WebSocket route /ws.
+struct WebSocketState {
+  std::mutex mu;
+  std::shared_ptr<WebSocketConnection> connection;
+  absl::Notification opened;
+  absl::Notification closed;
+  std::atomic<int> close_calls{0};
+};
+
 class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(HttpServer::Options options = {},
@@ -158,6 +177,9 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<bool> ready_{false};
   absl::Notification slow_entered_;
   absl::Notification slow_release_;
+  // Members, not test locals: the server (shut down in TearDown) may call back until then.
+  UploadState upload_;
+  WebSocketState websocket_;
 };
 
 TEST_F(HttpServerTest, RoutesWithParamsQueryAndHeaders) {
@@ -544,15 +566,6 @@ TEST_F(HttpServerTest, AbortedStreamIsTruncatedForTheClient) {
 // POST /upload (limit kUploadLimit) reads the body in 64 KiB pieces and stores it.
 constexpr size_t kUploadLimit = 8 << 20;
 
-struct UploadState {
-  std::mutex mu;
-  std::string body;
-  absl::Status error;
-  int calls = 0;
-  absl::Notification entered;
-  absl::Notification failed;
-};
-
 void AddUploadRoute(HttpServer& server, UploadState* state) {
   server.HandleStream(
       "POST", "/upload",
@@ -583,7 +596,7 @@ void AddUploadRoute(HttpServer& server, UploadState* state) {
 }
 
 TEST_F(HttpServerTest, StreamedUploadOverTheServerLimitArrivesIntact) {
-  UploadState state;
+  UploadState& state = upload_;
   StartServer({.max_body_bytes = 1024},
               [&](HttpServer& server) { AddUploadRoute(server, &state); });
   const std::string upload = TestBytes(3 << 20);
@@ -638,7 +651,7 @@ TEST_F(HttpServerTest, StreamedUploadOverTheServerLimitArrivesIntact) {
 }
 
 TEST_F(HttpServerTest, StreamedUploadOverTheRouteLimitIs413) {
-  UploadState state;
+  UploadState& state = upload_;
   StartServer({.max_body_bytes = 1024},
               [&](HttpServer& server) { AddUploadRoute(server, &state); });
   {
@@ -670,7 +683,7 @@ TEST_F(HttpServerTest, StreamedUploadOverTheRouteLimitIs413) {
 }
 
 TEST_F(HttpServerTest, StalledUploadIsCutOffAfterTheIdleTimeout) {
-  UploadState state;
+  UploadState& state = upload_;
   StartServer({.idle_timeout = absl::Milliseconds(200)},
               [&](HttpServer& server) { AddUploadRoute(server, &state); });
   TestClient client(server_->port());
@@ -689,7 +702,7 @@ TEST_F(HttpServerTest, StalledUploadIsCutOffAfterTheIdleTimeout) {
 }
 
 TEST_F(HttpServerTest, ShutdownFailsABlockedStreamAfterTheDrainTimeout) {
-  UploadState state;
+  UploadState& state = upload_;
   StartServer({.drain_timeout = absl::Milliseconds(200)},
               [&](HttpServer& server) { AddUploadRoute(server, &state); });
   TestClient client(server_->port());
@@ -731,15 +744,6 @@ TEST_F(HttpServerTest, ThrowingStreamHandlerIs500) {
 
 using ClientWebSocket = websocket::stream<tcp::socket>;
 
-// Server-side view of the WebSocket route /ws.
-struct WebSocketState {
-  std::mutex mu;
-  std::shared_ptr<WebSocketConnection> connection;
-  absl::Notification opened;
-  absl::Notification closed;
-  std::atomic<int> close_calls{0};
-};
-
 void AddWebSocketRoute(HttpServer& server, WebSocketState* state, size_t max_queued = 64) {
   server.HandleWebSocket("/ws", {.authorize =
                                      [](const Request& request) {
@@ -777,7 +781,7 @@ websocket::response_type ConnectWebSocket(ClientWebSocket& ws, int port, std::st
 }
 
 TEST_F(HttpServerTest, WebSocketRefusedByAuthorizeIs401WithoutUpgrade) {
-  WebSocketState state;
+  WebSocketState& state = websocket_;
   StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
   TestClient client(server_->port());
   ClientResponse response = client.Send("GET", "/ws", "",
@@ -800,7 +804,7 @@ TEST_F(HttpServerTest, WebSocketRefusedByAuthorizeIs401WithoutUpgrade) {
 }
 
 TEST_F(HttpServerTest, WebSocketDeliversMessagesInOrderAndReportsTheClientsClose) {
-  WebSocketState state;
+  WebSocketState& state = websocket_;
   StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
   asio::io_context ioc;
   ClientWebSocket ws(ioc);
@@ -840,7 +844,7 @@ TEST_F(HttpServerTest, WebSocketDeliversMessagesInOrderAndReportsTheClientsClose
 }
 
 TEST_F(HttpServerTest, WebSocketTooSlowClientIsClosed) {
-  WebSocketState state;
+  WebSocketState& state = websocket_;
   StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state, 4); });
   asio::io_context ioc;
   ClientWebSocket ws(ioc);
@@ -862,7 +866,7 @@ TEST_F(HttpServerTest, WebSocketTooSlowClientIsClosed) {
 }
 
 TEST_F(HttpServerTest, ShutdownClosesOpenWebSockets) {
-  WebSocketState state;
+  WebSocketState& state = websocket_;
   StartServer({}, [&](HttpServer& server) { AddWebSocketRoute(server, &state); });
   asio::io_context ioc;
   ClientWebSocket ws(ioc);
