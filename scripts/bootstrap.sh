@@ -14,6 +14,7 @@ PACKAGES=(
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
   prometheus wordnet-base curl wrk
+  nodejs chromium python3
   kubectl rclone shellcheck buildah skopeo umoci
 )
 
@@ -27,6 +28,12 @@ install_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  # Debian's nodejs ships npm separately; some images' nodejs packages include it.
+  if ! command -v npm >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends npm
   fi
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Starts the Engram suite on localhost with an embedded data directory (./engram-data):
-# engram-storage, engram-hybrid and engram-api, waits until all are ready, loads a demo knowledge
+# engram-storage, engram-hybrid, engram-api and engram-control (the admin UI), waits until all are ready, loads a demo knowledge
 # set on the first run (WordNet's nouns when wordnet-base is installed, a small built-in set
 # otherwise) and prints what to try. Ctrl-C stops everything cleanly; starting again keeps the data
 # (and the development API key).
 #
-# Environment: ENGRAM_DATA_DIR, ENGRAM_{STORAGE,HYBRID,API}_{GRPC,HTTP}_PORT, ENGRAM_DEMO=none|small|wordnet,
+# Environment: ENGRAM_DATA_DIR, ENGRAM_{STORAGE,HYBRID,API}_{GRPC,HTTP}_PORT, ENGRAM_CONTROL_HTTP_PORT, ENGRAM_DEMO=none|small|wordnet,
 # ENGRAM_WORDNET_LIMIT (synsets to import; default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ HYBRID_GRPC="${ENGRAM_HYBRID_GRPC_PORT:-50052}"
 HYBRID_HTTP="${ENGRAM_HYBRID_HTTP_PORT:-9102}"
 API_GRPC="${ENGRAM_API_GRPC_PORT:-50051}"
 API_HTTP="${ENGRAM_API_HTTP_PORT:-8080}"
+CONTROL_HTTP="${ENGRAM_CONTROL_HTTP_PORT:-8090}"
 WORDNET_DIR=/usr/share/wordnet
 mkdir -p "$DATA_DIR"
 
@@ -70,6 +71,13 @@ wait_ready engram-hybrid "$HYBRID_HTTP" "${pids[1]}"
 pids+=($!)
 wait_ready engram-api "$API_HTTP" "${pids[2]}"
 
+"$BUILD_DIR/services/control/engram-control" --storage_addr="127.0.0.1:$STORAGE_GRPC" \
+  --storage_http_addr="127.0.0.1:$STORAGE_HTTP" --hybrid_addr="127.0.0.1:$HYBRID_GRPC" \
+  --hybrid_http_port="$HYBRID_HTTP" --api_http_addr="127.0.0.1:$API_HTTP" --api_keys_file="$KEYS_FILE" \
+  --http_port="$CONTROL_HTTP" --listen_address=127.0.0.1 &
+pids+=($!)
+wait_ready engram-control "$CONTROL_HTTP" "${pids[3]}"
+
 ENGRAMCTL="$BUILD_DIR/cli/engramctl/engramctl"
 export ENGRAM_ADDR="127.0.0.1:$API_GRPC" ENGRAM_API_KEY="$DEV_KEY"
 
@@ -114,6 +122,8 @@ Engram is running (data in $DATA_DIR):
                   gRPC  127.0.0.1:$API_GRPC          (engram.v1.Engram, health, reflection)
   engram-hybrid   gRPC  127.0.0.1:$HYBRID_GRPC   HTTP http://127.0.0.1:$HYBRID_HTTP/{healthz,readyz,metrics}
   engram-storage  gRPC  127.0.0.1:$STORAGE_GRPC   HTTP http://127.0.0.1:$STORAGE_HTTP/{healthz,readyz,metrics}
+
+Admin UI (engram-control): http://127.0.0.1:$CONTROL_HTTP/   (log in with the development key below)
 
 Development API key (admin, kept in $KEYS_FILE):
   export ENGRAM_API_KEY=$DEV_KEY ENGRAM_ADDR=127.0.0.1:$API_GRPC

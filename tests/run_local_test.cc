@@ -31,7 +31,8 @@ class RunLocalTest : public ::testing::Test {
     const std::pair<const char*, int*> ports[] = {
         {"ENGRAM_STORAGE_GRPC_PORT", &storage_grpc_}, {"ENGRAM_STORAGE_HTTP_PORT", &storage_http_},
         {"ENGRAM_HYBRID_GRPC_PORT", &hybrid_grpc_},   {"ENGRAM_HYBRID_HTTP_PORT", &hybrid_http_},
-        {"ENGRAM_API_GRPC_PORT", &api_grpc_},         {"ENGRAM_API_HTTP_PORT", &api_http_}};
+        {"ENGRAM_API_GRPC_PORT", &api_grpc_},         {"ENGRAM_API_HTTP_PORT", &api_http_},
+        {"ENGRAM_CONTROL_HTTP_PORT", &control_http_}};
     for (const auto& [name, port] : ports) {
       *port = testing::PickFreePort();
       ::setenv(name, std::to_string(*port).c_str(), 1);
@@ -65,7 +66,7 @@ class RunLocalTest : public ::testing::Test {
 
   // Every port of the suite refuses connections: the three services are gone.
   bool AllStopped() {
-    for (int port : {storage_http_, hybrid_http_, api_http_}) {
+    for (int port : {storage_http_, hybrid_http_, api_http_, control_http_}) {
       if (HttpCall(port, "GET", "/healthz", "", {}, 2).status != 0) return false;
     }
     return true;
@@ -73,7 +74,7 @@ class RunLocalTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   int storage_grpc_ = 0, storage_http_ = 0, hybrid_grpc_ = 0, hybrid_http_ = 0, api_grpc_ = 0,
-      api_http_ = 0;
+      api_http_ = 0, control_http_ = 0;
 };
 
 TEST_F(RunLocalTest, StartsLoadsDemoStopsOnCtrlCAndKeepsDataOnRestart) {
@@ -89,6 +90,14 @@ TEST_F(RunLocalTest, StartsLoadsDemoStopsOnCtrlCAndKeepsDataOnRestart) {
     ASSERT_EQ(found.status, 200) << found.body;
     EXPECT_THAT(found.body, HasSubstr("whale"));
     EXPECT_EQ(Search("ek_not_a_key_0123456789").status, 401);
+    // The admin UI is up, its URL printed, and the printed key logs in to it.
+    EXPECT_THAT(log, HasSubstr(absl::StrCat("Admin UI (engram-control): http://127.0.0.1:", control_http_, "/")));
+    testing::HttpResult ui = HttpCall(control_http_, "GET", "/");
+    EXPECT_EQ(ui.status, 200);
+    EXPECT_THAT(ui.body, HasSubstr("<!doctype html>"));
+    testing::HttpResult login = HttpCall(control_http_, "POST", "/api/login", json{{"key", key}}.dump());
+    EXPECT_EQ(login.status, 200) << login.body;
+    EXPECT_THAT(login.Header("Set-Cookie"), HasSubstr("HttpOnly"));
     // Ctrl-C: the script stops api, hybrid and storage and exits 0.
     EXPECT_EQ(script->Kill(SIGINT), 0) << script->Log();
     EXPECT_TRUE(AllStopped());

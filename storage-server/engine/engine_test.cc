@@ -501,6 +501,31 @@ TEST_F(EngineTest, ScanIsPointInTimeAndComplete) {
   EXPECT_EQ(engine_->Scan(r).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(EngineTest, ScanFilterKeepsOnlyMatchingConceptsOnEveryPage) {
+  OpenAt(FreshDir("data"));
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  for (int i = 0; i < 30; ++i) {
+    v1::Mutation m = PutConcept("c" + std::to_string(i), "x");
+    (*m.mutable_put_concept()->mutable_attributes())["parity"] = i % 2 == 0 ? "even" : "odd";
+    (*m.mutable_put_concept()->mutable_attributes())["tens"] = std::to_string(i / 10);
+    MustWrite(Batch("n", {m}));
+  }
+  v1::ScanRequest r;
+  r.set_namespace_("n");
+  r.set_page_size(4);
+  (*r.mutable_filter())["parity"] = "even";
+  (*r.mutable_filter())["tens"] = "1";
+  std::set<std::string> seen;
+  while (true) {
+    auto page = engine_->Scan(r);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (const auto& c : page->concepts()) seen.insert(c.id());
+    if (page->next_page_token().empty()) break;
+    r.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"c10", "c12", "c14", "c16", "c18"}));
+}
+
 TEST_F(EngineTest, NamespaceLifecycle) {
   auto dir = FreshDir("data");
   OpenAt(dir);

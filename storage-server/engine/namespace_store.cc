@@ -477,7 +477,11 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
   const uint64_t end = published_end_.load(std::memory_order_acquire);
   if (offset > end || (offset % 16) != 0) return InvalidField("page_token", "malformed");
   v1::ScanResponse response;
-  while (offset < end && static_cast<uint32_t>(response.concepts_size()) < page) {
+  const auto& filter = request.filter();
+  constexpr uint64_t kMaxExaminedPerCall = 65536;
+  uint64_t examined = 0;
+  while (offset < end && static_cast<uint32_t>(response.concepts_size()) < page &&
+         examined < kMaxExaminedPerCall) {
     const RecordHeader* h = HeaderAt(offset);
     if (h->kind == kRecordPadding) {
       offset = arena_->ContiguousEnd(offset);
@@ -486,7 +490,20 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
     if (h->length < sizeof(RecordHeader)) return InvalidField("page_token", "malformed");
     if (h->kind == kRecordConcept && h->seq <= seq) {
       const auto* r = reinterpret_cast<const ConceptRecord*>(h);
-      if (Visible(r->concept_number, seq) == r) {
+      ++examined;
+      bool match = Visible(r->concept_number, seq) == r;
+      if (match && !filter.empty()) {
+        v1::Concept candidate;
+        FillConcept(*r, /*include_vector=*/false, &candidate);
+        for (const auto& [key, value] : filter) {
+          auto it = candidate.attributes().find(key);
+          if (it == candidate.attributes().end() || it->second != value) {
+            match = false;
+            break;
+          }
+        }
+      }
+      if (match) {
         FillConcept(*r, request.include_vector(), response.add_concepts());
         if (request.include_associations()) {
           ForEachEdge(r->concept_number, v1::OUT, seq, [&](const EdgeView& e) {

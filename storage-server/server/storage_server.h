@@ -13,43 +13,38 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "common/grpc/server_runner.h"
-#include "common/http/http_server.h"
-#include "common/metrics/metrics.h"
+#include "common/service/service_host.h"
 #include "storage-server/engine/engine.h"
 #include "storage-server/server/storage_service.h"
 
 namespace engram::storage {
 
 struct StorageServerConfig {
+  // Ports, drain; service names are filled in by the server.
+  service::HostConfig host{.grpc_port = 50053, .http_port = 9103};
   EngineOptions engine;
-  std::string grpc_address = "0.0.0.0:50053";
-  std::string http_address = "0.0.0.0";
-  int http_port = 9103;
-  absl::Duration drain_timeout = absl::Seconds(20);
   // A snapshot archive to restore when the data directory holds no store yet.
   std::string restore_from;
 };
 
-class StorageServer {
+class StorageServer : public service::Service {
  public:
   explicit StorageServer(StorageServerConfig config);
-  ~StorageServer();
+  ~StorageServer() override;
 
-  absl::Status Start();
-  void Shutdown();
+  absl::Status Start() override;
+  void Shutdown() override;
+  service::ServiceHost& host() override { return host_; }
 
-  int grpc_port() const { return grpc_->port(); }
-  int http_port() const { return http_->port(); }
+  int grpc_port() const { return host_.grpc_port(); }
+  int http_port() const { return host_.http_port(); }
   Engine* engine() { return engine_.get(); }
-  metrics::Registry& metrics() { return metrics_; }
+  metrics::Registry& metrics() { return host_.metrics(); }
 
  private:
   StorageServerConfig config_;
-  metrics::Registry metrics_;
+  service::ServiceHost host_;
   StorageService service_;
-  std::unique_ptr<http::HttpServer> http_;
-  std::unique_ptr<grpcutil::ServerRunner> grpc_;
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
   bool shut_down_ = false;

@@ -59,6 +59,25 @@ HttpResult Parse(const std::string& raw) {
     line = eol + 2;
   }
   result.body = raw.substr(head_end + 4);
+  if (strcasecmp(result.Header("Transfer-Encoding").c_str(), "chunked") == 0) {
+    std::string decoded;
+    size_t at = 0;
+    result.truncated = true;
+    while (at < result.body.size()) {
+      const size_t eol = result.body.find("\r\n", at);
+      if (eol == std::string::npos) break;
+      const size_t size = std::strtoul(result.body.substr(at, eol - at).c_str(), nullptr, 16);
+      if (size == 0) {
+        result.truncated = false;
+        break;
+      }
+      if (eol + 2 + size > result.body.size()) break;
+      decoded.append(result.body, eol + 2, size);
+      at = eol + 2 + size + 2;
+    }
+    result.body = std::move(decoded);
+    return result;
+  }
   std::string length = result.Header("Content-Length");
   if (!length.empty()) result.body.resize(std::min(result.body.size(), std::stoul(length)));
   return result;

@@ -15,7 +15,9 @@ namespace engram::testing {
 struct HttpResult {
   int status = 0;  // 0 when the connection failed or the response was malformed
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::string body;  // chunked bodies are decoded
+  // A chunked body that ended without its last chunk (the server cut the response off).
+  bool truncated = false;
   // The first header with this name (ASCII case-insensitive), "" when absent.
   std::string Header(const std::string& name) const;
 };

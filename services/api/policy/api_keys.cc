@@ -306,4 +306,11 @@ std::string_view BearerToken(std::string_view authorization) {
   return authorization;
 }
 
+const ApiKey* ApiKeyStore::FindByName(std::string_view name) const {
+  for (const ApiKey& key : keys_) {
+    if (key.name == name) return &key;
+  }
+  return nullptr;
+}
+
 }  // namespace engram::api

@@ -55,6 +55,8 @@ class ApiKeyStore {
   static absl::Status Authorize(const ApiKey& key, Role needed, std::string_view ns);
 
   size_t size() const { return keys_.size(); }
+  // The key named `name`, or null. For sessions that name their key (engram-control).
+  const ApiKey* FindByName(std::string_view name) const;
 
  private:
   std::vector<ApiKey> keys_;

@@ -50,7 +50,36 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
+service::HostConfig Named(service::HostConfig host) {
+  host.service = "engram-api";
+  host.grpc_service = "engram.v1.Engram";
+  // Responses may be larger than the largest accepted REST body.
+  host.max_message_bytes =
+      static_cast<int>(std::max<size_t>(host.max_body_bytes, kMaxResponseBytes));
+  return host;
+}
+
 }  // namespace
+
+absl::Status ApiServerConfig::Validate() const {
+  if (auth_enabled && api_keys_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--api_keys_file is required with --auth=enabled (or pass --auth=disabled for local "
+        "development)");
+  }
+  if (rate_limits.key_rate < 0 || rate_limits.key_burst < 0) {
+    return absl::InvalidArgumentError("--key_rate / --key_burst: must be >= 0");
+  }
+  if (rate_limits.namespace_rate < 0 || rate_limits.namespace_burst < 0) {
+    return absl::InvalidArgumentError("--namespace_rate / --namespace_burst: must be >= 0");
+  }
+  if (core.default_deadline <= absl::ZeroDuration() || core.max_deadline < core.default_deadline) {
+    return absl::InvalidArgumentError(
+        "--default_deadline_ms must be > 0 and --max_deadline_ms at least as long");
+  }
+  if (cache_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--cache_ttl_ms: negative");
+  return absl::OkStatus();
+}
 
 std::string WithResolver(const std::string& target) {
   for (const char* scheme : {"dns:", "ipv4:", "ipv6:", "unix:", "unix-abstract:", "xds:"}) {
@@ -61,6 +90,7 @@ std::string WithResolver(const std::string& target) {
 
 ApiServer::ApiServer(ApiServerConfig config)
     : config_(std::move(config)),
+      host_(Named(config_.host)),
       keys_(config_.api_keys_file),
       limiter_(config_.rate_limits),
       cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
@@ -85,56 +115,39 @@ ApiServer::ApiServer(ApiServerConfig config)
   deps.cache = config_.cache_bytes > 0 ? &cache_ : nullptr;
   deps.storage_breaker = storage_.breaker.get();
   deps.hybrid_breaker = hybrid_.breaker.get();
-  deps.metrics = &metrics_;
+  deps.metrics = &host_.metrics();
   EngramCoreOptions core_options = config_.core;
   core_options.auth_enabled = config_.auth_enabled;
   core_ = std::make_unique<EngramCore>(std::move(deps), core_options);
   service_ = std::make_unique<EngramService>(core_.get());
 
-  auto& reloads = metrics_.AddCounter("engram_api_keys_reloads_total",
+  auto& reloads = host_.metrics().AddCounter("engram_api_keys_reloads_total",
                                       "Re-reads of the API keys file that changed the keys (ok) or "
                                       "were refused, keeping the keys in force (error).",
                                       {"result"});
   keys_reloaded_ = &reloads.Add({"ok"});
   keys_reload_failed_ = &reloads.Add({"error"});
-  metrics_.AddCallbackGauge("engram_api_keys", "API keys in force.",
+  host_.metrics().AddCallbackGauge("engram_api_keys", "API keys in force.",
                             [this] { return static_cast<double>(keys_.Current()->size()); });
   for (Dependency* d : {&storage_, &hybrid_}) {
     grpc::Channel* channel = d->channel.get();
-    metrics_.AddCallbackGauge(
+    host_.metrics().AddCallbackGauge(
         absl::StrCat("engram_api_", d->name, "_connected"),
         absl::StrCat("1 when the ", d->name, " channel is connected."),
         [channel] { return channel->GetState(false) == GRPC_CHANNEL_READY ? 1.0 : 0.0; });
   }
 
-  http::HttpServer::Options hopts;
-  hopts.address = config_.http_address;
-  hopts.port = config_.http_port;
-  hopts.threads = std::max(1, config_.http_threads);
-  hopts.max_body_bytes = config_.max_body_bytes;
-  hopts.drain_timeout = config_.drain_timeout;
-  hopts.metrics = &metrics_;
-  http_ = std::make_unique<http::HttpServer>(hopts);
-  http::AddStandardRoutes(*http_, &metrics_, [this] { return Readiness(); });
-  RegisterRestRoutes(*http_, *core_);
+  host_.SetReadiness([this] { return Readiness(); });
+  RegisterRestRoutes(host_.http(), *core_);
 
-  grpcutil::ServerRunner::Options gopts;
-  gopts.service_name = "engram.v1.Engram";
-  gopts.grpc_address = config_.grpc_address;
-  gopts.drain_timeout = config_.drain_timeout;
-  gopts.max_connection_age = config_.max_connection_age;
-  gopts.max_message_bytes =
-      static_cast<int>(std::max<size_t>(config_.max_body_bytes, kMaxResponseBytes));
-  gopts.metrics = &metrics_;
-  grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
-  grpc_->AddService(service_.get());
+  host_.grpc()->AddService(service_.get());
 }
 
 ApiServer::~ApiServer() {
   Shutdown();
-  metrics_.RemoveCallbackGauge("engram_api_storage_connected");
-  metrics_.RemoveCallbackGauge("engram_api_keys");
-  metrics_.RemoveCallbackGauge("engram_api_hybrid_connected");
+  host_.metrics().RemoveCallbackGauge("engram_api_storage_connected");
+  host_.metrics().RemoveCallbackGauge("engram_api_keys");
+  host_.metrics().RemoveCallbackGauge("engram_api_hybrid_connected");
 }
 
 absl::Status ApiServer::Start() {
@@ -154,11 +167,10 @@ absl::Status ApiServer::Start() {
     spdlog::warn(
         "auth DISABLED: every caller may do anything on every namespace (development only)");
   }
-  RETURN_IF_ERROR(http_->Start());
-  RETURN_IF_ERROR(grpc_->Start());
+  RETURN_IF_ERROR(host_.Start());
   storage_.channel->GetState(/*try_to_connect=*/true);
   hybrid_.channel->GetState(/*try_to_connect=*/true);
-  grpc_->SetServing(true);
+  host_.SetServing(true);
   prober_ = std::thread([this] { ProbeLoop(); });
   return absl::OkStatus();
 }
@@ -172,8 +184,7 @@ void ApiServer::Shutdown() {
   }
   probe_cv_.notify_all();
   if (prober_.joinable()) prober_.join();
-  grpc_->Shutdown();
-  http_->Shutdown();
+  host_.Shutdown();
 }
 
 http::ReadinessReport ApiServer::Readiness() {

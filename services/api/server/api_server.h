@@ -32,10 +32,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "common/grpc/server_runner.h"
-#include "common/http/http_server.h"
 #include "common/http/standard_routes.h"
-#include "common/metrics/metrics.h"
+#include "common/service/service_host.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "grpcpp/channel.h"
@@ -49,9 +47,14 @@
 namespace engram::api {
 
 struct ApiServerConfig {
-  std::string grpc_address = "0.0.0.0:50051";  // host:port; port 0 picks one (grpc_port())
-  std::string http_address = "0.0.0.0";
-  int http_port = 8080;  // 0 picks one (http_port())
+  // Ports (0 picks one: grpc_port(), http_port()), HTTP threads (REST handlers block on
+  // downstream calls), REST body limit (413 above), drain, connection age; service names are
+  // filled in by the server.
+  service::HostConfig host{.grpc_port = 50051,
+                           .http_port = 8080,
+                           .http_threads = 16,
+                           .max_body_bytes = 16 << 20,
+                           .max_connection_age = absl::Minutes(5)};
   std::string storage_address = "127.0.0.1:50053";
   std::string hybrid_address = "127.0.0.1:50052";  // gRPC target, e.g. "dns:///engram-hybrid:50052"
   // JSON keys file (policy/api_keys.h). Required when auth_enabled. Re-read every
@@ -63,35 +66,34 @@ struct ApiServerConfig {
   RateLimits rate_limits{.key_rate = 1000, .key_burst = 2000};
   size_t cache_bytes = 64 << 20;  // 0 disables the response cache
   absl::Duration cache_ttl = absl::Seconds(30);
-  size_t max_body_bytes = 16 << 20;  // REST request bodies (413 above)
-  int http_threads = 16;             // REST handlers block on downstream calls
-  absl::Duration drain_timeout = absl::Seconds(20);
-  // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
-  // replicas the HPA added; InfiniteDuration keeps them forever.
-  absl::Duration max_connection_age = absl::Minutes(5);
   CircuitBreakerOptions breaker;
   absl::Duration probe_interval = absl::Seconds(1);
   absl::Duration max_reconnect_backoff = absl::Seconds(2);
   // Deadlines, limits, retries. auth_enabled is taken from above.
   EngramCoreOptions core;
+
+  // INVALID_ARGUMENT naming the flag: auth enabled without a keys file, a negative rate, a
+  // deadline cap below the default deadline.
+  absl::Status Validate() const;
 };
 
-class ApiServer {
+class ApiServer : public service::Service {
  public:
   explicit ApiServer(ApiServerConfig config);
-  ~ApiServer();  // calls Shutdown()
+  ~ApiServer() override;  // calls Shutdown()
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
 
   // Loads the keys file (INVALID_ARGUMENT naming the file and entry, or NOT_FOUND), binds both
   // ports (UNAVAILABLE when in use) and reports SERVING. Dependencies need not be up.
-  absl::Status Start();
+  absl::Status Start() override;
   // NOT_SERVING, drains in-flight gRPC and HTTP calls (drain_timeout), stops. Idempotent.
-  void Shutdown();
+  void Shutdown() override;
+  service::ServiceHost& host() override { return host_; }
 
-  int grpc_port() const { return grpc_->port(); }
-  int http_port() const { return http_->port(); }
-  metrics::Registry& metrics() { return metrics_; }
+  int grpc_port() const { return host_.grpc_port(); }
+  int http_port() const { return host_.http_port(); }
+  metrics::Registry& metrics() { return host_.metrics(); }
   ApiCore& core() { return *core_; }
 
   // The readiness report /readyz serves (also for tests).
@@ -110,7 +112,7 @@ class ApiServer {
   void ReloadKeys();
 
   ApiServerConfig config_;
-  metrics::Registry metrics_;
+  service::ServiceHost host_;
   ApiKeyRing keys_;
   metrics::Counter* keys_reloaded_ = nullptr;
   metrics::Counter* keys_reload_failed_ = nullptr;
@@ -123,8 +125,6 @@ class ApiServer {
   std::unique_ptr<hybrid::v1::Hybrid::Stub> hybrid_stub_;
   std::unique_ptr<EngramCore> core_;
   std::unique_ptr<EngramService> service_;
-  std::unique_ptr<http::HttpServer> http_;
-  std::unique_ptr<grpcutil::ServerRunner> grpc_;
 
   std::mutex probe_mu_;
   std::condition_variable probe_cv_;

@@ -43,9 +43,7 @@ class HybridCoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     storage::StorageServerConfig config;
     config.engine.data_dir = dir_;
-    config.grpc_address = "127.0.0.1:0";
-    config.http_address = "127.0.0.1";
-    config.http_port = 0;
+    config.host = {.listen_address = "127.0.0.1"};
     server_ = std::make_unique<storage::StorageServer>(config);
     ASSERT_TRUE(server_->Start().ok());
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),

@@ -4,7 +4,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/http/standard_routes.h"
 #include "common/status/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "spdlog/spdlog.h"
@@ -22,10 +21,35 @@ const char* StateName(grpc_connectivity_state s) {
   }
   return "unknown";
 }
+service::HostConfig Named(service::HostConfig host) {
+  host.service = "engram-hybrid";
+  host.grpc_service = "engram.hybrid.v1.Hybrid";
+  return host;
+}
 }  // namespace
+
+absl::Status HybridServerConfig::Validate() const {
+  if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads: ", threads, ", must be >= 0"));
+  if (core.max_concurrent_storage_calls == 0) {
+    return absl::InvalidArgumentError("--storage_concurrency: 0, must be >= 1");
+  }
+  if (core.storage_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--storage_timeout_ms: must be > 0");
+  }
+  if (core.namespace_cache.ttl < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--namespace_cache_ttl_ms: must be >= 0");
+  }
+  const float w = core.reasoner.consensus_weight;
+  if (!(w >= 0 && w <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reason_consensus_weight: ", w, ", must be in [0, 1]"));
+  }
+  return absl::OkStatus();
+}
 
 HybridServer::HybridServer(HybridServerConfig config)
     : config_(std::move(config)),
+      host_(Named(config_.host)),
       registry_(EmbedderRegistryOptions{.model_dir = config_.model_dir}),
       cache_(config_.cache_bytes) {
   int threads = config_.threads > 0
@@ -33,24 +57,19 @@ HybridServer::HybridServer(HybridServerConfig config)
                     : 2 * std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   pool_ = std::make_unique<ComputePool>(threads, config_.compute_queue);
   config_.core.pool = pool_.get();
-  metrics_.AddCallbackGauge("engram_hybrid_compute_queue_depth", "Compute tasks waiting for a thread.",
+  host_.metrics().AddCallbackGauge("engram_hybrid_compute_queue_depth", "Compute tasks waiting for a thread.",
                             [this] { return static_cast<double>(pool_->queued()); });
-  metrics_.AddCallbackGauge("engram_hybrid_compute_busy_threads", "Compute threads running a task.",
+  host_.metrics().AddCallbackGauge("engram_hybrid_compute_busy_threads", "Compute threads running a task.",
                             [this] { return static_cast<double>(pool_->busy()); });
-  metrics_.AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
+  host_.metrics().AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
                             [this] { return static_cast<double>(pool_->threads()); });
   channel_ = grpc::CreateChannel(config_.storage_address, grpc::InsecureChannelCredentials());
   stub_ = storage::v1::Storage::NewStub(channel_);
-  core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &metrics_, config_.core);
+  core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &host_.metrics(), config_.core);
   service_ = std::make_unique<HybridService>(core_.get());
-  metrics_.AddCallbackGauge("engram_hybrid_storage_connected", "1 when the storage channel is connected.",
+  host_.metrics().AddCallbackGauge("engram_hybrid_storage_connected", "1 when the storage channel is connected.",
                             [this] { return channel_->GetState(false) == GRPC_CHANNEL_READY ? 1.0 : 0.0; });
-  http::HttpServer::Options hopts;
-  hopts.address = config_.http_address;
-  hopts.port = config_.http_port;
-  hopts.metrics = &metrics_;
-  http_ = std::make_unique<http::HttpServer>(hopts);
-  http::AddStandardRoutes(*http_, &metrics_, [this] {
+  host_.SetReadiness([this] {
     http::ReadinessReport report;
     if (!models_loaded_.load()) report.unavailable.push_back({"embedders", "loading models"});
     grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
@@ -60,40 +79,32 @@ HybridServer::HybridServer(HybridServerConfig config)
     }
     return report;
   });
-  grpcutil::ServerRunner::Options gopts;
-  gopts.service_name = "engram.hybrid.v1.Hybrid";
-  gopts.grpc_address = config_.grpc_address;
-  gopts.drain_timeout = config_.drain_timeout;
-  gopts.max_connection_age = config_.max_connection_age;
-  gopts.metrics = &metrics_;
-  grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
-  grpc_->AddService(service_.get());
+  host_.grpc()->AddService(service_.get());
 }
 
 HybridServer::~HybridServer() { Shutdown(); }
 
 absl::Status HybridServer::Start() {
-  RETURN_IF_ERROR(http_->Start());
+  RETURN_IF_ERROR(host_.StartHttp());
   for (const std::string& name : config_.preload) {
     absl::Time start = absl::Now();
     RETURN_IF_ERROR(registry_.Preload(name));
     spdlog::info("embedder {} ready in {:.3f}s", name, absl::ToDoubleSeconds(absl::Now() - start));
   }
   models_loaded_.store(true);
-  RETURN_IF_ERROR(grpc_->Start());
+  RETURN_IF_ERROR(host_.StartGrpc());
   channel_->GetState(/*try_to_connect=*/true);
-  grpc_->SetServing(true);
+  host_.SetServing(true);
   return absl::OkStatus();
 }
 
 void HybridServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  grpc_->Shutdown();
-  http_->Shutdown();
-  metrics_.RemoveCallbackGauge("engram_hybrid_compute_queue_depth");
-  metrics_.RemoveCallbackGauge("engram_hybrid_compute_threads");
-  metrics_.RemoveCallbackGauge("engram_hybrid_compute_busy_threads");
+  host_.Shutdown();
+  host_.metrics().RemoveCallbackGauge("engram_hybrid_compute_queue_depth");
+  host_.metrics().RemoveCallbackGauge("engram_hybrid_compute_threads");
+  host_.metrics().RemoveCallbackGauge("engram_hybrid_compute_busy_threads");
 }
 
 }  // namespace engram::hybrid

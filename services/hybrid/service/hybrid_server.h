@@ -19,9 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/grpc/server_runner.h"
-#include "common/http/http_server.h"
-#include "common/metrics/metrics.h"
+#include "common/service/service_host.h"
 #include "grpcpp/channel.h"
 #include "services/hybrid/service/hybrid_core.h"
 #include "services/hybrid/service/hybrid_service.h"
@@ -29,9 +27,9 @@
 namespace engram::hybrid {
 
 struct HybridServerConfig {
-  std::string grpc_address = "0.0.0.0:50052";
-  std::string http_address = "0.0.0.0";
-  int http_port = 9102;
+  // Ports, drain, connection age; service names are filled in by the server.
+  service::HostConfig host{.grpc_port = 50052, .http_port = 9102,
+                           .max_connection_age = absl::Minutes(5)};
   std::string storage_address = "127.0.0.1:50053";
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
@@ -40,28 +38,28 @@ struct HybridServerConfig {
   // thread, so CPU-count threads would leave CPUs idle under reasoning load).
   int threads = 0;
   size_t compute_queue = 256;   // tasks waiting for a thread before RESOURCE_EXHAUSTED (0 allowed)
-  absl::Duration drain_timeout = absl::Seconds(20);
-  // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
-  // replicas the HPA added; InfiniteDuration keeps them forever.
-  absl::Duration max_connection_age = absl::Minutes(5);
   HybridCoreOptions core;
+
+  // INVALID_ARGUMENT naming the flag behind a value out of range.
+  absl::Status Validate() const;
 };
 
-class HybridServer {
+class HybridServer : public service::Service {
  public:
   explicit HybridServer(HybridServerConfig config);
-  ~HybridServer();
+  ~HybridServer() override;
 
-  absl::Status Start();
-  void Shutdown();
+  absl::Status Start() override;
+  void Shutdown() override;
+  service::ServiceHost& host() override { return host_; }
 
-  int grpc_port() const { return grpc_->port(); }
-  int http_port() const { return http_->port(); }
-  metrics::Registry& metrics() { return metrics_; }
+  int grpc_port() const { return host_.grpc_port(); }
+  int http_port() const { return host_.http_port(); }
+  metrics::Registry& metrics() { return host_.metrics(); }
 
  private:
   HybridServerConfig config_;
-  metrics::Registry metrics_;
+  service::ServiceHost host_;
   EmbedderRegistry registry_;
   EmbeddingCache cache_;
   std::unique_ptr<ComputePool> pool_;
@@ -69,8 +67,6 @@ class HybridServer {
   std::unique_ptr<storage::v1::Storage::Stub> stub_;
   std::unique_ptr<HybridCore> core_;
   std::unique_ptr<HybridService> service_;
-  std::unique_ptr<http::HttpServer> http_;
-  std::unique_ptr<grpcutil::ServerRunner> grpc_;
   std::atomic<bool> models_loaded_{false};
   bool shut_down_ = false;
 };

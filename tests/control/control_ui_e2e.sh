@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The admin UI end to end in a real browser: real engram-storage, engram-hybrid, engram-api and
+# engram-control on ephemeral ports with seeded data, Debian's chromium driven by playwright-core
+# (services/control/ui/e2e/control.e2e.mjs). Run by ctest (tests/CMakeLists.txt) as:
+#   control_ui_e2e.sh <build dir> <source dir> <screenshots dir>
+# It fails, never skips, when chromium or node is missing: the README's test command installs both.
+set -euo pipefail
+BUILD="$1"
+SRC="$2"
+SHOTS="${3:-$BUILD/control-screenshots}"
+WORK="$(mktemp -d /tmp/engram-control-e2e.XXXXXX)"
+mkdir -p "$SHOTS"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  [[ -s "$WORK/hybrid.pid" ]] && kill -TERM "$(cat "$WORK/hybrid.pid")" 2>/dev/null || true
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {  # name port
+  for _ in $(seq 1 600); do
+    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$1 not ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
+  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
+  exit 1
+}
+
+SG=$(free_port); SH=$(free_port); HG=$(free_port); HH=$(free_port)
+AG=$(free_port); AH=$(free_port); CH=$(free_port); CH2=$(free_port)
+ADMIN_KEY="ek_e2e_admin_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+READER_KEY="ek_e2e_reader_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+cat > "$WORK/keys.json" <<JSON
+{"keys": [{"name": "e2e-admin", "key": "$ADMIN_KEY", "role": "admin", "namespaces": ["*"]},
+          {"name": "e2e-reader", "key": "$READER_KEY", "role": "reader", "namespaces": ["*"]}]}
+JSON
+
+"$BUILD/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
+  --grpc_port="$SG" --http_port="$SH" > "$WORK/storage.log" 2>&1 &
+pids+=($!)
+wait_ready storage "$SH"
+
+# hybrid is stopped and started again by the browser test; these scripts do it for real.
+cat > "$WORK/start_hybrid.sh" <<SH
+#!/usr/bin/env bash
+"$BUILD/services/hybrid/engram-hybrid" --storage_addr=127.0.0.1:$SG --listen_address=127.0.0.1 \
+  --grpc_port=$HG --http_port=$HH >> "$WORK/hybrid.log" 2>&1 &
+echo \$! > "$WORK/hybrid.pid"
+SH
+cat > "$WORK/stop_hybrid.sh" <<SH
+#!/usr/bin/env bash
+kill -TERM "\$(cat "$WORK/hybrid.pid")"
+while kill -0 "\$(cat "$WORK/hybrid.pid")" 2>/dev/null; do sleep 0.1; done
+SH
+chmod +x "$WORK/start_hybrid.sh" "$WORK/stop_hybrid.sh"
+"$WORK/start_hybrid.sh"
+wait_ready hybrid "$HH"
+
+"$BUILD/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
+  --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="$AG" --http_port="$AH" \
+  > "$WORK/api.log" 2>&1 &
+pids+=($!)
+wait_ready api "$AH"
+
+control_flags=(--storage_addr="127.0.0.1:$SG" --storage_http_addr="127.0.0.1:$SH"
+  --hybrid_addr="127.0.0.1:$HG" --hybrid_http_port="$HH" --api_http_addr="127.0.0.1:$AH"
+  --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --scrape_interval_s=1)
+"$BUILD/services/control/engram-control" "${control_flags[@]}" --http_port="$CH" > "$WORK/control.log" 2>&1 &
+pids+=($!)
+wait_ready control "$CH"
+# A second replica behind an Ingress-style sub-path.
+"$BUILD/services/control/engram-control" "${control_flags[@]}" --http_port="$CH2" --base_path=/control/ \
+  > "$WORK/control2.log" 2>&1 &
+pids+=($!)
+wait_ready control-subpath "$CH2"
+
+# Seed knowledge through the public API: facts with extracted associations.
+while IFS= read -r fact; do
+  [[ -z "$fact" ]] && continue
+  curl -fsS -H "Authorization: Bearer $ADMIN_KEY" -X POST \
+    "http://127.0.0.1:$AH/v1/namespaces/default/concepts" \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"content": sys.argv[1], "attributes": {"source": "e2e"}}))' "$fact")" \
+    > /dev/null
+done < "$SRC/scripts/demo-knowledge.txt"
+
+# The sub-path without its trailing slash redirects to it (relative URLs need the slash).
+loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$CH2/control")
+[[ "$loc" == "308 http://127.0.0.1:$CH2/control/" ]] || { echo "sub-path redirect: $loc" >&2; exit 1; }
+
+cd "$BUILD/services/control/ui"   # the build-tree copy, with its node_modules
+node e2e/control.e2e.mjs --base="http://127.0.0.1:$CH/" --admin_key="$ADMIN_KEY" \
+  --reader_key="$READER_KEY" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
+  --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS"
+node e2e/control.e2e.mjs --base="http://127.0.0.1:$CH2/control/" --admin_key="$ADMIN_KEY" \
+  --reader_key="$READER_KEY" --smoke --screenshots="$SHOTS/subpath"
+echo "control UI end to end: 2 passed, 0 failed"
