@@ -372,7 +372,15 @@ const server = http.createServer(async (req, res) => {
   }
   if (p === 'api/snapshots:restore' && method === 'POST') {
     if ([...store.namespaces.values()].some((n) => n.concepts.size)) { record(s.keyName, 'snapshot_restore', '', 'FAILED_PRECONDITION', req); return err(res, 409, 'FAILED_PRECONDITION', 'storage is not empty: restore needs an empty server'); }
-    return send(res, 200, { snapshot: {}, stats: {} });
+    let data;
+    try { data = JSON.parse(body.toString()); } catch { return err(res, 400, 'INVALID_ARGUMENT', 'not a snapshot archive'); }
+    for (const n of data) {
+      const ns = mkns(n.name, n.dimension, n.metric, n.embedder, n.indexParams);
+      for (const c of n.concepts) ns.concepts.set(c.id, c);
+      for (const a of n.assocs) ns.assocs.set(`${a.source}|${a.target}|${a.type}`, a);
+    }
+    record(s.keyName, 'snapshot_restore', '', 'ok', req);
+    return send(res, 200, { snapshot: { namespaces: data.map((n) => n.name) }, stats: { namespaces: data.length } });
   }
   if ((m = /^api\/snapshots\/([^/]+)(\/download)?$/.exec(p))) {
     const name = decodeURIComponent(m[1]);
