@@ -31,7 +31,10 @@ case "${1:?usage: run.sh npm-ci|shellcheck|FILE.test.mjs}" in
     stamp=../../deploy/sbom/node_modules/.engram-lock.sha256
     want="$(sha256sum ../../deploy/sbom/package-lock.json | cut -d' ' -f1)"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-      (cd ../../deploy/sbom && npm ci --no-audit --no-fund --ignore-scripts)
+      # Not `npm ci`: cdxgen 12.8.4 lists optional per-platform packages that are not on the registry
+      # (@cdxgen/safer-exec-darwin-*), so no lock file can hold them and npm ci refuses every lock.
+      # `npm install --no-save` installs exactly the committed lock's versions.
+      (cd ../../deploy/sbom && npm install --no-save --no-audit --no-fund --ignore-scripts)
       echo "$want" >"$stamp"
     fi
     exec node --test --test-reporter=spec images.test.mjs
