@@ -166,6 +166,11 @@ for (const dir of ['k8s/overlays/dev', 'k8s/overlays/prod', 'k8s/overlays/keda']
         if (!vcts.includes(s?.name)) problems.push(`${where}: --snapshot_dir is not on a volumeClaimTemplate`);
         if (d?.name === s?.name) problems.push(`${where}: snapshots share the data volume`);
       }
+      // Annotation-based scraping points at the port /metrics is served on.
+      const ann = podTemplate(w).metadata.annotations ?? {};
+      if (ann['prometheus.io/scrape'] !== 'true' || Number(ann['prometheus.io/port']) !== httpPort || ann['prometheus.io/path'] !== '/metrics') {
+        problems.push(`${where}: prometheus.io annotations do not point at http port ${httpPort} /metrics`);
+      }
       // Drain: preStop, then SIGTERM; the pod must get the whole drain before SIGKILL.
       const pre = c.lifecycle?.preStop?.sleep?.seconds;
       if (!(pre > 0)) problems.push(`${where}: no preStop sleep (endpoints must drain before SIGTERM)`);
