@@ -1,7 +1,8 @@
 // The servers started with the exact arguments and flag files of the rendered prod overlay (only
 // ports, the listen address, file paths and Service names are mapped to this machine): absl refuses
-// unknown or malformed flags at startup, so this proves every server accepts its manifest, and the
-// suite wired as the manifests wire it becomes ready (/readyz 200 everywhere), then drains on SIGTERM.
+// unknown or malformed flags at startup, so this proves every server accepts its manifest; the suite
+// wired as the manifests wire it becomes ready (/readyz 200 everywhere), every startup, readiness and
+// liveness probe of the manifests passes against the real servers, and all drain on SIGTERM.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +10,24 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
 import { ROOT, render, podTemplate, imageName } from './lib.mjs';
+
+const healthPkg = protoLoader.loadSync(path.join(ROOT, 'common/grpc/proto/grpc/health/v1/health.proto'), { enums: String });
+const { Health } = grpc.loadPackageDefinition(healthPkg).grpc.health.v1;
+function grpcHealth(port, service) {
+  return new Promise((resolve) => {
+    const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    client.Check({ service }, { deadline: Date.now() + 3000 }, (err, res) => {
+      client.close();
+      resolve(err ? `error ${err.code}` : res.status);
+    });
+  });
+}
+async function httpStatus(port, p) {
+  try { return (await fetch(`http://127.0.0.1:${port}${p}`)).status; } catch (e) { return `error ${e.cause?.code ?? e.message}`; }
+}
 
 const BUILD = process.env.ENGRAM_BUILD_DIR ?? path.join(ROOT, 'build');
 const BINS = {
@@ -88,6 +106,16 @@ test('every server starts with its prod manifest arguments and the suite becomes
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(status, 200, `${s.name} ${s.args.join(' ')}\nexit ${s.child.exitCode}: ${s.stderr().slice(-3000)}`);
+  }
+  // Every probe of every container, as the kubelet would run it (ports mapped like the args).
+  for (const s of started) {
+    const { c } = containers[s.name];
+    for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+      const p = c[kind];
+      const port = portMap.get(p.grpc?.port ?? p.httpGet?.port);
+      if (p.grpc) assert.equal(await grpcHealth(port, p.grpc.service ?? ''), 'SERVING', `${s.name} ${kind}`);
+      else assert.equal(await httpStatus(port, p.httpGet.path), 200, `${s.name} ${kind} ${p.httpGet.path}`);
+    }
   }
   for (const s of [...started].reverse()) {
     const exited = new Promise((r) => s.child.on('exit', (code) => r(code)));
