@@ -268,6 +268,7 @@ for (const dir of ['k8s/overlays/dev', 'k8s/overlays/prod', 'k8s/overlays/keda']
     }
     for (const pdb of objs.filter((o) => o.kind === 'PodDisruptionBudget')) {
       if (!pods.some((w) => matches(pdb.spec.selector, podTemplate(w).metadata.labels))) problems.push(`${id(pdb)}: selects no pods`);
+      if (pdb.spec.unhealthyPodEvictionPolicy !== 'AlwaysAllow') problems.push(`${id(pdb)}: a crash-looping pod would block node drains`);
     }
     if (dir !== 'k8s/overlays/dev') {
       for (const w of pods) {
