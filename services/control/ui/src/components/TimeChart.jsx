@@ -6,6 +6,11 @@ import { axisFormatter } from '../lib/format.js';
 export const PALETTE = ['#2563eb', '#16a34a', '#d97706', '#9333ea', '#db2777', '#0891b2', '#65a30d', '#dc2626', '#4b5563', '#7c3aed'];
 const LEVEL_COLORS = { warn: '#d97706', crit: '#dc2626' };
 
+function showLast(u) {
+  const n = u.data && u.data[0] ? u.data[0].length : 0;
+  if (n && !(u.cursor.left >= 0) && u.legend.idx !== n - 1) u.setLegend({ idx: n - 1 });
+}
+
 function cssVar(name, fallback) {
   const v = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   return v || fallback;
@@ -16,7 +21,7 @@ function cssVar(name, fallback) {
  * level, the cursor synced with every other panel of the same `syncKey`.
  * data = [xs (unix s), ...ys]; labels = one per y series; thresholds = [{value, level}].
  */
-export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds = [], colors, height = 170, syncKey = 'overview', testid, minMax }) {
+export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds = [], thresholdInRange = false, colors, height = 170, syncKey = 'overview', testid, minMax }) {
   const box = useRef();
   const plot = useRef(null);
   const shape = labels.join('\u0001') + '|' + unit;
@@ -39,7 +44,9 @@ export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds =
           x: { time: true },
           y: {
             range: (self, min, max) => {
-              const t = thresholdsRef.current.map((x) => x.value);
+              // The y range follows the data (a threshold line shows when the data reaches it);
+              // `thresholdInRange` keeps the first threshold visible (error ratio near 0).
+              const t = thresholdInRange ? thresholdsRef.current.map((x) => x.value) : [];
               let hi = Math.max(max ?? 0, minMax ?? 0, ...(t.length ? [t[0] * 1.25] : []));
               let lo = Math.min(0, min ?? 0);
               if (!(hi > lo)) hi = lo + 1;
@@ -48,7 +55,18 @@ export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds =
           },
         },
         axes: [
-          { stroke: axisStroke, grid: { stroke: grid }, ticks: { stroke: grid } },
+          {
+            stroke: axisStroke,
+            grid: { stroke: grid },
+            ticks: { stroke: grid },
+            space: 60,
+            // one line of local clock time (seconds when the span is short)
+            values: (self, splits) => {
+              const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+              const opt = span > 600 ? { hour: '2-digit', minute: '2-digit', hour12: false } : { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false };
+              return splits.map((v) => new Date(v * 1000).toLocaleTimeString(undefined, opt));
+            },
+          },
           {
             stroke: axisStroke,
             grid: { stroke: grid },
@@ -71,7 +89,10 @@ export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds =
           })),
         ],
         hooks: {
+          // Away from the cursor, the legend shows the latest values (like Grafana's "last").
+          setCursor: [(self) => showLast(self)],
           draw: [
+            (self) => showLast(self),
             (self) => {
               const ctx = self.ctx;
               for (const t of thresholdsRef.current) {
@@ -93,6 +114,7 @@ export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds =
       };
       u = new uPlot(opts, data, box.current);
       plot.current = u;
+
     };
     create();
     const ro = new ResizeObserver(() => {
@@ -113,7 +135,9 @@ export function TimeChart({ title, unit = '', yLabel, labels, data, thresholds =
   }, [shape, height]);
 
   useEffect(() => {
-    if (plot.current) plot.current.setData(data);
+    const u = plot.current;
+    if (!u) return;
+    u.setData(data);
   }, [data]);
 
   const empty = !data[0] || data[0].length === 0;

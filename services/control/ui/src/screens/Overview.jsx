@@ -166,6 +166,7 @@ export function Overview() {
           labels={charts.errors.labels}
           data={charts.errors.data}
           thresholds={[{ value: ERROR_RATIO.warn * 100, level: 'warn' }, { value: ERROR_RATIO.crit * 100, level: 'crit' }]}
+          thresholdInRange
           testid="chart-errors"
         />
         {charts.latency.map((c) => (
