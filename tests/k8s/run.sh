@@ -23,7 +23,7 @@ case "${1:?usage: run.sh npm-ci|shellcheck|FILE.test.mjs}" in
   shellcheck)
     need shellcheck
     shellcheck -s sh ../../k8s/base/snapshot/engram-snapshot.sh
-    shellcheck run.sh ../../deploy/*.sh
+    shellcheck run.sh dns_search_test.sh ../../deploy/*.sh
     ;;
   images)
     # deploy/build-images.sh needs cdxgen (deploy/sbom/package-lock.json) and buildah, skopeo, umoci.
