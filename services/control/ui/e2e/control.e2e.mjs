@@ -23,7 +23,8 @@
 // graph explorer expands a node, finds BEST and SHORTEST paths and exports a PNG; the reasoning tester
 // draws a path; a snapshot is created, downloaded (SHA-256 checked against the listed one and the
 // X-Checksum-SHA256 header), refused for restore into a non-empty server (the error shown), restored
-// after the seeded namespace is deleted (when it is the only one with data), and deleted; the
+// after the seeded namespace is deleted (when it is the only one with data), and deleted; a concept
+// without associations is deleted through its detail panel; the
 // audit screen lists every one of those actions; dark mode toggles and survives a reload; no key is
 // in the browser's storage; logout.
 // Any console error, page error, failed request or HTTP status >= 400 that a step did not announce
@@ -468,6 +469,34 @@ try {
     await row.waitFor({ state: 'detached' });
   });
 
+  await step('concepts: delete one (confirmation naming the id); it is gone', async () => {
+    // a concept without associations, so the rest of the seeded graph stays as it was
+    const pageData = await apiGet(`api/namespaces/${encodeURIComponent(NS)}/concepts?pageSize=100`);
+    let victim = null;
+    for (const c of (pageData.concepts || []).slice().reverse()) {
+      if (c.id === state.concept.id) continue;
+      const d = await apiGet(`api/namespaces/${encodeURIComponent(NS)}/concepts/${encodeURIComponent(c.id)}`);
+      if (!(d.out || []).length && !(d.in || []).length) {
+        victim = c;
+        break;
+      }
+    }
+    if (!victim) {
+      console.log('# note: no concept without associations to delete: skipped');
+      return;
+    }
+    state.deleted = victim.id;
+    await go(`#/concepts/${encodeURIComponent(NS)}?id=${encodeURIComponent(victim.id)}`, '[data-testid="concept-content"]');
+    await page.click('[data-testid="concept-delete"]');
+    const target = await page.locator('[data-testid="confirm"] code.target').innerText();
+    if (target !== victim.id) throw new Error(`the confirmation names ${target}, not ${victim.id}`);
+    await confirmDialog();
+    await page.locator('[data-testid="concept-detail"]').waitFor({ state: 'detached' });
+    expect('GET', /\/concepts\/[^/]+$/, 404);
+    const status = await page.evaluate(async (u) => (await fetch(u)).status, at(`api/namespaces/${encodeURIComponent(NS)}/concepts/${encodeURIComponent(victim.id)}`));
+    if (status !== 404) throw new Error(`GET of the deleted concept: ${status}`);
+  });
+
   await step('audit: every action of this run, newest first, filterable', async () => {
     await go('#/audit', '[data-testid="audit-table"]');
     const need = ['login', 'login_failed', 'namespace_create', 'namespace_delete', 'snapshot_create', 'snapshot_download', 'snapshot_delete'];
@@ -475,6 +504,7 @@ try {
     const missing = need.filter((a) => !actions.includes(a));
     if (missing.length) throw new Error(`missing audit entries: ${missing.join(', ')}`);
     if (state.restored && !actions.includes('snapshot_restore')) throw new Error('the restore is not in the audit log');
+    if (state.deleted && !actions.includes('concept_delete')) throw new Error('the concept delete is not in the audit log');
     const times = await page.$$eval('[data-testid="audit-table"] tr[data-action] td:first-child', (tds) => tds.length);
     if (times < need.length) throw new Error('too few rows');
     await page.selectOption('[data-testid="audit-action"]', 'snapshot_create');
