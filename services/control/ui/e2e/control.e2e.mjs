@@ -140,6 +140,9 @@ page.on('requestfailed', (r) => {
   if (f && /ERR_ABORTED/.test(f.errorText) && r.method() === 'GET') return;
   problems.push(`request failed: ${r.method()} ${r.url()} ${f ? f.errorText : ''}`);
 });
+page.on('websocket', (ws) => {
+  ws.on('socketerror', (e) => problems.push(`websocket error on ${ws.url()}: ${e}`));
+});
 page.on('response', (r) => {
   if (r.status() < 400) return;
   if (isExpected(r.request().method(), r.url(), r.status())) return;
@@ -202,6 +205,7 @@ try {
     await err.waitFor();
     const text = await err.innerText();
     if (!/403/.test(text)) throw new Error(`the refusal does not show HTTP 403: ${text}`);
+    if (!/reader/i.test(text)) throw new Error(`the refusal does not name the key's role: ${text}`);
     if ((await page.inputValue('[data-testid="login-key"]')) !== '') throw new Error('the key field was not cleared');
     await shot('01-login-refused');
   });
