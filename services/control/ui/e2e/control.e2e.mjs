@@ -104,6 +104,8 @@ async function step(name, fn) {
 }
 async function shot(name) {
   await page.waitForTimeout(250);
+  await page.$$eval('.toast', (els) => els.forEach((e) => e.click())); // notifications would hide the screen
+  await page.waitForTimeout(50);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
 }
 function sh(cmd) {
@@ -509,6 +511,10 @@ try {
     if (missing.length) throw new Error(`missing audit entries: ${missing.join(', ')}`);
     if (state.restored && !actions.includes('snapshot_restore')) throw new Error('the restore is not in the audit log');
     if (state.deleted && !actions.includes('concept_delete')) throw new Error('the concept delete is not in the audit log');
+    const all = (await apiGet('api/audit?limit=1000')).entries || [];
+    const keys = all.map((e) => `${e.time}|${e.action}|${e.correlationId}`);
+    const dups = keys.length - new Set(keys).size;
+    if (dups) console.log(`# warning: ${dups} audit entries appear twice (same time, action and correlation id)`);
     const times = await page.$$eval('[data-testid="audit-table"] tr[data-action] td:first-child', (tds) => tds.length);
     if (times < need.length) throw new Error('too few rows');
     await page.selectOption('[data-testid="audit-action"]', 'snapshot_create');

@@ -54,7 +54,7 @@ export function Audit() {
               </option>
             ))}
           </select>
-          <input value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="text: key name, target, client…" data-testid="audit-q" />
+          <input class="wide" value={q} onInput={(e) => setQ(e.currentTarget.value)} placeholder="text: key name, target, client…" data-testid="audit-q" />
           <button type="submit">Filter</button>
           <label class="inline">
             last

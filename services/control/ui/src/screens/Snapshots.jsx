@@ -137,7 +137,7 @@ export function Snapshots() {
       <div class="card" data-testid="restore">
         <h3>Restore</h3>
         <p class="small">
-          Upload an archive to restore it into an <strong>empty</strong> server (storage refuses with 409 when it holds data). The archive's checksums are verified before anything is written.
+          Upload an archive to restore it into an <strong>empty</strong> server (refused while any namespace holds data: delete them first). The archive's checksums are verified before anything is written.
         </p>
         <div class="row">
           <input ref={fileInput} type="file" accept=".tar,.snapshot,.tgz,application/octet-stream,*/*" onChange={(e) => setRestoreFile(e.currentTarget.files[0] || null)} data-testid="restore-file" />
