@@ -67,9 +67,12 @@ absl::Status AuditLog::Record(AuditEntry entry) {
   request.set_namespace_(options_.ns);
   sv1::Concept* c = request.add_mutations()->mutable_put_concept();
   // Ids sort by time; the random suffix keeps two entries of one microsecond apart.
-  c->set_id(absl::StrCat(absl::FormatTime("%Y%m%dT%H%M%E6SZ", entry.time, absl::UTCTimeZone()), "-",
-                         absl::BytesToHexString(
-                             absl::string_view(reinterpret_cast<char*>(random), sizeof(random)))));
+  c->set_id(!entry.id.empty()
+                ? entry.id
+                : absl::StrCat(absl::FormatTime("%Y%m%dT%H%M%E6SZ", entry.time, absl::UTCTimeZone()),
+                               "-",
+                               absl::BytesToHexString(absl::string_view(
+                                   reinterpret_cast<char*>(random), sizeof(random)))));
   c->set_content(absl::StrCat(entry.action, " ", entry.target, ": ", entry.result));
   auto& a = *c->mutable_attributes();
   a["time_us"] = absl::StrCat(absl::ToUnixMicros(entry.time));
@@ -108,6 +111,7 @@ absl::StatusOr<std::vector<AuditEntry>> AuditLog::List(const AuditQuery& query) 
     if (!s.ok()) return status::FromGrpcStatus(s);
     for (const sv1::Concept& c : response.concepts()) {
       AuditEntry e;
+      e.id = c.id();
       int64_t micros = 0;
       if (!absl::SimpleAtoi(Attr(c, "time_us"), &micros)) continue;
       e.time = absl::FromUnixMicros(micros);

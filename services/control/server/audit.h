@@ -24,6 +24,9 @@
 namespace engram::control {
 
 struct AuditEntry {
+  // Set by List(); Record() of an entry with an id writes that id again (idempotent), so entries
+  // put back after a restore never duplicate the restored log's copies.
+  std::string id;
   absl::Time time;
   std::string key_name;
   std::string action;  // login, login_failed, logout, namespace_create, ...

@@ -521,6 +521,14 @@ void ControlServer::RegisterRoutes() {
         absl::StatusOr<std::vector<AuditEntry>> kept = audit_->SetAsideForRestore();
         if (!kept.ok()) {
           Audit(&*session, "", "snapshot_restore", "upload", kept.status(), request);
+          if (kept.status().code() == absl::StatusCode::kFailedPrecondition) {
+            // The server holds data: a conflict with its state, as the admin API documents.
+            http::Response r = http::JsonErrorResponse(409, "FAILED_PRECONDITION",
+                                                       std::string(kept.status().message()),
+                                                       request.correlation_id);
+            Secure(r);
+            return r;
+          }
           return Error(kept.status(), request);
         }
         std::string buffer;
