@@ -15,7 +15,7 @@ export default defineConfig({
     modulePreload: { polyfill: false },
   },
   server: {
-    // `npm run dev` proxies the admin API to a running engram-control (or the mock server).
+    // `npm run dev` proxies the admin API to a running engram-control.
     proxy: {
       '/api': { target: process.env.CONTROL_URL || 'http://127.0.0.1:8090', ws: true, changeOrigin: false },
     },
