@@ -147,7 +147,13 @@ TEST_F(ControlIntegrationTest, LoginRefusalsSessionsCsrfAndAudit) {
   EXPECT_EQ(index.Header("X-Frame-Options"), "DENY");
   EXPECT_THAT(index.Header("Content-Security-Policy"), HasSubstr("default-src 'self'"));
 
-  EXPECT_EQ(HttpCall(control_http_, "GET", "/api/namespaces").status, 401);
+  HttpResult unauthenticated = HttpCall(control_http_, "GET", "/api/namespaces");
+  EXPECT_EQ(unauthenticated.status, 401);
+  EXPECT_EQ(unauthenticated.Header("X-Frame-Options"), "DENY");
+  HttpResult unknown = HttpCall(control_http_, "GET", "/no/such/page");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.Header("X-Content-Type-Options"), "nosniff");
+  EXPECT_THAT(unknown.Header("Content-Security-Policy"), HasSubstr("default-src 'self'"));
   EXPECT_EQ(HttpCall(control_http_, "POST", "/api/login", "{}").status, 400);
   EXPECT_EQ(Login("ek_wrong_key_0123456789abcdef").status, 401);
   HttpResult reader = Login(kReaderKey);
@@ -419,14 +425,25 @@ TEST_F(ControlIntegrationTest, SnapshotCreateDownloadVerifiedDeleteAndRestoreInt
     ASSERT_TRUE(stub->Write(&context, write, &written).ok());
   }
   HttpResult refused = Call("POST", "/api/snapshots:restore", download.body);
-  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.status, 409) << refused.body;
   EXPECT_THAT(refused.body, HasSubstr("snapme"));
   EXPECT_THAT(Call("GET", "/api/namespaces/snapme/concepts").body, HasSubstr("data arrived"));
   EXPECT_TRUE(HasEntry(Audit(), "snapshot_restore", "upload", "FAILED_PRECONDITION"));
 
-  // Back on the first storage: delete the snapshot.
+  // Back on the first storage, which holds nothing but its audit log: restoring the snapshot there
+  // keeps every entry exactly once (the ones the snapshot also holds are not duplicated).
   control_http_ = control_->PortAfter("serving on http ");
   ASSERT_EQ(Login(kAdminKey).status, 200);
+  ASSERT_EQ(Call("POST", "/api/snapshots:restore", download.body).status, 200);
+  json after = Audit();
+  int creates = 0;
+  std::set<std::string> seen;
+  for (const json& e : after) {
+    creates += e["action"] == "namespace_create" && e["target"] == "snapme";
+    EXPECT_TRUE(seen.insert(e.dump()).second) << "duplicate audit entry " << e.dump();
+  }
+  EXPECT_EQ(creates, 1) << after.dump(1);
+  EXPECT_TRUE(HasEntry(after, "snapshot_create", name)) << after.dump(1);  // written after the snapshot, kept
   EXPECT_EQ(Call("DELETE", absl::StrCat("/api/snapshots/", name)).status, 204);
   EXPECT_THAT(Call("GET", "/api/snapshots").body, ::testing::Not(HasSubstr(name)));
 }

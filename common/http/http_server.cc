@@ -12,13 +12,11 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <exception>
 #include <limits>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -41,6 +39,7 @@
 #include "common/http/router.h"
 #include "common/http/url.h"
 #include "common/logging/correlation.h"
+#include "common/sync/mutex.h"
 #include "common/metrics/metrics.h"
 #include "spdlog/spdlog.h"
 
@@ -306,8 +305,8 @@ class HttpServer::Impl {
   std::atomic<int> port_{0};
 
   // Declared before ioc_: connections destroyed with the io_context still deregister here.
-  std::mutex mu_;
-  std::condition_variable connections_changed_;
+  sync::Mutex mu_;
+  sync::CondVar connections_changed_;  // connections_ shrank
   std::map<Connection*, std::weak_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 
@@ -402,6 +401,9 @@ class HttpServer::Impl::StreamContextImpl final : public StreamContext {
         continue;  // Framing is the server's.
       }
       response.insert(name, value);
+    }
+    for (const auto& [name, value] : server_->options().default_headers) {
+      if (response.find(BeastView(name)) == response.end()) response.set(BeastView(name), value);
     }
     response.set(BeastView(kCorrelationHeader), request_.correlation_id);
     response.keep_alive(keep_alive_);
@@ -818,6 +820,7 @@ class HttpServer::Impl::Session final : public Connection,
     request.path = std::string(target.substr(0, question));
     *raw_query =
         question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+    request.raw_query = std::string(*raw_query);
     for (const auto& field : header) {
       std::string name(field.name_string());
       std::string_view value(field.value().data(), field.value().size());
@@ -1003,6 +1006,9 @@ class HttpServer::Impl::Session final : public Connection,
       response_->set(bhttp::field::content_type, response.content_type);
     }
     for (auto& [name, value] : response.headers) response_->insert(name, value);
+    for (const auto& [name, value] : options().default_headers) {
+      if (response_->find(BeastView(name)) == response_->end()) response_->set(BeastView(name), value);
+    }
     response_->set(BeastView(kCorrelationHeader), correlation_id);
     response_->keep_alive(keep_alive);
     response_->body() = std::move(response.body);
@@ -1074,7 +1080,7 @@ absl::Status HttpServer::Impl::Start() {
   }
   if (started_.exchange(true)) return absl::FailedPreconditionError("HttpServer: already started");
   {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     if (stopped_) return absl::FailedPreconditionError("HttpServer: already shut down");
   }
   const tcp::endpoint endpoint(address, static_cast<uint16_t>(options_.port));
@@ -1136,19 +1142,19 @@ void HttpServer::Impl::DoAccept() {
 }
 
 void HttpServer::Impl::ConnectionStarted(const std::shared_ptr<Connection>& connection) {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   connections_.emplace(connection.get(), connection);
 }
 
 void HttpServer::Impl::ConnectionEnded(Connection* connection) {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   connections_.erase(connection);
-  connections_changed_.notify_all();
+  connections_changed_.SignalAll();
 }
 
 void HttpServer::Impl::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
   }
@@ -1162,7 +1168,7 @@ void HttpServer::Impl::Shutdown() {
   });
   std::vector<std::shared_ptr<Connection>> live;
   {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     for (auto& [unused, weak] : connections_) {
       if (std::shared_ptr<Connection> connection = weak.lock()) {
         live.push_back(std::move(connection));
@@ -1173,8 +1179,10 @@ void HttpServer::Impl::Shutdown() {
   live.clear();
   {
     const auto deadline = std::chrono::steady_clock::now() + ToChrono(options_.drain_timeout);
-    std::unique_lock lock(mu_);
-    connections_changed_.wait_until(lock, deadline, [this] { return connections_.empty(); });
+    sync::MutexLock lock(&mu_);
+    while (!connections_.empty() &&
+           connections_changed_.WaitUntil(&mu_, deadline) == std::cv_status::no_timeout) {
+    }
     if (!connections_.empty()) {
       spdlog::warn("http: {} connection(s) still open after the drain timeout; abandoning them",
                    connections_.size());

@@ -92,6 +92,7 @@ struct Request {
   std::string method;                        // "GET", "POST", ...
   std::string path;                          // Raw path, without the query string.
   std::map<std::string, std::string> query;  // Percent-decoded; the last repeated key wins.
+  std::string raw_query;  // The query string as sent (no '?', not decoded): repeated keys.
   HeaderMap headers;                         // Case-insensitive lookup.
   std::string body;
   std::map<std::string, std::string> path_params;  // Percent-decoded {param} values.
@@ -209,6 +210,9 @@ class HttpServer {
     absl::Duration drain_timeout = absl::Seconds(10);
     // Optional; not owned, must outlive the server.
     metrics::Registry* metrics = nullptr;
+    // Set on every response, errors and streams included, unless the handler set the same header
+    // (e.g. security headers: X-Content-Type-Options, X-Frame-Options, Content-Security-Policy).
+    std::vector<std::pair<std::string, std::string>> default_headers;
   };
 
   explicit HttpServer(Options options);

@@ -236,6 +236,31 @@ TEST_F(HttpServerTest, UnknownRouteIs404Json) {
   EXPECT_TRUE(response.keep_alive());
 }
 
+TEST_F(HttpServerTest, DefaultHeadersOnEveryResponseUnlessTheHandlerSetsThem) {
+  HttpServer::Options options;
+  options.default_headers = {{"X-Frame-Options", "DENY"}, {"Location", "/default"}};
+  StartServer(options, [](HttpServer& server) {
+    server.HandleStream("GET", "/stream", [](StreamContext& ctx) {
+      EXPECT_TRUE(ctx.StartResponse(200, "text/plain", {}).ok());
+      EXPECT_TRUE(ctx.Write("x").ok());
+      EXPECT_TRUE(ctx.Finish().ok());
+      return Response{};
+    }, 1024);
+  });
+  TestClient client(server_->port());
+  ClientResponse ok = client.Send("GET", "/v1/namespaces/a");
+  EXPECT_EQ(ok[bhttp::field::x_frame_options], "DENY");
+  ClientResponse missing = client.Send("GET", "/nope");  // an error the server itself wrote
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_EQ(missing[bhttp::field::x_frame_options], "DENY");
+  ClientResponse own = client.Send("GET", "/created");  // the handler's Location wins
+  EXPECT_EQ(own[bhttp::field::location], "/x/1");
+  TestClient streamed(server_->port());
+  ClientResponse stream = streamed.Send("GET", "/stream");
+  EXPECT_EQ(stream[bhttp::field::x_frame_options], "DENY");
+  EXPECT_EQ(stream.body(), "x");
+}
+
 TEST_F(HttpServerTest, WrongMethodIs405WithAllow) {
   StartServer();
   TestClient client(server_->port());

@@ -60,6 +60,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
   hopts.max_body_bytes = config_.max_body_bytes;
   hopts.drain_timeout = config_.drain_timeout;
   hopts.metrics = &metrics_;
+  hopts.default_headers = config_.default_headers;
   http_ = std::make_unique<http::HttpServer>(hopts);
   // The readiness function is looked up per probe, so SetReadiness may come after construction.
   http::AddStandardRoutes(*http_, &metrics_, [this] {

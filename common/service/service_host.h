@@ -26,6 +26,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -52,6 +54,8 @@ struct HostConfig {
   // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
   // replicas an HPA added; InfiniteDuration keeps them.
   absl::Duration max_connection_age = absl::InfiniteDuration();
+  // Headers on every HTTP response (http::HttpServer::Options::default_headers).
+  std::vector<std::pair<std::string, std::string>> default_headers;
 
   // INVALID_ARGUMENT naming the flag behind a bad value (ports, threads, durations).
   absl::Status Validate() const;

@@ -25,30 +25,29 @@ constexpr std::string_view kCsp =
     "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
     "frame-ancestors 'none'";
 
-void Secure(http::Response& r) {
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  r.headers.emplace_back("X-Frame-Options", "DENY");
-  r.headers.emplace_back("Content-Security-Policy", std::string(kCsp));
-  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+// On every response of the port, errors written by the server itself included (HostConfig's
+// default headers), and on ServeAsset's answers (also used without a server, in tests).
+std::vector<std::pair<std::string, std::string>> SecurityHeaders() {
+  return {{"X-Content-Type-Options", "nosniff"},
+          {"X-Frame-Options", "DENY"},
+          {"Content-Security-Policy", std::string(kCsp)},
+          {"Referrer-Policy", "no-referrer"}};
 }
 
 http::Response Json(const json& body, int status = 200) {
   http::Response r{.status = status,
                    .body = body.dump(-1, ' ', false, json::error_handler_t::replace),
                    .headers = {{"Cache-Control", "no-store"}}};
-  Secure(r);
   return r;
 }
 
 http::Response NoContent() {
   http::Response r{.status = 204, .content_type = "", .headers = {{"Cache-Control", "no-store"}}};
-  Secure(r);
   return r;
 }
 
 http::Response Error(const absl::Status& status, const http::Request& request) {
   http::Response r = http::JsonErrorResponse(status, request.correlation_id);
-  Secure(r);
   return r;
 }
 
@@ -102,7 +101,7 @@ http::Response ServeAsset(const Asset& asset, const http::Request& request) {
                          immutable ? "public, max-age=31536000, immutable" : "no-cache");
   r.headers.emplace_back("ETag", asset.etag);
   r.headers.emplace_back("Vary", "Accept-Encoding");
-  Secure(r);
+  for (auto& header : SecurityHeaders()) r.headers.push_back(std::move(header));
   const std::string_view inm = request.Header("If-None-Match");
   bool not_modified = false;
   for (absl::string_view tag : absl::StrSplit(std::string(inm), ',')) {
@@ -153,6 +152,7 @@ namespace {
 service::HostConfig Named(service::HostConfig host) {
   host.service = "engram-control";
   host.grpc_service.clear();
+  host.default_headers = SecurityHeaders();
   return host;
 }
 
@@ -297,7 +297,6 @@ void ControlServer::RegisterRoutes() {
       http::Response r{.status = 308, .content_type = "text/plain",
                        .body = "see " + config_.base_path,
                        .headers = {{"Location", config_.base_path}}};
-      Secure(r);
       return r;
     });
   }
@@ -388,7 +387,6 @@ void ControlServer::RegisterRoutes() {
                 if (!text.ok()) return Error(text.status(), request);
                 http::Response r{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                                  .body = *std::move(text), .headers = {{"Cache-Control", "no-store"}}};
-                Secure(r);
                 return r;
               }));
   http::WebSocketHandler live;
@@ -493,10 +491,7 @@ void ControlServer::RegisterRoutes() {
             {{"Content-Disposition", absl::StrCat("attachment; filename=\"", name, ".tar\"")},
              {"X-Checksum-SHA256", info->sha256()},
              {"X-Archive-Bytes", absl::StrCat(info->size_bytes())},
-             {"Cache-Control", "no-store"},
-             {"X-Content-Type-Options", "nosniff"},
-             {"X-Frame-Options", "DENY"},
-             {"Content-Security-Policy", std::string(kCsp)}});
+             {"Cache-Control", "no-store"}});
         if (s.ok()) {
           s = admin_->DownloadSnapshot(*info, [&](std::string_view piece) { return ctx.Write(piece); });
         }
@@ -526,7 +521,6 @@ void ControlServer::RegisterRoutes() {
             http::Response r = http::JsonErrorResponse(409, "FAILED_PRECONDITION",
                                                        std::string(kept.status().message()),
                                                        request.correlation_id);
-            Secure(r);
             return r;
           }
           return Error(kept.status(), request);
