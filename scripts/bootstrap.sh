@@ -13,14 +13,17 @@ PACKAGES=(
   libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
-  prometheus wordnet-base curl wrk
-  nodejs chromium python3
-  kubectl rclone shellcheck buildah skopeo umoci
+  wordnet-base curl nodejs python3
+)
+# Only the test command needs these: promtool, a browser for the admin UI test, the Kubernetes and
+# snapshot-export checks, the image tools, a load generator for bench/.
+TEST_PACKAGES=(
+  prometheus chromium wrk kubectl rclone shellcheck buildah skopeo umoci
 )
 
-install_packages() {
+install_packages() {  # [extra packages...]
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "${PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -49,7 +52,7 @@ case "$mode" in
     exec scripts/run-local.sh "$BUILD_DIR"
     ;;
   test)
-    install_packages
+    install_packages "${TEST_PACKAGES[@]}"
     build
     cd "$BUILD_DIR"
     ctest --output-on-failure --parallel "$(nproc)" -LE tsan
