@@ -167,6 +167,14 @@ TEST_F(ControlIntegrationTest, LoginRefusalsSessionsCsrfAndAudit) {
   EXPECT_THAT(admin.Header("Set-Cookie"), HasSubstr("SameSite=Strict"));
   EXPECT_THAT(admin.body, ::testing::Not(HasSubstr(kAdminKey)));
   EXPECT_EQ(json::parse(admin.body)["keyName"], "ops");
+  EXPECT_THAT(admin.Header("Set-Cookie"), HasSubstr("Path=/;"));
+  // Behind an Ingress that strips /control and says so, the cookie is scoped to the browser's path.
+  HttpResult prefixed = HttpCall(control_http_, "POST", "/api/login", json{{"key", kAdminKey}}.dump(),
+                                 {{"X-Forwarded-Prefix", "/control"}});
+  EXPECT_THAT(prefixed.Header("Set-Cookie"), HasSubstr("Path=/control/;"));
+  HttpResult bogus = HttpCall(control_http_, "POST", "/api/login", json{{"key", kAdminKey}}.dump(),
+                              {{"X-Forwarded-Prefix", "/x;Domain=evil"}});
+  EXPECT_THAT(bogus.Header("Set-Cookie"), HasSubstr("Path=/;"));
 
   HttpResult list = Call("GET", "/api/namespaces");
   ASSERT_EQ(list.status, 200) << list.body;

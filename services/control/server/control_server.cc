@@ -245,6 +245,20 @@ void ControlServer::KeysLoop() {
   }
 }
 
+std::string ControlServer::CookiePath(const http::Request& request) const {
+  // Behind an Ingress that strips its prefix (and says so in X-Forwarded-Prefix), the browser's
+  // path is the prefix, not base_path: scope the cookie to it.
+  std::string prefix(absl::StripAsciiWhitespace(std::string(request.Header("X-Forwarded-Prefix"))));
+  if (prefix.empty() || prefix.front() != '/' || prefix.size() > 256) return config_.base_path;
+  for (char c : prefix) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && std::string_view("/-._~").find(c) == std::string_view::npos) {
+      return config_.base_path;
+    }
+  }
+  if (prefix.back() != '/') prefix += '/';
+  return prefix;
+}
+
 std::string ControlServer::Client(const http::Request& request) const {
   std::string_view forwarded = request.Header("X-Forwarded-For");
   if (!forwarded.empty()) {
@@ -356,14 +370,14 @@ void ControlServer::RegisterRoutes() {
                              {"expiresAt", absl::FormatTime(absl::RFC3339_sec, session->expires,
                                                             absl::UTCTimeZone())},
                              {"csrfToken", session->csrf_token}});
-    r.headers.emplace_back("Set-Cookie", SessionCookie(token, config_.session_ttl, config_.base_path,
+    r.headers.emplace_back("Set-Cookie", SessionCookie(token, config_.session_ttl, CookiePath(request),
                                                        config_.secure_cookies));
     return r;
   });
   http.Handle("POST", p("api/logout"), guard(true, [this](const http::Request& request, const Session& s) {
     Audit(&s, "", "logout", Client(request), absl::OkStatus(), request);
     http::Response r = NoContent();
-    r.headers.emplace_back("Set-Cookie", ClearedSessionCookie(config_.base_path, config_.secure_cookies));
+    r.headers.emplace_back("Set-Cookie", ClearedSessionCookie(CookiePath(request), config_.secure_cookies));
     return r;
   }));
   http.Handle("GET", p("api/session"), guard(false, [](const http::Request&, const Session& s) {

@@ -90,6 +90,8 @@ class ControlServer : public service::Service {
   // on a mutating call).
   absl::StatusOr<Session> Authenticate(const http::Request& request, bool mutating) const;
   std::string Client(const http::Request& request) const;
+  // The session cookie's Path: X-Forwarded-Prefix when the proxy sent a valid one, else base_path.
+  std::string CookiePath(const http::Request& request) const;
   void Audit(const Session* session, std::string_view key_name, std::string action,
              std::string target, const absl::Status& result, const http::Request& request);
 
