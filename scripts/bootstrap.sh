@@ -16,9 +16,10 @@ PACKAGES=(
   wordnet-base curl nodejs python3
 )
 # Only the test command needs these: promtool, a browser for the admin UI test, the Kubernetes and
-# snapshot-export checks, the image tools, a load generator for bench/.
+# snapshot-export checks, the image tools, a load generator for bench/, clang for the thread-safety
+# check (scripts/thread_safety_check.sh).
 TEST_PACKAGES=(
-  prometheus chromium wrk kubectl rclone shellcheck buildah skopeo umoci
+  prometheus chromium wrk kubectl rclone shellcheck buildah skopeo umoci clang-14
 )
 
 install_packages() {  # [extra packages...]

@@ -15,7 +15,7 @@ Progress::Progress(std::ostream* out, bool tty, std::function<absl::Time()> now,
     : out_(out), tty_(tty), now_(std::move(now)), plain_interval_(plain_interval) {}
 
 void Progress::Start(std::string label, uint64_t total, std::string item_name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   label_ = std::move(label);
   item_name_ = std::move(item_name);
   total_ = total;
@@ -27,7 +27,7 @@ void Progress::Start(std::string label, uint64_t total, std::string item_name) {
 }
 
 void Progress::Add(uint64_t units, uint64_t items) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (!active_) return;
   units_ += units;
   items_ += items;
@@ -36,7 +36,7 @@ void Progress::Add(uint64_t units, uint64_t items) {
 }
 
 void Progress::Finish() {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (!active_) return;
   // A plain log gets no final line: the caller prints its summary.
   if (tty_) Print(now_(), true);

@@ -13,11 +13,12 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <ostream>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 
 namespace engram::cli {
 
@@ -33,22 +34,22 @@ class Progress {
   void Finish();
 
  private:
-  void Print(absl::Time now, bool final);  // requires mu_
+  void Print(absl::Time now, bool final) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::ostream* const out_;
   const bool tty_;
   const std::function<absl::Time()> now_;
   const absl::Duration plain_interval_;
 
-  std::mutex mu_;
-  std::string label_;      // guarded by mu_
-  std::string item_name_;  // guarded by mu_
-  uint64_t total_ = 0;     // guarded by mu_
-  uint64_t units_ = 0;     // guarded by mu_
-  uint64_t items_ = 0;     // guarded by mu_
-  absl::Time start_;       // guarded by mu_
-  absl::Time last_print_;  // guarded by mu_
-  bool active_ = false;    // guarded by mu_
+  sync::Mutex mu_;
+  std::string label_ ABSL_GUARDED_BY(mu_);
+  std::string item_name_ ABSL_GUARDED_BY(mu_);
+  uint64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t units_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t items_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time start_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_print_ ABSL_GUARDED_BY(mu_);
+  bool active_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace engram::cli

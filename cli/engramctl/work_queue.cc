@@ -13,39 +13,39 @@ WorkQueue::WorkQueue(int threads, size_t capacity) : capacity_(std::max<size_t>(
 WorkQueue::~WorkQueue() {
   Wait();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  changed_.notify_all();
+  changed_.SignalAll();
   for (std::thread& worker : workers_) worker.join();
 }
 
 void WorkQueue::Submit(std::function<void()> task) {
-  std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait(lock, [this] { return queue_.size() < capacity_; });
+  sync::MutexLock lock(&mu_);
+  while (queue_.size() >= capacity_) changed_.Wait(&mu_);
   queue_.push_back(std::move(task));
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 void WorkQueue::Wait() {
-  std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
+  sync::MutexLock lock(&mu_);
+  while (!queue_.empty() || running_ != 0) changed_.Wait(&mu_);
 }
 
 void WorkQueue::Work() {
-  std::unique_lock<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   while (true) {
-    changed_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) changed_.Wait(&mu_);
     if (queue_.empty()) return;  // stopping
     std::function<void()> task = std::move(queue_.front());
     queue_.pop_front();
     ++running_;
-    changed_.notify_all();  // a slot is free for Submit
-    lock.unlock();
+    changed_.SignalAll();  // a slot is free for Submit
+    lock.Unlock();
     task();
-    lock.lock();
+    lock.Lock();
     --running_;
-    changed_.notify_all();  // for Wait
+    changed_.SignalAll();  // for Wait
   }
 }
 

@@ -10,16 +10,16 @@
 // for every submitted task.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 
 namespace engram::cli {
 
@@ -38,11 +38,11 @@ class WorkQueue {
   void Work();
 
   const size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  size_t running_ = 0;                       // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  sync::Mutex mu_;
+  sync::CondVar changed_;  // queue_, running_ or stopping_ changed
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  size_t running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 

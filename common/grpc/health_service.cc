@@ -15,17 +15,17 @@ constexpr auto kCancelCheckInterval = std::chrono::milliseconds(500);
 HealthService::~HealthService() {
   // The server (which owns the calls) must be shut down before the service is destroyed; by then
   // every Watch has returned. Wait for stragglers rather than leave them with a dangling `this`.
-  std::unique_lock lock(mu_);
+  sync::MutexLock lock(&mu_);
   shut_down_ = true;
-  changed_.notify_all();
-  watchers_gone_.wait(lock, [this] { return watchers_ == 0; });
+  changed_.SignalAll();
+  while (watchers_ != 0) watchers_gone_.Wait(&mu_);
 }
 
 void HealthService::SetStatus(const std::string& service, ServingStatus status) {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (shut_down_) return;
   statuses_[service] = status;
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 HealthService::ServingStatus HealthService::StatusLocked(const std::string& service) const {
@@ -34,16 +34,16 @@ HealthService::ServingStatus HealthService::StatusLocked(const std::string& serv
 }
 
 HealthService::ServingStatus HealthService::GetStatus(const std::string& service) const {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   return StatusLocked(service);
 }
 
 void HealthService::Shutdown() {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (shut_down_) return;
   shut_down_ = true;
   for (auto& [unused, status] : statuses_) status = HealthCheckResponse::NOT_SERVING;
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 grpc::Status HealthService::Check(grpc::ServerContext* /*context*/, const HealthCheckRequest* request,
@@ -58,7 +58,7 @@ grpc::Status HealthService::Check(grpc::ServerContext* /*context*/, const Health
 
 grpc::Status HealthService::Watch(grpc::ServerContext* context, const HealthCheckRequest* request,
                                   grpc::ServerWriter<HealthCheckResponse>* writer) {
-  std::unique_lock lock(mu_);
+  sync::MutexLock lock(&mu_);
   ++watchers_;
   grpc::Status result;
   bool sent = false;
@@ -68,9 +68,9 @@ grpc::Status HealthService::Watch(grpc::ServerContext* context, const HealthChec
     if (!sent || now != last) {
       HealthCheckResponse response;
       response.set_status(now);
-      lock.unlock();  // never hold the lock across a write to the network
+      lock.Unlock();  // never hold the lock across a write to the network
       const bool ok = writer->Write(response);
-      lock.lock();
+      lock.Lock();
       if (!ok) {
         result = grpc::Status::CANCELLED;  // the client is gone
         break;
@@ -87,9 +87,9 @@ grpc::Status HealthService::Watch(grpc::ServerContext* context, const HealthChec
       result = grpc::Status::CANCELLED;
       break;
     }
-    changed_.wait_for(lock, kCancelCheckInterval);
+    changed_.WaitFor(&mu_, kCancelCheckInterval);
   }
-  if (--watchers_ == 0) watchers_gone_.notify_all();
+  if (--watchers_ == 0) watchers_gone_.SignalAll();
   return result;
 }
 

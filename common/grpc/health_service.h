@@ -15,12 +15,11 @@
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "common/sync/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace engram::grpcutil {
@@ -54,12 +53,12 @@ class HealthService final : public grpc::health::v1::Health::Service {
  private:
   ServingStatus StatusLocked(const std::string& service) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable std::mutex mu_;
+  mutable sync::Mutex mu_;
   std::map<std::string, ServingStatus> statuses_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   int watchers_ ABSL_GUARDED_BY(mu_) = 0;
-  std::condition_variable changed_;        // a status changed, or Shutdown()
-  std::condition_variable watchers_gone_;  // watchers_ reached 0
+  sync::CondVar changed_;        // a status changed, or Shutdown()
+  sync::CondVar watchers_gone_;  // watchers_ reached 0
 };
 
 }  // namespace engram::grpcutil

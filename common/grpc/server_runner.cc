@@ -39,7 +39,7 @@ void EnableReflectionOnce() {
 ServerRunner::ServerRunner(Options options)
     : options_(std::move(options)), health_(std::make_unique<HealthService>()) {
   // gRPC locks absl::Mutex on every call; Debian's Abseil keeps the deadlock detector's lock-order
-  // graph on (GraphCycles showed up in profiles). Our own code uses std::mutex.
+  // graph on (GraphCycles showed up in profiles). Our own code uses sync::Mutex.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // NOT_SERVING before the server exists, so no probe can ever see a premature SERVING.
   health_->SetStatus("", HealthCheckResponse::NOT_SERVING);
@@ -51,7 +51,7 @@ ServerRunner::ServerRunner(Options options)
 ServerRunner::~ServerRunner() { Shutdown(); }
 
 void ServerRunner::AddService(grpc::Service* service) {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (started_) {
     spdlog::critical("grpc: AddService after Start() is ignored");
     return;
@@ -60,7 +60,7 @@ void ServerRunner::AddService(grpc::Service* service) {
 }
 
 absl::Status ServerRunner::Start() {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (started_ || shut_down_) {
     return absl::FailedPreconditionError("gRPC server already started or shut down");
   }
@@ -114,12 +114,12 @@ absl::Status ServerRunner::Start() {
 }
 
 int ServerRunner::port() const {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   return port_;
 }
 
 grpc::Server* ServerRunner::server() {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   return server_.get();
 }
 
@@ -130,7 +130,7 @@ void ServerRunner::SetServing(bool serving) {
 }
 
 void ServerRunner::Shutdown() {
-  std::lock_guard lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (shut_down_) return;
   shut_down_ = true;
   // Probes see NOT_SERVING first; Watch streams end so they do not hold up the drain.

@@ -27,7 +27,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -35,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/grpc/health_service.h"
+#include "common/sync/mutex.h"
 #include "grpcpp/server.h"
 
 namespace engram::metrics {
@@ -106,7 +106,7 @@ class ServerRunner {
   // Declared before server_: the server must be destroyed first.
   std::unique_ptr<HealthService> health_;
 
-  mutable std::mutex mu_;
+  mutable sync::Mutex mu_;
   std::vector<grpc::Service*> services_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
   int port_ ABSL_GUARDED_BY(mu_) = 0;

@@ -5,9 +5,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -17,6 +15,7 @@
 #include "common/grpc/correlation.h"
 #include "common/logging/correlation.h"
 #include "common/metrics/metrics.h"
+#include "common/sync/mutex.h"
 #include "engram/testing/v1/echo.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -78,9 +77,9 @@ class EchoService final : public echo::Echo::CallbackService {
     response->set_correlation_id(std::string(logging::CurrentCorrelationId()));
     if (request->block()) {
       auto* reactor = new BlockingReactor(this);
-      std::lock_guard lock(mu_);
+      sync::MutexLock lock(&mu_);
       blocked_.insert(reactor);
-      blocked_changed_.notify_all();
+      blocked_changed_.SignalAll();
       return reactor;
     }
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -94,23 +93,23 @@ class EchoService final : public echo::Echo::CallbackService {
   }
 
   void WaitForBlocked(size_t n) {
-    std::unique_lock lock(mu_);
-    blocked_changed_.wait(lock, [this, n] { return blocked_.size() >= n; });
+    sync::MutexLock lock(&mu_);
+    while (blocked_.size() < n) blocked_changed_.Wait(&mu_);
   }
 
   void ReleaseAll() {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     for (BlockingReactor* reactor : blocked_) reactor->Release();
   }
 
   void Done(BlockingReactor* reactor) {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     blocked_.erase(reactor);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable blocked_changed_;
+  sync::Mutex mu_;
+  sync::CondVar blocked_changed_;
   std::set<BlockingReactor*> blocked_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <mutex>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -193,11 +192,11 @@ Metric& Family<Metric>::Add(const LabelValues& label_values) {
                      label_values.size()));
   }
   {
-    std::shared_lock lock(mu_);
+    sync::ReaderMutexLock lock(&mu_);
     auto it = metrics_.find(label_values);
     if (it != metrics_.end()) return *it->second;
   }
-  std::lock_guard lock(mu_);
+  sync::WriterMutexLock lock(&mu_);
   std::unique_ptr<Metric>& slot = metrics_[label_values];
   if (slot == nullptr) {
     if constexpr (std::is_same_v<Metric, Histogram>) {
@@ -212,7 +211,7 @@ Metric& Family<Metric>::Add(const LabelValues& label_values) {
 template <typename Metric>
 void Family<Metric>::AppendText(std::string* out) const {
   AppendHeader(*this, out);
-  std::shared_lock lock(mu_);
+  sync::ReaderMutexLock lock(&mu_);
   for (const auto& [values, metric] : metrics_) {
     if constexpr (std::is_same_v<Metric, Histogram>) {
       const HistogramSnapshot snapshot = metric->Snapshot();
@@ -251,7 +250,7 @@ class Registry::CallbackFamily final : public FamilyBase {
         callback_(std::move(callback)) {}
 
   void Replace(std::function<LabelledValues()> callback) {
-    std::lock_guard lock(mu_);
+    sync::MutexLock lock(&mu_);
     callback_ = std::move(callback);
   }
 
@@ -259,7 +258,7 @@ class Registry::CallbackFamily final : public FamilyBase {
     LabelledValues values;
     {
       // Held while the callback runs so that Replace/Remove wait for it to finish.
-      std::lock_guard lock(mu_);
+      sync::MutexLock lock(&mu_);
       if (!callback_) return;
       try {
         values = callback_();
@@ -284,7 +283,7 @@ class Registry::CallbackFamily final : public FamilyBase {
   }
 
  private:
-  mutable std::mutex mu_;
+  mutable sync::Mutex mu_;
   std::function<LabelledValues()> callback_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -332,7 +331,7 @@ Family<Metric>& Registry::AddFamily(std::string name, std::string help,
                                     std::vector<std::string> label_names, MetricType type,
                                     std::vector<double> upper_bounds) {
   ValidateNames(name, label_names, type);
-  std::lock_guard lock(mu_);
+  sync::WriterMutexLock lock(&mu_);
   if (FamilyBase* existing = FindCompatible(
           name, type, label_names, type == MetricType::kHistogram ? &upper_bounds : nullptr)) {
     return *static_cast<Family<Metric>*>(existing);
@@ -378,7 +377,7 @@ void Registry::AddCallbackGauge(std::string name, std::string help,
                                 std::vector<std::string> label_names,
                                 std::function<LabelledValues()> callback) {
   ValidateNames(name, label_names, MetricType::kGauge);
-  std::lock_guard lock(mu_);
+  sync::WriterMutexLock lock(&mu_);
   if (families_.count(name) > 0) {
     Die(absl::StrCat("metric ", name, " is already registered (not as a callback gauge)"));
   }
@@ -399,7 +398,7 @@ void Registry::AddCallbackGauge(std::string name, std::string help,
 void Registry::RemoveCallbackGauge(std::string_view name) {
   std::shared_ptr<CallbackFamily> family;
   {
-    std::lock_guard lock(mu_);
+    sync::WriterMutexLock lock(&mu_);
     auto it = callbacks_.find(name);
     if (it == callbacks_.end()) return;
     family = std::move(it->second);
@@ -414,7 +413,7 @@ std::string Registry::Serialize() const {
   std::vector<std::pair<std::string_view, const FamilyBase*>> ordered;
   std::vector<std::shared_ptr<CallbackFamily>> keep_alive;
   {
-    std::shared_lock lock(mu_);
+    sync::ReaderMutexLock lock(&mu_);
     for (const auto& [name, family] : families_) ordered.emplace_back(name, family.get());
     for (const auto& [name, family] : callbacks_) {
       ordered.emplace_back(family->name(), family.get());

@@ -37,13 +37,13 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "common/sync/mutex.h"
 
 namespace engram::metrics {
 
@@ -171,7 +171,7 @@ class Family final : public FamilyBase {
         upper_bounds_(std::move(upper_bounds)) {}
 
   const std::vector<double> upper_bounds_;
-  mutable std::shared_mutex mu_;
+  mutable sync::SharedMutex mu_;
   std::map<LabelValues, std::unique_ptr<Metric>> metrics_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -233,7 +233,7 @@ class Registry {
                             std::vector<std::string> label_names, MetricType type,
                             std::vector<double> upper_bounds);
 
-  mutable std::shared_mutex mu_;
+  mutable sync::SharedMutex mu_;
   // Keyed by exposed name. Families are never removed, except callback families.
   std::map<std::string, std::unique_ptr<FamilyBase>, std::less<>> families_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<CallbackFamily>, std::less<>> callbacks_

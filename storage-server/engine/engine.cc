@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 
 #include "absl/cleanup/cleanup.h"
@@ -151,7 +152,7 @@ Engine::~Engine() {
 
 absl::Status Engine::Close() {
   {
-    std::unique_lock<std::mutex> lock(queue_mu_);
+    sync::MutexLock lock(&queue_mu_);
     if (closed_) return absl::OkStatus();
     closed_ = true;
   }
@@ -161,17 +162,17 @@ absl::Status Engine::Close() {
     Op op;
     op.control = [this] { return CheckpointLocked(); };
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
+      sync::MutexLock lock(&queue_mu_);
       queue_.push_back(&op);
     }
-    queue_cv_.notify_one();
+    queue_cv_.Signal();
     op.done.wait();
     status = op.status;
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
+      sync::MutexLock lock(&queue_mu_);
       closing_ = true;
     }
-    queue_cv_.notify_one();
+    queue_cv_.Signal();
     writer_.join();
   }
   stop_indexer_.store(true);
@@ -308,13 +309,13 @@ absl::Status Engine::ReplayEntry(uint64_t seq, std::string_view payload) {
 // ------------------------------------------------------------------------------------------
 
 std::shared_ptr<const Engine::Registry> Engine::registry() const {
-  std::lock_guard<std::mutex> lock(registry_mu_);
+  sync::MutexLock lock(&registry_mu_);
   return registry_;
 }
 
 void Engine::PublishRegistry() {
   auto copy = std::make_shared<Registry>(writer_registry_);
-  std::lock_guard<std::mutex> lock(registry_mu_);
+  sync::MutexLock lock(&registry_mu_);
   registry_ = std::move(copy);
 }
 
@@ -386,7 +387,7 @@ void Engine::RegisterMetrics() {
 
 absl::Status Engine::Submit(Op* op, bool control) {
   {
-    std::unique_lock<std::mutex> lock(queue_mu_);
+    sync::MutexLock lock(&queue_mu_);
     if (closed_) return absl::UnavailableError("storage engine is shutting down");
     if (!control) {
       if (queued_data_ops_ >= options_.write_queue_capacity) {
@@ -399,7 +400,7 @@ absl::Status Engine::Submit(Op* op, bool control) {
     }
     queue_.push_back(op);
   }
-  queue_cv_.notify_one();
+  queue_cv_.Signal();
   op->done.wait();
   return op->status;
 }
@@ -410,12 +411,15 @@ void Engine::WriterLoop() {
   while (true) {
     group.clear();
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
-      auto ready = [this] { return !queue_.empty() || closing_; };
+      sync::MutexLock lock(&queue_mu_);
       if (options_.sync_mode == wal::SyncMode::kRelaxed && log_dirty_) {
-        queue_cv_.wait_for(lock, absl::ToChronoMicroseconds(options_.relaxed_sync_interval), ready);
+        const auto deadline =
+            std::chrono::steady_clock::now() + absl::ToChronoMicroseconds(options_.relaxed_sync_interval);
+        while (queue_.empty() && !closing_ &&
+               queue_cv_.WaitUntil(&queue_mu_, deadline) == std::cv_status::no_timeout) {
+        }
       } else {
-        queue_cv_.wait(lock, ready);
+        while (queue_.empty() && !closing_) queue_cv_.Wait(&queue_mu_);
       }
       if (queue_.empty() && closing_) break;
       // A control op runs alone, after the data ops queued before it.
@@ -745,7 +749,7 @@ void Engine::IndexerLoop() {
   while (!stop_indexer_.load()) {
     size_t done = 0;
     {
-      std::lock_guard<std::mutex> pause(indexer_mu_);
+      sync::MutexLock pause(&indexer_mu_);
       auto reg = registry();  // keeps this snapshot of the registry alive for the loop
       for (const auto& [name, ns] : *reg) {
         auto n = ns->IndexPending(kIndexBatch);
@@ -757,8 +761,10 @@ void Engine::IndexerLoop() {
       }
     }
     if (done == 0) {
-      std::unique_lock<std::mutex> lock(index_wake_mu_);
-      index_wake_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return index_work_; });
+      sync::MutexLock lock(&index_wake_mu_);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!index_work_ && index_wake_cv_.WaitUntil(&index_wake_mu_, deadline) == std::cv_status::no_timeout) {
+      }
       index_work_ = false;
     }
   }
@@ -766,10 +772,10 @@ void Engine::IndexerLoop() {
 
 void Engine::WakeIndexer() {
   {
-    std::lock_guard<std::mutex> lock(index_wake_mu_);
+    sync::MutexLock lock(&index_wake_mu_);
     index_work_ = true;
   }
-  index_wake_cv_.notify_one();
+  index_wake_cv_.Signal();
 }
 
 void Engine::WaitForIndexing() const {
@@ -787,7 +793,7 @@ void Engine::WaitForIndexing() const {
 // ------------------------------------------------------------------------------------------
 
 absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
-  std::lock_guard<std::mutex> one_at_a_time(snapshot_mu_);
+  sync::MutexLock one_at_a_time(&snapshot_mu_);
   const int64_t now = Now();
   SnapshotManifest manifest;
   std::vector<std::shared_ptr<NamespaceStore>> stores;
@@ -795,7 +801,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
   std::unique_ptr<ArchiveWriter> writer;
   {
     // Pause the indexer so each graph is at rest and covers only slots inside the cut.
-    std::lock_guard<std::mutex> pause(indexer_mu_);
+    sync::MutexLock pause(&indexer_mu_);
     Op op;
     op.control = [&] {
       manifest.sequence = last_seq_;
@@ -814,7 +820,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
     partial = snapshot_dir_ / (manifest.name + ".tar.partial");
     ASSIGN_OR_RETURN(writer, ArchiveWriter::Create(partial));
     for (const auto& ns : stores) {
-      std::lock_guard<std::mutex> index_lock(ns->index_mutex());
+      sync::MutexLock index_lock(&ns->index_mutex());
       RETURN_IF_ERROR(ns->CheckpointIndexLocked());
       for (const auto& file : ns->IndexFiles()) {
         RETURN_IF_ERROR(writer->AddFile(absl::StrCat("ns/", ns->id(), "/", file.filename().string()), file));
@@ -902,7 +908,7 @@ absl::Status Engine::DeleteSnapshot(const std::string& name) {
 }
 
 absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::path& archive) {
-  std::lock_guard<std::mutex> one_at_a_time(snapshot_mu_);
+  sync::MutexLock one_at_a_time(&snapshot_mu_);
   auto reg = registry();  // keeps this snapshot of the registry alive for the loop
   for (const auto& [name, ns] : *reg) {
     if (ns->concept_count() > 0 || ns->association_count() > 0) {
@@ -919,7 +925,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
 
   Op op;
   {
-    std::lock_guard<std::mutex> pause(indexer_mu_);
+    sync::MutexLock pause(&indexer_mu_);
     op.control = [&]() -> absl::Status {
       for (const auto& [name, ns] : writer_registry_) {
         if (ns->concept_count() > 0 || ns->association_count() > 0) {

@@ -34,10 +34,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <condition_variable>
-#include <mutex>
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
+#include "common/sync/mutex.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "engram/storage/v1/storage_log.pb.h"
 #include "storage-server/engine/limits.h"
@@ -137,21 +136,22 @@ class Engine {
   const std::filesystem::path snapshot_dir_;
 
   // Published to readers.
-  // std:: primitives rather than absl::Mutex: ThreadSanitizer understands them (Debian's Abseil is
-  // not built with TSan annotations).
-  mutable std::mutex registry_mu_;
+  // sync:: (std:: primitives with annotations) rather than absl::Mutex: ThreadSanitizer understands
+  // them (Debian's Abseil is not built with TSan annotations).
+  mutable sync::Mutex registry_mu_;
   std::shared_ptr<const Registry> registry_ ABSL_GUARDED_BY(registry_mu_);
   std::atomic<uint64_t> visible_seq_{0};
 
   // Write queue.
-  mutable std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
+  mutable sync::Mutex queue_mu_;
+  sync::CondVar queue_cv_;  // queue_ grew, or closing_
   std::vector<Op*> queue_ ABSL_GUARDED_BY(queue_mu_);
   size_t queued_data_ops_ ABSL_GUARDED_BY(queue_mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(queue_mu_) = false;  // Close() began; no more writes
   std::atomic<size_t> queue_depth_{0};
 
-  // Writer-thread state.
+  // Writer-thread state (confined to the writer thread, or to control ops it runs; no lock).
   Registry writer_registry_;
   std::unique_ptr<wal::LogWriter> log_;
   uint64_t last_seq_ = 0;
@@ -169,13 +169,13 @@ class Engine {
   double recovery_seconds_ = 0;
 
   // Indexer.
-  mutable std::mutex indexer_mu_;  // held by the indexer while it inserts; snapshots pause it
-  mutable std::mutex index_wake_mu_;
-  std::condition_variable index_wake_cv_;
+  mutable sync::Mutex indexer_mu_;  // held by the indexer while it inserts; snapshots pause it
+  mutable sync::Mutex index_wake_mu_;
+  sync::CondVar index_wake_cv_;  // index_work_ set
   bool index_work_ ABSL_GUARDED_BY(index_wake_mu_) = false;
   std::atomic<bool> stop_indexer_{false};
 
-  std::mutex snapshot_mu_;  // one snapshot or restore at a time
+  sync::Mutex snapshot_mu_;  // one snapshot or restore at a time
 
   // Metrics (null when options.metrics is null).
   metrics::Histogram* group_size_ = nullptr;
@@ -186,7 +186,6 @@ class Engine {
 
   std::thread writer_;
   std::thread indexer_;
-  bool closed_ = false;
 };
 
 }  // namespace engram::storage

@@ -815,7 +815,7 @@ absl::StatusOr<NamespaceState> NamespaceStore::FlushData() {
 }
 
 absl::Status NamespaceStore::CheckpointIndex() {
-  std::lock_guard<std::mutex> lock(index_mu_);
+  sync::MutexLock lock(&index_mu_);
   return CheckpointIndexLocked();
 }
 
@@ -855,7 +855,7 @@ std::vector<std::filesystem::path> NamespaceStore::DataFiles() const {
 }
 
 absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max) {
-  std::lock_guard<std::mutex> lock(index_mu_);
+  sync::MutexLock lock(&index_mu_);
   size_t from = index_->indexed_count();
   size_t to = std::min<size_t>(vectors_->published_count(), from + max);
   for (size_t slot = from; slot < to; ++slot) {

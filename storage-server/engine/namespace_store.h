@@ -26,7 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <mutex>
+#include "common/sync/mutex.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/limits.h"
@@ -103,9 +103,9 @@ class NamespaceStore {
   // Inserts up to `max` published, not yet indexed vectors into the graph. Returns how many.
   absl::StatusOr<size_t> IndexPending(size_t max);
   // Held while the graph must be at rest (checkpoint, snapshot copy).
-  std::mutex& index_mutex() const { return index_mu_; }
+  sync::Mutex& index_mutex() const ABSL_LOCK_RETURNED(index_mu_) { return index_mu_; }
   // Under index_mutex(): persists the graph header so its files describe a consistent graph.
-  absl::Status CheckpointIndexLocked();
+  absl::Status CheckpointIndexLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   std::vector<std::filesystem::path> IndexFiles() const;  // the graph's files
   std::vector<std::filesystem::path> DataFiles() const;   // everything else
   uint64_t published_slots() const { return vectors_->published_count(); }
@@ -176,7 +176,9 @@ class NamespaceStore {
   std::unique_ptr<SegmentedFile> arena_;
   std::unique_ptr<vector::VectorStore> vectors_;
   std::unique_ptr<vector::HnswIndex> index_;
-  mutable std::mutex index_mu_;
+  // Graph mutation and checkpoints; searches read the graph without it (HnswIndex allows one
+  // writer beside concurrent readers).
+  mutable sync::Mutex index_mu_;
 
   IdTable ids_;
   StableArray<ConceptEntry> entries_;

@@ -6,10 +6,11 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "common/sync/mutex.h"
 
 namespace engram::storage::vector {
 
@@ -145,7 +146,7 @@ class HnswScratchPool {
  public:
   std::unique_ptr<HnswScratch> Take() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      sync::MutexLock lock(&mu_);
       if (!free_.empty()) {
         std::unique_ptr<HnswScratch> s = std::move(free_.back());
         free_.pop_back();
@@ -155,13 +156,13 @@ class HnswScratchPool {
     return std::make_unique<HnswScratch>();
   }
   void Return(std::unique_ptr<HnswScratch> s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     free_.push_back(std::move(s));
   }
 
  private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<HnswScratch>> free_;
+  sync::Mutex mu_;
+  std::vector<std::unique_ptr<HnswScratch>> free_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

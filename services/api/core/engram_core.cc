@@ -343,7 +343,7 @@ absl::Status EngramCore::CallDownstream(
 absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call,
                                                                  const std::string& ns) {
   {
-    std::lock_guard<std::mutex> lock(ns_mu_);
+    sync::MutexLock lock(&ns_mu_);
     auto it = namespaces_.find(ns);
     if (it != namespaces_.end() && deps_.clock() - it->second.fetched < options_.namespace_ttl) {
       return it->second.config;
@@ -355,14 +355,14 @@ absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& cal
   RETURN_IF_ERROR(CallDownstream(
       call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
       [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
-  std::lock_guard<std::mutex> lock(ns_mu_);
+  sync::MutexLock lock(&ns_mu_);
   if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
   namespaces_[ns] = CachedNamespace{info.config(), deps_.clock()};
   return info.config();
 }
 
 void EngramCore::ForgetNamespace(const std::string& ns) {
-  std::lock_guard<std::mutex> lock(ns_mu_);
+  sync::MutexLock lock(&ns_mu_);
   namespaces_.erase(ns);
 }
 
@@ -441,7 +441,7 @@ absl::StatusOr<v1::Namespace> EngramCore::GetNamespace(const RequestContext& ctx
         call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
         [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
     {
-      std::lock_guard<std::mutex> lock(ns_mu_);
+      sync::MutexLock lock(&ns_mu_);
       if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
       namespaces_[request.namespace_()] = CachedNamespace{info.config(), deps_.clock()};
     }

@@ -35,7 +35,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -44,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics.h"
+#include "common/sync/mutex.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "services/api/core/api_core.h"
@@ -190,7 +190,7 @@ class EngramCore final : public ApiCore {
     storage::v1::NamespaceConfig config;
     absl::Time fetched;
   };
-  std::mutex ns_mu_;
+  sync::Mutex ns_mu_;
   absl::flat_hash_map<std::string, CachedNamespace> namespaces_ ABSL_GUARDED_BY(ns_mu_);
 
   // Metrics (null when deps_.metrics is null); resolved once.

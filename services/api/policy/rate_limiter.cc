@@ -6,14 +6,15 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/sync/mutex.h"
 #include "services/api/core/api_core.h"
 
 namespace engram::api {
@@ -39,18 +40,18 @@ class BucketSet {
   double rate() const { return rate_; }
 
   struct Shard {
-    // std::mutex rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
-    std::mutex mu;
-    // Guarded by mu:
-    std::unordered_map<std::string, Bucket> buckets;
+    // sync::Mutex (std::mutex) rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
+    sync::Mutex mu;
+    std::unordered_map<std::string, Bucket> buckets ABSL_GUARDED_BY(mu);
   };
 
   Shard& ShardFor(std::string_view name) {
     return shards_[std::hash<std::string_view>{}(name) % kShards];
   }
 
-  // The bucket of `name` refilled up to `now`, created full. Requires shard.mu.
-  Bucket& Refilled(Shard& shard, std::string_view name, absl::Time now) {
+  // The bucket of `name` refilled up to `now`, created full. The bucket stays guarded by shard.mu.
+  Bucket& Refilled(Shard& shard, std::string_view name, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
     auto [it, created] = shard.buckets.try_emplace(std::string(name));
     Bucket& bucket = it->second;
     if (created) {
@@ -74,7 +75,7 @@ class BucketSet {
   // no answer. Locks one shard at a time; the caller holds no shard lock.
   void Sweep(absl::Time now) {
     for (Shard& shard : shards_) {
-      std::lock_guard<std::mutex> lock(shard.mu);
+      sync::MutexLock lock(&shard.mu);
       for (auto it = shard.buckets.begin(); it != shard.buckets.end();) {
         const Bucket& bucket = it->second;
         const double elapsed = std::max(0.0, absl::ToDoubleSeconds(now - bucket.refilled_at));
@@ -94,7 +95,7 @@ class BucketSet {
   size_t size() {
     size_t total = 0;
     for (Shard& shard : shards_) {
-      std::lock_guard<std::mutex> lock(shard.mu);
+      sync::MutexLock lock(&shard.mu);
       total += shard.buckets.size();
     }
     return total;
@@ -130,27 +131,25 @@ class RateLimiter::Impl {
     if (!limit_key && !limit_ns) return absl::OkStatus();
     const absl::Time now = clock_();
 
-    // Key shards are always locked before namespace shards, so two locks never deadlock.
-    std::unique_lock<std::mutex> key_lock;
-    std::unique_lock<std::mutex> ns_lock;
-    BucketSet::Shard* key_shard = nullptr;
-    BucketSet::Shard* ns_shard = nullptr;
-    Bucket* key_bucket = nullptr;
-    Bucket* ns_bucket = nullptr;
-    if (limit_key) {
-      key_shard = &keys_.ShardFor(key_name);
-      key_lock = std::unique_lock<std::mutex>(key_shard->mu);
-      key_bucket = &keys_.Refilled(*key_shard, key_name, now);
+    // Key shards are always locked before namespace shards, so two locks never deadlock. One
+    // branch per combination, so that every lock is a scoped one the analysis can follow.
+    absl::Status result;
+    if (limit_key && limit_ns) {
+      BucketSet::Shard& key_shard = keys_.ShardFor(key_name);
+      BucketSet::Shard& ns_shard = namespaces_.ShardFor(ns);
+      sync::MutexLock key_lock(&key_shard.mu);
+      sync::MutexLock ns_lock(&ns_shard.mu);
+      result = ChargeBoth(key_name, &keys_.Refilled(key_shard, key_name, now), ns,
+                          &namespaces_.Refilled(ns_shard, ns, now));
+    } else if (limit_key) {
+      BucketSet::Shard& key_shard = keys_.ShardFor(key_name);
+      sync::MutexLock key_lock(&key_shard.mu);
+      result = ChargeBoth(key_name, &keys_.Refilled(key_shard, key_name, now), ns, nullptr);
+    } else {
+      BucketSet::Shard& ns_shard = namespaces_.ShardFor(ns);
+      sync::MutexLock ns_lock(&ns_shard.mu);
+      result = ChargeBoth(key_name, nullptr, ns, &namespaces_.Refilled(ns_shard, ns, now));
     }
-    if (limit_ns) {
-      ns_shard = &namespaces_.ShardFor(ns);
-      ns_lock = std::unique_lock<std::mutex>(ns_shard->mu);
-      ns_bucket = &namespaces_.Refilled(*ns_shard, ns, now);
-    }
-
-    absl::Status result = ChargeBoth(key_name, key_bucket, ns, ns_bucket);
-    if (key_lock.owns_lock()) key_lock.unlock();
-    if (ns_lock.owns_lock()) ns_lock.unlock();
     MaybeSweep(now);
     return result;
   }

@@ -31,7 +31,7 @@ CircuitBreaker::CircuitBreaker(std::string name, CircuitBreakerOptions options, 
     : name_(std::move(name)), options_(options), clock_(std::move(clock)) {}
 
 absl::Status CircuitBreaker::Allow() {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   switch (state_) {
     case State::kClosed:
       return absl::OkStatus();
@@ -54,7 +54,7 @@ absl::Status CircuitBreaker::Allow() {
 
 void CircuitBreaker::Record(const absl::Status& outcome) {
   const bool failed = IsDependencyFailure(outcome);
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   switch (state_) {
     case State::kClosed:
       if (!failed) {
@@ -81,7 +81,7 @@ void CircuitBreaker::Record(const absl::Status& outcome) {
 }
 
 CircuitBreaker::State CircuitBreaker::state() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return state_;
 }
 

@@ -20,13 +20,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 
 namespace engram::api {
 
@@ -55,7 +55,7 @@ class CircuitBreaker {
   const std::string name_;
   const CircuitBreakerOptions options_;
   const Clock clock_;
-  mutable std::mutex mu_;
+  mutable sync::Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kClosed;
   int consecutive_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time opened_at_ ABSL_GUARDED_BY(mu_);

@@ -3,12 +3,13 @@
 #include <atomic>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/sync/mutex.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -35,7 +36,7 @@ class ResponseCache::Impl {
   Impl(ResponseCacheOptions options, Clock clock) : options_(options), clock_(std::move(clock)) {}
 
   uint64_t Generation(std::string_view ns) const {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     return GenerationLocked(ns);
   }
 
@@ -47,7 +48,7 @@ class ResponseCache::Impl {
     const absl::Time now = clock_();
     std::shared_ptr<const std::string> value;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      sync::MutexLock lock(&mu_);
       auto it = index_.find(EntryKey(ns, key));
       if (it != index_.end()) {
         auto entry = it->second;
@@ -75,7 +76,7 @@ class ResponseCache::Impl {
     auto shared_value = std::make_shared<const std::string>(std::move(value));
     const absl::Time expires_at = clock_() + options_.ttl;
 
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     // Computed before a write that has since invalidated the namespace: not fresh.
     if (generation != GenerationLocked(ns)) return;
     if (auto it = index_.find(entry_key); it != index_.end()) EraseLocked(it->second);
@@ -87,7 +88,7 @@ class ResponseCache::Impl {
   }
 
   void Invalidate(std::string_view ns) {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     auto it = generations_.find(std::string(ns));
     if (it == generations_.end()) {
       if (generations_.size() >= kMaxTrackedNamespaces) {
@@ -107,7 +108,7 @@ class ResponseCache::Impl {
   uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
   uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
   size_t bytes() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     return bytes_;
   }
 
@@ -121,12 +122,12 @@ class ResponseCache::Impl {
   };
   using EntryList = std::list<Entry>;
 
-  uint64_t GenerationLocked(std::string_view ns) const {
+  uint64_t GenerationLocked(std::string_view ns) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = generations_.find(std::string(ns));
     return it == generations_.end() ? floor_ : it->second;
   }
 
-  void EraseLocked(EntryList::iterator entry) {
+  void EraseLocked(EntryList::iterator entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     bytes_ -= entry->bytes;
     index_.erase(entry->key);
     lru_.erase(entry);
@@ -136,17 +137,16 @@ class ResponseCache::Impl {
   const ResponseCacheOptions options_;
   const Clock clock_;
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
-  mutable std::mutex mu_;
-  // Guarded by mu_:
-  EntryList lru_;  // most recently used first
-  std::unordered_map<std::string, EntryList::iterator> index_;
-  size_t bytes_ = 0;
+  // sync::Mutex (std::mutex) rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
+  mutable sync::Mutex mu_;
+  EntryList lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
+  std::unordered_map<std::string, EntryList::iterator> index_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Generations come from one counter, so a namespace's generation only grows, even across a
   // compaction of generations_ (untracked namespaces are at floor_).
-  std::unordered_map<std::string, uint64_t> generations_;
-  uint64_t counter_ = 0;
-  uint64_t floor_ = 0;
+  std::unordered_map<std::string, uint64_t> generations_ ABSL_GUARDED_BY(mu_);
+  uint64_t counter_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

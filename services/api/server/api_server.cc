@@ -179,10 +179,10 @@ void ApiServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   {
-    std::lock_guard<std::mutex> lock(probe_mu_);
+    sync::MutexLock lock(&probe_mu_);
     stopping_ = true;
   }
-  probe_cv_.notify_all();
+  probe_cv_.SignalAll();
   if (prober_.joinable()) prober_.join();
   host_.Shutdown();
 }
@@ -202,18 +202,21 @@ http::ReadinessReport ApiServer::Readiness() {
 }
 
 void ApiServer::ProbeLoop() {
-  std::unique_lock<std::mutex> lock(probe_mu_);
+  sync::MutexLock lock(&probe_mu_);
   while (!stopping_) {
-    probe_cv_.wait_for(lock, absl::ToChronoNanoseconds(config_.probe_interval),
-                       [this] { return stopping_; });
+    const auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(config_.probe_interval);
+    while (!stopping_ &&
+           probe_cv_.WaitUntil(&probe_mu_, deadline) == std::cv_status::no_timeout) {
+    }
     if (stopping_) break;
-    lock.unlock();
+    lock.Unlock();
     Probe(storage_);
     Probe(hybrid_);
     if (config_.auth_enabled && absl::Now() - keys_checked_ >= config_.keys_reload_interval) {
       ReloadKeys();
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 

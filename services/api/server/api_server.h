@@ -24,16 +24,16 @@
 // Thread-safety: Start() and Shutdown() from one thread; accessors are thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/http/standard_routes.h"
 #include "common/service/service_host.h"
+#include "common/sync/mutex.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "grpcpp/channel.h"
@@ -126,9 +126,9 @@ class ApiServer : public service::Service {
   std::unique_ptr<EngramCore> core_;
   std::unique_ptr<EngramService> service_;
 
-  std::mutex probe_mu_;
-  std::condition_variable probe_cv_;
-  bool stopping_ = false;  // guarded by probe_mu_
+  sync::Mutex probe_mu_;
+  sync::CondVar probe_cv_;  // stopping_ set
+  bool stopping_ ABSL_GUARDED_BY(probe_mu_) = false;
   std::thread prober_;
   bool started_ = false;
   bool shut_down_ = false;

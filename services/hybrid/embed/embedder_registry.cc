@@ -33,7 +33,7 @@ absl::StatusOr<std::shared_ptr<const Embedder>> EmbedderRegistry::Get(std::strin
   }
   if (name.empty() || name == "hashing") {
     const int d = dimension == 0 ? HashingEmbedder::kDefaultDimension : dimension;
-    std::unique_lock<std::shared_mutex> lock(mu_);
+    sync::WriterMutexLock lock(&mu_);
     auto it = hashing_.find(d);
     if (it != hashing_.end()) return it->second;
     auto embedder = HashingEmbedder::Create(d);
@@ -71,7 +71,7 @@ absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::Get
   }
   const std::string name = absl::StrCat(AbslView(kWordVectorsPrefix), AbslView(model));
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    sync::ReaderMutexLock lock(&mu_);
     auto it = models_.find(name);
     if (it != models_.end()) return it->second;
   }
@@ -79,9 +79,9 @@ absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::Get
     return absl::NotFoundError(
         absl::StrCat("embedder \"", name, "\": no model directory configured (--model_dir)"));
   }
-  std::lock_guard<std::mutex> load_lock(load_mu_);
+  sync::MutexLock load_lock(&load_mu_);
   {
-    std::shared_lock<std::shared_mutex> lock(mu_);
+    sync::ReaderMutexLock lock(&mu_);
     auto it = models_.find(name);
     if (it != models_.end()) return it->second;  // loaded while we waited
   }
@@ -89,13 +89,13 @@ absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::Get
   auto loaded = WordVectorsEmbedder::Load(name, directory, options_.word_vectors);
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<const WordVectorsEmbedder> shared = *std::move(loaded);
-  std::unique_lock<std::shared_mutex> lock(mu_);
+  sync::WriterMutexLock lock(&mu_);
   models_.emplace(name, shared);
   return shared;
 }
 
 std::vector<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::LoadedModels() const {
-  std::shared_lock<std::shared_mutex> lock(mu_);
+  sync::ReaderMutexLock lock(&mu_);
   std::vector<std::shared_ptr<const WordVectorsEmbedder>> out;
   for (const auto& [name, model] : models_) out.push_back(model);
   std::sort(out.begin(), out.end(),

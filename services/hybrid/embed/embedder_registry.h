@@ -18,15 +18,15 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sync/mutex.h"
 #include "services/hybrid/embed/embedder.h"
 #include "services/hybrid/embed/word_vectors_embedder.h"
 
@@ -61,14 +61,13 @@ class EmbedderRegistry {
   // Constant after construction.
   const EmbedderRegistryOptions options_;
 
-  // std mutexes rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
+  // sync:: (std::) mutexes rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
   // Serialises model loads (slow, rare) without blocking lookups of loaded embedders.
-  // Lock order: load_mu_ before mu_.
-  std::mutex load_mu_;
-  mutable std::shared_mutex mu_;
-  // Guarded by mu_:
-  absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_;
-  absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_;
+  sync::Mutex load_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  mutable sync::SharedMutex mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_
+      ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace engram::hybrid

@@ -37,7 +37,7 @@ EmbeddingCache::Vector EmbeddingCache::Lookup(std::string_view embedder, std::st
   const std::string key = MakeKey(embedder, text);
   Shard& shard = ShardFor(key);
   {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    sync::MutexLock lock(&shard.mu);
     auto it = shard.index.find(key);
     if (it != shard.index.end()) {
       shard.lru.splice(shard.lru.begin(), shard.lru, it->second);
@@ -57,7 +57,7 @@ void EmbeddingCache::Insert(std::string_view embedder, std::string_view text, Ve
   Shard& shard = ShardFor(key);
   uint64_t evicted = 0;
   {
-    std::lock_guard<std::mutex> lock(shard.mu);
+    sync::MutexLock lock(&shard.mu);
     auto it = shard.index.find(key);
     if (it != shard.index.end()) {
       shard.bytes -= it->second->bytes;
@@ -81,7 +81,7 @@ void EmbeddingCache::Insert(std::string_view embedder, std::string_view text, Ve
 size_t EmbeddingCache::bytes() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    sync::MutexLock lock(&shard->mu);
     total += shard->bytes;
   }
   return total;
@@ -90,7 +90,7 @@ size_t EmbeddingCache::bytes() const {
 size_t EmbeddingCache::entries() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    sync::MutexLock lock(&shard->mu);
     total += shard->lru.size();
   }
   return total;

@@ -20,12 +20,13 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "common/sync/mutex.h"
 #include "services/hybrid/embed/embedder.h"
 
 namespace engram::hybrid {
@@ -65,12 +66,12 @@ class EmbeddingCache {
     size_t bytes;
   };
   struct Shard {
-    // std::mutex rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
-    mutable std::mutex mu;
-    // Guarded by mu:
-    std::list<Entry> lru;                                                     // most recent first
-    absl::flat_hash_map<std::string_view, std::list<Entry>::iterator> index;  // into Entry::key
-    size_t bytes = 0;
+    // sync::Mutex (std::mutex) rather than absl::Mutex: Debian's Abseil is not TSAN-instrumented.
+    mutable sync::Mutex mu;
+    std::list<Entry> lru ABSL_GUARDED_BY(mu);  // most recent first
+    // Keys point into Entry::key.
+    absl::flat_hash_map<std::string_view, std::list<Entry>::iterator> index ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
   };
 
   static std::string MakeKey(std::string_view embedder, std::string_view text);

@@ -21,11 +21,11 @@ ComputePool::ComputePool(int threads, size_t queue_capacity) : capacity_(queue_c
 ComputePool::~ComputePool() {
   std::deque<Task> dropped;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     stopping_ = true;
     dropped.swap(queue_);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& task : dropped) {
     task.run(false);
     if (task.done) task.done();
@@ -39,7 +39,7 @@ absl::Status ComputePool::Submit(std::function<void(bool)> task) {
 
 absl::Status ComputePool::SubmitTask(Task task) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     if (stopping_) return absl::CancelledError("compute pool stopped");
     // Tasks already queued take the idle workers first.
     if (queue_.size() >= capacity_ + idle_) {
@@ -49,42 +49,42 @@ absl::Status ComputePool::SubmitTask(Task task) {
     }
     queue_.push_back(std::move(task));
   }
-  cv_.notify_one();
+  cv_.Signal();
   return absl::OkStatus();
 }
 
 bool ComputePool::OnWorkerThread() const { return current_pool == this; }
 
 size_t ComputePool::queued() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   // Tasks an idle worker is about to take are not waiting for capacity.
   return queue_.size() > idle_ ? queue_.size() - idle_ : 0;
 }
 
 size_t ComputePool::busy() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return busy_;
 }
 
 void ComputePool::Work() {
   current_pool = this;
-  std::unique_lock<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
     if (queue_.empty()) return;  // stopping
     Task task = std::move(queue_.front());
     queue_.pop_front();
     --idle_;
     ++busy_;
-    lock.unlock();
+    lock.Unlock();
     task.run(true);
-    lock.lock();
+    lock.Lock();
     --busy_;
     ++idle_;
     if (task.done) {
-      lock.unlock();
+      lock.Unlock();
       task.done();
-      lock.lock();
+      lock.Lock();
     }
   }
 }

@@ -25,19 +25,19 @@
 // Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 
 namespace engram::hybrid {
 
@@ -76,12 +76,12 @@ class ComputePool {
   void Work();
 
   const size_t capacity_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Task> queue_;                       // guarded by mu_
-  size_t idle_ = 0;                              // workers waiting for a task; guarded by mu_
-  size_t busy_ = 0;                              // workers running a task; guarded by mu_
-  bool stopping_ = false;                        // guarded by mu_
+  mutable sync::Mutex mu_;
+  sync::CondVar cv_;  // a task was queued, or stopping_
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;  // workers waiting for a task
+  size_t busy_ ABSL_GUARDED_BY(mu_) = 0;  // workers running a task
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };
 
@@ -89,37 +89,39 @@ template <typename T>
 absl::StatusOr<T> ComputePool::Run(std::function<absl::StatusOr<T>()> fn, absl::Time deadline) {
   if (OnWorkerThread()) return fn();
   struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool started = false, done = false, abandoned = false;
-    absl::StatusOr<T> result = absl::CancelledError("compute pool stopped");
+    sync::Mutex mu;
+    sync::CondVar cv;  // done
+    bool started ABSL_GUARDED_BY(mu) = false;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    bool abandoned ABSL_GUARDED_BY(mu) = false;
+    absl::StatusOr<T> result ABSL_GUARDED_BY(mu) = absl::CancelledError("compute pool stopped");
   };
   auto state = std::make_shared<State>();
   auto finish = [state] {
-    std::lock_guard<std::mutex> lock(state->mu);
+    sync::MutexLock lock(&state->mu);
     state->done = true;
-    state->cv.notify_all();
+    state->cv.SignalAll();
   };
   absl::Status submitted = SubmitTask(
       {.run =
            [state, fn = std::move(fn)](bool run) {
              {
-               std::lock_guard<std::mutex> lock(state->mu);
+               sync::MutexLock lock(&state->mu);
                if (state->abandoned || !run) return;
                state->started = true;
              }
              absl::StatusOr<T> result = fn();
-             std::lock_guard<std::mutex> lock(state->mu);
+             sync::MutexLock lock(&state->mu);
              state->result = std::move(result);
            },
        .done = finish});
   if (!submitted.ok()) return submitted;
-  std::unique_lock<std::mutex> lock(state->mu);
+  sync::MutexLock lock(&state->mu);
   const auto chrono_deadline = absl::ToChronoTime(deadline);
   while (!state->done) {
     if (deadline == absl::InfiniteFuture() || state->started) {
-      state->cv.wait(lock);
-    } else if (state->cv.wait_until(lock, chrono_deadline) == std::cv_status::timeout && !state->done &&
+      state->cv.Wait(&state->mu);
+    } else if (state->cv.WaitUntil(&state->mu, chrono_deadline) == std::cv_status::timeout && !state->done &&
                !state->started) {
       state->abandoned = true;
       return absl::DeadlineExceededError("deadline exceeded while waiting for a compute thread");

@@ -8,7 +8,7 @@ NamespaceCache::NamespaceCache(NamespaceCacheOptions options) : options_(std::mo
 
 std::optional<NamespaceCache::Entry> NamespaceCache::Get(const std::string& name) {
   const absl::Time now = Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   auto it = slots_.find(name);
   if (it == slots_.end() || now - it->second.fetched >= options_.ttl || now < it->second.fetched) {
     // Expired (or the clock went backwards): drop it so size() counts live entries only.
@@ -23,7 +23,7 @@ std::optional<NamespaceCache::Entry> NamespaceCache::Get(const std::string& name
 void NamespaceCache::Put(const std::string& name, Entry entry) {
   if (options_.capacity == 0 || options_.ttl <= absl::ZeroDuration()) return;
   const absl::Time now = Now();
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   if (!slots_.contains(name) && slots_.size() >= options_.capacity) {
     std::vector<std::string> expired;
     for (const auto& [key, slot] : slots_) {
@@ -45,22 +45,22 @@ void NamespaceCache::Put(const std::string& name, Entry entry) {
 }
 
 void NamespaceCache::Invalidate(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   slots_.erase(name);
 }
 
 size_t NamespaceCache::size() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return slots_.size();
 }
 
 uint64_t NamespaceCache::hits() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return hits_;
 }
 
 uint64_t NamespaceCache::misses() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return misses_;
 }
 

@@ -19,13 +19,14 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/sync/mutex.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "services/hybrid/embed/embedder.h"
 
@@ -63,9 +64,10 @@ class NamespaceCache {
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
 
   const NamespaceCacheOptions options_;
-  mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, Slot> slots_;  // guarded by mu_
-  uint64_t hits_ = 0, misses_ = 0;                // guarded by mu_
+  mutable sync::Mutex mu_;
+  absl::flat_hash_map<std::string, Slot> slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace engram::hybrid
