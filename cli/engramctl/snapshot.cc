@@ -1,7 +1,6 @@
 #include "cli/engramctl/snapshot.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,11 +9,11 @@
 #include <fstream>
 #include <memory>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/crypto/sha256.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "grpcpp/client_context.h"
@@ -114,12 +113,11 @@ absl::StatusOr<sv1::SnapshotInfo> SnapshotCalls::Download(const std::string& nam
   request.set_name(name);
   std::unique_ptr<grpc::ClientReaderInterface<sv1::SnapshotChunk>> reader =
       stub_->DownloadSnapshot(&context, request);
-  SHA256_CTX sha;
-  SHA256_Init(&sha);
+  crypto::Sha256 sha;
   uint64_t bytes = 0;
   sv1::SnapshotChunk chunk;
   while (reader->Read(&chunk)) {
-    SHA256_Update(&sha, chunk.data().data(), chunk.data().size());
+    sha.Update(chunk.data());
     bytes += chunk.data().size();
     if (absl::Status s = WriteAll(fd, chunk.data(), part); !s.ok()) {
       context.TryCancel();
@@ -128,10 +126,7 @@ absl::StatusOr<sv1::SnapshotInfo> SnapshotCalls::Download(const std::string& nam
     }
   }
   if (absl::Status s = Grpc("DownloadSnapshot", reader->Finish()); !s.ok()) return fail(s);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256_Final(digest, &sha);
-  const std::string hex = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+  const std::string hex = sha.HexDigest();
   if (bytes != info->size_bytes() || hex != info->sha256()) {
     return fail(absl::DataLossError(absl::StrFormat(
         "snapshot '%s': downloaded %d bytes with SHA-256 %s, the server lists %d bytes with %s",

@@ -1,7 +1,6 @@
 #include "storage-server/engine/snapshot.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -9,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/crypto/sha256.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -21,27 +21,7 @@ constexpr size_t kBlock = 512;
 constexpr size_t kIoChunk = 1 << 20;
 constexpr const char* kManifestName = "MANIFEST.json";
 
-std::string Hex(const unsigned char* d, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&out, "%02x", d[i]);
-  return out;
-}
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  void Update(const void* d, size_t n) { EVP_DigestUpdate(ctx_, d, n); }
-  std::string Final() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, md, &n);
-    return Hex(md, n);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
+using crypto::Sha256;
 
 void Octal(char* field, size_t width, uint64_t value) {
   // width includes the terminating NUL; values too large use GNU base-256.
@@ -264,7 +244,7 @@ absl::Status ArchiveWriter::AddFile(const std::string& archive_path, const std::
   }
   static const char zeros[kBlock] = {};
   if (stored % kBlock) RETURN_IF_ERROR(Write(zeros, kBlock - stored % kBlock));
-  parts_.push_back({archive_path, size, stored, sha.Final()});
+  parts_.push_back({archive_path, size, stored, sha.HexDigest()});
   return absl::OkStatus();
 }
 
@@ -281,7 +261,7 @@ absl::StatusOr<std::string> ArchiveWriter::Finish(SnapshotManifest manifest) {
   }
   std::fclose(file_);
   file_ = nullptr;
-  return static_cast<Sha256*>(archive_sha_)->Final();
+  return static_cast<Sha256*>(archive_sha_)->HexDigest();
 }
 
 absl::StatusOr<SnapshotManifest> ReadManifest(const std::filesystem::path& archive) {
@@ -333,7 +313,7 @@ absl::StatusOr<SnapshotManifest> ExtractVerified(const std::filesystem::path& ar
     }
     out.close();
     if (!out) return absl::InternalError(absl::StrCat("write ", out_path.string()));
-    if (sha.Final() != part.sha256) {
+    if (sha.HexDigest() != part.sha256) {
       return absl::DataLossError(absl::StrCat("snapshot: checksum mismatch in part ", name));
     }
     std::filesystem::resize_file(out_path, part.size);
@@ -355,7 +335,7 @@ absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path) {
     in.read(buf.data(), buf.size());
     sha.Update(buf.data(), in.gcount());
   }
-  return sha.Final();
+  return sha.HexDigest();
 }
 
 }  // namespace engram::storage

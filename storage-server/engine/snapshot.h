@@ -63,7 +63,7 @@ class ArchiveWriter {
   std::FILE* file_ = nullptr;
   uint64_t offset_ = 0;
   std::vector<SnapshotPart> parts_;
-  void* archive_sha_ = nullptr;  // EVP_MD_CTX
+  void* archive_sha_ = nullptr;  // crypto::Sha256
 };
 
 // Reads only the manifest (walking the entry headers).

@@ -1,7 +1,6 @@
 #include "services/api/policy/api_keys.h"
 
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
 #include <array>
 #include <cerrno>
@@ -15,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/crypto/sha256.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -28,10 +28,8 @@ absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
 
 constexpr size_t kMinKeyBytes = 16;
 
-std::array<unsigned char, SHA256_DIGEST_LENGTH> Digest(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  return digest;
+std::array<unsigned char, crypto::kSha256Bytes> Digest(std::string_view text) {
+  return crypto::Sha256Digest(text);
 }
 
 std::optional<Role> ParseRole(std::string_view name) {
@@ -171,7 +169,7 @@ absl::StatusOr<ApiKeyStore> ApiKeyStore::Parse(std::string_view json) {
   std::vector<ApiKey> keys;
   keys.reserve(entries->size());
   std::map<std::string, size_t> index_by_name;
-  std::map<std::array<unsigned char, SHA256_DIGEST_LENGTH>, size_t> index_by_digest;
+  std::map<std::array<unsigned char, crypto::kSha256Bytes>, size_t> index_by_digest;
   for (size_t i = 0; i < entries->size(); ++i) {
     absl::StatusOr<ApiKey> key = ParseEntry((*entries)[i], i);
     if (!key.ok()) return key.status();
@@ -229,7 +227,7 @@ ApiKeyRing::ApiKeyRing(std::string path)
     : path_(std::move(path)), current_(std::make_shared<const ApiKeyStore>(std::vector<ApiKey>{})) {}
 
 std::shared_ptr<const ApiKeyStore> ApiKeyRing::Current() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return current_;
 }
 
@@ -237,7 +235,7 @@ absl::StatusOr<bool> ApiKeyRing::Reload() {
   if (path_.empty()) return absl::FailedPreconditionError("api keys: no file to reload from");
   ASSIGN_OR_RETURN(std::string text, ReadKeysFile(path_));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    sync::MutexLock lock(&mu_);
     if (loaded_once_ && text == loaded_text_) return false;
   }
   ASSIGN_OR_RETURN(ApiKeyStore store, ParseKeysFile(path_, text));
@@ -246,7 +244,7 @@ absl::StatusOr<bool> ApiKeyRing::Reload() {
         absl::StrCat("api keys file '", path_, "': no keys (every call would be refused)"));
   }
   auto fresh = std::make_shared<const ApiKeyStore>(std::move(store));
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   current_ = std::move(fresh);
   loaded_text_ = std::move(text);
   loaded_once_ = true;

@@ -21,13 +21,14 @@
 
 #include <array>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sync/mutex.h"
 
 namespace engram::api {
 
@@ -87,10 +88,10 @@ class ApiKeyRing {
 
  private:
   const std::string path_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const ApiKeyStore> current_;
-  std::string loaded_text_;
-  bool loaded_once_ = false;
+  mutable sync::Mutex mu_;
+  std::shared_ptr<const ApiKeyStore> current_ ABSL_GUARDED_BY(mu_);
+  std::string loaded_text_ ABSL_GUARDED_BY(mu_);
+  bool loaded_once_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // Parses the bearer credential from an Authorization header / metadata value

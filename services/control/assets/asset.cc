@@ -1,6 +1,5 @@
 #include "services/control/assets/asset.h"
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -10,17 +9,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/sha256.h"
 
 namespace engram::control {
 
 namespace {
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
-}
 
 std::string Gzip(std::string_view raw) {
   z_stream z{};
@@ -68,7 +61,7 @@ Asset MakeAsset(std::string path, std::string raw) {
   Asset a;
   a.mime = std::string(MimeType(path));
   a.path = std::move(path);
-  a.etag = absl::StrCat("\"", Sha256Hex(raw).substr(0, 16), "\"");
+  a.etag = absl::StrCat("\"", crypto::Sha256Hex(raw).substr(0, 16), "\"");
   std::string gz = Gzip(raw);
   if (!gz.empty() && gz.size() < raw.size()) a.gzip = std::move(gz);
   a.raw = std::move(raw);

@@ -1,6 +1,5 @@
 #include "services/control/server/admin_api.h"
 
-#include <openssl/evp.h>
 
 #include <memory>
 
@@ -8,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/crypto/sha256.h"
 #include "common/grpc/correlation.h"
 #include "common/status/grpc_status.h"
 #include "google/protobuf/util/json_util.h"
@@ -379,8 +379,7 @@ absl::Status AdminApi::DownloadSnapshot(const sv1::SnapshotInfo& info,
   request.set_name(info.name());
   std::unique_ptr<grpc::ClientReaderInterface<sv1::SnapshotChunk>> reader =
       storage_->DownloadSnapshot(&context, request);
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  crypto::Sha256 sha;
   uint64_t total = 0;
   sv1::SnapshotChunk chunk;
   while (reader->Read(&chunk)) {
@@ -391,7 +390,7 @@ absl::Status AdminApi::DownloadSnapshot(const sv1::SnapshotInfo& info,
       return absl::DataLossError(absl::StrCat("snapshot ", info.name(), ": more bytes than the listed ",
                                               info.size_bytes()));
     }
-    EVP_DigestUpdate(md.get(), chunk.data().data(), chunk.data().size());
+    sha.Update(chunk.data());
     if (absl::Status s = sink(chunk.data()); !s.ok()) {
       context.TryCancel();
       reader->Finish();
@@ -399,11 +398,7 @@ absl::Status AdminApi::DownloadSnapshot(const sv1::SnapshotInfo& info,
     }
   }
   if (const grpc::Status s = reader->Finish(); !s.ok()) return Downstream(s);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md.get(), digest, &len);
-  const std::string hex =
-      absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
+  const std::string hex = sha.HexDigest();
   if (total != info.size_bytes() || hex != info.sha256()) {
     return absl::DataLossError(absl::StrCat("snapshot ", info.name(), ": ", total, " bytes with SHA-256 ",
                                             hex, ", listed as ", info.size_bytes(), " bytes with ",

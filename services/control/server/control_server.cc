@@ -1,6 +1,5 @@
 #include "services/control/server/control_server.h"
 
-#include <openssl/evp.h>
 
 #include <fstream>
 #include <sstream>
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/crypto/sha256.h"
 #include "common/http/json_error.h"
 #include "common/status/status_macros.h"
 #include "grpcpp/create_channel.h"
@@ -62,13 +62,6 @@ template <typename T>
 http::Response Answer(const absl::StatusOr<T>& result, const http::Request& request) {
   if (!result.ok()) return Error(result.status(), request);
   return Json(*result);
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, std::string_view flag) {
@@ -214,7 +207,7 @@ absl::Status ControlServer::ReloadKeys() {
   ASSIGN_OR_RETURN(api::ApiKeyStore store, api::ApiKeyStore::Parse(text));
   // Every replica derives the same secret from the same Secret; new keys end old sessions.
   const std::string secret =
-      Sha256Hex(absl::StrCat("engram-control-session-v1\n", secret_text.empty() ? text : secret_text));
+      crypto::Sha256Hex(absl::StrCat("engram-control-session-v1\n", secret_text.empty() ? text : secret_text));
   Keys keys{.store = std::make_shared<const api::ApiKeyStore>(std::move(store)),
             .codec = std::make_shared<const SessionCodec>(secret, config_.session_ttl)};
   absl::MutexLock lock(&keys_mu_);
