@@ -15,8 +15,9 @@
 //      to wait in RateLimited::retry_after) (policy/rate_limiter.h).
 //   3. Validates the request at the edge (INVALID_ARGUMENT naming the field, e.g.
 //      "concepts[3].vector[7]: not finite"); storage checks again.
-//   4. Routes it: text that must become a vector (Learn, LearnBatch, Search with `query`, Reason)
-//      goes to engram-hybrid; everything else straight to engram-storage.
+//   4. Routes it: text that must become a vector (Learn, LearnBatch, Search with `query`, Reason,
+//      the re-embedding of UpdateConcept's new content) goes to engram-hybrid; everything else
+//      straight to engram-storage.
 //   5. Downstream calls carry the correlation id and a deadline: the client's, capped by
 //      options.max_deadline (options.default_deadline when the client set none). Idempotent
 //      reads retry UNAVAILABLE with jittered backoff inside the deadline; writes never retry.
@@ -65,9 +66,17 @@ class ApiCore {
                                                  const v1::GetConceptRequest& request) = 0;
   virtual absl::StatusOr<v1::DeleteConceptResponse> DeleteConcept(
       const RequestContext& ctx, const v1::DeleteConceptRequest& request) = 0;
+  virtual absl::StatusOr<v1::ListConceptsResponse> ListConcepts(
+      const RequestContext& ctx, const v1::ListConceptsRequest& request) = 0;
+  virtual absl::StatusOr<v1::Concept> UpdateConcept(const RequestContext& ctx,
+                                                    const v1::UpdateConceptRequest& request) = 0;
 
   virtual absl::StatusOr<v1::Association> Associate(const RequestContext& ctx,
                                                     const v1::AssociateRequest& request) = 0;
+  virtual absl::StatusOr<v1::AssociateBatchResponse> AssociateBatch(
+      const RequestContext& ctx, const v1::AssociateBatchRequest& request) = 0;
+  virtual absl::StatusOr<v1::DeleteAssociationResponse> DeleteAssociation(
+      const RequestContext& ctx, const v1::DeleteAssociationRequest& request) = 0;
   virtual absl::StatusOr<v1::NeighborsResponse> Neighbors(const RequestContext& ctx,
                                                           const v1::NeighborsRequest& request) = 0;
   virtual absl::StatusOr<v1::FindPathsResponse> FindPaths(const RequestContext& ctx,

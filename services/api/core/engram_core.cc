@@ -4,8 +4,11 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/grpc/correlation.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -151,8 +154,85 @@ absl::Status RewriteField(absl::Status s, absl::string_view from, absl::string_v
   return out;
 }
 
+// Rewrites storage's "mutations[N].<op>.<field>: ..." into the public request's terms:
+// "<list>[N].<field>: ..." (a batch), or "<field>: ..." when `list` is empty (a single item).
+absl::Status RewriteMutationField(absl::Status s, absl::string_view op, absl::string_view list) {
+  constexpr absl::string_view kPrefix = "mutations[";
+  if (s.ok() || !absl::StartsWith(s.message(), kPrefix)) return s;
+  const absl::string_view rest = s.message().substr(kPrefix.size());
+  const size_t close = rest.find("].");
+  if (close == absl::string_view::npos) return s;
+  const absl::string_view index = rest.substr(0, close);
+  absl::string_view field = rest.substr(close + 2);
+  if (!absl::StartsWith(field, op)) return s;
+  field.remove_prefix(op.size());
+  return RewriteField(s, s.message().substr(0, s.message().size() - field.size()),
+                      list.empty() ? "" : absl::StrCat(list, "[", index, "]."));
+}
+
 absl::Status NotFoundConcept(absl::string_view id, absl::string_view ns) {
   return absl::NotFoundError(absl::StrCat("concept '", id, "' not found in namespace '", ns, "'"));
+}
+
+// ---- ListConcepts page tokens ---------------------------------------------------------------
+// The public token is web-safe base64 of "1|<issued unix seconds>|<scope digest>|<storage token>".
+// The digest (FNV-1a 64 of the namespace and the sorted filter, stable across replicas and
+// versions) ties the token to the listing it belongs to.
+
+uint64_t Fnv1a(uint64_t hash, absl::string_view bytes) {
+  for (unsigned char c : bytes) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+uint64_t ListingDigest(absl::string_view ns,
+                       const google::protobuf::Map<std::string, std::string>& filter) {
+  std::vector<std::pair<std::string, std::string>> sorted(filter.begin(), filter.end());
+  std::sort(sorted.begin(), sorted.end());
+  uint64_t hash = Fnv1a(14695981039346656037ull, ns);
+  for (const auto& [key, value] : sorted) {
+    hash = Fnv1a(hash, absl::string_view("\0", 1));
+    hash = Fnv1a(hash, key);
+    hash = Fnv1a(hash, absl::string_view("\0", 1));
+    hash = Fnv1a(hash, value);
+  }
+  return hash;
+}
+
+std::string EncodePageToken(absl::Time issued, uint64_t digest, absl::string_view storage_token) {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat("1|", absl::ToUnixSeconds(issued), "|", absl::Hex(digest), "|", storage_token));
+}
+
+// The storage token inside `token`, or INVALID_ARGUMENT naming pageToken.
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token, uint64_t digest,
+                                            absl::Time now, absl::Duration ttl) {
+  std::string raw;
+  const absl::Status malformed = InvalidField(
+      "pageToken", "malformed (pass the nextPageToken of the previous page unchanged)");
+  if (!absl::WebSafeBase64Unescape(token, &raw)) return malformed;
+  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits('|', 3));
+  int64_t issued = 0;
+  uint64_t token_digest = 0;
+  if (parts.size() != 4 || parts[0] != "1" || !absl::SimpleAtoi(parts[1], &issued) ||
+      !absl::SimpleHexAtoi(parts[2], &token_digest) || parts[3].empty()) {
+    return malformed;
+  }
+  if (token_digest != digest) {
+    return InvalidField("pageToken",
+                        "issued for another namespace or attribute filter (a listing keeps its "
+                        "namespace and filter across pages)");
+  }
+  const absl::Duration age = now - absl::FromUnixSeconds(issued);
+  if (age > ttl) {
+    return InvalidField("pageToken",
+                        absl::StrCat("expired (page tokens are valid for ",
+                                     absl::FormatDuration(ttl),
+                                     "; start the listing again without a token)"));
+  }
+  return parts[3];
 }
 
 }  // namespace
@@ -161,7 +241,8 @@ const char* EngramCore::MethodName(Method method) {
   static constexpr const char* kNames[kMethodCount] = {
       "CreateNamespace", "ListNamespaces", "GetNamespace",  "DeleteNamespace", "Learn",
       "LearnBatch",      "GetConcept",     "DeleteConcept", "Associate",       "Neighbors",
-      "FindPaths",       "Search",         "Reason",        "GetStats"};
+      "FindPaths",       "Search",         "Reason",        "GetStats",        "ListConcepts",
+      "UpdateConcept",   "AssociateBatch", "DeleteAssociation"};
   return kNames[method];
 }
 
@@ -585,6 +666,122 @@ absl::StatusOr<v1::DeleteConceptResponse> EngramCore::DeleteConcept(
       });
 }
 
+absl::StatusOr<v1::ListConceptsResponse> EngramCore::ListConcepts(
+    const RequestContext& ctx, const v1::ListConceptsRequest& request) {
+  return Instrumented<v1::ListConceptsResponse>(
+      kListConcepts, [&]() -> absl::StatusOr<v1::ListConceptsResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
+        sv1::ScanRequest req;
+        RETURN_IF_ERROR(ValidateListConcepts(request, options_.limits, req.mutable_filter()));
+        const uint64_t digest = ListingDigest(request.namespace_(), req.filter());
+        req.set_namespace_(request.namespace_());
+        req.set_page_size(request.page_size());
+        req.set_include_vector(request.include_vector());
+        if (!request.page_token().empty()) {
+          ASSIGN_OR_RETURN(*req.mutable_page_token(),
+                           DecodePageToken(request.page_token(), digest, deps_.clock(),
+                                           options_.page_token_ttl));
+        }
+        sv1::ScanResponse resp;
+        absl::Status s = CallDownstream(
+            call, Dependency::kStorage, "Scan", /*idempotent=*/true,
+            [&](grpc::ClientContext* c) { return deps_.storage->Scan(c, req, &resp); });
+        s = RewriteField(std::move(s), "page_token", "pageToken");
+        s = RewriteField(std::move(s), "page_size", "pageSize");
+        RETURN_IF_ERROR(RewriteField(std::move(s), "filter", "attribute"));
+        v1::ListConceptsResponse out;
+        for (const sv1::Concept& c : resp.concepts()) {
+          *out.add_concepts() = ToV1(c, request.include_vector());
+        }
+        if (!resp.next_page_token().empty()) {
+          out.set_next_page_token(
+              EncodePageToken(deps_.clock(), digest, resp.next_page_token()));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::Concept> EngramCore::UpdateConcept(const RequestContext& ctx,
+                                                      const v1::UpdateConceptRequest& request) {
+  return Instrumented<v1::Concept>(kUpdateConcept, [&]() -> absl::StatusOr<v1::Concept> {
+    ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+    RETURN_IF_ERROR(ValidateUpdateConcept(request, options_.limits));
+    const std::string& ns = request.namespace_();
+    const UpdateFields fields = MaskedFields(request);
+    ASSIGN_OR_RETURN(sv1::NamespaceConfig config, NamespaceConfig(call, ns));
+    if (fields.vector && !request.vector().empty()) {
+      RETURN_IF_ERROR(ValidateVector("vector", request.vector(), config.dimension()));
+    }
+
+    // Read the concept as stored (with its vector: a put replaces the whole concept).
+    sv1::GetConceptsRequest get;
+    get.set_namespace_(ns);
+    get.add_ids(request.id());
+    get.set_include_vector(true);
+    sv1::GetConceptsResponse got;
+    RETURN_IF_ERROR(CallDownstream(
+        call, Dependency::kStorage, "GetConcepts", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->GetConcepts(c, get, &got); }));
+    if (got.concepts_size() == 0) return NotFoundConcept(request.id(), ns);
+
+    sv1::PutConceptsRequest put;
+    put.set_namespace_(ns);
+    sv1::Concept* concept_out = put.add_concepts();
+    *concept_out = got.concepts(0);
+    concept_out->clear_create_time();
+    concept_out->clear_update_time();
+    const bool content_changed = fields.content && request.content() != concept_out->content();
+    if (fields.content) concept_out->set_content(request.content());
+    if (fields.attributes) {
+      concept_out->mutable_attributes()->clear();
+      concept_out->mutable_attributes()->insert(request.attributes().begin(),
+                                                request.attributes().end());
+    }
+    if (fields.strength) concept_out->set_strength(request.strength().value());
+    if (fields.confidence) concept_out->set_confidence(request.confidence().value());
+    if (fields.vector && !request.vector().empty()) {
+      concept_out->mutable_vector()->CopyFrom(request.vector());
+    } else if (content_changed || fields.vector) {
+      // New content without a vector, or an explicitly cleared vector: the namespace's embedder
+      // embeds the (new) content, as Learn would.
+      if (config.embedder() == "none") {
+        return InvalidField("vector", absl::StrCat("required when the content changes: namespace '",
+                                                   ns, "' has the embedder \"none\""));
+      }
+      hv1::EmbedRequest embed;
+      embed.set_namespace_(ns);
+      embed.add_texts(concept_out->content());
+      hv1::EmbedResponse embedded;
+      RETURN_IF_ERROR(CallDownstream(
+          call, Dependency::kHybrid, "Embed", /*idempotent=*/true,
+          [&](grpc::ClientContext* c) { return deps_.hybrid->Embed(c, embed, &embedded); }));
+      if (embedded.embeddings_size() != 1) {
+        return absl::InternalError("hybrid Embed: embedding count mismatch");
+      }
+      concept_out->mutable_vector()->CopyFrom(embedded.embeddings(0).values());
+    }
+
+    sv1::WriteResponse written;
+    absl::Status s = CallDownstream(
+        call, Dependency::kStorage, "PutConcepts", /*idempotent=*/false,
+        [&](grpc::ClientContext* c) { return deps_.storage->PutConcepts(c, put, &written); });
+    InvalidateResponses(ns);
+    RETURN_IF_ERROR(RewriteMutationField(std::move(s), "put_concept.", ""));
+
+    // Read it back for the stored times (read-your-writes).
+    get.set_include_vector(false);
+    got.Clear();
+    absl::Status reread = CallDownstream(
+        call, Dependency::kStorage, "GetConcepts", /*idempotent=*/true,
+        [&](grpc::ClientContext* c) { return deps_.storage->GetConcepts(c, get, &got); });
+    if (!reread.ok() || got.concepts_size() == 0) {
+      spdlog::warn("update: written, but reading it back failed: {}", reread.ToString());
+      return ToV1(*concept_out, /*include_vector=*/false);
+    }
+    return ToV1(got.concepts(0), /*include_vector=*/false);
+  });
+}
+
 // ---- Associations and the graph -----------------------------------------------------------------
 
 absl::StatusOr<sv1::Association> EngramCore::ReadAssociation(const Call& call,
@@ -646,6 +843,7 @@ absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
         call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,
         [&](grpc::ClientContext* c) { return deps_.storage->PutAssociations(c, req, &resp); });
     InvalidateResponses(request.namespace_());
+    s = RewriteMutationField(std::move(s), "put_association.", "");
     RETURN_IF_ERROR(RewriteField(std::move(s), "associations[0].", ""));
     // Read it back (read-your-writes): the answer carries what storage stored, create time
     // included.
@@ -657,6 +855,73 @@ absl::StatusOr<v1::Association> EngramCore::Associate(const RequestContext& ctx,
     }
     return ToV1(*stored);
   });
+}
+
+absl::StatusOr<v1::AssociateBatchResponse> EngramCore::AssociateBatch(
+    const RequestContext& ctx, const v1::AssociateBatchRequest& request) {
+  return Instrumented<v1::AssociateBatchResponse>(
+      kAssociateBatch, [&]() -> absl::StatusOr<v1::AssociateBatchResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+        RETURN_IF_ERROR(ValidateAssociateBatch(request, options_.limits));
+        sv1::PutAssociationsRequest req;
+        req.set_namespace_(request.namespace_());
+        v1::AssociateBatchResponse out;
+        for (const v1::AssociateRequest& item : request.associations()) {
+          sv1::Association* a = req.add_associations();
+          a->set_source(item.source());
+          a->set_target(item.target());
+          a->set_type(static_cast<sv1::AssociationType>(item.type()));
+          // Unset stays unset: storage applies the default (1.0) and keeps an explicit 0.
+          if (item.has_confidence()) a->set_confidence(item.confidence().value());
+          if (item.has_weight()) a->set_weight(item.weight().value());
+          v1::Association* echoed = out.add_associations();
+          echoed->set_source(item.source());
+          echoed->set_target(item.target());
+          echoed->set_type(item.type());
+          echoed->set_confidence(item.has_confidence() ? item.confidence().value() : 1.0f);
+          echoed->set_weight(item.has_weight() ? item.weight().value() : 1.0f);
+        }
+        sv1::WriteResponse resp;
+        absl::Status s = CallDownstream(
+            call, Dependency::kStorage, "PutAssociations", /*idempotent=*/false,
+            [&](grpc::ClientContext* c) { return deps_.storage->PutAssociations(c, req, &resp); });
+        InvalidateResponses(request.namespace_());
+        // Storage names the item: "mutations[3].put_association.target" -> "associations[3].target".
+        RETURN_IF_ERROR(RewriteMutationField(std::move(s), "put_association.", "associations"));
+        if (resp.results_size() != request.associations_size()) {
+          return absl::InternalError("storage PutAssociations: result count mismatch");
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::DeleteAssociationResponse> EngramCore::DeleteAssociation(
+    const RequestContext& ctx, const v1::DeleteAssociationRequest& request) {
+  return Instrumented<v1::DeleteAssociationResponse>(
+      kDeleteAssociation, [&]() -> absl::StatusOr<v1::DeleteAssociationResponse> {
+        ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kWriter, request.namespace_()));
+        RETURN_IF_ERROR(ValidateDeleteAssociation(request, options_.limits));
+        sv1::DeleteAssociationsRequest req;
+        req.set_namespace_(request.namespace_());
+        sv1::AssociationKey* key = req.add_keys();
+        key->set_source(request.source());
+        key->set_target(request.target());
+        key->set_type(static_cast<sv1::AssociationType>(request.type()));
+        sv1::WriteResponse resp;
+        absl::Status s = CallDownstream(
+            call, Dependency::kStorage, "DeleteAssociations", /*idempotent=*/false,
+            [&](grpc::ClientContext* c) {
+              return deps_.storage->DeleteAssociations(c, req, &resp);
+            });
+        InvalidateResponses(request.namespace_());
+        RETURN_IF_ERROR(RewriteField(std::move(s), "keys[0].", ""));
+        if (resp.results_size() != 1 || !resp.results(0).found()) {
+          return absl::NotFoundError(absl::StrCat(
+              "association '", request.source(), "' -", v1::AssociationType_Name(request.type()),
+              "-> '", request.target(), "' not found in namespace '", request.namespace_(), "'"));
+        }
+        return v1::DeleteAssociationResponse();
+      });
 }
 
 absl::StatusOr<v1::NeighborsResponse> EngramCore::Neighbors(const RequestContext& ctx,

@@ -7,9 +7,19 @@
 //                   EngramCoreOptions{});
 //   absl::StatusOr<v1::SearchResponse> r = core.Search(ctx, request);
 //
-// Roles: reader for GetNamespace, ListNamespaces, GetConcept, Neighbors, FindPaths, Search, Reason
-// and GetStats; writer for Learn, LearnBatch, DeleteConcept and Associate; admin for
-// CreateNamespace and DeleteNamespace. ListNamespaces lists only the key's namespaces.
+// Roles: reader for GetNamespace, ListNamespaces, GetConcept, ListConcepts, Neighbors, FindPaths,
+// Search, Reason and GetStats; writer for Learn, LearnBatch, UpdateConcept, DeleteConcept,
+// Associate, AssociateBatch and DeleteAssociation; admin for CreateNamespace and DeleteNamespace.
+// ListNamespaces lists only the key's namespaces.
+//
+// ListConcepts wraps storage's point-in-time Scan token in its own page token, which also carries
+// the time it was issued and a digest of the namespace and filter: older than
+// options.page_token_ttl, or used with another namespace or filter, it is INVALID_ARGUMENT
+// "pageToken: ...". UpdateConcept reads the concept, merges the masked fields, re-embeds changed
+// content through hybrid's Embed when no vector is given, and writes it back with PutConcepts
+// (associations and create time stay). The read and the write are two storage calls: concurrent
+// updates of one concept are last-writer-wins per whole concept, and a delete racing an update can
+// be undone by it. AssociateBatch is one PutAssociations call (one atomic, durable write).
 //
 // Routing: Learn, LearnBatch, Search with `query` and Reason go to engram-hybrid; everything else
 // (including Search with `vector`) to engram-storage. CreateNamespace with a
@@ -77,6 +87,7 @@ struct EngramCoreOptions {
   absl::Duration default_deadline = absl::Seconds(10);  // when the client sets none
   absl::Duration max_deadline = absl::Seconds(60);      // cap of the client's deadline
   absl::Duration namespace_ttl = absl::Seconds(5);      // namespace configuration cache
+  absl::Duration page_token_ttl = absl::Minutes(10);    // ListConcepts page tokens
   size_t max_cached_namespaces = 10000;
   RetryOptions retry;
   ValidationLimits limits;
@@ -106,9 +117,17 @@ class EngramCore final : public ApiCore {
                                          const v1::GetConceptRequest& request) override;
   absl::StatusOr<v1::DeleteConceptResponse> DeleteConcept(
       const RequestContext& ctx, const v1::DeleteConceptRequest& request) override;
+  absl::StatusOr<v1::ListConceptsResponse> ListConcepts(
+      const RequestContext& ctx, const v1::ListConceptsRequest& request) override;
+  absl::StatusOr<v1::Concept> UpdateConcept(const RequestContext& ctx,
+                                            const v1::UpdateConceptRequest& request) override;
 
   absl::StatusOr<v1::Association> Associate(const RequestContext& ctx,
                                             const v1::AssociateRequest& request) override;
+  absl::StatusOr<v1::AssociateBatchResponse> AssociateBatch(
+      const RequestContext& ctx, const v1::AssociateBatchRequest& request) override;
+  absl::StatusOr<v1::DeleteAssociationResponse> DeleteAssociation(
+      const RequestContext& ctx, const v1::DeleteAssociationRequest& request) override;
   absl::StatusOr<v1::NeighborsResponse> Neighbors(const RequestContext& ctx,
                                                   const v1::NeighborsRequest& request) override;
   absl::StatusOr<v1::FindPathsResponse> FindPaths(const RequestContext& ctx,
@@ -139,6 +158,10 @@ class EngramCore final : public ApiCore {
     kSearch,
     kReason,
     kGetStats,
+    kListConcepts,
+    kUpdateConcept,
+    kAssociateBatch,
+    kDeleteAssociation,
     kMethodCount
   };
   static const char* MethodName(Method method);

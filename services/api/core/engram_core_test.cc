@@ -955,5 +955,361 @@ TEST_F(EngramCoreTest, NamespaceRateLimitIsCountedAsNamespaceScope) {
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_rate_limited_total{scope=\"namespace\"} 1"));
 }
 
+
+// ---- v1.1: ListConcepts, UpdateConcept, AssociateBatch, DeleteAssociation ----------------------
+
+namespace v11 {
+
+sv1::Concept StoredConcept(const std::string& id, const std::string& content) {
+  sv1::Concept c;
+  c.set_id(id);
+  c.set_content(content);
+  c.add_vector(1.0f);
+  c.add_vector(0.0f);
+  (*c.mutable_attributes())["lang"] = "en";
+  c.set_strength(1.0f);
+  c.set_confidence(1.0f);
+  c.mutable_create_time()->set_seconds(1700000000);
+  return c;
+}
+
+}  // namespace v11
+
+TEST_F(EngramCoreTest, V11CallsNeedTheirRolesAndReachNoDependencyWhenRefused) {
+  v1::ListConceptsRequest list;
+  list.set_namespace_("default");
+  EXPECT_EQ(Core().ListConcepts(Ctx(kScoped), list).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::UpdateConceptRequest update;
+  update.set_namespace_("default");
+  update.set_id("a");
+  update.set_content("x");
+  EXPECT_EQ(Core().UpdateConcept(Ctx(kReader), update).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::AssociateBatchRequest batch;
+  batch.set_namespace_("default");
+  EXPECT_EQ(Core().AssociateBatch(Ctx(kReader), batch).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  v1::DeleteAssociationRequest unlink;
+  unlink.set_namespace_("default");
+  EXPECT_EQ(Core().DeleteAssociation(Ctx(kReader), unlink).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Core().ListConcepts(Ctx(""), list).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(EngramCoreTest, ListConceptsWrapsStoragesTokenAndKeepsTheFilterAcrossPages) {
+  EXPECT_CALL(storage_, Scan(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::ScanRequest& req,
+                          sv1::ScanResponse* resp) {
+        EXPECT_EQ(req.namespace_(), "default");
+        EXPECT_EQ(req.page_size(), 2u);
+        EXPECT_TRUE(req.page_token().empty());
+        EXPECT_EQ(req.filter().size(), 1u);
+        EXPECT_EQ(req.filter().at("lang"), "en");
+        EXPECT_FALSE(req.include_vector());
+        *resp->add_concepts() = v11::StoredConcept("a", "alpha");
+        *resp->add_concepts() = v11::StoredConcept("b", "beta");
+        resp->set_next_page_token("40.7");
+        return grpc::Status::OK;
+      }))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::ScanRequest& req,
+                          sv1::ScanResponse* resp) {
+        EXPECT_EQ(req.page_token(), "40.7");  // storage's own token, unwrapped
+        *resp->add_concepts() = v11::StoredConcept("c", "gamma");
+        return grpc::Status::OK;
+      }));
+  v1::ListConceptsRequest list;
+  list.set_namespace_("default");
+  list.set_page_size(2);
+  list.add_attribute("lang:en");
+  absl::StatusOr<v1::ListConceptsResponse> first = Core().ListConcepts(Ctx(kReader), list);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->concepts_size(), 2);
+  EXPECT_EQ(first->concepts(0).id(), "a");
+  EXPECT_EQ(first->concepts(0).attributes().at("lang"), "en");
+  EXPECT_TRUE(first->concepts(0).vector().empty());
+  ASSERT_FALSE(first->next_page_token().empty());
+  EXPECT_NE(first->next_page_token(), "40.7");
+
+  list.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::ListConceptsResponse> second = Core().ListConcepts(Ctx(kReader), list);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->concepts_size(), 1);
+  EXPECT_TRUE(second->next_page_token().empty());
+
+  // The same token with another filter or namespace, once expired, or mangled: 400 naming it,
+  // and no storage call.
+  list.clear_attribute();
+  list.add_attribute("lang:fr");
+  absl::Status s = Core().ListConcepts(Ctx(kReader), list).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("pageToken: issued for another"));
+  list.clear_attribute();
+  list.add_attribute("lang:en");
+  now_ += absl::Minutes(11);
+  s = Core().ListConcepts(Ctx(kReader), list).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("pageToken: expired"));
+  list.set_page_token("not a token!");
+  s = Core().ListConcepts(Ctx(kReader), list).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("pageToken: malformed"));
+}
+
+TEST_F(EngramCoreTest, ListConceptsValidatesPageSizeAndFilters) {
+  v1::ListConceptsRequest list;
+  list.set_namespace_("default");
+  list.set_page_size(1001);
+  absl::Status s = Core().ListConcepts(Ctx(kReader), list).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("pageSize: 1001, at most 1000"));
+  list.set_page_size(10);
+  list.add_attribute("ok:1");
+  list.add_attribute("novalue");
+  s = Core().ListConcepts(Ctx(kReader), list).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("attribute[1]: 'novalue' is not key:value"));
+}
+
+TEST_F(EngramCoreTest, UpdateConceptMergesTheMaskedFieldsAndKeepsTheRest) {
+  ExpectNamespace("default", 2);
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::GetConceptsRequest& req,
+                          sv1::GetConceptsResponse* resp) {
+        EXPECT_TRUE(req.include_vector());
+        *resp->add_concepts() = v11::StoredConcept("a", "alpha");
+        return grpc::Status::OK;
+      }))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::GetConceptsRequest&,
+                          sv1::GetConceptsResponse* resp) {
+        sv1::Concept c = v11::StoredConcept("a", "alpha");
+        c.mutable_attributes()->clear();
+        (*c.mutable_attributes())["tag"] = "x";
+        c.mutable_update_time()->set_seconds(1700000500);
+        *resp->add_concepts() = c;
+        return grpc::Status::OK;
+      }));
+  EXPECT_CALL(storage_, PutConcepts(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::PutConceptsRequest& req,
+                          sv1::WriteResponse* resp) {
+        EXPECT_EQ(req.concepts_size(), 1);
+        const sv1::Concept& c = req.concepts(0);
+        EXPECT_EQ(c.id(), "a");
+        EXPECT_EQ(c.content(), "alpha");        // not masked: kept
+        EXPECT_EQ(c.vector_size(), 2);          // kept, no re-embedding
+        EXPECT_EQ(c.attributes().size(), 1u);   // replaced
+        EXPECT_EQ(c.attributes().at("tag"), "x");
+        EXPECT_FLOAT_EQ(c.confidence(), 0.5f);
+        EXPECT_FALSE(c.has_create_time());
+        resp->add_results()->set_id("a");
+        return grpc::Status::OK;
+      }));
+  v1::UpdateConceptRequest update;
+  update.set_namespace_("default");
+  update.set_id("a");
+  (*update.mutable_attributes())["tag"] = "x";
+  update.mutable_confidence()->set_value(0.5f);
+  update.add_update_mask("attributes");
+  update.add_update_mask("confidence");
+  absl::StatusOr<v1::Concept> r = Core().UpdateConcept(Ctx(kWriter), update);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->update_time().seconds(), 1700000500);
+  EXPECT_EQ(r->create_time().seconds(), 1700000000);
+}
+
+TEST_F(EngramCoreTest, UpdateConceptReembedsChangedContentThroughHybrid) {
+  ExpectNamespace("default", 2);
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const sv1::GetConceptsRequest&,
+                                sv1::GetConceptsResponse* resp) {
+        *resp->add_concepts() = v11::StoredConcept("a", "alpha");
+        return grpc::Status::OK;
+      }));
+  EXPECT_CALL(hybrid_, Embed(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const hv1::EmbedRequest& req,
+                          hv1::EmbedResponse* resp) {
+        EXPECT_EQ(req.namespace_(), "default");
+        EXPECT_EQ(req.texts_size(), 1);
+        EXPECT_EQ(req.texts(0), "a new text");
+        hv1::Embedding* e = resp->add_embeddings();
+        e->add_values(0.0f);
+        e->add_values(1.0f);
+        return grpc::Status::OK;
+      }));
+  EXPECT_CALL(storage_, PutConcepts(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::PutConceptsRequest& req,
+                          sv1::WriteResponse* resp) {
+        EXPECT_EQ(req.concepts(0).content(), "a new text");
+        EXPECT_EQ(req.concepts(0).vector(1), 1.0f);
+        EXPECT_EQ(req.concepts(0).attributes().at("lang"), "en");  // not in the request: kept
+        resp->add_results()->set_id("a");
+        return grpc::Status::OK;
+      }));
+  v1::UpdateConceptRequest update;  // empty mask: every field the request sets
+  update.set_namespace_("default");
+  update.set_id("a");
+  update.set_content("a new text");
+  ASSERT_TRUE(Core().UpdateConcept(Ctx(kWriter), update).ok());
+}
+
+TEST_F(EngramCoreTest, UpdateConceptOfAMissingIdIsNotFoundAndWritesNothing) {
+  ExpectNamespace("default", 2);
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::GetConceptsRequest&,
+                          sv1::GetConceptsResponse* resp) {
+        resp->add_missing_ids("ghost");
+        return grpc::Status::OK;
+      }));
+  v1::UpdateConceptRequest update;
+  update.set_namespace_("default");
+  update.set_id("ghost");
+  update.mutable_strength()->set_value(2.0f);
+  absl::Status s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "concept 'ghost' not found in namespace 'default'");
+}
+
+TEST_F(EngramCoreTest, UpdateConceptRejectsBadMasksAndValuesNamingTheField) {
+  v1::UpdateConceptRequest update;
+  update.set_namespace_("default");
+  update.set_id("a");
+  absl::Status s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_THAT(s.message(), HasSubstr("updateMask: nothing to update"));
+  update.add_update_mask("color");
+  s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_THAT(s.message(), HasSubstr("updateMask[0]: unknown field 'color'"));
+  update.clear_update_mask();
+  update.add_update_mask("content");
+  s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_THAT(s.message(), HasSubstr("content: required (empty)"));
+  update.set_content("x");
+  update.mutable_strength()->set_value(1.0f);
+  s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_THAT(s.message(), HasSubstr("strength: set but not named in updateMask"));
+  update.clear_update_mask();
+  update.mutable_strength()->set_value(-1.0f);
+  s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("strength: -1"));
+  // A vector of the wrong dimension: only the namespace lookup happens.
+  update.clear_strength();
+  update.add_vector(1.0f);
+  ExpectNamespace("default", 2);
+  s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_THAT(s.message(), HasSubstr("vector: dimension 1 != namespace dimension 2"));
+}
+
+TEST_F(EngramCoreTest, UpdateConceptWithNewContentInANamespaceWithoutEmbedderNeedsAVector) {
+  ExpectNamespace("default", 2, "none");
+  EXPECT_CALL(storage_, GetConcepts(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::GetConceptsRequest&,
+                          sv1::GetConceptsResponse* resp) {
+        *resp->add_concepts() = v11::StoredConcept("a", "alpha");
+        return grpc::Status::OK;
+      }));
+  v1::UpdateConceptRequest update;
+  update.set_namespace_("default");
+  update.set_id("a");
+  update.set_content("changed");
+  absl::Status s = Core().UpdateConcept(Ctx(kWriter), update).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("vector: required when the content changes"));
+}
+
+TEST_F(EngramCoreTest, AssociateBatchIsOneStorageWriteAndNamesTheFailingItem) {
+  EXPECT_CALL(storage_, PutAssociations(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::PutAssociationsRequest& req,
+                          sv1::WriteResponse* resp) {
+        EXPECT_EQ(req.associations_size(), 3);
+        EXPECT_FALSE(req.associations(0).has_confidence());
+        EXPECT_TRUE(req.associations(2).has_weight());
+        for (int i = 0; i < 3; ++i) resp->add_results()->set_created(true);
+        return grpc::Status::OK;
+      }))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                    "mutations[1].put_association.target: concept 'zz' not "
+                                    "found")));
+  v1::AssociateBatchRequest batch;
+  batch.set_namespace_("default");
+  for (int i = 0; i < 3; ++i) {
+    v1::AssociateRequest* a = batch.add_associations();
+    a->set_source(absl::StrCat("s", i));
+    a->set_target(absl::StrCat("t", i));
+    a->set_type(v1::CAUSAL);
+  }
+  batch.mutable_associations(2)->mutable_weight()->set_value(0.0f);
+  absl::StatusOr<v1::AssociateBatchResponse> r = Core().AssociateBatch(Ctx(kWriter), batch);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->associations_size(), 3);
+  EXPECT_FLOAT_EQ(r->associations(0).confidence(), 1.0f);
+  EXPECT_EQ(r->associations(2).weight(), 0.0f);
+  EXPECT_EQ(r->associations(1).source(), "s1");
+
+  absl::Status s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "associations[1].target: concept 'zz' not found");
+}
+
+TEST_F(EngramCoreTest, AssociateBatchValidatesEveryItemAndTheSizeAtTheEdge) {
+  v1::AssociateBatchRequest batch;
+  batch.set_namespace_("default");
+  absl::Status s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_THAT(s.message(), HasSubstr("associations: at least 1 required"));
+  for (int i = 0; i < 4; ++i) {
+    v1::AssociateRequest* a = batch.add_associations();
+    a->set_source("a");
+    a->set_target("b");
+    a->set_type(v1::SEMANTIC);
+  }
+  batch.mutable_associations(3)->set_target("");
+  s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("associations[3].target"));
+  batch.mutable_associations(3)->set_target("b");
+  batch.mutable_associations(2)->mutable_confidence()->set_value(2.0f);
+  s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_THAT(s.message(), HasSubstr("associations[2].confidence: 2 is outside 0..1"));
+  batch.mutable_associations(2)->clear_confidence();
+  batch.mutable_associations(1)->set_namespace_("other");
+  s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_THAT(s.message(), HasSubstr("associations[1].namespace"));
+  batch.mutable_associations(1)->clear_namespace_();
+  while (batch.associations_size() <= 1000) *batch.add_associations() = batch.associations(0);
+  s = Core().AssociateBatch(Ctx(kWriter), batch).status();
+  EXPECT_THAT(s.message(), HasSubstr("associations: 1001 items, at most 1000"));
+}
+
+TEST_F(EngramCoreTest, DeleteAssociationIsNotFoundWhenAbsentAndInvalidatesTheCache) {
+  EXPECT_CALL(storage_, DeleteAssociations(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::DeleteAssociationsRequest& req,
+                          sv1::WriteResponse* resp) {
+        EXPECT_EQ(req.keys_size(), 1);
+        EXPECT_EQ(req.keys(0).type(), sv1::CAUSAL);
+        resp->add_results()->set_found(true);
+        return grpc::Status::OK;
+      }))
+      .WillOnce(Invoke([](grpc::ClientContext*, const sv1::DeleteAssociationsRequest&,
+                          sv1::WriteResponse* resp) {
+        resp->add_results()->set_found(false);
+        return grpc::Status::OK;
+      }));
+  const uint64_t generation = cache_.Generation("default");
+  v1::DeleteAssociationRequest unlink;
+  unlink.set_namespace_("default");
+  unlink.set_source("a");
+  unlink.set_target("b");
+  unlink.set_type(v1::CAUSAL);
+  ASSERT_TRUE(Core().DeleteAssociation(Ctx(kWriter), unlink).ok());
+  EXPECT_GT(cache_.Generation("default"), generation);
+  absl::Status s = Core().DeleteAssociation(Ctx(kWriter), unlink).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "association 'a' -CAUSAL-> 'b' not found in namespace 'default'");
+  unlink.set_type(v1::ASSOCIATION_TYPE_UNSPECIFIED);
+  s = Core().DeleteAssociation(Ctx(kWriter), unlink).status();
+  EXPECT_THAT(s.message(), HasSubstr("type: required"));
+}
+
 }  // namespace
 }  // namespace engram::api

@@ -173,15 +173,164 @@ absl::Status ValidateDeleteConcept(const v1::DeleteConceptRequest& r, const Vali
   return ValidateId("id", r.id(), l);
 }
 
+absl::Status ValidateAssociationItem(absl::string_view prefix, const v1::AssociateRequest& r,
+                                     const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(prefix, "source"), r.source(), l));
+  RETURN_IF_ERROR(ValidateId(absl::StrCat(prefix, "target"), r.target(), l));
+  RETURN_IF_ERROR(
+      ValidateAssociationType(absl::StrCat(prefix, "type"), r.type(), /*required=*/true));
+  if (r.has_confidence()) {
+    RETURN_IF_ERROR(
+        ValidateUnitInterval(absl::StrCat(prefix, "confidence"), r.confidence().value()));
+  }
+  if (r.has_weight() && !std::isfinite(r.weight().value()))
+    return InvalidField(absl::StrCat(prefix, "weight"), "not finite");
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAssociate(const v1::AssociateRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  return ValidateAssociationItem("", r, l);
+}
+
+absl::Status ValidateAssociateBatch(const v1::AssociateBatchRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  if (r.associations_size() < 1) return InvalidField("associations", "at least 1 required");
+  if (static_cast<uint32_t>(r.associations_size()) > l.max_batch) {
+    return InvalidField("associations",
+                        absl::StrCat(r.associations_size(), " items, at most ", l.max_batch));
+  }
+  for (int i = 0; i < r.associations_size(); ++i) {
+    const v1::AssociateRequest& item = r.associations(i);
+    if (!item.namespace_().empty() && item.namespace_() != r.namespace_()) {
+      return InvalidField(
+          IndexedField("associations", i, "namespace"),
+          absl::StrCat("'", item.namespace_(), "' differs from the batch's namespace '",
+                       r.namespace_(), "'"));
+    }
+    RETURN_IF_ERROR(
+        ValidateAssociationItem(absl::StrCat(IndexedField("associations", i), "."), item, l));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDeleteAssociation(const v1::DeleteAssociationRequest& r,
+                                       const ValidationLimits& l) {
   RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
   RETURN_IF_ERROR(ValidateId("source", r.source(), l));
   RETURN_IF_ERROR(ValidateId("target", r.target(), l));
-  RETURN_IF_ERROR(ValidateAssociationType("type", r.type(), /*required=*/true));
-  if (r.has_confidence())
+  return ValidateAssociationType("type", r.type(), /*required=*/true);
+}
+
+absl::Status ValidateListConcepts(const v1::ListConceptsRequest& r, const ValidationLimits& l,
+                                  google::protobuf::Map<std::string, std::string>* filter) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  RETURN_IF_ERROR(AtMost("pageSize", r.page_size(), l.max_page_size));
+  if (r.page_token().size() > l.max_page_token_bytes) return InvalidField("pageToken", "malformed");
+  google::protobuf::Map<std::string, std::string> parsed;
+  for (int i = 0; i < r.attribute_size(); ++i) {
+    const std::string& item = r.attribute(i);
+    const size_t colon = item.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return InvalidField(IndexedField("attribute", i),
+                          absl::StrCat("'", item.size() <= 64 ? item : item.substr(0, 64) + "...",
+                                       "' is not key:value"));
+    }
+    const std::string key = item.substr(0, colon);
+    const std::string value = item.substr(colon + 1);
+    auto [it, inserted] = parsed.insert({key, value});
+    if (!inserted && it->second != value) {
+      return InvalidField(IndexedField("attribute", i),
+                          absl::StrCat("key '", key, "' is given twice with different values"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateAttributes("attribute", parsed, l));
+  if (filter != nullptr) *filter = std::move(parsed);
+  return absl::OkStatus();
+}
+
+UpdateFields MaskedFields(const v1::UpdateConceptRequest& r) {
+  UpdateFields f;
+  if (r.update_mask().empty()) {
+    f.content = !r.content().empty();
+    f.vector = !r.vector().empty();
+    f.attributes = !r.attributes().empty();
+    f.strength = r.has_strength();
+    f.confidence = r.has_confidence();
+    return f;
+  }
+  for (const std::string& name : r.update_mask()) {
+    if (name == "content") f.content = true;
+    if (name == "vector") f.vector = true;
+    if (name == "attributes") f.attributes = true;
+    if (name == "strength") f.strength = true;
+    if (name == "confidence") f.confidence = true;
+  }
+  return f;
+}
+
+absl::Status ValidateUpdateConcept(const v1::UpdateConceptRequest& r, const ValidationLimits& l) {
+  RETURN_IF_ERROR(ValidateNamespaceName("namespace", r.namespace_()));
+  RETURN_IF_ERROR(ValidateId("id", r.id(), l));
+  static constexpr absl::string_view kFields[] = {"content", "vector", "attributes", "strength",
+                                                  "confidence"};
+  bool masked[5] = {false, false, false, false, false};
+  for (int i = 0; i < r.update_mask_size(); ++i) {
+    const std::string& name = r.update_mask(i);
+    int found = -1;
+    for (int f = 0; f < 5; ++f) {
+      if (name == kFields[f]) found = f;
+    }
+    if (found < 0) {
+      return InvalidField(IndexedField("updateMask", i),
+                          absl::StrCat("unknown field '", name.size() <= 64 ? name : name.substr(0, 64),
+                                       "' (one of content, vector, attributes, strength, "
+                                       "confidence)"));
+    }
+    if (masked[found]) {
+      return InvalidField(IndexedField("updateMask", i), absl::StrCat("'", name, "' repeated"));
+    }
+    masked[found] = true;
+  }
+  if (r.update_mask_size() == 0) {
+    masked[0] = !r.content().empty();
+    masked[1] = !r.vector().empty();
+    masked[2] = !r.attributes().empty();
+    masked[3] = r.has_strength();
+    masked[4] = r.has_confidence();
+    if (!(masked[0] || masked[1] || masked[2] || masked[3] || masked[4])) {
+      return InvalidField("updateMask",
+                          "nothing to update (set content, vector, attributes, strength or "
+                          "confidence, or name them in updateMask)");
+    }
+  }
+  if (masked[0]) RETURN_IF_ERROR(ValidateContent("content", r.content(), l));
+  if (masked[1]) {
+    RETURN_IF_ERROR(AtMost("vector", r.vector_size(), l.max_dimension));
+    RETURN_IF_ERROR(ValidateFinite("vector", r.vector()));
+  }
+  if (masked[2]) RETURN_IF_ERROR(ValidateAttributes("attributes", r.attributes(), l));
+  if (masked[3]) {
+    if (!r.has_strength()) return InvalidField("strength", "required when updateMask names it");
+    const float v = r.strength().value();
+    if (!std::isfinite(v) || v < 0.0f) {
+      return InvalidField("strength", absl::StrCat(v, ": must be finite and >= 0"));
+    }
+  }
+  if (masked[4]) {
+    if (!r.has_confidence()) return InvalidField("confidence", "required when updateMask names it");
     RETURN_IF_ERROR(ValidateUnitInterval("confidence", r.confidence().value()));
-  if (r.has_weight() && !std::isfinite(r.weight().value()))
-    return InvalidField("weight", "not finite");
+  }
+  // Fields outside an explicit mask must not be sent: they would be silently ignored.
+  if (r.update_mask_size() > 0) {
+    const bool sent[5] = {!r.content().empty(), !r.vector().empty(), !r.attributes().empty(),
+                          r.has_strength(), r.has_confidence()};
+    for (int f = 0; f < 5; ++f) {
+      if (sent[f] && !masked[f]) {
+        return InvalidField(kFields[f], "set but not named in updateMask");
+      }
+    }
+  }
   return absl::OkStatus();
 }
 

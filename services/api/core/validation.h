@@ -39,6 +39,8 @@ struct ValidationLimits {
   uint32_t max_attributes = 64;
   uint32_t max_attribute_key_bytes = 128;
   uint32_t max_attribute_value_bytes = 4096;
+  uint32_t max_page_size = 1000;
+  uint32_t max_page_token_bytes = 512;
 };
 
 // The field checks shared with engram-storage (common/text/fields.h): IndexedField, InvalidField,
@@ -81,6 +83,29 @@ absl::Status ValidateLearnBatch(const v1::LearnBatchRequest& r, const Validation
 absl::Status ValidateGetConcept(const v1::GetConceptRequest& r, const ValidationLimits& l);
 absl::Status ValidateDeleteConcept(const v1::DeleteConceptRequest& r, const ValidationLimits& l);
 absl::Status ValidateAssociate(const v1::AssociateRequest& r, const ValidationLimits& l);
+// One association of a request; `prefix` is prepended to field names ("associations[3].").
+absl::Status ValidateAssociationItem(absl::string_view prefix, const v1::AssociateRequest& r,
+                                     const ValidationLimits& l);
+absl::Status ValidateAssociateBatch(const v1::AssociateBatchRequest& r, const ValidationLimits& l);
+absl::Status ValidateDeleteAssociation(const v1::DeleteAssociationRequest& r,
+                                       const ValidationLimits& l);
+// Also parses the "key:value" filters into `filter` (may be null), checked like attributes.
+absl::Status ValidateListConcepts(const v1::ListConceptsRequest& r, const ValidationLimits& l,
+                                  google::protobuf::Map<std::string, std::string>* filter);
+// The mask names known fields without repeats, every masked field that is set is valid, and
+// something is updated. Vector dimensions are checked separately.
+absl::Status ValidateUpdateConcept(const v1::UpdateConceptRequest& r, const ValidationLimits& l);
+
+// The fields an UpdateConceptRequest replaces: those of update_mask, or, with an empty mask,
+// every field the request sets.
+struct UpdateFields {
+  bool content = false;
+  bool vector = false;
+  bool attributes = false;
+  bool strength = false;
+  bool confidence = false;
+};
+UpdateFields MaskedFields(const v1::UpdateConceptRequest& r);
 absl::Status ValidateNeighbors(const v1::NeighborsRequest& r, const ValidationLimits& l);
 absl::Status ValidateFindPaths(const v1::FindPathsRequest& r, const ValidationLimits& l);
 absl::Status ValidateSearch(const v1::SearchRequest& r, const ValidationLimits& l);

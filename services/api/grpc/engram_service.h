@@ -42,8 +42,18 @@ class EngramService final : public v1::Engram::Service {
                           v1::Concept* response) override;
   grpc::Status DeleteConcept(grpc::ServerContext* context, const v1::DeleteConceptRequest* request,
                              v1::DeleteConceptResponse* response) override;
+  grpc::Status ListConcepts(grpc::ServerContext* context, const v1::ListConceptsRequest* request,
+                            v1::ListConceptsResponse* response) override;
+  grpc::Status UpdateConcept(grpc::ServerContext* context, const v1::UpdateConceptRequest* request,
+                             v1::Concept* response) override;
   grpc::Status Associate(grpc::ServerContext* context, const v1::AssociateRequest* request,
                          v1::Association* response) override;
+  grpc::Status AssociateBatch(grpc::ServerContext* context,
+                              const v1::AssociateBatchRequest* request,
+                              v1::AssociateBatchResponse* response) override;
+  grpc::Status DeleteAssociation(grpc::ServerContext* context,
+                                 const v1::DeleteAssociationRequest* request,
+                                 v1::DeleteAssociationResponse* response) override;
   grpc::Status Neighbors(grpc::ServerContext* context, const v1::NeighborsRequest* request,
                          v1::NeighborsResponse* response) override;
   grpc::Status FindPaths(grpc::ServerContext* context, const v1::FindPathsRequest* request,

@@ -47,6 +47,14 @@ class MockApiCore : public ApiCore {
               (const RequestContext&, const v1::ReasonRequest&), (override));
   MOCK_METHOD(absl::StatusOr<v1::Stats>, GetStats,
               (const RequestContext&, const v1::GetStatsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::ListConceptsResponse>, ListConcepts,
+              (const RequestContext&, const v1::ListConceptsRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::Concept>, UpdateConcept,
+              (const RequestContext&, const v1::UpdateConceptRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::AssociateBatchResponse>, AssociateBatch,
+              (const RequestContext&, const v1::AssociateBatchRequest&), (override));
+  MOCK_METHOD(absl::StatusOr<v1::DeleteAssociationResponse>, DeleteAssociation,
+              (const RequestContext&, const v1::DeleteAssociationRequest&), (override));
 };
 
 class EngramServiceTest : public ::testing::Test {

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/http/json_error.h"
+#include "common/http/url.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "services/api/policy/api_keys.h"
@@ -43,7 +44,7 @@ RestRoute MakeRoute(std::string method, std::string pattern, std::string rpc, st
   route.response = Resp::descriptor();
   route.success_status = success_status;
   route.created_field = std::move(created_field);
-  route.has_body = route.method == "POST";
+  route.has_body = route.method == "POST" || route.method == "PATCH";
   route.invoke = [call](
                      ApiCore& core, const RequestContext& ctx,
                      const pb::Message& request) -> absl::StatusOr<std::unique_ptr<pb::Message>> {
@@ -74,7 +75,9 @@ RestRoute MakeRoute(std::string method, std::string pattern, std::string rpc, st
           route.path_params.end()) {
         continue;
       }
-      if (field->is_repeated() || field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      // Repeated strings are repeatable parameters (?attribute=a:1&attribute=b:2).
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE ||
+          (field->is_repeated() && field->cpp_type() != FieldDescriptor::CPPTYPE_STRING)) {
         fail(absl::StrCat(field->name(), " cannot be a query parameter"));
       }
       route.query_params.push_back(field);
@@ -107,12 +110,26 @@ std::vector<RestRoute> BuildRoutes() {
                 &ApiCore::Learn, "created"));
   add(MakeRoute("POST", "/v1/namespaces/{namespace}/concepts:batch", "LearnBatch",
                 "Learn up to 1000 concepts, all or nothing", 200, &ApiCore::LearnBatch));
+  add(MakeRoute("GET", "/v1/namespaces/{namespace}/concepts", "ListConcepts",
+                "Page through the concepts (point-in-time pages; ?attribute=key:value filters, "
+                "repeatable)",
+                200, &ApiCore::ListConcepts));
   add(MakeRoute("GET", "/v1/namespaces/{namespace}/concepts/{id}", "GetConcept", "Get a concept",
                 200, &ApiCore::GetConcept));
+  add(MakeRoute("PATCH", "/v1/namespaces/{namespace}/concepts/{id}", "UpdateConcept",
+                "Change a concept's content, vector, attributes, strength or confidence "
+                "(associations stay; changed content is re-embedded unless a vector is given)",
+                200, &ApiCore::UpdateConcept));
   add(MakeRoute("DELETE", "/v1/namespaces/{namespace}/concepts/{id}", "DeleteConcept",
                 "Delete a concept with its vector and associations", 200, &ApiCore::DeleteConcept));
   add(MakeRoute("POST", "/v1/namespaces/{namespace}/associations", "Associate",
                 "Create or replace an association", 200, &ApiCore::Associate));
+  add(MakeRoute("POST", "/v1/namespaces/{namespace}/associations:batch", "AssociateBatch",
+                "Create or replace up to 1000 associations in one atomic write", 200,
+                &ApiCore::AssociateBatch));
+  add(MakeRoute("DELETE", "/v1/namespaces/{namespace}/associations", "DeleteAssociation",
+                "Delete one association (?source=&target=&type=); the concepts stay", 200,
+                &ApiCore::DeleteAssociation));
   add(MakeRoute("GET", "/v1/namespaces/{namespace}/concepts/{id}/neighbors", "Neighbors",
                 "The associations of a concept, highest confidence first", 200,
                 &ApiCore::Neighbors));
@@ -161,7 +178,11 @@ absl::Status SetQueryField(const FieldDescriptor* field, const std::string& text
        std::all_of(text.begin() + 1, text.end(), [](char c) { return absl::ascii_isdigit(c); }));
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_STRING:
-      reflection->SetString(message, field, text);
+      if (field->is_repeated()) {
+        reflection->AddString(message, field, text);
+      } else {
+        reflection->SetString(message, field, text);
+      }
       return absl::OkStatus();
     case FieldDescriptor::CPPTYPE_BOOL:
       if (text == "true" || text == "false") {
@@ -337,7 +358,26 @@ absl::Status BindRequest(const RestRoute& route, const http::Request& http_reque
                                                    " takes no request body (parameters go in "
                                                    "the query string)"));
   }
-  for (const auto& [key, value] : http_request.query) {
+  // Every pair in order, repeated keys kept (repeatable parameters); a repeated key of a
+  // single-valued parameter: the last value wins.
+  std::vector<std::pair<std::string, std::string>> query;
+  if (!http_request.raw_query.empty()) {
+    for (absl::string_view split : absl::StrSplit(http_request.raw_query, '&', absl::SkipEmpty())) {
+      const std::string_view piece(split.data(), split.size());
+      const size_t eq = piece.find('=');
+      absl::StatusOr<std::string> key = http::PercentDecode(piece.substr(0, eq), true);
+      absl::StatusOr<std::string> value = eq == absl::string_view::npos
+                                              ? absl::StatusOr<std::string>("")
+                                              : http::PercentDecode(piece.substr(eq + 1), true);
+      if (!key.ok() || !value.ok()) {
+        return absl::InvalidArgumentError("invalid percent-encoding in the query");
+      }
+      query.emplace_back(*std::move(key), *std::move(value));
+    }
+  } else {
+    query.assign(http_request.query.begin(), http_request.query.end());
+  }
+  for (const auto& [key, value] : query) {
     const FieldDescriptor* field = nullptr;
     for (const FieldDescriptor* candidate : route.query_params) {
       if (candidate->json_name() == key) field = candidate;

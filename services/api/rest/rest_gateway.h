@@ -8,7 +8,8 @@
 // route cannot exist in one and not the other. For each route:
 //   * The request message is built from the URL and the body. Fields named by the pattern's
 //     {param}s come from the path. On GET and DELETE routes every other field comes from the
-//     query string (by its JSON name, e.g. ?includeVector=true); POST routes take the rest from
+//     query string (by its JSON name, e.g. ?includeVector=true; a repeated string field is a
+//     repeatable parameter, ?attribute=a:1&attribute=b:2); POST and PATCH routes take the rest from
 //     the JSON body (the protobuf JSON mapping; unknown fields are rejected; an empty body is
 //     `{}`) and accept no query parameters. A body that sets a path-bound field to another value
 //     than the URL is rejected.
@@ -53,7 +54,7 @@ using RestInvoker = std::function<absl::StatusOr<std::unique_ptr<google::protobu
 
 // One REST route of engram.v1.Engram.
 struct RestRoute {
-  std::string method;   // "GET", "POST" or "DELETE"
+  std::string method;   // "GET", "POST", "PATCH" or "DELETE"
   std::string pattern;  // http::Router syntax, e.g. "/v1/namespaces/{namespace}/concepts:batch"
   std::string rpc;      // the engram.v1.Engram method, e.g. "LearnBatch" (also the operationId)
   std::string summary;  // one line for the OpenAPI document
@@ -62,7 +63,7 @@ struct RestRoute {
   int success_status = 200;
   // When set, a bool field of the response: true answers 201 instead of success_status.
   std::string created_field;
-  // Whether the request message (minus path fields) is the JSON body (POST) rather than the
+  // Whether the request message (minus path fields) is the JSON body (POST, PATCH) rather than the
   // query string (GET, DELETE).
   bool has_body = false;
   // Request fields bound to the pattern's {param}s, in pattern order (the param is the field's

@@ -128,6 +128,22 @@ class FakeCore : public ApiCore {
                                             const v1::AssociateRequest& r) override {
     return Answer<v1::Association>("Associate", ctx, r);
   }
+  absl::StatusOr<v1::ListConceptsResponse> ListConcepts(
+      const RequestContext& ctx, const v1::ListConceptsRequest& r) override {
+    return Answer<v1::ListConceptsResponse>("ListConcepts", ctx, r);
+  }
+  absl::StatusOr<v1::Concept> UpdateConcept(const RequestContext& ctx,
+                                            const v1::UpdateConceptRequest& r) override {
+    return Answer<v1::Concept>("UpdateConcept", ctx, r);
+  }
+  absl::StatusOr<v1::AssociateBatchResponse> AssociateBatch(
+      const RequestContext& ctx, const v1::AssociateBatchRequest& r) override {
+    return Answer<v1::AssociateBatchResponse>("AssociateBatch", ctx, r);
+  }
+  absl::StatusOr<v1::DeleteAssociationResponse> DeleteAssociation(
+      const RequestContext& ctx, const v1::DeleteAssociationRequest& r) override {
+    return Answer<v1::DeleteAssociationResponse>("DeleteAssociation", ctx, r);
+  }
   absl::StatusOr<v1::NeighborsResponse> Neighbors(const RequestContext& ctx,
                                                   const v1::NeighborsRequest& r) override {
     return Answer<v1::NeighborsResponse>("Neighbors", ctx, r);
@@ -272,6 +288,31 @@ TEST_F(RestGatewayTest, EveryRouteReachesItsCoreMethodWithPathQueryAndBodyMapped
           min_confidence { value: 0.25 } types: HIERARCHICAL)",
        200},
       {"GET", "/v1/stats", "", "GetStats", "", 200},
+      // v1.1
+      {"GET",
+       "/v1/namespaces/docs/concepts?pageSize=2&pageToken=abc&attribute=lang:en"
+       "&attribute=src%3Aurl:http%3A%2F%2Fx&includeVector=true",
+       "", "ListConcepts",
+       R"(namespace: "docs" page_size: 2 page_token: "abc" attribute: "lang:en"
+          attribute: "src:url:http://x" include_vector: true)",
+       200},
+      {"PATCH", "/v1/namespaces/docs/concepts/dog",
+       R"({"content":"A dog barks","attributes":{"lang":"en"},"strength":2,
+           "updateMask":["content","attributes","strength"]})",
+       "UpdateConcept",
+       R"(namespace: "docs" id: "dog" content: "A dog barks" attributes { key: "lang" value: "en" }
+          strength { value: 2 } update_mask: "content" update_mask: "attributes"
+          update_mask: "strength")",
+       200},
+      {"POST", "/v1/namespaces/docs/associations:batch",
+       R"({"associations":[{"source":"a","target":"b","type":"CAUSAL"},
+                           {"source":"b","target":"c","type":"TEMPORAL","weight":2}]})",
+       "AssociateBatch",
+       R"(namespace: "docs" associations { source: "a" target: "b" type: CAUSAL }
+          associations { source: "b" target: "c" type: TEMPORAL weight { value: 2 } })",
+       200},
+      {"DELETE", "/v1/namespaces/docs/associations?source=a&target=b&type=CAUSAL", "",
+       "DeleteAssociation", R"(namespace: "docs" source: "a" target: "b" type: CAUSAL)", 200},
   };
 
   std::set<std::string> covered;
