@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/engramctl/wordnet.h"
@@ -43,7 +45,7 @@ BulkLearner::BulkLearner(const RpcClient& client, std::string ns, const BulkOpti
              std::max<uint32_t>(options.parallel, 1)) {}
 
 absl::Status BulkLearner::FirstError() {
-  std::lock_guard<std::mutex> lock(mu_);
+  sync::MutexLock lock(&mu_);
   return first_error_;
 }
 
@@ -62,7 +64,7 @@ absl::Status BulkLearner::Add(engram::v1::LearnBatchRequest batch, std::string l
         },
         options_.retry, sleep_);
     if (!status.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      sync::MutexLock lock(&mu_);
       if (first_error_.ok()) first_error_ = Prefixed(status, label);
       return;
     }
@@ -79,6 +81,185 @@ absl::Status BulkLearner::Add(engram::v1::LearnBatchRequest batch, std::string l
 absl::Status BulkLearner::Finish() {
   queue_.Wait();
   return FirstError();
+}
+
+BulkAssociator::BulkAssociator(const RpcClient& client, std::string ns, const BulkOptions& options,
+                               Mode mode, Progress* progress,
+                               std::function<void(absl::Duration)> sleep)
+    : client_(client),
+      ns_(std::move(ns)),
+      options_(options),
+      mode_(mode),
+      progress_(progress),
+      sleep_(std::move(sleep)),
+      queue_(static_cast<int>(std::max<uint32_t>(options.parallel, 1)),
+             std::max<uint32_t>(options.parallel, 1)) {}
+
+absl::Status BulkAssociator::first_error() {
+  sync::MutexLock lock(&mu_);
+  return first_error_;
+}
+
+void BulkAssociator::Record(const absl::Status& status) {
+  sync::MutexLock lock(&mu_);
+  if (first_error_.ok()) first_error_ = status;
+}
+
+absl::Status BulkAssociator::Add(engram::v1::AssociateBatchRequest batch, std::string label,
+                                 uint64_t units, std::vector<std::string> item_labels) {
+  if (mode_ == Mode::kStopAtFirstError) RETURN_IF_ERROR(first_error());
+  batch.set_namespace_(ns_);
+  auto shared = std::make_shared<engram::v1::AssociateBatchRequest>(std::move(batch));
+  queue_.Submit([this, shared, label = std::move(label), units,
+                 item_labels = std::move(item_labels)] {
+    const uint64_t items = static_cast<uint64_t>(shared->associations_size());
+    if (mode_ == Mode::kStopAtFirstError && !first_error().ok()) return;  // stopped
+    engram::v1::AssociateBatchResponse response;
+    absl::Status status = CallWithRetry(
+        [&] {
+          response.Clear();
+          return client_.Call(&Stub::AssociateBatch, *shared, &response);
+        },
+        options_.retry, sleep_);
+    if (status.ok()) {
+      written_ += items;
+    } else if (mode_ == Mode::kStopAtFirstError) {
+      // "associations[3].target: ..." -> "<item 3's label>: target: ..."
+      absl::string_view message = status.message();
+      int index = -1;
+      const size_t close = message.find("].");
+      if (absl::StartsWith(message, "associations[") && close != absl::string_view::npos &&
+          absl::SimpleAtoi(message.substr(13, close - 13), &index) && index >= 0 &&
+          static_cast<size_t>(index) < item_labels.size()) {
+        absl::Status rest(status.code(), message.substr(close + 2));
+        status.ForEachPayload([&rest](absl::string_view url, const absl::Cord& payload) {
+          rest.SetPayload(url, payload);
+        });
+        Record(Prefixed(rest, item_labels[static_cast<size_t>(index)]));
+      } else {
+        Record(Prefixed(status, label));
+      }
+      failed_ += items;
+      return;
+    } else if (IsRetryable(status)) {
+      failed_ += items;
+      Record(Prefixed(status, label));
+    } else {
+      // One bad item refuses the whole (atomic) batch: write the others one by one.
+      for (int i = 0; i < shared->associations_size(); ++i) {
+        engram::v1::AssociateRequest single = shared->associations(i);
+        single.set_namespace_(ns_);
+        engram::v1::Association stored;
+        absl::Status one = CallWithRetry(
+            [&] { return client_.Call(&Stub::Associate, single, &stored); }, options_.retry,
+            sleep_);
+        if (one.ok()) {
+          ++written_;
+        } else {
+          ++failed_;
+          Record(Prefixed(one, static_cast<size_t>(i) < item_labels.size()
+                                   ? item_labels[static_cast<size_t>(i)]
+                                   : absl::StrCat(single.source(), " -> ", single.target())));
+        }
+      }
+    }
+    if (progress_ != nullptr) progress_->Add(units, items);
+  });
+  return absl::OkStatus();
+}
+
+absl::Status BulkAssociator::Finish() {
+  queue_.Wait();
+  if (mode_ == Mode::kStopAtFirstError) return first_error();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<engram::v1::AssociateRequest>> ParseAssociationLine(
+    absl::string_view line, absl::string_view ns) {
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return std::optional<engram::v1::AssociateRequest>();
+  engram::v1::AssociateRequest request;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(line.data(), line.size()), &request, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an Associate body: ", std::string(status.message())));
+  }
+  if (request.source().empty()) return absl::InvalidArgumentError("source: required");
+  if (request.target().empty()) return absl::InvalidArgumentError("target: required");
+  if (request.type() == engram::v1::ASSOCIATION_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        "type: required (SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL)");
+  }
+  if (!request.namespace_().empty() && request.namespace_() != ns) {
+    return absl::InvalidArgumentError(absl::StrCat("namespace: '", request.namespace_(),
+                                                   "' differs from the target namespace '", ns,
+                                                   "' (omit it or use --namespace)"));
+  }
+  request.clear_namespace_();
+  return std::optional<engram::v1::AssociateRequest>(std::move(request));
+}
+
+absl::StatusOr<ImportSummary> ImportAssociationLines(
+    const RpcClient& client, std::istream& in, absl::string_view name, uint64_t total_bytes,
+    const std::string& ns, const BulkOptions& options, Progress* progress,
+    const std::function<void(absl::Duration)>& sleep, const std::function<absl::Time()>& now) {
+  const absl::Time start = now();
+  if (progress != nullptr) progress->Start("associating", total_bytes, "associations");
+  BulkAssociator associator(client, ns, options, BulkAssociator::Mode::kStopAtFirstError,
+                            progress, sleep);
+  const uint32_t batch_size = std::clamp<uint32_t>(options.batch, 1, kMaxBatch);
+  engram::v1::AssociateBatchRequest batch;
+  std::vector<std::string> labels;
+  size_t first_line = 0;
+  uint64_t batch_bytes = 0;
+  auto send = [&](size_t last_line) {
+    absl::Status status =
+        associator.Add(std::move(batch), absl::StrCat(name, " lines ", first_line, "-", last_line),
+                       batch_bytes, std::move(labels));
+    batch.Clear();
+    labels.clear();
+    batch_bytes = 0;
+    return status;
+  };
+  auto fail = [&](absl::Status status) {
+    associator.Finish().IgnoreError();  // the batches already sent finish; report `status`
+    if (progress != nullptr) progress->Finish();
+    return status;
+  };
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    batch_bytes += line.size() + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    absl::StatusOr<std::optional<engram::v1::AssociateRequest>> parsed =
+        ParseAssociationLine(line, ns);
+    if (!parsed.ok()) {
+      return fail(absl::Status(parsed.status().code(), absl::StrCat(name, " line ", line_no, ": ",
+                                                                    parsed.status().message())));
+    }
+    if (!parsed->has_value()) continue;
+    if (batch.associations_size() == 0) first_line = line_no;
+    *batch.add_associations() = std::move(**parsed);
+    labels.push_back(absl::StrCat(name, " line ", line_no));
+    if (static_cast<uint32_t>(batch.associations_size()) >= batch_size) {
+      if (absl::Status s = send(line_no); !s.ok()) return fail(s);
+    }
+  }
+  if (in.bad()) return fail(absl::DataLossError(absl::StrCat(name, ": read error")));
+  if (batch.associations_size() > 0) {
+    if (absl::Status s = send(line_no); !s.ok()) return fail(s);
+  }
+  absl::Status status = associator.Finish();
+  if (progress != nullptr) progress->Finish();
+  RETURN_IF_ERROR(status);
+  ImportSummary summary;
+  summary.associations = associator.written();
+  summary.elapsed = now() - start;
+  return summary;
 }
 
 absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::string_view line,
@@ -246,42 +427,40 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
   const absl::Time associations_start = now();
 
   if (progress != nullptr) progress->Start("associations", associations.size(), "associations");
-  std::atomic<uint64_t> written{0};
-  std::atomic<uint64_t> failed{0};
-  std::mutex error_mu;
+  uint64_t written = 0;
+  uint64_t failed = 0;
   absl::Status first_error;
   {
-    const uint32_t parallel = std::max<uint32_t>(options.bulk.associate_parallel, 1);
-    WorkQueue queue(static_cast<int>(parallel), parallel * 4);
-    for (engram::v1::AssociateRequest& request : associations) {
-      request.set_namespace_(options.ns);
-      queue.Submit([&, request = &request] {
-        engram::v1::Association response;
-        // Associate replaces (source, target, type): repeating it is harmless.
-        absl::Status status =
-            CallWithRetry([&] { return client.Call(&Stub::Associate, *request, &response); },
-                          options.bulk.retry, sleep);
-        if (status.ok()) {
-          ++written;
-        } else {
-          ++failed;
-          std::lock_guard<std::mutex> lock(error_mu);
-          if (first_error.ok()) {
-            first_error =
-                Prefixed(status, absl::StrCat(request->source(), " -> ", request->target()));
-          }
-        }
-        if (progress != nullptr) progress->Add(1, 1);
-      });
+    BulkOptions bulk = options.bulk;
+    bulk.parallel = std::max<uint32_t>(options.bulk.associate_parallel, 1);
+    BulkAssociator associator(client, options.ns, bulk,
+                              BulkAssociator::Mode::kFallBackToSingleItems, progress, sleep);
+    const size_t batch_size = std::clamp<uint32_t>(options.bulk.batch, 1, kMaxBatch);
+    for (size_t first = 0; first < associations.size(); first += batch_size) {
+      const size_t last = std::min(associations.size(), first + batch_size);
+      engram::v1::AssociateBatchRequest batch;
+      std::vector<std::string> labels;
+      for (size_t i = first; i < last; ++i) {
+        labels.push_back(absl::StrCat(associations[i].source(), " -> ", associations[i].target()));
+        *batch.add_associations() = std::move(associations[i]);
+      }
+      // Associate replaces (source, target, type): re-running the import is harmless.
+      associator
+          .Add(std::move(batch), absl::StrCat("associations ", first + 1, "-", last), last - first,
+               std::move(labels))
+          .IgnoreError();  // kFallBackToSingleItems never stops
     }
-    queue.Wait();
+    associator.Finish().IgnoreError();
+    written = associator.written();
+    failed = associator.failed();
+    first_error = associator.first_error();
   }
   if (progress != nullptr) progress->Finish();
   if (log != nullptr) {
-    *log << PhaseLine("associations", written.load(), now() - associations_start) << "\n";
+    *log << PhaseLine("associations", written, now() - associations_start) << "\n";
   }
-  summary.associations += written.load();
-  summary.association_failures = failed.load();
+  summary.associations += written;
+  summary.association_failures = failed;
   summary.first_association_error = first_error;
   summary.elapsed = now() - start;
   return summary;

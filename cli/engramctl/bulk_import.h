@@ -19,10 +19,11 @@
 #include <cstdint>
 #include <functional>
 #include <istream>
-#include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -30,6 +31,7 @@
 #include "cli/engramctl/progress.h"
 #include "cli/engramctl/rpc_client.h"
 #include "cli/engramctl/work_queue.h"
+#include "common/sync/mutex.h"
 #include "engram/v1/engram.pb.h"
 
 namespace engram::cli {
@@ -37,9 +39,9 @@ namespace engram::cli {
 inline constexpr uint32_t kMaxBatch = 1000;  // api.md: LearnBatch takes at most 1000 items
 
 struct BulkOptions {
-  uint32_t batch = 500;             // concepts per LearnBatch, 1..kMaxBatch
-  uint32_t parallel = 4;            // LearnBatch calls in flight
-  uint32_t associate_parallel = 8;  // Associate calls in flight (WordNet)
+  uint32_t batch = 500;             // concepts (associations) per LearnBatch (AssociateBatch)
+  uint32_t parallel = 4;            // LearnBatch (AssociateBatch) calls in flight
+  uint32_t associate_parallel = 4;  // AssociateBatch calls in flight (WordNet)
   RetryPolicy retry;
 };
 
@@ -83,10 +85,67 @@ class BulkLearner {
   std::atomic<uint64_t> concepts_{0};
   std::atomic<uint64_t> created_{0};
   std::atomic<uint64_t> associations_{0};
-  std::mutex mu_;
-  absl::Status first_error_;  // guarded by mu_
-  WorkQueue queue_;           // last: its destructor waits for tasks that use the members above
+  sync::Mutex mu_;
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
+  WorkQueue queue_;  // last: its destructor waits for tasks that use the members above
 };
+
+// Sends associations as AssociateBatch calls (each one atomic, durable write), `parallel` in
+// flight, with the same retries and bounded queue as BulkLearner.
+//
+// Failure handling depends on `mode`:
+//   kStopAtFirstError: the first failed batch stops the pipeline (later Add calls return it).
+//     When the error names an item ("associations[3].target: ...") and the batch has item labels,
+//     the error names that item's label instead ("edges.jsonl line 42: target: ...").
+//   kFallBackToSingleItems: a batch refused for a reason other than RESOURCE_EXHAUSTED/UNAVAILABLE
+//     is re-sent one Associate per item, so only the bad items fail; failures are counted
+//     (failed(), first_error()) and the import goes on (WordNet).
+class BulkAssociator {
+ public:
+  enum class Mode { kStopAtFirstError, kFallBackToSingleItems };
+
+  BulkAssociator(const RpcClient& client, std::string ns, const BulkOptions& options, Mode mode,
+                 Progress* progress, std::function<void(absl::Duration)> sleep);
+  BulkAssociator(const BulkAssociator&) = delete;
+  BulkAssociator& operator=(const BulkAssociator&) = delete;
+
+  // Queues one batch (its namespace is set here). `item_labels`: one per item, or empty.
+  absl::Status Add(engram::v1::AssociateBatchRequest batch, std::string label, uint64_t units,
+                   std::vector<std::string> item_labels = {});
+  // Waits for every queued batch; returns the first failure in kStopAtFirstError mode, else OK.
+  absl::Status Finish();
+
+  uint64_t written() const { return written_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+  absl::Status first_error();
+
+ private:
+  void Record(const absl::Status& status);
+
+  const RpcClient& client_;
+  const std::string ns_;
+  const BulkOptions options_;
+  const Mode mode_;
+  Progress* const progress_;
+  const std::function<void(absl::Duration)> sleep_;
+  std::atomic<uint64_t> written_{0};
+  std::atomic<uint64_t> failed_{0};
+  sync::Mutex mu_;
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
+  WorkQueue queue_;  // last: its destructor waits for tasks that use the members above
+};
+
+// A JSONL line of `associate --file`: one Associate body {source, target, type, confidence?,
+// weight?}. Blank lines are skipped. Errors name the field.
+absl::StatusOr<std::optional<engram::v1::AssociateRequest>> ParseAssociationLine(
+    absl::string_view line, absl::string_view ns);
+
+// Reads JSONL associations from `in`, batches them (options.batch, at most kMaxBatch) and sends
+// them with AssociateBatch; the first failure stops the import, naming the input line.
+absl::StatusOr<ImportSummary> ImportAssociationLines(
+    const RpcClient& client, std::istream& in, absl::string_view name, uint64_t total_bytes,
+    const std::string& ns, const BulkOptions& options, Progress* progress,
+    const std::function<void(absl::Duration)>& sleep, const std::function<absl::Time()>& now);
 
 // Turns one input line (1-based `line_no`) into a concept; std::nullopt skips the line.
 using LineParser = std::function<absl::StatusOr<std::optional<engram::v1::LearnRequest>>(
@@ -115,8 +174,10 @@ struct WordNetImportOptions {
 };
 
 // Creates the namespace when missing (hashing embedder), learns every noun synset, then writes
-// every association among them. Association failures are counted, not fatal; the summary holds
-// the first. Notes (namespace created, phases) go to `log`.
+// every association among them with AssociateBatch (options.bulk.batch per call,
+// options.bulk.associate_parallel in flight). Association failures are counted, not fatal
+// (BulkAssociator::Mode::kFallBackToSingleItems); the summary holds the first. Notes (namespace
+// created, phases) go to `log`.
 absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
                                             const WordNetImportOptions& options, Progress* progress,
                                             std::ostream* log,

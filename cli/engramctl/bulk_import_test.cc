@@ -298,19 +298,42 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
         }
         return Acknowledge(req, resp);
       }));
+  // Two AssociateBatch calls of two edges; the batch holding the edge from the (pretend) missing
+  // wn-n-00002100 is refused as a whole and re-sent one Associate per edge, so only that edge
+  // fails.
   std::mutex mu;
   std::vector<std::string> edges;
+  auto edge_name = [](const engram::v1::AssociateRequest& a) {
+    return absl::StrCat(a.source(), ">", a.target(), ":",
+                        engram::v1::AssociationType_Name(a.type()));
+  };
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const engram::v1::AssociateBatchRequest& req,
+                                 engram::v1::AssociateBatchResponse*) {
+        EXPECT_EQ(req.namespace_(), "wn");
+        EXPECT_EQ(req.associations_size(), 2);
+        for (int i = 0; i < req.associations_size(); ++i) {
+          if (req.associations(i).source() == "wn-n-00002100") {
+            return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                absl::StrCat("associations[", i, "].source: not found"));
+          }
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        for (const auto& a : req.associations()) edges.push_back(edge_name(a));
+        return grpc::Status::OK;
+      }));
   EXPECT_CALL(stub_, Associate(_, _, _))
-      .Times(4)
+      .Times(2)
       .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::AssociateRequest& req,
                                  engram::v1::Association*) {
         EXPECT_EQ(req.namespace_(), "wn");
-        std::lock_guard<std::mutex> lock(mu);
-        edges.push_back(absl::StrCat(req.source(), ">", req.target(), ":",
-                                     engram::v1::AssociationType_Name(req.type())));
         if (req.source() == "wn-n-00002100") {
           return grpc::Status(grpc::StatusCode::NOT_FOUND, "concept wn-n-00002100 not found");
         }
+        std::lock_guard<std::mutex> lock(mu);
+        edges.push_back(edge_name(req));
         return grpc::Status::OK;
       }));
 
@@ -327,8 +350,7 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
   std::sort(edges.begin(), edges.end());
   EXPECT_EQ(edges, (std::vector<std::string>{"wn-n-00001930>wn-n-00001740:HIERARCHICAL",
                                              "wn-n-00002000>wn-n-00001740:COMPOSITIONAL",
-                                             "wn-n-00002000>wn-n-00001930:HIERARCHICAL",
-                                             "wn-n-00002100>wn-n-00001930:HIERARCHICAL"}));
+                                             "wn-n-00002000>wn-n-00001930:HIERARCHICAL"}));
   EXPECT_EQ(summary->concepts, 4u);
   EXPECT_EQ(summary->associations, 3u);
   EXPECT_EQ(summary->association_failures, 1u);
@@ -345,13 +367,15 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
         EXPECT_EQ(req.concepts_size(), 2);
         return Acknowledge(req, resp);
       }));
-  EXPECT_CALL(stub_, Associate(_, EqualsProto(R"pb(
-                                 namespace: "wn"
-                                 source: "wn-n-00001930"
-                                 target: "wn-n-00001740"
-                                 type: HIERARCHICAL
-                                 confidence { value: 1 })pb"),
-                               _))
+  EXPECT_CALL(stub_, AssociateBatch(_, EqualsProto(R"pb(
+                                      namespace: "wn"
+                                      associations {
+                                        source: "wn-n-00001930"
+                                        target: "wn-n-00001740"
+                                        type: HIERARCHICAL
+                                        confidence { value: 1 }
+                                      })pb"),
+                                    _))
       .WillOnce(Return(grpc::Status::OK));
   options.limit = 2;
   auto limited = ImportWordNet(client_, options, nullptr, &log, sleep_, now_);
@@ -359,6 +383,64 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
   EXPECT_EQ(limited->concepts, 2u);
   EXPECT_EQ(limited->associations, 1u);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(BulkImportTest, AssociationLinesAreBatchedAndAFailureNamesTheLine) {
+  std::istringstream in(
+      "{\"source\":\"a\",\"target\":\"b\",\"type\":\"CAUSAL\"}\n"
+      "\n"
+      "{\"source\":\"b\",\"target\":\"c\",\"type\":\"TEMPORAL\",\"confidence\":0.5}\n"
+      "{\"source\":\"c\",\"target\":\"d\",\"type\":\"SEMANTIC\",\"weight\":2}\n");
+  std::vector<int> sizes;
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const engram::v1::AssociateBatchRequest& req,
+                                 engram::v1::AssociateBatchResponse*) {
+        EXPECT_EQ(req.namespace_(), "ns");
+        sizes.push_back(req.associations_size());
+        return grpc::Status::OK;
+      }));
+  BulkOptions options;
+  options.batch = 2;
+  options.parallel = 1;
+  auto summary =
+      ImportAssociationLines(client_, in, "edges.jsonl", 0, "ns", options, nullptr, sleep_, now_);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->associations, 3u);
+  EXPECT_EQ(sizes, (std::vector<int>{2, 1}));
+
+  // The server names associations[1] of the second batch: that is line 3 of the input.
+  std::istringstream bad(
+      "{\"source\":\"a\",\"target\":\"b\",\"type\":\"CAUSAL\"}\n"
+      "{\"source\":\"a\",\"target\":\"c\",\"type\":\"CAUSAL\"}\n"
+      "{\"source\":\"a\",\"target\":\"ghost\",\"type\":\"CAUSAL\"}\n");
+  options.batch = 1;
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _))
+      .WillOnce(Return(grpc::Status::OK))
+      .WillOnce(Return(grpc::Status::OK))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                    "associations[0].target: concept 'ghost' not found")));
+  auto failed =
+      ImportAssociationLines(client_, bad, "edges.jsonl", 0, "ns", options, nullptr, sleep_, now_);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(failed.status().message()),
+              HasSubstr("edges.jsonl line 3: target: concept 'ghost' not found"));
+}
+
+TEST_F(BulkImportTest, BadAssociationLinesStopBeforeTheirBatchIsSent) {
+  std::istringstream in("{\"source\":\"a\",\"target\":\"b\"}\n");
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _)).Times(0);
+  auto summary =
+      ImportAssociationLines(client_, in, "e.jsonl", 0, "ns", BulkOptions(), nullptr, sleep_, now_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("e.jsonl line 1: type: required"));
+  std::istringstream unknown("{\"source\":\"a\",\"target\":\"b\",\"type\":\"CAUSAL\",\"x\":1}\n");
+  summary = ImportAssociationLines(client_, unknown, "e.jsonl", 0, "ns", BulkOptions(), nullptr,
+                                   sleep_, now_);
+  ASSERT_FALSE(summary.ok());
+  EXPECT_THAT(std::string(summary.status().message()), HasSubstr("e.jsonl line 1: not an Associate body"));
 }
 
 TEST_F(BulkImportTest, WordNetReadsEverythingBeforeWriting) {

@@ -281,6 +281,106 @@ TEST_F(CommandsTest, Associate) {
   EXPECT_EQ(Run({"associate", "a", "b", "HIERARCHICAL"}), kExitOk);
 }
 
+TEST_F(CommandsTest, ListPagesUntilTheTokenIsEmpty) {
+  EXPECT_CALL(stub_, ListConcepts(_, EqualsProto(R"pb(
+                                    namespace: "docs"
+                                    page_size: 2
+                                    attribute: "lang:en")pb"),
+                                  _))
+      .WillOnce(DoAll(SetArgPointee<2>(FromText<engram::v1::ListConceptsResponse>(R"pb(
+                        concepts { id: "a" content: "alpha" }
+                        concepts { id: "b" content: "beta\nsecond line" }
+                        next_page_token: "T1")pb")),
+                      Return(grpc::Status::OK)));
+  EXPECT_CALL(stub_, ListConcepts(_, EqualsProto(R"pb(
+                                    namespace: "docs"
+                                    page_size: 2
+                                    page_token: "T1"
+                                    attribute: "lang:en")pb"),
+                                  _))
+      .WillOnce(DoAll(SetArgPointee<2>(FromText<engram::v1::ListConceptsResponse>(
+                          R"pb(concepts { id: "c" content: "gamma" })pb")),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Run({"-n", "docs", "list", "--page_size", "2", "--attr", "lang=en"}), kExitOk);
+  EXPECT_EQ(out_.str(), "a  alpha\nb  beta second line\nc  gamma\n");
+
+  // --page: one page, the next token on stderr; --output json: one Concept per line.
+  EXPECT_CALL(stub_, ListConcepts(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(FromText<engram::v1::ListConceptsResponse>(R"pb(
+                        concepts { id: "a" content: "alpha" }
+                        next_page_token: "T2")pb")),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Run({"list", "--page"}), kExitOk);
+  EXPECT_EQ(out_.str(), "a  alpha\n");
+  EXPECT_THAT(err_.str(), HasSubstr("next page: --page_token=T2"));
+  EXPECT_EQ(Run({"list", "--attr", "novalue"}), kExitUsage);
+}
+
+TEST_F(CommandsTest, UpdateSendsOnlyTheGivenFieldsInTheMask) {
+  EXPECT_CALL(stub_, UpdateConcept(_, EqualsProto(R"pb(
+                                     namespace: "default"
+                                     id: "dog"
+                                     content: "A dog barks"
+                                     attributes { key: "lang" value: "en" }
+                                     confidence { value: 0.5 }
+                                     update_mask: "content"
+                                     update_mask: "attributes"
+                                     update_mask: "confidence")pb"),
+                                   _))
+      .WillOnce(DoAll(SetArgPointee<2>(FromText<engram::v1::Concept>(
+                          R"pb(id: "dog" content: "A dog barks" confidence: 0.5)pb")),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Run({"update", "dog", "--content", "A dog barks", "--attr", "lang=en", "--confidence",
+                 "0.5"}),
+            kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("A dog barks"));
+  EXPECT_CALL(stub_, UpdateConcept(_, EqualsProto(R"pb(
+                                     namespace: "default" id: "dog" update_mask: "attributes")pb"),
+                                   _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "concept 'dog' not found")));
+  EXPECT_EQ(Run({"update", "dog", "--clear_attributes"}), kExitNotFound);
+  EXPECT_EQ(Run({"update", "dog"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("nothing to change"));
+}
+
+TEST_F(CommandsTest, UnlinkDeletesOneAssociation) {
+  EXPECT_CALL(stub_, DeleteAssociation(_, EqualsProto(R"pb(
+                                         namespace: "default"
+                                         source: "rain"
+                                         target: "wet"
+                                         type: CAUSAL)pb"),
+                                       _))
+      .WillOnce(Return(grpc::Status::OK))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "association not found")));
+  EXPECT_EQ(Run({"unlink", "rain", "wet", "causal"}), kExitOk);
+  EXPECT_EQ(out_.str(), "deleted rain -CAUSAL-> wet\n");
+  EXPECT_EQ(Run({"unlink", "rain", "wet", "causal"}), kExitNotFound);
+  EXPECT_EQ(Run({"unlink", "rain", "wet"}), kExitUsage);
+}
+
+TEST_F(CommandsTest, AssociateFileSendsBatches) {
+  const std::string file = TempFile(
+      "edges.jsonl",
+      "{\"source\":\"a\",\"target\":\"b\",\"type\":\"CAUSAL\"}\n"
+      "{\"source\":\"b\",\"target\":\"c\",\"type\":\"TEMPORAL\",\"weight\":2}\n"
+      "{\"source\":\"c\",\"target\":\"d\",\"type\":\"SEMANTIC\"}\n");
+  std::vector<int> sizes;
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _))
+      .Times(2)
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*,
+                                 const engram::v1::AssociateBatchRequest& req,
+                                 engram::v1::AssociateBatchResponse*) {
+        EXPECT_EQ(req.namespace_(), "g");
+        sizes.push_back(req.associations_size());
+        return grpc::Status::OK;
+      }));
+  EXPECT_EQ(Run({"-n", "g", "associate", "--file", file, "--batch", "2", "--parallel", "1"}),
+            kExitOk);
+  EXPECT_EQ(sizes, (std::vector<int>{2, 1}));
+  EXPECT_THAT(out_.str(), HasSubstr("associated 3 in"));
+  EXPECT_EQ(Run({"associate", "--file", file, "a", "b", "CAUSAL"}), kExitUsage);
+}
+
 TEST_F(CommandsTest, NeighborsAndPaths) {
   EXPECT_CALL(stub_, Neighbors(_, EqualsProto(R"pb(
                                  namespace: "default"

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -413,10 +414,10 @@ absl::Status ImportWordNetCommand(Invocation& inv, const std::vector<std::string
   parser.AddUint64("limit", &limit, 0, UINT64_MAX, "N",
                    "import only the first N synsets (and the associations among them)");
   parser.AddUint("batch", &options.bulk.batch, 1, kMaxBatch, "N",
-                 "concepts per LearnBatch (default 500)");
+                 "concepts per LearnBatch and associations per AssociateBatch (default 500)");
   parser.AddUint("parallel", &options.bulk.parallel, 1, 64, "N", "batches in flight (default 4)");
   parser.AddUint("associate_parallel", &options.bulk.associate_parallel, 1, 256, "N",
-                 "Associate calls in flight (default 8)");
+                 "AssociateBatch calls in flight (default 4; --batch associations each)");
   parser.AddUint("retries", &retries, 0, 100, "N",
                  "retries of a call refused with RESOURCE_EXHAUSTED/UNAVAILABLE (default 5)");
   if (inv.help) {
@@ -494,16 +495,66 @@ absl::Status Delete(Invocation& inv, const std::vector<std::string>& args) {
 absl::Status Associate(Invocation& inv, const std::vector<std::string>& args) {
   FlagParser parser("associate");
   std::optional<float> confidence, weight;
+  std::string file;
+  BulkOptions bulk;
+  uint32_t retries = 5;
   parser.AddFloat("confidence", &confidence, 0, 1, "C", "0..1 (default 1)");
   parser.AddFloat("weight", &weight, -std::numeric_limits<float>::max(),
                   std::numeric_limits<float>::max(), "W", "finite (default 1)");
+  parser.AddString("file", &file, "FILE",
+                   "bulk: one JSON Associate body per line (- for stdin), sent as AssociateBatch");
+  parser.AddUint("batch", &bulk.batch, 1, kMaxBatch, "N",
+                 "--file: associations per AssociateBatch (default 500)");
+  parser.AddUint("parallel", &bulk.parallel, 1, 64, "N", "--file: batches in flight (default 4)");
+  parser.AddUint("retries", &retries, 0, 100, "N",
+                 "--file: retries of a batch refused with RESOURCE_EXHAUSTED/UNAVAILABLE "
+                 "(default 5)");
   if (inv.help) {
-    return PrintHelp(inv, "associate <SOURCE> <TARGET> <TYPE> [--confidence C] [--weight W]",
+    return PrintHelp(inv,
+                     "associate <SOURCE> <TARGET> <TYPE> [--confidence C] [--weight W] | "
+                     "associate --file FILE|-",
                      "Creates or replaces the association SOURCE -TYPE-> TARGET. TYPE: SEMANTIC, "
-                     "CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL.",
+                     "CAUSAL, TEMPORAL, HIERARCHICAL or COMPOSITIONAL. With --file: one JSON "
+                     "body {\"source\", \"target\", \"type\", \"confidence\"?, \"weight\"?} "
+                     "per line, sent in atomic AssociateBatch calls with progress on stderr; a bad "
+                     "line or a refused batch stops the import with an error naming the line.",
                      &parser);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  if (!file.empty()) {
+    if (!positionals.empty()) {
+      return UsageError("associate: give either <SOURCE> <TARGET> <TYPE> or --file, not both");
+    }
+    if (confidence || weight) {
+      return UsageError("associate: --confidence/--weight: per line in --file mode");
+    }
+    bulk.retry.max_attempts = static_cast<int>(retries) + 1;
+    const std::string ns = inv.options().ns;
+    ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
+    Progress progress = MakeProgress(inv.io());
+    absl::StatusOr<ImportSummary> summary;
+    if (file == "-") {
+      summary = ImportAssociationLines(*client, *inv.io().in, "stdin", 0, ns, bulk, &progress,
+                                       inv.io().sleep, inv.io().now);
+    } else {
+      ASSIGN_OR_RETURN(uint64_t size, FileSize(file));
+      std::ifstream in(file, std::ios::binary);
+      if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
+      summary = ImportAssociationLines(*client, in, file, size, ns, bulk, &progress,
+                                       inv.io().sleep, inv.io().now);
+    }
+    RETURN_IF_ERROR(summary.status());
+    const double seconds = absl::ToDoubleSeconds(summary->elapsed);
+    if (inv.json()) {
+      *inv.io().out << absl::StrFormat("{\"associations\":\"%d\",\"seconds\":%.3f}\n",
+                                       summary->associations, seconds);
+    } else {
+      *inv.io().out << absl::StrFormat(
+          "associated %d in %.1f s (%.0f associations/s)\n", summary->associations, seconds,
+          seconds > 0 ? static_cast<double>(summary->associations) / seconds : 0.0);
+    }
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(ExpectPositionals("associate", positionals, {"<SOURCE>", "<TARGET>", "<TYPE>"}));
   engram::v1::AssociateRequest request;
   request.set_namespace_(inv.options().ns);
@@ -516,6 +567,160 @@ absl::Status Associate(Invocation& inv, const std::vector<std::string>& args) {
   engram::v1::Association response;
   RETURN_IF_ERROR(inv.Call(&Stub::Associate, request, &response));
   inv.Print(response, RenderAssociation(response));
+  return absl::OkStatus();
+}
+
+absl::Status Unlink(Invocation& inv, const std::vector<std::string>& args) {
+  FlagParser parser("unlink");
+  if (inv.help) {
+    return PrintHelp(inv, "unlink <SOURCE> <TARGET> <TYPE>",
+                     "Deletes the association SOURCE -TYPE-> TARGET (NOT_FOUND when there is "
+                     "none); the concepts stay.",
+                     &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  RETURN_IF_ERROR(ExpectPositionals("unlink", positionals, {"<SOURCE>", "<TARGET>", "<TYPE>"}));
+  engram::v1::DeleteAssociationRequest request;
+  request.set_namespace_(inv.options().ns);
+  request.set_source(positionals[0]);
+  request.set_target(positionals[1]);
+  ASSIGN_OR_RETURN(AssociationType type, ParseType(positionals[2], "unlink: <TYPE>"));
+  request.set_type(type);
+  engram::v1::DeleteAssociationResponse response;
+  RETURN_IF_ERROR(inv.Call(&Stub::DeleteAssociation, request, &response));
+  inv.Print(response, absl::StrCat("deleted ", request.source(), " -",
+                                   engram::v1::AssociationType_Name(type), "-> ",
+                                   request.target(), "\n"));
+  return absl::OkStatus();
+}
+
+absl::Status List(Invocation& inv, const std::vector<std::string>& args) {
+  FlagParser parser("list");
+  uint32_t page_size = 0;
+  uint64_t limit = 0;
+  std::string page_token;
+  std::vector<std::string> attrs;
+  bool with_vector = false, one_page = false;
+  parser.AddUint("page_size", &page_size, 1, 1000, "N", "concepts per ListConcepts call (default 100)");
+  parser.AddUint64("limit", &limit, 1, UINT64_MAX, "N", "stop after N concepts (default: all)");
+  parser.AddRepeated("attr", &attrs, "KEY=VALUE", "only concepts with this attribute (repeatable)");
+  parser.AddString("page_token", &page_token, "TOKEN", "continue a listing (from --page)");
+  parser.AddBool("page", &one_page, "fetch one page only and print the next page token");
+  parser.AddBool("vector", &with_vector, "include the vectors");
+  if (inv.help) {
+    return PrintHelp(inv, "list [--attr K=V ...] [--page_size N] [--limit N] [--page]",
+                     "Lists the namespace's concepts page by page (a point-in-time view): one "
+                     "line per concept (id and content), or one JSON Concept per line with "
+                     "--output json.",
+                     &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  RETURN_IF_ERROR(ExpectPositionals("list", positionals, {}));
+  engram::v1::ListConceptsRequest request;
+  request.set_namespace_(inv.options().ns);
+  request.set_page_size(page_size);
+  request.set_include_vector(with_vector);
+  request.set_page_token(page_token);
+  for (const std::string& item : attrs) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return UsageError(absl::StrCat("--attr: '", item, "' is not key=value"));
+    }
+    request.add_attribute(absl::StrCat(item.substr(0, eq), ":", item.substr(eq + 1)));
+  }
+  uint64_t printed = 0;
+  while (true) {
+    engram::v1::ListConceptsResponse response;
+    RETURN_IF_ERROR(inv.Call(&Stub::ListConcepts, request, &response));
+    for (const engram::v1::Concept& c : response.concepts()) {
+      if (limit != 0 && printed >= limit) break;
+      if (inv.json()) {
+        *inv.io().out << ToJson(c) << '\n';
+      } else {
+        std::string content = c.content();
+        std::replace(content.begin(), content.end(), '\n', ' ');
+        if (content.size() > 100) content = content.substr(0, 97) + "...";
+        *inv.io().out << c.id() << "  " << content << '\n';
+      }
+      ++printed;
+    }
+    if (one_page) {
+      if (!response.next_page_token().empty()) {
+        (inv.json() ? *inv.io().out : *inv.io().err)
+            << (inv.json() ? absl::StrCat("{\"nextPageToken\":\"", response.next_page_token(),
+                                          "\"}\n")
+                           : absl::StrCat("next page: --page_token=", response.next_page_token(),
+                                          "\n"));
+      }
+      break;
+    }
+    if (response.next_page_token().empty() || (limit != 0 && printed >= limit)) break;
+    request.set_page_token(response.next_page_token());
+  }
+  if (!inv.json() && printed == 0) *inv.io().err << "no concepts\n";
+  return absl::OkStatus();
+}
+
+absl::Status Update(Invocation& inv, const std::vector<std::string>& args) {
+  FlagParser parser("update");
+  std::optional<std::string> content;
+  std::string vector;
+  std::vector<std::string> attrs;
+  std::optional<float> strength, confidence;
+  bool clear_attributes = false;
+  parser.AddOptionalString("content", &content, "TEXT", "new content (re-embedded unless --vector)");
+  parser.AddString("vector", &vector, "V1,V2,...", "new vector");
+  parser.AddRepeated("attr", &attrs, "KEY=VALUE",
+                     "attribute (repeatable); replaces every attribute of the concept");
+  parser.AddBool("clear_attributes", &clear_attributes, "remove every attribute");
+  parser.AddFloat("strength", &strength, 0, std::numeric_limits<float>::max(), "S", ">= 0");
+  parser.AddFloat("confidence", &confidence, 0, 1, "C", "0..1");
+  if (inv.help) {
+    return PrintHelp(inv,
+                     "update <ID> [--content TEXT] [--vector V,...] [--attr K=V ...] "
+                     "[--clear_attributes] [--strength S] [--confidence C]",
+                     "Changes an existing concept in place (UpdateConcept): only the given fields "
+                     "change; its associations stay. New content without --vector is re-embedded "
+                     "by the namespace's embedder.",
+                     &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  RETURN_IF_ERROR(ExpectPositionals("update", positionals, {"<ID>"}));
+  engram::v1::UpdateConceptRequest request;
+  request.set_namespace_(inv.options().ns);
+  request.set_id(positionals[0]);
+  if (content) {
+    if (content->empty()) return UsageError("--content: empty");
+    request.set_content(*content);
+    request.add_update_mask("content");
+  }
+  if (!vector.empty()) {
+    RETURN_IF_ERROR(ParseVector(vector, request.mutable_vector()));
+    request.add_update_mask("vector");
+  }
+  if (!attrs.empty() && clear_attributes) {
+    return UsageError("update: give either --attr or --clear_attributes, not both");
+  }
+  if (!attrs.empty() || clear_attributes) {
+    RETURN_IF_ERROR(ParseKeyValues(attrs, "--attr", request.mutable_attributes()));
+    request.add_update_mask("attributes");
+  }
+  if (strength) {
+    request.mutable_strength()->set_value(*strength);
+    request.add_update_mask("strength");
+  }
+  if (confidence) {
+    request.mutable_confidence()->set_value(*confidence);
+    request.add_update_mask("confidence");
+  }
+  if (request.update_mask().empty()) {
+    return UsageError(
+        "update: nothing to change (give --content, --vector, --attr, --clear_attributes, "
+        "--strength or --confidence)");
+  }
+  engram::v1::Concept response;
+  RETURN_IF_ERROR(inv.Call(&Stub::UpdateConcept, request, &response));
+  inv.Print(response, RenderConcept(response));
   return absl::OkStatus();
 }
 
@@ -827,9 +1032,10 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"learn", Learn},         {"import", Import},         {"get", Get},     {"delete", Delete},
-    {"associate", Associate}, {"neighbors", Neighbors},   {"paths", Paths}, {"search", Search},
-    {"reason", Reason},       {"namespaces", Namespaces}, {"stats", Stats}, {"version", Version},
+    {"learn", Learn},         {"import", Import},         {"get", Get},       {"list", List},
+    {"update", Update},       {"delete", Delete},         {"associate", Associate},
+    {"unlink", Unlink},       {"neighbors", Neighbors},   {"paths", Paths},   {"search", Search},
+    {"reason", Reason},       {"namespaces", Namespaces}, {"stats", Stats},   {"version", Version},
     {"snapshot", Snapshot},
 };
 
@@ -888,8 +1094,12 @@ commands:
   import jsonl <FILE|->                                 bulk import of JSON Learn bodies
   import wordnet [DIR] [--limit N]                      import WordNet nouns (wordnet-base)
   get <ID> [--vector]                                   show a concept
+  list [--attr K=V] [--page_size N] [--limit N]         page through the concepts
+  update <ID> [--content T] [--attr K=V] [--strength S] change a concept in place
   delete <ID>                                           delete a concept
   associate <SOURCE> <TARGET> <TYPE>                    create or replace an association
+  associate --file FILE|-                               bulk associations (JSONL, batched)
+  unlink <SOURCE> <TARGET> <TYPE>                       delete an association
   neighbors <ID> [--type T] [--direction D] [--limit N] a concept's associations
   paths <SOURCE> <TARGET> [--max_depth D] [--types ..]  chains of associations
   search <TEXT> | --vector V,... [--k N] [--filter K=V] nearest concepts
