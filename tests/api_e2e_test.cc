@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "engram/v1/engram.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -799,6 +800,351 @@ TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
   ASSERT_TRUE(s.stub_->GetNamespace(Suite::Context().get(), get, &info).ok());
   EXPECT_EQ(info.concept_count(), 300u);
   EXPECT_GT(info.association_count(), 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// v1.1: ListConcepts, UpdateConcept, AssociateBatch, DeleteAssociation.
+// ---------------------------------------------------------------------------------------------
+
+TEST_F(ApiE2eTest, V11RestRoutesListUpdateAssociateBatchAndUnlink) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_v11_rest";
+  const std::string base = "/v1/namespaces/" + ns;
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", ns}}.dump()).status, 201);
+  json concepts = json::array();
+  for (int i = 0; i < 25; ++i) {
+    concepts.push_back({{"content", absl::StrCat("concept number ", i)},
+                        {"id", absl::StrCat("c", i)},
+                        {"attributes", {{"parity", i % 2 == 0 ? "even" : "odd"}}},
+                        {"extractAssociations", false}});
+  }
+  ASSERT_EQ(s.Rest("POST", base + "/concepts:batch", json{{"concepts", concepts}}.dump(), kWriterKey).status,
+            200);
+
+  // ListConcepts: pages of 10, point-in-time (a concept learned mid-listing is not seen), filters.
+  std::set<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    HttpResult r = s.Rest("GET", base + "/concepts?pageSize=10" + (token.empty() ? "" : "&pageToken=" + token), "",
+                          kReaderKey);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json page = Json(r);
+    EXPECT_LE(page["concepts"].size(), 10u);
+    for (const auto& c : page["concepts"]) {
+      EXPECT_TRUE(seen.insert(c["id"].get<std::string>()).second) << "listed twice: " << c["id"];
+      EXPECT_TRUE(c.contains("createTime"));
+      EXPECT_TRUE(c["vector"].empty());  // only with includeVector=true
+    }
+    token = page["nextPageToken"];
+    if (pages++ == 0) {
+      ASSERT_EQ(s.Rest("POST", base + "/concepts", json{{"content", "learned while listing"}, {"id", "late"}}.dump(),
+                       kWriterKey)
+                    .status,
+                201);
+    }
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(seen.count("late"), 0u);
+  EXPECT_GE(pages, 3);  // 10 + 10 + 5 (a last, empty page is allowed)
+  EXPECT_LE(pages, 4);
+
+  HttpResult r = s.Rest("GET", base + "/concepts?pageSize=1000&attribute=parity:even", "", kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["concepts"].size(), 13u) << r.body;
+  r = s.Rest("GET", base + "/concepts?attribute=parity:even&attribute=parity:odd", "", kReaderKey);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("attribute[1]"));
+  r = s.Rest("GET", base + "/concepts?pageSize=1001", "", kReaderKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("pageSize"));
+  r = s.Rest("GET", base + "/concepts?pageToken=garbage", "", kReaderKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("pageToken"));
+  // A token of a filtered listing does not continue an unfiltered one.
+  r = s.Rest("GET", base + "/concepts?pageSize=2&attribute=parity:odd", "", kReaderKey);
+  ASSERT_EQ(r.status, 200);
+  const std::string odd_token = Json(r)["nextPageToken"];
+  ASSERT_FALSE(odd_token.empty());
+  r = s.Rest("GET", base + "/concepts?pageToken=" + odd_token, "", kReaderKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("pageToken: issued for another"));
+  EXPECT_EQ(s.Rest("GET", base + "/concepts", "", kScopedKey).status, 403);
+  EXPECT_EQ(s.Rest("GET", base + "/concepts", "", "").status, 401);
+
+  // AssociateBatch: atomic; a bad item names its index and writes nothing.
+  r = s.Rest("POST", base + "/associations:batch",
+             json{{"associations",
+                   {{{"source", "c0"}, {"target", "c1"}, {"type", "CAUSAL"}},
+                    {{"source", "c1"}, {"target", "c2"}, {"type", "TEMPORAL"}, {"confidence", 0.5}},
+                    {{"source", "c2"}, {"target", "missing"}, {"type", "SEMANTIC"}}}}}
+                 .dump(),
+             kWriterKey);
+  EXPECT_EQ(r.status, 404) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("associations[2].target"));
+  r = s.Rest("GET", base + "/concepts/c0/neighbors", "", kReaderKey);
+  EXPECT_TRUE(Json(r)["neighbors"].empty()) << r.body;
+  r = s.Rest("POST", base + "/associations:batch",
+             json{{"associations",
+                   {{{"source", "c0"}, {"target", "c1"}, {"type", "CAUSAL"}},
+                    {{"source", "c1"}, {"target", ""}, {"type", "CAUSAL"}}}}}
+                 .dump(),
+             kWriterKey);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("associations[1].target"));
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back({{"source", "c0"}, {"target", "c1"}, {"type", "CAUSAL"}});
+  r = s.Rest("POST", base + "/associations:batch", json{{"associations", many}}.dump(), kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("at most 1000"));
+  EXPECT_EQ(s.Rest("POST", base + "/associations:batch",
+                   json{{"associations", {{{"source", "c0"}, {"target", "c1"}, {"type", "CAUSAL"}}}}}.dump(),
+                   kReaderKey)
+                .status,
+            403);
+  r = s.Rest("POST", base + "/associations:batch",
+             json{{"associations",
+                   {{{"source", "c0"}, {"target", "c1"}, {"type", "CAUSAL"}},
+                    {{"source", "c1"}, {"target", "c2"}, {"type", "TEMPORAL"}, {"confidence", 0.5}}}}}
+                 .dump(),
+             kWriterKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Json(r)["associations"].size(), 2u);
+  EXPECT_FLOAT_EQ(Json(r)["associations"][1]["confidence"].get<float>(), 0.5f);
+  r = s.Rest("GET", base + "/concepts/c1/neighbors?direction=BOTH", "", kReaderKey);
+  EXPECT_EQ(Json(r)["neighbors"].size(), 2u) << r.body;
+
+  // UpdateConcept: content and attributes change, the id, create time and associations stay;
+  // the new content is re-embedded (text search finds it by its new words).
+  r = s.Rest("GET", base + "/concepts/c1?includeVector=true", "", kReaderKey);
+  const json before = Json(r);
+  r = s.Rest("PATCH", base + "/concepts/c1",
+             json{{"content", "volcanic eruptions darken the sky"},
+                  {"attributes", {{"topic", "geology"}}},
+                  {"updateMask", {"content", "attributes"}}}
+                 .dump(),
+             kWriterKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r)["id"], "c1");
+  EXPECT_EQ(Json(r)["content"], "volcanic eruptions darken the sky");
+  EXPECT_EQ(Json(r)["attributes"], json({{"topic", "geology"}}));
+  EXPECT_EQ(Json(r)["createTime"], before["createTime"]);
+  r = s.Rest("GET", base + "/concepts/c1?includeVector=true", "", kReaderKey);
+  EXPECT_NE(Json(r)["vector"], before["vector"]);
+  r = s.Rest("POST", base + "/search", json{{"query", "volcanic eruptions darken the sky"}, {"k", 1}}.dump(),
+             kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(Json(r)["results"].size(), 1u);
+  EXPECT_EQ(Json(r)["results"][0]["id"], "c1");
+  r = s.Rest("GET", base + "/concepts/c1/neighbors?direction=BOTH", "", kReaderKey);
+  EXPECT_EQ(Json(r)["neighbors"].size(), 2u) << r.body;
+  // Strength alone (empty mask: the fields the body sets); the vector stays.
+  r = s.Rest("PATCH", base + "/concepts/c1", json{{"strength", 3}}.dump(), kWriterKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FLOAT_EQ(Json(r)["strength"].get<float>(), 3.0f);
+  EXPECT_EQ(Json(r)["content"], "volcanic eruptions darken the sky");
+  EXPECT_EQ(s.Rest("PATCH", base + "/concepts/ghost", json{{"strength", 1}}.dump(), kWriterKey).status, 404);
+  r = s.Rest("PATCH", base + "/concepts/c1", json{{"updateMask", {"colour"}}}.dump(), kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("updateMask[0]"));
+  r = s.Rest("PATCH", base + "/concepts/c1", json{{"vector", {1, 2, 3}}}.dump(), kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("vector: dimension 3 != namespace dimension 384"));
+  r = s.Rest("PATCH", base + "/concepts/c1", json{{"confidence", 1.5}}.dump(), kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("confidence"));
+  EXPECT_EQ(s.Rest("PATCH", base + "/concepts/c1", json{{"strength", 1}}.dump(), kReaderKey).status, 403);
+
+  // DeleteAssociation: 404 when absent; the concepts stay.
+  EXPECT_EQ(s.Rest("DELETE", base + "/associations?source=c0&target=c1&type=CAUSAL", "", kReaderKey).status, 403);
+  EXPECT_EQ(s.Rest("DELETE", base + "/associations?source=c0&target=c1&type=CAUSAL", "", kWriterKey).status, 200);
+  EXPECT_EQ(s.Rest("DELETE", base + "/associations?source=c0&target=c1&type=CAUSAL", "", kWriterKey).status, 404);
+  r = s.Rest("DELETE", base + "/associations?source=c0&target=c1", "", kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("type: required"));
+  r = s.Rest("DELETE", base + "/associations?source=c0&target=c1&type=CAUSAL&x=1", "", kWriterKey);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("unknown query parameter 'x'"));
+  r = s.Rest("GET", base + "/concepts/c0/neighbors", "", kReaderKey);
+  EXPECT_TRUE(Json(r)["neighbors"].empty()) << r.body;
+  EXPECT_EQ(s.Rest("GET", base + "/concepts/c0", "", kReaderKey).status, 200);
+
+  r = s.Rest("GET", "/openapi.json", "", "");
+  const json doc = Json(r);
+  EXPECT_TRUE(doc["paths"]["/v1/namespaces/{namespace}/concepts"].contains("get"));
+  EXPECT_TRUE(doc["paths"]["/v1/namespaces/{namespace}/concepts/{id}"].contains("patch"));
+  EXPECT_TRUE(doc["paths"]["/v1/namespaces/{namespace}/associations:batch"].contains("post"));
+  EXPECT_TRUE(doc["paths"]["/v1/namespaces/{namespace}/associations"].contains("delete"));
+  EXPECT_EQ(s.Rest("DELETE", base).status, 200);
+}
+
+TEST_F(ApiE2eTest, V11GrpcMethods) {
+  Suite& s = *suite_;
+  auto& stub = *s.stub_;
+  const std::string ns = "e2e_v11_grpc";
+  v1::CreateNamespaceRequest create;
+  create.set_name(ns);
+  create.set_dimension(2);
+  create.set_embedder("none");
+  v1::Namespace created;
+  ASSERT_TRUE(stub.CreateNamespace(Suite::Context().get(), create, &created).ok());
+  v1::LearnBatchRequest learn;
+  learn.set_namespace_(ns);
+  for (int i = 0; i < 5; ++i) {
+    v1::LearnRequest* c = learn.add_concepts();
+    c->set_id(absl::StrCat("n", i));
+    c->set_content(absl::StrCat("node ", i));
+    c->add_vector(1.0f);
+    c->add_vector(static_cast<float>(i));
+    c->mutable_extract_associations()->set_value(false);
+  }
+  v1::LearnBatchResponse learned;
+  ASSERT_TRUE(stub.LearnBatch(Suite::Context(kWriterKey).get(), learn, &learned).ok());
+
+  v1::ListConceptsRequest list;
+  list.set_namespace_(ns);
+  list.set_page_size(2);
+  list.set_include_vector(true);
+  int listed = 0;
+  for (int page = 0; page < 10; ++page) {
+    v1::ListConceptsResponse resp;
+    grpc::Status st = stub.ListConcepts(Suite::Context(kReaderKey).get(), list, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    for (const auto& c : resp.concepts()) {
+      EXPECT_EQ(c.vector_size(), 2);
+      ++listed;
+    }
+    if (resp.next_page_token().empty()) break;
+    list.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(listed, 5);
+
+  v1::AssociateBatchRequest batch;
+  batch.set_namespace_(ns);
+  for (int i = 0; i + 1 < 5; ++i) {
+    v1::AssociateRequest* a = batch.add_associations();
+    a->set_source(absl::StrCat("n", i));
+    a->set_target(absl::StrCat("n", i + 1));
+    a->set_type(v1::CAUSAL);
+  }
+  v1::AssociateBatchResponse associated;
+  grpc::Status st = stub.AssociateBatch(Suite::Context(kWriterKey).get(), batch, &associated);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(associated.associations_size(), 4);
+  v1::FindPathsRequest paths;
+  paths.set_namespace_(ns);
+  paths.set_source("n0");
+  paths.set_target("n4");
+  v1::FindPathsResponse found;
+  ASSERT_TRUE(stub.FindPaths(Suite::Context(kReaderKey).get(), paths, &found).ok());
+  ASSERT_FALSE(found.paths().empty());
+  EXPECT_EQ(found.paths(0).concept_ids_size(), 5);
+  st = stub.AssociateBatch(Suite::Context(kReaderKey).get(), batch, &associated);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // New content in a namespace without an embedder needs a vector; with one it is stored.
+  v1::UpdateConceptRequest update;
+  update.set_namespace_(ns);
+  update.set_id("n2");
+  update.set_content("renamed node");
+  v1::Concept updated;
+  st = stub.UpdateConcept(Suite::Context(kWriterKey).get(), update, &updated);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("vector: required when the content changes"));
+  update.add_vector(0.0f);
+  update.add_vector(1.0f);
+  st = stub.UpdateConcept(Suite::Context(kWriterKey).get(), update, &updated);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(updated.content(), "renamed node");
+  v1::GetConceptRequest get;
+  get.set_namespace_(ns);
+  get.set_id("n2");
+  get.set_include_vector(true);
+  v1::Concept got;
+  ASSERT_TRUE(stub.GetConcept(Suite::Context(kReaderKey).get(), get, &got).ok());
+  ASSERT_EQ(got.vector_size(), 2);
+  EXPECT_EQ(got.vector(1), 1.0f);
+  ASSERT_TRUE(stub.FindPaths(Suite::Context(kReaderKey).get(), paths, &found).ok());
+  EXPECT_FALSE(found.paths().empty()) << "associations survive an update";
+
+  v1::DeleteAssociationRequest unlink;
+  unlink.set_namespace_(ns);
+  unlink.set_source("n1");
+  unlink.set_target("n2");
+  unlink.set_type(v1::CAUSAL);
+  v1::DeleteAssociationResponse unlinked;
+  ASSERT_TRUE(stub.DeleteAssociation(Suite::Context(kWriterKey).get(), unlink, &unlinked).ok());
+  st = stub.DeleteAssociation(Suite::Context(kWriterKey).get(), unlink, &unlinked);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(stub.FindPaths(Suite::Context(kReaderKey).get(), paths, &found).ok());
+  EXPECT_TRUE(found.paths().empty());
+  st = stub.DeleteAssociation(Suite::Context("").get(), unlink, &unlinked);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  v1::DeleteNamespaceRequest drop;
+  drop.set_namespace_(ns);
+  v1::DeleteNamespaceResponse dropped;
+  EXPECT_TRUE(stub.DeleteNamespace(Suite::Context().get(), drop, &dropped).ok());
+}
+
+TEST_F(ApiE2eTest, EngramctlListUpdateAssociateFileAndUnlink) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_v11_cli";
+  CommandResult r = RunEngramctl(s, "namespaces create " + ns);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  {
+    std::ofstream lines(s.dir_ / "v11.txt");
+    for (int i = 0; i < 30; ++i) lines << "line concept " << i << "\n";
+  }
+  r = RunEngramctl(s, "-n " + ns + " learn --no_extract --file " + (s.dir_ / "v11.txt").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, "-n " + ns + " --output=json list --page_size=7");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<std::string> ids;
+  for (absl::string_view line : absl::StrSplit(r.output, '\n', absl::SkipEmpty())) {
+    json c = json::parse(line, nullptr, false);
+    ASSERT_FALSE(c.is_discarded()) << line;
+    ids.push_back(c["id"]);
+  }
+  ASSERT_EQ(ids.size(), 30u);
+  {
+    std::ofstream edges(s.dir_ / "edges.jsonl");
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      edges << json{{"source", ids[i]}, {"target", ids[i + 1]}, {"type", "TEMPORAL"}}.dump() << "\n";
+    }
+  }
+  r = RunEngramctl(s, "-n " + ns + " associate --file " + (s.dir_ / "edges.jsonl").string() + " --batch 10");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("associated 29"));
+  r = RunEngramctl(s, "-n " + ns + " paths " + ids[0] + " " + ids[10] + " --max_depth 12");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(ids[10]));
+  r = RunEngramctl(s, "-n " + ns + " neighbors " + ids[28] + " --direction OUT");
+  EXPECT_THAT(r.output, HasSubstr(ids[29]));  // the last batch arrived too
+  {
+    std::ofstream bad(s.dir_ / "bad.jsonl");
+    bad << json{{"source", ids[0]}, {"target", ids[1]}, {"type", "CAUSAL"}}.dump() << "\n";
+    bad << json{{"source", ids[0]}, {"target", "nope"}, {"type", "CAUSAL"}}.dump() << "\n";
+  }
+  r = RunEngramctl(s, "-n " + ns + " associate --file " + (s.dir_ / "bad.jsonl").string());
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("bad.jsonl line 2: target"));
+
+  r = RunEngramctl(s, "-n " + ns + " update " + ids[3] + " --content 'a brand new text' --attr k=v");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("a brand new text"));
+  r = RunEngramctl(s, "-n " + ns + " list --attr k=v");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, ids[3] + "  a brand new text\n");
+  r = RunEngramctl(s, "-n " + ns + " update no-such-id --strength 2");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+
+  r = RunEngramctl(s, "-n " + ns + " unlink " + ids[0] + " " + ids[1] + " TEMPORAL");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, "-n " + ns + " unlink " + ids[0] + " " + ids[1] + " TEMPORAL");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  r = RunEngramctl(s, "namespaces delete " + ns);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 // Operators' snapshot round trip with engramctl against the real engram-storage: create while
