@@ -26,6 +26,7 @@ ABSL_FLAG(int, max_deadline_ms, 60000, "Cap of a client's deadline.");
 ABSL_FLAG(uint64_t, max_body_mb, 16, "Largest REST request body in MiB (413 above).");
 ABSL_FLAG(uint64_t, max_content_bytes, 1 << 20, "Largest concept content and query text.");
 ABSL_FLAG(int, http_threads, 16, "HTTP threads (REST handlers block on downstream calls).");
+ABSL_FLAG(int, page_token_ttl_s, 600, "How long a ListConcepts page token stays valid.");
 
 int main(int argc, char** argv) {
   return engram::service::RunMain(
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
         config.core.default_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_default_deadline_ms));
         config.core.max_deadline = absl::Milliseconds(absl::GetFlag(FLAGS_max_deadline_ms));
         config.core.limits.max_content_bytes = absl::GetFlag(FLAGS_max_content_bytes);
+        config.core.page_token_ttl = absl::Seconds(absl::GetFlag(FLAGS_page_token_ttl_s));
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         if (absl::Status s = config.host.Validate(); !s.ok()) return s;
         return std::make_unique<engram::api::ApiServer>(std::move(config));

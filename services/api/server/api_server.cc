@@ -78,6 +78,9 @@ absl::Status ApiServerConfig::Validate() const {
         "--default_deadline_ms must be > 0 and --max_deadline_ms at least as long");
   }
   if (cache_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--cache_ttl_ms: negative");
+  if (core.page_token_ttl <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--page_token_ttl_s: must be > 0");
+  }
   return absl::OkStatus();
 }
 
