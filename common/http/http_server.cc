@@ -115,6 +115,15 @@ class PollingSocket {
   // Shuts the connection down in both directions at once.
   void ShutdownBoth() { ::shutdown(fd_, SHUT_RDWR); }
 
+  // Whether the peer has closed (or reset) the connection, or the server is aborting streams;
+  // does not wait and consumes nothing.
+  bool PeerClosed() const {
+    if (aborted_->load(std::memory_order_acquire)) return true;
+    pollfd fd{fd_, POLLRDHUP, 0};
+    if (::poll(&fd, 1, 0) <= 0) return false;
+    return (fd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+  }
+
  private:
   // The first buffers of a sequence (a partial transfer is allowed by read_some/write_some).
   struct IoVecs {
@@ -439,6 +448,8 @@ class HttpServer::Impl::StreamContextImpl final : public StreamContext {
     finished_ = true;
     return absl::OkStatus();
   }
+
+  bool ClientGone() override { return socket_.PeerClosed(); }
 
   void Abort() override {
     if (finished_ || aborted_) return;

@@ -149,6 +149,11 @@ class StreamContext {
   // Sends the last chunk, completing the response. Errors as for Write().
   virtual absl::Status Finish() = 0;
 
+  // Whether the client has closed the connection (or the server is aborting streams at the end
+  // of its drain), without reading or waiting: a handler waiting for slow work polls it to stop
+  // that work early. A client that only half-closes its sending side counts as gone.
+  virtual bool ClientGone() = 0;
+
   // Abandons the response: the connection is closed without the last chunk, so the client sees a
   // truncated body (e.g. a checksum mismatch detected mid-download). Later calls fail.
   virtual void Abort() = 0;

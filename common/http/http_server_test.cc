@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
@@ -586,6 +587,32 @@ TEST_F(HttpServerTest, AbortedStreamIsTruncatedForTheClient) {
     EXPECT_TRUE(ec) << target << ": a truncated chunked body must fail";
     EXPECT_LT(response.body().size(), kDownloadBytes) << target;
   }
+}
+
+TEST_F(HttpServerTest, StreamHandlerSeesTheClientGoAway) {
+  absl::Notification started, saw_open, gone;
+  StartServer({}, [&](HttpServer& server) {
+    server.HandleStream(
+        "GET", "/wait",
+        [&](StreamContext& stream) {
+          EXPECT_TRUE(stream.StartResponse(200, "text/event-stream", {}).ok());
+          EXPECT_TRUE(stream.Write("event: hello\ndata: {}\n\n").ok());
+          if (!stream.ClientGone()) saw_open.Notify();
+          started.Notify();
+          // Waits for the client to leave (no timing: the test closes the socket after `started`).
+          while (!stream.ClientGone()) absl::SleepFor(absl::Milliseconds(5));
+          gone.Notify();
+          return Response{};
+        },
+        /*max_body_bytes=*/0);
+  });
+  {
+    TestClient client(server_->port());
+    client.WriteRaw("GET /wait HTTP/1.1\r\nHost: a\r\n\r\n");
+    started.WaitForNotification();
+  }  // the client closes its connection
+  gone.WaitForNotification();
+  EXPECT_TRUE(saw_open.HasBeenNotified()) << "a connected client is not gone";
 }
 
 // POST /upload (limit kUploadLimit) reads the body in 64 KiB pieces and stores it.

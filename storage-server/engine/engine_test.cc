@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <latch>
@@ -524,6 +526,77 @@ TEST_F(EngineTest, ScanFilterKeepsOnlyMatchingConceptsOnEveryPage) {
     r.set_page_token(page->next_page_token());
   }
   EXPECT_EQ(seen, (std::set<std::string>{"c10", "c12", "c14", "c16", "c18"}));
+}
+
+TEST_F(EngineTest, ScanAtAViewSequenceSeesThatViewAndCanListOnlyAssociations) {
+  OpenAt(FreshDir("data"));
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  MustWrite(Batch("n", {PutConcept("a", "alpha"), PutConcept("b", "beta"), PutConcept("c", "gamma"),
+                        PutAssoc("a", "b", v1::CAUSAL, 0.5f), PutAssoc("b", "c", v1::HIERARCHICAL, 0.7f)}));
+  v1::ScanRequest r;
+  r.set_namespace_("n");
+  auto first = engine_->Scan(r);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const uint64_t view = first->view_sequence();
+  ASSERT_GT(view, 0u);
+  EXPECT_EQ(first->concepts_size(), 3);
+
+  // Later writes: a new concept, a changed one, a deleted one with its association.
+  MustWrite(Batch("n", {PutConcept("d", "delta"), PutConcept("a", "alpha 2"), PutAssoc("c", "d", v1::CAUSAL, 0.9f)}));
+  v1::WriteRequest del = Batch("n", {});
+  del.add_mutations()->set_delete_concept("b");
+  MustWrite(del);
+
+  r.set_view_sequence(view);
+  auto old = engine_->Scan(r);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->view_sequence(), view);
+  std::map<std::string, std::string> contents;
+  for (const auto& c : old->concepts()) contents[c.id()] = c.content();
+  EXPECT_EQ(contents, (std::map<std::string, std::string>{{"a", "alpha"}, {"b", "beta"}, {"c", "gamma"}}));
+
+  // The association pass over the same view: no concepts, exactly the two old associations.
+  r.set_include_associations(true);
+  r.set_associations_only(true);
+  r.set_page_size(1);  // one concept's associations per page
+  std::set<std::string> edges;
+  int pages = 0;
+  while (true) {
+    auto page = engine_->Scan(r);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    EXPECT_EQ(page->concepts_size(), 0);
+    for (const auto& a : page->associations()) edges.insert(a.source() + ">" + a.target());
+    if (page->next_page_token().empty()) break;
+    r.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(edges, (std::set<std::string>{"a>b", "b>c"}));
+  EXPECT_GE(pages, 3);
+
+  // Now (no view): the deleted concept and its associations are gone, the new edge is there.
+  v1::ScanRequest now;
+  now.set_namespace_("n");
+  now.set_include_associations(true);
+  auto current = engine_->Scan(now);
+  ASSERT_TRUE(current.ok());
+  EXPECT_GT(current->view_sequence(), view);
+  std::set<std::string> now_edges;
+  for (const auto& a : current->associations()) now_edges.insert(a.source() + ">" + a.target());
+  EXPECT_EQ(now_edges, (std::set<std::string>{"c>d"}));
+
+  // Refused, naming the field.
+  v1::ScanRequest future;
+  future.set_namespace_("n");
+  future.set_view_sequence(current->view_sequence() + 100);
+  auto bad = engine_->Scan(future);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("view_sequence"));
+  v1::ScanRequest only;
+  only.set_namespace_("n");
+  only.set_associations_only(true);
+  bad = engine_->Scan(only);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("associations_only"));
 }
 
 TEST_F(EngineTest, NamespaceLifecycle) {

@@ -473,6 +473,16 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
       return InvalidField("page_token", "malformed");
     }
     seq = token_seq;  // a scan is one point-in-time view across pages
+  } else if (request.view_sequence() != 0) {
+    if (request.view_sequence() > seq) {
+      return InvalidField("view_sequence",
+                          absl::StrFormat("%d is above the last acknowledged sequence %d",
+                                          request.view_sequence(), seq));
+    }
+    seq = request.view_sequence();
+  }
+  if (request.associations_only() && !request.include_associations()) {
+    return InvalidField("associations_only", "needs include_associations");
   }
   const uint64_t end = published_end_.load(std::memory_order_acquire);
   if (offset > end || (offset % 16) != 0) return InvalidField("page_token", "malformed");
@@ -480,7 +490,8 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
   const auto& filter = request.filter();
   constexpr uint64_t kMaxExaminedPerCall = 65536;
   uint64_t examined = 0;
-  while (offset < end && static_cast<uint32_t>(response.concepts_size()) < page &&
+  uint64_t matched = 0;  // concepts whose associations were returned (associations_only)
+  while (offset < end && static_cast<uint64_t>(response.concepts_size()) + matched < page &&
          examined < kMaxExaminedPerCall) {
     const RecordHeader* h = HeaderAt(offset);
     if (h->kind == kRecordPadding) {
@@ -504,7 +515,11 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
         }
       }
       if (match) {
-        FillConcept(*r, request.include_vector(), response.add_concepts());
+        if (request.associations_only()) {
+          ++matched;
+        } else {
+          FillConcept(*r, request.include_vector(), response.add_concepts());
+        }
         if (request.include_associations()) {
           ForEachEdge(r->concept_number, v1::OUT, seq, [&](const EdgeView& e) {
             if (Visible(e.other, seq) != nullptr) FillAssociation(*e.record, response.add_associations());
@@ -515,6 +530,7 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
     offset += h->length;
   }
   if (offset < end) response.set_next_page_token(absl::StrFormat("%x.%x", offset, seq));
+  response.set_view_sequence(seq);
   return response;
 }
 

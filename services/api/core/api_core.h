@@ -45,6 +45,18 @@ struct RequestContext {
   absl::Time deadline = absl::InfiniteFuture();  // the client's deadline
 };
 
+// Where a streaming call's messages go: the transport's writer. Called on the thread running the
+// call. Write returns false when the client has gone away; ClientGone says so without writing
+// (the core polls it while it waits for a dependency). Either way the core stops, cancels its
+// downstream work and returns CANCELLED.
+template <typename T>
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  virtual bool Write(const T& message) = 0;
+  virtual bool ClientGone() = 0;
+};
+
 class ApiCore {
  public:
   virtual ~ApiCore() = default;
@@ -86,6 +98,15 @@ class ApiCore {
                                                     const v1::SearchRequest& request) = 0;
   virtual absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
                                                     const v1::ReasonRequest& request) = 0;
+
+  // Streams (v1.1). The returned status ends the stream: an error before the first Write is the
+  // call's error as for the unary calls; after it, the transport reports it in-band (gRPC: the
+  // final status; SSE: an `error` event; NDJSON: an {"error": ...} line and a truncated body).
+  virtual absl::Status ReasonStream(const RequestContext& ctx, const v1::ReasonRequest& request,
+                                    StreamSink<v1::ReasonEvent>* sink) = 0;
+  virtual absl::Status ExportNamespace(const RequestContext& ctx,
+                                       const v1::ExportNamespaceRequest& request,
+                                       StreamSink<v1::ExportChunk>* sink) = 0;
 
   virtual absl::StatusOr<v1::Stats> GetStats(const RequestContext& ctx,
                                              const v1::GetStatsRequest& request) = 0;

@@ -8,7 +8,7 @@
 //   absl::StatusOr<v1::SearchResponse> r = core.Search(ctx, request);
 //
 // Roles: reader for GetNamespace, ListNamespaces, GetConcept, ListConcepts, Neighbors, FindPaths,
-// Search, Reason and GetStats; writer for Learn, LearnBatch, UpdateConcept, DeleteConcept,
+// Search, Reason, ReasonStream, ExportNamespace and GetStats; writer for Learn, LearnBatch, UpdateConcept, DeleteConcept,
 // Associate, AssociateBatch and DeleteAssociation; admin for CreateNamespace and DeleteNamespace.
 // ListNamespaces lists only the key's namespaces.
 //
@@ -20,6 +20,14 @@
 // (associations and create time stay). The read and the write are two storage calls: concurrent
 // updates of one concept are last-writer-wins per whole concept, and a delete racing an update can
 // be undone by it. AssociateBatch is one PutAssociations call (one atomic, durable write).
+//
+// Streams (engram_core_streams.cc). ReasonStream relays hybrid's ReasonStream event by event
+// (not cached); it waits for each event at most 100 ms at a time and asks the sink whether the
+// client is still there, so a client that goes away cancels the hybrid call (and with it the
+// storage reads) within that time. ExportNamespace pages storage's Scan twice over one view
+// (concepts with vectors, then associations only, 1000 concepts per page): each page call has
+// the default deadline and is retried like other reads; the whole export is bounded only by the
+// client's own deadline, not by max_deadline.
 //
 // Routing: Learn, LearnBatch, Search with `query` and Reason go to engram-hybrid; everything else
 // (including Search with `vector`) to engram-storage. CreateNamespace with a
@@ -138,6 +146,11 @@ class EngramCore final : public ApiCore {
   absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
                                             const v1::ReasonRequest& request) override;
 
+  absl::Status ReasonStream(const RequestContext& ctx, const v1::ReasonRequest& request,
+                            StreamSink<v1::ReasonEvent>* sink) override;
+  absl::Status ExportNamespace(const RequestContext& ctx, const v1::ExportNamespaceRequest& request,
+                               StreamSink<v1::ExportChunk>* sink) override;
+
   absl::StatusOr<v1::Stats> GetStats(const RequestContext& ctx,
                                      const v1::GetStatsRequest& request) override;
 
@@ -162,6 +175,8 @@ class EngramCore final : public ApiCore {
     kUpdateConcept,
     kAssociateBatch,
     kDeleteAssociation,
+    kReasonStream,
+    kExportNamespace,
     kMethodCount
   };
   static const char* MethodName(Method method);
@@ -179,7 +194,13 @@ class EngramCore final : public ApiCore {
   absl::StatusOr<Call> Admit(const RequestContext& ctx, Role role, std::string_view ns);
   // Runs `body` with the request metrics (count by code, duration) of `method`.
   template <typename T, typename Fn>
-  absl::StatusOr<T> Instrumented(Method method, Fn&& body);
+  absl::StatusOr<T> Instrumented(Method method, Fn&& body) {
+    const absl::Time start = absl::Now();
+    absl::StatusOr<T> result = body();
+    Observe(method, result.status(), start);
+    return result;
+  }
+  void Observe(Method method, const absl::Status& status, absl::Time start);
 
   // Step 6 of api_core.h: the cached answer for (`ns`, `kind`, `normalised` request), or
   // `compute()`'s, stored under the namespace generation read before computing it.

@@ -27,21 +27,60 @@ RequestContext ContextOf(grpc::ServerContext* context, const grpcutil::RpcScope&
   return ctx;
 }
 
+grpc::Status ToGrpc(grpc::ServerContext* context, const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    context->AddTrailingMetadata("retry-after", absl::StrCat(RetryAfterSeconds(status)));
+  }
+  return status::ToGrpcStatus(status);
+}
+
 template <typename Response, typename Fn>
 grpc::Status Run(grpc::ServerContext* context, Response* response, Fn&& fn) {
   grpcutil::RpcScope scope(context);
   absl::StatusOr<Response> result = fn(ContextOf(context, scope));
-  if (!result.ok()) {
-    if (result.status().code() == absl::StatusCode::kResourceExhausted) {
-      context->AddTrailingMetadata("retry-after", absl::StrCat(RetryAfterSeconds(result.status())));
-    }
-    return status::ToGrpcStatus(result.status());
-  }
+  if (!result.ok()) return ToGrpc(context, result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
 }
 
+// A server stream as a StreamSink.
+template <typename T>
+class WriterSink final : public StreamSink<T> {
+ public:
+  WriterSink(grpc::ServerContext* context, grpc::ServerWriter<T>* writer)
+      : context_(context), writer_(writer) {}
+  bool Write(const T& message) override { return writer_->Write(message); }
+  bool ClientGone() override { return context_->IsCancelled(); }
+
+ private:
+  grpc::ServerContext* const context_;
+  grpc::ServerWriter<T>* const writer_;
+};
+
+template <typename T, typename Fn>
+grpc::Status RunStream(grpc::ServerContext* context, grpc::ServerWriter<T>* writer, Fn&& fn) {
+  grpcutil::RpcScope scope(context);
+  WriterSink<T> sink(context, writer);
+  return ToGrpc(context, fn(ContextOf(context, scope), &sink));
+}
+
 }  // namespace
+
+grpc::Status EngramService::ReasonStream(grpc::ServerContext* context,
+                                         const v1::ReasonRequest* request,
+                                         grpc::ServerWriter<v1::ReasonEvent>* writer) {
+  return RunStream(context, writer, [&](const RequestContext& ctx, StreamSink<v1::ReasonEvent>* sink) {
+    return core_->ReasonStream(ctx, *request, sink);
+  });
+}
+
+grpc::Status EngramService::ExportNamespace(grpc::ServerContext* context,
+                                            const v1::ExportNamespaceRequest* request,
+                                            grpc::ServerWriter<v1::ExportChunk>* writer) {
+  return RunStream(context, writer, [&](const RequestContext& ctx, StreamSink<v1::ExportChunk>* sink) {
+    return core_->ExportNamespace(ctx, *request, sink);
+  });
+}
 
 #define ENGRAM_API_HANDLER(Method, Request, Response)                                          \
   grpc::Status EngramService::Method(grpc::ServerContext* context, const v1::Request* request, \

@@ -62,6 +62,12 @@ class EngramService final : public v1::Engram::Service {
                       v1::SearchResponse* response) override;
   grpc::Status Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
                       v1::ReasonResponse* response) override;
+  // Streams (v1.1): written on the handler thread; IsCancelled tells the core the client left.
+  grpc::Status ReasonStream(grpc::ServerContext* context, const v1::ReasonRequest* request,
+                            grpc::ServerWriter<v1::ReasonEvent>* writer) override;
+  grpc::Status ExportNamespace(grpc::ServerContext* context,
+                               const v1::ExportNamespaceRequest* request,
+                               grpc::ServerWriter<v1::ExportChunk>* writer) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
                         v1::Stats* response) override;
 

@@ -1,5 +1,8 @@
 #include "services/api/grpc/engram_service.h"
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -55,6 +58,13 @@ class MockApiCore : public ApiCore {
               (const RequestContext&, const v1::AssociateBatchRequest&), (override));
   MOCK_METHOD(absl::StatusOr<v1::DeleteAssociationResponse>, DeleteAssociation,
               (const RequestContext&, const v1::DeleteAssociationRequest&), (override));
+  MOCK_METHOD(absl::Status, ReasonStream,
+              (const RequestContext&, const v1::ReasonRequest&, StreamSink<v1::ReasonEvent>*),
+              (override));
+  MOCK_METHOD(absl::Status, ExportNamespace,
+              (const RequestContext&, const v1::ExportNamespaceRequest&,
+               StreamSink<v1::ExportChunk>*),
+              (override));
 };
 
 class EngramServiceTest : public ::testing::Test {
@@ -134,6 +144,64 @@ TEST_F(EngramServiceTest, InternalDetailsAreHidden) {
   grpc::Status s = stub_->Learn(&context, {}, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_EQ(s.error_message().find("deadbeef"), std::string::npos);
+}
+
+TEST_F(EngramServiceTest, StreamsCarryEveryMessageThenTheStatus) {
+  EXPECT_CALL(core_, ReasonStream(_, _, _))
+      .WillOnce(Invoke([](const RequestContext& ctx, const v1::ReasonRequest& request,
+                          StreamSink<v1::ReasonEvent>* sink) {
+        EXPECT_EQ(ctx.correlation_id, "stream-1");
+        EXPECT_EQ(request.query(), "what is a dog?");
+        v1::ReasonEvent seeds;
+        seeds.mutable_seeds()->add_support()->set_id("dog");
+        EXPECT_TRUE(sink->Write(seeds));
+        v1::ReasonEvent path;
+        path.mutable_path()->mutable_path()->add_concept_ids("dog");
+        EXPECT_TRUE(sink->Write(path));
+        EXPECT_FALSE(sink->ClientGone());
+        return absl::UnavailableError("hybrid unavailable: gone");
+      }));
+  grpc::ClientContext context;
+  context.AddMetadata("x-correlation-id", "stream-1");
+  v1::ReasonRequest request;
+  request.set_query("what is a dog?");
+  auto reader = stub_->ReasonStream(&context, request);
+  v1::ReasonEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.seeds().support(0).id(), "dog");
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.path().path().concept_ids(0), "dog");
+  EXPECT_FALSE(reader->Read(&event));
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(), "hybrid unavailable: gone");
+}
+
+TEST_F(EngramServiceTest, AStreamSeesItsClientGoAway) {
+  absl::Notification first_written, cancelled;
+  EXPECT_CALL(core_, ExportNamespace(_, _, _))
+      .WillOnce(Invoke([&](const RequestContext&, const v1::ExportNamespaceRequest&,
+                           StreamSink<v1::ExportChunk>* sink) {
+        v1::ExportChunk chunk;
+        chunk.add_concepts()->set_id("a");
+        EXPECT_TRUE(sink->Write(chunk));
+        first_written.Notify();
+        // The client cancels after reading the first chunk; no timing involved.
+        while (!sink->ClientGone()) absl::SleepFor(absl::Milliseconds(5));
+        cancelled.Notify();
+        return absl::CancelledError("the client went away");
+      }));
+  grpc::ClientContext context;
+  v1::ExportNamespaceRequest request;
+  request.set_namespace_("n");
+  auto reader = stub_->ExportNamespace(&context, request);
+  v1::ExportChunk chunk;
+  ASSERT_TRUE(reader->Read(&chunk));
+  EXPECT_EQ(chunk.concepts(0).id(), "a");
+  first_written.WaitForNotification();
+  context.TryCancel();
+  cancelled.WaitForNotification();
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace

@@ -246,8 +246,22 @@ Json Operation(const RestRoute& route, SchemaCollector& schemas) {
   }
 
   Json responses = Json::object();
-  const Json success_content = JsonContent(schemas.MessageRef(route.response));
-  responses[std::to_string(route.success_status)] = {{"description", route.response->full_name()},
+  Json success_content = JsonContent(schemas.MessageRef(route.response));
+  std::string success_description = route.response->full_name();
+  if (route.stream) {
+    // A stream of messages: the schema is one message (an SSE event's data, an NDJSON record).
+    success_content = {{route.stream_content_type, {{"schema", schemas.MessageRef(route.response)}}}};
+    success_description =
+        route.stream_content_type == "text/event-stream"
+            ? absl::StrCat("Server-Sent Events, one per ", route.response->full_name(),
+                           ": `event:` names the field that is set, `data:` is its JSON; an "
+                           "error after the start is an `error` event with the error body")
+            : absl::StrCat("NDJSON, one record per line from the ", route.response->full_name(),
+                           " messages: {\"concept\": Concept} lines, then {\"association\": "
+                           "Association} lines; an error after the start is a last "
+                           "{\"error\": ...} line and a truncated body");
+  }
+  responses[std::to_string(route.success_status)] = {{"description", success_description},
                                                      {"headers", CorrelationHeader()},
                                                      {"content", success_content}};
   if (!route.created_field.empty()) {

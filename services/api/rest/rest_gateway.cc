@@ -93,6 +93,182 @@ RestRoute MakeRoute(std::string method, std::string pattern, std::string rpc, st
   return route;
 }
 
+// The bytes of one streamed message (SSE events, NDJSON lines) and of an error after the start.
+using PrintFn = std::function<absl::StatusOr<std::string>(const pb::Message&)>;
+
+absl::StatusOr<std::string> PrintJson(const pb::Message& message) {
+  pb::util::JsonPrintOptions print;
+  print.always_print_primitive_fields = true;
+  print.always_print_enums_as_ints = false;
+  print.preserve_proto_field_names = false;
+  print.add_whitespace = false;
+  std::string out;
+  const auto printed = pb::util::MessageToJsonString(message, &out, print);
+  if (!printed.ok()) {
+    return absl::InternalError(absl::StrCat("JSON encoding of ", message.GetTypeName(),
+                                            " failed: ", printed.message().as_string()));
+  }
+  return out;
+}
+
+struct StreamFraming {
+  std::string content_type;
+  // The text of one message.
+  std::function<absl::StatusOr<std::string>(const pb::Message&)> frame;
+  // The text of an error after the start (its JSON error body given).
+  std::function<std::string(const std::string& error_body)> error;
+  // Whether the body is then truncated (no final chunk) instead of finished.
+  bool abort_after_error = false;
+};
+
+// SSE: "event: <oneof case>\ndata: <json of that case's message>\n\n".
+StreamFraming SseFraming() {
+  StreamFraming f;
+  f.content_type = "text/event-stream";
+  f.frame = [](const pb::Message& message) -> absl::StatusOr<std::string> {
+    const pb::Reflection* reflection = message.GetReflection();
+    const pb::OneofDescriptor* oneof = message.GetDescriptor()->oneof_decl(0);
+    const FieldDescriptor* field = reflection->GetOneofFieldDescriptor(message, oneof);
+    if (field == nullptr) return absl::InternalError("empty stream event");
+    absl::StatusOr<std::string> data = PrintJson(reflection->GetMessage(message, field));
+    if (!data.ok()) return data.status();
+    return absl::StrCat("event: ", field->name(), "\ndata: ", *data, "\n\n");
+  };
+  f.error = [](const std::string& body) { return absl::StrCat("event: error\ndata: ", body, "\n\n"); };
+  return f;
+}
+
+// NDJSON of ExportChunks: {"concept": ...} and {"association": ...} lines.
+StreamFraming NdjsonExportFraming() {
+  StreamFraming f;
+  f.content_type = "application/x-ndjson";
+  f.frame = [](const pb::Message& message) -> absl::StatusOr<std::string> {
+    const auto& chunk = static_cast<const v1::ExportChunk&>(message);
+    std::string out;
+    for (const v1::Concept& c : chunk.concepts()) {
+      absl::StatusOr<std::string> json = PrintJson(c);
+      if (!json.ok()) return json.status();
+      absl::StrAppend(&out, "{\"concept\":", *json, "}\n");
+    }
+    for (const v1::Association& a : chunk.associations()) {
+      absl::StatusOr<std::string> json = PrintJson(a);
+      if (!json.ok()) return json.status();
+      absl::StrAppend(&out, "{\"association\":", *json, "}\n");
+    }
+    return out;
+  };
+  f.error = [](const std::string& body) { return absl::StrCat(body, "\n"); };
+  f.abort_after_error = true;
+  return f;
+}
+
+// A StreamSink writing framed messages to an HTTP stream; the response starts with the first.
+template <typename T>
+class HttpStreamSink final : public StreamSink<T> {
+ public:
+  HttpStreamSink(http::StreamContext& stream, const StreamFraming& framing)
+      : stream_(stream), framing_(framing) {}
+
+  bool Write(const T& message) override {
+    if (failed_) return false;
+    absl::StatusOr<std::string> text = framing_.frame(message);
+    if (!text.ok()) {
+      encode_error_ = text.status();
+      failed_ = true;
+      return false;
+    }
+    if (!Start()) return false;
+    if (!stream_.Write(*text).ok()) failed_ = true;
+    return !failed_;
+  }
+  bool ClientGone() override { return failed_ || stream_.ClientGone(); }
+
+  // Starts the response when nothing was written yet; false when the client is gone.
+  bool Start() {
+    if (!started_) {
+      started_ = true;
+      if (!stream_.StartResponse(200, framing_.content_type, {{"Cache-Control", "no-store"}}).ok()) {
+        failed_ = true;
+      }
+    }
+    return !failed_;
+  }
+  bool started() const { return started_; }
+  bool failed() const { return failed_; }
+  const absl::Status& encode_error() const { return encode_error_; }
+
+ private:
+  http::StreamContext& stream_;
+  const StreamFraming& framing_;
+  bool started_ = false;
+  bool failed_ = false;
+  absl::Status encode_error_;
+};
+
+// Builds a streaming route (POST: the request is the JSON body; GET: the query string).
+template <typename Req, typename Msg>
+RestRoute MakeStreamRoute(std::string method, std::string pattern, std::string rpc,
+                          std::string summary,
+                          absl::Status (ApiCore::*call)(const RequestContext&, const Req&,
+                                                        StreamSink<Msg>*),
+                          StreamFraming framing) {
+  // Reuse MakeRoute's checks and parameter binding with a placeholder unary signature.
+  RestRoute route;
+  route.method = std::move(method);
+  route.pattern = std::move(pattern);
+  route.rpc = std::move(rpc);
+  route.summary = std::move(summary);
+  route.request = Req::descriptor();
+  route.response = Msg::descriptor();
+  route.success_status = 200;
+  route.has_body = route.method == "POST";
+  route.stream_content_type = framing.content_type;
+  for (absl::string_view segment : absl::StrSplit(route.pattern, '/', absl::SkipEmpty())) {
+    if (!absl::StartsWith(segment, "{")) continue;
+    const std::string name(segment.substr(1, segment.find('}') - 1));
+    route.path_params.push_back(route.request->FindFieldByName(name));
+  }
+  if (!route.has_body) {
+    for (int i = 0; i < route.request->field_count(); ++i) {
+      const FieldDescriptor* field = route.request->field(i);
+      if (std::find(route.path_params.begin(), route.path_params.end(), field) ==
+          route.path_params.end()) {
+        route.query_params.push_back(field);
+      }
+    }
+  }
+  route.stream = [call, framing = std::move(framing), rpc = route.rpc](
+                     ApiCore& core, const RequestContext& ctx, const pb::Message& request,
+                     http::StreamContext& stream) -> absl::Status {
+    HttpStreamSink<Msg> sink(stream, framing);
+    const absl::Status status = (core.*call)(ctx, static_cast<const Req&>(request), &sink);
+    if (!sink.encode_error().ok()) {
+      spdlog::error("{} stream: {}", rpc, sink.encode_error().ToString());
+    }
+    if (sink.failed()) {
+      stream.Abort();
+      return absl::OkStatus();
+    }
+    if (!sink.started()) {
+      if (!status.ok()) return status;
+      if (sink.Start()) (void)stream.Finish();  // an empty stream (e.g. an empty namespace)
+      return absl::OkStatus();
+    }
+    if (status.ok()) {
+      (void)stream.Finish();
+      return absl::OkStatus();
+    }
+    const http::Response error = http::JsonErrorResponse(status, stream.request().correlation_id);
+    if (!stream.Write(framing.error(error.body)).ok() || framing.abort_after_error) {
+      stream.Abort();
+    } else {
+      (void)stream.Finish();
+    }
+    return absl::OkStatus();
+  };
+  return route;
+}
+
 std::vector<RestRoute> BuildRoutes() {
   std::vector<RestRoute> routes;
   const auto add = [&routes](RestRoute route) { routes.push_back(std::move(route)); };
@@ -140,6 +316,12 @@ std::vector<RestRoute> BuildRoutes() {
   add(MakeRoute("POST", "/v1/namespaces/{namespace}/reason", "Reason",
                 "Answer a question from paths in the graph, with an explanation", 200,
                 &ApiCore::Reason));
+  add(MakeStreamRoute("POST", "/v1/namespaces/{namespace}/reason:stream", "ReasonStream",
+                      "Reason, streamed as Server-Sent Events: seeds, each path as found, answer",
+                      &ApiCore::ReasonStream, SseFraming()));
+  add(MakeStreamRoute("GET", "/v1/namespaces/{namespace}:export", "ExportNamespace",
+                      "Every concept, then every association, as NDJSON (point-in-time)",
+                      &ApiCore::ExportNamespace, NdjsonExportFraming()));
   add(MakeRoute("GET", "/v1/stats", "GetStats", "Store-wide statistics", 200, &ApiCore::GetStats));
   return routes;
 }
@@ -475,6 +657,40 @@ http::Response Serve(const RestRoute& route, ApiCore& core, const RestGatewayOpt
   return response;
 }
 
+// The largest request body of a streaming route (a Reason body; export has none).
+constexpr size_t kStreamRequestBodyLimit = 1 << 20;
+
+http::Response ServeStream(const RestRoute& route, ApiCore& core, const RestGatewayOptions& options,
+                           http::StreamContext& stream) {
+  http::Request http_request = stream.request();
+  std::vector<char> buffer(64 << 10);
+  while (true) {
+    absl::StatusOr<size_t> n = stream.ReadBody(buffer.data(), buffer.size());
+    if (!n.ok()) {
+      if (n.status().code() == absl::StatusCode::kResourceExhausted) {
+        return http::JsonErrorResponse(
+            absl::ResourceExhaustedError(absl::StrCat("request body exceeds ",
+                                                      kStreamRequestBodyLimit, " bytes")),
+            http_request.correlation_id);
+      }
+      return ErrorResponse(route, n.status(), http_request.correlation_id);
+    }
+    if (*n == 0) break;
+    http_request.body.append(buffer.data(), *n);
+  }
+  absl::StatusOr<RequestContext> ctx = BuildContext(http_request, options);
+  if (!ctx.ok()) return ErrorResponse(route, ctx.status(), http_request.correlation_id);
+  std::unique_ptr<pb::Message> request(
+      pb::MessageFactory::generated_factory()->GetPrototype(route.request)->New());
+  if (absl::Status status = BindRequest(route, http_request, request.get()); !status.ok()) {
+    return ErrorResponse(route, status, http_request.correlation_id);
+  }
+  // An error before anything was streamed is answered as a unary route's.
+  const absl::Status refused = route.stream(core, *ctx, *request, stream);
+  if (!refused.ok()) return ErrorResponse(route, refused, http_request.correlation_id);
+  return {};
+}
+
 }  // namespace
 
 const std::vector<RestRoute>& RestRoutes() {
@@ -517,6 +733,15 @@ absl::StatusOr<absl::Duration> ParseGrpcTimeout(std::string_view header) {
 void RegisterRestRoutes(http::HttpServer& server, ApiCore& core, RestGatewayOptions options) {
   auto shared_options = std::make_shared<const RestGatewayOptions>(std::move(options));
   for (const RestRoute& route : RestRoutes()) {
+    if (route.stream) {
+      server.HandleStream(
+          route.method, route.pattern,
+          [&route, &core, shared_options](http::StreamContext& stream) {
+            return ServeStream(route, core, *shared_options, stream);
+          },
+          kStreamRequestBodyLimit);
+      continue;
+    }
     server.Handle(route.method, route.pattern,
                   [&route, &core, shared_options](const http::Request& request) {
                     return Serve(route, core, *shared_options, request);

@@ -27,6 +27,17 @@
 //     (...)", "unknown query parameter 'x' (...)", "namespace: the body says 'a' but the URL says
 //     'b'", "grpc-timeout: ...".
 //
+// Streams (v1.1): POST /v1/namespaces/{namespace}/reason:stream answers Server-Sent Events
+// (text/event-stream): for each ReasonEvent "event: seeds|path|answer" and "data: " the JSON of
+// that event's message (ReasonSeeds, ReasonPath, ReasonResponse). GET
+// /v1/namespaces/{namespace}:export answers NDJSON (application/x-ndjson): one line per concept
+// {"concept": Concept} (vector included), then one per association {"association": Association}.
+// An error before the first message is an ordinary JSON error response with its status; after it
+// the status line (200) has gone, so the error is in-band: SSE "event: error" with the error body
+// as data, then the end of the stream; NDJSON a last line {"error": {...}} and a truncated body
+// (no final chunk), so a client reading to the end cannot take a partial export for a whole one.
+// A client that goes away stops the call (ApiCore's StreamSink::ClientGone).
+//
 // Handlers run on the HTTP server's I/O threads and block on the core call, so the server needs
 // enough threads for the expected concurrency; the core bounds every call by its deadline.
 //
@@ -52,6 +63,13 @@ namespace engram::api {
 using RestInvoker = std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
     ApiCore& core, const RequestContext& ctx, const google::protobuf::Message& request)>;
 
+// Calls one streaming ApiCore method with `request`, writing its messages to `stream` (the route's
+// framing: Server-Sent Events or NDJSON). A non-OK result means nothing was streamed: the caller
+// answers it as a unary route's error.
+using RestStreamInvoker = std::function<absl::Status(
+    ApiCore& core, const RequestContext& ctx, const google::protobuf::Message& request,
+    http::StreamContext& stream)>;
+
 // One REST route of engram.v1.Engram.
 struct RestRoute {
   std::string method;   // "GET", "POST", "PATCH" or "DELETE"
@@ -71,6 +89,11 @@ struct RestRoute {
   std::vector<const google::protobuf::FieldDescriptor*> path_params;
   std::vector<const google::protobuf::FieldDescriptor*> query_params;
   RestInvoker invoke;
+  // Streaming routes (ReasonStream, ExportNamespace) set these instead of `invoke`: the response
+  // is `stream_content_type` ("text/event-stream" or "application/x-ndjson"), made of `response`
+  // messages (see "Streams" above).
+  std::string stream_content_type;
+  RestStreamInvoker stream;
 };
 
 // Every route of docs/api.md, in the document's order. Built once; never empty.

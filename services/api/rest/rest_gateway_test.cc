@@ -1,6 +1,7 @@
 #include "services/api/rest/rest_gateway.h"
 
 #include <cmath>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "boost/asio/connect.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
@@ -164,6 +167,21 @@ class FakeCore : public ApiCore {
                                      const v1::GetStatsRequest& r) override {
     return Answer<v1::Stats>("GetStats", ctx, r);
   }
+  // Streams: write the canned messages set with SetStream, then fail with the canned error (if
+  // any, once something was written; before that FailWith applies as for unary calls).
+  void SetStream(std::vector<std::shared_ptr<pb::Message>> messages, absl::Status end) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_messages_ = std::move(messages);
+    stream_end_ = std::move(end);
+  }
+  absl::Status ReasonStream(const RequestContext& ctx, const v1::ReasonRequest& r,
+                            StreamSink<v1::ReasonEvent>* sink) override {
+    return Stream<v1::ReasonEvent>("ReasonStream", ctx, r, sink);
+  }
+  absl::Status ExportNamespace(const RequestContext& ctx, const v1::ExportNamespaceRequest& r,
+                               StreamSink<v1::ExportChunk>* sink) override {
+    return Stream<v1::ExportChunk>("ExportNamespace", ctx, r, sink);
+  }
 
  private:
   template <typename Resp, typename Req>
@@ -176,7 +194,27 @@ class FakeCore : public ApiCore {
     return response;
   }
 
+  template <typename Msg, typename Req>
+  absl::Status Stream(const std::string& rpc, const RequestContext& ctx, const Req& r,
+                      StreamSink<Msg>* sink) {
+    std::vector<std::shared_ptr<pb::Message>> messages;
+    absl::Status end;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls_.push_back({rpc, ctx, std::make_shared<Req>(r)});
+      if (!failure_.ok()) return failure_;
+      messages = stream_messages_;
+      end = stream_end_;
+    }
+    for (const auto& m : messages) {
+      if (!sink->Write(static_cast<const Msg&>(*m))) return absl::CancelledError("client gone");
+    }
+    return end;
+  }
+
   mutable std::mutex mu_;
+  std::vector<std::shared_ptr<pb::Message>> stream_messages_;
+  absl::Status stream_end_;
   std::vector<Call> calls_;
   std::map<std::string, std::shared_ptr<pb::Message>> responses_;
   absl::Status failure_;
@@ -313,7 +351,13 @@ TEST_F(RestGatewayTest, EveryRouteReachesItsCoreMethodWithPathQueryAndBodyMapped
        200},
       {"DELETE", "/v1/namespaces/docs/associations?source=a&target=b&type=CAUSAL", "",
        "DeleteAssociation", R"(namespace: "docs" source: "a" target: "b" type: CAUSAL)", 200},
+      {"POST", "/v1/namespaces/docs/reason:stream", R"({"query":"why?","maxPaths":3})",
+       "ReasonStream", R"(namespace: "docs" query: "why?" max_paths: 3)", 200},
+      {"GET", "/v1/namespaces/docs:export", "", "ExportNamespace", R"(namespace: "docs")", 200},
   };
+  // Streaming routes answer their own content type (an empty stream here: the fake writes nothing).
+  const std::map<std::string, std::string> stream_types = {
+      {"ReasonStream", "text/event-stream"}, {"ExportNamespace", "application/x-ndjson"}};
 
   std::set<std::string> covered;
   size_t calls_before = 0;
@@ -321,8 +365,13 @@ TEST_F(RestGatewayTest, EveryRouteReachesItsCoreMethodWithPathQueryAndBodyMapped
     SCOPED_TRACE(c.method + " " + c.target);
     const ClientResponse response = Send(c.method, c.target, c.body);
     EXPECT_EQ(response.result_int(), c.status) << response.body();
-    EXPECT_EQ(response[bhttp::field::content_type], "application/json");
-    EXPECT_TRUE(nlohmann::json::accept(response.body())) << response.body();
+    if (auto stream = stream_types.find(c.rpc); stream != stream_types.end()) {
+      EXPECT_EQ(response[bhttp::field::content_type], stream->second);
+      EXPECT_EQ(response.body(), "");
+    } else {
+      EXPECT_EQ(response[bhttp::field::content_type], "application/json");
+      EXPECT_TRUE(nlohmann::json::accept(response.body())) << response.body();
+    }
 
     const std::vector<Call> calls = core_.calls();
     ASSERT_EQ(calls.size(), calls_before + 1);
@@ -649,6 +698,115 @@ TEST_F(RestGatewayTest, ServesTheOpenApiDocument) {
   absl::StatusOr<std::string> document = OpenApiDocument();
   ASSERT_TRUE(document.ok()) << document.status();
   EXPECT_EQ(response.body(), *document);
+}
+
+// ---- Streams --------------------------------------------------------------------------------
+
+std::shared_ptr<pb::Message> Parsed(const pb::Message& prototype, const std::string& text) {
+  std::shared_ptr<pb::Message> m(prototype.New());
+  EXPECT_TRUE(pb::TextFormat::ParseFromString(text, m.get())) << text;
+  return m;
+}
+
+TEST_F(RestGatewayTest, ReasonStreamIsServerSentEventsOnePerMessage) {
+  core_.SetStream({Parsed(v1::ReasonEvent(), R"(seeds { support { id: "dog" score: 0.5 } })"),
+                   Parsed(v1::ReasonEvent(), R"(path { path { concept_ids: "dog" concept_ids: "mammal" }
+                                                       concepts { id: "dog" content: "dog" } evidence: 0.25 })"),
+                   Parsed(v1::ReasonEvent(), R"(answer { confident: true explanation: "because" })")},
+                  absl::OkStatus());
+  const ClientResponse response =
+      Send("POST", "/v1/namespaces/docs/reason:stream", R"({"query":"what is a dog?"})");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response[bhttp::field::content_type], "text/event-stream");
+  EXPECT_EQ(response[bhttp::field::cache_control], "no-store");
+  const std::vector<std::string> events = absl::StrSplit(response.body(), "\n\n", absl::SkipEmpty());
+  ASSERT_EQ(events.size(), 3u) << response.body();
+  EXPECT_EQ(events[0], R"(event: seeds
+data: {"support":[{"id":"dog","score":0.5,"content":"","attributes":{}}]})");
+  EXPECT_TRUE(absl::StartsWith(events[1], "event: path\ndata: {\"path\":{\"conceptIds\":[\"dog\",\"mammal\"]"))
+      << events[1];
+  EXPECT_TRUE(absl::StartsWith(events[2], "event: answer\ndata: {")) << events[2];
+  const nlohmann::json answer = nlohmann::json::parse(events[2].substr(events[2].find('{')));
+  EXPECT_EQ(answer["explanation"], "because");
+}
+
+TEST_F(RestGatewayTest, StreamErrorBeforeTheFirstEventIsAPlainErrorResponse) {
+  absl::Status limited = absl::ResourceExhaustedError("rate limit of key 'k' exceeded (1/s)");
+  limited.SetPayload(kRetryAfterPayload, absl::Cord("4"));
+  core_.FailWith(limited);
+  const ClientResponse response =
+      Send("POST", "/v1/namespaces/docs/reason:stream", R"({"query":"q"})");
+  EXPECT_EQ(response.result_int(), 429);
+  EXPECT_EQ(response["Retry-After"], "4");
+  EXPECT_THAT(ErrorMessage(response, "RESOURCE_EXHAUSTED"), HasSubstr("rate limit"));
+}
+
+TEST_F(RestGatewayTest, StreamRequestErrorsNameTheField) {
+  ClientResponse response =
+      Send("POST", "/v1/namespaces/docs/reason:stream", R"({"query":"q","nope":1})");
+  EXPECT_EQ(response.result_int(), 400);
+  EXPECT_THAT(ErrorMessage(response, "INVALID_ARGUMENT"), HasSubstr("nope"));
+  response = Send("GET", "/v1/namespaces/docs:export?limit=3");
+  EXPECT_EQ(response.result_int(), 400);
+  EXPECT_THAT(ErrorMessage(response, "INVALID_ARGUMENT"), HasSubstr("unknown query parameter 'limit'"));
+  EXPECT_TRUE(core_.calls().empty()) << "nothing reached the core";
+}
+
+TEST_F(RestGatewayTest, StreamErrorAfterTheFirstEventIsAnErrorEvent) {
+  core_.SetStream({Parsed(v1::ReasonEvent(), R"(seeds { support { id: "dog" } })")},
+                  absl::UnavailableError("hybrid unavailable: down"));
+  const ClientResponse response =
+      Send("POST", "/v1/namespaces/docs/reason:stream", R"({"query":"q"})");
+  EXPECT_EQ(response.result_int(), 200);
+  const std::vector<std::string> events = absl::StrSplit(response.body(), "\n\n", absl::SkipEmpty());
+  ASSERT_EQ(events.size(), 2u) << response.body();
+  ASSERT_TRUE(absl::StartsWith(events[1], "event: error\ndata: ")) << events[1];
+  const nlohmann::json error = nlohmann::json::parse(events[1].substr(events[1].find('{')));
+  EXPECT_EQ(error["error"]["code"], "UNAVAILABLE");
+  EXPECT_EQ(error["error"]["message"], "hybrid unavailable: down");
+}
+
+TEST_F(RestGatewayTest, ExportIsNdjsonConceptsThenAssociations) {
+  core_.SetStream(
+      {Parsed(v1::ExportChunk(), R"(concepts { id: "a" content: "alpha" vector: 1 vector: 0 }
+                                    concepts { id: "b" content: "beta" })"),
+       Parsed(v1::ExportChunk(), R"(associations { source: "a" target: "b" type: CAUSAL confidence: 0.5 weight: 1 })")},
+      absl::OkStatus());
+  const ClientResponse response = Send("GET", "/v1/namespaces/docs:export");
+  EXPECT_EQ(response.result_int(), 200);
+  EXPECT_EQ(response[bhttp::field::content_type], "application/x-ndjson");
+  const std::vector<std::string> lines = absl::StrSplit(response.body(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << response.body();
+  const nlohmann::json a = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(a["concept"]["id"], "a");
+  EXPECT_EQ(a["concept"]["vector"], nlohmann::json::parse("[1,0]"));
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["concept"]["content"], "beta");
+  const nlohmann::json edge = nlohmann::json::parse(lines[2]);
+  EXPECT_EQ(edge["association"]["type"], "CAUSAL");
+  EXPECT_EQ(edge["association"]["source"], "a");
+  const Call call = OnlyCall();
+  EXPECT_EQ(call.rpc, "ExportNamespace");
+}
+
+TEST_F(RestGatewayTest, ExportFailingMidwayEndsWithAnErrorLineAndATruncatedBody) {
+  core_.SetStream({Parsed(v1::ExportChunk(), R"(concepts { id: "a" content: "alpha" })")},
+                  absl::UnavailableError("storage unavailable: gone"));
+  client_.reset();
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(server_->port())));
+  const std::string request = "GET /v1/namespaces/docs:export HTTP/1.1\r\nHost: a\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  bhttp::response_parser<bhttp::string_body> parser;
+  beast::flat_buffer buffer;
+  beast::error_code ec;
+  bhttp::read(socket, buffer, parser, ec);
+  EXPECT_TRUE(ec) << "the body must not end cleanly";
+  const std::string body = parser.get().body();
+  const std::vector<std::string> lines = absl::StrSplit(body, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << body;
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["concept"]["id"], "a");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["error"]["code"], "UNAVAILABLE");
 }
 
 }  // namespace

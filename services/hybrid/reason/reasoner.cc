@@ -119,8 +119,14 @@ absl::Status Reasoner::ValidateOptions(const ReasonOptions& options) {
 }
 
 absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vector,
-                                              const ReasonOptions& options,
-                                              GraphSource& graph) const {
+                                              const ReasonOptions& options, GraphSource& graph,
+                                              ReasonObserver* observer) const {
+  ReasonObserver silent;
+  if (observer == nullptr) observer = &silent;
+  const auto check_cancelled = [observer]() -> absl::Status {
+    if (observer->Cancelled()) return absl::CancelledError("the caller cancelled the reasoning");
+    return absl::OkStatus();
+  };
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
   if (query_vector.empty()) return absl::InvalidArgumentError("query_vector: empty");
   for (float x : query_vector) {
@@ -130,6 +136,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
   ReasonResult result;
 
   // 1. Seeds.
+  if (absl::Status s = check_cancelled(); !s.ok()) return s;
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query_vector, options.k);
   if (!hits.ok()) return std::move(hits).status();
   std::stable_sort(hits->begin(), hits->end(), [](const SearchHit& a, const SearchHit& b) {
@@ -137,6 +144,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
   });
   if (hits->size() > options.k) hits->resize(options.k);
   result.support = *hits;
+  observer->OnSeeds(result.support);
 
   absl::flat_hash_map<std::string, std::string> contents;  // id -> content, as learned
   const auto remember = [&](const ConceptLite& c) {
@@ -165,6 +173,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
   absl::flat_hash_map<std::string, uint32_t> expansions_through;
   absl::flat_hash_map<std::string, std::vector<size_t>> supporting;  // end id -> paths
   bool stop = false;
+  uint32_t streamed = 0;  // OnPath calls
 
   while (!frontier.empty() && !stop) {
     std::vector<size_t> batch;
@@ -191,6 +200,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
       stop = true;  // nothing more can be fetched; finish with what this batch can still use
     }
     if (!fetch.empty()) {
+      if (absl::Status s = check_cancelled(); !s.ok()) return s;
       absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched =
           graph.NeighborsBatch(fetch, options.types, config_.neighbor_limit);
       if (!fetched.ok()) return std::move(fetched).status();
@@ -240,9 +250,26 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
         next.conf = conf;
         next.evidence = evidence;
         const size_t next_idx = paths.size();
-        supporting[*other].push_back(next_idx);
+        std::vector<size_t>& reaching = supporting[*other];
+        reaching.push_back(next_idx);
         paths.push_back(std::move(next));
         ++result.stats.paths_explored;
+        if (reaching.size() == 1 && *other != top_seed && streamed < config_.max_streamed_paths) {
+          ++streamed;
+          const PathRec& p = paths[next_idx];
+          ReasoningPath found;
+          found.concept_ids = p.ids;
+          found.hops = p.hops;
+          found.confidence = static_cast<float>(p.conf);
+          found.seed_similarity = static_cast<float>(p.seed_sim);
+          found.evidence = static_cast<float>(p.evidence);
+          std::vector<ConceptLite> concepts;
+          for (const std::string& id : p.ids) {
+            auto known = contents.find(id);
+            concepts.push_back({id, known == contents.end() ? std::string() : known->second});
+          }
+          observer->OnPath(found, concepts);
+        }
         if (paths[next_idx].hops.size() < options.max_depth) frontier.push(next_idx);
       }
       if (stop) break;
@@ -349,6 +376,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     if (it == contents.end() || it->second.empty()) missing.push_back(id);
   }
   if (!missing.empty()) {
+    if (absl::Status s = check_cancelled(); !s.ok()) return s;
     absl::StatusOr<std::vector<ConceptLite>> got = graph.Get(missing);
     if (!got.ok()) return std::move(got).status();
     for (const ConceptLite& c : *got) remember(c);

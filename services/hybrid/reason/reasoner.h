@@ -78,6 +78,7 @@ struct ReasonerConfig {
   float min_path_evidence = 1e-3f;       // weaker partial paths are pruned
   float semantic_only_factor = 0.5f;     // final of an answer no path supports
   uint32_t max_candidates = 10;          // candidates kept in the result
+  uint32_t max_streamed_paths = 100;     // ReasonObserver::OnPath calls, per request
 };
 
 struct ConfidenceBreakdown {
@@ -124,6 +125,21 @@ struct ReasonResult {
   ReasonStats stats;
 };
 
+// What a streaming caller (ReasonStream) sees of one Reason call while it runs. Every method is
+// called on the thread running Reason.
+class ReasonObserver {
+ public:
+  virtual ~ReasonObserver() = default;
+  // Checked before each graph read: true stops the reasoning with CANCELLED.
+  virtual bool Cancelled() { return false; }
+  // The seeds (the whole `support` list), once, before any path.
+  virtual void OnSeeds(absl::Span<const SearchHit> support) {}
+  // The first path found to a concept other than the top seed, in discovery order (best-first
+  // expansion, so usually its best path, not always), at most ReasonerConfig::max_streamed_paths
+  // times. `concepts[i]` is path.concept_ids[i] with its content as far as known (may be empty).
+  virtual void OnPath(const ReasoningPath& path, absl::Span<const ConceptLite> concepts) {}
+};
+
 class Reasoner {
  public:
   explicit Reasoner(ReasonerConfig config = {});
@@ -132,8 +148,10 @@ class Reasoner {
   // Errors: INVALID_ARGUMENT naming the option (k, max_depth, max_paths, min_confidence, types)
   // or query_vector (empty or not finite); any error of `graph` except NOT_FOUND of a concept
   // deleted meanwhile, unchanged.
+  // `observer` (may be null) sees the seeds and the paths as they are found and can cancel.
   absl::StatusOr<ReasonResult> Reason(absl::Span<const float> query_vector,
-                                      const ReasonOptions& options, GraphSource& graph) const;
+                                      const ReasonOptions& options, GraphSource& graph,
+                                      ReasonObserver* observer = nullptr) const;
 
   // The option checks Reason applies.
   static absl::Status ValidateOptions(const ReasonOptions& options);

@@ -107,6 +107,64 @@ TEST(ReasonerTest, KnownAnswerAndPaths) {
   EXPECT_THAT(r.explanation, HasSubstr("Runner-up: \"animal\" (0.53)."));
 }
 
+// Records what a streaming caller would see.
+class RecordingObserver : public ReasonObserver {
+ public:
+  bool Cancelled() override { return ++checks > cancel_after; }
+  void OnSeeds(absl::Span<const SearchHit> support) override {
+    events.push_back("seeds:" + std::to_string(support.size()));
+  }
+  void OnPath(const ReasoningPath& path, absl::Span<const ConceptLite> concepts) override {
+    std::string e = "path:";
+    for (const ConceptLite& c : concepts) e += c.id + "=" + c.content + " ";
+    events.push_back(e);
+    EXPECT_EQ(path.concept_ids.size(), concepts.size());
+    EXPECT_EQ(path.hops.size() + 1, path.concept_ids.size());
+    EXPECT_NEAR(path.evidence, path.seed_similarity * path.confidence, 1e-6);
+  }
+  int checks = 0;
+  int cancel_after = 1 << 30;
+  std::vector<std::string> events;
+};
+
+TEST(ReasonerTest, ObserverSeesSeedsThenEachNewlyReachedConceptOnce) {
+  InMemoryGraph g = AnimalGraph();
+  ReasonOptions options;
+  options.k = 3;
+  RecordingObserver observer;
+  absl::StatusOr<ReasonResult> r = Reasoner().Reason(kQuery, options, g, &observer);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // Seeds first; then the first path found to mammal, to animal and to cat; never to dog (the
+  // top seed), and mammal only once although several paths reach it. The seeds are expanded in
+  // one batch, so the first path to animal starts at the seed mammal, not at dog (its best path):
+  // discovery order, as documented.
+  EXPECT_THAT(observer.events,
+              ElementsAre("seeds:3", "path:dog=dog mammal=mammal ",
+                          "path:mammal=mammal animal=animal ", "path:mammal=mammal cat=cat "));
+  // The answer is the one Reason gives without an observer.
+  EXPECT_EQ(r->answer->id, ReasonOrDie(g, options).answer->id);
+
+  // At most max_streamed_paths paths.
+  ReasonerConfig config;
+  config.max_streamed_paths = 1;
+  RecordingObserver capped;
+  ASSERT_TRUE(Reasoner(config).Reason(kQuery, options, g, &capped).ok());
+  EXPECT_EQ(capped.events.size(), 2u);
+}
+
+TEST(ReasonerTest, CancelledObserverStopsBeforeTheNextGraphRead) {
+  InMemoryGraph g = AnimalGraph();
+  for (int after : {0, 1, 2}) {
+    RecordingObserver observer;
+    observer.cancel_after = after;
+    ReasonOptions one_seed;  // dog only: a search, then one fetch per hop (dog, mammal, ...)
+    one_seed.k = 1;
+    absl::StatusOr<ReasonResult> r = Reasoner().Reason(kQuery, one_seed, g, &observer);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << after;
+    EXPECT_EQ(observer.checks, after + 1) << "stopped at the first check that said cancelled";
+  }
+}
+
 TEST(ReasonerTest, EdgesAreFollowedBackwards) {
   // "What causes cancer?" -- the question matches the effect; the answer is the cause.
   InMemoryGraph g;

@@ -3,6 +3,8 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <atomic>
+#include <deque>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -536,57 +538,150 @@ void ToProto(const ConfidenceBreakdown& c, v1::ConfidenceBreakdown* out) {
 
 }  // namespace
 
-absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& call,
-                                                      const v1::ReasonRequest& request) const {
-  const absl::Time start = absl::Now();
+absl::StatusOr<HybridCore::ReasonPlan> HybridCore::PlanReason(
+    const CallContext& call, const v1::ReasonRequest& request) const {
   if (request.query().empty()) return absl::InvalidArgumentError("query: required");
-  ReasonOptions options;
+  ReasonPlan plan;
+  ReasonOptions& options = plan.options;
   options.k = request.k() == 0 ? 10 : request.k();
   options.max_depth = request.max_depth() == 0 ? 4 : request.max_depth();
   options.max_paths = request.max_paths() == 0 ? 5 : request.max_paths();
   options.min_confidence = request.has_min_confidence() ? request.min_confidence().value() : 0.3f;
   for (int t : request.types()) options.types.push_back(static_cast<AssociationType>(t));
   RETURN_IF_ERROR(Reasoner::ValidateOptions(options));
-  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  // Embedding and reasoning: one compute-pool task (its storage reads are waited for there; see
-  // the header on why that cannot deadlock).
-  ASSIGN_OR_RETURN(std::optional<ReasonResult> reasoned,
-                   Compute<std::optional<ReasonResult>>(call, [&]() -> absl::StatusOr<std::optional<ReasonResult>> {
-                     std::string_view text = request.query();
-                     ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-                     if (IsZero(vectors[0])) return std::optional<ReasonResult>();
-                     StorageGraphSource graph(this, call, request.namespace_());
-                     ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph));
-                     return std::optional<ReasonResult>(std::move(result));
-                   }));
+  ASSIGN_OR_RETURN(plan.ns, ResolveNamespace(call, request.namespace_()));
+  return plan;
+}
+
+absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
+    const CallContext& call, const v1::ReasonRequest& request, const ReasonPlan& plan,
+    ReasonObserver* observer) const {
+  std::string_view text = request.query();
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *plan.ns.embedder, absl::MakeConstSpan(&text, 1)));
+  if (IsZero(vectors[0])) return std::optional<ReasonResult>();
+  StorageGraphSource graph(this, call, request.namespace_());
+  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], plan.options, graph, observer));
+  return std::optional<ReasonResult>(std::move(result));
+}
+
+namespace {
+
+void ToProto(const ReasoningPath& p, sv1::Path* path) {
+  for (const auto& id : p.concept_ids) path->add_concept_ids(id);
+  for (const Edge& e : p.hops) {
+    sv1::Association* a = path->add_hops();
+    a->set_source(e.source);
+    a->set_target(e.target);
+    a->set_type(static_cast<sv1::AssociationType>(e.type));
+    a->set_confidence(e.confidence);
+    a->set_weight(e.weight);
+  }
+  path->set_confidence(p.confidence);
+}
+
+void ToProto(const SearchHit& h, sv1::SearchResult* r) {
+  ToProto(h.node, r->mutable_node());
+  r->set_score(h.score);
+}
+
+// The events of one ReasonStream, from its pool task (the producer, through the ReasonObserver
+// calls) to the calling thread (Next). The queue is unbounded but short: one seeds event, at
+// most ReasonerConfig::max_streamed_paths paths, one answer.
+class ReasonChannel final : public ReasonObserver {
+ public:
+  explicit ReasonChannel(std::function<bool()> caller_gone) : caller_gone_(std::move(caller_gone)) {}
+
+  // ReasonObserver (on the pool thread).
+  bool Cancelled() override {
+    return cancelled_.load(std::memory_order_relaxed) || (caller_gone_ && caller_gone_());
+  }
+  void OnSeeds(absl::Span<const SearchHit> support) override {
+    v1::ReasonEvent event;
+    for (const SearchHit& h : support) ToProto(h, event.mutable_seeds()->add_support());
+    Push(std::move(event));
+  }
+  void OnPath(const ReasoningPath& path, absl::Span<const ConceptLite> concepts) override {
+    v1::ReasonEvent event;
+    v1::ReasonPath* out = event.mutable_path();
+    ToProto(path, out->mutable_path());
+    for (const ConceptLite& c : concepts) ToProto(c, out->add_concepts());
+    out->set_evidence(path.evidence);
+    Push(std::move(event));
+  }
+
+  // The task's side. Start returns false when the caller gave up while the task was queued.
+  bool Start() {
+    sync::MutexLock lock(&mu_);
+    if (abandoned_) return false;
+    started_ = true;
+    return true;
+  }
+  void Push(v1::ReasonEvent event) {
+    sync::MutexLock lock(&mu_);
+    events_.push_back(std::move(event));
+    cv_.SignalAll();
+  }
+  void Finish(absl::Status status) {
+    sync::MutexLock lock(&mu_);
+    done_ = true;
+    status_ = std::move(status);
+    cv_.SignalAll();
+  }
+  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+
+  // The caller's side: the next event (true), or the end (false, *status set). A deadline that
+  // passes before the task started abandons it (DEADLINE_EXCEEDED); once started, the task's
+  // own storage calls carry the deadline, so this waits for it to end.
+  bool Next(absl::Time deadline, v1::ReasonEvent* event, absl::Status* status) {
+    sync::MutexLock lock(&mu_);
+    const auto chrono_deadline = absl::ToChronoTime(deadline);
+    while (events_.empty() && !done_) {
+      if (started_ || deadline == absl::InfiniteFuture()) {
+        cv_.Wait(&mu_);
+      } else if (cv_.WaitUntil(&mu_, chrono_deadline) == std::cv_status::timeout &&
+                 !started_ && events_.empty() && !done_) {
+        abandoned_ = true;
+        *status = absl::DeadlineExceededError("deadline exceeded while waiting for a compute thread");
+        return false;
+      }
+    }
+    if (!events_.empty()) {
+      *event = std::move(events_.front());
+      events_.pop_front();
+      return true;
+    }
+    *status = status_;
+    return false;
+  }
+
+ private:
+  const std::function<bool()> caller_gone_;
+  std::atomic<bool> cancelled_{false};
+  sync::Mutex mu_;
+  sync::CondVar cv_;  // an event was pushed, or done_
+  std::deque<v1::ReasonEvent> events_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+v1::ReasonResponse HybridCore::ReasonAnswer(const std::optional<ReasonResult>& reasoned,
+                                            absl::Time start) const {
   v1::ReasonResponse response;
   if (!reasoned.has_value()) {
     response.set_explanation("The question has no words to search for; nothing was found.");
     return response;
   }
-  ReasonResult& result = *reasoned;
+  const ReasonResult& result = *reasoned;
   if (result.answer.has_value()) ToProto(*result.answer, response.mutable_answer());
   if (result.best_guess.has_value()) ToProto(*result.best_guess, response.mutable_best_guess());
   response.set_confident(result.confident);
   ToProto(result.confidence, response.mutable_confidence());
-  for (const ReasoningPath& p : result.paths) {
-    sv1::Path* path = response.add_paths();
-    for (const auto& id : p.concept_ids) path->add_concept_ids(id);
-    for (const Edge& e : p.hops) {
-      sv1::Association* a = path->add_hops();
-      a->set_source(e.source);
-      a->set_target(e.target);
-      a->set_type(static_cast<sv1::AssociationType>(e.type));
-      a->set_confidence(e.confidence);
-      a->set_weight(e.weight);
-    }
-    path->set_confidence(p.confidence);
-  }
-  for (const SearchHit& h : result.support) {
-    sv1::SearchResult* r = response.add_support();
-    ToProto(h.node, r->mutable_node());
-    r->set_score(h.score);
-  }
+  for (const ReasoningPath& p : result.paths) ToProto(p, response.add_paths());
+  for (const SearchHit& h : result.support) ToProto(h, response.add_support());
   for (const ConceptLite& c : result.path_concepts) ToProto(c, response.add_path_concepts());
   response.set_explanation(result.explanation);
   v1::ReasonStats* stats = response.mutable_stats();
@@ -599,6 +694,65 @@ absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& cal
     reason_paths_explored_->Observe(result.stats.paths_explored);
   }
   return response;
+}
+
+absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& call,
+                                                      const v1::ReasonRequest& request) const {
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(ReasonPlan plan, PlanReason(call, request));
+  // Embedding and reasoning: one compute-pool task (its storage reads are waited for there; see
+  // the header on why that cannot deadlock).
+  ASSIGN_OR_RETURN(std::optional<ReasonResult> reasoned,
+                   Compute<std::optional<ReasonResult>>(call, [&] {
+                     return RunReasoner(call, request, plan, /*observer=*/nullptr);
+                   }));
+  return ReasonAnswer(reasoned, start);
+}
+
+absl::Status HybridCore::ReasonStream(const CallContext& call, const v1::ReasonRequest& request,
+                                      const std::function<bool(v1::ReasonEvent)>& emit) const {
+  absl::Status s = ReasonStreamImpl(call, request, emit);
+  ForgetIfNamespaceGone(request.namespace_(), s);
+  return s;
+}
+
+absl::Status HybridCore::ReasonStreamImpl(const CallContext& call, const v1::ReasonRequest& request,
+                                          const std::function<bool(v1::ReasonEvent)>& emit) const {
+  const absl::Time start = absl::Now();
+  ASSIGN_OR_RETURN(ReasonPlan plan, PlanReason(call, request));
+  auto channel = std::make_shared<ReasonChannel>(call.cancelled);
+  // The task holds its own copies: the caller may give up on it while it is queued.
+  auto task = [this, channel, call, request, plan = std::move(plan), start](bool run) {
+    if (!run || !channel->Start()) {
+      channel->Finish(absl::CancelledError("compute pool stopped"));
+      return;
+    }
+    absl::StatusOr<std::optional<ReasonResult>> reasoned =
+        RunReasoner(call, request, plan, channel.get());
+    if (reasoned.ok()) {
+      v1::ReasonEvent answer;
+      *answer.mutable_answer() = ReasonAnswer(*reasoned, start);
+      channel->Push(std::move(answer));
+    }
+    channel->Finish(reasoned.status());
+  };
+  if (options_.pool == nullptr) {
+    task(true);
+  } else {
+    RETURN_IF_ERROR(options_.pool->Submit(std::move(task)));
+  }
+  bool client_gone = false;
+  v1::ReasonEvent event;
+  absl::Status status;
+  while (channel->Next(call.deadline, &event, &status)) {
+    if (client_gone) continue;  // drain until the task has stopped
+    if (!emit(std::move(event))) {
+      client_gone = true;
+      channel->Cancel();
+    }
+  }
+  if (client_gone) return absl::CancelledError("the client went away");
+  return status;
 }
 
 }  // namespace engram::hybrid

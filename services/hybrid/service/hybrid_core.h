@@ -58,6 +58,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,9 @@ namespace engram::hybrid {
 struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   std::string correlation_id;  // empty: the thread's current id, if any
+  // True once the caller has gone away (e.g. grpc::ServerContext::IsCancelled); may be called
+  // from any thread. Empty: never. ReasonStream stops its reasoning when it says so.
+  std::function<bool()> cancelled;
 };
 
 struct HybridCoreOptions {
@@ -115,6 +119,15 @@ class HybridCore {
                                             const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> Reason(const CallContext& call,
                                             const v1::ReasonRequest& request) const;
+  // Reason's work as it happens (hybrid.proto ReasonEvent): one `seeds` event, the `path`
+  // events as the reasoner finds them, then the `answer` (the response Reason would give), each
+  // handed to `emit` on the calling thread. The reasoning is one compute-pool task, as Reason's;
+  // the task hands events over through a queue, so a slow `emit` never holds a pool thread.
+  // When `emit` returns false (the client went away) or call.cancelled() says so, the reasoning
+  // stops before its next storage read, this waits for the task to end and returns CANCELLED.
+  // Errors before the answer are the returned status (events already emitted stay emitted).
+  absl::Status ReasonStream(const CallContext& call, const v1::ReasonRequest& request,
+                            const std::function<bool(v1::ReasonEvent)>& emit) const;
 
   // Runs one storage call with the deadline and correlation id of `call` and maps its status as
   // described above. `fn` receives the prepared ClientContext.
@@ -146,6 +159,23 @@ class HybridCore {
                                                 const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
                                                 const v1::ReasonRequest& request) const;
+  absl::Status ReasonStreamImpl(const CallContext& call, const v1::ReasonRequest& request,
+                                const std::function<bool(v1::ReasonEvent)>& emit) const;
+  // Reason and ReasonStream: the checked options and the namespace (before the pool task), the
+  // task's work (embed the question, run the reasoner; nullopt when the question embeds to
+  // zero), and the response with its metrics.
+  struct ReasonPlan {
+    ReasonOptions options;
+    NamespaceEmbedder ns;
+  };
+  absl::StatusOr<ReasonPlan> PlanReason(const CallContext& call,
+                                        const v1::ReasonRequest& request) const;
+  absl::StatusOr<std::optional<ReasonResult>> RunReasoner(const CallContext& call,
+                                                          const v1::ReasonRequest& request,
+                                                          const ReasonPlan& plan,
+                                                          ReasonObserver* observer) const;
+  v1::ReasonResponse ReasonAnswer(const std::optional<ReasonResult>& reasoned,
+                                  absl::Time start) const;
   // Drops the cached config of `ns` when `status` says storage no longer has it.
   void ForgetIfNamespaceGone(const std::string& ns, const absl::Status& status) const;
   // Runs `fn` on the compute pool (or inline without one).

@@ -47,4 +47,15 @@ grpc::Status HybridService::Reason(grpc::ServerContext* context, const v1::Reaso
   return Run(context, response, [&](const CallContext& c) { return core_->Reason(c, *request); });
 }
 
+grpc::Status HybridService::ReasonStream(grpc::ServerContext* context,
+                                         const v1::ReasonRequest* request,
+                                         grpc::ServerWriter<v1::ReasonEvent>* writer) {
+  grpcutil::RpcScope scope(context);
+  CallContext call = ContextOf(context, scope);
+  call.cancelled = [context] { return context->IsCancelled(); };
+  absl::Status s = core_->ReasonStream(
+      call, *request, [writer](v1::ReasonEvent event) { return writer->Write(event); });
+  return status::ToGrpcStatus(s);
+}
+
 }  // namespace engram::hybrid

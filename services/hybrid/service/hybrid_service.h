@@ -21,6 +21,10 @@ class HybridService final : public v1::Hybrid::Service {
                       v1::SearchResponse* response) override;
   grpc::Status Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
                       v1::ReasonResponse* response) override;
+  // Writes the events on the handler thread as the reasoning (a compute-pool task) produces
+  // them; a client that goes away (IsCancelled, or a failed Write) stops the reasoning.
+  grpc::Status ReasonStream(grpc::ServerContext* context, const v1::ReasonRequest* request,
+                            grpc::ServerWriter<v1::ReasonEvent>* writer) override;
 
  private:
   const HybridCore* const core_;
