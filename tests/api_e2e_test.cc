@@ -5,12 +5,14 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -45,6 +47,21 @@ std::filesystem::path TestDir(const std::string& name) {
 
 std::vector<std::pair<std::string, std::string>> Auth(const std::string& key) {
   return {{"Authorization", "Bearer " + key}};
+}
+
+// The value of the first /metrics sample whose line starts with `name` and contains every one of
+// `labels` (e.g. "method=\"ReasonStream\""); 0 when there is none.
+double MetricValue(int http_port, const std::string& name, const std::vector<std::string>& labels = {}) {
+  const std::string body = HttpCall(http_port, "GET", "/metrics").body;
+  for (absl::string_view line : absl::StrSplit(body, '\n')) {
+    if (!absl::StartsWith(line, name + "{") && !absl::StartsWith(line, name + " ")) continue;
+    bool all = true;
+    for (const std::string& label : labels) all = all && absl::StrContains(line, label);
+    if (!all) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &value)) return value;
+  }
+  return 0;
 }
 
 json Json(const HttpResult& r) {
@@ -90,17 +107,19 @@ class Suite {
         dir_ / absl::StrCat("storage.", ++storage_starts_, ".log"));
     ASSERT_TRUE(storage_->Start().ok());
     ASSERT_TRUE(storage_->WaitForLine("engram-storage serving on grpc", absl::Seconds(120)).ok()) << storage_->Log();
+    storage_http_port_ = storage_->PortAfter(" http ");
   }
 
   void StartHybrid() {
-    hybrid_ = std::make_unique<ChildProcess>(
-        ENGRAM_HYBRID_BIN,
-        std::vector<std::string>{absl::StrCat("--grpc_port=", hybrid_port_), "--http_port=0",
-                                 "--listen_address=127.0.0.1", "--log_level=debug", "--drain_seconds=1",
-                                 absl::StrCat("--storage_addr=127.0.0.1:", storage_port_)},
-        dir_ / absl::StrCat("hybrid.", ++hybrid_starts_, ".log"));
+    std::vector<std::string> args{absl::StrCat("--grpc_port=", hybrid_port_), "--http_port=0",
+                                  "--listen_address=127.0.0.1", "--log_level=debug", "--drain_seconds=1",
+                                  absl::StrCat("--storage_addr=127.0.0.1:", storage_port_)};
+    args.insert(args.end(), hybrid_flags_.begin(), hybrid_flags_.end());
+    hybrid_ = std::make_unique<ChildProcess>(ENGRAM_HYBRID_BIN, args,
+                                             dir_ / absl::StrCat("hybrid.", ++hybrid_starts_, ".log"));
     ASSERT_TRUE(hybrid_->Start().ok());
     ASSERT_TRUE(hybrid_->WaitForLine("engram-hybrid serving on grpc", absl::Seconds(120)).ok()) << hybrid_->Log();
+    hybrid_http_port_ = hybrid_->PortAfter(" http ");
   }
 
   // Another engram-api over the same storage and hybrid (e.g. with other limits).
@@ -146,7 +165,9 @@ class Suite {
 
   std::filesystem::path dir_;
   std::vector<std::string> extra_api_flags_;
+  std::vector<std::string> hybrid_flags_;  // extra engram-hybrid flags (set before Start)
   int storage_port_ = 0, hybrid_port_ = 0, api_grpc_port_ = 0, api_http_port_ = 0;
+  int storage_http_port_ = 0, hybrid_http_port_ = 0;
   int storage_starts_ = 0, hybrid_starts_ = 0;
   std::unique_ptr<ChildProcess> storage_, hybrid_, api_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -750,6 +771,230 @@ TEST(ApiResilienceTest, HybridKilledMeansDataCallsStillWork) {
 // ---------------------------------------------------------------------------------------------
 // engramctl against the real suite.
 // ---------------------------------------------------------------------------------------------
+
+// ---- v1.1 streams -----------------------------------------------------------------------------
+
+// Server-Sent Events of a finished response: (event, data) pairs.
+std::vector<std::pair<std::string, std::string>> SseEvents(const std::string& body) {
+  std::vector<std::pair<std::string, std::string>> events;
+  for (absl::string_view block : absl::StrSplit(body, "\n\n", absl::SkipEmpty())) {
+    std::string event, data;
+    for (absl::string_view line : absl::StrSplit(block, '\n')) {
+      if (absl::StartsWith(line, "event: ")) event = std::string(line.substr(7));
+      if (absl::StartsWith(line, "data: ")) data = std::string(line.substr(6));
+    }
+    events.emplace_back(event, data);
+  }
+  return events;
+}
+
+TEST_F(ApiE2eTest, ReasonStreamOverSseAndGrpcEndsWithTheReasonAnswer) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_stream";
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", ns}, {"dimension", 256}}.dump()).status, 201);
+  json batch = {{"concepts", json::array()}};
+  for (const char* text : {"A dog is a kind of mammal.", "A mammal is a kind of animal.",
+                           "A cat is a kind of mammal.", "A wheel is part of a car.",
+                           "Rain causes floods."}) {
+    batch["concepts"].push_back({{"content", text}});
+  }
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/concepts:batch", batch.dump(), kWriterKey).status, 200);
+  const std::string question = json{{"query", "what kind of animal is a dog"}, {"maxPaths", 5}}.dump();
+
+  HttpResult unary = s.Rest("POST", "/v1/namespaces/" + ns + "/reason", question, kReaderKey);
+  ASSERT_EQ(unary.status, 200) << unary.body;
+  HttpResult streamed = s.Rest("POST", "/v1/namespaces/" + ns + "/reason:stream", question, kReaderKey);
+  ASSERT_EQ(streamed.status, 200) << streamed.body;
+  EXPECT_EQ(streamed.Header("Content-Type"), "text/event-stream");
+  EXPECT_FALSE(streamed.Header("X-Correlation-ID").empty());
+  const auto events = SseEvents(streamed.body);
+  ASSERT_GE(events.size(), 3u) << streamed.body;
+  EXPECT_EQ(events.front().first, "seeds");
+  EXPECT_FALSE(Json({.body = events.front().second})["support"].empty());
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i].first, "path") << i;
+    const json path = json::parse(events[i].second);
+    EXPECT_EQ(path["concepts"].size(), path["path"]["conceptIds"].size());
+    EXPECT_GT(path["evidence"].get<double>(), 0);
+  }
+  EXPECT_EQ(events.back().first, "answer");
+  const json answer = json::parse(events.back().second);
+  const json expected = Json(unary);
+  EXPECT_EQ(answer["explanation"], expected["explanation"]);
+  EXPECT_EQ(answer["paths"], expected["paths"]);
+  EXPECT_EQ(answer.value("answer", json()), expected.value("answer", json()));
+
+  // gRPC: the same events.
+  v1::ReasonRequest request;
+  request.set_namespace_(ns);
+  request.set_query("what kind of animal is a dog");
+  request.set_max_paths(5);
+  auto context = Suite::Context(kReaderKey);
+  auto reader = s.stub_->ReasonStream(context.get(), request);
+  std::vector<v1::ReasonEvent> grpc_events;
+  for (v1::ReasonEvent e; reader->Read(&e);) grpc_events.push_back(e);
+  grpc::Status st = reader->Finish();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  ASSERT_EQ(grpc_events.size(), events.size());
+  EXPECT_TRUE(grpc_events.front().has_seeds());
+  ASSERT_TRUE(grpc_events.back().has_answer());
+  EXPECT_EQ(grpc_events.back().answer().explanation(), expected["explanation"]);
+
+  // Refusals: no key, a key scoped to another namespace, a bad request, an unknown namespace.
+  EXPECT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/reason:stream", question, "").status, 401);
+  EXPECT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/reason:stream", question, kScopedKey).status, 403);
+  HttpResult bad = s.Rest("POST", "/v1/namespaces/" + ns + "/reason:stream", R"({"query":"q","k":5000})", kReaderKey);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(Json(bad)["error"]["message"].get<std::string>(), HasSubstr("k"));
+  HttpResult missing = s.Rest("POST", "/v1/namespaces/no_such_ns/reason:stream", question, kReaderKey);
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  auto no_key = Suite::Context("");
+  auto refused = s.stub_->ReasonStream(no_key.get(), request);
+  v1::ReasonEvent ignored;
+  EXPECT_FALSE(refused->Read(&ignored));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_export";
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", ns}, {"dimension", 3}, {"embedder", "none"}}.dump()).status, 201);
+  // 2,500 concepts (three Scan pages) in a chain of associations.
+  for (int base = 0; base < 2500; base += 500) {
+    json batch = {{"concepts", json::array()}};
+    for (int i = base; i < base + 500; ++i) {
+      batch["concepts"].push_back({{"id", absl::StrCat("c", i)}, {"content", absl::StrCat("concept ", i)},
+                                   {"vector", {1.0, static_cast<double>(i), 0.5}},
+                                   {"attributes", {{"n", std::to_string(i)}}},
+                                   {"extractAssociations", false}});
+    }
+    ASSERT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/concepts:batch", batch.dump(), kWriterKey).status, 200);
+  }
+  for (int base = 0; base < 2499; base += 1000) {
+    json batch = {{"associations", json::array()}};
+    for (int i = base; i < std::min(base + 1000, 2499); ++i) {
+      batch["associations"].push_back({{"source", absl::StrCat("c", i)}, {"target", absl::StrCat("c", i + 1)},
+                                       {"type", "CAUSAL"}, {"confidence", 0.5}});
+    }
+    ASSERT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/associations:batch", batch.dump(), kWriterKey).status, 200)
+        << base;
+  }
+
+  HttpResult exported = s.Rest("GET", "/v1/namespaces/" + ns + ":export", "", kReaderKey);
+  ASSERT_EQ(exported.status, 200) << exported.body.substr(0, 500);
+  EXPECT_FALSE(exported.truncated);
+  EXPECT_EQ(exported.Header("Content-Type"), "application/x-ndjson");
+  std::set<std::string> concepts;
+  std::set<std::string> edges;
+  bool association_seen = false;
+  for (absl::string_view line : absl::StrSplit(exported.body, '\n', absl::SkipEmpty())) {
+    const json record = json::parse(line);
+    if (record.contains("concept")) {
+      EXPECT_FALSE(association_seen) << "a concept after an association";
+      const json& c = record["concept"];
+      EXPECT_EQ(c["vector"].size(), 3u);
+      EXPECT_EQ(c["attributes"]["n"], c["id"].get<std::string>().substr(1));
+      concepts.insert(c["id"]);
+    } else {
+      ASSERT_TRUE(record.contains("association")) << line;
+      association_seen = true;
+      edges.insert(absl::StrCat(record["association"]["source"].get<std::string>(), ">",
+                                record["association"]["target"].get<std::string>()));
+    }
+  }
+  EXPECT_EQ(concepts.size(), 2500u);
+  EXPECT_EQ(edges.size(), 2499u);
+  EXPECT_TRUE(edges.contains("c0>c1") && edges.contains("c2498>c2499"));
+
+  // gRPC: the same records in chunks of at most 1000 concepts.
+  v1::ExportNamespaceRequest request;
+  request.set_namespace_(ns);
+  auto context = Suite::Context(kReaderKey);
+  auto reader = s.stub_->ExportNamespace(context.get(), request);
+  size_t grpc_concepts = 0, grpc_edges = 0;
+  for (v1::ExportChunk chunk; reader->Read(&chunk);) {
+    EXPECT_LE(chunk.concepts_size(), 1000);
+    grpc_concepts += chunk.concepts_size();
+    grpc_edges += chunk.associations_size();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(grpc_concepts, 2500u);
+  EXPECT_EQ(grpc_edges, 2499u);
+
+  EXPECT_EQ(s.Rest("GET", "/v1/namespaces/" + ns + ":export", "", kScopedKey).status, 403);
+  EXPECT_EQ(s.Rest("GET", "/v1/namespaces/no_such_ns:export", "", kReaderKey).status, 404);
+  // An empty namespace is an empty, complete export.
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", "e2e_export_empty"}, {"dimension", 3}}.dump()).status, 201);
+  HttpResult empty = s.Rest("GET", "/v1/namespaces/e2e_export_empty:export", "", kReaderKey);
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(empty.body, "");
+  EXPECT_FALSE(empty.truncated);
+}
+
+// A client that goes away stops the work downstream: with storage frozen (SIGSTOP) the reasoning
+// is stuck in a storage read; the client disconnects; then, while storage is still frozen, the
+// api finishes the call as CANCELLED and hybrid has no call in flight any more (it cancelled its
+// storage read instead of waiting for its deadline). No timing: every wait polls for a state.
+TEST(ApiStreamTest, ClientGoingAwayCancelsTheReasoningInHybridAndItsStorageReads) {
+  // Deadlines far beyond the waits below: a call that only ended at its deadline fails the test.
+  Suite s("stream_cancel", {"--default_deadline_ms=120000", "--max_deadline_ms=120000"});
+  s.hybrid_flags_ = {"--storage_timeout_ms=120000"};
+  s.Start();
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces/default/concepts", R"({"content":"A dog is a kind of mammal."})",
+                   kWriterKey).status / 100, 2);
+  const auto hybrid_in_flight = [&] { return MetricValue(s.hybrid_http_port_, "grpc_server_in_flight"); };
+  const auto api_finished = [&](const std::string& code) {
+    return MetricValue(s.api_http_port_, "engram_api_requests_total",
+                       {"method=\"ReasonStream\"", absl::StrCat("code=\"", code, "\"")});
+  };
+
+  for (const bool over_grpc : {false, true}) {
+    SCOPED_TRACE(over_grpc ? "gRPC" : "REST");
+    ASSERT_TRUE(Eventually([&] { return hybrid_in_flight() == 0; }));
+    ASSERT_TRUE(s.storage_->Signal(SIGSTOP));
+    const double cancelled_before = api_finished("CANCELLED");
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::ReasonEvent>> reader;
+    int socket_fd = -1;
+    if (over_grpc) {
+      v1::ReasonRequest request;
+      request.set_namespace_("default");
+      request.set_query("what is a dog");
+      context = Suite::Context(kReaderKey, absl::Seconds(120));
+      reader = s.stub_->ReasonStream(context.get(), request);
+    } else {
+      socket_fd = testing::ConnectLoopback(s.api_http_port_);
+      ASSERT_GE(socket_fd, 0);
+      const std::string body = R"({"query":"what is a dog"})";
+      const std::string request = absl::StrCat(
+          "POST /v1/namespaces/default/reason:stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+          kReaderKey, "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body);
+      ASSERT_EQ(::write(socket_fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    }
+    // Hybrid has the call and is stuck on storage.
+    ASSERT_TRUE(Eventually([&] { return hybrid_in_flight() >= 1; })) << s.hybrid_->Log();
+    // The client goes away.
+    if (over_grpc) {
+      context->TryCancel();
+      EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+    } else {
+      ::close(socket_fd);
+    }
+    // Storage still frozen: the api ends the call and hybrid stops, without storage answering.
+    EXPECT_TRUE(Eventually([&] { return api_finished("CANCELLED") == cancelled_before + 1; },
+                           absl::Seconds(30)))
+        << HttpCall(s.api_http_port_, "GET", "/metrics").body;
+    EXPECT_TRUE(Eventually([&] { return hybrid_in_flight() == 0; }, absl::Seconds(30))) << s.hybrid_->Log();
+    EXPECT_TRUE(s.storage_->running());
+    ASSERT_TRUE(s.storage_->Signal(SIGCONT));
+    // Storage, once thawed, is left with nothing to do for the cancelled call.
+    EXPECT_TRUE(Eventually([&] { return MetricValue(s.storage_http_port_, "grpc_server_in_flight") == 0; }));
+  }
+  // And the suite still answers.
+  HttpResult r = s.Rest("POST", "/v1/namespaces/default/reason:stream", R"({"query":"what is a dog"})", kReaderKey);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(SseEvents(r.body).back().first, "answer");
+}
 
 struct CommandResult {
   int exit_code = -1;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/call_canceller.h"
 #include "common/grpc/correlation.h"
 #include "common/logging/correlation.h"
 #include "common/metrics/metrics.h"
@@ -174,6 +175,34 @@ class ServerRunnerTest : public ::testing::Test {
   std::unique_ptr<Health::Stub> health_;
   std::unique_ptr<echo::Echo::Stub> echo_;
 };
+
+TEST_F(ServerRunnerTest, CallCancellerCancelsTrackedCallsAndLaterOnes) {
+  StartRunner();
+  auto canceller = std::make_shared<CallCanceller>();
+  grpc::Status blocked_status;
+  std::thread caller([&] {
+    grpc::ClientContext context;
+    CallCanceller::Tracked tracked = canceller->Track(&context);
+    echo::EchoRequest request;
+    request.set_block(true);
+    echo::EchoResponse response;
+    blocked_status = echo_->Echo(&context, request, &response);
+  });
+  service_.WaitForBlocked(1);  // the call is in flight on the server
+  EXPECT_FALSE(canceller->cancelled());
+  canceller->Cancel();
+  caller.join();
+  EXPECT_EQ(blocked_status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(canceller->cancelled());
+
+  // A call started after Cancel() is cancelled at once (it never blocks).
+  grpc::ClientContext late;
+  CallCanceller::Tracked tracked = canceller->Track(&late);
+  echo::EchoRequest request;
+  request.set_block(true);
+  echo::EchoResponse response;
+  EXPECT_EQ(echo_->Echo(&late, request, &response).error_code(), grpc::StatusCode::CANCELLED);
+}
 
 TEST_F(ServerRunnerTest, HealthIsNotServingUntilOwnerSaysReady) {
   StartRunner();

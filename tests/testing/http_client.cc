@@ -85,6 +85,8 @@ HttpResult Parse(const std::string& raw) {
 
 }  // namespace
 
+int ConnectLoopback(int port) { return Connect(port, 30); }
+
 std::string HttpResult::Header(const std::string& name) const {
   for (const auto& [k, v] : headers) {
     if (strcasecmp(k.c_str(), name.c_str()) == 0) return v;

@@ -29,6 +29,10 @@ HttpResult HttpCall(int port, const std::string& method, const std::string& targ
                     const std::vector<std::pair<std::string, std::string>>& headers = {},
                     int timeout_s = 30);
 
+// A connected TCP socket to 127.0.0.1:port (30 s send/receive timeouts), or -1; the caller
+// writes a raw request and closes it (e.g. to go away in the middle of a stream).
+int ConnectLoopback(int port);
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read, close). For tests that
 // must restart a server on the same port.
 int PickFreePort();

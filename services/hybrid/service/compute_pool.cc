@@ -33,8 +33,8 @@ ComputePool::~ComputePool() {
   for (auto& w : workers_) w.join();
 }
 
-absl::Status ComputePool::Submit(std::function<void(bool)> task) {
-  return SubmitTask({.run = std::move(task), .done = nullptr});
+absl::Status ComputePool::Submit(std::function<void(bool)> task, std::function<void()> done) {
+  return SubmitTask({.run = std::move(task), .done = std::move(done)});
 }
 
 absl::Status ComputePool::SubmitTask(Task task) {

@@ -53,8 +53,9 @@ class ComputePool {
 
   // Enqueues `task`: RESOURCE_EXHAUSTED when no worker is idle and queue_capacity tasks are
   // already waiting; CANCELLED once the pool is stopping.
-  // `task(true)` runs it; `task(false)` tells it that it was dropped.
-  absl::Status Submit(std::function<void(bool run)> task);
+  // `task(true)` runs it; `task(false)` tells it that it was dropped. `done` (may be empty)
+  // runs after that, once the worker counts itself idle again (as Run's caller sees it).
+  absl::Status Submit(std::function<void(bool run)> task, std::function<void()> done = nullptr);
 
   template <typename T>
   absl::StatusOr<T> Run(std::function<absl::StatusOr<T>()> fn, absl::Time deadline);

@@ -119,8 +119,13 @@ HybridCore::~HybridCore() {
   metrics_->RemoveCallbackGauge("engram_hybrid_namespace_cache_misses");
 }
 
-absl::Status HybridCore::PrepareStorageContext(const CallContext& call, grpc::ClientContext* context) const {
+absl::Status HybridCore::PrepareStorageContext(const CallContext& call, grpc::ClientContext* context,
+                                               grpcutil::CallCanceller::Tracked* tracked) const {
   RETURN_IF_ERROR(CheckDeadline(call));
+  if (call.canceller != nullptr) {
+    if (call.canceller->cancelled()) return absl::CancelledError("the client went away");
+    *tracked = call.canceller->Track(context);
+  }
   absl::Duration timeout = std::min(options_.storage_timeout, call.deadline - absl::Now());
   if (call.correlation_id.empty()) {
     grpcutil::PrepareClientContext(context, timeout);
@@ -142,7 +147,8 @@ absl::Status HybridCore::FinishStorageCall(const char* method, const grpc::Statu
 absl::Status HybridCore::CallStorage(const CallContext& call, const char* method,
                                      const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
   grpc::ClientContext context;
-  RETURN_IF_ERROR(PrepareStorageContext(call, &context));
+  grpcutil::CallCanceller::Tracked tracked;
+  RETURN_IF_ERROR(PrepareStorageContext(call, &context, &tracked));
   return FinishStorageCall(method, fn(&context));
 }
 
@@ -538,29 +544,28 @@ void ToProto(const ConfidenceBreakdown& c, v1::ConfidenceBreakdown* out) {
 
 }  // namespace
 
-absl::StatusOr<HybridCore::ReasonPlan> HybridCore::PlanReason(
-    const CallContext& call, const v1::ReasonRequest& request) const {
+absl::StatusOr<ReasonOptions> HybridCore::CheckReason(const v1::ReasonRequest& request) const {
   if (request.query().empty()) return absl::InvalidArgumentError("query: required");
-  ReasonPlan plan;
-  ReasonOptions& options = plan.options;
+  if (request.namespace_().empty()) return absl::InvalidArgumentError("namespace: required");
+  ReasonOptions options;
   options.k = request.k() == 0 ? 10 : request.k();
   options.max_depth = request.max_depth() == 0 ? 4 : request.max_depth();
   options.max_paths = request.max_paths() == 0 ? 5 : request.max_paths();
   options.min_confidence = request.has_min_confidence() ? request.min_confidence().value() : 0.3f;
   for (int t : request.types()) options.types.push_back(static_cast<AssociationType>(t));
   RETURN_IF_ERROR(Reasoner::ValidateOptions(options));
-  ASSIGN_OR_RETURN(plan.ns, ResolveNamespace(call, request.namespace_()));
-  return plan;
+  return options;
 }
 
 absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
-    const CallContext& call, const v1::ReasonRequest& request, const ReasonPlan& plan,
+    const CallContext& call, const v1::ReasonRequest& request, const ReasonOptions& options,
     ReasonObserver* observer) const {
+  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   std::string_view text = request.query();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *plan.ns.embedder, absl::MakeConstSpan(&text, 1)));
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
   if (IsZero(vectors[0])) return std::optional<ReasonResult>();
   StorageGraphSource graph(this, call, request.namespace_());
-  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], plan.options, graph, observer));
+  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph, observer));
   return std::optional<ReasonResult>(std::move(result));
 }
 
@@ -589,12 +594,11 @@ void ToProto(const SearchHit& h, sv1::SearchResult* r) {
 // most ReasonerConfig::max_streamed_paths paths, one answer.
 class ReasonChannel final : public ReasonObserver {
  public:
-  explicit ReasonChannel(std::function<bool()> caller_gone) : caller_gone_(std::move(caller_gone)) {}
+  explicit ReasonChannel(std::shared_ptr<grpcutil::CallCanceller> canceller)
+      : canceller_(std::move(canceller)) {}
 
   // ReasonObserver (on the pool thread).
-  bool Cancelled() override {
-    return cancelled_.load(std::memory_order_relaxed) || (caller_gone_ && caller_gone_());
-  }
+  bool Cancelled() override { return canceller_->cancelled(); }
   void OnSeeds(absl::Span<const SearchHit> support) override {
     v1::ReasonEvent event;
     for (const SearchHit& h : support) ToProto(h, event.mutable_seeds()->add_support());
@@ -621,42 +625,47 @@ class ReasonChannel final : public ReasonObserver {
     events_.push_back(std::move(event));
     cv_.SignalAll();
   }
-  void Finish(absl::Status status) {
+  // The task's outcome; the end is signalled by Finish (after the pool counts the worker idle).
+  void SetStatus(absl::Status status) {
+    sync::MutexLock lock(&mu_);
+    status_ = std::move(status);
+  }
+  void Finish() {
     sync::MutexLock lock(&mu_);
     done_ = true;
-    status_ = std::move(status);
     cv_.SignalAll();
   }
-  void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
 
-  // The caller's side: the next event (true), or the end (false, *status set). A deadline that
-  // passes before the task started abandons it (DEADLINE_EXCEEDED); once started, the task's
-  // own storage calls carry the deadline, so this waits for it to end.
-  bool Next(absl::Time deadline, v1::ReasonEvent* event, absl::Status* status) {
+  // The caller's side.
+  enum class Next { kEvent, kIdle, kEnd };
+  // An event (kEvent), nothing within `poll` (kIdle), or the end (kEnd, *status set). A deadline
+  // that passes before the task started abandons it (DEADLINE_EXCEEDED); once started, the
+  // task's own storage calls carry the deadline.
+  Next Wait(absl::Time deadline, absl::Duration poll, v1::ReasonEvent* event, absl::Status* status) {
     sync::MutexLock lock(&mu_);
-    const auto chrono_deadline = absl::ToChronoTime(deadline);
+    const absl::Time until = std::min(absl::Now() + poll, started_ ? absl::InfiniteFuture() : deadline);
     while (events_.empty() && !done_) {
-      if (started_ || deadline == absl::InfiniteFuture()) {
-        cv_.Wait(&mu_);
-      } else if (cv_.WaitUntil(&mu_, chrono_deadline) == std::cv_status::timeout &&
-                 !started_ && events_.empty() && !done_) {
-        abandoned_ = true;
-        *status = absl::DeadlineExceededError("deadline exceeded while waiting for a compute thread");
-        return false;
-      }
+      if (cv_.WaitUntil(&mu_, absl::ToChronoTime(until)) == std::cv_status::timeout) break;
     }
     if (!events_.empty()) {
       *event = std::move(events_.front());
       events_.pop_front();
-      return true;
+      return Next::kEvent;
     }
-    *status = status_;
-    return false;
+    if (done_) {
+      *status = status_;
+      return Next::kEnd;
+    }
+    if (!started_ && absl::Now() >= deadline) {
+      abandoned_ = true;
+      *status = absl::DeadlineExceededError("deadline exceeded while waiting for a compute thread");
+      return Next::kEnd;
+    }
+    return Next::kIdle;
   }
 
  private:
-  const std::function<bool()> caller_gone_;
-  std::atomic<bool> cancelled_{false};
+  const std::shared_ptr<grpcutil::CallCanceller> canceller_;
   sync::Mutex mu_;
   sync::CondVar cv_;  // an event was pushed, or done_
   std::deque<v1::ReasonEvent> events_ ABSL_GUARDED_BY(mu_);
@@ -699,59 +708,68 @@ v1::ReasonResponse HybridCore::ReasonAnswer(const std::optional<ReasonResult>& r
 absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& call,
                                                       const v1::ReasonRequest& request) const {
   const absl::Time start = absl::Now();
-  ASSIGN_OR_RETURN(ReasonPlan plan, PlanReason(call, request));
-  // Embedding and reasoning: one compute-pool task (its storage reads are waited for there; see
-  // the header on why that cannot deadlock).
+  ASSIGN_OR_RETURN(ReasonOptions options, CheckReason(request));
+  // Namespace lookup, embedding and reasoning: one compute-pool task (its storage reads are
+  // waited for there; see the header on why that cannot deadlock).
   ASSIGN_OR_RETURN(std::optional<ReasonResult> reasoned,
                    Compute<std::optional<ReasonResult>>(call, [&] {
-                     return RunReasoner(call, request, plan, /*observer=*/nullptr);
+                     return RunReasoner(call, request, options, /*observer=*/nullptr);
                    }));
   return ReasonAnswer(reasoned, start);
 }
 
 absl::Status HybridCore::ReasonStream(const CallContext& call, const v1::ReasonRequest& request,
-                                      const std::function<bool(v1::ReasonEvent)>& emit) const {
-  absl::Status s = ReasonStreamImpl(call, request, emit);
+                                      const std::function<bool(v1::ReasonEvent)>& emit,
+                                      const std::function<bool()>& client_gone) const {
+  absl::Status s = ReasonStreamImpl(call, request, emit, client_gone);
   ForgetIfNamespaceGone(request.namespace_(), s);
   return s;
 }
 
-absl::Status HybridCore::ReasonStreamImpl(const CallContext& call, const v1::ReasonRequest& request,
-                                          const std::function<bool(v1::ReasonEvent)>& emit) const {
+absl::Status HybridCore::ReasonStreamImpl(const CallContext& caller, const v1::ReasonRequest& request,
+                                          const std::function<bool(v1::ReasonEvent)>& emit,
+                                          const std::function<bool()>& client_gone) const {
   const absl::Time start = absl::Now();
-  ASSIGN_OR_RETURN(ReasonPlan plan, PlanReason(call, request));
-  auto channel = std::make_shared<ReasonChannel>(call.cancelled);
+  ASSIGN_OR_RETURN(ReasonOptions options, CheckReason(request));
+  CallContext call = caller;
+  if (call.canceller == nullptr) call.canceller = std::make_shared<grpcutil::CallCanceller>();
+  auto channel = std::make_shared<ReasonChannel>(call.canceller);
   // The task holds its own copies: the caller may give up on it while it is queued.
-  auto task = [this, channel, call, request, plan = std::move(plan), start](bool run) {
+  auto task = [this, channel, call, request, options = std::move(options), start](bool run) {
     if (!run || !channel->Start()) {
-      channel->Finish(absl::CancelledError("compute pool stopped"));
+      channel->SetStatus(absl::CancelledError("compute pool stopped"));
       return;
     }
     absl::StatusOr<std::optional<ReasonResult>> reasoned =
-        RunReasoner(call, request, plan, channel.get());
+        RunReasoner(call, request, options, channel.get());
     if (reasoned.ok()) {
       v1::ReasonEvent answer;
       *answer.mutable_answer() = ReasonAnswer(*reasoned, start);
       channel->Push(std::move(answer));
     }
-    channel->Finish(reasoned.status());
+    channel->SetStatus(reasoned.status());
   };
   if (options_.pool == nullptr) {
     task(true);
+    channel->Finish();
   } else {
-    RETURN_IF_ERROR(options_.pool->Submit(std::move(task)));
+    // Finish after the worker is idle again, so the caller never sees its own task occupy the
+    // pool (as with ComputePool::Run).
+    RETURN_IF_ERROR(options_.pool->Submit(std::move(task), [channel] { channel->Finish(); }));
   }
-  bool client_gone = false;
+  bool gone = false;
   v1::ReasonEvent event;
   absl::Status status;
-  while (channel->Next(call.deadline, &event, &status)) {
-    if (client_gone) continue;  // drain until the task has stopped
-    if (!emit(std::move(event))) {
-      client_gone = true;
-      channel->Cancel();
+  while (true) {
+    const ReasonChannel::Next next = channel->Wait(call.deadline, absl::Milliseconds(100), &event, &status);
+    if (next == ReasonChannel::Next::kEnd) break;
+    if (gone) continue;  // drain until the task has stopped
+    if (next == ReasonChannel::Next::kEvent ? !emit(std::move(event)) : client_gone && client_gone()) {
+      gone = true;
+      call.canceller->Cancel();
     }
   }
-  if (client_gone) return absl::CancelledError("the client went away");
+  if (gone) return absl::CancelledError("the client went away");
   return status;
 }
 

@@ -65,6 +65,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/grpc/call_canceller.h"
 #include "common/metrics/metrics.h"
 #include "engram/hybrid/v1/hybrid.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
@@ -81,9 +82,9 @@ namespace engram::hybrid {
 struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
   std::string correlation_id;  // empty: the thread's current id, if any
-  // True once the caller has gone away (e.g. grpc::ServerContext::IsCancelled); may be called
-  // from any thread. Empty: never. ReasonStream stops its reasoning when it says so.
-  std::function<bool()> cancelled;
+  // Cancels the request's storage calls (every one tracks its ClientContext here) and tells the
+  // reasoning to stop. Null: the request cannot be cancelled (unary calls end with their deadline).
+  std::shared_ptr<grpcutil::CallCanceller> canceller;
 };
 
 struct HybridCoreOptions {
@@ -121,13 +122,16 @@ class HybridCore {
                                             const v1::ReasonRequest& request) const;
   // Reason's work as it happens (hybrid.proto ReasonEvent): one `seeds` event, the `path`
   // events as the reasoner finds them, then the `answer` (the response Reason would give), each
-  // handed to `emit` on the calling thread. The reasoning is one compute-pool task, as Reason's;
-  // the task hands events over through a queue, so a slow `emit` never holds a pool thread.
-  // When `emit` returns false (the client went away) or call.cancelled() says so, the reasoning
-  // stops before its next storage read, this waits for the task to end and returns CANCELLED.
-  // Errors before the answer are the returned status (events already emitted stay emitted).
+  // handed to `emit` on the calling thread. The reasoning (namespace lookup included) is one
+  // compute-pool task, as Reason's; it hands events over through a queue, so a slow `emit` never
+  // holds a pool thread, and the calling thread stays free: while it waits it asks
+  // `client_gone` every 100 ms. When `emit` returns false or `client_gone` says so, the request's
+  // canceller cancels its storage calls in flight and the reasoner stops before its next graph
+  // read; this waits for the task to end and returns CANCELLED. Errors before the answer are the
+  // returned status (events already emitted stay emitted).
   absl::Status ReasonStream(const CallContext& call, const v1::ReasonRequest& request,
-                            const std::function<bool(v1::ReasonEvent)>& emit) const;
+                            const std::function<bool(v1::ReasonEvent)>& emit,
+                            const std::function<bool()>& client_gone) const;
 
   // Runs one storage call with the deadline and correlation id of `call` and maps its status as
   // described above. `fn` receives the prepared ClientContext.
@@ -160,19 +164,15 @@ class HybridCore {
   absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
                                                 const v1::ReasonRequest& request) const;
   absl::Status ReasonStreamImpl(const CallContext& call, const v1::ReasonRequest& request,
-                                const std::function<bool(v1::ReasonEvent)>& emit) const;
-  // Reason and ReasonStream: the checked options and the namespace (before the pool task), the
-  // task's work (embed the question, run the reasoner; nullopt when the question embeds to
-  // zero), and the response with its metrics.
-  struct ReasonPlan {
-    ReasonOptions options;
-    NamespaceEmbedder ns;
-  };
-  absl::StatusOr<ReasonPlan> PlanReason(const CallContext& call,
-                                        const v1::ReasonRequest& request) const;
+                                const std::function<bool(v1::ReasonEvent)>& emit,
+                                const std::function<bool()>& client_gone) const;
+  // Reason and ReasonStream: the checked options (before the pool task), the task's work
+  // (resolve the namespace, embed the question, run the reasoner; nullopt when the question
+  // embeds to zero), and the response with its metrics.
+  absl::StatusOr<ReasonOptions> CheckReason(const v1::ReasonRequest& request) const;
   absl::StatusOr<std::optional<ReasonResult>> RunReasoner(const CallContext& call,
                                                           const v1::ReasonRequest& request,
-                                                          const ReasonPlan& plan,
+                                                          const ReasonOptions& options,
                                                           ReasonObserver* observer) const;
   v1::ReasonResponse ReasonAnswer(const std::optional<ReasonResult>& reasoned,
                                   absl::Time start) const;
@@ -184,8 +184,10 @@ class HybridCore {
     if (options_.pool == nullptr) return fn();
     return options_.pool->Run<T>(std::move(fn), call.deadline);
   }
-  // Deadline check, deadline and correlation id for one storage call.
-  absl::Status PrepareStorageContext(const CallContext& call, grpc::ClientContext* context) const;
+  // Deadline check, deadline and correlation id for one storage call; `tracked` keeps the
+  // context registered with call.canceller (if any) while the caller holds it.
+  absl::Status PrepareStorageContext(const CallContext& call, grpc::ClientContext* context,
+                                     grpcutil::CallCanceller::Tracked* tracked) const;
   // Maps a finished storage call's status and counts failures.
   absl::Status FinishStorageCall(const char* method, const grpc::Status& status) const;
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
@@ -232,6 +234,7 @@ std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext&
   const size_t max_in_flight = std::max<size_t>(1, options_.max_concurrent_storage_calls);
   grpc::CompletionQueue cq;
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts(n);
+  std::vector<grpcutil::CallCanceller::Tracked> tracked(n);  // destroyed before `contexts`
   std::vector<std::unique_ptr<grpc::ClientAsyncResponseReaderInterface<Response>>> readers(n);
   std::vector<grpc::Status> results(n);
   size_t next = 0, outstanding = 0;
@@ -239,7 +242,7 @@ std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext&
     while (next < n && outstanding < max_in_flight) {
       const size_t i = next++;
       contexts[i] = std::make_unique<grpc::ClientContext>();
-      statuses[i] = PrepareStorageContext(call, contexts[i].get());
+      statuses[i] = PrepareStorageContext(call, contexts[i].get(), &tracked[i]);
       if (!statuses[i].ok()) continue;
       readers[i] = prepare(contexts[i].get(), requests[i], &cq);
       readers[i]->StartCall();

@@ -280,6 +280,67 @@ TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
   }
 }
 
+TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
+  LearnAll("default", kAnimals);
+  ComputePool pool(2, 8);
+  HybridCoreOptions options = Options();
+  options.pool = &pool;
+  HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("what kind of animal is a dog");
+  std::vector<v1::ReasonEvent> events;
+  absl::Status s = core.ReasonStream(
+      Call(), req, [&](v1::ReasonEvent e) { events.push_back(std::move(e)); return true; },
+      [] { return false; });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_TRUE(events.front().has_seeds());
+  EXPECT_GT(events.front().seeds().support_size(), 0);
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    ASSERT_TRUE(events[i].has_path()) << i;
+    const v1::ReasonPath& p = events[i].path();
+    EXPECT_EQ(p.concepts_size(), p.path().concept_ids_size());
+    EXPECT_EQ(p.path().hops_size() + 1, p.path().concept_ids_size());
+  }
+  ASSERT_TRUE(events.back().has_answer());
+  auto unary = core.Reason(Call(), req);
+  ASSERT_TRUE(unary.ok()) << unary.status();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(events.back().answer(), *unary))
+      << events.back().answer().DebugString() << "\n" << unary->DebugString();
+  EXPECT_EQ(pool.busy(), 0u);
+}
+
+TEST_F(HybridCoreTest, ReasonStreamStopsWhenTheClientGoesAway) {
+  LearnAll("default", kAnimals);
+  ComputePool pool(1, 0);
+  HybridCoreOptions options = Options();
+  options.pool = &pool;
+  HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("what kind of animal is a dog");
+  // The client takes the seeds and is gone: no answer is emitted, the call is CANCELLED and the
+  // pool's one thread is free again (the next call is admitted).
+  int emitted = 0;
+  absl::Status s = core.ReasonStream(
+      Call(), req, [&](v1::ReasonEvent) { ++emitted; return false; }, [] { return false; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_EQ(emitted, 1);
+  // A client already gone before anything arrives: the same, without emitting.
+  emitted = 0;
+  s = core.ReasonStream(
+      Call(), req, [&](v1::ReasonEvent) { ++emitted; return true; }, [] { return true; });
+  EXPECT_TRUE(s.code() == absl::StatusCode::kCancelled || s.ok()) << s;
+  auto again = core.Reason(Call(), req);
+  EXPECT_TRUE(again.ok()) << again.status();
+  // Bad requests are refused before any work, naming the field.
+  req.set_query("");
+  s = core.ReasonStream(Call(), req, [](v1::ReasonEvent) { return true; }, [] { return false; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("query"));
+}
+
 // Many requests at once through a small pool (run under ThreadSanitizer by scripts/tsan.sh).
 TEST_F(HybridCoreTest, ConcurrentLearnAndReasonThroughThePool) {
   LearnAll("default", kAnimals);

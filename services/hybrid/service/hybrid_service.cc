@@ -51,10 +51,10 @@ grpc::Status HybridService::ReasonStream(grpc::ServerContext* context,
                                          const v1::ReasonRequest* request,
                                          grpc::ServerWriter<v1::ReasonEvent>* writer) {
   grpcutil::RpcScope scope(context);
-  CallContext call = ContextOf(context, scope);
-  call.cancelled = [context] { return context->IsCancelled(); };
   absl::Status s = core_->ReasonStream(
-      call, *request, [writer](v1::ReasonEvent event) { return writer->Write(event); });
+      ContextOf(context, scope), *request,
+      [writer](v1::ReasonEvent event) { return writer->Write(event); },
+      [context] { return context->IsCancelled(); });
   return status::ToGrpcStatus(s);
 }
 
