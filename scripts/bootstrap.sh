@@ -9,7 +9,7 @@ BUILD_DIR="${BUILD_DIR:-build}"
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libprotobuf-dev libprotoc-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
