@@ -887,8 +887,19 @@ TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
   std::set<std::string> concepts;
   std::set<std::string> edges;
   bool association_seen = false;
-  for (absl::string_view line : absl::StrSplit(exported.body, '\n', absl::SkipEmpty())) {
+  std::vector<std::string> lines = absl::StrSplit(exported.body, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  // First the namespace, as created.
+  const json first = json::parse(lines[0]);
+  ASSERT_TRUE(first.contains("namespace")) << lines[0];
+  EXPECT_EQ(first["namespace"]["name"], ns);
+  EXPECT_EQ(first["namespace"]["dimension"], 3);
+  EXPECT_EQ(first["namespace"]["embedder"], "none");
+  EXPECT_EQ(first["namespace"]["conceptCount"], "2500");
+  lines.erase(lines.begin());
+  for (absl::string_view line : lines) {
     const json record = json::parse(line);
+    ASSERT_FALSE(record.contains("namespace")) << "a second namespace record";
     if (record.contains("concept")) {
       EXPECT_FALSE(association_seen) << "a concept after an association";
       const json& c = record["concept"];
@@ -911,8 +922,10 @@ TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
   request.set_namespace_(ns);
   auto context = Suite::Context(kReaderKey);
   auto reader = s.stub_->ExportNamespace(context.get(), request);
-  size_t grpc_concepts = 0, grpc_edges = 0;
-  for (v1::ExportChunk chunk; reader->Read(&chunk);) {
+  size_t grpc_concepts = 0, grpc_edges = 0, chunks = 0;
+  for (v1::ExportChunk chunk; reader->Read(&chunk); ++chunks) {
+    EXPECT_EQ(chunk.has_namespace_(), chunks == 0);
+    if (chunks == 0) EXPECT_EQ(chunk.namespace_().association_count(), 2499u);
     EXPECT_LE(chunk.concepts_size(), 1000);
     grpc_concepts += chunk.concepts_size();
     grpc_edges += chunk.associations_size();
@@ -923,11 +936,12 @@ TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
 
   EXPECT_EQ(s.Rest("GET", "/v1/namespaces/" + ns + ":export", "", kScopedKey).status, 403);
   EXPECT_EQ(s.Rest("GET", "/v1/namespaces/no_such_ns:export", "", kReaderKey).status, 404);
-  // An empty namespace is an empty, complete export.
+  // An empty namespace: its namespace line only, and complete.
   ASSERT_EQ(s.Rest("POST", "/v1/namespaces", json{{"name", "e2e_export_empty"}, {"dimension", 3}}.dump()).status, 201);
   HttpResult empty = s.Rest("GET", "/v1/namespaces/e2e_export_empty:export", "", kReaderKey);
   EXPECT_EQ(empty.status, 200);
-  EXPECT_EQ(empty.body, "");
+  EXPECT_TRUE(absl::StartsWith(empty.body, R"({"namespace":{"name":"e2e_export_empty")")) << empty.body;
+  EXPECT_EQ(std::count(empty.body.begin(), empty.body.end(), '\n'), 1) << empty.body;
   EXPECT_FALSE(empty.truncated);
 }
 

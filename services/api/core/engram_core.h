@@ -24,7 +24,8 @@
 // Streams (engram_core_streams.cc). ReasonStream relays hybrid's ReasonStream event by event
 // (not cached); it waits for each event at most 100 ms at a time and asks the sink whether the
 // client is still there, so a client that goes away cancels the hybrid call (and with it the
-// storage reads) within that time. ExportNamespace pages storage's Scan twice over one view
+// storage reads) within that time. ExportNamespace sends the namespace (storage's GetNamespace)
+// as its first chunk, then pages storage's Scan twice over one view
 // (concepts with vectors, then associations only, 1000 concepts per page): each page call has
 // the default deadline and is retried like other reads; the whole export is bounded only by the
 // client's own deadline, not by max_deadline.

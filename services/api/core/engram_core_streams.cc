@@ -128,6 +128,20 @@ absl::Status EngramCore::ExportNamespace(const RequestContext& ctx,
   return Instrumented<bool>(kExportNamespace, [&]() -> absl::StatusOr<bool> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
     RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
+    // First the namespace itself, so that an import can recreate it.
+    {
+      const absl::Time now = deps_.clock();
+      call.deadline = std::min(ctx.deadline, now + options_.default_deadline);
+      sv1::GetNamespaceRequest req;
+      req.set_name(request.namespace_());
+      sv1::NamespaceInfo info;
+      RETURN_IF_ERROR(CallDownstream(
+          call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
+          [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+      v1::ExportChunk chunk;
+      *chunk.mutable_namespace_() = ToV1(info);
+      if (!sink->Write(chunk)) return ClientWentAway();
+    }
     uint64_t view = 0;  // the log sequence of the first page: both passes read that view
     for (const bool associations : {false, true}) {
       sv1::ScanRequest scan;

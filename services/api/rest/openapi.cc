@@ -257,8 +257,8 @@ Json Operation(const RestRoute& route, SchemaCollector& schemas) {
                            ": `event:` names the field that is set, `data:` is its JSON; an "
                            "error after the start is an `error` event with the error body")
             : absl::StrCat("NDJSON, one record per line from the ", route.response->full_name(),
-                           " messages: {\"concept\": Concept} lines, then {\"association\": "
-                           "Association} lines; an error after the start is a last "
+                           " messages: one {\"namespace\": Namespace} line, then {\"concept\": Concept} "
+                           "lines, then {\"association\": Association} lines; an error after the start is a last "
                            "{\"error\": ...} line and a truncated body");
   }
   responses[std::to_string(route.success_status)] = {{"description", success_description},

@@ -138,13 +138,19 @@ StreamFraming SseFraming() {
   return f;
 }
 
-// NDJSON of ExportChunks: {"concept": ...} and {"association": ...} lines.
+// NDJSON of ExportChunks: one {"namespace": ...} line, then {"concept": ...} and
+// {"association": ...} lines.
 StreamFraming NdjsonExportFraming() {
   StreamFraming f;
   f.content_type = "application/x-ndjson";
   f.frame = [](const pb::Message& message) -> absl::StatusOr<std::string> {
     const auto& chunk = static_cast<const v1::ExportChunk&>(message);
     std::string out;
+    if (chunk.has_namespace_()) {
+      absl::StatusOr<std::string> json = PrintJson(chunk.namespace_());
+      if (!json.ok()) return json.status();
+      absl::StrAppend(&out, "{\"namespace\":", *json, "}\n");
+    }
     for (const v1::Concept& c : chunk.concepts()) {
       absl::StatusOr<std::string> json = PrintJson(c);
       if (!json.ok()) return json.status();
@@ -320,7 +326,7 @@ std::vector<RestRoute> BuildRoutes() {
                       "Reason, streamed as Server-Sent Events: seeds, each path as found, answer",
                       &ApiCore::ReasonStream, SseFraming()));
   add(MakeStreamRoute("GET", "/v1/namespaces/{namespace}:export", "ExportNamespace",
-                      "Every concept, then every association, as NDJSON (point-in-time)",
+                      "The namespace, every concept, then every association, as NDJSON (point-in-time)",
                       &ApiCore::ExportNamespace, NdjsonExportFraming()));
   add(MakeRoute("GET", "/v1/stats", "GetStats", "Store-wide statistics", 200, &ApiCore::GetStats));
   return routes;

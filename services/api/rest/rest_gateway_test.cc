@@ -768,7 +768,8 @@ TEST_F(RestGatewayTest, StreamErrorAfterTheFirstEventIsAnErrorEvent) {
 
 TEST_F(RestGatewayTest, ExportIsNdjsonConceptsThenAssociations) {
   core_.SetStream(
-      {Parsed(v1::ExportChunk(), R"(concepts { id: "a" content: "alpha" vector: 1 vector: 0 }
+      {Parsed(v1::ExportChunk(), R"(namespace { name: "docs" dimension: 2 embedder: "none" concept_count: 2 })"),
+       Parsed(v1::ExportChunk(), R"(concepts { id: "a" content: "alpha" vector: 1 vector: 0 }
                                     concepts { id: "b" content: "beta" })"),
        Parsed(v1::ExportChunk(), R"(associations { source: "a" target: "b" type: CAUSAL confidence: 0.5 weight: 1 })")},
       absl::OkStatus());
@@ -776,12 +777,16 @@ TEST_F(RestGatewayTest, ExportIsNdjsonConceptsThenAssociations) {
   EXPECT_EQ(response.result_int(), 200);
   EXPECT_EQ(response[bhttp::field::content_type], "application/x-ndjson");
   const std::vector<std::string> lines = absl::StrSplit(response.body(), '\n', absl::SkipEmpty());
-  ASSERT_EQ(lines.size(), 3u) << response.body();
-  const nlohmann::json a = nlohmann::json::parse(lines[0]);
+  ASSERT_EQ(lines.size(), 4u) << response.body();
+  const nlohmann::json ns = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(ns["namespace"]["name"], "docs");
+  EXPECT_EQ(ns["namespace"]["dimension"], 2);
+  EXPECT_EQ(ns["namespace"]["conceptCount"], "2");  // uint64 is a JSON string
+  const nlohmann::json a = nlohmann::json::parse(lines[1]);
   EXPECT_EQ(a["concept"]["id"], "a");
   EXPECT_EQ(a["concept"]["vector"], nlohmann::json::parse("[1,0]"));
-  EXPECT_EQ(nlohmann::json::parse(lines[1])["concept"]["content"], "beta");
-  const nlohmann::json edge = nlohmann::json::parse(lines[2]);
+  EXPECT_EQ(nlohmann::json::parse(lines[2])["concept"]["content"], "beta");
+  const nlohmann::json edge = nlohmann::json::parse(lines[3]);
   EXPECT_EQ(edge["association"]["type"], "CAUSAL");
   EXPECT_EQ(edge["association"]["source"], "a");
   const Call call = OnlyCall();
