@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The example clients (clients/, docs/clients.md) against the real suite: engram-storage,
+# engram-hybrid and engram-api on ephemeral ports with a temporary data dir and keys file, then one
+# example, which checks every result it gets. Run by ctest (tests/clients/CMakeLists.txt) as:
+#   run_clients_test.sh <build dir> <source dir> python|node|curl
+#   run_clients_test.sh <build dir> <source dir> npm-ci    (installs clients/node's pinned packages)
+# It fails, never skips, when a tool is missing: scripts/bootstrap.sh test installs them.
+set -euo pipefail
+BUILD="$(cd "${1:?usage: run_clients_test.sh BUILD_DIR SOURCE_DIR python|node|curl|npm-ci}" && pwd)"
+SRC="$(cd "${2:?source dir}" && pwd)"
+CLIENT="${3:?client: python, node, curl or npm-ci}"
+
+missing() { echo "$1 not found: run scripts/bootstrap.sh test (it installs it)" >&2; exit 1; }
+need() { command -v "$1" >/dev/null || missing "$1"; }
+need curl
+need python3   # free_port, and the curl example reads JSON with it
+
+case "$CLIENT" in
+  npm-ci)
+    need node; need npm
+    cd "$SRC/clients/node"
+    # npm ci deletes and reinstalls node_modules; skip it when the installed tree is this lock's.
+    stamp=node_modules/.engram-lock.sha256
+    want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then echo "node_modules matches package-lock.json"; exit 0; fi
+    npm ci --no-audit --no-fund --ignore-scripts
+    echo "$want" >"$stamp"
+    exit 0
+    ;;
+  python)
+    need protoc
+    [[ -x /usr/bin/grpc_python_plugin ]] || missing "/usr/bin/grpc_python_plugin (protobuf-compiler-grpc)"
+    /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null ||
+      missing "python3-grpcio / python3-protobuf (import grpc, google.protobuf in /usr/bin/python3)"
+    ;;
+  node)
+    need node
+    [[ -d "$SRC/clients/node/node_modules/@grpc/grpc-js" && -d "$SRC/clients/node/node_modules/@grpc/proto-loader" ]] ||
+      { echo "clients/node/node_modules is not installed: run '$0 $1 $2 npm-ci' (ctest's clients_node_npm_ci)" >&2; exit 1; }
+    ;;
+  curl) ;;
+  *) echo "unknown client '$CLIENT': python, node, curl or npm-ci" >&2; exit 2 ;;
+esac
+for bin in storage-server/engram-storage services/hybrid/engram-hybrid services/api/engram-api; do
+  [[ -x "$BUILD/$bin" ]] || { echo "$BUILD/$bin not built" >&2; exit 1; }
+done
+
+WORK="$(mktemp -d /tmp/engram-clients-"$CLIENT".XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {  # name port
+  for _ in $(seq 1 600); do
+    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "$1 not ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
+  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
+  exit 1
+}
+
+SG=$(free_port); SH=$(free_port); HG=$(free_port); HH=$(free_port); AG=$(free_port); AH=$(free_port)
+ADMIN_KEY="ek_clients_admin_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+cat >"$WORK/keys.json" <<JSON
+{"keys": [{"name": "clients-admin", "key": "$ADMIN_KEY", "role": "admin", "namespaces": ["*"]}]}
+JSON
+
+"$BUILD/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
+  --grpc_port="$SG" --http_port="$SH" >"$WORK/storage.log" 2>&1 &
+pids+=($!)
+wait_ready storage "$SH"
+"$BUILD/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
+  --grpc_port="$HG" --http_port="$HH" >"$WORK/hybrid.log" 2>&1 &
+pids+=($!)
+wait_ready hybrid "$HH"
+"$BUILD/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
+  --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="$AG" --http_port="$AH" \
+  >"$WORK/api.log" 2>&1 &
+pids+=($!)
+wait_ready api "$AH"
+
+# The examples take the address and key from the environment, as documented in docs/clients.md.
+export ENGRAM_ADDR="127.0.0.1:$AG" ENGRAM_HTTP_URL="http://127.0.0.1:$AH" ENGRAM_API_KEY="$ADMIN_KEY"
+status=0
+case "$CLIENT" in
+  python)
+    "$SRC/clients/python/gen.sh" "$WORK/py-stubs"
+    PYTHONPATH="$WORK/py-stubs" /usr/bin/python3 "$SRC/clients/python/engram_example.py" || status=$?
+    ;;
+  node)
+    node "$SRC/clients/node/engram_example.mjs" || status=$?
+    ;;
+  curl)
+    bash "$SRC/clients/curl/engram_example.sh" || status=$?
+    ;;
+esac
+if ((status != 0)); then
+  echo "the $CLIENT example failed (exit $status); the servers' logs:" >&2
+  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
+  exit 1
+fi
+# The example deleted its namespace: only the suite's own namespaces are left.
+leftover=$(curl -fsS -H "Authorization: Bearer $ADMIN_KEY" "$ENGRAM_HTTP_URL/v1/namespaces" |
+  python3 -c 'import json, sys; print(" ".join(n["name"] for n in json.load(sys.stdin).get("namespaces", []) if n["name"].startswith("example-")))')
+[[ -z "$leftover" ]] || { echo "the $CLIENT example left namespace(s) behind: $leftover" >&2; exit 1; }
+echo "clients: the $CLIENT example passed against the real suite"
