@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -1462,6 +1463,160 @@ TEST_F(ApiE2eTest, EngramctlSnapshotCreateDownloadRestoreIntoAFreshStorage) {
   r = RunEngramctl(s, storage + "snapshot list");
   EXPECT_THAT(r.output, Not(HasSubstr(name)));
   EXPECT_EQ(fresh.Kill(SIGTERM), 0) << fresh.Log();
+}
+
+// Issue 11's round trip: a namespace exported with `engramctl export` and imported with
+// `engramctl import jsonl` into a new namespace answers every read the same way.
+struct NamespaceImage {
+  v1::Namespace info;
+  std::map<std::string, std::string> concepts;  // id -> content, attributes and vector
+  std::set<std::string> edges;                  // every association, as text
+};
+
+NamespaceImage ImageOf(Suite& s, const std::string& ns) {
+  NamespaceImage image;
+  v1::GetNamespaceRequest get;
+  get.set_namespace_(ns);
+  EXPECT_TRUE(s.stub_->GetNamespace(Suite::Context().get(), get, &image.info).ok());
+  image.info.clear_name();
+  image.info.clear_create_time();
+  v1::ListConceptsRequest list;
+  list.set_namespace_(ns);
+  list.set_page_size(1000);
+  list.set_include_vector(true);
+  do {
+    v1::ListConceptsResponse page;
+    grpc::Status status = s.stub_->ListConcepts(Suite::Context().get(), list, &page);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (!status.ok()) break;
+    for (v1::Concept c : page.concepts()) {
+      const std::string id = c.id();
+      // What an import recreates: content, attributes and the vector (bit for bit).
+      v1::Concept kept;
+      kept.set_content(c.content());
+      *kept.mutable_attributes() = c.attributes();
+      *kept.mutable_vector() = c.vector();
+      image.concepts[id] = kept.ShortDebugString();  // map entries sorted
+      v1::NeighborsRequest neighbors;
+      neighbors.set_namespace_(ns);
+      neighbors.set_id(id);
+      neighbors.set_direction(v1::OUT);
+      neighbors.set_limit(1000);
+      v1::NeighborsResponse out;
+      EXPECT_TRUE(s.stub_->Neighbors(Suite::Context().get(), neighbors, &out).ok());
+      for (const v1::Neighbor& n : out.neighbors()) {
+        v1::Association a = n.association();
+        a.clear_create_time();
+        image.edges.insert(a.ShortDebugString());
+      }
+    }
+    list.set_page_token(page.next_page_token());
+  } while (!list.page_token().empty());
+  return image;
+}
+
+TEST_F(ApiE2eTest, ExportThenImportIntoANewNamespaceAnswersTheSame) {
+  Suite& s = *suite_;
+  const std::string src = "e2e_roundtrip", dst = "e2e_roundtrip_copy";
+  // WordNet (three association types, hashing vectors) and facts with extracted associations.
+  CommandResult r = RunEngramctl(s, "-n " + src + " import wordnet /usr/share/wordnet --limit=400");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* fact : {"A sparrow is a bird.", "A bird is an animal.", "A wing is part of a bird.",
+                           "Rain causes floods."}) {
+    r = RunEngramctl(s, "-n " + src + " learn '" + std::string(fact) + "' --attr source=e2e");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  const NamespaceImage before = ImageOf(s, src);
+  ASSERT_GE(before.concepts.size(), 404u);
+  ASSERT_GE(before.edges.size(), 300u);
+
+  const std::string file = (s.dir_ / "roundtrip.ndjson").string();
+  r = RunEngramctl(s, "-n " + src + " export " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(absl::StrCat("exported namespace ", src, ": ", before.concepts.size(),
+                                               " concepts, ", before.edges.size(), " associations")));
+  r = RunEngramctl(s, "-n " + dst + " import jsonl " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("created namespace " + dst + " like the exported '" + src + "'"));
+
+  const NamespaceImage after = ImageOf(s, dst);
+  EXPECT_EQ(after.info.ShortDebugString(), before.info.ShortDebugString());  // config and counts
+  EXPECT_EQ(after.concepts.size(), before.concepts.size());
+  for (const auto& [id, concept_text] : before.concepts) {
+    auto it = after.concepts.find(id);
+    ASSERT_NE(it, after.concepts.end()) << id << " was not imported";
+    ASSERT_EQ(it->second, concept_text) << id;  // content, attributes and the vector, bit for bit
+  }
+  EXPECT_EQ(after.edges.size(), before.edges.size());
+  EXPECT_TRUE(after.edges == before.edges) << "an association differs";
+
+  // The same answers: paths, search (ef above the concept count: exact), reason.
+  std::vector<std::string> ids;
+  for (const auto& [id, unused] : before.concepts) ids.push_back(id);
+  for (size_t i = 0; i < ids.size(); i += 50) {
+    v1::FindPathsRequest paths;
+    paths.set_source(ids[i]);
+    paths.set_target(ids[(i * 7 + 13) % ids.size()]);
+    paths.set_max_depth(8);
+    paths.set_max_paths(5);
+    v1::FindPathsResponse a, b;
+    paths.set_namespace_(src);
+    ASSERT_TRUE(s.stub_->FindPaths(Suite::Context().get(), paths, &a).ok());
+    paths.set_namespace_(dst);
+    ASSERT_TRUE(s.stub_->FindPaths(Suite::Context().get(), paths, &b).ok());
+    for (v1::FindPathsResponse* response : {&a, &b}) {
+      for (v1::Path& p : *response->mutable_paths()) {
+        for (v1::Association& hop : *p.mutable_hops()) hop.clear_create_time();
+      }
+    }
+    EXPECT_EQ(a.ShortDebugString(), b.ShortDebugString()) << paths.ShortDebugString();
+  }
+  for (const char* query : {"a small bird", "what causes floods", "organism"}) {
+    v1::SearchRequest search;
+    search.set_query(query);
+    search.set_k(10);
+    search.set_ef(1000);
+    v1::SearchResponse a, b;
+    search.set_namespace_(src);
+    ASSERT_TRUE(s.stub_->Search(Suite::Context().get(), search, &a).ok());
+    search.set_namespace_(dst);
+    ASSERT_TRUE(s.stub_->Search(Suite::Context().get(), search, &b).ok());
+    ASSERT_EQ(a.results_size(), 10) << query;
+    EXPECT_EQ(a.ShortDebugString(), b.ShortDebugString()) << query;
+  }
+  for (const char* question : {"What is a sparrow?", "What is a wing part of?"}) {
+    v1::ReasonRequest reason;
+    reason.set_query(question);
+    v1::ReasonResponse a, b;
+    reason.set_namespace_(src);
+    ASSERT_TRUE(s.stub_->Reason(Suite::Context().get(), reason, &a).ok());
+    reason.set_namespace_(dst);
+    ASSERT_TRUE(s.stub_->Reason(Suite::Context().get(), reason, &b).ok());
+    EXPECT_EQ(a.answer().id(), b.answer().id()) << question;
+    EXPECT_EQ(a.confident(), b.confident()) << question;
+    ASSERT_EQ(a.paths_size(), b.paths_size()) << question;
+    for (int i = 0; i < a.paths_size(); ++i) {
+      EXPECT_EQ(absl::StrJoin(a.paths(i).concept_ids(), ">"), absl::StrJoin(b.paths(i).concept_ids(), ">"));
+    }
+  }
+
+  // The streamed answer from the command line, into the copy.
+  r = RunEngramctl(s, "-n " + dst + " reason 'What is a sparrow?' --stream");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(absl::StartsWith(r.output, "Seeds:\n")) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("\nPath: ("));
+  EXPECT_THAT(r.output, HasSubstr("\nConfidence: "));
+
+  // Importing the export again is idempotent; into a namespace of another dimension it is refused
+  // before anything is written.
+  r = RunEngramctl(s, "-n " + dst + " import jsonl " + file);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ImageOf(s, dst).info.ShortDebugString(), before.info.ShortDebugString());
+  r = RunEngramctl(s, "namespaces create e2e_roundtrip_small --dimension 3 --embedder none");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = RunEngramctl(s, "-n e2e_roundtrip_small import jsonl " + file);
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("line 1: namespace: 'e2e_roundtrip_small' exists with dimension 3"));
 }
 
 }  // namespace

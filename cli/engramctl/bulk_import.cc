@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "cli/engramctl/wordnet.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -290,62 +291,242 @@ absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::str
   return std::optional<engram::v1::LearnRequest>(std::move(request));
 }
 
+absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::string_view ns) {
+  line = absl::StripAsciiWhitespace(line);
+  if (line.empty()) return ImportRecord();
+  // An export record is an object with one key whose value is an object: {"<key>": {...}}.
+  absl::string_view rest = line;
+  std::string key;
+  const auto skip_space = [&rest] { rest = absl::StripLeadingAsciiWhitespace(rest); };
+  if (absl::ConsumePrefix(&rest, "{")) {
+    skip_space();
+    if (absl::ConsumePrefix(&rest, "\"")) {
+      const size_t quote = rest.find('"');
+      if (quote != absl::string_view::npos) {
+        key = std::string(rest.substr(0, quote));
+        rest.remove_prefix(quote + 1);
+        skip_space();
+      }
+    }
+  }
+  const bool record = (key == "namespace" || key == "concept" || key == "association" ||
+                       key == "error") &&
+                      absl::ConsumePrefix(&rest, ":") &&
+                      absl::StartsWith(absl::StripLeadingAsciiWhitespace(rest), "{") &&
+                      absl::ConsumeSuffix(&rest, "}");
+  if (!record) {  // a Learn body ("namespace" is then a string)
+    ASSIGN_OR_RETURN(std::optional<engram::v1::LearnRequest> learn, ParseJsonlLine(line, ns));
+    if (!learn) return ImportRecord();
+    return ImportRecord(std::move(*learn));
+  }
+  const google::protobuf::StringPiece value(rest.data(), rest.size());
+  google::protobuf::util::JsonParseOptions strict;
+  strict.ignore_unknown_fields = false;
+  const auto parse = [&](google::protobuf::Message* message) -> absl::Status {
+    auto status = google::protobuf::util::JsonStringToMessage(value, message, strict);
+    if (status.ok()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": not a ", message->GetDescriptor()->name(), ": ",
+                     std::string(status.message())));
+  };
+  if (key == "error") return ImportRecord(ExportError{std::string(absl::StripAsciiWhitespace(rest))});
+  if (key == "namespace") {
+    engram::v1::Namespace exported;
+    RETURN_IF_ERROR(parse(&exported));
+    if (exported.dimension() == 0) return absl::InvalidArgumentError("namespace.dimension: required");
+    return ImportRecord(std::move(exported));
+  }
+  if (key == "concept") {
+    engram::v1::Concept exported;
+    RETURN_IF_ERROR(parse(&exported));
+    if (exported.id().empty()) return absl::InvalidArgumentError("concept.id: required");
+    if (exported.content().empty()) return absl::InvalidArgumentError("concept.content: required");
+    engram::v1::LearnRequest learn;
+    learn.set_id(exported.id());
+    learn.set_content(exported.content());
+    *learn.mutable_vector() = exported.vector();
+    *learn.mutable_attributes() = exported.attributes();
+    learn.mutable_extract_associations()->set_value(false);
+    for (int i = 0; i < learn.vector_size(); ++i) {
+      if (!std::isfinite(learn.vector(i))) {
+        return absl::InvalidArgumentError(absl::StrCat("concept.vector[", i, "]: not finite"));
+      }
+    }
+    return ImportRecord(std::move(learn));
+  }
+  engram::v1::Association association;
+  RETURN_IF_ERROR(parse(&association));
+  if (association.source().empty()) return absl::InvalidArgumentError("association.source: required");
+  if (association.target().empty()) return absl::InvalidArgumentError("association.target: required");
+  if (association.type() == engram::v1::ASSOCIATION_TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError("association.type: required");
+  }
+  engram::v1::AssociateRequest associate;
+  associate.set_source(association.source());
+  associate.set_target(association.target());
+  associate.set_type(association.type());
+  associate.mutable_confidence()->set_value(association.confidence());
+  associate.mutable_weight()->set_value(association.weight());
+  return ImportRecord(std::move(associate));
+}
+
+namespace {
+
+// `ns` for an export's namespace record: created like `exported` when missing; an existing one
+// must have its dimension (the exported vectors are that long).
+absl::Status PrepareNamespace(const RpcClient& client, const std::string& ns,
+                              const engram::v1::Namespace& exported, std::ostream* log) {
+  engram::v1::GetNamespaceRequest get;
+  get.set_namespace_(ns);
+  engram::v1::Namespace existing;
+  absl::Status status = client.Call(&Stub::GetNamespace, get, &existing);
+  if (status.ok()) {
+    if (existing.dimension() != exported.dimension()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "namespace: '", ns, "' exists with dimension ", existing.dimension(),
+          ", the export's namespace '", exported.name(), "' has dimension ",
+          exported.dimension(), " (import into a new namespace)"));
+    }
+    if (log != nullptr && existing.embedder() != exported.embedder()) {
+      *log << "note: namespace " << ns << " embeds with '" << existing.embedder()
+           << "', the export's with '" << exported.embedder()
+           << "': imported vectors are kept, new text is embedded with '" << existing.embedder()
+           << "'\n";
+    }
+    return absl::OkStatus();
+  }
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  engram::v1::CreateNamespaceRequest create;
+  create.set_name(ns);
+  create.set_dimension(exported.dimension());
+  create.set_metric(exported.metric());
+  create.set_embedder(exported.embedder());
+  *create.mutable_index_params() = exported.index_params();
+  engram::v1::Namespace created;
+  status = client.Call(&Stub::CreateNamespace, create, &created);
+  if (status.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();  // a race
+  RETURN_IF_ERROR(status);
+  if (log != nullptr) {
+    *log << "created namespace " << ns << " like the exported '" << exported.name()
+         << "' (dimension " << created.dimension() << ", embedder " << created.embedder()
+         << ")\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
                                           absl::string_view name, uint64_t total_bytes,
                                           const LineParser& parse, const std::string& ns,
                                           const BulkOptions& options, Progress* progress,
                                           const std::function<void(absl::Duration)>& sleep,
-                                          const std::function<absl::Time()>& now) {
+                                          const std::function<absl::Time()>& now,
+                                          std::ostream* log) {
   const absl::Time start = now();
   if (progress != nullptr) progress->Start("importing", total_bytes, "concepts");
   BulkLearner learner(client, ns, options, progress, sleep);
+  // Created at the first association, once every concept has been written.
+  std::optional<BulkAssociator> associator;
   const uint32_t batch_size = std::clamp<uint32_t>(options.batch, 1, kMaxBatch);
 
   engram::v1::LearnBatchRequest batch;
+  engram::v1::AssociateBatchRequest edges;
+  std::vector<std::string> edge_labels;
   size_t first_line = 0;
   uint64_t batch_bytes = 0;
   auto send = [&](size_t last_line) {
     std::string label = absl::StrCat(name, " lines ", first_line, "-", last_line);
-    absl::Status status = learner.Add(std::move(batch), std::move(label), batch_bytes);
-    batch.Clear();
+    absl::Status status;
+    if (associator) {
+      status = associator->Add(std::move(edges), std::move(label), batch_bytes,
+                               std::move(edge_labels));
+      edges.Clear();
+      edge_labels.clear();
+    } else {
+      status = learner.Add(std::move(batch), std::move(label), batch_bytes);
+      batch.Clear();
+    }
     batch_bytes = 0;
     return status;
   };
+  auto pending = [&] { return batch.concepts_size() + edges.associations_size(); };
   auto fail = [&](absl::Status status) {
-    learner.Finish().IgnoreError();  // the batches already sent finish; report `status`
+    // The batches already sent finish; report `status`.
+    learner.Finish().IgnoreError();
+    if (associator) associator->Finish().IgnoreError();
     if (progress != nullptr) progress->Finish();
     return status;
+  };
+  auto at_line = [&](size_t line_no, const absl::Status& status) {
+    return absl::Status(status.code(), absl::StrCat(name, " line ", line_no, ": ", status.message()));
   };
 
   std::string line;
   size_t line_no = 0;
+  bool concepts_seen = false;
   while (std::getline(in, line)) {
     ++line_no;
     batch_bytes += line.size() + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    absl::StatusOr<std::optional<engram::v1::LearnRequest>> parsed = parse(line, line_no);
-    if (!parsed.ok()) {
-      return fail(absl::Status(parsed.status().code(), absl::StrCat(name, " line ", line_no, ": ",
-                                                                    parsed.status().message())));
+    absl::StatusOr<ImportRecord> parsed = parse(line, line_no);
+    if (!parsed.ok()) return fail(at_line(line_no, parsed.status()));
+    if (auto* error = std::get_if<ExportError>(&*parsed)) {
+      return fail(at_line(line_no, absl::DataLossError(absl::StrCat(
+                                       "the export this file holds failed there, it is incomplete: ",
+                                       error->json))));
     }
-    if (!parsed->has_value()) continue;
-    if (batch.concepts_size() == 0) first_line = line_no;
-    *batch.add_concepts() = std::move(**parsed);
-    if (static_cast<uint32_t>(batch.concepts_size()) >= batch_size) {
+    if (auto* exported = std::get_if<engram::v1::Namespace>(&*parsed)) {
+      if (concepts_seen || associator) {
+        return fail(at_line(line_no, absl::InvalidArgumentError(
+                                         "namespace: must come before every concept")));
+      }
+      if (absl::Status s = PrepareNamespace(client, ns, *exported, log); !s.ok()) {
+        return fail(at_line(line_no, s));
+      }
+      continue;
+    }
+    if (auto* learn = std::get_if<engram::v1::LearnRequest>(&*parsed)) {
+      if (associator) {
+        return fail(at_line(line_no, absl::InvalidArgumentError(
+                                         "concepts must come before every association")));
+      }
+      concepts_seen = true;
+      if (batch.concepts_size() == 0) first_line = line_no;
+      *batch.add_concepts() = std::move(*learn);
+    } else if (auto* association = std::get_if<engram::v1::AssociateRequest>(&*parsed)) {
+      if (!associator) {
+        // Every association's ends must exist: write the concepts first.
+        if (batch.concepts_size() > 0) {
+          if (absl::Status s = send(line_no - 1); !s.ok()) return fail(s);
+        }
+        if (absl::Status s = learner.Finish(); !s.ok()) return fail(s);
+        associator.emplace(client, ns, options, BulkAssociator::Mode::kStopAtFirstError, progress,
+                           sleep);
+        batch_bytes = line.size() + 1;
+      }
+      if (edges.associations_size() == 0) first_line = line_no;
+      *edges.add_associations() = std::move(*association);
+      edge_labels.push_back(absl::StrCat(name, " line ", line_no));
+    } else {
+      continue;  // blank
+    }
+    if (static_cast<uint32_t>(pending()) >= batch_size) {
       if (absl::Status s = send(line_no); !s.ok()) return fail(s);
     }
   }
   if (in.bad()) return fail(absl::DataLossError(absl::StrCat(name, ": read error")));
-  if (batch.concepts_size() > 0) {
+  if (pending() > 0) {
     if (absl::Status s = send(line_no); !s.ok()) return fail(s);
   }
   absl::Status status = learner.Finish();
+  if (status.ok() && associator) status = associator->Finish();
   if (progress != nullptr) progress->Finish();
   RETURN_IF_ERROR(status);
   ImportSummary summary;
   summary.concepts = learner.concepts();
   summary.created = learner.created();
-  summary.associations = learner.associations();
+  summary.associations = learner.associations() + (associator ? associator->written() : 0);
   summary.elapsed = now() - start;
   return summary;
 }

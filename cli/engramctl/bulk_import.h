@@ -21,6 +21,7 @@
 #include <istream>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -147,24 +148,52 @@ absl::StatusOr<ImportSummary> ImportAssociationLines(
     const std::string& ns, const BulkOptions& options, Progress* progress,
     const std::function<void(absl::Duration)>& sleep, const std::function<absl::Time()>& now);
 
-// Turns one input line (1-based `line_no`) into a concept; std::nullopt skips the line.
-using LineParser = std::function<absl::StatusOr<std::optional<engram::v1::LearnRequest>>(
-    absl::string_view line, size_t line_no)>;
+// The error line that ends a failed export ({"error": {...}}): the export is incomplete.
+struct ExportError {
+  std::string json;  // the error object as written
+};
 
-// Reads `in` line by line, batches the parsed concepts and sends them. `name` names the input
-// in errors ("data.jsonl line 7: ..."); `total_bytes` (0: unknown) drives the progress bar.
+// One input line: nothing (a blank line), a concept to learn, an association, the namespace a
+// file was exported from, or an export's error line.
+using ImportRecord = std::variant<std::monostate, engram::v1::LearnRequest,
+                                  engram::v1::AssociateRequest, engram::v1::Namespace, ExportError>;
+
+// Turns one input line (1-based `line_no`) into a record.
+using LineParser =
+    std::function<absl::StatusOr<ImportRecord>(absl::string_view line, size_t line_no)>;
+
+// Reads `in` line by line and writes what it holds into `ns`:
+//   * concepts are batched (options.batch) and sent with LearnBatch (BulkLearner);
+//   * a namespace record (an export's first line) creates `ns` like it when `ns` does not exist
+//     (dimension, metric, embedder, index parameters), and is refused when `ns` exists with
+//     another dimension; it must come before any concept;
+//   * associations (which must follow every concept) are sent with AssociateBatch once every
+//     concept has been written (BulkAssociator, stopping at the first failure);
+//   * an export's error line stops the import: the file is an incomplete export.
+// `name` names the input in errors ("data.jsonl line 7: ..."); `total_bytes` (0: unknown) drives
+// the progress bar; notes (namespace created) go to `log` when set.
 absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
                                           absl::string_view name, uint64_t total_bytes,
                                           const LineParser& parse, const std::string& ns,
                                           const BulkOptions& options, Progress* progress,
                                           const std::function<void(absl::Duration)>& sleep,
-                                          const std::function<absl::Time()>& now);
+                                          const std::function<absl::Time()>& now,
+                                          std::ostream* log = nullptr);
 
 // A JSONL line: one Learn body in the protobuf JSON mapping
 // {content, id?, vector?, attributes?, extractAssociations?}. Blank lines are skipped. Errors
 // name the field ("content: required", "vector[2]: not finite", or the JSON parser's message).
 absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::string_view line,
                                                                        absl::string_view ns);
+
+// A line of `import jsonl`: a Learn body (ParseJsonlLine) or a record of `engramctl export` /
+// GET /v1/namespaces/{namespace}:export, an object with one key:
+//   {"namespace": Namespace}      the exported namespace
+//   {"concept": Concept}          learned with its id, content, vector and attributes, without
+//                                 extracting associations (they are in the file)
+//   {"association": Association}  written with its type, confidence and weight
+//   {"error": {...}}              the export failed there
+absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::string_view ns);
 
 struct WordNetImportOptions {
   std::string dir = "/usr/share/wordnet";

@@ -18,12 +18,14 @@ namespace {
 using engram::v1::MockEngramStub;
 using ::testing::_;
 using ::testing::HasSubstr;
+using ::testing::DoAll;
 using ::testing::Invoke;
 using ::testing::Return;
+using ::testing::SetArgPointee;
 using testing_util::EqualsProto;
 
 LineParser Jsonl(const std::string& ns) {
-  return [ns](absl::string_view line, size_t) { return ParseJsonlLine(line, ns); };
+  return [ns](absl::string_view line, size_t) { return ParseJsonlRecord(line, ns); };
 }
 
 std::string JsonlLines(int n) {
@@ -203,6 +205,115 @@ TEST(JsonlTest, RejectsBadLinesNamingTheField) {
   EXPECT_THAT(message(R"({"content":"x")"), HasSubstr("not a Learn body"));
   EXPECT_EQ(message(R"({"content":"x","vector":[1,"NaN"]})"), "vector[1]: not finite");
   EXPECT_THAT(message(R"({"content":"x","namespace":"other"})"), HasSubstr("namespace: 'other'"));
+}
+
+TEST(JsonlTest, ParsesExportRecords) {
+  auto record = [](absl::string_view line) {
+    absl::StatusOr<ImportRecord> parsed = ParseJsonlRecord(line, "ns");
+    EXPECT_TRUE(parsed.ok()) << line << ": " << parsed.status();
+    return parsed.ok() ? *parsed : ImportRecord();
+  };
+  const ImportRecord ns = record(R"({"namespace":{"name":"zoo","dimension":3,"embedder":"none","conceptCount":"2"}})");
+  ASSERT_TRUE(std::holds_alternative<engram::v1::Namespace>(ns));
+  EXPECT_THAT(std::get<engram::v1::Namespace>(ns),
+              EqualsProto(R"pb(name: "zoo" dimension: 3 embedder: "none" concept_count: 2)pb"));
+  // Whitespace as a person would write it; createTime and the like are ignored.
+  const ImportRecord concept_record = record(
+      R"( { "concept" : {"id":"d","content":"dog","vector":[1,2,3],"attributes":{"k":"v"},"strength":1,"createTime":"2026-01-01T00:00:00Z"} } )");
+  ASSERT_TRUE(std::holds_alternative<engram::v1::LearnRequest>(concept_record));
+  EXPECT_THAT(std::get<engram::v1::LearnRequest>(concept_record), EqualsProto(R"pb(
+    id: "d" content: "dog" vector: [ 1, 2, 3 ] attributes { key: "k" value: "v" }
+    extract_associations { value: false })pb"));
+  const ImportRecord edge = record(
+      R"({"association":{"source":"d","target":"m","type":"CAUSAL","confidence":0.5,"weight":2,"createTime":"2026-01-01T00:00:00Z"}})");
+  ASSERT_TRUE(std::holds_alternative<engram::v1::AssociateRequest>(edge));
+  EXPECT_THAT(std::get<engram::v1::AssociateRequest>(edge), EqualsProto(R"pb(
+    source: "d" target: "m" type: CAUSAL confidence { value: 0.5 } weight { value: 2 })pb"));
+  const ImportRecord error = record(R"({"error":{"code":"UNAVAILABLE","message":"gone"}})");
+  ASSERT_TRUE(std::holds_alternative<ExportError>(error));
+  EXPECT_EQ(std::get<ExportError>(error).json, R"({"code":"UNAVAILABLE","message":"gone"})");
+  // A Learn body with a "namespace" string is still a Learn body.
+  EXPECT_TRUE(std::holds_alternative<engram::v1::LearnRequest>(record(R"({"namespace":"ns","content":"x"})")));
+  EXPECT_TRUE(std::holds_alternative<std::monostate>(record("  ")));
+}
+
+TEST(JsonlTest, RejectsBadExportRecordsNamingTheField) {
+  auto message = [](absl::string_view line) {
+    absl::StatusOr<ImportRecord> parsed = ParseJsonlRecord(line, "ns");
+    EXPECT_FALSE(parsed.ok()) << line;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(parsed.status().message());
+  };
+  EXPECT_EQ(message(R"({"concept":{"content":"x"}})"), "concept.id: required");
+  EXPECT_EQ(message(R"({"concept":{"id":"x"}})"), "concept.content: required");
+  EXPECT_EQ(message(R"({"concept":{"id":"x","content":"y","vector":[1,"Infinity"]}})"),
+            "concept.vector[1]: not finite");
+  EXPECT_THAT(message(R"({"concept":{"id":"x","content":"y","colour":"red"}})"),
+              HasSubstr("concept: not a Concept"));
+  EXPECT_EQ(message(R"({"association":{"source":"a","type":"CAUSAL"}})"), "association.target: required");
+  EXPECT_EQ(message(R"({"association":{"source":"a","target":"b"}})"), "association.type: required");
+  EXPECT_EQ(message(R"({"namespace":{"name":"zoo"}})"), "namespace.dimension: required");
+  // Two keys: the second makes the value invalid JSON, which is refused.
+  EXPECT_THAT(message(R"({"concept":{"id":"x","content":"y"},"association":{}})"),
+              HasSubstr("concept: not a Concept"));
+}
+
+TEST_F(BulkImportTest, AnExportErrorLineStopsTheImportAsIncomplete) {
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& request,
+                          engram::v1::LearnBatchResponse* response) {
+        return Acknowledge(request, response);
+      }));
+  absl::StatusOr<ImportSummary> summary = Import(
+      "{\"concept\":{\"id\":\"a\",\"content\":\"alpha\"}}\n"
+      "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"storage unavailable\"}}\n",
+      BulkOptions{.batch = 1, .parallel = 1});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(summary.status().message(), HasSubstr("data.jsonl line 2: the export this file holds failed"));
+  EXPECT_THAT(summary.status().message(), HasSubstr("storage unavailable"));
+}
+
+TEST_F(BulkImportTest, ExportRecordsOutOfOrderAreRefused) {
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& request,
+                                engram::v1::LearnBatchResponse* response) {
+        return Acknowledge(request, response);
+      }));
+  EXPECT_CALL(stub_, AssociateBatch(_, _, _)).Times(0);
+  absl::StatusOr<ImportSummary> late_concept = Import(
+      "{\"concept\":{\"id\":\"a\",\"content\":\"alpha\"}}\n"
+      "{\"association\":{\"source\":\"a\",\"target\":\"a\",\"type\":\"CAUSAL\"}}\n"
+      "{\"concept\":{\"id\":\"b\",\"content\":\"beta\"}}\n",
+      BulkOptions{.batch = 10, .parallel = 1});
+  ASSERT_FALSE(late_concept.ok());
+  EXPECT_THAT(late_concept.status().message(),
+              HasSubstr("data.jsonl line 3: concepts must come before every association"));
+  absl::StatusOr<ImportSummary> late_namespace = Import(
+      "{\"concept\":{\"id\":\"a\",\"content\":\"alpha\"}}\n"
+      "{\"namespace\":{\"name\":\"zoo\",\"dimension\":3}}\n",
+      BulkOptions{.batch = 10, .parallel = 1});
+  ASSERT_FALSE(late_namespace.ok());
+  EXPECT_THAT(late_namespace.status().message(),
+              HasSubstr("data.jsonl line 2: namespace: must come before every concept"));
+}
+
+TEST_F(BulkImportTest, AnExistingNamespaceOfAnotherDimensionIsRefusedBeforeAnyWrite) {
+  EXPECT_CALL(stub_, GetNamespace(_, EqualsProto(R"pb(namespace: "ns")pb"), _))
+      .WillOnce(DoAll(SetArgPointee<2>(testing_util::FromText<engram::v1::Namespace>(
+                          R"pb(name: "ns" dimension: 384 embedder: "hashing")pb")),
+                      Return(grpc::Status::OK)));
+  EXPECT_CALL(stub_, CreateNamespace(_, _, _)).Times(0);
+  EXPECT_CALL(stub_, LearnBatch(_, _, _)).Times(0);
+  absl::StatusOr<ImportSummary> summary =
+      Import("{\"namespace\":{\"name\":\"zoo\",\"dimension\":3,\"embedder\":\"none\"}}\n"
+             "{\"concept\":{\"id\":\"a\",\"content\":\"alpha\",\"vector\":[1,2,3]}}\n",
+             BulkOptions{});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(summary.status().message(),
+              HasSubstr("data.jsonl line 1: namespace: 'ns' exists with dimension 384, the "
+                        "export's namespace 'zoo' has dimension 3"));
 }
 
 TEST(ProgressTest, PlainLinesAtMostEveryInterval) {

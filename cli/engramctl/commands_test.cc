@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/engramctl/engramctl.h"
 #include "cli/engramctl/exit_codes.h"
 #include "cli/engramctl/test_util.h"
@@ -25,6 +26,7 @@ using ::testing::Invoke;
 using ::testing::Return;
 using ::testing::SetArgPointee;
 using testing_util::EqualsProto;
+using testing_util::FakeReader;
 using testing_util::FromText;
 
 class CommandsTest : public ::testing::Test {
@@ -586,6 +588,177 @@ TEST_F(CommandsTest, LearnLinesAsBatches) {
   EXPECT_EQ(out_.str(), "imported 3 concepts in 2.0 s (2 concepts/s), 0 associations\n");
   EXPECT_EQ(Run({"learn", "--file", file, "--id", "x"}), kExitUsage);
   EXPECT_THAT(err_.str(), HasSubstr("--id: only for a single concept"));
+}
+
+std::vector<engram::v1::ReasonEvent> ReasonEvents() {
+  return {FromText<engram::v1::ReasonEvent>(R"pb(seeds {
+                                                    support { id: "d" content: "dog" score: 0.9 }
+                                                  })pb"),
+          FromText<engram::v1::ReasonEvent>(R"pb(path {
+                                                    path {
+                                                      concept_ids: [ "d", "m" ]
+                                                      hops {
+                                                        source: "d"
+                                                        target: "m"
+                                                        type: HIERARCHICAL
+                                                        confidence: 0.9
+                                                      }
+                                                      confidence: 0.77
+                                                    }
+                                                    concepts { id: "d" content: "dog" }
+                                                    concepts { id: "m" content: "mammal" }
+                                                  })pb"),
+          FromText<engram::v1::ReasonEvent>(R"pb(answer {
+                                                    answer { id: "m" content: "mammal" }
+                                                    confident: true
+                                                    confidence { final: 0.72 }
+                                                  })pb")};
+}
+
+TEST_F(CommandsTest, ReasonStreamPrintsEachEventAsItArrives) {
+  EXPECT_CALL(stub_, ReasonStreamRaw(_, EqualsProto(R"pb(namespace: "zoo" query: "what is a dog")pb")))
+      .Times(2)
+      .WillRepeatedly(Invoke([](grpc::ClientContext*, const engram::v1::ReasonRequest&) {
+        return new FakeReader<engram::v1::ReasonEvent>(ReasonEvents(), grpc::Status::OK);
+      }));
+  std::vector<std::string> args = {"reason", "what is a dog", "-n", "zoo", "--stream"};
+  EXPECT_EQ(Run(args), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "Seeds:\n"
+            "  1. [0.9000] d  dog\n"
+            "Path: (0.77) dog --HIERARCHICAL(0.90)--> mammal\n"
+            "Answer: mammal (m)\n"
+            "Confidence: 0.72 (graph 0.00, semantic 0.00, consensus 0.00)\n");
+  args.push_back("--output=json");
+  EXPECT_EQ(Run(args), kExitOk);
+  const std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << out_.str();
+  EXPECT_THAT(lines[0], HasSubstr(R"({"seeds":{"support":[{"id":"d")"));
+  EXPECT_THAT(lines[1], HasSubstr(R"({"path":{"path":{"conceptIds":["d","m"])"));
+  EXPECT_THAT(lines[2], HasSubstr(R"({"answer":{"answer":{"id":"m")"));
+}
+
+TEST_F(CommandsTest, ReasonStreamFailingOrEndingWithoutAnAnswerIsAnError) {
+  std::vector<engram::v1::ReasonEvent> events = ReasonEvents();
+  events.pop_back();
+  EXPECT_CALL(stub_, ReasonStreamRaw(_, _))
+      .WillOnce(Invoke([&](grpc::ClientContext*, const engram::v1::ReasonRequest&) {
+        return new FakeReader<engram::v1::ReasonEvent>(
+            events, grpc::Status(grpc::StatusCode::UNAVAILABLE, "hybrid unavailable"));
+      }))
+      .WillOnce(Invoke([&](grpc::ClientContext*, const engram::v1::ReasonRequest&) {
+        return new FakeReader<engram::v1::ReasonEvent>(events, grpc::Status::OK);
+      }));
+  EXPECT_EQ(Run({"reason", "q", "--stream"}), kExitUnavailable);
+  EXPECT_THAT(out_.str(), HasSubstr("Path: (0.77) dog"));  // what arrived was printed
+  EXPECT_THAT(err_.str(), HasSubstr("UNAVAILABLE: hybrid unavailable"));
+  EXPECT_EQ(Run({"reason", "q", "--stream"}), kExitUnavailable);
+  EXPECT_THAT(err_.str(), HasSubstr("the stream ended without an answer"));
+}
+
+std::vector<engram::v1::ExportChunk> ExportChunks() {
+  return {FromText<engram::v1::ExportChunk>(
+              R"pb(namespace { name: "zoo" dimension: 2 embedder: "none" concept_count: 2 association_count: 1 })pb"),
+          FromText<engram::v1::ExportChunk>(R"pb(concepts { id: "d" content: "dog" vector: [ 1, 0 ] }
+                                                 concepts {
+                                                   id: "m"
+                                                   content: "mammal"
+                                                   vector: [ 0, 1 ]
+                                                   attributes { key: "k" value: "v" }
+                                                 })pb"),
+          FromText<engram::v1::ExportChunk>(
+              R"pb(associations { source: "d" target: "m" type: HIERARCHICAL confidence: 0.5 weight: 1 })pb")};
+}
+
+TEST_F(CommandsTest, ExportWritesNdjsonToAFileThatAppearsOnlyWhenComplete) {
+  const std::string file = TempFile("zoo.ndjson", "an older export\n");
+  EXPECT_CALL(stub_, ExportNamespaceRaw(_, EqualsProto(R"pb(namespace: "zoo")pb")))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::ExportNamespaceRequest&) {
+        std::vector<engram::v1::ExportChunk> chunks = ExportChunks();
+        chunks.pop_back();
+        return new FakeReader<engram::v1::ExportChunk>(
+            chunks, grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage unavailable"));
+      }))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::ExportNamespaceRequest&) {
+        return new FakeReader<engram::v1::ExportChunk>(ExportChunks(), grpc::Status::OK);
+      }));
+  const auto read = [&file] {
+    std::ifstream in(file);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  };
+  // A stream that fails midway leaves the earlier file as it was, and no partial file.
+  EXPECT_EQ(Run({"export", file, "-n", "zoo"}), kExitUnavailable);
+  EXPECT_EQ(read(), "an older export\n");
+  EXPECT_FALSE(std::filesystem::exists(file + ".part"));
+
+  EXPECT_EQ(Run({"export", file, "-n", "zoo"}), kExitOk) << err_.str();
+  const std::string text = read();
+  const std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << text;
+  EXPECT_THAT(lines[0], HasSubstr(R"({"namespace":{"name":"zoo","dimension":2,)"));
+  EXPECT_THAT(lines[1], HasSubstr(R"({"concept":{"id":"d","content":"dog",)"));
+  EXPECT_THAT(lines[2], HasSubstr(R"("attributes":{"k":"v"})"));
+  EXPECT_THAT(lines[3], HasSubstr(R"({"association":{"source":"d","target":"m","type":"HIERARCHICAL")"));
+  EXPECT_FALSE(std::filesystem::exists(file + ".part"));
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_THAT(err_.str(), HasSubstr("exported namespace zoo: 2 concepts, 1 associations, "));
+}
+
+TEST_F(CommandsTest, ExportToStdoutIsWhatImportJsonlReadsBack) {
+  EXPECT_CALL(stub_, ExportNamespaceRaw(_, _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::ExportNamespaceRequest&) {
+        return new FakeReader<engram::v1::ExportChunk>(ExportChunks(), grpc::Status::OK);
+      }));
+  ASSERT_EQ(Run({"export", "-n", "zoo"}), kExitOk) << err_.str();
+  const std::string exported = out_.str();
+
+  // Into a new namespace: created like the exported one, concepts (no extraction), then edges.
+  EXPECT_CALL(stub_, GetNamespace(_, EqualsProto(R"pb(namespace: "copy")pb"), _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "no namespace copy")));
+  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(name: "copy" dimension: 2 embedder: "none"
+                                                         metric: METRIC_UNSPECIFIED index_params {})pb"),
+                                     _))
+      .WillOnce(DoAll(SetArgPointee<2>(FromText<engram::v1::Namespace>(R"pb(name: "copy" dimension: 2 embedder: "none")pb")),
+                      Return(grpc::Status::OK)));
+  ::testing::InSequence in_order;
+  EXPECT_CALL(stub_, LearnBatch(_, EqualsProto(R"pb(
+                                  namespace: "copy"
+                                  concepts {
+                                    id: "d"
+                                    content: "dog"
+                                    vector: [ 1, 0 ]
+                                    extract_associations { value: false }
+                                  }
+                                  concepts {
+                                    id: "m"
+                                    content: "mammal"
+                                    vector: [ 0, 1 ]
+                                    attributes { key: "k" value: "v" }
+                                    extract_associations { value: false }
+                                  })pb"),
+                                _))
+      .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                          engram::v1::LearnBatchResponse* resp) {
+        for (int i = 0; i < req.concepts_size(); ++i) resp->add_results()->set_created(true);
+        return grpc::Status::OK;
+      }));
+  EXPECT_CALL(stub_, AssociateBatch(_, EqualsProto(R"pb(
+                                      namespace: "copy"
+                                      associations {
+                                        source: "d"
+                                        target: "m"
+                                        type: HIERARCHICAL
+                                        confidence { value: 0.5 }
+                                        weight { value: 1 }
+                                      })pb"),
+                                    _))
+      .WillOnce(Return(grpc::Status::OK));
+  EXPECT_EQ(Run({"import", "jsonl", "-", "-n", "copy"}, exported), kExitOk) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("imported 2 concepts in "));
+  EXPECT_THAT(out_.str(), HasSubstr(", 1 associations"));
+  EXPECT_THAT(err_.str(), HasSubstr("created namespace copy like the exported 'zoo'"));
 }
 
 TEST_F(CommandsTest, ImportJsonlFromStdinWithThroughputLine) {

@@ -15,8 +15,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cli/engramctl/atomic_file.h"
 #include "cli/engramctl/bulk_import.h"
 #include "cli/engramctl/exit_codes.h"
+#include "cli/engramctl/export.h"
 #include "cli/engramctl/flag_parser.h"
 #include "cli/engramctl/progress.h"
 #include "cli/engramctl/render.h"
@@ -342,13 +344,11 @@ absl::Status Learn(Invocation& inv, const std::vector<std::string>& args) {
   if (!vector.empty()) return UsageError("learn: --vector: only for a single concept");
   engram::v1::LearnRequest prototype = request;
   prototype.clear_namespace_();
-  LineParser parse = [&prototype](
-                         absl::string_view line,
-                         size_t) -> absl::StatusOr<std::optional<engram::v1::LearnRequest>> {
-    if (absl::StripAsciiWhitespace(line).empty()) return std::optional<engram::v1::LearnRequest>();
+  LineParser parse = [&prototype](absl::string_view line, size_t) -> absl::StatusOr<ImportRecord> {
+    if (absl::StripAsciiWhitespace(line).empty()) return ImportRecord();
     engram::v1::LearnRequest item = prototype;
     item.set_content(std::string(line));
-    return std::optional<engram::v1::LearnRequest>(std::move(item));
+    return ImportRecord(std::move(item));
   };
   ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
   Progress progress = MakeProgress(inv.io());
@@ -379,7 +379,12 @@ absl::Status ImportJsonl(Invocation& inv, const std::vector<std::string>& args) 
     return PrintHelp(inv, "import jsonl <FILE|->",
                      "Bulk import: one JSON Learn body per line, "
                      "{\"content\", \"id\"?, \"vector\"?, \"attributes\"?, "
-                     "\"extractAssociations\"?}, sent as LearnBatch. A bad line stops the import "
+                     "\"extractAssociations\"?}, sent as LearnBatch; or a file written by "
+                     "'engramctl export' (or GET /v1/namespaces/{namespace}:export): its "
+                     "namespace line creates --namespace like the exported one when it is "
+                     "missing, its concepts are learned with their ids, vectors and attributes "
+                     "(no association extraction), then its associations are written with "
+                     "AssociateBatch. A bad line, or an export's error line, stops the import "
                      "with an error naming the line, before its batch is sent.",
                      &parser);
   }
@@ -387,20 +392,20 @@ absl::Status ImportJsonl(Invocation& inv, const std::vector<std::string>& args) 
   RETURN_IF_ERROR(ExpectPositionals("import jsonl", positionals, {"<FILE|->"}));
   bulk.retry.max_attempts = static_cast<int>(retries) + 1;
   const std::string ns = inv.options().ns;
-  LineParser parse = [ns](absl::string_view line, size_t) { return ParseJsonlLine(line, ns); };
+  LineParser parse = [ns](absl::string_view line, size_t) { return ParseJsonlRecord(line, ns); };
   ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
   Progress progress = MakeProgress(inv.io());
   const std::string& file = positionals[0];
   absl::StatusOr<ImportSummary> summary;
   if (file == "-") {
     summary = ImportLines(*client, *inv.io().in, "stdin", 0, parse, ns, bulk, &progress,
-                          inv.io().sleep, inv.io().now);
+                          inv.io().sleep, inv.io().now, inv.io().err);
   } else {
     ASSIGN_OR_RETURN(uint64_t size, FileSize(file));
     std::ifstream in(file, std::ios::binary);
     if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
     summary = ImportLines(*client, in, file, size, parse, ns, bulk, &progress, inv.io().sleep,
-                          inv.io().now);
+                          inv.io().now, inv.io().err);
   }
   RETURN_IF_ERROR(summary.status());
   return FinishImport(inv, *summary);
@@ -832,10 +837,14 @@ absl::Status Reason(Invocation& inv, const std::vector<std::string>& args) {
   parser.AddFloat("min_confidence", &min_confidence, 0, 1, "C",
                   "answer only at this confidence or more (default 0.3)");
   parser.AddString("types", &types, "T,...", "only these association types");
+  bool stream = false;
+  parser.AddBool("stream", &stream,
+                 "print the seeds and each candidate path as the reasoning finds them, then the "
+                 "answer (ReasonStream; with --output json one event per line)");
   if (inv.help) {
     return PrintHelp(inv,
                      "reason <QUESTION> [--k N] [--max_depth D] [--max_paths P] "
-                     "[--min_confidence C]",
+                     "[--min_confidence C] [--stream]",
                      "Answers a question with the paths that support the answer, the confidence "
                      "breakdown and an explanation (or \"I don't know\" with the best guess).",
                      &parser);
@@ -850,6 +859,21 @@ absl::Status Reason(Invocation& inv, const std::vector<std::string>& args) {
   request.set_max_paths(max_paths);
   if (min_confidence) request.mutable_min_confidence()->set_value(*min_confidence);
   if (!types.empty()) RETURN_IF_ERROR(ParseTypes(types, "--types", request.mutable_types()));
+  if (stream) {
+    ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
+    bool answered = false;
+    const absl::Status status = client->Stream<engram::v1::ReasonRequest, engram::v1::ReasonEvent>(
+        &Stub::ReasonStream, request, client->settings().timeout,
+        [&](const engram::v1::ReasonEvent& event) {
+          answered = answered || event.has_answer();
+          inv.Print(event, RenderReasonEvent(event));
+          inv.io().out->flush();  // as they arrive
+          return absl::OkStatus();
+        });
+    RETURN_IF_ERROR(status);
+    if (!answered) return absl::UnavailableError("reason: the stream ended without an answer");
+    return absl::OkStatus();
+  }
   engram::v1::ReasonResponse response;
   RETURN_IF_ERROR(inv.Call(&Stub::Reason, request, &response));
   inv.Print(response, RenderReason(response));
@@ -1019,6 +1043,59 @@ absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
   return UsageError(absl::StrCat("snapshot: '", action, "' is not create, list, download, delete or restore"));
 }
 
+absl::Status Export(Invocation& inv, const std::vector<std::string>& args) {
+  FlagParser parser("export");
+  double deadline = 0;
+  parser.AddDouble("deadline", &deadline, 0, 7 * 86400, "SECONDS",
+                   "bound on the whole export (default none: each server page has its own "
+                   "deadline; --timeout does not apply)");
+  if (inv.help) {
+    return PrintHelp(inv, "export [FILE|-] [--deadline SECONDS]",
+                     "Writes --namespace as NDJSON to FILE (default stdout): a namespace line, "
+                     "every concept with its vector and attributes, then every association, from "
+                     "one point-in-time view. A FILE appears only when the export is complete "
+                     "(written to FILE.part, fsynced, renamed). 'engramctl import jsonl' takes it "
+                     "back, into the same or a new namespace.",
+                     &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, args));
+  if (positionals.size() > 1) {
+    return UsageError(absl::StrCat("export: unexpected argument '", positionals[1], "'"));
+  }
+  const std::string file = positionals.empty() ? "-" : positionals[0];
+  ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
+  Progress progress = MakeProgress(inv.io());
+  const absl::Duration timeout =
+      deadline > 0 ? absl::Seconds(deadline) : absl::InfiniteDuration();
+  const absl::Time start = inv.io().now();
+  ExportSummary summary;
+  if (file == "-") {
+    RETURN_IF_ERROR(ExportNamespace(
+        *client, inv.options().ns, timeout,
+        [&](absl::string_view lines) {
+          inv.io().out->write(lines.data(), static_cast<std::streamsize>(lines.size()));
+          if (!*inv.io().out) return absl::DataLossError("export: cannot write to stdout");
+          return absl::OkStatus();
+        },
+        &progress, &summary));
+    inv.io().out->flush();
+  } else {
+    ASSIGN_OR_RETURN(AtomicFile out, AtomicFile::Create(file));
+    RETURN_IF_ERROR(ExportNamespace(
+        *client, inv.options().ns, timeout,
+        [&out](absl::string_view lines) { return out.Append(lines); }, &progress, &summary));
+    RETURN_IF_ERROR(out.Commit());
+  }
+  const double seconds = absl::ToDoubleSeconds(inv.io().now() - start);
+  // stdout may hold the export itself: the summary goes to stderr.
+  *inv.io().err << absl::StrFormat(
+      "exported namespace %s: %d concepts, %d associations, %d bytes to %s in %.1f s (%.1f MB/s)\n",
+      inv.options().ns, summary.concepts, summary.associations, summary.bytes,
+      file == "-" ? "stdout" : file, seconds,
+      seconds > 0 ? static_cast<double>(summary.bytes) / 1e6 / seconds : 0.0);
+  return absl::OkStatus();
+}
+
 absl::Status Version(Invocation& inv, const std::vector<std::string>& args) {
   if (!args.empty())
     return UsageError(absl::StrCat("version: unexpected argument '", args[0], "'"));
@@ -1036,7 +1113,7 @@ constexpr Command kCommands[] = {
     {"update", Update},       {"delete", Delete},         {"associate", Associate},
     {"unlink", Unlink},       {"neighbors", Neighbors},   {"paths", Paths},   {"search", Search},
     {"reason", Reason},       {"namespaces", Namespaces}, {"stats", Stats},   {"version", Version},
-    {"snapshot", Snapshot},
+    {"export", Export},       {"snapshot", Snapshot},
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -1091,7 +1168,7 @@ std::string UsageText() {
 
 commands:
   learn <text> | --file FILE [--whole] | - [--whole]   teach concepts
-  import jsonl <FILE|->                                 bulk import of JSON Learn bodies
+  import jsonl <FILE|->                                 bulk import of JSON Learn bodies or an export
   import wordnet [DIR] [--limit N]                      import WordNet nouns (wordnet-base)
   get <ID> [--vector]                                   show a concept
   list [--attr K=V] [--page_size N] [--limit N]         page through the concepts
@@ -1104,6 +1181,8 @@ commands:
   paths <SOURCE> <TARGET> [--max_depth D] [--types ..]  chains of associations
   search <TEXT> | --vector V,... [--k N] [--filter K=V] nearest concepts
   reason <QUESTION> [--k N] [--min_confidence C]        explainable answer
+  reason <QUESTION> --stream                            seeds and paths as found, then the answer
+  export [FILE|-]                                       the namespace as NDJSON (point-in-time)
   namespaces [list | get NAME | create NAME | delete NAME]
   stats                                                 store statistics
   snapshot create | list | download NAME [FILE] | delete NAME | restore FILE

@@ -199,6 +199,27 @@ std::string RenderReason(const engram::v1::ReasonResponse& r) {
   return out;
 }
 
+std::string RenderReasonEvent(const engram::v1::ReasonEvent& event) {
+  switch (event.event_case()) {
+    case engram::v1::ReasonEvent::kSeeds: {
+      std::string out = "Seeds:\n";
+      int rank = 0;
+      for (const engram::v1::SearchResult& s : event.seeds().support()) {
+        absl::StrAppendFormat(&out, "  %d. [%.4f] %s  %s\n", ++rank, s.score(), s.id(),
+                              Shorten(s.content(), 80));
+      }
+      return out;
+    }
+    case engram::v1::ReasonEvent::kPath:
+      return absl::StrCat("Path: ", RenderPath(event.path().path(), ContentLabel(event.path().concepts())));
+    case engram::v1::ReasonEvent::kAnswer:
+      return RenderReason(event.answer());
+    case engram::v1::ReasonEvent::EVENT_NOT_SET:
+      break;
+  }
+  return "";
+}
+
 std::string RenderNamespace(const engram::v1::Namespace& ns) {
   std::string out = Field("name", ns.name());
   absl::StrAppend(&out, Field("dimension", absl::StrCat(ns.dimension())));

@@ -38,6 +38,9 @@ std::string RenderNeighbors(const std::string& center, const engram::v1::Neighbo
 std::string RenderPaths(const engram::v1::FindPathsResponse& response);
 std::string RenderSearch(const engram::v1::SearchResponse& response);
 std::string RenderReason(const engram::v1::ReasonResponse& response);
+// One event of a streamed reason: "Seeds: ..." lines, "Path: ..." (as RenderPath), or the answer
+// (RenderReason).
+std::string RenderReasonEvent(const engram::v1::ReasonEvent& event);
 std::string RenderNamespace(const engram::v1::Namespace& ns);
 std::string RenderNamespaces(const engram::v1::ListNamespacesResponse& response);
 std::string RenderStats(const engram::v1::Stats& stats);

@@ -18,10 +18,9 @@ std::string EchoedId(const std::multimap<grpc::string_ref, grpc::string_ref>& me
 
 }  // namespace
 
-void RpcClient::Prepare(grpc::ClientContext* context) const {
-  if (settings_.timeout != absl::InfiniteDuration()) {
-    context->set_deadline(std::chrono::system_clock::now() +
-                          absl::ToChronoMilliseconds(settings_.timeout));
+void RpcClient::Prepare(grpc::ClientContext* context, absl::Duration timeout) const {
+  if (timeout != absl::InfiniteDuration()) {
+    context->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
   }
   if (!settings_.api_key.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", settings_.api_key));

@@ -13,6 +13,8 @@
 // from several threads. The stub is not owned and must outlive the client.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -20,6 +22,7 @@
 #include "cli/engramctl/exit_codes.h"
 #include "engram/v1/engram.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/support/sync_stream.h"
 
 namespace engram::cli {
 
@@ -44,10 +47,37 @@ class RpcClient {
     return Finish(context, status);
   }
 
+  // A server-streaming call: `on_message` gets each message as it arrives. `timeout` bounds the
+  // whole stream (absl::InfiniteDuration(): no deadline). When `on_message` fails, the call is
+  // cancelled and its error returned.
+  template <typename Request, typename Response>
+  absl::Status Stream(std::unique_ptr<grpc::ClientReaderInterface<Response>> (Stub::*method)(
+                          grpc::ClientContext*, const Request&),
+                      const Request& request, absl::Duration timeout,
+                      const std::function<absl::Status(const Response&)>& on_message) const {
+    grpc::ClientContext context;
+    Prepare(&context, timeout);
+    std::unique_ptr<grpc::ClientReaderInterface<Response>> reader =
+        (stub_->*method)(&context, request);
+    Response message;
+    while (reader->Read(&message)) {
+      if (absl::Status status = on_message(message); !status.ok()) {
+        context.TryCancel();
+        while (reader->Read(&message)) {
+        }
+        (void)reader->Finish();  // CANCELLED; `status` is the error
+        return status;
+      }
+      message.Clear();
+    }
+    return Finish(context, reader->Finish());
+  }
+
   const CallSettings& settings() const { return settings_; }
 
  private:
-  void Prepare(grpc::ClientContext* context) const;
+  void Prepare(grpc::ClientContext* context) const { Prepare(context, settings_.timeout); }
+  void Prepare(grpc::ClientContext* context, absl::Duration timeout) const;
   absl::Status Finish(const grpc::ClientContext& context, const grpc::Status& status) const;
 
   Stub* const stub_;

@@ -1,8 +1,5 @@
 #include "cli/engramctl/snapshot.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "cli/engramctl/atomic_file.h"
 #include "common/crypto/sha256.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -29,20 +27,6 @@ absl::Status ErrnoError(const std::string& what, const std::string& path) {
   const int error = errno;
   return absl::Status(absl::ErrnoToStatusCode(error),
                       absl::StrCat(what, " ", path, ": ", std::strerror(error)));
-}
-
-// Writes all of `data` to `fd`.
-absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("write", path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
 }
 
 absl::Status Grpc(const char* method, const grpc::Status& status) {
@@ -98,15 +82,7 @@ absl::StatusOr<sv1::SnapshotInfo> SnapshotCalls::Download(const std::string& nam
   }
   if (info == nullptr) return absl::NotFoundError(absl::StrCat("snapshot '", name, "': no such snapshot"));
 
-  const std::string part = path + ".part";
-  const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return ErrnoError("cannot create", part);
-  auto fail = [&](absl::Status s) {
-    ::close(fd);
-    ::unlink(part.c_str());
-    return s;
-  };
-
+  ASSIGN_OR_RETURN(AtomicFile file, AtomicFile::Create(path));
   grpc::ClientContext context;
   Prepare(&context);
   sv1::DownloadSnapshotRequest request;
@@ -114,34 +90,23 @@ absl::StatusOr<sv1::SnapshotInfo> SnapshotCalls::Download(const std::string& nam
   std::unique_ptr<grpc::ClientReaderInterface<sv1::SnapshotChunk>> reader =
       stub_->DownloadSnapshot(&context, request);
   crypto::Sha256 sha;
-  uint64_t bytes = 0;
   sv1::SnapshotChunk chunk;
   while (reader->Read(&chunk)) {
     sha.Update(chunk.data());
-    bytes += chunk.data().size();
-    if (absl::Status s = WriteAll(fd, chunk.data(), part); !s.ok()) {
+    if (absl::Status s = file.Append(chunk.data()); !s.ok()) {
       context.TryCancel();
       reader->Finish();
-      return fail(s);
+      return s;
     }
   }
-  if (absl::Status s = Grpc("DownloadSnapshot", reader->Finish()); !s.ok()) return fail(s);
+  RETURN_IF_ERROR(Grpc("DownloadSnapshot", reader->Finish()));
   const std::string hex = sha.HexDigest();
-  if (bytes != info->size_bytes() || hex != info->sha256()) {
-    return fail(absl::DataLossError(absl::StrFormat(
+  if (file.bytes() != info->size_bytes() || hex != info->sha256()) {
+    return absl::DataLossError(absl::StrFormat(
         "snapshot '%s': downloaded %d bytes with SHA-256 %s, the server lists %d bytes with %s",
-        name, bytes, hex, info->size_bytes(), info->sha256())));
+        name, file.bytes(), hex, info->size_bytes(), info->sha256()));
   }
-  if (::fsync(fd) != 0) return fail(ErrnoError("fsync", part));
-  if (::close(fd) != 0) {
-    ::unlink(part.c_str());
-    return ErrnoError("close", part);
-  }
-  if (::rename(part.c_str(), path.c_str()) != 0) {
-    absl::Status s = ErrnoError("cannot rename to", path);
-    ::unlink(part.c_str());
-    return s;
-  }
+  RETURN_IF_ERROR(file.Commit());
   // Beside the archive, in `sha256sum -c` format.
   std::ofstream digest_file(path + ".sha256", std::ios::trunc);
   digest_file << hex << "  " << path.substr(path.rfind('/') + 1) << "\n";
