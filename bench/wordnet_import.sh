@@ -12,46 +12,8 @@ set -euo pipefail
 BUILD_DIR="${1:-build}"
 shift || true
 WORDNET_DIR="${WORDNET_DIR:-/usr/share/wordnet}"
-PORT_BASE="${PORT_BASE:-56000}"
-BENCH_DIR="${BENCH_DIR:-$(mktemp -d /tmp/wordnet-bench.XXXXXX)}"
-KEY="ek_wordnet_bench_0123456789abcdef"
-mkdir -p "$BENCH_DIR"
-printf '{"keys":[{"name":"bench","key":"%s","role":"admin","namespaces":["*"]}]}\n' "$KEY" \
-  > "$BENCH_DIR/keys.json"
-
-pids=()
-cleanup() {
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
-  [[ -z "${KEEP_BENCH_DIR:-}" ]] && rm -rf "$BENCH_DIR"
-}
-trap cleanup EXIT
-wait_ready() {  # port
-  for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$1/readyz" > /dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "not ready on $1" >&2
-  return 1
-}
-
-"$BUILD_DIR/storage-server/engram-storage" --data_dir="$BENCH_DIR/storage" \
-  --grpc_port=$((PORT_BASE + 3)) --http_port=$((PORT_BASE + 13)) --listen_address=127.0.0.1 \
-  > "$BENCH_DIR/storage.log" 2>&1 &
-pids+=($!)
-wait_ready $((PORT_BASE + 13))
-"$BUILD_DIR/services/hybrid/engram-hybrid" --storage_addr=127.0.0.1:$((PORT_BASE + 3)) \
-  --grpc_port=$((PORT_BASE + 2)) --http_port=$((PORT_BASE + 12)) --listen_address=127.0.0.1 \
-  > "$BENCH_DIR/hybrid.log" 2>&1 &
-pids+=($!)
-wait_ready $((PORT_BASE + 12))
-# shellcheck disable=SC2086
-"$BUILD_DIR/services/api/engram-api" --storage_addr=127.0.0.1:$((PORT_BASE + 3)) \
-  --hybrid_addr=127.0.0.1:$((PORT_BASE + 2)) --api_keys_file="$BENCH_DIR/keys.json" \
-  --grpc_port=$((PORT_BASE + 1)) --http_port=$((PORT_BASE + 11)) --listen_address=127.0.0.1 \
-  ${API_FLAGS:-} > "$BENCH_DIR/api.log" 2>&1 &
-pids+=($!)
-wait_ready $((PORT_BASE + 11))
+# shellcheck source=bench/suite_lib.sh
+source "$(dirname "$0")/suite_lib.sh"
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$(date +%s.%N)
