@@ -19,7 +19,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 
 load_start=$(now)
-"${CTL[@]}" import wordnet "$WORDNET_DIR" > /dev/null 2> "$BENCH_DIR/import.err"
+"${CTL[@]}" import wordnet "$WORDNET_DIR" > /dev/null 2> "$WORK/import.err"
 printf 'load: %.1f s\n' "$(echo "$(now) - $load_start" | bc)"
 concepts=$(curl -fsS -H "Authorization: Bearer $KEY" "$API_HTTP/v1/namespaces/wordnet" |
   $PY -c 'import json,sys; print(json.load(sys.stdin)["conceptCount"])')
@@ -43,38 +43,38 @@ print(pages)
 PYEOF
 }
 
-: > "$BENCH_DIR/list_grpc"; : > "$BENCH_DIR/list_rest"; : > "$BENCH_DIR/export_grpc"; : > "$BENCH_DIR/export_rest"
+: > "$WORK/list_grpc"; : > "$WORK/list_rest"; : > "$WORK/export_grpc"; : > "$WORK/export_rest"
 for _ in $(seq "$RUNS"); do
-  t=$(now); "${CTL[@]}" --output=json list --page_size=1000 > "$BENCH_DIR/list.out"
-  echo "$pages / ($(now) - $t)" | bc -l >> "$BENCH_DIR/list_grpc"
-  [[ $(wc -l < "$BENCH_DIR/list.out") -eq $concepts ]] || { echo "gRPC list: wrong count" >&2; exit 1; }
+  t=$(now); "${CTL[@]}" --output=json list --page_size=1000 > "$WORK/list.out"
+  echo "$pages / ($(now) - $t)" | bc -l >> "$WORK/list_grpc"
+  [[ $(wc -l < "$WORK/list.out") -eq $concepts ]] || { echo "gRPC list: wrong count" >&2; exit 1; }
   t=$(now); got=$(rest_list)
-  echo "$got / ($(now) - $t)" | bc -l >> "$BENCH_DIR/list_rest"
+  echo "$got / ($(now) - $t)" | bc -l >> "$WORK/list_rest"
   [[ $got -eq $pages ]] || { echo "REST list: $got pages, expected $pages" >&2; exit 1; }
-  t=$(now); "${CTL[@]}" export "$BENCH_DIR/export.ndjson" 2> /dev/null
-  echo "$(stat -c %s "$BENCH_DIR/export.ndjson") / 1000000 / ($(now) - $t)" | bc -l >> "$BENCH_DIR/export_grpc"
-  t=$(now); curl -fsS -H "Authorization: Bearer $KEY" -o "$BENCH_DIR/export_rest.ndjson" "$API_HTTP/v1/namespaces/wordnet:export"
-  echo "$(stat -c %s "$BENCH_DIR/export_rest.ndjson") / 1000000 / ($(now) - $t)" | bc -l >> "$BENCH_DIR/export_rest"
+  t=$(now); "${CTL[@]}" export "$WORK/export.ndjson" 2> /dev/null
+  echo "$(stat -c %s "$WORK/export.ndjson") / 1000000 / ($(now) - $t)" | bc -l >> "$WORK/export_grpc"
+  t=$(now); curl -fsS -H "Authorization: Bearer $KEY" -o "$WORK/export_rest.ndjson" "$API_HTTP/v1/namespaces/wordnet:export"
+  echo "$(stat -c %s "$WORK/export_rest.ndjson") / 1000000 / ($(now) - $t)" | bc -l >> "$WORK/export_rest"
 done
-export_mb=$(echo "$(stat -c %s "$BENCH_DIR/export.ndjson") / 1000000" | bc -l)
+export_mb=$(echo "$(stat -c %s "$WORK/export.ndjson") / 1000000" | bc -l)
 
-: > "$BENCH_DIR/first"; : > "$BENCH_DIR/stream"; : > "$BENCH_DIR/unary"
+: > "$WORK/first"; : > "$WORK/stream"; : > "$WORK/unary"
 for q in "What is a ptarmigan?" "What is a violin?" "What is a wing part of?" "What is a granite?" "What is a sparrow?"; do
   body=$(printf '{"query":"%s"}' "$q")
   for _ in $(seq "$RUNS"); do
     read -r first total < <(curl -fsS -N -o /dev/null -w '%{time_starttransfer} %{time_total}\n' \
       -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d "$body" \
       "$API_HTTP/v1/namespaces/wordnet/reason:stream")
-    echo "$first" >> "$BENCH_DIR/first"; echo "$total" >> "$BENCH_DIR/stream"
+    echo "$first" >> "$WORK/first"; echo "$total" >> "$WORK/stream"
     # The api runs with --cache_ttl_ms=0: every unary Reason is computed.
     curl -fsS -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $KEY" \
       -H 'Content-Type: application/json' -d "$body" \
-      "$API_HTTP/v1/namespaces/wordnet/reason" >> "$BENCH_DIR/unary"
+      "$API_HTTP/v1/namespaces/wordnet/reason" >> "$WORK/unary"
   done
 done
 
-m() { median < "$BENCH_DIR/$1"; }
-r() { sort -g "$BENCH_DIR/$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.3g-%.3g", lo, hi}'; }
+m() { median < "$WORK/$1"; }
+r() { sort -g "$WORK/$1" | awk 'NR==1{lo=$1} {hi=$1} END {printf "%.3g-%.3g", lo, hi}'; }
 printf '\n| measure (%d runs) | median | min-max |\n|---|---:|---|\n' "$RUNS"
 printf '| ListConcepts pageSize 1000, gRPC (engramctl), pages/s | %.1f | %s |\n' "$(m list_grpc)" "$(r list_grpc)"
 printf '| ListConcepts pageSize 1000, REST (python urllib), pages/s | %.1f | %s |\n' "$(m list_rest)" "$(r list_rest)"

@@ -203,66 +203,6 @@ absl::StatusOr<std::optional<engram::v1::AssociateRequest>> ParseAssociationLine
   return std::optional<engram::v1::AssociateRequest>(std::move(request));
 }
 
-absl::StatusOr<ImportSummary> ImportAssociationLines(
-    const RpcClient& client, std::istream& in, absl::string_view name, uint64_t total_bytes,
-    const std::string& ns, const BulkOptions& options, Progress* progress,
-    const std::function<void(absl::Duration)>& sleep, const std::function<absl::Time()>& now) {
-  const absl::Time start = now();
-  if (progress != nullptr) progress->Start("associating", total_bytes, "associations");
-  BulkAssociator associator(client, ns, options, BulkAssociator::Mode::kStopAtFirstError,
-                            progress, sleep);
-  const uint32_t batch_size = std::clamp<uint32_t>(options.batch, 1, kMaxBatch);
-  engram::v1::AssociateBatchRequest batch;
-  std::vector<std::string> labels;
-  size_t first_line = 0;
-  uint64_t batch_bytes = 0;
-  auto send = [&](size_t last_line) {
-    absl::Status status =
-        associator.Add(std::move(batch), absl::StrCat(name, " lines ", first_line, "-", last_line),
-                       batch_bytes, std::move(labels));
-    batch.Clear();
-    labels.clear();
-    batch_bytes = 0;
-    return status;
-  };
-  auto fail = [&](absl::Status status) {
-    associator.Finish().IgnoreError();  // the batches already sent finish; report `status`
-    if (progress != nullptr) progress->Finish();
-    return status;
-  };
-  std::string line;
-  size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    batch_bytes += line.size() + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    absl::StatusOr<std::optional<engram::v1::AssociateRequest>> parsed =
-        ParseAssociationLine(line, ns);
-    if (!parsed.ok()) {
-      return fail(absl::Status(parsed.status().code(), absl::StrCat(name, " line ", line_no, ": ",
-                                                                    parsed.status().message())));
-    }
-    if (!parsed->has_value()) continue;
-    if (batch.associations_size() == 0) first_line = line_no;
-    *batch.add_associations() = std::move(**parsed);
-    labels.push_back(absl::StrCat(name, " line ", line_no));
-    if (static_cast<uint32_t>(batch.associations_size()) >= batch_size) {
-      if (absl::Status s = send(line_no); !s.ok()) return fail(s);
-    }
-  }
-  if (in.bad()) return fail(absl::DataLossError(absl::StrCat(name, ": read error")));
-  if (batch.associations_size() > 0) {
-    if (absl::Status s = send(line_no); !s.ok()) return fail(s);
-  }
-  absl::Status status = associator.Finish();
-  if (progress != nullptr) progress->Finish();
-  RETURN_IF_ERROR(status);
-  ImportSummary summary;
-  summary.associations = associator.written();
-  summary.elapsed = now() - start;
-  return summary;
-}
-
 absl::StatusOr<std::optional<engram::v1::LearnRequest>> ParseJsonlLine(absl::string_view line,
                                                                        absl::string_view ns) {
   line = absl::StripAsciiWhitespace(line);
@@ -372,59 +312,72 @@ absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::stri
 
 namespace {
 
+// The namespace `create.name()`: the existing one, or one created from `create` (`*created` says
+// which). A namespace created concurrently by someone else counts as existing.
+absl::StatusOr<engram::v1::Namespace> GetOrCreateNamespace(
+    const RpcClient& client, const engram::v1::CreateNamespaceRequest& create, bool* created) {
+  engram::v1::GetNamespaceRequest get;
+  get.set_namespace_(create.name());
+  engram::v1::Namespace ns;
+  *created = false;
+  absl::Status status = client.Call(&Stub::GetNamespace, get, &ns);
+  if (status.code() != absl::StatusCode::kNotFound) {
+    RETURN_IF_ERROR(status);
+    return ns;
+  }
+  status = client.Call(&Stub::CreateNamespace, create, &ns);
+  if (status.code() == absl::StatusCode::kAlreadyExists) {  // a race
+    RETURN_IF_ERROR(client.Call(&Stub::GetNamespace, get, &ns));
+    return ns;
+  }
+  RETURN_IF_ERROR(status);
+  *created = true;
+  return ns;
+}
+
 // `ns` for an export's namespace record: created like `exported` when missing; an existing one
 // must have its dimension (the exported vectors are that long).
 absl::Status PrepareNamespace(const RpcClient& client, const std::string& ns,
                               const engram::v1::Namespace& exported, std::ostream* log) {
-  engram::v1::GetNamespaceRequest get;
-  get.set_namespace_(ns);
-  engram::v1::Namespace existing;
-  absl::Status status = client.Call(&Stub::GetNamespace, get, &existing);
-  if (status.ok()) {
-    if (existing.dimension() != exported.dimension()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "namespace: '", ns, "' exists with dimension ", existing.dimension(),
-          ", the export's namespace '", exported.name(), "' has dimension ",
-          exported.dimension(), " (import into a new namespace)"));
-    }
-    if (log != nullptr && existing.embedder() != exported.embedder()) {
-      *log << "note: namespace " << ns << " embeds with '" << existing.embedder()
-           << "', the export's with '" << exported.embedder()
-           << "': imported vectors are kept, new text is embedded with '" << existing.embedder()
-           << "'\n";
-    }
-    return absl::OkStatus();
-  }
-  if (status.code() != absl::StatusCode::kNotFound) return status;
   engram::v1::CreateNamespaceRequest create;
   create.set_name(ns);
   create.set_dimension(exported.dimension());
   create.set_metric(exported.metric());
   create.set_embedder(exported.embedder());
   *create.mutable_index_params() = exported.index_params();
-  engram::v1::Namespace created;
-  status = client.Call(&Stub::CreateNamespace, create, &created);
-  if (status.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();  // a race
-  RETURN_IF_ERROR(status);
-  if (log != nullptr) {
+  bool created = false;
+  ASSIGN_OR_RETURN(engram::v1::Namespace target, GetOrCreateNamespace(client, create, &created));
+  if (target.dimension() != exported.dimension()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "namespace: '", ns, "' exists with dimension ", target.dimension(),
+        ", the export's namespace '", exported.name(), "' has dimension ", exported.dimension(),
+        " (import into a new namespace)"));
+  }
+  if (log == nullptr) return absl::OkStatus();
+  if (created) {
     *log << "created namespace " << ns << " like the exported '" << exported.name()
-         << "' (dimension " << created.dimension() << ", embedder " << created.embedder()
-         << ")\n";
+         << "' (dimension " << target.dimension() << ", embedder " << target.embedder() << ")\n";
+  } else if (target.embedder() != exported.embedder()) {
+    *log << "note: namespace " << ns << " embeds with '" << target.embedder()
+         << "', the export's with '" << exported.embedder()
+         << "': imported vectors are kept, new text is embedded with '" << target.embedder()
+         << "'\n";
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
-                                          absl::string_view name, uint64_t total_bytes,
-                                          const LineParser& parse, const std::string& ns,
-                                          const BulkOptions& options, Progress* progress,
-                                          const std::function<void(absl::Duration)>& sleep,
-                                          const std::function<absl::Time()>& now,
-                                          std::ostream* log) {
+// Reads, batches and sends the records of `in` (ImportLines); `label` and `item_name` are the
+// progress display's.
+absl::StatusOr<ImportSummary> ImportRecords(const RpcClient& client, std::istream& in,
+                                            absl::string_view name, uint64_t total_bytes,
+                                            const LineParser& parse, const std::string& ns,
+                                            const BulkOptions& options, Progress* progress,
+                                            const std::function<void(absl::Duration)>& sleep,
+                                            const std::function<absl::Time()>& now,
+                                            std::ostream* log, std::string label,
+                                            std::string item_name) {
   const absl::Time start = now();
-  if (progress != nullptr) progress->Start("importing", total_bytes, "concepts");
+  if (progress != nullptr) progress->Start(std::move(label), total_bytes, std::move(item_name));
   BulkLearner learner(client, ns, options, progress, sleep);
   // Created at the first association, once every concept has been written.
   std::optional<BulkAssociator> associator;
@@ -531,6 +484,34 @@ absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream&
   return summary;
 }
 
+
+}  // namespace
+
+absl::StatusOr<ImportSummary> ImportLines(const RpcClient& client, std::istream& in,
+                                          absl::string_view name, uint64_t total_bytes,
+                                          const LineParser& parse, const std::string& ns,
+                                          const BulkOptions& options, Progress* progress,
+                                          const std::function<void(absl::Duration)>& sleep,
+                                          const std::function<absl::Time()>& now,
+                                          std::ostream* log) {
+  return ImportRecords(client, in, name, total_bytes, parse, ns, options, progress, sleep, now, log,
+                       "importing", "concepts");
+}
+
+absl::StatusOr<ImportSummary> ImportAssociationLines(
+    const RpcClient& client, std::istream& in, absl::string_view name, uint64_t total_bytes,
+    const std::string& ns, const BulkOptions& options, Progress* progress,
+    const std::function<void(absl::Duration)>& sleep, const std::function<absl::Time()>& now) {
+  LineParser parse = [&ns](absl::string_view line, size_t) -> absl::StatusOr<ImportRecord> {
+    ASSIGN_OR_RETURN(std::optional<engram::v1::AssociateRequest> association,
+                     ParseAssociationLine(line, ns));
+    if (!association) return ImportRecord();
+    return ImportRecord(std::move(*association));
+  };
+  return ImportRecords(client, in, name, total_bytes, parse, ns, options, progress, sleep, now,
+                       /*log=*/nullptr, "associating", "associations");
+}
+
 namespace {
 
 // "concepts: 82115 in 40.1 s (2048/s)"
@@ -541,23 +522,16 @@ std::string PhaseLine(absl::string_view what, uint64_t count, absl::Duration ela
 }
 
 absl::Status EnsureNamespace(const RpcClient& client, const std::string& ns, std::ostream* log) {
-  engram::v1::GetNamespaceRequest get;
-  get.set_namespace_(ns);
-  engram::v1::Namespace existing;
-  absl::Status status = client.Call(&Stub::GetNamespace, get, &existing);
-  if (status.ok()) return status;
-  if (status.code() != absl::StatusCode::kNotFound) return status;
   engram::v1::CreateNamespaceRequest create;
   create.set_name(ns);
   create.set_embedder("hashing");
-  engram::v1::Namespace created;
-  status = client.Call(&Stub::CreateNamespace, create, &created);
-  if (status.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();  // a race
-  if (status.ok() && log != nullptr) {
-    *log << "created namespace " << ns << " (hashing embedder, dimension " << created.dimension()
+  bool created = false;
+  ASSIGN_OR_RETURN(engram::v1::Namespace target, GetOrCreateNamespace(client, create, &created));
+  if (created && log != nullptr) {
+    *log << "created namespace " << ns << " (hashing embedder, dimension " << target.dimension()
          << ")\n";
   }
-  return status;
+  return absl::OkStatus();
 }
 
 }  // namespace

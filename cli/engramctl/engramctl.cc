@@ -260,10 +260,19 @@ absl::Status FinishImport(Invocation& inv, const ImportSummary& summary) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> FileSize(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  return static_cast<uint64_t>(in.tellg());
+using ImportFn = std::function<absl::StatusOr<ImportSummary>(std::istream& in, absl::string_view name,
+                                                               uint64_t total_bytes)>;
+
+// Runs `import` over FILE, or over stdin for "-", with the input's name (for errors) and size (for
+// the progress bar; 0 for stdin).
+absl::StatusOr<ImportSummary> ImportFrom(const Invocation& inv, const std::string& file,
+                                         const ImportFn& import) {
+  if (file == "-") return import(*inv.io().in, "stdin", 0);
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
+  const auto size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  return import(in, file, size);
 }
 
 absl::StatusOr<std::string> ReadAll(std::istream& in, absl::string_view name) {
@@ -352,19 +361,12 @@ absl::Status Learn(Invocation& inv, const std::vector<std::string>& args) {
   };
   ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
   Progress progress = MakeProgress(inv.io());
-  absl::StatusOr<ImportSummary> summary;
-  if (file == "-") {
-    summary = ImportLines(*client, *inv.io().in, "stdin", 0, parse, inv.options().ns, bulk,
-                          &progress, inv.io().sleep, inv.io().now);
-  } else {
-    ASSIGN_OR_RETURN(uint64_t size, FileSize(file));
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
-    summary = ImportLines(*client, in, file, size, parse, inv.options().ns, bulk, &progress,
-                          inv.io().sleep, inv.io().now);
-  }
-  RETURN_IF_ERROR(summary.status());
-  return FinishImport(inv, *summary);
+  ASSIGN_OR_RETURN(ImportSummary summary,
+                   ImportFrom(inv, file, [&](std::istream& in, absl::string_view name, uint64_t size) {
+                     return ImportLines(*client, in, name, size, parse, inv.options().ns, bulk,
+                                        &progress, inv.io().sleep, inv.io().now);
+                   }));
+  return FinishImport(inv, summary);
 }
 
 absl::Status ImportJsonl(Invocation& inv, const std::vector<std::string>& args) {
@@ -395,20 +397,13 @@ absl::Status ImportJsonl(Invocation& inv, const std::vector<std::string>& args) 
   LineParser parse = [ns](absl::string_view line, size_t) { return ParseJsonlRecord(line, ns); };
   ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
   Progress progress = MakeProgress(inv.io());
-  const std::string& file = positionals[0];
-  absl::StatusOr<ImportSummary> summary;
-  if (file == "-") {
-    summary = ImportLines(*client, *inv.io().in, "stdin", 0, parse, ns, bulk, &progress,
-                          inv.io().sleep, inv.io().now, inv.io().err);
-  } else {
-    ASSIGN_OR_RETURN(uint64_t size, FileSize(file));
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
-    summary = ImportLines(*client, in, file, size, parse, ns, bulk, &progress, inv.io().sleep,
-                          inv.io().now, inv.io().err);
-  }
-  RETURN_IF_ERROR(summary.status());
-  return FinishImport(inv, *summary);
+  ASSIGN_OR_RETURN(
+      ImportSummary summary,
+      ImportFrom(inv, positionals[0], [&](std::istream& in, absl::string_view name, uint64_t size) {
+        return ImportLines(*client, in, name, size, parse, ns, bulk, &progress, inv.io().sleep,
+                           inv.io().now, inv.io().err);
+      }));
+  return FinishImport(inv, summary);
 }
 
 absl::Status ImportWordNetCommand(Invocation& inv, const std::vector<std::string>& args) {
@@ -537,26 +532,20 @@ absl::Status Associate(Invocation& inv, const std::vector<std::string>& args) {
     const std::string ns = inv.options().ns;
     ASSIGN_OR_RETURN(const RpcClient* client, inv.Client());
     Progress progress = MakeProgress(inv.io());
-    absl::StatusOr<ImportSummary> summary;
-    if (file == "-") {
-      summary = ImportAssociationLines(*client, *inv.io().in, "stdin", 0, ns, bulk, &progress,
-                                       inv.io().sleep, inv.io().now);
-    } else {
-      ASSIGN_OR_RETURN(uint64_t size, FileSize(file));
-      std::ifstream in(file, std::ios::binary);
-      if (!in) return absl::NotFoundError(absl::StrCat(file, ": cannot open"));
-      summary = ImportAssociationLines(*client, in, file, size, ns, bulk, &progress,
-                                       inv.io().sleep, inv.io().now);
-    }
-    RETURN_IF_ERROR(summary.status());
-    const double seconds = absl::ToDoubleSeconds(summary->elapsed);
+    ASSIGN_OR_RETURN(
+        const ImportSummary summary,
+        ImportFrom(inv, file, [&](std::istream& in, absl::string_view name, uint64_t size) {
+          return ImportAssociationLines(*client, in, name, size, ns, bulk, &progress,
+                                        inv.io().sleep, inv.io().now);
+        }));
+    const double seconds = absl::ToDoubleSeconds(summary.elapsed);
     if (inv.json()) {
       *inv.io().out << absl::StrFormat("{\"associations\":\"%d\",\"seconds\":%.3f}\n",
-                                       summary->associations, seconds);
+                                       summary.associations, seconds);
     } else {
       *inv.io().out << absl::StrFormat(
-          "associated %d in %.1f s (%.0f associations/s)\n", summary->associations, seconds,
-          seconds > 0 ? static_cast<double>(summary->associations) / seconds : 0.0);
+          "associated %d in %.1f s (%.0f associations/s)\n", summary.associations, seconds,
+          seconds > 0 ? static_cast<double>(summary.associations) / seconds : 0.0);
     }
     return absl::OkStatus();
   }

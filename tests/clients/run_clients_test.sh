@@ -45,45 +45,12 @@ for bin in storage-server/engram-storage services/hybrid/engram-hybrid services/
   [[ -x "$BUILD/$bin" ]] || { echo "$BUILD/$bin not built" >&2; exit 1; }
 done
 
-WORK="$(mktemp -d /tmp/engram-clients-"$CLIENT".XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # name port
-  for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "$1 not ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
-  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
-  exit 1
-}
-
-SG=$(free_port); SH=$(free_port); HG=$(free_port); HH=$(free_port); AG=$(free_port); AH=$(free_port)
+# shellcheck source=tests/testing/suite.sh
+source "$SRC/tests/testing/suite.sh"
+suite_init /tmp/engram-clients-"$CLIENT"
 ADMIN_KEY="ek_clients_admin_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-cat >"$WORK/keys.json" <<JSON
-{"keys": [{"name": "clients-admin", "key": "$ADMIN_KEY", "role": "admin", "namespaces": ["*"]}]}
-JSON
-
-"$BUILD/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
-  --grpc_port="$SG" --http_port="$SH" >"$WORK/storage.log" 2>&1 &
-pids+=($!)
-wait_ready storage "$SH"
-"$BUILD/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
-  --grpc_port="$HG" --http_port="$HH" >"$WORK/hybrid.log" 2>&1 &
-pids+=($!)
-wait_ready hybrid "$HH"
-"$BUILD/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
-  --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="$AG" --http_port="$AH" \
-  >"$WORK/api.log" 2>&1 &
-pids+=($!)
-wait_ready api "$AH"
+suite_keys "$ADMIN_KEY"
+suite_start_core "$BUILD"
 
 # The examples take the address and key from the environment, as documented in docs/clients.md.
 export ENGRAM_ADDR="127.0.0.1:$AG" ENGRAM_HTTP_URL="http://127.0.0.1:$AH" ENGRAM_API_KEY="$ADMIN_KEY"
@@ -102,7 +69,7 @@ case "$CLIENT" in
 esac
 if ((status != 0)); then
   echo "the $CLIENT example failed (exit $status); the servers' logs:" >&2
-  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
+  suite_logs
   exit 1
 fi
 # The example deleted its namespace: only the suite's own namespaces are left.

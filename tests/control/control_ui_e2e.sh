@@ -8,36 +8,22 @@ set -euo pipefail
 BUILD="$1"
 SRC="$2"
 SHOTS="${3:-$BUILD/control-screenshots}"
-WORK="$(mktemp -d /tmp/engram-control-e2e.XXXXXX)"
+# shellcheck source=tests/testing/suite.sh
+source "$SRC/tests/testing/suite.sh"
+suite_init /tmp/engram-control-e2e
 mkdir -p "$SHOTS"
-pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  [[ -s "$WORK/hybrid.pid" ]] && kill -TERM "$(cat "$WORK/hybrid.pid")" 2>/dev/null || true
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  # hybrid is started by start_hybrid.sh (the browser test restarts it), not in `pids`.
+  if [[ -s "$WORK/hybrid.pid" ]]; then kill -TERM "$(cat "$WORK/hybrid.pid")" 2>/dev/null || true; fi
+  suite_cleanup
 }
 trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() {  # name port
-  for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "$1 not ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
-  for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
-  exit 1
-}
 
 SG=$(free_port); SH=$(free_port); HG=$(free_port); HH=$(free_port)
 AG=$(free_port); AH=$(free_port); CH=$(free_port); CH2=$(free_port)
 ADMIN_KEY="ek_e2e_admin_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 READER_KEY="ek_e2e_reader_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
-cat > "$WORK/keys.json" <<JSON
-{"keys": [{"name": "e2e-admin", "key": "$ADMIN_KEY", "role": "admin", "namespaces": ["*"]},
-          {"name": "e2e-reader", "key": "$READER_KEY", "role": "reader", "namespaces": ["*"]}]}
-JSON
+suite_keys "$ADMIN_KEY" ", {\"name\": \"e2e-reader\", \"key\": \"$READER_KEY\", \"role\": \"reader\", \"namespaces\": [\"*\"]}"
 
 "$BUILD/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
   --grpc_port="$SG" --http_port="$SH" > "$WORK/storage.log" 2>&1 &
