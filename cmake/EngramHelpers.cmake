@@ -1,7 +1,9 @@
 # Engram build helpers.
 #
 #   engram_proto_library(NAME <target> PROTOS <files...> [DEPS <proto targets...>] [GRPC])
-#     One library per proto package; code is generated into the build tree.
+#     One library per proto package; code is generated into the build tree. <target> holds the
+#     messages and needs only protobuf; with GRPC, <target>_grpc adds the service stubs and gRPC, so
+#     code that only stores or parses the messages (the storage engine) builds without gRPC.
 #   engram_cc_test(NAME <test> SRCS <files...> DEPS <targets...> [LABELS <labels...>])
 #     A GoogleTest binary registered with ctest.
 
@@ -12,35 +14,39 @@ file(MAKE_DIRECTORY "${ENGRAM_PROTO_GEN}")
 function(engram_proto_library)
   cmake_parse_arguments(P "GRPC" "NAME" "PROTOS;DEPS" ${ARGN})
   set(srcs)
-  set(hdrs)
+  set(grpc_srcs)
   foreach(proto ${P_PROTOS})
     get_filename_component(abs "${proto}" ABSOLUTE)
     file(RELATIVE_PATH rel "${ENGRAM_PROTO_ROOT}" "${abs}")
     string(REGEX REPLACE "\\.proto$" "" base "${rel}")
     set(outs "${ENGRAM_PROTO_GEN}/${base}.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.pb.h")
+    set(grpc_outs)
     set(plugin_args)
     if(P_GRPC)
       # <base>_mock.grpc.pb.h (gMock stubs of every service) is for tests only.
-      list(APPEND outs "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.h"
-           "${ENGRAM_PROTO_GEN}/${base}_mock.grpc.pb.h")
+      set(grpc_outs "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.cc" "${ENGRAM_PROTO_GEN}/${base}.grpc.pb.h"
+                    "${ENGRAM_PROTO_GEN}/${base}_mock.grpc.pb.h")
       set(plugin_args --grpc_out=generate_mock_code=true:${ENGRAM_PROTO_GEN} --plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>)
     endif()
     add_custom_command(
-      OUTPUT ${outs}
+      OUTPUT ${outs} ${grpc_outs}
       COMMAND protobuf::protoc --proto_path=${ENGRAM_PROTO_ROOT} --cpp_out=${ENGRAM_PROTO_GEN} ${plugin_args} ${abs}
       DEPENDS "${abs}" protobuf::protoc
       COMMENT "protoc ${rel}"
       VERBATIM)
     list(APPEND srcs ${outs})
+    list(APPEND grpc_srcs ${grpc_outs})
   endforeach()
   add_library(${P_NAME} ${srcs})
   target_include_directories(${P_NAME} SYSTEM PUBLIC "${ENGRAM_PROTO_GEN}")
   target_link_libraries(${P_NAME} PUBLIC protobuf::libprotobuf ${P_DEPS})
-  if(P_GRPC)
-    target_link_libraries(${P_NAME} PUBLIC gRPC::grpc++)
-  endif()
   # Generated code is not ours to lint.
   target_compile_options(${P_NAME} PRIVATE -w)
+  if(P_GRPC)
+    add_library(${P_NAME}_grpc ${grpc_srcs})
+    target_link_libraries(${P_NAME}_grpc PUBLIC ${P_NAME} gRPC::grpc++)
+    target_compile_options(${P_NAME}_grpc PRIVATE -w)
+  endif()
 endfunction()
 
 function(engram_cc_test)

@@ -3,6 +3,8 @@
 #include <string>
 
 #include "nlohmann/json.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/status/error_detail.h"
 
 namespace engram::http {
 
@@ -59,7 +61,7 @@ Response JsonErrorResponse(const absl::Status& status, std::string_view correlat
   Response response = JsonErrorResponse(HttpStatusFromCode(code), absl::StatusCodeToString(code),
                                         message, correlation_id);
   if (code == absl::StatusCode::kResourceExhausted) {
-    response.headers.emplace_back("Retry-After", "1");
+    response.headers.emplace_back("Retry-After", absl::StrCat(status::RetryAfterSeconds(status)));
   }
   return response;
 }

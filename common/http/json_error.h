@@ -17,7 +17,7 @@ int HttpStatusFromCode(absl::StatusCode code);
 
 // A JSON error response for `status` (which must not be OK). INTERNAL and UNKNOWN messages are
 // replaced by a generic one (details belong in the server log). RESOURCE_EXHAUSTED carries
-// "Retry-After: 1".
+// Retry-After: the seconds of its RATE_LIMITED ErrorDetail, or 1.
 Response JsonErrorResponse(const absl::Status& status, std::string_view correlation_id);
 
 // A JSON error response with an explicit HTTP status and code name (e.g. 413,

@@ -2,6 +2,8 @@
 //
 // Codes map one to one (Abseil's codes are gRPC's canonical codes). Messages pass through, except
 // for INTERNAL and UNKNOWN, whose details stay in the server's logs: clients get a generic message.
+// A typed ErrorDetail (common/status/error_detail.h) crosses the wire in grpc-status-details-bin,
+// as an engram.common.v1.RpcStatus (wire-compatible with google.rpc.Status) holding it in an Any.
 #pragma once
 
 #include <grpcpp/support/status.h>

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include <latch>
+#include "common/status/error_detail.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -283,13 +284,15 @@ absl::Status Engine::ReplayEntry(uint64_t seq, std::string_view payload) {
     }
     case v1::LogEntry::kDeleteNamespace: {
       auto it = writer_registry_.find(entry.delete_namespace().name());
-      if (it == writer_registry_.end()) return fail(absl::NotFoundError("namespace"));
+      if (it == writer_registry_.end()) {
+        return fail(status::NamespaceNotFound(entry.delete_namespace().name()));
+      }
       writer_registry_.erase(it);
       break;
     }
     case v1::LogEntry::kWrite: {
       auto it = writer_registry_.find(entry.write().namespace_());
-      if (it == writer_registry_.end()) return fail(absl::NotFoundError("namespace"));
+      if (it == writer_registry_.end()) return fail(status::NamespaceNotFound(entry.write().namespace_()));
       NamespaceStore& ns = *it->second;
       auto plan = ns.Plan(entry.write());
       if (!plan.ok()) return fail(plan.status());
@@ -322,7 +325,7 @@ void Engine::PublishRegistry() {
 absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::Find(const std::string& name) const {
   auto reg = registry();
   auto it = reg->find(name);
-  if (it == reg->end()) return absl::NotFoundError(absl::StrCat("namespace '", name, "' not found"));
+  if (it == reg->end()) return status::NamespaceNotFound(name);
   return it->second;
 }
 
@@ -529,7 +532,7 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
     case v1::LogEntry::kDeleteNamespace: {
       auto it = writer_registry_.find(entry.delete_namespace().name());
       if (it == writer_registry_.end()) {
-        op->status = absl::NotFoundError(absl::StrCat("namespace '", entry.delete_namespace().name(), "' not found"));
+        op->status = status::NamespaceNotFound(entry.delete_namespace().name());
         return;
       }
       pending_removal_.push_back(it->second->dir());
@@ -540,7 +543,7 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
     case v1::LogEntry::kWrite: {
       auto it = writer_registry_.find(entry.write().namespace_());
       if (it == writer_registry_.end() || it->second->id() != op->expected_namespace_id) {
-        op->status = absl::NotFoundError(absl::StrCat("namespace '", entry.write().namespace_(), "' not found"));
+        op->status = status::NamespaceNotFound(entry.write().namespace_());
         return;
       }
       NamespaceStore* ns = it->second.get();

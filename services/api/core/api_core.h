@@ -112,10 +112,8 @@ class ApiCore {
                                              const v1::GetStatsRequest& request) = 0;
 };
 
-// RESOURCE_EXHAUSTED statuses from the rate limiter carry the seconds to wait as the payload
-// kRetryAfterPayload ("1".."3600", decimal); transports turn it into Retry-After / metadata.
-inline constexpr char kRetryAfterPayload[] = "engram.dev/retry-after";
-// The seconds to wait for a RESOURCE_EXHAUSTED `status` (1 when it carries no payload).
-int RetryAfterSeconds(const absl::Status& status);
+// RESOURCE_EXHAUSTED statuses from the rate limiter carry the seconds to wait in their
+// ErrorDetail; transports turn status::RetryAfterSeconds (common/status/error_detail.h) into
+// Retry-After / metadata.
 
 }  // namespace engram::api

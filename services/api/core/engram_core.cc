@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/grpc/correlation.h"
+#include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/api/core/conversions.h"
@@ -135,7 +136,11 @@ const char* EngramCore::MethodName(Method method) {
 }
 
 EngramCore::EngramCore(EngramCoreDeps deps, EngramCoreOptions options)
-    : deps_(std::move(deps)), options_(std::move(options)) {
+    : deps_(std::move(deps)),
+      options_(std::move(options)),
+      namespaces_({.capacity = options_.max_cached_namespaces,
+                   .ttl = options_.namespace_ttl,
+                   .clock = deps_.clock}) {
   if (deps_.metrics == nullptr) return;
   metrics::Registry& m = *deps_.metrics;
   requests_ =
@@ -215,8 +220,9 @@ absl::StatusOr<EngramCore::Call> EngramCore::Admit(const RequestContext& ctx, Ro
     absl::Status s = deps_.limiter->Acquire(call.key != nullptr ? call.key->name : "", ns);
     if (!s.ok()) {
       if (s.code() == absl::StatusCode::kResourceExhausted && rate_limited_key_ != nullptr) {
-        (absl::StrContains(s.message(), "of namespace") ? rate_limited_namespace_
-                                                        : rate_limited_key_)
+        std::optional<status::ErrorDetail> detail = status::GetDetail(s);
+        (detail.has_value() && detail->scope() == "namespace" ? rate_limited_namespace_
+                                                              : rate_limited_key_)
             ->Increment();
       }
       return s;
@@ -252,12 +258,16 @@ absl::Status EngramCore::MapDownstreamError(Dependency dependency, const char* m
   const char* dep = kDependencyNames[static_cast<int>(dependency)];
   const std::string& message = status.error_message();
   switch (status.error_code()) {
-    case grpc::StatusCode::UNAVAILABLE:
-      // engram-hybrid reports its own storage trouble as "storage unavailable ...": keep it.
-      if (dependency == Dependency::kHybrid && absl::StartsWith(message, "storage unavailable")) {
-        return absl::UnavailableError(message);
+    case grpc::StatusCode::UNAVAILABLE: {
+      // engram-hybrid reports its own storage trouble with a DEPENDENCY_UNAVAILABLE detail naming
+      // storage: pass it on as it is.
+      absl::Status typed = status::FromGrpcStatus(status);
+      if (dependency == Dependency::kHybrid && status::DependencyOf(typed) == "storage") {
+        return typed;
       }
-      return absl::UnavailableError(absl::StrCat(dep, " unavailable: ", message));
+      return status::WithDetail(absl::UnavailableError(absl::StrCat(dep, " unavailable: ", message)),
+                                status::DependencyDetail(dep));
+    }
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat(dep, " ", method, ": deadline exceeded"));
     case grpc::StatusCode::CANCELLED:
@@ -299,36 +309,30 @@ absl::Status EngramCore::CallDownstream(
         grpc::Status status = fn(&context);
         if (seconds != nullptr) seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
         if (status.ok()) return absl::OkStatus();
-        return MapDownstreamError(dependency, method, status);
+        absl::Status mapped = MapDownstreamError(dependency, method, status);
+        if (std::optional<status::ErrorDetail> detail = status::GetDetail(mapped);
+            detail.has_value() && detail->reason() == status::ErrorDetail::NAMESPACE_NOT_FOUND) {
+          ForgetNamespace(detail->namespace_());  // deleted (maybe re-created) behind our back
+        }
+        return mapped;
       },
       deps_.sleep);
 }
 
 absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call,
                                                                  const std::string& ns) {
-  {
-    sync::MutexLock lock(&ns_mu_);
-    auto it = namespaces_.find(ns);
-    if (it != namespaces_.end() && deps_.clock() - it->second.fetched < options_.namespace_ttl) {
-      return it->second.config;
-    }
-  }
+  if (std::optional<sv1::NamespaceConfig> hit = namespaces_.Get(ns)) return *std::move(hit);
   sv1::GetNamespaceRequest req;
   req.set_name(ns);
   sv1::NamespaceInfo info;
   RETURN_IF_ERROR(CallDownstream(
       call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
       [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
-  sync::MutexLock lock(&ns_mu_);
-  if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
-  namespaces_[ns] = CachedNamespace{info.config(), deps_.clock()};
+  namespaces_.Put(ns, info.config());
   return info.config();
 }
 
-void EngramCore::ForgetNamespace(const std::string& ns) {
-  sync::MutexLock lock(&ns_mu_);
-  namespaces_.erase(ns);
-}
+void EngramCore::ForgetNamespace(const std::string& ns) { namespaces_.Invalidate(ns); }
 
 void EngramCore::InvalidateResponses(std::string_view ns) {
   if (deps_.cache != nullptr) deps_.cache->Invalidate(ns);
@@ -404,11 +408,7 @@ absl::StatusOr<v1::Namespace> EngramCore::GetNamespace(const RequestContext& ctx
     RETURN_IF_ERROR(CallDownstream(
         call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
         [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
-    {
-      sync::MutexLock lock(&ns_mu_);
-      if (namespaces_.size() >= options_.max_cached_namespaces) namespaces_.clear();
-      namespaces_[request.namespace_()] = CachedNamespace{info.config(), deps_.clock()};
-    }
+    namespaces_.Put(request.namespace_(), info.config());
     return ToV1(info);
   });
 }

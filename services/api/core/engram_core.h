@@ -61,6 +61,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/cache/ttl_cache.h"
 #include "common/metrics/metrics.h"
 #include "common/sync/mutex.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
@@ -230,13 +231,8 @@ class EngramCore final : public ApiCore {
   const EngramCoreDeps deps_;
   const EngramCoreOptions options_;
 
-  // Namespace configuration cache.
-  struct CachedNamespace {
-    storage::v1::NamespaceConfig config;
-    absl::Time fetched;
-  };
-  sync::Mutex ns_mu_;
-  absl::flat_hash_map<std::string, CachedNamespace> namespaces_ ABSL_GUARDED_BY(ns_mu_);
+  // Namespace configurations (dimension checks), for options_.namespace_ttl.
+  cache::TtlCache<storage::v1::NamespaceConfig> namespaces_;
 
   // Metrics (null when deps_.metrics is null); resolved once.
   metrics::CounterFamily* requests_ = nullptr;

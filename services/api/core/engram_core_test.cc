@@ -13,6 +13,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status/error_detail.h"
+#include "common/status/grpc_status.h"
 #include "common/metrics/metrics.h"
 #include "engram/hybrid/v1/hybrid_mock.grpc.pb.h"
 #include "engram/storage/v1/storage_mock.grpc.pb.h"
@@ -441,6 +443,25 @@ TEST_F(EngramCoreTest, VectorOfTheWrongDimensionIsRejectedAfterOnlyTheNamespaceL
   EXPECT_THAT(s.message(), HasSubstr("vector: dimension 2"));
 }
 
+TEST_F(EngramCoreTest, StoragesNamespaceNotFoundDropsTheCachedConfig) {
+  ExpectNamespace("default", 2);
+  EXPECT_CALL(storage_, Search(_, _, _))
+      .WillOnce(Return(status::ToGrpcStatus(status::NamespaceNotFound("default"))));
+  v1::SearchRequest search;
+  search.set_namespace_("default");
+  for (float v : {0.1f, 0.2f}) search.add_vector(v);
+  absl::Status s = Core().Search(Ctx(kReader), search).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(status::HasReason(s, status::ErrorDetail::NAMESPACE_NOT_FOUND));
+
+  // Re-created with another dimension: the next call asks storage again instead of trusting
+  // the cached dimension (the strict mock would refuse a second Search).
+  ExpectNamespace("default", 3);
+  s = Core().Search(Ctx(kReader), search).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("vector: dimension 2 != namespace dimension 3"));
+}
+
 TEST_F(EngramCoreTest, LearnWithoutVectorInANamespaceWithoutEmbedderIsRejected) {
   ExpectNamespace("raw", 3, "none");
   v1::LearnRequest learn;
@@ -764,6 +785,29 @@ TEST_F(EngramCoreTest, WritesAreNeverRetried) {
   EXPECT_TRUE(sleeps_.empty());
 }
 
+TEST_F(EngramCoreTest, HybridsStorageOutageIsToldApartByItsDetailNotItsMessage) {
+  // engram-hybrid says storage is down: the typed detail names storage, so the api passes it on.
+  ExpectNamespace("default", 384);
+  const grpc::Status storage_down = status::ToGrpcStatus(status::WithDetail(
+      absl::UnavailableError("storage unavailable (Write): connection refused"),
+      status::DependencyDetail("storage")));
+  EXPECT_CALL(hybrid_, Learn(_, _, _)).WillOnce(Return(storage_down));
+  v1::LearnRequest learn;
+  learn.set_namespace_("default");
+  learn.set_content("x");
+  absl::Status s = Core().Learn(Ctx(kWriter), learn).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(s.message(), "storage unavailable (Write): connection refused");
+  EXPECT_EQ(status::DependencyOf(s), "storage");
+
+  // The same words without the detail are hybrid's own outage.
+  EXPECT_CALL(hybrid_, Learn(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage unavailable (Write)")));
+  s = Core().Learn(Ctx(kWriter), learn).status();
+  EXPECT_EQ(s.message(), "hybrid unavailable: storage unavailable (Write)");
+  EXPECT_EQ(status::DependencyOf(s), "hybrid");
+}
+
 TEST_F(EngramCoreTest, BreakerOpensFailsFastThenProbesAndCloses) {
   // Three failed attempts (one read with its two retries) open the storage breaker.
   EXPECT_CALL(storage_, GetStats(_, _, _)).Times(3).WillRepeatedly(Return(Unavailable()));
@@ -928,8 +972,8 @@ TEST_F(EngramCoreTest, RateLimitIsResourceExhaustedWithRetryAfterAndReachesNoDep
   ASSERT_TRUE(Core(&limiter).GetStats(Ctx(kReader), {}).ok());
   absl::Status s = Core().GetStats(Ctx(kReader), {}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(s.GetPayload(kRetryAfterPayload).has_value());
-  EXPECT_EQ(RetryAfterSeconds(s), 10);  // one token per 10 s
+  EXPECT_TRUE(status::HasReason(s, status::ErrorDetail::RATE_LIMITED));
+  EXPECT_EQ(status::RetryAfterSeconds(s), 10);  // one token per 10 s
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_rate_limited_total{scope=\"key\"} 1"));
   EXPECT_THAT(
       Metrics(),

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc/correlation.h"
+#include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
 #include "services/api/policy/api_keys.h"
 
@@ -29,7 +30,7 @@ RequestContext ContextOf(grpc::ServerContext* context, const grpcutil::RpcScope&
 
 grpc::Status ToGrpc(grpc::ServerContext* context, const absl::Status& status) {
   if (status.code() == absl::StatusCode::kResourceExhausted) {
-    context->AddTrailingMetadata("retry-after", absl::StrCat(RetryAfterSeconds(status)));
+    context->AddTrailingMetadata("retry-after", absl::StrCat(status::RetryAfterSeconds(status)));
   }
   return status::ToGrpcStatus(status);
 }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/time/clock.h"
+#include "common/status/error_detail.h"
 
 namespace engram::api {
 namespace {
@@ -124,7 +125,7 @@ TEST_F(EngramServiceTest, NoKeyAndNoDeadlineGiveEmptyKeyAndInfiniteDeadline) {
 
 TEST_F(EngramServiceTest, ResourceExhaustedCarriesRetryAfterTrailer) {
   absl::Status limited = absl::ResourceExhaustedError("rate limit of key 'k' exceeded (1/s)");
-  limited.SetPayload(kRetryAfterPayload, absl::Cord("7"));
+  limited = status::WithDetail(std::move(limited), status::RateLimitedDetail("key", 7));
   EXPECT_CALL(core_, Search(_, _)).WillOnce(Return(absl::StatusOr<v1::SearchResponse>(limited)));
   grpc::ClientContext context;
   v1::SearchResponse response;

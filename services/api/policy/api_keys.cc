@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/text/absl_view.h"
 #include "common/crypto/sha256.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -24,8 +25,6 @@ namespace {
 using Json = nlohmann::json;
 
 // Debian's Abseil: absl::string_view is not std::string_view.
-absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
-
 constexpr size_t kMinKeyBytes = 16;
 
 std::array<unsigned char, crypto::kSha256Bytes> Digest(std::string_view text) {

@@ -14,16 +14,14 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status/error_detail.h"
 #include "common/sync/mutex.h"
-#include "services/api/core/api_core.h"
+#include "common/text/absl_view.h"
 
 namespace engram::api {
 namespace {
 
-absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
-
 constexpr size_t kShards = 16;
-constexpr int kMaxRetryAfterSeconds = 3600;
 
 struct Bucket {
   double tokens = 0;
@@ -108,12 +106,11 @@ class BucketSet {
   std::atomic<size_t> count_{0};
 };
 
-absl::Status Refusal(std::string message, double seconds) {
-  int whole = kMaxRetryAfterSeconds;
-  if (seconds < kMaxRetryAfterSeconds) whole = std::max(1, static_cast<int>(std::ceil(seconds)));
-  absl::Status status = absl::ResourceExhaustedError(std::move(message));
-  status.SetPayload(kRetryAfterPayload, absl::Cord(absl::StrCat(whole)));
-  return status;
+// `scope` is "key" or "namespace" (the ErrorDetail's scope); the wait is rounded up to a second.
+absl::Status Refusal(std::string_view scope, std::string message, double seconds) {
+  const int whole = seconds >= 3600 ? 3600 : static_cast<int>(std::ceil(seconds));
+  return status::WithDetail(absl::ResourceExhaustedError(std::move(message)),
+                            status::RateLimitedDetail(scope, whole));
 }
 
 }  // namespace
@@ -168,10 +165,10 @@ class RateLimiter::Impl {
       if (key_wait > 0) {
         std::string who = key_name.empty() ? std::string("anonymous callers")
                                            : absl::StrCat("key '", AbslView(key_name), "'");
-        return Refusal(absl::StrCat("rate limit of ", who, " exceeded (", keys_.rate(), "/s)"),
+        return Refusal("key", absl::StrCat("rate limit of ", who, " exceeded (", keys_.rate(), "/s)"),
                        wait);
       }
-      return Refusal(absl::StrCat("rate limit of namespace '", AbslView(ns), "' exceeded (",
+      return Refusal("namespace", absl::StrCat("rate limit of namespace '", AbslView(ns), "' exceeded (",
                                   namespaces_.rate(), "/s)"),
                      wait);
     }

@@ -6,8 +6,9 @@
 //
 // A request costs one token from its key's bucket and one from its namespace's bucket; both must
 // have a token or neither is charged. Rate 0 disables that limit. When refused, the status is
-// RESOURCE_EXHAUSTED "rate limit of key 'ingest-job' exceeded (1000/s)" carrying the seconds until a
-// token is available (rounded up, >= 1) as the kRetryAfterPayload payload (core/api_core.h).
+// RESOURCE_EXHAUSTED "rate limit of key 'ingest-job' exceeded (1000/s)" carrying a RATE_LIMITED
+// ErrorDetail (common/status/error_detail.h): the scope that refused ("key" or "namespace") and the
+// seconds until a token is available (rounded up, 1..3600).
 // Buckets are created on first use; idle full buckets are dropped so memory stays bounded by the
 // active keys and namespaces.
 //

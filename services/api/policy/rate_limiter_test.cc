@@ -7,7 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/api/core/api_core.h"
+#include "common/status/error_detail.h"
 
 namespace engram::api {
 namespace {
@@ -90,11 +90,13 @@ TEST(RateLimiterTest, ChargesBothBucketsOrNeither) {
   absl::Status refused = limiter.Acquire("k", "a");
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(refused.message(), "rate limit of namespace 'a' exceeded (1/s)");
+  EXPECT_EQ(status::GetDetail(refused)->scope(), "namespace");
   ASSERT_TRUE(limiter.Acquire("k", "b").ok());  // key 0 left, b 0 left
   // Refused by the key: the namespace bucket of c must keep its token.
   refused = limiter.Acquire("k", "c");
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(refused.message(), "rate limit of key 'k' exceeded (1/s)");
+  EXPECT_EQ(status::GetDetail(refused)->scope(), "key");
   EXPECT_TRUE(limiter.Acquire("other", "c").ok());
 }
 
@@ -119,10 +121,12 @@ TEST(RateLimiterTest, RetryAfterPayloadIsWholeSecondsAtLeastOne) {
     clock.Advance(c.advance);
     absl::Status refused = limiter.Acquire("k", "");
     ASSERT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << c.rate;
-    auto payload = refused.GetPayload(kRetryAfterPayload);
-    ASSERT_TRUE(payload.has_value());
-    EXPECT_EQ(std::string(*payload), std::to_string(c.retry_after)) << "rate " << c.rate;
-    EXPECT_EQ(RetryAfterSeconds(refused), c.retry_after);
+    std::optional<status::ErrorDetail> detail = status::GetDetail(refused);
+    ASSERT_TRUE(detail.has_value());
+    EXPECT_EQ(detail->reason(), status::ErrorDetail::RATE_LIMITED);
+    EXPECT_EQ(detail->scope(), "key");
+    EXPECT_EQ(detail->retry_after_seconds(), c.retry_after) << "rate " << c.rate;
+    EXPECT_EQ(status::RetryAfterSeconds(refused), c.retry_after);
   }
 }
 
@@ -132,7 +136,7 @@ TEST(RateLimiterTest, RetryAfterWaitsForTheSlowerBucket) {
                       clock.AsFunction());
   ASSERT_TRUE(limiter.Acquire("k", "n").ok());
   absl::Status refused = limiter.Acquire("k", "n");
-  EXPECT_EQ(RetryAfterSeconds(refused), 5);
+  EXPECT_EQ(status::RetryAfterSeconds(refused), 5);
 }
 
 TEST(RateLimiterTest, AnonymousCallersShareOneBucket) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/error_detail.h"
 
 namespace engram::api {
 namespace {
@@ -49,7 +50,8 @@ absl::Status CircuitBreaker::Allow() {
       opened_at_ = clock_();
       return absl::OkStatus();
   }
-  return absl::UnavailableError(absl::StrCat(name_, " unavailable (circuit open)"));
+  return status::WithDetail(absl::UnavailableError(absl::StrCat(name_, " unavailable (circuit open)")),
+                            status::DependencyDetail(name_));
 }
 
 void CircuitBreaker::Record(const absl::Status& outcome) {

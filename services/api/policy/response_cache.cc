@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/text/absl_view.h"
 #include "common/sync/mutex.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -16,8 +17,6 @@
 
 namespace engram::api {
 namespace {
-
-absl::string_view AbslView(std::string_view s) { return {s.data(), s.size()}; }
 
 // Bytes charged per entry on top of its key, namespace and value (list node, index slot).
 constexpr size_t kEntryOverheadBytes = 128;

@@ -616,14 +616,7 @@ http::Response ErrorResponse(const RestRoute& route, const absl::Status& status,
     // The client gets a generic message; the details stay here, under the correlation id.
     spdlog::error("{} {} failed: {}", route.method, route.pattern, status.ToString());
   }
-  http::Response response = http::JsonErrorResponse(status, correlation_id);
-  if (status.code() == absl::StatusCode::kResourceExhausted) {
-    for (auto& [name, value] : response.headers) {
-      if (absl::EqualsIgnoreCase(name, "Retry-After"))
-        value = absl::StrCat(RetryAfterSeconds(status));
-    }
-  }
-  return response;
+  return http::JsonErrorResponse(status, correlation_id);
 }
 
 http::Response Serve(const RestRoute& route, ApiCore& core, const RestGatewayOptions& options,

@@ -21,7 +21,7 @@
 //     as strings, primitive fields printed even when zero, unset messages omitted) with the route's
 //     status; Learn answers 201 when response.created, else 200.
 //   * Errors: http::JsonErrorResponse (docs/api.md's body and status mapping; INTERNAL details
-//     hidden), with Retry-After = RetryAfterSeconds(status) on RESOURCE_EXHAUSTED. Gateway-side
+//     hidden), with Retry-After = status::RetryAfterSeconds(status) on RESOURCE_EXHAUSTED. Gateway-side
 //     errors are INVALID_ARGUMENT naming what was wrong: "invalid JSON body: concepts[0].nope:
 //     unknown field", "limit: not a non-negative integer", "type: unknown association type 'FOO'
 //     (...)", "unknown query parameter 'x' (...)", "namespace: the body says 'a' but the URL says

@@ -22,6 +22,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "common/status/error_detail.h"
 #include "services/api/rest/openapi.h"
 
 namespace engram::api {
@@ -609,7 +610,7 @@ TEST_F(RestGatewayTest, CoreErrorsMapToApiMdStatuses) {
 
 TEST_F(RestGatewayTest, ResourceExhaustedCarriesRetryAfterFromTheStatus) {
   absl::Status throttled = absl::ResourceExhaustedError("key 'ingest' over its rate limit");
-  throttled.SetPayload(kRetryAfterPayload, absl::Cord("17"));
+  throttled = status::WithDetail(std::move(throttled), status::RateLimitedDetail("key", 17));
   core_.FailWith(throttled);
   ClientResponse response = Send("POST", "/v1/namespaces/docs/search", R"({"query":"x"})");
   EXPECT_EQ(response.result_int(), 429);
@@ -732,7 +733,7 @@ data: {"support":[{"id":"dog","score":0.5,"content":"","attributes":{}}]})");
 
 TEST_F(RestGatewayTest, StreamErrorBeforeTheFirstEventIsAPlainErrorResponse) {
   absl::Status limited = absl::ResourceExhaustedError("rate limit of key 'k' exceeded (1/s)");
-  limited.SetPayload(kRetryAfterPayload, absl::Cord("4"));
+  limited = status::WithDetail(std::move(limited), status::RateLimitedDetail("key", 4));
   core_.FailWith(limited);
   const ClientResponse response =
       Send("POST", "/v1/namespaces/docs/reason:stream", R"({"query":"q"})");

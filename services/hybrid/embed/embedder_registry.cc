@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/hybrid/embed/hashing_embedder.h"
-#include "services/hybrid/types/absl_string_view.h"
+#include "common/text/absl_view.h"
 
 namespace engram::hybrid {
 namespace {

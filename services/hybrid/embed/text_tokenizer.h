@@ -5,8 +5,8 @@
 // guarantee. Treat any behaviour change as a new embedder name (docs/hybrid.md).
 //
 // Rules (version 1):
-//   - The input is decoded as UTF-8. An invalid or truncated sequence is treated as one separator
-//     byte (never an error, never read past the end).
+//   - The input is decoded as UTF-8 (text::DecodeUtf8, common/text/utf8.h). An invalid or
+//     truncated sequence is treated as one separator byte (never an error, never read past the end).
 //   - Word characters: ASCII letters and digits, and every code point >= U+0080 except the
 //     separator ranges below. Everything else separates tokens.
 //   - Separator ranges (punctuation and symbols): U+0080..U+00BF, U+00D7, U+00F7,
@@ -25,13 +25,6 @@
 #include <vector>
 
 namespace engram::hybrid {
-
-// Decodes the code point at text[*pos] and advances *pos past it. Returns -1 (and advances by one
-// byte) for an invalid, overlong, surrogate or truncated sequence. Requires *pos < text.size().
-int32_t DecodeUtf8(std::string_view text, size_t* pos);
-
-// Appends the UTF-8 encoding of `code_point` (must be a valid scalar value) to *out.
-void AppendUtf8(int32_t code_point, std::string* out);
 
 // Splits `text` into tokens under the rules above.
 std::vector<std::string> TokenizeText(std::string_view text, bool lowercase);

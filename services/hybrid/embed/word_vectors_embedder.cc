@@ -14,7 +14,7 @@
 #include "services/hybrid/embed/deterministic_math.h"
 #include "services/hybrid/embed/hashing_embedder.h"
 #include "services/hybrid/embed/text_tokenizer.h"
-#include "services/hybrid/types/absl_string_view.h"
+#include "common/text/absl_view.h"
 #include "spdlog/spdlog.h"
 
 namespace engram::hybrid {

@@ -16,7 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "services/hybrid/types/absl_string_view.h"
+#include "common/text/absl_view.h"
 
 namespace engram::hybrid {
 

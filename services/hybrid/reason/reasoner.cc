@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/hybrid/types/absl_string_view.h"
+#include "common/text/absl_view.h"
 
 namespace engram::hybrid {
 namespace {

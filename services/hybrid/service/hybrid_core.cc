@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/grpc/correlation.h"
+#include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
 #include "services/hybrid/service/storage_graph_source.h"
@@ -38,8 +39,10 @@ std::string ContentHashId(std::string_view content) {
 absl::Status StorageError(const char* method, const grpc::Status& status) {
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      return absl::UnavailableError(
-          absl::StrCat("storage unavailable (", method, "): ", status.error_message()));
+      return status::WithDetail(
+          absl::UnavailableError(
+              absl::StrCat("storage unavailable (", method, "): ", status.error_message())),
+          status::DependencyDetail("storage"));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat("storage ", method, ": deadline exceeded"));
     case grpc::StatusCode::CANCELLED:
@@ -50,7 +53,7 @@ absl::Status StorageError(const char* method, const grpc::Status& status) {
 }
 
 bool IsNamespaceNotFound(const absl::Status& status) {
-  return absl::IsNotFound(status) && absl::StartsWith(status.message(), "namespace");
+  return status::HasReason(status, status::ErrorDetail::NAMESPACE_NOT_FOUND);
 }
 
 namespace {

@@ -12,7 +12,7 @@
 // becomes UNAVAILABLE "storage unavailable: ..." for the request; DEADLINE_EXCEEDED stays
 // DEADLINE_EXCEEDED; storage's own answers (NOT_FOUND namespace, INVALID_ARGUMENT) pass through.
 //
-// Namespace config (dimension, embedder) comes from a NamespaceCache (namespace_cache.h): a
+// Namespace config (dimension, embedder) comes from a NamespaceCache (common/cache/ttl_cache.h): a
 // GetNamespace at most once per namespace per options.namespace_cache.ttl (5 s) per replica. Any
 // request whose storage call answers NOT_FOUND for the namespace drops its entry at once.
 //
@@ -65,6 +65,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/cache/ttl_cache.h"
 #include "common/grpc/call_canceller.h"
 #include "common/metrics/metrics.h"
 #include "engram/hybrid/v1/hybrid.pb.h"
@@ -74,9 +75,16 @@
 #include "services/hybrid/extract/relation_extractor.h"
 #include "services/hybrid/reason/reasoner.h"
 #include "services/hybrid/service/compute_pool.h"
-#include "services/hybrid/service/namespace_cache.h"
 
 namespace engram::hybrid {
+
+// A namespace's storage configuration and the embedder resolved for it, cached per replica.
+struct NamespaceEntry {
+  storage::v1::NamespaceConfig config;
+  std::shared_ptr<const Embedder> embedder;  // never null when cached
+};
+using NamespaceCache = cache::TtlCache<NamespaceEntry>;
+using NamespaceCacheOptions = cache::TtlCacheOptions;
 
 // Per request: when it must be done and the id its log lines and storage calls carry.
 struct CallContext {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/error_detail.h"
 #include "services/hybrid/service/storage_graph_source.h"
 #include "storage-server/engine/limits.h"
 #include "storage-server/server/storage_server.h"
@@ -215,7 +216,9 @@ TEST_F(HybridCoreTest, StorageNotFoundForTheNamespaceDropsTheCachedConfig) {
 
 TEST_F(HybridCoreTest, NotFoundOfAConceptKeepsTheNamespaceCached) {
   EXPECT_FALSE(IsNamespaceNotFound(absl::NotFoundError("concept 'x' not found")));
-  EXPECT_TRUE(IsNamespaceNotFound(absl::NotFoundError("namespace 'x' not found")));
+  EXPECT_TRUE(IsNamespaceNotFound(status::NamespaceNotFound("x")));
+  // Decided by the typed detail storage attaches, not by the words of the message.
+  EXPECT_FALSE(IsNamespaceNotFound(absl::NotFoundError("namespace 'x' not found")));
   EXPECT_FALSE(IsNamespaceNotFound(absl::InvalidArgumentError("namespace: bad")));
 }
 

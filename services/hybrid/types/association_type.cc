@@ -1,7 +1,7 @@
 #include "services/hybrid/types/association_type.h"
 
 #include "absl/strings/match.h"
-#include "services/hybrid/types/absl_string_view.h"
+#include "common/text/absl_view.h"
 
 namespace engram::hybrid {
 

@@ -1,35 +1,41 @@
-#include "services/hybrid/service/namespace_cache.h"
+#include "common/cache/ttl_cache.h"
+
+#include <memory>
+#include <string>
 
 #include <gtest/gtest.h>
 
-#include "services/hybrid/embed/embedder.h"
-
-namespace engram::hybrid {
+namespace engram::cache {
 namespace {
 
-class NamespaceCacheTest : public ::testing::Test {
+// A value shaped like a namespace entry: a config and a shared resource resolved for it.
+struct Config {
+  std::string name;
+  uint32_t dimension = 0;
+  std::shared_ptr<const int> embedder;
+};
+
+using NamespaceCache = TtlCache<Config>;
+
+class TtlCacheTest : public ::testing::Test {
  protected:
-  NamespaceCacheOptions Options(size_t capacity, absl::Duration ttl) {
+  TtlCacheOptions Options(size_t capacity, absl::Duration ttl) {
     return {.capacity = capacity, .ttl = ttl, .clock = [this] { return now_; }};
   }
-  NamespaceCache::Entry EntryOf(const std::string& name, uint32_t dim) {
-    NamespaceCache::Entry e;
-    e.config.set_name(name);
-    e.config.set_dimension(dim);
-    e.embedder = std::make_shared<NoneEmbedder>(static_cast<int>(dim));
-    return e;
+  Config EntryOf(const std::string& name, uint32_t dim) {
+    return Config{name, dim, std::make_shared<const int>(static_cast<int>(dim))};
   }
   absl::Time now_ = absl::FromUnixSeconds(1'000'000);
 };
 
-TEST_F(NamespaceCacheTest, HitUntilTheTtlPasses) {
+TEST_F(TtlCacheTest, HitUntilTheTtlPasses) {
   NamespaceCache cache(Options(8, absl::Seconds(5)));
   EXPECT_FALSE(cache.Get("a").has_value());
   cache.Put("a", EntryOf("a", 16));
   now_ += absl::Seconds(4);
   auto hit = cache.Get("a");
   ASSERT_TRUE(hit.has_value());
-  EXPECT_EQ(hit->config.dimension(), 16u);
+  EXPECT_EQ(hit->dimension, 16u);
   EXPECT_NE(hit->embedder, nullptr);
   now_ += absl::Seconds(1);  // exactly ttl old: expired
   EXPECT_FALSE(cache.Get("a").has_value());
@@ -38,7 +44,7 @@ TEST_F(NamespaceCacheTest, HitUntilTheTtlPasses) {
   EXPECT_EQ(cache.misses(), 2u);
 }
 
-TEST_F(NamespaceCacheTest, PutRefreshesAndInvalidateDrops) {
+TEST_F(TtlCacheTest, PutRefreshesAndInvalidateDrops) {
   NamespaceCache cache(Options(8, absl::Seconds(5)));
   cache.Put("a", EntryOf("a", 16));
   now_ += absl::Seconds(4);
@@ -46,13 +52,13 @@ TEST_F(NamespaceCacheTest, PutRefreshesAndInvalidateDrops) {
   now_ += absl::Seconds(4);
   auto hit = cache.Get("a");
   ASSERT_TRUE(hit.has_value());
-  EXPECT_EQ(hit->config.dimension(), 32u);
+  EXPECT_EQ(hit->dimension, 32u);
   cache.Invalidate("a");
   EXPECT_FALSE(cache.Get("a").has_value());
   cache.Invalidate("never-cached");  // harmless
 }
 
-TEST_F(NamespaceCacheTest, BoundedDropsExpiredThenOldest) {
+TEST_F(TtlCacheTest, BoundedDropsExpiredThenOldest) {
   NamespaceCache cache(Options(3, absl::Seconds(10)));
   cache.Put("a", EntryOf("a", 1));
   now_ += absl::Seconds(1);
@@ -74,7 +80,7 @@ TEST_F(NamespaceCacheTest, BoundedDropsExpiredThenOldest) {
   EXPECT_TRUE(cache.Get("e").has_value());
 }
 
-TEST_F(NamespaceCacheTest, ZeroCapacityOrTtlCachesNothing) {
+TEST_F(TtlCacheTest, ZeroCapacityOrTtlCachesNothing) {
   NamespaceCache none(Options(0, absl::Seconds(5)));
   none.Put("a", EntryOf("a", 1));
   EXPECT_FALSE(none.Get("a").has_value());
@@ -83,7 +89,7 @@ TEST_F(NamespaceCacheTest, ZeroCapacityOrTtlCachesNothing) {
   EXPECT_FALSE(no_ttl.Get("a").has_value());
 }
 
-TEST_F(NamespaceCacheTest, ClockGoingBackwardsIsAMiss) {
+TEST_F(TtlCacheTest, ClockGoingBackwardsIsAMiss) {
   NamespaceCache cache(Options(8, absl::Seconds(5)));
   cache.Put("a", EntryOf("a", 1));
   now_ -= absl::Seconds(1);
@@ -91,4 +97,4 @@ TEST_F(NamespaceCacheTest, ClockGoingBackwardsIsAMiss) {
 }
 
 }  // namespace
-}  // namespace engram::hybrid
+}  // namespace engram::cache
