@@ -6,11 +6,15 @@
 #include <cstdlib>
 #include <exception>
 #include <set>
+#include <type_traits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "fmt/format.h"
+#include "prometheus/client_metric.h"
+#include "prometheus/metric_type.h"
+#include "prometheus/text_serializer.h"
 
 namespace engram::metrics {
 namespace {
@@ -21,8 +25,14 @@ namespace {
   std::abort();
 }
 
+// (Debian's Abseil has its own string_view type, so absl::StartsWith does not take a std one.)
+bool HasPrefix(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// "__" prefixes are reserved for Prometheus' own use (prometheus-cpp rejects them too).
 bool IsValidMetricName(std::string_view name) {
-  if (name.empty()) return false;
+  if (name.empty() || HasPrefix(name, "__")) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
@@ -33,7 +43,7 @@ bool IsValidMetricName(std::string_view name) {
 }
 
 bool IsValidLabelName(std::string_view name) {
-  if (name.empty() || absl::StartsWith(std::string(name), "__")) return false;
+  if (name.empty() || HasPrefix(name, "__")) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
@@ -83,59 +93,146 @@ const char* TypeName(MetricType type) {
   return "untyped";
 }
 
+prometheus::MetricType PrometheusType(MetricType type) {
+  switch (type) {
+    case MetricType::kCounter:
+      return prometheus::MetricType::Counter;
+    case MetricType::kGauge:
+      return prometheus::MetricType::Gauge;
+    case MetricType::kHistogram:
+      return prometheus::MetricType::Histogram;
+  }
+  return prometheus::MetricType::Untyped;
+}
+
 // Sample names a family of this type and exposed name writes.
 std::vector<std::string> SampleNames(const std::string& name, MetricType type) {
   if (type != MetricType::kHistogram) return {name};
   return {name, name + "_bucket", name + "_sum", name + "_count"};
 }
 
-// {a="x",b="y"} (plus le="..." when `le` is given), or "" without labels.
-void AppendLabels(const std::vector<std::string>& names, const LabelValues& values,
-                  const std::string* le, std::string* out) {
-  if (names.empty() && le == nullptr) return;
-  out->push_back('{');
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    absl::StrAppend(out, names[i], "=\"", EscapeLabelValue(values[i]), "\"");
+// prometheus-cpp labels (a std::map, so sorted by name) for a family's label values.
+prometheus::Labels ToLabels(const std::vector<std::string>& names, const LabelValues& values) {
+  prometheus::Labels labels;
+  for (size_t i = 0; i < names.size(); ++i) labels.emplace(names[i], values[i]);
+  return labels;
+}
+
+// Puts each series' labels in the family's declared order (prometheus::Family reports them sorted
+// by name) and sorts the series by their label values in that order (it reports them in hash
+// order), which is the order the text format has always listed them in.
+void Canonicalize(const std::vector<std::string>& label_names,
+                  std::vector<prometheus::ClientMetric>* metrics) {
+  for (prometheus::ClientMetric& metric : *metrics) {
+    std::vector<prometheus::ClientMetric::Label> ordered;
+    ordered.reserve(metric.label.size());
+    for (const std::string& name : label_names) {
+      auto it = std::find_if(metric.label.begin(), metric.label.end(),
+                             [&](const prometheus::ClientMetric::Label& l) { return l.name == name; });
+      if (it != metric.label.end()) ordered.push_back(std::move(*it));
+    }
+    metric.label = std::move(ordered);
   }
-  if (le != nullptr) {
-    if (!names.empty()) out->push_back(',');
-    absl::StrAppend(out, "le=\"", *le, "\"");
+  std::stable_sort(metrics->begin(), metrics->end(),
+                   [](const prometheus::ClientMetric& a, const prometheus::ClientMetric& b) {
+                     return std::lexicographical_compare(
+                         a.label.begin(), a.label.end(), b.label.begin(), b.label.end(),
+                         [](const prometheus::ClientMetric::Label& x,
+                            const prometheus::ClientMetric::Label& y) { return x.value < y.value; });
+                   });
+}
+
+// prometheus::TextSerializer writes a histogram series as _count, _sum, then the buckets; the
+// exposition has always been (like the Go client's) the buckets, _sum, then _count. Each series
+// is serialized on its own and its lines regrouped by sample name, so the order holds whatever
+// order the serializer uses. Lines are safe to split on '\n': the serializer escapes newlines in
+// label values, and the only other line, # TYPE, is dropped.
+void AppendHistogramSeries(const prometheus::TextSerializer& serializer,
+                           const prometheus::MetricFamily& header, prometheus::ClientMetric metric,
+                           std::string* out) {
+  std::vector<prometheus::MetricFamily> one(1);
+  one[0].name = header.name;
+  one[0].type = header.type;
+  one[0].metric.push_back(std::move(metric));
+  const std::string text = serializer.Serialize(one);
+  const std::string kinds[] = {header.name + "_bucket", header.name + "_sum",
+                               header.name + "_count"};
+  std::vector<std::string_view> lines[4];  // One per kind, then anything else.
+  const std::string_view all(text);
+  for (size_t begin = 0, end; begin < all.size(); begin = end + 1) {
+    end = all.find('\n', begin);
+    if (end == std::string_view::npos) end = all.size();
+    const std::string_view line = all.substr(begin, end - begin);
+    if (line.empty() || line[0] == '#') continue;
+    size_t kind = 0;
+    while (kind < 3 && !(HasPrefix(line, kinds[kind]) && line.size() > kinds[kind].size() &&
+                         (line[kinds[kind].size()] == '{' || line[kinds[kind].size()] == ' '))) {
+      ++kind;
+    }
+    lines[kind].push_back(line);
   }
-  out->push_back('}');
+  for (const auto& group : lines) {
+    for (std::string_view line : group) {
+      out->append(line);
+      out->push_back('\n');
+    }
+  }
 }
 
-void AppendHeader(const FamilyBase& family, std::string* out) {
-  absl::StrAppend(out, "# HELP ", family.name(), " ", EscapeHelp(family.help()), "\n# TYPE ",
-                  family.name(), " ", TypeName(family.type()), "\n");
+// Text format 0.0.4 for `families` (as FamilyBase::Collect returns them), in the given order.
+void WriteText(std::vector<prometheus::MetricFamily> families, std::string* out) {
+  const prometheus::TextSerializer serializer;
+  for (prometheus::MetricFamily& family : families) {
+    std::vector<prometheus::MetricFamily> one;
+    if (family.type != prometheus::MetricType::Histogram) {
+      one.push_back(std::move(family));
+      out->append(serializer.Serialize(one));
+      continue;
+    }
+    std::vector<prometheus::ClientMetric> series = std::move(family.metric);
+    family.metric.clear();
+    one.push_back(family);
+    out->append(serializer.Serialize(one));  // HELP and TYPE.
+    for (prometheus::ClientMetric& metric : series) {
+      AppendHistogramSeries(serializer, family, std::move(metric), out);
+    }
+  }
 }
 
-void AppendSample(const std::string& name, const std::vector<std::string>& label_names,
-                  const LabelValues& values, const std::string& value, std::string* out) {
-  out->append(name);
-  AppendLabels(label_names, values, nullptr, out);
-  absl::StrAppend(out, " ", value, "\n");
+// Registers the prometheus::Family behind one of our families. The Registry's own checks run
+// first; should prometheus-cpp still refuse (it throws), that is a programming error like theirs.
+template <typename Impl>
+prometheus::Family<Impl>& RegisterFamily(prometheus::Registry& registry, const std::string& name,
+                                         const std::string& help) {
+  try {
+    if constexpr (std::is_same_v<Impl, prometheus::Counter>) {
+      return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+    } else if constexpr (std::is_same_v<Impl, prometheus::Gauge>) {
+      return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+    } else {
+      static_assert(std::is_same_v<Impl, prometheus::Histogram>);
+      return prometheus::BuildHistogram().Name(name).Help(help).Register(registry);
+    }
+  } catch (const std::exception& e) {
+    Die(absl::StrCat("metric ", name, ": prometheus-cpp refused it: ", e.what()));
+  }
 }
-
-size_t ThisThreadShard(size_t shard_count) {
-  static std::atomic<size_t> next_shard{0};
-  thread_local const size_t shard = next_shard.fetch_add(1, std::memory_order_relaxed);
-  return shard % shard_count;
-}
-
-constexpr size_t kHistogramShards = 8;
-// Extra counters allocated after each shard's buckets so two shards never share a cache line.
-constexpr size_t kCacheLinePadding = 64 / sizeof(std::atomic<uint64_t>);
 
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Counter, Histogram
+// Counter, Gauge, Histogram
+
+Counter::Counter() : owned_(std::make_unique<Impl>()), impl_(owned_.get()) {}
+Counter::~Counter() = default;
 
 void Counter::Increment(double amount) {
-  if (!(amount >= 0.0)) return;  // Also rejects NaN.
-  value_.fetch_add(amount, std::memory_order_relaxed);
+  if (!(amount >= 0.0)) return;  // Also rejects NaN (prometheus::Counter only rejects < 0).
+  impl_->Increment(amount);
 }
+
+Gauge::Gauge() : owned_(std::make_unique<Impl>()), impl_(owned_.get()) {}
+Gauge::~Gauge() = default;
 
 uint64_t HistogramSnapshot::CumulativeCount(size_t i) const {
   uint64_t total = 0;
@@ -143,47 +240,42 @@ uint64_t HistogramSnapshot::CumulativeCount(size_t i) const {
   return total;
 }
 
-struct alignas(64) Histogram::Shard {
-  std::unique_ptr<std::atomic<uint64_t>[]> counts;
-  std::atomic<double> sum{0.0};
-};
-
 Histogram::Histogram(std::vector<double> upper_bounds)
-    : upper_bounds_(std::move(upper_bounds)), shards_(std::make_unique<Shard[]>(kHistogramShards)) {
-  for (size_t s = 0; s < kHistogramShards; ++s) {
-    // Value-initialized: every counter starts at zero.
-    shards_[s].counts =
-        std::make_unique<std::atomic<uint64_t>[]>(upper_bounds_.size() + 1 + kCacheLinePadding);
-  }
-}
-
+    : owned_(std::make_unique<Impl>(upper_bounds)), impl_(owned_.get()) {}
 Histogram::~Histogram() = default;
 
 void Histogram::Observe(double value) {
+  // prometheus::Histogram would count NaN in the first bucket and make the sum NaN.
   if (std::isnan(value)) return;
-  const size_t bucket = static_cast<size_t>(
-      std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin());
-  Shard& shard = shards_[ThisThreadShard(kHistogramShards)];
-  shard.counts[bucket].fetch_add(1, std::memory_order_relaxed);
-  shard.sum.fetch_add(value, std::memory_order_relaxed);
+  impl_->Observe(value);
 }
 
 HistogramSnapshot Histogram::Snapshot() const {
+  const prometheus::ClientMetric metric = impl_->Collect();
   HistogramSnapshot snapshot;
-  snapshot.upper_bounds = upper_bounds_;
-  snapshot.bucket_counts.assign(upper_bounds_.size() + 1, 0);
-  for (size_t s = 0; s < kHistogramShards; ++s) {
-    for (size_t b = 0; b < snapshot.bucket_counts.size(); ++b) {
-      snapshot.bucket_counts[b] += shards_[s].counts[b].load(std::memory_order_relaxed);
-    }
-    snapshot.sum += shards_[s].sum.load(std::memory_order_relaxed);
+  uint64_t previous = 0;
+  for (const prometheus::ClientMetric::Bucket& bucket : metric.histogram.bucket) {
+    if (std::isfinite(bucket.upper_bound)) snapshot.upper_bounds.push_back(bucket.upper_bound);
+    snapshot.bucket_counts.push_back(bucket.cumulative_count - previous);
+    previous = bucket.cumulative_count;
   }
-  for (uint64_t c : snapshot.bucket_counts) snapshot.count += c;
+  snapshot.count = metric.histogram.sample_count;
+  snapshot.sum = metric.histogram.sample_sum;
   return snapshot;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Family
+// FamilyBase, Family
+
+void FamilyBase::AppendText(std::string* out) const { WriteText(Collect(), out); }
+
+prometheus::MetricFamily FamilyBase::EmptyMetricFamily() const {
+  prometheus::MetricFamily family;
+  family.name = name_;
+  family.help = EscapeHelp(help_);
+  family.type = PrometheusType(type_);
+  return family;
+}
 
 template <typename Metric>
 Metric& Family<Metric>::Add(const LabelValues& label_values) {
@@ -199,39 +291,27 @@ Metric& Family<Metric>::Add(const LabelValues& label_values) {
   sync::WriterMutexLock lock(&mu_);
   std::unique_ptr<Metric>& slot = metrics_[label_values];
   if (slot == nullptr) {
+    const prometheus::Labels labels = ToLabels(label_names(), label_values);
     if constexpr (std::is_same_v<Metric, Histogram>) {
-      slot = std::make_unique<Histogram>(upper_bounds_);
+      slot.reset(new Histogram(&impl_->Add(labels, upper_bounds_), Histogram::InFamily{}));
     } else {
-      slot = std::make_unique<Metric>();
+      slot.reset(new Metric(&impl_->Add(labels)));
     }
   }
   return *slot;
 }
 
 template <typename Metric>
-void Family<Metric>::AppendText(std::string* out) const {
-  AppendHeader(*this, out);
-  sync::ReaderMutexLock lock(&mu_);
-  for (const auto& [values, metric] : metrics_) {
-    if constexpr (std::is_same_v<Metric, Histogram>) {
-      const HistogramSnapshot snapshot = metric->Snapshot();
-      uint64_t cumulative = 0;
-      const std::string bucket_name = name() + "_bucket";
-      for (size_t b = 0; b <= snapshot.upper_bounds.size(); ++b) {
-        cumulative += snapshot.bucket_counts[b];
-        const std::string le = b < snapshot.upper_bounds.size()
-                                   ? FormatValue(snapshot.upper_bounds[b])
-                                   : std::string("+Inf");
-        out->append(bucket_name);
-        AppendLabels(label_names(), values, &le, out);
-        absl::StrAppend(out, " ", cumulative, "\n");
-      }
-      AppendSample(name() + "_sum", label_names(), values, FormatValue(snapshot.sum), out);
-      AppendSample(name() + "_count", label_names(), values, absl::StrCat(cumulative), out);
-    } else {
-      AppendSample(name(), label_names(), values, FormatValue(metric->value()), out);
+std::vector<prometheus::MetricFamily> Family<Metric>::Collect() const {
+  prometheus::MetricFamily family = EmptyMetricFamily();
+  // prometheus::Family::Collect returns no MetricFamily at all until the first series exists.
+  for (prometheus::MetricFamily& collected : impl_->Collect()) {
+    for (prometheus::ClientMetric& metric : collected.metric) {
+      family.metric.push_back(std::move(metric));
     }
   }
+  Canonicalize(label_names(), &family.metric);
+  return {std::move(family)};
 }
 
 template class Family<Counter>;
@@ -254,21 +334,22 @@ class Registry::CallbackFamily final : public FamilyBase {
     callback_ = std::move(callback);
   }
 
-  void AppendText(std::string* out) const override {
+  // No MetricFamily at all once removed, or when the callback throws.
+  std::vector<prometheus::MetricFamily> Collect() const override {
     LabelledValues values;
     {
       // Held while the callback runs so that Replace/Remove wait for it to finish.
       sync::MutexLock lock(&mu_);
-      if (!callback_) return;
+      if (!callback_) return {};
       try {
         values = callback_();
       } catch (const std::exception& e) {
         std::fprintf(stderr, "engram::metrics: callback gauge %s threw: %s\n", name().c_str(),
                      e.what());
-        return;
+        return {};
       } catch (...) {
         std::fprintf(stderr, "engram::metrics: callback gauge %s threw\n", name().c_str());
-        return;
+        return {};
       }
     }
     std::map<LabelValues, double> series;
@@ -276,10 +357,17 @@ class Registry::CallbackFamily final : public FamilyBase {
       if (labels.size() != label_names().size()) continue;
       series[std::move(labels)] = value;
     }
-    AppendHeader(*this, out);
+    prometheus::MetricFamily family = EmptyMetricFamily();
+    family.metric.reserve(series.size());
     for (const auto& [labels, value] : series) {
-      AppendSample(name(), label_names(), labels, FormatValue(value), out);
+      prometheus::ClientMetric metric;
+      for (size_t i = 0; i < labels.size(); ++i) {
+        metric.label.push_back(prometheus::ClientMetric::Label{label_names()[i], labels[i]});
+      }
+      metric.gauge.value = value;
+      family.metric.push_back(std::move(metric));
     }
+    return {std::move(family)};
   }
 
  private:
@@ -287,7 +375,8 @@ class Registry::CallbackFamily final : public FamilyBase {
   std::function<LabelledValues()> callback_ ABSL_GUARDED_BY(mu_);
 };
 
-Registry::Registry() = default;
+// Throw: Registry never asks prometheus-cpp for a name twice (it returns its own family).
+Registry::Registry() : prometheus_(prometheus::Registry::InsertBehavior::Throw) {}
 Registry::~Registry() = default;
 
 void Registry::CheckNoClash(const std::string& name, MetricType type) {
@@ -337,8 +426,10 @@ Family<Metric>& Registry::AddFamily(std::string name, std::string help,
     return *static_cast<Family<Metric>*>(existing);
   }
   CheckNoClash(name, type);
+  prometheus::Family<typename Metric::Impl>& impl =
+      RegisterFamily<typename Metric::Impl>(prometheus_, name, help);
   auto family = std::unique_ptr<Family<Metric>>(new Family<Metric>(
-      name, std::move(help), std::move(label_names), type, std::move(upper_bounds)));
+      name, std::move(help), std::move(label_names), type, std::move(upper_bounds), &impl));
   Family<Metric>& result = *family;
   families_.emplace(std::move(name), std::move(family));
   return result;
@@ -346,6 +437,8 @@ Family<Metric>& Registry::AddFamily(std::string name, std::string help,
 
 CounterFamily& Registry::AddCounter(std::string name, std::string help,
                                     std::vector<std::string> label_names) {
+  // prometheus-cpp 1.0's TextSerializer writes a counter under exactly its family's name, so the
+  // prometheus::Family itself carries the suffix.
   if (!absl::EndsWith(name, "_total")) name += "_total";
   return AddFamily<Counter>(std::move(name), std::move(help), std::move(label_names),
                             MetricType::kCounter, {});
@@ -421,9 +514,17 @@ std::string Registry::Serialize() const {
     }
   }
   // Families themselves are never destroyed before the Registry, so the pointers stay valid.
+  // Collected outside mu_: callbacks may be slow, and each family locks what it reads.
   std::sort(ordered.begin(), ordered.end());
+  std::vector<prometheus::MetricFamily> families;
+  families.reserve(ordered.size());
+  for (const auto& [name, family] : ordered) {
+    for (prometheus::MetricFamily& collected : family->Collect()) {
+      families.push_back(std::move(collected));
+    }
+  }
   std::string out;
-  for (const auto& [name, family] : ordered) family->AppendText(&out);
+  WriteText(std::move(families), &out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Validates the exposition format with the real Prometheus parser and linter.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -68,6 +69,11 @@ void Populate(Registry& registry) {
                               return Registry::LabelledValues{{{"default"}, 10}, {{"news"}, 0}};
                             });
   registry.AddGauge("engram_never_set", "A family with no series yet.", {"x"});
+  // Special values as prometheus::TextSerializer writes them ("Nan", "+Inf", "-Inf").
+  auto& special = registry.AddGauge("engram_special_values", "Non-finite values.", {"kind"});
+  special.Add({"nan"}).Set(std::nan(""));
+  special.Add({"inf"}).Set(INFINITY);
+  special.Add({"neg_inf"}).Set(-INFINITY);
 }
 
 TEST(PromtoolTest, SerializedRegistryPassesCheckMetrics) {

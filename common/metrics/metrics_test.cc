@@ -1,5 +1,6 @@
 #include "common/metrics/metrics.h"
 
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -48,6 +49,28 @@ TEST(HistogramTest, BucketsAreUpperInclusive) {
   EXPECT_EQ(snapshot.CumulativeCount(3), 8u);
 }
 
+// Observe and Snapshot share the histogram's lock (prometheus::Histogram), so a snapshot taken
+// during observations is consistent: its sum, count and buckets are from one instant.
+TEST(HistogramTest, SnapshotIsConsistentDuringObservations) {
+  Histogram histogram({0.5, 1, 2});
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> observers;
+  for (int t = 0; t < 2; ++t) {
+    observers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) histogram.Observe(1.0);
+    });
+  }
+  for (int i = 0; i < 2000; ++i) {
+    const HistogramSnapshot snapshot = histogram.Snapshot();
+    ASSERT_EQ(snapshot.sum, static_cast<double>(snapshot.count));
+    ASSERT_EQ(snapshot.bucket_counts[1], snapshot.count);
+    ASSERT_EQ(snapshot.CumulativeCount(3), snapshot.count);
+  }
+  stop = true;
+  for (std::thread& observer : observers) observer.join();
+  EXPECT_THAT(histogram.Snapshot().upper_bounds, ElementsAre(0.5, 1, 2));
+}
+
 TEST(RegistryTest, SameLabelsReturnSameMetric) {
   Registry registry;
   CounterFamily& family = registry.AddCounter("requests", "Requests.", {"method"});
@@ -85,6 +108,8 @@ TEST(RegistryDeathTest, IncompatibleRegistrationAborts) {
   EXPECT_DEATH(registry.AddHistogram("h", "H.", {}, {2, 1}), "strictly increasing");
   EXPECT_DEATH(registry.AddCounter("hits", "Hits.", {"a"}).Add({"x", "y"}),
                "expected 1 label values");
+  // Reserved for Prometheus' own use (prometheus-cpp would throw).
+  EXPECT_DEATH(registry.AddGauge("__internal", "I."), "invalid metric name");
 }
 
 TEST(SerializeTest, CounterAndGaugeText) {
@@ -135,6 +160,86 @@ TEST(SerializeTest, HistogramBucketsAreCumulativeWithInf) {
             "rpc_seconds_bucket{method=\"Get\",le=\"+Inf\"} 4\n"
             "rpc_seconds_sum{method=\"Get\"} 4.25\n"
             "rpc_seconds_count{method=\"Get\"} 4\n");
+}
+
+// prometheus::Family reports labels sorted by name and series in hash order; the exposition keeps
+// the declared label order and sorts series by label values, for every family type.
+TEST(SerializeTest, LabelsInDeclaredOrderAndSeriesSortedByValues) {
+  Registry registry;
+  HistogramFamily& histogram =
+      registry.AddHistogram("zz_seconds", "Z.", {"zone", "app"}, {1});
+  histogram.Add({"b", "x"}).Observe(2);
+  histogram.Add({"a", "y"}).Observe(0.5);
+  CounterFamily& counter = registry.AddCounter("calls", "C.", {"zone", "app"});
+  for (const char* zone : {"c", "a", "b"}) counter.Add({zone, "x"}).Increment();
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP calls_total C.\n"
+            "# TYPE calls_total counter\n"
+            "calls_total{zone=\"a\",app=\"x\"} 1\n"
+            "calls_total{zone=\"b\",app=\"x\"} 1\n"
+            "calls_total{zone=\"c\",app=\"x\"} 1\n"
+            "# HELP zz_seconds Z.\n"
+            "# TYPE zz_seconds histogram\n"
+            "zz_seconds_bucket{zone=\"a\",app=\"y\",le=\"1\"} 1\n"
+            "zz_seconds_bucket{zone=\"a\",app=\"y\",le=\"+Inf\"} 1\n"
+            "zz_seconds_sum{zone=\"a\",app=\"y\"} 0.5\n"
+            "zz_seconds_count{zone=\"a\",app=\"y\"} 1\n"
+            "zz_seconds_bucket{zone=\"b\",app=\"x\",le=\"1\"} 0\n"
+            "zz_seconds_bucket{zone=\"b\",app=\"x\",le=\"+Inf\"} 1\n"
+            "zz_seconds_sum{zone=\"b\",app=\"x\"} 2\n"
+            "zz_seconds_count{zone=\"b\",app=\"x\"} 1\n");
+}
+
+// The bucket bounds the services use are written as le="..." exactly as FormatValue (the
+// previous exposition) wrote them, so their series keep their identity.
+TEST(SerializeTest, BucketBoundsKeepTheirLeLabels) {
+  for (const std::vector<double>& buckets :
+       {DefaultLatencyBuckets(), ExponentialBuckets(1, 2, 13), ExponentialBuckets(0.001, 10, 4)}) {
+    Registry registry;
+    registry.AddHistogram("h", "H.", {}, buckets).Add({});
+    const std::string text = registry.Serialize();
+    for (double bound : buckets) {
+      EXPECT_THAT(text, HasSubstr("h_bucket{le=\"" + FormatValue(bound) + "\"} 0\n"));
+    }
+  }
+}
+
+// prometheus::TextSerializer formats sample values with 16 significant digits and NaN as "Nan"
+// (FormatValue: shortest round-trip, "NaN"); both are valid exposition (see the promtool test).
+TEST(SerializeTest, SampleValueFormatting) {
+  Registry registry;
+  GaugeFamily& gauges = registry.AddGauge("g", "G.", {"k"});
+  gauges.Add({"big"}).Set(1e12);
+  gauges.Add({"inf"}).Set(std::numeric_limits<double>::infinity());
+  gauges.Add({"nan"}).Set(std::nan(""));
+  gauges.Add({"neg_inf"}).Set(-std::numeric_limits<double>::infinity());
+  gauges.Add({"small"}).Set(5e-05);
+  gauges.Add({"sum"}).Set(0.1 + 0.2);
+  EXPECT_EQ(registry.Serialize(),
+            "# HELP g G.\n# TYPE g gauge\n"
+            "g{k=\"big\"} 1000000000000\n"
+            "g{k=\"inf\"} +Inf\n"
+            "g{k=\"nan\"} Nan\n"
+            "g{k=\"neg_inf\"} -Inf\n"
+            "g{k=\"small\"} 5e-05\n"
+            "g{k=\"sum\"} 0.3\n");
+}
+
+TEST(SerializeTest, FamilyCollectAndAppendText) {
+  Registry registry;
+  GaugeFamily& empty = registry.AddGauge("empty", "Nothing yet.", {"x"});
+  const std::vector<prometheus::MetricFamily> collected = empty.Collect();
+  ASSERT_EQ(collected.size(), 1u);
+  EXPECT_EQ(collected[0].name, "empty");
+  EXPECT_EQ(collected[0].type, prometheus::MetricType::Gauge);
+  EXPECT_TRUE(collected[0].metric.empty());
+  std::string text;
+  empty.AppendText(&text);
+  EXPECT_EQ(text, "# HELP empty Nothing yet.\n# TYPE empty gauge\n");
+  empty.Add({"1"}).Set(2);
+  text.clear();
+  empty.AppendText(&text);
+  EXPECT_EQ(text, registry.Serialize());
 }
 
 TEST(SerializeTest, FamiliesAreSortedAndEmptyFamiliesHaveHeaderOnly) {
