@@ -838,12 +838,14 @@ std::vector<ExtractedRelation> RelationExtractor::Extract(std::string_view text)
                 text.substr(sentence.span.begin, sentence.span.end - sentence.span.begin));
             std::string key = std::string(AssociationTypeName(r.type));
             key.append("\x1f").append(r.source_key).append("\x1f").append(r.target_key);
-            auto [it, inserted] = seen.try_emplace(std::move(key), out.size());
-            if (inserted) {
+            // A relation past max_relations is not recorded in `seen`: a restatement of it
+            // must not refer to an index `out` does not have.
+            if (auto it = seen.find(key); it != seen.end()) {
+              if (out[it->second].confidence < r.confidence) out[it->second] = std::move(r);
+            } else {
               if (out.size() >= options_.max_relations) return;
+              seen.emplace(std::move(key), out.size());
               out.push_back(std::move(r));
-            } else if (out[it->second].confidence < r.confidence) {
-              out[it->second] = std::move(r);
             }
           }
         }
