@@ -122,8 +122,10 @@ class HybridCore {
   HybridCore(const HybridCore&) = delete;
   HybridCore& operator=(const HybridCore&) = delete;
 
-  absl::StatusOr<v1::EmbedResponse> Embed(const CallContext& call, const v1::EmbedRequest& request) const;
-  absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call, const v1::LearnRequest& request) const;
+  absl::StatusOr<v1::EmbedResponse> Embed(const CallContext& call,
+                                          const v1::EmbedRequest& request) const;
+  absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call,
+                                          const v1::LearnRequest& request) const;
   absl::StatusOr<v1::SearchResponse> Search(const CallContext& call,
                                             const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> Reason(const CallContext& call,
@@ -165,8 +167,10 @@ class HybridCore {
  private:
   using NamespaceEmbedder = NamespaceCache::Entry;
 
-  absl::StatusOr<v1::EmbedResponse> EmbedImpl(const CallContext& call, const v1::EmbedRequest& request) const;
-  absl::StatusOr<v1::LearnResponse> LearnImpl(const CallContext& call, const v1::LearnRequest& request) const;
+  absl::StatusOr<v1::EmbedResponse> EmbedImpl(const CallContext& call,
+                                              const v1::EmbedRequest& request) const;
+  absl::StatusOr<v1::LearnResponse> LearnImpl(const CallContext& call,
+                                              const v1::LearnRequest& request) const;
   absl::StatusOr<v1::SearchResponse> SearchImpl(const CallContext& call,
                                                 const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
@@ -201,9 +205,9 @@ class HybridCore {
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
                                                      const std::string& name) const;
   absl::StatusOr<std::shared_ptr<const Embedder>> Cached(std::shared_ptr<const Embedder> e) const;
-  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(const CallContext& call,
-                                                            const Embedder& embedder,
-                                                            absl::Span<const std::string_view> texts) const;
+  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(
+      const CallContext& call, const Embedder& embedder,
+      absl::Span<const std::string_view> texts) const;
 
   storage::v1::Storage::StubInterface* const storage_;
   EmbedderRegistry* const registry_;
@@ -231,7 +235,8 @@ absl::Status StorageError(const char* method, const grpc::Status& status);
 bool IsNamespaceNotFound(const absl::Status& status);
 
 template <typename Request, typename Response, typename Prepare>
-std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext& call, const char* method,
+std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext& call,
+                                                              const char* method,
                                                               const std::vector<Request>& requests,
                                                               std::vector<Response>* responses,
                                                               Prepare prepare) const {
