@@ -1,20 +1,13 @@
 #include "services/hybrid/service/hybrid_core.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <deque>
-#include <map>
 #include <optional>
-#include <tuple>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/grpc/correlation.h"
 #include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
@@ -30,11 +23,6 @@ static_assert(static_cast<int>(AssociationType::kCausal) == sv1::CAUSAL);
 static_assert(static_cast<int>(AssociationType::kTemporal) == sv1::TEMPORAL);
 static_assert(static_cast<int>(AssociationType::kHierarchical) == sv1::HIERARCHICAL);
 static_assert(static_cast<int>(AssociationType::kCompositional) == sv1::COMPOSITIONAL);
-
-std::string ContentHashId(std::string_view content) {
-  XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
-  return absl::StrFormat("c-%016x%016x", h.high64, h.low64);
-}
 
 absl::Status StorageError(const char* method, const grpc::Status& status) {
   switch (status.error_code()) {
@@ -63,10 +51,6 @@ const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 absl::Status CheckDeadline(const CallContext& call) {
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
   return absl::OkStatus();
-}
-
-bool IsZero(const std::vector<float>& v) {
-  return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; });
 }
 
 }  // namespace
@@ -277,182 +261,83 @@ absl::StatusOr<v1::EmbedResponse> HybridCore::EmbedImpl(const CallContext& call,
 absl::StatusOr<v1::LearnResponse> HybridCore::LearnImpl(const CallContext& call,
                                                         const v1::LearnRequest& request) const {
   const absl::Time start = absl::Now();
-  const int n = request.items_size();
-  if (n < 1 || static_cast<uint32_t>(n) > options_.max_items) {
-    return absl::InvalidArgumentError(absl::StrCat("items: 1..", options_.max_items, " required"));
-  }
-  const uint32_t links =
-      request.options().has_semantic_links() ? request.options().semantic_links().value() : 10;
-  const float threshold = request.options().has_semantic_threshold()
-                              ? request.options().semantic_threshold().value()
-                              : 0.5f;
-  if (links > 100) return absl::InvalidArgumentError("options.semantic_links: at most 100");
-  if (!(threshold >= 0 && threshold <= 1)) {
-    return absl::InvalidArgumentError("options.semantic_threshold: must be in [0, 1]");
-  }
-  for (int i = 0; i < n; ++i) {
-    if (request.items(i).content().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content: empty"));
-    }
-  }
+  ASSIGN_OR_RETURN(const LearnSettings settings, CheckLearnRequest(request, options_.max_items));
+  // 1. Namespace config.
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  const int dim = static_cast<int>(ns.config.dimension());
-
-  // Ids and vectors of the items.
-  std::vector<std::string> ids(n);
-  std::vector<std::vector<float>> vectors(n);
-  std::vector<std::string_view> to_embed;
-  std::vector<int> to_embed_index;
-  for (int i = 0; i < n; ++i) {
-    const v1::LearnItem& item = request.items(i);
-    ids[i] = item.id().empty() ? ContentHashId(item.content()) : item.id();
-    if (item.vector_size() > 0) {
-      if (item.vector_size() != dim) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("items[", i, "].vector: ", item.vector_size(),
-                         " values, the namespace dimension is ", dim));
-      }
-      for (float x : item.vector()) {
-        if (!std::isfinite(x)) {
-          return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vector: not finite"));
-        }
-      }
-      vectors[i].assign(item.vector().begin(), item.vector().end());
-    } else {
-      to_embed.push_back(item.content());
-      to_embed_index.push_back(i);
-    }
+  const Embedder& embedder = *ns.embedder;
+  // 2. Item ids and the vectors given.
+  ASSIGN_OR_RETURN(LearnItems items,
+                   LearnItems::From(request, static_cast<int>(ns.config.dimension()), embedder));
+  // 3. CPU phase: relation extraction, then one embedding batch (items' texts, endpoint keys).
+  ASSIGN_OR_RETURN(LearnRelations relations, ExtractAndEmbed(call, request, embedder, &items));
+  // 4. Semantic links to existing concepts.
+  AssociationSet associations;
+  RETURN_IF_ERROR(LinkToSimilarConcepts(call, request, settings, items, &associations));
+  // 5. Relations stated in the text, and the endpoint concepts that do not exist yet.
+  for (const LearnRelations::Relation& r : relations.relations) {
+    associations.Add(r.source, r.target, r.type, r.confidence);
   }
-  if (!to_embed.empty() && ns.embedder->name() == "none") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
-  }
-  auto extract = [&](int i) {
-    const auto& item = request.items(i);
-    return !item.has_extract_associations() || item.extract_associations().value();
-  };
+  ASSIGN_OR_RETURN(std::vector<std::string> to_create,
+                   MissingRelationConcepts(call, request.namespace_(), items, relations));
+  // 6. One atomic Write.
+  ASSIGN_OR_RETURN(sv1::WriteRequest write,
+                   BuildLearnWrite(request, items, relations, to_create, associations));
+  ASSIGN_OR_RETURN(sv1::WriteResponse written, WriteLearned(call, write));
+  v1::LearnResponse response =
+      BuildLearnResponse(items, relations, to_create, associations, written);
+  CountLearned(response, start);
+  return response;
+}
 
-  // CPU phase on the compute pool: extraction, then one embedding batch (items + relation keys).
-  struct Relation {
-    std::string source, target;
-    AssociationType type;
-    float confidence;
-  };
-  struct Computed {
-    std::vector<Relation> relations;                                   // text order
-    std::vector<std::string> relation_ids;                             // first-mention order
-    absl::flat_hash_map<std::string, std::string> relation_content;    // id -> key
-    absl::flat_hash_map<std::string, std::vector<float>> key_vectors;  // id -> embedding of key
-  };
-  absl::flat_hash_set<std::string> item_ids(ids.begin(), ids.end());
-  ASSIGN_OR_RETURN(
-      Computed computed, Compute<Computed>(call, [&]() -> absl::StatusOr<Computed> {
-        Computed out;
-        for (int i = 0; i < n; ++i) {
-          if (!extract(i)) continue;
-          for (ExtractedRelation& r : extractor_.Extract(request.items(i).content())) {
-            if (r.source_key.empty() || r.target_key.empty()) continue;
-            Relation rel{ContentHashId(r.source_key), ContentHashId(r.target_key), r.type,
-                         r.confidence};
-            for (auto& [id, key] :
-                 {std::pair{rel.source, &r.source_key}, std::pair{rel.target, &r.target_key}}) {
-              if (out.relation_content.emplace(id, *key).second) out.relation_ids.push_back(id);
-            }
-            out.relations.push_back(std::move(rel));
-          }
-        }
-        std::vector<std::string_view> texts = to_embed;
-        std::vector<std::string> key_ids;
-        if (ns.embedder->name() != "none") {
-          for (const auto& id : out.relation_ids) {
-            if (item_ids.contains(id)) continue;
-            key_ids.push_back(id);
-            texts.push_back(out.relation_content.at(id));
-          }
-        }
-        ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, *ns.embedder, texts));
-        for (size_t j = 0; j < to_embed.size(); ++j)
-          vectors[to_embed_index[j]] = std::move(embedded[j]);
-        for (size_t j = 0; j < key_ids.size(); ++j) {
-          out.key_vectors.emplace(key_ids[j], std::move(embedded[to_embed.size() + j]));
-        }
-        return out;
-      }));
-
-  // Associations, deduplicated by (source, target, type), highest confidence kept; in first-found
-  // order.
-  using Key = std::tuple<std::string, std::string, int>;
-  std::vector<sv1::Association> associations;
-  std::map<Key, size_t> association_index;
-  auto add_association = [&](const std::string& source, const std::string& target,
-                             AssociationType type, float confidence) {
-    if (source == target) return;
-    confidence = std::clamp(confidence, 0.0f, 1.0f);
-    if (confidence <= 0) return;  // 0 would mean 1.0 to storage
-    Key key{source, target, static_cast<int>(type)};
-    auto [it, inserted] = association_index.emplace(key, associations.size());
-    if (!inserted) {
-      auto& a = associations[it->second];
-      a.set_confidence(std::max(a.confidence(), confidence));
-      return;
+absl::StatusOr<LearnRelations> HybridCore::ExtractAndEmbed(const CallContext& call,
+                                                           const v1::LearnRequest& request,
+                                                           const Embedder& embedder,
+                                                           LearnItems* items) const {
+  return Compute<LearnRelations>(call, [&]() -> absl::StatusOr<LearnRelations> {
+    LearnRelations relations = LearnRelations::Extract(extractor_, request);
+    // Existing endpoints' vectors end up unused: cheaper than a second pool round trip.
+    std::vector<std::string> key_ids;
+    if (embedder.name() != "none") key_ids = relations.EndpointsOutside(items->id_set);
+    std::vector<std::string_view> texts = items->to_embed;
+    for (const auto& id : key_ids) texts.push_back(relations.relation_content.at(id));
+    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, embedder, texts));
+    const size_t n = items->to_embed.size();
+    for (size_t j = 0; j < n; ++j)
+      items->vectors[items->to_embed_index[j]] = std::move(embedded[j]);
+    for (size_t j = 0; j < key_ids.size(); ++j) {
+      relations.key_vectors.emplace(key_ids[j], std::move(embedded[n + j]));
     }
-    sv1::Association a;
-    a.set_source(source);
-    a.set_target(target);
-    a.set_type(static_cast<sv1::AssociationType>(type));
-    a.set_confidence(confidence);
-    a.set_weight(1.0f);
-    associations.push_back(std::move(a));
-  };
+    return relations;
+  });
+}
 
-  // Semantic links to existing concepts: one storage Search per item, concurrently.
-  if (links > 0) {
-    std::vector<int> searched;
-    std::vector<sv1::SearchRequest> searches;
-    for (int i = 0; i < n; ++i) {
-      if (!extract(i) || IsZero(vectors[i])) continue;
-      sv1::SearchRequest req;
-      req.set_namespace_(request.namespace_());
-      req.mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
-      req.set_k(links + 1);
-      searched.push_back(i);
-      searches.push_back(std::move(req));
-    }
-    std::vector<sv1::SearchResponse> found;
-    std::vector<absl::Status> statuses = CallStorageConcurrently(
-        call, "Search", searches, &found,
-        [this](grpc::ClientContext* c, const sv1::SearchRequest& r, grpc::CompletionQueue* cq) {
-          return storage_->PrepareAsyncSearch(c, r, cq);
-        });
-    for (const absl::Status& st : statuses)
-      RETURN_IF_ERROR(st);  // the first failure, in item order
-    for (size_t j = 0; j < searched.size(); ++j) {
-      const int i = searched[j];
-      uint32_t taken = 0;
-      for (const auto& hit : found[j].results()) {
-        if (taken >= links) break;
-        if (hit.node().id() == ids[i] || hit.score() < threshold) continue;
-        add_association(ids[i], hit.node().id(), AssociationType::kSemantic, hit.score());
-        ++taken;
-      }
-    }
-  }
+absl::Status HybridCore::LinkToSimilarConcepts(const CallContext& call,
+                                               const v1::LearnRequest& request,
+                                               const LearnSettings& settings,
+                                               const LearnItems& items,
+                                               AssociationSet* associations) const {
+  if (settings.semantic_links == 0) return absl::OkStatus();
+  const SemanticLinkSearches searches = SemanticLinkSearches::For(request, items, settings);
+  std::vector<sv1::SearchResponse> found;
+  std::vector<absl::Status> statuses = CallStorageConcurrently(
+      call, "Search", searches.requests, &found,
+      [this](grpc::ClientContext* c, const sv1::SearchRequest& r, grpc::CompletionQueue* cq) {
+        return storage_->PrepareAsyncSearch(c, r, cq);
+      });
+  for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);  // the first failure, in item order
+  searches.AddLinks(found, items, settings, associations);
+  return absl::OkStatus();
+}
 
-  // Relations stated in the text; endpoints by content hash of their key.
-  for (const Relation& r : computed.relations)
-    add_association(r.source, r.target, r.type, r.confidence);
-  const std::vector<std::string>& relation_ids = computed.relation_ids;
-  const auto& relation_content = computed.relation_content;
-
-  // Which relation endpoints exist already (items of this call are put anyway).
+absl::StatusOr<std::vector<std::string>> HybridCore::MissingRelationConcepts(
+    const CallContext& call, const std::string& ns, const LearnItems& items,
+    const LearnRelations& relations) const {
+  // The items of this call are put anyway.
+  const std::vector<std::string> lookup = relations.EndpointsOutside(items.id_set);
   absl::flat_hash_set<std::string> existing;
-  std::vector<std::string> lookup;
-  for (const auto& id : relation_ids) {
-    if (!item_ids.contains(id)) lookup.push_back(id);
-  }
   for (size_t begin = 0; begin < lookup.size(); begin += 1000) {
     sv1::GetConceptsRequest req;
-    req.set_namespace_(request.namespace_());
+    req.set_namespace_(ns);
     for (size_t j = begin; j < lookup.size() && j < begin + 1000; ++j) req.add_ids(lookup[j]);
     sv1::GetConceptsResponse resp;
     RETURN_IF_ERROR(CallStorage(call, "GetConcepts", [&](grpc::ClientContext* c) {
@@ -464,79 +349,31 @@ absl::StatusOr<v1::LearnResponse> HybridCore::LearnImpl(const CallContext& call,
   for (const auto& id : lookup) {
     if (!existing.contains(id)) to_create.push_back(id);
   }
+  return to_create;
+}
 
-  // One atomic write.
-  const size_t total = n + to_create.size() + associations.size();
-  if (total > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("items: this call needs ", total,
-                     " storage mutations (concepts and associations), at most 1000 "
-                     "fit in one atomic write; send fewer items"));
-  }
-  sv1::WriteRequest write;
-  write.set_namespace_(request.namespace_());
-  for (int i = 0; i < n; ++i) {
-    const auto& item = request.items(i);
-    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
-    c->set_id(ids[i]);
-    c->set_content(item.content());
-    if (!IsZero(vectors[i]) || item.vector_size() > 0)
-      c->mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
-    *c->mutable_attributes() = item.attributes();
-  }
-  for (size_t j = 0; j < to_create.size(); ++j) {
-    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
-    c->set_id(to_create[j]);
-    c->set_content(relation_content.at(to_create[j]));
-    auto v = computed.key_vectors.find(to_create[j]);
-    if (v != computed.key_vectors.end() && !IsZero(v->second)) {
-      c->mutable_vector()->Assign(v->second.begin(), v->second.end());
-    }
-    (*c->mutable_attributes())["engram.origin"] = "relation";
-  }
-  for (const auto& a : associations) *write.add_mutations()->mutable_put_association() = a;
+absl::StatusOr<sv1::WriteResponse> HybridCore::WriteLearned(const CallContext& call,
+                                                            const sv1::WriteRequest& write) const {
   sv1::WriteResponse written;
   RETURN_IF_ERROR(CallStorage(
       call, "Write", [&](grpc::ClientContext* c) { return storage_->Write(c, write, &written); }));
   if (written.results_size() != write.mutations_size()) {
     return absl::InternalError("storage Write: result count differs from mutation count");
   }
+  return written;
+}
 
-  v1::LearnResponse response;
-  for (int i = 0; i < n; ++i) {
-    auto* r = response.add_results();
-    r->set_id(ids[i]);
-    r->set_created(written.results(i).created());
-  }
-  absl::flat_hash_map<std::string, bool> created_relation;
-  for (size_t j = 0; j < to_create.size(); ++j) {
-    created_relation[to_create[j]] = written.results(n + j).created();
-  }
-  for (const auto& id : relation_ids) {
-    auto* r = response.add_relation_concepts();
-    r->set_id(id);
-    auto it = created_relation.find(id);
-    r->set_created(it != created_relation.end() && it->second);
-  }
-  std::map<int, uint64_t> by_type;
-  for (const auto& a : associations) {
-    *response.add_associations() = a;
-    ++by_type[a.type()];
-  }
-  for (const auto& [type, count] : by_type) {
-    auto* c = response.add_associations_by_type();
-    c->set_type(static_cast<sv1::AssociationType>(type));
-    c->set_count(count);
-    if (associations_created_ != nullptr) {
+void HybridCore::CountLearned(const v1::LearnResponse& response, absl::Time start) const {
+  if (associations_created_ != nullptr) {
+    for (const v1::AssociationCount& c : response.associations_by_type()) {
       associations_created_
-          ->Add({std::string(AssociationTypeName(static_cast<AssociationType>(type)))})
-          .Increment(static_cast<double>(count));
+          ->Add({std::string(AssociationTypeName(static_cast<AssociationType>(c.type())))})
+          .Increment(static_cast<double>(c.count()));
     }
   }
-  response.set_associations_created(associations.size());
-  if (learn_seconds_ != nullptr)
+  if (learn_seconds_ != nullptr) {
     learn_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
-  return response;
+  }
 }
 
 absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& call,
@@ -595,7 +432,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   std::string_view text = request.query();
   ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-  if (IsZero(vectors[0])) return std::optional<ReasonResult>();
+  if (IsZeroVector(vectors[0])) return std::optional<ReasonResult>();
   StorageGraphSource graph(this, call, request.namespace_());
   ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph, observer));
   return std::optional<ReasonResult>(std::move(result));
