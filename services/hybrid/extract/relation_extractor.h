@@ -13,7 +13,7 @@
 //   "cancer is caused by smoking" gives smoking -> cancer; "a car contains an engine" gives
 //   engine -> car; "dinner is after lunch" gives lunch -> dinner.
 //
-// What is recognised (the full table is in relation_extractor.cc and docs/hybrid.md):
+// What is recognised (the full table is in patterns.cc and docs/hybrid.md):
 //   HIERARCHICAL  X is a/an Y; X is a kind/type/sort/form/example/... of Y; X are Ys (plural
 //                 noun object only); X is a member of Y; X is classified as Y; Y such as X1, X2;
 //                 X1, X2 and other Y

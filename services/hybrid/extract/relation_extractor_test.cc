@@ -218,6 +218,17 @@ TEST(RelationExtractorTest, OptionsBoundTheOutput) {
   EXPECT_EQ(strict.Extract("Dogs are a kind of mammal. Cats are a kind of mammal.").size(), 1u);
 }
 
+TEST(RelationExtractorTest, RelationsPastTheLimitStayDroppedWhenRestated) {
+  // The cat relation is past max_relations; its stronger restatement must not replace anything
+  // (it once wrote past the end of the output).
+  RelationExtractor one({.max_relations = 1});
+  const auto relations =
+      one.Extract("A dog is a mammal. A cat may be a kind of mammal. A cat is a kind of mammal.");
+  EXPECT_THAT(Describe(relations), ElementsAreArray({"dog -> mammal HIERARCHICAL"}));
+  ASSERT_EQ(relations.size(), 1u);
+  EXPECT_FLOAT_EQ(relations[0].confidence, 0.8f);
+}
+
 TEST(RelationExtractorTest, ArbitraryBytesNeverCrash) {
   RelationExtractor extractor;
   std::string text;

@@ -1,20 +1,13 @@
 #include "services/hybrid/service/hybrid_core.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <cmath>
-#include <map>
 #include <optional>
-#include <tuple>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/grpc/correlation.h"
 #include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
@@ -31,18 +24,12 @@ static_assert(static_cast<int>(AssociationType::kTemporal) == sv1::TEMPORAL);
 static_assert(static_cast<int>(AssociationType::kHierarchical) == sv1::HIERARCHICAL);
 static_assert(static_cast<int>(AssociationType::kCompositional) == sv1::COMPOSITIONAL);
 
-std::string ContentHashId(std::string_view content) {
-  XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
-  return absl::StrFormat("c-%016x%016x", h.high64, h.low64);
-}
-
 absl::Status StorageError(const char* method, const grpc::Status& status) {
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      return status::WithDetail(
-          absl::UnavailableError(
-              absl::StrCat("storage unavailable (", method, "): ", status.error_message())),
-          status::DependencyDetail("storage"));
+      return status::WithDetail(absl::UnavailableError(absl::StrCat("storage unavailable (", method,
+                                                                    "): ", status.error_message())),
+                                status::DependencyDetail("storage"));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat("storage ", method, ": deadline exceeded"));
     case grpc::StatusCode::CANCELLED:
@@ -59,15 +46,11 @@ bool IsNamespaceNotFound(const absl::Status& status) {
 namespace {
 
 const std::vector<double> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 absl::Status CheckDeadline(const CallContext& call) {
   if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline exceeded");
   return absl::OkStatus();
-}
-
-bool IsZero(const std::vector<float>& v) {
-  return std::all_of(v.begin(), v.end(), [](float x) { return x == 0.0f; });
 }
 
 }  // namespace
@@ -83,22 +66,30 @@ HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* r
       ns_cache_(options_.namespace_cache),
       metrics_(metrics) {
   if (metrics == nullptr) return;
-  embed_seconds_ = &metrics->AddHistogram("engram_hybrid_embed_seconds", "Time to embed one batch.", {},
-                                          kLatencyBuckets).Add({});
-  embed_batch_ = &metrics->AddHistogram("engram_hybrid_embed_batch_size", "Texts per embedded batch.", {},
-                                        {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000}).Add({});
-  learn_seconds_ = &metrics->AddHistogram("engram_hybrid_learn_seconds", "Learn latency.", {},
-                                          kLatencyBuckets).Add({});
-  reason_seconds_ = &metrics->AddHistogram("engram_hybrid_reason_seconds", "Reason latency.", {},
-                                           kLatencyBuckets).Add({});
-  reason_paths_explored_ = &metrics->AddHistogram("engram_hybrid_reason_paths_explored",
-                                                  "Partial paths scored per Reason call.", {},
-                                                  {1, 10, 100, 1000, 10000, 100000}).Add({});
+  embed_seconds_ = &metrics
+                        ->AddHistogram("engram_hybrid_embed_seconds", "Time to embed one batch.",
+                                       {}, kLatencyBuckets)
+                        .Add({});
+  embed_batch_ = &metrics
+                      ->AddHistogram("engram_hybrid_embed_batch_size", "Texts per embedded batch.",
+                                     {}, {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000})
+                      .Add({});
+  learn_seconds_ =
+      &metrics->AddHistogram("engram_hybrid_learn_seconds", "Learn latency.", {}, kLatencyBuckets)
+           .Add({});
+  reason_seconds_ =
+      &metrics->AddHistogram("engram_hybrid_reason_seconds", "Reason latency.", {}, kLatencyBuckets)
+           .Add({});
+  reason_paths_explored_ = &metrics
+                                ->AddHistogram("engram_hybrid_reason_paths_explored",
+                                               "Partial paths scored per Reason call.", {},
+                                               {1, 10, 100, 1000, 10000, 100000})
+                                .Add({});
   associations_created_ = &metrics->AddCounter("engram_hybrid_associations_created",
                                                "Associations written by Learn, by type.", {"type"});
-  storage_errors_ = &metrics->AddCounter("engram_hybrid_storage_errors",
-                                         "Failed engram-storage calls, by method and code.",
-                                         {"method", "code"});
+  storage_errors_ =
+      &metrics->AddCounter("engram_hybrid_storage_errors",
+                           "Failed engram-storage calls, by method and code.", {"method", "code"});
   NamespaceCache* ns = &ns_cache_;
   metrics->AddCallbackGauge("engram_hybrid_namespace_cache_hits", "Namespace config cache hits.",
                             [ns] { return static_cast<double>(ns->hits()); });
@@ -111,7 +102,8 @@ HybridCore::HybridCore(sv1::Storage::StubInterface* storage, EmbedderRegistry* r
                               [c] { return static_cast<double>(c->hits()); });
     metrics->AddCallbackGauge("engram_hybrid_embed_cache_misses", "Embedding cache misses.",
                               [c] { return static_cast<double>(c->misses()); });
-    metrics->AddCallbackGauge("engram_hybrid_embed_cache_bytes", "Bytes charged in the embedding cache.",
+    metrics->AddCallbackGauge("engram_hybrid_embed_cache_bytes",
+                              "Bytes charged in the embedding cache.",
                               [c] { return static_cast<double>(c->bytes()); });
   }
 }
@@ -122,7 +114,8 @@ HybridCore::~HybridCore() {
   metrics_->RemoveCallbackGauge("engram_hybrid_namespace_cache_misses");
 }
 
-absl::Status HybridCore::PrepareStorageContext(const CallContext& call, grpc::ClientContext* context,
+absl::Status HybridCore::PrepareStorageContext(const CallContext& call,
+                                               grpc::ClientContext* context,
                                                grpcutil::CallCanceller::Tracked* tracked) const {
   RETURN_IF_ERROR(CheckDeadline(call));
   if (call.canceller != nullptr) {
@@ -142,13 +135,15 @@ absl::Status HybridCore::FinishStorageCall(const char* method, const grpc::Statu
   if (status.ok()) return absl::OkStatus();
   absl::Status mapped = StorageError(method, status);
   if (storage_errors_ != nullptr) {
-    storage_errors_->Add({method, std::string(absl::StatusCodeToString(mapped.code()))}).Increment();
+    storage_errors_->Add({method, std::string(absl::StatusCodeToString(mapped.code()))})
+        .Increment();
   }
   return mapped;
 }
 
-absl::Status HybridCore::CallStorage(const CallContext& call, const char* method,
-                                     const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
+absl::Status HybridCore::CallStorage(
+    const CallContext& call, const char* method,
+    const std::function<grpc::Status(grpc::ClientContext*)>& fn) const {
   grpc::ClientContext context;
   grpcutil::CallCanceller::Tracked tracked;
   RETURN_IF_ERROR(PrepareStorageContext(call, &context, &tracked));
@@ -189,30 +184,34 @@ absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
   return r;
 }
 
-absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(const CallContext& call,
-                                                                           const std::string& name) const {
+absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(
+    const CallContext& call, const std::string& name) const {
   if (name.empty()) return absl::InvalidArgumentError("namespace: required");
   if (auto hit = ns_cache_.Get(name)) return *std::move(hit);
   sv1::GetNamespaceRequest req;
   req.set_name(name);
   sv1::NamespaceInfo info;
-  RETURN_IF_ERROR(CallStorage(call, "GetNamespace",
-                              [&](grpc::ClientContext* c) { return storage_->GetNamespace(c, req, &info); }));
+  RETURN_IF_ERROR(CallStorage(call, "GetNamespace", [&](grpc::ClientContext* c) {
+    return storage_->GetNamespace(c, req, &info);
+  }));
   NamespaceEmbedder out;
   out.config = info.config();
-  ASSIGN_OR_RETURN(auto embedder, registry_->Get(out.config.embedder(), static_cast<int>(out.config.dimension())));
+  ASSIGN_OR_RETURN(auto embedder,
+                   registry_->Get(out.config.embedder(), static_cast<int>(out.config.dimension())));
   ASSIGN_OR_RETURN(out.embedder, Cached(std::move(embedder)));
   ns_cache_.Put(name, out);
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<const Embedder>> HybridCore::Cached(std::shared_ptr<const Embedder> e) const {
+absl::StatusOr<std::shared_ptr<const Embedder>> HybridCore::Cached(
+    std::shared_ptr<const Embedder> e) const {
   if (cache_ == nullptr || e->name() == "none") return e;
   return std::make_shared<CachingEmbedder>(std::move(e), cache_);
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
-    const CallContext& call, const Embedder& embedder, absl::Span<const std::string_view> texts) const {
+    const CallContext& call, const Embedder& embedder,
+    absl::Span<const std::string_view> texts) const {
   using Vectors = std::vector<std::vector<float>>;
   if (texts.empty()) return Vectors{};
   absl::Time start = absl::Now();
@@ -227,8 +226,9 @@ absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
 }
 
 absl::StatusOr<v1::EmbedResponse> HybridCore::EmbedImpl(const CallContext& call,
-                                                    const v1::EmbedRequest& request) const {
-  if (request.texts_size() < 1 || static_cast<uint32_t>(request.texts_size()) > options_.max_texts) {
+                                                        const v1::EmbedRequest& request) const {
+  if (request.texts_size() < 1 ||
+      static_cast<uint32_t>(request.texts_size()) > options_.max_texts) {
     return absl::InvalidArgumentError(absl::StrCat("texts: 1..", options_.max_texts, " required"));
   }
   std::shared_ptr<const Embedder> embedder;
@@ -259,259 +259,125 @@ absl::StatusOr<v1::EmbedResponse> HybridCore::EmbedImpl(const CallContext& call,
 }
 
 absl::StatusOr<v1::LearnResponse> HybridCore::LearnImpl(const CallContext& call,
-                                                    const v1::LearnRequest& request) const {
+                                                        const v1::LearnRequest& request) const {
   const absl::Time start = absl::Now();
-  const int n = request.items_size();
-  if (n < 1 || static_cast<uint32_t>(n) > options_.max_items) {
-    return absl::InvalidArgumentError(absl::StrCat("items: 1..", options_.max_items, " required"));
-  }
-  const uint32_t links =
-      request.options().has_semantic_links() ? request.options().semantic_links().value() : 10;
-  const float threshold =
-      request.options().has_semantic_threshold() ? request.options().semantic_threshold().value() : 0.5f;
-  if (links > 100) return absl::InvalidArgumentError("options.semantic_links: at most 100");
-  if (!(threshold >= 0 && threshold <= 1)) {
-    return absl::InvalidArgumentError("options.semantic_threshold: must be in [0, 1]");
-  }
-  for (int i = 0; i < n; ++i) {
-    if (request.items(i).content().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("items[", i, "].content: empty"));
-    }
-  }
+  ASSIGN_OR_RETURN(const LearnSettings settings, CheckLearnRequest(request, options_.max_items));
+  // 1. Namespace config.
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  const int dim = static_cast<int>(ns.config.dimension());
-
-  // Ids and vectors of the items.
-  std::vector<std::string> ids(n);
-  std::vector<std::vector<float>> vectors(n);
-  std::vector<std::string_view> to_embed;
-  std::vector<int> to_embed_index;
-  for (int i = 0; i < n; ++i) {
-    const v1::LearnItem& item = request.items(i);
-    ids[i] = item.id().empty() ? ContentHashId(item.content()) : item.id();
-    if (item.vector_size() > 0) {
-      if (item.vector_size() != dim) {
-        return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vector: ", item.vector_size(),
-                                                       " values, the namespace dimension is ", dim));
-      }
-      for (float x : item.vector()) {
-        if (!std::isfinite(x)) {
-          return absl::InvalidArgumentError(absl::StrCat("items[", i, "].vector: not finite"));
-        }
-      }
-      vectors[i].assign(item.vector().begin(), item.vector().end());
-    } else {
-      to_embed.push_back(item.content());
-      to_embed_index.push_back(i);
-    }
+  const Embedder& embedder = *ns.embedder;
+  // 2. Item ids and the vectors given.
+  ASSIGN_OR_RETURN(LearnItems items,
+                   LearnItems::From(request, static_cast<int>(ns.config.dimension()), embedder));
+  // 3. CPU phase: relation extraction, then one embedding batch (items' texts, endpoint keys).
+  ASSIGN_OR_RETURN(LearnRelations relations, ExtractAndEmbed(call, request, embedder, &items));
+  // 4. Semantic links to existing concepts.
+  AssociationSet associations;
+  RETURN_IF_ERROR(LinkToSimilarConcepts(call, request, settings, items, &associations));
+  // 5. Relations stated in the text, and the endpoint concepts that do not exist yet.
+  for (const LearnRelations::Relation& r : relations.relations) {
+    associations.Add(r.source, r.target, r.type, r.confidence);
   }
-  if (!to_embed.empty() && ns.embedder->name() == "none") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "items[", to_embed_index[0], "].vector: required, the namespace's embedder is \"none\""));
-  }
-  auto extract = [&](int i) {
-    const auto& item = request.items(i);
-    return !item.has_extract_associations() || item.extract_associations().value();
-  };
+  ASSIGN_OR_RETURN(std::vector<std::string> to_create,
+                   MissingRelationConcepts(call, request.namespace_(), items, relations));
+  // 6. One atomic Write.
+  ASSIGN_OR_RETURN(sv1::WriteRequest write,
+                   BuildLearnWrite(request, items, relations, to_create, associations));
+  ASSIGN_OR_RETURN(sv1::WriteResponse written, WriteLearned(call, write));
+  v1::LearnResponse response =
+      BuildLearnResponse(items, relations, to_create, associations, written);
+  CountLearned(response, start);
+  return response;
+}
 
-  // CPU phase on the compute pool: extraction, then one embedding batch (items + relation keys).
-  struct Relation {
-    std::string source, target;
-    AssociationType type;
-    float confidence;
-  };
-  struct Computed {
-    std::vector<Relation> relations;                                  // text order
-    std::vector<std::string> relation_ids;                            // first-mention order
-    absl::flat_hash_map<std::string, std::string> relation_content;   // id -> key
-    absl::flat_hash_map<std::string, std::vector<float>> key_vectors;  // id -> embedding of key
-  };
-  absl::flat_hash_set<std::string> item_ids(ids.begin(), ids.end());
-  ASSIGN_OR_RETURN(Computed computed, Compute<Computed>(call, [&]() -> absl::StatusOr<Computed> {
-    Computed out;
-    for (int i = 0; i < n; ++i) {
-      if (!extract(i)) continue;
-      for (ExtractedRelation& r : extractor_.Extract(request.items(i).content())) {
-        if (r.source_key.empty() || r.target_key.empty()) continue;
-        Relation rel{ContentHashId(r.source_key), ContentHashId(r.target_key), r.type, r.confidence};
-        for (auto& [id, key] : {std::pair{rel.source, &r.source_key}, std::pair{rel.target, &r.target_key}}) {
-          if (out.relation_content.emplace(id, *key).second) out.relation_ids.push_back(id);
-        }
-        out.relations.push_back(std::move(rel));
-      }
-    }
-    std::vector<std::string_view> texts = to_embed;
+absl::StatusOr<LearnRelations> HybridCore::ExtractAndEmbed(const CallContext& call,
+                                                           const v1::LearnRequest& request,
+                                                           const Embedder& embedder,
+                                                           LearnItems* items) const {
+  return Compute<LearnRelations>(call, [&]() -> absl::StatusOr<LearnRelations> {
+    LearnRelations relations = LearnRelations::Extract(extractor_, request);
+    // Existing endpoints' vectors end up unused: cheaper than a second pool round trip.
     std::vector<std::string> key_ids;
-    if (ns.embedder->name() != "none") {
-      for (const auto& id : out.relation_ids) {
-        if (item_ids.contains(id)) continue;
-        key_ids.push_back(id);
-        texts.push_back(out.relation_content.at(id));
-      }
-    }
-    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, *ns.embedder, texts));
-    for (size_t j = 0; j < to_embed.size(); ++j) vectors[to_embed_index[j]] = std::move(embedded[j]);
+    if (embedder.name() != "none") key_ids = relations.EndpointsOutside(items->id_set);
+    std::vector<std::string_view> texts = items->to_embed;
+    for (const auto& id : key_ids) texts.push_back(relations.relation_content.at(id));
+    ASSIGN_OR_RETURN(auto embedded, EmbedTexts(call, embedder, texts));
+    const size_t n = items->to_embed.size();
+    for (size_t j = 0; j < n; ++j)
+      items->vectors[items->to_embed_index[j]] = std::move(embedded[j]);
     for (size_t j = 0; j < key_ids.size(); ++j) {
-      out.key_vectors.emplace(key_ids[j], std::move(embedded[to_embed.size() + j]));
+      relations.key_vectors.emplace(key_ids[j], std::move(embedded[n + j]));
     }
-    return out;
-  }));
+    return relations;
+  });
+}
 
-  // Associations, deduplicated by (source, target, type), highest confidence kept; in first-found order.
-  using Key = std::tuple<std::string, std::string, int>;
-  std::vector<sv1::Association> associations;
-  std::map<Key, size_t> association_index;
-  auto add_association = [&](const std::string& source, const std::string& target, AssociationType type,
-                             float confidence) {
-    if (source == target) return;
-    confidence = std::clamp(confidence, 0.0f, 1.0f);
-    if (confidence <= 0) return;  // 0 would mean 1.0 to storage
-    Key key{source, target, static_cast<int>(type)};
-    auto [it, inserted] = association_index.emplace(key, associations.size());
-    if (!inserted) {
-      auto& a = associations[it->second];
-      a.set_confidence(std::max(a.confidence(), confidence));
-      return;
-    }
-    sv1::Association a;
-    a.set_source(source);
-    a.set_target(target);
-    a.set_type(static_cast<sv1::AssociationType>(type));
-    a.set_confidence(confidence);
-    a.set_weight(1.0f);
-    associations.push_back(std::move(a));
-  };
+absl::Status HybridCore::LinkToSimilarConcepts(const CallContext& call,
+                                               const v1::LearnRequest& request,
+                                               const LearnSettings& settings,
+                                               const LearnItems& items,
+                                               AssociationSet* associations) const {
+  if (settings.semantic_links == 0) return absl::OkStatus();
+  const SemanticLinkSearches searches = SemanticLinkSearches::For(request, items, settings);
+  std::vector<sv1::SearchResponse> found;
+  std::vector<absl::Status> statuses = CallStorageConcurrently(
+      call, "Search", searches.requests, &found,
+      [this](grpc::ClientContext* c, const sv1::SearchRequest& r, grpc::CompletionQueue* cq) {
+        return storage_->PrepareAsyncSearch(c, r, cq);
+      });
+  for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);  // the first failure, in item order
+  searches.AddLinks(found, items, settings, associations);
+  return absl::OkStatus();
+}
 
-  // Semantic links to existing concepts: one storage Search per item, concurrently.
-  if (links > 0) {
-    std::vector<int> searched;
-    std::vector<sv1::SearchRequest> searches;
-    for (int i = 0; i < n; ++i) {
-      if (!extract(i) || IsZero(vectors[i])) continue;
-      sv1::SearchRequest req;
-      req.set_namespace_(request.namespace_());
-      req.mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
-      req.set_k(links + 1);
-      searched.push_back(i);
-      searches.push_back(std::move(req));
-    }
-    std::vector<sv1::SearchResponse> found;
-    std::vector<absl::Status> statuses = CallStorageConcurrently(
-        call, "Search", searches, &found,
-        [this](grpc::ClientContext* c, const sv1::SearchRequest& r, grpc::CompletionQueue* cq) {
-          return storage_->PrepareAsyncSearch(c, r, cq);
-        });
-    for (const absl::Status& st : statuses) RETURN_IF_ERROR(st);  // the first failure, in item order
-    for (size_t j = 0; j < searched.size(); ++j) {
-      const int i = searched[j];
-      uint32_t taken = 0;
-      for (const auto& hit : found[j].results()) {
-        if (taken >= links) break;
-        if (hit.node().id() == ids[i] || hit.score() < threshold) continue;
-        add_association(ids[i], hit.node().id(), AssociationType::kSemantic, hit.score());
-        ++taken;
-      }
-    }
-  }
-
-  // Relations stated in the text; endpoints by content hash of their key.
-  for (const Relation& r : computed.relations) add_association(r.source, r.target, r.type, r.confidence);
-  const std::vector<std::string>& relation_ids = computed.relation_ids;
-  const auto& relation_content = computed.relation_content;
-
-  // Which relation endpoints exist already (items of this call are put anyway).
+absl::StatusOr<std::vector<std::string>> HybridCore::MissingRelationConcepts(
+    const CallContext& call, const std::string& ns, const LearnItems& items,
+    const LearnRelations& relations) const {
+  // The items of this call are put anyway.
+  const std::vector<std::string> lookup = relations.EndpointsOutside(items.id_set);
   absl::flat_hash_set<std::string> existing;
-  std::vector<std::string> lookup;
-  for (const auto& id : relation_ids) {
-    if (!item_ids.contains(id)) lookup.push_back(id);
-  }
   for (size_t begin = 0; begin < lookup.size(); begin += 1000) {
     sv1::GetConceptsRequest req;
-    req.set_namespace_(request.namespace_());
+    req.set_namespace_(ns);
     for (size_t j = begin; j < lookup.size() && j < begin + 1000; ++j) req.add_ids(lookup[j]);
     sv1::GetConceptsResponse resp;
-    RETURN_IF_ERROR(CallStorage(call, "GetConcepts",
-                                [&](grpc::ClientContext* c) { return storage_->GetConcepts(c, req, &resp); }));
+    RETURN_IF_ERROR(CallStorage(call, "GetConcepts", [&](grpc::ClientContext* c) {
+      return storage_->GetConcepts(c, req, &resp);
+    }));
     for (const auto& c : resp.concepts()) existing.insert(c.id());
   }
   std::vector<std::string> to_create;
   for (const auto& id : lookup) {
     if (!existing.contains(id)) to_create.push_back(id);
   }
+  return to_create;
+}
 
-  // One atomic write.
-  const size_t total = n + to_create.size() + associations.size();
-  if (total > 1000) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "items: this call needs ", total, " storage mutations (concepts and associations), at most 1000 "
-        "fit in one atomic write; send fewer items"));
-  }
-  sv1::WriteRequest write;
-  write.set_namespace_(request.namespace_());
-  for (int i = 0; i < n; ++i) {
-    const auto& item = request.items(i);
-    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
-    c->set_id(ids[i]);
-    c->set_content(item.content());
-    if (!IsZero(vectors[i]) || item.vector_size() > 0) c->mutable_vector()->Assign(vectors[i].begin(), vectors[i].end());
-    *c->mutable_attributes() = item.attributes();
-  }
-  for (size_t j = 0; j < to_create.size(); ++j) {
-    sv1::Concept* c = write.add_mutations()->mutable_put_concept();
-    c->set_id(to_create[j]);
-    c->set_content(relation_content.at(to_create[j]));
-    auto v = computed.key_vectors.find(to_create[j]);
-    if (v != computed.key_vectors.end() && !IsZero(v->second)) {
-      c->mutable_vector()->Assign(v->second.begin(), v->second.end());
-    }
-    (*c->mutable_attributes())["engram.origin"] = "relation";
-  }
-  for (const auto& a : associations) *write.add_mutations()->mutable_put_association() = a;
+absl::StatusOr<sv1::WriteResponse> HybridCore::WriteLearned(const CallContext& call,
+                                                            const sv1::WriteRequest& write) const {
   sv1::WriteResponse written;
-  RETURN_IF_ERROR(
-      CallStorage(call, "Write", [&](grpc::ClientContext* c) { return storage_->Write(c, write, &written); }));
+  RETURN_IF_ERROR(CallStorage(
+      call, "Write", [&](grpc::ClientContext* c) { return storage_->Write(c, write, &written); }));
   if (written.results_size() != write.mutations_size()) {
     return absl::InternalError("storage Write: result count differs from mutation count");
   }
+  return written;
+}
 
-  v1::LearnResponse response;
-  for (int i = 0; i < n; ++i) {
-    auto* r = response.add_results();
-    r->set_id(ids[i]);
-    r->set_created(written.results(i).created());
-  }
-  absl::flat_hash_map<std::string, bool> created_relation;
-  for (size_t j = 0; j < to_create.size(); ++j) {
-    created_relation[to_create[j]] = written.results(n + j).created();
-  }
-  for (const auto& id : relation_ids) {
-    auto* r = response.add_relation_concepts();
-    r->set_id(id);
-    auto it = created_relation.find(id);
-    r->set_created(it != created_relation.end() && it->second);
-  }
-  std::map<int, uint64_t> by_type;
-  for (const auto& a : associations) {
-    *response.add_associations() = a;
-    ++by_type[a.type()];
-  }
-  for (const auto& [type, count] : by_type) {
-    auto* c = response.add_associations_by_type();
-    c->set_type(static_cast<sv1::AssociationType>(type));
-    c->set_count(count);
-    if (associations_created_ != nullptr) {
+void HybridCore::CountLearned(const v1::LearnResponse& response, absl::Time start) const {
+  if (associations_created_ != nullptr) {
+    for (const v1::AssociationCount& c : response.associations_by_type()) {
       associations_created_
-          ->Add({std::string(AssociationTypeName(static_cast<AssociationType>(type)))})
-          .Increment(static_cast<double>(count));
+          ->Add({std::string(AssociationTypeName(static_cast<AssociationType>(c.type())))})
+          .Increment(static_cast<double>(c.count()));
     }
   }
-  response.set_associations_created(associations.size());
-  if (learn_seconds_ != nullptr) learn_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
-  return response;
+  if (learn_seconds_ != nullptr) {
+    learn_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
 }
 
 absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& call,
-                                                      const v1::SearchRequest& request) const {
+                                                          const v1::SearchRequest& request) const {
   if (request.text().empty()) return absl::InvalidArgumentError("text: required");
   if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
@@ -524,8 +390,8 @@ absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& cal
   req.set_ef(request.ef());
   *req.mutable_filter() = request.filter();
   sv1::SearchResponse resp;
-  RETURN_IF_ERROR(
-      CallStorage(call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
+  RETURN_IF_ERROR(CallStorage(
+      call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
   v1::SearchResponse response;
   *response.mutable_results() = std::move(*resp.mutable_results());
   return response;
@@ -566,7 +432,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   std::string_view text = request.query();
   ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-  if (IsZero(vectors[0])) return std::optional<ReasonResult>();
+  if (IsZeroVector(vectors[0])) return std::optional<ReasonResult>();
   StorageGraphSource graph(this, call, request.namespace_());
   ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph, observer));
   return std::optional<ReasonResult>(std::move(result));
@@ -644,9 +510,11 @@ class ReasonChannel final : public ReasonObserver {
   // An event (kEvent), nothing within `poll` (kIdle), or the end (kEnd, *status set). A deadline
   // that passes before the task started abandons it (DEADLINE_EXCEEDED); once started, the
   // task's own storage calls carry the deadline.
-  Next Wait(absl::Time deadline, absl::Duration poll, v1::ReasonEvent* event, absl::Status* status) {
+  Next Wait(absl::Time deadline, absl::Duration poll, v1::ReasonEvent* event,
+            absl::Status* status) {
     sync::MutexLock lock(&mu_);
-    const absl::Time until = std::min(absl::Now() + poll, started_ ? absl::InfiniteFuture() : deadline);
+    const absl::Time until =
+        std::min(absl::Now() + poll, started_ ? absl::InfiniteFuture() : deadline);
     while (events_.empty() && !done_) {
       if (cv_.WaitUntil(&mu_, absl::ToChronoTime(until)) == std::cv_status::timeout) break;
     }
@@ -709,7 +577,7 @@ v1::ReasonResponse HybridCore::ReasonAnswer(const std::optional<ReasonResult>& r
 }
 
 absl::StatusOr<v1::ReasonResponse> HybridCore::ReasonImpl(const CallContext& call,
-                                                      const v1::ReasonRequest& request) const {
+                                                          const v1::ReasonRequest& request) const {
   const absl::Time start = absl::Now();
   ASSIGN_OR_RETURN(ReasonOptions options, CheckReason(request));
   // Namespace lookup, embedding and reasoning: one compute-pool task (its storage reads are
@@ -729,7 +597,8 @@ absl::Status HybridCore::ReasonStream(const CallContext& call, const v1::ReasonR
   return s;
 }
 
-absl::Status HybridCore::ReasonStreamImpl(const CallContext& caller, const v1::ReasonRequest& request,
+absl::Status HybridCore::ReasonStreamImpl(const CallContext& caller,
+                                          const v1::ReasonRequest& request,
                                           const std::function<bool(v1::ReasonEvent)>& emit,
                                           const std::function<bool()>& client_gone) const {
   const absl::Time start = absl::Now();
@@ -764,10 +633,12 @@ absl::Status HybridCore::ReasonStreamImpl(const CallContext& caller, const v1::R
   v1::ReasonEvent event;
   absl::Status status;
   while (true) {
-    const ReasonChannel::Next next = channel->Wait(call.deadline, absl::Milliseconds(100), &event, &status);
+    const ReasonChannel::Next next =
+        channel->Wait(call.deadline, absl::Milliseconds(100), &event, &status);
     if (next == ReasonChannel::Next::kEnd) break;
     if (gone) continue;  // drain until the task has stopped
-    if (next == ReasonChannel::Next::kEvent ? !emit(std::move(event)) : client_gone && client_gone()) {
+    if (next == ReasonChannel::Next::kEvent ? !emit(std::move(event))
+                                            : client_gone && client_gone()) {
       gone = true;
       call.canceller->Cancel();
     }

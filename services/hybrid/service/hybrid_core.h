@@ -16,7 +16,9 @@
 // GetNamespace at most once per namespace per options.namespace_cache.ttl (5 s) per replica. Any
 // request whose storage call answers NOT_FOUND for the namespace drops its entry at once.
 //
-// Learn (one atomic storage Write per call):
+// Learn (one atomic storage Write per call; LearnImpl reads as these steps, learn_pipeline.h holds
+// their storage-free parts: request checks, ids, extraction, the association set, the Write
+// request and the response):
 //   1. Namespace config: dimension and embedder.
 //   2. Item ids: given, or "c-" + xxh3-128 hex of the content (storage's ContentHashId).
 //      Vectors: given (exactly the dimension) or embedded.
@@ -75,6 +77,7 @@
 #include "services/hybrid/extract/relation_extractor.h"
 #include "services/hybrid/reason/reasoner.h"
 #include "services/hybrid/service/compute_pool.h"
+#include "services/hybrid/service/learn_pipeline.h"
 
 namespace engram::hybrid {
 
@@ -108,10 +111,6 @@ struct HybridCoreOptions {
   NamespaceCacheOptions namespace_cache;
 };
 
-// "c-" + 32 hex digits of XXH3-128(content): the id engram-storage derives for a concept put
-// without an id (storage-server/engine/limits.h ContentHashId).
-std::string ContentHashId(std::string_view content);
-
 class HybridCore {
  public:
   // Nothing is owned; everything must outlive the core. `metrics` may be null.
@@ -122,8 +121,10 @@ class HybridCore {
   HybridCore(const HybridCore&) = delete;
   HybridCore& operator=(const HybridCore&) = delete;
 
-  absl::StatusOr<v1::EmbedResponse> Embed(const CallContext& call, const v1::EmbedRequest& request) const;
-  absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call, const v1::LearnRequest& request) const;
+  absl::StatusOr<v1::EmbedResponse> Embed(const CallContext& call,
+                                          const v1::EmbedRequest& request) const;
+  absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call,
+                                          const v1::LearnRequest& request) const;
   absl::StatusOr<v1::SearchResponse> Search(const CallContext& call,
                                             const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> Reason(const CallContext& call,
@@ -165,8 +166,30 @@ class HybridCore {
  private:
   using NamespaceEmbedder = NamespaceCache::Entry;
 
-  absl::StatusOr<v1::EmbedResponse> EmbedImpl(const CallContext& call, const v1::EmbedRequest& request) const;
-  absl::StatusOr<v1::LearnResponse> LearnImpl(const CallContext& call, const v1::LearnRequest& request) const;
+  absl::StatusOr<v1::EmbedResponse> EmbedImpl(const CallContext& call,
+                                              const v1::EmbedRequest& request) const;
+  absl::StatusOr<v1::LearnResponse> LearnImpl(const CallContext& call,
+                                              const v1::LearnRequest& request) const;
+  // Learn's steps that call storage or the pool (the numbers of the header comment); LearnImpl
+  // runs them in order with the storage-free ones of learn_pipeline.h.
+  // 3. Extraction and the embedding batch, one pool task; fills the items' missing vectors.
+  absl::StatusOr<LearnRelations> ExtractAndEmbed(const CallContext& call,
+                                                 const v1::LearnRequest& request,
+                                                 const Embedder& embedder, LearnItems* items) const;
+  // 4. The semantic-link Searches, concurrently; their links go into `associations`.
+  absl::Status LinkToSimilarConcepts(const CallContext& call, const v1::LearnRequest& request,
+                                     const LearnSettings& settings, const LearnItems& items,
+                                     AssociationSet* associations) const;
+  // 5. The relation endpoints that are neither items of this call nor existing concepts
+  // (GetConcepts, 1000 ids per call), in relation_ids order.
+  absl::StatusOr<std::vector<std::string>> MissingRelationConcepts(
+      const CallContext& call, const std::string& ns, const LearnItems& items,
+      const LearnRelations& relations) const;
+  // 6. The Write; INTERNAL when storage answers with another number of results.
+  absl::StatusOr<storage::v1::WriteResponse> WriteLearned(
+      const CallContext& call, const storage::v1::WriteRequest& write) const;
+  // Learn's metrics: associations created by type, latency since `start`.
+  void CountLearned(const v1::LearnResponse& response, absl::Time start) const;
   absl::StatusOr<v1::SearchResponse> SearchImpl(const CallContext& call,
                                                 const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
@@ -201,9 +224,9 @@ class HybridCore {
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
                                                      const std::string& name) const;
   absl::StatusOr<std::shared_ptr<const Embedder>> Cached(std::shared_ptr<const Embedder> e) const;
-  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(const CallContext& call,
-                                                            const Embedder& embedder,
-                                                            absl::Span<const std::string_view> texts) const;
+  absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(
+      const CallContext& call, const Embedder& embedder,
+      absl::Span<const std::string_view> texts) const;
 
   storage::v1::Storage::StubInterface* const storage_;
   EmbedderRegistry* const registry_;
@@ -231,7 +254,8 @@ absl::Status StorageError(const char* method, const grpc::Status& status);
 bool IsNamespaceNotFound(const absl::Status& status);
 
 template <typename Request, typename Response, typename Prepare>
-std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext& call, const char* method,
+std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext& call,
+                                                              const char* method,
                                                               const std::vector<Request>& requests,
                                                               std::vector<Response>* responses,
                                                               Prepare prepare) const {
