@@ -11,6 +11,7 @@
 // from CliIo, so every command is testable without a process or a server.
 //
 // Commands, flags and exit codes: docs/engramctl.md and UsageText(). Exit codes: exit_codes.h.
+// The commands themselves are in commands_*.cc, one file per group (commands.h).
 #pragma once
 
 #include <functional>
