@@ -4,9 +4,9 @@
 //   EngineOptions options;
 //   options.data_dir = "/var/lib/engram";
 //   ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(options));  // runs recovery
-//   ASSIGN_OR_RETURN(v1::WriteResponse r, engine->Write(request));          // durable when it returns
+//   ASSIGN_OR_RETURN(v1::WriteResponse r, engine->Write(request));  // durable when it returns
 //   ASSIGN_OR_RETURN(v1::SearchResponse s, engine->Search(search));
-//   RETURN_IF_ERROR(engine->Close());                                        // final checkpoint
+//   RETURN_IF_ERROR(engine->Close());  // final checkpoint
 //
 // Concurrency model: one writer thread applies every mutation. Callers of Write() enqueue their
 // batch into a bounded queue (RESOURCE_EXHAUSTED when full, nothing applied) and block until the
@@ -51,13 +51,13 @@ struct EngineOptions {
   wal::SyncMode sync_mode = wal::SyncMode::kAlways;
   absl::Duration relaxed_sync_interval = absl::Milliseconds(100);
   Limits limits;
-  size_t write_queue_capacity = 4096;      // queued write requests before RESOURCE_EXHAUSTED
-  size_t max_group_requests = 4096;        // requests per group commit
+  size_t write_queue_capacity = 4096;  // queued write requests before RESOURCE_EXHAUSTED
+  size_t max_group_requests = 4096;    // requests per group commit
   uint64_t checkpoint_log_bytes = uint64_t{256} << 20;  // checkpoint when the log exceeds this
   uint64_t wal_segment_bytes = uint64_t{64} << 20;
-  bool create_default_namespace = true;    // "default" (384-d, cosine, hashing) on a fresh store
-  std::function<int64_t()> clock_micros;   // empty: the system clock
-  metrics::Registry* metrics = nullptr;    // not owned; optional
+  bool create_default_namespace = true;   // "default" (384-d, cosine, hashing) on a fresh store
+  std::function<int64_t()> clock_micros;  // empty: the system clock
+  metrics::Registry* metrics = nullptr;   // not owned; optional
 };
 
 class Engine {
@@ -104,31 +104,49 @@ class Engine {
   const std::filesystem::path& snapshot_dir() const { return snapshot_dir_; }
 
  private:
-  struct Op;
+  struct Op;  // engine_internal.h
   using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
+  // What a read runs against: the published sequence, taken before the namespace is looked up.
+  struct ReadView {
+    std::shared_ptr<NamespaceStore> ns;
+    uint64_t seq = 0;
+  };
 
   explicit Engine(EngineOptions options);
-  absl::Status Recover();
-  absl::Status ReplayEntry(uint64_t seq, std::string_view payload);
-  absl::StatusOr<std::shared_ptr<NamespaceStore>> OpenNamespace(const NamespaceState& state, bool fresh);
   void RegisterMetrics();
-
-  // Reader side.
-  std::shared_ptr<const Registry> registry() const;
-  absl::StatusOr<std::shared_ptr<NamespaceStore>> Find(const std::string& name) const;
-  uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
-
-  // Writer side.
-  absl::Status Submit(Op* op, bool control);
-  void WriterLoop();
-  void ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* registry_changed);
-  absl::Status CheckpointLocked();  // writer thread only
-  absl::Status WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states);
-  void PublishRegistry();
-  absl::Status RestoreOnWriter(const std::filesystem::path& staging, const struct SnapshotManifest& m);
   int64_t Now() const;
 
-  // Indexer.
+  // Recovery and checkpoints (engine_recovery.cc).
+  absl::Status Recover();
+  absl::Status ReplayEntry(uint64_t seq, std::string_view payload);
+  absl::StatusOr<std::shared_ptr<NamespaceStore>> OpenNamespace(const NamespaceState& state,
+                                                                bool fresh);
+  absl::Status OpenLog(wal::RecoveredTail tail);  // appends from last_seq_ + 1 on
+  absl::Status CheckpointLocked();                // writer thread only
+  absl::Status WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states);
+
+  // The registry readers see (engine.cc); the writer publishes its own copy after a change.
+  std::shared_ptr<const Registry> registry() const;
+  void PublishRegistry();
+  absl::StatusOr<std::shared_ptr<NamespaceStore>> Find(const std::string& name) const;
+  absl::StatusOr<ReadView> View(const std::string& name) const;
+  uint64_t visible_seq() const { return visible_seq_.load(std::memory_order_acquire); }
+
+  // Writer side (engine_writer.cc).
+  // Queues `op` and waits until the writer is done with it. Data ops count against the queue
+  // capacity; control ops (op->control set) do not.
+  absl::Status Submit(Op* op);
+  // Runs `fn` on the writer thread, after the writes queued before it.
+  absl::Status RunOnWriter(std::function<absl::Status()> fn);
+  void WriterLoop();
+  // Waits for and dequeues the next group: one control op, or up to max_group_requests data ops.
+  // Empty when a relaxed-mode sync is due; false once closing with nothing queued.
+  bool NextGroup(std::vector<Op*>* group);
+  void CommitGroup(const std::vector<Op*>& group);  // apply, log, make durable, publish, ack
+  void ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* registry_changed);
+  absl::Status SyncLog();  // relaxed mode: fdatasync now and restart the sync interval
+
+  // Indexer (engine_indexer.cc).
   void IndexerLoop();
   void WakeIndexer();
 
@@ -183,6 +201,7 @@ class Engine {
   metrics::Counter* log_bytes_written_ = nullptr;
   metrics::Counter* writes_rejected_full_ = nullptr;
   metrics::Counter* checkpoints_ = nullptr;
+  std::vector<std::string> callback_gauges_;  // registered by RegisterMetrics, removed by Close
 
   std::thread writer_;
   std::thread indexer_;

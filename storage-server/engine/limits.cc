@@ -10,13 +10,16 @@
 
 namespace engram::storage {
 
+absl::Status ValidateAtMost(absl::string_view field, uint64_t value, uint64_t max,
+                            absl::string_view unit) {
+  if (value <= max) return absl::OkStatus();
+  return InvalidField(field, absl::StrCat(value, unit.empty() ? "" : " ", unit, ", at most ", max));
+}
+
 absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig* c) {
   RETURN_IF_ERROR(ValidateName("config.name", c->name()));
   if (c->dimension() == 0) c->set_dimension(384);
-  if (c->dimension() > limits.max_dimension) {
-    return InvalidField("config.dimension",
-                        absl::StrFormat("%d, at most %d", c->dimension(), limits.max_dimension));
-  }
+  RETURN_IF_ERROR(ValidateAtMost("config.dimension", c->dimension(), limits.max_dimension));
   if (c->metric() == v1::METRIC_UNSPECIFIED) c->set_metric(v1::COSINE);
   if (!v1::Metric_IsValid(c->metric())) return InvalidField("config.metric", "unknown metric");
   auto* p = c->mutable_index_params();
@@ -29,7 +32,8 @@ absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig*
                         absl::StrFormat("must be in m..%d", limits.max_ef));
   }
   if (p->ef_search() > limits.max_ef) {
-    return InvalidField("config.index_params.ef_search", absl::StrFormat("at most %d", limits.max_ef));
+    return InvalidField("config.index_params.ef_search",
+                        absl::StrFormat("at most %d", limits.max_ef));
   }
   if (c->embedder().empty()) c->set_embedder("hashing");
   if (c->embedder().size() > 256) return InvalidField("config.embedder", "longer than 256 bytes");
@@ -43,12 +47,11 @@ std::string ContentHashId(absl::string_view content) {
 
 absl::Status NormalizeConcept(absl::string_view field, const Limits& limits, uint32_t dimension,
                               v1::Concept* c) {
-  if (c->content().size() > limits.max_content_bytes) {
-    return InvalidField(absl::StrCat(field, ".content"),
-                        absl::StrFormat("%d bytes, at most %d", c->content().size(),
-                                        limits.max_content_bytes));
+  RETURN_IF_ERROR(ValidateAtMost(absl::StrCat(field, ".content"), c->content().size(),
+                                 limits.max_content_bytes, "bytes"));
+  if (!IsValidUtf8(c->content())) {
+    return InvalidField(absl::StrCat(field, ".content"), "not valid UTF-8");
   }
-  if (!IsValidUtf8(c->content())) return InvalidField(absl::StrCat(field, ".content"), "not valid UTF-8");
   if (c->id().empty()) {
     if (c->content().empty()) {
       return InvalidField(absl::StrCat(field, ".id"), "required when content is empty");
@@ -59,18 +62,17 @@ absl::Status NormalizeConcept(absl::string_view field, const Limits& limits, uin
   if (!c->vector().empty()) {
     RETURN_IF_ERROR(ValidateVector(absl::StrCat(field, ".vector"), c->vector(), dimension));
   }
-  if (static_cast<uint32_t>(c->attributes_size()) > limits.max_attributes) {
-    return InvalidField(absl::StrCat(field, ".attributes"),
-                        absl::StrFormat("%d entries, at most %d", c->attributes_size(),
-                                        limits.max_attributes));
-  }
+  RETURN_IF_ERROR(ValidateAtMost(absl::StrCat(field, ".attributes"), c->attributes_size(),
+                                 limits.max_attributes, "entries"));
   for (const auto& [k, v] : c->attributes()) {
     std::string f = absl::StrCat(field, ".attributes[", k.substr(0, 32), "]");
     if (k.empty() || k.size() > limits.max_attribute_key_bytes) {
-      return InvalidField(f, absl::StrFormat("key must be 1..%d bytes", limits.max_attribute_key_bytes));
+      return InvalidField(
+          f, absl::StrFormat("key must be 1..%d bytes", limits.max_attribute_key_bytes));
     }
     if (v.size() > limits.max_attribute_value_bytes) {
-      return InvalidField(f, absl::StrFormat("value longer than %d bytes", limits.max_attribute_value_bytes));
+      return InvalidField(
+          f, absl::StrFormat("value longer than %d bytes", limits.max_attribute_value_bytes));
     }
     if (!IsValidUtf8(k) || !IsValidUtf8(v)) return InvalidField(f, "not valid UTF-8");
   }
@@ -89,19 +91,23 @@ absl::Status NormalizeConcept(absl::string_view field, const Limits& limits, uin
 
 static absl::Status ValidateType(absl::string_view field, v1::AssociationType type) {
   if (type == v1::ASSOCIATION_TYPE_UNSPECIFIED || !v1::AssociationType_IsValid(type)) {
-    return InvalidField(field, "must be one of SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL, COMPOSITIONAL");
+    return InvalidField(field,
+                        "must be one of SEMANTIC, CAUSAL, TEMPORAL, HIERARCHICAL, COMPOSITIONAL");
   }
   return absl::OkStatus();
 }
 
-absl::Status NormalizeAssociation(absl::string_view field, const Limits& limits, v1::Association* a) {
+absl::Status NormalizeAssociation(absl::string_view field, const Limits& limits,
+                                  v1::Association* a) {
   RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".source"), a->source(), limits));
   RETURN_IF_ERROR(ValidateId(absl::StrCat(field, ".target"), a->target(), limits));
   RETURN_IF_ERROR(ValidateType(absl::StrCat(field, ".type"), a->type()));
   if (!std::isfinite(a->confidence()) || a->confidence() < 0 || a->confidence() > 1) {
     return InvalidField(absl::StrCat(field, ".confidence"), "must be in [0, 1]");
   }
-  if (!std::isfinite(a->weight())) return InvalidField(absl::StrCat(field, ".weight"), "not finite");
+  if (!std::isfinite(a->weight())) {
+    return InvalidField(absl::StrCat(field, ".weight"), "not finite");
+  }
   if (!a->has_confidence()) a->set_confidence(1.0f);
   if (!a->has_weight()) a->set_weight(1.0f);
   a->clear_create_time();
@@ -117,27 +123,25 @@ absl::Status ValidateAssociationKey(absl::string_view field, const Limits& limit
 
 absl::Status NormalizeWriteRequest(const Limits& limits, uint32_t dimension, v1::WriteRequest* r) {
   if (r->mutations().empty()) return InvalidField("mutations", "at least one mutation is required");
-  if (static_cast<uint32_t>(r->mutations_size()) > limits.max_batch) {
-    return InvalidField("mutations", absl::StrFormat("%d mutations, at most %d", r->mutations_size(),
-                                                     limits.max_batch));
-  }
+  RETURN_IF_ERROR(ValidateAtMost("mutations", r->mutations_size(), limits.max_batch, "mutations"));
   for (int i = 0; i < r->mutations_size(); ++i) {
     v1::Mutation* m = r->mutable_mutations(i);
     switch (m->op_case()) {
       case v1::Mutation::kPutConcept:
-        RETURN_IF_ERROR(NormalizeConcept(IndexedField("mutations", i, "put_concept"), limits, dimension,
-                                         m->mutable_put_concept()));
+        RETURN_IF_ERROR(NormalizeConcept(IndexedField("mutations", i, "put_concept"), limits,
+                                         dimension, m->mutable_put_concept()));
         break;
       case v1::Mutation::kDeleteConcept:
-        RETURN_IF_ERROR(ValidateId(IndexedField("mutations", i, "delete_concept"), m->delete_concept(), limits));
+        RETURN_IF_ERROR(ValidateId(IndexedField("mutations", i, "delete_concept"),
+                                   m->delete_concept(), limits));
         break;
       case v1::Mutation::kPutAssociation:
-        RETURN_IF_ERROR(NormalizeAssociation(IndexedField("mutations", i, "put_association"), limits,
-                                             m->mutable_put_association()));
+        RETURN_IF_ERROR(NormalizeAssociation(IndexedField("mutations", i, "put_association"),
+                                             limits, m->mutable_put_association()));
         break;
       case v1::Mutation::kDeleteAssociation:
-        RETURN_IF_ERROR(ValidateAssociationKey(IndexedField("mutations", i, "delete_association"), limits,
-                                               m->delete_association()));
+        RETURN_IF_ERROR(ValidateAssociationKey(IndexedField("mutations", i, "delete_association"),
+                                               limits, m->delete_association()));
         break;
       case v1::Mutation::OP_NOT_SET:
         return InvalidField(IndexedField("mutations", i), "no operation set");

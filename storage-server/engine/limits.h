@@ -34,13 +34,18 @@ struct Limits {
 };
 
 // The field checks shared with engram-api (common/text/fields.h).
-using text::IndexedField;  // IndexedField("mutations", 3, "put_concept") == "mutations[3].put_concept"
+// IndexedField("mutations", 3, "put_concept") == "mutations[3].put_concept"
+using text::IndexedField;
 using text::InvalidField;
 using text::ValidateName;  // namespace names
 using text::ValidateVector;
-inline absl::Status ValidateId(absl::string_view field, absl::string_view id, const Limits& limits) {
+inline absl::Status ValidateId(absl::string_view field, absl::string_view id,
+                               const Limits& limits) {
   return text::ValidateId(field, id, limits.max_id_bytes);
 }
+// OK when value <= max; otherwise INVALID_ARGUMENT "<field>: <value>[ <unit>], at most <max>".
+absl::Status ValidateAtMost(absl::string_view field, uint64_t value, uint64_t max,
+                            absl::string_view unit = "");
 
 // Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64, "hashing")
 // and checks ranges.

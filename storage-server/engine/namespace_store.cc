@@ -1,10 +1,12 @@
+// NamespaceStore's storage: opening and recovering the record arena, record access and edge
+// iteration for readers, point reads, vector search and scans, and the writer's plan / reserve /
+// apply of a batch. The graph queries (neighbours, paths) are in namespace_graph.cc.
 #include "storage-server/engine/namespace_store.h"
 
 #include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
-#include <queue>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
@@ -23,7 +25,6 @@ using google::protobuf::util::TimeUtil;
 
 constexpr uint64_t kArenaSegmentBytes = uint64_t{64} << 20;
 constexpr uint64_t kWriterView = UINT64_MAX;  // the writer sees everything it applied
-constexpr size_t kPathExpansionBudget = 200000;
 
 vector::Metric ToVectorMetric(v1::Metric m) {
   switch (m) {
@@ -64,27 +65,28 @@ void EncodeAttributes(const v1::Concept& c, char* out) {
   }
 }
 
-google::protobuf::Timestamp Micros(int64_t micros) { return TimeUtil::MicrosecondsToTimestamp(micros); }
-
-bool TypeAllowed(const google::protobuf::RepeatedField<int>& types, uint32_t type) {
-  if (types.empty()) return true;
-  for (int t : types) {
-    if (static_cast<uint32_t>(t) == type) return true;
-  }
-  return false;
-}
-
-absl::Status ValidateTypes(absl::string_view field, const google::protobuf::RepeatedField<int>& types) {
-  for (int i = 0; i < types.size(); ++i) {
-    if (types[i] == v1::ASSOCIATION_TYPE_UNSPECIFIED || !v1::AssociationType_IsValid(types[i])) {
-      return InvalidField(absl::StrCat(field, "[", i, "]"), "unknown association type");
-    }
-  }
-  return absl::OkStatus();
+google::protobuf::Timestamp Micros(int64_t micros) {
+  return TimeUtil::MicrosecondsToTimestamp(micros);
 }
 
 v1::Direction NormalizeDirection(v1::Direction d) {
   return d == v1::DIRECTION_UNSPECIFIED ? v1::BOTH : d;
+}
+
+// Whether the encoded attributes hold every (key, value) of `filter`.
+bool MatchesFilter(absl::string_view attrs,
+                   const google::protobuf::Map<std::string, std::string>& filter) {
+  for (const auto& [key, want] : filter) {
+    absl::string_view have;
+    if (!FindAttribute(attrs, key, &have) || have != want) return false;
+  }
+  return true;
+}
+
+// The result id of an association mutation: "<source>-><target>:<TYPE>".
+std::string AssociationResultId(const std::string& source, const std::string& target,
+                                v1::AssociationType type) {
+  return absl::StrCat(source, "->", target, ":", v1::AssociationType_Name(type));
 }
 
 }  // namespace
@@ -95,9 +97,8 @@ NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const Namespace
 
 NamespaceStore::~NamespaceStore() = default;
 
-absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(const std::filesystem::path& dir,
-                                                                     const NamespaceState& state,
-                                                                     const Limits* limits) {
+absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
+    const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits) {
   std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
   ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open({dir, "records", kArenaSegmentBytes}));
   vector::VectorStore::Options vopts;
@@ -113,9 +114,9 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(const std::
   // The vector store may hold slots past the checkpoint (flushed by a checkpoint that did not
   // finish, or by a snapshot cut); the log replay re-puts them.
   if (ns->vectors_->size() < state.slot_count) {
-    return absl::DataLossError(absl::StrFormat("namespace %s: %s holds %d vectors, checkpoint needs %d",
-                                               state.config.name(), (dir / "vectors.meta").string(),
-                                               ns->vectors_->size(), state.slot_count));
+    return absl::DataLossError(absl::StrFormat(
+        "namespace %s: %s holds %d vectors, checkpoint needs %d", state.config.name(),
+        (dir / "vectors.meta").string(), ns->vectors_->size(), state.slot_count));
   }
   RETURN_IF_ERROR(ns->vectors_->Rewind(state.slot_count));
   RETURN_IF_ERROR(ns->Recover());
@@ -124,18 +125,18 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(const std::
 
 absl::Status NamespaceStore::Recover() {
   if (state_.arena_end > arena_->capacity()) {
-    return absl::DataLossError(absl::StrFormat(
-        "namespace %s: checkpoint covers %d bytes of %s but only %d exist", name(),
-        state_.arena_end, (dir_ / "records.*").string(), arena_->capacity()));
+    return absl::DataLossError(
+        absl::StrFormat("namespace %s: checkpoint covers %d bytes of %s but only %d exist", name(),
+                        state_.arena_end, (dir_ / "records.*").string(), arena_->capacity()));
   }
   uint64_t offset = 0;
   while (offset < state_.arena_end) {
     const RecordHeader* h = HeaderAt(offset);
     auto corrupt = [&](absl::string_view why) {
-      return absl::DataLossError(absl::StrFormat(
-          "namespace %s: corrupt record in %s at offset %d: %s; refusing to start", name(),
-          arena_->SegmentPath(offset / arena_->segment_bytes()).string(),
-          offset % arena_->segment_bytes(), why));
+      return absl::DataLossError(
+          absl::StrFormat("namespace %s: corrupt record in %s at offset %d: %s; refusing to start",
+                          name(), arena_->SegmentPath(offset / arena_->segment_bytes()).string(),
+                          offset % arena_->segment_bytes(), why));
     };
     if (h->kind == kRecordPadding) {
       offset = arena_->ContiguousEnd(offset);
@@ -150,7 +151,8 @@ absl::Status NamespaceStore::Recover() {
       case kRecordConceptTomb: {
         const auto* r = reinterpret_cast<const ConceptRecord*>(h);
         if (h->length < sizeof(ConceptRecord) ||
-            sizeof(ConceptRecord) + uint64_t{r->id_len} + r->content_len + r->attrs_len > h->length ||
+            sizeof(ConceptRecord) + uint64_t{r->id_len} + r->content_len + r->attrs_len >
+                h->length ||
             r->concept_number > number_count_.load(std::memory_order_relaxed) ||
             (r->slot != kNoSlot && r->slot >= state_.slot_count)) {
           return corrupt("inconsistent concept record");
@@ -174,8 +176,9 @@ absl::Status NamespaceStore::Recover() {
   }
   arena_end_ = state_.arena_end;
   if (slot_count_ > state_.slot_count) {
-    return absl::DataLossError(absl::StrFormat("namespace %s: records reference %d vector slots, %d stored",
-                                               name(), slot_count_, state_.slot_count));
+    return absl::DataLossError(
+        absl::StrFormat("namespace %s: records reference %d vector slots, %d stored", name(),
+                        slot_count_, state_.slot_count));
   }
   slot_count_ = state_.slot_count;
   slots_.EnsureSize(slot_count_);
@@ -210,8 +213,8 @@ const ConceptRecord* NamespaceStore::FindVisible(absl::string_view id, uint64_t 
   return n ? Visible(*n, seq) : nullptr;
 }
 
-template <typename Fn>
-void NamespaceStore::ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq, Fn&& fn) const {
+void NamespaceStore::ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq,
+                                 absl::FunctionRef<void(const EdgeView&)> fn) const {
   direction = NormalizeDirection(direction);
   absl::flat_hash_set<uint64_t> seen;
   const ConceptEntry& e = entries_[number];
@@ -238,7 +241,7 @@ void NamespaceStore::ForEachEdge(uint32_t number, v1::Direction direction, uint6
   }
 }
 
-void NamespaceStore::FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const {
+void NamespaceStore::FillIdContentAttributes(const ConceptRecord& r, v1::Concept* out) {
   out->set_id(std::string(r.id()));
   out->set_content(std::string(r.content()));
   auto* attrs = out->mutable_attributes();
@@ -246,6 +249,11 @@ void NamespaceStore::FillConcept(const ConceptRecord& r, bool include_vector, v1
     (*attrs)[std::string(k)] = std::string(v);
     return true;
   });
+}
+
+void NamespaceStore::FillConcept(const ConceptRecord& r, bool include_vector,
+                                 v1::Concept* out) const {
+  FillIdContentAttributes(r, out);
   out->set_strength(r.strength);
   out->set_confidence(r.confidence);
   *out->mutable_create_time() = Micros(r.create_micros);
@@ -269,7 +277,8 @@ void NamespaceStore::FillAssociation(const AssocRecord& r, v1::Association* out)
 // Reads
 // ------------------------------------------------------------------------------------------
 
-v1::GetConceptsResponse NamespaceStore::Get(const v1::GetConceptsRequest& request, uint64_t seq) const {
+v1::GetConceptsResponse NamespaceStore::Get(const v1::GetConceptsRequest& request,
+                                            uint64_t seq) const {
   v1::GetConceptsResponse response;
   for (const std::string& id : request.ids()) {
     const ConceptRecord* r = FindVisible(id, seq);
@@ -282,156 +291,24 @@ v1::GetConceptsResponse NamespaceStore::Get(const v1::GetConceptsRequest& reques
   return response;
 }
 
-absl::StatusOr<v1::NeighborsResponse> NamespaceStore::Neighbors(const v1::NeighborsRequest& request,
-                                                                uint64_t seq) const {
-  RETURN_IF_ERROR(ValidateId("id", request.id(), *limits_));
-  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
-  if (!v1::Direction_IsValid(request.direction())) return InvalidField("direction", "unknown direction");
-  uint32_t limit = request.limit() == 0 ? 50 : request.limit();
-  if (limit > limits_->max_neighbors) {
-    return InvalidField("limit", absl::StrFormat("%d, at most %d", limit, limits_->max_neighbors));
-  }
-  auto n = NumberOf(request.id());
-  if (!n || Visible(*n, seq) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("concept '", request.id(), "' not found"));
-  }
-  std::vector<EdgeView> edges;
-  ForEachEdge(*n, request.direction(), seq, [&](const EdgeView& e) {
-    if (TypeAllowed(request.types(), e.record->type) && Visible(e.other, seq) != nullptr) {
-      edges.push_back(e);
-    }
-  });
-  std::sort(edges.begin(), edges.end(), [&](const EdgeView& a, const EdgeView& b) {
-    if (a.record->confidence != b.record->confidence) return a.record->confidence > b.record->confidence;
-    if (a.other != b.other) return IdOf(a.other) < IdOf(b.other);
-    if (a.record->type != b.record->type) return a.record->type < b.record->type;
-    return a.direction < b.direction;
-  });
-  if (edges.size() > limit) edges.resize(limit);
-  v1::NeighborsResponse response;
-  for (const EdgeView& e : edges) {
-    v1::Neighbor* out = response.add_neighbors();
-    const ConceptRecord* other = Visible(e.other, seq);
-    out->mutable_node()->set_id(std::string(other->id()));
-    out->mutable_node()->set_content(std::string(other->content()));
-    ForEachAttribute(other->attrs(), [&](absl::string_view k, absl::string_view v) {
-      (*out->mutable_node()->mutable_attributes())[std::string(k)] = std::string(v);
-      return true;
-    });
-    FillAssociation(*e.record, out->mutable_association());
-    out->set_direction(e.direction);
-  }
-  return response;
-}
-
-absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPathsRequest& request,
-                                                                uint64_t seq) const {
-  RETURN_IF_ERROR(ValidateId("source", request.source(), *limits_));
-  RETURN_IF_ERROR(ValidateId("target", request.target(), *limits_));
-  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
-  uint32_t max_depth = request.max_depth() == 0 ? 6 : request.max_depth();
-  if (max_depth > limits_->max_depth) {
-    return InvalidField("max_depth", absl::StrFormat("%d, at most %d", max_depth, limits_->max_depth));
-  }
-  uint32_t max_paths = request.max_paths() == 0 ? 3 : request.max_paths();
-  if (max_paths > limits_->max_paths) {
-    return InvalidField("max_paths", absl::StrFormat("%d, at most %d", max_paths, limits_->max_paths));
-  }
-  float decay = request.decay() == 0 ? 0.85f : request.decay();
-  if (!(decay > 0 && decay <= 1)) return InvalidField("decay", "must be in (0, 1]");
-  if (!v1::PathMode_IsValid(request.mode())) return InvalidField("mode", "unknown mode");
-  if (!v1::Direction_IsValid(request.direction())) return InvalidField("direction", "unknown direction");
-  const bool shortest = request.mode() == v1::SHORTEST;
-
-  auto src = NumberOf(request.source());
-  if (!src || Visible(*src, seq) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("source: concept '", request.source(), "' not found"));
-  }
-  auto dst = NumberOf(request.target());
-  if (!dst || Visible(*dst, seq) == nullptr) {
-    return absl::NotFoundError(absl::StrCat("target: concept '", request.target(), "' not found"));
-  }
-
-  struct Partial {
-    float confidence;
-    uint32_t hops;
-    uint32_t node;
-    int32_t parent;
-    const AssocRecord* via;
-  };
-  std::vector<Partial> pool;
-  auto worse = [&](int32_t a, int32_t b) {
-    const Partial& x = pool[a];
-    const Partial& y = pool[b];
-    if (shortest && x.hops != y.hops) return x.hops > y.hops;
-    if (x.confidence != y.confidence) return x.confidence < y.confidence;
-    return a > b;  // earlier discovered first: deterministic
-  };
-  std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
-  absl::flat_hash_map<uint32_t, uint32_t> settled;
-  pool.push_back({1.0f, 0, *src, -1, nullptr});
-  queue.push(0);
-  v1::FindPathsResponse response;
-  size_t expansions = 0;
-  while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
-    if (++expansions > kPathExpansionBudget) {
-      response.set_truncated(true);
-      break;
-    }
-    int32_t index = queue.top();
-    queue.pop();
-    Partial cur = pool[index];
-    // Each node is settled at most max_paths times: the k best ways to reach it.
-    if (++settled[cur.node] > max_paths) continue;
-    if (cur.node == *dst) {
-      v1::Path* path = response.add_paths();
-      std::vector<int32_t> chain;
-      for (int32_t i = index; i >= 0; i = pool[i].parent) chain.push_back(i);
-      std::reverse(chain.begin(), chain.end());
-      for (int32_t i : chain) {
-        path->add_concept_ids(std::string(IdOf(pool[i].node)));
-        if (pool[i].via != nullptr) FillAssociation(*pool[i].via, path->add_hops());
-      }
-      path->set_confidence(cur.confidence);
-      continue;
-    }
-    if (cur.hops >= max_depth) continue;
-    ForEachEdge(cur.node, request.direction(), seq, [&](const EdgeView& e) {
-      if (!TypeAllowed(request.types(), e.record->type)) return;
-      for (int32_t i = index; i >= 0; i = pool[i].parent) {
-        if (pool[i].node == e.other) return;  // simple paths only
-      }
-      if (Visible(e.other, seq) == nullptr) return;
-      pool.push_back({cur.confidence * e.record->confidence * decay, cur.hops + 1, e.other, index,
-                      e.record});
-      queue.push(static_cast<int32_t>(pool.size() - 1));
-    });
-  }
-  return response;
-}
-
-bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* request) const {
+bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq,
+                                 const v1::SearchRequest* request) const {
   const SlotMeta& m = slots_[slot];
-  if (m.born.load(std::memory_order_relaxed) > seq || m.dead.load(std::memory_order_relaxed) <= seq) {
+  if (m.born.load(std::memory_order_relaxed) > seq ||
+      m.dead.load(std::memory_order_relaxed) <= seq) {
     return false;
   }
   if (request == nullptr || request->filter().empty()) return true;
-  const auto* r = RecordAt<ConceptRecord>(m.record.load(std::memory_order_relaxed));
-  for (const auto& [key, want] : request->filter()) {
-    absl::string_view have;
-    if (!FindAttribute(r->attrs(), key, &have) || have != want) return false;
-  }
-  return true;
+  return MatchesFilter(RecordAt<ConceptRecord>(m.record.load(std::memory_order_relaxed))->attrs(),
+                       request->filter());
 }
 
 absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchRequest& request,
                                                           uint64_t seq) const {
   RETURN_IF_ERROR(ValidateVector("vector", request.vector(), state_.config.dimension()));
   uint32_t k = request.k() == 0 ? 10 : request.k();
-  if (k > limits_->max_k) return InvalidField("k", absl::StrFormat("%d, at most %d", k, limits_->max_k));
-  if (request.ef() > limits_->max_ef) {
-    return InvalidField("ef", absl::StrFormat("%d, at most %d", request.ef(), limits_->max_ef));
-  }
+  RETURN_IF_ERROR(ValidateAtMost("k", k, limits_->max_k));
+  RETURN_IF_ERROR(ValidateAtMost("ef", request.ef(), limits_->max_ef));
   uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
   ef = std::max(ef, k);
   for (const auto& [key, value] : request.filter()) {
@@ -439,7 +316,8 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   }
 
   const float* query = request.vector().data();
-  auto allowed = vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
+  auto allowed =
+      vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
   // Read the indexed count before the published count: every published slot is then covered by
   // the graph search or by the exact scan of the tail (overlap is deduplicated by MergeTopK).
   uint32_t indexed = request.exact() ? 0 : index_->indexed_count();
@@ -459,11 +337,10 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   return response;
 }
 
-absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& request, uint64_t seq) const {
+absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& request,
+                                                      uint64_t seq) const {
   uint32_t page = request.page_size() == 0 ? 100 : request.page_size();
-  if (page > limits_->max_page_size) {
-    return InvalidField("page_size", absl::StrFormat("%d, at most %d", page, limits_->max_page_size));
-  }
+  RETURN_IF_ERROR(ValidateAtMost("page_size", page, limits_->max_page_size));
   uint64_t offset = 0;
   if (!request.page_token().empty()) {
     std::vector<std::string> parts = absl::StrSplit(request.page_token(), '.');
@@ -487,7 +364,6 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
   const uint64_t end = published_end_.load(std::memory_order_acquire);
   if (offset > end || (offset % 16) != 0) return InvalidField("page_token", "malformed");
   v1::ScanResponse response;
-  const auto& filter = request.filter();
   constexpr uint64_t kMaxExaminedPerCall = 65536;
   uint64_t examined = 0;
   uint64_t matched = 0;  // concepts whose associations were returned (associations_only)
@@ -502,19 +378,7 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
     if (h->kind == kRecordConcept && h->seq <= seq) {
       const auto* r = reinterpret_cast<const ConceptRecord*>(h);
       ++examined;
-      bool match = Visible(r->concept_number, seq) == r;
-      if (match && !filter.empty()) {
-        v1::Concept candidate;
-        FillConcept(*r, /*include_vector=*/false, &candidate);
-        for (const auto& [key, value] : filter) {
-          auto it = candidate.attributes().find(key);
-          if (it == candidate.attributes().end() || it->second != value) {
-            match = false;
-            break;
-          }
-        }
-      }
-      if (match) {
+      if (Visible(r->concept_number, seq) == r && MatchesFilter(r->attrs(), request.filter())) {
         if (request.associations_only()) {
           ++matched;
         } else {
@@ -522,7 +386,9 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
         }
         if (request.include_associations()) {
           ForEachEdge(r->concept_number, v1::OUT, seq, [&](const EdgeView& e) {
-            if (Visible(e.other, seq) != nullptr) FillAssociation(*e.record, response.add_associations());
+            if (Visible(e.other, seq) != nullptr) {
+              FillAssociation(*e.record, response.add_associations());
+            }
           });
         }
       }
@@ -571,7 +437,8 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
     switch (m.op_case()) {
       case v1::Mutation::kPutConcept: {
         const v1::Concept& c = m.put_concept();
-        plan.arena_bytes += ConceptRecordLength(c.id().size(), c.content().size(), EncodedAttributesLength(c));
+        plan.arena_bytes +=
+            ConceptRecordLength(c.id().size(), c.content().size(), EncodedAttributesLength(c));
         if (!c.vector().empty()) ++plan.new_slots;
         overlay[c.id()] = true;
         break;
@@ -589,12 +456,14 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
       case v1::Mutation::kPutAssociation: {
         const v1::Association& a = m.put_association();
         if (!exists(a.source())) {
-          return absl::NotFoundError(absl::StrCat(IndexedField("mutations", i, "put_association.source"),
-                                                  ": concept '", a.source(), "' not found"));
+          return absl::NotFoundError(
+              absl::StrCat(IndexedField("mutations", i, "put_association.source"), ": concept '",
+                           a.source(), "' not found"));
         }
         if (!exists(a.target())) {
-          return absl::NotFoundError(absl::StrCat(IndexedField("mutations", i, "put_association.target"),
-                                                  ": concept '", a.target(), "' not found"));
+          return absl::NotFoundError(
+              absl::StrCat(IndexedField("mutations", i, "put_association.target"), ": concept '",
+                           a.target(), "' not found"));
         }
         plan.arena_bytes += sizeof(AssocRecord);
         break;
@@ -611,10 +480,10 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
 
 absl::Status NamespaceStore::Reserve(const WritePlan& plan) {
   // A record never spans a segment, so each segment crossed may waste up to one record's size.
-  const uint64_t max_record = sizeof(ConceptRecord) + 16 + limits_->max_id_bytes +
-                              limits_->max_content_bytes +
-                              uint64_t{limits_->max_attributes} *
-                                  (8 + limits_->max_attribute_key_bytes + limits_->max_attribute_value_bytes);
+  const uint64_t max_record =
+      sizeof(ConceptRecord) + 16 + limits_->max_id_bytes + limits_->max_content_bytes +
+      uint64_t{limits_->max_attributes} *
+          (8 + limits_->max_attribute_key_bytes + limits_->max_attribute_value_bytes);
   const uint64_t slack = (plan.arena_bytes / arena_->segment_bytes() + 2) * max_record;
   RETURN_IF_ERROR(arena_->EnsureCapacity(arena_end_ + plan.arena_bytes + slack));
   RETURN_IF_ERROR(vectors_->Reserve(slot_count_ + plan.new_slots));
@@ -639,8 +508,8 @@ uint64_t NamespaceStore::AppendRecord(uint32_t length) {
   return offset;
 }
 
-uint64_t NamespaceStore::WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now,
-                                      bool tomb) {
+uint64_t NamespaceStore::WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq,
+                                      int64_t now, bool tomb) {
   entries_.EnsureSize(number + 1);  // a new concept's entry, before anything reads it
   size_t attrs_len = tomb ? 0 : EncodedAttributesLength(c);
   uint32_t length = ConceptRecordLength(c.id().size(), tomb ? 0 : c.content().size(), attrs_len);
@@ -751,7 +620,8 @@ uint32_t NamespaceStore::NumberFor(absl::string_view id) {
   return number_count_.load(std::memory_order_relaxed);
 }
 
-v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now) {
+v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq,
+                                        int64_t now) {
   v1::WriteResponse response;
   response.set_sequence(seq);
   for (const v1::Mutation& m : request.mutations()) {
@@ -792,14 +662,14 @@ v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_
         auto it = edges_.find(EdgeKey{src, tgt, static_cast<uint32_t>(a.type())});
         int64_t create = now;
         if (it != edges_.end()) create = RecordAt<AssocRecord>(it->second)->create_micros;
-        result->set_id(absl::StrCat(a.source(), "->", a.target(), ":", v1::AssociationType_Name(a.type())));
+        result->set_id(AssociationResultId(a.source(), a.target(), a.type()));
         result->set_created(it == edges_.end());
         WriteAssoc(src, tgt, a.type(), a.confidence(), a.weight(), create, seq, /*tomb=*/false);
         break;
       }
       case v1::Mutation::kDeleteAssociation: {
         const v1::AssociationKey& k = m.delete_association();
-        result->set_id(absl::StrCat(k.source(), "->", k.target(), ":", v1::AssociationType_Name(k.type())));
+        result->set_id(AssociationResultId(k.source(), k.target(), k.type()));
         auto src = NumberOf(k.source());
         auto tgt = NumberOf(k.target());
         if (!src || !tgt) break;
@@ -807,7 +677,8 @@ v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_
         if (it == edges_.end()) break;
         const auto* r = RecordAt<AssocRecord>(it->second);
         result->set_found(true);
-        WriteAssoc(*src, *tgt, k.type(), r->confidence, r->weight, r->create_micros, seq, /*tomb=*/true);
+        WriteAssoc(*src, *tgt, k.type(), r->confidence, r->weight, r->create_micros, seq,
+                   /*tomb=*/true);
         break;
       }
       case v1::Mutation::OP_NOT_SET:
@@ -847,8 +718,8 @@ absl::StatusOr<NamespaceState> NamespaceStore::CutState() {
 
 absl::Status NamespaceStore::CheckpointIndexLocked() { return index_->Checkpoint(); }
 
-std::vector<std::filesystem::path> NamespaceStore::FilesWithPrefix(std::initializer_list<const char*> prefixes,
-                                                                    bool include) const {
+std::vector<std::filesystem::path> NamespaceStore::FilesWithPrefix(
+    std::initializer_list<const char*> prefixes, bool include) const {
   std::vector<std::filesystem::path> out;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {

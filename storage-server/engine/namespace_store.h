@@ -7,6 +7,9 @@
 // In DRAM, rebuilt from the arena at open: the id index, per-concept chain heads, per-slot
 // liveness, and the writer's association index.
 //
+// Implemented in namespace_store.cc (records, reads, search, scan, the writer) and
+// namespace_graph.cc (Neighbors, FindPaths).
+//
 // Threading contract:
 //   - Exactly one writer thread calls the "writer" methods (Plan, Apply, Checkpoint...).
 //   - One indexer thread calls IndexPending(); it takes index_mu_, which Checkpoint and
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/sync/mutex.h"
@@ -67,8 +71,10 @@ class NamespaceStore {
 
   // ---- readers (any thread), at snapshot sequence `seq` ----
   v1::GetConceptsResponse Get(const v1::GetConceptsRequest& request, uint64_t seq) const;
-  absl::StatusOr<v1::NeighborsResponse> Neighbors(const v1::NeighborsRequest& request, uint64_t seq) const;
-  absl::StatusOr<v1::FindPathsResponse> FindPaths(const v1::FindPathsRequest& request, uint64_t seq) const;
+  absl::StatusOr<v1::NeighborsResponse> Neighbors(const v1::NeighborsRequest& request,
+                                                  uint64_t seq) const;
+  absl::StatusOr<v1::FindPathsResponse> FindPaths(const v1::FindPathsRequest& request,
+                                                  uint64_t seq) const;
   absl::StatusOr<v1::SearchResponse> Search(const v1::SearchRequest& request, uint64_t seq) const;
   absl::StatusOr<v1::ScanResponse> Scan(const v1::ScanRequest& request, uint64_t seq) const;
   v1::NamespaceInfo Info() const;
@@ -136,7 +142,8 @@ class NamespaceStore {
     v1::Direction direction;  // OUT: record.source is the concept
   };
 
-  NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits);
+  NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
+                 const Limits* limits);
   absl::Status Recover();
 
   // Record access.
@@ -153,8 +160,9 @@ class NamespaceStore {
   const ConceptRecord* FindVisible(absl::string_view id, uint64_t seq) const;
   absl::string_view IdOf(uint32_t number) const;
   // Calls fn(EdgeView) for every live edge of `number` at `seq` in `direction`.
-  template <typename Fn>
-  void ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq, Fn&& fn) const;
+  void ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq,
+                   absl::FunctionRef<void(const EdgeView&)> fn) const;
+  static void FillIdContentAttributes(const ConceptRecord& r, v1::Concept* out);
   void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
   void FillAssociation(const AssocRecord& r, v1::Association* out) const;
   bool SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* filter) const;
@@ -162,9 +170,10 @@ class NamespaceStore {
   // Writer helpers.
   uint64_t AppendRecord(uint32_t length);
   void IndexRecord(uint64_t offset);
-  uint64_t WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now, bool tomb);
-  void WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight, int64_t create,
-                  uint64_t seq, bool tomb);
+  uint64_t WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now,
+                        bool tomb);
+  void WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight,
+                  int64_t create, uint64_t seq, bool tomb);
   uint32_t NumberFor(absl::string_view id);  // the next new number when unknown
   std::vector<std::filesystem::path> FilesWithPrefix(std::initializer_list<const char*> prefixes,
                                                      bool include) const;

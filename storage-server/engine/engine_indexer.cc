@@ -1,0 +1,71 @@
+// Engine's indexer thread: inserts published vectors into each namespace's HNSW graph, behind the
+// writer (searches scan the not-yet-indexed tail exactly), at a lower scheduling priority.
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "spdlog/spdlog.h"
+#include "storage-server/engine/engine.h"
+
+namespace engram::storage {
+
+namespace {
+
+constexpr size_t kIndexBatch = 256;  // vectors per namespace per pass
+
+}  // namespace
+
+void Engine::IndexerLoop() {
+  // Indexing may trail the log (searches scan the unindexed tail), so on a busy machine the
+  // writer and the readers come first: lower this thread's scheduling priority.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10) != 0) {
+    spdlog::debug("indexer: setpriority failed: {}", std::strerror(errno));
+  }
+  while (!stop_indexer_.load()) {
+    size_t done = 0;
+    {
+      sync::MutexLock pause(&indexer_mu_);
+      auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+      for (const auto& [name, ns] : *reg) {
+        auto n = ns->IndexPending(kIndexBatch);
+        if (!n.ok()) {
+          spdlog::error("namespace {}: indexing failed: {}", name, n.status().ToString());
+          continue;
+        }
+        done += *n;
+      }
+    }
+    if (done == 0) {
+      sync::MutexLock lock(&index_wake_mu_);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!index_work_ &&
+             index_wake_cv_.WaitUntil(&index_wake_mu_, deadline) == std::cv_status::no_timeout) {
+      }
+      index_work_ = false;
+    }
+  }
+}
+
+void Engine::WakeIndexer() {
+  {
+    sync::MutexLock lock(&index_wake_mu_);
+    index_work_ = true;
+  }
+  index_wake_cv_.Signal();
+}
+
+void Engine::WaitForIndexing() const {
+  while (true) {
+    bool behind = false;
+    auto reg = registry();  // keeps this snapshot of the registry alive for the loop
+    for (const auto& [name, ns] : *reg) behind |= ns->indexed_count() < ns->published_slots();
+    if (!behind) return;
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+}
+
+}  // namespace engram::storage

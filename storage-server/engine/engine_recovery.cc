@@ -1,0 +1,237 @@
+// Engine recovery and checkpoints: the CHECKPOINT file (written and read here), opening the
+// namespaces it lists, replaying the write-ahead log after it, and the checkpoint that bounds the
+// next recovery (flush every namespace, write CHECKPOINT, drop the log segments it covers).
+#include <algorithm>
+#include <fstream>
+#include <optional>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/error_detail.h"
+#include "common/status/status_macros.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+#include "storage-server/engine/engine.h"
+#include "storage-server/engine/engine_internal.h"
+#include "storage-server/engine/snapshot.h"
+#include "storage-server/vector/record_array.h"
+#include "storage-server/wal/crc32c.h"
+
+namespace engram::storage {
+
+namespace {
+
+std::string CheckpointPath(const std::filesystem::path& data_dir) {
+  return (data_dir / "CHECKPOINT").string();
+}
+
+struct CheckpointFile {
+  uint64_t seq = 0;
+  int64_t time_micros = 0;
+  std::vector<NamespaceState> namespaces;
+};
+
+// CHECKPOINT is JSON with a CRC32C of the body on its last line, so bit rot is detected.
+absl::StatusOr<std::optional<CheckpointFile>> ReadCheckpoint(
+    const std::filesystem::path& data_dir) {
+  std::string path = CheckpointPath(data_dir);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::optional<CheckpointFile>();
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t nl = text.rfind("\ncrc32c ");
+  uint32_t crc = 0;
+  if (nl == std::string::npos || !absl::SimpleAtoi(absl::string_view(text).substr(nl + 8), &crc) ||
+      wal::Crc32c(text.data(), nl) != crc) {
+    return absl::DataLossError(absl::StrCat(path, ": checksum mismatch; refusing to start"));
+  }
+  // Reuse the snapshot manifest parser for the namespace list: same shape.
+  nlohmann::json j = nlohmann::json::parse(text.substr(0, nl), nullptr, false);
+  if (j.is_discarded()) return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
+  j["format_version"] = kSnapshotFormatVersion;
+  j["name"] = "checkpoint";
+  j["parts"] = nlohmann::json::array();
+  j["create_micros"] = j.value("time_micros", int64_t{0});
+  ASSIGN_OR_RETURN(SnapshotManifest m, ManifestFromJson(j.dump()));
+  CheckpointFile cp;
+  cp.seq = m.sequence;
+  cp.time_micros = m.create_micros;
+  cp.namespaces = std::move(m.namespaces);
+  return std::optional<CheckpointFile>(std::move(cp));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::OpenNamespace(const NamespaceState& state,
+                                                                      bool fresh) {
+  std::filesystem::path dir = NamespaceDir(options_.data_dir, state.id);
+  if (fresh) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);  // debris of a create that never reached a checkpoint
+  } else if (!std::filesystem::exists(dir)) {
+    return absl::DataLossError(
+        absl::StrCat("namespace ", state.config.name(), ": directory ", dir.string(),
+                     " listed in the checkpoint is missing; refusing to start"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<NamespaceStore> ns,
+                   NamespaceStore::Open(dir, state, &options_.limits));
+  return std::shared_ptr<NamespaceStore>(std::move(ns));
+}
+
+absl::Status Engine::OpenLog(wal::RecoveredTail tail) {
+  wal::LogWriter::Options lopts;
+  lopts.dir = options_.data_dir / "wal";
+  lopts.segment_bytes = options_.wal_segment_bytes;
+  ASSIGN_OR_RETURN(log_, wal::LogWriter::Open(lopts, last_seq_ + 1, std::move(tail)));
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Recover() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir / "ns", ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("create ", options_.data_dir.string(), ": ", ec.message()));
+  }
+  std::filesystem::create_directories(snapshot_dir_, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("create ", snapshot_dir_.string(), ": ", ec.message()));
+  }
+
+  ASSIGN_OR_RETURN(std::optional<CheckpointFile> cp, ReadCheckpoint(options_.data_dir));
+  if (cp) {
+    checkpoint_seq_ = cp->seq;
+    last_seq_ = cp->seq;
+    stat_last_checkpoint_micros_ = cp->time_micros;
+    for (const NamespaceState& state : cp->namespaces) {
+      ASSIGN_OR_RETURN(auto ns, OpenNamespace(state, /*fresh=*/false));
+      writer_registry_[state.config.name()] = std::move(ns);
+    }
+  }
+  ASSIGN_OR_RETURN(wal::RecoveryResult rec,
+                   wal::ReadLog(options_.data_dir / "wal", checkpoint_seq_,
+                                [this](uint64_t seq, std::string_view payload) {
+                                  return ReplayEntry(seq, payload);
+                                }));
+  if (rec.tail_truncated) spdlog::warn("write-ahead log: {}", rec.warning);
+  last_seq_ = std::max(last_seq_, rec.last_seq);
+  RETURN_IF_ERROR(OpenLog(rec.tail));
+  log_bytes_at_checkpoint_ = 0;
+  stat_log_bytes_ = log_->bytes();
+  stat_checkpoint_seq_ = checkpoint_seq_;
+
+  // Directories of namespaces that no longer exist (deleted before a checkpoint).
+  absl::flat_hash_map<std::string, bool> live;
+  for (const auto& [name, ns] : writer_registry_) live[ns->dir().filename().string()] = true;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.data_dir / "ns")) {
+    if (!live.contains(entry.path().filename().string())) {
+      // Only after a checkpoint that no longer lists them; until then they are replay input.
+      pending_removal_.push_back(entry.path());
+    }
+  }
+  for (auto& [name, ns] : writer_registry_) ns->PublishApplied();
+  PublishRegistry();
+  visible_seq_.store(last_seq_, std::memory_order_release);
+  if (rec.records_applied > 0) {
+    spdlog::info("recovery replayed {} log records after checkpoint {}", rec.records_applied,
+                 checkpoint_seq_);
+    RETURN_IF_ERROR(CheckpointLocked());  // bound the next recovery
+  } else if (!pending_removal_.empty()) {
+    RETURN_IF_ERROR(CheckpointLocked());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ReplayEntry(uint64_t seq, std::string_view payload) {
+  v1::LogEntry entry;
+  if (!entry.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::DataLossError(
+        absl::StrCat("write-ahead log record ", seq, " does not parse; refusing to start"));
+  }
+  auto fail = [&](const absl::Status& s) {
+    return absl::DataLossError(absl::StrCat("write-ahead log record ", seq, " does not apply (",
+                                            s.ToString(), "); refusing to start"));
+  };
+  switch (entry.op_case()) {
+    case v1::LogEntry::kCreateNamespace: {
+      NamespaceState state;
+      state.id = entry.create_namespace().namespace_id();
+      state.config = entry.create_namespace().config();
+      state.create_micros = entry.time_micros();
+      auto ns = OpenNamespace(state, /*fresh=*/true);
+      if (!ns.ok()) return fail(ns.status());
+      writer_registry_[state.config.name()] = *ns;
+      break;
+    }
+    case v1::LogEntry::kDeleteNamespace: {
+      auto it = writer_registry_.find(entry.delete_namespace().name());
+      if (it == writer_registry_.end()) {
+        return fail(status::NamespaceNotFound(entry.delete_namespace().name()));
+      }
+      writer_registry_.erase(it);
+      break;
+    }
+    case v1::LogEntry::kWrite: {
+      auto it = writer_registry_.find(entry.write().namespace_());
+      if (it == writer_registry_.end()) {
+        return fail(status::NamespaceNotFound(entry.write().namespace_()));
+      }
+      NamespaceStore& ns = *it->second;
+      auto plan = ns.Plan(entry.write());
+      if (!plan.ok()) return fail(plan.status());
+      if (auto s = ns.Reserve(*plan); !s.ok()) return fail(s);
+      ns.Apply(entry.write(), seq, entry.time_micros());
+      break;
+    }
+    case v1::LogEntry::OP_NOT_SET:
+      return fail(absl::DataLossError("empty entry"));
+  }
+  last_seq_ = seq;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states) {
+  SnapshotManifest m;
+  m.name = "checkpoint";
+  m.sequence = seq;
+  m.create_micros = Now();
+  m.namespaces = states;
+  nlohmann::json j = nlohmann::json::parse(ManifestToJson(m));
+  j.erase("parts");
+  j.erase("format_version");
+  j.erase("name");
+  j["time_micros"] = m.create_micros;
+  std::string body = j.dump(2);
+  std::string text = absl::StrCat(body, "\ncrc32c ", wal::Crc32c(body.data(), body.size()));
+  RETURN_IF_ERROR(
+      vector::WriteFileAtomically(CheckpointPath(options_.data_dir), text.data(), text.size()));
+  stat_last_checkpoint_micros_.store(m.create_micros);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::CheckpointLocked() {
+  RETURN_IF_ERROR(log_->Sync());
+  log_dirty_ = false;
+  std::vector<NamespaceState> states;
+  for (auto& [name, ns] : writer_registry_) {
+    ASSIGN_OR_RETURN(NamespaceState s, ns->FlushData());
+    states.push_back(std::move(s));
+  }
+  std::sort(states.begin(), states.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
+  for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
+  checkpoint_seq_ = last_seq_;
+  stat_checkpoint_seq_.store(last_seq_);
+  RETURN_IF_ERROR(log_->RemoveSegmentsBefore(last_seq_ + 1));
+  stat_log_bytes_.store(log_->bytes());
+  for (const auto& dir : pending_removal_) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);  // mappings held by readers stay valid after unlink
+    if (ec) spdlog::warn("could not remove {}: {}", dir.string(), ec.message());
+  }
+  pending_removal_.clear();
+  if (checkpoints_ != nullptr) checkpoints_->Increment();
+  return absl::OkStatus();
+}
+
+}  // namespace engram::storage

@@ -1,0 +1,220 @@
+// Engine's single writer: the bounded write queue, group commit (apply every queued batch, append
+// it to the write-ahead log, make the group durable with one fsync), publication to readers, and
+// the log-size checkpoint trigger. Everything here except Submit() runs on the writer thread.
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status/error_detail.h"
+#include "spdlog/spdlog.h"
+#include "storage-server/engine/engine.h"
+#include "storage-server/engine/engine_internal.h"
+
+namespace engram::storage {
+
+namespace {
+
+// The log can no longer vouch for what the writer applied in memory (fsyncgate): crash loudly so
+// recovery rebuilds the acknowledged state.
+[[noreturn]] void LogFailed(const char* what, const absl::Status& s) {
+  spdlog::critical("write-ahead log {} failed: {}; stopping so recovery can run", what,
+                   s.ToString());
+  std::abort();
+}
+
+}  // namespace
+
+absl::Status Engine::Submit(Op* op) {
+  {
+    sync::MutexLock lock(&queue_mu_);
+    if (closed_) return absl::UnavailableError("storage engine is shutting down");
+    if (!op->control) {
+      if (queued_data_ops_ >= options_.write_queue_capacity) {
+        if (writes_rejected_full_ != nullptr) writes_rejected_full_->Increment();
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "write queue full (%d requests waiting); retry with backoff", queued_data_ops_));
+      }
+      ++queued_data_ops_;
+      queue_depth_.store(queued_data_ops_, std::memory_order_relaxed);
+    }
+    queue_.push_back(op);
+  }
+  queue_cv_.Signal();
+  op->done.wait();
+  return op->status;
+}
+
+absl::Status Engine::RunOnWriter(std::function<absl::Status()> fn) {
+  Op op;
+  op.control = std::move(fn);
+  return Submit(&op);
+}
+
+void Engine::WriterLoop() {
+  std::vector<Op*> group;
+  while (NextGroup(&group)) {
+    if (group.empty()) {
+      // Relaxed mode: the periodic fdatasync.
+      if (log_dirty_) {
+        if (absl::Status s = SyncLog(); !s.ok()) LogFailed("sync", s);
+      }
+      continue;
+    }
+    if (group[0]->control) {
+      group[0]->status = group[0]->control();
+      group[0]->done.count_down();
+      continue;
+    }
+    CommitGroup(group);
+  }
+}
+
+bool Engine::NextGroup(std::vector<Op*>* group) {
+  group->clear();
+  sync::MutexLock lock(&queue_mu_);
+  if (options_.sync_mode == wal::SyncMode::kRelaxed && log_dirty_) {
+    const auto deadline = std::chrono::steady_clock::now() +
+                          absl::ToChronoMicroseconds(options_.relaxed_sync_interval);
+    while (queue_.empty() && !closing_ &&
+           queue_cv_.WaitUntil(&queue_mu_, deadline) == std::cv_status::no_timeout) {
+    }
+  } else {
+    while (queue_.empty() && !closing_) queue_cv_.Wait(&queue_mu_);
+  }
+  if (queue_.empty() && closing_) return false;
+  // A control op runs alone, after the data ops queued before it.
+  size_t take = 0;
+  if (!queue_.empty() && queue_.front()->control) {
+    take = 1;
+  } else {
+    while (take < queue_.size() && take < options_.max_group_requests && !queue_[take]->control) {
+      ++take;
+    }
+  }
+  group->assign(queue_.begin(), queue_.begin() + take);
+  queue_.erase(queue_.begin(), queue_.begin() + take);
+  if (take > 0 && !(*group)[0]->control) {
+    queued_data_ops_ -= take;
+    queue_depth_.store(queued_data_ops_, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+void Engine::CommitGroup(const std::vector<Op*>& group) {
+  std::vector<NamespaceStore*> touched;
+  bool registry_changed = false;
+  uint64_t bytes_before = log_->bytes();
+  for (Op* op : group) ApplyOp(op, &touched, &registry_changed);
+
+  absl::Time sync_start = absl::Now();
+  absl::Status durable;
+  if (options_.sync_mode == wal::SyncMode::kAlways) {
+    durable = log_->Sync();
+  } else {
+    durable = log_->Flush();
+    log_dirty_ = true;
+    if (durable.ok() && absl::Now() - last_sync_ >= options_.relaxed_sync_interval) {
+      durable = SyncLog();
+    }
+  }
+  // The batches are applied in memory but not durable.
+  if (!durable.ok()) LogFailed("write", durable);
+  if (fsync_seconds_ != nullptr && options_.sync_mode == wal::SyncMode::kAlways) {
+    fsync_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - sync_start));
+  }
+  if (group_size_ != nullptr) group_size_->Observe(static_cast<double>(group.size()));
+  uint64_t bytes_after = log_->bytes();
+  if (log_bytes_written_ != nullptr && bytes_after > bytes_before) {
+    log_bytes_written_->Increment(static_cast<double>(bytes_after - bytes_before));
+  }
+  stat_log_bytes_.store(bytes_after, std::memory_order_relaxed);
+
+  for (NamespaceStore* ns : touched) ns->PublishApplied();
+  if (registry_changed) PublishRegistry();
+  visible_seq_.store(last_seq_, std::memory_order_release);
+  bool new_vectors = !touched.empty();
+  for (Op* op : group) op->done.count_down();
+  if (new_vectors) WakeIndexer();
+  if (log_->bytes() >= options_.checkpoint_log_bytes) {
+    if (absl::Status s = CheckpointLocked(); !s.ok()) {
+      spdlog::error("checkpoint failed: {}", s.ToString());
+    }
+  }
+}
+
+absl::Status Engine::SyncLog() {
+  absl::Status s = log_->Sync();
+  log_dirty_ = false;
+  last_sync_ = absl::Now();
+  return s;
+}
+
+void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* registry_changed) {
+  v1::LogEntry& entry = op->entry;
+  const int64_t now = Now();
+  entry.set_time_micros(now);
+  switch (entry.op_case()) {
+    case v1::LogEntry::kCreateNamespace: {
+      const std::string& name = entry.create_namespace().config().name();
+      if (writer_registry_.contains(name)) {
+        op->status =
+            absl::AlreadyExistsError(absl::StrCat("namespace '", name, "' already exists"));
+        return;
+      }
+      NamespaceState state;
+      state.id = last_seq_ + 1;
+      state.config = entry.create_namespace().config();
+      state.create_micros = now;
+      auto ns = OpenNamespace(state, /*fresh=*/true);
+      if (!ns.ok()) {
+        op->status = ns.status();
+        return;
+      }
+      entry.mutable_create_namespace()->set_namespace_id(state.id);
+      writer_registry_[name] = *ns;
+      op->info = (*ns)->Info();
+      *registry_changed = true;
+      break;
+    }
+    case v1::LogEntry::kDeleteNamespace: {
+      auto it = writer_registry_.find(entry.delete_namespace().name());
+      if (it == writer_registry_.end()) {
+        op->status = status::NamespaceNotFound(entry.delete_namespace().name());
+        return;
+      }
+      pending_removal_.push_back(it->second->dir());
+      writer_registry_.erase(it);
+      *registry_changed = true;
+      break;
+    }
+    case v1::LogEntry::kWrite: {
+      auto it = writer_registry_.find(entry.write().namespace_());
+      if (it == writer_registry_.end() || it->second->id() != op->expected_namespace_id) {
+        op->status = status::NamespaceNotFound(entry.write().namespace_());
+        return;
+      }
+      NamespaceStore* ns = it->second.get();
+      auto plan = ns->Plan(entry.write());
+      if (!plan.ok()) {
+        op->status = plan.status();
+        return;
+      }
+      if (absl::Status s = ns->Reserve(*plan); !s.ok()) {
+        op->status = s;
+        return;
+      }
+      op->response = ns->Apply(entry.write(), last_seq_ + 1, now);
+      if (std::find(touched->begin(), touched->end(), ns) == touched->end()) touched->push_back(ns);
+      break;
+    }
+    case v1::LogEntry::OP_NOT_SET:
+      op->status = absl::InternalError("empty log entry");
+      return;
+  }
+  ++last_seq_;
+  std::string payload = entry.SerializeAsString();
+  if (absl::Status s = log_->Append(last_seq_, payload); !s.ok()) LogFailed("append", s);
+}
+
+}  // namespace engram::storage

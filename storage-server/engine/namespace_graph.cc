@@ -1,0 +1,163 @@
+// NamespaceStore's graph queries: the neighbours of a concept and the paths between two concepts
+// (best-first by confidence, or shortest), over the association chains of the record arena at a
+// reader's snapshot sequence. Record access and edge iteration are in namespace_store.cc.
+#include <algorithm>
+#include <queue>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+#include "storage-server/engine/namespace_store.h"
+
+namespace engram::storage {
+
+namespace {
+
+// Partial paths FindPaths may expand before it returns what it has, marked truncated.
+constexpr size_t kPathExpansionBudget = 200000;
+
+bool TypeAllowed(const google::protobuf::RepeatedField<int>& types, uint32_t type) {
+  if (types.empty()) return true;
+  for (int t : types) {
+    if (static_cast<uint32_t>(t) == type) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateTypes(absl::string_view field,
+                           const google::protobuf::RepeatedField<int>& types) {
+  for (int i = 0; i < types.size(); ++i) {
+    if (types[i] == v1::ASSOCIATION_TYPE_UNSPECIFIED || !v1::AssociationType_IsValid(types[i])) {
+      return InvalidField(absl::StrCat(field, "[", i, "]"), "unknown association type");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::NeighborsResponse> NamespaceStore::Neighbors(const v1::NeighborsRequest& request,
+                                                                uint64_t seq) const {
+  RETURN_IF_ERROR(ValidateId("id", request.id(), *limits_));
+  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
+  if (!v1::Direction_IsValid(request.direction())) {
+    return InvalidField("direction", "unknown direction");
+  }
+  uint32_t limit = request.limit() == 0 ? 50 : request.limit();
+  RETURN_IF_ERROR(ValidateAtMost("limit", limit, limits_->max_neighbors));
+  auto n = NumberOf(request.id());
+  if (!n || Visible(*n, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("concept '", request.id(), "' not found"));
+  }
+  std::vector<EdgeView> edges;
+  ForEachEdge(*n, request.direction(), seq, [&](const EdgeView& e) {
+    if (TypeAllowed(request.types(), e.record->type) && Visible(e.other, seq) != nullptr) {
+      edges.push_back(e);
+    }
+  });
+  std::sort(edges.begin(), edges.end(), [&](const EdgeView& a, const EdgeView& b) {
+    if (a.record->confidence != b.record->confidence) {
+      return a.record->confidence > b.record->confidence;
+    }
+    if (a.other != b.other) return IdOf(a.other) < IdOf(b.other);
+    if (a.record->type != b.record->type) return a.record->type < b.record->type;
+    return a.direction < b.direction;
+  });
+  if (edges.size() > limit) edges.resize(limit);
+  v1::NeighborsResponse response;
+  for (const EdgeView& e : edges) {
+    v1::Neighbor* out = response.add_neighbors();
+    const ConceptRecord* other = Visible(e.other, seq);
+    FillIdContentAttributes(*other, out->mutable_node());
+    FillAssociation(*e.record, out->mutable_association());
+    out->set_direction(e.direction);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPathsRequest& request,
+                                                                uint64_t seq) const {
+  RETURN_IF_ERROR(ValidateId("source", request.source(), *limits_));
+  RETURN_IF_ERROR(ValidateId("target", request.target(), *limits_));
+  RETURN_IF_ERROR(ValidateTypes("types", request.types()));
+  uint32_t max_depth = request.max_depth() == 0 ? 6 : request.max_depth();
+  RETURN_IF_ERROR(ValidateAtMost("max_depth", max_depth, limits_->max_depth));
+  uint32_t max_paths = request.max_paths() == 0 ? 3 : request.max_paths();
+  RETURN_IF_ERROR(ValidateAtMost("max_paths", max_paths, limits_->max_paths));
+  float decay = request.decay() == 0 ? 0.85f : request.decay();
+  if (!(decay > 0 && decay <= 1)) return InvalidField("decay", "must be in (0, 1]");
+  if (!v1::PathMode_IsValid(request.mode())) return InvalidField("mode", "unknown mode");
+  if (!v1::Direction_IsValid(request.direction())) {
+    return InvalidField("direction", "unknown direction");
+  }
+  const bool shortest = request.mode() == v1::SHORTEST;
+
+  auto src = NumberOf(request.source());
+  if (!src || Visible(*src, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("source: concept '", request.source(), "' not found"));
+  }
+  auto dst = NumberOf(request.target());
+  if (!dst || Visible(*dst, seq) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("target: concept '", request.target(), "' not found"));
+  }
+
+  struct Partial {
+    float confidence;
+    uint32_t hops;
+    uint32_t node;
+    int32_t parent;
+    const AssocRecord* via;
+  };
+  std::vector<Partial> pool;
+  auto worse = [&](int32_t a, int32_t b) {
+    const Partial& x = pool[a];
+    const Partial& y = pool[b];
+    if (shortest && x.hops != y.hops) return x.hops > y.hops;
+    if (x.confidence != y.confidence) return x.confidence < y.confidence;
+    return a > b;  // earlier discovered first: deterministic
+  };
+  std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
+  absl::flat_hash_map<uint32_t, uint32_t> settled;
+  pool.push_back({1.0f, 0, *src, -1, nullptr});
+  queue.push(0);
+  v1::FindPathsResponse response;
+  size_t expansions = 0;
+  while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
+    if (++expansions > kPathExpansionBudget) {
+      response.set_truncated(true);
+      break;
+    }
+    int32_t index = queue.top();
+    queue.pop();
+    Partial cur = pool[index];
+    // Each node is settled at most max_paths times: the k best ways to reach it.
+    if (++settled[cur.node] > max_paths) continue;
+    if (cur.node == *dst) {
+      v1::Path* path = response.add_paths();
+      std::vector<int32_t> chain;
+      for (int32_t i = index; i >= 0; i = pool[i].parent) chain.push_back(i);
+      std::reverse(chain.begin(), chain.end());
+      for (int32_t i : chain) {
+        path->add_concept_ids(std::string(IdOf(pool[i].node)));
+        if (pool[i].via != nullptr) FillAssociation(*pool[i].via, path->add_hops());
+      }
+      path->set_confidence(cur.confidence);
+      continue;
+    }
+    if (cur.hops >= max_depth) continue;
+    ForEachEdge(cur.node, request.direction(), seq, [&](const EdgeView& e) {
+      if (!TypeAllowed(request.types(), e.record->type)) return;
+      for (int32_t i = index; i >= 0; i = pool[i].parent) {
+        if (pool[i].node == e.other) return;  // simple paths only
+      }
+      if (Visible(e.other, seq) == nullptr) return;
+      pool.push_back(
+          {cur.confidence * e.record->confidence * decay, cur.hops + 1, e.other, index, e.record});
+      queue.push(static_cast<int32_t>(pool.size() - 1));
+    });
+  }
+  return response;
+}
+
+}  // namespace engram::storage

@@ -1,0 +1,549 @@
+// Unit tests of NamespaceStore on its own, without the engine's writer, log or registry: the test
+// is the single writer (Plan, Reserve, Apply, PublishApplied at sequences it picks) and reads at
+// snapshot sequences of its choice.
+#include "storage-server/engine/namespace_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/time_util.h"
+#include "storage-server/engine/limits.h"
+#include "storage-server/engine/testing/engine_fixture.h"
+
+namespace engram::storage {
+namespace {
+
+using namespace engram::storage::testing;  // NOLINT
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr uint32_t kDim = 2;
+
+int64_t Micros(const google::protobuf::Timestamp& t) {
+  return google::protobuf::util::TimeUtil::TimestampToMicroseconds(t);
+}
+
+v1::Mutation DeleteConcept(const std::string& id) {
+  v1::Mutation m;
+  m.set_delete_concept(id);
+  return m;
+}
+
+v1::Mutation DeleteAssoc(const std::string& s, const std::string& t, v1::AssociationType type) {
+  v1::Mutation m;
+  m.mutable_delete_association()->set_source(s);
+  m.mutable_delete_association()->set_target(t);
+  m.mutable_delete_association()->set_type(type);
+  return m;
+}
+
+void ExpectInvalid(const absl::Status& s, const std::string& message) {
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(message)) << s;
+}
+
+class NamespaceStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = FreshDir("ns");
+    state_.id = 1;
+    state_.config = Config("n", kDim);
+    ASSERT_TRUE(NormalizeNamespaceConfig(limits_, &state_.config).ok());
+    state_.create_micros = 1000;
+    Reopen();
+  }
+
+  void Reopen() {
+    store_.reset();
+    auto ns = NamespaceStore::Open(dir_, state_, &limits_);
+    ASSERT_TRUE(ns.ok()) << ns.status();
+    store_ = std::move(*ns);
+  }
+
+  // What the engine's writer does with one request: normalise, plan, reserve, apply at the next
+  // sequence, publish. Returns the response; the sequence is seq_ afterwards.
+  v1::WriteResponse MustWrite(std::vector<v1::Mutation> mutations) {
+    v1::WriteRequest request = Batch("n", std::move(mutations));
+    absl::Status normalized = NormalizeWriteRequest(limits_, kDim, &request);
+    EXPECT_TRUE(normalized.ok()) << normalized;
+    auto plan = store_->Plan(request);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    if (!plan.ok()) return {};
+    absl::Status reserved = store_->Reserve(*plan);
+    EXPECT_TRUE(reserved.ok()) << reserved;
+    ++seq_;
+    v1::WriteResponse response = store_->Apply(request, seq_, /*now_micros=*/seq_ * 1000);
+    store_->PublishApplied();
+    return response;
+  }
+
+  absl::StatusOr<WritePlan> Plan(std::vector<v1::Mutation> mutations) {
+    v1::WriteRequest request = Batch("n", std::move(mutations));
+    absl::Status normalized = NormalizeWriteRequest(limits_, kDim, &request);
+    if (!normalized.ok()) return normalized;
+    return store_->Plan(request);
+  }
+
+  v1::GetConceptsResponse Get(std::vector<std::string> ids, uint64_t seq, bool vector = false) {
+    v1::GetConceptsRequest r;
+    for (const auto& id : ids) r.add_ids(id);
+    r.set_include_vector(vector);
+    return store_->Get(r, seq);
+  }
+
+  v1::NeighborsRequest NeighborsOf(const std::string& id, v1::Direction direction = v1::BOTH,
+                                   std::vector<v1::AssociationType> types = {}) {
+    v1::NeighborsRequest r;
+    r.set_id(id);
+    r.set_direction(direction);
+    for (auto t : types) r.add_types(t);
+    return r;
+  }
+
+  std::vector<std::string> NeighborIds(const v1::NeighborsRequest& r) {
+    auto n = store_->Neighbors(r, seq_);
+    EXPECT_TRUE(n.ok()) << n.status();
+    std::vector<std::string> out;
+    if (n.ok()) {
+      for (const auto& x : n->neighbors()) out.push_back(x.node().id());
+    }
+    return out;
+  }
+
+  v1::FindPathsRequest Paths(const std::string& source, const std::string& target) {
+    v1::FindPathsRequest r;
+    r.set_source(source);
+    r.set_target(target);
+    return r;
+  }
+
+  std::vector<std::vector<std::string>> PathIds(const v1::FindPathsRequest& r) {
+    auto p = store_->FindPaths(r, seq_);
+    EXPECT_TRUE(p.ok()) << p.status();
+    std::vector<std::vector<std::string>> out;
+    if (p.ok()) {
+      for (const auto& path : p->paths()) {
+        out.emplace_back(path.concept_ids().begin(), path.concept_ids().end());
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> SearchIds(const std::vector<float>& q, uint32_t k, bool exact,
+                                     std::map<std::string, std::string> filter = {}) {
+    v1::SearchRequest r;
+    r.mutable_vector()->Add(q.begin(), q.end());
+    r.set_k(k);
+    r.set_exact(exact);
+    for (auto& [key, v] : filter) (*r.mutable_filter())[key] = v;
+    auto s = store_->Search(r, seq_);
+    EXPECT_TRUE(s.ok()) << s.status();
+    std::vector<std::string> out;
+    if (s.ok()) {
+      for (const auto& x : s->results()) out.push_back(x.node().id());
+    }
+    return out;
+  }
+
+  // Every concept id of a scan, page after page.
+  std::vector<std::string> ScanIds(v1::ScanRequest r) {
+    std::vector<std::string> out;
+    while (true) {
+      auto page = store_->Scan(r, seq_);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) return out;
+      for (const auto& c : page->concepts()) out.push_back(c.id());
+      if (page->next_page_token().empty()) return out;
+      r.set_page_token(page->next_page_token());
+    }
+  }
+
+  Limits limits_;
+  std::filesystem::path dir_;
+  NamespaceState state_;
+  std::unique_ptr<NamespaceStore> store_;
+  uint64_t seq_ = 0;
+};
+
+TEST_F(NamespaceStoreTest, PutGetAndReplaceAtSnapshotSequences) {
+  auto put =
+      MustWrite({PutConcept("a", "alpha", {1, 0}, {{"color", "red"}}), PutConcept("b", "beta")});
+  ASSERT_EQ(put.results_size(), 2);
+  EXPECT_EQ(put.sequence(), 1u);
+  EXPECT_EQ(put.results(0).id(), "a");
+  EXPECT_TRUE(put.results(0).created());
+  EXPECT_EQ(store_->concept_count(), 2u);
+  EXPECT_EQ(store_->vector_count(), 1u);
+
+  auto got = Get({"a", "b", "nope"}, seq_, /*vector=*/true);
+  ASSERT_EQ(got.concepts_size(), 2);
+  EXPECT_EQ(got.concepts(0).content(), "alpha");
+  EXPECT_EQ(got.concepts(0).attributes().at("color"), "red");
+  EXPECT_THAT(got.concepts(0).vector(), ElementsAre(1.0f, 0.0f));
+  EXPECT_EQ(got.concepts(0).strength(), 1.0f);  // defaulted by NormalizeWriteRequest
+  EXPECT_THAT(got.missing_ids(), ElementsAre("nope"));
+  EXPECT_THAT(Get({"a"}, seq_).concepts(0).vector(), IsEmpty());
+
+  // A replacement is a new version: readers at the old sequence still see the old one, the create
+  // time is kept and the old vector stops counting.
+  auto replace = MustWrite({PutConcept("a", "alpha 2", {0, 1})});
+  EXPECT_FALSE(replace.results(0).created());
+  EXPECT_EQ(store_->concept_count(), 2u);
+  EXPECT_EQ(store_->vector_count(), 1u);
+  EXPECT_EQ(Get({"a"}, 1).concepts(0).content(), "alpha");
+  const v1::Concept now = Get({"a"}, seq_).concepts(0);
+  EXPECT_EQ(now.content(), "alpha 2");
+  EXPECT_EQ(Micros(now.create_time()), 1000);
+  EXPECT_EQ(Micros(now.update_time()), 2000);
+  EXPECT_EQ(Get({"a"}, 0).concepts_size(), 0);  // before the first write
+}
+
+TEST_F(NamespaceStoreTest, ContentHashIdsMakeRepeatedPutsReplace) {
+  // An empty id becomes the content hash (NormalizeWriteRequest); the store then sees the same id
+  // twice and replaces instead of adding.
+  auto first = MustWrite({PutConcept("", "the same text")});
+  auto second = MustWrite({PutConcept("", "the same text")});
+  EXPECT_EQ(first.results(0).id(), ContentHashId("the same text"));
+  EXPECT_EQ(second.results(0).id(), first.results(0).id());
+  EXPECT_TRUE(first.results(0).created());
+  EXPECT_FALSE(second.results(0).created());
+  EXPECT_EQ(store_->concept_count(), 1u);
+}
+
+TEST_F(NamespaceStoreTest, PlanSizesTheWriteAndChangesNothing) {
+  auto plan = Plan(
+      {PutConcept("a", "alpha", {1, 0}), PutConcept("b", "beta"), PutAssoc("a", "b", v1::CAUSAL)});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->new_slots, 1u);
+  EXPECT_GE(plan->arena_bytes, 2 * sizeof(ConceptRecord) + sizeof(AssocRecord));
+  EXPECT_EQ(plan->arena_bytes % 16, 0u);
+  EXPECT_EQ(store_->concept_count(), 0u);
+  EXPECT_EQ(Get({"a"}, UINT64_MAX).concepts_size(), 0);
+
+  // Endpoints must exist, counting the earlier mutations of the same batch; the error names the
+  // mutation and the end.
+  auto missing = Plan({PutConcept("a", "alpha"), PutAssoc("a", "ghost", v1::CAUSAL)});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("mutations[1].put_association.target"));
+  MustWrite({PutConcept("a", "alpha"), PutConcept("b", "beta")});
+  auto deleted_first = Plan({DeleteConcept("b"), PutAssoc("a", "b", v1::CAUSAL)});
+  EXPECT_EQ(deleted_first.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(deleted_first.status().message()),
+              HasSubstr("mutations[1].put_association.target"));
+  auto missing_source = Plan({PutAssoc("ghost", "a", v1::CAUSAL)});
+  EXPECT_THAT(std::string(missing_source.status().message()),
+              HasSubstr("mutations[0].put_association.source"));
+  EXPECT_TRUE(Plan({PutConcept("c", "gamma"), PutAssoc("c", "a", v1::CAUSAL)}).ok());
+}
+
+TEST_F(NamespaceStoreTest, DeleteConceptTakesItsAssociationsAlong) {
+  MustWrite({PutConcept("a", "alpha", {1, 0}), PutConcept("b", "beta"), PutConcept("c", "gamma"),
+             PutAssoc("a", "b", v1::CAUSAL), PutAssoc("c", "a", v1::SEMANTIC),
+             PutAssoc("b", "c", v1::CAUSAL)});
+  const uint64_t before = seq_;
+  EXPECT_EQ(store_->association_count(), 3u);
+
+  auto del = MustWrite({DeleteConcept("a"), DeleteConcept("never")});
+  EXPECT_TRUE(del.results(0).found());
+  EXPECT_FALSE(del.results(1).found());
+  EXPECT_EQ(store_->concept_count(), 2u);
+  EXPECT_EQ(store_->vector_count(), 0u);
+  EXPECT_EQ(store_->association_count(), 1u);
+  EXPECT_THAT(Get({"a"}, seq_).missing_ids(), ElementsAre("a"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("b")), ElementsAre("c"));
+  EXPECT_EQ(store_->Neighbors(NeighborsOf("a"), seq_).status().code(), absl::StatusCode::kNotFound);
+
+  // The old snapshot still has a and its edges.
+  auto old = store_->Neighbors(NeighborsOf("b"), before);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->neighbors_size(), 2);
+
+  EXPECT_FALSE(MustWrite({DeleteConcept("a")}).results(0).found());  // already gone
+  // Re-creating the id starts without edges.
+  EXPECT_TRUE(MustWrite({PutConcept("a", "again")}).results(0).created());
+  EXPECT_THAT(NeighborIds(NeighborsOf("a")), IsEmpty());
+}
+
+TEST_F(NamespaceStoreTest, AssociationsAreKeyedBySourceTargetAndType) {
+  MustWrite({PutConcept("a", "alpha"), PutConcept("b", "beta")});
+  auto first = MustWrite({PutAssoc("a", "b", v1::CAUSAL, 0.4f)});
+  EXPECT_EQ(first.results(0).id(), "a->b:CAUSAL");
+  EXPECT_TRUE(first.results(0).created());
+  auto again =
+      MustWrite({PutAssoc("a", "b", v1::CAUSAL, 0.6f), PutAssoc("a", "b", v1::TEMPORAL, 0.5f)});
+  EXPECT_FALSE(again.results(0).created());
+  EXPECT_TRUE(again.results(1).created());
+  EXPECT_EQ(store_->association_count(), 2u);
+
+  auto n = store_->Neighbors(NeighborsOf("a", v1::OUT, {v1::CAUSAL}), seq_);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(n->neighbors_size(), 1);
+  EXPECT_FLOAT_EQ(n->neighbors(0).association().confidence(), 0.6f);
+  // The replacement keeps the first create time.
+  EXPECT_EQ(Micros(n->neighbors(0).association().create_time()), 2000);
+
+  auto del = MustWrite({DeleteAssoc("a", "b", v1::CAUSAL), DeleteAssoc("a", "b", v1::HIERARCHICAL),
+                        DeleteAssoc("a", "ghost", v1::CAUSAL)});
+  EXPECT_EQ(del.results(0).id(), "a->b:CAUSAL");
+  EXPECT_TRUE(del.results(0).found());
+  EXPECT_FALSE(del.results(1).found());
+  EXPECT_FALSE(del.results(2).found());
+  EXPECT_EQ(store_->association_count(), 1u);
+  EXPECT_THAT(NeighborIds(NeighborsOf("a", v1::OUT, {v1::CAUSAL})), IsEmpty());
+  EXPECT_THAT(NeighborIds(NeighborsOf("a", v1::OUT)), ElementsAre("b"));
+}
+
+TEST_F(NamespaceStoreTest, NeighborsByTypeAndDirectionInConfidenceOrder) {
+  MustWrite({PutConcept("dog", "dog", {1, 0}, {{"kind", "animal"}}), PutConcept("mammal", "mammal"),
+             PutConcept("bark", "bark"), PutConcept("puppy", "puppy"), PutConcept("cat", "cat"),
+             PutAssoc("dog", "mammal", v1::HIERARCHICAL, 0.9f),
+             PutAssoc("dog", "bark", v1::CAUSAL, 0.7f),
+             PutAssoc("puppy", "dog", v1::HIERARCHICAL, 0.8f),
+             PutAssoc("dog", "cat", v1::SEMANTIC, 0.7f)});
+  // Confidence first, then id.
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog", v1::OUT)), ElementsAre("mammal", "bark", "cat"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog", v1::IN)), ElementsAre("puppy"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog")), ElementsAre("mammal", "puppy", "bark", "cat"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog", v1::DIRECTION_UNSPECIFIED)),
+              ElementsAre("mammal", "puppy", "bark", "cat"));  // unspecified means BOTH
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog", v1::BOTH, {v1::HIERARCHICAL})),
+              ElementsAre("mammal", "puppy"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("dog", v1::OUT, {v1::CAUSAL, v1::SEMANTIC})),
+              ElementsAre("bark", "cat"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("mammal", v1::OUT)), IsEmpty());
+
+  v1::NeighborsRequest limited = NeighborsOf("dog");
+  limited.set_limit(2);
+  EXPECT_THAT(NeighborIds(limited), ElementsAre("mammal", "puppy"));
+
+  // What one neighbour carries: the node's id, content and attributes (no vector), the edge as
+  // stored, and which way it points.
+  auto n = store_->Neighbors(NeighborsOf("puppy"), seq_);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(n->neighbors_size(), 1);
+  const v1::Neighbor& dog = n->neighbors(0);
+  EXPECT_EQ(dog.node().id(), "dog");
+  EXPECT_EQ(dog.node().content(), "dog");
+  EXPECT_EQ(dog.node().attributes().at("kind"), "animal");
+  EXPECT_THAT(dog.node().vector(), IsEmpty());
+  EXPECT_EQ(dog.association().source(), "puppy");
+  EXPECT_EQ(dog.association().target(), "dog");
+  EXPECT_EQ(dog.association().type(), v1::HIERARCHICAL);
+  EXPECT_EQ(dog.direction(), v1::OUT);
+}
+
+TEST_F(NamespaceStoreTest, NeighborsRefuseBadRequestsNamingTheField) {
+  MustWrite({PutConcept("a", "alpha")});
+  v1::NeighborsRequest r = NeighborsOf("a");
+  r.set_limit(limits_.max_neighbors + 1);
+  ExpectInvalid(store_->Neighbors(r, seq_).status(), "limit: 1001, at most 1000");
+  r = NeighborsOf("a");
+  r.add_types(v1::CAUSAL);
+  r.add_types(v1::ASSOCIATION_TYPE_UNSPECIFIED);
+  ExpectInvalid(store_->Neighbors(r, seq_).status(), "types[1]: unknown association type");
+  r = NeighborsOf("a");
+  r.set_direction(static_cast<v1::Direction>(99));
+  ExpectInvalid(store_->Neighbors(r, seq_).status(), "direction");
+  ExpectInvalid(store_->Neighbors(NeighborsOf(""), seq_).status(), "id");
+  auto missing = store_->Neighbors(NeighborsOf("ghost"), seq_);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("'ghost'"));
+}
+
+TEST_F(NamespaceStoreTest, PathsBestAndShortest) {
+  // a -> d directly with low confidence; a -> b -> c -> d with high confidence.
+  MustWrite({PutConcept("a", "a"), PutConcept("b", "b"), PutConcept("c", "c"), PutConcept("d", "d"),
+             PutAssoc("a", "d", v1::SEMANTIC, 0.3f), PutAssoc("a", "b", v1::CAUSAL, 1.0f),
+             PutAssoc("b", "c", v1::CAUSAL, 1.0f), PutAssoc("c", "d", v1::CAUSAL, 1.0f)});
+  v1::FindPathsRequest r = Paths("a", "d");
+  r.set_max_paths(2);
+  auto best = store_->FindPaths(r, seq_);
+  ASSERT_TRUE(best.ok()) << best.status();
+  ASSERT_EQ(best->paths_size(), 2);
+  EXPECT_THAT(best->paths(0).concept_ids(), ElementsAre("a", "b", "c", "d"));
+  EXPECT_NEAR(best->paths(0).confidence(), 0.85 * 0.85 * 0.85, 1e-5);  // default decay 0.85
+  ASSERT_EQ(best->paths(0).hops_size(), 3);
+  EXPECT_EQ(best->paths(0).hops(0).source(), "a");
+  EXPECT_EQ(best->paths(0).hops(2).target(), "d");
+  EXPECT_THAT(best->paths(1).concept_ids(), ElementsAre("a", "d"));
+  EXPECT_NEAR(best->paths(1).confidence(), 0.3 * 0.85, 1e-5);
+  EXPECT_FALSE(best->truncated());
+
+  r.set_decay(0.5f);
+  best = store_->FindPaths(r, seq_);
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_NEAR(best->paths(0).confidence(), 0.3 * 0.5, 1e-5);  // 0.15 beats 0.5^3
+  r.clear_decay();
+
+  r.set_mode(v1::SHORTEST);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("a", "d"), ElementsAre("a", "b", "c", "d")));
+  r.set_mode(v1::BEST);
+
+  r.set_max_depth(2);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("a", "d")));
+  r.clear_max_depth();
+  r.add_types(v1::CAUSAL);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("a", "b", "c", "d")));
+  r.clear_types();
+
+  // Backwards along the edges with BOTH (the default), not with OUT.
+  v1::FindPathsRequest back = Paths("d", "a");
+  EXPECT_THAT(PathIds(back), ElementsAre(ElementsAre("d", "c", "b", "a"), ElementsAre("d", "a")));
+  back.set_direction(v1::OUT);
+  EXPECT_THAT(PathIds(back), IsEmpty());
+  back.set_direction(v1::IN);
+  EXPECT_EQ(PathIds(back).size(), 2u);
+
+  // A deleted middle concept breaks the long path; the old snapshot still has it.
+  const uint64_t before = seq_;
+  MustWrite({DeleteConcept("c")});
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("a", "d")));
+  auto old = store_->FindPaths(r, before);
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->paths_size(), 2);
+}
+
+TEST_F(NamespaceStoreTest, PathsRefuseBadRequestsNamingTheField) {
+  MustWrite({PutConcept("a", "a"), PutConcept("b", "b")});
+  v1::FindPathsRequest r = Paths("a", "b");
+  r.set_max_depth(limits_.max_depth + 1);
+  ExpectInvalid(store_->FindPaths(r, seq_).status(), "max_depth: 21, at most 20");
+  r = Paths("a", "b");
+  r.set_max_paths(limits_.max_paths + 1);
+  ExpectInvalid(store_->FindPaths(r, seq_).status(), "max_paths: 101, at most 100");
+  r = Paths("a", "b");
+  r.set_decay(1.5f);
+  ExpectInvalid(store_->FindPaths(r, seq_).status(), "decay");
+  r = Paths("a", "b");
+  r.set_mode(static_cast<v1::PathMode>(99));
+  ExpectInvalid(store_->FindPaths(r, seq_).status(), "mode");
+  r = Paths("a", "b");
+  r.add_types(static_cast<v1::AssociationType>(99));
+  ExpectInvalid(store_->FindPaths(r, seq_).status(), "types[0]");
+  ExpectInvalid(store_->FindPaths(Paths("", "b"), seq_).status(), "source");
+  ExpectInvalid(store_->FindPaths(Paths("a", ""), seq_).status(), "target");
+  auto missing = store_->FindPaths(Paths("a", "ghost"), seq_);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("target: concept 'ghost'"));
+  missing = store_->FindPaths(Paths("ghost", "a"), seq_);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("source: concept 'ghost'"));
+}
+
+TEST_F(NamespaceStoreTest, SearchCoversTheUnindexedTailAndFilters) {
+  MustWrite({PutConcept("east", "e", {1, 0}, {{"side", "right"}}), PutConcept("north", "n", {0, 1}),
+             PutConcept("west", "w", {-1, 0}, {{"side", "left"}}),
+             PutConcept("plain", "no vector")});
+  EXPECT_EQ(store_->indexed_count(), 0u);
+  EXPECT_THAT(SearchIds({1, 0.1f}, 2, /*exact=*/false), ElementsAre("east", "north"));
+  EXPECT_THAT(SearchIds({1, 0.1f}, 10, false, {{"side", "left"}}), ElementsAre("west"));
+
+  auto indexed = store_->IndexPending(100);
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_EQ(*indexed, 3u);
+  EXPECT_EQ(store_->indexed_count(), 3u);
+  for (bool exact : {false, true}) {
+    EXPECT_THAT(SearchIds({1, 0.1f}, 2, exact), ElementsAre("east", "north"));
+  }
+
+  // A replaced or deleted concept's old vector is not found.
+  MustWrite({PutConcept("east", "e", {-1, -0.1f}), DeleteConcept("north")});
+  EXPECT_THAT(SearchIds({1, 0.1f}, 10, false), ElementsAre("west", "east"));
+
+  v1::SearchRequest r;
+  r.mutable_vector()->Add(1.0f);
+  ExpectInvalid(store_->Search(r, seq_).status(), "vector");
+  r.add_vector(0);
+  r.set_k(limits_.max_k + 1);
+  ExpectInvalid(store_->Search(r, seq_).status(), "k: 1001, at most 1000");
+  r.set_k(1);
+  r.set_ef(limits_.max_ef + 1);
+  ExpectInvalid(store_->Search(r, seq_).status(), "ef: 4097, at most 4096");
+  r.set_ef(0);
+  (*r.mutable_filter())[""] = "x";
+  ExpectInvalid(store_->Search(r, seq_).status(), "filter");
+}
+
+TEST_F(NamespaceStoreTest, ScanPagesFiltersAndListsAssociations) {
+  for (int i = 0; i < 10; ++i) {
+    MustWrite(
+        {PutConcept("c" + std::to_string(i), "x", {}, {{"parity", i % 2 == 0 ? "even" : "odd"}})});
+  }
+  MustWrite({PutAssoc("c0", "c1", v1::CAUSAL), PutAssoc("c2", "c1", v1::CAUSAL)});
+  MustWrite({PutConcept("c3", "x v2", {}, {{"parity", "even"}})});  // newest version only
+
+  v1::ScanRequest r;
+  r.set_page_size(3);
+  std::vector<std::string> all = ScanIds(r);
+  EXPECT_EQ(all.size(), 10u);
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 10u);
+
+  (*r.mutable_filter())["parity"] = "even";
+  std::vector<std::string> even = ScanIds(r);
+  EXPECT_EQ(std::set<std::string>(even.begin(), even.end()),
+            (std::set<std::string>{"c0", "c2", "c3", "c4", "c6", "c8"}));
+
+  v1::ScanRequest edges;
+  edges.set_include_associations(true);
+  edges.set_associations_only(true);
+  auto page = store_->Scan(edges, seq_);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->concepts_size(), 0);
+  std::set<std::string> pairs;
+  for (const auto& a : page->associations()) pairs.insert(a.source() + ">" + a.target());
+  EXPECT_EQ(pairs, (std::set<std::string>{"c0>c1", "c2>c1"}));
+  EXPECT_EQ(page->view_sequence(), seq_);
+
+  v1::ScanRequest bad;
+  bad.set_page_size(limits_.max_page_size + 1);
+  ExpectInvalid(store_->Scan(bad, seq_).status(), "page_size: 1001, at most 1000");
+  bad = v1::ScanRequest();
+  bad.set_page_token("zz.1");
+  ExpectInvalid(store_->Scan(bad, seq_).status(), "page_token");
+  bad.set_page_token(absl::StrFormat("0.%x", seq_ + 1));  // a view newer than the reader's
+  ExpectInvalid(store_->Scan(bad, seq_).status(), "page_token");
+  bad = v1::ScanRequest();
+  bad.set_view_sequence(seq_ + 1);
+  ExpectInvalid(store_->Scan(bad, seq_).status(), "view_sequence");
+  bad = v1::ScanRequest();
+  bad.set_associations_only(true);
+  ExpectInvalid(store_->Scan(bad, seq_).status(), "associations_only");
+}
+
+TEST_F(NamespaceStoreTest, ReopenFromFlushedStateRebuildsTheSameView) {
+  MustWrite({PutConcept("a", "alpha", {1, 0}), PutConcept("b", "beta", {0, 1}),
+             PutConcept("c", "gamma"), PutAssoc("a", "b", v1::CAUSAL),
+             PutAssoc("b", "c", v1::SEMANTIC)});
+  MustWrite({DeleteConcept("c"), PutConcept("a", "alpha 2", {1, 0.1f})});
+  ASSERT_TRUE(store_->IndexPending(100).ok());
+  auto flushed = store_->FlushData();
+  ASSERT_TRUE(flushed.ok()) << flushed.status();
+  ASSERT_TRUE(store_->CheckpointIndex().ok());
+  state_ = *flushed;
+  EXPECT_GT(state_.arena_end, 0u);
+  EXPECT_EQ(state_.slot_count, 3u);  // a, b, and a's second vector
+
+  Reopen();
+  EXPECT_EQ(store_->concept_count(), 2u);
+  EXPECT_EQ(store_->association_count(), 1u);
+  EXPECT_EQ(store_->vector_count(), 2u);
+  EXPECT_EQ(Get({"a"}, seq_).concepts(0).content(), "alpha 2");
+  EXPECT_EQ(Get({"a"}, 1).concepts(0).content(), "alpha");  // versions survive
+  EXPECT_THAT(Get({"c"}, seq_).missing_ids(), ElementsAre("c"));
+  EXPECT_THAT(NeighborIds(NeighborsOf("b")), ElementsAre("a"));
+  EXPECT_THAT(SearchIds({1, 0}, 1, false), ElementsAre("a"));
+
+  // Writing continues where the arena ended.
+  EXPECT_TRUE(MustWrite({PutConcept("d", "delta")}).results(0).created());
+  EXPECT_EQ(store_->concept_count(), 3u);
+}
+
+}  // namespace
+}  // namespace engram::storage
