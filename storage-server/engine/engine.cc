@@ -143,17 +143,17 @@ void Engine::RegisterMetrics() {
   checkpoints_ = &m->AddCounter("engram_storage_checkpoints", "Checkpoints written.").Add({});
 
   // Callback gauges read this engine, so Close() removes every one registered here.
-  auto gauge = [&](const char* name, const char* help, auto&&... callback) {
+  auto add_gauge = [&](const char* name, const char* help, auto&&... callback) {
     m->AddCallbackGauge(name, help, std::forward<decltype(callback)>(callback)...);
     callback_gauges_.push_back(name);
   };
-  gauge("engram_storage_write_queue_depth", "Write requests waiting for the writer.",
+  add_gauge("engram_storage_write_queue_depth", "Write requests waiting for the writer.",
         [this] { return static_cast<double>(queue_depth_.load()); });
-  gauge("engram_storage_log_bytes", "Bytes in live write-ahead log segments.",
+  add_gauge("engram_storage_log_bytes", "Bytes in live write-ahead log segments.",
         [this] { return static_cast<double>(stat_log_bytes_.load()); });
-  gauge("engram_storage_last_sequence", "Highest published log sequence.",
+  add_gauge("engram_storage_last_sequence", "Highest published log sequence.",
         [this] { return static_cast<double>(visible_seq()); });
-  gauge("engram_storage_mapped_bytes", "Bytes of memory-mapped namespace files.", [this] {
+  add_gauge("engram_storage_mapped_bytes", "Bytes of memory-mapped namespace files.", [this] {
     double total = 0;
     auto reg = registry();  // keeps this snapshot of the registry alive for the loop
     for (const auto& [name, ns] : *reg) total += ns->mapped_bytes();
@@ -170,21 +170,21 @@ void Engine::RegisterMetrics() {
     };
   };
   const std::vector<std::string> by_namespace = {"namespace"};
-  gauge("engram_storage_concepts", "Live concepts per namespace.", by_namespace,
+  add_gauge("engram_storage_concepts", "Live concepts per namespace.", by_namespace,
         per_ns(&NamespaceStore::concept_count));
-  gauge("engram_storage_associations", "Live associations per namespace.", by_namespace,
+  add_gauge("engram_storage_associations", "Live associations per namespace.", by_namespace,
         per_ns(&NamespaceStore::association_count));
-  gauge("engram_storage_vectors", "Live vectors per namespace.", by_namespace,
+  add_gauge("engram_storage_vectors", "Live vectors per namespace.", by_namespace,
         per_ns(&NamespaceStore::vector_count));
-  gauge("engram_storage_indexed_vectors", "Vectors in the HNSW graph per namespace.", by_namespace,
+  add_gauge("engram_storage_indexed_vectors", "Vectors in the HNSW graph per namespace.", by_namespace,
         per_ns(&NamespaceStore::indexed_count));
-  gauge("engram_storage_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint.",
+  add_gauge("engram_storage_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint.",
         [this] { return stat_last_checkpoint_micros_.load() / 1e6; });
-  gauge("engram_storage_last_snapshot_timestamp_seconds", "Unix time of the last snapshot.",
+  add_gauge("engram_storage_last_snapshot_timestamp_seconds", "Unix time of the last snapshot.",
         [this] { return stat_last_snapshot_micros_.load() / 1e6; });
-  gauge("engram_storage_recovery_seconds", "Duration of the last startup recovery.",
+  add_gauge("engram_storage_recovery_seconds", "Duration of the last startup recovery.",
         [this] { return recovery_seconds_; });
-  gauge("engram_storage_sync_relaxed",
+  add_gauge("engram_storage_sync_relaxed",
         "1 when --sync=relaxed (acknowledged writes may be lost on a machine crash).",
         [this] { return options_.sync_mode == wal::SyncMode::kRelaxed ? 1.0 : 0.0; });
 }

@@ -49,8 +49,11 @@ test('the rules and the dashboard use only metrics the binaries export (or Kuber
       if (statSync(p).isDirectory()) walk(p);
       else if (/\.(cc|h)$/.test(f) && !/_test\.cc$/.test(f)) {
         const text = readFileSync(p, 'utf8');
-        for (const m of text.matchAll(/Add(Counter|Gauge|Histogram|CallbackGauge)\(\s*(?:absl::StrCat\(\s*)?"(\w+)"(?:,\s*\w+->name|,\s*d->name)?/g)) {
-          const [, kind, name] = m;
+        // Registry calls, and local add_<kind>(...) helpers that wrap them (the storage engine's
+        // add_gauge records each callback gauge it registers).
+        for (const m of text.matchAll(/(?:Add|\badd_)(Counter|Gauge|Histogram|CallbackGauge|counter|gauge|histogram)\(\s*(?:absl::StrCat\(\s*)?"(\w+)"(?:,\s*\w+->name|,\s*d->name)?/g)) {
+          const [, rawKind, name] = m;
+          const kind = rawKind[0].toUpperCase() + rawKind.slice(1);
           if (kind === 'Counter') exported.add(name.endsWith('_total') ? name : `${name}_total`);
           else if (kind === 'Histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(name + s);
           else exported.add(name);
