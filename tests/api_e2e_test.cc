@@ -926,7 +926,9 @@ TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
   size_t grpc_concepts = 0, grpc_edges = 0, chunks = 0;
   for (v1::ExportChunk chunk; reader->Read(&chunk); ++chunks) {
     EXPECT_EQ(chunk.has_namespace_(), chunks == 0);
-    if (chunks == 0) EXPECT_EQ(chunk.namespace_().association_count(), 2499u);
+    if (chunks == 0) {
+      EXPECT_EQ(chunk.namespace_().association_count(), 2499u);
+    }
     EXPECT_LE(chunk.concepts_size(), 1000);
     grpc_concepts += chunk.concepts_size();
     grpc_edges += chunk.associations_size();
