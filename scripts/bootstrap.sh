@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian bookworm machine (run as root):
 #   scripts/bootstrap.sh run    install packages, build, start the suite on localhost
-#   scripts/bootstrap.sh test   install packages, build, run every test
+#   scripts/bootstrap.sh test   install packages, build, run every test (then again under ASan+UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-run}"
@@ -56,8 +56,9 @@ case "$mode" in
   test)
     install_packages "${TEST_PACKAGES[@]}"
     build
-    cd "$BUILD_DIR"
-    ctest --output-on-failure --parallel "$(nproc)" -LE tsan
+    (cd "$BUILD_DIR" && ctest --output-on-failure --parallel "$(nproc)" -LE tsan)
+    # Every unit and integration test again in an AddressSanitizer + UBSan build (build-asan/).
+    scripts/asan.sh
     ;;
   *)
     echo "usage: $0 run|test" >&2
