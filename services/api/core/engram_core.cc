@@ -219,9 +219,8 @@ absl::Status EngramCore::CallDownstream(
       deps_.sleep);
 }
 
-absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call,
-                                                                 const std::string& ns) {
-  if (std::optional<sv1::NamespaceConfig> hit = namespaces_.Get(ns)) return *std::move(hit);
+absl::StatusOr<sv1::NamespaceInfo> EngramCore::FetchNamespace(const Call& call,
+                                                              const std::string& ns) {
   sv1::GetNamespaceRequest req;
   req.set_name(ns);
   sv1::NamespaceInfo info;
@@ -229,6 +228,13 @@ absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& cal
       call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
       [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
   namespaces_.Put(ns, info.config());
+  return info;
+}
+
+absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& call,
+                                                                 const std::string& ns) {
+  if (std::optional<sv1::NamespaceConfig> hit = namespaces_.Get(ns)) return *std::move(hit);
+  ASSIGN_OR_RETURN(sv1::NamespaceInfo info, FetchNamespace(call, ns));
   return info.config();
 }
 

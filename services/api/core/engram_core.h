@@ -219,6 +219,8 @@ class EngramCore final : public ApiCore {
                                   const grpc::Status& status) const;
 
   // The namespace's storage configuration, from the TTL cache or storage.
+  // Storage's GetNamespace for `ns`; the config it returns refreshes the cache.
+  absl::StatusOr<storage::v1::NamespaceInfo> FetchNamespace(const Call& call, const std::string& ns);
   absl::StatusOr<storage::v1::NamespaceConfig> NamespaceConfig(const Call& call,
                                                                const std::string& ns);
   void ForgetNamespace(const std::string& ns);

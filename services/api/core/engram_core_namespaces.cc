@@ -76,13 +76,7 @@ absl::StatusOr<v1::Namespace> EngramCore::GetNamespace(const RequestContext& ctx
   return Instrumented<v1::Namespace>(kGetNamespace, [&]() -> absl::StatusOr<v1::Namespace> {
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kReader, request.namespace_()));
     RETURN_IF_ERROR(ValidateNamespaceName("namespace", request.namespace_()));
-    sv1::GetNamespaceRequest req;
-    req.set_name(request.namespace_());
-    sv1::NamespaceInfo info;
-    RETURN_IF_ERROR(CallDownstream(
-        call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
-        [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
-    namespaces_.Put(request.namespace_(), info.config());
+    ASSIGN_OR_RETURN(sv1::NamespaceInfo info, FetchNamespace(call, request.namespace_()));
     return ToV1(info);
   });
 }

@@ -132,12 +132,7 @@ absl::Status EngramCore::ExportNamespace(const RequestContext& ctx,
     {
       const absl::Time now = deps_.clock();
       call.deadline = std::min(ctx.deadline, now + options_.default_deadline);
-      sv1::GetNamespaceRequest req;
-      req.set_name(request.namespace_());
-      sv1::NamespaceInfo info;
-      RETURN_IF_ERROR(CallDownstream(
-          call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true,
-          [&](grpc::ClientContext* c) { return deps_.storage->GetNamespace(c, req, &info); }));
+      ASSIGN_OR_RETURN(sv1::NamespaceInfo info, FetchNamespace(call, request.namespace_()));
       v1::ExportChunk chunk;
       *chunk.mutable_namespace_() = ToV1(info);
       if (!sink->Write(chunk)) return ClientWentAway();
