@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -134,6 +135,10 @@ std::string_view RoleName(Role role) {
       return "admin";
   }
   return "unknown";
+}
+
+bool ApiKey::AllNamespaces() const {
+  return std::find(namespaces.begin(), namespaces.end(), "*") != namespaces.end();
 }
 
 bool ApiKey::AllowsNamespace(std::string_view ns) const {

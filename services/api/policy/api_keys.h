@@ -41,6 +41,7 @@ struct ApiKey {
   Role role = Role::kReader;
   std::vector<std::string> namespaces;  // {"*"} for every namespace
   bool AllowsNamespace(std::string_view ns) const;
+  bool AllNamespaces() const;  // "*" is in `namespaces`
 };
 
 class ApiKeyStore {

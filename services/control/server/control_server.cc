@@ -261,17 +261,39 @@ std::string ControlServer::Client(const http::Request& request) const {
   return "direct";
 }
 
+namespace {
+
+// Control reaches storage directly and acts on the whole store (every namespace, snapshots, the
+// audit log), so only an admin key for every namespace ("*") may log in: an admin key limited to
+// some namespaces keeps its limits by using engram-api.
+absl::Status AdminForEveryNamespace(const api::ApiKey& key) {
+  if (key.role != api::Role::kAdmin) {
+    return absl::PermissionDeniedError(absl::StrCat("key '", key.name, "' has the role ",
+                                                    std::string(api::RoleName(key.role)),
+                                                    "; the control UI needs an admin key"));
+  }
+  if (!key.AllNamespaces()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "key '", key.name,
+        "' is an admin key for some namespaces only; the control UI acts on the whole store and "
+        "needs an admin key for every namespace (\"namespaces\": [\"*\"])"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Session> ControlServer::Authenticate(const http::Request& request, bool mutating) const {
   const std::string_view token = SessionCookieValue(request.Header("Cookie"));
   if (token.empty()) return absl::UnauthenticatedError("not logged in");
   const Keys keys = CurrentKeys();
   if (keys.codec == nullptr) return absl::UnavailableError("API keys not loaded yet");
   ASSIGN_OR_RETURN(Session session, keys.codec->Verify(token, absl::Now()));
-  // The key may have been removed or demoted since the login.
+  // The key may have been removed, demoted or narrowed to some namespaces since the login.
   const api::ApiKey* key = keys.store->FindByName(session.key_name);
-  if (key == nullptr || key->role != api::Role::kAdmin) {
-    return absl::UnauthenticatedError(
-        absl::StrCat("key '", session.key_name, "' is no longer an admin key; log in again"));
+  if (key == nullptr || !AdminForEveryNamespace(*key).ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "key '", session.key_name, "' is no longer an admin key for every namespace; log in again"));
   }
   if (mutating && !keys.codec->CsrfMatches(session, request.Header("X-CSRF-Token"))) {
     return absl::PermissionDeniedError("missing or wrong X-CSRF-Token header");
@@ -349,10 +371,7 @@ void ControlServer::RegisterRoutes() {
       Audit(nullptr, "", "login_failed", client, key.status(), request);
       return Error(key.status(), request);
     }
-    if ((*key)->role != api::Role::kAdmin) {
-      const absl::Status refused = absl::PermissionDeniedError(
-          absl::StrCat("key '", (*key)->name, "' has the role ", std::string(api::RoleName((*key)->role)),
-                       "; the control UI needs an admin key"));
+    if (absl::Status refused = AdminForEveryNamespace(**key); !refused.ok()) {
       Audit(nullptr, (*key)->name, "login_failed", client, refused, request);
       return Error(refused, request);
     }
