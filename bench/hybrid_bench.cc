@@ -2,6 +2,9 @@
 //
 //   embed   HashingEmbedder throughput by batch size: raw, through an empty EmbeddingCache
 //           (cold: every text a miss, plus the insert) and through a warm one (every text a hit).
+//   use-lite  the use-lite sentence encoder (Universal Sentence Encoder Lite), single thread, texts/s
+//           by batch size (--use_lite_batches) on the same ~70-byte sentences; the TensorFlow.js
+//           reference on the same texts: bench/use_lite_peer.mjs (bench/use_lite_peer.sh runs both).
 //   learn   HybridCore::Learn over the real engram-storage binary (a child process, --sync=always,
 //           the durable default) with association extraction on (semantic links + relations)
 //           and off; items/s.
@@ -27,12 +30,16 @@
 #include "bench/storage_bench_util.h"
 #include "services/hybrid/embed/embedding_cache.h"
 #include "services/hybrid/embed/hashing_embedder.h"
+#include "services/hybrid/embed/use_lite_embedder.h"
 #include "services/hybrid/service/compute_pool.h"
 #include "services/hybrid/service/hybrid_core.h"
 
 ABSL_FLAG(std::string, sections, "embed,learn,reason", "Which measurements to run.");
 ABSL_FLAG(std::string, batches, "1,16,128,1000", "Embed batch sizes.");
 ABSL_FLAG(int, embed_texts, 20000, "Texts embedded per embed cell.");
+ABSL_FLAG(std::string, use_lite_batches, "1,32", "use-lite batch sizes.");
+ABSL_FLAG(int, use_lite_texts, 2000, "Texts embedded per use-lite cell.");
+ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
 ABSL_FLAG(int, learn_items, 3000, "Items learned per learn cell.");
 ABSL_FLAG(int, learn_batch, 100, "Items per Learn call.");
 ABSL_FLAG(int, sentences, 50000, "Sentences loaded for the reason section (each adds ~2 concepts).");
@@ -111,6 +118,36 @@ void EmbedSection() {
       double s = Median(*v);
       printf("%6d | %-12s | %12.0f | %10.2f\n", batch, name, total / s, s * 1e6 / total);
     }
+  }
+}
+
+void UseLiteSection() {
+  auto loaded = h::UseLiteEmbedder::Load(absl::GetFlag(FLAGS_model_dir) + "/use-lite");
+  if (!loaded.ok()) {
+    fprintf(stderr, "use-lite: %s\n", loaded.status().ToString().c_str());
+    std::exit(1);
+  }
+  const h::UseLiteEmbedder& model = **loaded;
+  const int total = absl::GetFlag(FLAGS_use_lite_texts);
+  std::vector<std::string> texts = Sentences(total, 7);
+  size_t tokens = 0;
+  for (const std::string& t : texts) tokens += model.Tokenize(t).size();
+  printf("\n== use-lite: single thread, %d texts per cell (~70 bytes, %.1f tokens each), median of %d\n", total,
+         static_cast<double>(tokens) / total, absl::GetFlag(FLAGS_reps));
+  printf("%6s | %12s | %10s\n", "batch", "texts/s", "us/text");
+  std::vector<std::string_view> views(texts.begin(), texts.end());
+  for (int batch : storage::ParseIntList(absl::GetFlag(FLAGS_use_lite_batches))) {
+    std::vector<double> seconds;
+    for (int rep = 0; rep < absl::GetFlag(FLAGS_reps); ++rep) {
+      auto t0 = Clock::now();
+      for (int b = 0; b < total; b += batch) {
+        auto r = model.EmbedBatch(absl::MakeConstSpan(views).subspan(b, std::min(batch, total - b)));
+        if (!r.ok()) std::exit(1);
+      }
+      seconds.push_back(SecondsSince(t0));
+    }
+    const double s = Median(seconds);
+    printf("%6d | %12.0f | %10.1f\n", batch, total / s, s * 1e6 / total);
   }
 }
 
@@ -283,12 +320,14 @@ int main(int argc, char** argv) {
   for (absl::string_view s : absl::StrSplit(sections, ',', absl::SkipEmpty())) {
     if (s == "embed") {
       engram::bench::hybrid::EmbedSection();
+    } else if (s == "use-lite") {
+      engram::bench::hybrid::UseLiteSection();
     } else if (s == "learn") {
       engram::bench::hybrid::LearnSection();
     } else if (s == "reason") {
       engram::bench::hybrid::ReasonSection();
     } else {
-      fprintf(stderr, "--sections: unknown section '%s' (embed, learn, reason)\n", std::string(s).c_str());
+      fprintf(stderr, "--sections: unknown section '%s' (embed, use-lite, learn, reason)\n", std::string(s).c_str());
       return 2;
     }
   }

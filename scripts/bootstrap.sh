@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev libprotobuf-dev libprotoc-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev prometheus-cpp-dev
+  nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev prometheus-cpp-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
   wordnet-base curl nodejs python3
 )

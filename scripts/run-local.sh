@@ -61,7 +61,8 @@ pids+=($!)
 wait_ready engram-storage "$STORAGE_HTTP" "${pids[0]}"
 
 "$BUILD_DIR/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$STORAGE_GRPC" \
-  --grpc_port="$HYBRID_GRPC" --http_port="$HYBRID_HTTP" --listen_address=127.0.0.1 &
+  --grpc_port="$HYBRID_GRPC" --http_port="$HYBRID_HTTP" --listen_address=127.0.0.1 \
+  --model_dir="$BUILD_DIR/models" &
 pids+=($!)
 wait_ready engram-hybrid "$HYBRID_HTTP" "${pids[1]}"
 

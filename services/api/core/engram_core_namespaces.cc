@@ -20,7 +20,8 @@ absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(
     ASSIGN_OR_RETURN(Call call, Admit(ctx, Role::kAdmin, request.name()));
     RETURN_IF_ERROR(ValidateCreateNamespace(request, options_.limits));
     uint32_t dimension = request.dimension();
-    if (dimension == 0 && absl::StartsWith(request.embedder(), "word-vectors/")) {
+    if (dimension == 0 && (request.embedder() == "use-lite" ||
+                           absl::StartsWith(request.embedder(), "word-vectors/"))) {
       // The model decides the dimension: ask engram-hybrid, which loads it.
       hv1::EmbedRequest embed;
       embed.set_embedder(request.embedder());

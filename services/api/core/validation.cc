@@ -34,7 +34,9 @@ absl::Status ValidateUnitInterval(absl::string_view field, float value) {
 }  // namespace
 
 absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder) {
-  if (embedder.empty() || embedder == "hashing" || embedder == "none") return absl::OkStatus();
+  if (embedder.empty() || embedder == "hashing" || embedder == "none" || embedder == "use-lite") {
+    return absl::OkStatus();
+  }
   constexpr absl::string_view kWordVectors = "word-vectors/";
   if (absl::StartsWith(embedder, kWordVectors)) {
     absl::string_view model = embedder.substr(kWordVectors.size());
@@ -46,7 +48,7 @@ absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedde
   }
   return InvalidField(
       field, absl::StrCat("unknown embedder '", embedder,
-                          "' (expected \"hashing\", \"none\" or \"word-vectors/<model>\")"));
+                          "' (expected \"hashing\", \"use-lite\", \"none\" or \"word-vectors/<model>\")"));
 }
 
 absl::Status ValidateId(absl::string_view field, absl::string_view id,

@@ -121,6 +121,9 @@ absl::StatusOr<json> AdminApi::CreateNamespace(const json& body) {
   if (!body.is_object()) return absl::InvalidArgumentError("body: expected a JSON object");
   if (absl::Status s = FromJson(body, request.mutable_config()); !s.ok()) return s;
   if (request.config().name().empty()) return absl::InvalidArgumentError("name: required");
+  if (request.config().embedder() == "use-lite" && request.config().dimension() == 0) {
+    request.mutable_config()->set_dimension(512);  // the sentence encoder's width
+  }
   sv1::NamespaceInfo info;
   ENGRAM_CALL(storage_, CreateNamespace, options_.timeout, request, info);
   json ns = ToJson(info.config());

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/hybrid/embed/hashing_embedder.h"
+#include "services/hybrid/embed/use_lite_embedder.h"
 #include "common/text/absl_view.h"
 
 namespace engram::hybrid {
@@ -45,6 +46,15 @@ absl::StatusOr<std::shared_ptr<const Embedder>> EmbedderRegistry::Get(std::strin
   if (name == "none") {
     return std::make_shared<const NoneEmbedder>(dimension);
   }
+  if (name == "use-lite") {
+    auto model = GetUseLite();
+    if (!model.ok()) return model.status();
+    if (dimension != 0 && dimension != UseLiteEmbedder::kDimension) {
+      return absl::FailedPreconditionError(absl::StrCat("embedder use-lite produces ", UseLiteEmbedder::kDimension,
+                                                        "-dimensional vectors, the namespace needs ", dimension));
+    }
+    return model;
+  }
   if (name.starts_with(kWordVectorsPrefix)) {
     auto model = GetModel(name.substr(kWordVectorsPrefix.size()));
     if (!model.ok()) return model.status();
@@ -57,7 +67,7 @@ absl::StatusOr<std::shared_ptr<const Embedder>> EmbedderRegistry::Get(std::strin
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown embedder \"", AbslView(name),
-                   "\" (expected \"hashing\", \"word-vectors/<model>\" or \"none\")"));
+                   "\" (expected \"hashing\", \"use-lite\", \"word-vectors/<model>\" or \"none\")"));
 }
 
 absl::Status EmbedderRegistry::Preload(std::string_view name) { return Get(name).status(); }
@@ -92,6 +102,26 @@ absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::Get
   sync::WriterMutexLock lock(&mu_);
   models_.emplace(name, shared);
   return shared;
+}
+
+absl::StatusOr<std::shared_ptr<const Embedder>> EmbedderRegistry::GetUseLite() {
+  {
+    sync::ReaderMutexLock lock(&mu_);
+    if (use_lite_ != nullptr) return use_lite_;
+  }
+  if (options_.model_dir.empty()) {
+    return absl::NotFoundError("embedder \"use-lite\": no model directory configured (--model_dir)");
+  }
+  sync::MutexLock load_lock(&load_mu_);
+  {
+    sync::ReaderMutexLock lock(&mu_);
+    if (use_lite_ != nullptr) return use_lite_;  // loaded while we waited
+  }
+  auto loaded = UseLiteEmbedder::Load((std::filesystem::path(options_.model_dir) / "use-lite").string());
+  if (!loaded.ok()) return loaded.status();
+  sync::WriterMutexLock lock(&mu_);
+  use_lite_ = *std::move(loaded);
+  return use_lite_;
 }
 
 std::vector<std::shared_ptr<const WordVectorsEmbedder>> EmbedderRegistry::LoadedModels() const {

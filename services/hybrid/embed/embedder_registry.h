@@ -5,6 +5,8 @@
 //   "word-vectors/<model>"   WordVectorsEmbedder loaded from <model_dir>/<model>/ (layout in
 //                            word_vectors_embedder.h); <model> matches [A-Za-z0-9_.-]{1,64} and is
 //                            not "." or "..", so a name can never leave model_dir
+//   "use-lite"               UseLiteEmbedder (Universal Sentence Encoder Lite, 512-d) loaded from
+//                            <model_dir>/use-lite/ (layout and checks in use_lite_embedder.h)
 //   "none"                   NoneEmbedder: Embed fails with FAILED_PRECONDITION
 //
 // Usage:
@@ -33,8 +35,8 @@
 namespace engram::hybrid {
 
 struct EmbedderRegistryOptions {
-  // Root of the word-vector models (--model_dir; /models in Kubernetes). Empty: every
-  // "word-vectors/..." name is NOT_FOUND.
+  // Root of the models (--model_dir; /models in Kubernetes). Empty: "use-lite" and every
+  // "word-vectors/..." name are NOT_FOUND.
   std::string model_dir;
   WordVectorsOptions word_vectors;
 };
@@ -57,6 +59,7 @@ class EmbedderRegistry {
 
  private:
   absl::StatusOr<std::shared_ptr<const WordVectorsEmbedder>> GetModel(std::string_view model);
+  absl::StatusOr<std::shared_ptr<const Embedder>> GetUseLite();
 
   // Constant after construction.
   const EmbedderRegistryOptions options_;
@@ -68,6 +71,7 @@ class EmbedderRegistry {
   absl::flat_hash_map<std::string, std::shared_ptr<const WordVectorsEmbedder>> models_
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<int, std::shared_ptr<const Embedder>> hashing_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const Embedder> use_lite_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace engram::hybrid

@@ -52,9 +52,10 @@ function CreateForm({ onCreated }) {
       </label>
       <label>
         Embedder
-        <input value={f.embedder} onInput={set('embedder')} list="embedders" placeholder="hashing, word-vectors/<model>, none" data-testid="ns-embedder" />
+        <input value={f.embedder} onInput={set('embedder')} list="embedders" placeholder="hashing, use-lite, word-vectors/<model>, none" data-testid="ns-embedder" />
         <datalist id="embedders">
           <option value="hashing" />
+          <option value="use-lite" />
           <option value="none" />
         </datalist>
       </label>
