@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -106,6 +107,7 @@ struct UseLiteEmbedder::Layer {
   const float *ffn1 = nullptr, *ffn1_bias = nullptr;  // kWidth x kHidden
   const float *ffn2 = nullptr, *ffn2_bias = nullptr;  // kHidden x kWidth
 
+  // One layer over one text's tokens (rows).
   Matrix Apply(const Matrix& x) const {
     const int n = static_cast<int>(x.rows());
     const int attention_width = kHeads * head_width;
@@ -284,6 +286,9 @@ absl::StatusOr<std::vector<float>> UseLiteEmbedder::Embed(std::string_view text)
 
 absl::StatusOr<std::vector<std::vector<float>>> UseLiteEmbedder::EmbedBatch(
     absl::Span<const std::string_view> texts) const {
+  // Text by text: Eigen's products sum a row differently depending on where the row falls in a
+  // larger matrix, so stacking a batch's tokens would make a vector depend on its batch (and it
+  // measured no faster: bench/hybrid_bench --sections=use-lite).
   std::vector<std::vector<float>> out;
   out.reserve(texts.size());
   for (std::string_view text : texts) out.push_back(EmbedIds(tokenizer_->Encode(text)));

@@ -21,7 +21,9 @@
 // Empty text (no tokens) gives the zero vector, as every embedder does.
 //
 // Deterministic: single-threaded Eigen in float32 without FMA contraction (-ffp-contract=off),
-// each text computed on its own (so a text's vector does not depend on the batch it came in),
+// each text computed on its own (Eigen sums a row differently depending on where it falls in a
+// larger matrix, so stacking a batch would make a vector depend on its batch; tested bit for bit
+// over random batches);
 // exp/tanh/sin/cos from deterministic_math.h: the same text gives bit-identical vectors in every
 // process and replica. Against the TensorFlow.js reference the vectors agree to ~1e-6 per
 // component (golden fixtures in testdata/use_lite_golden.json).

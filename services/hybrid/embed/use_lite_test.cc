@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
@@ -98,6 +100,29 @@ TEST_F(UseLiteTest, ATextsVectorIsBitIdenticalAloneAndInAnyBatch) {
   auto reversed = model().EmbedBatch({texts[2], texts[0]});
   ASSERT_TRUE(reversed.ok());
   EXPECT_EQ((*reversed)[1], (*batch)[0]);
+}
+
+// Batches stack every text's tokens into one matrix: a text's rows land at every offset, beside
+// texts of every length (and empty ones); its vector must not change by a bit.
+TEST_F(UseLiteTest, RandomBatchesGiveEveryTextItsOwnVector) {
+  std::vector<std::string> pool;
+  for (const Golden& g : ReadGolden()) pool.push_back(g.text);
+  pool.push_back("");
+  std::map<std::string, std::vector<float>> alone;
+  for (const std::string& t : pool) alone[t] = *model().Embed(t);
+  std::mt19937 rng(42);
+  for (int round = 0; round < 12; ++round) {
+    std::vector<std::string_view> batch;
+    const int size = 1 + static_cast<int>(rng() % 24);
+    for (int i = 0; i < size; ++i) batch.push_back(pool[rng() % pool.size()]);
+    auto vectors = model().EmbedBatch(batch);
+    ASSERT_TRUE(vectors.ok());
+    for (int i = 0; i < size; ++i) {
+      const std::vector<float>& want = alone[std::string(batch[i])];
+      ASSERT_EQ(std::memcmp(want.data(), (*vectors)[i].data(), want.size() * sizeof(float)), 0)
+          << "round " << round << ", text " << i << " of " << size << ": " << batch[i];
+    }
+  }
 }
 
 TEST_F(UseLiteTest, LongTextIsTruncatedTo128Tokens) {
