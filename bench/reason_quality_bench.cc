@@ -5,7 +5,8 @@
 //                        [--variants=default,no_consensus,...] [--show_wrong=0]
 //
 // Graph: every WordNet noun synset as a concept (content and associations exactly as
-// `engramctl import wordnet` makes them), embedded with the built-in hashing embedder (384-d).
+// `engramctl import wordnet` makes them), embedded with the built-in hashing embedder (384-d) or
+// the use-lite sentence encoder (--embedder=use-lite, 512-d).
 // It lives in memory behind a GraphSource with exact (brute-force cosine) search, so the numbers
 // measure the reasoning, not the ANN index, and are the same on every run and machine.
 //
@@ -24,6 +25,8 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <fstream>
+#include <thread>
 #include <vector>
 
 #include <Eigen/Core>
@@ -40,17 +43,26 @@
 #include "absl/strings/str_split.h"
 #include "cli/engramctl/wordnet.h"
 #include "services/hybrid/embed/hashing_embedder.h"
+#include "services/hybrid/embed/use_lite_embedder.h"
 #include "services/hybrid/reason/graph_source.h"
+#include "services/hybrid/reason/question.h"
 #include "services/hybrid/reason/reasoner.h"
 
 ABSL_FLAG(std::string, wordnet_dir, engram::cli::kDefaultWordNetDir, "WordNet data directory.");
 ABSL_FLAG(int, questions, 400, "Questions to ask (a deterministic sample).");
 ABSL_FLAG(int, k, 10, "Seeds per question (ReasonRequest.k).");
 ABSL_FLAG(int, dim, 384, "Dimension of the hashing embedder (a namespace's dimension).");
+ABSL_FLAG(std::string, embedder, "hashing", "hashing or use-lite (the sentence encoder).");
+ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
+ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
+ABSL_FLAG(std::string, vector_cache, "",
+          "A file keeping the concepts' vectors between runs (written when absent; use-lite takes "
+          "minutes to embed 82K glosses).");
 ABSL_FLAG(std::string, variants, "default,consensus=1,k=3,k=3+consensus=1",
           "Reasoner configurations to compare, comma-separated: default, or settings joined by "
           "'+': k=N, depth=N, consensus=N (max_consensus_paths), expansions=N, weight=X "
-          "(consensus_weight).");
+          "(consensus_weight), relation (follow the relation the question asks for), focus (seed from "
+          "the question's focus).");
 ABSL_FLAG(int, show_wrong, 0, "Print this many confidently wrong answers per variant.");
 ABSL_FLAG(std::string, explain, "", "Ask only this question and print seeds, candidates and paths.");
 
@@ -160,16 +172,22 @@ struct Variant {
   std::string name;
   hybrid::ReasonerConfig config;
   hybrid::ReasonOptions options;
+  bool relation = false;  // follow the relation the question asks for (ParseQuestion)
+  bool focus = false;     // seed from the question's focus ("ptarmigan"), not the whole question
 };
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
-// (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), e.g.
-// "k=3+weight=0.25".
+// (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), relation
+// (follow the asked relation), focus (seed from the question's focus), e.g. "k=3+weight=0.25".
 absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   Variant v{name, {}, {}};
   v.options.k = k;
   if (name == "default") return v;
   for (absl::string_view setting : absl::StrSplit(name, '+')) {
+    if (setting == "relation" || setting == "focus") {
+      (setting == "relation" ? v.relation : v.focus) = true;
+      continue;
+    }
     std::vector<std::string> kv = absl::StrSplit(setting, '=');
     uint32_t value = 0;
     float real = 0;
@@ -204,16 +222,57 @@ int Run() {
                  (!synsets.ok() ? synsets.status() : lexnames.status()).ToString().c_str());
     return 1;
   }
-  auto embedder = hybrid::HashingEmbedder::Create(absl::GetFlag(FLAGS_dim));
-  if (!embedder.ok()) return 1;
+  absl::StatusOr<std::shared_ptr<const hybrid::Embedder>> embedder;
+  if (absl::GetFlag(FLAGS_embedder) == "use-lite") {
+    auto loaded = hybrid::UseLiteEmbedder::Load(absl::GetFlag(FLAGS_model_dir) + "/use-lite");
+    if (loaded.ok()) embedder = std::shared_ptr<const hybrid::Embedder>(*loaded);
+    else embedder = loaded.status();
+  } else if (absl::GetFlag(FLAGS_embedder) == "hashing") {
+    auto created = hybrid::HashingEmbedder::Create(absl::GetFlag(FLAGS_dim));
+    if (created.ok()) embedder = std::shared_ptr<const hybrid::Embedder>(*std::move(created));
+    else embedder = created.status();
+  } else {
+    embedder = absl::InvalidArgumentError("--embedder: hashing or use-lite");
+  }
+  if (!embedder.ok()) {
+    std::fprintf(stderr, "reason_quality_bench: %s\n", embedder.status().ToString().c_str());
+    return 1;
+  }
 
+  std::vector<engram::v1::LearnRequest> learns;
+  for (const cli::WordNetSynset& s : *synsets) learns.push_back(cli::SynsetToLearnRequest(s, *lexnames));
+  const int dimension = (*embedder)->dimension();
+  std::vector<float> vectors(learns.size() * dimension);
+  const std::string cache = absl::GetFlag(FLAGS_vector_cache);
+  bool cached = false;
+  if (!cache.empty()) {
+    std::ifstream in(cache, std::ios::binary);
+    cached = in.read(reinterpret_cast<char*>(vectors.data()), vectors.size() * sizeof(float)) &&
+             in.peek() == std::char_traits<char>::eof();
+  }
+  if (!cached) {
+    std::vector<std::thread> workers;
+    const int threads = std::max(1, absl::GetFlag(FLAGS_threads));
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (size_t i = t; i < learns.size(); i += threads) {
+          absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(learns[i].content());
+          if (!v.ok()) std::abort();
+          std::copy(v->begin(), v->end(), vectors.begin() + i * dimension);
+        }
+      });
+    }
+    for (std::thread& w : workers) w.join();
+    if (!cache.empty()) {
+      std::ofstream(cache, std::ios::binary)
+          .write(reinterpret_cast<const char*>(vectors.data()), vectors.size() * sizeof(float));
+    }
+  }
   WordNetGraph graph;
-  graph.Reserve(synsets->size(), (*embedder)->dimension());
-  for (const cli::WordNetSynset& s : *synsets) {
-    engram::v1::LearnRequest learn = cli::SynsetToLearnRequest(s, *lexnames);
-    absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(learn.content());
-    if (!v.ok()) return 1;
-    graph.AddConcept(learn.id(), learn.content(), *v);
+  graph.Reserve(learns.size(), dimension);
+  for (size_t i = 0; i < learns.size(); ++i) {
+    graph.AddConcept(learns[i].id(), learns[i].content(),
+                     std::vector<float>(vectors.begin() + i * dimension, vectors.begin() + (i + 1) * dimension));
   }
   for (const engram::v1::AssociateRequest& a : cli::NounAssociations(*synsets)) {
     std::optional<AssociationType> type =
@@ -285,8 +344,8 @@ int Run() {
   std::vector<Question> questions;
   for (size_t i = 0; i < want; ++i) questions.push_back(eligible[i * eligible.size() / want]);
 
-  std::printf("WordNet nouns: %zu concepts, %zu associations, hashing %d-d; %zu questions (of %zu eligible), k=%d\n\n",
-              graph.size(), graph.edge_count(), absl::GetFlag(FLAGS_dim), questions.size(), eligible.size(),
+  std::printf("WordNet nouns: %zu concepts, %zu associations, %s %d-d; %zu questions (of %zu eligible), k=%d\n\n",
+              graph.size(), graph.edge_count(), (*embedder)->name().c_str(), dimension, questions.size(), eligible.size(),
               absl::GetFlag(FLAGS_k));
   std::printf("| variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
@@ -306,9 +365,15 @@ int Run() {
     std::vector<std::pair<double, bool>> finals;  // (final, right) per question
     double sum_right = 0, sum_wrong = 0;
     for (const Question& q : questions) {
-      absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(q.text);
+      const hybrid::Question parsed = hybrid::ParseQuestion(q.text);
+      hybrid::ReasonOptions options = variant->options;
+      const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
+      if (variant->relation && asks) {
+        options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
+      }
+      absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(variant->focus && asks ? parsed.focus : q.text);
       if (!v.ok()) return 1;
-      absl::StatusOr<hybrid::ReasonResult> r = reasoner.Reason(*v, variant->options, graph);
+      absl::StatusOr<hybrid::ReasonResult> r = reasoner.Reason(*v, options, graph);
       if (!r.ok()) {
         std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
         return 1;

@@ -235,7 +235,13 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
         if (other == nullptr) continue;  // not an edge of this concept
         if (!options.types.empty() && !Contains(options.types, e.type)) continue;
         if (std::find(base.ids.begin(), base.ids.end(), *other) != base.ids.end()) continue;
-        const double conf = base.conf * Clamp01(e.confidence) * decay;
+        double fit = 1.0;
+        if (options.relation.has_value()) {
+          const bool along = e.type == options.relation->type &&
+                             (options.relation->outward ? e.source == end : e.target == end);
+          if (!along) fit = Clamp01(config_.off_relation_factor);
+        }
+        const double conf = base.conf * Clamp01(e.confidence) * decay * fit;
         const double evidence = base.seed_sim * conf;
         if (evidence < config_.min_path_evidence) continue;
         if (result.stats.paths_explored >= config_.max_explored_paths) {

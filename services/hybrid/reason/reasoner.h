@@ -7,7 +7,10 @@
 //      are ignored. All hits form the `support` list.
 //   2. Expansion. Best-first over simple paths starting at the seeds, ordered by path evidence
 //          e(p) = sim(seed) * conf(p),   conf(p) = prod(hop confidence) * decay^hops
-//      (decay 0.85 per hop). Edges are followed in both directions; `types` filters them;
+//      (decay 0.85 per hop; when the question asks for a relation — "What is X part of?" —
+//      each hop that is not that relation in that direction also counts off_relation_factor,
+//      0.25, so the answer follows what was asked, not whatever is near). Edges are followed in
+//      both directions; `types` filters them;
 //      paths stop at max_depth hops. Frontier entries are expanded in batches of
 //      expansion_batch through one NeighborsBatch call; at most max_expansions concepts are
 //      fetched, at most max_explored_paths paths scored, and a concept is expanded as the end
@@ -55,6 +58,13 @@
 
 namespace engram::hybrid {
 
+// The relation a question asks for (ParseQuestion): its type, followed from the concept asked
+// about source -> target (outward) or target -> source.
+struct AskedRelation {
+  AssociationType type = AssociationType::kUnspecified;
+  bool outward = true;
+};
+
 // Per-request options (the fields of ReasonRequest).
 struct ReasonOptions {
   uint32_t k = 10;                     // seeds, 1..100
@@ -62,6 +72,9 @@ struct ReasonOptions {
   uint32_t max_paths = 5;              // paths returned, 1..100
   float min_confidence = 0.3f;         // quality gate, 0..1
   std::vector<AssociationType> types;  // empty: every type
+  // Set from the question: a hop along this relation, in this direction, keeps its confidence;
+  // any other hop is multiplied by ReasonerConfig::off_relation_factor.
+  std::optional<AskedRelation> relation;
 };
 
 // Service-wide tuning (from flags, not from requests).
@@ -79,6 +92,7 @@ struct ReasonerConfig {
   float semantic_only_factor = 0.5f;     // final of an answer no path supports
   uint32_t max_candidates = 10;          // candidates kept in the result
   uint32_t max_streamed_paths = 100;     // ReasonObserver::OnPath calls, per request
+  float off_relation_factor = 0.25f;     // a hop off the asked relation (ReasonOptions::relation)
 };
 
 struct ConfidenceBreakdown {

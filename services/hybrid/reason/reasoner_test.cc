@@ -504,5 +504,55 @@ TEST(DescribeHopTest, SentencesPerType) {
             std::string(80, 'z') + "... is a kind of y (HIERARCHICAL, 0.50)");
 }
 
+// "What is a yolk part of?": yolk is part of an egg, and also (more strongly) associated with
+// yellow and a kind of food; only the asked relation, in the asked direction, answers it.
+InMemoryGraph YolkGraph() {
+  InMemoryGraph g;
+  Add(g, "yolk", 0.9f);
+  Add(g, "egg", 0.2f);
+  Add(g, "yellow", 0.3f);
+  Add(g, "food", 0.2f);
+  Add(g, "albumen", 0.4f);
+  g.AddEdge("yolk", "egg", AssociationType::kCompositional, 0.8f);
+  g.AddEdge("yolk", "yellow", AssociationType::kSemantic, 0.95f);
+  g.AddEdge("yolk", "food", kHier, 0.9f);
+  g.AddEdge("albumen", "egg", AssociationType::kCompositional, 0.9f);
+  return g;
+}
+
+TEST(ReasonerTest, TheAskedRelationAndDirectionDecideTheAnswer) {
+  InMemoryGraph g = YolkGraph();
+  ReasonOptions options;
+  options.k = 1;
+  EXPECT_EQ(ReasonOrDie(g, options).best_guess->id, "yellow");  // any relation: the strongest
+
+  options.relation = AskedRelation{AssociationType::kCompositional, /*outward=*/true};
+  ReasonResult part_of = ReasonOrDie(g, options);
+  ASSERT_TRUE(part_of.answer.has_value());
+  EXPECT_EQ(part_of.answer->id, "egg");
+  EXPECT_NEAR(part_of.confidence.graph, 0.8 * 0.85, 1e-5);  // on the relation: nothing lost
+  // The off-relation runner-up counts 0.25 per hop.
+  ASSERT_GE(part_of.candidates.size(), 2u);
+  EXPECT_EQ(part_of.candidates[1].node.id, "yellow");
+  EXPECT_NEAR(part_of.candidates[1].confidence.graph, 0.95 * 0.85 * 0.25, 1e-5);
+
+  options.relation = AskedRelation{kHier, /*outward=*/true};
+  EXPECT_EQ(ReasonOrDie(g, options).answer->id, "food");  // "What is a yolk?"
+
+  // "What is part of an egg?": compositional edges followed target -> source from the egg.
+  InMemoryGraph eggs;
+  Add(eggs, "egg", 0.9f);
+  Add(eggs, "yolk", 0.2f);
+  Add(eggs, "nest", 0.2f);
+  Add(eggs, "omelette", 0.2f);
+  eggs.AddEdge("yolk", "egg", AssociationType::kCompositional, 0.8f);
+  eggs.AddEdge("egg", "nest", AssociationType::kCompositional, 0.9f);  // egg is part of a nest
+  eggs.AddEdge("omelette", "egg", AssociationType::kSemantic, 0.95f);
+  options.relation = AskedRelation{AssociationType::kCompositional, /*outward=*/false};
+  EXPECT_EQ(ReasonOrDie(eggs, options).answer->id, "yolk");
+  options.relation = AskedRelation{AssociationType::kCompositional, /*outward=*/true};
+  EXPECT_EQ(ReasonOrDie(eggs, options).answer->id, "nest");
+}
+
 }  // namespace
 }  // namespace engram::hybrid

@@ -12,6 +12,7 @@
 #include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "services/hybrid/reason/question.h"
 #include "services/hybrid/service/storage_graph_source.h"
 
 namespace engram::hybrid {
@@ -433,8 +434,17 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
   std::string_view text = request.query();
   ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
   if (IsZeroVector(vectors[0])) return std::optional<ReasonResult>();
+  // A question that asks for a relation ("What is a yolk part of?") is answered along it, unless
+  // the caller restricted the types to others.
+  ReasonOptions asked = options;
+  const Question question = ParseQuestion(request.query());
+  if (question.kind == Question::Kind::kRelation &&
+      (options.types.empty() ||
+       std::find(options.types.begin(), options.types.end(), question.type) != options.types.end())) {
+    asked.relation = AskedRelation{question.type, question.direction == Question::Direction::kOut};
+  }
   StorageGraphSource graph(this, call, request.namespace_());
-  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], options, graph, observer));
+  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], asked, graph, observer));
   return std::optional<ReasonResult>(std::move(result));
 }
 

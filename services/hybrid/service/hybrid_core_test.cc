@@ -283,6 +283,30 @@ TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
   }
 }
 
+// The user story of issue 12: after a few dozen part-of facts, "What is a yolk part of?" must
+// follow the yolk's part-of association, not whichever fact is nearest to the words "part of".
+TEST_F(HybridCoreTest, AQuestionIsAnsweredAlongTheRelationItAsksFor) {
+  std::vector<std::string> facts = {"A yolk is part of an egg.", "Yolk is yellow.", "A yolk is a kind of food."};
+  for (const char* part : {"wheel", "engine", "door", "keel", "mast", "petal", "stem", "leaf", "root", "branch",
+                           "blade", "handle", "spoke", "lens", "screen", "key", "string", "page", "roof", "wall"}) {
+    facts.push_back(absl::StrCat("A ", part, " is part of a ", part, "holder."));
+  }
+  LearnAll("default", facts);
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("What is a yolk part of?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_GT(r->paths_size(), 0);
+  EXPECT_EQ(r->paths(0).concept_ids(0), ContentHashId("yolk")) << r->DebugString();
+  EXPECT_EQ(r->best_guess().id(), ContentHashId("egg")) << r->DebugString();
+
+  req.set_query("What is a yolk?");
+  r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->best_guess().id(), ContentHashId("food")) << r->DebugString();
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);

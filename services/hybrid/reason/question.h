@@ -1,0 +1,44 @@
+// Question: what an English question asks for, so that reasoning can follow the relation asked
+// about from the concept asked about, instead of anything near the question's words.
+//
+//   Question q = ParseQuestion("What is a yolk part of?");
+//   // q.kind == Question::Kind::kRelation, q.focus == "yolk",
+//   // q.type == AssociationType::kCompositional, q.direction == Question::Direction::kOut
+//
+// Recognised forms (case-insensitive, articles dropped from the focus, a trailing "?" or "."
+// ignored); `direction` is as stored: kOut follows source -> target from the focus, kIn
+// target -> source (docs/hybrid.md, "Edge direction convention"):
+//   what is a X / what are X / what's a X / what kind of thing is X / define X   HIERARCHICAL out
+//   what kinds|types|sorts of X are there / name a kind of X                    HIERARCHICAL in
+//   what is X (a) part of / X is (a) part of what                               COMPOSITIONAL out
+//   what are the parts of X / what is X made of / what does X consist of        COMPOSITIONAL in
+//   what does X cause / what do X cause / what is caused by X / effects of X     CAUSAL out
+//   what causes X / what can cause X / what leads to X / why does X happen       CAUSAL in
+//   what happens after X / what comes after X                                   TEMPORAL out
+//   what happens before X / what comes before X                                 TEMPORAL in
+//   how is X related to Y / how are X and Y related / what connects X and|to Y  kBetween X, Y
+// Anything else is kOpen: no focus, the whole text is the query.
+// Pure function; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "services/hybrid/types/association_type.h"
+
+namespace engram::hybrid {
+
+struct Question {
+  enum class Kind { kOpen, kRelation, kBetween };
+  enum class Direction { kOut, kIn };
+
+  Kind kind = Kind::kOpen;
+  std::string focus;   // kRelation, kBetween: the concept asked about (as written, articles dropped)
+  std::string other;   // kBetween: the second concept
+  AssociationType type = AssociationType::kUnspecified;  // kRelation: the relation asked for
+  Direction direction = Direction::kOut;                 // kRelation: from the focus along it
+};
+
+Question ParseQuestion(std::string_view text);
+
+}  // namespace engram::hybrid
