@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "common/metrics/metrics.h"
 #include "storage-server/engine/testing/engine_fixture.h"
 #include "storage-server/io/out_of_space.h"
@@ -551,6 +552,8 @@ TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
 TEST_F(EngineTest, FullDataDirectoryRefusesWritesKeepsReadsAndResumesWhenSpaceReturns) {
   FaultyWalFileSystem fs;
   metrics::Registry registry;
+  // The engine reads both locals until it is closed, also when an assertion ends the test early.
+  absl::Cleanup close = [this] { engine_.reset(); };
   const std::filesystem::path dir = FreshDir("data");
   EngineOptions o = TestOptions(dir);
   o.wal_file_system = &fs;
@@ -635,6 +638,7 @@ TEST_F(EngineTest, FailedFsyncStopsTheProcessAndRecoveryLosesNothingAcknowledged
 // EFBIG, handled like ENOSPC), so this runs without a mount.
 TEST_F(EngineTest, FullSnapshotDirectoryFailsCleanlyAndWorksAgainWhenSpaceReturns) {
   metrics::Registry registry;
+  absl::Cleanup close = [this] { engine_.reset(); };  // before `registry` goes, even on early exit
   EngineOptions o = TestOptions(FreshDir("data"));
   o.snapshot_dir = FreshDir("snapshots");
   o.metrics = &registry;
