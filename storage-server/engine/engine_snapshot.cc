@@ -130,7 +130,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesyst
   writer.reset();
   // The checksum file first: once the archive has its final name, nothing can fail any more.
   const std::filesystem::path sha_path = snapshot_dir_ / (manifest.name + ".tar.sha256");
-  created->push_back(sha_path);
+  if (!std::filesystem::exists(sha_path)) created->push_back(sha_path);
   created->push_back(std::filesystem::path(sha_path.string() + ".tmp"));
   const std::string sha_line = absl::StrCat(sha, "  ", manifest.name, ".tar\n");
   RETURN_IF_ERROR(vector::WriteFileAtomically(sha_path, sha_line.data(), sha_line.size()));
