@@ -42,8 +42,8 @@ namespace engram {
 namespace {
 
 namespace v1 = storage::v1;
-using ::testing::HasSubstr;
 using testing::ChildProcess;
+using ::testing::HasSubstr;
 
 // Set in main() before any thread exists: whether this process may mount a tmpfs, and why not.
 bool g_can_mount = false;
@@ -122,8 +122,10 @@ std::vector<Room> Rooms() {
                  g_mount_note.c_str());
     return {Room::kFileSizeLimit};
   }
-  std::fprintf(stderr, "storage_disk_full_test: tmpfs available (%s); running tmpfs and "
-               "file-size-limit modes\n", g_mount_note.c_str());
+  std::fprintf(stderr,
+               "storage_disk_full_test: tmpfs available (%s); running tmpfs and "
+               "file-size-limit modes\n",
+               g_mount_note.c_str());
   return {Room::kTmpfs, Room::kFileSizeLimit};
 }
 

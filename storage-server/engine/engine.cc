@@ -196,8 +196,9 @@ void Engine::RegisterMetrics() {
             "(dir=\"snapshots\") found no room; 0 once one succeeds again.",
             std::vector<std::string>{"dir"}, [this] {
               const DiskSpaceReport disk = disk_space();
-              return metrics::Registry::LabelledValues{{{"data"}, disk.data_full ? 1.0 : 0.0},
-                                                       {{"snapshots"}, disk.snapshots_full ? 1.0 : 0.0}};
+              return metrics::Registry::LabelledValues{
+                  {{"data"}, disk.data_full ? 1.0 : 0.0},
+                  {{"snapshots"}, disk.snapshots_full ? 1.0 : 0.0}};
             });
   add_gauge("engram_storage_sync_relaxed",
         "1 when --sync=relaxed (acknowledged writes may be lost on a machine crash).",

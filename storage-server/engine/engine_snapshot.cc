@@ -67,7 +67,9 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
   for (const auto& path : created) {
     std::error_code ec;
     std::filesystem::remove(path, ec);
-    if (ec) spdlog::error("snapshot failed and {} could not be removed: {}", path.string(), ec.message());
+    if (ec) {
+      spdlog::error("snapshot failed and {} could not be removed: {}", path.string(), ec.message());
+    }
   }
   if (!IsOutOfSpace(info.status())) return info.status();
   absl::Status refused = DirectoryFull(where, info.status());

@@ -2,16 +2,15 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
-
-#include <latch>
-#include <signal.h>
-#include <sys/resource.h>
 
 #include "absl/cleanup/cleanup.h"
 #include "common/metrics/metrics.h"
@@ -568,7 +567,8 @@ TEST_F(EngineTest, FullDataDirectoryRefusesWritesKeepsReadsAndResumesWhenSpaceRe
   for (int i = 0; i < 3; ++i) {
     auto refused = engine_->Write(Batch("n", {PutConcept("refused" + std::to_string(i), "x")}));
     ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
-    EXPECT_THAT(refused.status().message(), HasSubstr("data directory " + dir.string() + " is full"));
+    EXPECT_THAT(refused.status().message(),
+                HasSubstr("data directory " + dir.string() + " is full"));
     EXPECT_THAT(refused.status().message(), HasSubstr("bytes at offset"));
     EXPECT_THAT(refused.status().message(), HasSubstr("writes resume by themselves"));
   }

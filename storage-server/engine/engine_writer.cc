@@ -111,8 +111,8 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   // group can be refused and the next one tries again.
   uint64_t log_bytes = 0;
   for (const Op* op : group) {
-    log_bytes += wal::kHeaderBytes + wal::kTrailerBytes + op->entry.ByteSizeLong() +
-                 kEntryGrowthBytes;
+    log_bytes +=
+        wal::kHeaderBytes + wal::kTrailerBytes + op->entry.ByteSizeLong() + kEntryGrowthBytes;
   }
   if (absl::Status room = log_->Reserve(log_bytes); !room.ok()) {
     if (!log_->status().ok()) LogFailed("reserve", room);  // a failed fsync while rolling
@@ -121,8 +121,8 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
       NoteDiskFull(DiskDir::kData, refused, group.size());
       RefuseGroup(group, refused);
     } else {
-      RefuseGroup(group, absl::UnavailableError(absl::StrCat(
-                             "write-ahead log: ", room.message(), "; nothing was applied")));
+      RefuseGroup(group, absl::UnavailableError(absl::StrCat("write-ahead log: ", room.message(),
+                                                             "; nothing was applied")));
     }
     return;
   }
@@ -205,7 +205,8 @@ void Engine::NoteDiskFull(DiskDir dir, const absl::Status& status, size_t refuse
   sync::MutexLock lock(&disk_mu_);
   bool& full = dir == DiskDir::kData ? disk_.data_full : disk_.snapshots_full;
   std::string& reason = dir == DiskDir::kData ? disk_.data_reason : disk_.snapshots_reason;
-  if (!full) spdlog::error("{}", std::string(status.message()));  // once per episode, not per refusal
+  if (!full)
+    spdlog::error("{}", std::string(status.message()));  // once per episode, not per refusal
   full = true;
   reason = std::string(status.message());
 }

@@ -194,8 +194,8 @@ ArchiveWriter::~ArchiveWriter() {
 absl::Status ArchiveWriter::Write(const void* data, size_t n) {
   if (std::fwrite(data, 1, n, file_) != n) {
     int err = errno;
-    std::string msg = absl::StrCat("write ", path_.string(), " (", offset_, " bytes written): ",
-                                   std::strerror(err));
+    std::string msg = absl::StrCat("write ", path_.string(), " (", offset_,
+                                   " bytes written): ", std::strerror(err));
     return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
   }
   static_cast<Sha256*>(archive_sha_)->Update(data, n);
@@ -262,8 +262,8 @@ absl::StatusOr<std::string> ArchiveWriter::Finish(SnapshotManifest manifest) {
   RETURN_IF_ERROR(Write(zeros, kBlock * 2));
   if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
     const int err = errno;
-    std::string msg = absl::StrCat("flush ", path_.string(), " (", offset_, " bytes written): ",
-                                   std::strerror(err));
+    std::string msg = absl::StrCat("flush ", path_.string(), " (", offset_,
+                                   " bytes written): ", std::strerror(err));
     return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
   }
   std::fclose(file_);

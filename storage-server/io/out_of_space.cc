@@ -16,8 +16,10 @@ constexpr std::string_view kOutOfSpaceUrl = "engram.storage/out-of-space";
 bool IsOutOfSpaceErrno(int err) { return err == ENOSPC || err == EDQUOT || err == EFBIG; }
 
 absl::Status OutOfSpaceError(std::string_view message) {
-  absl::Status status = absl::ResourceExhaustedError(absl::string_view(message.data(), message.size()));
-  status.SetPayload(absl::string_view(kOutOfSpaceUrl.data(), kOutOfSpaceUrl.size()), absl::Cord("1"));
+  absl::Status status =
+      absl::ResourceExhaustedError(absl::string_view(message.data(), message.size()));
+  status.SetPayload(absl::string_view(kOutOfSpaceUrl.data(), kOutOfSpaceUrl.size()),
+                    absl::Cord("1"));
   return status;
 }
 

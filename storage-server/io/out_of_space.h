@@ -8,7 +8,7 @@
 // message text: the mark is an absl::Status payload (re-wrap with OutOfSpaceError() to keep it).
 //
 //   if (int rc = ::posix_fallocate(fd, 0, n); rc != 0 && IsOutOfSpaceErrno(rc)) {
-//     return OutOfSpaceError(absl::StrCat("allocate ", n, " bytes for ", path, ": ", strerror(rc)));
+//     return OutOfSpaceError(absl::StrCat("allocate ", n, " bytes: ", strerror(rc)));
 //   }
 //   if (IsOutOfSpace(s)) { /* refuse this write, keep serving, retry on the next */ }
 //

@@ -1,7 +1,6 @@
 #include "storage-server/mmap/segmented_file.h"
 
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/resource.h>
 

@@ -7,7 +7,8 @@
 //
 // Liveness (/healthz) answers from the first moment; readiness (/readyz, gRPC health SERVING)
 // only once recovery is complete. A full data or snapshot directory keeps the server ready (reads
-// go on) and makes /readyz say "degraded" with the reason. Thread-safety: Start/Shutdown from one thread.
+// go on) and makes /readyz say "degraded" with the reason. Thread-safety: Start/Shutdown from one
+// thread.
 #pragma once
 
 #include <memory>

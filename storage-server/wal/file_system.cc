@@ -22,7 +22,8 @@ constexpr uint64_t kReserveAheadBytes = uint64_t{1} << 20;
 
 absl::Status ErrnoError(int error, const char* op, const std::filesystem::path& path) {
   if (IsOutOfSpaceErrno(error)) {
-    return OutOfSpaceError(absl::StrCat("wal: ", op, " ", path.string(), ": ", std::strerror(error)));
+    return OutOfSpaceError(
+        absl::StrCat("wal: ", op, " ", path.string(), ": ", std::strerror(error)));
   }
   return absl::ErrnoToStatus(error, absl::StrCat("wal: ", op, " ", path.string()));
 }
@@ -56,10 +57,9 @@ class PosixWritableFile final : public WritableFile {
     struct rlimit limit;
     if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
         end > limit.rlim_cur) {
-      return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ", offset,
-                                          " of ", path_.string(), ": ", std::strerror(EFBIG),
-                                          " (the process's file size limit is ", limit.rlim_cur,
-                                          " bytes)"));
+      return OutOfSpaceError(absl::StrCat(
+          "wal: no room for ", length, " bytes at offset ", offset, " of ", path_.string(), ": ",
+          std::strerror(EFBIG), " (the process's file size limit is ", limit.rlim_cur, " bytes)"));
     }
     if (end <= allocated_end_ || !can_allocate_) return absl::OkStatus();
     // Reserve ahead when there is room; otherwise exactly what is needed, so the last free blocks
@@ -77,9 +77,10 @@ class PosixWritableFile final : public WritableFile {
       const int error = errno;
       if (error == EOPNOTSUPP || error == ENOSYS) {
         can_allocate_ = false;
-        spdlog::warn("wal: {} cannot reserve blocks (fallocate: {}); a full disk will stop the "
-                     "writer instead of refusing writes",
-                     path_.string(), std::strerror(error));
+        spdlog::warn(
+            "wal: {} cannot reserve blocks (fallocate: {}); a full disk will stop the "
+            "writer instead of refusing writes",
+            path_.string(), std::strerror(error));
         return absl::OkStatus();
       }
       if (!IsOutOfSpaceErrno(error) || want == length) {
@@ -113,7 +114,7 @@ class PosixWritableFile final : public WritableFile {
  private:
   const std::filesystem::path path_;
   int fd_;
-  uint64_t allocated_end_;     // Blocks are reserved for [0, allocated_end_).
+  uint64_t allocated_end_;    // Blocks are reserved for [0, allocated_end_).
   bool can_allocate_ = true;  // False once fallocate proved unsupported here.
 };
 
