@@ -141,7 +141,8 @@ class LogWriter {
   struct Options {
     std::filesystem::path dir;
     // A new segment is started before a record that would take the current one past this size
-    // (never inside a record; a single larger record gets a segment of its own).
+    // (never inside a record; a single larger record gets a segment of its own; never inside a
+    // Reserve()d group, so a group larger than this makes one larger segment).
     uint64_t segment_bytes = uint64_t{64} << 20;
     // Append() writes the buffer out early once it holds this much.
     size_t max_buffer_bytes = size_t{4} << 20;
