@@ -601,6 +601,36 @@ TEST_F(EngineTest, FullDataDirectoryRefusesWritesKeepsReadsAndResumesWhenSpaceRe
   EXPECT_TRUE(engine_->GetNamespace("m").ok());
 }
 
+// The mapped files find a full disk too: a write that needs a new record segment is refused before
+// anything is stored (blocks allocated with posix_fallocate, not a sparse file that would SIGBUS),
+// and succeeds once there is room. The room is the file size limit: the 64 MiB segment is past it.
+TEST_F(EngineTest, NoRoomForAMappedSegmentRefusesTheWriteAndResumes) {
+  const std::filesystem::path dir = FreshDir("data");
+  Open(TestOptions(dir));
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  IgnoreFileSizeLimitSignal();
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 1 << 20;  // room for the log, not for a first 64 MiB record segment
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  auto refused = engine_->Write(Batch("n", {PutConcept("refused", "x")}));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("data directory " + dir.string() + " is full"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("allocate 67108864 bytes for"));
+  EXPECT_TRUE(engine_->disk_space().data_full);
+  EXPECT_EQ(engine_->GetNamespace("n")->concept_count(), 0u);
+
+  MustWrite(Batch("n", {PutConcept("after", "x")}));
+  EXPECT_FALSE(engine_->disk_space().data_full);
+  engine_.reset();
+  Open(TestOptions(dir));
+  EXPECT_EQ(Get("n", {"refused", "after"}).concepts_size(), 1);
+  EXPECT_EQ(Get("n", {"after"}).concepts_size(), 1);
+}
+
 // A failed fsync is not a full disk: the log can no longer vouch for what it holds, so the process
 // stops loudly, and recovery brings back every write that was acknowledged before.
 TEST_F(EngineTest, FailedFsyncStopsTheProcessAndRecoveryLosesNothingAcknowledged) {
