@@ -162,6 +162,7 @@ class HttpServerTest : public ::testing::Test {
     AddStandardRoutes(*server_, &registry_, [this] {
       ReadinessReport report;
       if (!ready_.load()) report.unavailable.push_back({"storage", "recovering \"wal\""});
+      if (degraded_.load()) report.degraded.push_back({"disk", "data directory /d is full"});
       return report;
     });
     ASSERT_TRUE(server_->Start().ok());
@@ -176,6 +177,7 @@ class HttpServerTest : public ::testing::Test {
   metrics::Registry registry_;
   std::unique_ptr<HttpServer> server_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> degraded_{false};
   absl::Notification slow_entered_;
   absl::Notification slow_release_;
   // Members, not test locals: the server (shut down in TearDown) may call back until then.
@@ -440,6 +442,14 @@ TEST_F(HttpServerTest, StandardRoutes) {
   ClientResponse ready = client.Send("GET", "/readyz");
   EXPECT_EQ(ready.result_int(), 200);
   EXPECT_EQ(nlohmann::json::parse(ready.body())["status"], "ok");
+  // Ready but degraded: the probe still passes (200) and the body says what is wrong.
+  degraded_ = true;
+  ClientResponse degraded = client.Send("GET", "/readyz");
+  EXPECT_EQ(degraded.result_int(), 200);
+  EXPECT_EQ(nlohmann::json::parse(degraded.body()),
+            nlohmann::json::parse(R"({"status":"degraded","degraded":)"
+                                  R"([{"name":"disk","reason":"data directory /d is full"}]})"));
+  degraded_ = false;
 
   client.Send("POST", "/v1/namespaces/default/concepts:batch", "[]");
   client.Send("GET", "/missing");

@@ -13,13 +13,15 @@ void AddStandardRoutes(HttpServer& server, metrics::Registry* registry,
 
   server.Handle("GET", "/readyz", [readiness = std::move(readiness)](const Request&) {
     const ReadinessReport report = readiness ? readiness() : ReadinessReport{};
-    if (report.ready()) return Response{.body = R"({"status":"ok"})"};
-    nlohmann::json unavailable = nlohmann::json::array();
-    for (const UnavailableDependency& dependency : report.unavailable) {
-      unavailable.push_back({{"name", dependency.name}, {"reason", dependency.reason}});
+    if (report.ready() && report.degraded.empty()) return Response{.body = R"({"status":"ok"})"};
+    const bool ready = report.ready();
+    nlohmann::json list = nlohmann::json::array();
+    for (const UnavailableDependency& dependency : ready ? report.degraded : report.unavailable) {
+      list.push_back({{"name", dependency.name}, {"reason", dependency.reason}});
     }
-    const nlohmann::json body = {{"status", "unavailable"}, {"unavailable", unavailable}};
-    return Response{.status = 503,
+    const char* const status = ready ? "degraded" : "unavailable";
+    const nlohmann::json body = {{"status", status}, {status, list}};
+    return Response{.status = ready ? 200 : 503,
                     .body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                     .headers = {{"Cache-Control", "no-store"}}};
   });

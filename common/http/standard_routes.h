@@ -2,6 +2,9 @@
 //   GET /healthz  200 {"status":"ok"} while the process runs (liveness).
 //   GET /readyz   200 {"status":"ok"} when ready, else 503
 //                 {"status":"unavailable","unavailable":[{"name":"storage","reason":"..."}]}.
+//                 Ready but degraded (serving, with something an operator must fix, e.g. a
+//                 full disk refusing writes while reads go on): 200
+//                 {"status":"degraded","degraded":[{"name":"disk","reason":"..."}]}.
 //   GET /metrics  The registry in Prometheus text format 0.0.4.
 #pragma once
 
@@ -21,6 +24,9 @@ struct UnavailableDependency {
 
 struct ReadinessReport {
   std::vector<UnavailableDependency> unavailable;
+  // Still ready (the probe passes, so traffic keeps coming), but not fully working: each entry
+  // says what is wrong. Only reported when nothing is unavailable.
+  std::vector<UnavailableDependency> degraded;
   bool ready() const { return unavailable.empty(); }
 };
 

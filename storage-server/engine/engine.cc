@@ -141,6 +141,13 @@ void Engine::RegisterMetrics() {
                      "Writes refused with RESOURCE_EXHAUSTED because the queue was full.")
            .Add({});
   checkpoints_ = &m->AddCounter("engram_storage_checkpoints", "Checkpoints written.").Add({});
+  auto& refusals = m->AddCounter(
+      "engram_storage_disk_full_refusals_total",
+      "Writes (dir=\"data\") or snapshots (dir=\"snapshots\") refused with RESOURCE_EXHAUSTED "
+      "because their directory had no room.",
+      {"dir"});
+  data_full_refusals_ = &refusals.Add({"data"});
+  snapshot_full_refusals_ = &refusals.Add({"snapshots"});
 
   // Callback gauges read this engine, so Close() removes every one registered here.
   auto add_gauge = [&](const char* name, const char* help, auto&&... callback) {
@@ -184,6 +191,15 @@ void Engine::RegisterMetrics() {
         [this] { return stat_last_snapshot_micros_.load() / 1e6; });
   add_gauge("engram_storage_recovery_seconds", "Duration of the last startup recovery.",
         [this] { return recovery_seconds_; });
+  add_gauge("engram_storage_disk_full",
+            "1 while the directory is full: the last write (dir=\"data\") or snapshot "
+            "(dir=\"snapshots\") found no room; 0 once one succeeds again.",
+            std::vector<std::string>{"dir"}, [this] {
+              const DiskSpaceReport disk = disk_space();
+              return metrics::Registry::LabelledValues{
+                  {{"data"}, disk.data_full ? 1.0 : 0.0},
+                  {{"snapshots"}, disk.snapshots_full ? 1.0 : 0.0}};
+            });
   add_gauge("engram_storage_sync_relaxed",
         "1 when --sync=relaxed (acknowledged writes may be lost on a machine crash).",
         [this] { return options_.sync_mode == wal::SyncMode::kRelaxed ? 1.0 : 0.0; });

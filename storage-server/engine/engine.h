@@ -8,6 +8,15 @@
 //   ASSIGN_OR_RETURN(v1::SearchResponse s, engine->Search(search));
 //   RETURN_IF_ERROR(engine->Close());  // final checkpoint
 //
+// A full disk: before the writer applies a group it reserves the group's blocks in the
+// write-ahead log, and before a write it allocates the mapped files' blocks it needs. When either
+// finds no room (ENOSPC, EDQUOT, or EFBIG past RLIMIT_FSIZE) the affected writes are refused with
+// RESOURCE_EXHAUSTED naming the directory and the bytes needed, nothing of them is applied, reads
+// go on, and the next write tries again: writes resume by themselves when space returns
+// (disk_space(), engram_storage_disk_full{dir}). A failed fsync, or a write that fails inside a
+// reservation, still stops the process (the log cannot vouch for its contents after it); recovery
+// then restores every acknowledged write.
+//
 // Concurrency model: one writer thread applies every mutation. Callers of Write() enqueue their
 // batch into a bounded queue (RESOURCE_EXHAUSTED when full, nothing applied) and block until the
 // writer has made it durable. The writer takes every queued batch as one group: validates each
@@ -58,6 +67,19 @@ struct EngineOptions {
   bool create_default_namespace = true;   // "default" (384-d, cosine, hashing) on a fresh store
   std::function<int64_t()> clock_micros;  // empty: the system clock
   metrics::Registry* metrics = nullptr;   // not owned; optional
+  // The write-ahead log's file operations; not owned, must outlive the engine. Null: POSIX.
+  // Tests inject I/O faults (a full disk, a failed fsync) here.
+  wal::FileSystem* wal_file_system = nullptr;
+};
+
+// Whether the engine's directories had room the last time it needed some. A write (or snapshot)
+// that finds its directory full is refused with RESOURCE_EXHAUSTED and sets the flag; the next one
+// that finds room clears it. Nothing is applied by a refused write, and reads are unaffected.
+struct DiskSpaceReport {
+  bool data_full = false;
+  std::string data_reason;  // the refusal's message while data_full
+  bool snapshots_full = false;
+  std::string snapshots_reason;
 };
 
 class Engine {
@@ -88,11 +110,15 @@ class Engine {
 
   // Operations.
   v1::ServerStats GetStats() const;
+  DiskSpaceReport disk_space() const;
   absl::StatusOr<uint64_t> Checkpoint();
   // Blocks until every published vector is in its namespace's graph (tests, benchmarks).
   void WaitForIndexing() const;
 
   // Snapshots (see snapshot.h for the archive format).
+  // A failed snapshot leaves no file behind (no partial archive). No room in the snapshot
+  // directory is RESOURCE_EXHAUSTED naming it, counted and reported in disk_space() until a
+  // snapshot succeeds again.
   absl::StatusOr<v1::SnapshotInfo> CreateSnapshot();
   absl::StatusOr<std::vector<v1::SnapshotInfo>> ListSnapshots() const;
   absl::Status DeleteSnapshot(const std::string& name);
@@ -145,6 +171,23 @@ class Engine {
   void CommitGroup(const std::vector<Op*>& group);  // apply, log, make durable, publish, ack
   void ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* registry_changed);
   absl::Status SyncLog();  // relaxed mode: fdatasync now and restart the sync interval
+  // Refuses every op of `group` with `status` (nothing of them was applied).
+  void RefuseGroup(const std::vector<Op*>& group, const absl::Status& status);
+
+  // Disk space (engine_writer.cc). Which directory ran out of room.
+  enum class DiskDir { kData, kSnapshots };
+  // The RESOURCE_EXHAUSTED a write or snapshot refused for lack of room answers: the directory,
+  // the cause (which names the file and the bytes needed) and what happens next.
+  absl::Status DirectoryFull(DiskDir dir, const absl::Status& cause) const;
+  // Records that `refused` requests found `dir` full (`status` from DirectoryFull), or that the
+  // directory had room again (logged once per change).
+  void NoteDiskFull(DiskDir dir, const absl::Status& status, size_t refused);
+  void NoteDiskRoom(DiskDir dir);
+
+  // CreateSnapshot() under snapshot_mu_: adds every file it creates to `created` (removed by the
+  // caller on failure) and sets `where` to the directory it was writing to.
+  absl::StatusOr<v1::SnapshotInfo> WriteSnapshot(std::vector<std::filesystem::path>* created,
+                                                 DiskDir* where);
 
   // Indexer (engine_indexer.cc).
   void IndexerLoop();
@@ -195,12 +238,17 @@ class Engine {
 
   sync::Mutex snapshot_mu_;  // one snapshot or restore at a time
 
+  mutable sync::Mutex disk_mu_;
+  DiskSpaceReport disk_ ABSL_GUARDED_BY(disk_mu_);
+
   // Metrics (null when options.metrics is null).
   metrics::Histogram* group_size_ = nullptr;
   metrics::Histogram* fsync_seconds_ = nullptr;
   metrics::Counter* log_bytes_written_ = nullptr;
   metrics::Counter* writes_rejected_full_ = nullptr;
   metrics::Counter* checkpoints_ = nullptr;
+  metrics::Counter* data_full_refusals_ = nullptr;
+  metrics::Counter* snapshot_full_refusals_ = nullptr;
   std::vector<std::string> callback_gauges_;  // registered by RegisterMetrics, removed by Close
 
   std::thread writer_;

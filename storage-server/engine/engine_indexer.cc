@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/engine.h"
 
@@ -25,6 +26,9 @@ void Engine::IndexerLoop() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10) != 0) {
     spdlog::debug("indexer: setpriority failed: {}", std::strerror(errno));
   }
+  // Namespaces whose indexing is failing (e.g. no room to grow the graph on a full disk), with
+  // the error: logged when it starts or changes and when it recovers, not on every retry.
+  absl::flat_hash_map<std::string, std::string> failing;
   while (!stop_indexer_.load()) {
     size_t done = 0;
     {
@@ -33,9 +37,16 @@ void Engine::IndexerLoop() {
       for (const auto& [name, ns] : *reg) {
         auto n = ns->IndexPending(kIndexBatch);
         if (!n.ok()) {
-          spdlog::error("namespace {}: indexing failed: {}", name, n.status().ToString());
+          // Searches still see the vectors (the unindexed tail is scanned exactly); retried below.
+          std::string error = n.status().ToString();
+          auto [it, inserted] = failing.try_emplace(name, error);
+          if (inserted || it->second != error) {
+            spdlog::error("namespace {}: indexing failed (retrying every second): {}", name, error);
+            it->second = std::move(error);
+          }
           continue;
         }
+        if (failing.erase(name) > 0) spdlog::info("namespace {}: indexing resumed", name);
         done += *n;
       }
     }

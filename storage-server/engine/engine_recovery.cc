@@ -15,6 +15,7 @@
 #include "storage-server/engine/engine.h"
 #include "storage-server/engine/engine_internal.h"
 #include "storage-server/engine/snapshot.h"
+#include "storage-server/io/out_of_space.h"
 #include "storage-server/vector/record_array.h"
 #include "storage-server/wal/crc32c.h"
 
@@ -82,6 +83,7 @@ absl::Status Engine::OpenLog(wal::RecoveredTail tail) {
   wal::LogWriter::Options lopts;
   lopts.dir = options_.data_dir / "wal";
   lopts.segment_bytes = options_.wal_segment_bytes;
+  lopts.file_system = options_.wal_file_system;
   ASSIGN_OR_RETURN(log_, wal::LogWriter::Open(lopts, last_seq_ + 1, std::move(tail)));
   return absl::OkStatus();
 }
@@ -135,9 +137,19 @@ absl::Status Engine::Recover() {
   if (rec.records_applied > 0) {
     spdlog::info("recovery replayed {} log records after checkpoint {}", rec.records_applied,
                  checkpoint_seq_);
-    RETURN_IF_ERROR(CheckpointLocked());  // bound the next recovery
+    // Bounds the next recovery. On a full disk the store still starts (and serves reads); the
+    // log it would have cut stays, and the next checkpoint covers it.
+    if (absl::Status s = CheckpointLocked(); !s.ok()) {
+      if (!IsOutOfSpace(s)) return s;
+      spdlog::warn("checkpoint after recovery skipped, the data directory is full: {}",
+                   std::string(s.message()));
+    }
   } else if (!pending_removal_.empty()) {
-    RETURN_IF_ERROR(CheckpointLocked());
+    if (absl::Status s = CheckpointLocked(); !s.ok()) {
+      if (!IsOutOfSpace(s)) return s;
+      spdlog::warn("checkpoint after recovery skipped, the data directory is full: {}",
+                   std::string(s.message()));
+    }
   }
   return absl::OkStatus();
 }

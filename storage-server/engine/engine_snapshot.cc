@@ -14,6 +14,7 @@
 #include "storage-server/engine/engine.h"
 #include "storage-server/engine/engine_internal.h"
 #include "storage-server/engine/snapshot.h"
+#include "storage-server/io/out_of_space.h"
 #include "storage-server/vector/record_array.h"
 
 namespace engram::storage {
@@ -56,6 +57,32 @@ std::string ArchiveName(const NamespaceStore& ns, const std::filesystem::path& f
 
 absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
   sync::MutexLock one_at_a_time(&snapshot_mu_);
+  std::vector<std::filesystem::path> created;
+  DiskDir where = DiskDir::kSnapshots;
+  absl::StatusOr<v1::SnapshotInfo> info = WriteSnapshot(&created, &where);
+  if (info.ok()) {
+    NoteDiskRoom(DiskDir::kSnapshots);
+    return info;
+  }
+  for (const auto& path : created) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    if (ec) {
+      spdlog::error("snapshot failed and {} could not be removed: {}", path.string(), ec.message());
+    }
+  }
+  if (!IsOutOfSpace(info.status())) return info.status();
+  absl::Status refused = DirectoryFull(where, info.status());
+  if (where == DiskDir::kSnapshots) {
+    NoteDiskFull(where, refused, 1);
+  } else {
+    spdlog::error("snapshot refused: {}", std::string(refused.message()));
+  }
+  return refused;
+}
+
+absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesystem::path>* created,
+                                                       DiskDir* where) {
   const int64_t now = Now();
   SnapshotManifest manifest;
   std::vector<std::shared_ptr<NamespaceStore>> stores;
@@ -79,10 +106,13 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
         manifest.sequence);
     manifest.create_micros = now;
     partial = snapshot_dir_ / (manifest.name + ".tar.partial");
+    created->push_back(partial);
     ASSIGN_OR_RETURN(writer, ArchiveWriter::Create(partial));
     for (const auto& ns : stores) {
       sync::MutexLock index_lock(&ns->index_mutex());
+      *where = DiskDir::kData;  // the graph's files are written in the data directory
       RETURN_IF_ERROR(ns->CheckpointIndexLocked());
+      *where = DiskDir::kSnapshots;
       for (const auto& file : ns->IndexFiles()) {
         RETURN_IF_ERROR(writer->AddFile(ArchiveName(*ns, file), file));
       }
@@ -99,13 +129,17 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
             [](auto& a, auto& b) { return a.id < b.id; });
   ASSIGN_OR_RETURN(std::string sha, writer->Finish(manifest));
   uint64_t size = writer->bytes_written();
+  writer.reset();
+  // The checksum file first: once the archive has its final name, nothing can fail any more.
+  const std::filesystem::path sha_path = snapshot_dir_ / (manifest.name + ".tar.sha256");
+  if (!std::filesystem::exists(sha_path)) created->push_back(sha_path);
+  created->push_back(std::filesystem::path(sha_path.string() + ".tmp"));
+  const std::string sha_line = absl::StrCat(sha, "  ", manifest.name, ".tar\n");
+  RETURN_IF_ERROR(vector::WriteFileAtomically(sha_path, sha_line.data(), sha_line.size()));
   std::filesystem::path final_path = snapshot_dir_ / (manifest.name + ".tar");
   std::error_code ec;
   std::filesystem::rename(partial, final_path, ec);
   if (ec) return absl::InternalError(absl::StrCat("rename ", partial.string(), ": ", ec.message()));
-  const std::string sha_line = absl::StrCat(sha, "  ", manifest.name, ".tar\n");
-  RETURN_IF_ERROR(vector::WriteFileAtomically(snapshot_dir_ / (manifest.name + ".tar.sha256"),
-                                              sha_line.data(), sha_line.size()));
   stat_last_snapshot_micros_.store(now);
   spdlog::info("snapshot {} written: sequence {}, {} bytes", manifest.name, manifest.sequence,
                size);

@@ -2,15 +2,21 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <random>
 #include <set>
 #include <thread>
 
-#include <latch>
+#include "absl/cleanup/cleanup.h"
+#include "common/metrics/metrics.h"
 #include "storage-server/engine/testing/engine_fixture.h"
+#include "storage-server/io/out_of_space.h"
+#include "storage-server/wal/file_system.h"
 
 namespace engram::storage {
 namespace {
@@ -18,6 +24,69 @@ namespace {
 using namespace engram::storage::testing;  // NOLINT
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+
+// The write-ahead log's files with injected faults: reservations that find no room (a full disk)
+// and failing fdatasyncs. Thread-safe enough for the engine: only its writer thread touches files
+// while the test flips the atomics.
+class FaultyWalFileSystem final : public wal::FileSystem {
+ public:
+  std::atomic<bool> disk_full{false};
+  std::atomic<bool> sync_fails{false};
+
+  absl::StatusOr<std::unique_ptr<wal::WritableFile>> NewAppendableFile(
+      const std::filesystem::path& path) override {
+    auto base = wal::DefaultFileSystem()->NewAppendableFile(path);
+    if (!base.ok()) return base.status();
+    return std::unique_ptr<wal::WritableFile>(new File(this, *std::move(base)));
+  }
+  absl::StatusOr<std::unique_ptr<wal::WritableFile>> ReopenAppendableFile(
+      const std::filesystem::path& path, uint64_t size) override {
+    auto base = wal::DefaultFileSystem()->ReopenAppendableFile(path, size);
+    if (!base.ok()) return base.status();
+    return std::unique_ptr<wal::WritableFile>(new File(this, *std::move(base)));
+  }
+  absl::Status SyncDir(const std::filesystem::path& dir) override {
+    return wal::DefaultFileSystem()->SyncDir(dir);
+  }
+  absl::Status RemoveFile(const std::filesystem::path& path) override {
+    return wal::DefaultFileSystem()->RemoveFile(path);
+  }
+
+ private:
+  class File final : public wal::WritableFile {
+   public:
+    File(FaultyWalFileSystem* fs, std::unique_ptr<wal::WritableFile> base)
+        : fs_(fs), base_(std::move(base)) {}
+    absl::Status Append(std::string_view data) override { return base_->Append(data); }
+    absl::Status Sync() override {
+      if (fs_->sync_fails.load()) {
+        return absl::ErrnoToStatus(EIO, "wal: fdatasync injected: Input/output error");
+      }
+      return base_->Sync();
+    }
+    absl::Status Allocate(uint64_t offset, uint64_t length) override {
+      if (fs_->disk_full.load()) {
+        return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ",
+                                            offset, " of ", base_->path().string(),
+                                            ": No space left on device"));
+      }
+      return base_->Allocate(offset, length);
+    }
+    absl::Status Close() override { return base_->Close(); }
+    const std::filesystem::path& path() const override { return base_->path(); }
+
+   private:
+    FaultyWalFileSystem* fs_;
+    std::unique_ptr<wal::WritableFile> base_;
+  };
+};
+
+// The value of the series `name{labels}` in Prometheus text, or -1 when absent.
+double MetricValue(const std::string& text, const std::string& series) {
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -473,6 +542,173 @@ TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
   // The engine reads the clock above (this test's locals) until it is closed: close it here, not
   // in the fixture after they are gone (found by AddressSanitizer: stack-use-after-return).
   engine_.reset();
+}
+
+// A full data directory: the write is refused with RESOURCE_EXHAUSTED naming the directory and the
+// bytes needed, nothing of it is applied or logged, reads go on, the gauge and counter say why,
+// and the next write after space returns succeeds without a restart. A restart keeps every
+// acknowledged write and none of the refused ones.
+TEST_F(EngineTest, FullDataDirectoryRefusesWritesKeepsReadsAndResumesWhenSpaceReturns) {
+  FaultyWalFileSystem fs;
+  metrics::Registry registry;
+  // The engine reads both locals until it is closed, also when an assertion ends the test early.
+  absl::Cleanup close = [this] { engine_.reset(); };
+  const std::filesystem::path dir = FreshDir("data");
+  EngineOptions o = TestOptions(dir);
+  o.wal_file_system = &fs;
+  o.metrics = &registry;
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  MustWrite(Batch("n", {PutConcept("before", "acknowledged", {1, 0, 0, 0})}));
+  EXPECT_FALSE(engine_->disk_space().data_full);
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_disk_full{dir=\"data\"}"), 0);
+
+  fs.disk_full = true;
+  for (int i = 0; i < 3; ++i) {
+    auto refused = engine_->Write(Batch("n", {PutConcept("refused" + std::to_string(i), "x")}));
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+    EXPECT_THAT(refused.status().message(),
+                HasSubstr("data directory " + dir.string() + " is full"));
+    EXPECT_THAT(refused.status().message(), HasSubstr("bytes at offset"));
+    EXPECT_THAT(refused.status().message(), HasSubstr("writes resume by themselves"));
+  }
+  // Namespaces are writes too.
+  EXPECT_EQ(engine_->CreateNamespace(Config("m", 4)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  const DiskSpaceReport full = engine_->disk_space();
+  EXPECT_TRUE(full.data_full);
+  EXPECT_THAT(full.data_reason, HasSubstr("is full"));
+  std::string text = registry.Serialize();
+  EXPECT_EQ(MetricValue(text, "engram_storage_disk_full{dir=\"data\"}"), 1) << text;
+  EXPECT_EQ(MetricValue(text, "engram_storage_disk_full_refusals_total{dir=\"data\"}"), 4) << text;
+  // Reads are untouched, and nothing refused is visible.
+  EXPECT_EQ(Get("n", {"before"}).concepts_size(), 1);
+  EXPECT_EQ(Get("n", {"refused0", "refused1", "refused2"}).concepts_size(), 0);
+  EXPECT_EQ(SearchIds("n", {1, 0, 0, 0}, 5), std::vector<std::string>{"before"});
+  EXPECT_FALSE(engine_->GetNamespace("m").ok());
+
+  fs.disk_full = false;  // Space returns: the next write succeeds, no restart.
+  MustWrite(Batch("n", {PutConcept("after", "acknowledged")}));
+  EXPECT_FALSE(engine_->disk_space().data_full);
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_disk_full{dir=\"data\"}"), 0);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("m", 4)).ok());
+
+  engine_.reset();
+  Open(TestOptions(dir));
+  EXPECT_EQ(Get("n", {"before", "after"}).concepts_size(), 2);
+  EXPECT_EQ(Get("n", {"refused0", "refused1", "refused2"}).concepts_size(), 0);
+  EXPECT_EQ(engine_->GetNamespace("n")->concept_count(), 2u);
+  EXPECT_TRUE(engine_->GetNamespace("m").ok());
+}
+
+// The mapped files find a full disk too: a write that needs a new record segment is refused before
+// anything is stored (blocks allocated with posix_fallocate, not a sparse file that would SIGBUS),
+// and succeeds once there is room. The room is the file size limit: the 64 MiB segment is past it.
+TEST_F(EngineTest, NoRoomForAMappedSegmentRefusesTheWriteAndResumes) {
+  const std::filesystem::path dir = FreshDir("data");
+  Open(TestOptions(dir));
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  IgnoreFileSizeLimitSignal();
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 1 << 20;  // room for the log, not for a first 64 MiB record segment
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  auto refused = engine_->Write(Batch("n", {PutConcept("refused", "x")}));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(refused.status().message(), HasSubstr("data directory " + dir.string() + " is full"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("allocate 67108864 bytes for"));
+  EXPECT_TRUE(engine_->disk_space().data_full);
+  EXPECT_EQ(engine_->GetNamespace("n")->concept_count(), 0u);
+
+  MustWrite(Batch("n", {PutConcept("after", "x")}));
+  EXPECT_FALSE(engine_->disk_space().data_full);
+  engine_.reset();
+  Open(TestOptions(dir));
+  EXPECT_EQ(Get("n", {"refused", "after"}).concepts_size(), 1);
+  EXPECT_EQ(Get("n", {"after"}).concepts_size(), 1);
+}
+
+// A failed fsync is not a full disk: the log can no longer vouch for what it holds, so the process
+// stops loudly, and recovery brings back every write that was acknowledged before.
+TEST_F(EngineTest, FailedFsyncStopsTheProcessAndRecoveryLosesNothingAcknowledged) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const std::filesystem::path dir = FreshDir("data");
+  // Killed by SIGABRT (the writer's std::abort), not one of the exits below. (The log line goes to
+  // stdout, which a death test cannot match.)
+  EXPECT_EXIT(
+      {
+        FaultyWalFileSystem fs;
+        EngineOptions o = TestOptions(dir);
+        o.wal_file_system = &fs;
+        auto engine = Engine::Open(o);
+        if (!engine.ok()) std::exit(3);
+        if (!(*engine)->CreateNamespace(Config("n", 4)).ok()) std::exit(4);
+        for (int i = 0; i < 20; ++i) {
+          if (!(*engine)->Write(Batch("n", {PutConcept("acked" + std::to_string(i), "x")})).ok()) {
+            std::exit(5);
+          }
+        }
+        fs.sync_fails = true;
+        (void)(*engine)->Write(Batch("n", {PutConcept("never-acknowledged", "x")}));
+        std::exit(6);  // not reached: the writer aborts the process
+      },
+      ::testing::KilledBySignal(SIGABRT), "");
+  Open(TestOptions(dir));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back("acked" + std::to_string(i));
+  EXPECT_EQ(Get("n", ids).concepts_size(), 20);
+}
+
+// A full snapshot directory: the snapshot fails with RESOURCE_EXHAUSTED naming the directory, no
+// partial archive is left, writes and reads go on, and the next snapshot after space returns
+// works. The room is the process's file size limit (an archive past RLIMIT_FSIZE fails with
+// EFBIG, handled like ENOSPC), so this runs without a mount.
+TEST_F(EngineTest, FullSnapshotDirectoryFailsCleanlyAndWorksAgainWhenSpaceReturns) {
+  metrics::Registry registry;
+  absl::Cleanup close = [this] { engine_.reset(); };  // before `registry` goes, even on early exit
+  EngineOptions o = TestOptions(FreshDir("data"));
+  o.snapshot_dir = FreshDir("snapshots");
+  o.metrics = &registry;
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  for (int i = 0; i < 40; ++i) {
+    MustWrite(Batch("n", {PutConcept("c" + std::to_string(i), std::string(8000, 'a' + i % 26))}));
+  }
+  IgnoreFileSizeLimitSignal();
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 64 << 10;  // the archive holds ~320 KB of content
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  auto failed = engine_->CreateSnapshot();
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kResourceExhausted) << failed.status();
+  EXPECT_THAT(failed.status().message(),
+              HasSubstr("snapshot directory " + o.snapshot_dir.string() + " is full"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("bytes written"));
+  for (const auto& entry : std::filesystem::directory_iterator(o.snapshot_dir)) {
+    ADD_FAILURE() << "left behind: " << entry.path();
+  }
+  EXPECT_TRUE(engine_->disk_space().snapshots_full);
+  EXPECT_FALSE(engine_->disk_space().data_full);
+  std::string text = registry.Serialize();
+  EXPECT_EQ(MetricValue(text, "engram_storage_disk_full{dir=\"snapshots\"}"), 1) << text;
+  EXPECT_EQ(MetricValue(text, "engram_storage_disk_full_refusals_total{dir=\"snapshots\"}"), 1);
+  MustWrite(Batch("n", {PutConcept("during", "x")}));
+  EXPECT_EQ(Get("n", {"c0", "during"}).concepts_size(), 2);
+
+  auto snap = engine_->CreateSnapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_FALSE(engine_->disk_space().snapshots_full);
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_disk_full{dir=\"snapshots\"}"), 0);
+  auto list = engine_->ListSnapshots();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name(), snap->name());
 }
 
 TEST_F(EngineTest, ScanIsPointInTimeAndComplete) {

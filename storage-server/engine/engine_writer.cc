@@ -10,6 +10,7 @@
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/engine.h"
 #include "storage-server/engine/engine_internal.h"
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage {
 
@@ -22,6 +23,10 @@ namespace {
                    s.ToString());
   std::abort();
 }
+
+// What ApplyOp may add to an entry before it is logged (time_micros, a namespace id, the length
+// prefixes growing): far more than it does.
+constexpr uint64_t kEntryGrowthBytes = 64;
 
 }  // namespace
 
@@ -102,10 +107,44 @@ bool Engine::NextGroup(std::vector<Op*>* group) {
 }
 
 void Engine::CommitGroup(const std::vector<Op*>& group) {
+  // Room in the log first: out of space is found before anything is applied or written, so the
+  // group can be refused and the next one tries again.
+  uint64_t log_bytes = 0;
+  for (const Op* op : group) {
+    log_bytes +=
+        wal::kHeaderBytes + wal::kTrailerBytes + op->entry.ByteSizeLong() + kEntryGrowthBytes;
+  }
+  if (absl::Status room = log_->Reserve(log_bytes); !room.ok()) {
+    if (!log_->status().ok()) LogFailed("reserve", room);  // a failed fsync while rolling
+    if (IsOutOfSpace(room)) {
+      const absl::Status refused = DirectoryFull(DiskDir::kData, room);
+      NoteDiskFull(DiskDir::kData, refused, group.size());
+      RefuseGroup(group, refused);
+    } else {
+      RefuseGroup(group, absl::UnavailableError(absl::StrCat("write-ahead log: ", room.message(),
+                                                             "; nothing was applied")));
+    }
+    return;
+  }
+
   std::vector<NamespaceStore*> touched;
   bool registry_changed = false;
   uint64_t bytes_before = log_->bytes();
-  for (Op* op : group) ApplyOp(op, &touched, &registry_changed);
+  size_t out_of_space = 0;
+  absl::Status first_out_of_space;
+  for (Op* op : group) {
+    ApplyOp(op, &touched, &registry_changed);
+    // The mapped files had no room for this write (Reserve allocates before anything is stored).
+    if (IsOutOfSpace(op->status)) {
+      op->status = DirectoryFull(DiskDir::kData, op->status);
+      if (out_of_space++ == 0) first_out_of_space = op->status;
+    }
+  }
+  if (out_of_space > 0) {
+    NoteDiskFull(DiskDir::kData, first_out_of_space, out_of_space);
+  } else {
+    NoteDiskRoom(DiskDir::kData);
+  }
 
   absl::Time sync_start = absl::Now();
   absl::Status durable;
@@ -141,6 +180,51 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
       spdlog::error("checkpoint failed: {}", s.ToString());
     }
   }
+}
+
+void Engine::RefuseGroup(const std::vector<Op*>& group, const absl::Status& status) {
+  for (Op* op : group) {
+    op->status = status;
+    op->done.count_down();
+  }
+}
+
+absl::Status Engine::DirectoryFull(DiskDir dir, const absl::Status& cause) const {
+  const bool data = dir == DiskDir::kData;
+  return OutOfSpaceError(absl::StrCat(
+      data ? "data directory " : "snapshot directory ",
+      (data ? options_.data_dir : snapshot_dir_).string(), " is full: ", cause.message(),
+      data ? "; the write was not applied (nothing acknowledged is lost, reads still work); "
+             "writes resume by themselves once space is freed"
+           : "; no snapshot was written; free space and try again"));
+}
+
+void Engine::NoteDiskFull(DiskDir dir, const absl::Status& status, size_t refused) {
+  metrics::Counter* counter = dir == DiskDir::kData ? data_full_refusals_ : snapshot_full_refusals_;
+  if (counter != nullptr) counter->Increment(static_cast<double>(refused));
+  sync::MutexLock lock(&disk_mu_);
+  bool& full = dir == DiskDir::kData ? disk_.data_full : disk_.snapshots_full;
+  std::string& reason = dir == DiskDir::kData ? disk_.data_reason : disk_.snapshots_reason;
+  if (!full)
+    spdlog::error("{}", std::string(status.message()));  // once per episode, not per refusal
+  full = true;
+  reason = std::string(status.message());
+}
+
+void Engine::NoteDiskRoom(DiskDir dir) {
+  sync::MutexLock lock(&disk_mu_);
+  bool& full = dir == DiskDir::kData ? disk_.data_full : disk_.snapshots_full;
+  if (!full) return;
+  full = false;
+  (dir == DiskDir::kData ? disk_.data_reason : disk_.snapshots_reason).clear();
+  spdlog::info("{} directory has room again; {} resume",
+               dir == DiskDir::kData ? "data" : "snapshot",
+               dir == DiskDir::kData ? "writes" : "snapshots");
+}
+
+DiskSpaceReport Engine::disk_space() const {
+  sync::MutexLock lock(&disk_mu_);
+  return disk_;
 }
 
 absl::Status Engine::SyncLog() {

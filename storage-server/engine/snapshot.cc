@@ -12,6 +12,7 @@
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage {
 
@@ -177,7 +178,9 @@ absl::StatusOr<std::unique_ptr<ArchiveWriter>> ArchiveWriter::Create(const std::
   w->path_ = path;
   w->file_ = std::fopen(path.c_str(), "wb");
   if (w->file_ == nullptr) {
-    return absl::InternalError(absl::StrCat("create ", path.string(), ": ", std::strerror(errno)));
+    const int err = errno;
+    std::string msg = absl::StrCat("create ", path.string(), ": ", std::strerror(err));
+    return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
   }
   w->archive_sha_ = new Sha256();
   return w;
@@ -191,8 +194,9 @@ ArchiveWriter::~ArchiveWriter() {
 absl::Status ArchiveWriter::Write(const void* data, size_t n) {
   if (std::fwrite(data, 1, n, file_) != n) {
     int err = errno;
-    std::string msg = absl::StrCat("write ", path_.string(), ": ", std::strerror(err));
-    return err == ENOSPC ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
+    std::string msg = absl::StrCat("write ", path_.string(), " (", offset_,
+                                   " bytes written): ", std::strerror(err));
+    return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
   }
   static_cast<Sha256*>(archive_sha_)->Update(data, n);
   offset_ += n;
@@ -257,7 +261,10 @@ absl::StatusOr<std::string> ArchiveWriter::Finish(SnapshotManifest manifest) {
   if (json.size() % kBlock) RETURN_IF_ERROR(Write(zeros, kBlock - json.size() % kBlock));
   RETURN_IF_ERROR(Write(zeros, kBlock * 2));
   if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) {
-    return absl::InternalError(absl::StrCat("fsync ", path_.string(), ": ", std::strerror(errno)));
+    const int err = errno;
+    std::string msg = absl::StrCat("flush ", path_.string(), " (", offset_,
+                                   " bytes written): ", std::strerror(err));
+    return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
   }
   std::fclose(file_);
   file_ = nullptr;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage {
 
@@ -28,7 +29,7 @@ namespace {
 absl::Status ErrnoStatus(absl::string_view what, const std::filesystem::path& path) {
   int err = errno;
   std::string msg = absl::StrCat(what, " ", path.string(), ": ", std::strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  if (IsOutOfSpaceErrno(err)) return OutOfSpaceError(msg);
   return absl::InternalError(msg);
 }
 
@@ -83,15 +84,20 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
   if (index >= kMaxSegments) return absl::ResourceExhaustedError("segmented file: too many segments");
   std::filesystem::path path = SegmentPath(index);
   if (create) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create", path);
-    // Reserve the blocks now so a full disk fails here, not as SIGBUS on a later store.
-    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_bytes()));
+    // Reserve real blocks now (a file grown with ftruncate is sparse, and storing into a mapped
+    // hole on a full disk raises SIGBUS): a full disk, or a segment past RLIMIT_FSIZE (EFBIG,
+    // with SIGXFSZ ignored), fails here as out of space, and the caller refuses the write.
+    int rc;
+    do {
+      rc = ::posix_fallocate(fd, 0, static_cast<off_t>(segment_bytes()));
+    } while (rc == EINTR);
     if (rc != 0) {
       ::close(fd);
       ::unlink(path.c_str());
       errno = rc;
-      return ErrnoStatus("allocate", path);
+      return ErrnoStatus(absl::StrCat("allocate ", segment_bytes(), " bytes for"), path);
     }
     ::close(fd);
     if (auto s = FsyncDir(dir_); !s.ok()) return s;

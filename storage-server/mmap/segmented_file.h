@@ -43,7 +43,10 @@ class SegmentedFile {
   SegmentedFile(const SegmentedFile&) = delete;
   SegmentedFile& operator=(const SegmentedFile&) = delete;
 
-  // Writer only. Adds segments until capacity() >= bytes. New bytes read as zero.
+  // Writer only. Adds segments until capacity() >= bytes. New bytes read as zero. Each new segment
+  // has its blocks allocated (posix_fallocate) before it is mapped; no room (ENOSPC, EDQUOT, or
+  // EFBIG past RLIMIT_FSIZE) is RESOURCE_EXHAUSTED with the out-of-space mark naming the file and
+  // the bytes needed, leaves no file behind and changes nothing; a later call tries again.
   absl::Status EnsureCapacity(uint64_t bytes);
 
   // Pointer to the byte at `offset` (< an observed capacity()).

@@ -1,10 +1,14 @@
 #include "storage-server/mmap/segmented_file.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstring>
 #include <thread>
+
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage {
 namespace {
@@ -19,6 +23,39 @@ class SegmentedFileTest : public ::testing::Test {
   SegmentedFile::Options Opts() { return {dir_, "data", 4096 * 4}; }
   std::filesystem::path dir_;
 };
+
+// A segment that cannot get real blocks is refused cleanly (no SIGBUS later, no file left) and
+// the next call succeeds once there is room. The room is this process's file size limit: a new
+// segment past RLIMIT_FSIZE fails with EFBIG exactly like ENOSPC on a full disk.
+TEST_F(SegmentedFileTest, NoRoomForASegmentIsOutOfSpaceAndRetried) {
+  auto file = SegmentedFile::Open(Opts());
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE((*file)->EnsureCapacity(1).ok());
+  std::strcpy((*file)->At(0), "kept");
+
+  IgnoreFileSizeLimitSignal();
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = 4096;  // below one segment
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  const absl::Status full = (*file)->EnsureCapacity(4096 * 4 + 1);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_TRUE(IsOutOfSpace(full));
+  EXPECT_NE(full.message().find("allocate 16384 bytes for " + (*file)->SegmentPath(1).string()),
+            std::string::npos)
+      << full;
+  EXPECT_EQ((*file)->segment_count(), 1u);
+  EXPECT_EQ((*file)->capacity(), 4096u * 4);
+  EXPECT_FALSE(std::filesystem::exists((*file)->SegmentPath(1)));
+
+  ASSERT_TRUE((*file)->EnsureCapacity(4096 * 4 + 1).ok());
+  EXPECT_EQ((*file)->segment_count(), 2u);
+  std::strcpy((*file)->At(4096 * 4), "grown");
+  EXPECT_STREQ((*file)->At(0), "kept");
+}
 
 TEST_F(SegmentedFileTest, GrowsWithoutMovingAndPersists) {
   auto file = SegmentedFile::Open(Opts());

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
 #include "spdlog/spdlog.h"
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage {
 
@@ -17,9 +18,22 @@ service::HostConfig Named(service::HostConfig host) {
 StorageServer::StorageServer(StorageServerConfig config)
     : config_(std::move(config)), host_(Named(config_.host)) {
   config_.engine.metrics = &host_.metrics();
+  // A file past RLIMIT_FSIZE must be an EFBIG error (refused like a full disk), not a kill.
+  IgnoreFileSizeLimitSignal();
   host_.SetReadiness([this] {
     http::ReadinessReport report;
-    if (!ready_.load()) report.unavailable.push_back({"recovery", "replaying the write-ahead log"});
+    if (!ready_.load()) {
+      report.unavailable.push_back({"recovery", "replaying the write-ahead log"});
+      return report;
+    }
+    // A full disk keeps storage READY: it still serves every read, and as the single replica
+    // behind its Service a not-ready pod would take reads down too. /readyz says "degraded" with
+    // the reason (engram-control shows it; engram_storage_disk_full alerts).
+    const Engine* engine = engine_ready_.load();
+    if (engine == nullptr) return report;
+    const DiskSpaceReport disk = engine->disk_space();
+    if (disk.data_full) report.degraded.push_back({"disk", disk.data_reason});
+    if (disk.snapshots_full) report.degraded.push_back({"snapshot-disk", disk.snapshots_reason});
     return report;
   });
   host_.grpc()->AddService(&service_);
@@ -46,6 +60,7 @@ absl::Status StorageServer::Start() {
     }
   }
   service_.AttachEngine(engine_.get());
+  engine_ready_.store(engine_.get());
   ready_.store(true);
   host_.SetServing(true);
   return absl::OkStatus();
@@ -56,6 +71,7 @@ void StorageServer::Shutdown() {
   shut_down_ = true;
   ready_.store(false);
   host_.DrainGrpc();
+  engine_ready_.store(nullptr);
   if (engine_ != nullptr) {
     absl::Status s = engine_->Close();
     if (!s.ok()) spdlog::error("final checkpoint failed: {}", s.ToString());

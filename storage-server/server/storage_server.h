@@ -6,7 +6,9 @@
 //   server.Shutdown();                 // NOT_SERVING, drain, final checkpoint
 //
 // Liveness (/healthz) answers from the first moment; readiness (/readyz, gRPC health SERVING)
-// only once recovery is complete. Thread-safety: Start/Shutdown from one thread.
+// only once recovery is complete. A full data or snapshot directory keeps the server ready (reads
+// go on) and makes /readyz say "degraded" with the reason. Thread-safety: Start/Shutdown from one
+// thread.
 #pragma once
 
 #include <memory>
@@ -47,6 +49,9 @@ class StorageServer : public service::Service {
   StorageService service_;
   std::unique_ptr<Engine> engine_;
   std::atomic<bool> ready_{false};
+  // The engine once it is open, for the readiness probe (an HTTP thread); null again before the
+  // engine closes.
+  std::atomic<const Engine*> engine_ready_{nullptr};
   bool shut_down_ = false;
 };
 

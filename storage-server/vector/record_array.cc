@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "storage-server/io/out_of_space.h"
 
 namespace engram::storage::vector {
 
@@ -49,7 +50,9 @@ absl::Status RecordArray::Flush(uint32_t begin, uint32_t end) {
 namespace {
 
 absl::Status Errno(const char* what, const std::filesystem::path& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path.string(), ": ", std::strerror(errno)));
+  const int err = errno;
+  std::string msg = absl::StrCat(what, " ", path.string(), ": ", std::strerror(err));
+  return IsOutOfSpaceErrno(err) ? OutOfSpaceError(msg) : absl::InternalError(msg);
 }
 
 }  // namespace
@@ -68,6 +71,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, const void* 
       if (errno == EINTR) continue;
       absl::Status s = Errno("write", tmp);
       ::close(fd);
+      ::unlink(tmp.c_str());
       return s;
     }
     p += n;
@@ -76,6 +80,7 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, const void* 
   if (::fsync(fd) != 0) {
     absl::Status s = Errno("fsync", tmp);
     ::close(fd);
+    ::unlink(tmp.c_str());
     return s;
   }
   ::close(fd);

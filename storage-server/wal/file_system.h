@@ -6,6 +6,8 @@
 //
 // Errors carry the file path and the errno text, e.g.
 //   "wal: fdatasync /data/wal/00000000000000000001.wal: Input/output error".
+// Lack of room (ENOSPC, EDQUOT, EFBIG) is RESOURCE_EXHAUSTED with the out-of-space mark
+// (storage-server/io/out_of_space.h), whatever the operation.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +33,16 @@ class WritableFile {
   // Makes everything appended so far durable (fdatasync). After a failure the kernel may have
   // dropped the dirty pages, so a later success proves nothing: callers must treat it as fatal.
   virtual absl::Status Sync() = 0;
+
+  // Reserves disk blocks for the bytes [offset, offset + length) without changing the file's size,
+  // so that appending them later cannot fail for lack of room: a full disk shows up here, before
+  // any byte of a record is written, and the caller can refuse the write cleanly. Cheap when the
+  // range is already reserved. Out of space (RESOURCE_EXHAUSTED, IsOutOfSpace) names the file and
+  // the bytes needed; that includes a range that would pass the process's RLIMIT_FSIZE (checked
+  // on every call, because writes past it fail even into reserved blocks). On a file system that
+  // cannot reserve blocks this reserves nothing and returns OK (then a full disk surfaces as a
+  // failed Append, which the log treats as fatal).
+  virtual absl::Status Allocate(uint64_t offset, uint64_t length) = 0;
 
   // Closes the descriptor. Further calls other than the destructor are invalid.
   virtual absl::Status Close() = 0;

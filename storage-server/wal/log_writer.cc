@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
@@ -123,7 +124,40 @@ absl::Status LogWriter::Roll(uint64_t first_seq) {
   RETURN_IF_ERROR(Sync());
   RETURN_IF_ERROR(Fail(file_->Close()));
   file_.reset();
+  reserved_end_ = 0;
   return Fail(StartSegment(first_seq));
+}
+
+absl::Status LogWriter::RollReserved(uint64_t first_seq, uint64_t bytes) {
+  RETURN_IF_ERROR(Sync());
+  const std::filesystem::path path = options_.dir / internal::SegmentFileName(first_seq);
+  absl::StatusOr<std::unique_ptr<WritableFile>> next = fs_->NewAppendableFile(path);
+  if (!next.ok()) return next.status();  // Nothing was created.
+  if (absl::Status room = (*next)->Allocate(0, bytes); !room.ok()) {
+    // Keep the old segment active. The empty new file must go: a later attempt creates it again
+    // (O_EXCL), and recovery would take it as the last segment.
+    (void)(*next)->Close();
+    RETURN_IF_ERROR(Fail(fs_->RemoveFile(path)));
+    return room;
+  }
+  // The new name must survive a crash before any record in the file is acknowledged.
+  RETURN_IF_ERROR(Fail(fs_->SyncDir(options_.dir)));
+  RETURN_IF_ERROR(Fail(file_->Close()));
+  file_ = *std::move(next);
+  segments_.push_back({path, first_seq, 0});
+  return absl::OkStatus();
+}
+
+absl::Status LogWriter::Reserve(uint64_t bytes) {
+  if (!failed_.ok()) return failed_;
+  const Segment& active = segments_.back();
+  if (active.bytes > 0 && active.bytes + bytes > options_.segment_bytes) {
+    RETURN_IF_ERROR(RollReserved(next_seq_, bytes));
+  } else {
+    RETURN_IF_ERROR(file_->Allocate(active.bytes, bytes));
+  }
+  reserved_end_ = segments_.back().bytes + bytes;
+  return absl::OkStatus();
 }
 
 absl::Status LogWriter::Fail(absl::Status status) {
@@ -147,7 +181,8 @@ absl::Status LogWriter::Append(uint64_t seq, std::string_view payload) {
   }
   const uint64_t record_bytes = internal::RecordBytes(payload.size());
   Segment* active = &segments_.back();
-  if (active->bytes > 0 && active->bytes + record_bytes > options_.segment_bytes) {
+  if (active->bytes > 0 &&
+      active->bytes + record_bytes > std::max(options_.segment_bytes, reserved_end_)) {
     RETURN_IF_ERROR(Roll(seq));
     active = &segments_.back();
   }

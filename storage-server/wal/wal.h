@@ -43,6 +43,7 @@
 //                    }));
 //   ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> log,
 //                    LogWriter::Open({.dir = dir}, rec.last_seq + 1, rec.tail));
+//   RETURN_IF_ERROR(log->Reserve(group_bytes));    // room for the group, before applying it
 //   RETURN_IF_ERROR(log->Append(seq, payload));   // for each record of a group
 //   RETURN_IF_ERROR(log->Sync());                  // then acknowledge the group
 #pragma once
@@ -125,6 +126,11 @@ absl::StatusOr<RecoveryResult> ReadLog(const std::filesystem::path& dir, uint64_
 // buffer to the kernel in one write(); Sync() flushes and then fdatasyncs. Only records covered by
 // a successful Sync() are durable.
 //
+// A full disk: Reserve() reserves the blocks a group of records will need before the caller
+// applies it; when there is no room it fails with RESOURCE_EXHAUSTED (IsOutOfSpace), changes
+// nothing and is not sticky, so the caller refuses that group and simply tries again with the next
+// one. Records appended within a successful reservation cannot fail for lack of room.
+//
 // Errors: a failed write, fdatasync or segment roll is sticky. After a failed fdatasync the kernel
 // may have dropped the dirty pages and reported the error only once ("fsyncgate"), and after a
 // failed write the file may end in a partial record; either way the log can no longer vouch for its
@@ -135,7 +141,8 @@ class LogWriter {
   struct Options {
     std::filesystem::path dir;
     // A new segment is started before a record that would take the current one past this size
-    // (never inside a record; a single larger record gets a segment of its own).
+    // (never inside a record; a single larger record gets a segment of its own; never inside a
+    // Reserve()d group, so a group larger than this makes one larger segment).
     uint64_t segment_bytes = uint64_t{64} << 20;
     // Append() writes the buffer out early once it holds this much.
     size_t max_buffer_bytes = size_t{4} << 20;
@@ -163,6 +170,15 @@ class LogWriter {
   // payload at most kMaxPayloadBytes. May roll to a new segment: the finished segment is flushed
   // and fdatasynced, the new one created and its directory fsynced.
   absl::Status Append(uint64_t seq, std::string_view payload);
+
+  // Makes room for the next `bytes` bytes of records (wal::RecordBytes of each payload) before they
+  // are appended: reserves their disk blocks in the active segment, or, when they would take it
+  // past segment_bytes, first finishes it and starts the next segment with the blocks reserved.
+  // Records of one reservation are never split by a segment roll (a reservation larger than
+  // segment_bytes makes one larger segment). Out of space is RESOURCE_EXHAUSTED naming the file
+  // and the bytes needed, NOT sticky, and leaves the log as it was (no partial segment). Other
+  // errors of the roll are sticky, as in Append().
+  absl::Status Reserve(uint64_t bytes);
 
   // Writes all buffered records with one write() system call.
   absl::Status Flush();
@@ -193,6 +209,9 @@ class LogWriter {
 
   absl::Status StartSegment(uint64_t first_seq);
   absl::Status Roll(uint64_t first_seq);
+  // Roll() for Reserve(): the new segment is created with `bytes` reserved before the finished
+  // one is closed; out of space removes the new file and keeps writing the old segment.
+  absl::Status RollReserved(uint64_t first_seq, uint64_t bytes);
   // Records `status` as the sticky error if it is one; returns it.
   absl::Status Fail(absl::Status status);
 
@@ -205,6 +224,9 @@ class LogWriter {
   std::string buffer_;                  // Encoded records not yet written.
   uint64_t next_seq_;
   uint64_t bytes_ = 0;
+  // The end offset, in the active segment, of the last Reserve(): records up to it stay in this
+  // segment even past segment_bytes.
+  uint64_t reserved_end_ = 0;
   absl::Status failed_;
 };
 

@@ -2,6 +2,7 @@
 #include "storage-server/wal/wal.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "storage-server/io/out_of_space.h"
 #include "storage-server/wal/crc32c.h"
 #include "storage-server/wal/file_system.h"
 #include "storage-server/wal/format.h"
@@ -74,8 +76,13 @@ class FaultyFileSystem final : public FileSystem {
  public:
   absl::Status write_error;  // OK: no fault.
   absl::Status sync_error;
+  absl::Status allocate_error;
+  absl::Status create_error;
+  int allocate_calls = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> allocated;  // (offset, length) of each success
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(const fs::path& path) override {
+    if (!create_error.ok()) return create_error;
     auto base = DefaultFileSystem()->NewAppendableFile(path);
     if (!base.ok()) return base.status();
     return std::unique_ptr<WritableFile>(new File(this, *std::move(base)));
@@ -102,6 +109,12 @@ class FaultyFileSystem final : public FileSystem {
       return fs_->write_error;
     }
     absl::Status Sync() override { return fs_->sync_error.ok() ? base_->Sync() : fs_->sync_error; }
+    absl::Status Allocate(uint64_t offset, uint64_t length) override {
+      ++fs_->allocate_calls;
+      if (!fs_->allocate_error.ok()) return fs_->allocate_error;
+      fs_->allocated.emplace_back(offset, length);
+      return base_->Allocate(offset, length);
+    }
     absl::Status Close() override { return base_->Close(); }
     const fs::path& path() const override { return base_->path(); }
 
@@ -812,6 +825,128 @@ TEST_F(WalTest, FailedSyncDuringSegmentRollStopsTheWriter) {
   EXPECT_EQ(failed, faulty.sync_error);
   faulty.sync_error = absl::OkStatus();
   EXPECT_EQ((*w)->Append(2, "b"), failed);
+}
+
+// A full disk is found by Reserve(), before a byte of the group is written: the log is unchanged,
+// the error is not sticky, and the next reservation succeeds once there is room again.
+TEST_F(WalTest, OutOfSpaceAtReserveChangesNothingAndIsRetried) {
+  FaultyFileSystem faulty;
+  LogWriter::Options o = Opts();
+  o.file_system = &faulty;
+  auto w = LogWriter::Open(o, 1, {});
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(Payload(1).size())).ok());
+  AppendRange(w->get(), 1, 10);
+  const std::string before = ReadFile(SegmentPath(dir_, 1));
+
+  faulty.allocate_error = OutOfSpaceError("wal: no room for 4096 bytes: No space left on device");
+  const absl::Status full = (*w)->Reserve(4096);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(IsOutOfSpace(full));
+  EXPECT_TRUE((*w)->status().ok()) << "out of space must not stop the writer";
+  EXPECT_EQ((*w)->next_seq(), 11u);
+  EXPECT_EQ(ReadFile(SegmentPath(dir_, 1)), before);
+  EXPECT_EQ((*w)->Reserve(4096).code(), absl::StatusCode::kResourceExhausted);  // still full
+
+  faulty.allocate_error = absl::OkStatus();  // Space returns.
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(Payload(11).size())).ok());
+  AppendRange(w->get(), 11, 20);
+  w->reset();
+  Records got;
+  auto rec = Read(&got);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_FALSE(rec->tail_truncated);
+  EXPECT_EQ(got, Expected(1, 20));
+}
+
+// When the group needs a new segment and the disk is full, the new segment is not left behind
+// (recovery would take an empty file as the log's tail) and the old one stays active.
+TEST_F(WalTest, OutOfSpaceWhenReserveRollsKeepsTheOldSegment) {
+  FaultyFileSystem faulty;
+  LogWriter::Options o = Opts(1024);
+  o.file_system = &faulty;
+  auto w = LogWriter::Open(o, 1, {});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(900)).ok());
+  ASSERT_TRUE((*w)->Append(1, std::string(900, 'a')).ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+
+  faulty.allocate_error = OutOfSpaceError("wal: no room: No space left on device");
+  EXPECT_TRUE(IsOutOfSpace((*w)->Reserve(internal::RecordBytes(900))));
+  EXPECT_THAT(SegmentFiles(), SizeIs(1));
+  EXPECT_EQ((*w)->segment_count(), 1u);
+  faulty.allocate_error = absl::OkStatus();
+  faulty.create_error = OutOfSpaceError("wal: create: No space left on device");  // No inode.
+  EXPECT_TRUE(IsOutOfSpace((*w)->Reserve(internal::RecordBytes(900))));
+  EXPECT_THAT(SegmentFiles(), SizeIs(1));
+  EXPECT_TRUE((*w)->status().ok());
+
+  faulty.create_error = absl::OkStatus();
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(900)).ok());
+  EXPECT_EQ((*w)->segment_count(), 2u);
+  ASSERT_TRUE((*w)->Append(2, std::string(900, 'b')).ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+  w->reset();
+  Records got;
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, (Records{{1, std::string(900, 'a')}, {2, std::string(900, 'b')}}));
+}
+
+// A reservation covers the whole group: no segment roll happens inside it (that would need a new
+// file, i.e. new room, after the group was already applied).
+TEST_F(WalTest, RecordsOfOneReservationAreNeverSplitByARoll) {
+  FaultyFileSystem faulty;
+  LogWriter::Options o = Opts(1024);
+  o.file_system = &faulty;
+  auto w = LogWriter::Open(o, 1, {});
+  ASSERT_TRUE(w.ok());
+  uint64_t group = 0;
+  for (uint64_t s = 1; s <= 20; ++s) group += internal::RecordBytes(Payload(s).size());
+  ASSERT_GT(group, 1024u);
+  ASSERT_TRUE((*w)->Reserve(group).ok());
+  const int creates_before = static_cast<int>(SegmentFiles().size());
+  for (uint64_t s = 1; s <= 20; ++s) ASSERT_TRUE((*w)->Append(s, Payload(s)).ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+  EXPECT_EQ(static_cast<int>(SegmentFiles().size()), creates_before);
+  ASSERT_THAT(faulty.allocated, SizeIs(1));
+  EXPECT_EQ(faulty.allocated[0], std::make_pair(uint64_t{0}, group));
+  // The next group starts a new segment (reserved before anything is applied).
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(Payload(21).size())).ok());
+  EXPECT_EQ((*w)->segment_count(), 2u);
+  AppendRange(w->get(), 21, 21);
+  w->reset();
+  Records got;
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, Expected(1, 21));
+}
+
+// The POSIX file: a range past the process's file size limit (RLIMIT_FSIZE) is out of space
+// (EFBIG), checked on every reservation; raising the limit makes room again.
+TEST_F(WalTest, PosixReserveHonoursTheFileSizeLimit) {
+  auto w = LogWriter::Open(Opts(), 1, {});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(Payload(1).size())).ok());
+  AppendRange(w->get(), 1, 10);
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit low = saved;
+  low.rlim_cur = (*w)->bytes() + 100;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &low), 0);
+  const absl::Status full = (*w)->Reserve(4096);
+  const absl::Status fits = (*w)->Reserve(50);
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  EXPECT_TRUE(IsOutOfSpace(full)) << full;
+  EXPECT_THAT(full.message(), HasSubstr("file size limit"));
+  EXPECT_THAT(full.message(), HasSubstr("4096 bytes"));
+  EXPECT_THAT(full.message(), HasSubstr(SegmentPath(dir_, 1).string()));
+  EXPECT_TRUE(fits.ok()) << fits;
+  EXPECT_TRUE((*w)->status().ok());
+  ASSERT_TRUE((*w)->Reserve(4096).ok());
+  AppendRange(w->get(), 11, 12);
+  w->reset();
+  Records got;
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, Expected(1, 12));
 }
 
 // Guarantees 1 and 6 at the log level: a child process appends and syncs groups and reports each

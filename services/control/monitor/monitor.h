@@ -87,7 +87,7 @@ struct ServiceStatus {
   std::string kind;     // "storage" | "hybrid" | "api" | "control"
   std::string address;  // "10.0.0.7:8080"
   Readiness status = Readiness::kUnreachable;
-  std::string reason;
+  std::string reason;  // why not ready; or, when ready, what is degraded (storage: disk full)
   std::optional<std::string> version;
   std::optional<double> uptime_seconds;
   std::optional<double> request_rate;  // Calls per second.

@@ -97,12 +97,15 @@ std::string_view ReadinessName(Readiness readiness) {
   return "unreachable";
 }
 
-std::string NotReadyReason(const HttpResponse& response) {
-  const nlohmann::json body = nlohmann::json::parse(response.body, nullptr,
+namespace {
+
+// "name: reason" for every entry of the JSON array `key` in a /readyz body, joined with "; ".
+std::string ReadinessReasons(const std::string& body_text, const char* key) {
+  const nlohmann::json body = nlohmann::json::parse(body_text, nullptr,
                                                     /*allow_exceptions=*/false);
   std::vector<std::string> reasons;
   if (body.is_object()) {
-    const auto it = body.find("unavailable");
+    const auto it = body.find(key);
     if (it != body.end() && it->is_array()) {
       for (const nlohmann::json& dependency : *it) {
         if (!dependency.is_object()) continue;
@@ -113,11 +116,23 @@ std::string NotReadyReason(const HttpResponse& response) {
       }
     }
   }
-  if (!reasons.empty()) return absl::StrJoin(reasons, "; ");
+  return absl::StrJoin(reasons, "; ");
+}
+
+}  // namespace
+
+std::string NotReadyReason(const HttpResponse& response) {
+  if (std::string reasons = ReadinessReasons(response.body, "unavailable"); !reasons.empty()) {
+    return reasons;
+  }
   std::string excerpt = response.body.substr(0, kMaxReasonBodyChars);
   std::replace(excerpt.begin(), excerpt.end(), '\n', ' ');
   if (excerpt.empty()) return fmt::format("GET /readyz answered HTTP {}", response.status);
   return fmt::format("GET /readyz answered HTTP {}: {}", response.status, excerpt);
+}
+
+std::string DegradedReason(const HttpResponse& response) {
+  return ReadinessReasons(response.body, "degraded");
 }
 
 Scraper::Scraper(std::vector<ScrapeTarget> targets, std::shared_ptr<HttpFetcher> fetcher,
@@ -139,6 +154,7 @@ InstanceScrape Scraper::ScrapeInstance(const std::string& kind, const std::strin
   }
   if (ready->status == 200) {
     out.readiness = Readiness::kReady;
+    out.reason = DegradedReason(*ready);  // ready, but e.g. storage's disk is full
   } else {
     out.readiness = Readiness::kNotReady;
     out.reason = NotReadyReason(*ready);

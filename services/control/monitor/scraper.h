@@ -131,4 +131,8 @@ class Scraper {
 // dependencies of the JSON body, or "HTTP <status>: <start of the body>" when it has none.
 std::string NotReadyReason(const HttpResponse& response);
 
+// The reason text of a ready (200) /readyz answer that says "degraded" (e.g. storage refusing
+// writes because its disk is full, while it serves reads): its degraded entries, "" when none.
+std::string DegradedReason(const HttpResponse& response);
+
 }  // namespace engram::control

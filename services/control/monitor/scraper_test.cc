@@ -59,6 +59,14 @@ TEST(NotReadyReasonTest, NamesEveryUnavailableDependency) {
   EXPECT_EQ(NotReadyReason({500, ""}), "GET /readyz answered HTTP 500");
 }
 
+TEST(DegradedReasonTest, ReadyButDegradedSaysWhy) {
+  EXPECT_EQ(DegradedReason({200, R"({"status":"degraded","degraded":[)"
+                                 R"({"name":"disk","reason":"data directory /data is full"}]})"}),
+            "disk: data directory /data is full");
+  EXPECT_EQ(DegradedReason({200, R"({"status":"ok"})"}), "");
+  EXPECT_EQ(DegradedReason({200, "not json"}), "");
+}
+
 TEST(ScraperTest, ResolvesEveryReplicaAndReportsEachState) {
   auto fetcher = std::make_shared<FakeHttpFetcher>();
   fetcher->SetAddresses("engram-hybrid:9102",

@@ -34,7 +34,8 @@ function ServiceTile({ s }) {
         </div>
       ) : (
         <>
-          {s.reason && s.status !== 'ready' ? <div class="reason small">{s.reason}</div> : null}
+          {/* not ready: why; ready: what is degraded (e.g. storage refusing writes, disk full) */}
+          {s.reason ? <div class="reason small" data-testid="reason">{s.reason}</div> : null}
           <dl class="kv">
             <dt>version</dt>
             <dd>{s.version || '–'}</dd>
