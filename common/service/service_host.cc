@@ -58,6 +58,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
   hopts.port = config_.http_port;
   hopts.threads = std::max(1, config_.http_threads);
   hopts.max_body_bytes = config_.max_body_bytes;
+  hopts.idle_timeout = config_.http_idle_timeout;
   hopts.drain_timeout = config_.drain_timeout;
   hopts.metrics = &metrics_;
   hopts.default_headers = config_.default_headers;
