@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -93,9 +94,15 @@
 
 ABSL_FLAG(double, duration_s, 60, "Seconds of load (faults stop with it; then the final check).");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the fault schedule and the load.");
-ABSL_FLAG(double, rate, 40, "Calls per second started (open loop).");
+ABSL_FLAG(double, rate, 40, "Calls per second started (open loop; 0: none, the suite only).");
 ABSL_FLAG(int, max_inflight, 512, "Most outstanding calls; more are not sent (client_shed).");
 ABSL_FLAG(int, deadline_ms, 2000, "Deadline of each load call.");
+ABSL_FLAG(std::string, mix, "learn=30,get=25,associate=15,search=15,reason=15",
+          "Weights of the load's operations (learn, get, associate, search, reason).");
+ABSL_FLAG(bool, distinct_searches, false,
+          "Search by content plus a number, so the api's cache never answers (overload runs).");
+ABSL_FLAG(int64_t, preload, 0,
+          "Concepts learned (LearnBatch, no extraction) before the load starts, acknowledged.");
 ABSL_FLAG(bool, faults, true, "Inject faults (false: a soak or an overload run).");
 ABSL_FLAG(std::string, outage_ms, "300,3000", "Outage length range, min,max milliseconds.");
 ABSL_FLAG(std::string, quiet_ms, "1000,3000", "Quiet spell before each fault, min,max ms.");
@@ -319,6 +326,7 @@ class Tally {
       ++interval_ok_;
     } else {
       ++interval_failed_;
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) refused_ms_.push_back(latency_ms);
       if (!Transient(status.error_code())) {
         ++bad_codes_;
         Note(absl::StrCat(op, ": unexpected ", CodeName(status.error_code()), ": ",
@@ -358,18 +366,20 @@ class Tally {
   nlohmann::json Summary() const {
     std::lock_guard<std::mutex> lock(mu_);
     nlohmann::json out;
+    // The load's calls, apart from the probes and read-backs (probe_*, verify_*).
     std::map<std::string, int64_t> failures;
     int64_t calls = 0, ok = 0;
     for (const auto& [op, codes] : codes_) {
+      if (op.rfind("probe_", 0) == 0 || op.rfind("verify_", 0) == 0) continue;
       for (const auto& [code, n] : codes) {
         calls += n;
         if (code == "OK") ok += n;
         else failures[code] += n;
       }
     }
-    out["calls"] = calls;
-    out["ok"] = ok;
-    out["failures_by_code"] = failures;
+    out["load_calls"] = calls;
+    out["load_ok"] = ok;
+    out["load_failures_by_code"] = failures;
     out["by_op"] = codes_;
     out["client_shed"] = shed_;
     out["unexpected_codes"] = bad_codes_;
@@ -377,6 +387,9 @@ class Tally {
     out["lost_writes"] = lost_;
     out["ok_p50_ms"] = Percentile(all_ms_, 0.5);
     out["ok_p99_ms"] = Percentile(all_ms_, 0.99);
+    out["ok_p999_ms"] = Percentile(all_ms_, 0.999);
+    out["refused_p50_ms"] = Percentile(refused_ms_, 0.5);
+    out["refused_p99_ms"] = Percentile(refused_ms_, 0.99);
     out["searches_checked"] = searches_checked_;
     out["search_self_hits"] = self_hits_;
     out["notes"] = notes_;
@@ -397,7 +410,7 @@ class Tally {
 
   mutable std::mutex mu_;
   std::map<std::string, std::map<std::string, int64_t>> codes_;  // op -> code -> calls
-  std::vector<float> interval_ms_, all_ms_;
+  std::vector<float> interval_ms_, all_ms_, refused_ms_;
   int64_t interval_ok_ = 0, interval_failed_ = 0;
   int64_t bad_codes_ = 0, wrong_ = 0, lost_ = 0, shed_ = 0;
   int64_t searches_checked_ = 0, self_hits_ = 0;
@@ -519,13 +532,23 @@ class Load {
         deadline_ms_(deadline_ms),
         rng_(seed) {}
 
+  // Weights of learn, get, associate, search, reason (--mix); before Start().
+  void SetMix(std::array<int, 5> weights) {
+    int total = 0;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      total += weights[i];
+      cumulative_[i] = total;
+    }
+  }
+  void SetDistinctSearches(bool distinct) { distinct_searches_ = distinct; }
+
   void Start() {
-    thread_ = std::thread([this] { Pace(); });
+    if (rate_ > 0) thread_ = std::thread([this] { Pace(); });
   }
   // Stops starting calls and waits (bounded by the deadlines) for the outstanding ones.
   void Stop() {
     stop_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
     while (inflight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
@@ -562,11 +585,12 @@ class Load {
            });
   }
 
+
   void StartOne() {
-    const int dice = static_cast<int>(rng_() % 100);
+    const int dice = static_cast<int>(rng_() % static_cast<uint64_t>(cumulative_[4]));
     AckedConcept a, b;
     const bool have = ledger_->Pick(rng_, &a) && ledger_->Pick(rng_, &b);
-    if (dice < 30 || !have) {
+    if (dice < cumulative_[0] || !have) {
       v1::LearnRequest request;
       request.set_namespace_(kNamespace);
       request.set_id(checker_->NewId());
@@ -584,7 +608,7 @@ class Load {
             }
             ledger_->AddConcept({q.id(), q.content()});
           });
-    } else if (dice < 55) {
+    } else if (dice < cumulative_[1]) {
       v1::GetConceptRequest request;
       request.set_namespace_(kNamespace);
       request.set_id(a.id);
@@ -596,7 +620,7 @@ class Load {
           [this, a](const grpc::Status& status, const auto&, const v1::Concept& r) {
             checker_->CheckGet(a, status, r);
           });
-    } else if (dice < 70) {
+    } else if (dice < cumulative_[2]) {
       static constexpr v1::AssociationType kTypes[] = {v1::CAUSAL, v1::TEMPORAL, v1::COMPOSITIONAL};
       v1::AssociateRequest request;
       request.set_namespace_(kNamespace);
@@ -621,10 +645,12 @@ class Load {
             }
             ledger_->AddEdge({q.source(), q.target(), q.type()});
           });
-    } else if (dice < 85) {
+    } else if (dice < cumulative_[3]) {
       v1::SearchRequest request;
       request.set_namespace_(kNamespace);
-      request.set_query(a.content);
+      // Without --distinct_searches the exact content (it must find itself; repeats may come
+      // from the api's cache); with it, the content and a number (never cached).
+      request.set_query(distinct_searches_ ? absl::StrCat(a.content, " ", search_seq_++) : a.content);
       request.set_k(10);
       Launch<v1::SearchRequest, v1::SearchResponse>(
           "search", std::move(request),
@@ -673,6 +699,9 @@ class Load {
   const int max_inflight_;
   const int deadline_ms_;
   std::mt19937_64 rng_;  // the pacing thread's
+  std::array<int, 5> cumulative_ = {30, 55, 70, 85, 100};
+  uint64_t search_seq_ = 0;
+  bool distinct_searches_ = false;
   uint64_t next_stub_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> inflight_{0};
@@ -805,8 +834,16 @@ class Chaos {
   int Run() {
     if (!Setup()) return 1;
     const double duration = absl::GetFlag(FLAGS_duration_s);
+    if (!Preload(absl::GetFlag(FLAGS_preload))) return 1;
     Load load(&stubs_, &checker_, &ledger_, &tally_, absl::GetFlag(FLAGS_rate),
               absl::GetFlag(FLAGS_max_inflight), absl::GetFlag(FLAGS_deadline_ms), rng_());
+    load.SetMix(Mix(absl::GetFlag(FLAGS_mix)));
+    load.SetDistinctSearches(absl::GetFlag(FLAGS_distinct_searches));
+    for (size_t i = 0; i < apis_.size(); ++i) {
+      printf("%s: grpc 127.0.0.1:%d http 127.0.0.1:%d (key %s)\n", apis_[i]->name.c_str(),
+             apis_[i]->grpc_port, apis_[i]->http_port, kKey);
+    }
+    fflush(stdout);
     const Clock::time_point t0 = Clock::now();
     StartSampler(t0);
     load.Start();
@@ -841,6 +878,55 @@ class Chaos {
   }
 
  private:
+  static std::array<int, 5> Mix(const std::string& text) {
+    static constexpr const char* kOps[] = {"learn", "get", "associate", "search", "reason"};
+    std::array<int, 5> weights = {0, 0, 0, 0, 0};
+    for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(part, '=');
+      int w = -1;
+      size_t i = 0;
+      while (i < 5 && kv.first != kOps[i]) ++i;
+      if (i == 5 || !absl::SimpleAtoi(kv.second, &w) || w < 0) {
+        fprintf(stderr, "--mix: bad entry '%s'\n", std::string(part).c_str());
+        exit(2);
+      }
+      weights[i] = w;
+    }
+    if (weights[0] + weights[1] + weights[2] + weights[3] + weights[4] == 0) {
+      fprintf(stderr, "--mix: every weight is 0\n");
+      exit(2);
+    }
+    return weights;
+  }
+
+  // Learns `n` concepts in batches of 500 (retrying transient refusals) and acknowledges them.
+  bool Preload(int64_t n) {
+    for (int64_t first = 0; first < n; first += 500) {
+      v1::LearnBatchRequest request;
+      request.set_namespace_(kNamespace);
+      std::vector<AckedConcept> batch;
+      for (int64_t i = first; i < std::min(n, first + 500); ++i) {
+        batch.push_back({checker_.NewId(), absl::StrCat("preloaded concept number ", i, " about ",
+                                                         rng_() % 1000000, " things.")});
+        v1::LearnRequest* item = request.add_concepts();
+        item->set_id(batch.back().id);
+        item->set_content(batch.back().content);
+        item->mutable_extract_associations()->set_value(false);
+      }
+      v1::LearnBatchResponse response;
+      grpc::Status s = ReadBack([&](grpc::ClientContext* ctx) {
+        return stubs_[0]->LearnBatch(ctx, request, &response);
+      });
+      if (!s.ok()) {
+        fprintf(stderr, "preload: %s: %s\n", CodeName(s.error_code()).c_str(), s.error_message().c_str());
+        return false;
+      }
+      for (AckedConcept& c : batch) ledger_.AddConcept(std::move(c));
+    }
+    if (n > 0) printf("preloaded %lld concepts\n", static_cast<long long>(n));
+    return true;
+  }
+
   static std::vector<std::string> Args(const std::vector<std::string>& a,
                                        const std::vector<std::string>& b) {
     std::vector<std::string> out = a;
@@ -1057,11 +1143,16 @@ class Chaos {
         int64_t ok = 0, failed = 0;
         std::vector<float> ms;
         tally_.TakeInterval(&ok, &failed, &ms);
+        const double p50 = Percentile(ms, 0.5), p99 = Percentile(ms, 0.99);
         csv_ << absl::StrFormat("%.1f,%.1f,%.1f,%.2f,%.2f", Since(start_), ok / dt, failed / dt,
-                                Percentile(ms, 0.5), Percentile(std::move(ms), 0.99));
+                                p50, p99);
         for (auto& s : suite_.services()) {
           ProcSample p = ReadProc(s->pid.load());
           csv_ << absl::StrFormat(",%.1f,%d,%d", p.rss_mb, p.fds, p.threads);
+          ProcSample& peak = peaks_[s->name];
+          peak.rss_mb = std::max(peak.rss_mb, p.rss_mb);
+          peak.fds = std::max(peak.fds, p.fds);
+          peak.threads = std::max(peak.threads, p.threads);
         }
         csv_ << "\n";
         csv_.flush();
@@ -1099,6 +1190,9 @@ class Chaos {
     out["recovery"] = rec;
     out["recovery_max_s"] = worst;
     out["failures"] = failures_;
+    for (const auto& [name, peak] : peaks_) {
+      out["peak"][name] = {{"rss_mb", peak.rss_mb}, {"fds", peak.fds}, {"threads", peak.threads}};
+    }
     const bool pass = healthy_ && failures_.empty() && tally_.Clean();
     out["pass"] = pass;
     printf("\n%s\n", out.dump(2).c_str());
@@ -1134,6 +1228,7 @@ class Chaos {
   std::map<std::string, std::vector<double>> recoveries_;  // storage / hybrid / api -> seconds
 
   std::ofstream csv_;
+  std::map<std::string, ProcSample> peaks_;  // per service, written by the sampler only
   std::thread sampler_;
   std::mutex sampler_mu_;
   std::condition_variable sampler_cv_;
