@@ -728,7 +728,7 @@ ProcSample ReadProc(pid_t pid) {
       if (absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")), &kb))
         out.rss_mb = static_cast<double>(kb) / 1024.0;
     } else if (line.rfind("Threads:", 0) == 0) {
-      absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &out.threads);
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &out.threads)) out.threads = 0;
     }
   }
   std::error_code ec;
