@@ -136,11 +136,23 @@ double Since(Clock::time_point t) {
 }
 
 std::string CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK",        "CANCELLED",          "UNKNOWN",        "INVALID_ARGUMENT",    "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS",     "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED",   "OUT_OF_RANGE",       "UNIMPLEMENTED",  "INTERNAL",            "UNAVAILABLE",
-      "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : absl::StrCat("CODE_", i);
 }
@@ -326,7 +338,8 @@ class Tally {
       ++interval_ok_;
     } else {
       ++interval_failed_;
-      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) refused_ms_.push_back(latency_ms);
+      if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        refused_ms_.push_back(latency_ms);
       if (!Transient(status.error_code())) {
         ++bad_codes_;
         Note(absl::StrCat(op, ": unexpected ", CodeName(status.error_code()), ": ",
@@ -373,8 +386,10 @@ class Tally {
       if (op.rfind("probe_", 0) == 0 || op.rfind("verify_", 0) == 0) continue;
       for (const auto& [code, n] : codes) {
         calls += n;
-        if (code == "OK") ok += n;
-        else failures[code] += n;
+        if (code == "OK")
+          ok += n;
+        else
+          failures[code] += n;
       }
     }
     out["load_calls"] = calls;
@@ -445,7 +460,8 @@ class Checker {
   // A concept named in an answer: issued by this run, and with its learned content when known.
   void CheckNamed(const std::string& op, const std::string& id, const std::string& content,
                   bool has_content) {
-    if (!Issued(id)) return tally_->Wrong(absl::StrCat(op, " named an id never learned: '", id, "'"));
+    if (!Issued(id))
+      return tally_->Wrong(absl::StrCat(op, " named an id never learned: '", id, "'"));
     std::string learned;
     if (has_content && ledger_->Content(id, &learned) && learned != content) {
       tally_->Wrong(absl::StrCat(op, " gave '", id, "' the content '", content, "', learned '",
@@ -512,7 +528,8 @@ struct Call {
   Response response;
   Clock::time_point start = Clock::now();
   float ms() const {
-    return static_cast<float>(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    return static_cast<float>(
+        std::chrono::duration<double, std::milli>(Clock::now() - start).count());
   }
 };
 
@@ -585,7 +602,6 @@ class Load {
            });
   }
 
-
   void StartOne() {
     const int dice = static_cast<int>(rng_() % static_cast<uint64_t>(cumulative_[4]));
     AckedConcept a, b;
@@ -601,7 +617,8 @@ class Load {
           [](v1::Engram::Stub* s, auto* c, auto* q, auto* r, auto cb) {
             s->async()->Learn(c, q, r, std::move(cb));
           },
-          [this](const grpc::Status& status, const v1::LearnRequest& q, const v1::LearnResponse& r) {
+          [this](const grpc::Status& status, const v1::LearnRequest& q,
+                 const v1::LearnResponse& r) {
             if (!status.ok()) return;
             if (r.id() != q.id()) {
               return tally_->Wrong(absl::StrCat("learn '", q.id(), "' answered id '", r.id(), "'"));
@@ -650,7 +667,8 @@ class Load {
       request.set_namespace_(kNamespace);
       // Without --distinct_searches the exact content (it must find itself; repeats may come
       // from the api's cache); with it, the content and a number (never cached).
-      request.set_query(distinct_searches_ ? absl::StrCat(a.content, " ", search_seq_++) : a.content);
+      request.set_query(distinct_searches_ ? absl::StrCat(a.content, " ", search_seq_++)
+                                           : a.content);
       request.set_k(10);
       Launch<v1::SearchRequest, v1::SearchResponse>(
           "search", std::move(request),
@@ -678,10 +696,11 @@ class Load {
 
   std::string Sentence() {
     static constexpr const char* kWords[] = {
-        "river", "stone", "light", "cloud", "forest", "signal", "engine", "copper", "winter",
-        "garden", "market", "bridge", "silver", "thunder", "harbor", "lantern", "meadow", "pepper",
-        "rocket", "violet", "canyon", "marble", "falcon", "ember", "glacier", "orbit", "quartz",
-        "saddle", "tundra", "walnut", "anchor", "beacon", "cobalt", "dune", "fjord", "granite"};
+        "river",   "stone",  "light",  "cloud",  "forest", "signal",  "engine", "copper",
+        "winter",  "garden", "market", "bridge", "silver", "thunder", "harbor", "lantern",
+        "meadow",  "pepper", "rocket", "violet", "canyon", "marble",  "falcon", "ember",
+        "glacier", "orbit",  "quartz", "saddle", "tundra", "walnut",  "anchor", "beacon",
+        "cobalt",  "dune",   "fjord",  "granite"};
     std::string out;
     const int n = 6 + static_cast<int>(rng_() % 8);
     for (int i = 0; i < n; ++i) {
@@ -725,10 +744,12 @@ ProcSample ReadProc(pid_t pid) {
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) {
       int64_t kb = 0;
-      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")), &kb))
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::StripSuffix(line.substr(6), "kB")),
+                           &kb))
         out.rss_mb = static_cast<double>(kb) / 1024.0;
     } else if (line.rfind("Threads:", 0) == 0) {
-      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &out.threads)) out.threads = 0;
+      if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &out.threads))
+        out.threads = 0;
     }
   }
   std::error_code ec;
@@ -745,13 +766,18 @@ ProcSample ReadProc(pid_t pid) {
 class Chaos {
  public:
   Chaos(std::filesystem::path dir, uint64_t seed)
-      : dir_(std::move(dir)), suite_(dir_), rng_(seed), checker_(absl::StrCat(seed), &ledger_, &tally_) {}
+      : dir_(std::move(dir)),
+        suite_(dir_),
+        rng_(seed),
+        checker_(absl::StrCat(seed), &ledger_, &tally_) {}
 
   bool Setup() {
     std::filesystem::create_directories(dir_);
     std::ofstream keys(dir_ / "keys.json");
     keys << nlohmann::json{{"keys",
-                            {{{"name", "chaos"}, {"key", kKey}, {"role", "admin"},
+                            {{{"name", "chaos"},
+                              {"key", kKey},
+                              {"role", "admin"},
                               {"namespaces", {"*"}}}}}}
                 .dump();
     keys.close();
@@ -768,7 +794,8 @@ class Chaos {
       std::vector<std::string> args =
           Args(common, {absl::StrCat("--grpc_port=", port),
                         absl::StrCat("--storage_addr=127.0.0.1:", storage_port)});
-      for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_hybrid_flags), ',', absl::SkipEmpty()))
+      for (absl::string_view f :
+           absl::StrSplit(absl::GetFlag(FLAGS_hybrid_flags), ',', absl::SkipEmpty()))
         args.emplace_back(f);
       hybrids_.push_back(suite_.Add(absl::StrCat("hybrid", i), absl::GetFlag(FLAGS_hybrid_bin),
                                     std::move(args), port));
@@ -781,10 +808,11 @@ class Chaos {
                         absl::StrCat("--storage_addr=127.0.0.1:", storage_port),
                         "--hybrid_addr=ipv4:" + absl::StrJoin(hybrid_addrs, ","),
                         "--api_keys_file=" + (dir_ / "keys.json").string()});
-      for (absl::string_view f : absl::StrSplit(absl::GetFlag(FLAGS_api_flags), ',', absl::SkipEmpty()))
+      for (absl::string_view f :
+           absl::StrSplit(absl::GetFlag(FLAGS_api_flags), ',', absl::SkipEmpty()))
         args.emplace_back(f);
-      apis_.push_back(suite_.Add(absl::StrCat("api", i), absl::GetFlag(FLAGS_api_bin),
-                                 std::move(args), port));
+      apis_.push_back(
+          suite_.Add(absl::StrCat("api", i), absl::GetFlag(FLAGS_api_bin), std::move(args), port));
       grpc::ChannelArguments channel_args;
       channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
@@ -850,18 +878,21 @@ class Chaos {
     const auto [quiet_lo, quiet_hi] = Range(absl::GetFlag(FLAGS_quiet_ms));
     const auto [outage_lo, outage_hi] = Range(absl::GetFlag(FLAGS_outage_ms));
     while (Since(t0) < duration && healthy_) {
-      const int quiet = quiet_lo + static_cast<int>(rng_() % static_cast<uint64_t>(quiet_hi - quiet_lo + 1));
+      const int quiet =
+          quiet_lo + static_cast<int>(rng_() % static_cast<uint64_t>(quiet_hi - quiet_lo + 1));
       std::this_thread::sleep_for(std::chrono::milliseconds(quiet));
       CheckCrashes();
       if (!absl::GetFlag(FLAGS_faults) || Since(t0) >= duration || !healthy_) continue;
-      const int outage = outage_lo + static_cast<int>(rng_() % static_cast<uint64_t>(outage_hi - outage_lo + 1));
+      const int outage =
+          outage_lo + static_cast<int>(rng_() % static_cast<uint64_t>(outage_hi - outage_lo + 1));
       Fault(outage);
       Checkpoint(/*all=*/false);
     }
     load.Stop();
     StopSampler();
-    printf("load stopped after %.0f s; final check: SIGKILL storage, restart, read back everything\n",
-           Since(t0));
+    printf(
+        "load stopped after %.0f s; final check: SIGKILL storage, restart, read back everything\n",
+        Since(t0));
     fflush(stdout);
     if (healthy_) {
       suite_.Stop(*storage_, SIGKILL);
@@ -907,18 +938,18 @@ class Chaos {
       std::vector<AckedConcept> batch;
       for (int64_t i = first; i < std::min(n, first + 500); ++i) {
         batch.push_back({checker_.NewId(), absl::StrCat("preloaded concept number ", i, " about ",
-                                                         rng_() % 1000000, " things.")});
+                                                        rng_() % 1000000, " things.")});
         v1::LearnRequest* item = request.add_concepts();
         item->set_id(batch.back().id);
         item->set_content(batch.back().content);
         item->mutable_extract_associations()->set_value(false);
       }
       v1::LearnBatchResponse response;
-      grpc::Status s = ReadBack([&](grpc::ClientContext* ctx) {
-        return stubs_[0]->LearnBatch(ctx, request, &response);
-      });
+      grpc::Status s = ReadBack(
+          [&](grpc::ClientContext* ctx) { return stubs_[0]->LearnBatch(ctx, request, &response); });
       if (!s.ok()) {
-        fprintf(stderr, "preload: %s: %s\n", CodeName(s.error_code()).c_str(), s.error_message().c_str());
+        fprintf(stderr, "preload: %s: %s\n", CodeName(s.error_code()).c_str(),
+                s.error_message().c_str());
         return false;
       }
       for (AckedConcept& c : batch) ledger_.AddConcept(std::move(c));
@@ -996,7 +1027,8 @@ class Chaos {
             return false;
           }
         }
-        if (target == storage_ || std::find(hybrids_.begin(), hybrids_.end(), target) != hybrids_.end()) {
+        if (target == storage_ ||
+            std::find(hybrids_.begin(), hybrids_.end(), target) != hybrids_.end()) {
           for (int n = 0; n < streak; ++n) {
             if (!ProbeSearch(i)) {
               blocker = apis_[i]->name + " search";
@@ -1047,7 +1079,8 @@ class Chaos {
     grpc::Status s = stubs_[api]->Search(Context(1000).get(), request, &response);
     tally_.Record("probe_search", s, -1);
     if (s.ok()) {
-      for (const auto& hit : response.results()) checker_.CheckNamed("search", hit.id(), hit.content(), true);
+      for (const auto& hit : response.results())
+        checker_.CheckNamed("search", hit.id(), hit.content(), true);
     }
     return s.ok();
   }
@@ -1098,8 +1131,8 @@ class Chaos {
       bool found = false;
       for (const auto& n : response.neighbors()) found = found || n.node().id() == e.target;
       if (!s.ok() || !found) {
-        tally_.Lost(absl::StrCat("association '", e.source, "' -> '", e.target, "' (type ",
-                                 e.type, "): ", s.ok() ? "missing" : s.error_message()));
+        tally_.Lost(absl::StrCat("association '", e.source, "' -> '", e.target, "' (type ", e.type,
+                                 "): ", s.ok() ? "missing" : s.error_message()));
       }
       ++read;
     }
@@ -1196,12 +1229,13 @@ class Chaos {
     const bool pass = healthy_ && failures_.empty() && tally_.Clean();
     out["pass"] = pass;
     printf("\n%s\n", out.dump(2).c_str());
-    printf("\nchaos: %s — %d fault cycles, %zu concepts + %zu associations acknowledged, %lld lost, "
-           "%lld wrong answers, %lld unexpected codes, worst recovery %.2f s\n",
-           pass ? "PASS" : "FAIL", cycles_, ledger_.concepts(), ledger_.edges(),
-           static_cast<long long>(out["lost_writes"].get<int64_t>()),
-           static_cast<long long>(out["wrong_answers"].get<int64_t>()),
-           static_cast<long long>(out["unexpected_codes"].get<int64_t>()), worst);
+    printf(
+        "\nchaos: %s — %d fault cycles, %zu concepts + %zu associations acknowledged, %lld lost, "
+        "%lld wrong answers, %lld unexpected codes, worst recovery %.2f s\n",
+        pass ? "PASS" : "FAIL", cycles_, ledger_.concepts(), ledger_.edges(),
+        static_cast<long long>(out["lost_writes"].get<int64_t>()),
+        static_cast<long long>(out["wrong_answers"].get<int64_t>()),
+        static_cast<long long>(out["unexpected_codes"].get<int64_t>()), worst);
     if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
       std::ofstream(path) << out.dump(2) << "\n";
     }
@@ -1238,8 +1272,9 @@ class Chaos {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Chaos, overload and soak runs of the whole suite (see the top of "
-                               "bench/chaos_bench.cc).");
+  absl::SetProgramUsageMessage(
+      "Chaos, overload and soak runs of the whole suite (see the top of "
+      "bench/chaos_bench.cc).");
   absl::ParseCommandLine(argc, argv);
   signal(SIGPIPE, SIG_IGN);
   std::filesystem::path dir = absl::GetFlag(FLAGS_work_dir);

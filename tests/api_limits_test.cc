@@ -3,9 +3,9 @@
 // serving everyone else. Every case sends the real bytes over a real socket; waits poll for a
 // state (a closed connection, the api's open file descriptors back to where they were) and never
 // stand in for it.
-#include <gtest/gtest.h>
-#include <grpcpp/grpcpp.h>
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -42,16 +42,19 @@ class ApiLimitsTest : public ::testing::Test {
     dir_ = new std::filesystem::path(std::filesystem::path(::testing::TempDir()) / "api_limits");
     std::filesystem::remove_all(*dir_);
     std::filesystem::create_directories(*dir_);
-    std::ofstream(*dir_ / "keys.json")
-        << nlohmann::json{{"keys",
-                           {{{"name", "admin"}, {"key", kKey}, {"role", "admin"}, {"namespaces", {"*"}}}}}}
-               .dump();
+    std::ofstream(*dir_ / "keys.json") << nlohmann::json{
+        {"keys",
+         {{{"name", "admin"},
+           {"key", kKey},
+           {"role", "admin"},
+           {"namespaces", {"*"}}}}}}.dump();
     storage_ = new ChildProcess(ENGRAM_STORAGE_BIN,
                                 {"--data_dir=" + (*dir_ / "storage").string(), "--grpc_port=0",
                                  "--http_port=0", "--listen_address=127.0.0.1"},
                                 *dir_ / "storage.log");
     ASSERT_TRUE(storage_->Start().ok());
-    ASSERT_TRUE(storage_->WaitForLine("serving on grpc", absl::Seconds(120)).ok()) << storage_->Log();
+    ASSERT_TRUE(storage_->WaitForLine("serving on grpc", absl::Seconds(120)).ok())
+        << storage_->Log();
     api_ = new ChildProcess(
         ENGRAM_API_BIN,
         {"--grpc_port=0", "--http_port=0", "--listen_address=127.0.0.1",
@@ -88,8 +91,8 @@ class ApiLimitsTest : public ::testing::Test {
     grpc::ChannelArguments args;
     args.SetInt("engram.limits.channel", channel_tag);  // its own connection
     args.SetMaxSendMessageSize(-1);
-    return v1::Engram::NewStub(grpc::CreateCustomChannel(
-        absl::StrCat("127.0.0.1:", grpc_port_), grpc::InsecureChannelCredentials(), args));
+    return v1::Engram::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", grpc_port_),
+                                                         grpc::InsecureChannelCredentials(), args));
   }
 
   // Another client is served, over gRPC and over REST.
@@ -100,8 +103,8 @@ class ApiLimitsTest : public ::testing::Test {
       ADD_FAILURE() << "gRPC GetStats: " << s.error_message();
       return false;
     }
-    testing::HttpResult r =
-        HttpCall(http_port_, "GET", "/v1/stats", "", {{"Authorization", std::string("Bearer ") + kKey}});
+    testing::HttpResult r = HttpCall(http_port_, "GET", "/v1/stats", "",
+                                     {{"Authorization", std::string("Bearer ") + kKey}});
     if (r.status != 200) ADD_FAILURE() << "REST /v1/stats: " << r.status << " " << r.body;
     return r.status == 200;
   }
@@ -109,7 +112,8 @@ class ApiLimitsTest : public ::testing::Test {
   static int ApiOpenFds() {
     int n = 0;
     std::error_code ec;
-    for (auto it = std::filesystem::directory_iterator(absl::StrCat("/proc/", api_->pid(), "/fd"), ec);
+    for (auto it =
+             std::filesystem::directory_iterator(absl::StrCat("/proc/", api_->pid(), "/fd"), ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
       ++n;
     }
@@ -132,7 +136,8 @@ class ApiLimitsTest : public ::testing::Test {
     std::string out;
     char buffer[4096];
     ssize_t n;
-    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) out.append(buffer, static_cast<size_t>(n));
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0)
+      out.append(buffer, static_cast<size_t>(n));
     return out;
   }
 
@@ -216,8 +221,9 @@ TEST_F(ApiLimitsTest, SlowlorisClientsAreCutOffAndOthersAreServed) {
   // --http_idle_timeout_s), long before it is done, and the api's descriptors come back.
   const int fds_before = ApiOpenFds();
   constexpr int kClients = 64;
-  const std::string head = absl::StrCat("GET /v1/stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
-                                        kKey, "\r\nX-Slow: ", std::string(1000, 'z'), "\r\n\r\n");
+  const std::string head =
+      absl::StrCat("GET /v1/stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
+                   "\r\nX-Slow: ", std::string(1000, 'z'), "\r\n\r\n");
   std::vector<int> fds;
   for (int i = 0; i < kClients; ++i) {
     fds.push_back(testing::ConnectLoopback(http_port_));
@@ -234,7 +240,8 @@ TEST_F(ApiLimitsTest, SlowlorisClientsAreCutOffAndOthersAreServed) {
         --still_open;
       }
     }
-    if (sent % 20 == 0) ASSERT_TRUE(StillServing()) << "while " << still_open << " slow clients trickle";
+    if (sent % 20 == 0)
+      ASSERT_TRUE(StillServing()) << "while " << still_open << " slow clients trickle";
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the trickle's pace, not a wait
   }
   EXPECT_EQ(still_open, 0) << "slow clients still connected after sending their whole header";
@@ -249,9 +256,9 @@ TEST_F(ApiLimitsTest, SlowBodyIsCutOff) {
   // server long before the 100 s the body would take.
   const int fd = testing::ConnectLoopback(http_port_);
   ASSERT_GE(fd, 0);
-  const std::string head = absl::StrCat(
-      "POST /v1/namespaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
-      "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n");
+  const std::string head =
+      absl::StrCat("POST /v1/namespaces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ", kKey,
+                   "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n");
   ASSERT_EQ(::write(fd, head.data(), head.size()), static_cast<ssize_t>(head.size()));
   int sent = 0;
   for (; sent < 1000; ++sent) {
@@ -269,7 +276,8 @@ std::string ServerSideTcpState(int http_port, int client_fd) {
   socklen_t len = sizeof(local);
   if (::getsockname(client_fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return "";
   const std::string want_local = absl::StrCat(":", absl::Hex(http_port, absl::kZeroPad4));
-  const std::string want_remote = absl::StrCat(":", absl::Hex(ntohs(local.sin_port), absl::kZeroPad4));
+  const std::string want_remote =
+      absl::StrCat(":", absl::Hex(ntohs(local.sin_port), absl::kZeroPad4));
   std::ifstream tcp("/proc/net/tcp");
   std::string line;
   std::getline(tcp, line);  // header
@@ -305,9 +313,11 @@ TEST_F(ApiLimitsTest, ClientThatNeverReadsItsResponsesIsCutOff) {
       done += static_cast<size_t>(n);
     }
   });
-  ASSERT_TRUE(Eventually([&] { return ServerSideTcpState(http_port_, fd) == "01"; }, absl::Seconds(30)))
+  ASSERT_TRUE(
+      Eventually([&] { return ServerSideTcpState(http_port_, fd) == "01"; }, absl::Seconds(30)))
       << "the api never accepted the connection";
-  EXPECT_TRUE(Eventually([&] { return ServerSideTcpState(http_port_, fd) != "01"; }, absl::Seconds(60)))
+  EXPECT_TRUE(
+      Eventually([&] { return ServerSideTcpState(http_port_, fd) != "01"; }, absl::Seconds(60)))
       << "the api still holds the connection of a client that does not read";
   ::shutdown(fd, SHUT_RDWR);
   writer.join();
