@@ -240,8 +240,9 @@ TEST_F(ApiLimitsTest, SlowlorisClientsAreCutOffAndOthersAreServed) {
         --still_open;
       }
     }
-    if (sent % 20 == 0)
+    if (sent % 20 == 0) {
       ASSERT_TRUE(StillServing()) << "while " << still_open << " slow clients trickle";
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the trickle's pace, not a wait
   }
   EXPECT_EQ(still_open, 0) << "slow clients still connected after sending their whole header";
