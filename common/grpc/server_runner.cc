@@ -1,5 +1,7 @@
 #include "common/grpc/server_runner.h"
 
+#include "grpcpp/resource_quota.h"
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -67,6 +69,12 @@ absl::Status ServerRunner::Start() {
   if (options_.max_message_bytes <= 0) {
     return absl::InvalidArgumentError("max_message_bytes must be positive");
   }
+  if (options_.max_threads < 0 ||
+      (options_.max_threads > 0 && options_.max_threads <= options_.max_pollers)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_threads (", options_.max_threads,
+                                                   ") must be 0 or more than max_pollers (",
+                                                   options_.max_pollers, ")"));
+  }
   EnableReflectionOnce();
 
   grpc::ServerBuilder builder;
@@ -84,6 +92,11 @@ absl::Status ServerRunner::Start() {
                               options_.min_pollers);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               options_.max_pollers);
+  if (options_.max_threads > 0) {
+    grpc::ResourceQuota quota(absl::StrCat(options_.service_name, "-threads"));
+    quota.SetMaxThreads(options_.max_threads);
+    builder.SetResourceQuota(quota);
+  }
   if (options_.max_connection_age != absl::InfiniteDuration()) {
     builder.AddChannelArgument(
         GRPC_ARG_MAX_CONNECTION_AGE_MS,

@@ -61,6 +61,12 @@ class ServerRunner {
     // when more than max_pollers are already polling; higher values avoid thread churn under load.
     int min_pollers = 2;
     int max_pollers = 32;
+    // Most threads the sync server may use (pollers included); 0: no limit. A call that arrives
+    // when every thread is busy is refused at once with RESOURCE_EXHAUSTED ("Server Threadpool
+    // Exhausted") instead of queueing: load shedding for a service whose handlers block on
+    // downstream calls, so overload costs a fast refusal, not a growing queue, thread count and
+    // latency. Must exceed max_pollers to leave threads for calls.
+    int max_threads = 0;
     // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
     metrics::Registry* metrics = nullptr;
   };

@@ -51,6 +51,13 @@ bool Eventually(Condition condition) {
 
 class EchoService;
 
+template <typename Calls>
+int CountDone(const Calls& calls) {
+  int n = 0;
+  for (const auto& call : calls) n += call->done.load() ? 1 : 0;
+  return n;
+}
+
 // A call that stays in flight until released or cancelled.
 class BlockingReactor final : public grpc::ServerUnaryReactor {
  public:
@@ -503,6 +510,102 @@ TEST_F(ServerRunnerTest, StartErrors) {
   ServerRunner after_shutdown({.grpc_address = "127.0.0.1:0"});
   after_shutdown.Shutdown();
   EXPECT_EQ(after_shutdown.Start().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A sync Echo whose blocking calls hold their thread until released.
+class SyncEchoService final : public echo::Echo::Service {
+ public:
+  grpc::Status Echo(grpc::ServerContext*, const echo::EchoRequest* request,
+                    echo::EchoResponse* response) override {
+    response->set_message(request->message());
+    if (!request->block()) return grpc::Status::OK;
+    sync::MutexLock lock(&mu_);
+    ++blocked_;
+    while (!released_) released_cv_.Wait(&mu_);
+    return grpc::Status::OK;
+  }
+  int blocked() {
+    sync::MutexLock lock(&mu_);
+    return blocked_;
+  }
+  void Release() {
+    sync::MutexLock lock(&mu_);
+    released_ = true;
+    released_cv_.SignalAll();
+  }
+
+ private:
+  sync::Mutex mu_;
+  sync::CondVar released_cv_;
+  int blocked_ ABSL_GUARDED_BY(mu_) = 0;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Overload (issue 14): with max_threads, calls past the thread budget are refused at once with
+// RESOURCE_EXHAUSTED rather than queued behind blocked ones, the calls already admitted finish,
+// and once threads are free again calls are admitted again.
+TEST(ServerRunnerThreadsTest, CallsPastTheThreadBudgetAreRefusedFastAndTheAdmittedOnesFinish) {
+  SyncEchoService service;
+  ServerRunner runner({.grpc_address = "127.0.0.1:0", .min_pollers = 1, .max_pollers = 2,
+                       .max_threads = 8});
+  runner.AddService(&service);
+  ASSERT_TRUE(runner.Start().ok());
+  auto stub = echo::Echo::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", runner.port()),
+                                                      grpc::InsecureChannelCredentials()));
+  struct Pending {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    echo::EchoResponse response;
+    grpc::Status status;
+    std::atomic<bool> done{false};
+  };
+  // Blocking calls, one after another, until one is refused: the budget is 8 threads, so that
+  // happens within a few dozen calls; the refused one comes back without waiting for a release.
+  std::vector<std::unique_ptr<Pending>> calls;
+  bool refused = false;
+  for (int i = 0; i < 64 && !refused; ++i) {
+    auto call = std::make_unique<Pending>();
+    call->request.set_block(true);
+    call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    Pending* p = call.get();
+    stub->async()->Echo(&p->context, &p->request, &p->response, [p](grpc::Status s) {
+      p->status = std::move(s);
+      p->done = true;
+    });
+    calls.push_back(std::move(call));
+    // Wait until this call is either running in a handler or refused.
+    ASSERT_TRUE(Eventually([&] {
+      return p->done.load() || service.blocked() + CountDone(calls) >= static_cast<int>(calls.size());
+    }));
+    if (p->done) {
+      EXPECT_EQ(p->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << p->status.error_message();
+      refused = true;
+    }
+  }
+  EXPECT_TRUE(refused) << service.blocked() << " calls admitted and none refused";
+  EXPECT_LE(service.blocked(), 8);
+  service.Release();
+  for (auto& call : calls) {
+    ASSERT_TRUE(Eventually([&] { return call->done.load(); }));
+    EXPECT_TRUE(call->status.ok() || call->status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << call->status.error_message();
+  }
+  // Threads free again: a call is admitted.
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  echo::EchoRequest request;
+  request.set_message("again");
+  echo::EchoResponse response;
+  grpc::Status s = stub->Echo(&context, request, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.message(), "again");
+  runner.Shutdown();
+}
+
+TEST(ServerRunnerThreadsTest, MaxThreadsMustLeaveRoomBeyondThePollers) {
+  ServerRunner runner({.grpc_address = "127.0.0.1:0", .max_pollers = 4, .max_threads = 4});
+  EXPECT_EQ(runner.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TerminationSignalsTest, WaitReturnsPendingSignal) {

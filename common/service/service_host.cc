@@ -32,6 +32,11 @@ absl::Status HostConfig::Validate() const {
   if (http_threads < 1) {
     return absl::InvalidArgumentError(absl::StrCat("--http_threads: ", http_threads, ", at least 1"));
   }
+  if (grpc_max_threads < 0 || (grpc_max_threads > 0 && grpc_max_threads <= grpcutil::ServerRunner::Options{}.max_pollers)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc_max_threads: ", grpc_max_threads, ", must be 0 (no limit) or more than ",
+                     grpcutil::ServerRunner::Options{}.max_pollers, " (the polling threads)"));
+  }
   if (drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--drain_seconds: negative");
   }
@@ -58,6 +63,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
   hopts.port = config_.http_port;
   hopts.threads = std::max(1, config_.http_threads);
   hopts.max_body_bytes = config_.max_body_bytes;
+  hopts.idle_timeout = config_.http_idle_timeout;
   hopts.drain_timeout = config_.drain_timeout;
   hopts.metrics = &metrics_;
   hopts.default_headers = config_.default_headers;
@@ -74,6 +80,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
     gopts.drain_timeout = config_.drain_timeout;
     gopts.max_connection_age = config_.max_connection_age;
     gopts.max_message_bytes = config_.max_message_bytes;
+    gopts.max_threads = config_.grpc_max_threads;
     gopts.metrics = &metrics_;
     grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
   }

@@ -49,7 +49,13 @@ struct HostConfig {
   int http_port = 0;  // 0: ephemeral (http_port() tells)
   int http_threads = 2;
   size_t max_body_bytes = 4 << 20;
+  // An HTTP client must send a whole request header (and then its body, and take the response)
+  // within this long, or it is cut off (slow clients; http::HttpServer::Options::idle_timeout).
+  absl::Duration http_idle_timeout = absl::Seconds(60);
   int max_message_bytes = 64 << 20;
+  // Most gRPC server threads; calls past them are refused with RESOURCE_EXHAUSTED (0: no limit;
+  // grpcutil::ServerRunner::Options::max_threads).
+  int grpc_max_threads = 0;
   absl::Duration drain_timeout = absl::Seconds(20);
   // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
   // replicas an HPA added; InfiniteDuration keeps them.

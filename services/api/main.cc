@@ -26,6 +26,12 @@ ABSL_FLAG(int, max_deadline_ms, 60000, "Cap of a client's deadline.");
 ABSL_FLAG(uint64_t, max_body_mb, 16, "Largest REST request body in MiB (413 above).");
 ABSL_FLAG(uint64_t, max_content_bytes, 1 << 20, "Largest concept content and query text.");
 ABSL_FLAG(int, http_threads, 16, "HTTP threads (REST handlers block on downstream calls).");
+ABSL_FLAG(int, grpc_max_threads, 0,
+          "Most gRPC threads (each admitted call holds one while it waits on storage or hybrid); "
+          "calls past them are refused at once with RESOURCE_EXHAUSTED (0: no limit).");
+ABSL_FLAG(int, http_idle_timeout_s, 60,
+          "A REST client must send its request header, then its body, and take the response, "
+          "each within this many seconds, or the connection is closed (slow clients).");
 ABSL_FLAG(int, page_token_ttl_s, 600, "How long a ListConcepts page token stays valid.");
 
 int main(int argc, char** argv) {
@@ -45,6 +51,11 @@ int main(int argc, char** argv) {
         config.host = std::move(host);
         config.host.http_threads = absl::GetFlag(FLAGS_http_threads);
         config.host.max_body_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_body_mb)) << 20;
+        if (absl::GetFlag(FLAGS_http_idle_timeout_s) < 1) {
+          return absl::InvalidArgumentError("--http_idle_timeout_s: must be at least 1");
+        }
+        config.host.http_idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_http_idle_timeout_s));
+        config.host.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
         config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
         config.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);

@@ -171,7 +171,12 @@ absl::Status EngramCore::MapDownstreamError(Dependency dependency, const char* m
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat(dep, " ", method, ": deadline exceeded"));
     case grpc::StatusCode::CANCELLED:
-      return absl::CancelledError(absl::StrCat(dep, " ", method, ": cancelled"));
+      // The api never cancels a unary downstream call, and a stream whose client went away is
+      // answered before this mapping: the dependency ended the call (it was shutting down).
+      // To the client that is the dependency being unavailable, not a cancellation it asked for.
+      return status::WithDetail(
+          absl::UnavailableError(absl::StrCat(dep, " unavailable: ", method, " cancelled by ", dep)),
+          status::DependencyDetail(dep));
     case grpc::StatusCode::INTERNAL:
     case grpc::StatusCode::UNKNOWN:
     case grpc::StatusCode::DATA_LOSS:

@@ -808,6 +808,27 @@ TEST_F(EngramCoreTest, HybridsStorageOutageIsToldApartByItsDetailNotItsMessage) 
   EXPECT_EQ(status::DependencyOf(s), "hybrid");
 }
 
+// Regression (chaos_bench): a dependency shutting down (SIGTERM, drain) cancels the calls it
+// still has; the api answered those as CANCELLED ("hybrid Reason: cancelled") to a client that
+// cancelled nothing. It is the dependency's outage: UNAVAILABLE, naming the dependency.
+TEST_F(EngramCoreTest, ACallTheDependencyCancelledIsItsOutageNotTheClients) {
+  // Retried like any outage of an idempotent call, then answered as UNAVAILABLE.
+  EXPECT_CALL(hybrid_, Reason(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled")));
+  v1::ReasonRequest reason;
+  reason.set_namespace_("default");
+  reason.set_query("what is a dog");
+  absl::Status s = Core().Reason(Ctx(kReader), reason).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(status::DependencyOf(s), "hybrid");
+
+  EXPECT_CALL(storage_, GetStats(_, _, _))
+      .WillRepeatedly(Return(grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled")));
+  s = Core().GetStats(Ctx(kReader), {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_EQ(status::DependencyOf(s), "storage");
+}
+
 TEST_F(EngramCoreTest, BreakerOpensFailsFastThenProbesAndCloses) {
   // Three failed attempts (one read with its two retries) open the storage breaker.
   EXPECT_CALL(storage_, GetStats(_, _, _)).Times(3).WillRepeatedly(Return(Unavailable()));

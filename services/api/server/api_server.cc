@@ -6,11 +6,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc/channel.h"
 #include "common/http/standard_routes.h"
 #include "common/status/status_macros.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/support/channel_arguments.h"
 #include "services/api/rest/rest_gateway.h"
 #include "spdlog/spdlog.h"
 
@@ -38,16 +37,9 @@ constexpr int kMaxResponseBytes = 64 << 20;
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round_robin,
                                            absl::Duration max_backoff) {
-  grpc::ChannelArguments args;
-  const int max_backoff_ms =
-      static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(max_backoff)));
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
-  args.SetMaxReceiveMessageSize(kMaxResponseBytes);
-  args.SetMaxSendMessageSize(kMaxResponseBytes);
-  if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc_util::MakeDownstreamChannel(target, {.round_robin = round_robin,
+                                                   .max_reconnect_backoff = max_backoff,
+                                                   .max_message_bytes = kMaxResponseBytes});
 }
 
 service::HostConfig Named(service::HostConfig host) {

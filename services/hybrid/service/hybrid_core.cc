@@ -34,7 +34,12 @@ absl::Status StorageError(const char* method, const grpc::Status& status) {
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::DeadlineExceededError(absl::StrCat("storage ", method, ": deadline exceeded"));
     case grpc::StatusCode::CANCELLED:
-      return absl::CancelledError(absl::StrCat("storage ", method, ": cancelled"));
+      // Storage ended the call itself (it was shutting down): to our caller that is storage
+      // being unavailable, which is worth a retry. A call hybrid cancelled because its own
+      // client went away is answered as CANCELLED by CallStorage.
+      return status::WithDetail(absl::UnavailableError(absl::StrCat(
+                                    "storage unavailable (", method, "): call cancelled by storage")),
+                                status::DependencyDetail("storage"));
     default:
       return status::FromGrpcStatus(status);
   }
@@ -148,7 +153,11 @@ absl::Status HybridCore::CallStorage(
   grpc::ClientContext context;
   grpcutil::CallCanceller::Tracked tracked;
   RETURN_IF_ERROR(PrepareStorageContext(call, &context, &tracked));
-  return FinishStorageCall(method, fn(&context));
+  const grpc::Status status = fn(&context);
+  if (!status.ok() && call.canceller != nullptr && call.canceller->cancelled()) {
+    return absl::CancelledError("the client went away");
+  }
+  return FinishStorageCall(method, status);
 }
 
 void HybridCore::ForgetIfNamespaceGone(const std::string& ns, const absl::Status& status) const {

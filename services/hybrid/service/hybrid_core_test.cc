@@ -34,6 +34,11 @@ TEST(StorageErrorTest, MapsTransportFailures) {
             absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(StorageError("GetNamespace", grpc::Status(grpc::StatusCode::NOT_FOUND, "ns")).code(),
             absl::StatusCode::kNotFound);
+  // Regression (chaos_bench): storage draining on SIGTERM cancels its in-flight calls; hybrid
+  // passed that on as CANCELLED, which its clients never asked for. It is storage's outage.
+  const absl::Status cancelled = StorageError("Read", grpc::Status(grpc::StatusCode::CANCELLED, "x"));
+  EXPECT_EQ(cancelled.code(), absl::StatusCode::kUnavailable) << cancelled;
+  EXPECT_EQ(status::DependencyOf(cancelled), "storage");
 }
 
 class HybridCoreTest : public ::testing::Test {

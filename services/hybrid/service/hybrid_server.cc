@@ -4,8 +4,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/channel.h"
 #include "common/status/status_macros.h"
-#include "grpcpp/create_channel.h"
 #include "spdlog/spdlog.h"
 
 namespace engram::hybrid {
@@ -63,7 +63,8 @@ HybridServer::HybridServer(HybridServerConfig config)
                             [this] { return static_cast<double>(pool_->busy()); });
   host_.metrics().AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
                             [this] { return static_cast<double>(pool_->threads()); });
-  channel_ = grpc::CreateChannel(config_.storage_address, grpc::InsecureChannelCredentials());
+  channel_ = grpc_util::MakeDownstreamChannel(
+      config_.storage_address, {.max_reconnect_backoff = config_.max_reconnect_backoff});
   stub_ = storage::v1::Storage::NewStub(channel_);
   core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &host_.metrics(), config_.core);
   service_ = std::make_unique<HybridService>(core_.get());

@@ -31,6 +31,9 @@ struct HybridServerConfig {
   service::HostConfig host{.grpc_port = 50052, .http_port = 9102,
                            .max_connection_age = absl::Minutes(5)};
   std::string storage_address = "127.0.0.1:50053";
+  // Cap of the storage channel's reconnect backoff: hybrid serves again within about this long
+  // of storage's return (common/grpc/channel.h).
+  absl::Duration max_reconnect_backoff = absl::Seconds(2);
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
   size_t cache_bytes = 256 << 20;
