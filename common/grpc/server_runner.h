@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "common/grpc/health_service.h"
 #include "common/sync/mutex.h"
+#include "common/tls/tls_config.h"
 #include "grpcpp/server.h"
 
 namespace engram::metrics {
@@ -61,6 +62,10 @@ class ServerRunner {
     // when more than max_pollers are already polling; higher values avoid thread churn under load.
     int min_pollers = 2;
     int max_pollers = 32;
+    // TLS when tls.cert_file is set, mutual TLS with tls.client_ca_file; the files are watched
+    // and re-read every tls.reload_interval (common/tls/grpc_credentials.h). Check them with
+    // tls::CheckServerTls first: gRPC only logs a bad file. Plaintext by default.
+    tls::ServerTlsConfig tls;
     // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
     metrics::Registry* metrics = nullptr;
   };
