@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/http/standard_routes.h"
 #include "common/status/status_macros.h"
+#include "common/tls/grpc_credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -37,7 +38,8 @@ const char* StateName(grpc_connectivity_state s) {
 constexpr int kMaxResponseBytes = 64 << 20;
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round_robin,
-                                           absl::Duration max_backoff) {
+                                           absl::Duration max_backoff,
+                                           const tls::ClientTlsConfig& tls_config) {
   grpc::ChannelArguments args;
   const int max_backoff_ms =
       static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(max_backoff)));
@@ -47,7 +49,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round
   args.SetMaxReceiveMessageSize(kMaxResponseBytes);
   args.SetMaxSendMessageSize(kMaxResponseBytes);
   if (round_robin) args.SetLoadBalancingPolicyName("round_robin");
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return tls::CreateChannel(target, tls_config, args);
 }
 
 service::HostConfig Named(service::HostConfig host) {
@@ -62,6 +64,7 @@ service::HostConfig Named(service::HostConfig host) {
 }  // namespace
 
 absl::Status ApiServerConfig::Validate() const {
+  if (absl::Status s = tls::CheckClientTls(downstream_tls); !s.ok()) return s;
   if (auth_enabled && api_keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_keys_file is required with --auth=enabled (or pass --auth=disabled for local "
@@ -100,12 +103,14 @@ ApiServer::ApiServer(ApiServerConfig config)
   storage_.name = "storage";
   storage_.target = config_.storage_address;
   storage_.channel =
-      MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff);
+      MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff,
+                  config_.downstream_tls);
   storage_.breaker = std::make_unique<CircuitBreaker>("storage", config_.breaker);
   hybrid_.name = "hybrid";
   hybrid_.target = WithResolver(config_.hybrid_address);
   hybrid_.channel =
-      MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff);
+      MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff,
+                  config_.downstream_tls);
   hybrid_.breaker = std::make_unique<CircuitBreaker>("hybrid", config_.breaker);
   storage_stub_ = storage::v1::Storage::NewStub(storage_.channel);
   hybrid_stub_ = hybrid::v1::Hybrid::NewStub(hybrid_.channel);

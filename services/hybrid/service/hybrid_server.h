@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/service/service_host.h"
+#include "common/tls/tls_config.h"
 #include "grpcpp/channel.h"
 #include "services/hybrid/service/hybrid_core.h"
 #include "services/hybrid/service/hybrid_service.h"
@@ -31,6 +32,8 @@ struct HybridServerConfig {
   service::HostConfig host{.grpc_port = 50052, .http_port = 9102,
                            .max_connection_age = absl::Minutes(5)};
   std::string storage_address = "127.0.0.1:50053";
+  // TLS of the storage channel (plaintext by default; common/tls/tls_config.h).
+  tls::ClientTlsConfig storage_tls;
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
   size_t cache_bytes = 256 << 20;
