@@ -1,7 +1,9 @@
 // gRPC credentials from the TLS configs (tls_config.h), with certificate rotation: the files are
 // watched by grpc::experimental::FileWatcherCertificateProvider and re-read every reload_interval,
-// so a rotated Kubernetes Secret takes effect on new connections without a restart (gRPC keeps the
-// previous pair while the new key and certificate do not match, e.g. half-way through a rotation).
+// so a rotated Kubernetes Secret takes effect on new connections without a restart. gRPC reads the
+// key and certificate consistently but, in 1.51, does not hold back a pair that does not match:
+// replace them atomically (a Secret volume swaps a symlink), or handshakes fail until the next
+// check after the second file is written.
 //
 //   std::shared_ptr<grpc::Channel> channel =
 //       engram::tls::CreateChannel("dns:///engram-storage:50053", config.storage_tls, args);
