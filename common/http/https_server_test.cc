@@ -15,6 +15,8 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
+#include "boost/beast/websocket.hpp"
+#include "boost/beast/websocket/ssl.hpp"
 #include "common/http/http_server.h"
 #include "common/http/tls_context.h"
 #include "common/tls/test_certs.h"
@@ -148,6 +150,9 @@ class HttpsServerTest : public ::testing::Test {
           return Response{};
         },
         /*max_body_bytes=*/0);
+    server_->HandleWebSocket("/ws", {.on_open = [](std::shared_ptr<WebSocketConnection> c) {
+                               c->Send("hello over wss");
+                             }});
     absl::Status started = server_->Start();
     EXPECT_TRUE(started.ok()) << started;
     return server_->port();
@@ -181,6 +186,22 @@ TEST_F(HttpsServerTest, RequestsKeepAliveAndStreamsWorkOverTls) {
   auto download = client.Send("GET", "/download");
   EXPECT_EQ(download.result_int(), 200) << download.body();
   EXPECT_EQ(download.body().size(), 100000u);
+}
+
+TEST_F(HttpsServerTest, WebSocketOverTls) {
+  const int port = StartServer(/*mutual=*/false);
+  asio::io_context ioc;
+  std::shared_ptr<ssl::context> context = *MakeClientSslContext(Client(false));
+  beast::websocket::stream<beast::ssl_stream<tcp::socket>> ws(ioc, *context);
+  beast::get_lowest_layer(ws).connect(
+      tcp::endpoint(asio::ip::address_v4::loopback(), static_cast<uint16_t>(port)));
+  ws.next_layer().set_verify_callback(ssl::host_name_verification("localhost"));
+  ws.next_layer().handshake(ssl::stream_base::client);
+  ws.handshake("localhost", "/ws");
+  beast::flat_buffer buffer;
+  ws.read(buffer);
+  EXPECT_EQ(beast::buffers_to_string(buffer.data()), "hello over wss");
+  ws.close(beast::websocket::close_code::normal);
 }
 
 TEST_F(HttpsServerTest, PlaintextClientGetsNoResponse) {
