@@ -145,25 +145,29 @@ class TlsSuiteTest : public ::testing::Test {
     Write("internal.key", internal.key);
     TestCa other("some other CA");
     Write("other-ca.crt", other.cert_pem());
-    std::ofstream(*dir_ / "keys.json")
-        << json{{"keys",
-                 {{{"name", "admin"}, {"key", kAdminKey}, {"role", "admin"}, {"namespaces", {"*"}}}}}}
-               .dump();
+    std::ofstream(*dir_ / "keys.json") << json{
+        {"keys",
+         {{{"name", "admin"},
+           {"key", kAdminKey},
+           {"role", "admin"},
+           {"namespaces", {"*"}}}}}}.dump();
 
-    const std::vector<std::string> downstream = {
-        "--downstream_tls_ca=" + Path("ca.crt"), "--downstream_tls_cert=" + Path("internal.crt"),
-        "--downstream_tls_key=" + Path("internal.key")};
+    const std::vector<std::string> downstream = {"--downstream_tls_ca=" + Path("ca.crt"),
+                                                 "--downstream_tls_cert=" + Path("internal.crt"),
+                                                 "--downstream_tls_key=" + Path("internal.key")};
     const auto server_tls = [](const std::string& service) {
       return std::vector<std::string>{"--tls_cert=" + Path(service + ".crt"),
-                                      "--tls_key=" + Path(service + ".key"), "--tls_reload_s=1",
-                                      "--listen_address=127.0.0.1", "--http_port=0",
+                                      "--tls_key=" + Path(service + ".key"),
+                                      "--tls_reload_s=1",
+                                      "--listen_address=127.0.0.1",
+                                      "--http_port=0",
                                       "--drain_seconds=1"};
     };
 
     std::vector<std::string> args = server_tls("storage");
-    args.insert(args.end(), {"--grpc_port=0", "--data_dir=" + Path("data"),
-                             "--tls_client_ca=" + Path("ca.crt"),
-                             "--http_tls_client_ca=" + Path("ca.crt")});
+    args.insert(args.end(),
+                {"--grpc_port=0", "--data_dir=" + Path("data"), "--tls_client_ca=" + Path("ca.crt"),
+                 "--http_tls_client_ca=" + Path("ca.crt")});
     storage_ = Start(ENGRAM_STORAGE_BIN, args, "storage");
     storage_grpc_ = storage_->PortAfter("serving on grpc ");
     storage_http_ = storage_->PortAfter(" http ");
@@ -322,8 +326,8 @@ TEST_F(TlsSuiteTest, MutualTlsRefusesAMissingClientCertificate) {
 }
 
 TEST_F(TlsSuiteTest, ControlServesHttpsAndScrapesEveryServiceOverTls) {
-  HttpsResult login = Https(control_http_, ClientTls(false), "POST", "/api/login",
-                            json{{"key", kAdminKey}}.dump());
+  HttpsResult login =
+      Https(control_http_, ClientTls(false), "POST", "/api/login", json{{"key", kAdminKey}}.dump());
   ASSERT_EQ(login.status, 200) << login.error << login.body << control_->Log();
   EXPECT_THAT(login.set_cookie, HasSubstr("Secure"));
   const std::string cookie = login.set_cookie.substr(0, login.set_cookie.find(';'));
@@ -342,8 +346,8 @@ TEST_F(TlsSuiteTest, ControlServesHttpsAndScrapesEveryServiceOverTls) {
       absl::Seconds(60)))
       << overview.body;
   // Control's gRPC channel to storage (mutual TLS): the namespaces come from storage.
-  HttpsResult namespaces = Https(control_http_, ClientTls(false), "GET", "/api/namespaces", "",
-                                 {{"Cookie", cookie}});
+  HttpsResult namespaces =
+      Https(control_http_, ClientTls(false), "GET", "/api/namespaces", "", {{"Cookie", cookie}});
   EXPECT_EQ(namespaces.status, 200) << namespaces.body;
   EXPECT_THAT(namespaces.body, HasSubstr("default"));
 }

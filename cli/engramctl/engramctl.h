@@ -41,10 +41,10 @@ struct GlobalOptions {
   std::string correlation_id;                 // --correlation_id; generated when empty
   bool tls = false;                           // --tls: TLS with the system's (or --tls_ca) roots
   std::string ca_file;                        // --ca_file: the older name of --tls_ca
-  std::string tls_ca;                         // --tls_ca: PEM CA that signed the server (implies TLS)
-  std::string tls_cert;                       // --tls_cert: client certificate (mutual TLS)
-  std::string tls_key;                        // --tls_key: its private key
-  std::string tls_server_name;                // --tls_server_name: name the server cert must have
+  std::string tls_ca;           // --tls_ca: PEM CA that signed the server (implies TLS)
+  std::string tls_cert;         // --tls_cert: client certificate (mutual TLS)
+  std::string tls_key;          // --tls_key: its private key
+  std::string tls_server_name;  // --tls_server_name: name the server cert must have
   std::string storage_addr = "127.0.0.1:50053";  // --storage_addr, $ENGRAM_STORAGE_ADDR (snapshot)
 };
 

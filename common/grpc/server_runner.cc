@@ -8,11 +8,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc/server_interceptor.h"
 #include "common/tls/grpc_credentials.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/security/server_credentials.h"
-#include "absl/synchronization/mutex.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 
@@ -112,7 +112,9 @@ absl::Status ServerRunner::Start() {
   started_ = true;
   spdlog::info("gRPC server {} listening on {} (port {}, {})", options_.service_name,
                options_.grpc_address, port_,
-               options_.tls.mutual() ? "mutual TLS" : options_.tls.enabled() ? "TLS" : "plaintext");
+               options_.tls.mutual()    ? "mutual TLS"
+               : options_.tls.enabled() ? "TLS"
+                                        : "plaintext");
   return absl::OkStatus();
 }
 

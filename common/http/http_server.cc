@@ -12,9 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <cstring>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -43,8 +43,8 @@
 #include "common/http/tls_context.h"
 #include "common/http/url.h"
 #include "common/logging/correlation.h"
-#include "common/sync/mutex.h"
 #include "common/metrics/metrics.h"
+#include "common/sync/mutex.h"
 #include "spdlog/spdlog.h"
 
 namespace engram::http {
@@ -1245,44 +1245,46 @@ class HttpServer::Impl::TlsRelay final : public Connection,
 
   void ReadFromClient() {
     reading_client_ = true;
-    stream_.async_read_some(asio::buffer(up_), [self = shared_from_this()](beast::error_code ec,
-                                                                           size_t n) {
-      self->reading_client_ = false;
-      if (self->closing_) return self->SendCloseNotify();
-      if (ec) {
-        // The client is done (or gone): the Session sees the end of its input.
-        beast::error_code ignored;
-        self->local_.shutdown(asio::socket_base::shutdown_send, ignored);
-        return;
-      }
-      asio::async_write(self->local_, asio::buffer(self->up_.data(), n),
-                        [self](beast::error_code write_ec, size_t) {
-                          if (self->closing_) return;
-                          if (write_ec) return self->Close();
-                          self->ReadFromClient();
-                        });
-    });
+    stream_.async_read_some(asio::buffer(up_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->reading_client_ = false;
+                              if (self->closing_) return self->SendCloseNotify();
+                              if (ec) {
+                                // The client is done (or gone): the Session sees the end of its
+                                // input.
+                                beast::error_code ignored;
+                                self->local_.shutdown(asio::socket_base::shutdown_send, ignored);
+                                return;
+                              }
+                              asio::async_write(self->local_, asio::buffer(self->up_.data(), n),
+                                                [self](beast::error_code write_ec, size_t) {
+                                                  if (self->closing_) return;
+                                                  if (write_ec) return self->Close();
+                                                  self->ReadFromClient();
+                                                });
+                            });
   }
 
   void ReadFromSession() {
-    local_.async_read_some(asio::buffer(down_), [self = shared_from_this()](beast::error_code ec,
-                                                                            size_t n) {
-      if (ec) {
-        // The Session closed the connection: close_notify, once no client read is pending.
-        self->closing_ = true;
-        if (self->reading_client_) {
-          beast::get_lowest_layer(self->stream_).socket().cancel();
-        } else {
-          self->SendCloseNotify();
-        }
-        return;
-      }
-      asio::async_write(self->stream_, asio::buffer(self->down_.data(), n),
-                        [self](beast::error_code write_ec, size_t) {
-                          if (write_ec) return self->Close();
-                          self->ReadFromSession();
-                        });
-    });
+    local_.async_read_some(asio::buffer(down_),
+                           [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             if (ec) {
+                               // The Session closed the connection: close_notify, once no client
+                               // read is pending.
+                               self->closing_ = true;
+                               if (self->reading_client_) {
+                                 beast::get_lowest_layer(self->stream_).socket().cancel();
+                               } else {
+                                 self->SendCloseNotify();
+                               }
+                               return;
+                             }
+                             asio::async_write(self->stream_, asio::buffer(self->down_.data(), n),
+                                               [self](beast::error_code write_ec, size_t) {
+                                                 if (write_ec) return self->Close();
+                                                 self->ReadFromSession();
+                                               });
+                           });
   }
 
   void SendCloseNotify() {
@@ -1301,7 +1303,7 @@ class HttpServer::Impl::TlsRelay final : public Connection,
   }
 
   const std::shared_ptr<asio::ssl::context> context_;  // Outlives stream_.
-  const asio::any_io_executor executor_;                // The connection's strand.
+  const asio::any_io_executor executor_;               // The connection's strand.
   beast::ssl_stream<beast::tcp_stream> stream_;
   asio::local::stream_protocol::socket local_;
   std::array<char, 16 << 10> up_{};    // client -> session

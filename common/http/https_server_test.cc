@@ -286,11 +286,11 @@ TEST_F(HttpsServerTest, StartFailsOnAMissingKeyFile) {
 // ServerTlsContext on a fake clock: checks only after the interval, keeps a bad new pair out.
 TEST_F(HttpsServerTest, ContextReloadsOnlyGoodPairsAfterTheInterval) {
   absl::Time now = absl::FromUnixSeconds(1000);
-  absl::StatusOr<std::unique_ptr<ServerTlsContext>> context = ServerTlsContext::Create(
-      {.cert_file = Path("server.crt"),
-       .key_file = Path("server.key"),
-       .reload_interval = absl::Seconds(30)},
-      [&] { return now; });
+  absl::StatusOr<std::unique_ptr<ServerTlsContext>> context =
+      ServerTlsContext::Create({.cert_file = Path("server.crt"),
+                                .key_file = Path("server.key"),
+                                .reload_interval = absl::Seconds(30)},
+                               [&] { return now; });
   ASSERT_TRUE(context.ok()) << context.status();
   const auto first = (*context)->Current();
   const Pem rotated = ca_.Issue("https-server-rotated", 2);

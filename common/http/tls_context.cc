@@ -33,7 +33,8 @@ absl::Status Fail(const std::string& what, const boost::system::error_code& ec) 
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<ssl::context>> MakeServerSslContext(const tls::ServerTlsConfig& config) {
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeServerSslContext(
+    const tls::ServerTlsConfig& config) {
   if (absl::Status s = tls::CheckServerTls(config); !s.ok()) return s;
   if (!config.enabled()) return absl::InvalidArgumentError("TLS is not configured");
   absl::StatusOr<tls::KeyCertPair> pair =
@@ -59,7 +60,8 @@ absl::StatusOr<std::shared_ptr<ssl::context>> MakeServerSslContext(const tls::Se
   return context;
 }
 
-absl::StatusOr<std::shared_ptr<ssl::context>> MakeClientSslContext(const tls::ClientTlsConfig& config) {
+absl::StatusOr<std::shared_ptr<ssl::context>> MakeClientSslContext(
+    const tls::ClientTlsConfig& config) {
   if (absl::Status s = tls::CheckClientTls(config); !s.ok()) return s;
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   boost::system::error_code ec;
@@ -116,15 +118,16 @@ std::shared_ptr<ssl::context> ServerTlsContext::Current() {
   files_seen_ = identity;
   absl::StatusOr<std::shared_ptr<ssl::context>> context = MakeServerSslContext(config_);
   if (!context.ok()) {
-    spdlog::warn("http: TLS files changed but do not load ({}); still serving the previous "
-                 "certificate",
-                 std::string(context.status().message()));
+    spdlog::warn(
+        "http: TLS files changed but do not load ({}); still serving the previous "
+        "certificate",
+        std::string(context.status().message()));
     return context_;
   }
   context_ = *std::move(context);
   ++generation_;
-  absl::StatusOr<tls::KeyCertPair> pair =
-      tls::LoadKeyCertPair(config_.cert_file, config_.cert_flag, config_.key_file, config_.key_flag);
+  absl::StatusOr<tls::KeyCertPair> pair = tls::LoadKeyCertPair(config_.cert_file, config_.cert_flag,
+                                                               config_.key_file, config_.key_flag);
   spdlog::info("http: TLS certificate reloaded from {} ({})", config_.cert_file,
                pair.ok() ? tls::DescribeCertificate(pair->cert_pem).value_or("?") : "?");
   return context_;

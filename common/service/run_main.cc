@@ -37,9 +37,10 @@ absl::StatusOr<HostConfig> HostConfigFromFlags(const HostFlags& flags, HostConfi
         absl::StrCat("--tls_reload_s: ", flags.tls_reload_s, ", at least 1"));
   }
   if (base.grpc_service.empty() && !flags.tls_client_ca.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tls_client_ca: ", base.service, " has no gRPC port; --http_tls_client_ca requires "
-        "client certificates on its HTTP port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_client_ca: ", base.service,
+                     " has no gRPC port; --http_tls_client_ca requires "
+                     "client certificates on its HTTP port"));
   }
   base.tls = {.cert_file = flags.tls_cert,
               .key_file = flags.tls_key,

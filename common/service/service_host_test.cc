@@ -48,7 +48,10 @@ TEST(HostConfigFromFlags, BadValuesNameTheFlag) {
       {[](HostFlags& f) { f.log_format = "xml"; }, "--log_format"},
       {[](HostFlags& f) { f.log_level = "loud"; }, "--log_level"},
       {[](HostFlags& f) { f.listen_address = ""; }, "--listen_address"},
-      {[](HostFlags& f) { f.tls_cert = "/nonexistent/tls.crt"; f.tls_key = "/nonexistent/tls.key"; },
+      {[](HostFlags& f) {
+         f.tls_cert = "/nonexistent/tls.crt";
+         f.tls_key = "/nonexistent/tls.key";
+       },
        "--tls_cert '/nonexistent/tls.crt'"},
       {[](HostFlags& f) { f.tls_key = "/nonexistent/tls.key"; }, "--tls_cert is needed"},
       {[](HostFlags& f) { f.tls_client_ca = "/nonexistent/ca.crt"; }, "--tls_client_ca"},

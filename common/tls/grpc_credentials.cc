@@ -54,7 +54,8 @@ void ApplyChannelArguments(const ClientTlsConfig& config, grpc::ChannelArguments
   }
 }
 
-std::shared_ptr<grpc::Channel> CreateChannel(const std::string& target, const ClientTlsConfig& config,
+std::shared_ptr<grpc::Channel> CreateChannel(const std::string& target,
+                                             const ClientTlsConfig& config,
                                              grpc::ChannelArguments arguments) {
   ApplyChannelArguments(config, &arguments);
   return grpc::CreateCustomChannel(target, MakeChannelCredentials(config), arguments);

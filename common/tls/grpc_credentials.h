@@ -35,7 +35,8 @@ std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const ClientTls
 void ApplyChannelArguments(const ClientTlsConfig& config, grpc::ChannelArguments* arguments);
 
 // grpc::CreateCustomChannel with the credentials and arguments above.
-std::shared_ptr<grpc::Channel> CreateChannel(const std::string& target, const ClientTlsConfig& config,
+std::shared_ptr<grpc::Channel> CreateChannel(const std::string& target,
+                                             const ClientTlsConfig& config,
                                              grpc::ChannelArguments arguments = {});
 
 }  // namespace engram::tls

@@ -32,8 +32,7 @@ using testing::WriteFileAtomically;
 
 // One health check on a new channel; the server certificate the client saw, described.
 absl::StatusOr<std::string> CheckOverNewChannel(int port, const ClientTlsConfig& config) {
-  std::shared_ptr<grpc::Channel> channel =
-      CreateChannel(absl::StrCat("127.0.0.1:", port), config);
+  std::shared_ptr<grpc::Channel> channel = CreateChannel(absl::StrCat("127.0.0.1:", port), config);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   HealthCheckResponse response;

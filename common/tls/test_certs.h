@@ -2,8 +2,8 @@
 // certificates, so no key material is checked in and nothing expires in the repository.
 //
 //   engram::tls::testing::TestCa ca("engram test CA");
-//   engram::tls::testing::Pem server = ca.Issue("engram-storage", /*serial=*/1);  // localhost, 127.0.0.1
-//   engram::tls::testing::WriteFileAtomically(dir / "tls.crt", server.cert);
+//   engram::tls::testing::Pem server = ca.Issue("engram-storage", /*serial=*/1);  // localhost,
+//   127.0.0.1 engram::tls::testing::WriteFileAtomically(dir / "tls.crt", server.cert);
 #pragma once
 
 #include <filesystem>

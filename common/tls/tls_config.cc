@@ -73,8 +73,10 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path, const std::stri
   return contents.str();
 }
 
-absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& cert_file, const std::string& cert_flag,
-                                            const std::string& key_file, const std::string& key_flag) {
+absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& cert_file,
+                                            const std::string& cert_flag,
+                                            const std::string& key_file,
+                                            const std::string& key_flag) {
   if (cert_file.empty() != key_file.empty()) {
     return absl::InvalidArgumentError(
         cert_file.empty() ? absl::StrCat(key_flag, " is set: ", cert_flag, " is needed too")
@@ -94,14 +96,14 @@ absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& cert_file, const 
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
   if (key == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Where(key_flag, key_file), ": no unencrypted PEM private key in the file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(key_flag, key_file), ": no unencrypted PEM private key in the file"));
   }
   if (X509_check_private_key(chain.front().get(), key.get()) != 1) {
     ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(key_flag, key_file), ": the private key does not match the certificate in ",
-                     Where(cert_flag, cert_file)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        Where(key_flag, key_file), ": the private key does not match the certificate in ",
+        Where(cert_flag, cert_file)));
   }
   pair.cert_pem = *std::move(cert_pem);
   pair.key_pem = *std::move(key_pem);
@@ -115,9 +117,9 @@ absl::Status CheckServerTls(const ServerTlsConfig& config) {
           absl::StrCat(config.key_flag, " is set: ", config.cert_flag, " is needed too"));
     }
     if (!config.client_ca_file.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          config.client_ca_flag, " is set: client certificates need TLS (", config.cert_flag,
-          " and ", config.key_flag, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(config.client_ca_flag, " is set: client certificates need TLS (",
+                       config.cert_flag, " and ", config.key_flag, ")"));
     }
     return absl::OkStatus();
   }

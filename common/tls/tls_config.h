@@ -55,7 +55,9 @@ struct ClientTlsConfig {
   std::string key_flag = "--downstream_tls_key";
   std::string server_name_flag = "--downstream_tls_server_name";
 
-  bool enabled() const { return tls || !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+  bool enabled() const {
+    return tls || !ca_file.empty() || !cert_file.empty() || !key_file.empty();
+  }
   bool has_identity() const { return !cert_file.empty(); }
 };
 
@@ -74,8 +76,10 @@ struct KeyCertPair {
   std::string key_pem;
 };
 // Reads both files and checks that they parse and that the key matches the certificate.
-absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& cert_file, const std::string& cert_flag,
-                                            const std::string& key_file, const std::string& key_flag);
+absl::StatusOr<KeyCertPair> LoadKeyCertPair(const std::string& cert_file,
+                                            const std::string& cert_flag,
+                                            const std::string& key_file,
+                                            const std::string& key_flag);
 
 // Human-readable subject and serial of the first certificate in `pem` (logs, tests).
 absl::StatusOr<std::string> DescribeCertificate(const std::string& pem);

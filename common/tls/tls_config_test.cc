@@ -46,17 +46,17 @@ TEST_F(TlsConfigTest, GoodServerAndClientConfigs) {
                               .key_file = Path("tls.key"),
                               .client_ca_file = Path("ca.crt")})
                   .ok());
-  EXPECT_TRUE(CheckClientTls({.ca_file = Path("ca.crt"),
-                              .cert_file = Path("tls.crt"),
-                              .key_file = Path("tls.key")})
-                  .ok());
+  EXPECT_TRUE(
+      CheckClientTls(
+          {.ca_file = Path("ca.crt"), .cert_file = Path("tls.crt"), .key_file = Path("tls.key")})
+          .ok());
 }
 
 TEST_F(TlsConfigTest, MissingFileNamesFlagAndPath) {
   absl::Status s = CheckServerTls({.cert_file = Path("absent.crt"), .key_file = Path("tls.key")});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(s.message(), AllOf(HasSubstr("--tls_cert"), HasSubstr("absent.crt"),
-                                 HasSubstr("No such file")));
+  EXPECT_THAT(s.message(),
+              AllOf(HasSubstr("--tls_cert"), HasSubstr("absent.crt"), HasSubstr("No such file")));
   s = CheckClientTls({.ca_file = Path("absent-ca.crt")});
   EXPECT_THAT(s.message(), AllOf(HasSubstr("--downstream_tls_ca"), HasSubstr("absent-ca.crt")));
 }
@@ -69,10 +69,12 @@ TEST_F(TlsConfigTest, KeyThatDoesNotMatchTheCertificate) {
 }
 
 TEST_F(TlsConfigTest, NotPem) {
-  EXPECT_THAT(CheckServerTls({.cert_file = Path("junk.pem"), .key_file = Path("tls.key")}).message(),
-              AllOf(HasSubstr("--tls_cert"), HasSubstr("no PEM certificate")));
-  EXPECT_THAT(CheckServerTls({.cert_file = Path("tls.crt"), .key_file = Path("junk.pem")}).message(),
-              AllOf(HasSubstr("--tls_key"), HasSubstr("private key")));
+  EXPECT_THAT(
+      CheckServerTls({.cert_file = Path("junk.pem"), .key_file = Path("tls.key")}).message(),
+      AllOf(HasSubstr("--tls_cert"), HasSubstr("no PEM certificate")));
+  EXPECT_THAT(
+      CheckServerTls({.cert_file = Path("tls.crt"), .key_file = Path("junk.pem")}).message(),
+      AllOf(HasSubstr("--tls_key"), HasSubstr("private key")));
   EXPECT_THAT(CheckServerTls({.cert_file = Path("tls.crt"),
                               .key_file = Path("tls.key"),
                               .client_ca_file = Path("junk.pem")})

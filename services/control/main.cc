@@ -52,8 +52,7 @@ int main(int argc, char** argv) {
         config.history = absl::Minutes(absl::GetFlag(FLAGS_history_minutes));
         config.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_gb) << 30;
         // A UI served over HTTPS marks its session cookie Secure.
-        config.secure_cookies =
-            absl::GetFlag(FLAGS_secure_cookies) || config.host.tls.enabled();
+        config.secure_cookies = absl::GetFlag(FLAGS_secure_cookies) || config.host.tls.enabled();
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         return std::make_unique<engram::control::ControlServer>(std::move(config));
       });

@@ -102,15 +102,13 @@ ApiServer::ApiServer(ApiServerConfig config)
       cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
   storage_.name = "storage";
   storage_.target = config_.storage_address;
-  storage_.channel =
-      MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff,
-                  config_.downstream_tls);
+  storage_.channel = MakeChannel(storage_.target, /*round_robin=*/false,
+                                 config_.max_reconnect_backoff, config_.downstream_tls);
   storage_.breaker = std::make_unique<CircuitBreaker>("storage", config_.breaker);
   hybrid_.name = "hybrid";
   hybrid_.target = WithResolver(config_.hybrid_address);
-  hybrid_.channel =
-      MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff,
-                  config_.downstream_tls);
+  hybrid_.channel = MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff,
+                                config_.downstream_tls);
   hybrid_.breaker = std::make_unique<CircuitBreaker>("hybrid", config_.breaker);
   storage_stub_ = storage::v1::Storage::NewStub(storage_.channel);
   hybrid_stub_ = hybrid::v1::Hybrid::NewStub(hybrid_.channel);

@@ -4,17 +4,17 @@
 #include <chrono>
 #include <functional>
 #include <optional>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/address.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl/host_name_verification.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
-#include "boost/asio/ssl/host_name_verification.hpp"
 #include "boost/beast/ssl.hpp"
 #include "common/http/tls_context.h"
 #include "fmt/format.h"

@@ -1,6 +1,5 @@
 #include "services/control/server/control_server.h"
 
-
 #include <fstream>
 #include <sstream>
 
@@ -609,7 +608,7 @@ absl::Status ControlServer::Start() {
   monitor_options.interval = config_.scrape_interval;
   monitor_options.history = config_.history;
   ASSIGN_OR_RETURN(monitor_, Monitor::Create(std::move(monitor_options),
-                                           NewBeastHttpFetcher(config_.downstream_tls)));
+                                             NewBeastHttpFetcher(config_.downstream_tls)));
   subscription_ = monitor_->Subscribe([this](std::shared_ptr<const Tick> tick) {
     json message = tick->ToJson();
     message["type"] = "tick";
@@ -621,8 +620,7 @@ absl::Status ControlServer::Start() {
   RETURN_IF_ERROR(host_.Start());
   keys_thread_ = std::thread([this] { KeysLoop(); });
   spdlog::info("engram-control: UI at {}://{}:{}{}", config_.host.tls.enabled() ? "https" : "http",
-               config_.host.listen_address, host_.http_port(),
-               config_.base_path);
+               config_.host.listen_address, host_.http_port(), config_.base_path);
   return absl::OkStatus();
 }
 
