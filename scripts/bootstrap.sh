@@ -20,7 +20,7 @@ PACKAGES=(
 # check (scripts/thread_safety_check.sh).
 TEST_PACKAGES=(
   prometheus chromium wrk kubectl rclone shellcheck buildah skopeo umoci clang-14
-  python3-grpcio python3-protobuf
+  python3-grpcio python3-protobuf openssl
 )
 
 install_packages() {  # [extra packages...]

@@ -53,7 +53,14 @@ void Invocation::AddGlobalFlags(FlagParser* parser) {
   parser->AddString("correlation_id", &options_.correlation_id, "ID",
                     "x-correlation-id sent with every call (default: a new id)");
   parser->AddBool("tls", &options_.tls, "connect with TLS");
-  parser->AddString("ca_file", &options_.ca_file, "PEM", "root certificates for --tls");
+  parser->AddString("tls_ca", &options_.tls_ca, "PEM",
+                    "CA that signed the server's certificate (implies --tls)");
+  parser->AddString("ca_file", &options_.ca_file, "PEM", "the older name of --tls_ca");
+  parser->AddString("tls_cert", &options_.tls_cert, "PEM",
+                    "client certificate, for servers that require one (mutual TLS)");
+  parser->AddString("tls_key", &options_.tls_key, "PEM", "private key of --tls_cert");
+  parser->AddString("tls_server_name", &options_.tls_server_name, "NAME",
+                    "name expected in the server's certificate instead of --addr's host");
   parser->AddString("storage_addr", &options_.storage_addr, "HOST:PORT",
                     "engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR, default "
                     "127.0.0.1:50053)");

@@ -15,6 +15,7 @@
 #include "cli/engramctl/exit_codes.h"
 #include "cli/engramctl/flag_parser.h"
 #include "common/status/status_macros.h"
+#include "common/tls/grpc_credentials.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -105,11 +106,11 @@ absl::Status Dispatch(Invocation& inv, const std::vector<std::string>& args) {
 }
 
 // A channel that takes responses of up to 64 MiB (a page of concepts with their vectors).
-std::shared_ptr<grpc::Channel> NewChannel(
-    const std::string& addr, const std::shared_ptr<grpc::ChannelCredentials>& credentials) {
+std::shared_ptr<grpc::Channel> NewChannel(const std::string& addr,
+                                          const tls::ClientTlsConfig& tls_config) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(addr, credentials, arguments);
+  return tls::CreateChannel(addr, tls_config, arguments);
 }
 
 }  // namespace
@@ -148,7 +149,11 @@ global flags (anywhere on the line):
   --output text|json    json prints the response's protobuf JSON mapping, one object per line
   --timeout SECONDS     deadline of each call (default 30)
   --correlation_id ID   x-correlation-id of every call (default: a new id per run)
-  --tls, --ca_file PEM  connect with TLS
+  --tls                 connect with TLS (system CAs unless --tls_ca)
+  --tls_ca PEM          CA that signed the server's certificate (implies --tls; old name --ca_file)
+  --tls_cert PEM, --tls_key PEM
+                        client certificate and key, for servers that require one (mutual TLS)
+  --tls_server_name N   name expected in the server's certificate instead of the address's host
   --storage_addr H:P    engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR,
                         default 127.0.0.1:50053)
 
@@ -183,33 +188,47 @@ CliIo ProcessIo() {
   return io;
 }
 
+namespace {
+
+// The TLS flags, checked (a missing or unreadable file is INVALID_ARGUMENT naming the flag).
+absl::StatusOr<tls::ClientTlsConfig> ClientTls(const GlobalOptions& options) {
+  if (!options.tls_ca.empty() && !options.ca_file.empty()) {
+    return UsageError("--ca_file is the older name of --tls_ca: give one of them");
+  }
+  const bool old_name = !options.ca_file.empty();
+  tls::ClientTlsConfig config{.tls = options.tls,
+                              .ca_file = old_name ? options.ca_file : options.tls_ca,
+                              .cert_file = options.tls_cert,
+                              .key_file = options.tls_key,
+                              .server_name = options.tls_server_name,
+                              .tls_flag = "--tls",
+                              .ca_flag = old_name ? "--ca_file" : "--tls_ca",
+                              .cert_flag = "--tls_cert",
+                              .key_flag = "--tls_key",
+                              .server_name_flag = "--tls_server_name"};
+  RETURN_IF_ERROR(tls::CheckClientTls(config));
+  return config;
+}
+
+}  // namespace
+
 StubFactory GrpcStubFactory() {
   return [](const GlobalOptions& options)
              -> absl::StatusOr<std::shared_ptr<engram::v1::Engram::StubInterface>> {
-    std::shared_ptr<grpc::ChannelCredentials> credentials;
-    if (options.tls) {
-      grpc::SslCredentialsOptions ssl;
-      if (!options.ca_file.empty()) {
-        std::ifstream in(options.ca_file);
-        if (!in)
-          return absl::NotFoundError(absl::StrCat("--ca_file: cannot open ", options.ca_file));
-        ASSIGN_OR_RETURN(ssl.pem_root_certs, commands::ReadAll(in, options.ca_file));
-      }
-      credentials = grpc::SslCredentials(ssl);
-    } else {
-      if (!options.ca_file.empty()) return UsageError("--ca_file: needs --tls");
-      credentials = grpc::InsecureChannelCredentials();
-    }
+    ASSIGN_OR_RETURN(tls::ClientTlsConfig config, ClientTls(options));
     return std::shared_ptr<engram::v1::Engram::StubInterface>(
-        engram::v1::Engram::NewStub(NewChannel(options.addr, credentials)));
+        engram::v1::Engram::NewStub(NewChannel(options.addr, config)));
   };
 }
 
+// Snapshots go to engram-storage with the same TLS settings (its port may require a client
+// certificate: operators use one issued by the cluster's CA).
 StorageStubFactory GrpcStorageStubFactory() {
   return [](const GlobalOptions& options)
              -> absl::StatusOr<std::shared_ptr<storage::v1::Storage::StubInterface>> {
-    return std::shared_ptr<storage::v1::Storage::StubInterface>(storage::v1::Storage::NewStub(
-        NewChannel(options.storage_addr, grpc::InsecureChannelCredentials())));
+    ASSIGN_OR_RETURN(tls::ClientTlsConfig config, ClientTls(options));
+    return std::shared_ptr<storage::v1::Storage::StubInterface>(
+        storage::v1::Storage::NewStub(NewChannel(options.storage_addr, config)));
   };
 }
 

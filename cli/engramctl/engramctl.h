@@ -39,8 +39,12 @@ struct GlobalOptions {
   OutputFormat output = OutputFormat::kText;  // --output text|json
   double timeout_seconds = 30;                // --timeout, per call
   std::string correlation_id;                 // --correlation_id; generated when empty
-  bool tls = false;                           // --tls: TLS with the system's (or --ca_file) roots
-  std::string ca_file;                        // --ca_file: PEM roots for --tls
+  bool tls = false;                           // --tls: TLS with the system's (or --tls_ca) roots
+  std::string ca_file;                        // --ca_file: the older name of --tls_ca
+  std::string tls_ca;           // --tls_ca: PEM CA that signed the server (implies TLS)
+  std::string tls_cert;         // --tls_cert: client certificate (mutual TLS)
+  std::string tls_key;          // --tls_key: its private key
+  std::string tls_server_name;  // --tls_server_name: name the server cert must have
   std::string storage_addr = "127.0.0.1:50053";  // --storage_addr, $ENGRAM_STORAGE_ADDR (snapshot)
 };
 
@@ -61,7 +65,8 @@ using StubFactory =
     std::function<absl::StatusOr<std::shared_ptr<engram::v1::Engram::StubInterface>>(
         const GlobalOptions& options)>;
 
-// A gRPC channel to options.addr (insecure, or TLS with --tls) and its generated stub.
+// A gRPC channel to options.addr (insecure, or TLS with --tls or any --tls_* file) and its
+// generated stub.
 StubFactory GrpcStubFactory();
 
 // engram-storage's own service, for `snapshot` (operators; inside the cluster).

@@ -130,10 +130,14 @@ TEST_F(GrpcTransportTest, UnreachableServerIsUnavailable) {
 }
 
 TEST_F(GrpcTransportTest, TlsOptionsAreChecked) {
-  EXPECT_EQ(Run({"stats", "--ca_file", "/tmp/x.pem"}), kExitUsage);
-  EXPECT_THAT(err_.str(), HasSubstr("--ca_file: needs --tls"));
-  EXPECT_EQ(Run({"stats", "--tls", "--ca_file", "/nonexistent/ca.pem"}), kExitNotFound);
-  EXPECT_THAT(err_.str(), HasSubstr("--ca_file: cannot open /nonexistent/ca.pem"));
+  EXPECT_EQ(Run({"stats", "--tls_ca", "/tmp/x.pem", "--ca_file", "/tmp/x.pem"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("--ca_file is the older name of --tls_ca"));
+  EXPECT_EQ(Run({"stats", "--tls_ca", "/nonexistent/ca.pem"}), kExitRejected);
+  EXPECT_THAT(err_.str(), HasSubstr("--tls_ca '/nonexistent/ca.pem': cannot read"));
+  EXPECT_EQ(Run({"stats", "--tls", "--ca_file", "/nonexistent/ca.pem"}), kExitRejected);
+  EXPECT_THAT(err_.str(), HasSubstr("--ca_file '/nonexistent/ca.pem': cannot read"));
+  EXPECT_EQ(Run({"stats", "--tls_cert", "/nonexistent/c.pem"}), kExitRejected);
+  EXPECT_THAT(err_.str(), HasSubstr("--tls_key is needed too"));
 }
 
 }  // namespace

@@ -7,19 +7,24 @@
 # with "FAIL: ..." on any mismatch.
 #
 #   clients/curl/engram_example.sh --url http://127.0.0.1:8080 --api_key "$ENGRAM_API_KEY"
-# (or set ENGRAM_HTTP_URL and ENGRAM_API_KEY). The key needs the admin role (it creates and deletes
+# (or set ENGRAM_HTTP_URL and ENGRAM_API_KEY). Against a suite with TLS: --url https://HOST:8080
+# --ca_file ca.crt (the CA that signed engram-api's certificate; curl passes it as --cacert; without
+# it curl uses the system's CAs). The key needs the admin role (it creates and deletes
 # a namespace). Needs curl and python3 (only to read JSON values; jq would do as well).
 set -euo pipefail
 
 URL="${ENGRAM_HTTP_URL:-http://127.0.0.1:8080}"
 KEY="${ENGRAM_API_KEY:-}"
 NS="example-curl-$$-$(date +%s)"
+TLS=()
+if [[ -n "${ENGRAM_CA_FILE:-}" ]]; then TLS=(--cacert "$ENGRAM_CA_FILE"); fi
 while (($#)); do
   case "$1" in
+    --ca_file) TLS=(--cacert "$2"); shift 2 ;;
     --url) URL="$2"; shift 2 ;;
     --api_key) KEY="$2"; shift 2 ;;
     --namespace) NS="$2"; shift 2 ;;
-    *) echo "usage: $0 [--url URL] [--api_key KEY] [--namespace NAME]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--url URL] [--api_key KEY] [--ca_file PEM] [--namespace NAME]" >&2; exit 2 ;;
   esac
 done
 
@@ -58,7 +63,7 @@ TMP="$(mktemp -d)"
 created=0
 cleanup() {
   if ((created)); then  # a failed run still deletes its namespace
-    curl -sS -o /dev/null --max-time "$MAX_TIME" "${AUTH[@]}" -X DELETE "$URL/v1/namespaces/$NS" || true
+    curl -sS -o /dev/null --max-time "$MAX_TIME" "${TLS[@]}" "${AUTH[@]}" -X DELETE "$URL/v1/namespaces/$NS" || true
   fi
   rm -rf "$TMP"
 }
@@ -69,7 +74,7 @@ trap cleanup EXIT
 api() {
   local want="$1" method="$2" path="$3"; shift 3
   local status
-  status=$(curl -sS --max-time "$MAX_TIME" "${AUTH[@]}" -H "Content-Type: application/json" \
+  status=$(curl -sS --max-time "$MAX_TIME" "${TLS[@]}" "${AUTH[@]}" -H "Content-Type: application/json" \
     -o "$TMP/body" -w '%{http_code}' -X "$method" "$URL$path" "$@") || fail "$method $path: curl failed"
   [[ "$status" == "$want" ]] || fail "$method $path: HTTP $status (expected $want): $(cat "$TMP/body")"
   cat "$TMP/body"
@@ -137,7 +142,7 @@ while IFS= read -r line; do
     "") ;;
     *) echo "  unexpected line: $line" >&2 ;;
   esac
-done < <(curl -sSN --max-time "$MAX_TIME" "${AUTH[@]}" -H "Content-Type: application/json" \
+done < <(curl -sSN --max-time "$MAX_TIME" "${TLS[@]}" "${AUTH[@]}" -H "Content-Type: application/json" \
   -X POST "$URL/v1/namespaces/$NS/reason:stream" -d "{\"query\": \"$QUESTION\"}" || true)
 kinds="${events[*]:-}"
 [[ "${events[0]:-}" == seeds && $(grep -o seeds <<<"$kinds" | wc -l) -eq 1 ]] ||
@@ -152,7 +157,7 @@ echo "  $(json 'd["explanation"]' <"$TMP/answer.json")"
 # ExportNamespace as NDJSON: a {"namespace": ...} line, then one {"concept": ...} line per concept,
 # then one {"association": ...} line per association. An error after the start is an {"error": ...}
 # line and the body ends there (curl then reports the truncated transfer).
-curl -sSN --fail-with-body --max-time "$MAX_TIME" "${AUTH[@]}" "$URL/v1/namespaces/$NS:export" \
+curl -sSN --fail-with-body --max-time "$MAX_TIME" "${TLS[@]}" "${AUTH[@]}" "$URL/v1/namespaces/$NS:export" \
   >"$TMP/export.ndjson" || fail "export: $(tail -c 500 "$TMP/export.ndjson")"
 count() { grep -c "^{\"$1\":" "$TMP/export.ndjson" || true; }
 n_concepts=$(count concept) n_associations=$(count association)

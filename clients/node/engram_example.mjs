@@ -9,6 +9,7 @@
 //   cd clients/node && npm ci --no-audit --no-fund --ignore-scripts
 //   node engram_example.mjs --addr 127.0.0.1:50051 --api_key "$ENGRAM_API_KEY"
 // The key needs the admin role (it creates and deletes a namespace).
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -47,6 +48,8 @@ const { values: args } = parseArgs({
   options: {
     addr: { type: 'string', default: process.env.ENGRAM_ADDR || '127.0.0.1:50051' },
     api_key: { type: 'string', default: process.env.ENGRAM_API_KEY || '' },
+    // PEM CA that signed engram-api's certificate: connect with TLS (default plaintext).
+    ca_file: { type: 'string', default: process.env.ENGRAM_CA_FILE || '' },
     namespace: { type: 'string', default: `example-node-${process.pid}-${Date.now()}` },
     proto_dir: { type: 'string', // the repository's proto/ directory
       default: path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto') },
@@ -65,7 +68,11 @@ const { Engram } = grpc.loadPackageDefinition(definition).engram.v1;
 // Every call carries the key as metadata "authorization: Bearer <key>".
 const auth = new grpc.Metadata();
 auth.add('authorization', `Bearer ${args.api_key}`);
-const client = new Engram(args.addr, grpc.credentials.createInsecure()); // createSsl() behind TLS
+// TLS verifying engram-api against --ca_file (createSsl() with no argument: the system's CAs).
+const credentials = args.ca_file
+  ? grpc.credentials.createSsl(fs.readFileSync(args.ca_file))
+  : grpc.credentials.createInsecure();
+const client = new Engram(args.addr, credentials);
 const options = () => ({ deadline: Date.now() + TIMEOUT_MS });
 // A unary call as a promise.
 const call = (method, request) => new Promise((resolve, reject) =>

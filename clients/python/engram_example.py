@@ -9,7 +9,8 @@ Stubs come from the committed proto (see gen.sh; never commit them):
   clients/python/gen.sh /tmp/engram-py
   PYTHONPATH=/tmp/engram-py /usr/bin/python3 clients/python/engram_example.py \
       --addr 127.0.0.1:50051 --api_key "$ENGRAM_API_KEY"
-The key needs the admin role (it creates and deletes a namespace). Debian packages:
+Against a suite with TLS (docs/operations.md#tls) add --ca_file ca.crt (the CA that signed
+engram-api's certificate). The key needs the admin role (it creates and deletes a namespace). Debian packages:
 python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc.
 """
 import argparse
@@ -144,6 +145,9 @@ def main():
                         help="engram-api gRPC address ($ENGRAM_ADDR, default 127.0.0.1:50051)")
     parser.add_argument("--api_key", default=os.environ.get("ENGRAM_API_KEY", ""),
                         help="admin API key ($ENGRAM_API_KEY)")
+    parser.add_argument("--ca_file", default=os.environ.get("ENGRAM_CA_FILE", ""),
+                        help="PEM CA that signed engram-api's certificate: connect with TLS "
+                             "($ENGRAM_CA_FILE; default plaintext)")
     parser.add_argument("--namespace", default=f"example-python-{os.getpid()}-{int(time.time())}",
                         help="namespace to create and delete (must not exist)")
     args = parser.parse_args()
@@ -151,7 +155,15 @@ def main():
 
     # Every call carries the key as metadata "authorization: Bearer <key>".
     auth = [("authorization", f"Bearer {args.api_key}")]
-    with grpc.insecure_channel(args.addr) as channel:  # grpc.secure_channel(...) behind TLS
+    if args.ca_file:
+        # TLS, verifying engram-api against this CA (grpc.ssl_channel_credentials() with no
+        # argument uses the system's CAs, e.g. behind a public Ingress).
+        with open(args.ca_file, "rb") as ca:
+            credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
+        channel = grpc.secure_channel(args.addr, credentials)
+    else:
+        channel = grpc.insecure_channel(args.addr)
+    with channel:
         stub = pb_grpc.EngramStub(channel)
         try:
             stub.CreateNamespace(pb.CreateNamespaceRequest(name=args.namespace), metadata=auth,

@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
+#include "common/tls/grpc_credentials.h"
 
 namespace engram::grpc_util {
 
@@ -24,8 +23,7 @@ namespace engram::grpc_util {
 
 std::shared_ptr<::grpc::Channel> MakeDownstreamChannel(const std::string& target,
                                                        const DownstreamChannelOptions& options) {
-  return ::grpc::CreateCustomChannel(target, ::grpc::InsecureChannelCredentials(),
-                                     DownstreamChannelArguments(options));
+  return tls::CreateChannel(target, options.tls, DownstreamChannelArguments(options));
 }
 
 }  // namespace engram::grpc_util

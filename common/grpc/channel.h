@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/tls/tls_config.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -23,12 +24,13 @@ struct DownstreamChannelOptions {
   bool round_robin = false;  // balance over every address the target resolves to
   absl::Duration max_reconnect_backoff = absl::Seconds(2);  // at least 100 ms
   int max_message_bytes = 0;  // send and receive; 0 keeps gRPC's defaults
+  tls::ClientTlsConfig tls;   // plaintext unless set (common/tls/tls_config.h)
 };
 
 // The channel arguments MakeDownstreamChannel uses.
 ::grpc::ChannelArguments DownstreamChannelArguments(const DownstreamChannelOptions& options);
 
-// An insecure channel to `target` with those arguments.
+// A channel to `target` with those arguments, over TLS when options.tls is set.
 std::shared_ptr<::grpc::Channel> MakeDownstreamChannel(const std::string& target,
                                                        const DownstreamChannelOptions& options);
 

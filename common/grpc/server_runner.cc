@@ -10,10 +10,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/grpc/server_interceptor.h"
+#include "common/tls/grpc_credentials.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/security/server_credentials.h"
-#include "absl/synchronization/mutex.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"
 
@@ -79,7 +80,8 @@ absl::Status ServerRunner::Start() {
 
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(),
+  if (absl::Status tls = tls::CheckServerTls(options_.tls); !tls.ok()) return tls;
+  builder.AddListeningPort(options_.grpc_address, tls::MakeServerCredentials(options_.tls),
                            &selected_port);
   // Without this, a second server could silently share a port that is already in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -121,8 +123,11 @@ absl::Status ServerRunner::Start() {
   server_ = std::move(server);
   port_ = selected_port;
   started_ = true;
-  spdlog::info("gRPC server {} listening on {} (port {})", options_.service_name,
-               options_.grpc_address, port_);
+  spdlog::info("gRPC server {} listening on {} (port {}, {})", options_.service_name,
+               options_.grpc_address, port_,
+               options_.tls.mutual()    ? "mutual TLS"
+               : options_.tls.enabled() ? "TLS"
+                                        : "plaintext");
   return absl::OkStatus();
 }
 

@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "common/grpc/health_service.h"
 #include "common/sync/mutex.h"
+#include "common/tls/tls_config.h"
 #include "grpcpp/server.h"
 
 namespace engram::metrics {
@@ -67,6 +68,10 @@ class ServerRunner {
     // downstream calls, so overload costs a fast refusal, not a growing queue, thread count and
     // latency. Must exceed max_pollers to leave threads for calls.
     int max_threads = 0;
+    // TLS when tls.cert_file is set, mutual TLS with tls.client_ca_file; the files are watched
+    // and re-read every tls.reload_interval (common/tls/grpc_credentials.h). Check them with
+    // tls::CheckServerTls first: gRPC only logs a bad file. Plaintext by default.
+    tls::ServerTlsConfig tls;
     // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
     metrics::Registry* metrics = nullptr;
   };

@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <limits>
@@ -28,19 +29,22 @@
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/local/stream_protocol.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/asio/write.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
 #include "boost/beast/websocket.hpp"
 #include "common/http/json_error.h"
 #include "common/http/router.h"
+#include "common/http/tls_context.h"
 #include "common/http/url.h"
 #include "common/logging/correlation.h"
-#include "common/sync/mutex.h"
 #include "common/metrics/metrics.h"
+#include "common/sync/mutex.h"
 #include "spdlog/spdlog.h"
 
 namespace engram::http {
@@ -236,6 +240,7 @@ class HttpServer::Impl {
   class StreamContextImpl;
   class WebSocketSession;
   class WebSocketHandle;
+  class TlsRelay;
 
   // What a route serves: exactly one of handler, stream and websocket is set.
   struct RouteTarget {
@@ -249,7 +254,8 @@ class HttpServer::Impl {
   explicit Impl(Options options)
       : options_(std::move(options)),
         abort_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        ioc_(std::max(1, options_.threads)) {
+        ioc_(std::max(1, options_.threads)),
+        tls_ioc_(std::max(1, options_.threads)) {
     if (options_.metrics != nullptr) {
       requests_ = &options_.metrics->AddCounter("http_requests_total", "HTTP requests handled.",
                                                 {"route", "method", "code"});
@@ -293,15 +299,22 @@ class HttpServer::Impl {
               std::chrono::steady_clock::time_point start);
   void ConnectionStarted(const std::shared_ptr<Connection>& connection);
   void ConnectionEnded(Connection* connection);
+  // A new strand for a Session on the I/O threads.
+  asio::strand<asio::io_context::executor_type> NewSessionStrand() {
+    return asio::make_strand(ioc_);
+  }
   PollingSocket StreamSocket(int fd) const {
     return PollingSocket(fd, &streams_aborted_, abort_fd_, ToChrono(options_.idle_timeout));
   }
 
  private:
   void DoAccept();
+  // Serves an accepted connection: plain HTTP, or TLS through a TlsRelay.
+  void StartConnection(tcp::socket socket);
 
   // Constant after construction / Start().
   const Options options_;
+  std::unique_ptr<ServerTlsContext> tls_;  // Set by Start() when Options::tls is enabled.
   Router<RouteTarget> router_;
   metrics::CounterFamily* requests_ = nullptr;
   metrics::HistogramFamily* durations_ = nullptr;
@@ -324,6 +337,11 @@ class HttpServer::Impl {
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::steady_timer> accept_retry_timer_;
   std::vector<std::thread> threads_;
+  // TLS connections (TlsRelay) run here, on threads of their own: a stream handler blocks an
+  // ioc_ thread while it writes, and its bytes must still reach the client.
+  asio::io_context tls_ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> tls_work_guard_;
+  std::vector<std::thread> tls_threads_;
 };
 
 // A live connection (HTTP or WebSocket), registered with the server so Shutdown() reaches it.
@@ -1094,6 +1112,11 @@ absl::Status HttpServer::Impl::Start() {
     sync::MutexLock lock(&mu_);
     if (stopped_) return absl::FailedPreconditionError("HttpServer: already shut down");
   }
+  if (options_.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<ServerTlsContext>> tls = ServerTlsContext::Create(options_.tls);
+    if (!tls.ok()) return tls.status();
+    tls_ = *std::move(tls);
+  }
   const tcp::endpoint endpoint(address, static_cast<uint16_t>(options_.port));
   acceptor_.emplace(asio::make_strand(ioc_));
   const auto fail = [&](std::string_view what) {
@@ -1112,24 +1135,30 @@ absl::Status HttpServer::Impl::Start() {
   accept_retry_timer_.emplace(acceptor_->get_executor());
   work_guard_.emplace(ioc_.get_executor());
   DoAccept();
-  for (int i = 0; i < options_.threads; ++i) {
-    threads_.emplace_back([this] {
-      // Handlers catch their own exceptions; this is the last line of defence.
-      while (true) {
-        try {
-          ioc_.run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("http: uncaught exception on I/O thread: {}", e.what());
-        }
+  const auto run = [](asio::io_context& ioc) {
+    // Handlers catch their own exceptions; this is the last line of defence.
+    while (true) {
+      try {
+        ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("http: uncaught exception on I/O thread: {}", e.what());
       }
-    });
+    }
+  };
+  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this, run] { run(ioc_); });
+  if (tls_ != nullptr) {
+    tls_work_guard_.emplace(tls_ioc_.get_executor());
+    for (int i = 0; i < options_.threads; ++i) {
+      tls_threads_.emplace_back([this, run] { run(tls_ioc_); });
+    }
   }
   return absl::OkStatus();
 }
 
 void HttpServer::Impl::DoAccept() {
-  acceptor_->async_accept(asio::make_strand(ioc_),
+  // A TLS connection is accepted straight onto the TLS threads.
+  acceptor_->async_accept(asio::make_strand(tls_ != nullptr ? tls_ioc_ : ioc_),
                           [this](beast::error_code ec, tcp::socket socket) {
                             if (ec == asio::error::operation_aborted || shutting_down()) return;
                             if (ec) {
@@ -1145,11 +1174,156 @@ void HttpServer::Impl::DoAccept() {
                             // Nagle's algorithm until the client ACKs an earlier segment.
                             beast::error_code nodelay_ec;
                             socket.set_option(tcp::no_delay(true), nodelay_ec);
-                            auto session = std::make_shared<Session>(std::move(socket), this);
-                            ConnectionStarted(session);
-                            session->Start();
+                            StartConnection(std::move(socket));
                             DoAccept();
                           });
+}
+
+// TLS in front of a plain Session: the relay does the TLS handshake, then copies bytes between
+// the TLS stream and one end of a socketpair whose other end is an ordinary Session. Every HTTP
+// feature (keep-alive, stream routes on their blocking sockets, WebSockets, drain) thus works the
+// same over TLS, in one place, and no plaintext port is ever open. Relays run on the TLS threads
+// (tls_ioc_), so a stream handler blocking an I/O thread never stalls its own bytes. The relay
+// is a Connection, so Shutdown() waits for it to flush the last response before stopping the I/O
+// threads.
+class HttpServer::Impl::TlsRelay final : public Connection,
+                                         public std::enable_shared_from_this<TlsRelay> {
+ public:
+  TlsRelay(tcp::socket socket, std::shared_ptr<asio::ssl::context> context, Impl* server)
+      : Connection(server),
+        context_(std::move(context)),
+        executor_(socket.get_executor()),
+        stream_(beast::tcp_stream(std::move(socket)), *context_),
+        local_(executor_) {}
+
+  void Start() {
+    asio::dispatch(executor_, [self = shared_from_this()] {
+      beast::get_lowest_layer(self->stream_)
+          .expires_after(ToChrono(self->server_->options().idle_timeout));
+      self->stream_.async_handshake(asio::ssl::stream_base::server,
+                                    [self](beast::error_code ec) { self->OnHandshake(ec); });
+    });
+  }
+
+  // A connection still in its handshake is closed; a relaying one ends with its Session.
+  void OnShutdown() override {
+    asio::post(executor_, [self = shared_from_this()] {
+      if (!self->relaying_) self->Close();
+    });
+  }
+
+ private:
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // A plaintext client, a wrong CA or a missing client certificate ends here.
+      spdlog::debug("http: TLS handshake failed: {}", ec.message());
+      return Close();
+    }
+    if (server_->shutting_down()) return Close();
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      spdlog::warn("http: socketpair failed: {}", std::strerror(errno));
+      return Close();
+    }
+    beast::error_code assign_ec;
+    local_.assign(asio::local::stream_protocol(), fds[0], assign_ec);
+    tcp::socket inner(server_->NewSessionStrand());
+    if (!assign_ec) inner.assign(tcp::v4(), fds[1], assign_ec);
+    if (assign_ec) {
+      if (!local_.is_open()) ::close(fds[0]);
+      if (!inner.is_open()) ::close(fds[1]);
+      return Close();
+    }
+    relaying_ = true;
+    beast::get_lowest_layer(stream_).expires_never();  // The Session's timeouts apply.
+    auto session = std::make_shared<Session>(std::move(inner), server_);
+    server_->ConnectionStarted(session);
+    session->Start();
+    ReadFromClient();
+    ReadFromSession();
+  }
+
+  void ReadFromClient() {
+    reading_client_ = true;
+    stream_.async_read_some(asio::buffer(up_),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->reading_client_ = false;
+                              if (self->closing_) return self->SendCloseNotify();
+                              if (ec) {
+                                // The client is done (or gone): the Session sees the end of its
+                                // input.
+                                beast::error_code ignored;
+                                self->local_.shutdown(asio::socket_base::shutdown_send, ignored);
+                                return;
+                              }
+                              asio::async_write(self->local_, asio::buffer(self->up_.data(), n),
+                                                [self](beast::error_code write_ec, size_t) {
+                                                  if (self->closing_) return;
+                                                  if (write_ec) return self->Close();
+                                                  self->ReadFromClient();
+                                                });
+                            });
+  }
+
+  void ReadFromSession() {
+    local_.async_read_some(asio::buffer(down_),
+                           [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             if (ec) {
+                               // The Session closed the connection: close_notify, once no client
+                               // read is pending.
+                               self->closing_ = true;
+                               if (self->reading_client_) {
+                                 beast::get_lowest_layer(self->stream_).socket().cancel();
+                               } else {
+                                 self->SendCloseNotify();
+                               }
+                               return;
+                             }
+                             asio::async_write(self->stream_, asio::buffer(self->down_.data(), n),
+                                               [self](beast::error_code write_ec, size_t) {
+                                                 if (write_ec) return self->Close();
+                                                 self->ReadFromSession();
+                                               });
+                           });
+  }
+
+  void SendCloseNotify() {
+    if (shutdown_sent_) return;
+    shutdown_sent_ = true;
+    // Waits for the client's close_notify for a short while, as Session::LingerAndClose does.
+    beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+    stream_.async_shutdown([self = shared_from_this()](beast::error_code) { self->Close(); });
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+    local_.close(ignored);
+  }
+
+  const std::shared_ptr<asio::ssl::context> context_;  // Outlives stream_.
+  const asio::any_io_executor executor_;               // The connection's strand.
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  asio::local::stream_protocol::socket local_;
+  std::array<char, 16 << 10> up_{};    // client -> session
+  std::array<char, 16 << 10> down_{};  // session -> client
+  bool relaying_ = false;
+  bool reading_client_ = false;
+  bool closing_ = false;
+  bool shutdown_sent_ = false;
+};
+
+void HttpServer::Impl::StartConnection(tcp::socket socket) {
+  if (tls_ != nullptr) {
+    auto relay = std::make_shared<TlsRelay>(std::move(socket), tls_->Current(), this);
+    ConnectionStarted(relay);
+    relay->Start();
+    return;
+  }
+  auto session = std::make_shared<Session>(std::move(socket), this);
+  ConnectionStarted(session);
+  session->Start();
 }
 
 void HttpServer::Impl::ConnectionStarted(const std::shared_ptr<Connection>& connection) {
@@ -1209,6 +1383,10 @@ void HttpServer::Impl::Shutdown() {
   ioc_.stop();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  tls_work_guard_.reset();
+  tls_ioc_.stop();
+  for (std::thread& thread : tls_threads_) thread.join();
+  tls_threads_.clear();
 }
 
 Response HttpServer::Impl::Dispatch(Request& request, std::string_view raw_query,

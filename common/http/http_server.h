@@ -42,6 +42,9 @@
 //   * Stream routes (HandleStream): the body is never buffered; the handler reads it and writes a
 //     chunked response through a StreamContext. The connection is kept alive afterwards only if
 //     the body was read to its end before the response started and the response was finished.
+//   * TLS (Options::tls): every connection is TLS (plaintext clients fail the handshake and are
+//     closed), with client certificates required when a client CA is set. Everything above
+//     works the same over TLS. Rotated certificate files are picked up by new connections.
 //   * WebSocket routes (HandleWebSocket): a GET with "Upgrade: websocket" is authorized, then
 //     upgraded; a GET without it gets 426. The server pings an idle peer and closes it when no
 //     answer comes within Options::idle_timeout.
@@ -72,6 +75,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/tls/tls_config.h"
 
 namespace engram::metrics {
 class Registry;
@@ -218,6 +222,9 @@ class HttpServer {
     // Set on every response, errors and streams included, unless the handler set the same header
     // (e.g. security headers: X-Content-Type-Options, X-Frame-Options, Content-Security-Policy).
     std::vector<std::pair<std::string, std::string>> default_headers;
+    // HTTPS when tls.cert_file is set (mutual TLS with tls.client_ca_file); the files are re-read
+    // when they change (tls_context.h). Plaintext by default.
+    tls::ServerTlsConfig tls;
   };
 
   explicit HttpServer(Options options);

@@ -32,6 +32,21 @@ absl::StatusOr<HostConfig> HostConfigFromFlags(const HostFlags& flags, HostConfi
     return absl::InternalError(absl::StrCat(
         base.service, ": the gRPC port flag and the gRPC service name must come together"));
   }
+  if (flags.tls_reload_s < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_reload_s: ", flags.tls_reload_s, ", at least 1"));
+  }
+  if (base.grpc_service.empty() && !flags.tls_client_ca.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_client_ca: ", base.service,
+                     " has no gRPC port; --http_tls_client_ca requires "
+                     "client certificates on its HTTP port"));
+  }
+  base.tls = {.cert_file = flags.tls_cert,
+              .key_file = flags.tls_key,
+              .client_ca_file = flags.tls_client_ca,
+              .reload_interval = absl::Seconds(flags.tls_reload_s)};
+  base.http_client_ca_file = flags.http_tls_client_ca;
   base.listen_address = flags.listen_address;
   base.grpc_port = flags.grpc_port.value_or(0);
   base.http_port = flags.http_port;

@@ -43,7 +43,18 @@ absl::Status HostConfig::Validate() const {
   if (max_connection_age <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--max_connection_age_s: must be positive (0 on the flag: never)");
   }
+  if (absl::Status s = tls::CheckServerTls(tls); !s.ok()) return s;
+  if (!http_client_ca_file.empty()) {
+    if (absl::Status s = tls::CheckServerTls(HttpTls()); !s.ok()) return s;
+  }
   return absl::OkStatus();
+}
+
+tls::ServerTlsConfig HostConfig::HttpTls() const {
+  tls::ServerTlsConfig http = tls;
+  http.client_ca_file = http_client_ca_file;
+  http.client_ca_flag = "--http_tls_client_ca";
+  return http;
 }
 
 ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
@@ -67,6 +78,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
   hopts.drain_timeout = config_.drain_timeout;
   hopts.metrics = &metrics_;
   hopts.default_headers = config_.default_headers;
+  hopts.tls = config_.HttpTls();
   http_ = std::make_unique<http::HttpServer>(hopts);
   // The readiness function is looked up per probe, so SetReadiness may come after construction.
   http::AddStandardRoutes(*http_, &metrics_, [this] {
@@ -82,6 +94,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
     gopts.max_message_bytes = config_.max_message_bytes;
     gopts.max_threads = config_.grpc_max_threads;
     gopts.metrics = &metrics_;
+    gopts.tls = config_.tls;
     grpc_ = std::make_unique<grpcutil::ServerRunner>(gopts);
   }
 }

@@ -35,6 +35,7 @@
 #include "common/http/http_server.h"
 #include "common/http/standard_routes.h"
 #include "common/metrics/metrics.h"
+#include "common/tls/tls_config.h"
 
 namespace engram::service {
 
@@ -60,10 +61,17 @@ struct HostConfig {
   // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
   // replicas an HPA added; InfiniteDuration keeps them.
   absl::Duration max_connection_age = absl::InfiniteDuration();
+  // Server TLS: the gRPC port uses `tls` as is; the HTTP port uses the same certificate and key
+  // with http_client_ca_file as its client CA (REST clients and probes rarely hold certificates).
+  tls::ServerTlsConfig tls;
+  std::string http_client_ca_file;
   // Headers on every HTTP response (http::HttpServer::Options::default_headers).
   std::vector<std::pair<std::string, std::string>> default_headers;
 
-  // INVALID_ARGUMENT naming the flag behind a bad value (ports, threads, durations).
+  // The HTTP port's TLS config (tls with http_client_ca_file).
+  tls::ServerTlsConfig HttpTls() const;
+
+  // INVALID_ARGUMENT naming the flag behind a bad value (ports, threads, durations, TLS files).
   absl::Status Validate() const;
 };
 

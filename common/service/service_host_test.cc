@@ -48,6 +48,15 @@ TEST(HostConfigFromFlags, BadValuesNameTheFlag) {
       {[](HostFlags& f) { f.log_format = "xml"; }, "--log_format"},
       {[](HostFlags& f) { f.log_level = "loud"; }, "--log_level"},
       {[](HostFlags& f) { f.listen_address = ""; }, "--listen_address"},
+      {[](HostFlags& f) {
+         f.tls_cert = "/nonexistent/tls.crt";
+         f.tls_key = "/nonexistent/tls.key";
+       },
+       "--tls_cert '/nonexistent/tls.crt'"},
+      {[](HostFlags& f) { f.tls_key = "/nonexistent/tls.key"; }, "--tls_cert is needed"},
+      {[](HostFlags& f) { f.tls_client_ca = "/nonexistent/ca.crt"; }, "--tls_client_ca"},
+      {[](HostFlags& f) { f.http_tls_client_ca = "/nonexistent/ca.crt"; }, "--http_tls_client_ca"},
+      {[](HostFlags& f) { f.tls_reload_s = 0; }, "--tls_reload_s"},
   };
   for (const Case& c : cases) {
     HostFlags f = GrpcFlags();

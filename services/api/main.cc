@@ -6,6 +6,7 @@
 #include "services/api/server/api_server.h"
 
 ENGRAM_HOST_FLAGS(/*grpc_port=*/50051, /*http_port=*/8080, /*max_connection_age_s=*/300);
+ENGRAM_DOWNSTREAM_TLS_FLAGS();
 ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC address.");
 ABSL_FLAG(std::string, hybrid_addr, "127.0.0.1:50052",
           "engram-hybrid gRPC target, balanced round-robin over every address it resolves to.");
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
         config.host.http_idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_http_idle_timeout_s));
         config.host.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
+        config.downstream_tls = ReadDownstreamTlsFlags();
         config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
         config.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
         config.keys_reload_interval = absl::GetFlag(FLAGS_api_keys_reload_s) > 0

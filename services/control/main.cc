@@ -6,6 +6,7 @@
 #include "services/control/server/control_server.h"
 
 ENGRAM_HTTP_HOST_FLAGS(/*http_port=*/8090);
+ENGRAM_DOWNSTREAM_TLS_FLAGS();
 ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC address.");
 ABSL_FLAG(std::string, storage_http_addr, "127.0.0.1:9103", "engram-storage HTTP address (/readyz, /metrics).");
 ABSL_FLAG(std::string, hybrid_addr, "127.0.0.1:50052",
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
         engram::control::ControlServerConfig config;
         config.host = std::move(host);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
+        config.downstream_tls = ReadDownstreamTlsFlags();
         config.storage_http_address = absl::GetFlag(FLAGS_storage_http_addr);
         config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
         config.hybrid_http_port = absl::GetFlag(FLAGS_hybrid_http_port);
@@ -49,7 +51,8 @@ int main(int argc, char** argv) {
         config.scrape_interval = absl::Seconds(absl::GetFlag(FLAGS_scrape_interval_s));
         config.history = absl::Minutes(absl::GetFlag(FLAGS_history_minutes));
         config.max_upload_bytes = absl::GetFlag(FLAGS_max_upload_gb) << 30;
-        config.secure_cookies = absl::GetFlag(FLAGS_secure_cookies);
+        // A UI served over HTTPS marks its session cookie Secure.
+        config.secure_cookies = absl::GetFlag(FLAGS_secure_cookies) || config.host.tls.enabled();
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         return std::make_unique<engram::control::ControlServer>(std::move(config));
       });

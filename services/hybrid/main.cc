@@ -7,6 +7,7 @@
 #include "services/hybrid/service/hybrid_server.h"
 
 ENGRAM_HOST_FLAGS(/*grpc_port=*/50052, /*http_port=*/9102, /*max_connection_age_s=*/300);
+ENGRAM_DOWNSTREAM_TLS_FLAGS();
 ABSL_FLAG(std::string, storage_addr, "127.0.0.1:50053", "engram-storage gRPC address.");
 ABSL_FLAG(std::string, model_dir, "", "Root of the word-vector models (/models in Kubernetes).");
 ABSL_FLAG(std::string, preload, "hashing", "Comma-separated embedders loaded before readiness.");
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
         engram::hybrid::HybridServerConfig config;
         config.host = std::move(host);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
+        config.storage_tls = ReadDownstreamTlsFlags();
         config.model_dir = absl::GetFlag(FLAGS_model_dir);
         config.preload = absl::StrSplit(absl::GetFlag(FLAGS_preload), ',', absl::SkipEmpty());
         config.cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_cache_mb)) << 20;

@@ -2,7 +2,9 @@
 # The example clients (clients/, docs/clients.md) against the real suite: engram-storage,
 # engram-hybrid and engram-api on ephemeral ports with a temporary data dir and keys file, then one
 # example, which checks every result it gets. Run by ctest (tests/clients/CMakeLists.txt) as:
-#   run_clients_test.sh <build dir> <source dir> python|node|curl
+#   run_clients_test.sh <build dir> <source dir> python|node|curl [tls]
+#     tls: engram-api serves TLS with a certificate from a CA made here; the example gets the CA
+#     ($ENGRAM_CA_FILE)
 #   run_clients_test.sh <build dir> <source dir> npm-ci    (installs clients/node's pinned packages)
 # It fails, never skips, when a tool is missing: scripts/bootstrap.sh test installs them.
 set -euo pipefail
@@ -50,10 +52,28 @@ source "$SRC/tests/testing/suite.sh"
 suite_init /tmp/engram-clients-"$CLIENT"
 ADMIN_KEY="ek_clients_admin_$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 suite_keys "$ADMIN_KEY"
+SCHEME=http
+CURL_TLS=()
+if [[ "${4:-}" == tls ]]; then
+  # engram-api with TLS (docs/operations.md#tls), its certificate from a CA made here; the example
+  # gets the CA as $ENGRAM_CA_FILE, as docs/clients.md shows.
+  need openssl
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=clients test CA" -keyout "$WORK/ca.key" -out "$WORK/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=engram-api" \
+    -keyout "$WORK/api.key" -out "$WORK/api.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/api.ext"
+  openssl x509 -req -in "$WORK/api.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" -CAcreateserial \
+    -days 1 -extfile "$WORK/api.ext" -out "$WORK/api.crt" 2>/dev/null
+  API_FLAGS="--tls_cert=$WORK/api.crt --tls_key=$WORK/api.key" API_CACERT="$WORK/ca.crt"
+  export ENGRAM_CA_FILE="$WORK/ca.crt"
+  SCHEME=https
+  CURL_TLS=(--cacert "$WORK/ca.crt")
+fi
 suite_start_core "$BUILD"
 
 # The examples take the address and key from the environment, as documented in docs/clients.md.
-export ENGRAM_ADDR="127.0.0.1:$AG" ENGRAM_HTTP_URL="http://127.0.0.1:$AH" ENGRAM_API_KEY="$ADMIN_KEY"
+export ENGRAM_ADDR="127.0.0.1:$AG" ENGRAM_HTTP_URL="$SCHEME://127.0.0.1:$AH" ENGRAM_API_KEY="$ADMIN_KEY"
 status=0
 case "$CLIENT" in
   python)
@@ -73,7 +93,7 @@ if ((status != 0)); then
   exit 1
 fi
 # The example deleted its namespace: only the suite's own namespaces are left.
-leftover=$(curl -fsS -H "Authorization: Bearer $ADMIN_KEY" "$ENGRAM_HTTP_URL/v1/namespaces" |
+leftover=$(curl -fsS "${CURL_TLS[@]}" -H "Authorization: Bearer $ADMIN_KEY" "$ENGRAM_HTTP_URL/v1/namespaces" |
   python3 -c 'import json, sys; print(" ".join(n["name"] for n in json.load(sys.stdin).get("namespaces", []) if n["name"].startswith("example-")))')
 [[ -z "$leftover" ]] || { echo "the $CLIENT example left namespace(s) behind: $leftover" >&2; exit 1; }
 echo "clients: the $CLIENT example passed against the real suite"

@@ -4,7 +4,8 @@
 #   suite_keys "$ADMIN_KEY"         # WORK/keys.json with one admin key
 #   suite_start_core "$BUILD"       # storage, hybrid, api; sets SG SH HG HH AG AH (ports)
 # Ports default to free ones; set SG SH HG HH AG AH before suite_start_core to fix them.
-# API_FLAGS: extra engram-api flags. KEEP_WORK=1 keeps WORK. Every started pid goes in `pids`.
+# API_FLAGS: extra engram-api flags; API_CACERT: engram-api serves HTTPS (its --tls_cert in
+# API_FLAGS), verified against this CA. KEEP_WORK=1 keeps WORK. Every started pid goes in `pids`.
 # shellcheck shell=bash
 
 suite_init() {  # prefix
@@ -27,13 +28,14 @@ suite_logs() {  # the tail of every service log, on stderr
   for f in "$WORK"/*.log; do echo "== $f"; tail -20 "$f"; done >&2
 }
 
-wait_ready() {  # name http_port
-  local _
+wait_ready() {  # name http_port [ca_file: the port is HTTPS]
+  local _ url="http://127.0.0.1:$2/readyz" tls=()
+  if [[ -n "${3:-}" ]]; then url="https://127.0.0.1:$2/readyz" tls=(--cacert "$3"); fi
   for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && return 0
+    curl -fsS "${tls[@]}" "$url" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "$1 not ready: $(curl -s "http://127.0.0.1:$2/readyz")" >&2
+  echo "$1 not ready: $(curl -s "${tls[@]}" "$url")" >&2
   suite_logs
   exit 1
 }
@@ -60,5 +62,5 @@ suite_start_core() {  # build_dir
     --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="$AG" \
     --http_port="$AH" ${API_FLAGS:-} >"$WORK/api.log" 2>&1 &
   pids+=($!)
-  wait_ready api "$AH"
+  wait_ready api "$AH" "${API_CACERT:-}"
 }

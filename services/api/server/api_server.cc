@@ -9,6 +9,7 @@
 #include "common/grpc/channel.h"
 #include "common/http/standard_routes.h"
 #include "common/status/status_macros.h"
+#include "common/tls/grpc_credentials.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "services/api/rest/rest_gateway.h"
 #include "spdlog/spdlog.h"
@@ -36,10 +37,12 @@ const char* StateName(grpc_connectivity_state s) {
 constexpr int kMaxResponseBytes = 64 << 20;
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, bool round_robin,
-                                           absl::Duration max_backoff) {
+                                           absl::Duration max_backoff,
+                                           const tls::ClientTlsConfig& tls_config) {
   return grpc_util::MakeDownstreamChannel(target, {.round_robin = round_robin,
                                                    .max_reconnect_backoff = max_backoff,
-                                                   .max_message_bytes = kMaxResponseBytes});
+                                                   .max_message_bytes = kMaxResponseBytes,
+                                                   .tls = tls_config});
 }
 
 service::HostConfig Named(service::HostConfig host) {
@@ -54,6 +57,7 @@ service::HostConfig Named(service::HostConfig host) {
 }  // namespace
 
 absl::Status ApiServerConfig::Validate() const {
+  if (absl::Status s = tls::CheckClientTls(downstream_tls); !s.ok()) return s;
   if (auth_enabled && api_keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_keys_file is required with --auth=enabled (or pass --auth=disabled for local "
@@ -91,13 +95,13 @@ ApiServer::ApiServer(ApiServerConfig config)
       cache_(ResponseCacheOptions{.max_bytes = config_.cache_bytes, .ttl = config_.cache_ttl}) {
   storage_.name = "storage";
   storage_.target = config_.storage_address;
-  storage_.channel =
-      MakeChannel(storage_.target, /*round_robin=*/false, config_.max_reconnect_backoff);
+  storage_.channel = MakeChannel(storage_.target, /*round_robin=*/false,
+                                 config_.max_reconnect_backoff, config_.downstream_tls);
   storage_.breaker = std::make_unique<CircuitBreaker>("storage", config_.breaker);
   hybrid_.name = "hybrid";
   hybrid_.target = WithResolver(config_.hybrid_address);
-  hybrid_.channel =
-      MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff);
+  hybrid_.channel = MakeChannel(hybrid_.target, /*round_robin=*/true, config_.max_reconnect_backoff,
+                                config_.downstream_tls);
   hybrid_.breaker = std::make_unique<CircuitBreaker>("hybrid", config_.breaker);
   storage_stub_ = storage::v1::Storage::NewStub(storage_.channel);
   hybrid_stub_ = hybrid::v1::Hybrid::NewStub(hybrid_.channel);

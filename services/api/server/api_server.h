@@ -34,6 +34,7 @@
 #include "common/http/standard_routes.h"
 #include "common/service/service_host.h"
 #include "common/sync/mutex.h"
+#include "common/tls/tls_config.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "grpcpp/channel.h"
@@ -57,6 +58,8 @@ struct ApiServerConfig {
                            .max_connection_age = absl::Minutes(5)};
   std::string storage_address = "127.0.0.1:50053";
   std::string hybrid_address = "127.0.0.1:50052";  // gRPC target, e.g. "dns:///engram-hybrid:50052"
+  // TLS of the channels to storage and hybrid (plaintext by default; common/tls/tls_config.h).
+  tls::ClientTlsConfig downstream_tls;
   // JSON keys file (policy/api_keys.h). Required when auth_enabled. Re-read every
   // keys_reload_interval (InfiniteDuration: never); a changed file replaces the keys, a bad one is
   // logged and counted and the keys in force stay.

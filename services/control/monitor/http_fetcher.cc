@@ -5,14 +5,18 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/address.hpp"
 #include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ssl/host_name_verification.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "common/http/tls_context.h"
 #include "fmt/format.h"
 
 namespace engram::control {
@@ -33,6 +37,8 @@ std::string FormatAddress(const asio::ip::address& ip, unsigned short port) {
 
 class BeastHttpFetcher final : public HttpFetcher {
  public:
+  explicit BeastHttpFetcher(tls::ClientTlsConfig tls) : tls_(std::move(tls)) {}
+
   absl::StatusOr<std::vector<std::string>> Resolve(std::string_view host_port) override {
     absl::StatusOr<HostPort> split = SplitHostPort(host_port);
     if (!split.ok()) return split.status();
@@ -75,9 +81,31 @@ class BeastHttpFetcher final : public HttpFetcher {
           fmt::format("'{}' is not a numeric address (resolve it first)", address));
     }
     const tcp::endpoint endpoint(ip, static_cast<unsigned short>(std::stoi(split->port)));
-
+    if (!tls_.enabled()) {
+      asio::io_context ioc;
+      beast::tcp_stream stream(ioc);
+      return Exchange(ioc, stream, endpoint, address, path, timeout, max_body_bytes);
+    }
+    // A new context per request: rotated CA and client certificate files apply at once.
+    absl::StatusOr<std::shared_ptr<asio::ssl::context>> context = http::MakeClientSslContext(tls_);
+    if (!context.ok()) return context.status();
     asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
+    beast::ssl_stream<beast::tcp_stream> stream(ioc, **context);
+    const std::string server_name = tls_.server_name.empty() ? split->host : tls_.server_name;
+    // SNI only carries host names, never addresses.
+    boost::system::error_code not_an_address;
+    asio::ip::make_address(server_name, not_an_address);
+    if (not_an_address) SSL_set_tlsext_host_name(stream.native_handle(), server_name.c_str());
+    stream.set_verify_callback(asio::ssl::host_name_verification(server_name));
+    return Exchange(ioc, stream, endpoint, address, path, timeout, max_body_bytes);
+  }
+
+ private:
+  template <class Stream>
+  absl::StatusOr<HttpResponse> Exchange(asio::io_context& ioc, Stream& stream,
+                                        const tcp::endpoint& endpoint, std::string_view address,
+                                        std::string_view path, absl::Duration timeout,
+                                        size_t max_body_bytes) {
     bhttp::request<bhttp::empty_body> request(bhttp::verb::get,
                                               beast::string_view(path.data(), path.size()), 11);
     request.set(bhttp::field::host, beast::string_view(address.data(), address.size()));
@@ -107,13 +135,9 @@ class BeastHttpFetcher final : public HttpFetcher {
 
     // One deadline for the whole request: the stream's expiry applies to every operation started
     // until it is changed.
-    stream.expires_after(absl::ToChronoNanoseconds(timeout));
+    beast::get_lowest_layer(stream).expires_after(absl::ToChronoNanoseconds(timeout));
     std::string_view stage = "connect to";
-    stream.async_connect(endpoint, [&](beast::error_code connect_ec) {
-      if (connect_ec) {
-        result = connect_ec;
-        return;
-      }
+    std::function<void()> send = [&] {
       stage = "send request to";
       bhttp::async_write(stream, request, [&](beast::error_code write_ec, size_t) {
         if (write_ec) {
@@ -133,11 +157,29 @@ class BeastHttpFetcher final : public HttpFetcher {
           read_body();
         });
       });
+    };
+    beast::get_lowest_layer(stream).async_connect(endpoint, [&](beast::error_code connect_ec) {
+      if (connect_ec) {
+        result = connect_ec;
+        return;
+      }
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        send();
+      } else {
+        stage = "complete a TLS handshake with";
+        stream.async_handshake(asio::ssl::stream_base::client, [&](beast::error_code tls_ec) {
+          if (tls_ec) {
+            result = tls_ec;
+            return;
+          }
+          send();
+        });
+      }
     });
     ioc.run();
     beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).socket().close(ignored);
 
     if (result == beast::error::timeout) {
       return absl::DeadlineExceededError(fmt::format("GET {}: no answer from {} within {} ({})",
@@ -157,10 +199,14 @@ class BeastHttpFetcher final : public HttpFetcher {
     response.body = std::move(parser.get().body());
     return response;
   }
+
+  const tls::ClientTlsConfig tls_;
 };
 
 }  // namespace
 
-std::shared_ptr<HttpFetcher> NewBeastHttpFetcher() { return std::make_shared<BeastHttpFetcher>(); }
+std::shared_ptr<HttpFetcher> NewBeastHttpFetcher(tls::ClientTlsConfig tls) {
+  return std::make_shared<BeastHttpFetcher>(std::move(tls));
+}
 
 }  // namespace engram::control

@@ -11,15 +11,21 @@
 // dual-stack name ("localhost", a dual-stack pod) is one instance, not two. It blocks for as long
 // as the system resolver does (bounded by resolv.conf's timeout and attempts).
 //
+// With TLS, the server's certificate is verified against tls.ca_file (or the system's CAs) and
+// must name tls.server_name, or else the address dialled (so give certificates IP SANs, or set
+// the server name); tls.cert_file/key_file are presented for mutual TLS. The files are read for
+// every request, so rotated ones apply at once.
+//
 // Thread-safety: thread-safe; every call uses its own io_context and socket.
 #pragma once
 
 #include <memory>
 
+#include "common/tls/tls_config.h"
 #include "services/control/monitor/scraper.h"
 
 namespace engram::control {
 
-std::shared_ptr<HttpFetcher> NewBeastHttpFetcher();
+std::shared_ptr<HttpFetcher> NewBeastHttpFetcher(tls::ClientTlsConfig tls = {});
 
 }  // namespace engram::control

@@ -1,6 +1,5 @@
 #include "services/control/server/control_server.h"
 
-
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +12,8 @@
 #include "common/crypto/sha256.h"
 #include "common/http/json_error.h"
 #include "common/status/status_macros.h"
+#include "common/grpc/channel.h"
+#include "common/tls/grpc_credentials.h"
 #include "grpcpp/create_channel.h"
 #include "spdlog/spdlog.h"
 
@@ -120,6 +121,7 @@ http::Response ServeAsset(const Asset& asset, const http::Request& request) {
 }
 
 absl::Status ControlServerConfig::Validate() const {
+  if (absl::Status s = tls::CheckClientTls(downstream_tls); !s.ok()) return s;
   if (api_keys_file.empty()) {
     return absl::InvalidArgumentError(
         "--api_keys_file: required (the same keys file as engram-api; an admin key logs in)");
@@ -165,15 +167,15 @@ ControlServer::ControlServer(ControlServerConfig config)
     : config_(std::move(config)),
       host_(Named(config_.host)),
       limiter_(/*max_failures_per_client=*/5, /*max_failures_total=*/100, absl::Minutes(1)) {
-  storage_channel_ = grpc::CreateChannel(config_.storage_address, grpc::InsecureChannelCredentials());
-  grpc::ChannelArguments args;
-  args.SetLoadBalancingPolicyName("round_robin");
+  // Like every service-to-service channel: a short reconnect backoff (common/grpc/channel.h).
+  storage_channel_ = grpc_util::MakeDownstreamChannel(config_.storage_address, {.tls = config_.downstream_tls});
   std::string hybrid_target = config_.hybrid_address;
   if (!absl::StrContains(hybrid_target, ":///") && !absl::StartsWith(hybrid_target, "ipv4:") &&
       !absl::StartsWith(hybrid_target, "ipv6:") && !absl::StartsWith(hybrid_target, "unix:")) {
     hybrid_target = "dns:///" + hybrid_target;
   }
-  hybrid_channel_ = grpc::CreateCustomChannel(hybrid_target, grpc::InsecureChannelCredentials(), args);
+  hybrid_channel_ = grpc_util::MakeDownstreamChannel(hybrid_target,
+                                                     {.round_robin = true, .tls = config_.downstream_tls});
   storage_ = storage::v1::Storage::NewStub(storage_channel_);
   hybrid_ = hybrid::v1::Hybrid::NewStub(hybrid_channel_);
   admin_ = std::make_unique<AdminApi>(storage_.get(), hybrid_.get(), config_.admin);
@@ -625,7 +627,8 @@ absl::Status ControlServer::Start() {
   };
   monitor_options.interval = config_.scrape_interval;
   monitor_options.history = config_.history;
-  ASSIGN_OR_RETURN(monitor_, Monitor::Create(std::move(monitor_options), NewBeastHttpFetcher()));
+  ASSIGN_OR_RETURN(monitor_, Monitor::Create(std::move(monitor_options),
+                                             NewBeastHttpFetcher(config_.downstream_tls)));
   subscription_ = monitor_->Subscribe([this](std::shared_ptr<const Tick> tick) {
     json message = tick->ToJson();
     message["type"] = "tick";
@@ -636,8 +639,8 @@ absl::Status ControlServer::Start() {
   RETURN_IF_ERROR(monitor_->Start());
   RETURN_IF_ERROR(host_.Start());
   keys_thread_ = std::thread([this] { KeysLoop(); });
-  spdlog::info("engram-control: UI at http://{}:{}{}", config_.host.listen_address, host_.http_port(),
-               config_.base_path);
+  spdlog::info("engram-control: UI at {}://{}:{}{}", config_.host.tls.enabled() ? "https" : "http",
+               config_.host.listen_address, host_.http_port(), config_.base_path);
   return absl::OkStatus();
 }
 

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/service/service_host.h"
+#include "common/tls/tls_config.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "services/api/policy/api_keys.h"
@@ -45,6 +46,9 @@ struct ControlServerConfig {
   std::string hybrid_address = "127.0.0.1:50052";  // gRPC target; a DNS name lists replicas
   int hybrid_http_port = 9102;
   std::string api_http_address = "127.0.0.1:8080";  // may be a DNS name listing replicas
+  // TLS of the gRPC channels to storage and hybrid and of the monitor's HTTP scrapes of every
+  // service (plaintext by default; common/tls/tls_config.h).
+  tls::ClientTlsConfig downstream_tls;
   std::string api_keys_file;                        // required
   std::string session_secret_file;                  // optional; default: derived from the keys
   std::string ui_dir;                               // empty: the embedded assets

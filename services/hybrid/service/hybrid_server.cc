@@ -29,6 +29,7 @@ service::HostConfig Named(service::HostConfig host) {
 }  // namespace
 
 absl::Status HybridServerConfig::Validate() const {
+  if (absl::Status s = tls::CheckClientTls(storage_tls); !s.ok()) return s;
   if (threads < 0) return absl::InvalidArgumentError(absl::StrCat("--threads: ", threads, ", must be >= 0"));
   if (core.max_concurrent_storage_calls == 0) {
     return absl::InvalidArgumentError("--storage_concurrency: 0, must be >= 1");
@@ -64,7 +65,8 @@ HybridServer::HybridServer(HybridServerConfig config)
   host_.metrics().AddCallbackGauge("engram_hybrid_compute_threads", "Compute threads.",
                             [this] { return static_cast<double>(pool_->threads()); });
   channel_ = grpc_util::MakeDownstreamChannel(
-      config_.storage_address, {.max_reconnect_backoff = config_.max_reconnect_backoff});
+      config_.storage_address,
+      {.max_reconnect_backoff = config_.max_reconnect_backoff, .tls = config_.storage_tls});
   stub_ = storage::v1::Storage::NewStub(channel_);
   core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &host_.metrics(), config_.core);
   service_ = std::make_unique<HybridService>(core_.get());

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/service/service_host.h"
+#include "common/tls/tls_config.h"
 #include "grpcpp/channel.h"
 #include "services/hybrid/service/hybrid_core.h"
 #include "services/hybrid/service/hybrid_service.h"
@@ -34,6 +35,8 @@ struct HybridServerConfig {
   // Cap of the storage channel's reconnect backoff: hybrid serves again within about this long
   // of storage's return (common/grpc/channel.h).
   absl::Duration max_reconnect_backoff = absl::Seconds(2);
+  // TLS of the storage channel (plaintext by default; common/tls/tls_config.h).
+  tls::ClientTlsConfig storage_tls;
   std::string model_dir;
   std::vector<std::string> preload = {"hashing"};  // embedder names loaded before readiness
   size_t cache_bytes = 256 << 20;
