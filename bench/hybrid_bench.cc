@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ ABSL_FLAG(int, embed_texts, 20000, "Texts embedded per embed cell.");
 ABSL_FLAG(std::string, use_lite_batches, "1,32", "use-lite batch sizes.");
 ABSL_FLAG(int, use_lite_texts, 2000, "Texts embedded per use-lite cell.");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
+ABSL_FLAG(std::string, use_lite_dump, "", "Also write the use-lite section's texts here, one per line (for the peer).");
 ABSL_FLAG(int, learn_items, 3000, "Items learned per learn cell.");
 ABSL_FLAG(int, learn_batch, 100, "Items per Learn call.");
 ABSL_FLAG(int, sentences, 50000, "Sentences loaded for the reason section (each adds ~2 concepts).");
@@ -132,6 +134,10 @@ void UseLiteSection() {
   std::vector<std::string> texts = Sentences(total, 7);
   size_t tokens = 0;
   for (const std::string& t : texts) tokens += model.Tokenize(t).size();
+  if (const std::string dump = absl::GetFlag(FLAGS_use_lite_dump); !dump.empty()) {
+    std::ofstream out(dump);
+    for (const std::string& t : texts) out << t << "\n";
+  }
   printf("\n== use-lite: single thread, %d texts per cell (~70 bytes, %.1f tokens each), median of %d\n", total,
          static_cast<double>(tokens) / total, absl::GetFlag(FLAGS_reps));
   printf("%6s | %12s | %10s\n", "batch", "texts/s", "us/text");
