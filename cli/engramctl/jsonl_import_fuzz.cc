@@ -5,7 +5,6 @@
 // throw or crash.
 #include <cstddef>
 #include <cstdint>
-#include <string_view>
 
 #include "absl/strings/str_split.h"
 #include "cli/engramctl/bulk_import.h"
@@ -19,7 +18,7 @@ void CheckError(const absl::Status& status) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string_view input(reinterpret_cast<const char*>(data), size);
+  absl::string_view input(reinterpret_cast<const char*>(data), size);
   for (absl::string_view line : absl::StrSplit(input, '\n')) {
     CheckError(engram::cli::ParseJsonlRecord(line, "ns").status());
     CheckError(engram::cli::ParseJsonlLine(line, "ns").status());
