@@ -6,6 +6,12 @@
 #     code that only stores or parses the messages (the storage engine) builds without gRPC.
 #   engram_cc_test(NAME <test> SRCS <files...> DEPS <targets...> [LABELS <labels...>])
 #     A GoogleTest binary registered with ctest.
+#   engram_fuzz_target(NAME <target> SOURCES <files...> LIBS <targets...>)
+#     A libFuzzer target (only when ENGRAM_FUZZ is on: the clang sanitizer tree of scripts/asan.sh)
+#     over the seed corpus committed in testdata/fuzz/<target>/ beside it. Registered with ctest
+#     (label "fuzz") to run for ENGRAM_FUZZ_SECONDS over that corpus; it fails only when libFuzzer
+#     finds a crash, a leak, a sanitizer report or an input that runs longer than 30 s. New inputs
+#     and crash artifacts go to <build>/fuzz/<target>/, never into the source tree.
 
 set(ENGRAM_PROTO_ROOT "${PROJECT_SOURCE_DIR}/proto")
 set(ENGRAM_PROTO_GEN "${PROJECT_BINARY_DIR}/proto_gen")
@@ -69,4 +75,28 @@ function(engram_cc_test)
     set(T_TIMEOUT 600)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT})
+endfunction()
+
+set(ENGRAM_FUZZ_SECONDS 10 CACHE STRING "Seconds each fuzz target runs in ctest")
+
+function(engram_fuzz_target)
+  if(NOT ENGRAM_FUZZ)
+    return()
+  endif()
+  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS" ${ARGN})
+  add_executable(${F_NAME} ${F_SOURCES})
+  target_link_libraries(${F_NAME} PRIVATE ${F_LIBS})
+  target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+  set(seeds "${CMAKE_CURRENT_SOURCE_DIR}/testdata/fuzz/${F_NAME}")
+  if(NOT IS_DIRECTORY "${seeds}")
+    message(FATAL_ERROR "engram_fuzz_target(${F_NAME}): no seed corpus at ${seeds}")
+  endif()
+  set(work "${PROJECT_BINARY_DIR}/fuzz/${F_NAME}")
+  file(MAKE_DIRECTORY "${work}/corpus")
+  # libFuzzer writes new inputs into the first directory only: the build tree's, seeded from the
+  # committed corpus (the second directory).
+  add_test(NAME ${F_NAME}
+    COMMAND ${F_NAME} -max_total_time=${ENGRAM_FUZZ_SECONDS} -timeout=30 -rss_limit_mb=2048
+            -print_final_stats=1 -artifact_prefix=${work}/ ${work}/corpus ${seeds})
+  set_tests_properties(${F_NAME} PROPERTIES LABELS fuzz TIMEOUT 300)
 endfunction()

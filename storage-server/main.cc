@@ -13,6 +13,8 @@ ABSL_FLAG(std::string, snapshot_dir, "", "Directory for snapshot archives (defau
 ABSL_FLAG(std::string, sync, "always", "always: fsync before acknowledging; relaxed: bulk loads only.");
 ABSL_FLAG(int, relaxed_sync_ms, 100, "With --sync=relaxed, the longest time between fsyncs.");
 ABSL_FLAG(uint64_t, max_content_bytes, 1 << 20, "Largest concept content accepted.");
+ABSL_FLAG(uint64_t, max_snapshot_bytes, uint64_t{64} << 30,
+          "Largest snapshot archive accepted for restore, and largest total its files may restore to.");
 ABSL_FLAG(uint32_t, write_queue, 4096, "Queued write requests before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(uint64_t, checkpoint_log_mb, 256, "Checkpoint when the write-ahead log exceeds this size.");
 ABSL_FLAG(std::string, restore_from, "", "Snapshot archive to restore when data_dir holds no store yet.");
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
         config.engine.sync_mode = *sync;
         config.engine.relaxed_sync_interval = absl::Milliseconds(absl::GetFlag(FLAGS_relaxed_sync_ms));
         config.engine.limits.max_content_bytes = absl::GetFlag(FLAGS_max_content_bytes);
+        config.engine.limits.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
         config.engine.write_queue_capacity = absl::GetFlag(FLAGS_write_queue);
         config.engine.checkpoint_log_bytes = absl::GetFlag(FLAGS_checkpoint_log_mb) << 20;
         config.restore_from = absl::GetFlag(FLAGS_restore_from);

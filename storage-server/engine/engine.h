@@ -128,6 +128,7 @@ class Engine {
   // no concepts and no associations (FAILED_PRECONDITION otherwise).
   absl::StatusOr<v1::SnapshotInfo> RestoreSnapshot(const std::filesystem::path& path);
   const std::filesystem::path& snapshot_dir() const { return snapshot_dir_; }
+  const Limits& limits() const { return options_.limits; }
 
  private:
   struct Op;  // engine_internal.h

@@ -8,8 +8,11 @@
 #include <functional>
 #include <latch>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "engram/storage/v1/storage_log.pb.h"
 #include "storage-server/engine/engine.h"
@@ -26,6 +29,17 @@ struct Engine::Op {
   v1::WriteResponse response;
   v1::NamespaceInfo info;
 };
+
+// The CHECKPOINT file: the log position it covers, when, and the namespaces then.
+struct CheckpointFile {
+  uint64_t seq = 0;
+  int64_t time_micros = 0;
+  std::vector<NamespaceState> namespaces;
+};
+
+// Parses the text of a CHECKPOINT file (`path` names it in errors): DATA_LOSS for a checksum
+// mismatch or anything malformed (the server must not start on it). Never throws.
+absl::StatusOr<CheckpointFile> ParseCheckpoint(std::string_view text, std::string_view path);
 
 // ns/<id>: the directory of one namespace incarnation.
 inline std::filesystem::path NamespaceDir(const std::filesystem::path& data_dir, uint64_t id) {

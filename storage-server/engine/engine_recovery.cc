@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/error_detail.h"
+#include "common/text/absl_view.h"
 #include "common/status/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -27,41 +28,56 @@ std::string CheckpointPath(const std::filesystem::path& data_dir) {
   return (data_dir / "CHECKPOINT").string();
 }
 
-struct CheckpointFile {
-  uint64_t seq = 0;
-  int64_t time_micros = 0;
-  std::vector<NamespaceState> namespaces;
-};
-
-// CHECKPOINT is JSON with a CRC32C of the body on its last line, so bit rot is detected.
 absl::StatusOr<std::optional<CheckpointFile>> ReadCheckpoint(
     const std::filesystem::path& data_dir) {
   std::string path = CheckpointPath(data_dir);
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::optional<CheckpointFile>();
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t nl = text.rfind("\ncrc32c ");
-  uint32_t crc = 0;
-  if (nl == std::string::npos || !absl::SimpleAtoi(absl::string_view(text).substr(nl + 8), &crc) ||
-      wal::Crc32c(text.data(), nl) != crc) {
-    return absl::DataLossError(absl::StrCat(path, ": checksum mismatch; refusing to start"));
-  }
-  // Reuse the snapshot manifest parser for the namespace list: same shape.
-  nlohmann::json j = nlohmann::json::parse(text.substr(0, nl), nullptr, false);
-  if (j.is_discarded()) return absl::DataLossError(absl::StrCat(path, ": not valid JSON"));
-  j["format_version"] = kSnapshotFormatVersion;
-  j["name"] = "checkpoint";
-  j["parts"] = nlohmann::json::array();
-  j["create_micros"] = j.value("time_micros", int64_t{0});
-  ASSIGN_OR_RETURN(SnapshotManifest m, ManifestFromJson(j.dump()));
-  CheckpointFile cp;
-  cp.seq = m.sequence;
-  cp.time_micros = m.create_micros;
-  cp.namespaces = std::move(m.namespaces);
+  if (in.bad()) return absl::InternalError(absl::StrCat("read ", path, " failed"));
+  ASSIGN_OR_RETURN(CheckpointFile cp, ParseCheckpoint(text, path));
   return std::optional<CheckpointFile>(std::move(cp));
 }
 
 }  // namespace
+
+// CHECKPOINT is JSON with a CRC32C of the body on its last line, so bit rot is detected.
+absl::StatusOr<CheckpointFile> ParseCheckpoint(std::string_view text, std::string_view path) {
+  size_t nl = text.rfind("\ncrc32c ");
+  uint32_t crc = 0;
+  if (nl == std::string::npos || !absl::SimpleAtoi(AbslView(text.substr(nl + 8)), &crc) ||
+      wal::Crc32c(text.data(), nl) != crc) {
+    return absl::DataLossError(absl::StrCat(AbslView(path), ": checksum mismatch; refusing to start"));
+  }
+  const std::string_view body = text.substr(0, nl);
+  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError(absl::StrCat(AbslView(path), ": not a JSON object"));
+  }
+  // Reuse the snapshot manifest parser for the namespace list: same shape.
+  int64_t time_micros = 0;
+  if (auto t = j.find("time_micros"); t != j.end()) {
+    if (!t->is_number_integer()) {
+      return absl::DataLossError(absl::StrCat(AbslView(path), ": time_micros: not an integer"));
+    }
+    time_micros = t->get<int64_t>();
+  }
+  j["format_version"] = kSnapshotFormatVersion;
+  j["name"] = "checkpoint";
+  j["parts"] = nlohmann::json::array();
+  j["create_micros"] = time_micros;
+  absl::StatusOr<SnapshotManifest> m =
+      ManifestFromJson(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (!m.ok()) {
+    return absl::DataLossError(absl::StrCat(AbslView(path), ": ", m.status().message()));
+  }
+  CheckpointFile cp;
+  cp.seq = m->sequence;
+  cp.time_micros = m->create_micros;
+  cp.namespaces = std::move(m->namespaces);
+  return cp;
+}
 
 absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::OpenNamespace(const NamespaceState& state,
                                                                       bool fresh) {
@@ -69,10 +85,15 @@ absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::OpenNamespace(const Name
   if (fresh) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);  // debris of a create that never reached a checkpoint
-  } else if (!std::filesystem::exists(dir)) {
-    return absl::DataLossError(
-        absl::StrCat("namespace ", state.config.name(), ": directory ", dir.string(),
-                     " listed in the checkpoint is missing; refusing to start"));
+  } else {
+    std::error_code ec;
+    const bool present = std::filesystem::exists(dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat("stat ", dir.string(), ": ", ec.message()));
+    if (!present) {
+      return absl::DataLossError(
+          absl::StrCat("namespace ", state.config.name(), ": directory ", dir.string(),
+                       " listed in the checkpoint is missing; refusing to start"));
+    }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<NamespaceStore> ns,
                    NamespaceStore::Open(dir, state, &options_.limits));
@@ -125,12 +146,14 @@ absl::Status Engine::Recover() {
   // Directories of namespaces that no longer exist (deleted before a checkpoint).
   absl::flat_hash_map<std::string, bool> live;
   for (const auto& [name, ns] : writer_registry_) live[ns->dir().filename().string()] = true;
-  for (const auto& entry : std::filesystem::directory_iterator(options_.data_dir / "ns")) {
-    if (!live.contains(entry.path().filename().string())) {
+  const std::filesystem::path ns_dir = options_.data_dir / "ns";
+  for (std::filesystem::directory_iterator it(ns_dir, ec), end; it != end; it.increment(ec)) {
+    if (!live.contains(it->path().filename().string())) {
       // Only after a checkpoint that no longer lists them; until then they are replay input.
-      pending_removal_.push_back(entry.path());
+      pending_removal_.push_back(it->path());
     }
   }
+  if (ec) return absl::InternalError(absl::StrCat("list ", ns_dir.string(), ": ", ec.message()));
   for (auto& [name, ns] : writer_registry_) ns->PublishApplied();
   PublishRegistry();
   visible_seq_.store(last_seq_, std::memory_order_release);

@@ -149,7 +149,8 @@ absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesyst
 absl::StatusOr<std::vector<v1::SnapshotInfo>> Engine::ListSnapshots() const {
   std::vector<v1::SnapshotInfo> out;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(snapshot_dir_, ec)) {
+  for (std::filesystem::directory_iterator it(snapshot_dir_, ec), end; it != end; it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     if (entry.path().extension() != ".tar") continue;
     auto manifest = ReadManifest(entry.path());
     if (!manifest.ok()) {
@@ -159,7 +160,12 @@ absl::StatusOr<std::vector<v1::SnapshotInfo>> Engine::ListSnapshots() const {
     std::ifstream sha(entry.path().string() + ".sha256");
     std::string hex;
     sha >> hex;  // empty when the checksum file is missing
-    out.push_back(InfoOf(*manifest, std::filesystem::file_size(entry.path(), ec), std::move(hex)));
+    std::error_code size_ec;
+    const uint64_t size = std::filesystem::file_size(entry.path(), size_ec);
+    out.push_back(InfoOf(*manifest, size_ec ? 0 : size, std::move(hex)));
+  }
+  if (ec) {
+    return absl::InternalError(absl::StrCat("list ", snapshot_dir_.string(), ": ", ec.message()));
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name() < b.name(); });
   return out;
@@ -168,7 +174,10 @@ absl::StatusOr<std::vector<v1::SnapshotInfo>> Engine::ListSnapshots() const {
 absl::StatusOr<std::filesystem::path> Engine::SnapshotPath(const std::string& name) const {
   RETURN_IF_ERROR(ValidateSnapshotName(name));
   std::filesystem::path p = snapshot_dir_ / (name + ".tar");
-  if (!std::filesystem::exists(p)) {
+  std::error_code ec;
+  const bool present = std::filesystem::exists(p, ec);
+  if (ec) return absl::InternalError(absl::StrCat("stat ", p.string(), ": ", ec.message()));
+  if (!present) {
     return absl::NotFoundError(absl::StrCat("snapshot '", name, "' not found"));
   }
   return p;
@@ -197,7 +206,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
   std::error_code ec;
   std::filesystem::remove_all(staging, ec);
   absl::Cleanup remove_staging = [&] { std::filesystem::remove_all(staging, ec); };
-  ASSIGN_OR_RETURN(SnapshotManifest manifest, ExtractVerified(archive, staging));
+  ASSIGN_OR_RETURN(SnapshotManifest manifest, ExtractVerified(archive, staging, options_.limits.max_snapshot_bytes));
   ASSIGN_OR_RETURN(std::string sha, Sha256File(archive));
 
   {

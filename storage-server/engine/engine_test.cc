@@ -13,9 +13,12 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
 #include "common/metrics/metrics.h"
+#include "storage-server/engine/engine_internal.h"
 #include "storage-server/engine/testing/engine_fixture.h"
 #include "storage-server/io/out_of_space.h"
+#include "storage-server/wal/crc32c.h"
 #include "storage-server/wal/file_system.h"
 
 namespace engram::storage {
@@ -144,6 +147,29 @@ class EngineTest : public ::testing::Test {
 
   std::unique_ptr<Engine> engine_;
 };
+
+// A CHECKPOINT whose checksum matches but whose JSON has the wrong shape refuses to start with
+// DATA_LOSS: before, an array body or a string time_micros threw out of recovery.
+TEST(CheckpointFileTest, WrongShapeWithAValidChecksumIsDataLoss) {
+  auto with_crc = [](const std::string& body) {
+    return absl::StrCat(body, "\ncrc32c ", wal::Crc32c(body.data(), body.size()));
+  };
+  for (const std::string body :
+       {"[1, 2]", "7", R"({"sequence": 1, "time_micros": "soon", "namespaces": []})",
+        R"({"sequence": 1.5e300, "time_micros": 0, "namespaces": []})",
+        R"({"sequence": 1, "time_micros": 0, "namespaces": [{"id": -1}]})"}) {
+    absl::StatusOr<CheckpointFile> cp = ParseCheckpoint(with_crc(body), "CHECKPOINT");
+    EXPECT_EQ(cp.status().code(), absl::StatusCode::kDataLoss) << body;
+    EXPECT_THAT(std::string(cp.status().message()), ::testing::StartsWith("CHECKPOINT: ")) << body;
+  }
+  absl::StatusOr<CheckpointFile> ok = ParseCheckpoint(
+      with_crc(R"({"sequence": 9, "time_micros": 5, "namespaces": []})"), "CHECKPOINT");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->seq, 9u);
+  EXPECT_EQ(ok->time_micros, 5);
+  EXPECT_EQ(ParseCheckpoint("{}\ncrc32c 1", "CHECKPOINT").status().code(),
+            absl::StatusCode::kDataLoss);
+}
 
 TEST_F(EngineTest, FreshStoreHasDefaultNamespace) {
   EngineOptions o = TestOptions(FreshDir("data"));

@@ -31,6 +31,8 @@ struct Limits {
   uint32_t max_attribute_key_bytes = 128;
   uint32_t max_attribute_value_bytes = 4096;
   uint32_t max_ef = 4096;
+  // An uploaded snapshot archive, and the namespace files its manifest says it restores.
+  uint64_t max_snapshot_bytes = uint64_t{64} << 30;
 };
 
 // The field checks shared with engram-api (common/text/fields.h).

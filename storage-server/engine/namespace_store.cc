@@ -722,7 +722,9 @@ std::vector<std::filesystem::path> NamespaceStore::FilesWithPrefix(
     std::initializer_list<const char*> prefixes, bool include) const {
   std::vector<std::filesystem::path> out;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+  // An unreadable directory ends the listing (the increment that fails sets ec) rather than throw.
+  for (std::filesystem::directory_iterator it(dir_, ec), end; it != end; it.increment(ec)) {
+    const std::filesystem::directory_entry& entry = *it;
     std::string name = entry.path().filename().string();
     if (name.ends_with(".tmp")) continue;
     bool match = false;

@@ -5,6 +5,13 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <set>
+#include <string_view>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -138,36 +145,120 @@ std::string ManifestToJson(const SnapshotManifest& m) {
   return j.dump(2);
 }
 
-absl::StatusOr<SnapshotManifest> ManifestFromJson(const std::string& text) {
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+namespace {
+
+// Typed members of the manifest. Bytes from a client (an uploaded archive): every member is checked
+// for presence, type and range before it is converted, and the error names the field.
+const nlohmann::json* Member(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+absl::Status BadField(const std::string& field, const char* why) {
+  return absl::DataLossError(absl::StrCat("snapshot manifest: ", field, ": ", why));
+}
+
+// An integer member in [min, max] (JSON floats such as 1e300 are refused, not converted).
+absl::StatusOr<int64_t> SignedField(const nlohmann::json& object, const char* key,
+                                    const std::string& where, int64_t min, int64_t max) {
+  const std::string field = where.empty() ? key : absl::StrCat(where, ".", key);
+  const nlohmann::json* v = Member(object, key);
+  if (v == nullptr) return BadField(field, "missing");
+  if (v->is_number_unsigned()) {
+    uint64_t u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(max)) return BadField(field, "out of range");
+    return static_cast<int64_t>(u);
+  }
+  if (!v->is_number_integer()) return BadField(field, "not an integer");
+  int64_t i = v->get<int64_t>();
+  if (i < min || i > max) return BadField(field, "out of range");
+  return i;
+}
+
+absl::StatusOr<uint64_t> UnsignedField(const nlohmann::json& object, const char* key,
+                                       const std::string& where, uint64_t max) {
+  const std::string field = where.empty() ? key : absl::StrCat(where, ".", key);
+  const nlohmann::json* v = Member(object, key);
+  if (v == nullptr) return BadField(field, "missing");
+  if (!v->is_number_unsigned()) {
+    return BadField(field, v->is_number_integer() ? "negative" : "not an unsigned integer");
+  }
+  uint64_t u = v->get<uint64_t>();
+  if (u > max) return BadField(field, "out of range");
+  return u;
+}
+
+absl::StatusOr<std::string> StringField(const nlohmann::json& object, const char* key,
+                                        const std::string& where) {
+  const std::string field = where.empty() ? key : absl::StrCat(where, ".", key);
+  const nlohmann::json* v = Member(object, key);
+  if (v == nullptr) return BadField(field, "missing");
+  if (!v->is_string()) return BadField(field, "not a string");
+  return v->get<std::string>();
+}
+
+absl::StatusOr<const nlohmann::json*> ArrayField(const nlohmann::json& object, const char* key) {
+  const nlohmann::json* v = Member(object, key);
+  if (v == nullptr) return BadField(key, "missing");
+  if (!v->is_array()) return BadField(key, "not an array");
+  return v;
+}
+
+constexpr uint64_t kMaxU64 = std::numeric_limits<uint64_t>::max();
+constexpr int64_t kMinI64 = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxI64 = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
+absl::StatusOr<SnapshotManifest> ManifestFromJson(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr,
+                                           /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return absl::DataLossError("snapshot manifest: not valid JSON");
   SnapshotManifest m;
+  // Every access below is checked first; the catch only keeps a missed case (a bug) off the data
+  // path as an error instead of an exception.
   try {
-    m.format_version = j.at("format_version").get<int>();
-    if (m.format_version != kSnapshotFormatVersion) {
+    ASSIGN_OR_RETURN(int64_t version, SignedField(j, "format_version", "", kMinI64, kMaxI64));
+    if (version != kSnapshotFormatVersion) {
       return absl::FailedPreconditionError(
-          absl::StrCat("snapshot manifest: format_version ", m.format_version, " is not supported (expected ",
+          absl::StrCat("snapshot manifest: format_version ", version, " is not supported (expected ",
                        kSnapshotFormatVersion, ")"));
     }
-    m.name = j.at("name").get<std::string>();
-    m.sequence = j.at("sequence").get<uint64_t>();
-    m.create_micros = j.at("create_micros").get<int64_t>();
-    for (const auto& ns : j.at("namespaces")) {
+    m.format_version = static_cast<int>(version);
+    ASSIGN_OR_RETURN(m.name, StringField(j, "name", ""));
+    ASSIGN_OR_RETURN(m.sequence, UnsignedField(j, "sequence", "", kMaxU64));
+    ASSIGN_OR_RETURN(m.create_micros, SignedField(j, "create_micros", "", kMinI64, kMaxI64));
+    ASSIGN_OR_RETURN(const nlohmann::json* namespaces, ArrayField(j, "namespaces"));
+    for (size_t i = 0; i < namespaces->size(); ++i) {
+      const nlohmann::json& ns = (*namespaces)[i];
+      const std::string where = absl::StrCat("namespaces[", i, "]");
       NamespaceState s;
-      s.id = ns.at("id").get<uint64_t>();
-      if (!google::protobuf::util::JsonStringToMessage(ns.at("config").dump(), &s.config).ok()) {
-        return absl::DataLossError("snapshot manifest: bad namespace config");
+      ASSIGN_OR_RETURN(s.id, UnsignedField(ns, "id", where, kMaxU64));
+      const nlohmann::json* config = Member(ns, "config");
+      if (config == nullptr || !config->is_object()) return BadField(where + ".config", "not an object");
+      if (!google::protobuf::util::JsonStringToMessage(config->dump(), &s.config).ok()) {
+        return BadField(where + ".config", "not a namespace config");
       }
-      s.arena_end = ns.at("arena_end").get<uint64_t>();
-      s.slot_count = ns.at("slot_count").get<uint32_t>();
-      s.create_micros = ns.at("create_micros").get<int64_t>();
+      ASSIGN_OR_RETURN(s.arena_end, UnsignedField(ns, "arena_end", where, kMaxU64));
+      ASSIGN_OR_RETURN(s.slot_count,
+                       UnsignedField(ns, "slot_count", where, std::numeric_limits<uint32_t>::max()));
+      ASSIGN_OR_RETURN(s.create_micros, SignedField(ns, "create_micros", where, kMinI64, kMaxI64));
       m.namespaces.push_back(std::move(s));
     }
-    for (const auto& p : j.at("parts")) {
-      m.parts.push_back({p.at("path").get<std::string>(), p.at("size").get<uint64_t>(),
-                         p.at("stored").get<uint64_t>(), p.at("sha256").get<std::string>()});
+    ASSIGN_OR_RETURN(const nlohmann::json* parts, ArrayField(j, "parts"));
+    for (size_t i = 0; i < parts->size(); ++i) {
+      const nlohmann::json& p = (*parts)[i];
+      const std::string where = absl::StrCat("parts[", i, "]");
+      SnapshotPart part;
+      ASSIGN_OR_RETURN(part.path, StringField(p, "path", where));
+      ASSIGN_OR_RETURN(part.size, UnsignedField(p, "size", where, kMaxU64));
+      ASSIGN_OR_RETURN(part.stored, UnsignedField(p, "stored", where, kMaxU64));
+      ASSIGN_OR_RETURN(part.sha256, StringField(p, "sha256", where));
+      if (part.stored > part.size) return BadField(where + ".stored", "more than its size");
+      m.parts.push_back(std::move(part));
     }
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("snapshot manifest: ", e.what()));
   }
   return m;
@@ -287,27 +378,79 @@ absl::StatusOr<SnapshotManifest> ReadManifest(const std::filesystem::path& archi
   return ManifestFromJson(json);
 }
 
+namespace {
+
+absl::Status ErrnoStatus(const char* what, const std::filesystem::path& path, int err) {
+  std::string msg = absl::StrCat(what, " ", path.string(), ": ", std::strerror(err));
+  return err == ENOSPC ? absl::ResourceExhaustedError(msg) : absl::InternalError(msg);
+}
+
+// Makes the entries created in `dir` durable.
+absl::Status SyncDir(const std::filesystem::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? absl::OkStatus() : ErrnoStatus("fsync", dir, err);
+}
+
+absl::Status WriteAll(int fd, const char* data, size_t n, const std::filesystem::path& path) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoStatus("write", path, errno);
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<SnapshotManifest> ExtractVerified(const std::filesystem::path& archive,
-                                                 const std::filesystem::path& staging) {
+                                                 const std::filesystem::path& staging,
+                                                 uint64_t max_restored_bytes) {
   ASSIGN_OR_RETURN(SnapshotManifest manifest, ReadManifest(archive));
   absl::flat_hash_map<std::string, const SnapshotPart*> expected;
-  for (const SnapshotPart& p : manifest.parts) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < manifest.parts.size(); ++i) {
+    const SnapshotPart& p = manifest.parts[i];
     if (!SafeRelativePath(p.path)) return absl::DataLossError(absl::StrCat("snapshot part path not allowed: ", p.path));
-    expected[p.path] = &p;
+    if (p.size > max_restored_bytes - total) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "snapshot manifest: parts[", i, "].size: ", p.size, " bytes take the restored files past ",
+          max_restored_bytes, " bytes (max_snapshot_bytes)"));
+    }
+    total += p.size;
+    if (!expected.emplace(p.path, &p).second) {
+      return absl::DataLossError(absl::StrCat("snapshot manifest: parts[", i, "].path: ", p.path, " listed twice"));
+    }
   }
-  size_t seen = 0;
+  std::set<std::string> dirs;  // created for the parts; fsynced at the end
+  absl::flat_hash_set<std::string> seen;
   RETURN_IF_ERROR(WalkArchive(archive, [&](const std::string& name, uint64_t size,
                                            std::ifstream& in) -> absl::StatusOr<bool> {
     if (name == kManifestName) return false;
     auto it = expected.find(name);
     if (it == expected.end()) return absl::DataLossError(absl::StrCat("snapshot: unexpected part ", name));
+    if (!seen.insert(name).second) return absl::DataLossError(absl::StrCat("snapshot: part ", name, " stored twice"));
     const SnapshotPart& part = *it->second;
-    if (size != part.stored || part.stored > part.size) {
+    if (size != part.stored) {
       return absl::DataLossError(absl::StrCat("snapshot: part ", name, " has the wrong size"));
     }
     std::filesystem::path out_path = staging / name;
-    std::filesystem::create_directories(out_path.parent_path());
-    std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
+    std::error_code ec;
+    std::filesystem::create_directories(out_path.parent_path(), ec);
+    if (ec) return absl::InternalError(absl::StrCat("create ", out_path.parent_path().string(), ": ", ec.message()));
+    for (std::filesystem::path d = out_path.parent_path(); d != staging.parent_path() && !d.empty();
+         d = d.parent_path()) {
+      dirs.insert(d.string());
+      if (d == staging) break;
+    }
+    int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("create", out_path, errno);
+    absl::Cleanup close_fd = [fd] { ::close(fd); };
     Sha256 sha;
     std::vector<char> buf(kIoChunk);
     uint64_t left = size;
@@ -315,22 +458,58 @@ absl::StatusOr<SnapshotManifest> ExtractVerified(const std::filesystem::path& ar
       size_t n = std::min<uint64_t>(kIoChunk, left);
       if (!in.read(buf.data(), n)) return absl::DataLossError(absl::StrCat("snapshot: part ", name, " truncated"));
       sha.Update(buf.data(), n);
-      out.write(buf.data(), n);
+      RETURN_IF_ERROR(WriteAll(fd, buf.data(), n, out_path));
       left -= n;
     }
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("write ", out_path.string()));
     if (sha.HexDigest() != part.sha256) {
       return absl::DataLossError(absl::StrCat("snapshot: checksum mismatch in part ", name));
     }
-    std::filesystem::resize_file(out_path, part.size);
-    ++seen;
+    // The trailing zeros the archive does not store (part.size is capped above).
+    if (::ftruncate(fd, static_cast<off_t>(part.size)) != 0) return ErrnoStatus("extend", out_path, errno);
+    // Staged files are installed by rename: they must be on disk before anything refers to them.
+    if (::fsync(fd) != 0) return ErrnoStatus("fsync", out_path, errno);
     return true;
   }));
-  if (seen != manifest.parts.size()) {
-    return absl::DataLossError(absl::StrFormat("snapshot: %d of %d parts present", seen, manifest.parts.size()));
+  if (seen.size() != manifest.parts.size()) {
+    return absl::DataLossError(absl::StrFormat("snapshot: %d of %d parts present", seen.size(), manifest.parts.size()));
   }
+  for (const std::string& d : dirs) RETURN_IF_ERROR(SyncDir(d));
   return manifest;
+}
+
+absl::StatusOr<std::unique_ptr<StagedUpload>> StagedUpload::Create(const std::filesystem::path& path,
+                                                                    uint64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("create", path, errno);
+  return std::unique_ptr<StagedUpload>(new StagedUpload(path, max_bytes, fd));
+}
+
+StagedUpload::~StagedUpload() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status StagedUpload::Append(std::string_view data) {
+  if (fd_ < 0) return absl::FailedPreconditionError("snapshot upload: already finished");
+  if (data.size() > max_bytes_ - bytes_) {
+    return absl::ResourceExhaustedError(absl::StrCat("snapshot upload: more than ", max_bytes_,
+                                                     " bytes (max_snapshot_bytes)"));
+  }
+  RETURN_IF_ERROR(WriteAll(fd_, data.data(), data.size(), path_));
+  bytes_ += data.size();
+  return absl::OkStatus();
+}
+
+absl::Status StagedUpload::Finish() {
+  if (fd_ < 0) return absl::FailedPreconditionError("snapshot upload: already finished");
+  int fd = fd_;
+  fd_ = -1;
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus("fsync", path_, err);
+  }
+  if (::close(fd) != 0) return ErrnoStatus("close", path_, errno);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path) {

@@ -69,7 +69,9 @@ absl::StatusOr<std::unique_ptr<SegmentedFile>> SegmentedFile::Open(const Options
   std::unique_ptr<SegmentedFile> file(new SegmentedFile(options));
   for (size_t i = 0; i < kMaxSegments; ++i) {
     std::filesystem::path path = file->SegmentPath(i);
-    if (!std::filesystem::exists(path)) break;
+    const bool present = std::filesystem::exists(path, ec);
+    if (ec) return absl::InternalError(absl::StrCat("stat ", path.string(), ": ", ec.message()));
+    if (!present) break;
     uint64_t size = std::filesystem::file_size(path, ec);
     if (ec || size != options.segment_bytes) {
       return absl::DataLossError(absl::StrFormat("%s: size %d, expected %d", path.string(), size,

@@ -45,8 +45,13 @@ absl::Status StorageServer::Start() {
   RETURN_IF_ERROR(host_.Start());
   spdlog::info("engram-storage listening: grpc {} http {}; recovering {}", grpc_port(), http_port(),
                config_.engine.data_dir.string());
-  const bool fresh = !std::filesystem::exists(config_.engine.data_dir / "CHECKPOINT") &&
-                     !std::filesystem::exists(config_.engine.data_dir / "wal");
+  std::error_code checkpoint_ec, wal_ec;
+  const bool fresh = !std::filesystem::exists(config_.engine.data_dir / "CHECKPOINT", checkpoint_ec) &&
+                     !std::filesystem::exists(config_.engine.data_dir / "wal", wal_ec);
+  if (checkpoint_ec || wal_ec) {
+    return absl::InternalError(absl::StrCat("stat ", config_.engine.data_dir.string(), ": ",
+                                            (checkpoint_ec ? checkpoint_ec : wal_ec).message()));
+  }
   EngineOptions options = config_.engine;
   if (!config_.restore_from.empty() && fresh) options.create_default_namespace = false;
   ASSIGN_OR_RETURN(engine_, Engine::Open(options));

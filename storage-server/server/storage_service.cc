@@ -4,6 +4,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "storage-server/engine/snapshot.h"
 #include "common/grpc/correlation.h"
 #include "common/status/grpc_status.h"
 #include "spdlog/spdlog.h"
@@ -199,11 +200,15 @@ grpc::Status StorageService::RestoreSnapshot(grpc::ServerContext* c,
       }
     } cleanup{upload};
     {
-      std::ofstream file(upload, std::ios::binary | std::ios::trunc);
+      // Untrusted bytes: capped while they arrive, and on disk before the restore reads them.
+      absl::StatusOr<std::unique_ptr<StagedUpload>> staged =
+          StagedUpload::Create(upload, e.limits().max_snapshot_bytes);
+      if (!staged.ok()) return staged.status();
       v1::RestoreSnapshotChunk chunk;
-      while (reader->Read(&chunk)) file.write(chunk.data().data(), chunk.data().size());
-      file.close();
-      if (!file) return absl::ResourceExhaustedError(absl::StrCat("could not stage upload in ", upload.string()));
+      while (reader->Read(&chunk)) {
+        if (absl::Status s = (*staged)->Append(chunk.data()); !s.ok()) return s;
+      }
+      if (absl::Status s = (*staged)->Finish(); !s.ok()) return s;
     }
     if (c->IsCancelled()) return absl::CancelledError("upload cancelled");
     auto info = e.RestoreSnapshot(upload);

@@ -96,7 +96,8 @@ absl::Status WriteFileAtomically(const std::filesystem::path& path, const void* 
 absl::StatusOr<std::string> ReadSmallFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    if (!std::filesystem::exists(path)) return absl::NotFoundError(path.string());
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec) && !ec) return absl::NotFoundError(path.string());
     return absl::InternalError(absl::StrCat("open ", path.string()));
   }
   std::ostringstream out;

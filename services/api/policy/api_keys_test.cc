@@ -125,6 +125,17 @@ INSTANTIATE_TEST_SUITE_P(
                       "keys[1].namespaces[0]: expected a non-empty string"}),
     [](const ::testing::TestParamInfo<MalformedCase>& info) { return info.param.label; });
 
+// Found by api_keys_fuzz: a number too large for a double is nlohmann's out_of_range, which the
+// parser did not catch, so a keys file (or a rotated Secret) holding one ended the process.
+TEST(ApiKeyStoreTest, ANumberOutOfRangeIsInvalidArgumentNotAnException) {
+  for (const char* json : {R"({"keys": [763456712e329)", R"({"keys": [{"name": 1e400}]})",
+                           R"({"keys": -1e99999})"}) {
+    absl::StatusOr<ApiKeyStore> store = ApiKeyStore::Parse(json);
+    EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << json;
+    EXPECT_THAT(std::string(store.status().message()), HasSubstr("not valid JSON")) << json;
+  }
+}
+
 TEST(ApiKeyStoreTest, AuthenticatesRightWrongAndMissingKeys) {
   absl::StatusOr<ApiKeyStore> store = ApiKeyStore::Parse(kGoodFile);
   ASSERT_TRUE(store.ok()) << store.status();

@@ -697,6 +697,15 @@ const std::vector<RestRoute>& RestRoutes() {
   return *routes;
 }
 
+absl::Status BindRestRequest(const RestRoute& route, const http::Request& http_request,
+                             const RestGatewayOptions& options, pb::Message* request,
+                             RequestContext* ctx) {
+  absl::StatusOr<RequestContext> context = BuildContext(http_request, options);
+  if (!context.ok()) return context.status();
+  *ctx = *std::move(context);
+  return BindRequest(route, http_request, request);
+}
+
 absl::StatusOr<absl::Duration> ParseGrpcTimeout(std::string_view header) {
   const std::string value(header);
   const auto malformed = [&] {

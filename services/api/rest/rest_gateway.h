@@ -108,6 +108,13 @@ struct RestGatewayOptions {
 // server.Start(). Aborts if the route table is inconsistent with the proto (a programming error).
 void RegisterRestRoutes(http::HttpServer& server, ApiCore& core, RestGatewayOptions options = {});
 
+// What every handler does with a request before it calls the core: builds `ctx` from the headers
+// and `request` (of type route.request) from the path params, query and body, with the rules and
+// errors described above. Exposed for the fuzz target (rest_request_fuzz) and tests; never throws.
+absl::Status BindRestRequest(const RestRoute& route, const http::Request& http_request,
+                             const RestGatewayOptions& options,
+                             google::protobuf::Message* request, RequestContext* ctx);
+
 // Parses a grpc-timeout value ("500m", "2S", "1H"): 1-8 digits and a unit H, M, S, m (millis),
 // u (micros) or n (nanos). INVALID_ARGUMENT naming the header otherwise.
 absl::StatusOr<absl::Duration> ParseGrpcTimeout(std::string_view value);

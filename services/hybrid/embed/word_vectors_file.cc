@@ -34,7 +34,7 @@ class WordVectorTableBuilder {
 
   void Add(std::string_view word, const float* values) {
     table_.offsets_.push_back(static_cast<uint32_t>(table_.arena_.size()));
-    table_.arena_.append(word);
+    table_.arena_.insert(table_.arena_.end(), word.begin(), word.end());
     table_.ends_.push_back(static_cast<uint32_t>(table_.arena_.size()));
     table_.values_.insert(table_.values_.end(), values, values + table_.dimension_);
   }
@@ -64,7 +64,7 @@ int64_t WordVectorTable::Find(std::string_view word) const {
 }
 
 std::string_view WordVectorTable::word(size_t row) const {
-  return std::string_view(arena_).substr(offsets_[row], ends_[row] - offsets_[row]);
+  return std::string_view(arena_.data(), arena_.size()).substr(offsets_[row], ends_[row] - offsets_[row]);
 }
 
 size_t WordVectorTable::MemoryBytes() const {

@@ -57,7 +57,10 @@ class WordVectorTable {
   friend class WordVectorTableBuilder;
 
   int dimension_ = 0;
-  std::string arena_;              // all words, concatenated
+  // All words, concatenated. A vector, not a std::string: index_ holds views into it, and moving a
+  // vector keeps its buffer, whereas a short string lives inside the object and moves with it
+  // (word_vectors_fuzz found the views dangling after a small table was returned by value).
+  std::vector<char> arena_;
   std::vector<uint32_t> offsets_;  // start of word i in arena_; its end is the next
   std::vector<uint32_t> ends_;     // end of word i in arena_
   std::vector<float> values_;      // size() * dimension_, row-major

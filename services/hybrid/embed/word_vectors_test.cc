@@ -2,6 +2,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -121,6 +122,36 @@ TEST_F(WordVectorsTest, Word2VecBinary) {
   auto table = ReadBinaryWordVectors(Write("w2v.bin", BinaryVectors()));
   ASSERT_TRUE(table.ok()) << table.status();
   ExpectVocabulary(*table);
+}
+
+// Found by word_vectors_fuzz: the word index held views into a std::string arena, which for a
+// small vocabulary (< 16 bytes of words) lives inside the table object, so the views dangled once
+// the table was returned by value or moved (stack-use-after-return under ASan, wrong lookups
+// otherwise). Every word of a small table must be found after the table moved twice. Reading the
+// dead frame is certain to fail only under ASan (scripts/asan.sh, detect_stack_use_after_return),
+// which runs this test in the README's test command.
+TEST_F(WordVectorsTest, ASmallTableFindsItsWordsAfterBeingMoved) {
+  std::string binary = "2 2\n";
+  for (const char* word : {"dog", "cat"}) {
+    const float v[2] = {1.0f, 2.0f};
+    absl::StrAppend(&binary, word, " ");
+    binary.append(reinterpret_cast<const char*>(v), sizeof(v));
+    binary += "\n";
+  }
+  for (bool text : {false, true}) {
+    absl::StatusOr<WordVectorTable> read =
+        text ? ReadTextWordVectors(Write("small.txt", "dog 1 2\ncat 3 4\n"))
+             : ReadBinaryWordVectors(Write("small.bin", binary));
+    ASSERT_TRUE(read.ok()) << read.status();
+    auto moved = std::make_unique<WordVectorTable>(std::move(*read));
+    read = absl::InternalError("overwritten");  // the table it came from is gone
+    WordVectorTable again = std::move(*moved);
+    moved.reset();
+    EXPECT_EQ(again.Find("dog"), 0) << text;
+    EXPECT_EQ(again.Find("cat"), 1) << text;
+    EXPECT_EQ(again.Find("cow"), -1) << text;
+    EXPECT_EQ(again.word(1), "cat") << text;
+  }
 }
 
 TEST_F(WordVectorsTest, MaxWordsKeepsTheMostFrequent) {
