@@ -254,8 +254,8 @@ class HttpServer::Impl {
   explicit Impl(Options options)
       : options_(std::move(options)),
         abort_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        ioc_(std::max(1, options_.threads)),
-        tls_ioc_(std::max(1, options_.threads)) {
+        tls_ioc_(std::max(1, options_.threads)),
+        ioc_(std::max(1, options_.threads)) {
     if (options_.metrics != nullptr) {
       requests_ = &options_.metrics->AddCounter("http_requests_total", "HTTP requests handled.",
                                                 {"route", "method", "code"});
@@ -332,14 +332,16 @@ class HttpServer::Impl {
   std::map<Connection*, std::weak_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
 
+  // TLS connections (TlsRelay) run here, on threads of their own: a stream handler blocks an
+  // ioc_ thread while it writes, and its bytes must still reach the client. Declared before ioc_
+  // so that it outlives it: a pending accept on ioc_ holds a socket bound to tls_ioc_, destroyed
+  // with ioc_'s pending operations (UBSan saw the dead executor when tls_ioc_ went first).
+  asio::io_context tls_ioc_;
   asio::io_context ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_guard_;
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::steady_timer> accept_retry_timer_;
   std::vector<std::thread> threads_;
-  // TLS connections (TlsRelay) run here, on threads of their own: a stream handler blocks an
-  // ioc_ thread while it writes, and its bytes must still reach the client.
-  asio::io_context tls_ioc_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> tls_work_guard_;
   std::vector<std::thread> tls_threads_;
 };

@@ -111,9 +111,9 @@ TEST_F(UseLiteTest, RandomBatchesGiveEveryTextItsOwnVector) {
   std::map<std::string, std::vector<float>> alone;
   for (const std::string& t : pool) alone[t] = *model().Embed(t);
   std::mt19937 rng(42);
-  for (int round = 0; round < 12; ++round) {
+  for (int round = 0; round < 6; ++round) {
     std::vector<std::string_view> batch;
-    const int size = 1 + static_cast<int>(rng() % 24);
+    const int size = 1 + static_cast<int>(rng() % 16);
     for (int i = 0; i < size; ++i) batch.push_back(pool[rng() % pool.size()]);
     auto vectors = model().EmbedBatch(batch);
     ASSERT_TRUE(vectors.ok());
