@@ -67,20 +67,12 @@ absl::StatusOr<HostConfig> HostConfigFromFlags(const HostFlags& flags, HostConfi
   ABSL_FLAG(int, http_port, http_default, "HTTP port (/healthz, /readyz, /metrics, and more).");   \
   ABSL_FLAG(int, drain_seconds, 20, "On SIGTERM, how long in-flight calls may take to finish.");   \
   ABSL_FLAG(std::string, log_format, "text", "text or json.");                                     \
-  ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.")
-
-#define ENGRAM_HOST_FLAGS(grpc_default, http_default, connection_age_default)                      \
-  ENGRAM_HTTP_HOST_FLAGS_(http_default);                                                           \
-  ABSL_FLAG(int, grpc_port, grpc_default, "gRPC port (the service's API, health, reflection).");   \
-  ABSL_FLAG(int, max_connection_age_s, connection_age_default,                                     \
-            "Close gRPC connections after this many seconds so clients spread over new replicas "  \
-            "(0: never).");                                                                        \
-  static ::engram::service::HostFlags ReadHostFlags() {                                            \
+  ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error.");                  \
+  /* The flags every server has; ReadHostFlags adds the gRPC ones where there are any. */          \
+  static ::engram::service::HostFlags ReadHttpHostFlags_() {                                       \
     return {.listen_address = absl::GetFlag(FLAGS_listen_address),                                 \
-            .grpc_port = absl::GetFlag(FLAGS_grpc_port),                                           \
             .http_port = absl::GetFlag(FLAGS_http_port),                                           \
             .drain_seconds = absl::GetFlag(FLAGS_drain_seconds),                                   \
-            .max_connection_age_s = absl::GetFlag(FLAGS_max_connection_age_s),                     \
             .log_format = absl::GetFlag(FLAGS_log_format),                                         \
             .log_level = absl::GetFlag(FLAGS_log_level),                                           \
             .tls_cert = absl::GetFlag(FLAGS_tls_cert),                                             \
@@ -91,20 +83,23 @@ absl::StatusOr<HostConfig> HostConfigFromFlags(const HostFlags& flags, HostConfi
   }                                                                                                \
   static_assert(true, "")
 
+#define ENGRAM_HOST_FLAGS(grpc_default, http_default, connection_age_default)                      \
+  ENGRAM_HTTP_HOST_FLAGS_(http_default);                                                           \
+  ABSL_FLAG(int, grpc_port, grpc_default, "gRPC port (the service's API, health, reflection).");   \
+  ABSL_FLAG(int, max_connection_age_s, connection_age_default,                                     \
+            "Close gRPC connections after this many seconds so clients spread over new replicas "  \
+            "(0: never).");                                                                        \
+  static ::engram::service::HostFlags ReadHostFlags() {                                            \
+    ::engram::service::HostFlags flags = ReadHttpHostFlags_();                                     \
+    flags.grpc_port = absl::GetFlag(FLAGS_grpc_port);                                              \
+    flags.max_connection_age_s = absl::GetFlag(FLAGS_max_connection_age_s);                        \
+    return flags;                                                                                  \
+  }                                                                                                \
+  static_assert(true, "")
+
 #define ENGRAM_HTTP_HOST_FLAGS(http_default)                                                       \
   ENGRAM_HTTP_HOST_FLAGS_(http_default);                                                           \
-  static ::engram::service::HostFlags ReadHostFlags() {                                            \
-    return {.listen_address = absl::GetFlag(FLAGS_listen_address),                                 \
-            .http_port = absl::GetFlag(FLAGS_http_port),                                           \
-            .drain_seconds = absl::GetFlag(FLAGS_drain_seconds),                                   \
-            .log_format = absl::GetFlag(FLAGS_log_format),                                         \
-            .log_level = absl::GetFlag(FLAGS_log_level),                                           \
-            .tls_cert = absl::GetFlag(FLAGS_tls_cert),                                             \
-            .tls_key = absl::GetFlag(FLAGS_tls_key),                                               \
-            .tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca),                                   \
-            .http_tls_client_ca = absl::GetFlag(FLAGS_http_tls_client_ca),                         \
-            .tls_reload_s = absl::GetFlag(FLAGS_tls_reload_s)};                                    \
-  }                                                                                                \
+  static ::engram::service::HostFlags ReadHostFlags() { return ReadHttpHostFlags_(); }             \
   static_assert(true, "")
 
 // Client TLS for every channel (and HTTP scrape) the service opens to another Engram service.
