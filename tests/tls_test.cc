@@ -60,16 +60,6 @@ struct HttpsResult {
   std::string set_cookie;
 };
 
-std::string PeerOf(SSL* ssl) {
-  X509* cert = SSL_get1_peer_certificate(ssl);
-  if (cert == nullptr) return "none";
-  char subject[256];
-  X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-  const long serial = ASN1_INTEGER_get(X509_get0_serialNumber(cert));
-  X509_free(cert);
-  return absl::StrCat(subject, " serial ", serial);
-}
-
 // One HTTPS request to 127.0.0.1:port (30 s socket timeouts, so a stuck server fails the test).
 HttpsResult Https(int port, const tls::ClientTlsConfig& config, const std::string& method,
                   const std::string& target, const std::string& body = "",
@@ -99,7 +89,7 @@ HttpsResult Https(int port, const tls::ClientTlsConfig& config, const std::strin
     result.error = "handshake: " + ec.message();
     return result;
   }
-  result.peer = PeerOf(stream.native_handle());
+  result.peer = tls::testing::PeerCertificateSummary(stream.native_handle());
   bhttp::request<bhttp::string_body> request(bhttp::string_to_verb(method), target, 11);
   request.set(bhttp::field::host, "localhost");
   request.set(bhttp::field::connection, "close");

@@ -56,13 +56,7 @@ class TlsClient {
 
   // CN and serial of the certificate the server presented.
   std::string PeerCertificate() {
-    X509* cert = SSL_get1_peer_certificate(stream_->native_handle());
-    if (cert == nullptr) return "none";
-    char subject[256];
-    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
-    const long serial = ASN1_INTEGER_get(X509_get0_serialNumber(cert));
-    X509_free(cert);
-    return absl::StrCat(subject, " serial ", serial);
+    return tls::testing::PeerCertificateSummary(stream_->native_handle());
   }
 
   // A request; a failed exchange comes back as status 0 with the error in the body.

@@ -8,6 +8,7 @@
 #include "openssl/bio.h"
 #include "openssl/evp.h"
 #include "openssl/pem.h"
+#include "openssl/ssl.h"
 #include "openssl/x509.h"
 #include "openssl/x509v3.h"
 
@@ -137,6 +138,16 @@ void WriteFileAtomically(const std::filesystem::path& path, const std::string& c
     Check(static_cast<bool>(out), "writing a test certificate file");
   }
   std::filesystem::rename(temporary, path);
+}
+
+std::string PeerCertificateSummary(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return "none";
+  char subject[256];
+  X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+  const long serial = ASN1_INTEGER_get(X509_get0_serialNumber(cert));
+  X509_free(cert);
+  return std::string(subject) + " serial " + std::to_string(serial);
 }
 
 }  // namespace engram::tls::testing

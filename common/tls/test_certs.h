@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+struct ssl_st;  // OpenSSL's SSL
+
 namespace engram::tls::testing {
 
 struct Pem {
@@ -38,5 +40,9 @@ class TestCa {
 
 // Writes `contents` to a temporary file beside `path`, then renames it over `path`.
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& contents);
+
+// The subject and serial of the certificate the peer of `ssl` presented ("/CN=x serial 3"), or
+// "none": how a test sees which certificate a server is serving.
+std::string PeerCertificateSummary(ssl_st* ssl);
 
 }  // namespace engram::tls::testing
