@@ -489,7 +489,8 @@ TEST_F(EngineTest, RecoversAcknowledgedWritesFromCrashImage) {
   std::mt19937 rng(1);
   for (int i = 0; i < 300; ++i) {
     v1::WriteRequest r =
-        Batch("n", {PutConcept("c" + std::to_string(i), std::string(300, 'x'), RandomVector(rng, 4))});
+        Batch("n", {PutConcept("c" + std::to_string(i), "word" + std::to_string(i) + " " + std::string(300, 'x'),
+                               RandomVector(rng, 4))});
     if (i > 0) *r.add_mutations() = PutAssoc("c" + std::to_string(i), "c" + std::to_string(i - 1), v1::CAUSAL);
     MustWrite(r);
   }
@@ -517,6 +518,14 @@ TEST_F(EngineTest, RecoversAcknowledgedWritesFromCrashImage) {
   EXPECT_EQ(Get("n", {"c299"}).concepts_size(), 1);
   EXPECT_EQ(Get("n", {"c10"}).concepts_size(), 0);
   EXPECT_THAT(NeighborIds("n", "c11"), ElementsAre("c12"));
+  // The keyword index is rebuilt: a concept's own word finds it, a deleted one's finds nothing.
+  v1::SearchRequest by_word;
+  by_word.set_namespace_("n");
+  by_word.set_text("word299 word10");
+  auto found = engine_->Search(by_word);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->results_size(), 1);
+  EXPECT_EQ(found->results(0).node().id(), "c299");
 }
 
 TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {

@@ -303,36 +303,153 @@ bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq,
                        request->filter());
 }
 
+std::vector<std::pair<double, const ConceptRecord*>> NamespaceStore::TopKeyword(
+    const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
+    size_t k) const {
+  std::vector<std::pair<double, uint32_t>> ranked;  // (score, concept number)
+  ranked.reserve(scores.size());
+  for (const auto& [number, score] : scores) ranked.emplace_back(score, number);
+  auto better = [](const std::pair<double, uint32_t>& a, const std::pair<double, uint32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  // Without a filter the first k are the answer; with one, walk the whole order until k pass.
+  if (request.filter().empty() && ranked.size() > k) {
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k),
+                      ranked.end(), better);
+    ranked.resize(k);
+  } else {
+    std::sort(ranked.begin(), ranked.end(), better);
+  }
+  std::vector<std::pair<double, const ConceptRecord*>> out;
+  for (const auto& [score, number] : ranked) {
+    if (out.size() == k) break;
+    const ConceptRecord* r = Visible(number, seq);
+    if (r == nullptr || !MatchesFilter(r->attrs(), request.filter())) continue;
+    out.emplace_back(score, r);
+  }
+  return out;
+}
+
 absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchRequest& request,
                                                           uint64_t seq) const {
-  RETURN_IF_ERROR(ValidateVector("vector", request.vector(), state_.config.dimension()));
+  const bool has_vector = !request.vector().empty();
+  const bool has_text = !request.text().empty();
+  v1::SearchMode mode = request.mode();
+  if (mode == v1::SEARCH_MODE_UNSPECIFIED) {
+    mode = has_vector || !has_text ? v1::SEARCH_MODE_VECTOR : v1::SEARCH_MODE_KEYWORD;
+  }
+  if (!v1::SearchMode_IsValid(mode)) return InvalidField("mode", "unknown search mode");
+  const bool wants_vector = mode != v1::SEARCH_MODE_KEYWORD;
+  const bool wants_text = mode != v1::SEARCH_MODE_VECTOR;
+  if (wants_vector || has_vector) {
+    if (wants_vector && !has_vector) {
+      return InvalidField("vector", absl::StrCat("required for mode ", v1::SearchMode_Name(mode)));
+    }
+    RETURN_IF_ERROR(ValidateVector("vector", request.vector(), state_.config.dimension()));
+  }
+  if (wants_text && !has_text) {
+    return InvalidField("text", absl::StrCat("required for mode ", v1::SearchMode_Name(mode)));
+  }
+  RETURN_IF_ERROR(ValidateAtMost("text", request.text().size(), limits_->max_content_bytes));
   uint32_t k = request.k() == 0 ? 10 : request.k();
   RETURN_IF_ERROR(ValidateAtMost("k", k, limits_->max_k));
   RETURN_IF_ERROR(ValidateAtMost("ef", request.ef(), limits_->max_ef));
-  uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
-  ef = std::max(ef, k);
   for (const auto& [key, value] : request.filter()) {
     if (key.empty()) return InvalidField("filter", "empty attribute key");
   }
+  // HYBRID fuses the two lists' best `depth` each (reciprocal-rank fusion, constant 60).
+  constexpr uint32_t kRrfConstant = 60;
+  const uint32_t depth =
+      mode == v1::SEARCH_MODE_HYBRID ? std::min<uint32_t>(std::max<uint32_t>(2 * k, 100), limits_->max_k) : k;
 
-  const float* query = request.vector().data();
-  auto allowed =
-      vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
-  // Read the indexed count before the published count: every published slot is then covered by
-  // the graph search or by the exact scan of the tail (overlap is deduplicated by MergeTopK).
-  uint32_t indexed = request.exact() ? 0 : index_->indexed_count();
-  uint32_t published = vectors_->published_count();
-  vector::SearchResults hits;
-  if (indexed > 0) hits = index_->Search(query, k, ef, &allowed);
-  if (published > indexed) {
-    hits = vector::MergeTopK(hits, index_->ExactSearch(query, k, indexed, published, &allowed), k);
+  // The vector list.
+  vector::SearchResults vector_hits;
+  if (wants_vector) {
+    uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
+    ef = std::max(ef, depth);
+    const float* query = request.vector().data();
+    auto allowed =
+        vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
+    // Read the indexed count before the published count: every published slot is then covered
+    // by the graph search or by the exact scan of the tail (overlap is deduplicated by MergeTopK).
+    uint32_t indexed = request.exact() ? 0 : index_->indexed_count();
+    uint32_t published = vectors_->published_count();
+    if (indexed > 0) vector_hits = index_->Search(query, depth, ef, &allowed);
+    if (published > indexed) {
+      vector_hits = vector::MergeTopK(
+          vector_hits, index_->ExactSearch(query, depth, indexed, published, &allowed), depth);
+    }
+  }
+  // The keyword scores of every matching concept, and the best `depth` of them.
+  KeywordIndex::Scores keyword_scores;
+  std::vector<std::pair<double, const ConceptRecord*>> keyword_hits;
+  if (has_text) {
+    keyword_scores = keywords_.Score(KeywordIndex::QueryTerms(request.text()), seq);
+    if (wants_text) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
+  }
+
+  // The ranked list: (score, record).
+  std::vector<std::pair<double, const ConceptRecord*>> ranked;
+  auto slot_record = [&](uint32_t slot) {
+    return RecordAt<ConceptRecord>(slots_[slot].record.load(std::memory_order_relaxed));
+  };
+  absl::flat_hash_map<uint32_t, float> vector_score;  // concept number -> similarity
+  for (const auto& [score, slot] : vector_hits) {
+    vector_score[slot_record(slot)->concept_number] = score;
+  }
+  if (mode == v1::SEARCH_MODE_VECTOR) {
+    for (const auto& [score, slot] : vector_hits) ranked.emplace_back(score, slot_record(slot));
+  } else if (mode == v1::SEARCH_MODE_KEYWORD) {
+    ranked = std::move(keyword_hits);
+  } else {
+    absl::flat_hash_map<uint32_t, std::pair<double, const ConceptRecord*>> fused;
+    for (size_t i = 0; i < vector_hits.size(); ++i) {
+      const ConceptRecord* r = slot_record(vector_hits[i].second);
+      auto& f = fused[r->concept_number];
+      f.first += 1.0 / (kRrfConstant + i + 1);
+      f.second = r;
+    }
+    for (size_t i = 0; i < keyword_hits.size(); ++i) {
+      auto& f = fused[keyword_hits[i].second->concept_number];
+      f.first += 1.0 / (kRrfConstant + i + 1);
+      f.second = keyword_hits[i].second;
+    }
+    for (const auto& [number, f] : fused) ranked.push_back(f);
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first ||
+             (a.first == b.first && a.second->concept_number < b.second->concept_number);
+    });
+  }
+  if (ranked.size() > k) ranked.resize(k);
+
+  // Component scores: the vector similarity of results the vector list did not reach.
+  std::vector<uint32_t> missing_slots;
+  if (has_vector) {
+    for (const auto& [score, r] : ranked) {
+      if (r->slot != kNoSlot && !vector_score.contains(r->concept_number)) {
+        missing_slots.push_back(r->slot);
+      }
+    }
+  }
+  if (!missing_slots.empty()) {
+    std::vector<float> scores = vector::ScoreSlots(
+        *vectors_, ToVectorMetric(state_.config.metric()), request.vector().data(), missing_slots);
+    for (size_t i = 0; i < missing_slots.size(); ++i) {
+      vector_score[slot_record(missing_slots[i])->concept_number] = scores[i];
+    }
   }
   v1::SearchResponse response;
-  for (const auto& [score, slot] : hits) {
-    const auto* r = RecordAt<ConceptRecord>(slots_[slot].record.load(std::memory_order_relaxed));
+  for (const auto& [score, r] : ranked) {
     v1::SearchResult* out = response.add_results();
     FillConcept(*r, request.include_vector(), out->mutable_node());
-    out->set_score(score);
+    out->set_score(static_cast<float>(score));
+    if (auto it = vector_score.find(r->concept_number); it != vector_score.end()) {
+      out->set_vector_score(it->second);
+    }
+    if (has_text) {
+      auto it = keyword_scores.find(r->concept_number);
+      out->set_keyword_score(it == keyword_scores.end() ? 0.0f : static_cast<float>(it->second));
+    }
   }
   return response;
 }
@@ -574,6 +691,13 @@ void NamespaceStore::IndexRecord(uint64_t offset) {
     if (is_new) entries_.EnsureSize(n + 1);
     ConceptEntry& e = entries_[n];
     uint64_t prev = e.head.load(std::memory_order_relaxed);
+    if (e.keyword_doc != 0) {
+      keywords_.Retire(e.keyword_doc - 1, r->h.seq);
+      e.keyword_doc = 0;
+    }
+    if (!r->tombstone() && r->content_len > 0) {
+      e.keyword_doc = keywords_.Add(n, r->content(), r->h.seq) + 1;
+    }
     if (prev != 0) {
       const auto* old = RecordAt<ConceptRecord>(prev);
       if (!old->tombstone()) {

@@ -5,7 +5,7 @@
 //   vectors.*        slot-addressed vectors (vector::VectorStore)
 //   hnsw.*           the HNSW graph over the vectors (vector::HnswIndex)
 // In DRAM, rebuilt from the arena at open: the id index, per-concept chain heads, per-slot
-// liveness, and the writer's association index.
+// liveness, the keyword (BM25) index over contents, and the writer's association index.
 //
 // Implemented in namespace_store.cc (records, reads, search, scan, the writer) and
 // namespace_graph.cc (Neighbors, FindPaths).
@@ -33,6 +33,7 @@
 #include "common/sync/mutex.h"
 #include "engram/storage/v1/storage.pb.h"
 #include "storage-server/engine/id_table.h"
+#include "storage-server/engine/keyword_index.h"
 #include "storage-server/engine/limits.h"
 #include "storage-server/engine/records.h"
 #include "storage-server/engine/stable_array.h"
@@ -121,6 +122,7 @@ class NamespaceStore {
     std::atomic<uint64_t> head{0};  // newest record (offset + 1)
     std::atomic<uint64_t> out_head{0};
     std::atomic<uint64_t> in_head{0};
+    uint32_t keyword_doc = 0;  // writer only: the live version's KeywordIndex document + 1
   };
   struct SlotMeta {
     std::atomic<uint64_t> record{0};  // concept record that owns the slot (offset + 1)
@@ -166,6 +168,10 @@ class NamespaceStore {
   void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
   void FillAssociation(const AssocRecord& r, v1::Association* out) const;
   bool SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* filter) const;
+  // The k best concepts by BM25 at `seq` among `scores` that pass the request's filter.
+  std::vector<std::pair<double, const ConceptRecord*>> TopKeyword(
+      const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
+      size_t k) const;
 
   // Writer helpers.
   uint64_t AppendRecord(uint32_t length);
@@ -190,6 +196,7 @@ class NamespaceStore {
   mutable sync::Mutex index_mu_;
 
   IdTable ids_;
+  KeywordIndex keywords_;  // BM25 over contents, rebuilt from the arena at open
   StableArray<ConceptEntry> entries_;
   StableArray<SlotMeta> slots_;
   std::atomic<uint32_t> number_count_{0};

@@ -471,6 +471,101 @@ TEST_F(NamespaceStoreTest, SearchCoversTheUnindexedTailAndFilters) {
   ExpectInvalid(store_->Search(r, seq_).status(), "filter");
 }
 
+// Search by text (BM25), by vector and text fused (HYBRID), with both component scores.
+TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
+  MustWrite({PutConcept("yolk", "A yolk is part of an egg.", {1, 0}, {{"kind", "food"}}),
+             PutConcept("hen", "A hen lays an egg.", {0, 1}),
+             PutConcept("shell", "The shell of an egg.", {-1, 0}, {{"kind", "food"}}),
+             PutConcept("plain", "A ptarmigan is a grouse.")});
+  auto search = [&](v1::SearchMode mode, std::string text, std::vector<float> vector,
+                    std::map<std::string, std::string> filter = {}, uint64_t seq = 0) {
+    v1::SearchRequest r;
+    r.set_mode(mode);
+    r.set_text(text);
+    for (float x : vector) r.add_vector(x);
+    for (const auto& [k, v] : filter) (*r.mutable_filter())[k] = v;
+    auto response = store_->Search(r, seq == 0 ? seq_ : seq);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : v1::SearchResponse();
+  };
+  auto ids = [](const v1::SearchResponse& r) {
+    std::vector<std::string> out;
+    for (const auto& x : r.results()) out.push_back(x.node().id());
+    return out;
+  };
+  // KEYWORD: a rare word wins; without a vector there is no vector score.
+  v1::SearchResponse kw = search(v1::SEARCH_MODE_KEYWORD, "What is a ptarmigan?", {});
+  ASSERT_FALSE(kw.results().empty());
+  EXPECT_EQ(kw.results(0).node().id(), "plain");
+  EXPECT_FALSE(kw.results(0).has_vector_score());
+  EXPECT_GT(kw.results(0).keyword_score(), 0);
+  EXPECT_EQ(kw.results(0).score(), kw.results(0).keyword_score());
+  // Mode unspecified with only text is KEYWORD.
+  EXPECT_EQ(ids(search(v1::SEARCH_MODE_UNSPECIFIED, "yolk", {})), std::vector<std::string>{"yolk"});
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "egg", {}, {{"kind", "food"}})),
+              ::testing::UnorderedElementsAre("yolk", "shell"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "nothing matches", {})), IsEmpty());
+
+  // HYBRID: "egg" matches three; the vector points at "shell": it is first, and every result
+  // carries both scores (a result the vector list did not reach gets its similarity computed).
+  v1::SearchResponse hy = search(v1::SEARCH_MODE_HYBRID, "egg shell", {-1, 0});
+  ASSERT_GE(hy.results_size(), 3);
+  EXPECT_EQ(hy.results(0).node().id(), "shell");
+  for (const v1::SearchResult& r : hy.results()) {
+    EXPECT_TRUE(r.has_vector_score()) << r.node().id();
+    EXPECT_TRUE(r.has_keyword_score()) << r.node().id();
+    EXPECT_GT(r.score(), 0);
+    EXPECT_LE(r.score(), 2.0 / 61);
+  }
+  EXPECT_NEAR(hy.results(0).vector_score(), 1.0, 1e-5);
+  // VECTOR with text: ranked by vector, the keyword score reported (0 when no word occurs).
+  v1::SearchResponse ve = search(v1::SEARCH_MODE_VECTOR, "ptarmigan", {1, 0});
+  EXPECT_EQ(ve.results(0).node().id(), "yolk");
+  EXPECT_TRUE(ve.results(0).has_keyword_score());
+  EXPECT_EQ(ve.results(0).keyword_score(), 0);
+
+  // Updates and deletes are honoured, and older sequences keep their view.
+  const uint64_t before = seq_;
+  MustWrite({PutConcept("plain", "A willow grouse.", {}), DeleteConcept("yolk")});
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan", {})), IsEmpty());
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "willow", {})), ElementsAre("plain"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "yolk", {})), IsEmpty());
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan yolk", {}, {}, before)),
+              ::testing::UnorderedElementsAre("plain", "yolk"));
+
+  // Bad requests name the field and change nothing.
+  v1::SearchRequest r;
+  r.set_mode(v1::SEARCH_MODE_KEYWORD);
+  ExpectInvalid(store_->Search(r, seq_).status(), "text: required for mode SEARCH_MODE_KEYWORD");
+  r.set_mode(v1::SEARCH_MODE_HYBRID);
+  r.set_text("egg");
+  ExpectInvalid(store_->Search(r, seq_).status(), "vector: required for mode SEARCH_MODE_HYBRID");
+  r.add_vector(1);
+  ExpectInvalid(store_->Search(r, seq_).status(), "vector");  // wrong dimension
+  r.set_mode(static_cast<v1::SearchMode>(9));
+  ExpectInvalid(store_->Search(r, seq_).status(), "mode");
+}
+
+// The keyword index is rebuilt from the records when the namespace opens.
+TEST_F(NamespaceStoreTest, KeywordIndexIsRebuiltOnReopen) {
+  MustWrite({PutConcept("a", "alpha particle"), PutConcept("b", "beta particle")});
+  MustWrite({PutConcept("a", "gamma ray"), DeleteConcept("b")});
+  auto flushed = store_->FlushData();
+  ASSERT_TRUE(flushed.ok()) << flushed.status();
+  state_ = *flushed;
+  Reopen();
+  v1::SearchRequest r;
+  r.set_text("particle ray");
+  auto found = store_->Search(r, seq_);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->results_size(), 1);
+  EXPECT_EQ(found->results(0).node().content(), "gamma ray");
+  r.set_text("alpha beta");
+  found = store_->Search(r, 1);  // the first batch's view survives too
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->results_size(), 2);
+}
+
 TEST_F(NamespaceStoreTest, ScanPagesFiltersAndListsAssociations) {
   for (int i = 0; i < 10; ++i) {
     MustWrite(

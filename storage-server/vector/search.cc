@@ -39,6 +39,25 @@ struct WorstOnTop {
 
 }  // namespace
 
+std::vector<float> ScoreSlots(const VectorStore& store, Metric metric, const float* query,
+                              const std::vector<uint32_t>& slots) {
+  std::vector<float> out;
+  out.reserve(slots.size());
+  const size_t pd = store.padded_dim();
+  std::vector<float> q(pd);
+  internal::PrepareQuery(metric, query, store.dim(), pd, q.data());
+  const DistanceKernels& kernels = Kernels();
+  for (uint32_t slot : slots) {
+    if (metric == Metric::kL2) {
+      out.push_back(-kernels.l2_sqr(q.data(), store.Get(slot), pd));
+    } else {
+      const float dot = kernels.dot(q.data(), store.Get(slot), pd);
+      out.push_back(metric == Metric::kCosine ? dot * store.InverseNorm(slot) : dot);
+    }
+  }
+  return out;
+}
+
 SearchResults ExactSearch(const VectorStore& store, Metric metric, const float* query, size_t k,
                           uint32_t slot_begin, uint32_t slot_end, const SlotFilter* filter) {
   SearchResults out;

@@ -56,6 +56,10 @@ SearchResults ExactSearch(const VectorStore& store, Metric metric, const float* 
                           uint32_t slot_begin, uint32_t slot_end,
                           const SlotFilter* filter = nullptr);
 
+// The score of `query` against each of `slots` (published slots of `store`), in their order.
+std::vector<float> ScoreSlots(const VectorStore& store, Metric metric, const float* query,
+                              const std::vector<uint32_t>& slots);
+
 // The best k of two result lists (each sorted as above). A slot present in both appears once,
 // so an index search and a tail scan that overlap by a few slots merge cleanly.
 SearchResults MergeTopK(const SearchResults& a, const SearchResults& b, size_t k);

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "services/hybrid/embed/deterministic_math.h"
-#include "services/hybrid/embed/text_tokenizer.h"
+#include "common/text/tokenizer.h"
 #include "xxhash.h"
 
 namespace engram::hybrid {
@@ -91,7 +91,7 @@ uint64_t HashingEmbedder::Hash(std::string_view bytes) {
 bool HashingEmbedder::IsStopWord(std::string_view token) { return StopWords().contains(token); }
 
 absl::StatusOr<std::vector<float>> HashingEmbedder::Embed(std::string_view text) const {
-  const std::vector<std::string> tokens = TokenizeText(text, /*lowercase=*/true);
+  const std::vector<std::string> tokens = text::TokenizeText(text, /*lowercase=*/true);
   FeatureGroup words, bigrams, char_grams;
   std::string key;
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -105,7 +105,7 @@ absl::StatusOr<std::vector<float>> HashingEmbedder::Embed(std::string_view text)
     }
     if (stop) continue;
     const std::string padded = "<" + token + ">";
-    const std::vector<std::string_view> cps = SplitCodePoints(padded);
+    const std::vector<std::string_view> cps = text::SplitCodePoints(padded);
     for (int n = kMinCharGram; n <= kMaxCharGram; ++n) {
       for (size_t start = 0; start + n <= cps.size(); ++start) {
         const char* begin = cps[start].data();

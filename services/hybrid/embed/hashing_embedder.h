@@ -1,7 +1,7 @@
 // HashingEmbedder: the built-in "hashing" embedder. No model file, no training, no state.
 //
 // Algorithm (version 1, pinned; docs/hybrid.md has the full description):
-//   1. Tokenise with TokenizeText(text, /*lowercase=*/true) (text_tokenizer.h).
+//   1. Tokenise with TokenizeText(text, /*lowercase=*/true) (common/text/tokenizer.h).
 //   2. Three feature groups:
 //        words       "w:" + token; stop words (a small fixed English list) weigh 0.1, others 1
 //        bigrams     "b:" + token_i + " " + token_i+1, unless both are stop words

@@ -8,19 +8,19 @@
 
 #include "common/text/utf8.h"
 #include "services/hybrid/embed/hashing_embedder.h"
-#include "services/hybrid/embed/text_tokenizer.h"
+#include "common/text/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   for (bool lowercase : {false, true}) {
-    for (const std::string& token : engram::hybrid::TokenizeText(text, lowercase)) {
+    for (const std::string& token : engram::text::TokenizeText(text, lowercase)) {
       if (token.empty() || !engram::text::IsValidUtf8(token)) __builtin_trap();
       size_t bytes = 0;
-      for (std::string_view cp : engram::hybrid::SplitCodePoints(token)) bytes += cp.size();
+      for (std::string_view cp : engram::text::SplitCodePoints(token)) bytes += cp.size();
       if (bytes != token.size()) __builtin_trap();
     }
   }
-  (void)engram::hybrid::LowercaseText(text);
+  (void)engram::text::LowercaseText(text);
   static const auto embedder = engram::hybrid::HashingEmbedder::Create(64);
   absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(text);
   if (v.ok()) {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "services/hybrid/embed/deterministic_math.h"
 #include "services/hybrid/embed/hashing_embedder.h"
-#include "services/hybrid/embed/text_tokenizer.h"
+#include "common/text/tokenizer.h"
 #include "common/text/absl_view.h"
 #include "spdlog/spdlog.h"
 
@@ -32,7 +32,7 @@ template <typename Fn>
 void ForEachCharGram(std::string_view token, Fn&& fn) {
   std::string padded = "<";
   padded.append(token).append(">");
-  const std::vector<std::string_view> cps = SplitCodePoints(padded);
+  const std::vector<std::string_view> cps = text::SplitCodePoints(padded);
   for (size_t n = 3; n <= 5; ++n) {
     for (size_t start = 0; start + n <= cps.size(); ++start) {
       const char* begin = cps[start].data();
@@ -232,7 +232,7 @@ void WordVectorsEmbedder::BuildSubwordBuckets() {
     if (!(n2 > 0)) continue;
     const double inv = 1.0 / std::sqrt(n2);
     for (int i = 0; i < d; ++i) unit[i] = v[i] * inv;
-    ForEachCharGram(LowercaseText(table_.word(row)), [&](std::string_view gram) {
+    ForEachCharGram(text::LowercaseText(table_.word(row)), [&](std::string_view gram) {
       const uint32_t b = SubwordBucket(gram, buckets);
       double* sum = sums.data() + static_cast<size_t>(b) * d;
       for (int i = 0; i < d; ++i) sum[i] += unit[i];
@@ -260,7 +260,7 @@ std::optional<float> WordVectorsEmbedder::SifWeight(std::string_view word) const
 int64_t WordVectorsEmbedder::FindToken(std::string_view token) const {
   const int64_t row = table_.Find(token);
   if (row >= 0) return row;
-  const std::string lower = LowercaseText(token);
+  const std::string lower = text::LowercaseText(token);
   return lower == token ? -1 : table_.Find(lower);
 }
 
@@ -270,7 +270,7 @@ bool WordVectorsEmbedder::AddSubwordVector(std::string_view token, double weight
   const int d = table_.dimension();
   std::vector<double> v(d, 0.0);
   int used = 0;
-  ForEachCharGram(LowercaseText(token), [&](std::string_view gram) {
+  ForEachCharGram(text::LowercaseText(token), [&](std::string_view gram) {
     const uint32_t b = SubwordBucket(gram, options_.oov_buckets);
     if (!bucket_filled_[b]) return;
     const float* bucket = buckets_.data() + static_cast<size_t>(b) * d;
@@ -290,7 +290,7 @@ absl::StatusOr<std::vector<float>> WordVectorsEmbedder::Embed(std::string_view t
   const int d = table_.dimension();
   std::vector<double> sum(d, 0.0);
   size_t contributed = 0;
-  for (const std::string& token : TokenizeText(text, /*lowercase=*/false)) {
+  for (const std::string& token : text::TokenizeText(text, /*lowercase=*/false)) {
     const int64_t row = FindToken(token);
     if (row >= 0) {
       const double w = sif_weights_[row];

@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-namespace engram::hybrid {
+namespace engram::text {
 
 // Splits `text` into tokens under the rules above.
 std::vector<std::string> TokenizeText(std::string_view text, bool lowercase);
@@ -37,4 +37,4 @@ std::string LowercaseText(std::string_view text);
 // be valid UTF-8 (as every TokenizeText output is).
 std::vector<std::string_view> SplitCodePoints(std::string_view token);
 
-}  // namespace engram::hybrid
+}  // namespace engram::text

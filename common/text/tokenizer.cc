@@ -1,8 +1,8 @@
-#include "services/hybrid/embed/text_tokenizer.h"
+#include "common/text/tokenizer.h"
 
 #include "common/text/utf8.h"
 
-namespace engram::hybrid {
+namespace engram::text {
 namespace {
 
 using text::AppendUtf8;
@@ -82,4 +82,4 @@ std::vector<std::string_view> SplitCodePoints(std::string_view token) {
   return out;
 }
 
-}  // namespace engram::hybrid
+}  // namespace engram::text

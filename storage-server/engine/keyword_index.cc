@@ -1,0 +1,156 @@
+#include "storage-server/engine/keyword_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <new>
+
+#include "absl/container/flat_hash_set.h"
+#include "common/text/tokenizer.h"
+#include "xxhash.h"
+
+namespace engram::storage {
+namespace {
+
+uint64_t HashTerm(absl::string_view term) { return XXH3_64bits(term.data(), term.size()); }
+
+constexpr uint32_t kFirstBlockPostings = 4;
+constexpr uint32_t kMaxBlockPostings = 8192;
+
+}  // namespace
+
+KeywordIndex::KeywordIndex() : terms_by_hash_(4096) {}
+
+KeywordIndex::~KeywordIndex() {
+  const uint32_t n = term_count_.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    Block* b = terms_[i].head.load(std::memory_order_relaxed);
+    while (b != nullptr) {
+      Block* older = b->older;
+      b->~Block();
+      ::operator delete(b);
+      b = older;
+    }
+  }
+}
+
+std::vector<std::string> KeywordIndex::QueryTerms(absl::string_view text) {
+  std::vector<std::string> out;
+  absl::flat_hash_set<std::string> seen;
+  for (std::string& token : text::TokenizeText(std::string_view(text.data(), text.size()),
+                                               /*lowercase=*/true)) {
+    if (out.size() == kMaxQueryTerms) break;
+    if (seen.insert(token).second) out.push_back(std::move(token));
+  }
+  return out;
+}
+
+std::optional<uint32_t> KeywordIndex::FindTerm(absl::string_view text) const {
+  return terms_by_hash_.Find(HashTerm(text), [&](uint32_t t) { return terms_[t].text == text; });
+}
+
+void KeywordIndex::Append(absl::string_view term, Posting posting) {
+  std::optional<uint32_t> found = FindTerm(term);
+  uint32_t t;
+  if (found) {
+    t = *found;
+  } else {
+    t = term_count_.load(std::memory_order_relaxed);
+    terms_.EnsureSize(t + 1);
+    terms_[t].text.assign(term.data(), term.size());
+    // Publishes the term (its text) to readers; its postings follow through `head`.
+    terms_by_hash_.Insert(HashTerm(term), t);
+    term_count_.store(t + 1, std::memory_order_release);
+    memory_bytes_.fetch_add(sizeof(Term) + term.size() + 16, std::memory_order_relaxed);
+  }
+  Term& entry = terms_[t];
+  Block* head = entry.head.load(std::memory_order_relaxed);
+  uint32_t count = head == nullptr ? 0 : head->count.load(std::memory_order_relaxed);
+  if (head == nullptr || count == head->capacity) {
+    const uint32_t capacity =
+        head == nullptr ? kFirstBlockPostings : std::min(head->capacity * 2, kMaxBlockPostings);
+    void* raw = ::operator new(sizeof(Block) + capacity * sizeof(Posting));
+    Block* block = new (raw) Block;
+    block->capacity = capacity;
+    block->older = head;
+    memory_bytes_.fetch_add(sizeof(Block) + capacity * sizeof(Posting), std::memory_order_relaxed);
+    entry.head.store(block, std::memory_order_release);
+    head = block;
+    count = 0;
+  }
+  head->postings()[count] = posting;
+  head->count.store(count + 1, std::memory_order_release);
+}
+
+uint32_t KeywordIndex::Add(uint32_t concept_number, absl::string_view content, uint64_t born) {
+  std::vector<std::string> tokens =
+      text::TokenizeText(std::string_view(content.data(), content.size()), /*lowercase=*/true);
+  const uint32_t doc = doc_count_++;
+  docs_.EnsureSize(doc + 1);
+  Doc& d = docs_[doc];
+  d.concept_number.store(concept_number, std::memory_order_relaxed);
+  d.length.store(static_cast<uint32_t>(tokens.size()), std::memory_order_relaxed);
+  d.dead.store(UINT64_MAX, std::memory_order_relaxed);
+  // Released by the postings' count stores below: a reader that sees a posting sees its doc.
+  d.born.store(born, std::memory_order_relaxed);
+  std::sort(tokens.begin(), tokens.end());
+  for (size_t i = 0; i < tokens.size();) {
+    size_t j = i + 1;
+    while (j < tokens.size() && tokens[j] == tokens[i]) ++j;
+    Append(tokens[i], Posting{doc, static_cast<uint32_t>(j - i)});
+    i = j;
+  }
+  live_docs_.fetch_add(1, std::memory_order_relaxed);
+  live_tokens_.fetch_add(tokens.size(), std::memory_order_relaxed);
+  return doc;
+}
+
+void KeywordIndex::Retire(uint32_t doc, uint64_t dead) {
+  Doc& d = docs_[doc];
+  d.dead.store(dead, std::memory_order_relaxed);
+  live_docs_.fetch_sub(1, std::memory_order_relaxed);
+  live_tokens_.fetch_sub(d.length.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
+KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms,
+                                         uint64_t seq) const {
+  Scores scores;
+  const double n_docs = static_cast<double>(live_docs_.load(std::memory_order_relaxed));
+  const double tokens = static_cast<double>(live_tokens_.load(std::memory_order_relaxed));
+  const double avgdl = n_docs > 0 && tokens > 0 ? tokens / n_docs : 1.0;
+  struct Match {
+    uint32_t concept_number;
+    uint32_t tf;
+    uint32_t length;
+  };
+  std::vector<Match> matches;
+  for (const std::string& term : terms) {
+    std::optional<uint32_t> t = FindTerm(term);
+    if (!t) continue;
+    matches.clear();
+    for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
+         b = b->older) {
+      const uint32_t count = b->count.load(std::memory_order_acquire);
+      const Posting* p = b->postings();
+      for (uint32_t i = 0; i < count; ++i) {
+        const Doc& d = docs_[p[i].doc];
+        if (d.born.load(std::memory_order_relaxed) > seq ||
+            d.dead.load(std::memory_order_relaxed) <= seq) {
+          continue;
+        }
+        matches.push_back({d.concept_number.load(std::memory_order_relaxed), p[i].tf,
+                           d.length.load(std::memory_order_relaxed)});
+      }
+    }
+    if (matches.empty()) continue;
+    const double n = static_cast<double>(matches.size());
+    const double idf = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
+    for (const Match& m : matches) {
+      const double tf = m.tf;
+      const double norm = kK1 * (1.0 - kB + kB * m.length / avgdl);
+      scores[m.concept_number] += idf * tf * (kK1 + 1.0) / (tf + norm);
+    }
+  }
+  return scores;
+}
+
+}  // namespace engram::storage
