@@ -271,10 +271,33 @@ TEST_F(ApiE2eTest, EveryRestRoute) {
   ASSERT_FALSE(Json(r)["results"].empty());
   EXPECT_EQ(Json(r)["results"][0]["id"], dog);
 
+  // v1.1 modes: a text query is HYBRID by default, with both component scores; KEYWORD is BM25.
+  EXPECT_TRUE(Json(r)["results"][0]["scores"].contains("vector")) << r.body;
+  EXPECT_TRUE(Json(r)["results"][0]["scores"].contains("keyword")) << r.body;
+  r = s.Rest("POST", base + "/search", json{{"query", "mammal"}, {"mode", "KEYWORD"}}.dump(), kReaderKey);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_FALSE(Json(r)["results"].empty()) << r.body;
+  bool found_dog = false;
+  const json keyword_hits = Json(r)["results"];
+  for (const auto& hit : keyword_hits) {
+    found_dog |= hit["id"] == dog;
+    EXPECT_THAT(hit["content"].get<std::string>(), HasSubstr("mammal")) << r.body;  // only word matches
+  }
+  EXPECT_TRUE(found_dog) << r.body;
+  EXPECT_FALSE(Json(r)["results"][0]["scores"].contains("vector")) << r.body;
+  EXPECT_GT(Json(r)["results"][0]["scores"]["keyword"].get<double>(), 0) << r.body;
+  r = s.Rest("POST", base + "/search", json{{"query", "mammal"}, {"mode", "SIDEWAYS"}}.dump(), kReaderKey);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("mode")) << r.body;
+  r = s.Rest("POST", base + "/search", json{{"vector", floods_vector}, {"mode", "KEYWORD"}}.dump(), kReaderKey);
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_THAT(r.body, HasSubstr("mode")) << r.body;
+
   r = s.Rest("POST", base + "/search", json{{"vector", floods_vector}, {"k", 1}}.dump(), kReaderKey);
   ASSERT_EQ(r.status, 200) << r.body;
   ASSERT_EQ(Json(r)["results"].size(), 1u);
   EXPECT_EQ(Json(r)["results"][0]["id"], "floods");
+  EXPECT_TRUE(Json(r)["results"][0]["scores"].contains("vector")) << r.body;
 
   r = s.Rest("POST", base + "/search",
              json{{"query", "water damage"}, {"filter", {{"attributes", {{"topic", "weather"}}}}}}.dump(), kReaderKey);

@@ -1,5 +1,7 @@
 // engramctl's query commands: search (by text or vector) and reason (unary, or --stream: the
 // seeds and each path as found, then the answer).
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/engramctl/commands.h"
 #include "cli/engramctl/render.h"
@@ -15,9 +17,17 @@ absl::Status Search(Invocation& inv, const std::vector<std::string>& args) {
   parser.AddUint("k", &k, 1, 1000, "N", "results (default 10)");
   parser.AddUint("ef", &ef, 1, 100000, "N", "HNSW candidate list (default: the namespace's)");
   parser.AddRepeated("filter", &filters, "KEY=VALUE", "attribute equality (repeatable)");
+  std::string mode;
+  parser.AddString("mode", &mode, "MODE",
+                   "hybrid (a text's default: words and vectors fused), keyword (BM25 only) or "
+                   "vector");
   if (inv.help) {
-    return PrintHelp(inv, "search <TEXT> | search --vector V1,V2,... [--k N] [--filter K=V ...]",
-                     "Finds the concepts nearest to a text or a vector.", &parser);
+    return PrintHelp(inv,
+                     "search <TEXT> [--mode hybrid|keyword|vector] | search --vector V1,V2,... "
+                     "[--k N] [--filter K=V ...]",
+                     "Finds the concepts that best match a text (its words and its meaning) or "
+                     "are nearest to a vector.",
+                     &parser);
   }
   ASSIGN_OR_RETURN(std::vector<std::string> words, inv.Parse(&parser, args));
   if (words.empty() && vector.empty()) {
@@ -27,6 +37,14 @@ absl::Status Search(Invocation& inv, const std::vector<std::string>& args) {
     return UsageError("search: give either <TEXT> or --vector, not both");
   }
   engram::v1::SearchRequest request;
+  if (!mode.empty()) {
+    engram::v1::SearchMode parsed;
+    if (!engram::v1::SearchMode_Parse(absl::AsciiStrToUpper(mode), &parsed) ||
+        parsed == engram::v1::SEARCH_MODE_UNSPECIFIED) {
+      return UsageError(absl::StrCat("search: --mode: '", mode, "' is not hybrid, keyword or vector"));
+    }
+    request.set_mode(parsed);
+  }
   request.set_namespace_(inv.options().ns);
   if (!words.empty()) request.set_query(absl::StrJoin(words, " "));
   if (!vector.empty()) RETURN_IF_ERROR(ParseVector(vector, request.mutable_vector()));

@@ -99,6 +99,7 @@ TEST_F(CommandsTest, UsageErrorsExitTwoNamingTheFlagAndNeverConnect) {
       {{"search", "x", "--vector", "1,2"}, "search: give either <TEXT> or --vector, not both"},
       {{"search", "--vector", "1,x"}, "--vector: element 1 ('x') is not a finite number"},
       {{"search", "x", "--filter", "novalue"}, "--filter: 'novalue' is not key=value"},
+      {{"search", "x", "--mode", "sideways"}, "search: --mode: 'sideways' is not hybrid, keyword or vector"},
       {{"associate", "a", "b"}, "associate: missing argument <TYPE>"},
       {{"associate", "a", "b", "LIKES"}, "associate: <TYPE>: 'LIKES' is not one of SEMANTIC"},
       {{"associate", "a", "b", "CAUSAL", "--confidence", "2"},

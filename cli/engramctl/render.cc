@@ -162,6 +162,10 @@ std::string RenderSearch(const engram::v1::SearchResponse& response) {
   int rank = 0;
   for (const engram::v1::SearchResult& r : response.results()) {
     absl::StrAppendFormat(&out, "%d. [%.4f] %s  %s\n", ++rank, r.score(), r.id(), r.content());
+    if (r.has_scores() && r.scores().has_vector() && r.scores().has_keyword()) {
+      absl::StrAppendFormat(&out, "   vector %.4f, keyword %.4f\n", r.scores().vector(),
+                            r.scores().keyword());
+    }
     if (!r.attributes().empty()) absl::StrAppend(&out, "   ", Attributes(r.attributes()), "\n");
   }
   return out;

@@ -147,8 +147,11 @@ TEST(RenderTest, SearchLearnConceptNamespacesStats) {
       attributes { key: "k" value: "v" }
     }
     results { id: "b" score: 0.25 content: "beta" }
+    results { id: "c" score: 0.03 content: "gamma" scores { vector: 0.75 keyword: 2.5 } }
   )pb");
-  EXPECT_EQ(RenderSearch(search), "1. [0.5000] a  alpha\n   k=v\n2. [0.2500] b  beta\n");
+  EXPECT_EQ(RenderSearch(search),
+            "1. [0.5000] a  alpha\n   k=v\n2. [0.2500] b  beta\n3. [0.0300] c  gamma\n"
+            "   vector 0.7500, keyword 2.5000\n");
   EXPECT_EQ(RenderSearch(engram::v1::SearchResponse()), "no results\n");
 
   auto learn = FromText<engram::v1::LearnResponse>(R"pb(

@@ -52,6 +52,8 @@ v1::SearchResult ToV1(const sv1::SearchResult& r) {
   out.set_score(r.score());
   out.set_content(r.node().content());
   out.mutable_attributes()->insert(r.node().attributes().begin(), r.node().attributes().end());
+  if (r.has_vector_score()) out.mutable_scores()->set_vector(r.vector_score());
+  if (r.has_keyword_score()) out.mutable_scores()->set_keyword(r.keyword_score());
   return out;
 }
 

@@ -58,10 +58,24 @@ absl::StatusOr<v1::SearchResponse> EngramCore::Search(const RequestContext& ctx,
                                          normal.filter().attributes().end());
           };
           v1::SearchResponse out;
-          if (!normal.query().empty()) {
+          if (normal.mode() == v1::KEYWORD) {
+            // BM25 needs no embedding: storage answers it alone.
+            sv1::SearchRequest req;
+            common(req);
+            req.set_text(normal.query());
+            req.set_mode(sv1::SEARCH_MODE_KEYWORD);
+            sv1::SearchResponse resp;
+            RETURN_IF_ERROR(CallDownstream(
+                call, Dependency::kStorage, "Search", /*idempotent=*/true,
+                [&](grpc::ClientContext* c) { return deps_.storage->Search(c, req, &resp); }));
+            for (const sv1::SearchResult& r : resp.results()) *out.add_results() = ToV1(r);
+          } else if (!normal.query().empty()) {
             hv1::SearchRequest req;
             common(req);
             req.set_text(normal.query());
+            req.set_mode(normal.mode() == v1::VECTOR   ? sv1::SEARCH_MODE_VECTOR
+                         : normal.mode() == v1::HYBRID ? sv1::SEARCH_MODE_HYBRID
+                                                       : sv1::SEARCH_MODE_UNSPECIFIED);
             hv1::SearchResponse resp;
             RETURN_IF_ERROR(CallDownstream(
                 call, Dependency::kHybrid, "Search", /*idempotent=*/true,

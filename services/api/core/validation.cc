@@ -360,6 +360,13 @@ absl::Status ValidateSearch(const v1::SearchRequest& r, const ValidationLimits& 
   const bool has_query = !r.query().empty();
   const bool has_vector = !r.vector().empty();
   if (has_query == has_vector) return InvalidField("query, vector", "exactly one is required");
+  if (!v1::SearchMode_IsValid(r.mode())) {
+    return InvalidField("mode", absl::StrCat("unknown value ", static_cast<int>(r.mode())));
+  }
+  if (has_vector && (r.mode() == v1::KEYWORD || r.mode() == v1::HYBRID)) {
+    return InvalidField("mode", absl::StrCat(v1::SearchMode_Name(r.mode()),
+                                             " ranks by the query's words: give a query, not a vector"));
+  }
   if (has_query) {
     if (absl::StripAsciiWhitespace(r.query()).empty()) return InvalidField("query", "blank");
     RETURN_IF_ERROR(ValidateContent("query", r.query(), l));

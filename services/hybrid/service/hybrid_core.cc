@@ -390,12 +390,30 @@ absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& cal
                                                           const v1::SearchRequest& request) const {
   if (request.text().empty()) return absl::InvalidArgumentError("text: required");
   if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
+  if (!sv1::SearchMode_IsValid(request.mode())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mode: unknown value ", static_cast<int>(request.mode())));
+  }
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  std::string_view text = request.text();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+  const bool embeds = ns.embedder->name() != "none";
+  sv1::SearchMode mode = request.mode();
+  if (mode == sv1::SEARCH_MODE_UNSPECIFIED) {
+    mode = embeds ? sv1::SEARCH_MODE_HYBRID : sv1::SEARCH_MODE_KEYWORD;
+  }
+  if (mode != sv1::SEARCH_MODE_KEYWORD && !embeds) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "mode: namespace ", request.namespace_(),
+        " has no embedder (\"none\"), so a text query can only be searched with mode KEYWORD"));
+  }
   sv1::SearchRequest req;
   req.set_namespace_(request.namespace_());
-  req.mutable_vector()->Assign(vectors[0].begin(), vectors[0].end());
+  req.set_text(request.text());
+  req.set_mode(mode);
+  if (mode != sv1::SEARCH_MODE_KEYWORD) {
+    std::string_view text = request.text();
+    ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+    req.mutable_vector()->Assign(vectors[0].begin(), vectors[0].end());
+  }
   req.set_k(request.k() == 0 ? 10 : request.k());
   req.set_ef(request.ef());
   *req.mutable_filter() = request.filter();

@@ -62,11 +62,12 @@ class HybridCoreTest : public ::testing::Test {
     o.namespace_cache.clock = [this] { return now_.load(); };
     return o;
   }
-  absl::Status CreateNamespace(const std::string& name, uint32_t dim) {
+  absl::Status CreateNamespace(const std::string& name, uint32_t dim,
+                               const std::string& embedder = "hashing") {
     sv1::CreateNamespaceRequest req;
     req.mutable_config()->set_name(name);
     req.mutable_config()->set_dimension(dim);
-    req.mutable_config()->set_embedder("hashing");
+    req.mutable_config()->set_embedder(embedder);
     sv1::NamespaceInfo info;
     grpc::ClientContext ctx;
     grpc::Status s = stub_->CreateNamespace(&ctx, req, &info);
@@ -165,6 +166,54 @@ TEST_F(HybridCoreTest, RejectsBadRequests) {
   embed.set_embedder("none");
   embed.add_texts("x");
   EXPECT_EQ(core_->Embed(Call(), embed).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A text search is HYBRID unless asked otherwise: BM25 finds the rare word the vectors blur, and
+// every hit carries both component scores. KEYWORD embeds nothing; a namespace without an embedder
+// searches by keyword by default and refuses the modes that need a vector.
+TEST_F(HybridCoreTest, SearchModesRankByWordsVectorsOrBoth) {
+  ASSERT_TRUE(CreateNamespace("modes", 64).ok());
+  LearnAll("modes", {"A ptarmigan is a grouse of northern regions.", "Dogs are loyal animals.",
+                     "A hen is a female chicken.", "Cats chase mice."});
+  auto search = [&](const std::string& ns, sv1::SearchMode mode) {
+    v1::SearchRequest req;
+    req.set_namespace_(ns);
+    req.set_text("What is a ptarmigan?");
+    req.set_mode(mode);
+    return core_->Search(Call(), req);
+  };
+  for (sv1::SearchMode mode : {sv1::SEARCH_MODE_UNSPECIFIED, sv1::SEARCH_MODE_HYBRID, sv1::SEARCH_MODE_KEYWORD}) {
+    auto r = search("modes", mode);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_FALSE(r->results().empty());
+    EXPECT_THAT(r->results(0).node().content(), HasSubstr("ptarmigan")) << mode;
+    EXPECT_GT(r->results(0).keyword_score(), 0) << mode;
+    EXPECT_EQ(r->results(0).has_vector_score(), mode != sv1::SEARCH_MODE_KEYWORD) << mode;
+  }
+  auto by_vector = search("modes", sv1::SEARCH_MODE_VECTOR);
+  ASSERT_TRUE(by_vector.ok()) << by_vector.status();
+  for (const auto& hit : by_vector->results()) EXPECT_EQ(hit.score(), hit.vector_score());
+
+  ASSERT_TRUE(CreateNamespace("plain", 8, "none").ok());
+  sv1::WriteRequest write;
+  write.set_namespace_("plain");
+  auto* c = write.add_mutations()->mutable_put_concept();
+  c->set_id("p");
+  c->set_content("A ptarmigan in winter plumage.");
+  sv1::WriteResponse written;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Write(&ctx, write, &written).ok());
+  auto keyword = search("plain", sv1::SEARCH_MODE_UNSPECIFIED);
+  ASSERT_TRUE(keyword.ok()) << keyword.status();
+  ASSERT_EQ(keyword->results_size(), 1);
+  EXPECT_EQ(keyword->results(0).node().id(), "p");
+  for (sv1::SearchMode mode : {sv1::SEARCH_MODE_VECTOR, sv1::SEARCH_MODE_HYBRID}) {
+    auto refused = search("plain", mode);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << mode;
+    EXPECT_THAT(refused.status().message(), HasSubstr("mode")) << mode;
+  }
+  EXPECT_EQ(search("modes", static_cast<sv1::SearchMode>(7)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(HybridCoreTest, StorageGoneIsUnavailable) {
