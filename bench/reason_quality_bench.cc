@@ -6,10 +6,11 @@
 //
 // Graph: every WordNet noun synset as a concept (content and associations exactly as
 // `engramctl import wordnet` makes them), embedded with the built-in hashing embedder (384-d) or
-// the use-lite sentence encoder (--embedder=use-lite, 512-d).
-// It lives in memory behind a GraphSource with exact (brute-force cosine) search, so the numbers
-// measure the reasoning, not the ANN index, and are the same on every run and machine.
-//
+// the use-lite sentence encoder (--embedder=use-lite, 512-d), loaded into a storage engine in
+// process (a temporary directory). Seeds come from its exact search: HYBRID (the vectors and BM25
+// over the contents, fused) as engram-hybrid asks for them, or by vector alone (variant
+// setting "vector"), so the numbers measure the retrieval and the reasoning, not the ANN index,
+// and are the same on every run and machine.
 // Questions: "What is a <lemma>?" for a deterministic sample of synsets whose first lemma is one
 // word and that have a hypernym (`@` / `@i`). The answer counts as right when it is a sense of the
 // word (its gloss answers the question) or a hypernym of one (what it "is a"). Reported per
@@ -25,9 +26,12 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <Eigen/Core>
 
@@ -47,6 +51,8 @@
 #include "services/hybrid/reason/graph_source.h"
 #include "services/hybrid/reason/question.h"
 #include "services/hybrid/reason/reasoner.h"
+#include "services/hybrid/service/storage_graph_source.h"
+#include "storage-server/engine/engine.h"
 
 ABSL_FLAG(std::string, wordnet_dir, engram::cli::kDefaultWordNetDir, "WordNet data directory.");
 ABSL_FLAG(int, questions, 400, "Questions to ask (a deterministic sample).");
@@ -75,91 +81,44 @@ using hybrid::Edge;
 using hybrid::Neighbor;
 using hybrid::SearchHit;
 
-// Concepts and associations in memory; exact cosine search over L2-normalised rows.
-class WordNetGraph final : public hybrid::GraphSource {
+namespace sv1 = storage::v1;
+
+// The graph in a real storage engine, in process: the Search (exact, VECTOR / KEYWORD / HYBRID),
+// Neighbors and GetConcepts engram-storage serves, through the same request and answer mapping
+// engram-hybrid uses (storage_graph_source.h), without the network.
+class EngineGraph final : public hybrid::GraphSource {
  public:
-  void Reserve(size_t n, int dim) {
-    ids_.reserve(n);
-    contents_.reserve(n);
-    vectors_.resize(static_cast<Eigen::Index>(n), dim);
-  }
-  void AddConcept(std::string id, std::string content, const std::vector<float>& v) {
-    const auto row = static_cast<Eigen::Index>(ids_.size());
-    index_[id] = ids_.size();
-    ids_.push_back(std::move(id));
-    contents_.push_back(std::move(content));
-    Eigen::Map<const Eigen::VectorXf> x(v.data(), static_cast<Eigen::Index>(v.size()));
-    const float norm = x.norm();
-    vectors_.row(row) = x.transpose();
-    if (norm > 0) vectors_.row(row) /= norm;
-    adjacency_.emplace_back();
-  }
-  absl::Status AddEdge(Edge e) {
-    auto s = index_.find(e.source), t = index_.find(e.target);
-    if (s == index_.end() || t == index_.end()) return absl::NotFoundError(e.source + " " + e.target);
-    adjacency_[s->second].push_back(edges_.size());
-    adjacency_[t->second].push_back(edges_.size());
-    edges_.push_back(std::move(e));
-    return absl::OkStatus();
-  }
-  size_t size() const { return ids_.size(); }
-  size_t edge_count() const { return edges_.size(); }
+  EngineGraph(storage::Engine* engine, std::string ns) : engine_(engine), ns_(std::move(ns)) {}
 
-  absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> vector, uint32_t k) override {
-    Eigen::Map<const Eigen::VectorXf> q(vector.data(), static_cast<Eigen::Index>(vector.size()));
-    const float norm = q.norm();
-    if (norm == 0) return std::vector<SearchHit>{};
-    const Eigen::VectorXf scores = vectors_ * (q / norm);
-    std::vector<uint32_t> order(ids_.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    const size_t n = std::min<size_t>(k, order.size());
-    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n), order.end(),
-                      [&](uint32_t a, uint32_t b) {
-                        if (scores[a] != scores[b]) return scores[a] > scores[b];
-                        return ids_[a] < ids_[b];
-                      });
-    std::vector<SearchHit> out;
-    for (size_t i = 0; i < n; ++i) out.push_back({{ids_[order[i]], contents_[order[i]]}, scores[order[i]]});
-    return out;
+  absl::StatusOr<std::vector<SearchHit>> Search(const hybrid::SeedQuery& query, uint32_t k) override {
+    sv1::SearchRequest req = hybrid::SeedSearchRequest(ns_, query, k);
+    req.set_exact(true);  // measure the reasoning, not the ANN index
+    absl::StatusOr<sv1::SearchResponse> resp = engine_->Search(req);
+    if (!resp.ok()) return resp.status();
+    return hybrid::SeedHits(*resp);
   }
-
-  // Highest confidence first, ties by the other concept's id (engram-storage's order).
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit) override {
-    auto it = index_.find(std::string(id));
-    if (it == index_.end()) return absl::NotFoundError(absl::StrCat("concept ", std::string(id)));
-    std::vector<Neighbor> out;
-    for (size_t e : adjacency_[it->second]) {
-      const Edge& edge = edges_[e];
-      if (!types.empty() && std::find(types.begin(), types.end(), edge.type) == types.end()) continue;
-      const std::string& other = edge.source == id ? edge.target : edge.source;
-      out.push_back({{other, contents_[index_.at(other)]}, edge});
-    }
-    std::sort(out.begin(), out.end(), [](const Neighbor& a, const Neighbor& b) {
-      if (a.edge.confidence != b.edge.confidence) return a.edge.confidence > b.edge.confidence;
-      return a.node.id < b.node.id;
-    });
-    if (out.size() > limit) out.resize(limit);
-    return out;
+    absl::StatusOr<sv1::NeighborsResponse> resp =
+        engine_->Neighbors(hybrid::NeighborsRequestFor(ns_, id, types, limit));
+    if (!resp.ok()) return resp.status();
+    return hybrid::NeighborsFromProto(*resp);
   }
-
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override {
+    sv1::GetConceptsRequest req;
+    req.set_namespace_(ns_);
+    for (const std::string& id : ids) req.add_ids(id);
+    absl::StatusOr<sv1::GetConceptsResponse> resp = engine_->GetConcepts(req);
+    if (!resp.ok()) return resp.status();
     std::vector<ConceptLite> out;
-    for (const std::string& id : ids) {
-      auto it = index_.find(id);
-      if (it != index_.end()) out.push_back({id, contents_[it->second]});
-    }
+    for (const sv1::Concept& c : resp->concepts()) out.push_back({c.id(), c.content()});
     return out;
   }
 
  private:
-  std::vector<std::string> ids_;
-  std::vector<std::string> contents_;
-  std::unordered_map<std::string, size_t> index_;
-  Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> vectors_;
-  std::vector<Edge> edges_;
-  std::vector<std::vector<size_t>> adjacency_;
+  storage::Engine* const engine_;
+  const std::string ns_;
 };
 
 struct Question {
@@ -173,7 +132,8 @@ struct Variant {
   hybrid::ReasonerConfig config;
   hybrid::ReasonOptions options;
   bool relation = false;  // follow the relation the question asks for (ParseQuestion)
-  bool focus = false;     // seed from the question's focus ("ptarmigan"), not the whole question
+  bool focus = false;     // embed the question's focus ("ptarmigan"), not the whole question
+  bool vector_only = false;  // seed by the vector alone (no keyword match), as before BM25
 };
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
@@ -184,8 +144,8 @@ absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   v.options.k = k;
   if (name == "default") return v;
   for (absl::string_view setting : absl::StrSplit(name, '+')) {
-    if (setting == "relation" || setting == "focus") {
-      (setting == "relation" ? v.relation : v.focus) = true;
+    if (setting == "relation" || setting == "focus" || setting == "vector") {
+      (setting == "relation" ? v.relation : setting == "focus" ? v.focus : v.vector_only) = true;
       continue;
     }
     std::vector<std::string> kv = absl::StrSplit(setting, '=');
@@ -268,22 +228,61 @@ int Run() {
           .write(reinterpret_cast<const char*>(vectors.data()), vectors.size() * sizeof(float));
     }
   }
-  WordNetGraph graph;
-  graph.Reserve(learns.size(), dimension);
+  // Load the graph into a storage engine in a fresh directory.
+  const std::filesystem::path data_dir =
+      std::filesystem::temp_directory_path() / absl::StrFormat("reason_quality_bench.%d", getpid());
+  std::filesystem::remove_all(data_dir);
+  struct RemoveDir {
+    std::filesystem::path dir;
+    ~RemoveDir() { std::filesystem::remove_all(dir); }
+  } remove_dir{data_dir};  // after the engine closes (declared first)
+  storage::EngineOptions engine_options;
+  engine_options.data_dir = data_dir;
+  engine_options.sync_mode = storage::wal::SyncMode::kRelaxed;
+  engine_options.create_default_namespace = false;
+  absl::StatusOr<std::unique_ptr<storage::Engine>> engine = storage::Engine::Open(engine_options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "reason_quality_bench: %s\n", engine.status().ToString().c_str());
+    return 1;
+  }
+  sv1::NamespaceConfig config;
+  config.set_name("wordnet");
+  config.set_dimension(static_cast<uint32_t>(dimension));
+  config.set_metric(sv1::COSINE);
+  config.set_embedder((*embedder)->name());
+  if (auto created = (*engine)->CreateNamespace(config); !created.ok()) {
+    std::fprintf(stderr, "reason_quality_bench: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  auto write = [&](sv1::WriteRequest& batch) {
+    if (batch.mutations_size() == 0) return true;
+    batch.set_namespace_("wordnet");
+    absl::StatusOr<sv1::WriteResponse> w = (*engine)->Write(batch);
+    if (!w.ok()) std::fprintf(stderr, "reason_quality_bench: %s\n", w.status().ToString().c_str());
+    batch.Clear();
+    return w.ok();
+  };
+  sv1::WriteRequest batch;
+  size_t edge_count = 0;
   for (size_t i = 0; i < learns.size(); ++i) {
-    graph.AddConcept(learns[i].id(), learns[i].content(),
-                     std::vector<float>(vectors.begin() + i * dimension, vectors.begin() + (i + 1) * dimension));
+    sv1::Concept* c = batch.add_mutations()->mutable_put_concept();
+    c->set_id(learns[i].id());
+    c->set_content(learns[i].content());
+    c->mutable_vector()->Assign(vectors.begin() + i * dimension, vectors.begin() + (i + 1) * dimension);
+    if (batch.mutations_size() == 1000 && !write(batch)) return 1;
   }
+  if (!write(batch)) return 1;
   for (const engram::v1::AssociateRequest& a : cli::NounAssociations(*synsets)) {
-    std::optional<AssociationType> type =
-        hybrid::ParseAssociationType(engram::v1::AssociationType_Name(a.type()));
-    if (!type) return 1;
-    absl::Status s = graph.AddEdge({a.source(), a.target(), *type, a.confidence().value(), 1.0f});
-    if (!s.ok()) {
-      std::fprintf(stderr, "reason_quality_bench: %s\n", s.ToString().c_str());
-      return 1;
-    }
+    sv1::Association* out = batch.add_mutations()->mutable_put_association();
+    out->set_source(a.source());
+    out->set_target(a.target());
+    out->set_type(static_cast<sv1::AssociationType>(a.type()));
+    out->set_confidence(a.confidence().value());
+    ++edge_count;
+    if (batch.mutations_size() == 1000 && !write(batch)) return 1;
   }
+  if (!write(batch)) return 1;
+  EngineGraph graph(engine->get(), "wordnet");
 
   if (const std::string text = absl::GetFlag(FLAGS_explain); !text.empty()) {
     absl::StatusOr<Variant> variant = MakeVariant(
@@ -295,7 +294,15 @@ int Run() {
     if (!variant.ok()) return 2;
     absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(text);
     if (!v.ok()) return 1;
-    absl::StatusOr<hybrid::ReasonResult> r = hybrid::Reasoner(variant->config).Reason(*v, variant->options, graph);
+    const hybrid::Question parsed = hybrid::ParseQuestion(text);
+    hybrid::ReasonOptions options = variant->options;
+    std::string_view words = variant->vector_only ? std::string_view() : std::string_view(text);
+    if (variant->relation && parsed.kind == hybrid::Question::Kind::kRelation) {
+      options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
+      if (!variant->vector_only) words = hybrid::SeedWords(parsed, text);
+    }
+    absl::StatusOr<hybrid::ReasonResult> r =
+        hybrid::Reasoner(variant->config).Reason(hybrid::SeedQuery{*v, words}, options, graph);
     if (!r.ok()) return 1;
     std::printf("seeds:\n");
     for (const SearchHit& h : r->support) std::printf("  %.3f %s\n", h.score, h.node.content.substr(0, 90).c_str());
@@ -309,114 +316,168 @@ int Run() {
     return 0;
   }
 
-  // A question about a word is ambiguous between its senses: every sense of the lemma and every
-  // hypernym of one is a right answer.
-  std::map<std::string, std::set<std::string>> right_for_lemma;
-  for (const cli::WordNetSynset& s : *synsets) {
-    for (const std::string& lemma : s.lemmas) {
-      std::set<std::string>& right = right_for_lemma[absl::AsciiStrToLower(lemma)];
-      right.insert(cli::NounSynsetId(s.offset));
-      for (const cli::WordNetPointer& p : s.pointers) {
-        if ((p.symbol == "@" || p.symbol == "@i") && p.target_pos == 'n') {
-          right.insert(cli::NounSynsetId(p.target_offset));
+  // Question sets. A question about a word is ambiguous between its senses: what any sense of the
+  // word points at is right. "What is a <word>?": a sense of the word (its gloss answers) or a
+  // hypernym of one (what it "is a", pointers @ and @i). "What is a <word> part of?": a holonym
+  // of a sense (what it is a part, member or substance of, pointers #p, #m and #s).
+  struct QuestionSet {
+    std::string name;
+    std::vector<std::string> pointers;  // the pointers that answer
+    bool sense_is_right = false;        // a sense of the word answers too
+    std::string suffix;                 // after "What is a <word>"
+    std::vector<Question> questions;
+  };
+  std::vector<QuestionSet> sets = {{"is-a", {"@", "@i"}, true, "?", {}},
+                                   {"part-of", {"#p", "#m", "#s"}, false, " part of?", {}}};
+  const size_t want_per_set = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions)));
+  size_t question_count = 0;
+  for (QuestionSet& set : sets) {
+    auto answers = [&](const cli::WordNetPointer& p) {
+      return p.target_pos == 'n' &&
+             std::find(set.pointers.begin(), set.pointers.end(), p.symbol) != set.pointers.end();
+    };
+    std::map<std::string, std::set<std::string>> right_for_lemma;
+    for (const cli::WordNetSynset& s : *synsets) {
+      for (const std::string& lemma : s.lemmas) {
+        std::set<std::string>& right = right_for_lemma[absl::AsciiStrToLower(lemma)];
+        if (set.sense_is_right) right.insert(cli::NounSynsetId(s.offset));
+        for (const cli::WordNetPointer& p : s.pointers) {
+          if (answers(p)) right.insert(cli::NounSynsetId(p.target_offset));
         }
       }
     }
+    // Deterministic sample: evenly spaced eligible synsets (first lemma one word, has an answer).
+    std::vector<Question> eligible;
+    for (const cli::WordNetSynset& s : *synsets) {
+      if (s.lemmas.empty() || s.lemmas[0].find(' ') != std::string::npos) continue;
+      if (std::none_of(s.pointers.begin(), s.pointers.end(), answers)) continue;
+      Question q;
+      q.about = cli::NounSynsetId(s.offset);
+      q.right = right_for_lemma[absl::AsciiStrToLower(s.lemmas[0])];
+      const std::string& lemma = s.lemmas[0];
+      const bool vowel = std::string("aeiouAEIOU").find(lemma[0]) != std::string::npos;
+      q.text = absl::StrCat("What is ", vowel ? "an " : "a ", lemma, set.suffix);
+      eligible.push_back(std::move(q));
+    }
+    const size_t want = std::min(want_per_set, eligible.size());
+    for (size_t i = 0; i < want; ++i) set.questions.push_back(eligible[i * eligible.size() / want]);
+    std::printf("%s: %zu questions of %zu eligible\n", set.name.c_str(), want, eligible.size());
+    question_count += want;
   }
-  // Deterministic sample: evenly spaced eligible synsets (first lemma one word, has a hypernym).
-  std::vector<Question> eligible;
-  for (const cli::WordNetSynset& s : *synsets) {
-    if (s.lemmas.empty() || s.lemmas[0].find(' ') != std::string::npos) continue;
-    const bool has_hypernym = std::any_of(s.pointers.begin(), s.pointers.end(), [](const auto& p) {
-      return (p.symbol == "@" || p.symbol == "@i") && p.target_pos == 'n';
-    });
-    if (!has_hypernym) continue;
-    Question q;
-    q.about = cli::NounSynsetId(s.offset);
-    q.right = right_for_lemma[absl::AsciiStrToLower(s.lemmas[0])];
-    const std::string& lemma = s.lemmas[0];
-    const bool vowel = std::string("aeiouAEIOU").find(lemma[0]) != std::string::npos;
-    q.text = absl::StrCat("What is ", vowel ? "an " : "a ", lemma, "?");
-    eligible.push_back(std::move(q));
-  }
-  const size_t want = std::min<size_t>(static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions))),
-                                       eligible.size());
-  std::vector<Question> questions;
-  for (size_t i = 0; i < want; ++i) questions.push_back(eligible[i * eligible.size() / want]);
 
-  std::printf("WordNet nouns: %zu concepts, %zu associations, %s %d-d; %zu questions (of %zu eligible), k=%d\n\n",
-              graph.size(), graph.edge_count(), (*embedder)->name().c_str(), dimension, questions.size(), eligible.size(),
+  std::printf("WordNet nouns: %zu concepts, %zu associations, %s %d-d; %zu questions, k=%d\n",
+              learns.size(), edge_count, (*embedder)->name().c_str(), dimension, question_count,
               absl::GetFlag(FLAGS_k));
-  std::printf("| variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
   const std::vector<std::string> names =
       absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
-  // What minConfidence would do: answers kept (confident) and how many of those are right.
-  constexpr double kGateThresholds[] = {0.3, 0.4, 0.5, 0.55, 0.6, 0.65};
-  std::vector<std::string> gates;
-  for (const std::string& name : names) {
-    absl::StatusOr<Variant> variant = MakeVariant(name, static_cast<uint32_t>(absl::GetFlag(FLAGS_k)));
-    if (!variant.ok()) {
-      std::fprintf(stderr, "reason_quality_bench: %s\n", variant.status().ToString().c_str());
-      return 2;
-    }
-    hybrid::Reasoner reasoner(variant->config);
-    int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0;
-    std::vector<std::pair<double, bool>> finals;  // (final, right) per question
-    double sum_right = 0, sum_wrong = 0;
-    for (const Question& q : questions) {
-      const hybrid::Question parsed = hybrid::ParseQuestion(q.text);
-      hybrid::ReasonOptions options = variant->options;
-      const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
-      if (variant->relation && asks) {
-        options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
+  // What minConfidence would do (with the margin rule): answers kept and how many are right; and
+  // the reliability curve: of the answers the margin rule keeps, the share right per confidence.
+  constexpr double kGateThresholds[] = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8};
+  constexpr double kBuckets[] = {0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01};
+  std::vector<std::string> gates, curves;
+  for (const QuestionSet& set : sets) {
+    for (const std::string& name : names) {
+      absl::StatusOr<Variant> variant = MakeVariant(name, static_cast<uint32_t>(absl::GetFlag(FLAGS_k)));
+      if (!variant.ok()) {
+        std::fprintf(stderr, "reason_quality_bench: %s\n", variant.status().ToString().c_str());
+        return 2;
       }
-      absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(variant->focus && asks ? parsed.focus : q.text);
-      if (!v.ok()) return 1;
-      absl::StatusOr<hybrid::ReasonResult> r = reasoner.Reason(*v, options, graph);
-      if (!r.ok()) {
-        std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
-        return 1;
-      }
-      const bool is_right = r->best_guess && q.right.contains(r->best_guess->id);
-      seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
-      const double final_confidence = r->confidence.final_confidence;
-      finals.emplace_back(final_confidence, is_right);
-      right += is_right;
-      confident += r->confident;
-      (is_right ? sum_right : sum_wrong) += final_confidence;
-      if (r->confident && !is_right) {
-        ++confident_wrong;
-        if (shown < absl::GetFlag(FLAGS_show_wrong)) {
-          ++shown;
-          std::fprintf(stderr, "[%s] %s -> %s (%.2f)\n", name.c_str(), q.text.c_str(),
-                       r->best_guess->content.substr(0, 70).c_str(), final_confidence);
+      hybrid::Reasoner reasoner(variant->config);
+      int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0;
+      struct Outcome {
+        double final_confidence;
+        bool right;
+        bool decided;  // beats the runner-up by the margin
+      };
+      std::vector<Outcome> outcomes;
+      double sum_right = 0, sum_wrong = 0;
+      for (const Question& q : set.questions) {
+        const hybrid::Question parsed = hybrid::ParseQuestion(q.text);
+        hybrid::ReasonOptions options = variant->options;
+        const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
+        std::string_view words = variant->vector_only ? std::string_view() : std::string_view(q.text);
+        if (variant->relation && asks) {
+          options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
+          if (!variant->vector_only) words = hybrid::SeedWords(parsed, q.text);
+        }
+        absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(variant->focus && asks ? parsed.focus : q.text);
+        if (!v.ok()) return 1;
+        absl::StatusOr<hybrid::ReasonResult> r = reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
+        if (!r.ok()) {
+          std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
+          return 1;
+        }
+        const bool is_right = r->best_guess && q.right.contains(r->best_guess->id);
+        seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
+        const double final_confidence = r->confidence.final_confidence;
+        const bool decided = r->candidates.size() < 2 ||
+                             r->candidates[0].confidence.final_confidence >=
+                                 r->candidates[1].confidence.final_confidence + variant->config.min_margin;
+        outcomes.push_back({final_confidence, is_right, decided});
+        right += is_right;
+        confident += r->confident;
+        (is_right ? sum_right : sum_wrong) += final_confidence;
+        if (r->confident && !is_right) {
+          ++confident_wrong;
+          if (shown < absl::GetFlag(FLAGS_show_wrong)) {
+            ++shown;
+            std::fprintf(stderr, "[%s %s] %s -> %s (%.2f)\n", set.name.c_str(), name.c_str(), q.text.c_str(),
+                         r->best_guess->content.substr(0, 70).c_str(), final_confidence);
+          }
         }
       }
-    }
-    const double n = static_cast<double>(questions.size());
-    std::printf("| %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% |\n", name.c_str(), 100 * right / n,
-                100 * confident / n, 100 * confident_wrong / n, right ? sum_right / right : 0.0,
-                right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0, 100 * seed_right / n);
-    gates.push_back(absl::StrFormat("| %s |", name));
-    for (double t : kGateThresholds) {
-      int kept = 0, kept_right = 0;
-      for (const auto& [f, ok] : finals) {
-        if (f >= t) {
-          ++kept;
-          kept_right += ok;
+      const double n = static_cast<double>(set.questions.size());
+      std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% |\n", set.name.c_str(),
+                  name.c_str(), 100 * right / n, 100 * confident / n, 100 * confident_wrong / n,
+                  right ? sum_right / right : 0.0, right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0,
+                  100 * seed_right / n);
+      gates.push_back(absl::StrFormat("| %s | %s |", set.name, name));
+      for (double t : kGateThresholds) {
+        int kept = 0, kept_right = 0;
+        for (const Outcome& o : outcomes) {
+          if (o.final_confidence >= t && o.decided) {
+            ++kept;
+            kept_right += o.right;
+          }
+        }
+        absl::StrAppendFormat(&gates.back(), " %.0f %% / %.0f %% (%.0f %%) |", 100.0 * kept / n,
+                              kept ? 100.0 * kept_right / kept : 0.0, 100.0 * (kept - kept_right) / n);
+      }
+      curves.push_back(absl::StrFormat("| %s | %s |", set.name, name));
+      for (size_t b = 0; b + 1 < std::size(kBuckets); ++b) {
+        int in = 0, in_right = 0;
+        for (const Outcome& o : outcomes) {
+          if (o.decided && o.final_confidence >= kBuckets[b] && o.final_confidence < kBuckets[b + 1]) {
+            ++in;
+            in_right += o.right;
+          }
+        }
+        if (in == 0) {
+          absl::StrAppend(&curves.back(), " 0 |");
+        } else {
+          absl::StrAppendFormat(&curves.back(), " %d: %.0f %% |", in, 100.0 * in_right / in);
         }
       }
-      absl::StrAppendFormat(&gates.back(), " %.0f %% / %.0f %% |", 100.0 * kept / n,
-                            kept ? 100.0 * kept_right / kept : 0.0);
     }
   }
-  std::printf("\nminConfidence as a gate: answers kept / of those right\n\n| variant |");
+  std::printf("\nminConfidence as a gate (with the margin rule): answers kept / of those right "
+              "(confident and wrong, of all questions)\n\n| set | variant |");
   for (double t : kGateThresholds) std::printf(" >= %.2f |", t);
-  std::printf("\n|---|");
+  std::printf("\n|---|---|");
   for (size_t i = 0; i < std::size(kGateThresholds); ++i) std::printf("---:|");
   std::printf("\n");
   for (const std::string& line : gates) std::printf("%s\n", line.c_str());
+  std::printf("\nReliability: answers that beat the runner-up by the margin, by final confidence "
+              "(count: share right)\n\n| set | variant |");
+  for (size_t b = 0; b + 1 < std::size(kBuckets); ++b) {
+    std::printf(" [%.1f, %.1f) |", kBuckets[b], std::min(1.0, kBuckets[b + 1]));
+  }
+  std::printf("\n|---|---|");
+  for (size_t b = 0; b + 1 < std::size(kBuckets); ++b) std::printf("---:|");
+  std::printf("\n");
+  for (const std::string& line : curves) std::printf("%s\n", line.c_str());
   return 0;
 }
 

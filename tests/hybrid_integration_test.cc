@@ -198,7 +198,10 @@ TEST_F(HybridIntegrationTest, LearnSearchReasonThenStorageGoesAway) {
     ASSERT_TRUE(hybrid_stub_->Search(&context, request, &response).ok());
     ASSERT_GE(response.results_size(), 1);
     EXPECT_EQ(response.results(0).node().content(), "dog");
-    EXPECT_NEAR(response.results(0).score(), 1.0f, 1e-4);
+    // HYBRID by default: the word and the vector both match best.
+    EXPECT_NEAR(response.results(0).vector_score(), 1.0f, 1e-4);
+    EXPECT_GT(response.results(0).keyword_score(), 0);
+    EXPECT_NEAR(response.results(0).score(), 2.0f / 61, 1e-6);
   }
 
   // Reason: an answer backed by a path through the stored associations.

@@ -25,6 +25,10 @@ ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request dea
 ABSL_FLAG(double, reason_consensus_weight, 0.25,
           "Share of multi-path consensus in a Reason answer's final confidence, 0..1 (docs/hybrid.md).");
 
+ABSL_FLAG(double, reason_min_margin, 0.05,
+          "A Reason answer is confident only when its final confidence beats the runner-up's by "
+          "this much, 0..1 (docs/hybrid.md).");
+
 int main(int argc, char** argv) {
   return engram::service::RunMain(
       argc, argv,
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
         config.core.max_concurrent_storage_calls = absl::GetFlag(FLAGS_storage_concurrency);
         config.core.reasoner.consensus_weight =
             static_cast<float>(absl::GetFlag(FLAGS_reason_consensus_weight));
+        config.core.reasoner.min_margin = static_cast<float>(absl::GetFlag(FLAGS_reason_min_margin));
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         return std::make_unique<engram::hybrid::HybridServer>(std::move(config));
       });

@@ -111,22 +111,27 @@ void KeywordIndex::Retire(uint32_t doc, uint64_t dead) {
   live_tokens_.fetch_sub(d.length.load(std::memory_order_relaxed), std::memory_order_relaxed);
 }
 
-KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms,
-                                         uint64_t seq) const {
+KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, uint64_t seq,
+                                         double* query_idf) const {
   Scores scores;
+  if (query_idf != nullptr) *query_idf = 0;
   const double n_docs = static_cast<double>(live_docs_.load(std::memory_order_relaxed));
   const double tokens = static_cast<double>(live_tokens_.load(std::memory_order_relaxed));
   const double avgdl = n_docs > 0 && tokens > 0 ? tokens / n_docs : 1.0;
-  struct Match {
+  struct Hit {
     uint32_t concept_number;
     uint32_t tf;
     uint32_t length;
   };
-  std::vector<Match> matches;
+  std::vector<Hit> matches;
+  auto idf_of = [&](double n) { return std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5))); };
   for (const std::string& term : terms) {
     std::optional<uint32_t> t = FindTerm(term);
-    if (!t) continue;
     matches.clear();
+    if (!t) {
+      if (query_idf != nullptr) *query_idf += idf_of(1);
+      continue;
+    }
     for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
          b = b->older) {
       const uint32_t count = b->count.load(std::memory_order_acquire);
@@ -141,13 +146,14 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms,
                            d.length.load(std::memory_order_relaxed)});
       }
     }
-    if (matches.empty()) continue;
-    const double n = static_cast<double>(matches.size());
-    const double idf = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
-    for (const Match& m : matches) {
+    const double idf = idf_of(static_cast<double>(std::max<size_t>(matches.size(), 1)));
+    if (query_idf != nullptr) *query_idf += idf;
+    for (const Hit& m : matches) {
       const double tf = m.tf;
       const double norm = kK1 * (1.0 - kB + kB * m.length / avgdl);
-      scores[m.concept_number] += idf * tf * (kK1 + 1.0) / (tf + norm);
+      Match& out = scores[m.concept_number];
+      out.bm25 += idf * tf * (kK1 + 1.0) / (tf + norm);
+      out.matched_idf += idf;
     }
   }
   return scores;

@@ -63,10 +63,18 @@ class KeywordIndex {
   void Retire(uint32_t doc, uint64_t dead);
 
   // ---- readers ----
-  // BM25 score of every document visible at `seq` that holds at least one of `terms`, keyed by
-  // concept number (one visible version per concept).
-  using Scores = absl::flat_hash_map<uint32_t, double>;
-  Scores Score(const std::vector<std::string>& terms, uint64_t seq) const;
+  // How a document matches a query: its BM25 score, and the IDF of the query terms it holds.
+  struct Match {
+    double bm25 = 0;
+    double matched_idf = 0;
+  };
+  // Every document visible at `seq` that holds at least one of `terms`, keyed by concept number
+  // (one visible version per concept). `query_idf`, when given, receives the IDF summed over all
+  // of `terms`, a term no document holds counting as if one did: matched_idf / query_idf is the
+  // share of the query's word weight a document holds (1 = every word; rare words weigh most).
+  using Scores = absl::flat_hash_map<uint32_t, Match>;
+  Scores Score(const std::vector<std::string>& terms, uint64_t seq,
+               double* query_idf = nullptr) const;
 
   uint64_t live_documents() const { return live_docs_.load(std::memory_order_relaxed); }
   uint64_t term_count() const { return term_count_.load(std::memory_order_relaxed); }

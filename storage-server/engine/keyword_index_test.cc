@@ -63,24 +63,43 @@ TEST(KeywordIndexTest, ScoresAreBm25) {
   KeywordIndex::Scores scores = index.Score(query, 1);
   ASSERT_EQ(scores.size(), 4u);  // docs 0, 1, 2, 5
   for (const auto& [number, score] : scores) {
-    EXPECT_NEAR(score, Bm25(query, corpus[number], corpus), 1e-9) << contents[number];
+    EXPECT_NEAR(score.bm25, Bm25(query, corpus[number], corpus), 1e-9) << contents[number];
   }
   EXPECT_FALSE(scores.contains(3));
   EXPECT_EQ(index.live_documents(), contents.size());
+}
+
+// matched_idf / query_idf: the share of the query's word weight a document holds.
+TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
+  KeywordIndex index;
+  index.Add(0, "a ptarmigan is a grouse", 1);
+  index.Add(1, "a hen is a bird", 1);
+  index.Add(2, "a duck is a bird", 1);
+  index.Add(3, "a goose", 1);
+  double query_idf = 0;
+  KeywordIndex::Scores s = index.Score(KeywordIndex::QueryTerms("ptarmigan bird"), 1, &query_idf);
+  const double idf_ptarmigan = std::log((4 - 1 + 0.5) / 1.5), idf_bird = 1e-6;  // 2 of 4: log(1) = 0
+  EXPECT_NEAR(query_idf, idf_ptarmigan + idf_bird, 1e-12);
+  EXPECT_NEAR(s[0].matched_idf / query_idf, idf_ptarmigan / (idf_ptarmigan + idf_bird), 1e-12);
+  EXPECT_NEAR(s[1].matched_idf / query_idf, idf_bird / query_idf, 1e-12);
+  // A word no document holds weighs as a word one document holds, and nothing matches it.
+  s = index.Score(KeywordIndex::QueryTerms("ptarmigan zzz"), 1, &query_idf);
+  EXPECT_NEAR(query_idf, 2 * idf_ptarmigan, 1e-12);
+  EXPECT_NEAR(s[0].matched_idf / query_idf, 0.5, 1e-12);
 }
 
 TEST(KeywordIndexTest, DocumentsAreVisibleFromBirthUntilRetired) {
   KeywordIndex index;
   const uint32_t first = index.Add(7, "red apple", /*born=*/5);
   EXPECT_THAT(index.Score({"apple"}, 4), IsEmpty());
-  EXPECT_THAT(index.Score({"apple"}, 5), UnorderedElementsAre(Pair(7, testing::Gt(0))));
+  EXPECT_THAT(index.Score({"apple"}, 5), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   // An update at 8: the old version is visible before 8, the new one from 8 on.
   index.Retire(first, 8);
   index.Add(7, "green pear", 8);
-  EXPECT_THAT(index.Score({"apple"}, 7), UnorderedElementsAre(Pair(7, testing::Gt(0))));
+  EXPECT_THAT(index.Score({"apple"}, 7), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   EXPECT_THAT(index.Score({"pear"}, 7), IsEmpty());
   EXPECT_THAT(index.Score({"apple"}, 8), IsEmpty());
-  EXPECT_THAT(index.Score({"pear"}, 8), UnorderedElementsAre(Pair(7, testing::Gt(0))));
+  EXPECT_THAT(index.Score({"pear"}, 8), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   EXPECT_EQ(index.live_documents(), 1u);
   EXPECT_THAT(index.Score({"unknown"}, 100), IsEmpty());
 }
@@ -155,7 +174,7 @@ TEST(KeywordIndexTest, AgreesWithSqliteFts5) {
       const auto rowid = static_cast<uint32_t>(sqlite3_column_int64(stmt, 0));
       const double theirs = sqlite3_column_double(stmt, 1);
       ASSERT_TRUE(ours.contains(rowid)) << q << " row " << rowid;
-      EXPECT_NEAR(ours[rowid], theirs, 1e-9 * std::max(1.0, std::abs(theirs))) << q << " row " << rowid;
+      EXPECT_NEAR(ours[rowid].bm25, theirs, 1e-9 * std::max(1.0, std::abs(theirs))) << q << " row " << rowid;
     }
     sqlite3_finalize(stmt);
     EXPECT_EQ(rows, ours.size()) << q;

@@ -308,7 +308,7 @@ std::vector<std::pair<double, const ConceptRecord*>> NamespaceStore::TopKeyword(
     size_t k) const {
   std::vector<std::pair<double, uint32_t>> ranked;  // (score, concept number)
   ranked.reserve(scores.size());
-  for (const auto& [number, score] : scores) ranked.emplace_back(score, number);
+  for (const auto& [number, match] : scores) ranked.emplace_back(match.bm25, number);
   auto better = [](const std::pair<double, uint32_t>& a, const std::pair<double, uint32_t>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
@@ -382,9 +382,10 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   }
   // The keyword scores of every matching concept, and the best `depth` of them.
   KeywordIndex::Scores keyword_scores;
+  double query_idf = 0;
   std::vector<std::pair<double, const ConceptRecord*>> keyword_hits;
   if (has_text) {
-    keyword_scores = keywords_.Score(KeywordIndex::QueryTerms(request.text()), seq);
+    keyword_scores = keywords_.Score(KeywordIndex::QueryTerms(request.text()), seq, &query_idf);
     if (wants_text) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
   }
 
@@ -448,7 +449,10 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
     }
     if (has_text) {
       auto it = keyword_scores.find(r->concept_number);
-      out->set_keyword_score(it == keyword_scores.end() ? 0.0f : static_cast<float>(it->second));
+      const KeywordIndex::Match match =
+          it == keyword_scores.end() ? KeywordIndex::Match() : it->second;
+      out->set_keyword_score(static_cast<float>(match.bm25));
+      out->set_keyword_match(query_idf > 0 ? static_cast<float>(match.matched_idf / query_idf) : 0);
     }
   }
   return response;

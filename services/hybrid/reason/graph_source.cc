@@ -1,10 +1,17 @@
 #include "services/hybrid/reason/graph_source.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
 
 namespace engram::hybrid {
+
+float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyword_match) {
+  const float v = std::clamp(vector_score.value_or(0.0f), 0.0f, 1.0f);
+  const float w = std::clamp(keyword_match.value_or(0.0f), 0.0f, 1.0f);
+  return std::max(v, w);
+}
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> GraphSource::NeighborsBatch(
     absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {

@@ -1,7 +1,7 @@
 // GraphSource: what the reasoner needs from the knowledge graph, and nothing more.
 //
 // The production implementation (written with the gRPC adapter) wraps engram-storage calls:
-//   Search          -> Storage.Search           (one call)
+//   Search          -> Storage.Search           (one call; HYBRID with a vector and words)
 //   NeighborsBatch  -> Storage.Neighbors        (one call per id, issued concurrently)
 //   Get             -> Storage.GetConcepts      (one call for all ids)
 // It is created per request, bound to one namespace and to the request's deadline and
@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,10 +38,24 @@ struct ConceptLite {
 
 struct SearchHit {
   ConceptLite node;
-  float score = 0;  // higher is better; cosine similarity for the default metric
+  // The hit's relevance to the question, higher is better; the reasoner clamps it to [0, 1] as a
+  // seed's similarity. SeedRelevance() for a hybrid hit; the cosine similarity for a vector hit.
+  float score = 0;
 
   friend bool operator==(const SearchHit&, const SearchHit&) = default;
 };
+
+// What the reasoner seeds from: the question's vector and the words to match (BM25), either of
+// which may be empty (not both).
+struct SeedQuery {
+  absl::Span<const float> vector;
+  std::string_view text;
+};
+
+// A seed's relevance from its component scores: the higher of its vector similarity (clamped to
+// [0, 1]) and the share of the question's word weight its content holds (storage's
+// SearchResult.keyword_match). Absent components count 0.
+float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyword_match);
 
 // An association as stored: source -> target (see association_type.h for directions).
 struct Edge {
@@ -63,9 +78,9 @@ class GraphSource {
  public:
   virtual ~GraphSource() = default;
 
-  // The k concepts nearest to `vector`, best first.
-  virtual absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> vector,
-                                                        uint32_t k) = 0;
+  // The k concepts that best match `query`, best first: by vector and words fused when it has
+  // both, by either alone otherwise (an implementation without a keyword index uses the vector).
+  virtual absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) = 0;
 
   // Associations of `id` in both directions, highest confidence first, at most `limit`;
   // `types` empty means every type. A missing concept may return NOT_FOUND.

@@ -29,8 +29,8 @@ void InMemoryGraph::RemoveConcept(const std::string& id) {
   std::erase_if(edges_, [&](const Edge& e) { return e.source == id || e.target == id; });
 }
 
-absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(absl::Span<const float> vector,
-                                                             uint32_t k) {
+absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(const SeedQuery& query, uint32_t k) {
+  const absl::Span<const float> vector = query.vector;
   ++search_calls_;
   if (!search_error_.ok()) return search_error_;
   std::vector<SearchHit> hits;

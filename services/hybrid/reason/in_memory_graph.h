@@ -33,8 +33,8 @@ class InMemoryGraph : public GraphSource {
   // Removes a concept and its associations (Neighbors of it then returns NOT_FOUND).
   void RemoveConcept(const std::string& id);
 
-  absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> vector,
-                                                uint32_t k) override;
+  // By vector only (cosine); the query's words are ignored.
+  absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) override;
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit) override;

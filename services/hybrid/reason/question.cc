@@ -100,4 +100,9 @@ Question ParseQuestion(std::string_view text) {
   return q;
 }
 
+std::string_view SeedWords(const Question& question, std::string_view text) {
+  if (question.kind == Question::Kind::kRelation && !question.focus.empty()) return question.focus;
+  return text;
+}
+
 }  // namespace engram::hybrid

@@ -118,9 +118,10 @@ absl::Status Reasoner::ValidateOptions(const ReasonOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vector,
+absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                                               const ReasonOptions& options, GraphSource& graph,
                                               ReasonObserver* observer) const {
+  const absl::Span<const float> query_vector = query.vector;
   ReasonObserver silent;
   if (observer == nullptr) observer = &silent;
   const auto check_cancelled = [observer]() -> absl::Status {
@@ -128,7 +129,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
     return absl::OkStatus();
   };
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
-  if (query_vector.empty()) return absl::InvalidArgumentError("query_vector: empty");
+  if (query_vector.empty() && query.text.empty()) {
+    return absl::InvalidArgumentError("query_vector: empty, and no words to match either");
+  }
   for (float x : query_vector) {
     if (!std::isfinite(x)) return absl::InvalidArgumentError("query_vector: not finite");
   }
@@ -137,7 +140,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
 
   // 1. Seeds.
   if (absl::Status s = check_cancelled(); !s.ok()) return s;
-  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query_vector, options.k);
+  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query, options.k);
   if (!hits.ok()) return std::move(hits).status();
   std::stable_sort(hits->begin(), hits->end(), [](const SearchHit& a, const SearchHit& b) {
     return a.score != b.score ? a.score > b.score : a.node.id < b.node.id;
@@ -426,7 +429,11 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
   const ConfidenceBreakdown& breakdown = winner.candidate.confidence;
   result.confidence = breakdown;
   result.best_guess = ConceptLite{winner.candidate.node.id, content_of(winner.candidate.node.id)};
-  result.confident = breakdown.final_confidence >= options.min_confidence;
+  const Scored* runner_up = scored.size() > 1 ? &scored[1] : nullptr;
+  const bool decided =
+      runner_up == nullptr || breakdown.final_confidence >=
+                                  runner_up->candidate.confidence.final_confidence + config_.min_margin;
+  result.confident = breakdown.final_confidence >= options.min_confidence && decided;
   if (result.confident) result.answer = result.best_guess;
 
   // 5b. Explanation.
@@ -435,10 +442,15 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(absl::Span<const float> query_vect
   if (result.confident) {
     text = absl::StrCat("Answer: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
                         " >= ", Fixed2(options.min_confidence), ").");
-  } else {
+  } else if (breakdown.final_confidence < options.min_confidence) {
     text = absl::StrCat("Not confident: the best guess ", name, " scores ",
                         Fixed2(breakdown.final_confidence), " < ", Fixed2(options.min_confidence),
                         ".");
+  } else {
+    text = absl::StrCat("Not confident: the best guess ", name, " (",
+                        Fixed2(breakdown.final_confidence), ") is hardly better supported than \"",
+                        Display(display_of(runner_up->candidate.node.id)), "\" (",
+                        Fixed2(runner_up->candidate.confidence.final_confidence), ").");
   }
   if (semantic_only) {
     absl::StrAppend(&text, " It is the closest match to the question (similarity ",

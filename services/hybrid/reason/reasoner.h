@@ -2,9 +2,11 @@
 // that support it. Transport-agnostic: it sees the graph only through GraphSource.
 //
 // Pipeline (docs/hybrid.md has the full description and a worked example):
-//   1. Seeds. The query vector's k nearest concepts (GraphSource::Search). A seed's semantic
-//      similarity sim(s) is its score clamped to [0, 1]; seeds with sim <= min_seed_similarity
-//      are ignored. All hits form the `support` list.
+//   1. Seeds. The k concepts that best match the question (GraphSource::Search: its vector and
+//      its words, fused). A seed's similarity sim(s) is its score clamped to [0, 1] (for a hybrid
+//      hit SeedRelevance: the higher of its vector similarity and the share of the question's
+//      word weight it holds); seeds with sim <= min_seed_similarity are ignored. All hits form the
+//      `support` list.
 //   2. Expansion. Best-first over simple paths starting at the seeds, ordered by path evidence
 //          e(p) = sim(seed) * conf(p),   conf(p) = prod(hop confidence) * decay^hops
 //      (decay 0.85 per hop; when the question asks for a relation — "What is X part of?" —
@@ -33,7 +35,9 @@
 //      consensus = 0 and final = semantic * semantic_only_factor (0.5): a bare similarity
 //      match is never fully trusted.
 //   4. Answer and gate. The best candidate by (final desc, id asc). confident = final >=
-//      min_confidence. The answer is set only when confident; best_guess always.
+//      min_confidence and final >= the runner-up's final + min_margin (0.05; an answer hardly
+//      better supported than another is a coin toss, measured in bench/reason_quality_bench).
+//      The answer is set only when confident; best_guess always.
 //   5. Output. Paths: the answer's supporting paths (independent ones first, by evidence), then
 //      the best path of each runner-up, at most max_paths. An explanation built from them, e.g.
 //        Answer: "mammal" (confidence 0.76 >= 0.30). Best path (evidence 0.69 = semantic 0.90
@@ -93,6 +97,9 @@ struct ReasonerConfig {
   uint32_t max_candidates = 10;          // candidates kept in the result
   uint32_t max_streamed_paths = 100;     // ReasonObserver::OnPath calls, per request
   float off_relation_factor = 0.25f;     // a hop off the asked relation (ReasonOptions::relation)
+  // The answer must beat the runner-up candidate's final confidence by this much to be confident:
+  // two nearly equally supported answers mean the graph does not decide between them.
+  float min_margin = 0.05f;
 };
 
 struct ConfidenceBreakdown {
@@ -158,14 +165,20 @@ class Reasoner {
  public:
   explicit Reasoner(ReasonerConfig config = {});
 
-  // Answers the question whose embedding is `query_vector` (the caller embeds the text).
+  // Answers the question seeded by `query`: its embedding (the caller embeds the text) and the
+  // words to match, either of which may be empty.
   // Errors: INVALID_ARGUMENT naming the option (k, max_depth, max_paths, min_confidence, types)
-  // or query_vector (empty or not finite); any error of `graph` except NOT_FOUND of a concept
-  // deleted meanwhile, unchanged.
+  // or query_vector (not finite; empty with no words either); any error of `graph` except
+  // NOT_FOUND of a concept deleted meanwhile, unchanged.
   // `observer` (may be null) sees the seeds and the paths as they are found and can cancel.
+  absl::StatusOr<ReasonResult> Reason(const SeedQuery& query, const ReasonOptions& options,
+                                      GraphSource& graph, ReasonObserver* observer = nullptr) const;
+  // Seeded by the vector alone.
   absl::StatusOr<ReasonResult> Reason(absl::Span<const float> query_vector,
                                       const ReasonOptions& options, GraphSource& graph,
-                                      ReasonObserver* observer = nullptr) const;
+                                      ReasonObserver* observer = nullptr) const {
+    return Reason(SeedQuery{query_vector, {}}, options, graph, observer);
+  }
 
   // The option checks Reason applies.
   static absl::Status ValidateOptions(const ReasonOptions& options);

@@ -207,7 +207,9 @@ constexpr double kBFinal = 1 - (1 - kBFromSeed) * (1 - 0.25 * kBConsensus);
 
 TEST(ReasonerTest, MultiPathConsensusBeatsASlightlyStrongerSinglePath) {
   InMemoryGraph g = ConsensusGraph(0.6f);
-  const ReasonResult r = ReasonOrDie(g);
+  ReasonerConfig ranking_only;  // b wins narrowly: this checks the ranking, not the margin gate
+  ranking_only.min_margin = 0;
+  const ReasonResult r = ReasonOrDie(g, {}, ranking_only);
 
   const double a_single = 0.9 * 0.6 * 0.85;
   ASSERT_GT(a_single, kBFromSeed);  // a has the strongest single path...
@@ -394,7 +396,14 @@ TEST(ReasonerTest, DeterministicWhateverTheSourceOrder) {
     EXPECT_EQ(a.candidates[i].confidence.final_confidence,
               b.candidates[i].confidence.final_confidence);
   }
-  EXPECT_EQ(a.answer->id, "n0");  // equal scores: smallest id
+  EXPECT_EQ(a.best_guess->id, "n0");  // equal scores: smallest id
+  // ... and a tie is no answer: the runner-up is as well supported (ReasonerConfig::min_margin).
+  EXPECT_FALSE(a.confident);
+  EXPECT_FALSE(a.answer.has_value());
+  EXPECT_THAT(a.explanation, HasSubstr("hardly better supported than"));
+  ReasonerConfig no_margin;
+  no_margin.min_margin = 0;
+  EXPECT_TRUE(ReasonOrDie(g1, {}, no_margin).confident);
 }
 
 TEST(ReasonerTest, BudgetAndBatching) {
@@ -426,8 +435,8 @@ TEST(ReasonerTest, BudgetAndBatching) {
 // Returns a search hit for a concept that has been deleted since.
 class StaleGraph : public InMemoryGraph {
  public:
-  absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> v, uint32_t k) override {
-    auto hits = InMemoryGraph::Search(v, k);
+  absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& q, uint32_t k) override {
+    auto hits = InMemoryGraph::Search(q, k);
     if (hits.ok()) hits->insert(hits->begin(), SearchHit{{"ghost", "deleted"}, 0.99f});
     return hits;
   }

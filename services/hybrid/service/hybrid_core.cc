@@ -12,6 +12,7 @@
 #include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "common/text/tokenizer.h"
 #include "services/hybrid/reason/question.h"
 #include "services/hybrid/service/storage_graph_source.h"
 
@@ -439,6 +440,11 @@ void ToProto(const ConfidenceBreakdown& c, v1::ConfidenceBreakdown* out) {
   out->set_final(c.final_confidence);
 }
 
+// Whether `text` holds a word the keyword index could match.
+bool HasWords(std::string_view text) {
+  return !text::TokenizeText(text, /*lowercase=*/true).empty();
+}
+
 }  // namespace
 
 absl::StatusOr<ReasonOptions> HybridCore::CheckReason(const v1::ReasonRequest& request) const {
@@ -458,20 +464,30 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     const CallContext& call, const v1::ReasonRequest& request, const ReasonOptions& options,
     ReasonObserver* observer) const {
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  std::string_view text = request.query();
-  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-  if (IsZeroVector(vectors[0])) return std::optional<ReasonResult>();
+  // Seeds come from the question's vector and its words (storage's HYBRID search). A namespace
+  // without an embedder seeds from the words alone.
+  std::vector<float> vector;
+  if (ns.embedder->name() != "none") {
+    std::string_view text = request.query();
+    ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+    if (!IsZeroVector(vectors[0])) vector = std::move(vectors[0]);
+  }
   // A question that asks for a relation ("What is a yolk part of?") is answered along it, unless
-  // the caller restricted the types to others.
+  // the caller restricted the types to others; its words to match are those of the concept it
+  // is about ("yolk"), not "what is ... part of".
   ReasonOptions asked = options;
   const Question question = ParseQuestion(request.query());
+  std::string_view words = request.query();
   if (question.kind == Question::Kind::kRelation &&
       (options.types.empty() ||
        std::find(options.types.begin(), options.types.end(), question.type) != options.types.end())) {
     asked.relation = AskedRelation{question.type, question.direction == Question::Direction::kOut};
+    words = SeedWords(question, request.query());
   }
+  if (vector.empty() && !HasWords(words)) return std::optional<ReasonResult>();
   StorageGraphSource graph(this, call, request.namespace_());
-  ASSIGN_OR_RETURN(ReasonResult result, reasoner_.Reason(vectors[0], asked, graph, observer));
+  ASSIGN_OR_RETURN(ReasonResult result,
+                   reasoner_.Reason(SeedQuery{vector, words}, asked, graph, observer));
   return std::optional<ReasonResult>(std::move(result));
 }
 

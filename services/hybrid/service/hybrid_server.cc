@@ -45,6 +45,11 @@ absl::Status HybridServerConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("--reason_consensus_weight: ", w, ", must be in [0, 1]"));
   }
+  const float margin = core.reasoner.min_margin;
+  if (!(margin >= 0 && margin <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--reason_min_margin: ", margin, ", must be in [0, 1]"));
+  }
   return absl::OkStatus();
 }
 

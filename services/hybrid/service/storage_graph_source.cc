@@ -1,30 +1,54 @@
 #include "services/hybrid/service/storage_graph_source.h"
 
+#include <algorithm>
+
 #include "common/status/status_macros.h"
 
 namespace engram::hybrid {
 
 namespace sv1 = storage::v1;
 
-absl::StatusOr<std::vector<SearchHit>> StorageGraphSource::Search(absl::Span<const float> vector,
+absl::StatusOr<std::vector<SearchHit>> StorageGraphSource::Search(const SeedQuery& query,
                                                                   uint32_t k) {
-  sv1::SearchRequest req;
-  req.set_namespace_(namespace_);
-  req.mutable_vector()->Assign(vector.begin(), vector.end());
-  req.set_k(k);
+  sv1::SearchRequest req = SeedSearchRequest(namespace_, query, k);
   sv1::SearchResponse resp;
   RETURN_IF_ERROR(core_->CallStorage(call_, "Search", [&](grpc::ClientContext* c) {
     return core_->storage()->Search(c, req, &resp);
   }));
+  return SeedHits(resp);
+}
+
+sv1::SearchRequest SeedSearchRequest(const std::string& ns, const SeedQuery& query, uint32_t k) {
+  sv1::SearchRequest req;
+  req.set_namespace_(ns);
+  req.mutable_vector()->Assign(query.vector.begin(), query.vector.end());
+  req.set_text(std::string(query.text));
+  req.set_mode(query.vector.empty()  ? sv1::SEARCH_MODE_KEYWORD
+               : query.text.empty() ? sv1::SEARCH_MODE_VECTOR
+                                    : sv1::SEARCH_MODE_HYBRID);
+  req.set_k(k);
+  return req;
+}
+
+std::vector<SearchHit> SeedHits(const sv1::SearchResponse& response) {
   std::vector<SearchHit> hits;
-  hits.reserve(resp.results_size());
-  for (const auto& r : resp.results()) {
-    hits.push_back({.node = {r.node().id(), r.node().content()}, .score = r.score()});
+  hits.reserve(response.results_size());
+  // A hit's word match counts in proportion to its BM25 against the best hit's: of two concepts
+  // holding the question's words, the one most about them (the words repeated, a short text)
+  // leads.
+  float best_bm25 = 0;
+  for (const auto& r : response.results()) best_bm25 = std::max(best_bm25, r.keyword_score());
+  for (const auto& r : response.results()) {
+    std::optional<float> words;
+    if (r.has_keyword_match() && best_bm25 > 0) {
+      words = r.keyword_match() * r.keyword_score() / best_bm25;
+    }
+    const float relevance = SeedRelevance(
+        r.has_vector_score() ? std::optional<float>(r.vector_score()) : std::nullopt, words);
+    hits.push_back({.node = {r.node().id(), r.node().content()}, .score = relevance});
   }
   return hits;
 }
-
-namespace {
 
 sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
                                           absl::Span<const AssociationType> types, uint32_t limit) {
@@ -37,7 +61,7 @@ sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_vie
   return req;
 }
 
-std::vector<Neighbor> FromProto(const sv1::NeighborsResponse& resp) {
+std::vector<Neighbor> NeighborsFromProto(const sv1::NeighborsResponse& resp) {
   std::vector<Neighbor> out;
   out.reserve(resp.neighbors_size());
   for (const auto& n : resp.neighbors()) {
@@ -52,8 +76,6 @@ std::vector<Neighbor> FromProto(const sv1::NeighborsResponse& resp) {
   return out;
 }
 
-}  // namespace
-
 absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
     std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) {
   sv1::NeighborsRequest req = NeighborsRequestFor(namespace_, id, types, limit);
@@ -61,7 +83,7 @@ absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
   RETURN_IF_ERROR(core_->CallStorage(call_, "Neighbors", [&](grpc::ClientContext* c) {
     return core_->storage()->Neighbors(c, req, &resp);
   }));
-  return FromProto(resp);
+  return NeighborsFromProto(resp);
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::NeighborsBatch(
@@ -78,7 +100,7 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::Neighbors
   std::vector<std::vector<Neighbor>> out(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     if (statuses[i].ok()) {
-      out[i] = FromProto(responses[i]);
+      out[i] = NeighborsFromProto(responses[i]);
     } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
       return statuses[i];
     }

@@ -1,6 +1,7 @@
 // StorageGraphSource: the GraphSource (reason/graph_source.h) over engram-storage, bound to one
 // request: its namespace, deadline and correlation id (through HybridCore::CallStorage).
-//   Search -> Storage.Search, Neighbors -> Storage.Neighbors (direction BOTH),
+//   Search -> Storage.Search (HYBRID with a vector and words, else VECTOR or KEYWORD; a hit's
+//             score is SeedRelevance of its component scores), Neighbors -> Storage.Neighbors (direction BOTH),
 //   NeighborsBatch -> one Storage.Neighbors per id, issued concurrently as async calls
 //                     (HybridCore::CallStorageConcurrently), so a frontier costs about one round
 //                     trip instead of one per concept; result[i] is still ids[i]'s list, so the
@@ -22,7 +23,7 @@ class StorageGraphSource final : public GraphSource {
   StorageGraphSource(const HybridCore* core, CallContext call, std::string ns)
       : core_(core), call_(std::move(call)), namespace_(std::move(ns)) {}
 
-  absl::StatusOr<std::vector<SearchHit>> Search(absl::Span<const float> vector, uint32_t k) override;
+  absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) override;
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit) override;
@@ -36,5 +37,15 @@ class StorageGraphSource final : public GraphSource {
   const CallContext call_;
   const std::string namespace_;
 };
+
+// The storage requests and answers behind a GraphSource, for any caller of engram-storage's API
+// (this class over gRPC; benchmarks over an in-process engine).
+storage::v1::SearchRequest SeedSearchRequest(const std::string& ns, const SeedQuery& query,
+                                             uint32_t k);
+std::vector<SearchHit> SeedHits(const storage::v1::SearchResponse& response);
+storage::v1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
+                                                  absl::Span<const AssociationType> types,
+                                                  uint32_t limit);
+std::vector<Neighbor> NeighborsFromProto(const storage::v1::NeighborsResponse& response);
 
 }  // namespace engram::hybrid
