@@ -50,6 +50,9 @@ ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
 ABSL_FLAG(int, threads, 2, "Compute pool threads.");
 ABSL_FLAG(std::string, storage_concurrency, "16",
           "Storage calls in flight per request for the reason section; a list (e.g. 1,16) compares them.");
+ABSL_FLAG(std::string, keyword_seeds, "true",
+          "Reason section: seed from the words as well as the vector (true), the vector alone "
+          "(false), or both in turn (true,false,...), in the same run.");
 ABSL_FLAG(std::string, dir, "/tmp/engram_hybrid_bench", "Scratch directory (wiped).");
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage binary.");
 
@@ -275,10 +278,13 @@ void ReasonSection() {
          static_cast<unsigned long long>(info.association_count()), sentences, load_s, questions,
          absl::GetFlag(FLAGS_reps));
   for (int concurrency : storage::ParseIntList(absl::GetFlag(FLAGS_storage_concurrency))) {
+  for (absl::string_view seeds : absl::StrSplit(absl::GetFlag(FLAGS_keyword_seeds), ',', absl::SkipEmpty())) {
   h::HybridCoreOptions q_options = options;
   q_options.max_concurrent_storage_calls = static_cast<size_t>(concurrency);
+  q_options.keyword_seeds = seeds == "true";
   h::HybridCore q_core(st.stub.get(), &registry, &cache, nullptr, q_options);
-  printf("storage calls in flight per request: %d\n", concurrency);
+  printf("storage calls in flight per request: %d, keyword seeds: %s\n", concurrency,
+         std::string(seeds).c_str());
   printf("%4s | %9s | %9s | %9s | %8s | %10s | %9s\n", "rep", "p50 ms", "p99 ms", "mean ms", "q/s",
          "confident", "expanded");
   std::vector<double> p50s, p99s, means, qps;
@@ -314,6 +320,7 @@ void ReasonSection() {
     fflush(stdout);
   }
   printf("%4s | %9.2f | %9.2f | %9.2f | %8.0f |\n", "med", Median(p50s), Median(p99s), Median(means), Median(qps));
+  }
   }
 }
 

@@ -29,6 +29,10 @@ ABSL_FLAG(double, reason_min_margin, 0.05,
           "A Reason answer is confident only when its final confidence beats the runner-up's by "
           "this much, 0..1 (docs/hybrid.md).");
 
+ABSL_FLAG(bool, reason_keyword_seeds, true,
+          "Seed Reason from the question's words (BM25) as well as its vector; false: the vector "
+          "alone (docs/hybrid.md).");
+
 int main(int argc, char** argv) {
   return engram::service::RunMain(
       argc, argv,
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
         config.core.reasoner.consensus_weight =
             static_cast<float>(absl::GetFlag(FLAGS_reason_consensus_weight));
         config.core.reasoner.min_margin = static_cast<float>(absl::GetFlag(FLAGS_reason_min_margin));
+        config.core.keyword_seeds = absl::GetFlag(FLAGS_reason_keyword_seeds);
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         return std::make_unique<engram::hybrid::HybridServer>(std::move(config));
       });

@@ -101,7 +101,7 @@ Question ParseQuestion(std::string_view text) {
 }
 
 std::string_view SeedWords(const Question& question, std::string_view text) {
-  if (question.kind == Question::Kind::kRelation && !question.focus.empty()) return question.focus;
+  if (question.kind != Question::Kind::kOpen && !question.focus.empty()) return question.focus;
   return text;
 }
 

@@ -41,9 +41,10 @@ struct Question {
 
 Question ParseQuestion(std::string_view text);
 
-// The words a question's seeds should match (keyword search): for a relation question, the
-// concept it is about ("yolk" in "What is a yolk part of?"), whose rare words would otherwise be
-// diluted by "what is ... part of"; otherwise the whole text.
+// The words a question's seeds should match (keyword search): for a relation or between
+// question, the concept it is about ("yolk" in "What is a yolk part of?", "dog" in "How is a dog
+// related to a wolf?"), whose rare words would otherwise be diluted by "what is ... part of";
+// otherwise the whole text.
 std::string_view SeedWords(const Question& question, std::string_view text);
 
 }  // namespace engram::hybrid

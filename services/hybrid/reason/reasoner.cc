@@ -309,8 +309,10 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     double final_exact = 0;           // final in double precision, for ranking
   };
   std::vector<Scored> scored;
+  const absl::flat_hash_set<std::string> targets(options.targets.begin(), options.targets.end());
   for (auto& [id, indices] : supporting) {
     if (id == top_seed) continue;
+    if (!targets.empty() && !targets.contains(id)) continue;
     std::sort(indices.begin(), indices.end(),
               [&](size_t a, size_t b) { return RanksBefore(paths[a], paths[b]); });
     Scored s;
@@ -344,6 +346,12 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                                           : a.candidate.node.id < b.candidate.node.id;
   });
 
+  if (scored.empty() && !targets.empty()) {
+    result.explanation = absl::StrCat("No path found from the question's first subject to ",
+                                      options.targets.size() == 1 ? "its second" : "any match of its second",
+                                      " within ", options.max_depth, " hops.");
+    return result;
+  }
   const bool semantic_only = scored.empty();
   if (semantic_only) {
     Scored s;

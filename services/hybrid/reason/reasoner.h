@@ -18,7 +18,8 @@
 //      fetched, at most max_explored_paths paths scored, and a concept is expanded as the end
 //      of at most max_expansions_per_node paths. Running out of budget sets stats.truncated.
 //   3. Candidates. Every concept reached by a path of >= 1 hop, except the top seed (the
-//      concept the question is most directly about: answering it would restate the question).
+//      concept the question is most directly about: answering it would restate the question);
+//      with ReasonOptions::targets, only those (a "how is X related to Y" question).
 //      For candidate c with supporting paths P(c):
 //        D(c)      = edge-disjoint subset of P(c), chosen greedily by decreasing e(p), at most
 //                    max_consensus_paths ("independent" paths share no association)
@@ -79,6 +80,10 @@ struct ReasonOptions {
   // Set from the question: a hop along this relation, in this direction, keeps its confidence;
   // any other hop is multiplied by ReasonerConfig::off_relation_factor.
   std::optional<AskedRelation> relation;
+  // Set for a question about how two things are related ("How is X related to Y?"): only these
+  // concepts (Y's best matches) can be the answer, and the answer's paths are the relation. Empty:
+  // any concept reached.
+  std::vector<std::string> targets;
 };
 
 // Service-wide tuning (from flags, not from requests).

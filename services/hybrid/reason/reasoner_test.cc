@@ -406,6 +406,25 @@ TEST(ReasonerTest, DeterministicWhateverTheSourceOrder) {
   EXPECT_TRUE(ReasonOrDie(g1, {}, no_margin).confident);
 }
 
+// With targets (a "how is X related to Y" question) only they can be the answer; none reached
+// within the depth is no answer, said plainly.
+TEST(ReasonerTest, TargetsRestrictTheAnswer) {
+  InMemoryGraph g = AnimalGraph();
+  ReasonOptions options;
+  options.targets = {"animal"};
+  const ReasonResult r = ReasonOrDie(g, options);
+  ASSERT_TRUE(r.best_guess.has_value());
+  EXPECT_EQ(r.best_guess->id, "animal");
+  ASSERT_FALSE(r.paths.empty());
+  EXPECT_EQ(r.paths[0].concept_ids.back(), "animal");
+
+  options.targets = {"no-such-concept"};
+  const ReasonResult none = ReasonOrDie(g, options);
+  EXPECT_FALSE(none.best_guess.has_value());
+  EXPECT_FALSE(none.confident);
+  EXPECT_THAT(none.explanation, HasSubstr("No path found"));
+}
+
 TEST(ReasonerTest, BudgetAndBatching) {
   InMemoryGraph g = TiedGraph();
   ReasonerConfig tight;

@@ -484,8 +484,28 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     asked.relation = AskedRelation{question.type, question.direction == Question::Direction::kOut};
     words = SeedWords(question, request.query());
   }
-  if (vector.empty() && !HasWords(words)) return std::optional<ReasonResult>();
   StorageGraphSource graph(this, call, request.namespace_());
+  if (question.kind == Question::Kind::kBetween) {
+    // "How is X related to Y?": seeds from X, and the answer must be one of Y's best matches;
+    // its paths are the relation.
+    words = SeedWords(question, request.query());
+    std::vector<float> other_vector;
+    if (ns.embedder->name() != "none") {
+      std::string_view other = question.other;
+      ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&other, 1)));
+      if (!IsZeroVector(vectors[0])) other_vector = std::move(vectors[0]);
+    }
+    std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
+    if (!other_vector.empty() || HasWords(other_words)) {
+      constexpr uint32_t kTargets = 3;
+      ASSIGN_OR_RETURN(std::vector<SearchHit> targets,
+                       graph.Search(SeedQuery{other_vector, other_words}, kTargets));
+      for (const SearchHit& t : targets) asked.targets.push_back(t.node.id);
+    }
+    if (asked.targets.empty()) return std::optional<ReasonResult>();
+  }
+  if (!options_.keyword_seeds) words = {};
+  if (vector.empty() && !HasWords(words)) return std::optional<ReasonResult>();
   ASSIGN_OR_RETURN(ReasonResult result,
                    reasoner_.Reason(SeedQuery{vector, words}, asked, graph, observer));
   return std::optional<ReasonResult>(std::move(result));

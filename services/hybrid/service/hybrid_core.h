@@ -109,6 +109,9 @@ struct HybridCoreOptions {
   // Storage calls of one request in flight at once (semantic-link searches, neighbour fetches).
   size_t max_concurrent_storage_calls = 16;
   NamespaceCacheOptions namespace_cache;
+  // Reason seeds from the question's words (BM25) as well as its vector (storage's HYBRID search);
+  // false: from the vector alone (the behaviour before keyword search; comparisons, rollbacks).
+  bool keyword_seeds = true;
 };
 
 class HybridCore {

@@ -361,6 +361,23 @@ TEST_F(HybridCoreTest, AQuestionIsAnsweredAlongTheRelationItAsksFor) {
   EXPECT_EQ(r->best_guess().id(), ContentHashId("food")) << r->DebugString();
 }
 
+// "How is X related to Y?": the answer is Y (one of its best matches) and the paths say how.
+TEST_F(HybridCoreTest, AQuestionAboutTwoThingsIsAnsweredWithThePathsBetweenThem) {
+  LearnAll("default", {"A dog is a kind of mammal.", "A wolf is a kind of mammal.", "A trout is a kind of fish.",
+                       "A mammal is a kind of animal.", "A fish is a kind of animal.", "Cats chase mice."});
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("How is a dog related to a wolf?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->best_guess().id(), ContentHashId("wolf")) << r->DebugString();
+  ASSERT_GT(r->paths_size(), 0);
+  const auto& ids = r->paths(0).concept_ids();
+  EXPECT_EQ(ids[0], ContentHashId("dog")) << r->DebugString();
+  EXPECT_EQ(ids[ids.size() - 1], ContentHashId("wolf")) << r->DebugString();
+  EXPECT_NE(std::find(ids.begin(), ids.end(), ContentHashId("mammal")), ids.end()) << r->DebugString();
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);
