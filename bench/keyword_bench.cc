@@ -23,8 +23,8 @@
 //            `fts5(content, tokenize='unicode61 remove_diacritics 0')`, every row inserted in one
 //            transaction; each row's content is Engram's tokens joined by single spaces, so both
 //            rank the same token streams. Queries are one prepared statement
-//            `... WHERE docs MATCH ?1 ORDER BY bm25(docs) LIMIT 10` bound to '"t1" OR "t2" ...' over
-//            the query's distinct terms (KeywordIndex::QueryTerms).
+//            `... WHERE docs MATCH ?1 ORDER BY bm25(docs) LIMIT 10` bound to '"t1" OR "t2" ...'
+//            over the query's distinct terms (KeywordIndex::QueryTerms).
 //   Load: the time to write every document and commit (Engram: CreateNamespace and the writes;
 //   FTS5: CREATE VIRTUAL TABLE, the inserts and COMMIT). Latency: one thread, one untimed pass,
 //   then every question once per system, per-query median and p99; which system goes first
@@ -81,8 +81,9 @@ ABSL_FLAG(int, questions, 1000, "Questions per set (a deterministic, evenly spac
 ABSL_FLAG(int, repeat, 3, "Runs of the peer section (load and latency); medians are reported.");
 ABSL_FLAG(std::string, embedders, "hashing,use-lite", "Embedders of the quality section.");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
-ABSL_FLAG(std::string, vector_cache, "",
-          "A file keeping the use-lite vectors of the concepts between runs (written when absent).");
+ABSL_FLAG(
+    std::string, vector_cache, "",
+    "A file keeping the use-lite vectors of the concepts between runs (written when absent).");
 ABSL_FLAG(int, threads, 2, "Threads embedding concepts and questions.");
 ABSL_FLAG(bool, exact, true, "Quality: exact vector search instead of the HNSW graph.");
 ABSL_FLAG(std::string, sections, "peer,quality", "peer (load, latency, agreement), quality.");
@@ -119,8 +120,8 @@ bool SameScore(double a, double b) {
 // ---- corpus and questions ----
 
 struct Corpus {
-  std::vector<engram::v1::LearnRequest> learns;       // row i: synsets[i]
-  std::vector<std::string> fts_contents;              // Engram's tokens joined by spaces
+  std::vector<engram::v1::LearnRequest> learns;      // row i: synsets[i]
+  std::vector<std::string> fts_contents;             // Engram's tokens joined by spaces
   std::unordered_map<std::string, uint32_t> row_of;  // concept id -> row
 };
 
@@ -164,8 +165,8 @@ QuestionSet GlossQuestions(const std::vector<cli::WordNetSynset>& synsets, size_
   std::vector<Question> eligible;
   for (uint32_t row = 0; row < synsets.size(); ++row) {
     const std::string& gloss = synsets[row].gloss;
-    const std::string definition(absl::StripAsciiWhitespace(
-        absl::string_view(gloss).substr(0, gloss.find_first_of(";\""))));
+    const std::string definition(
+        absl::StripAsciiWhitespace(absl::string_view(gloss).substr(0, gloss.find_first_of(";\""))));
     if (definition.empty()) continue;
     eligible.push_back({absl::StrReplaceAll(definition, {{"_", " "}}), {row}});
   }
@@ -324,8 +325,8 @@ class Fts5 {
 // ---- section "peer" ----
 
 struct Agreement {
-  double overlap = 0;         // |ids in both top-10s| / list length
-  double tie_agreement = 0;   // ranks with the same id or an equal score
+  double overlap = 0;        // |ids in both top-10s| / list length
+  double tie_agreement = 0;  // ranks with the same id or an equal score
   double top1_same = 0;
   double top1_tie = 0;
   double max_score_diff = 0;  // relative, over documents in both lists
@@ -437,13 +438,14 @@ absl::StatusOr<PeerRun> RunPeer(const Corpus& corpus, const std::vector<Question
           ++shown;
           std::fprintf(stderr, "disagree: %s\n", sets[s].questions[i].text.c_str());
           for (size_t r = 0; r < std::max(ours->size(), theirs->size()); ++r) {
-            std::fprintf(stderr, "  %2zu  engram %s  fts5 %s\n", r + 1,
-                         r < ours->size() ? absl::StrFormat("%6u %.9g", (*ours)[r].row,
-                                                            (*ours)[r].score).c_str()
-                                          : "-",
-                         r < theirs->size() ? absl::StrFormat("%6u %.9g", (*theirs)[r].row,
-                                                              (*theirs)[r].score).c_str()
-                                            : "-");
+            std::fprintf(
+                stderr, "  %2zu  engram %s  fts5 %s\n", r + 1,
+                r < ours->size()
+                    ? absl::StrFormat("%6u %.9g", (*ours)[r].row, (*ours)[r].score).c_str()
+                    : "-",
+                r < theirs->size()
+                    ? absl::StrFormat("%6u %.9g", (*theirs)[r].row, (*theirs)[r].score).c_str()
+                    : "-");
           }
         }
       }
@@ -560,8 +562,8 @@ absl::StatusOr<std::vector<float>> ConceptVectors(const hybrid::Embedder& embedd
         in.peek() == std::char_traits<char>::eof()) {
       return vectors;
     }
-    std::fprintf(stderr, "%s: no usable cache, embedding %zu concepts (minutes)...\n",
-                 name.c_str(), corpus.learns.size());
+    std::fprintf(stderr, "%s: no usable cache, embedding %zu concepts (minutes)...\n", name.c_str(),
+                 corpus.learns.size());
   }
   std::vector<std::string> texts;
   for (const engram::v1::LearnRequest& l : corpus.learns) texts.push_back(l.content());
@@ -656,9 +658,9 @@ absl::Status RunQuality(const Corpus& corpus, const std::vector<QuestionSet>& se
       for (size_t i = 0; i < set.questions.size(); ++i) {
         v1::SearchRequest request;
         request.set_namespace_(ns);
-        request.mutable_vector()->Add(query_vectors->begin() + static_cast<std::ptrdiff_t>(i * dim),
-                                      query_vectors->begin() +
-                                          static_cast<std::ptrdiff_t>((i + 1) * dim));
+        request.mutable_vector()->Add(
+            query_vectors->begin() + static_cast<std::ptrdiff_t>(i * dim),
+            query_vectors->begin() + static_cast<std::ptrdiff_t>((i + 1) * dim));
         request.set_mode(v1::SEARCH_MODE_VECTOR);
         if (absl::Status s = search(request, set.questions[i], &vq); !s.ok()) return s;
         request.set_mode(v1::SEARCH_MODE_HYBRID);
@@ -728,12 +730,13 @@ int Run() {
     }
     dir = tmpl;
   }
-  std::printf("WordNet nouns: %zu concepts, %zu tokens (mean %.1f per concept); questions: %zu %s, "
-              "%zu %s; SQLite %s\n",
-              corpus.learns.size(), tokens,
-              static_cast<double>(tokens) / static_cast<double>(corpus.learns.size()),
-              sets[0].questions.size(), sets[0].name.c_str(), sets[1].questions.size(),
-              sets[1].name.c_str(), sqlite3_libversion());
+  std::printf(
+      "WordNet nouns: %zu concepts, %zu tokens (mean %.1f per concept); questions: %zu %s, "
+      "%zu %s; SQLite %s\n",
+      corpus.learns.size(), tokens,
+      static_cast<double>(tokens) / static_cast<double>(corpus.learns.size()),
+      sets[0].questions.size(), sets[0].name.c_str(), sets[1].questions.size(),
+      sets[1].name.c_str(), sqlite3_libversion());
 
   const std::string sections = absl::GetFlag(FLAGS_sections);
   std::vector<std::vector<std::vector<Hit>>> fts_hits;
@@ -743,9 +746,9 @@ int Run() {
     std::vector<PeerRun> runs;
     std::vector<Agreement> agreement;
     for (int r = 0; r < repeat; ++r) {
-      absl::StatusOr<PeerRun> run = RunPeer(corpus, sets, dir / "peer", r % 2 == 0,
-                                            r == 0 ? &agreement : nullptr,
-                                            r == 0 ? &fts_hits : nullptr);
+      absl::StatusOr<PeerRun> run =
+          RunPeer(corpus, sets, dir / "peer", r % 2 == 0, r == 0 ? &agreement : nullptr,
+                  r == 0 ? &fts_hits : nullptr);
       if (!run.ok()) {
         std::fprintf(stderr, "keyword_bench: %s\n", run.status().ToString().c_str());
         rc = 1;
@@ -769,8 +772,9 @@ int Run() {
       };
       std::printf("\n### Load (index build) of %zu documents, median of %zu runs\n\n",
                   corpus.learns.size(), runs.size());
-      std::printf("| Engram Engine::Write (s) | FTS5 (s) | Engram / FTS5 | KeywordIndex::Add alone (s) "
-                  "| KeywordIndex / FTS5 | KeywordIndex memory (MiB) |\n|---:|---:|---:|---:|---:|---:|\n");
+      std::printf(
+          "| Engram Engine::Write (s) | FTS5 (s) | Engram / FTS5 | KeywordIndex::Add alone (s) "
+          "| KeywordIndex / FTS5 | KeywordIndex memory (MiB) |\n|---:|---:|---:|---:|---:|---:|\n");
       std::printf("| %.2f | %.2f | %.2f | %.2f | %.2f | %.1f |\n",
                   median_of([](const PeerRun& r) { return r.engram_load_s; }),
                   median_of([](const PeerRun& r) { return r.fts_load_s; }),
@@ -780,21 +784,25 @@ int Run() {
                   static_cast<double>(runs[0].index_bytes) / (1 << 20));
       std::printf("\n### Query latency, one thread, top 10 (µs per query), median of %zu runs\n\n",
                   runs.size());
-      std::printf("| questions | Engram median | FTS5 median | Engram / FTS5 | Engram p99 | FTS5 p99 "
-                  "| Engram / FTS5 |\n|---|---:|---:|---:|---:|---:|---:|\n");
+      std::printf(
+          "| questions | Engram median | FTS5 median | Engram / FTS5 | Engram p99 | FTS5 p99 "
+          "| Engram / FTS5 |\n|---|---:|---:|---:|---:|---:|---:|\n");
       for (size_t s = 0; s < sets.size(); ++s) {
-        std::printf("| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", sets[s].name.c_str(),
-                    median_of([&](const PeerRun& r) { return r.engram_median_us[s]; }),
-                    median_of([&](const PeerRun& r) { return r.fts_median_us[s]; }),
-                    median_of([&](const PeerRun& r) { return r.engram_median_us[s] / r.fts_median_us[s]; }),
-                    median_of([&](const PeerRun& r) { return r.engram_p99_us[s]; }),
-                    median_of([&](const PeerRun& r) { return r.fts_p99_us[s]; }),
-                    median_of([&](const PeerRun& r) { return r.engram_p99_us[s] / r.fts_p99_us[s]; }));
+        std::printf(
+            "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %.2f |\n", sets[s].name.c_str(),
+            median_of([&](const PeerRun& r) { return r.engram_median_us[s]; }),
+            median_of([&](const PeerRun& r) { return r.fts_median_us[s]; }),
+            median_of([&](const PeerRun& r) { return r.engram_median_us[s] / r.fts_median_us[s]; }),
+            median_of([&](const PeerRun& r) { return r.engram_p99_us[s]; }),
+            median_of([&](const PeerRun& r) { return r.fts_p99_us[s]; }),
+            median_of([&](const PeerRun& r) { return r.engram_p99_us[s] / r.fts_p99_us[s]; }));
       }
-      std::printf("\n### Top-10 agreement with FTS5 bm25() (ties: equal score to 1e-6 relative)\n\n");
-      std::printf("| questions | same ids in top 10 | ranks agreeing (id or tied score) | same top-1 id "
-                  "| top-1 same id or tied | max score difference, same doc |\n"
-                  "|---|---:|---:|---:|---:|---:|\n");
+      std::printf(
+          "\n### Top-10 agreement with FTS5 bm25() (ties: equal score to 1e-6 relative)\n\n");
+      std::printf(
+          "| questions | same ids in top 10 | ranks agreeing (id or tied score) | same top-1 id "
+          "| top-1 same id or tied | max score difference, same doc |\n"
+          "|---|---:|---:|---:|---:|---:|\n");
       for (size_t s = 0; s < sets.size(); ++s) {
         const Agreement& a = agreement[s];
         const double n = std::max<double>(1, static_cast<double>(a.queries));
