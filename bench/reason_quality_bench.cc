@@ -64,11 +64,12 @@ ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
 ABSL_FLAG(std::string, vector_cache, "",
           "A file keeping the concepts' vectors between runs (written when absent; use-lite takes "
           "minutes to embed 82K glosses).");
-ABSL_FLAG(std::string, variants, "default,consensus=1,k=3,k=3+consensus=1",
+ABSL_FLAG(std::string, variants, "relation,relation+vector,default",
           "Reasoner configurations to compare, comma-separated: default, or settings joined by "
           "'+': k=N, depth=N, consensus=N (max_consensus_paths), expansions=N, weight=X "
-          "(consensus_weight), relation (follow the relation the question asks for), focus (seed from "
-          "the question's focus).");
+          "(consensus_weight), margin=X (min_margin), relation (follow the relation the question "
+          "asks for, as engram-hybrid does), focus (embed the question's focus), vector (seed by "
+          "the vector alone, no word match).");
 ABSL_FLAG(int, show_wrong, 0, "Print this many confidently wrong answers per variant.");
 ABSL_FLAG(std::string, explain, "", "Ask only this question and print seeds, candidates and paths.");
 
@@ -137,8 +138,9 @@ struct Variant {
 };
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
-// (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), relation
-// (follow the asked relation), focus (seed from the question's focus), e.g. "k=3+weight=0.25".
+// (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), margin=X
+// (min_margin), relation (follow the asked relation), focus (embed the question's focus), vector
+// (seed by the vector alone), e.g. "relation+k=3+weight=0.25".
 absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   Variant v{name, {}, {}};
   v.options.k = k;
@@ -153,6 +155,10 @@ absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
     float real = 0;
     if (kv.size() == 2 && kv[0] == "weight" && absl::SimpleAtof(kv[1], &real)) {
       v.config.consensus_weight = real;
+      continue;
+    }
+    if (kv.size() == 2 && kv[0] == "margin" && absl::SimpleAtof(kv[1], &real)) {
+      v.config.min_margin = real;
       continue;
     }
     if (kv.size() != 2 || !absl::SimpleAtoi(kv[1], &value)) {

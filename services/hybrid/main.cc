@@ -25,7 +25,7 @@ ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request dea
 ABSL_FLAG(double, reason_consensus_weight, 0.25,
           "Share of multi-path consensus in a Reason answer's final confidence, 0..1 (docs/hybrid.md).");
 
-ABSL_FLAG(double, reason_min_margin, 0.05,
+ABSL_FLAG(double, reason_min_margin, 0.08,
           "A Reason answer is confident only when its final confidence beats the runner-up's by "
           "this much, 0..1 (docs/hybrid.md).");
 

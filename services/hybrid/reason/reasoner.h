@@ -36,7 +36,7 @@
 //      consensus = 0 and final = semantic * semantic_only_factor (0.5): a bare similarity
 //      match is never fully trusted.
 //   4. Answer and gate. The best candidate by (final desc, id asc). confident = final >=
-//      min_confidence and final >= the runner-up's final + min_margin (0.05; an answer hardly
+//      min_confidence and final >= the runner-up's final + min_margin (0.08; an answer hardly
 //      better supported than another is a coin toss, measured in bench/reason_quality_bench).
 //      The answer is set only when confident; best_guess always.
 //   5. Output. Paths: the answer's supporting paths (independent ones first, by evidence), then
@@ -104,7 +104,7 @@ struct ReasonerConfig {
   float off_relation_factor = 0.25f;     // a hop off the asked relation (ReasonOptions::relation)
   // The answer must beat the runner-up candidate's final confidence by this much to be confident:
   // two nearly equally supported answers mean the graph does not decide between them.
-  float min_margin = 0.05f;
+  float min_margin = 0.08f;
 };
 
 struct ConfidenceBreakdown {
