@@ -232,11 +232,20 @@ absl::StatusOr<json> AdminApi::Search(const std::string& ns, const json& body) {
   if (has_text == has_vector) {
     return absl::InvalidArgumentError("text, vector: give exactly one of them");
   }
+  sv1::SearchMode mode = sv1::SEARCH_MODE_UNSPECIFIED;  // hybrid decides: HYBRID, or KEYWORD
+  if (body.contains("mode")) {
+    const std::string name = body["mode"].is_string() ? body["mode"].get<std::string>() : "";
+    if (!has_text || (name != "HYBRID" && name != "KEYWORD" && name != "VECTOR")) {
+      return absl::InvalidArgumentError("mode: HYBRID, KEYWORD or VECTOR, with text");
+    }
+    sv1::SearchMode_Parse(absl::StrCat("SEARCH_MODE_", name), &mode);
+  }
   json results = json::array();
   if (has_text) {
     hv1::SearchRequest request;
     request.set_namespace_(ns);
     request.set_text(body["text"].get<std::string>());
+    request.set_mode(mode);
     request.set_k(k);
     request.mutable_filter()->insert(filter.begin(), filter.end());
     hv1::SearchResponse response;

@@ -319,7 +319,26 @@ try {
     await page.fill('[data-testid="search-input"]', state.concept.content.slice(0, 200));
     await page.click('[data-testid="search-submit"]');
     await page.locator('[data-testid="search-results"] td.score').first().waitFor();
+    // hybrid (the default): the concept's own text finds it first, with both component scores
+    await page.waitForFunction(
+      (content) => {
+        const row = document.querySelector('[data-testid="search-results"] tbody tr');
+        return row && row.textContent.includes(content);
+      },
+      state.concept.content.trim().slice(0, 40),
+    );
+    for (const cell of ['vector-score', 'keyword-score']) {
+      const text = await page.locator(`[data-testid="search-results"] tbody tr:first-child [data-testid="${cell}"]`).innerText();
+      if (!(Number(text) > 0)) throw new Error(`hybrid search: ${cell} is '${text}', expected a positive number`);
+    }
     await shot('07-concept-search');
+    // words only (BM25): no vector score
+    await page.selectOption('[data-testid="search-mode"]', 'KEYWORD');
+    await page.click('[data-testid="search-submit"]');
+    await page.waitForFunction(() => {
+      const cell = document.querySelector('[data-testid="search-results"] tbody tr [data-testid="vector-score"]');
+      return cell && cell.textContent === '—';
+    });
     // vector search with the concept's own vector: it is the best hit
     if ((state.concept.vector || []).length) {
       await page.selectOption('[data-testid="search-mode"]', 'vector');

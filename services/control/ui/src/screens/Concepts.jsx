@@ -148,7 +148,7 @@ export function Concepts({ route }) {
   const [page, setPage] = useState(null);
   const [error, setError] = useState(null);
   const [reloadN, setReloadN] = useState(0);
-  const [mode, setMode] = useState('text');
+  const [mode, setMode] = useState('HYBRID');
   const [query, setQuery] = useState('');
   const [k, setK] = useState(10);
   const [results, setResults] = useState(null);
@@ -188,8 +188,11 @@ export function Concepts({ route }) {
     setSearchError(null);
     try {
       const body = { k: Number(k) };
-      if (mode === 'text') body.text = query;
-      else body.vector = parseVector(query);
+      if (mode === 'vector') body.vector = parseVector(query);
+      else {
+        body.text = query;
+        body.mode = mode;
+      }
       const f = parseFilter(filterText);
       if (Object.keys(f).length) body.filter = f;
       const r = await post(`api/namespaces/${enc(ns)}/search`, body);
@@ -213,14 +216,16 @@ export function Concepts({ route }) {
         <div class="split-main">
           <form class="card row wrap" onSubmit={search} data-testid="search-form">
             <select value={mode} onChange={(e) => setMode(e.currentTarget.value)} aria-label="search mode" data-testid="search-mode">
-              <option value="text">text search</option>
-              <option value="vector">vector search</option>
+              <option value="HYBRID">words + meaning (hybrid)</option>
+              <option value="KEYWORD">words (BM25)</option>
+              <option value="VECTOR">meaning (text embedded)</option>
+              <option value="vector">a vector</option>
             </select>
             <input
               class="grow"
               value={query}
               onInput={(e) => setQuery(e.currentTarget.value)}
-              placeholder={mode === 'text' ? 'text, embedded with the namespace’s embedder' : '[0.1, 0.2, …] (the namespace dimension)'}
+              placeholder={mode === 'vector' ? '[0.1, 0.2, …] (the namespace dimension)' : 'text: its words and its meaning'}
               data-testid="search-input"
               required
             />
@@ -241,7 +246,9 @@ export function Concepts({ route }) {
             <table class="table" data-testid="search-results">
               <thead>
                 <tr>
-                  <th class="num">score</th>
+                  <th class="num" title="HYBRID: reciprocal-rank fusion of the two lists">score</th>
+                  <th class="num" title="similarity of the vectors">vector</th>
+                  <th class="num" title="BM25 of the words">keyword</th>
                   <th>content</th>
                   <th>attributes</th>
                   <th />
@@ -253,6 +260,8 @@ export function Concepts({ route }) {
                   return (
                     <tr key={c.id} class={'clickable' + (c.id === selected ? ' selected' : '')} onClick={() => open(c.id)}>
                       <td class="num score">{trim(r.score ?? 0)}</td>
+                      <td class="num" data-testid="vector-score">{r.vectorScore === undefined ? '—' : trim(r.vectorScore)}</td>
+                      <td class="num" data-testid="keyword-score">{r.keywordScore === undefined ? '—' : trim(r.keywordScore)}</td>
                       <td>{c.content}</td>
                       <td>
                         <Attributes attrs={c.attributes} />
