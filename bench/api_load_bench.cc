@@ -23,7 +23,11 @@
 // Operations (every request differs, drawn from a seeded vocabulary, so the api's response cache
 // does not flatter the figures):
 //   get            GetConcept of a random loaded id
-//   search         Search by text (api -> hybrid embeds -> storage vector search)
+//   search         Search by text, default mode HYBRID (api -> hybrid embeds -> storage vector
+//                  and BM25 search, fused)
+//   search_keyword Search by text, mode KEYWORD (api -> storage BM25; nothing embedded)
+//   search_meaning Search by text, mode VECTOR (api -> hybrid embeds -> storage vector search;
+//                  what "search" was before keyword search)
 //   search_vector  Search by a random vector of the namespace dimension (api -> storage)
 //   reason         Reason over a text question (api -> hybrid)
 //   learn          Learn of one new concept (extract_associations = --learn_extract)
@@ -79,7 +83,8 @@ ABSL_FLAG(int, load_inflight, 4, "LearnBatch calls in flight during the load pha
 ABSL_FLAG(bool, extract, false, "Load phase: extract associations (semantic links, relations).");
 ABSL_FLAG(bool, learn_extract, true, "The learn op: extract associations (the API default).");
 ABSL_FLAG(std::string, ops, "get,search,search_vector,reason,learn",
-          "Operations to measure: get, search, search_vector, reason, learn.");
+          "Operations to measure: get, search, search_keyword, search_meaning, search_vector, reason, "
+          "learn.");
 ABSL_FLAG(std::string, concurrency, "1,8,32,64,128,256", "Outstanding requests per cell.");
 ABSL_FLAG(int, channels, 4, "gRPC channels (separate HTTP/2 connections).");
 ABSL_FLAG(double, duration_s, 5, "Measured seconds per cell (ignored with --requests).");
@@ -236,11 +241,15 @@ std::vector<Op> MakeOps(const std::vector<std::string>& names, const Shared& sha
                              },
                              std::move(done));
                        }});
-      } else if (name == "search") {
-        ops.push_back({label, [s, pool](Stub* stub, uint64_t seq, Done done) {
+      } else if (name == "search" || name == "search_keyword" || name == "search_meaning") {
+        const v1::SearchMode mode = name == "search_keyword"   ? v1::KEYWORD
+                                    : name == "search_meaning" ? v1::VECTOR
+                                                               : v1::SEARCH_MODE_UNSPECIFIED;
+        ops.push_back({label, [s, pool, mode](Stub* stub, uint64_t seq, Done done) {
                          std::mt19937_64 rng(RequestSeed(*s, 2, seq, pool));
                          v1::SearchRequest request;
                          request.set_namespace_(s->ns);
+                         request.set_mode(mode);
                          request.set_query(
                              s->vocabulary->Words(rng, 3 + static_cast<int>(rng() % 4)));
                          request.set_k(static_cast<uint32_t>(s->k));
@@ -302,7 +311,8 @@ std::vector<Op> MakeOps(const std::vector<std::string>& names, const Shared& sha
              }});
       } else {
         fprintf(stderr,
-                "--ops: unknown operation '%s' (get, search, search_vector, reason, learn)\n",
+                "--ops: unknown operation '%s' (get, search, search_keyword, search_meaning, "
+                "search_vector, reason, learn)\n",
                 name.c_str());
         exit(2);
       }

@@ -1,5 +1,8 @@
 #include "services/hybrid/embed/word_vectors_file.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <charconv>
@@ -95,6 +98,15 @@ absl::StatusOr<File> OpenFile(const std::string& path) {
     return err == ENOENT ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
   }
   return File(f);
+}
+
+// How many entries of at least `min_entry_bytes` the rest of `f` can hold: a header's word count
+// is a claim, and reserving memory for it up front must not trust it.
+uint64_t EntriesThatFit(FILE* f, uint64_t min_entry_bytes) {
+  const long here = std::ftell(f);
+  struct stat st;
+  if (here < 0 || fstat(fileno(f), &st) != 0 || st.st_size <= here) return 0;
+  return static_cast<uint64_t>(st.st_size - here) / std::max<uint64_t>(min_entry_bytes, 1);
 }
 
 // Reads lines with POSIX getline; strips "\n" and "\r\n".
@@ -197,8 +209,10 @@ absl::StatusOr<WordVectorTable> ReadTextWordVectors(const std::string& path, siz
         if (auto s = CheckHeader(path, header_count, dimension); !s.ok()) return s;
         have_header = true;
         builder = std::make_unique<WordVectorTableBuilder>(dimension);
-        builder->Reserve(max_words > 0 ? std::min<uint64_t>(max_words, header_count)
-                                       : std::min<uint64_t>(header_count, 1u << 24));
+        // A text entry is at least a 1-byte word and " x" per component.
+        const uint64_t fits = EntriesThatFit(file->get(), 1 + 2 * static_cast<uint64_t>(dimension));
+        builder->Reserve(std::min<uint64_t>(
+            {max_words > 0 ? max_words : header_count, header_count, fits, 1u << 24}));
         continue;
       }
       if (fields.size() < 2) {
@@ -299,7 +313,9 @@ absl::StatusOr<WordVectorTable> ReadBinaryWordVectors(const std::string& path, s
   const uint64_t wanted = max_words > 0 ? std::min<uint64_t>(max_words, count) : count;
 
   WordVectorTableBuilder builder(dimension);
-  builder.Reserve(std::min<uint64_t>(wanted, 1u << 24));
+  // A binary entry is at least a 1-byte word, a space and the components.
+  const uint64_t fits = EntriesThatFit(f, 2 + 4 * static_cast<uint64_t>(dimension));
+  builder.Reserve(std::min<uint64_t>({wanted, fits, 1u << 24}));
   std::vector<float> values(dimension);
   std::vector<unsigned char> raw(static_cast<size_t>(dimension) * 4);
   std::string word;

@@ -216,6 +216,17 @@ TEST_F(WordVectorsTest, MalformedBinaryFilesNameEntryAndOffset) {
   ASSERT_FALSE(t2.ok());
   EXPECT_THAT(t2.status().message(), HasSubstr(absl::StrCat("entry ", kWords + 1)));
 
+  // A header claiming millions of words in a tiny file is an error, not gigabytes reserved up
+  // front (found by word_vectors_fuzz: "18888888 52" reserved 3.5 GB; its input is the seed
+  // regression-oom-header-count, which fails under libFuzzer's malloc limit without the fix).
+  for (const char* header : {"18888888 52\n", "16777216 4096\n"}) {
+    auto big = ReadBinaryWordVectors(Write("bad.bin", std::string(header) + "w "));
+    ASSERT_FALSE(big.ok()) << header;
+    EXPECT_THAT(big.status().message(), HasSubstr("entry 1")) << header;
+    auto big_text = ReadTextWordVectors(Write("bad.txt", std::string(header) + "w 1\n"));
+    ASSERT_FALSE(big_text.ok()) << header;
+  }
+
   // Not a header.
   auto t3 = ReadBinaryWordVectors(Write("bad.bin", "hello world\n"));
   ASSERT_FALSE(t3.ok());
