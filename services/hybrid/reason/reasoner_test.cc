@@ -342,7 +342,10 @@ TEST(ReasonerTest, TypeFilterAndDepth) {
   Add(g, "tumor", 0.0f);
   g.AddEdge("smoking", "cancer", kCausal, 0.9f);
   g.AddEdge("cancer", "tumor", kHier, 0.95f);
-  EXPECT_EQ(ReasonOrDie(g).answer->id, "tumor");
+  const ReasonResult all = ReasonOrDie(g);
+  ASSERT_TRUE(all.best_guess.has_value());
+  EXPECT_EQ(all.best_guess->id, "tumor");  // 0.73 vs smoking's 0.69: within the margin
+  EXPECT_FALSE(all.confident);
   ReasonOptions causal;
   causal.types = {kCausal};
   const ReasonResult r = ReasonOrDie(g, causal);

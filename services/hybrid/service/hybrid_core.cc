@@ -408,7 +408,7 @@ absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& cal
   }
   sv1::SearchRequest req;
   req.set_namespace_(request.namespace_());
-  req.set_text(request.text());
+  if (mode != sv1::SEARCH_MODE_VECTOR) req.set_text(request.text());  // VECTOR: no BM25 pass
   req.set_mode(mode);
   if (mode != sv1::SEARCH_MODE_KEYWORD) {
     std::string_view text = request.text();

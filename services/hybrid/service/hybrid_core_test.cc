@@ -192,7 +192,10 @@ TEST_F(HybridCoreTest, SearchModesRankByWordsVectorsOrBoth) {
   }
   auto by_vector = search("modes", sv1::SEARCH_MODE_VECTOR);
   ASSERT_TRUE(by_vector.ok()) << by_vector.status();
-  for (const auto& hit : by_vector->results()) EXPECT_EQ(hit.score(), hit.vector_score());
+  for (const auto& hit : by_vector->results()) {
+    EXPECT_EQ(hit.score(), hit.vector_score());
+    EXPECT_FALSE(hit.has_keyword_score());  // VECTOR does not run the keyword pass
+  }
 
   ASSERT_TRUE(CreateNamespace("plain", 8, "none").ok());
   sv1::WriteRequest write;
