@@ -123,32 +123,35 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
     uint32_t tf;
     uint32_t length;
   };
-  std::vector<Hit> matches;
+  // First every term's visible postings (so the score map is sized once), then the scores.
+  std::vector<std::vector<Hit>> matches(terms.size());
+  size_t total = 0;
   auto idf_of = [&](double n) { return std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5))); };
-  for (const std::string& term : terms) {
-    std::optional<uint32_t> t = FindTerm(term);
-    matches.clear();
-    if (!t) {
-      if (query_idf != nullptr) *query_idf += idf_of(1);
-      continue;
-    }
+  for (size_t i = 0; i < terms.size(); ++i) {
+    std::optional<uint32_t> t = FindTerm(terms[i]);
+    if (!t) continue;
     for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
          b = b->older) {
       const uint32_t count = b->count.load(std::memory_order_acquire);
       const Posting* p = b->postings();
-      for (uint32_t i = 0; i < count; ++i) {
-        const Doc& d = docs_[p[i].doc];
+      for (uint32_t j = 0; j < count; ++j) {
+        const Doc& d = docs_[p[j].doc];
         if (d.born.load(std::memory_order_relaxed) > seq ||
             d.dead.load(std::memory_order_relaxed) <= seq) {
           continue;
         }
-        matches.push_back({d.concept_number.load(std::memory_order_relaxed), p[i].tf,
-                           d.length.load(std::memory_order_relaxed)});
+        matches[i].push_back({d.concept_number.load(std::memory_order_relaxed), p[j].tf,
+                              d.length.load(std::memory_order_relaxed)});
       }
     }
-    const double idf = idf_of(static_cast<double>(std::max<size_t>(matches.size(), 1)));
+    total += matches[i].size();
+  }
+  scores.reserve(total);
+  for (const std::vector<Hit>& term_matches : matches) {
+    // A term no visible document holds weighs as one only one document holds.
+    const double idf = idf_of(static_cast<double>(std::max<size_t>(term_matches.size(), 1)));
     if (query_idf != nullptr) *query_idf += idf;
-    for (const Hit& m : matches) {
+    for (const Hit& m : term_matches) {
       const double tf = m.tf;
       const double norm = kK1 * (1.0 - kB + kB * m.length / avgdl);
       Match& out = scores[m.concept_number];
