@@ -179,6 +179,25 @@ absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   return v;
 }
 
+// Asks `text` the way `variant` says: the relation followed and only the concept asked about
+// matched by words (as engram-hybrid does) with "relation", the focus embedded with "focus", no
+// word match with "vector".
+absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::Reasoner& reasoner,
+                                         const std::string& text, const hybrid::Embedder& embedder,
+                                         hybrid::GraphSource& graph) {
+  const hybrid::Question parsed = hybrid::ParseQuestion(text);
+  hybrid::ReasonOptions options = variant.options;
+  const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
+  std::string_view words = variant.vector_only ? std::string_view() : std::string_view(text);
+  if (variant.relation && asks) {
+    options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
+    if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
+  }
+  absl::StatusOr<std::vector<float>> v = embedder.Embed(variant.focus && asks ? parsed.focus : text);
+  if (!v.ok()) return v.status();
+  return reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
+}
+
 int Run() {
   const std::string dir = absl::GetFlag(FLAGS_wordnet_dir);
   absl::StatusOr<std::vector<cli::WordNetSynset>> synsets = cli::ReadWordNetNouns(dir);
@@ -298,17 +317,8 @@ int Run() {
                         : absl::GetFlag(FLAGS_variants).find(',')),
         static_cast<uint32_t>(absl::GetFlag(FLAGS_k)));
     if (!variant.ok()) return 2;
-    absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(text);
-    if (!v.ok()) return 1;
-    const hybrid::Question parsed = hybrid::ParseQuestion(text);
-    hybrid::ReasonOptions options = variant->options;
-    std::string_view words = variant->vector_only ? std::string_view() : std::string_view(text);
-    if (variant->relation && parsed.kind == hybrid::Question::Kind::kRelation) {
-      options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
-      if (!variant->vector_only) words = hybrid::SeedWords(parsed, text);
-    }
     absl::StatusOr<hybrid::ReasonResult> r =
-        hybrid::Reasoner(variant->config).Reason(hybrid::SeedQuery{*v, words}, options, graph);
+        Ask(*variant, hybrid::Reasoner(variant->config), text, **embedder, graph);
     if (!r.ok()) return 1;
     std::printf("seeds:\n");
     for (const SearchHit& h : r->support) std::printf("  %.3f %s\n", h.score, h.node.content.substr(0, 90).c_str());
@@ -400,17 +410,7 @@ int Run() {
       std::vector<Outcome> outcomes;
       double sum_right = 0, sum_wrong = 0;
       for (const Question& q : set.questions) {
-        const hybrid::Question parsed = hybrid::ParseQuestion(q.text);
-        hybrid::ReasonOptions options = variant->options;
-        const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
-        std::string_view words = variant->vector_only ? std::string_view() : std::string_view(q.text);
-        if (variant->relation && asks) {
-          options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
-          if (!variant->vector_only) words = hybrid::SeedWords(parsed, q.text);
-        }
-        absl::StatusOr<std::vector<float>> v = (*embedder)->Embed(variant->focus && asks ? parsed.focus : q.text);
-        if (!v.ok()) return 1;
-        absl::StatusOr<hybrid::ReasonResult> r = reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
+        absl::StatusOr<hybrid::ReasonResult> r = Ask(*variant, reasoner, q.text, **embedder, graph);
         if (!r.ok()) {
           std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
           return 1;

@@ -29,6 +29,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::ChildProcess;
+using testing::CommandResult;
+using testing::RunCommand;
 using testing::Eventually;
 using testing::HttpCall;
 using testing::HttpResult;
@@ -1036,21 +1038,10 @@ TEST(ApiStreamTest, ClientGoingAwayCancelsTheReasoningInHybridAndItsStorageReads
   EXPECT_EQ(SseEvents(r.body).back().first, "answer");
 }
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
 CommandResult RunEngramctl(const Suite& s, const std::string& args) {
-  const std::filesystem::path out = s.dir_ / "engramctl.out";
-  const std::string command = absl::StrCat(ENGRAMCTL_BIN, " --addr=127.0.0.1:", s.api_grpc_port_,
-                                           " --api_key=", kAdminKey, " ", args, " > ", out.string(), " 2>&1");
-  const int status = std::system(command.c_str());
-  CommandResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out);
-  result.output.assign(std::istreambuf_iterator<char>(in), {});
-  return result;
+  return RunCommand(absl::StrCat(ENGRAMCTL_BIN, " --addr=127.0.0.1:", s.api_grpc_port_, " --api_key=",
+                                 kAdminKey, " ", args),
+                    s.dir_ / "engramctl.out");
 }
 
 TEST_F(ApiE2eTest, EngramctlLearnSearchReasonAndExitCodes) {

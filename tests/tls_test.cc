@@ -45,6 +45,8 @@ namespace bhttp = boost::beast::http;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 using testing::ChildProcess;
+using testing::CommandResult;
+using testing::RunCommand;
 using testing::Eventually;
 using tls::testing::Pem;
 using tls::testing::TestCa;
@@ -109,11 +111,6 @@ HttpsResult Https(int port, const tls::ClientTlsConfig& config, const std::strin
   result.set_cookie = std::string(response[bhttp::field::set_cookie]);
   return result;
 }
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
 
 // The suite once for every test: storage and hybrid with mutual TLS on gRPC (storage also on
 // HTTP), api with TLS towards clients, control with an HTTPS UI.
@@ -237,16 +234,9 @@ class TlsSuiteTest : public ::testing::Test {
   }
 
   static CommandResult Engramctl(const std::string& flags) {
-    const std::filesystem::path out = *dir_ / "engramctl.out";
-    const std::string command =
-        absl::StrCat(ENGRAMCTL_BIN, " --addr=127.0.0.1:", api_grpc_, " --api_key=", kAdminKey,
-                     " --timeout=20 ", flags, " > ", out.string(), " 2>&1");
-    const int status = std::system(command.c_str());
-    CommandResult result;
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream in(out);
-    result.output.assign(std::istreambuf_iterator<char>(in), {});
-    return result;
+    return RunCommand(absl::StrCat(ENGRAMCTL_BIN, " --addr=127.0.0.1:", api_grpc_, " --api_key=",
+                                   kAdminKey, " --timeout=20 ", flags),
+                      *dir_ / "engramctl.out");
   }
 
   static bool ApiReady() {

@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -126,6 +128,16 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   return absl::DeadlineExceededError("process did not exit");
+}
+
+CommandResult RunCommand(const std::string& command, const std::filesystem::path& output_file) {
+  const std::string full = absl::StrCat(command, " > ", output_file.string(), " 2>&1");
+  const int status = std::system(full.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(output_file);
+  result.output.assign(std::istreambuf_iterator<char>(in), {});
+  return result;
 }
 
 }  // namespace engram::testing

@@ -58,4 +58,12 @@ class ChildProcess {
 // synchronisation.
 bool Eventually(const std::function<bool()>& probe, absl::Duration limit = absl::Seconds(90));
 
+// A shell command run to completion: its exit code and what it printed.
+struct CommandResult {
+  int exit_code = -1;  // -1 when it did not exit normally
+  std::string output;  // stdout and stderr
+};
+// Runs `command` with /bin/sh, its stdout and stderr going to `output_file` (overwritten).
+CommandResult RunCommand(const std::string& command, const std::filesystem::path& output_file);
+
 }  // namespace engram::testing

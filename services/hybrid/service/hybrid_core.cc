@@ -460,18 +460,22 @@ absl::StatusOr<ReasonOptions> HybridCore::CheckReason(const v1::ReasonRequest& r
   return options;
 }
 
+absl::StatusOr<std::vector<float>> HybridCore::SeedVector(const CallContext& call,
+                                                         const NamespaceEmbedder& ns,
+                                                         std::string_view text) const {
+  if (ns.embedder->name() == "none") return std::vector<float>();
+  ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
+  if (IsZeroVector(vectors[0])) return std::vector<float>();
+  return std::move(vectors[0]);
+}
+
 absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     const CallContext& call, const v1::ReasonRequest& request, const ReasonOptions& options,
     ReasonObserver* observer) const {
   ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
   // Seeds come from the question's vector and its words (storage's HYBRID search). A namespace
   // without an embedder seeds from the words alone.
-  std::vector<float> vector;
-  if (ns.embedder->name() != "none") {
-    std::string_view text = request.query();
-    ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-    if (!IsZeroVector(vectors[0])) vector = std::move(vectors[0]);
-  }
+  ASSIGN_OR_RETURN(std::vector<float> vector, SeedVector(call, ns, request.query()));
   // A question that asks for a relation ("What is a yolk part of?") is answered along it, unless
   // the caller restricted the types to others; its words to match are those of the concept it
   // is about ("yolk"), not "what is ... part of".
@@ -489,12 +493,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     // "How is X related to Y?": seeds from X, and the answer must be one of Y's best matches;
     // its paths are the relation.
     words = SeedWords(question, request.query());
-    std::vector<float> other_vector;
-    if (ns.embedder->name() != "none") {
-      std::string_view other = question.other;
-      ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&other, 1)));
-      if (!IsZeroVector(vectors[0])) other_vector = std::move(vectors[0]);
-    }
+    ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {
       constexpr uint32_t kTargets = 3;

@@ -230,6 +230,10 @@ class HybridCore {
   absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(
       const CallContext& call, const Embedder& embedder,
       absl::Span<const std::string_view> texts) const;
+  // The vector a Reason seeds from for `text`: empty when the namespace has no embedder or the
+  // text embeds to zeros (then only its words can match).
+  absl::StatusOr<std::vector<float>> SeedVector(const CallContext& call, const NamespaceEmbedder& ns,
+                                                std::string_view text) const;
 
   storage::v1::Storage::StubInterface* const storage_;
   EmbedderRegistry* const registry_;
