@@ -32,8 +32,9 @@
 //   name the same synset or their scores are equal to 1e-6 relative (a tie, whose order is
 //   arbitrary in either system).
 //
-// Section "quality" (once; deterministic): MRR@10, hit@1 and hit@10 of KEYWORD, FTS5, and VECTOR
-// and HYBRID for each embedder (hashing 384-d; use-lite 512-d), one namespace per embedder, the
+// Section "quality" (once; deterministic): MRR@10, hit@1 and hit@10 of KEYWORD (content alone:
+// BM25; with the lemmas field as `engramctl import wordnet` sets it: BM25F), FTS5, and VECTOR
+// and HYBRID for each embedder (hashing 384-d; use-lite 512-d), two namespaces per embedder, the
 // query vector from the same embedder. --exact (default) scans the vectors instead of the HNSW
 // graph, so the numbers measure the retrieval method, not the ANN index's recall. use-lite takes
 // ~15 minutes to embed the 82,115 glosses: --vector_cache keeps them (reason_quality_bench's
@@ -207,13 +208,23 @@ std::vector<v1::WriteRequest> WriteBatches(const Corpus& corpus, const std::stri
   return batches;
 }
 
+// `lemmas_field`: the namespace as `engramctl import wordnet` creates it, scoring the "lemmas"
+// attribute beside the content (BM25F, cli::WordNetLemmasField); otherwise the content alone.
 absl::Status LoadNamespace(storage::Engine& engine, const std::string& ns, int dimension,
-                           const std::string& embedder, std::vector<v1::WriteRequest> batches) {
+                           const std::string& embedder, bool lemmas_field,
+                           std::vector<v1::WriteRequest> batches) {
   v1::NamespaceConfig config;
   config.set_name(ns);
   config.set_dimension(static_cast<uint32_t>(dimension));
   config.set_metric(v1::COSINE);
   config.set_embedder(embedder);
+  if (lemmas_field) {
+    const engram::v1::KeywordField lemmas = cli::WordNetLemmasField();
+    v1::KeywordField* f = config.add_keyword_fields();
+    f->set_attribute(lemmas.attribute());
+    f->set_weight(lemmas.weight());
+    f->set_b(lemmas.b());
+  }
   if (absl::StatusOr<v1::NamespaceInfo> info = engine.CreateNamespace(config); !info.ok()) {
     return info.status();
   }
@@ -383,7 +394,7 @@ absl::StatusOr<PeerRun> RunPeer(const Corpus& corpus, const std::vector<Question
     const Clock::time_point t0 = Clock::now();
     storage::KeywordIndex index;
     for (uint32_t i = 0; i < corpus.learns.size(); ++i) {
-      index.Add(i, corpus.learns[i].content(), /*born=*/1);
+      index.Add(i, {corpus.learns[i].content()}, /*born=*/1);
     }
     run.index_load_s = SecondsSince(t0);
     run.index_bytes = index.memory_bytes();
@@ -396,7 +407,8 @@ absl::StatusOr<PeerRun> RunPeer(const Corpus& corpus, const std::vector<Question
   for (int side = 0; side < 2; ++side) {
     const Clock::time_point t0 = Clock::now();
     if ((side == 0) == engram_first) {
-      absl::Status s = LoadNamespace(**engine, "keyword", 0, "none", std::move(batches));
+      absl::Status s = LoadNamespace(**engine, "keyword", 0, "none", /*lemmas_field=*/false,
+                                     std::move(batches));
       if (!s.ok()) return s;
       run.engram_load_s = SecondsSince(t0);
     } else {
@@ -615,39 +627,44 @@ absl::Status RunQuality(const Corpus& corpus, const std::vector<QuestionSet>& se
     const Clock::time_point t0 = Clock::now();
     absl::StatusOr<std::vector<float>> vectors = ConceptVectors(**embedder, name, corpus);
     if (!vectors.ok()) return vectors.status();
+    // Two namespaces: the content alone (BM25), and with the lemmas field (BM25F) as
+    // `engramctl import wordnet` creates it.
     const std::string ns = absl::StrReplaceAll(name, {{"-", "_"}});
-    absl::Status loaded =
-        LoadNamespace(**engine, ns, dim, name, WriteBatches(corpus, ns, *vectors, dim));
-    if (!loaded.ok()) return loaded;
-    std::fprintf(stderr, "%s: %zu concepts embedded and loaded in %.1f s\n", name.c_str(),
+    const std::string ns_fields = ns + "_lemmas";
+    for (const auto& [target, fields] : {std::pair{ns, false}, std::pair{ns_fields, true}}) {
+      absl::Status loaded = LoadNamespace(**engine, target, dim, name, fields,
+                                          WriteBatches(corpus, target, *vectors, dim));
+      if (!loaded.ok()) return loaded;
+    }
+    std::fprintf(stderr, "%s: %zu concepts embedded and loaded twice in %.1f s\n", name.c_str(),
                  corpus.learns.size(), SecondsSince(t0));
     if (!keyword_done) {
       keyword_done = true;
-      Row& keyword = rows.emplace_back(Row{"Engram KEYWORD (BM25)", {}});
-      for (const QuestionSet& set : sets) {
-        Quality& q = keyword.per_set.emplace_back();
-        for (const Question& question : set.questions) {
-          v1::SearchRequest request;
-          request.set_namespace_(ns);
-          request.set_mode(v1::SEARCH_MODE_KEYWORD);
-          if (absl::Status s = search(request, question, &q); !s.ok()) return s;
-        }
-      }
-      // Diagnostic: the word asked about alone, without the question's words (no stop list).
-      Row& focus = rows.emplace_back(Row{"Engram KEYWORD, the asked word alone (diagnostic)", {}});
-      for (const QuestionSet& set : sets) {
-        Quality& q = focus.per_set.emplace_back();
-        for (const Question& question : set.questions) {
-          if (question.focus.empty()) continue;
-          v1::SearchRequest request;
-          request.set_namespace_(ns);
-          request.set_mode(v1::SEARCH_MODE_KEYWORD);
-          if (absl::Status s = search(request, question, &q, /*focus=*/true); !s.ok()) return s;
+      for (const auto& [target, label] :
+           {std::pair{ns, "BM25"}, std::pair{ns_fields, "BM25F, lemmas^3:1"}}) {
+        rows.push_back(Row{absl::StrCat("Engram KEYWORD (", label, ")"), {}});
+        // Diagnostic: the word asked about alone, without the question's words (no stop list).
+        rows.push_back(
+            Row{absl::StrCat("Engram KEYWORD (", label, "), the asked word alone (diagnostic)"), {}});
+        Row& keyword = rows[rows.size() - 2];
+        Row& focus = rows.back();
+        for (const QuestionSet& set : sets) {
+          Quality& q = keyword.per_set.emplace_back();
+          Quality& fq = focus.per_set.emplace_back();
+          for (const Question& question : set.questions) {
+            v1::SearchRequest request;
+            request.set_namespace_(target);
+            request.set_mode(v1::SEARCH_MODE_KEYWORD);
+            if (absl::Status s = search(request, question, &q); !s.ok()) return s;
+            if (question.focus.empty()) continue;
+            if (absl::Status s = search(request, question, &fq, /*focus=*/true); !s.ok()) return s;
+          }
         }
       }
     }
     Row vector_row{absl::StrCat("VECTOR ", name, " ", dim, "-d"), {}};
     Row hybrid_row{absl::StrCat("HYBRID ", name, " + BM25"), {}};
+    Row hybrid_fields_row{absl::StrCat("HYBRID ", name, " + BM25F (lemmas^3:1)"), {}};
     for (const QuestionSet& set : sets) {
       std::vector<std::string> texts;
       for (const Question& q : set.questions) texts.push_back(q.text);
@@ -655,6 +672,7 @@ absl::Status RunQuality(const Corpus& corpus, const std::vector<QuestionSet>& se
       if (!query_vectors.ok()) return query_vectors.status();
       Quality& vq = vector_row.per_set.emplace_back();
       Quality& hq = hybrid_row.per_set.emplace_back();
+      Quality& hfq = hybrid_fields_row.per_set.emplace_back();
       for (size_t i = 0; i < set.questions.size(); ++i) {
         v1::SearchRequest request;
         request.set_namespace_(ns);
@@ -665,10 +683,13 @@ absl::Status RunQuality(const Corpus& corpus, const std::vector<QuestionSet>& se
         if (absl::Status s = search(request, set.questions[i], &vq); !s.ok()) return s;
         request.set_mode(v1::SEARCH_MODE_HYBRID);
         if (absl::Status s = search(request, set.questions[i], &hq); !s.ok()) return s;
+        request.set_namespace_(ns_fields);
+        if (absl::Status s = search(request, set.questions[i], &hfq); !s.ok()) return s;
       }
     }
     rows.push_back(std::move(vector_row));
     rows.push_back(std::move(hybrid_row));
+    rows.push_back(std::move(hybrid_fields_row));
   }
   if (absl::Status s = (*engine)->Close(); !s.ok()) return s;
   engine->reset();

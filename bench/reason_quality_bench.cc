@@ -7,16 +7,21 @@
 // Graph: every WordNet noun synset as a concept (content and associations exactly as
 // `engramctl import wordnet` makes them), embedded with the built-in hashing embedder (384-d) or
 // the use-lite sentence encoder (--embedder=use-lite, 512-d), loaded into a storage engine in
-// process (a temporary directory). Seeds come from its exact search: HYBRID (the vectors and BM25
-// over the contents, fused) as engram-hybrid asks for them, or by vector alone (variant
+// process (a temporary directory), the namespace created as the import creates it (keyword search
+// scores the lemmas attribute beside the content, BM25F; --lemmas_field=false: the content alone).
+// Seeds come from its exact search: HYBRID (the vectors and the keyword scores, fused) as
+// engram-hybrid asks for them, or by vector alone (variant
 // setting "vector"), so the numbers measure the retrieval and the reasoning, not the ANN index,
 // and are the same on every run and machine.
-// Questions: "What is a <lemma>?" for a deterministic sample of synsets whose first lemma is one
-// word and that have a hypernym (`@` / `@i`). The answer counts as right when it is a sense of the
-// word (its gloss answers the question) or a hypernym of one (what it "is a"). Reported per
-// variant of the reasoner's configuration: right answers, confident answers, confident and wrong
-// (the failure a user trusts), the mean confidence of right and of wrong answers, and what
-// raising minConfidence (the quality gate) would keep and how precise the kept answers are.
+// Questions (a deterministic sample of --questions per set, synsets whose first lemma is one
+// word): is-a "What is a <lemma>?" (right: a sense of the word or a hypernym of one); part-of
+// "What is a <lemma> part of?" (a holonym of a sense); cause "What does <verb> cause?" (what a
+// sense of the verb causes, WordNet's > pointer, --verbs); two-hop "How is a <lemma> related to
+// <other>?" (<other> two hypernym/holonym hops away; right: a sense of <other> within two hops).
+// Reported per set and variant of the reasoner's configuration: right answers, confident answers,
+// confident and wrong (the failure a user trusts), the mean confidence of right and of wrong
+// answers, the top seed, what raising minConfidence (the quality gate) would keep and how precise
+// the kept answers are, and the reliability curve.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -61,6 +67,13 @@ ABSL_FLAG(int, dim, 384, "Dimension of the hashing embedder (a namespace's dimen
 ABSL_FLAG(std::string, embedder, "hashing", "hashing or use-lite (the sentence encoder).");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
 ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
+ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop", "Question sets to ask.");
+ABSL_FLAG(bool, verbs, true,
+          "Load the verb synsets too (`engramctl import wordnet --verbs`): the cause questions "
+          "need them.");
+ABSL_FLAG(bool, lemmas_field, true,
+          "Create the namespace as `engramctl import wordnet` does, keyword search scoring the "
+          "lemmas attribute beside the content (BM25F); false: the content alone (BM25).");
 ABSL_FLAG(std::string, vector_cache, "",
           "A file keeping the concepts' vectors between runs (written when absent; use-lite takes "
           "minutes to embed 82K glosses).");
@@ -193,6 +206,17 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
     options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
     if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
   }
+  if (parsed.kind == hybrid::Question::Kind::kBetween) {
+    // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X, and the answer must be
+    // one of the concepts Y names (BetweenTargets).
+    if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
+    absl::StatusOr<std::vector<float>> other = embedder.Embed(parsed.other);
+    if (!other.ok()) return other.status();
+    absl::StatusOr<std::vector<std::string>> targets = hybrid::BetweenTargets(
+        graph, hybrid::SeedQuery{*other, variant.vector_only ? std::string_view() : parsed.other});
+    if (!targets.ok()) return targets.status();
+    options.targets = *std::move(targets);
+  }
   absl::StatusOr<std::vector<float>> v = embedder.Embed(variant.focus && asks ? parsed.focus : text);
   if (!v.ok()) return v.status();
   return reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
@@ -201,6 +225,14 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
 int Run() {
   const std::string dir = absl::GetFlag(FLAGS_wordnet_dir);
   absl::StatusOr<std::vector<cli::WordNetSynset>> synsets = cli::ReadWordNetNouns(dir);
+  if (synsets.ok() && absl::GetFlag(FLAGS_verbs)) {
+    absl::StatusOr<std::vector<cli::WordNetSynset>> verbs = cli::ReadWordNetVerbs(dir);
+    if (!verbs.ok()) {
+      synsets = verbs.status();
+    } else {
+      synsets->insert(synsets->end(), verbs->begin(), verbs->end());
+    }
+  }
   absl::StatusOr<cli::LexNames> lexnames = cli::ReadLexNames(dir);
   if (!synsets.ok() || !lexnames.ok()) {
     std::fprintf(stderr, "reason_quality_bench: %s\n",
@@ -275,6 +307,13 @@ int Run() {
   config.set_dimension(static_cast<uint32_t>(dimension));
   config.set_metric(sv1::COSINE);
   config.set_embedder((*embedder)->name());
+  if (absl::GetFlag(FLAGS_lemmas_field)) {
+    const engram::v1::KeywordField lemmas = cli::WordNetLemmasField();
+    sv1::KeywordField* f = config.add_keyword_fields();
+    f->set_attribute(lemmas.attribute());
+    f->set_weight(lemmas.weight());
+    f->set_b(lemmas.b());
+  }
   if (auto created = (*engine)->CreateNamespace(config); !created.ok()) {
     std::fprintf(stderr, "reason_quality_bench: %s\n", created.status().ToString().c_str());
     return 1;
@@ -293,11 +332,12 @@ int Run() {
     sv1::Concept* c = batch.add_mutations()->mutable_put_concept();
     c->set_id(learns[i].id());
     c->set_content(learns[i].content());
+    c->mutable_attributes()->insert(learns[i].attributes().begin(), learns[i].attributes().end());
     c->mutable_vector()->Assign(vectors.begin() + i * dimension, vectors.begin() + (i + 1) * dimension);
     if (batch.mutations_size() == 1000 && !write(batch)) return 1;
   }
   if (!write(batch)) return 1;
-  for (const engram::v1::AssociateRequest& a : cli::NounAssociations(*synsets)) {
+  for (const engram::v1::AssociateRequest& a : cli::WordNetAssociations(*synsets)) {
     sv1::Association* out = batch.add_mutations()->mutable_put_association();
     out->set_source(a.source());
     out->set_target(a.target());
@@ -335,44 +375,100 @@ int Run() {
   // Question sets. A question about a word is ambiguous between its senses: what any sense of the
   // word points at is right. "What is a <word>?": a sense of the word (its gloss answers) or a
   // hypernym of one (what it "is a", pointers @ and @i). "What is a <word> part of?": a holonym
-  // of a sense (what it is a part, member or substance of, pointers #p, #m and #s).
+  // of a sense (what it is a part, member or substance of, pointers #p, #m and #s). "What does
+  // <verb> cause?": what a sense of the verb causes (pointer >). Two hops, "How is a <word>
+  // related to <other>?": <other> is the first word of a synset two hops from a sense of <word>
+  // (a hypernym's hypernym or holonym); right is any sense of <other> within two such hops of a
+  // sense of <word> (its paths are the relation).
   struct QuestionSet {
     std::string name;
+    char pos;                           // the part of speech asked about
     std::vector<std::string> pointers;  // the pointers that answer
     bool sense_is_right = false;        // a sense of the word answers too
-    std::string suffix;                 // after "What is a <word>"
+    std::string prefix, suffix;         // around the word ("What is a " is "What is an " before a vowel)
     std::vector<Question> questions;
   };
-  std::vector<QuestionSet> sets = {{"is-a", {"@", "@i"}, true, "?", {}},
-                                   {"part-of", {"#p", "#m", "#s"}, false, " part of?", {}}};
+  std::vector<QuestionSet> sets = {
+      {"is-a", 'n', {"@", "@i"}, true, "What is a ", "?", {}},
+      {"part-of", 'n', {"#p", "#m", "#s"}, false, "What is a ", " part of?", {}},
+      {"cause", 'v', {">"}, false, "What does ", " cause?", {}},
+      {"two-hop", 'n', {"@", "@i", "#p", "#m", "#s"}, false, "How is a ", " related to ", {}}};
+  std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*> by_offset;
+  for (const cli::WordNetSynset& s : *synsets) by_offset[{s.ss_type, s.offset}] = &s;
   const size_t want_per_set = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions)));
   size_t question_count = 0;
   for (QuestionSet& set : sets) {
+    if (set.pos == 'v' && !absl::GetFlag(FLAGS_verbs)) continue;
+    const std::vector<std::string> wanted = absl::StrSplit(absl::GetFlag(FLAGS_sets), ',');
+    if (std::find(wanted.begin(), wanted.end(), set.name) == wanted.end()) continue;
     auto answers = [&](const cli::WordNetPointer& p) {
-      return p.target_pos == 'n' &&
+      return p.target_pos == set.pos &&
              std::find(set.pointers.begin(), set.pointers.end(), p.symbol) != set.pointers.end();
     };
+    auto target = [&](const cli::WordNetPointer& p) -> const cli::WordNetSynset* {
+      auto it = by_offset.find({p.target_pos, p.target_offset});
+      return it == by_offset.end() ? nullptr : it->second;
+    };
+    const bool two_hop = set.name == "two-hop";
+    // Per lemma of the asked part of speech: what answers (one hop; two hops for "two-hop").
     std::map<std::string, std::set<std::string>> right_for_lemma;
     for (const cli::WordNetSynset& s : *synsets) {
+      if (s.ss_type != set.pos) continue;
       for (const std::string& lemma : s.lemmas) {
         std::set<std::string>& right = right_for_lemma[absl::AsciiStrToLower(lemma)];
-        if (set.sense_is_right) right.insert(cli::NounSynsetId(s.offset));
+        if (set.sense_is_right) right.insert(cli::SynsetId(s.ss_type, s.offset));
         for (const cli::WordNetPointer& p : s.pointers) {
-          if (answers(p)) right.insert(cli::NounSynsetId(p.target_offset));
+          if (!answers(p)) continue;
+          right.insert(cli::SynsetId(p.target_pos, p.target_offset));
+          const cli::WordNetSynset* next = two_hop ? target(p) : nullptr;
+          if (next == nullptr) continue;
+          for (const cli::WordNetPointer& p2 : next->pointers) {
+            if (answers(p2)) right.insert(cli::SynsetId(p2.target_pos, p2.target_offset));
+          }
         }
       }
     }
     // Deterministic sample: evenly spaced eligible synsets (first lemma one word, has an answer).
     std::vector<Question> eligible;
     for (const cli::WordNetSynset& s : *synsets) {
+      if (s.ss_type != set.pos) continue;
       if (s.lemmas.empty() || s.lemmas[0].find(' ') != std::string::npos) continue;
-      if (std::none_of(s.pointers.begin(), s.pointers.end(), answers)) continue;
-      Question q;
-      q.about = cli::NounSynsetId(s.offset);
-      q.right = right_for_lemma[absl::AsciiStrToLower(s.lemmas[0])];
       const std::string& lemma = s.lemmas[0];
+      Question q;
+      q.about = cli::SynsetId(s.ss_type, s.offset);
+      std::string other;  // two-hop: the word asked about second
+      if (two_hop) {
+        // The first two-hop synset whose first lemma is one word, not the asked word.
+        for (const cli::WordNetPointer& p : s.pointers) {
+          const cli::WordNetSynset* mid = answers(p) ? target(p) : nullptr;
+          for (size_t i = 0; mid != nullptr && other.empty() && i < mid->pointers.size(); ++i) {
+            const cli::WordNetSynset* end = answers(mid->pointers[i]) ? target(mid->pointers[i]) : nullptr;
+            if (end == nullptr || end->lemmas.empty()) continue;
+            const std::string& word = end->lemmas[0];
+            if (word.find(' ') == std::string::npos && !absl::EqualsIgnoreCase(word, lemma) &&
+                !absl::EqualsIgnoreCase(word, mid->lemmas[0])) {
+              other = word;
+            }
+          }
+          if (!other.empty()) break;
+        }
+        if (other.empty()) continue;
+        // Right: the senses of `other` that are within two hops of a sense of the word.
+        const std::set<std::string>& reachable = right_for_lemma[absl::AsciiStrToLower(lemma)];
+        for (const cli::WordNetSynset& t : *synsets) {
+          if (t.ss_type != set.pos || !reachable.contains(cli::SynsetId(t.ss_type, t.offset))) continue;
+          for (const std::string& l : t.lemmas) {
+            if (absl::EqualsIgnoreCase(l, other)) q.right.insert(cli::SynsetId(t.ss_type, t.offset));
+          }
+        }
+      } else {
+        if (std::none_of(s.pointers.begin(), s.pointers.end(), answers)) continue;
+        q.right = right_for_lemma[absl::AsciiStrToLower(lemma)];
+      }
       const bool vowel = std::string("aeiouAEIOU").find(lemma[0]) != std::string::npos;
-      q.text = absl::StrCat("What is ", vowel ? "an " : "a ", lemma, set.suffix);
+      std::string prefix = set.prefix;
+      if (vowel && absl::EndsWith(prefix, " a ")) prefix.insert(prefix.size() - 1, "n");
+      q.text = absl::StrCat(prefix, lemma, set.suffix, other, two_hop ? "?" : "");
       eligible.push_back(std::move(q));
     }
     const size_t want = std::min(want_per_set, eligible.size());
@@ -381,8 +477,9 @@ int Run() {
     question_count += want;
   }
 
-  std::printf("WordNet nouns: %zu concepts, %zu associations, %s %d-d; %zu questions, k=%d\n",
-              learns.size(), edge_count, (*embedder)->name().c_str(), dimension, question_count,
+  std::printf("WordNet nouns%s: %zu concepts, %zu associations, %s %d-d; %zu questions, k=%d\n",
+              absl::GetFlag(FLAGS_verbs) ? " and verbs" : "", learns.size(), edge_count,
+              (*embedder)->name().c_str(), dimension, question_count,
               absl::GetFlag(FLAGS_k));
   std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
@@ -394,6 +491,7 @@ int Run() {
   constexpr double kBuckets[] = {0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01};
   std::vector<std::string> gates, curves;
   for (const QuestionSet& set : sets) {
+    if (set.questions.empty()) continue;
     for (const std::string& name : names) {
       absl::StatusOr<Variant> variant = MakeVariant(name, static_cast<uint32_t>(absl::GetFlag(FLAGS_k)));
       if (!variant.ok()) {

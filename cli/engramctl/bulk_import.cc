@@ -345,6 +345,7 @@ absl::Status PrepareNamespace(const RpcClient& client, const std::string& ns,
   create.set_metric(exported.metric());
   create.set_embedder(exported.embedder());
   *create.mutable_index_params() = exported.index_params();
+  *create.mutable_keyword_fields() = exported.keyword_fields();
   bool created = false;
   ASSIGN_OR_RETURN(engram::v1::Namespace target, GetOrCreateNamespace(client, create, &created));
   if (target.dimension() != exported.dimension()) {
@@ -525,11 +526,12 @@ absl::Status EnsureNamespace(const RpcClient& client, const std::string& ns, std
   engram::v1::CreateNamespaceRequest create;
   create.set_name(ns);
   create.set_embedder("hashing");
+  *create.add_keyword_fields() = WordNetLemmasField();
   bool created = false;
   ASSIGN_OR_RETURN(engram::v1::Namespace target, GetOrCreateNamespace(client, create, &created));
   if (created && log != nullptr) {
     *log << "created namespace " << ns << " (hashing embedder, dimension " << target.dimension()
-         << ")\n";
+         << ", keyword field lemmas^3)\n";
   }
   return absl::OkStatus();
 }
@@ -545,11 +547,18 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
   // Read and check the whole input before writing anything.
   ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets,
                    ReadWordNetNouns(options.dir, options.limit));
+  const size_t nouns = synsets.size();
+  if (options.verbs) {
+    ASSIGN_OR_RETURN(std::vector<WordNetSynset> verbs, ReadWordNetVerbs(options.dir, options.limit));
+    synsets.insert(synsets.end(), std::make_move_iterator(verbs.begin()),
+                   std::make_move_iterator(verbs.end()));
+  }
   ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames(options.dir));
-  std::vector<engram::v1::AssociateRequest> associations = NounAssociations(synsets);
+  std::vector<engram::v1::AssociateRequest> associations = WordNetAssociations(synsets);
   if (log != nullptr) {
-    *log << "wordnet: " << synsets.size() << " noun synsets, " << associations.size()
-         << " associations from " << options.dir << " into namespace " << options.ns << "\n";
+    *log << "wordnet: " << nouns << " noun synsets, " << synsets.size() - nouns
+         << " verb synsets, " << associations.size() << " associations from " << options.dir
+         << " into namespace " << options.ns << "\n";
   }
   RETURN_IF_ERROR(EnsureNamespace(client, options.ns, log));
 
@@ -567,7 +576,8 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
       }
       status = learner.Add(std::move(batch),
                            absl::StrCat("synsets ", first + 1, "-", last, " (",
-                                        NounSynsetId(synsets[first].offset), "...)"),
+                                        SynsetId(synsets[first].ss_type, synsets[first].offset),
+                                        "...)"),
                            last - first);
     }
     absl::Status finished = learner.Finish();

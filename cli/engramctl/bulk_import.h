@@ -198,11 +198,13 @@ absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::stri
 struct WordNetImportOptions {
   std::string dir = "/usr/share/wordnet";
   std::string ns = "wordnet";
-  size_t limit = 0;  // 0: every noun synset
+  size_t limit = 0;  // 0: every noun synset (and verb synset); else at most this many of each
+  bool verbs = false;  // also the verb synsets (data.verb): hypernyms, causes, entailments
   BulkOptions bulk;
 };
 
-// Creates the namespace when missing (hashing embedder), learns every noun synset, then writes
+// Creates the namespace when missing (hashing embedder, keyword field lemmas^3:1), learns every
+// noun synset (and verb synset with options.verbs), then writes
 // every association among them with AssociateBatch (options.bulk.batch per call,
 // options.bulk.associate_parallel in flight). Association failures are counted, not fatal
 // (BulkAssociator::Mode::kFallBackToSingleItems); the summary holds the first. Notes (namespace

@@ -394,7 +394,10 @@ TEST_F(BulkImportTest, WordNetCreatesNamespaceLearnsSynsetsAndLinksThem) {
 
   EXPECT_CALL(stub_, GetNamespace(_, EqualsProto(R"pb(namespace: "wn")pb"), _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "no namespace wn")));
-  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(name: "wn" embedder: "hashing")pb"), _))
+  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(name: "wn"
+                                                   embedder: "hashing"
+                                                   keyword_fields { attribute: "lemmas" weight: 3 b: 1 })pb"),
+                               _))
       .WillOnce(Return(grpc::Status::OK));
   std::vector<std::string> learned;
   EXPECT_CALL(stub_, LearnBatch(_, _, _))

@@ -177,6 +177,35 @@ absl::Status ParseVector(absl::string_view list, google::protobuf::RepeatedField
   return absl::OkStatus();
 }
 
+absl::Status ParseKeywordFields(absl::string_view list,
+                                google::protobuf::RepeatedPtrField<engram::v1::KeywordField>* out) {
+  int index = 0;
+  for (absl::string_view item : absl::StrSplit(list, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    const auto bad = [&](absl::string_view why) {
+      return UsageError(absl::StrCat("--keyword_fields: element ", index, " ('", item, "') ", why));
+    };
+    engram::v1::KeywordField* field = out->Add();
+    const size_t caret = item.find('^');
+    field->set_attribute(std::string(item.substr(0, caret)));
+    if (field->attribute().empty()) return bad("has no attribute name");
+    if (caret != absl::string_view::npos) {
+      absl::string_view numbers = item.substr(caret + 1);
+      const size_t colon = numbers.find(':');
+      std::optional<float> weight = ParseFiniteFloat(numbers.substr(0, colon));
+      if (!weight) return bad("has no number after '^' (ATTR^WEIGHT[:B])");
+      field->set_weight(*weight);
+      if (colon != absl::string_view::npos) {
+        std::optional<float> b = ParseFiniteFloat(numbers.substr(colon + 1));
+        if (!b) return bad("has no number after ':' (ATTR^WEIGHT:B)");
+        field->set_b(*b);
+      }
+    }
+    ++index;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> ParseKeyValue(const std::string& item,
                                                                   absl::string_view flag) {
   const size_t eq = item.find('=');

@@ -131,6 +131,10 @@ absl::Status ParseTypes(absl::string_view list, absl::string_view what,
                         google::protobuf::RepeatedField<int>* out);
 // --vector V1,V2,...: finite numbers.
 absl::Status ParseVector(absl::string_view list, google::protobuf::RepeatedField<float>* out);
+// --keyword_fields ATTR[^WEIGHT[:B]],...: attributes keyword search scores beside the content
+// (weight and b left unset for the server's defaults, 1 and 0.75). Ranges are the server's to check.
+absl::Status ParseKeywordFields(absl::string_view list,
+                                google::protobuf::RepeatedPtrField<engram::v1::KeywordField>* out);
 // KEY=VALUE with a non-empty key; `flag` names the flag in the error.
 absl::StatusOr<std::pair<std::string, std::string>> ParseKeyValue(const std::string& item,
                                                                   absl::string_view flag);

@@ -17,7 +17,7 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
   }
   FlagParser parser(absl::StrCat("namespaces ", action));
   uint32_t dimension = 0, m = 0, ef_construction = 0;
-  std::string metric, embedder;
+  std::string metric, embedder, keyword_fields;
   if (action == "create") {
     parser.AddUint("dimension", &dimension, 1, 4096, "D",
                    "vector dimension (default: the embedder's, 384 for hashing)");
@@ -26,11 +26,14 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     parser.AddUint("m", &m, 2, 128, "M", "HNSW links per node (default 16)");
     parser.AddUint("ef_construction", &ef_construction, 2, 4096, "EF",
                    "HNSW insertion candidate list (default 200)");
+    parser.AddString("keyword_fields", &keyword_fields, "ATTR[^W[:B]],...",
+                     "attributes keyword search scores beside the content, each weighing W "
+                     "content words (default 1) with length normalisation B (default 0.75)");
   }
   if (inv.help) {
     return PrintHelp(inv,
                      "namespaces [list | get [NAME] | create NAME [--dimension D] [--metric M] "
-                     "[--embedder E] | delete NAME]",
+                     "[--embedder E] [--keyword_fields ATTR^W:B,...] | delete NAME]",
                      "Lists, shows, creates (role admin) or deletes (role admin; removes every "
                      "concept in it) namespaces.",
                      &parser);
@@ -67,6 +70,9 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
       request.set_metric(*parsed);
     }
     request.set_embedder(embedder);
+    if (!keyword_fields.empty()) {
+      RETURN_IF_ERROR(ParseKeywordFields(keyword_fields, request.mutable_keyword_fields()));
+    }
     if (m != 0 || ef_construction != 0) {
       request.mutable_index_params()->set_m(m);
       request.mutable_index_params()->set_ef_construction(ef_construction);

@@ -98,6 +98,12 @@ TEST_F(CommandsTest, UsageErrorsExitTwoNamingTheFlagAndNeverConnect) {
       {{"search"}, "search: missing argument <TEXT> (or --vector)"},
       {{"search", "x", "--vector", "1,2"}, "search: give either <TEXT> or --vector, not both"},
       {{"search", "--vector", "1,x"}, "--vector: element 1 ('x') is not a finite number"},
+      {{"namespaces", "create", "n", "--keyword_fields", "a^2,^3"},
+       "--keyword_fields: element 1 ('^3') has no attribute name"},
+      {{"namespaces", "create", "n", "--keyword_fields", "a^x"},
+       "--keyword_fields: element 0 ('a^x') has no number after '^' (ATTR^WEIGHT[:B])"},
+      {{"namespaces", "create", "n", "--keyword_fields", "a^2:"},
+       "--keyword_fields: element 0 ('a^2:') has no number after ':' (ATTR^WEIGHT:B)"},
       {{"search", "x", "--filter", "novalue"}, "--filter: 'novalue' is not key=value"},
       {{"search", "x", "--mode", "sideways"}, "search: --mode: 'sideways' is not hybrid, keyword or vector"},
       {{"associate", "a", "b"}, "associate: missing argument <TYPE>"},
@@ -505,6 +511,15 @@ TEST_F(CommandsTest, Namespaces) {
       .WillOnce(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"namespaces", "create", "vecs", "--dimension", "8", "--metric", "l2", "--embedder",
                  "none", "--m", "32"}),
+            kExitOk);
+  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(
+                                       name: "words"
+                                       keyword_fields { attribute: "lemmas" weight: 3 b: 1 }
+                                       keyword_fields { attribute: "title" weight: 2 }
+                                       keyword_fields { attribute: "tags" })pb"),
+                                     _))
+      .WillOnce(Return(grpc::Status::OK));
+  EXPECT_EQ(Run({"namespaces", "create", "words", "--keyword_fields", "lemmas^3:1, title^2,tags"}),
             kExitOk);
   EXPECT_CALL(stub_, CreateNamespace(_, _, _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "namespace vecs exists")));

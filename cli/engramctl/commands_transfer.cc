@@ -54,6 +54,9 @@ absl::Status ImportWordNetCommand(Invocation& inv, const std::vector<std::string
   uint32_t retries = 5;
   parser.AddUint64("limit", &limit, 0, UINT64_MAX, "N",
                    "import only the first N synsets (and the associations among them)");
+  parser.AddBool("verbs", &options.verbs,
+                 "also import the verb synsets (wn-v-<offset>): verb hypernyms as HIERARCHICAL, "
+                 "causes as CAUSAL (\"kill\" -> \"die\"), entailments as SEMANTIC");
   parser.AddUint("batch", &options.bulk.batch, 1, kMaxBatch, "N",
                  "concepts per LearnBatch and associations per AssociateBatch (default 500)");
   parser.AddUint("parallel", &options.bulk.parallel, 1, 64, "N", "batches in flight (default 4)");
@@ -62,7 +65,7 @@ absl::Status ImportWordNetCommand(Invocation& inv, const std::vector<std::string
   parser.AddUint("retries", &retries, 0, 100, "N",
                  "retries of a call refused with RESOURCE_EXHAUSTED/UNAVAILABLE (default 5)");
   if (inv.help) {
-    return PrintHelp(inv, "import wordnet [DIR] [--limit N]",
+    return PrintHelp(inv, "import wordnet [DIR] [--limit N] [--verbs]",
                      "Imports WordNet's noun synsets from DIR (default /usr/share/wordnet, "
                      "Debian package wordnet-base) into --namespace (default \"wordnet\", created "
                      "with the hashing embedder when missing): concepts \"wn-n-<offset>\", "

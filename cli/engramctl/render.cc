@@ -234,6 +234,13 @@ std::string RenderNamespace(const engram::v1::Namespace& ns) {
   absl::StrAppend(&out,
                   Field("index", absl::StrFormat("m=%d ef_construction=%d", ns.index_params().m(),
                                                  ns.index_params().ef_construction())));
+  if (ns.keyword_fields_size() > 0) {
+    std::vector<std::string> fields;
+    for (const engram::v1::KeywordField& f : ns.keyword_fields()) {
+      fields.push_back(absl::StrFormat("%s^%g:%g", f.attribute(), f.weight(), f.b()));
+    }
+    absl::StrAppend(&out, Field("keyword fields", absl::StrJoin(fields, ", ")));
+  }
   absl::StrAppend(&out, Field("created", Time(ns.create_time())));
   return out;
 }

@@ -162,16 +162,28 @@ absl::StatusOr<std::vector<WordNetSynset>> ParseWordNetData(std::istream& in,
   return synsets;
 }
 
-absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir, size_t limit) {
-  std::string path = absl::StrCat(dir, "/data.noun");
+namespace {
+
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetData(const std::string& dir,
+                                                           absl::string_view file, size_t limit) {
+  std::string path = absl::StrCat(dir, "/", file);
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(
-        path,
-        ": cannot open (install the Debian package wordnet-base, or pass the directory "
-        "that holds data.noun)"));
+        path, ": cannot open (install the Debian package wordnet-base, or pass the directory "
+        "that holds ", file, ")"));
   }
   return ParseWordNetData(in, path, limit);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir, size_t limit) {
+  return ReadWordNetData(dir, "data.noun", limit);
+}
+
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetVerbs(const std::string& dir, size_t limit) {
+  return ReadWordNetData(dir, "data.verb", limit);
 }
 
 absl::StatusOr<LexNames> ReadLexNames(const std::string& dir) {
@@ -209,17 +221,36 @@ std::optional<PointerMapping> MapNounPointer(absl::string_view symbol) {
   return std::nullopt;
 }
 
-std::string NounSynsetId(uint32_t offset) { return absl::StrFormat("wn-n-%08u", offset); }
+std::optional<PointerMapping> MapVerbPointer(absl::string_view symbol) {
+  if (symbol == "@") return PointerMapping{engram::v1::HIERARCHICAL, 1.0f};
+  if (symbol == ">") return PointerMapping{engram::v1::CAUSAL, 1.0f};
+  if (symbol == "*") return PointerMapping{engram::v1::SEMANTIC, 0.6f};
+  return std::nullopt;
+}
+
+std::string NounSynsetId(uint32_t offset) { return SynsetId('n', offset); }
+
+std::string SynsetId(char pos, uint32_t offset) {
+  return absl::StrFormat("wn-%c-%08u", pos == 'v' ? 'v' : 'n', offset);
+}
+
+engram::v1::KeywordField WordNetLemmasField() {
+  engram::v1::KeywordField field;
+  field.set_attribute("lemmas");
+  field.set_weight(3);
+  field.set_b(1);
+  return field;
+}
 
 engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
                                               const LexNames& lexnames) {
   engram::v1::LearnRequest request;
-  request.set_id(NounSynsetId(synset.offset));
+  request.set_id(SynsetId(synset.ss_type, synset.offset));
   std::string lemmas = absl::StrJoin(synset.lemmas, ", ");
   request.set_content(absl::StrCat(lemmas, ": ", absl::StrReplaceAll(synset.gloss, {{"_", " "}})));
   auto& attributes = *request.mutable_attributes();
   attributes["source"] = "wordnet";
-  attributes["pos"] = "n";
+  attributes["pos"] = synset.ss_type == 'v' ? "v" : "n";
   attributes["lemmas"] = lemmas;
   auto it = lexnames.find(synset.lex_filenum);
   attributes["lexfile"] =
@@ -228,23 +259,28 @@ engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
   return request;
 }
 
-std::vector<engram::v1::AssociateRequest> NounAssociations(
+std::vector<engram::v1::AssociateRequest> WordNetAssociations(
     const std::vector<WordNetSynset>& synsets) {
-  std::unordered_set<uint32_t> imported;
+  // Offsets are per data file: a synset is (part of speech, offset).
+  auto key = [](char pos, uint32_t offset) { return uint64_t{static_cast<uint8_t>(pos)} << 32 | offset; };
+  std::unordered_set<uint64_t> imported;
   imported.reserve(synsets.size());
-  for (const WordNetSynset& synset : synsets) imported.insert(synset.offset);
-  std::set<std::tuple<uint32_t, uint32_t, int>> seen;
+  for (const WordNetSynset& synset : synsets) imported.insert(key(synset.ss_type, synset.offset));
+  std::set<std::tuple<uint64_t, uint64_t, int>> seen;
   std::vector<engram::v1::AssociateRequest> out;
   for (const WordNetSynset& synset : synsets) {
+    const uint64_t source = key(synset.ss_type, synset.offset);
     for (const WordNetPointer& pointer : synset.pointers) {
-      if (pointer.target_pos != 'n' || !imported.contains(pointer.target_offset)) continue;
-      if (pointer.target_offset == synset.offset) continue;  // no self-loops
-      std::optional<PointerMapping> mapping = MapNounPointer(pointer.symbol);
+      if (pointer.target_pos != synset.ss_type) continue;  // within one part of speech
+      const uint64_t target = key(pointer.target_pos, pointer.target_offset);
+      if (!imported.contains(target) || target == source) continue;  // no self-loops
+      std::optional<PointerMapping> mapping = synset.ss_type == 'v' ? MapVerbPointer(pointer.symbol)
+                                                                    : MapNounPointer(pointer.symbol);
       if (!mapping) continue;
-      if (!seen.emplace(synset.offset, pointer.target_offset, mapping->type).second) continue;
+      if (!seen.emplace(source, target, mapping->type).second) continue;
       engram::v1::AssociateRequest& request = out.emplace_back();
-      request.set_source(NounSynsetId(synset.offset));
-      request.set_target(NounSynsetId(pointer.target_offset));
+      request.set_source(SynsetId(synset.ss_type, synset.offset));
+      request.set_target(SynsetId(pointer.target_pos, pointer.target_offset));
       request.set_type(mapping->type);
       request.mutable_confidence()->set_value(mapping->confidence);
     }

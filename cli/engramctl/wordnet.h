@@ -4,7 +4,7 @@
 //   ASSIGN_OR_RETURN(std::vector<WordNetSynset> synsets, ReadWordNetNouns("/usr/share/wordnet"));
 //   ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames("/usr/share/wordnet"));
 //   engram::v1::LearnRequest concept = SynsetToLearnRequest(synsets[0], lexnames);
-//   std::vector<engram::v1::AssociateRequest> edges = NounAssociations(synsets);
+//   std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(synsets);
 //
 // Format of a data.<pos> line (wndb(5WN)); the license header lines start with two spaces:
 //   synset_offset lex_filenum ss_type w_cnt word lex_id [word lex_id...] p_cnt
@@ -12,13 +12,19 @@
 // w_cnt and source/target are hexadecimal, p_cnt is a 3-digit decimal. A malformed line is an
 // INVALID_ARGUMENT error naming the file and line ("data.noun:42: p_cnt: 'x' is not a number").
 //
-// Mapping to Engram (noun synsets only; pointers to other parts of speech are dropped):
-//   id       "wn-n-<offset, 8 digits>"
+// Mapping to Engram (noun synsets, and verb synsets when asked for; pointers between parts of
+// speech are dropped):
+//   id       "wn-<n|v>-<offset, 8 digits>"
 //   content  "<lemmas joined with ', '>: <gloss>" (underscores become spaces)
-//   attributes {source: wordnet, pos: n, lemmas, lexfile (name from lexnames, else the number)}
+//   attributes {source: wordnet, pos: n|v, lemmas, lexfile (name from lexnames, else the number)}
+//   nouns:
 //   @ @i        hypernym, instance hypernym          -> HIERARCHICAL  synset -> hypernym, 1.0
 //   #m #s #p    member/substance/part holonym        -> COMPOSITIONAL synset -> whole, 1.0
 //   ;c ;r ;u =  topic/region/usage domain, attribute -> SEMANTIC      synset -> other, 0.6
+//   verbs:
+//   @           hypernym ("to march" is a way "to walk") -> HIERARCHICAL synset -> hypernym, 1.0
+//   >           cause ("to kill" causes "to die")        -> CAUSAL       cause -> effect, 1.0
+//   *           entailment ("to snore" entails "to sleep") -> SEMANTIC   synset -> entailed, 0.6
 //   Inverse pointers (~ ~i %m %s %p, -c -r -u) repeat the above in reverse and are skipped;
 //   antonyms and every other pointer are ignored.
 //
@@ -68,6 +74,9 @@ absl::StatusOr<std::vector<WordNetSynset>> ParseWordNetData(std::istream& in,
 // <dir>/data.noun; NOT_FOUND when the file is missing.
 absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& dir,
                                                             size_t limit = 0);
+// <dir>/data.verb; NOT_FOUND when the file is missing.
+absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetVerbs(const std::string& dir,
+                                                            size_t limit = 0);
 
 // <dir>/lexnames ("03\tnoun.Tops\t1" per line); an empty map when the file does not exist.
 absl::StatusOr<LexNames> ReadLexNames(const std::string& dir);
@@ -78,18 +87,27 @@ struct PointerMapping {
 };
 // How a noun pointer becomes an association; std::nullopt for pointers that are skipped.
 std::optional<PointerMapping> MapNounPointer(absl::string_view symbol);
+// How a verb pointer becomes an association; std::nullopt for pointers that are skipped.
+std::optional<PointerMapping> MapVerbPointer(absl::string_view symbol);
 
 // "wn-n-02084071".
 std::string NounSynsetId(uint32_t offset);
+// "wn-v-01323958" for a verb, NounSynsetId for a noun.
+std::string SynsetId(char pos, uint32_t offset);
 
-// The concept for a noun synset (namespace left empty, extract_associations = false).
+// The keyword field a WordNet namespace is created with: the "lemmas" attribute (the synset's
+// words, which the content also starts with) weighs 3 content words, fully length-normalised, so
+// "What is a bank?" finds a synset named "bank" before "piggy bank" (docs/benchmarks.md, "Retrieval").
+engram::v1::KeywordField WordNetLemmasField();
+
+// The concept for a noun or verb synset (namespace left empty, extract_associations = false).
 engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
                                               const LexNames& lexnames);
 
-// Every association between the given noun synsets, in file order, without duplicates (at most
-// one per source, target and type). Pointers to synsets not in `synsets` are dropped, so a
-// --limit import only links what it imported. Namespace left empty.
-std::vector<engram::v1::AssociateRequest> NounAssociations(
+// Every association between the given noun and verb synsets, in order, without duplicates (at
+// most one per source, target and type). Pointers to synsets not in `synsets` (or to another part
+// of speech) are dropped, so a --limit import only links what it imported. Namespace left empty.
+std::vector<engram::v1::AssociateRequest> WordNetAssociations(
     const std::vector<WordNetSynset>& synsets);
 
 }  // namespace engram::cli

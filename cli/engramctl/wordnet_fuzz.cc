@@ -21,6 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)engram::cli::SynsetToLearnRequest(s, lexnames);
     for (const engram::cli::WordNetPointer& p : s.pointers) (void)engram::cli::MapNounPointer(p.symbol);
   }
-  (void)engram::cli::NounAssociations(*synsets);
+  (void)engram::cli::WordNetAssociations(*synsets);
   return 0;
 }

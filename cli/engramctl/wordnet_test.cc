@@ -123,7 +123,7 @@ TEST(WordNetMappingTest, PointerSymbols) {
 TEST(WordNetMappingTest, AssociationsBetweenNounSynsetsOnly) {
   auto synsets = Parse(kSynsets);
   ASSERT_TRUE(synsets.ok()) << synsets.status();
-  std::vector<engram::v1::AssociateRequest> edges = NounAssociations(*synsets);
+  std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(*synsets);
   // 00001930 @ 00001740; 00002000 @ 00001930, @i 00001740, #m 00002100, ;c 00002100. Skipped:
   // ~, %m, -c (inverses), + and = (other parts of speech), ! (antonym), @ 00009999 (not loaded).
   ASSERT_THAT(edges, SizeIs(5));
@@ -141,7 +141,7 @@ TEST(WordNetMappingTest, AssociationsBetweenNounSynsetsOnly) {
 TEST(WordNetMappingTest, LimitedImportLinksOnlyWhatItLoaded) {
   auto synsets = Parse(kSynsets, 2);
   ASSERT_TRUE(synsets.ok());
-  std::vector<engram::v1::AssociateRequest> edges = NounAssociations(*synsets);
+  std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(*synsets);
   ASSERT_THAT(edges, SizeIs(1));
   EXPECT_EQ(edges[0].source(), "wn-n-00001930");
   EXPECT_EQ(edges[0].target(), "wn-n-00001740");
@@ -152,7 +152,7 @@ TEST(WordNetMappingTest, DuplicatePointersBecomeOneAssociation) {
       "00001740 03 n 01 a 0 000 | first  \n"
       "00001930 03 n 01 b 0 002 @ 00001740 n 0000 @ 00001740 n 0000 | second  \n");
   ASSERT_TRUE(synsets.ok()) << synsets.status();
-  EXPECT_THAT(NounAssociations(*synsets), SizeIs(1));
+  EXPECT_THAT(WordNetAssociations(*synsets), SizeIs(1));
 }
 
 TEST(WordNetMappingTest, ConceptFromSynset) {
@@ -209,12 +209,60 @@ TEST(WordNetRealDataTest, ParsesDebianWordNetNouns) {
   }
   ASSERT_NE(dog, nullptr);
   EXPECT_EQ(dog->lemmas.front(), "dog");
-  std::vector<engram::v1::AssociateRequest> edges = NounAssociations(*synsets);
+  std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(*synsets);
   EXPECT_NE(FindEdge(edges, "wn-n-02084071", "wn-n-02083346", engram::v1::HIERARCHICAL), nullptr)
       << "dog.n.01 should be a kind of canine.n.02";
   EXPECT_GT(edges.size(), 100000u);
   EXPECT_THAT(SynsetToLearnRequest(*dog, {}).content(),
               testing::StartsWith("dog, domestic dog, Canis familiaris: "));
+}
+
+// Verbs: hypernyms, causes and entailments, within the verbs (a verb and a noun may share an offset).
+TEST(WordNetMappingTest, VerbSynsetsAndTheirCauses) {
+  std::istringstream verb_data(
+      "00001740 29 v 01 breathe 0 002 @ 00002000 v 0000 + 00001930 n 0101 01 + 02 00 | draw air  \n"
+      "00002000 29 v 01 live 0 000 01 + 02 00 | be alive  \n"
+      "00003000 35 v 01 kill 0 003 > 00004000 v 0000 @ 00002100 v 0000 ~ 00001740 v 0000 01 + 08 00 "
+      "| cause to die  \n"
+      "00004000 30 v 01 die 0 001 * 00002000 v 0000 01 + 02 00 | stop living  \n"
+      "00002100 35 v 01 act 0 000 01 + 02 00 | do something  \n");
+  auto verbs = ParseWordNetData(verb_data, "data.verb");
+  ASSERT_TRUE(verbs.ok()) << verbs.status();
+  auto nouns = Parse(kSynsets);  // holds a noun 00001740 and 00002000 too
+  ASSERT_TRUE(nouns.ok());
+  std::vector<WordNetSynset> all = *nouns;
+  all.insert(all.end(), verbs->begin(), verbs->end());
+  std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(all);
+  ASSERT_THAT(edges, SizeIs(5 + 4));  // the nouns' 5, and the verbs' @ @ > *
+  EXPECT_NE(FindEdge(edges, "wn-v-00001740", "wn-v-00002000", engram::v1::HIERARCHICAL), nullptr);
+  EXPECT_NE(FindEdge(edges, "wn-v-00003000", "wn-v-00002100", engram::v1::HIERARCHICAL), nullptr);
+  const auto* cause = FindEdge(edges, "wn-v-00003000", "wn-v-00004000", engram::v1::CAUSAL);
+  ASSERT_NE(cause, nullptr);
+  EXPECT_FLOAT_EQ(cause->confidence().value(), 1.0f);
+  const auto* entails = FindEdge(edges, "wn-v-00004000", "wn-v-00002000", engram::v1::SEMANTIC);
+  ASSERT_NE(entails, nullptr);
+  EXPECT_FLOAT_EQ(entails->confidence().value(), 0.6f);
+  // The noun edges are unchanged: verb 00001740 "breathe" is not noun 00001740 "entity".
+  EXPECT_NE(FindEdge(edges, "wn-n-00001930", "wn-n-00001740", engram::v1::HIERARCHICAL), nullptr);
+  EXPECT_EQ(FindEdge(edges, "wn-n-00001930", "wn-v-00001740", engram::v1::HIERARCHICAL), nullptr);
+  const engram::v1::LearnRequest kill = SynsetToLearnRequest((*verbs)[2], {});
+  EXPECT_EQ(kill.id(), "wn-v-00003000");
+  EXPECT_EQ(kill.attributes().at("pos"), "v");
+  EXPECT_EQ(kill.content(), "kill: cause to die");
+  EXPECT_FALSE(MapVerbPointer("~").has_value());
+  EXPECT_FALSE(MapVerbPointer("+").has_value());
+}
+
+TEST(WordNetRealDataTest, ParsesDebianWordNetVerbsWithCauses) {
+  auto verbs = ReadWordNetVerbs(kDefaultWordNetDir);
+  ASSERT_TRUE(verbs.ok()) << verbs.status();
+  EXPECT_EQ(verbs->size(), 13767u);
+  std::vector<engram::v1::AssociateRequest> edges = WordNetAssociations(*verbs);
+  // kill.v.01 causes die.v.01 (WordNet's ">" pointer).
+  EXPECT_NE(FindEdge(edges, "wn-v-01323976", "wn-v-00358431", engram::v1::CAUSAL), nullptr);
+  size_t causes = 0;
+  for (const auto& e : edges) causes += e.type() == engram::v1::CAUSAL;
+  EXPECT_GT(causes, 200u);
 }
 
 }  // namespace

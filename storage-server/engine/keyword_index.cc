@@ -18,7 +18,12 @@ constexpr uint32_t kMaxBlockPostings = 8192;
 
 }  // namespace
 
-KeywordIndex::KeywordIndex() : terms_by_hash_(4096) {}
+KeywordIndex::KeywordIndex(std::vector<Field> attributes)
+    : attributes_(std::move(attributes)), terms_by_hash_(4096) {
+  if (!attributes_.empty()) {
+    attribute_lengths_ = std::make_unique<StableArray<std::atomic<uint32_t>>>();
+  }
+}
 
 KeywordIndex::~KeywordIndex() {
   const uint32_t n = term_count_.load(std::memory_order_relaxed);
@@ -48,7 +53,7 @@ std::optional<uint32_t> KeywordIndex::FindTerm(absl::string_view text) const {
   return terms_by_hash_.Find(HashTerm(text), [&](uint32_t t) { return terms_[t].text == text; });
 }
 
-void KeywordIndex::Append(absl::string_view term, Posting posting) {
+void KeywordIndex::Append(absl::string_view term, const Posting* postings, uint32_t n) {
   std::optional<uint32_t> found = FindTerm(term);
   uint32_t t;
   if (found) {
@@ -65,7 +70,8 @@ void KeywordIndex::Append(absl::string_view term, Posting posting) {
   Term& entry = terms_[t];
   Block* head = entry.head.load(std::memory_order_relaxed);
   uint32_t count = head == nullptr ? 0 : head->count.load(std::memory_order_relaxed);
-  if (head == nullptr || count == head->capacity) {
+  // A document's postings stay together in one block (the rest of a full block is left unused).
+  if (head == nullptr || count + n > head->capacity) {
     const uint32_t capacity =
         head == nullptr ? kFirstBlockPostings : std::min(head->capacity * 2, kMaxBlockPostings);
     void* raw = ::operator new(sizeof(Block) + capacity * sizeof(Posting));
@@ -77,30 +83,60 @@ void KeywordIndex::Append(absl::string_view term, Posting posting) {
     head = block;
     count = 0;
   }
-  head->postings()[count] = posting;
-  head->count.store(count + 1, std::memory_order_release);
+  std::copy(postings, postings + n, head->postings() + count);
+  head->count.store(count + n, std::memory_order_release);
 }
 
-uint32_t KeywordIndex::Add(uint32_t concept_number, absl::string_view content, uint64_t born) {
-  std::vector<std::string> tokens =
-      text::TokenizeText(std::string_view(content.data(), content.size()), /*lowercase=*/true);
+uint32_t KeywordIndex::FieldLength(uint32_t doc, uint32_t field) const {
+  if (field == 0) return docs_[doc].length.load(std::memory_order_relaxed);
+  return (*attribute_lengths_)[size_t{doc} * attributes_.size() + field - 1].load(
+      std::memory_order_relaxed);
+}
+
+uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::string_view> texts,
+                           uint64_t born) {
+  const uint32_t fields = static_cast<uint32_t>(1 + attributes_.size());
+  std::vector<std::pair<std::string, uint32_t>> tokens;  // (term, field)
+  uint32_t lengths[kMaxFields] = {};
+  for (uint32_t f = 0; f < fields && f < texts.size(); ++f) {
+    std::vector<std::string> field_tokens = text::TokenizeText(
+        std::string_view(texts[f].data(), texts[f].size()), /*lowercase=*/true);
+    lengths[f] = static_cast<uint32_t>(field_tokens.size());
+    for (std::string& token : field_tokens) tokens.emplace_back(std::move(token), f);
+  }
   const uint32_t doc = doc_count_++;
   docs_.EnsureSize(doc + 1);
   Doc& d = docs_[doc];
   d.concept_number.store(concept_number, std::memory_order_relaxed);
-  d.length.store(static_cast<uint32_t>(tokens.size()), std::memory_order_relaxed);
+  d.length.store(lengths[0], std::memory_order_relaxed);
   d.dead.store(UINT64_MAX, std::memory_order_relaxed);
+  if (attribute_lengths_ != nullptr) {
+    attribute_lengths_->EnsureSize(size_t{doc + 1} * attributes_.size());
+    for (uint32_t f = 1; f < fields; ++f) {
+      (*attribute_lengths_)[size_t{doc} * attributes_.size() + f - 1].store(
+          lengths[f], std::memory_order_relaxed);
+    }
+  }
   // Released by the postings' count stores below: a reader that sees a posting sees its doc.
   d.born.store(born, std::memory_order_relaxed);
   std::sort(tokens.begin(), tokens.end());
+  Posting postings[kMaxFields];
   for (size_t i = 0; i < tokens.size();) {
-    size_t j = i + 1;
-    while (j < tokens.size() && tokens[j] == tokens[i]) ++j;
-    Append(tokens[i], Posting{doc, static_cast<uint32_t>(j - i)});
+    uint32_t n = 0;
+    size_t j = i;
+    while (j < tokens.size() && tokens[j].first == tokens[i].first) {
+      size_t k = j + 1;
+      while (k < tokens.size() && tokens[k] == tokens[j]) ++k;
+      postings[n++] = Posting{doc, tokens[j].second, static_cast<uint32_t>(k - j)};
+      j = k;
+    }
+    Append(tokens[i].first, postings, n);
     i = j;
   }
   live_docs_.fetch_add(1, std::memory_order_relaxed);
-  live_tokens_.fetch_add(tokens.size(), std::memory_order_relaxed);
+  for (uint32_t f = 0; f < fields; ++f) {
+    live_tokens_[f].fetch_add(lengths[f], std::memory_order_relaxed);
+  }
   return doc;
 }
 
@@ -108,7 +144,9 @@ void KeywordIndex::Retire(uint32_t doc, uint64_t dead) {
   Doc& d = docs_[doc];
   d.dead.store(dead, std::memory_order_relaxed);
   live_docs_.fetch_sub(1, std::memory_order_relaxed);
-  live_tokens_.fetch_sub(d.length.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  for (uint32_t f = 0; f <= attributes_.size(); ++f) {
+    live_tokens_[f].fetch_sub(FieldLength(doc, f), std::memory_order_relaxed);
+  }
 }
 
 KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, uint64_t seq,
@@ -116,12 +154,21 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
   Scores scores;
   if (query_idf != nullptr) *query_idf = 0;
   const double n_docs = static_cast<double>(live_docs_.load(std::memory_order_relaxed));
-  const double tokens = static_cast<double>(live_tokens_.load(std::memory_order_relaxed));
-  const double avgdl = n_docs > 0 && tokens > 0 ? tokens / n_docs : 1.0;
+  // Per field: weight, and the length normalisation 1 - b + b * |d_f| / avgdl_f as c0 + c1 * |d_f|.
+  struct FieldNorm {
+    double weight, c0, c1;
+  };
+  FieldNorm norms[kMaxFields];
+  for (uint32_t f = 0; f <= attributes_.size(); ++f) {
+    const double weight = f == 0 ? 1.0 : attributes_[f - 1].weight;
+    const double b = f == 0 ? kB : attributes_[f - 1].b;
+    const double tokens = static_cast<double>(live_tokens_[f].load(std::memory_order_relaxed));
+    const double avgdl = n_docs > 0 && tokens > 0 ? tokens / n_docs : 1.0;
+    norms[f] = {weight, 1.0 - b, b / avgdl};
+  }
   struct Hit {
     uint32_t concept_number;
-    uint32_t tf;
-    uint32_t length;
+    double x;  // the document's field-weighted, length-normalised term frequency
   };
   // First every term's visible postings (so the score map is sized once), then the scores.
   std::vector<std::vector<Hit>> matches(terms.size());
@@ -134,14 +181,18 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
          b = b->older) {
       const uint32_t count = b->count.load(std::memory_order_acquire);
       const Posting* p = b->postings();
-      for (uint32_t j = 0; j < count; ++j) {
-        const Doc& d = docs_[p[j].doc];
-        if (d.born.load(std::memory_order_relaxed) > seq ||
-            d.dead.load(std::memory_order_relaxed) <= seq) {
-          continue;
+      for (uint32_t j = 0; j < count;) {
+        const uint32_t doc = p[j].doc;
+        const Doc& d = docs_[doc];
+        const bool visible = d.born.load(std::memory_order_relaxed) <= seq &&
+                             d.dead.load(std::memory_order_relaxed) > seq;
+        double x = 0;
+        for (; j < count && p[j].doc == doc; ++j) {
+          if (!visible) continue;
+          const FieldNorm& n = norms[p[j].field];
+          x += n.weight * p[j].tf / (n.c0 + n.c1 * FieldLength(doc, p[j].field));
         }
-        matches[i].push_back({d.concept_number.load(std::memory_order_relaxed), p[j].tf,
-                              d.length.load(std::memory_order_relaxed)});
+        if (visible) matches[i].push_back({d.concept_number.load(std::memory_order_relaxed), x});
       }
     }
     total += matches[i].size();
@@ -152,10 +203,8 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
     const double idf = idf_of(static_cast<double>(std::max<size_t>(term_matches.size(), 1)));
     if (query_idf != nullptr) *query_idf += idf;
     for (const Hit& m : term_matches) {
-      const double tf = m.tf;
-      const double norm = kK1 * (1.0 - kB + kB * m.length / avgdl);
       Match& out = scores[m.concept_number];
-      out.bm25 += idf * tf * (kK1 + 1.0) / (tf + norm);
+      out.bm25 += idf * m.x * (kK1 + 1.0) / (m.x + kK1);
       out.matched_idf += idf;
     }
   }

@@ -1,24 +1,27 @@
-// KeywordIndex: a BM25 inverted index over the contents of a namespace's concepts, with lock-free
-// readers at a snapshot sequence.
+// KeywordIndex: a BM25 inverted index over the contents (and chosen attributes) of a namespace's
+// concepts, with lock-free readers at a snapshot sequence.
 //
 // Usage (the namespace's writer thread adds and retires documents; any thread scores):
-//   KeywordIndex index;
-//   uint32_t doc = index.Add(concept_number, "A yolk is part of an egg.", /*born=*/seq);
+//   KeywordIndex index;                                 // content only; or KeywordIndex({fields})
+//   uint32_t doc = index.Add(concept_number, {"A yolk is part of an egg."}, /*born=*/seq);
 //   index.Retire(doc, /*dead=*/later_seq);            // the concept was updated or deleted
 //   KeywordIndex::Scores s = index.Score(KeywordIndex::QueryTerms("yolk egg"), snapshot_seq);
 //
-// A document is one concept version's content, split with text::TokenizeText (lowercased), the
-// tokenizer engram-hybrid's embedders use (common/text/tokenizer.h); there is no stemming and no
-// stop list. A document is visible at sequence S when born <= S < dead, exactly like a concept
-// version, so a reader never sees a half-applied batch nor misses an acknowledged one.
+// A document is one concept version: its content (field 0) and, per configured field, one
+// attribute's value, each split with text::TokenizeText (lowercased), the tokenizer engram-hybrid's
+// embedders use (common/text/tokenizer.h); there is no stemming and no stop list. A document is
+// visible at sequence S when born <= S < dead, exactly like a concept version, so a reader never
+// sees a half-applied batch nor misses an acknowledged one.
 //
-// Ranking is Okapi BM25 as SQLite FTS5 computes it (k1 = 1.2, b = 0.75):
-//   score(d) = sum over distinct query terms t in d of
-//              idf(t) * tf(t,d) * (k1 + 1) / (tf(t,d) + k1 * (1 - b + b * |d| / avgdl))
+// Ranking is BM25F (Robertson & Zaragoza's field-weighted BM25) with SQLite FTS5's constants
+// (k1 = 1.2; the content's b = 0.75):
+//   x(t,d)   = sum over fields f of w_f * tf(t,d,f) / (1 - b_f + b_f * |d_f| / avgdl_f)
+//   score(d) = sum over distinct query terms t in d of idf(t) * x(t,d) * (k1 + 1) / (x(t,d) + k1)
 //   idf(t)   = log((N - n(t) + 0.5) / (n(t) + 0.5)), at least 1e-6
-// where n(t) is the number of documents holding t that are visible at the reader's sequence
-// (exact), and N and avgdl are the live documents and their mean length as the writer last left
-// them (a reader may see a batch not yet published in these two numbers only).
+// where n(t) is the number of documents holding t in any field that are visible at the reader's
+// sequence (exact), and N and avgdl_f are the live documents and their fields' mean lengths as the
+// writer last left them (a reader may see a batch not yet published in these numbers only). With
+// the content alone (w = 1, b = 0.75) this is exactly Okapi BM25 as FTS5's bm25() computes it.
 //
 // The index lives in memory and is derived state: the namespace rebuilds it from its record arena
 // when it opens (recovery and snapshot restore), as it does the id table. Retired documents keep
@@ -37,6 +40,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/stable_array.h"
 
@@ -48,7 +52,16 @@ class KeywordIndex {
   static constexpr double kB = 0.75;
   static constexpr size_t kMaxQueryTerms = 64;  // distinct terms scored per query
 
-  KeywordIndex();
+  // A scored attribute (NamespaceConfig.keyword_fields, already validated).
+  struct Field {
+    std::string attribute;
+    double weight = 1.0;
+    double b = kB;
+  };
+  static constexpr size_t kMaxFields = 8;  // the content and up to 7 attributes
+
+  // `attributes` are fields 1.. (at most kMaxFields - 1); the content is field 0 (weight 1, b kB).
+  explicit KeywordIndex(std::vector<Field> attributes = {});
   ~KeywordIndex();
   KeywordIndex(const KeywordIndex&) = delete;
   KeywordIndex& operator=(const KeywordIndex&) = delete;
@@ -57,8 +70,11 @@ class KeywordIndex {
   static std::vector<std::string> QueryTerms(absl::string_view text);
 
   // ---- writer ----
-  // Adds the content of a concept version born at `born`; returns its document number.
-  uint32_t Add(uint32_t concept_number, absl::string_view content, uint64_t born);
+  // The scored attributes, fields 1.. (field 0 is the content).
+  const std::vector<Field>& attributes() const { return attributes_; }
+  // Adds a concept version born at `born`; returns its document number. `texts[0]` is the content,
+  // `texts[i]` the value of attributes()[i - 1]; missing trailing texts count as empty.
+  uint32_t Add(uint32_t concept_number, absl::Span<const absl::string_view> texts, uint64_t born);
   // The document stops being visible at `dead` (its concept was updated or deleted then).
   void Retire(uint32_t doc, uint64_t dead);
 
@@ -81,9 +97,12 @@ class KeywordIndex {
   uint64_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
 
  private:
+  // One field of one document holding a term. The postings of one document for one term are
+  // adjacent in one block (Add appends them together), so a reader sums them as it walks.
   struct Posting {
     uint32_t doc;
-    uint32_t tf;
+    uint32_t field : 4;
+    uint32_t tf : 28;
   };
   // Postings of a term, newest block first; a full block is never written again.
   struct Block {
@@ -99,21 +118,28 @@ class KeywordIndex {
   };
   struct Doc {
     std::atomic<uint32_t> concept_number{0};
-    std::atomic<uint32_t> length{0};  // tokens
+    std::atomic<uint32_t> length{0};  // the content's tokens
     std::atomic<uint64_t> born{0};
     std::atomic<uint64_t> dead{UINT64_MAX};
   };
 
   std::optional<uint32_t> FindTerm(absl::string_view text) const;
-  void Append(absl::string_view term, Posting posting);  // writer
+  // Appends one document's postings for `term` (1..kMaxFields of them) into one block. Writer.
+  void Append(absl::string_view term, const Posting* postings, uint32_t n);
+  uint32_t FieldLength(uint32_t doc, uint32_t field) const;
+
+  const std::vector<Field> attributes_;
 
   IdTable terms_by_hash_;
   StableArray<Term, 12> terms_;
   StableArray<Doc> docs_;
+  // Attribute fields' lengths in tokens, attributes_.size() per document.
+  // Allocated only when there are attribute fields.
+  std::unique_ptr<StableArray<std::atomic<uint32_t>>> attribute_lengths_;
   uint32_t doc_count_ = 0;  // writer only
   std::atomic<uint32_t> term_count_{0};
   std::atomic<uint64_t> live_docs_{0};
-  std::atomic<uint64_t> live_tokens_{0};
+  std::atomic<uint64_t> live_tokens_[kMaxFields] = {};  // per field
   std::atomic<uint64_t> memory_bytes_{0};
 };
 

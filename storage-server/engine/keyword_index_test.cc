@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <string>
@@ -56,7 +57,7 @@ TEST(KeywordIndexTest, ScoresAreBm25) {
   KeywordIndex index;
   std::vector<std::vector<std::string>> corpus;
   for (uint32_t i = 0; i < contents.size(); ++i) {
-    index.Add(i, contents[i], /*born=*/1);
+    index.Add(i, {contents[i]}, /*born=*/1);
     corpus.push_back(text::TokenizeText(contents[i], /*lowercase=*/true));
   }
   const std::vector<std::string> query = KeywordIndex::QueryTerms("egg bird HEN");
@@ -69,13 +70,96 @@ TEST(KeywordIndexTest, ScoresAreBm25) {
   EXPECT_EQ(index.live_documents(), contents.size());
 }
 
+// BM25F over the content and a weighted attribute, against the formula written out directly.
+TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
+  struct Doc {
+    std::string content, lemmas;
+  };
+  const std::vector<Doc> docs = {
+      {"bank: sloping land beside a body of water", "bank"},
+      {"piggy bank, penny bank: a child's coin bank", "piggy bank, penny bank"},
+      {"depository financial institution, bank: a financial institution that accepts deposits",
+       "depository financial institution, bank"},
+      {"river: a large natural stream of water", "river"},
+      {"no lemmas here, bank", ""},
+      {"stream: a natural body of running water", "stream, watercourse"},
+      {"coin: a flat metal piece used as money", "coin"},
+      {"institution: an organization founded for a purpose", "institution, establishment"},
+      {"pig: a domestic swine", "pig, hog, grunter, squealer"},
+      {"land: the solid part of the earth's surface", "land, dry land, earth, ground"}};
+  const double weight = 3.0, b_lemmas = 1.0;
+  KeywordIndex index({{"lemmas", weight, b_lemmas}});
+  std::vector<std::vector<std::string>> content, lemmas;
+  for (uint32_t i = 0; i < docs.size(); ++i) {
+    index.Add(i, {docs[i].content, docs[i].lemmas}, 1);
+    content.push_back(text::TokenizeText(docs[i].content, true));
+    lemmas.push_back(text::TokenizeText(docs[i].lemmas, true));
+  }
+  auto mean_length = [](const std::vector<std::vector<std::string>>& field) {
+    double sum = 0;
+    for (const auto& d : field) sum += d.size();
+    return sum / field.size();
+  };
+  const double avg_content = mean_length(content), avg_lemmas = mean_length(lemmas);
+  auto expected = [&](const std::vector<std::string>& query, size_t d) {
+    double score = 0;
+    for (const std::string& t : query) {
+      size_t n = 0;
+      for (size_t e = 0; e < docs.size(); ++e) {
+        n += std::count(content[e].begin(), content[e].end(), t) +
+                     std::count(lemmas[e].begin(), lemmas[e].end(), t) > 0;
+      }
+      const double idf = std::max(1e-6, std::log((docs.size() - n + 0.5) / (n + 0.5)));
+      const double tf_content = std::count(content[d].begin(), content[d].end(), t);
+      const double tf_lemmas = std::count(lemmas[d].begin(), lemmas[d].end(), t);
+      double x = 0;
+      if (tf_content > 0) {
+        x += tf_content /
+             (1 - KeywordIndex::kB + KeywordIndex::kB * content[d].size() / avg_content);
+      }
+      if (tf_lemmas > 0) {
+        x += weight * tf_lemmas / (1 - b_lemmas + b_lemmas * lemmas[d].size() / avg_lemmas);
+      }
+      if (x > 0) score += idf * x * (KeywordIndex::kK1 + 1) / (x + KeywordIndex::kK1);
+    }
+    return score;
+  };
+  for (const char* q : {"bank", "water bank", "financial institution", "river"}) {
+    const std::vector<std::string> terms = KeywordIndex::QueryTerms(q);
+    KeywordIndex::Scores scores = index.Score(terms, 1);
+    for (uint32_t d = 0; d < docs.size(); ++d) {
+      const double want = expected(terms, d);
+      if (want == 0) {
+        EXPECT_FALSE(scores.contains(d)) << q << " doc " << d;
+        continue;
+      }
+      ASSERT_TRUE(scores.contains(d)) << q << " doc " << d;
+      EXPECT_NEAR(scores[d].bm25, want, 1e-9) << q << " doc " << d;
+    }
+  }
+  // The word as a whole lemma beats the word inside compound lemmas, which content alone does not.
+  KeywordIndex::Scores bank = index.Score({"bank"}, 1);
+  EXPECT_GT(bank[0].bm25, bank[1].bm25);
+  KeywordIndex content_only;
+  for (uint32_t i = 0; i < docs.size(); ++i) content_only.Add(i, {docs[i].content}, 1);
+  KeywordIndex::Scores plain = content_only.Score({"bank"}, 1);
+  EXPECT_LT(plain[0].bm25, plain[1].bm25);
+
+  // Retiring a document takes its attribute tokens out of the field's mean length too.
+  index.Retire(1, 2);
+  EXPECT_EQ(index.live_documents(), docs.size() - 1);
+  KeywordIndex::Scores after = index.Score({"bank"}, 2);
+  EXPECT_FALSE(after.contains(1));
+  EXPECT_TRUE(after.contains(0));
+}
+
 // matched_idf / query_idf: the share of the query's word weight a document holds.
 TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
   KeywordIndex index;
-  index.Add(0, "a ptarmigan is a grouse", 1);
-  index.Add(1, "a hen is a bird", 1);
-  index.Add(2, "a duck is a bird", 1);
-  index.Add(3, "a goose", 1);
+  index.Add(0, {"a ptarmigan is a grouse"}, 1);
+  index.Add(1, {"a hen is a bird"}, 1);
+  index.Add(2, {"a duck is a bird"}, 1);
+  index.Add(3, {"a goose"}, 1);
   double query_idf = 0;
   KeywordIndex::Scores s = index.Score(KeywordIndex::QueryTerms("ptarmigan bird"), 1, &query_idf);
   const double idf_ptarmigan = std::log((4 - 1 + 0.5) / 1.5), idf_bird = 1e-6;  // 2 of 4: log(1) = 0
@@ -90,12 +174,12 @@ TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
 
 TEST(KeywordIndexTest, DocumentsAreVisibleFromBirthUntilRetired) {
   KeywordIndex index;
-  const uint32_t first = index.Add(7, "red apple", /*born=*/5);
+  const uint32_t first = index.Add(7, {"red apple"}, /*born=*/5);
   EXPECT_THAT(index.Score({"apple"}, 4), IsEmpty());
   EXPECT_THAT(index.Score({"apple"}, 5), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   // An update at 8: the old version is visible before 8, the new one from 8 on.
   index.Retire(first, 8);
-  index.Add(7, "green pear", 8);
+  index.Add(7, {"green pear"}, 8);
   EXPECT_THAT(index.Score({"apple"}, 7), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   EXPECT_THAT(index.Score({"pear"}, 7), IsEmpty());
   EXPECT_THAT(index.Score({"apple"}, 8), IsEmpty());
@@ -122,7 +206,7 @@ TEST(KeywordIndexTest, ReadersSeeExactlyTheirSequenceWhileTheWriterAdds) {
     });
   }
   for (uint64_t i = 1; i <= kDocs; ++i) {
-    index.Add(static_cast<uint32_t>(i), absl::StrCat("common word", i), i);
+    index.Add(static_cast<uint32_t>(i), {absl::StrCat("common word", i)}, i);
     published.store(i, std::memory_order_release);
   }
   for (std::thread& r : readers) r.join();
@@ -149,7 +233,7 @@ TEST(KeywordIndexTest, AgreesWithSqliteFts5) {
     contents.push_back(absl::StrJoin(doc, " "));
   }
   KeywordIndex index;
-  for (uint32_t i = 0; i < contents.size(); ++i) index.Add(i, contents[i], 1);
+  for (uint32_t i = 0; i < contents.size(); ++i) index.Add(i, {contents[i]}, 1);
 
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);

@@ -37,6 +37,29 @@ absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig*
   }
   if (c->embedder().empty()) c->set_embedder("hashing");
   if (c->embedder().size() > 256) return InvalidField("config.embedder", "longer than 256 bytes");
+  if (c->keyword_fields_size() > kMaxKeywordFields) {
+    return InvalidField("config.keyword_fields",
+                        absl::StrCat(c->keyword_fields_size(), " fields, at most ", kMaxKeywordFields));
+  }
+  for (int i = 0; i < c->keyword_fields_size(); ++i) {
+    v1::KeywordField* f = c->mutable_keyword_fields(i);
+    const std::string where = absl::StrCat("config.keyword_fields[", i, "]");
+    if (f->attribute().empty() || f->attribute().size() > 128) {
+      return InvalidField(absl::StrCat(where, ".attribute"), "must be 1..128 bytes");
+    }
+    for (int j = 0; j < i; ++j) {
+      if (c->keyword_fields(j).attribute() == f->attribute()) {
+        return InvalidField(absl::StrCat(where, ".attribute"),
+                            absl::StrCat("'", f->attribute(), "' is already field ", j));
+      }
+    }
+    if (f->weight() == 0) f->set_weight(1.0);
+    if (!(f->weight() > 0 && f->weight() <= 1000)) {  // also rejects NaN
+      return InvalidField(absl::StrCat(where, ".weight"), "must be in (0, 1000]");
+    }
+    if (!f->has_b()) f->set_b(0.75);
+    if (!(f->b() >= 0 && f->b() <= 1)) return InvalidField(absl::StrCat(where, ".b"), "must be in 0..1");
+  }
   return absl::OkStatus();
 }
 

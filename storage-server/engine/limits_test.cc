@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <optional>
 
 namespace engram::storage {
 namespace {
@@ -125,6 +129,42 @@ TEST(LimitsTest, NamespaceName) {
   ExpectInvalid(ValidateName("name", ".."), "name");
   ExpectInvalid(ValidateName("name", std::string(65, 'a')), "name");
   EXPECT_TRUE(ValidateName("name", "tenant-1.prod_x").ok());
+}
+
+TEST(LimitsTest, KeywordFields) {
+  Limits limits;
+  auto config = [](std::vector<std::tuple<std::string, double, std::optional<double>>> fields) {
+    v1::NamespaceConfig c;
+    c.set_name("ns");
+    for (const auto& [attribute, weight, b] : fields) {
+      v1::KeywordField* f = c.add_keyword_fields();
+      f->set_attribute(attribute);
+      f->set_weight(weight);
+      if (b) f->set_b(*b);
+    }
+    return c;
+  };
+  v1::NamespaceConfig ok = config({{"lemmas", 0, std::nullopt}, {"title", 2.5, 1.0}});
+  ASSERT_TRUE(NormalizeNamespaceConfig(limits, &ok).ok());
+  EXPECT_EQ(ok.keyword_fields(0).weight(), 1.0);
+  EXPECT_EQ(ok.keyword_fields(0).b(), 0.75);
+  EXPECT_EQ(ok.keyword_fields(1).weight(), 2.5);
+  EXPECT_EQ(ok.keyword_fields(1).b(), 1.0);
+  auto invalid = [&](v1::NamespaceConfig c, const std::string& field) {
+    ExpectInvalid(NormalizeNamespaceConfig(limits, &c), field);
+  };
+  invalid(config({{"", 1, std::nullopt}}), "config.keyword_fields[0].attribute");
+  invalid(config({{std::string(129, 'a'), 1, std::nullopt}}), "config.keyword_fields[0].attribute");
+  invalid(config({{"a", 1, std::nullopt}, {"a", 2, std::nullopt}}),
+          "config.keyword_fields[1].attribute: 'a' is already field 0");
+  invalid(config({{"a", -1, std::nullopt}}), "config.keyword_fields[0].weight");
+  invalid(config({{"a", 1001, std::nullopt}}), "config.keyword_fields[0].weight");
+  invalid(config({{"a", std::nan(""), std::nullopt}}), "config.keyword_fields[0].weight");
+  invalid(config({{"a", 1, 1.5}}), "config.keyword_fields[0].b");
+  invalid(config({{"a", 1, -0.1}}), "config.keyword_fields[0].b");
+  std::vector<std::tuple<std::string, double, std::optional<double>>> eight;
+  for (int i = 0; i < 8; ++i) eight.emplace_back(absl::StrCat("f", i), 1, std::nullopt);
+  invalid(config(eight), "config.keyword_fields: 8 fields, at most 7");
 }
 
 TEST(LimitsTest, Utf8) {

@@ -89,11 +89,19 @@ std::string AssociationResultId(const std::string& source, const std::string& ta
   return absl::StrCat(source, "->", target, ":", v1::AssociationType_Name(type));
 }
 
+std::vector<KeywordIndex::Field> KeywordFieldsOf(const v1::NamespaceConfig& config) {
+  std::vector<KeywordIndex::Field> fields;
+  for (const v1::KeywordField& f : config.keyword_fields()) {
+    fields.push_back({f.attribute(), f.weight(), f.has_b() ? f.b() : KeywordIndex::kB});
+  }
+  return fields;
+}
+
 }  // namespace
 
 NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                                const Limits* limits)
-    : dir_(dir), state_(state), limits_(limits) {}
+    : dir_(dir), state_(state), limits_(limits), keywords_(KeywordFieldsOf(state.config)) {}
 
 NamespaceStore::~NamespaceStore() = default;
 
@@ -699,8 +707,14 @@ void NamespaceStore::IndexRecord(uint64_t offset) {
       keywords_.Retire(e.keyword_doc - 1, r->h.seq);
       e.keyword_doc = 0;
     }
-    if (!r->tombstone() && r->content_len > 0) {
-      e.keyword_doc = keywords_.Add(n, r->content(), r->h.seq) + 1;
+    if (!r->tombstone()) {
+      absl::string_view texts[KeywordIndex::kMaxFields] = {r->content()};
+      bool any = r->content_len > 0;
+      const std::vector<KeywordIndex::Field>& fields = keywords_.attributes();
+      for (size_t f = 0; f < fields.size(); ++f) {
+        any |= FindAttribute(r->attrs(), fields[f].attribute, &texts[f + 1]);
+      }
+      if (any) e.keyword_doc = keywords_.Add(n, absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) + 1;
     }
     if (prev != 0) {
       const auto* old = RecordAt<ConceptRecord>(prev);

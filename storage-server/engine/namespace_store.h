@@ -196,7 +196,7 @@ class NamespaceStore {
   mutable sync::Mutex index_mu_;
 
   IdTable ids_;
-  KeywordIndex keywords_;  // BM25 over contents, rebuilt from the arena at open
+  KeywordIndex keywords_;  // BM25F over contents and config.keyword_fields, rebuilt at open
   StableArray<ConceptEntry> entries_;
   StableArray<SlotMeta> slots_;
   std::atomic<uint32_t> number_count_{0};

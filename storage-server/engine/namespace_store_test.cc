@@ -566,6 +566,50 @@ TEST_F(NamespaceStoreTest, KeywordIndexIsRebuiltOnReopen) {
   EXPECT_EQ(found->results_size(), 2);
 }
 
+// A keyword field (config.keyword_fields) weighs an attribute's words: the concept named "bank"
+// outranks one whose content says "bank" more often; updates and reopen keep the field.
+TEST_F(NamespaceStoreTest, KeywordFieldsRankByTheWeightedAttribute) {
+  state_.config.add_keyword_fields()->set_attribute("lemmas");
+  state_.config.mutable_keyword_fields(0)->set_weight(3);
+  state_.config.mutable_keyword_fields(0)->set_b(1);
+  ASSERT_TRUE(NormalizeNamespaceConfig(limits_, &state_.config).ok());
+  Reopen();
+  MustWrite({PutConcept("piggy", "piggy bank, penny bank: a child's coin bank", {},
+                        {{"lemmas", "piggy bank, penny bank"}}),
+             PutConcept("slope", "bank: sloping land beside water", {}, {{"lemmas", "bank"}}),
+             PutConcept("river", "river: a stream of water", {}, {{"lemmas", "river"}}),
+             PutConcept("coin", "coin: a flat piece of metal", {}, {{"lemmas", "coin"}}),
+             PutConcept("noattr", "a bank robbery")});
+  auto top = [&](const std::string& text) {
+    v1::SearchRequest r;
+    r.set_text(text);
+    r.set_mode(v1::SEARCH_MODE_KEYWORD);
+    r.set_k(5);
+    auto found = store_->Search(r, seq_);
+    EXPECT_TRUE(found.ok()) << found.status();
+    std::vector<std::string> out;
+    if (found.ok()) {
+      for (const auto& result : found->results()) out.push_back(result.node().id());
+    }
+    return out;
+  };
+  EXPECT_THAT(top("bank"), ElementsAre("slope", "piggy", "noattr"));
+  // An attribute alone is searchable: the words of a concept's field, not only its content.
+  MustWrite({PutConcept("ore", "metal rock", {}, {{"lemmas", "ore, mineral"}})});
+  EXPECT_THAT(top("mineral"), ElementsAre("ore"));
+  // Updating the attribute moves the concept.
+  MustWrite({PutConcept("slope", "bank: sloping land beside water", {}, {{"lemmas", "riverside"}})});
+  EXPECT_THAT(top("riverside"), ElementsAre("slope"));
+  auto flushed = store_->FlushData();
+  ASSERT_TRUE(flushed.ok()) << flushed.status();
+  state_ = *flushed;
+  Reopen();
+  EXPECT_EQ(store_->config().keyword_fields(0).attribute(), "lemmas");
+  EXPECT_THAT(top("mineral"), ElementsAre("ore"));
+  EXPECT_THAT(top("riverside"), ElementsAre("slope"));
+  EXPECT_EQ(top("bank").front(), "piggy");
+}
+
 TEST_F(NamespaceStoreTest, ScanPagesFiltersAndListsAssociations) {
   for (int i = 0; i < 10; ++i) {
     MustWrite(

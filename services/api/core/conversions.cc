@@ -81,6 +81,12 @@ v1::Namespace ToV1(const sv1::NamespaceInfo& info) {
   out.set_association_count(info.association_count());
   out.mutable_index_params()->set_m(c.index_params().m());
   out.mutable_index_params()->set_ef_construction(c.index_params().ef_construction());
+  for (const sv1::KeywordField& f : c.keyword_fields()) {
+    v1::KeywordField* k = out.add_keyword_fields();
+    k->set_attribute(f.attribute());
+    k->set_weight(f.weight());
+    k->set_b(f.has_b() ? f.b() : 0.75);
+  }
   if (info.has_create_time()) *out.mutable_create_time() = info.create_time();
   return out;
 }

@@ -40,10 +40,18 @@ absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(
     config->set_embedder(request.embedder().empty() ? "hashing" : request.embedder());
     config->mutable_index_params()->set_m(request.index_params().m());
     config->mutable_index_params()->set_ef_construction(request.index_params().ef_construction());
+    for (const v1::KeywordField& f : request.keyword_fields()) {
+      sv1::KeywordField* out = config->add_keyword_fields();
+      out->set_attribute(f.attribute());
+      out->set_weight(f.weight());
+      if (f.has_b()) out->set_b(f.b());
+    }
     sv1::NamespaceInfo info;
     absl::Status s = CallDownstream(
         call, Dependency::kStorage, "CreateNamespace", /*idempotent=*/false,
         [&](grpc::ClientContext* c) { return deps_.storage->CreateNamespace(c, req, &info); });
+    // Storage validates the config; its field names become the public API's.
+    s = RewriteField(std::move(s), "config.keyword_fields", "keywordFields");
     RETURN_IF_ERROR(RewriteField(std::move(s), "config.", ""));
     ForgetNamespace(request.name());
     InvalidateResponses(request.name());

@@ -405,7 +405,8 @@ TEST_F(RestGatewayTest, ResponsesUseTheProtobufJsonMapping) {
   ASSERT_EQ(response.result_int(), 200);
   EXPECT_EQ(response.body(),
             R"({"name":"docs","dimension":8,"metric":"L2","embedder":"","conceptCount":)"
-            R"("12345678901234","associationCount":"0","createTime":"2026-01-02T03:04:05Z"})");
+            R"("12345678901234","associationCount":"0","keywordFields":[],)"
+            R"("createTime":"2026-01-02T03:04:05Z"})");
 
   v1::NeighborsResponse neighbors;
   v1::Neighbor* neighbor = neighbors.add_neighbors();

@@ -57,6 +57,7 @@ struct SeedQuery {
 // SearchResult.keyword_match). Absent components count 0.
 float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyword_match);
 
+
 // An association as stored: source -> target (see association_type.h for directions).
 struct Edge {
   std::string source;
@@ -97,5 +98,10 @@ class GraphSource {
   // The concepts that exist among `ids`, in request order (missing ones omitted).
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;
 };
+
+// "How is X related to Y?": the concepts that stand for Y, its best `k` matches (the answer must be
+// one of them). Shared by engram-hybrid and reason_quality_bench.
+absl::StatusOr<std::vector<std::string>> BetweenTargets(GraphSource& graph, const SeedQuery& other,
+                                                        uint32_t k = 3);
 
 }  // namespace engram::hybrid

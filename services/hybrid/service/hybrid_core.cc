@@ -496,10 +496,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {
-      constexpr uint32_t kTargets = 3;
-      ASSIGN_OR_RETURN(std::vector<SearchHit> targets,
-                       graph.Search(SeedQuery{other_vector, other_words}, kTargets));
-      for (const SearchHit& t : targets) asked.targets.push_back(t.node.id);
+      ASSIGN_OR_RETURN(asked.targets, BetweenTargets(graph, SeedQuery{other_vector, other_words}));
     }
     if (asked.targets.empty()) return std::optional<ReasonResult>();
   }

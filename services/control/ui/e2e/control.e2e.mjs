@@ -278,8 +278,11 @@ try {
   await step(`create namespace ${nsName}, then delete it with typed confirmation`, async () => {
     await go('#/namespaces', '[data-testid="ns-table"]');
     await page.fill('[data-testid="ns-name"]', nsName);
+    await page.fill('[data-testid="ns-keyword-fields"]', 'lemmas^3:1, title^2');
     await page.click('[data-testid="ns-create-submit"]');
     await page.locator(`[data-ns="${nsName}"]`).waitFor();
+    const fields = await page.locator(`[data-ns="${nsName}"] [data-testid="ns-keyword-fields-cell"]`).textContent();
+    if (fields !== 'lemmas^3:1, title^2:0.75') throw new Error(`keyword fields shown as "${fields}"`);
     await shot('05-namespaces');
     await page.locator(`[data-ns="${nsName}"] [data-testid="ns-delete"]`).click();
     const ok = page.locator('[data-testid="confirm-ok"]');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appBase, liveUrl, parseRoute, routeHref, parseFilter, parseVector } from '../src/lib/urls.js';
+import { appBase, liveUrl, parseRoute, routeHref, parseFilter, parseVector, parseKeywordFields, formatKeywordFields } from '../src/lib/urls.js';
 import { formatBytes, formatSeconds, formatUptime, trim, formatPercent } from '../src/lib/format.js';
 
 test('appBase: from the entry module under assets/, else the page directory', () => {
@@ -42,4 +42,18 @@ test('formatting with units', () => {
   assert.equal(formatUptime(42), '42s');
   assert.equal(trim(0.012345), '0.0123');
   assert.equal(formatPercent(0.05), '5 %');
+});
+
+test('keyword fields typed by hand, as engramctl reads them', () => {
+  assert.deepEqual(parseKeywordFields('lemmas^3:1, title^2,tags'), [
+    { attribute: 'lemmas', weight: 3, b: 1 },
+    { attribute: 'title', weight: 2 },
+    { attribute: 'tags' },
+  ]);
+  assert.deepEqual(parseKeywordFields('  '), []);
+  assert.throws(() => parseKeywordFields('^3'), /no attribute name/);
+  assert.throws(() => parseKeywordFields('a^x'), /weight after \^ is not a number/);
+  assert.throws(() => parseKeywordFields('a^2:'), /b after : is not a number/);
+  assert.equal(formatKeywordFields([{ attribute: 'lemmas', weight: 3, b: 1 }, { attribute: 't' }]), 'lemmas^3:1, t^1:0.75');
+  assert.equal(formatKeywordFields(undefined), '');
 });

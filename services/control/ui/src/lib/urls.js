@@ -54,6 +54,39 @@ export function parseFilter(text) {
   return out;
 }
 
+/**
+ * Parses keyword fields typed by hand, engramctl's syntax: `lemmas^3:1, title^2, tags` ->
+ * [{attribute, weight?, b?}] (unset numbers are the server's defaults: weight 1, b 0.75).
+ * Throws on a missing name or a non-number; ranges are the server's to check.
+ */
+export function parseKeywordFields(text) {
+  const out = [];
+  for (const part of (text || '').split(',')) {
+    const p = part.trim();
+    if (!p) continue;
+    const [attribute, numbers] = p.split('^', 2);
+    if (!attribute.trim()) throw new Error(`keyword field "${p}" has no attribute name`);
+    const field = { attribute: attribute.trim() };
+    if (numbers !== undefined) {
+      const [w, b] = numbers.split(':', 2);
+      const num = (s, what) => {
+        const v = Number((s || '').trim());
+        if (!(s || '').trim() || !Number.isFinite(v)) throw new Error(`keyword field "${p}": ${what} is not a number`);
+        return v;
+      };
+      field.weight = num(w, 'the weight after ^');
+      if (b !== undefined) field.b = num(b, 'b after :');
+    }
+    out.push(field);
+  }
+  return out;
+}
+
+/** Formats keyword fields as parseKeywordFields reads them: `lemmas^3:1, title^1:0.75`. */
+export function formatKeywordFields(fields) {
+  return (fields || []).map((f) => `${f.attribute}^${f.weight ?? 1}:${f.b ?? 0.75}`).join(', ');
+}
+
 /** Parses a vector typed by hand: `[0.1, 0.2]` or `0.1 0.2` or `0.1,0.2`. Throws on a non-number. */
 export function parseVector(text) {
   const t = (text || '').trim().replace(/^\[|\]$/g, '');

@@ -3,8 +3,9 @@ import { post, del, enc } from '../api.js';
 import { ErrorBox, Confirm, useNamespaces, toast } from '../components/common.jsx';
 import { formatBytes, formatNumber, formatTime } from '../lib/format.js';
 import { prefs } from '../store.js';
+import { parseKeywordFields, formatKeywordFields } from '../lib/urls.js';
 
-const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64 };
+const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64, keywordFields: '' };
 
 function CreateForm({ onCreated }) {
   const [f, setF] = useState(DEFAULTS);
@@ -16,12 +17,14 @@ function CreateForm({ onCreated }) {
     setBusy(true);
     setError(null);
     try {
+      const keywordFields = parseKeywordFields(f.keywordFields);
       const ns = await post('api/namespaces', {
         name: f.name.trim(),
         dimension: Number(f.dimension),
         metric: f.metric,
         embedder: f.embedder.trim(),
         indexParams: { m: Number(f.m), efConstruction: Number(f.efConstruction), efSearch: Number(f.efSearch) },
+        keywordFields,
       });
       toast('ok', `Namespace ${ns.name || f.name} created.`);
       setF(DEFAULTS);
@@ -58,6 +61,10 @@ function CreateForm({ onCreated }) {
           <option value="use-lite" />
           <option value="none" />
         </datalist>
+      </label>
+      <label title="Attributes keyword search scores beside the content (BM25F): ATTR^WEIGHT:B, e.g. title^2 counts a word in the title as two content words; B (0..1, default 0.75) is how much a longer value is discounted. Fixed once created.">
+        Keyword fields
+        <input value={f.keywordFields} onInput={set('keywordFields')} placeholder="e.g. lemmas^3:1, title^2" data-testid="ns-keyword-fields" />
       </label>
       <fieldset>
         <legend>HNSW index</legend>
@@ -106,6 +113,7 @@ export function Namespaces() {
               <th>metric</th>
               <th>embedder</th>
               <th>index</th>
+              <th>keyword fields</th>
               <th class="num">data</th>
               <th>created</th>
               <th />
@@ -134,6 +142,7 @@ export function Namespaces() {
                 <td class="small">
                   {n.indexParams ? `m ${n.indexParams.m ?? '–'}, efC ${n.indexParams.efConstruction ?? '–'}, efS ${n.indexParams.efSearch ?? '–'}` : '–'}
                 </td>
+                <td class="small" data-testid="ns-keyword-fields-cell">{formatKeywordFields(n.keywordFields) || '–'}</td>
                 <td class="num">{formatBytes(n.dataBytes)}</td>
                 <td class="small">{formatTime(n.createTime)}</td>
                 <td class="actions">
@@ -148,7 +157,7 @@ export function Namespaces() {
             ))}
             {list.length === 0 ? (
               <tr>
-                <td colspan="11" class="muted">
+                <td colspan="12" class="muted">
                   No namespaces.
                 </td>
               </tr>
