@@ -49,7 +49,8 @@ inline absl::Status ValidateId(absl::string_view field, absl::string_view id,
 absl::Status ValidateAtMost(absl::string_view field, uint64_t value, uint64_t max,
                             absl::string_view unit = "");
 
-// Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64, "hashing")
+// Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64,
+// quantization NONE, "hashing")
 // and checks ranges.
 absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig* config);
 

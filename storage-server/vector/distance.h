@@ -31,10 +31,18 @@ std::string_view MetricName(Metric metric);
 // `padded_dim` must be a positive multiple of kDimAlignment.
 using DistanceKernel = float (*)(const float* a, const float* b, size_t padded_dim);
 
+// Asymmetric kernels for 8-bit codes (see ScalarQuantizer): a float query against uint8 codes,
+// both padded to `padded_dim` (a multiple of kDimAlignment; padding weights and codes are 0).
+using CodeDotKernel = float (*)(const float* w, const uint8_t* code, size_t padded_dim);
+using CodeL2Kernel = float (*)(const float* t, const float* w, const uint8_t* code,
+                               size_t padded_dim);
+
 struct DistanceKernels {
-  DistanceKernel dot;     // sum a[i] * b[i]
-  DistanceKernel l2_sqr;  // sum (a[i] - b[i])^2
-  const char* isa;        // "avx512f", "avx2+fma" or "sse2"
+  DistanceKernel dot;      // sum a[i] * b[i]
+  DistanceKernel l2_sqr;   // sum (a[i] - b[i])^2
+  CodeDotKernel code_dot;  // sum w[i] * code[i]
+  CodeL2Kernel code_l2;    // sum w[i] * (t[i] - code[i])^2
+  const char* isa;         // "avx512f", "avx2+fma" or "sse2"
 };
 
 // The kernels for this CPU (chosen once).
