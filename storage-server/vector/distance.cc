@@ -48,29 +48,6 @@ float L2SqrBaseline(const float* a, const float* b, size_t n) {
   return sum;
 }
 
-float CodeDotBaseline(const float* w, const uint8_t* code, size_t n) {
-  float acc[kDimAlignment] = {};
-  for (size_t i = 0; i < n; i += kDimAlignment) {
-    for (size_t j = 0; j < kDimAlignment; ++j) acc[j] += w[i + j] * float(code[i + j]);
-  }
-  float sum = 0;
-  for (float x : acc) sum += x;
-  return sum;
-}
-
-float CodeL2Baseline(const float* t, const float* w, const uint8_t* code, size_t n) {
-  float acc[kDimAlignment] = {};
-  for (size_t i = 0; i < n; i += kDimAlignment) {
-    for (size_t j = 0; j < kDimAlignment; ++j) {
-      float d = t[i + j] - float(code[i + j]);
-      acc[j] += w[i + j] * d * d;
-    }
-  }
-  float sum = 0;
-  for (float x : acc) sum += x;
-  return sum;
-}
-
 __attribute__((target("avx2,fma"))) inline float HorizontalSum256(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);
   __m128 hi = _mm256_extractf128_ps(v, 1);
@@ -96,35 +73,6 @@ __attribute__((target("avx2,fma"))) float L2SqrAvx2(const float* a, const float*
     __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
     s0 = _mm256_fmadd_ps(d0, d0, s0);
     s1 = _mm256_fmadd_ps(d1, d1, s1);
-  }
-  return HorizontalSum256(_mm256_add_ps(s0, s1));
-}
-
-// 16 codes per iteration: widen 8 bytes at a time to int32, convert, multiply-add.
-__attribute__((target("avx2,fma"))) float CodeDotAvx2(const float* w, const uint8_t* code,
-                                                      size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i));
-    const __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
-    const __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(c, c)));
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), c0, s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), c1, s1);
-  }
-  return HorizontalSum256(_mm256_add_ps(s0, s1));
-}
-
-__attribute__((target("avx2,fma"))) float CodeL2Avx2(const float* t, const float* w,
-                                                     const uint8_t* code, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
-    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i));
-    const __m256 c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
-    const __m256 c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(c, c)));
-    const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(t + i), c0);
-    const __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(t + i + 8), c1);
-    s0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, d0), _mm256_loadu_ps(w + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, d1), _mm256_loadu_ps(w + i + 8), s1);
   }
   return HorizontalSum256(_mm256_add_ps(s0, s1));
 }
@@ -158,59 +106,75 @@ __attribute__((target("avx512f"))) float L2SqrAvx512(const float* a, const float
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
-__attribute__((target("avx512f"))) float CodeDotAvx512(const float* w, const uint8_t* code,
-                                                        size_t n) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512 c0 = _mm512_cvtepi32_ps(
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i))));
-    const __m512 c1 = _mm512_cvtepi32_ps(
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i + 16))));
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c0, s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), c1, s1);
-  }
-  if (i < n) {
-    const __m512 c = _mm512_cvtepi32_ps(
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i))));
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), c, s0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+// Code kernels. A 32-bit lane gets at most padded_dim / 32 (AVX-512) or padded_dim / 32 (AVX2,
+// two accumulators) pairs of products, each pair <= 2 * 255 * 16383 < 2^24: no overflow up to
+// 4096 dimensions.
+float CodeDotBaseline(const int16_t* v, const uint8_t* code, size_t n) {
+  int64_t sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += int32_t{v[i]} * code[i];
+  return static_cast<float>(sum);
 }
 
-__attribute__((target("avx512f"))) float CodeL2Avx512(const float* t, const float* w,
-                                                       const uint8_t* code, size_t n) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+__attribute__((target("avx2"))) float CodeDotAvx2(const int16_t* v, const uint8_t* code,
+                                                  size_t n) {
+  __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    const __m512 d0 = _mm512_sub_ps(
-        _mm512_loadu_ps(t + i),
-        _mm512_cvtepi32_ps(
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)))));
-    const __m512 d1 = _mm512_sub_ps(
-        _mm512_loadu_ps(t + i + 16),
-        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i + 16)))));
-    s0 = _mm512_fmadd_ps(_mm512_mul_ps(d0, d0), _mm512_loadu_ps(w + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_mul_ps(d1, d1), _mm512_loadu_ps(w + i + 16), s1);
+    const __m256i c0 =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)));
+    const __m256i c1 =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i + 16)));
+    s0 = _mm256_add_epi32(
+        s0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i))));
+    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256(
+                                                        reinterpret_cast<const __m256i*>(v + i + 16))));
   }
   if (i < n) {
-    const __m512 d = _mm512_sub_ps(
-        _mm512_loadu_ps(t + i),
-        _mm512_cvtepi32_ps(
-            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)))));
-    s0 = _mm512_fmadd_ps(_mm512_mul_ps(d, d), _mm512_loadu_ps(w + i), s0);
+    const __m256i c =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)));
+    s0 = _mm256_add_epi32(
+        s0, _mm256_madd_epi16(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i))));
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  const __m256 f = _mm256_add_ps(_mm256_cvtepi32_ps(s0), _mm256_cvtepi32_ps(s1));
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(f), _mm256_extractf128_ps(f, 1));
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+// 32 codes per step: widen to int16 (vpmovzxbw), multiply-add pairs into int32 (vpmaddwd).
+__attribute__((target("avx512f,avx512bw"))) float CodeDotAvx512(const int16_t* v,
+                                                                const uint8_t* code, size_t n) {
+  __m512i s = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512i c =
+        _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + i)));
+    s = _mm512_add_epi32(s, _mm512_madd_epi16(c, _mm512_loadu_si512(v + i)));
+  }
+  if (i < n) {
+    const __m256i c =
+        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i)));
+    const __m256i p =
+        _mm256_madd_epi16(c, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i)));
+    s = _mm512_add_epi32(s, _mm512_zextsi256_si512(p));
+  }
+  return _mm512_reduce_add_ps(_mm512_cvtepi32_ps(s));
 }
 
 DistanceKernels Select() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {DotAvx512, L2SqrAvx512, CodeDotAvx512, CodeL2Avx512, "avx512f"};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    return {DotAvx2, L2SqrAvx2, CodeDotAvx2, CodeL2Avx2, "avx2+fma"};
+  if (__builtin_cpu_supports("avx512f")) {
+    return {DotAvx512, L2SqrAvx512,
+            __builtin_cpu_supports("avx512bw") ? CodeDotAvx512
+            : __builtin_cpu_supports("avx2")   ? CodeDotAvx2
+                                               : CodeDotBaseline,
+            "avx512f"};
   }
-  return {DotBaseline, L2SqrBaseline, CodeDotBaseline, CodeL2Baseline, "sse2"};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    return {DotAvx2, L2SqrAvx2, CodeDotAvx2, "avx2+fma"};
+  }
+  return {DotBaseline, L2SqrBaseline, CodeDotBaseline, "sse2"};
 }
 
 }  // namespace
@@ -221,8 +185,7 @@ const DistanceKernels& Kernels() {
 }
 
 const DistanceKernels& BaselineKernels() {
-  static const DistanceKernels kernels{DotBaseline, L2SqrBaseline, CodeDotBaseline,
-                                       CodeL2Baseline, "sse2"};
+  static const DistanceKernels kernels{DotBaseline, L2SqrBaseline, CodeDotBaseline, "sse2"};
   return kernels;
 }
 

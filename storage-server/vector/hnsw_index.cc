@@ -28,7 +28,7 @@ struct HnswScratch {
   std::vector<HnswCandidate> pool;        // candidates when pruning a neighbour's list
   std::vector<HnswCandidate> pruned;
   std::vector<float> query;
-  std::vector<float> code_w;  // quantized search: the kernel's query table (w, or t for L2)
+  std::vector<int16_t> code_query;  // quantized search: the kernel's query table
 
   uint16_t NewEpoch(uint32_t count) {
     if (visited.size() < count) visited.resize(std::max<size_t>(count, visited.size() * 3 / 2));
@@ -155,14 +155,15 @@ struct HnswIndex::Dist {
   }
 };
 
-// Asymmetric int8 distances for one query (lower is better), on the same scale as Dist: the
-// query is float, the stored vector its ScalarQuantizer code (for cosine, of the unit vector).
+// Quantized distances for one query (lower is better), on the scale of Dist: an int16 query table
+// against the 8-bit codes (for cosine, of the unit vector); see ScalarQuantizer. A code record is
+// [padded_dim code bytes][float L2Term].
 template <Metric kMetric>
 struct HnswIndex::CodeDist {
   const RecordArray* codes;
-  const DistanceKernels* kernels;
-  const float* table;    // PrepareDot's w, or PrepareL2's t
-  const float* weights;  // L2: the quantizer's step^2
+  CodeDotKernel kernel;
+  const int16_t* table;
+  float scale;
   float offset;
   size_t padded_dim;
 
@@ -170,16 +171,21 @@ struct HnswIndex::CodeDist {
     return reinterpret_cast<const uint8_t*>(codes->At(id));
   }
   float operator()(uint32_t id) const {
+    const uint8_t* code = Code(id);
+    const float k = kernel(table, code, padded_dim);
     if constexpr (kMetric == Metric::kL2) {
-      return offset + kernels->code_l2(table, weights, Code(id), padded_dim);
+      float term;
+      std::memcpy(&term, code + padded_dim, sizeof term);
+      return offset + term + scale * k;
     }
-    return -(offset + kernels->code_dot(table, Code(id), padded_dim));
+    return -(offset + scale * k);
   }
   void Prefetch(uint32_t id) const {
     const char* p = reinterpret_cast<const char*>(Code(id));
     for (size_t off = 0; off < std::min(padded_dim, kMaxPrefetchBytes); off += 64) {
       __builtin_prefetch(p + off, 0, 3);
     }
+    __builtin_prefetch(p + padded_dim + sizeof(float) - 1, 0, 3);
   }
 };
 
@@ -383,7 +389,7 @@ absl::Status HnswIndex::LoadQuantizer(const Options& options, uint32_t count) {
   } else if (!absl::IsNotFound(raw.status())) {
     return raw.status();
   }
-  ASSIGN_OR_RETURN(codes_, RecordArray::Open(dir_, kCodesPrefix, pd, segment_bytes));
+  ASSIGN_OR_RETURN(codes_, RecordArray::Open(dir_, kCodesPrefix, pd + sizeof(float), segment_bytes));
   if (loaded != nullptr) {
     if (codes_->records_capacity() < count) {
       return absl::DataLossError(absl::StrCat(dir_.string(), ": ", kCodesPrefix, " files hold ",
@@ -403,7 +409,14 @@ void HnswIndex::EncodeSlot(const ScalarQuantizer& quantizer, uint32_t slot, Scra
   const size_t pd = store_->padded_dim();
   s.query.resize(pd);
   internal::PrepareQuery(metric_, store_->Get(slot), store_->dim(), pd, s.query.data());
-  quantizer.Encode(s.query.data(), reinterpret_cast<uint8_t*>(codes_->At(slot)));
+  WriteCode(quantizer, s.query.data(), slot);
+}
+
+void HnswIndex::WriteCode(const ScalarQuantizer& quantizer, const float* x, uint32_t slot) {
+  uint8_t* record = reinterpret_cast<uint8_t*>(codes_->At(slot));
+  quantizer.Encode(x, record);
+  const float term = quantizer.L2Term(record);
+  std::memcpy(record + store_->padded_dim(), &term, sizeof term);
 }
 
 absl::Status HnswIndex::Train(uint32_t end) {
@@ -418,7 +431,7 @@ absl::Status HnswIndex::Train(uint32_t end) {
       store_->dim(), pd, n, [&](uint32_t i) { return &rows[size_t{i} * pd]; }));
   RETURN_IF_ERROR(codes_->EnsureRecords(end));
   for (uint32_t i = 0; i < n; ++i) {
-    trained->Encode(&rows[size_t{i} * pd], reinterpret_cast<uint8_t*>(codes_->At(i)));
+    WriteCode(*trained, &rows[size_t{i} * pd], i);
   }
   for (uint32_t i = n; i < end; ++i) EncodeSlot(*trained, i, s);
   RETURN_IF_ERROR(codes_->Flush(0, end));
@@ -453,7 +466,7 @@ absl::Status HnswIndex::EncodeUpTo(uint32_t end) {
 }
 
 uint64_t HnswIndex::code_bytes_per_vector() const {
-  return quantized() ? store_->padded_dim() : 0;
+  return quantized() ? store_->padded_dim() + sizeof(float) : 0;
 }
 
 uint32_t* HnswIndex::List(uint32_t id, int level) const {
@@ -620,13 +633,12 @@ SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, si
                                          const SlotFilter* filter, uint64_t entry, uint32_t count,
                                          Scratch& s) const {
   const size_t pd = store_->padded_dim();
-  s.code_w.resize(pd);
-  CodeDist<kMetric> code{codes_.get(), &kernels_, s.code_w.data(), quantizer_->l2_weights(), 0,
-                         pd};
+  s.code_query.resize(pd);
+  CodeDist<kMetric> code{codes_.get(), kernels_.code_dot, s.code_query.data(), 0, 0, pd};
   if constexpr (kMetric == Metric::kL2) {
-    quantizer_->PrepareL2(dist.query, s.code_w.data(), &code.offset);
+    quantizer_->PrepareL2(dist.query, s.code_query.data(), &code.scale, &code.offset);
   } else {
-    quantizer_->PrepareDot(dist.query, s.code_w.data(), &code.offset);
+    quantizer_->PrepareDot(dist.query, s.code_query.data(), &code.scale, &code.offset);
   }
   const uint32_t ep = static_cast<uint32_t>(entry);
   const int top = static_cast<int>(entry >> 32) - 1;

@@ -10,7 +10,8 @@
 //   hnsw.meta           header written by Checkpoint(): format version, metric, dim, M, M0,
 //                       ef_construction, level seed, node count, entry point, max level,
 //                       bytes of upper links used, XXH64 checksum
-//   hnsw_codes.NNNNNN   INT8 quantization only: padded_dim uint8 codes per node (ScalarQuantizer)
+//   hnsw_codes.NNNNNN   INT8 quantization only, per node: padded_dim uint8 codes (ScalarQuantizer)
+//                       and the float L2Term of the code
 //   hnsw_quant.params   INT8 only: the quantizer's per-dimension ranges, written once when trained
 // Construction follows hnswlib: ef_construction-wide search per level, neighbours chosen by the
 // heuristic of hnswlib's getNeighborsByHeuristic2 (M per node, 2M at level 0), back-links pruned
@@ -28,8 +29,9 @@
 //
 // Quantization (Options::quantization = kInt8): the graph is built with float distances exactly
 // as without it (same link files), and each node also gets an 8-bit code of its vector (for
-// cosine, of the unit vector). Once trained, Search() walks the graph with the asymmetric int8
-// distance (float query against codes: 4x fewer bytes per visited node) and re-scores its ef
+// cosine, of the unit vector). Once trained, Search() walks the graph with the quantized distance
+// (an int16 query table against the codes: ~4x fewer bytes per visited node and integer
+// multiply-adds instead of float ones) and re-scores its ef
 // candidates with the float vectors before returning the best k, so scores are exact. The
 // quantizer is trained once, deterministically, on the first `quantization_train_count` slots
 // (per-dimension 0.1/99.9 % quantile ranges), when the indexer reaches that slot; before that the
@@ -203,6 +205,7 @@ class HnswIndex {
   absl::Status Train(uint32_t end);
   absl::Status LoadQuantizer(const Options& options, uint32_t count);
   void EncodeSlot(const ScalarQuantizer& quantizer, uint32_t slot, Scratch& s);
+  void WriteCode(const ScalarQuantizer& quantizer, const float* x, uint32_t slot);
 
   // Constant after Open().
   const std::filesystem::path dir_;

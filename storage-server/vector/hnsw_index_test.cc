@@ -327,7 +327,7 @@ TEST_P(HnswQuantizedTest, RecallWithinOneHundredthOfFloatAndExactScores) {
   }
   ASSERT_FALSE(flt.index->quantized());
   ASSERT_TRUE(q8.index->quantized());
-  EXPECT_EQ(q8.index->code_bytes_per_vector(), PaddedDim(kDim));
+  EXPECT_EQ(q8.index->code_bytes_per_vector(), PaddedDim(kDim) + sizeof(float));
   for (size_t ef : {16u, 32u, 64u}) {
     const double r_float = MeanRecall(*flt.index, queries, 10, ef);
     const double r_int8 = MeanRecall(*q8.index, queries, 10, ef);

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "storage-server/vector/distance.h"
 
 namespace engram::storage::vector {
 
@@ -15,12 +16,10 @@ ScalarQuantizer::ScalarQuantizer(uint32_t dim, uint32_t padded_dim, std::vector<
       padded_dim_(padded_dim),
       lo_(std::move(lo)),
       step_(std::move(step)),
-      inv_step_(padded_dim, 0.0f),
-      step_sq_(padded_dim, 0.0f) {
+      inv_step_(padded_dim, 0.0f) {
   for (uint32_t i = 0; i < padded_dim_; ++i) {
     if (i >= dim_) lo_[i] = step_[i] = 0;
     inv_step_[i] = step_[i] > 0 ? 1.0f / step_[i] : 0.0f;
-    step_sq_[i] = step_[i] * step_[i];
   }
 }
 
@@ -78,27 +77,51 @@ void ScalarQuantizer::Decode(const uint8_t* code, float* x) const {
   for (uint32_t i = 0; i < padded_dim_; ++i) x[i] = lo_[i] + step_[i] * code[i];
 }
 
-void ScalarQuantizer::PrepareDot(const float* q, float* w, float* offset) const {
-  float sum = 0;
-  for (uint32_t i = 0; i < padded_dim_; ++i) {
-    w[i] = q[i] * step_[i];
-    sum += q[i] * lo_[i];
+namespace {
+
+// v_i = round(u(i) / scale), the largest |u(i)| at kMaxCodeQueryValue; returns scale. Two passes
+// over u instead of a buffer: a warm search allocates nothing.
+template <typename U>
+float QuantizeTable(uint32_t n, U u, int16_t* v) {
+  float max_abs = 0;
+  for (uint32_t i = 0; i < n; ++i) max_abs = std::max(max_abs, std::abs(u(i)));
+  if (max_abs == 0) {
+    std::fill(v, v + n, int16_t{0});
+    return 0;
   }
-  *offset = sum;
+  const float inv = kMaxCodeQueryValue / max_abs;
+  for (uint32_t i = 0; i < n; ++i) {
+    const float r = std::nearbyint(u(i) * inv);
+    v[i] = static_cast<int16_t>(
+        std::clamp(r, float{-kMaxCodeQueryValue}, float{kMaxCodeQueryValue}));
+  }
+  return max_abs / kMaxCodeQueryValue;
 }
 
-void ScalarQuantizer::PrepareL2(const float* q, float* t, float* offset) const {
+}  // namespace
+
+void ScalarQuantizer::PrepareDot(const float* q, int16_t* v, float* scale, float* offset) const {
+  float sum = 0;
+  for (uint32_t i = 0; i < padded_dim_; ++i) sum += q[i] * lo_[i];
+  *offset = sum;
+  *scale = QuantizeTable(padded_dim_, [&](uint32_t i) { return q[i] * step_[i]; }, v);
+}
+
+void ScalarQuantizer::PrepareL2(const float* q, int16_t* v, float* scale, float* offset) const {
+  float sum = 0;
+  for (uint32_t i = 0; i < padded_dim_; ++i) sum += (q[i] - lo_[i]) * (q[i] - lo_[i]);
+  *offset = sum;
+  *scale = -2 * QuantizeTable(
+                    padded_dim_, [&](uint32_t i) { return (q[i] - lo_[i]) * step_[i]; }, v);
+}
+
+float ScalarQuantizer::L2Term(const uint8_t* code) const {
   float sum = 0;
   for (uint32_t i = 0; i < padded_dim_; ++i) {
-    const float d = q[i] - lo_[i];
-    if (step_[i] > 0) {
-      t[i] = d * inv_step_[i];
-    } else {
-      t[i] = 0;
-      sum += d * d;
-    }
+    const float x = step_[i] * code[i];
+    sum += x * x;
   }
-  *offset = sum;
+  return sum;
 }
 
 }  // namespace engram::storage::vector

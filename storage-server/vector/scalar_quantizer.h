@@ -8,17 +8,18 @@
 // stretch the range for everyone; a value outside is clipped (the traversal sees it at the range
 // edge, and the float re-rank of the candidates gives it its exact score back).
 //
-// Distances are asymmetric: the query stays float, only the stored vector is quantized, which
-// keeps the query's own rounding error out of every comparison:
-//   dot(q, x^)    = sum_i q_i lo_i + sum_i (q_i step_i) c_i          (kernels().code_dot)
-//   |q - x^|^2    = sum_i step_i^2 (t_i - c_i)^2 [+ sum over step_i == 0 of (q_i - lo_i)^2],
-//                   t_i = (q_i - lo_i) / step_i                       (kernels().code_l2)
+// Distances keep the query at 14-bit precision (an int16 table with its own scale) and the
+// stored vector at 8 bits, so the query adds almost nothing to the codes' own error, and the
+// inner loop is integer multiply-adds of widened bytes (kernels().code_dot, K = sum v_i c_i):
+//   <q, x^>    = sum_i q_i lo_i + sum_i (q_i step_i) c_i                   = offset + scale * K
+//   |q - x^|^2 = sum_i (q_i - lo_i)^2 - 2 sum_i (q_i - lo_i) step_i c_i + sum_i step_i^2 c_i^2
+//              = offset + scale * K + L2Term(c)         (L2Term stored beside each code)
 //
 // Usage:
 //   ScalarQuantizer sq = ScalarQuantizer::Train(dim, padded_dim, n, [&](uint32_t i) { ... });
-//   sq.Encode(x, code);                      // x: padded_dim floats, code: padded_dim bytes
-//   sq.PrepareDot(q, w.data(), &offset);     // per query, then per stored vector:
-//   float dot = offset + Kernels().code_dot(w.data(), code, padded_dim);
+//   sq.Encode(x, code);                                  // x: padded_dim floats
+//   sq.PrepareDot(q, v.data(), &scale, &offset);         // per query, then per stored vector:
+//   float dot = offset + scale * Kernels().code_dot(v.data(), code, padded_dim);
 //
 // Thread-safety: immutable after construction; every method is const and thread-safe.
 #pragma once
@@ -52,17 +53,16 @@ class ScalarQuantizer {
   // code: padded_dim bytes; x: padded_dim floats.
   void Decode(const uint8_t* code, float* x) const;
 
-  // Query tables for the asymmetric kernels; q, w and t hold padded_dim floats. The L2 kernel's
-  // weights are l2_weights().
-  void PrepareDot(const float* q, float* w, float* offset) const;
-  void PrepareL2(const float* q, float* t, float* offset) const;
+  // Query tables for kernels().code_dot; q holds padded_dim floats, v padded_dim int16.
+  void PrepareDot(const float* q, int16_t* v, float* scale, float* offset) const;
+  void PrepareL2(const float* q, int16_t* v, float* scale, float* offset) const;
+  // sum_i step_i^2 code_i^2: the per-vector term of the L2 distance.
+  float L2Term(const uint8_t* code) const;
 
   uint32_t dim() const { return dim_; }
   uint32_t padded_dim() const { return padded_dim_; }
   float lo(uint32_t i) const { return lo_[i]; }
   float step(uint32_t i) const { return step_[i]; }
-  // step_i^2, the L2 kernel's weights (constant across queries).
-  const float* l2_weights() const { return step_sq_.data(); }
 
  private:
   ScalarQuantizer(uint32_t dim, uint32_t padded_dim, std::vector<float> lo,
@@ -70,7 +70,7 @@ class ScalarQuantizer {
 
   uint32_t dim_;
   uint32_t padded_dim_;
-  std::vector<float> lo_, step_, inv_step_, step_sq_;  // padded_dim each; 0 in the padding
+  std::vector<float> lo_, step_, inv_step_;  // padded_dim each; 0 in the padding
 };
 
 }  // namespace engram::storage::vector

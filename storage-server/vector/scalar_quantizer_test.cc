@@ -12,29 +12,28 @@
 namespace engram::storage::vector {
 namespace {
 
-// The int8 kernels against a double-precision scalar reference, for every dispatch level.
-TEST(CodeKernelsTest, MatchScalarReference) {
+// The code kernel against an exact integer reference, for every dispatch level, at the extremes
+// of its input range (overflow would show at 4096 dimensions of 255 x 16383).
+TEST(CodeKernelsTest, MatchExactIntegerReference) {
   std::mt19937 rng(11);
-  std::normal_distribution<float> normal;
   std::uniform_int_distribution<int> byte(0, 255);
-  for (size_t dim : {16u, 32u, 48u, 128u, 784u}) {
-    std::vector<float> w(dim), t(dim);
-    std::vector<uint8_t> code(dim);
-    for (size_t i = 0; i < dim; ++i) {
-      w[i] = std::abs(normal(rng)) * 0.01f;
-      t[i] = normal(rng) * 60 + 128;
-      code[i] = static_cast<uint8_t>(byte(rng));
-    }
-    code[0] = 255;  // the widening must be unsigned
-    double dot = 0, l2 = 0;
-    for (size_t i = 0; i < dim; ++i) {
-      dot += double{w[i]} * code[i];
-      l2 += double{w[i]} * (t[i] - code[i]) * (t[i] - code[i]);
-    }
-    for (const DistanceKernels* k : {&Kernels(), &BaselineKernels()}) {
-      SCOPED_TRACE(::testing::Message() << k->isa << " dim " << dim);
-      EXPECT_NEAR(k->code_dot(w.data(), code.data(), dim), dot, 1e-5 * std::abs(dot) + 1e-4);
-      EXPECT_NEAR(k->code_l2(t.data(), w.data(), code.data(), dim), l2, 1e-5 * l2 + 1e-4);
+  std::uniform_int_distribution<int> value(-kMaxCodeQueryValue, kMaxCodeQueryValue);
+  for (size_t dim : {16u, 32u, 48u, 128u, 784u, 4096u}) {
+    for (int extreme = 0; extreme < 2; ++extreme) {
+      std::vector<int16_t> v(dim);
+      std::vector<uint8_t> code(dim);
+      for (size_t i = 0; i < dim; ++i) {
+        v[i] = static_cast<int16_t>(extreme ? kMaxCodeQueryValue : value(rng));
+        code[i] = static_cast<uint8_t>(extreme ? 255 : byte(rng));
+      }
+      code[0] = 255;  // the widening must be unsigned
+      int64_t exact = 0;
+      for (size_t i = 0; i < dim; ++i) exact += int64_t{v[i]} * code[i];
+      for (const DistanceKernels* k : {&Kernels(), &BaselineKernels()}) {
+        SCOPED_TRACE(::testing::Message() << k->isa << " dim " << dim << " extreme " << extreme);
+        EXPECT_NEAR(k->code_dot(v.data(), code.data(), dim), static_cast<double>(exact),
+                    1e-6 * std::abs(static_cast<double>(exact)) + 1);
+      }
     }
   }
 }
@@ -116,8 +115,10 @@ TEST(ScalarQuantizerTest, ConstantDimensionAndSerializationRoundTrip) {
   EXPECT_FALSE(ScalarQuantizer::Parse("short", kDim, kPadded).ok());
 }
 
-// The asymmetric distance equals the float distance between the query and the decoded vector.
-TEST(ScalarQuantizerTest, AsymmetricDistancesEqualDistancesToTheDecodedVector) {
+// The quantized distances equal the float distances between the query and the decoded vector,
+// up to the int16 rounding of the query table: at most scale/2 per term, i.e.
+// |error| <= |scale| / 2 * sum_i code_i.
+TEST(ScalarQuantizerTest, QuantizedDistancesEqualDistancesToTheDecodedVector) {
   constexpr uint32_t kDim = 100, kPadded = 112;
   const std::vector<float> data =
       Padded(testing::ClusteredVectors(500, kDim, 4, 0.5f, 9), kDim, kPadded);
@@ -127,19 +128,26 @@ TEST(ScalarQuantizerTest, AsymmetricDistancesEqualDistancesToTheDecodedVector) {
   ASSERT_EQ(q.step(7), 0.0f);
   const DistanceKernels& k = Kernels();
   std::vector<uint8_t> code(kPadded);
-  std::vector<float> back(kPadded), table(kPadded);
+  std::vector<float> back(kPadded);
+  std::vector<int16_t> table(kPadded);
   for (size_t row = 0; row < 50; ++row) {
     const float* x = &with_constant[row * kPadded];
     const float* query = &data[(499 - row) * kPadded];
     q.Encode(x, code.data());
     q.Decode(code.data(), back.data());
-    float offset = 0;
-    q.PrepareDot(query, table.data(), &offset);
-    const float dot = offset + k.code_dot(table.data(), code.data(), kPadded);
-    EXPECT_NEAR(dot, k.dot(query, back.data(), kPadded), 1e-3);
-    q.PrepareL2(query, table.data(), &offset);
-    const float l2 = offset + k.code_l2(table.data(), q.l2_weights(), code.data(), kPadded);
-    EXPECT_NEAR(l2, k.l2_sqr(query, back.data(), kPadded), 1e-3);
+    double code_sum = 0;
+    for (uint8_t c : code) code_sum += c;
+    float scale = 0, offset = 0;
+    q.PrepareDot(query, table.data(), &scale, &offset);
+    const float dot = offset + scale * k.code_dot(table.data(), code.data(), kPadded);
+    EXPECT_NEAR(dot, k.dot(query, back.data(), kPadded), std::abs(scale) / 2 * code_sum + 1e-3);
+    EXPECT_NEAR(dot, k.dot(query, back.data(), kPadded), 0.05);
+    q.PrepareL2(query, table.data(), &scale, &offset);
+    const float l2 =
+        offset + q.L2Term(code.data()) + scale * k.code_dot(table.data(), code.data(), kPadded);
+    const float want = k.l2_sqr(query, back.data(), kPadded);
+    EXPECT_NEAR(l2, want, std::abs(scale) / 2 * code_sum + 1e-3 * (1 + want));
+    EXPECT_NEAR(l2, want, 0.01 * (1 + want));
   }
 }
 
