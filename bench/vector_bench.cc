@@ -741,11 +741,11 @@ int Run(const Flags& flags) {
     }
   }
   for (const Persistence& e : persistence) {
-    md << "\n" << e.name << " persistence: Checkpoint() (msync + header) "
-       << Fmt("%.2f", e.checkpoint_s) << " s; clean reopen (map segments, read header, no rebuild) "
-       << Fmt("%.1f", e.reopen_ms) << " ms; first query after reopen "
-       << Fmt("%.2f", e.first_query_ms) << " ms (page cache warm); top level "
-       << engram->max_level() << ".\n";
+    md << "\n"
+       << e.name << " persistence: Checkpoint() (msync + header) " << Fmt("%.2f", e.checkpoint_s)
+       << " s; clean reopen (map segments, read header, no rebuild) " << Fmt("%.1f", e.reopen_ms)
+       << " ms; first query after reopen " << Fmt("%.2f", e.first_query_ms)
+       << " ms (page cache warm); top level " << engram->max_level() << ".\n";
   }
   std::string report = md.str();
   std::fputs(report.c_str(), stdout);

@@ -115,8 +115,7 @@ float CodeDotBaseline(const int16_t* v, const uint8_t* code, size_t n) {
   return static_cast<float>(sum);
 }
 
-__attribute__((target("avx2"))) float CodeDotAvx2(const int16_t* v, const uint8_t* code,
-                                                  size_t n) {
+__attribute__((target("avx2"))) float CodeDotAvx2(const int16_t* v, const uint8_t* code, size_t n) {
   __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
   size_t i = 0;
   for (; i + 32 <= n; i += 32) {
@@ -126,8 +125,9 @@ __attribute__((target("avx2"))) float CodeDotAvx2(const int16_t* v, const uint8_
         _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(code + i + 16)));
     s0 = _mm256_add_epi32(
         s0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i))));
-    s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256(
-                                                        reinterpret_cast<const __m256i*>(v + i + 16))));
+    s1 = _mm256_add_epi32(
+        s1,
+        _mm256_madd_epi16(c1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i + 16))));
   }
   if (i < n) {
     const __m256i c =

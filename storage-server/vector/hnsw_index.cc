@@ -167,9 +167,7 @@ struct HnswIndex::CodeDist {
   float offset;
   size_t padded_dim;
 
-  const uint8_t* Code(uint32_t id) const {
-    return reinterpret_cast<const uint8_t*>(codes->At(id));
-  }
+  const uint8_t* Code(uint32_t id) const { return reinterpret_cast<const uint8_t*>(codes->At(id)); }
   float operator()(uint32_t id) const {
     const uint8_t* code = Code(id);
     const float k = kernel(table, code, padded_dim);
@@ -373,23 +371,24 @@ absl::Status HnswIndex::LoadQuantizer(const Options& options, uint32_t count) {
     }
     if (h.version != kQuantVersion || h.metric != static_cast<uint32_t>(metric_) ||
         h.dim != store_->dim() || h.padded_dim != pd) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path.string(), ": version ", h.version, " metric ", h.metric, " dim ",
-                       h.dim, " does not match this index"));
+      return absl::FailedPreconditionError(absl::StrCat(path.string(), ": version ", h.version,
+                                                        " metric ", h.metric, " dim ", h.dim,
+                                                        " does not match this index"));
     }
     segment_bytes = h.code_segment_bytes;
     // Ranges trained past the checkpoint (a crash before the next one) are retrained later:
     // training is a pure function of the first slots, which the log replay puts back the same.
     if (h.train_count <= count) {
-      ASSIGN_OR_RETURN(ScalarQuantizer q, ScalarQuantizer::Parse(std::string_view(*raw).substr(
-                                                                      sizeof h, ranges),
-                                                                  store_->dim(), pd));
+      ASSIGN_OR_RETURN(ScalarQuantizer q,
+                       ScalarQuantizer::Parse(std::string_view(*raw).substr(sizeof h, ranges),
+                                              store_->dim(), pd));
       loaded = std::make_unique<const ScalarQuantizer>(std::move(q));
     }
   } else if (!absl::IsNotFound(raw.status())) {
     return raw.status();
   }
-  ASSIGN_OR_RETURN(codes_, RecordArray::Open(dir_, kCodesPrefix, pd + sizeof(float), segment_bytes));
+  ASSIGN_OR_RETURN(codes_,
+                   RecordArray::Open(dir_, kCodesPrefix, pd + sizeof(float), segment_bytes));
   if (loaded != nullptr) {
     if (codes_->records_capacity() < count) {
       return absl::DataLossError(absl::StrCat(dir_.string(), ": ", kCodesPrefix, " files hold ",

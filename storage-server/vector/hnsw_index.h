@@ -102,8 +102,8 @@ class HnswIndex {
     uint64_t link_segment_bytes = uint64_t{16} << 20;  // power of two
     uint64_t upper_segment_bytes = uint64_t{4} << 20;  // power of two
     Quantization quantization = Quantization::kNone;
-    uint32_t quantization_train_count = 8192;          // >= 1
-    uint64_t code_segment_bytes = uint64_t{8} << 20;   // power of two; fixed at training
+    uint32_t quantization_train_count = 8192;         // >= 1
+    uint64_t code_segment_bytes = uint64_t{8} << 20;  // power of two; fixed at training
   };
   static constexpr int kMaxLevel = 31;
 

@@ -296,7 +296,6 @@ TEST(HnswIndexTest, LevelsAreDeterministicWithGeometricDistribution) {
   EXPECT_EQ(ns.index->LevelOf(12345), ns.index->LevelOf(12345));
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // INT8 quantization
 

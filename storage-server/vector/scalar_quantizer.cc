@@ -92,8 +92,8 @@ float QuantizeTable(uint32_t n, U u, int16_t* v) {
   const float inv = kMaxCodeQueryValue / max_abs;
   for (uint32_t i = 0; i < n; ++i) {
     const float r = std::nearbyint(u(i) * inv);
-    v[i] = static_cast<int16_t>(
-        std::clamp(r, float{-kMaxCodeQueryValue}, float{kMaxCodeQueryValue}));
+    v[i] =
+        static_cast<int16_t>(std::clamp(r, float{-kMaxCodeQueryValue}, float{kMaxCodeQueryValue}));
   }
   return max_abs / kMaxCodeQueryValue;
 }
@@ -104,7 +104,8 @@ void ScalarQuantizer::PrepareDot(const float* q, int16_t* v, float* scale, float
   float sum = 0;
   for (uint32_t i = 0; i < padded_dim_; ++i) sum += q[i] * lo_[i];
   *offset = sum;
-  *scale = QuantizeTable(padded_dim_, [&](uint32_t i) { return q[i] * step_[i]; }, v);
+  *scale = QuantizeTable(
+      padded_dim_, [&](uint32_t i) { return q[i] * step_[i]; }, v);
 }
 
 void ScalarQuantizer::PrepareL2(const float* q, int16_t* v, float* scale, float* offset) const {
