@@ -5,7 +5,8 @@
 //                [--fvecs=base.fvecs --queries=query.fvecs [--gt=groundtruth.ivecs]]
 //                [--metric=l2|ip|cosine] [--M=16] [--ef_construction=200]
 //                [--efs=16,32,64,128,256] [--k=10] [--repeats=3]
-//                [--peers=faiss,hnswlib,hnswlib_native,engram] [--dir=/tmp/engram_vector_bench]
+//                [--peers=faiss,faiss_sq8,hnswlib,hnswlib_native,engram,engram_int8]
+//                [--dir=/tmp/engram_vector_bench]
 //                [--out=results.md]
 //
 // Everything is single-threaded: builds insert one vector at a time (FAISS with
@@ -15,6 +16,11 @@
 // peers so that noise from other processes hits all of them alike; the table reports the median.
 // Throughput is also given per CPU-second of the benchmark thread, which a busy machine disturbs
 // less than wall time.
+//
+// The 8-bit rows: "engram HnswIndex int8" is the same index with Quantization::kInt8 (graph
+// walked with int8 codes, ef candidates re-ranked with the float vectors); "faiss IndexHNSWSQ"
+// is FAISS's 8-bit scalar quantizer (QT_8bit, per-dimension ranges) under HNSW, which builds
+// and searches with the codes and does not re-rank.
 //
 // hnswlib 0.6.2 picks its SIMD kernels at compile time (__AVX__ / __AVX512F__). Built with the
 // project's flags (no -march) it only has SSE; Engram dispatches at run time. For a fair fight
@@ -145,6 +151,7 @@ __attribute__((visibility("default"))) std::unique_ptr<AnnPeer> MakeHnswlibNativ
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/utils/distances.h>
 #include <malloc.h>
 #include <omp.h>
@@ -189,7 +196,7 @@ struct Flags {
   std::vector<size_t> efs = {16, 32, 64, 128, 256};
   size_t k = 10;
   size_t repeats = 3;
-  std::string peers = "faiss,hnswlib,hnswlib_native,engram";
+  std::string peers = "faiss,faiss_sq8,hnswlib,hnswlib_native,engram,engram_int8";
   std::string dir = "/tmp/engram_vector_bench";
   std::string out;
   uint64_t seed = 1;
@@ -394,11 +401,41 @@ class FaissPeer final : public AnnPeer {
   faiss::IndexHNSWFlat index_;
 };
 
+class FaissSqPeer final : public AnnPeer {
+ public:
+  FaissSqPeer(size_t dim, BenchMetric metric, size_t m, size_t ef_construction)
+      : index_(static_cast<int>(dim), faiss::ScalarQuantizer::QT_8bit, static_cast<int>(m),
+               metric == BenchMetric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT) {
+    index_.hnsw.efConstruction = static_cast<int>(ef_construction);
+  }
+  std::string name() const override { return "faiss IndexHNSWSQ (QT_8bit)"; }
+  std::string kernels() const override { return "Debian libfaiss 1.7.3 build (generic x86-64)"; }
+  void Build(const float* data, size_t n) override {
+    index_.train(static_cast<faiss::Index::idx_t>(n), data);
+    index_.add(static_cast<faiss::Index::idx_t>(n), data);
+  }
+  void Search(const float* queries, size_t nq, size_t k, size_t ef,
+              std::vector<uint32_t>& ids) override {
+    index_.hnsw.efSearch = static_cast<int>(ef);
+    std::vector<float> dist(nq * k);
+    std::vector<faiss::Index::idx_t> labels(nq * k);
+    index_.search(static_cast<faiss::Index::idx_t>(nq), queries,
+                  static_cast<faiss::Index::idx_t>(k), dist.data(), labels.data());
+    ids.resize(nq * k);
+    for (size_t i = 0; i < nq * k; ++i) {
+      ids[i] = labels[i] < 0 ? UINT32_MAX : static_cast<uint32_t>(labels[i]);
+    }
+  }
+
+ private:
+  faiss::IndexHNSWSQ index_;
+};
+
 class EngramPeer final : public AnnPeer {
  public:
   EngramPeer(std::filesystem::path dir, size_t dim, BenchMetric metric, size_t m,
-             size_t ef_construction)
-      : dir_(std::move(dir)), dim_(dim) {
+             size_t ef_construction, ev::Quantization quantization)
+      : dir_(std::move(dir)), dim_(dim), quantization_(quantization) {
     metric_ = metric == BenchMetric::kL2             ? ev::Metric::kL2
               : metric == BenchMetric::kInnerProduct ? ev::Metric::kInnerProduct
                                                      : ev::Metric::kCosine;
@@ -407,7 +444,9 @@ class EngramPeer final : public AnnPeer {
     std::filesystem::remove_all(dir_);
     Open();
   }
-  std::string name() const override { return "engram HnswIndex"; }
+  std::string name() const override {
+    return quantization_ == ev::Quantization::kInt8 ? "engram HnswIndex int8" : "engram HnswIndex";
+  }
   std::string kernels() const override {
     return std::string(index_->kernel_isa()) + " (run-time dispatch)";
   }
@@ -436,13 +475,17 @@ class EngramPeer final : public AnnPeer {
     auto store = ev::VectorStore::Open({dir_, static_cast<uint32_t>(dim_)});
     Check(store.status());
     store_ = std::move(*store);
-    auto index = ev::HnswIndex::Open({dir_, metric_, params_}, store_.get());
+    ev::HnswIndex::Options options{dir_, metric_, params_};
+    options.quantization = quantization_;
+    auto index = ev::HnswIndex::Open(options, store_.get());
     Check(index.status());
     index_ = std::move(*index);
   }
   double BytesPerVector() const {
-    return store_->bytes_per_vector() + index_->graph_bytes_per_vector();
+    return store_->bytes_per_vector() + index_->graph_bytes_per_vector() +
+           index_->code_bytes_per_vector();
   }
+  bool quantized() const { return index_->quantized(); }
   uint64_t MappedBytes() const { return store_->mapped_bytes() + index_->mapped_bytes(); }
   uint32_t indexed_count() const { return index_->indexed_count(); }
   int max_level() const { return index_->max_level(); }
@@ -458,6 +501,7 @@ class EngramPeer final : public AnnPeer {
   size_t dim_;
   ev::Metric metric_;
   ev::HnswParams params_;
+  ev::Quantization quantization_;
   std::unique_ptr<ev::VectorStore> store_;
   std::unique_ptr<ev::HnswIndex> index_;
 };
@@ -561,7 +605,8 @@ int Run(const Flags& flags) {
     const double heap = (static_cast<double>(HeapBytes()) - static_cast<double>(heap_before)) / n;
     if (auto* e = dynamic_cast<EngramPeer*>(peer.get())) {
       r.bytes_per_vector = e->BytesPerVector() + std::max(0.0, heap);
-      r.bytes_note = "files in use: vector + norm + links; " +
+      r.bytes_note = std::string("files in use: vector + norm + links") +
+                     (e->quantized() ? " + int8 codes; " : "; ") +
                      Fmt("%.0f", e->MappedBytes() / double(n)) + " mapped incl. segment slack";
     } else {
       r.bytes_per_vector = heap;
@@ -574,6 +619,11 @@ int Run(const Flags& flags) {
   if (HasPeer(flags, "faiss")) {
     build([&] { return std::make_unique<FaissPeer>(dim, metric, flags.m, flags.ef_construction); },
           base.data());
+  }
+  if (HasPeer(flags, "faiss_sq8")) {
+    build(
+        [&] { return std::make_unique<FaissSqPeer>(dim, metric, flags.m, flags.ef_construction); },
+        base.data());
   }
   if (HasPeer(flags, "hnswlib")) {
     build(
@@ -592,11 +642,20 @@ int Run(const Flags& flags) {
     std::fprintf(stderr, "skipping hnswlib_native: not built (compiler without -march=native)\n");
 #endif
   }
-  if (HasPeer(flags, "engram")) {
+  struct Persistence {
+    std::string name;
+    double checkpoint_s, reopen_ms, first_query_ms;
+  };
+  std::vector<Persistence> persistence;
+  for (const auto& [peer_name, quantization] :
+       {std::pair{"engram", ev::Quantization::kNone},
+        std::pair{"engram_int8", ev::Quantization::kInt8}}) {
+    if (!HasPeer(flags, peer_name)) continue;
     build(
         [&] {
-          auto peer =
-              std::make_unique<EngramPeer>(flags.dir, dim, metric, flags.m, flags.ef_construction);
+          auto peer = std::make_unique<EngramPeer>(
+              flags.dir + (quantization == ev::Quantization::kInt8 ? "_int8" : ""), dim, metric,
+              flags.m, flags.ef_construction, quantization);
           engram = peer.get();
           return peer;
         },
@@ -613,6 +672,7 @@ int Run(const Flags& flags) {
     engram->Search(engram_queries.data(), 1, k, 64, ids);
     first_query_ms = first.WallSeconds() * 1e3;
     if (engram->indexed_count() != n) Usage("engram reopened with the wrong node count");
+    persistence.push_back({engram->name(), checkpoint_s, reopen_ms, first_query_ms});
   }
 
   // ---- query sweep, interleaved across peers
@@ -625,7 +685,9 @@ int Run(const Flags& flags) {
   for (size_t e = 0; e < flags.efs.size(); ++e) {
     for (size_t rep = 0; rep < flags.repeats; ++rep) {
       for (size_t p = 0; p < peers.size(); ++p) {
-        const float* qs = peers[p].get() == engram ? engram_queries.data() : queries.data();
+        const float* qs = dynamic_cast<EngramPeer*>(peers[p].get()) != nullptr
+                              ? engram_queries.data()
+                              : queries.data();
         Timer t;
         peers[p]->Search(qs, nq, k, flags.efs[e], ids);
         Cell& c = cells[{e, p}];
@@ -652,13 +714,16 @@ int Run(const Flags& flags) {
   }
   md << "\n";
   // QPS ratio against hnswlib (the same-flags build) measured in the same loops.
-  size_t ref = SIZE_MAX;
+  // And against Engram's float index, for the int8 row.
+  size_t ref = SIZE_MAX, engram_ref = SIZE_MAX;
   for (size_t p = 0; p < peers.size(); ++p) {
     if (peers[p]->name() == "hnswlib") ref = p;
+    if (peers[p]->name() == "engram HnswIndex") engram_ref = p;
   }
   md << "| ef | library | recall@" << k << " | QPS (median, wall) | QPS (per cpu-s) |"
-     << (ref != SIZE_MAX ? " QPS / hnswlib |" : "") << "\n|---:|---|---:|---:|---:|"
-     << (ref != SIZE_MAX ? "---:|" : "") << "\n";
+     << (ref != SIZE_MAX ? " QPS / hnswlib |" : "")
+     << (engram_ref != SIZE_MAX ? " QPS / engram float |" : "") << "\n|---:|---|---:|---:|---:|"
+     << (ref != SIZE_MAX ? "---:|" : "") << (engram_ref != SIZE_MAX ? "---:|" : "") << "\n";
   for (size_t e = 0; e < flags.efs.size(); ++e) {
     for (size_t p = 0; p < peers.size(); ++p) {
       const Cell& c = cells[{e, p}];
@@ -668,13 +733,18 @@ int Run(const Flags& flags) {
       if (ref != SIZE_MAX) {
         md << " " << Fmt("%.2f", Median(c.qps_wall) / Median(cells[{e, ref}].qps_wall)) << " |";
       }
+      if (engram_ref != SIZE_MAX) {
+        md << " " << Fmt("%.2f", Median(c.qps_wall) / Median(cells[{e, engram_ref}].qps_wall))
+           << " |";
+      }
       md << "\n";
     }
   }
-  if (engram != nullptr) {
-    md << "\nEngram persistence: Checkpoint() (msync + header) " << Fmt("%.2f", checkpoint_s)
-       << " s; clean reopen (map segments, read header, no rebuild) " << Fmt("%.1f", reopen_ms)
-       << " ms; first query after reopen " << Fmt("%.2f", first_query_ms)
+  for (const Persistence& e : persistence) {
+    md << "\n"
+       << e.name << " persistence: Checkpoint() (msync + header) " << Fmt("%.2f", e.checkpoint_s)
+       << " s; clean reopen (map segments, read header, no rebuild) " << Fmt("%.1f", e.reopen_ms)
+       << " ms; first query after reopen " << Fmt("%.2f", e.first_query_ms)
        << " ms (page cache warm); top level " << engram->max_level() << ".\n";
   }
   std::string report = md.str();

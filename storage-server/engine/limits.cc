@@ -26,6 +26,10 @@ absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig*
   if (p->m() == 0) p->set_m(16);
   if (p->ef_construction() == 0) p->set_ef_construction(200);
   if (p->ef_search() == 0) p->set_ef_search(64);
+  if (p->quantization() == v1::QUANTIZATION_UNSPECIFIED) p->set_quantization(v1::QUANTIZATION_NONE);
+  if (!v1::Quantization_IsValid(p->quantization())) {
+    return InvalidField("config.index_params.quantization", "unknown quantization");
+  }
   if (p->m() < 2 || p->m() > 128) return InvalidField("config.index_params.m", "must be in 2..128");
   if (p->ef_construction() < p->m() || p->ef_construction() > limits.max_ef) {
     return InvalidField("config.index_params.ef_construction",

@@ -52,8 +52,8 @@ absl::Status ValidateAtMost(absl::string_view field, uint64_t value, uint64_t ma
 // Attributes a namespace's keyword index may score beside the content (NamespaceConfig).
 inline constexpr int kMaxKeywordFields = 7;
 
-// Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64, "hashing",
-// keyword field weight 1 and b 0.75) and checks ranges.
+// Applies defaults (dimension 384, COSINE, m 16, ef_construction 200, ef_search 64,
+// quantization NONE, "hashing", keyword field weight 1 and b 0.75) and checks ranges.
 absl::Status NormalizeNamespaceConfig(const Limits& limits, v1::NamespaceConfig* config);
 
 // Checks a concept for a put into a namespace of `dimension`; fills in defaults (strength and

@@ -118,6 +118,10 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
   iopts.metric = ToVectorMetric(state.config.metric());
   iopts.params.M = state.config.index_params().m();
   iopts.params.ef_construction = state.config.index_params().ef_construction();
+  // UNSPECIFIED is how namespaces created before the option read back: float, as they were built.
+  iopts.quantization = state.config.index_params().quantization() == v1::QUANTIZATION_INT8
+                           ? vector::Quantization::kInt8
+                           : vector::Quantization::kNone;
   ASSIGN_OR_RETURN(ns->index_, vector::HnswIndex::Open(iopts, ns->vectors_.get()));
   // The vector store may hold slots past the checkpoint (flushed by a checkpoint that did not
   // finish, or by a snapshot cut); the log replay re-puts them.

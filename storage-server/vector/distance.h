@@ -31,10 +31,18 @@ std::string_view MetricName(Metric metric);
 // `padded_dim` must be a positive multiple of kDimAlignment.
 using DistanceKernel = float (*)(const float* a, const float* b, size_t padded_dim);
 
+// The kernel of quantized search (see ScalarQuantizer): sum v[i] * code[i] of an int16 query
+// table (|v[i]| <= kMaxCodeQueryValue) and uint8 codes, both padded to `padded_dim` (a multiple
+// of kDimAlignment, at most 4096; padding is 0). Integer products summed in int32 lanes (no
+// overflow within those bounds), returned as float.
+inline constexpr int kMaxCodeQueryValue = 16383;
+using CodeDotKernel = float (*)(const int16_t* v, const uint8_t* code, size_t padded_dim);
+
 struct DistanceKernels {
-  DistanceKernel dot;     // sum a[i] * b[i]
-  DistanceKernel l2_sqr;  // sum (a[i] - b[i])^2
-  const char* isa;        // "avx512f", "avx2+fma" or "sse2"
+  DistanceKernel dot;      // sum a[i] * b[i]
+  DistanceKernel l2_sqr;   // sum (a[i] - b[i])^2
+  CodeDotKernel code_dot;  // sum v[i] * code[i]
+  const char* isa;         // "avx512f", "avx2+fma" or "sse2"; code_dot needs avx512bw too
 };
 
 // The kernels for this CPU (chosen once).

@@ -14,15 +14,24 @@
 namespace engram::storage::vector {
 namespace {
 
-TEST(HnswConcurrencyTest, SearchesWhileInserting) {
+// With Quantization::kInt8 the readers also cross the moment the quantizer is trained (slot
+// 999) and search codes the indexer writes while they read.
+class HnswConcurrencyTest : public ::testing::TestWithParam<Quantization> {};
+
+TEST_P(HnswConcurrencyTest, SearchesWhileInserting) {
   constexpr uint32_t kDim = 16, kN = 3000, kReaders = 2;
   auto data = testing::ClusteredVectors(kN, kDim, 10, 0.3f, 3);
-  auto dir = std::filesystem::path(::testing::TempDir()) / "hnsw_concurrency";
+  auto dir = std::filesystem::path(::testing::TempDir()) /
+             (GetParam() == Quantization::kInt8 ? "hnsw_concurrency_int8" : "hnsw_concurrency");
   std::filesystem::remove_all(dir);
   auto store = VectorStore::Open({dir, kDim, 1 << 14, 1 << 12});
   ASSERT_TRUE(store.ok()) << store.status();
   // Small segments: the indexer maps new ones while readers search.
-  auto index = HnswIndex::Open({dir, Metric::kCosine, {8, 40}, 1 << 12, 1 << 12}, store->get());
+  HnswIndex::Options options{dir, Metric::kCosine, {8, 40}, 1 << 12, 1 << 12};
+  options.quantization = GetParam();
+  options.quantization_train_count = 1000;
+  options.code_segment_bytes = 1 << 12;
+  auto index = HnswIndex::Open(options, store->get());
   ASSERT_TRUE(index.ok()) << index.status();
   VectorStore& vs = **store;
   HnswIndex& hnsw = **index;
@@ -81,7 +90,14 @@ TEST(HnswConcurrencyTest, SearchesWhileInserting) {
     recall += testing::Recall(hnsw.Search(query, 10, 64), hnsw.ExactSearch(query, 10, 0, kN));
   }
   EXPECT_GE(recall / 100, 0.95);
+  EXPECT_EQ(hnsw.quantized(), GetParam() == Quantization::kInt8);
 }
+
+INSTANTIATE_TEST_SUITE_P(Quantization, HnswConcurrencyTest,
+                         ::testing::Values(Quantization::kNone, Quantization::kInt8),
+                         [](const auto& info) {
+                           return std::string(info.param == Quantization::kInt8 ? "int8" : "none");
+                         });
 
 }  // namespace
 }  // namespace engram::storage::vector

@@ -28,6 +28,7 @@ struct HnswScratch {
   std::vector<HnswCandidate> pool;        // candidates when pruning a neighbour's list
   std::vector<HnswCandidate> pruned;
   std::vector<float> query;
+  std::vector<int16_t> code_query;  // quantized search: the kernel's query table
 
   uint16_t NewEpoch(uint32_t count) {
     if (visited.size() < count) visited.resize(std::max<size_t>(count, visited.size() * 3 / 2));
@@ -46,6 +47,23 @@ namespace {
 using internal::HnswCandidate;
 
 constexpr char kMetaFile[] = "hnsw.meta";
+constexpr char kQuantFile[] = "hnsw_quant.params";
+constexpr char kCodesPrefix[] = "hnsw_codes";
+constexpr uint64_t kQuantMagic = 0x31385153474e4545;  // "EENGSQ81"
+constexpr uint32_t kQuantVersion = 1;
+
+// hnsw_quant.params: this header, the ScalarQuantizer's ranges, then an XXH64 of all before it.
+struct QuantHeader {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t metric;
+  uint32_t dim;
+  uint32_t padded_dim;
+  uint32_t train_count;  // the ranges come from slots [0, train_count)
+  uint32_t reserved;
+  uint64_t code_segment_bytes;
+};
+static_assert(sizeof(QuantHeader) == 40);
 constexpr uint64_t kMagic = 0x31574e48474e4545;  // "EENGHNW1"
 constexpr uint32_t kFormatVersion = 1;
 
@@ -137,6 +155,38 @@ struct HnswIndex::Dist {
   }
 };
 
+// Quantized distances for one query (lower is better), on the scale of Dist: an int16 query table
+// against the 8-bit codes (for cosine, of the unit vector); see ScalarQuantizer. A code record is
+// [padded_dim code bytes][float L2Term].
+template <Metric kMetric>
+struct HnswIndex::CodeDist {
+  const RecordArray* codes;
+  CodeDotKernel kernel;
+  const int16_t* table;
+  float scale;
+  float offset;
+  size_t padded_dim;
+
+  const uint8_t* Code(uint32_t id) const { return reinterpret_cast<const uint8_t*>(codes->At(id)); }
+  float operator()(uint32_t id) const {
+    const uint8_t* code = Code(id);
+    const float k = kernel(table, code, padded_dim);
+    if constexpr (kMetric == Metric::kL2) {
+      float term;
+      std::memcpy(&term, code + padded_dim, sizeof term);
+      return offset + term + scale * k;
+    }
+    return -(offset + scale * k);
+  }
+  void Prefetch(uint32_t id) const {
+    const char* p = reinterpret_cast<const char*>(Code(id));
+    for (size_t off = 0; off < std::min(padded_dim, kMaxPrefetchBytes); off += 64) {
+      __builtin_prefetch(p + off, 0, 3);
+    }
+    __builtin_prefetch(p + padded_dim + sizeof(float) - 1, 0, 3);
+  }
+};
+
 namespace internal {
 
 // Scratch objects for concurrent searches, reused so a warm search allocates nothing. A pool
@@ -191,6 +241,8 @@ HnswIndex::HnswIndex(const Options& options, const VectorStore* store)
       m0_(2 * options.params.M),
       kernels_(Kernels()),
       scratch_pool_(std::make_unique<internal::HnswScratchPool>()),
+      quantization_(options.quantization),
+      train_count_(std::max<uint32_t>(options.quantization_train_count, 1)),
       insert_scratch_(std::make_unique<internal::HnswScratch>()) {
   // P(level >= l) = M^-l, i.e. hnswlib's floor(-ln(U) / ln(M)), computed in integers so that it
   // is the same on every machine.
@@ -267,6 +319,9 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
                    SegmentedFile::Open({options.dir, "hnsw_upper", effective.upper_segment_bytes}));
   if (!exists) {
     RETURN_IF_ERROR(index->WriteMeta(0, 0, 0));
+    if (index->quantization_ != Quantization::kNone) {
+      RETURN_IF_ERROR(index->LoadQuantizer(options, 0));
+    }
     return index;
   }
 
@@ -290,7 +345,127 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Open(const Options& option
   index->entry_.store(meta.entry, std::memory_order_release);
   index->upper_used_.store(meta.upper_used, std::memory_order_release);
   index->checkpointed_ = count;
+  if (index->quantization_ != Quantization::kNone) {
+    RETURN_IF_ERROR(index->LoadQuantizer(options, count));
+  }
   return index;
+}
+
+absl::Status HnswIndex::LoadQuantizer(const Options& options, uint32_t count) {
+  const std::filesystem::path path = dir_ / kQuantFile;
+  const uint32_t pd = store_->padded_dim();
+  uint64_t segment_bytes = options.code_segment_bytes;
+  std::unique_ptr<const ScalarQuantizer> loaded;
+  auto raw = ReadSmallFile(path);
+  if (raw.ok()) {
+    QuantHeader h{};
+    const size_t ranges = size_t{pd} * 2 * sizeof(float);
+    if (raw->size() != sizeof h + ranges + sizeof(uint64_t)) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": size ", raw->size()));
+    }
+    std::memcpy(&h, raw->data(), sizeof h);
+    uint64_t checksum;
+    std::memcpy(&checksum, raw->data() + sizeof h + ranges, sizeof checksum);
+    if (h.magic != kQuantMagic || checksum != XXH64(raw->data(), sizeof h + ranges, 0)) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": bad magic or checksum"));
+    }
+    if (h.version != kQuantVersion || h.metric != static_cast<uint32_t>(metric_) ||
+        h.dim != store_->dim() || h.padded_dim != pd) {
+      return absl::FailedPreconditionError(absl::StrCat(path.string(), ": version ", h.version,
+                                                        " metric ", h.metric, " dim ", h.dim,
+                                                        " does not match this index"));
+    }
+    segment_bytes = h.code_segment_bytes;
+    // Ranges trained past the checkpoint (a crash before the next one) are retrained later:
+    // training is a pure function of the first slots, which the log replay puts back the same.
+    if (h.train_count <= count) {
+      ASSIGN_OR_RETURN(ScalarQuantizer q,
+                       ScalarQuantizer::Parse(std::string_view(*raw).substr(sizeof h, ranges),
+                                              store_->dim(), pd));
+      loaded = std::make_unique<const ScalarQuantizer>(std::move(q));
+    }
+  } else if (!absl::IsNotFound(raw.status())) {
+    return raw.status();
+  }
+  ASSIGN_OR_RETURN(codes_,
+                   RecordArray::Open(dir_, kCodesPrefix, pd + sizeof(float), segment_bytes));
+  if (loaded != nullptr) {
+    if (codes_->records_capacity() < count) {
+      return absl::DataLossError(absl::StrCat(dir_.string(), ": ", kCodesPrefix, " files hold ",
+                                              codes_->records_capacity(), " codes, need ", count));
+    }
+    quantizer_ = std::move(loaded);
+    codes_flushed_ = count;
+    quantized_.store(true, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  // Built without quantization (or trained after the last checkpoint): derive the codes now.
+  if (count >= train_count_) return Train(count);
+  return absl::OkStatus();
+}
+
+void HnswIndex::EncodeSlot(const ScalarQuantizer& quantizer, uint32_t slot, Scratch& s) {
+  const size_t pd = store_->padded_dim();
+  s.query.resize(pd);
+  internal::PrepareQuery(metric_, store_->Get(slot), store_->dim(), pd, s.query.data());
+  WriteCode(quantizer, s.query.data(), slot);
+}
+
+void HnswIndex::WriteCode(const ScalarQuantizer& quantizer, const float* x, uint32_t slot) {
+  uint8_t* record = reinterpret_cast<uint8_t*>(codes_->At(slot));
+  quantizer.Encode(x, record);
+  const float term = quantizer.L2Term(record);
+  std::memcpy(record + store_->padded_dim(), &term, sizeof term);
+}
+
+absl::Status HnswIndex::Train(uint32_t end) {
+  const uint32_t pd = store_->padded_dim();
+  const uint32_t n = std::min(train_count_, end);
+  Scratch& s = *insert_scratch_;
+  std::vector<float> rows(size_t{n} * pd);
+  for (uint32_t i = 0; i < n; ++i) {
+    internal::PrepareQuery(metric_, store_->Get(i), store_->dim(), pd, &rows[size_t{i} * pd]);
+  }
+  auto trained = std::make_unique<const ScalarQuantizer>(ScalarQuantizer::Train(
+      store_->dim(), pd, n, [&](uint32_t i) { return &rows[size_t{i} * pd]; }));
+  RETURN_IF_ERROR(codes_->EnsureRecords(end));
+  for (uint32_t i = 0; i < n; ++i) {
+    WriteCode(*trained, &rows[size_t{i} * pd], i);
+  }
+  for (uint32_t i = n; i < end; ++i) EncodeSlot(*trained, i, s);
+  RETURN_IF_ERROR(codes_->Flush(0, end));
+
+  QuantHeader h{};
+  h.magic = kQuantMagic;
+  h.version = kQuantVersion;
+  h.metric = static_cast<uint32_t>(metric_);
+  h.dim = store_->dim();
+  h.padded_dim = pd;
+  h.train_count = n;
+  h.code_segment_bytes = codes_->segment_bytes();
+  std::string file(reinterpret_cast<const char*>(&h), sizeof h);
+  file += trained->Serialize();
+  const uint64_t checksum = XXH64(file.data(), file.size(), 0);
+  file.append(reinterpret_cast<const char*>(&checksum), sizeof checksum);
+  RETURN_IF_ERROR(WriteFileAtomically(dir_ / kQuantFile, file.data(), file.size()));
+
+  quantizer_ = std::move(trained);
+  codes_flushed_ = end;
+  quantized_.store(true, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::EncodeUpTo(uint32_t end) {
+  if (quantizer_ == nullptr) {
+    return end >= train_count_ ? Train(end) : absl::OkStatus();
+  }
+  RETURN_IF_ERROR(codes_->EnsureRecords(end));
+  EncodeSlot(*quantizer_, end - 1, *insert_scratch_);
+  return absl::OkStatus();
+}
+
+uint64_t HnswIndex::code_bytes_per_vector() const {
+  return quantized() ? store_->padded_dim() + sizeof(float) : 0;
 }
 
 uint32_t* HnswIndex::List(uint32_t id, int level) const {
@@ -319,14 +494,16 @@ double HnswIndex::graph_bytes_per_vector() const {
   return n == 0 ? 0.0 : static_cast<double>(graph_bytes()) / n;
 }
 
-uint64_t HnswIndex::mapped_bytes() const { return links_->mapped_bytes() + upper_->capacity(); }
+uint64_t HnswIndex::mapped_bytes() const {
+  return links_->mapped_bytes() + upper_->capacity() +
+         (codes_ != nullptr ? codes_->mapped_bytes() : 0);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Search
 
-template <Metric kMetric>
-HnswCandidate HnswIndex::Greedy(const Dist<kMetric>& dist, Candidate cur, int level,
-                                uint32_t count) const {
+template <typename D>
+HnswCandidate HnswIndex::Greedy(const D& dist, Candidate cur, int level, uint32_t count) const {
   for (bool changed = true; changed;) {
     changed = false;
     const uint32_t* list = List(cur.id, level);
@@ -348,8 +525,8 @@ HnswCandidate HnswIndex::Greedy(const Dist<kMetric>& dist, Candidate cur, int le
 // The ef-bounded best-first search of one level (Algorithm 2 of the paper), as hnswlib's
 // searchBaseLayerST: with a filter, rejected nodes are expanded like any other but never enter
 // `results`, and the search does not stop before it holds ef allowed nodes or runs out of graph.
-template <Metric kMetric, bool kFiltered>
-void HnswIndex::SearchLevel(const Dist<kMetric>& dist, Candidate entry, int level, size_t ef,
+template <bool kFiltered, typename D>
+void HnswIndex::SearchLevel(const D& dist, Candidate entry, int level, size_t ef,
                             const SlotFilter* filter, uint32_t count, Scratch& s) const {
   const uint16_t epoch = s.NewEpoch(count);
   uint16_t* const visited = s.visited.data();
@@ -428,19 +605,54 @@ SearchResults HnswIndex::SearchImpl(const float* query, size_t k, size_t ef,
   const DistanceKernel kernel = kMetric == Metric::kL2 ? kernels_.l2_sqr : kernels_.dot;
   const Dist<kMetric> dist{store_, kernel, s.query.data(), pd};
 
+  ef = std::max(ef, k);
+  if (quantized_.load(std::memory_order_acquire)) {
+    return SearchQuantized(dist, k, ef, filter, entry, count, s);
+  }
   const uint32_t ep = static_cast<uint32_t>(entry);
   const int top = static_cast<int>(entry >> 32) - 1;
   Candidate cur{dist(ep), ep};
   for (int level = top; level > 0; --level) cur = Greedy(dist, cur, level, count);
 
-  ef = std::max(ef, k);
   if (filter != nullptr) {
-    SearchLevel<kMetric, true>(dist, cur, 0, ef, filter, count, s);
+    SearchLevel<true>(dist, cur, 0, ef, filter, count, s);
   } else {
-    SearchLevel<kMetric, false>(dist, cur, 0, ef, nullptr, count, s);
+    SearchLevel<false>(dist, cur, 0, ef, nullptr, count, s);
   }
   std::sort_heap(s.results.begin(), s.results.end(), Worse());
   const size_t n = std::min(k, s.results.size());
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.emplace_back(-s.results[i].dist, s.results[i].id);
+  return out;
+}
+
+// The traversal with int8 codes, then the float re-rank of its ef candidates.
+template <Metric kMetric>
+SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, size_t ef,
+                                         const SlotFilter* filter, uint64_t entry, uint32_t count,
+                                         Scratch& s) const {
+  const size_t pd = store_->padded_dim();
+  s.code_query.resize(pd);
+  CodeDist<kMetric> code{codes_.get(), kernels_.code_dot, s.code_query.data(), 0, 0, pd};
+  if constexpr (kMetric == Metric::kL2) {
+    quantizer_->PrepareL2(dist.query, s.code_query.data(), &code.scale, &code.offset);
+  } else {
+    quantizer_->PrepareDot(dist.query, s.code_query.data(), &code.scale, &code.offset);
+  }
+  const uint32_t ep = static_cast<uint32_t>(entry);
+  const int top = static_cast<int>(entry >> 32) - 1;
+  Candidate cur{code(ep), ep};
+  for (int level = top; level > 0; --level) cur = Greedy(code, cur, level, count);
+  if (filter != nullptr) {
+    SearchLevel<true>(code, cur, 0, ef, filter, count, s);
+  } else {
+    SearchLevel<false>(code, cur, 0, ef, nullptr, count, s);
+  }
+  for (Candidate& c : s.results) dist.Prefetch(c.id);
+  for (Candidate& c : s.results) c.dist = dist(c.id);
+  const size_t n = std::min(k, s.results.size());
+  std::partial_sort(s.results.begin(), s.results.begin() + n, s.results.end(), Worse());
+  SearchResults out;
   out.reserve(n);
   for (size_t i = 0; i < n; ++i) out.emplace_back(-s.results[i].dist, s.results[i].id);
   return out;
@@ -573,7 +785,7 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
   Candidate cur{dist(ep), ep};
   for (int l = top; l > level; --l) cur = Greedy(dist, cur, l, slot);
   for (int l = std::min(level, top); l >= 0; --l) {
-    SearchLevel<kMetric, false>(dist, cur, l, params_.ef_construction, nullptr, slot, s);
+    SearchLevel<false>(dist, cur, l, params_.ef_construction, nullptr, slot, s);
     std::sort_heap(s.results.begin(), s.results.end(), Worse());
     SelectNeighbors(dist, s.results, params_.M, s.selected);
     uint32_t* own = List(slot, l);
@@ -599,6 +811,8 @@ absl::Status HnswIndex::Insert(uint32_t slot) {
     return absl::FailedPreconditionError(
         absl::StrCat("hnsw insert: slot ", slot, " is not published in the vector store"));
   }
+  // The code goes in before InsertImpl publishes the node (its release of count_ covers it).
+  if (quantization_ != Quantization::kNone) RETURN_IF_ERROR(EncodeUpTo(slot + 1));
   switch (metric_) {
     case Metric::kL2:
       return InsertImpl<Metric::kL2>(slot);
@@ -621,6 +835,10 @@ absl::Status HnswIndex::Checkpoint() {
   // the dirty pages.
   RETURN_IF_ERROR(links_->Flush(0, count));
   RETURN_IF_ERROR(upper_->Flush(0, upper_used));
+  if (quantized_.load(std::memory_order_relaxed) && codes_flushed_ < count) {
+    RETURN_IF_ERROR(codes_->Flush(codes_flushed_, count));
+    codes_flushed_ = count;
+  }
   RETURN_IF_ERROR(WriteMeta(count, entry, upper_used));
   checkpointed_ = count;
   return absl::OkStatus();

@@ -10,6 +10,9 @@
 //   hnsw.meta           header written by Checkpoint(): format version, metric, dim, M, M0,
 //                       ef_construction, level seed, node count, entry point, max level,
 //                       bytes of upper links used, XXH64 checksum
+//   hnsw_codes.NNNNNN   INT8 quantization only, per node: padded_dim uint8 codes (ScalarQuantizer)
+//                       and the float L2Term of the code
+//   hnsw_quant.params   INT8 only: the quantizer's per-dimension ranges, written once when trained
 // Construction follows hnswlib: ef_construction-wide search per level, neighbours chosen by the
 // heuristic of hnswlib's getNeighborsByHeuristic2 (M per node, 2M at level 0), back-links pruned
 // by the same heuristic when full. A node's level comes from a hash of (level_seed, slot), not
@@ -23,6 +26,21 @@
 //     RETURN_IF_ERROR(index->Insert(index->indexed_count()));
 //   SearchResults hits = index->Search(query, /*k=*/10, /*ef=*/64, &live_filter);  // any thread
 //   RETURN_IF_ERROR(store->Flush()); RETURN_IF_ERROR(index->Checkpoint());        // checkpoint
+//
+// Quantization (Options::quantization = kInt8): the graph is built with float distances exactly
+// as without it (same link files), and each node also gets an 8-bit code of its vector (for
+// cosine, of the unit vector). Once trained, Search() walks the graph with the quantized distance
+// (an int16 query table against the codes: ~4x fewer bytes per visited node and integer
+// multiply-adds instead of float ones) and re-scores its ef
+// candidates with the float vectors before returning the best k, so scores are exact. The
+// quantizer is trained once, deterministically, on the first `quantization_train_count` slots
+// (per-dimension 0.1/99.9 % quantile ranges), when the indexer reaches that slot; before that the
+// index searches with float distances. Later vectors outside the ranges are clipped.
+// Durability: the codes of the training slots are msynced before hnsw_quant.params is written;
+// later codes are msynced by Checkpoint() before hnsw.meta. Open() trusts the codes of every
+// checkpointed node when hnsw_quant.params exists and covers them, and otherwise (an index built
+// without quantization, or a crash before training) trains and encodes from the vector store if
+// enough nodes exist. All files start with "hnsw", so snapshots copy them with the graph.
 //
 // Thread-safety: one indexer thread calls Insert() and Checkpoint() (or the caller serialises
 // them). Any number of threads call Search(), ExactSearch() and the accessors concurrently with
@@ -52,6 +70,7 @@
 #include "storage-server/mmap/segmented_file.h"
 #include "storage-server/vector/distance.h"
 #include "storage-server/vector/record_array.h"
+#include "storage-server/vector/scalar_quantizer.h"
 #include "storage-server/vector/search.h"
 #include "storage-server/vector/vector_store.h"
 
@@ -65,6 +84,8 @@ struct HnswCandidate {
 struct HnswScratch;
 class HnswScratchPool;
 }  // namespace internal
+
+enum class Quantization : uint32_t { kNone = 0, kInt8 = 1 };
 
 struct HnswParams {
   uint32_t M = 16;                         // links per node on levels >= 1; 2M on level 0. [2, 128]
@@ -80,6 +101,9 @@ class HnswIndex {
     HnswParams params;
     uint64_t link_segment_bytes = uint64_t{16} << 20;  // power of two
     uint64_t upper_segment_bytes = uint64_t{4} << 20;  // power of two
+    Quantization quantization = Quantization::kNone;
+    uint32_t quantization_train_count = 8192;         // >= 1
+    uint64_t code_segment_bytes = uint64_t{8} << 20;  // power of two; fixed at training
   };
   static constexpr int kMaxLevel = 31;
 
@@ -128,6 +152,11 @@ class HnswIndex {
   double graph_bytes_per_vector() const;
   // Bytes of the mapped link files (what they take on disk; grows a segment at a time).
   uint64_t mapped_bytes() const;
+  // Quantization: whether searches walk the graph with int8 codes now, and the code bytes per
+  // indexed node (0 without quantization).
+  Quantization quantization() const { return quantization_; }
+  bool quantized() const { return quantized_.load(std::memory_order_acquire); }
+  uint64_t code_bytes_per_vector() const;
 
   // Indexer thread: the node count of the last checkpoint (or of Open()).
   uint32_t checkpointed_count() const { return checkpointed_; }
@@ -140,6 +169,8 @@ class HnswIndex {
   using Scratch = internal::HnswScratch;
   template <Metric kMetric>
   struct Dist;
+  template <Metric kMetric>
+  struct CodeDist;
 
   HnswIndex(const Options& options, const VectorStore* store);
 
@@ -153,16 +184,28 @@ class HnswIndex {
   template <Metric kMetric>
   absl::Status InsertImpl(uint32_t slot);
   template <Metric kMetric>
-  Candidate Greedy(const Dist<kMetric>& dist, Candidate cur, int level, uint32_t count) const;
-  template <Metric kMetric, bool kFiltered>
-  void SearchLevel(const Dist<kMetric>& dist, Candidate entry, int level, size_t ef,
-                   const SlotFilter* filter, uint32_t count, Scratch& s) const;
+  SearchResults SearchQuantized(const Dist<kMetric>& dist, size_t k, size_t ef,
+                                const SlotFilter* filter, uint64_t entry, uint32_t count,
+                                Scratch& s) const;
+  template <typename D>
+  Candidate Greedy(const D& dist, Candidate cur, int level, uint32_t count) const;
+  template <bool kFiltered, typename D>
+  void SearchLevel(const D& dist, Candidate entry, int level, size_t ef, const SlotFilter* filter,
+                   uint32_t count, Scratch& s) const;
   template <Metric kMetric>
   void SelectNeighbors(const Dist<kMetric>& dist, const std::vector<Candidate>& sorted, size_t m,
                        std::vector<Candidate>& out) const;
   template <Metric kMetric>
   void AddLink(const Dist<kMetric>& dist, uint32_t node, uint32_t new_id, int level, Scratch& s);
   absl::Status WriteMeta(uint32_t count, uint64_t entry, uint64_t upper_used);
+  // Quantization, indexer thread: codes for [0, end) (training first when due), and the
+  // training itself (ranges from the first train_count_ slots, codes [0, end) msynced, then the
+  // params file, then quantized_ published).
+  absl::Status EncodeUpTo(uint32_t end);
+  absl::Status Train(uint32_t end);
+  absl::Status LoadQuantizer(const Options& options, uint32_t count);
+  void EncodeSlot(const ScalarQuantizer& quantizer, uint32_t slot, Scratch& s);
+  void WriteCode(const ScalarQuantizer& quantizer, const float* x, uint32_t slot);
 
   // Constant after Open().
   const std::filesystem::path dir_;
@@ -175,6 +218,14 @@ class HnswIndex {
   std::unique_ptr<RecordArray> links_;
   std::unique_ptr<SegmentedFile> upper_;
   const std::unique_ptr<internal::HnswScratchPool> scratch_pool_;  // thread-safe
+  const Quantization quantization_;
+  const uint32_t train_count_;
+  std::unique_ptr<RecordArray> codes_;  // kInt8 only, from Open()
+
+  // Set once by the indexer before quantized_ is published (release); readers use it only after
+  // reading quantized_ == true (acquire).
+  std::unique_ptr<const ScalarQuantizer> quantizer_;
+  std::atomic<bool> quantized_{false};  // every node below count_ has its code
 
   // Written by the indexer, read by everyone.
   std::atomic<uint32_t> count_{0};
@@ -183,6 +234,7 @@ class HnswIndex {
 
   // Indexer only.
   uint32_t checkpointed_ = 0;
+  uint32_t codes_flushed_ = 0;  // codes [0, codes_flushed_) are durable
   const std::unique_ptr<internal::HnswScratch> insert_scratch_;
 };
 
