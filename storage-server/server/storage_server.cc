@@ -36,7 +36,7 @@ StorageServer::StorageServer(StorageServerConfig config)
     if (disk.snapshots_full) report.degraded.push_back({"snapshot-disk", disk.snapshots_reason});
     return report;
   });
-  host_.grpc()->AddService(&service_);
+  host_.grpc()->AddAsyncService(&service_, service_.async_driver());
 }
 
 StorageServer::~StorageServer() { Shutdown(); }
