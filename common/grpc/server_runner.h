@@ -82,7 +82,10 @@ class ServerRunner {
     metrics::Registry* metrics = nullptr;
     // Threads serving the async methods of AddAsyncService, each draining its own completion
     // queue and running the calls' work inline (async_unary.h). Unused without such a service.
-    int async_threads = 2;
+    // One by default: gRPC 1.51's epoll1 poller lets one thread at a time wait in epoll and hands
+    // that role to another waiting thread after each wake-up, so every extra thread waiting on a
+    // queue (sync pollers too) adds context switches per call (docs/benchmarks.md, 2026-12-04).
+    int async_threads = 1;
   };
 
   explicit ServerRunner(Options options);
