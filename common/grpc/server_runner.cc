@@ -37,6 +37,15 @@ void EnableReflectionOnce() {
   std::call_once(once, [] { grpc::reflection::InitProtoReflectionServerBuilderPlugin(); });
 }
 
+// Shuts down and empties a queue no thread serves (a failed start).
+void DrainQueue(grpc::ServerCompletionQueue* queue) {
+  queue->Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue->Next(&tag, &ok)) {
+  }
+}
+
 }  // namespace
 
 ServerRunner::ServerRunner(Options options)
@@ -62,6 +71,16 @@ void ServerRunner::AddService(grpc::Service* service) {
   services_.push_back(service);
 }
 
+void ServerRunner::AddAsyncService(grpc::Service* service, AsyncServiceDriver* driver) {
+  sync::MutexLock lock(&mu_);
+  if (started_) {
+    spdlog::critical("grpc: AddAsyncService after Start() is ignored");
+    return;
+  }
+  services_.push_back(service);
+  drivers_.push_back(driver);
+}
+
 absl::Status ServerRunner::Start() {
   sync::MutexLock lock(&mu_);
   if (started_ || shut_down_) {
@@ -75,6 +94,9 @@ absl::Status ServerRunner::Start() {
     return absl::InvalidArgumentError(absl::StrCat("max_threads (", options_.max_threads,
                                                    ") must be 0 or more than max_pollers (",
                                                    options_.max_pollers, ")"));
+  }
+  if (!drivers_.empty() && options_.async_threads <= 0) {
+    return absl::InvalidArgumentError("async_threads must be positive with an async service");
   }
   EnableReflectionOnce();
 
@@ -113,14 +135,30 @@ absl::Status ServerRunner::Start() {
   creators.push_back(std::make_unique<RpcInterceptorFactory>(options_.metrics));
   builder.experimental().SetInterceptorCreators(std::move(creators));
 
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
+  if (!drivers_.empty()) {
+    for (int i = 0; i < options_.async_threads; ++i) queues.push_back(builder.AddCompletionQueue());
+  }
+
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
     if (server != nullptr) server->Shutdown();
+    for (auto& queue : queues) DrainQueue(queue.get());
     return absl::UnavailableError(absl::StrCat("failed to start the gRPC server on ",
                                                options_.grpc_address,
                                                " (address in use or invalid?)"));
   }
   server_ = std::move(server);
+  queues_ = std::move(queues);
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    async_threads_.emplace_back([this, queue = queues_[i].get(), drivers = drivers_, i] {
+      pthread_setname_np(pthread_self(), absl::StrCat("grpc_async_", i).c_str());
+      for (AsyncServiceDriver* driver : drivers) driver->Arm(queue);
+      void* tag = nullptr;
+      bool ok = false;
+      while (queue->Next(&tag, &ok)) static_cast<CqTag*>(tag)->Proceed(ok);
+    });
+  }
   port_ = selected_port;
   started_ = true;
   spdlog::info("gRPC server {} listening on {} (port {}, {})", options_.service_name,
@@ -163,7 +201,13 @@ void ServerRunner::Shutdown() {
   // for their handlers to return.
   server_->Shutdown(deadline);
   server_->Wait();
+  // Async calls still finishing use the queues; then nothing starts an operation on them again.
+  for (AsyncServiceDriver* driver : drivers_) driver->Quiesce();
+  for (auto& queue : queues_) queue->Shutdown();
+  for (std::thread& thread : async_threads_) thread.join();  // each drains its queue
+  async_threads_.clear();
   server_.reset();
+  queues_.clear();
   spdlog::info("gRPC server {} stopped", options_.service_name);
 }
 

@@ -21,6 +21,10 @@
 // moment it listens until SetServing(true); Shutdown() turns both NOT_SERVING again. Any other
 // service name answers NOT_FOUND (Check) / SERVICE_UNKNOWN (Watch).
 //
+// Threads: the sync pool (min_pollers..max_pollers, more while handlers block) serves sync
+// methods and health; async methods (AddAsyncService) are served by async_threads threads, one
+// completion queue each, with no hand-off per call.
+//
 // Thread-safety: AddService before Start; everything else is thread-safe.
 // Ownership: services passed to AddService are not owned and must outlive the runner (or at
 // least its Shutdown()). The metrics registry, if any, must outlive the runner.
@@ -28,11 +32,13 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/grpc/async_unary.h"
 #include "common/grpc/health_service.h"
 #include "common/sync/mutex.h"
 #include "common/tls/tls_config.h"
@@ -74,6 +80,12 @@ class ServerRunner {
     tls::ServerTlsConfig tls;
     // Optional, for grpc_server_handled_total / grpc_server_handling_seconds. Not owned.
     metrics::Registry* metrics = nullptr;
+    // Threads serving the async methods of AddAsyncService, each draining its own completion
+    // queue and running the calls' work inline (async_unary.h). Unused without such a service.
+    // One by default: gRPC 1.51's epoll1 poller lets one thread at a time wait in epoll and hands
+    // that role to another waiting thread after each wake-up, so every extra thread waiting on a
+    // queue (sync pollers too) adds context switches per call (docs/benchmarks.md, 2026-12-04).
+    int async_threads = 1;
   };
 
   explicit ServerRunner(Options options);
@@ -82,8 +94,14 @@ class ServerRunner {
   ServerRunner(const ServerRunner&) = delete;
   ServerRunner& operator=(const ServerRunner&) = delete;
 
-  // Registers a sync, async or callback service (not owned). Must precede Start().
+  // Registers a sync service (not owned). Must precede Start(). No callback services: in gRPC
+  // 1.51 they start the "nexting" threads that stalled every call ~100 ms once a second
+  // (async_unary.h); use AddAsyncService.
   void AddService(grpc::Service* service);
+  // Registers a service whose async methods `driver` serves on this runner's completion queues
+  // (Options::async_threads); its other methods are served by the sync pool. Neither is owned;
+  // both must outlive Shutdown(). Must precede Start().
+  void AddAsyncService(grpc::Service* service, AsyncServiceDriver* driver);
 
   // Binds and starts serving. UNAVAILABLE if the address cannot be bound (the port is in use:
   // SO_REUSEPORT is disabled); FAILED_PRECONDITION if called twice or after Shutdown().
@@ -119,6 +137,10 @@ class ServerRunner {
 
   mutable sync::Mutex mu_;
   std::vector<grpc::Service*> services_ ABSL_GUARDED_BY(mu_);
+  std::vector<AsyncServiceDriver*> drivers_ ABSL_GUARDED_BY(mu_);
+  // The async threads' queues (destroyed after server_) and the threads.
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> async_threads_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
   int port_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,8 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/async_unary.h"
 #include "common/grpc/call_canceller.h"
 #include "common/grpc/correlation.h"
 #include "common/logging/correlation.h"
@@ -622,6 +626,201 @@ TEST(TerminationSignalsTest, WaitingThreadWakesOnSignal) {
   ASSERT_EQ(pthread_kill(waiter.native_handle(), SIGINT), 0);
   waiter.join();
   EXPECT_EQ(received.load(), SIGINT);
+}
+
+}  // namespace
+}  // namespace engram::grpcutil
+
+namespace engram::grpcutil {
+namespace {
+
+// The names of this process's threads (/proc/self/task/*/comm).
+std::vector<std::string> OwnThreadNames() {
+  std::vector<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.push_back(name);
+  }
+  return names;
+}
+
+bool HasThread(const std::string& name) {
+  const std::vector<std::string> names = OwnThreadNames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Echo as an async service (AsyncUnaryServer): answered inline on the queue thread, or, for
+// `block`, parked until Release() finishes it from another thread.
+class AsyncEcho {
+ public:
+  using Call = AsyncUnaryCall<echo::EchoRequest, echo::EchoResponse>;
+
+  AsyncEcho() {
+    async_.AddMethod<echo::EchoRequest, echo::EchoResponse>(
+        [this](grpc::ServerContext* c, echo::EchoRequest* r, grpc::ServerAsyncResponseWriter<echo::EchoResponse>* w,
+               grpc::ServerCompletionQueue* cq, void* tag) { service_.RequestEcho(c, r, w, cq, cq, tag); },
+        [this](Call* call) {
+          RpcScope scope(call->context());
+          call->response()->set_message(call->request().message());
+          call->response()->set_correlation_id(std::string(logging::CurrentCorrelationId()));
+          char name[32] = {};
+          pthread_getname_np(pthread_self(), name, sizeof name);
+          {
+            sync::MutexLock lock(&mu_);
+            handler_threads_.insert(name);
+            if (call->request().block()) {
+              parked_.push_back(call);
+              parked_changed_.SignalAll();
+              return;
+            }
+          }
+          if (call->request().fail_with_code() != 0) {
+            call->Finish(grpc::Status(static_cast<grpc::StatusCode>(call->request().fail_with_code()), "requested failure"));
+          } else {
+            call->Finish(grpc::Status::OK);
+          }
+        });
+  }
+
+  grpc::Service* service() { return &service_; }
+  AsyncServiceDriver* driver() { return &async_; }
+
+  void WaitForParked(size_t n) {
+    sync::MutexLock lock(&mu_);
+    while (parked_.size() < n) parked_changed_.Wait(&mu_);
+  }
+  // Finishes every parked call from a thread that is not a queue thread.
+  void ReleaseFromAnotherThread() {
+    std::vector<Call*> calls;
+    {
+      sync::MutexLock lock(&mu_);
+      calls.swap(parked_);
+    }
+    std::thread([&] {
+      for (Call* call : calls) call->FinishOnQueue(grpc::Status::OK);
+    }).join();
+  }
+  std::set<std::string> handler_threads() {
+    sync::MutexLock lock(&mu_);
+    return handler_threads_;
+  }
+
+ private:
+  echo::Echo::AsyncService service_;
+  AsyncUnaryServer async_;
+  sync::Mutex mu_;
+  sync::CondVar parked_changed_;
+  std::vector<Call*> parked_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> handler_threads_ ABSL_GUARDED_BY(mu_);
+};
+
+std::unique_ptr<ServerRunner> StartAsyncRunner(AsyncEcho* echo_service, metrics::Registry* registry) {
+  auto runner = std::make_unique<ServerRunner>(ServerRunner::Options{
+      .service_name = kServiceName, .grpc_address = "127.0.0.1:0", .metrics = registry});
+  runner->AddAsyncService(echo_service->service(), echo_service->driver());
+  EXPECT_TRUE(runner->Start().ok());
+  return runner;
+}
+
+std::unique_ptr<echo::Echo::Stub> EchoStub(int port) {
+  return echo::Echo::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+}
+
+// The point of AsyncUnaryServer: no gRPC "nexting" threads (the 100 ms stall of gRPC 1.51's
+// callback API, see async_unary.h) and no hand-off, each handler runs on a queue thread. The
+// check is by thread names, not timing; it first proves it can see nexting threads: a callback
+// service starts them, and they are gone once that server is shut down.
+TEST(AsyncUnaryServerTest, HandlesCallsInlineOnQueueThreadsAndStartsNoNextingThreads) {
+  metrics::Registry registry;
+  {
+    EchoService callback_service;
+    ServerRunner callback_runner({.service_name = kServiceName, .grpc_address = "127.0.0.1:0"});
+    callback_runner.AddService(&callback_service);
+    ASSERT_TRUE(callback_runner.Start().ok());
+    EXPECT_TRUE(Eventually([] { return HasThread("nexting_thread"); }));
+    callback_runner.Shutdown();
+  }
+  ASSERT_FALSE(HasThread("nexting_thread"));  // joined when the last callback server went away
+
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry);
+  auto stub = EchoStub(runner->port());
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext context;
+    context.AddMetadata(kCorrelationIdMetadataKey, absl::StrCat("async-", i));
+    echo::EchoRequest request;
+    request.set_message(absl::StrCat("hello ", i));
+    echo::EchoResponse response;
+    ASSERT_TRUE(stub->Echo(&context, request, &response).ok());
+    EXPECT_EQ(response.message(), absl::StrCat("hello ", i));
+    EXPECT_EQ(response.correlation_id(), absl::StrCat("async-", i));
+  }
+  {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    request.set_fail_with_code(grpc::StatusCode::NOT_FOUND);
+    echo::EchoResponse response;
+    EXPECT_EQ(stub->Echo(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  for (const std::string& name : echo_service.handler_threads()) {
+    EXPECT_THAT(name, ::testing::StartsWith("grpc_async_"));
+  }
+  EXPECT_FALSE(HasThread("nexting_thread"));
+  // The interceptor (metrics, correlation ids) sees async calls too.
+  EXPECT_THAT(registry.Serialize(), HasSubstr("grpc_server_handled_total"));
+  runner->Shutdown();
+}
+
+// A call finished later from another thread (as the storage writer does) is answered; Shutdown
+// waits for such calls instead of shutting their queues under them.
+TEST(AsyncUnaryServerTest, CallsFinishedFromAnotherThreadAreAnsweredAndShutdownWaitsForThem) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry);
+  auto stub = EchoStub(runner->port());
+  auto health = Health::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", runner->port()), grpc::InsecureChannelCredentials()));
+  constexpr int kCalls = 4;
+  std::vector<grpc::Status> statuses(kCalls);
+  std::vector<std::string> messages(kCalls);
+  auto call = [&](int i) {
+    grpc::ClientContext context;
+    echo::EchoRequest request;
+    request.set_message(absl::StrCat("parked ", i));
+    request.set_block(true);
+    echo::EchoResponse response;
+    statuses[i] = stub->Echo(&context, request, &response);
+    messages[i] = response.message();
+  };
+  // Two answered while the server runs.
+  {
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 2; ++i) clients.emplace_back(call, i);
+    echo_service.WaitForParked(2);
+    echo_service.ReleaseFromAnotherThread();
+    for (auto& t : clients) t.join();
+  }
+  // Two in flight when Shutdown begins; released only once it has (health answers NOT_SERVING
+  // or no longer answers), and still answered.
+  std::vector<std::thread> clients;
+  for (int i = 2; i < kCalls; ++i) clients.emplace_back(call, i);
+  echo_service.WaitForParked(2);
+  std::thread shutdown([&] { runner->Shutdown(); });
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext context;
+    HealthCheckResponse response;
+    grpc::Status s = health->Check(&context, HealthCheckRequest(), &response);
+    return !s.ok() || response.status() == HealthCheckResponse::NOT_SERVING;
+  }));
+  echo_service.ReleaseFromAnotherThread();
+  for (auto& t : clients) t.join();
+  shutdown.join();
+  for (int i = 0; i < kCalls; ++i) {
+    EXPECT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    EXPECT_EQ(messages[i], absl::StrCat("parked ", i));
+  }
 }
 
 }  // namespace

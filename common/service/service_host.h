@@ -57,6 +57,8 @@ struct HostConfig {
   // Most gRPC server threads; calls past them are refused with RESOURCE_EXHAUSTED (0: no limit;
   // grpcutil::ServerRunner::Options::max_threads).
   int grpc_max_threads = 0;
+  // gRPC sync-pool threads kept polling when idle (grpcutil::ServerRunner::Options::min_pollers).
+  int grpc_min_pollers = 2;
   absl::Duration drain_timeout = absl::Seconds(20);
   // gRPC connections are closed (GOAWAY) after this age so clients re-resolve and spread over
   // replicas an HPA added; InfiniteDuration keeps them.

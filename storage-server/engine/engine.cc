@@ -250,6 +250,32 @@ absl::StatusOr<v1::WriteResponse> Engine::Write(v1::WriteRequest request) {
   return std::move(op.response);
 }
 
+void Engine::WriteAsync(v1::WriteRequest request, WriteCallback done) {
+  absl::Status valid = ValidateName("namespace", request.namespace_());
+  absl::StatusOr<std::shared_ptr<NamespaceStore>> ns =
+      valid.ok() ? Find(request.namespace_()) : absl::StatusOr<std::shared_ptr<NamespaceStore>>(valid);
+  if (ns.ok()) valid = NormalizeWriteRequest(options_.limits, (*ns)->config().dimension(), &request);
+  if (!ns.ok() || !valid.ok()) {
+    std::move(done)(ns.ok() ? valid : ns.status());
+    return;
+  }
+  auto* op = new Op;  // owned by its callback from here on
+  op->expected_namespace_id = (*ns)->id();
+  *op->entry.mutable_write() = std::move(request);
+  op->done.SetCallback([op, done = std::move(done)]() mutable {
+    std::unique_ptr<Op> owned(op);
+    if (owned->status.ok()) {
+      std::move(done)(std::move(owned->response));
+    } else {
+      std::move(done)(owned->status);
+    }
+  });
+  if (absl::Status s = Enqueue(op); !s.ok()) {
+    op->status = std::move(s);
+    op->done.count_down();
+  }
+}
+
 absl::StatusOr<v1::GetConceptsResponse> Engine::GetConcepts(
     const v1::GetConceptsRequest& request) const {
   RETURN_IF_ERROR(ValidateName("namespace", request.namespace_()));

@@ -41,6 +41,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -100,6 +101,14 @@ class Engine {
 
   // Writes: atomic and durable (per sync mode) when they return OK.
   absl::StatusOr<v1::WriteResponse> Write(v1::WriteRequest request);
+  // Write without blocking the caller: `done` runs exactly once with what Write would return —
+  // on the calling thread when the request is refused before it is queued (invalid, unknown
+  // namespace, queue full, closing), otherwise on the writer thread once the write is durable
+  // or refused. It runs while the writer is between groups, so it must be quick (hand the result
+  // to another thread) and must not call into the engine. Close() waits for every queued write,
+  // so every `done` has run when Close() returns.
+  using WriteCallback = absl::AnyInvocable<void(absl::StatusOr<v1::WriteResponse>) &&>;
+  void WriteAsync(v1::WriteRequest request, WriteCallback done);
 
   // Reads, at the latest published sequence.
   absl::StatusOr<v1::GetConceptsResponse> GetConcepts(const v1::GetConceptsRequest& request) const;
@@ -163,6 +172,8 @@ class Engine {
   // Queues `op` and waits until the writer is done with it. Data ops count against the queue
   // capacity; control ops (op->control set) do not.
   absl::Status Submit(Op* op);
+  // Queues `op` (same refusals as Submit) without waiting for it.
+  absl::Status Enqueue(Op* op);
   // Runs `fn` on the writer thread, after the writes queued before it.
   absl::Status RunOnWriter(std::function<absl::Status()> fn);
   void WriterLoop();

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engram/storage/v1/storage.pb.h"
@@ -19,12 +20,35 @@
 
 namespace engram::storage {
 
+// How the writer says an op is finished (status/response final): it wakes the submitter blocked
+// in wait(), or, when a callback is set (WriteAsync), runs it instead: the callback owns the op
+// from then on. Either way the writer must not touch the op after count_down().
+class OpDone {
+ public:
+  // Before the op is queued.
+  void SetCallback(absl::AnyInvocable<void() &&> callback) { callback_ = std::move(callback); }
+  void count_down() {
+    if (callback_) {
+      // Moved out first: the callback deletes the op, and with it *this.
+      absl::AnyInvocable<void() &&> callback = std::move(callback_);
+      std::move(callback)();
+      return;
+    }
+    latch_.count_down();
+  }
+  void wait() { latch_.wait(); }
+
+ private:
+  absl::AnyInvocable<void() &&> callback_;
+  std::latch latch_{1};
+};
+
 // A queued request for the writer thread.
 struct Engine::Op {
   v1::LogEntry entry;                     // data ops: what to apply and log
   uint64_t expected_namespace_id = 0;     // writes: the namespace incarnation validated against
   std::function<absl::Status()> control;  // control ops: run on the writer thread between groups
-  std::latch done{1};  // counted down by the writer when status/response are final
+  OpDone done;  // counted down by the writer when status/response are final
   absl::Status status;
   v1::WriteResponse response;
   v1::NamespaceInfo info;

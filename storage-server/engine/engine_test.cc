@@ -8,6 +8,7 @@
 #include <atomic>
 #include <latch>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -577,6 +578,120 @@ TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {
   // The engine reads the clock above (this test's locals) until it is closed: close it here, not
   // in the fixture after they are gone (found by AddressSanitizer: stack-use-after-return).
   engine_.reset();
+}
+
+// WriteAsync does not block its caller: while the writer is stalled on an earlier write, ten
+// WriteAsync calls return with none of them answered; once the writer goes on, all ten are made
+// durable by ONE group commit (one fsync), and each callback runs once, on the writer thread,
+// with the same response Write would give. The writes are then readable.
+TEST_F(EngineTest, WriteAsyncReturnsAtOnceAndItsWritesShareOneGroupCommit) {
+  std::latch release(1);
+  std::latch writer_stalled(1);
+  std::atomic<bool> stalled_once{false};
+  std::atomic<bool> block{false};
+  metrics::Registry registry;
+  absl::Cleanup close = [this] { engine_.reset(); };  // the clock below reads this test's locals
+  EngineOptions o = TestOptions(FreshDir("data"));
+  o.metrics = &registry;
+  o.clock_micros = [&] {
+    if (block.load()) {
+      if (!stalled_once.exchange(true)) writer_stalled.count_down();
+      release.wait();
+    }
+    return absl::ToUnixMicros(absl::Now());
+  };
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  const double groups_before =
+      MetricValue(registry.Serialize(), "engram_storage_group_commit_requests_count");
+  block = true;
+  std::thread first([&] { MustWrite(Batch("n", {PutConcept("first", "x")})); });
+  writer_stalled.wait();  // "first" is inside the stalled writer
+
+  constexpr int kWrites = 10;
+  std::latch answered(kWrites);
+  std::atomic<int> callbacks{0}, ok{0};
+  std::atomic<bool> on_caller_thread{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  std::vector<uint64_t> sequences(kWrites, 0);
+  for (int i = 0; i < kWrites; ++i) {
+    engine_->WriteAsync(Batch("n", {PutConcept(absl::StrCat("a", i), "async")}),
+                        [&, i](absl::StatusOr<v1::WriteResponse> r) {
+                          if (std::this_thread::get_id() == caller) on_caller_thread = true;
+                          if (r.ok() && r->results_size() == 1 && r->results(0).created()) {
+                            sequences[i] = r->sequence();
+                            ++ok;
+                          }
+                          ++callbacks;
+                          answered.count_down();
+                        });
+  }
+  // Every call returned while the writer is still stalled: nothing answered yet.
+  EXPECT_EQ(callbacks.load(), 0);
+  block = false;
+  release.count_down();
+  answered.wait();
+  first.join();
+  EXPECT_EQ(ok.load(), kWrites);
+  EXPECT_FALSE(on_caller_thread.load());
+  // "first" alone, then the ten queued behind it in one group.
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_group_commit_requests_count"),
+            groups_before + 2);
+  for (int i = 0; i < kWrites; ++i) {
+    EXPECT_GT(sequences[i], 0u) << i;
+    EXPECT_EQ(Get("n", {absl::StrCat("a", i)}).concepts_size(), 1) << i;
+  }
+  EXPECT_EQ(callbacks.load(), kWrites);  // exactly once each
+}
+
+// Refusals before the queue answer on the calling thread, before WriteAsync returns, with the
+// status Write gives; refusals by the writer (validation against the state) arrive through the
+// callback too; Close() answers every queued write before it returns.
+TEST_F(EngineTest, WriteAsyncAnswersRefusalsAndCloseAnswersEveryQueuedWrite) {
+  OpenAt(FreshDir("data"));
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  auto write_async = [&](v1::WriteRequest request) {
+    auto result = std::make_shared<std::optional<absl::StatusOr<v1::WriteResponse>>>();
+    auto done = std::make_shared<std::latch>(1);
+    engine_->WriteAsync(std::move(request), [result, done](absl::StatusOr<v1::WriteResponse> r) {
+      *result = std::move(r);
+      done->count_down();
+    });
+    return std::make_pair(result, done);
+  };
+  {
+    auto [result, done] = write_async(Batch("missing", {PutConcept("a", "x")}));
+    ASSERT_TRUE(result->has_value());  // answered before WriteAsync returned
+    EXPECT_EQ((*result)->status().code(), absl::StatusCode::kNotFound);
+  }
+  {
+    auto [result, done] = write_async(Batch("n", {PutConcept("b", "beta", {1, 2})}));
+    ASSERT_TRUE(result->has_value());
+    EXPECT_EQ((*result)->status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    // Valid on its face, refused by the writer: the association's target does not exist.
+    auto [result, done] = write_async(Batch("n", {PutAssoc("x", "ghost", v1::CAUSAL)}));
+    done->wait();
+    EXPECT_EQ((*result)->status().code(), absl::StatusCode::kNotFound);
+  }
+  std::vector<std::pair<std::shared_ptr<std::optional<absl::StatusOr<v1::WriteResponse>>>,
+                        std::shared_ptr<std::latch>>>
+      pending;
+  for (int i = 0; i < 50; ++i) pending.push_back(write_async(Batch("n", {PutConcept(absl::StrCat("c", i), "x")})));
+  ASSERT_TRUE(engine_->Close().ok());
+  for (auto& [result, done] : pending) {
+    ASSERT_TRUE(result->has_value());  // Close() returned after every answer
+    EXPECT_TRUE((*result)->ok()) << (*result)->status();
+  }
+  auto after = engine_->Write(Batch("n", {PutConcept("late", "x")}));
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable);
+  bool answered = false;
+  engine_->WriteAsync(Batch("n", {PutConcept("late", "x")}), [&](absl::StatusOr<v1::WriteResponse> r) {
+    answered = true;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  });
+  EXPECT_TRUE(answered);
 }
 
 // A full data directory: the write is refused with RESOURCE_EXHAUSTED naming the directory and the

@@ -31,6 +31,12 @@ constexpr uint64_t kEntryGrowthBytes = 64;
 }  // namespace
 
 absl::Status Engine::Submit(Op* op) {
+  if (absl::Status s = Enqueue(op); !s.ok()) return s;
+  op->done.wait();
+  return op->status;
+}
+
+absl::Status Engine::Enqueue(Op* op) {
   {
     sync::MutexLock lock(&queue_mu_);
     if (closed_) return absl::UnavailableError("storage engine is shutting down");
@@ -46,8 +52,7 @@ absl::Status Engine::Submit(Op* op) {
     queue_.push_back(op);
   }
   queue_cv_.Signal();
-  op->done.wait();
-  return op->status;
+  return absl::OkStatus();
 }
 
 absl::Status Engine::RunOnWriter(std::function<absl::Status()> fn) {

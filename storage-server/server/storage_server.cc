@@ -11,6 +11,9 @@ namespace {
 service::HostConfig Named(service::HostConfig host) {
   host.service = "engram-storage";
   host.grpc_service = "engram.storage.v1.Storage";
+  // The hot methods run on the async thread; an idle sync poller would only take the epoll
+  // poller role from it (a hand-off per call). Sync calls still get threads as they come.
+  host.grpc_min_pollers = 1;
   return host;
 }
 }  // namespace
@@ -36,7 +39,7 @@ StorageServer::StorageServer(StorageServerConfig config)
     if (disk.snapshots_full) report.degraded.push_back({"snapshot-disk", disk.snapshots_reason});
     return report;
   });
-  host_.grpc()->AddService(&service_);
+  host_.grpc()->AddAsyncService(&service_, service_.async_driver());
 }
 
 StorageServer::~StorageServer() { Shutdown(); }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "storage-server/engine/snapshot.h"
 #include "common/grpc/correlation.h"
+#include "common/logging/correlation.h"
 #include "common/status/grpc_status.h"
 #include "spdlog/spdlog.h"
 
@@ -17,17 +18,21 @@ using status::ToGrpcStatus;
 
 constexpr size_t kChunkBytes = 1 << 20;
 
+// The status a call answers, logged when unexpected (on the caller's correlation id).
+absl::Status Logged(absl::Status s) {
+  if (!s.ok() && s.code() != absl::StatusCode::kNotFound && s.code() != absl::StatusCode::kInvalidArgument) {
+    spdlog::warn("storage rpc failed: {}", s.ToString());
+  }
+  return s;
+}
+
 // Runs `fn(engine)` with the correlation id installed, or answers UNAVAILABLE while recovering.
 template <typename Fn>
 grpc::Status Call(std::atomic<Engine*>& slot, grpc::ServerContext* context, Fn&& fn) {
   grpcutil::RpcScope scope(context);
   Engine* engine = slot.load(std::memory_order_acquire);
   if (engine == nullptr) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage is recovering");
-  absl::Status s = fn(*engine);
-  if (!s.ok() && s.code() != absl::StatusCode::kNotFound && s.code() != absl::StatusCode::kInvalidArgument) {
-    spdlog::warn("storage rpc failed: {}", s.ToString());
-  }
-  return ToGrpcStatus(s);
+  return ToGrpcStatus(Logged(fn(*engine)));
 }
 
 template <typename T>
@@ -37,7 +42,111 @@ absl::Status Assign(absl::StatusOr<T> result, T* out) {
   return absl::OkStatus();
 }
 
+v1::WriteRequest WriteOf(v1::WriteRequest* r) { return std::move(*r); }
+
+v1::WriteRequest WriteOf(v1::PutConceptsRequest* r) {
+  v1::WriteRequest w;
+  w.set_namespace_(r->namespace_());
+  for (auto& concept_msg : *r->mutable_concepts()) {
+    *w.add_mutations()->mutable_put_concept() = std::move(concept_msg);
+  }
+  return w;
+}
+
+v1::WriteRequest WriteOf(v1::DeleteConceptsRequest* r) {
+  v1::WriteRequest w;
+  w.set_namespace_(r->namespace_());
+  for (auto& id : *r->mutable_ids()) w.add_mutations()->set_delete_concept(std::move(id));
+  return w;
+}
+
+v1::WriteRequest WriteOf(v1::PutAssociationsRequest* r) {
+  v1::WriteRequest w;
+  w.set_namespace_(r->namespace_());
+  for (auto& a : *r->mutable_associations()) *w.add_mutations()->mutable_put_association() = std::move(a);
+  return w;
+}
+
+v1::WriteRequest WriteOf(v1::DeleteAssociationsRequest* r) {
+  v1::WriteRequest w;
+  w.set_namespace_(r->namespace_());
+  for (auto& k : *r->mutable_keys()) *w.add_mutations()->mutable_delete_association() = std::move(k);
+  return w;
+}
+
 }  // namespace
+
+template <class Request>
+void StorageService::AddWriteMethod(
+    typename grpcutil::AsyncUnaryCall<Request, v1::WriteResponse>::RequestFn request,
+    v1::WriteRequest (*to_write)(Request*)) {
+  using CallT = grpcutil::AsyncUnaryCall<Request, v1::WriteResponse>;
+  async_.AddMethod<Request, v1::WriteResponse>(std::move(request), [this, to_write](CallT* call) {
+    grpcutil::RpcScope scope(call->context());
+    Engine* engine = engine_.load(std::memory_order_acquire);
+    if (engine == nullptr) {
+      call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage is recovering"));
+      return;
+    }
+    // No thread waits for the group commit: the writer answers, the call's queue thread sends.
+    engine->WriteAsync(to_write(call->mutable_request()),
+                       [call, id = scope.id()](absl::StatusOr<v1::WriteResponse> result) {
+                         if (result.ok()) {
+                           *call->response() = std::move(*result);
+                           call->FinishOnQueue(grpc::Status::OK);
+                           return;
+                         }
+                         logging::ScopedCorrelationId log_scope(id);
+                         call->FinishOnQueue(ToGrpcStatus(Logged(result.status())));
+                       });
+  });
+}
+
+StorageService::StorageService() {
+  // Each Request* is given the queue as both the new-call and the notification queue.
+  AddWriteMethod<v1::WriteRequest>(
+      [this](grpc::ServerContext* c, v1::WriteRequest* r, grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w,
+             grpc::ServerCompletionQueue* cq, void* tag) { RequestWrite(c, r, w, cq, cq, tag); },
+      &WriteOf);
+  AddWriteMethod<v1::PutConceptsRequest>(
+      [this](grpc::ServerContext* c, v1::PutConceptsRequest* r, grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w,
+             grpc::ServerCompletionQueue* cq, void* tag) { RequestPutConcepts(c, r, w, cq, cq, tag); },
+      &WriteOf);
+  AddWriteMethod<v1::DeleteConceptsRequest>(
+      [this](grpc::ServerContext* c, v1::DeleteConceptsRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestDeleteConcepts(c, r, w, cq, cq, tag); },
+      &WriteOf);
+  AddWriteMethod<v1::PutAssociationsRequest>(
+      [this](grpc::ServerContext* c, v1::PutAssociationsRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestPutAssociations(c, r, w, cq, cq, tag); },
+      &WriteOf);
+  AddWriteMethod<v1::DeleteAssociationsRequest>(
+      [this](grpc::ServerContext* c, v1::DeleteAssociationsRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestDeleteAssociations(c, r, w, cq, cq, tag); },
+      &WriteOf);
+  // Reads at the published sequence never wait: answered inline on the queue's thread.
+  using GetCall = grpcutil::AsyncUnaryCall<v1::GetConceptsRequest, v1::GetConceptsResponse>;
+  async_.AddMethod<v1::GetConceptsRequest, v1::GetConceptsResponse>(
+      [this](grpc::ServerContext* c, v1::GetConceptsRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::GetConceptsResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestGetConcepts(c, r, w, cq, cq, tag); },
+      [this](GetCall* call) {
+        call->Finish(Call(engine_, call->context(),
+                          [&](Engine& e) { return Assign(e.GetConcepts(call->request()), call->response()); }));
+      });
+  using NeighborsCall = grpcutil::AsyncUnaryCall<v1::NeighborsRequest, v1::NeighborsResponse>;
+  async_.AddMethod<v1::NeighborsRequest, v1::NeighborsResponse>(
+      [this](grpc::ServerContext* c, v1::NeighborsRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::NeighborsResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestNeighbors(c, r, w, cq, cq, tag); },
+      [this](NeighborsCall* call) {
+        call->Finish(Call(engine_, call->context(),
+                          [&](Engine& e) { return Assign(e.Neighbors(call->request()), call->response()); }));
+      });
+}
 
 grpc::Status StorageService::CreateNamespace(grpc::ServerContext* c, const v1::CreateNamespaceRequest* r,
                                              v1::NamespaceInfo* out) {
@@ -60,60 +169,6 @@ grpc::Status StorageService::ListNamespaces(grpc::ServerContext* c, const v1::Li
 grpc::Status StorageService::DeleteNamespace(grpc::ServerContext* c, const v1::DeleteNamespaceRequest* r,
                                              v1::DeleteNamespaceResponse*) {
   return Call(engine_, c, [&](Engine& e) { return e.DeleteNamespace(r->name()); });
-}
-
-grpc::Status StorageService::Write(grpc::ServerContext* c, const v1::WriteRequest* r, v1::WriteResponse* out) {
-  return Call(engine_, c, [&](Engine& e) { return Assign(e.Write(*r), out); });
-}
-
-grpc::Status StorageService::PutConcepts(grpc::ServerContext* c, const v1::PutConceptsRequest* r,
-                                         v1::WriteResponse* out) {
-  return Call(engine_, c, [&](Engine& e) {
-    v1::WriteRequest w;
-    w.set_namespace_(r->namespace_());
-    for (const auto& concept_msg : r->concepts()) *w.add_mutations()->mutable_put_concept() = concept_msg;
-    return Assign(e.Write(std::move(w)), out);
-  });
-}
-
-grpc::Status StorageService::DeleteConcepts(grpc::ServerContext* c, const v1::DeleteConceptsRequest* r,
-                                            v1::WriteResponse* out) {
-  return Call(engine_, c, [&](Engine& e) {
-    v1::WriteRequest w;
-    w.set_namespace_(r->namespace_());
-    for (const auto& id : r->ids()) w.add_mutations()->set_delete_concept(id);
-    return Assign(e.Write(std::move(w)), out);
-  });
-}
-
-grpc::Status StorageService::PutAssociations(grpc::ServerContext* c, const v1::PutAssociationsRequest* r,
-                                             v1::WriteResponse* out) {
-  return Call(engine_, c, [&](Engine& e) {
-    v1::WriteRequest w;
-    w.set_namespace_(r->namespace_());
-    for (const auto& a : r->associations()) *w.add_mutations()->mutable_put_association() = a;
-    return Assign(e.Write(std::move(w)), out);
-  });
-}
-
-grpc::Status StorageService::DeleteAssociations(grpc::ServerContext* c, const v1::DeleteAssociationsRequest* r,
-                                                v1::WriteResponse* out) {
-  return Call(engine_, c, [&](Engine& e) {
-    v1::WriteRequest w;
-    w.set_namespace_(r->namespace_());
-    for (const auto& k : r->keys()) *w.add_mutations()->mutable_delete_association() = k;
-    return Assign(e.Write(std::move(w)), out);
-  });
-}
-
-grpc::Status StorageService::GetConcepts(grpc::ServerContext* c, const v1::GetConceptsRequest* r,
-                                         v1::GetConceptsResponse* out) {
-  return Call(engine_, c, [&](Engine& e) { return Assign(e.GetConcepts(*r), out); });
-}
-
-grpc::Status StorageService::Neighbors(grpc::ServerContext* c, const v1::NeighborsRequest* r,
-                                       v1::NeighborsResponse* out) {
-  return Call(engine_, c, [&](Engine& e) { return Assign(e.Neighbors(*r), out); });
 }
 
 grpc::Status StorageService::FindPaths(grpc::ServerContext* c, const v1::FindPathsRequest* r,

@@ -4,20 +4,37 @@
 // limits and semantics live in the engine. Until the engine is attached (recovery still
 // running) every call answers UNAVAILABLE.
 //
-// Thread-safety: thread-safe. The engine is not owned and must outlive the service.
+// Threads: the hot unary methods — the five writes, GetConcepts and Neighbors — are async
+// methods served by async_driver() on ServerRunner's completion-queue threads, inline, with no
+// hand-off per call (common/grpc/async_unary.h). A write does not hold a thread while it waits
+// for its group commit: Engine::WriteAsync answers from the writer thread, which hands the
+// response back to the call's queue thread. The other methods (search, paths, scan, snapshots,
+// namespaces, stats) are sync methods on the sync pool: they are long or rare, and would hold a
+// queue thread.
+//
+// Thread-safety: thread-safe. The engine is not owned and must outlive the service; register
+// with ServerRunner::AddAsyncService(&service, service.async_driver()).
 #pragma once
 
 #include <atomic>
 
+#include "common/grpc/async_unary.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "storage-server/engine/engine.h"
 
 namespace engram::storage {
 
-class StorageService final : public v1::Storage::Service {
+// The generated service with the hot methods async (their sync overrides are final).
+using StorageServiceBase = v1::Storage::WithAsyncMethod_Write<v1::Storage::WithAsyncMethod_PutConcepts<
+    v1::Storage::WithAsyncMethod_DeleteConcepts<v1::Storage::WithAsyncMethod_PutAssociations<
+        v1::Storage::WithAsyncMethod_DeleteAssociations<v1::Storage::WithAsyncMethod_GetConcepts<
+            v1::Storage::WithAsyncMethod_Neighbors<v1::Storage::Service>>>>>>>;
+
+class StorageService final : public StorageServiceBase {
  public:
-  StorageService() = default;
+  StorageService();
   void AttachEngine(Engine* engine) { engine_.store(engine, std::memory_order_release); }
+  grpcutil::AsyncServiceDriver* async_driver() { return &async_; }
 
   grpc::Status CreateNamespace(grpc::ServerContext*, const v1::CreateNamespaceRequest*, v1::NamespaceInfo*) override;
   grpc::Status GetNamespace(grpc::ServerContext*, const v1::GetNamespaceRequest*, v1::NamespaceInfo*) override;
@@ -25,15 +42,6 @@ class StorageService final : public v1::Storage::Service {
                               v1::ListNamespacesResponse*) override;
   grpc::Status DeleteNamespace(grpc::ServerContext*, const v1::DeleteNamespaceRequest*,
                                v1::DeleteNamespaceResponse*) override;
-  grpc::Status Write(grpc::ServerContext*, const v1::WriteRequest*, v1::WriteResponse*) override;
-  grpc::Status PutConcepts(grpc::ServerContext*, const v1::PutConceptsRequest*, v1::WriteResponse*) override;
-  grpc::Status DeleteConcepts(grpc::ServerContext*, const v1::DeleteConceptsRequest*, v1::WriteResponse*) override;
-  grpc::Status PutAssociations(grpc::ServerContext*, const v1::PutAssociationsRequest*,
-                               v1::WriteResponse*) override;
-  grpc::Status DeleteAssociations(grpc::ServerContext*, const v1::DeleteAssociationsRequest*,
-                                  v1::WriteResponse*) override;
-  grpc::Status GetConcepts(grpc::ServerContext*, const v1::GetConceptsRequest*, v1::GetConceptsResponse*) override;
-  grpc::Status Neighbors(grpc::ServerContext*, const v1::NeighborsRequest*, v1::NeighborsResponse*) override;
   grpc::Status FindPaths(grpc::ServerContext*, const v1::FindPathsRequest*, v1::FindPathsResponse*) override;
   grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*, v1::SearchResponse*) override;
   grpc::Status Scan(grpc::ServerContext*, const v1::ScanRequest*, v1::ScanResponse*) override;
@@ -50,7 +58,14 @@ class StorageService final : public v1::Storage::Service {
                                v1::RestoreSnapshotResponse*) override;
 
  private:
+  // Registers an async write method whose request `to_write` turns into a WriteRequest (it may
+  // move from the request).
+  template <class Request>
+  void AddWriteMethod(typename grpcutil::AsyncUnaryCall<Request, v1::WriteResponse>::RequestFn request,
+                      v1::WriteRequest (*to_write)(Request*));
+
   std::atomic<Engine*> engine_{nullptr};
+  grpcutil::AsyncUnaryServer async_;
 };
 
 }  // namespace engram::storage

@@ -1,0 +1,56 @@
+#include "common/grpc/async_unary.h"
+
+#include "grpc/support/time.h"
+
+namespace engram::grpcutil {
+
+void CqExecutor::Post(absl::AnyInvocable<void() &&> fn) {
+  {
+    sync::MutexLock lock(&mu_);
+    pending_.push_back(std::move(fn));
+    if (armed_) return;  // the queue's thread has not taken the last wake-up yet
+    armed_ = true;
+  }
+  // A deadline in the past: the alarm's event goes onto the queue at once (from this thread).
+  alarm_.Set(cq_, gpr_time_0(GPR_CLOCK_MONOTONIC), static_cast<CqTag*>(this));
+}
+
+void CqExecutor::Proceed(bool /*ok*/) {
+  std::vector<absl::AnyInvocable<void() &&>> batch;
+  {
+    sync::MutexLock lock(&mu_);
+    batch.swap(pending_);
+    armed_ = false;  // the alarm has fired: it may be set again
+  }
+  for (auto& fn : batch) std::move(fn)();
+}
+
+void AsyncUnaryServer::Arm(grpc::ServerCompletionQueue* cq) {
+  CqExecutor* executor;
+  {
+    sync::MutexLock lock(&mu_);
+    executors_.push_back(std::make_unique<CqExecutor>(cq));
+    executor = executors_.back().get();
+  }
+  for (auto& arm : arms_) arm(cq, executor);
+}
+
+void AsyncUnaryServer::Quiesce() {
+  sync::MutexLock lock(&mu_);
+  quiescing_ = true;
+  while (active_ > 0) idle_cv_.Wait(&mu_);
+}
+
+bool AsyncUnaryServer::CallArrived() {
+  sync::MutexLock lock(&mu_);
+  if (quiescing_) return false;
+  ++active_;
+  return true;
+}
+
+void AsyncUnaryServer::CallDone() {
+  sync::MutexLock lock(&mu_);
+  if (--active_ == 0) idle_cv_.SignalAll();
+}
+
+}  // namespace engram::grpcutil
