@@ -105,7 +105,8 @@ class KeywordIndex {
   };
 
   std::optional<uint32_t> FindTerm(absl::string_view text) const;
-  void Append(absl::string_view term, Posting posting);  // writer
+  std::optional<uint32_t> FindTerm(absl::string_view text, uint64_t hash) const;
+  void Append(absl::string_view term, uint64_t hash, Posting posting);  // writer
 
   IdTable terms_by_hash_;
   StableArray<Term, 12> terms_;
