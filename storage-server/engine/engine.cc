@@ -37,6 +37,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   RETURN_IF_ERROR(engine->Recover());
   engine->recovery_seconds_ = absl::ToDoubleSeconds(absl::Now() - start);
   engine->RegisterMetrics();
+  if (engine->options_.sync_mode == wal::SyncMode::kAlways) {
+    engine->sync_worker_ = std::make_unique<SyncWorker>();
+  }
   engine->writer_ = std::thread([e = engine.get()] { e->WriterLoop(); });
   engine->indexer_ = std::thread([e = engine.get()] { e->IndexerLoop(); });
   if (engine->options_.create_default_namespace && engine->last_seq_ == 0 &&
@@ -84,6 +87,7 @@ absl::Status Engine::Close() {
     }
     queue_cv_.Signal();
     writer_.join();
+    sync_worker_.reset();
   }
   stop_indexer_.store(true);
   WakeIndexer();
@@ -246,6 +250,8 @@ absl::StatusOr<v1::WriteResponse> Engine::Write(v1::WriteRequest request) {
   Op op;
   op.expected_namespace_id = ns->id();
   *op.entry.mutable_write() = std::move(request);
+  // Sized here, on the caller's thread, rather than on the single writer (see ApplyOp).
+  op.write_bytes = op.entry.write().ByteSizeLong();
   RETURN_IF_ERROR(Submit(&op));
   return std::move(op.response);
 }

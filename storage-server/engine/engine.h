@@ -141,6 +141,7 @@ class Engine {
 
  private:
   struct Op;  // engine_internal.h
+  class SyncWorker;  // engine_internal.h
   using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
   // What a read runs against: the published sequence, taken before the namespace is looked up.
   struct ReadView {
@@ -227,6 +228,9 @@ class Engine {
   // Writer-thread state (confined to the writer thread, or to control ops it runs; no lock).
   Registry writer_registry_;
   std::unique_ptr<wal::LogWriter> log_;
+  // --sync=always: runs each group's flush + fdatasync while the writer finishes the group's
+  // index work (vector copies, keyword index). Started with the writer thread.
+  std::unique_ptr<SyncWorker> sync_worker_;
   uint64_t last_seq_ = 0;
   uint64_t checkpoint_seq_ = 0;
   uint64_t log_bytes_at_checkpoint_ = 0;

@@ -9,6 +9,7 @@
 #include <latch>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -46,12 +47,39 @@ class OpDone {
 // A queued request for the writer thread.
 struct Engine::Op {
   v1::LogEntry entry;                     // data ops: what to apply and log
+  // Writes: entry.write().ByteSizeLong(), computed by the caller's thread (it also caches the
+  // nested sizes the writer's serialization uses). 0: the writer sizes the entry itself.
+  size_t write_bytes = 0;
   uint64_t expected_namespace_id = 0;     // writes: the namespace incarnation validated against
   std::function<absl::Status()> control;  // control ops: run on the writer thread between groups
   OpDone done;  // counted down by the writer when status/response are final
   absl::Status status;
   v1::WriteResponse response;
   v1::NamespaceInfo info;
+};
+
+// One background thread that runs a job while the caller does other work: the writer hands it
+// the group's fdatasync and meanwhile finishes the group's index work. Run() and Wait() are called
+// by one thread (the writer), in pairs.
+class Engine::SyncWorker {
+ public:
+  SyncWorker();
+  ~SyncWorker();  // joins the thread
+  // Starts `job` on the worker thread. The previous job must have been waited for.
+  void Run(std::function<absl::Status()> job);
+  // Blocks until the job started by Run() finished; returns its status.
+  absl::Status Wait();
+
+ private:
+  void Loop();
+  sync::Mutex mu_;
+  sync::CondVar cv_;
+  std::function<absl::Status()> job_ ABSL_GUARDED_BY(mu_);
+  bool has_job_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status result_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
 };
 
 // The CHECKPOINT file: the log position it covers, when, and the namespaces then.

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <fstream>
 #include <latch>
 #include <map>
 #include <optional>
@@ -27,6 +28,7 @@ namespace {
 
 using namespace engram::storage::testing;  // NOLINT
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 // The write-ahead log's files with injected faults: reservations that find no room (a full disk)
@@ -527,6 +529,142 @@ TEST_F(EngineTest, RecoversAcknowledgedWritesFromCrashImage) {
   ASSERT_TRUE(found.ok()) << found.status();
   ASSERT_EQ(found->results_size(), 1);
   EXPECT_EQ(found->results(0).node().id(), "c299");
+}
+
+// The writer serializes each write's log entry in place from sizes the caller's thread computed,
+// and finishes a group's vector copies and keyword indexing while the fdatasync runs. The log
+// must still hold exactly the normalized entry (the bytes SerializeAsString gives, readable by
+// older binaries), the acknowledged group must be searchable at once, and a crash image must
+// replay to the same state; a damaged record is refused with DATA_LOSS.
+TEST_F(EngineTest, LogHoldsTheNormalizedEntryAndReplaysIdentically) {
+  auto dir = FreshDir("data");
+  auto image = FreshDir("image");
+  EngineOptions o = TestOptions(dir);
+  o.checkpoint_log_bytes = uint64_t{1} << 30;  // no checkpoint: everything is replayed
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  std::mt19937 rng(7);
+  std::vector<std::vector<float>> vectors;
+  for (int b = 0; b < 5; ++b) {
+    std::vector<v1::Mutation> muts;
+    for (int i = 0; i < 50; ++i) {
+      const int k = b * 50 + i;
+      vectors.push_back(RandomVector(rng, 4));
+      muts.push_back(PutConcept("c" + std::to_string(k), "alpha tok" + std::to_string(k),
+                                vectors.back(), {{"shard", std::to_string(k % 3)}}));
+    }
+    if (b > 0) muts.push_back(PutAssoc("c" + std::to_string(b * 50), "c0", v1::CAUSAL));
+    MustWrite(Batch("n", std::move(muts)));
+    // Acknowledged means searchable: by its own word, and by its vector (exact).
+    v1::SearchRequest by_word;
+    by_word.set_namespace_("n");
+    by_word.set_text("tok" + std::to_string(b * 50 + 49));
+    auto found = engine_->Search(by_word);
+    ASSERT_TRUE(found.ok()) << found.status();
+    ASSERT_EQ(found->results_size(), 1);
+    EXPECT_EQ(found->results(0).node().id(), "c" + std::to_string(b * 50 + 49));
+    v1::SearchRequest by_vector;
+    by_vector.set_namespace_("n");
+    by_vector.set_exact(true);
+    by_vector.set_k(1);
+    by_vector.mutable_vector()->Add(vectors.back().begin(), vectors.back().end());
+    auto near = engine_->Search(by_vector);
+    ASSERT_TRUE(near.ok()) << near.status();
+    ASSERT_EQ(near->results_size(), 1);
+    EXPECT_EQ(near->results(0).node().id(), "c" + std::to_string(b * 50 + 49));
+  }
+  // A replace and a delete in one batch.
+  v1::WriteRequest mixed = Batch("n", {PutConcept("c1", "beta replaced", RandomVector(rng, 4))});
+  mixed.add_mutations()->set_delete_concept("c2");
+  MustWrite(mixed);
+  for (int attempt = 0;; ++attempt) {
+    std::error_code ec;
+    std::filesystem::remove_all(image);
+    std::filesystem::copy(dir, image, std::filesystem::copy_options::recursive, ec);
+    if (!ec) break;
+    ASSERT_LT(attempt, 20) << "cannot copy the data directory: " << ec.message();
+  }
+  const v1::ServerStats stats = engine_->GetStats();
+  ASSERT_TRUE(engine_->Close().ok());
+  engine_.reset();
+
+  // Every record is a LogEntry whose bytes are exactly its own SerializeAsString(), and every
+  // write in it is normalized (defaults applied).
+  int writes = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> extents;  // (offset, bytes) in the first segment
+  uint64_t offset = 0;
+  auto read = wal::ReadLog(image / "wal", 0, [&](uint64_t, std::string_view payload) {
+    v1::LogEntry entry;
+    EXPECT_TRUE(entry.ParseFromArray(payload.data(), static_cast<int>(payload.size())));
+    EXPECT_EQ(entry.SerializeAsString(), std::string(payload));
+    EXPECT_NE(entry.time_micros(), 0);
+    if (entry.has_write()) {
+      ++writes;
+      for (const v1::Mutation& m : entry.write().mutations()) {
+        if (m.has_put_concept()) {
+          EXPECT_TRUE(m.put_concept().has_strength());
+          EXPECT_FLOAT_EQ(m.put_concept().strength(), 1.0f);
+        }
+      }
+    }
+    extents.emplace_back(offset, wal::kHeaderBytes + payload.size() + wal::kTrailerBytes);
+    offset += extents.back().second;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(writes, 6);
+
+  // Keep an undamaged copy, then check the replayed state.
+  auto damaged = FreshDir("damaged");
+  std::filesystem::copy(image, damaged, std::filesystem::copy_options::recursive);
+  OpenAt(image);
+  const v1::ServerStats after = engine_->GetStats();
+  EXPECT_EQ(after.last_sequence(), stats.last_sequence());
+  EXPECT_EQ(after.concepts(), 249u);
+  EXPECT_EQ(after.vectors(), 249u);
+  EXPECT_EQ(after.associations(), 4u);
+  v1::GetConceptsRequest get;
+  get.set_namespace_("n");
+  get.set_include_vector(true);
+  get.add_ids("c1");
+  get.add_ids("c2");
+  get.add_ids("c249");
+  auto got = engine_->GetConcepts(get);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->concepts_size(), 2);
+  EXPECT_EQ(got->concepts(0).content(), "beta replaced");
+  EXPECT_THAT(got->concepts(1).vector(), ElementsAreArray(vectors[249]));
+  v1::SearchRequest by_word;
+  by_word.set_namespace_("n");
+  by_word.set_text("beta tok2 tok1 tok249");
+  auto found = engine_->Search(by_word);
+  ASSERT_TRUE(found.ok()) << found.status();
+  std::set<std::string> ids;
+  for (const auto& r : found->results()) ids.insert(r.node().id());
+  EXPECT_EQ(ids, (std::set<std::string>{"c1", "c249"}));
+  ASSERT_TRUE(engine_->Close().ok());
+  engine_.reset();
+
+  // One flipped payload byte in the second write (not the tail) is DATA_LOSS at startup.
+  ASSERT_GE(extents.size(), 4u);
+  std::filesystem::path segment;
+  for (const auto& e : std::filesystem::directory_iterator(damaged / "wal")) segment = e.path();
+  std::string bytes;
+  {
+    std::ifstream in(segment, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_EQ(bytes.size(), offset);
+  bytes[extents[2].first + wal::kHeaderBytes + 10] ^= 0x20;
+  {
+    std::ofstream out(segment, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  EngineOptions d = TestOptions(damaged);
+  auto refused = Engine::Open(d);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr(segment.filename().string()));
 }
 
 TEST_F(EngineTest, FullQueueRefusesWithResourceExhaustedAndLosesNothing) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status/error_detail.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/engine.h"
 #include "storage-server/engine/engine_internal.h"
@@ -116,8 +117,8 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   // group can be refused and the next one tries again.
   uint64_t log_bytes = 0;
   for (const Op* op : group) {
-    log_bytes +=
-        wal::kHeaderBytes + wal::kTrailerBytes + op->entry.ByteSizeLong() + kEntryGrowthBytes;
+    log_bytes += wal::kHeaderBytes + wal::kTrailerBytes + kEntryGrowthBytes +
+                 (op->write_bytes != 0 ? op->write_bytes : op->entry.ByteSizeLong());
   }
   if (absl::Status room = log_->Reserve(log_bytes); !room.ok()) {
     if (!log_->status().ok()) LogFailed("reserve", room);  // a failed fsync while rolling
@@ -151,10 +152,24 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
     NoteDiskRoom(DiskDir::kData);
   }
 
-  absl::Time sync_start = absl::Now();
   absl::Status durable;
   if (options_.sync_mode == wal::SyncMode::kAlways) {
-    durable = log_->Sync();
+    // The group's records go to the kernel and the fdatasync runs on the sync worker while this
+    // thread copies the group's vectors into their slots and indexes its contents: work no later
+    // group depends on before it is published, so the group is published (and acknowledged)
+    // exactly as before, only after both are done.
+    absl::Duration sync_time;
+    sync_worker_->Run([this, &sync_time] {
+      const absl::Time start = absl::Now();
+      absl::Status s = log_->Sync();
+      sync_time = absl::Now() - start;
+      return s;
+    });
+    for (NamespaceStore* ns : touched) ns->FinishApply();
+    durable = sync_worker_->Wait();
+    if (durable.ok() && fsync_seconds_ != nullptr) {
+      fsync_seconds_->Observe(absl::ToDoubleSeconds(sync_time));
+    }
   } else {
     durable = log_->Flush();
     log_dirty_ = true;
@@ -164,9 +179,6 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   }
   // The batches are applied in memory but not durable.
   if (!durable.ok()) LogFailed("write", durable);
-  if (fsync_seconds_ != nullptr && options_.sync_mode == wal::SyncMode::kAlways) {
-    fsync_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - sync_start));
-  }
   if (group_size_ != nullptr) group_size_->Observe(static_cast<double>(group.size()));
   uint64_t bytes_after = log_->bytes();
   if (log_bytes_written_ != nullptr && bytes_after > bytes_before) {
@@ -293,7 +305,7 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
         op->status = s;
         return;
       }
-      op->response = ns->Apply(entry.write(), last_seq_ + 1, now);
+      op->response = ns->Apply(entry.write(), last_seq_ + 1, now, /*defer_index=*/true);
       if (std::find(touched->begin(), touched->end(), ns) == touched->end()) touched->push_back(ns);
       break;
     }
@@ -302,8 +314,74 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
       return;
   }
   ++last_seq_;
-  std::string payload = entry.SerializeAsString();
-  if (absl::Status s = log_->Append(last_seq_, payload); !s.ok()) LogFailed("append", s);
+  // Serialized straight into the log's buffer. For a write the caller's thread already sized the
+  // request (op->write_bytes, and the nested sizes cached in the message), so only the entry's
+  // own two fields are sized here.
+  size_t size;
+  if (op->write_bytes != 0) {
+    using google::protobuf::io::CodedOutputStream;
+    size = (now != 0 ? 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(now)) : 0) + 1 +
+           CodedOutputStream::VarintSize64(op->write_bytes) + op->write_bytes;
+  } else {
+    size = entry.ByteSizeLong();
+  }
+  absl::Status appended = log_->AppendWith(last_seq_, size, [&](char* p) {
+    // _InternalSerialize rather than SerializeWithCachedSizesToArray: the latter checks the
+    // entry's own cached size, which only the nested messages have here.
+    auto* begin = reinterpret_cast<uint8_t*>(p);
+    google::protobuf::io::EpsCopyOutputStream stream(begin, static_cast<int>(size),
+                                                     /*deterministic=*/false);
+    if (entry._InternalSerialize(begin, &stream) != begin + size) {
+      // The sizes cached by the caller disagree with the message: a broken invariant that would
+      // write a record the log cannot replay.
+      spdlog::critical("log entry {} serialized to a size other than {}", last_seq_, size);
+      std::abort();
+    }
+  });
+  if (!appended.ok()) LogFailed("append", appended);
+}
+
+Engine::SyncWorker::SyncWorker() : thread_([this] { Loop(); }) {}
+
+Engine::SyncWorker::~SyncWorker() {
+  {
+    sync::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  cv_.SignalAll();
+  thread_.join();
+}
+
+void Engine::SyncWorker::Run(std::function<absl::Status()> job) {
+  {
+    sync::MutexLock lock(&mu_);
+    job_ = std::move(job);
+    has_job_ = true;
+    done_ = false;
+  }
+  cv_.SignalAll();
+}
+
+absl::Status Engine::SyncWorker::Wait() {
+  sync::MutexLock lock(&mu_);
+  while (!done_) cv_.Wait(&mu_);
+  return result_;
+}
+
+void Engine::SyncWorker::Loop() {
+  sync::MutexLock lock(&mu_);
+  while (true) {
+    while (!has_job_ && !stop_) cv_.Wait(&mu_);
+    if (stop_) return;
+    std::function<absl::Status()> job = std::move(job_);
+    has_job_ = false;
+    lock.Unlock();
+    absl::Status result = job();
+    lock.Lock();
+    result_ = std::move(result);
+    done_ = true;
+    cv_.SignalAll();
+  }
 }
 
 }  // namespace engram::storage

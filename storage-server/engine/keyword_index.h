@@ -124,8 +124,10 @@ class KeywordIndex {
   };
 
   std::optional<uint32_t> FindTerm(absl::string_view text) const;
-  // Appends one document's postings for `term` (1..kMaxFields of them) into one block. Writer.
-  void Append(absl::string_view term, const Posting* postings, uint32_t n);
+  std::optional<uint32_t> FindTerm(absl::string_view text, uint64_t hash) const;
+  // Appends one document's postings for `term` (1..kMaxFields of them, `hash` its HashTerm) into
+  // one block. Writer.
+  void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
 
   const std::vector<Field> attributes_;

@@ -642,7 +642,7 @@ uint64_t NamespaceStore::AppendRecord(uint32_t length) {
 }
 
 uint64_t NamespaceStore::WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq,
-                                      int64_t now, bool tomb) {
+                                      int64_t now, bool tomb, bool defer_index) {
   entries_.EnsureSize(number + 1);  // a new concept's entry, before anything reads it
   size_t attrs_len = tomb ? 0 : EncodedAttributesLength(c);
   uint32_t length = ConceptRecordLength(c.id().size(), tomb ? 0 : c.content().size(), attrs_len);
@@ -668,15 +668,51 @@ uint64_t NamespaceStore::WriteConcept(const v1::Concept& c, uint32_t number, uin
     EncodeAttributes(c, p + r->id_len + r->content_len);
     if (!c.vector().empty()) {
       r->slot = slot_count_;
-      if (absl::Status s = vectors_->Put(r->slot, c.vector().data()); !s.ok()) {
+      if (defer_index) {
+        pending_vectors_.push_back({r->slot, c.vector().data()});
+      } else if (absl::Status s = vectors_->Put(r->slot, c.vector().data()); !s.ok()) {
         // Reserve() made room and the vector was validated: anything else is a broken invariant.
         spdlog::critical("namespace {}: vector store put failed: {}", name(), s.ToString());
         std::abort();
       }
     }
   }
-  IndexRecord(offset);
+  IndexRecord(offset, defer_index);
   return offset;
+}
+
+void NamespaceStore::FinishApply() {
+  for (const PendingVector& v : pending_vectors_) {
+    if (absl::Status s = vectors_->Put(v.slot, v.data); !s.ok()) {
+      spdlog::critical("namespace {}: vector store put failed: {}", name(), s.ToString());
+      std::abort();
+    }
+  }
+  pending_vectors_.clear();
+  for (uint64_t offset : pending_keywords_) IndexKeywords(offset);
+  pending_keywords_.clear();
+}
+
+void NamespaceStore::IndexKeywords(uint64_t offset) {
+  const auto* r = RecordAt<ConceptRecord>(offset + 1);
+  ConceptEntry& e = entries_[r->concept_number];
+  if (e.keyword_doc != 0) {
+    keywords_.Retire(e.keyword_doc - 1, r->h.seq);
+    e.keyword_doc = 0;
+  }
+  if (!r->tombstone()) {
+    // The content and each keyword field's attribute (config.keyword_fields), as one document.
+    absl::string_view texts[KeywordIndex::kMaxFields] = {r->content()};
+    bool any = r->content_len > 0;
+    const std::vector<KeywordIndex::Field>& fields = keywords_.attributes();
+    for (size_t f = 0; f < fields.size(); ++f) {
+      any |= FindAttribute(r->attrs(), fields[f].attribute, &texts[f + 1]);
+    }
+    if (any) {
+      e.keyword_doc = keywords_.Add(r->concept_number,
+                                    absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) + 1;
+    }
+  }
 }
 
 void NamespaceStore::WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight,
@@ -698,7 +734,7 @@ void NamespaceStore::WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float
 
 // Updates the DRAM indexes for the record at `offset`. Shared by Apply and recovery, so a
 // recovered store is indexed exactly as the live one was.
-void NamespaceStore::IndexRecord(uint64_t offset) {
+void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
   const RecordHeader* h = HeaderAt(offset);
   if (h->kind == kRecordConcept || h->kind == kRecordConceptTomb) {
     const auto* r = reinterpret_cast<const ConceptRecord*>(h);
@@ -707,18 +743,10 @@ void NamespaceStore::IndexRecord(uint64_t offset) {
     if (is_new) entries_.EnsureSize(n + 1);
     ConceptEntry& e = entries_[n];
     uint64_t prev = e.head.load(std::memory_order_relaxed);
-    if (e.keyword_doc != 0) {
-      keywords_.Retire(e.keyword_doc - 1, r->h.seq);
-      e.keyword_doc = 0;
-    }
-    if (!r->tombstone()) {
-      absl::string_view texts[KeywordIndex::kMaxFields] = {r->content()};
-      bool any = r->content_len > 0;
-      const std::vector<KeywordIndex::Field>& fields = keywords_.attributes();
-      for (size_t f = 0; f < fields.size(); ++f) {
-        any |= FindAttribute(r->attrs(), fields[f].attribute, &texts[f + 1]);
-      }
-      if (any) e.keyword_doc = keywords_.Add(n, absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) + 1;
+    if (defer_keywords) {
+      pending_keywords_.push_back(offset);
+    } else {
+      IndexKeywords(offset);
     }
     if (prev != 0) {
       const auto* old = RecordAt<ConceptRecord>(prev);
@@ -767,7 +795,7 @@ uint32_t NamespaceStore::NumberFor(absl::string_view id) {
 }
 
 v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq,
-                                        int64_t now) {
+                                        int64_t now, bool defer_index) {
   v1::WriteResponse response;
   response.set_sequence(seq);
   for (const v1::Mutation& m : request.mutations()) {
@@ -779,7 +807,7 @@ v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_
         result->set_id(c.id());
         result->set_created(n == number_count_.load(std::memory_order_relaxed) ||
                             Visible(n, kWriterView) == nullptr);
-        WriteConcept(c, n, seq, now, /*tomb=*/false);
+        WriteConcept(c, n, seq, now, /*tomb=*/false, defer_index);
         break;
       }
       case v1::Mutation::kDeleteConcept: {
@@ -798,7 +826,7 @@ v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_
         }
         v1::Concept tomb;
         tomb.set_id(m.delete_concept());
-        WriteConcept(tomb, *n, seq, now, /*tomb=*/true);
+        WriteConcept(tomb, *n, seq, now, /*tomb=*/true, defer_index);
         break;
       }
       case v1::Mutation::kPutAssociation: {
@@ -835,6 +863,7 @@ v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_
 }
 
 void NamespaceStore::PublishApplied() {
+  FinishApply();
   vectors_->Publish(slot_count_);
   published_end_.store(arena_end_, std::memory_order_release);
 }

@@ -94,8 +94,17 @@ class NamespaceStore {
   absl::Status Reserve(const WritePlan& plan);
   // Appends and indexes the records of a validated, planned write at sequence `seq`. Records stay
   // invisible to readers until the engine publishes a snapshot sequence >= seq.
-  v1::WriteResponse Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now_micros);
+  //
+  // With `defer_index`, the work that no later Plan/Apply reads -- copying the vectors into their
+  // slots and adding the contents to the keyword index -- is queued instead of done, so the
+  // engine can run it while the log's fdatasync is in flight; FinishApply() does it, in apply
+  // order. The request's vectors are read then, so `request` must outlive FinishApply().
+  v1::WriteResponse Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now_micros,
+                          bool defer_index = false);
+  // Does the vector copies and keyword-index updates queued by Apply(defer_index=true).
+  void FinishApply();
   // Makes everything applied so far visible to scans (call before publishing the sequence).
+  // Runs FinishApply() first.
   void PublishApplied();
   // Flushes the record arena and vectors; returns the state a checkpoint records.
   absl::StatusOr<NamespaceState> FlushData();
@@ -175,9 +184,12 @@ class NamespaceStore {
 
   // Writer helpers.
   uint64_t AppendRecord(uint32_t length);
-  void IndexRecord(uint64_t offset);
+  // `defer_keywords`: queue the keyword part for FinishApply() instead of doing it now.
+  void IndexRecord(uint64_t offset, bool defer_keywords = false);
   uint64_t WriteConcept(const v1::Concept& c, uint32_t number, uint64_t seq, int64_t now,
-                        bool tomb);
+                        bool tomb, bool defer_index);
+  // The keyword-index part of IndexRecord for the concept record at `offset`.
+  void IndexKeywords(uint64_t offset);
   void WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float conf, float weight,
                   int64_t create, uint64_t seq, bool tomb);
   uint32_t NumberFor(absl::string_view id);  // the next new number when unknown
@@ -205,6 +217,13 @@ class NamespaceStore {
   uint64_t arena_end_ = 0;
   uint32_t slot_count_ = 0;
   absl::flat_hash_map<EdgeKey, uint64_t> edges_;  // live association -> record (offset + 1)
+  // Queued by Apply(defer_index=true), drained by FinishApply(), in apply order.
+  struct PendingVector {
+    uint32_t slot;
+    const float* data;  // the request's vector, alive until FinishApply()
+  };
+  std::vector<PendingVector> pending_vectors_;
+  std::vector<uint64_t> pending_keywords_;  // concept record offsets
 
   std::atomic<uint64_t> published_end_{0};
   std::atomic<uint64_t> live_concepts_{0};

@@ -68,14 +68,21 @@ absl::StatusOr<std::vector<SegmentFile>> ListSegments(const std::filesystem::pat
 }
 
 void EncodeRecord(uint64_t seq, std::string_view payload, std::string* out) {
+  EncodeRecordWith(seq, payload.size(), out, [&](char* p) {
+    if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
+  });
+}
+
+void EncodeRecordWith(uint64_t seq, size_t payload_len, std::string* out,
+                      absl::FunctionRef<void(char*)> fill) {
   const size_t start = out->size();
-  out->resize(start + RecordBytes(payload.size()));
+  out->resize(start + RecordBytes(payload_len));
   char* p = out->data() + start;
-  PutFixed32(p, static_cast<uint32_t>(payload.size()));
+  PutFixed32(p, static_cast<uint32_t>(payload_len));
   PutFixed64(p + 4, seq);
   PutFixed32(p + 12, Crc32c(p, 12));
-  if (!payload.empty()) std::memcpy(p + kHeaderBytes, payload.data(), payload.size());
-  PutFixed32(p + kHeaderBytes + payload.size(), Crc32c(payload.data(), payload.size()));
+  fill(p + kHeaderBytes);
+  PutFixed32(p + kHeaderBytes + payload_len, Crc32c(p + kHeaderBytes, payload_len));
 }
 
 ParsedRecord ParseHeader(const char* p, uint64_t remaining) {

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 
 namespace engram::storage::wal::internal {
@@ -28,6 +29,10 @@ absl::StatusOr<std::vector<SegmentFile>> ListSegments(const std::filesystem::pat
 
 // Appends the encoded record to `out`.
 void EncodeRecord(uint64_t seq, std::string_view payload, std::string* out);
+// The same record, its payload written in place by `fill` into the `payload_len` bytes it is
+// handed (no intermediate copy). The bytes are identical to EncodeRecord() of that payload.
+void EncodeRecordWith(uint64_t seq, size_t payload_len, std::string* out,
+                      absl::FunctionRef<void(char*)> fill);
 
 inline uint64_t RecordBytes(uint64_t payload_len) {
   return 16 + payload_len + 4;  // kHeaderBytes + payload + kTrailerBytes

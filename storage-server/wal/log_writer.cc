@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -169,24 +170,31 @@ absl::Status LogWriter::Fail(absl::Status status) {
 }
 
 absl::Status LogWriter::Append(uint64_t seq, std::string_view payload) {
+  return AppendWith(seq, payload.size(), [&](char* p) {
+    if (!payload.empty()) std::memcpy(p, payload.data(), payload.size());
+  });
+}
+
+absl::Status LogWriter::AppendWith(uint64_t seq, size_t payload_len,
+                                   absl::FunctionRef<void(char*)> fill) {
   if (!failed_.ok()) return failed_;
   if (seq != next_seq_) {
     return absl::InvalidArgumentError(
         absl::StrCat("wal: append of seq ", seq, " but the log expects seq ", next_seq_));
   }
-  if (payload.size() > kMaxPayloadBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("wal: record payload of ", payload.size(),
+  if (payload_len > kMaxPayloadBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("wal: record payload of ", payload_len,
                                                    " bytes exceeds the limit of ",
                                                    kMaxPayloadBytes));
   }
-  const uint64_t record_bytes = internal::RecordBytes(payload.size());
+  const uint64_t record_bytes = internal::RecordBytes(payload_len);
   Segment* active = &segments_.back();
   if (active->bytes > 0 &&
       active->bytes + record_bytes > std::max(options_.segment_bytes, reserved_end_)) {
     RETURN_IF_ERROR(Roll(seq));
     active = &segments_.back();
   }
-  internal::EncodeRecord(seq, payload, &buffer_);
+  internal::EncodeRecordWith(seq, payload_len, &buffer_, fill);
   active->bytes += record_bytes;
   bytes_ += record_bytes;
   ++next_seq_;
@@ -210,6 +218,11 @@ absl::Status LogWriter::Flush() {
 
 absl::Status LogWriter::Sync() {
   RETURN_IF_ERROR(Flush());
+  return SyncFlushed();
+}
+
+absl::Status LogWriter::SyncFlushed() {
+  if (!failed_.ok()) return failed_;
   return Fail(file_->Sync());
 }
 

@@ -57,6 +57,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "storage-server/wal/file_system.h"
@@ -170,6 +171,17 @@ class LogWriter {
   // payload at most kMaxPayloadBytes. May roll to a new segment: the finished segment is flushed
   // and fdatasynced, the new one created and its directory fsynced.
   absl::Status Append(uint64_t seq, std::string_view payload);
+
+  // Append() of a `payload_len`-byte payload that `fill` writes in place, straight into the
+  // writer's buffer: the engine serializes its log entry there rather than into a temporary
+  // string that Append() would copy. `fill` must write exactly `payload_len` bytes and must not
+  // call this writer. The record is byte-for-byte the one Append() writes for the same payload.
+  absl::Status AppendWith(uint64_t seq, size_t payload_len, absl::FunctionRef<void(char*)> fill);
+
+  // Splits Sync() for a caller that overlaps the fdatasync with other work on another thread:
+  // Flush() on the owning thread, then SyncFlushed() (on any one thread, while no other call to
+  // this writer runs), which fdatasyncs the records flushed so far. Errors are sticky as in Sync().
+  absl::Status SyncFlushed();
 
   // Makes room for the next `bytes` bytes of records (wal::RecordBytes of each payload) before they
   // are appended: reserves their disk blocks in the active segment, or, when they would take it
