@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 // ---------------------------------------------------------------------------------------------
@@ -372,16 +373,23 @@ double RecallAtK(const std::vector<uint32_t>& ids, const std::vector<uint32_t>& 
 
 // ---- peers --------------------------------------------------------------------------------------
 
-class FaissPeer final : public AnnPeer {
+// FAISS's HNSW over flat float vectors (IndexHNSWFlat) or 8-bit scalar-quantized ones
+// (IndexHNSWSQ, QT_8bit: trained on the data, no float re-rank), same M and efConstruction.
+template <typename Index>
+class FaissHnswPeer final : public AnnPeer {
  public:
-  FaissPeer(size_t dim, BenchMetric metric, size_t m, size_t ef_construction)
-      : index_(static_cast<int>(dim), static_cast<int>(m),
-               metric == BenchMetric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT) {
+  FaissHnswPeer(size_t dim, BenchMetric metric, size_t m, size_t ef_construction)
+      : index_(MakeIndex(dim,
+                         metric == BenchMetric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT,
+                         m)) {
     index_.hnsw.efConstruction = static_cast<int>(ef_construction);
   }
-  std::string name() const override { return "faiss IndexHNSWFlat"; }
+  std::string name() const override {
+    return kQuantized ? "faiss IndexHNSWSQ (QT_8bit)" : "faiss IndexHNSWFlat";
+  }
   std::string kernels() const override { return "Debian libfaiss 1.7.3 build (generic x86-64)"; }
   void Build(const float* data, size_t n) override {
+    if (kQuantized) index_.train(static_cast<faiss::Index::idx_t>(n), data);
     index_.add(static_cast<faiss::Index::idx_t>(n), data);
   }
   void Search(const float* queries, size_t nq, size_t k, size_t ef,
@@ -398,38 +406,19 @@ class FaissPeer final : public AnnPeer {
   }
 
  private:
-  faiss::IndexHNSWFlat index_;
-};
-
-class FaissSqPeer final : public AnnPeer {
- public:
-  FaissSqPeer(size_t dim, BenchMetric metric, size_t m, size_t ef_construction)
-      : index_(static_cast<int>(dim), faiss::ScalarQuantizer::QT_8bit, static_cast<int>(m),
-               metric == BenchMetric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT) {
-    index_.hnsw.efConstruction = static_cast<int>(ef_construction);
-  }
-  std::string name() const override { return "faiss IndexHNSWSQ (QT_8bit)"; }
-  std::string kernels() const override { return "Debian libfaiss 1.7.3 build (generic x86-64)"; }
-  void Build(const float* data, size_t n) override {
-    index_.train(static_cast<faiss::Index::idx_t>(n), data);
-    index_.add(static_cast<faiss::Index::idx_t>(n), data);
-  }
-  void Search(const float* queries, size_t nq, size_t k, size_t ef,
-              std::vector<uint32_t>& ids) override {
-    index_.hnsw.efSearch = static_cast<int>(ef);
-    std::vector<float> dist(nq * k);
-    std::vector<faiss::Index::idx_t> labels(nq * k);
-    index_.search(static_cast<faiss::Index::idx_t>(nq), queries,
-                  static_cast<faiss::Index::idx_t>(k), dist.data(), labels.data());
-    ids.resize(nq * k);
-    for (size_t i = 0; i < nq * k; ++i) {
-      ids[i] = labels[i] < 0 ? UINT32_MAX : static_cast<uint32_t>(labels[i]);
+  static constexpr bool kQuantized = std::is_same_v<Index, faiss::IndexHNSWSQ>;
+  static Index MakeIndex(size_t dim, faiss::MetricType metric, size_t m) {
+    if constexpr (kQuantized) {
+      return Index(static_cast<int>(dim), faiss::ScalarQuantizer::QT_8bit, static_cast<int>(m),
+                   metric);
+    } else {
+      return Index(static_cast<int>(dim), static_cast<int>(m), metric);
     }
   }
-
- private:
-  faiss::IndexHNSWSQ index_;
+  Index index_;
 };
+using FaissPeer = FaissHnswPeer<faiss::IndexHNSWFlat>;
+using FaissSqPeer = FaissHnswPeer<faiss::IndexHNSWSQ>;
 
 class EngramPeer final : public AnnPeer {
  public:
