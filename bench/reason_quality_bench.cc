@@ -208,14 +208,14 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
   }
   if (parsed.kind == hybrid::Question::Kind::kBetween) {
     // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X, and the answer must be
-    // one of the concepts Y names (BetweenTargets).
+    // one of Y's best matches (SetBetweenTargets).
     if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
     absl::StatusOr<std::vector<float>> other = embedder.Embed(parsed.other);
     if (!other.ok()) return other.status();
-    absl::StatusOr<std::vector<std::string>> targets = hybrid::BetweenTargets(
-        graph, hybrid::SeedQuery{*other, variant.vector_only ? std::string_view() : parsed.other});
-    if (!targets.ok()) return targets.status();
-    options.targets = *std::move(targets);
+    absl::Status targets = hybrid::SetBetweenTargets(
+        graph, hybrid::SeedQuery{*other, variant.vector_only ? std::string_view() : parsed.other},
+        &options);
+    if (!targets.ok()) return targets;
   }
   absl::StatusOr<std::vector<float>> v = embedder.Embed(variant.focus && asks ? parsed.focus : text);
   if (!v.ok()) return v.status();

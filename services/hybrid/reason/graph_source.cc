@@ -29,13 +29,4 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> GraphSource::NeighborsBatch(
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> BetweenTargets(GraphSource& graph, const SeedQuery& other,
-                                                        uint32_t k) {
-  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(other, k);
-  if (!hits.ok()) return hits.status();
-  std::vector<std::string> ids;
-  for (const SearchHit& h : *hits) ids.push_back(h.node.id);
-  return ids;
-}
-
 }  // namespace engram::hybrid

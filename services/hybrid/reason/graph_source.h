@@ -99,9 +99,4 @@ class GraphSource {
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;
 };
 
-// "How is X related to Y?": the concepts that stand for Y, its best `k` matches (the answer must be
-// one of them). Shared by engram-hybrid and reason_quality_bench.
-absl::StatusOr<std::vector<std::string>> BetweenTargets(GraphSource& graph, const SeedQuery& other,
-                                                        uint32_t k = 3);
-
 }  // namespace engram::hybrid

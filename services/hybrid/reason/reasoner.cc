@@ -310,6 +310,15 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   };
   std::vector<Scored> scored;
   const absl::flat_hash_set<std::string> targets(options.targets.begin(), options.targets.end());
+  // A between-answer's weight: its target's relevance over the best target's.
+  absl::flat_hash_map<std::string, double> target_weight;
+  if (options.target_relevance.size() == options.targets.size() && !options.targets.empty()) {
+    const float best = *std::max_element(options.target_relevance.begin(),
+                                         options.target_relevance.end());
+    for (size_t i = 0; i < options.targets.size() && best > 0; ++i) {
+      target_weight[options.targets[i]] = options.target_relevance[i] / best;
+    }
+  }
   for (auto& [id, indices] : supporting) {
     if (id == top_seed) continue;
     if (!targets.empty() && !targets.contains(id)) continue;
@@ -331,8 +340,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     for (size_t i = 1; i < s.independent.size(); ++i)
       rest *= 1.0 - paths[s.independent[i]].evidence;
     const double consensus = 1.0 - rest;
-    const double final_confidence =
+    double final_confidence =
         1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - config_.consensus_weight * consensus);
+    if (auto w = target_weight.find(id); w != target_weight.end()) final_confidence *= w->second;
     s.candidate.node.id = id;
     s.candidate.confidence = {static_cast<float>(best.conf), static_cast<float>(best.seed_sim),
                               static_cast<float>(consensus), static_cast<float>(final_confidence)};
@@ -496,6 +506,19 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                     " (The search budget ran out; more distant knowledge was not explored.)");
   }
   return result;
+}
+
+absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, ReasonOptions* options,
+                               uint32_t k) {
+  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(other, k);
+  if (!hits.ok()) return hits.status();
+  options->targets.clear();
+  options->target_relevance.clear();
+  for (const SearchHit& h : *hits) {
+    options->targets.push_back(h.node.id);
+    options->target_relevance.push_back(h.score);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace engram::hybrid

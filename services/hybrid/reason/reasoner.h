@@ -84,7 +84,16 @@ struct ReasonOptions {
   // concepts (Y's best matches) can be the answer, and the answer's paths are the relation. Empty:
   // any concept reached.
   std::vector<std::string> targets;
+  // Parallel to `targets` (empty: 1 each): how well each matches Y. A candidate's final confidence
+  // is scaled by its target's relevance over the best target's, so a concept that only mentions Y
+  // ("drinking vessel" for "vessel") does not win over one named Y on a shorter path alone.
+  std::vector<float> target_relevance;
 };
+
+// "How is X related to Y?": sets options->targets (and their relevance) to Y's best `k` matches.
+// Shared by engram-hybrid and reason_quality_bench.
+absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, ReasonOptions* options,
+                               uint32_t k = 3);
 
 // Service-wide tuning (from flags, not from requests).
 struct ReasonerConfig {

@@ -428,6 +428,32 @@ TEST(ReasonerTest, TargetsRestrictTheAnswer) {
   EXPECT_THAT(none.explanation, HasSubstr("No path found"));
 }
 
+// A between-answer is weighed by how well its target matches Y: "mammal" is one hop from the
+// seed and "animal" two, but when "animal" matches Y much better it wins; with equal relevance
+// (or none given) the nearer target does.
+TEST(ReasonerTest, TargetRelevanceWeighsTheBetweenAnswer) {
+  InMemoryGraph g = AnimalGraph();
+  ReasonOptions options;
+  options.targets = {"mammal", "animal"};
+  EXPECT_EQ(ReasonOrDie(g, options).best_guess->id, "mammal");
+  options.target_relevance = {0.5f, 0.5f};
+  EXPECT_EQ(ReasonOrDie(g, options).best_guess->id, "mammal");
+  options.target_relevance = {0.5f, 1.0f};
+  const ReasonResult r = ReasonOrDie(g, options);
+  ASSERT_TRUE(r.best_guess.has_value());
+  EXPECT_EQ(r.best_guess->id, "animal");
+  ASSERT_GE(r.candidates.size(), 2u);
+  EXPECT_EQ(r.candidates[1].node.id, "mammal");
+  // mammal's confidence is halved (its target's relevance over the best).
+  options.target_relevance = {1.0f, 1.0f};
+  const ReasonResult unweighted = ReasonOrDie(g, options);
+  float mammal = 0;
+  for (const Candidate& c : unweighted.candidates) {
+    if (c.node.id == "mammal") mammal = c.confidence.final_confidence;
+  }
+  EXPECT_NEAR(r.candidates[1].confidence.final_confidence, mammal * 0.5f, 1e-5);
+}
+
 TEST(ReasonerTest, BudgetAndBatching) {
   InMemoryGraph g = TiedGraph();
   ReasonerConfig tight;
