@@ -77,8 +77,9 @@ void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* 
   uint32_t count = head == nullptr ? 0 : head->count.load(std::memory_order_relaxed);
   // A document's postings stay together in one block (the rest of a full block is left unused).
   if (head == nullptr || count + n > head->capacity) {
-    const uint32_t capacity =
-        head == nullptr ? kFirstBlockPostings : std::min(head->capacity * 2, kMaxBlockPostings);
+    // At least n: a term in every field of one document is kMaxFields postings.
+    const uint32_t capacity = std::max(
+        n, head == nullptr ? kFirstBlockPostings : std::min(head->capacity * 2, kMaxBlockPostings));
     void* raw = ::operator new(sizeof(Block) + capacity * sizeof(Posting));
     Block* block = new (raw) Block;
     block->capacity = capacity;

@@ -153,6 +153,24 @@ TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
   EXPECT_TRUE(after.contains(0));
 }
 
+// A word in every field of one document (8 postings at once, more than a first block holds) is
+// counted once per field; the sanitizer build checks the block is large enough.
+TEST(KeywordIndexTest, AWordInEveryFieldOfTheFirstDocument) {
+  std::vector<KeywordIndex::Field> fields;
+  for (int f = 0; f < 7; ++f) fields.push_back({absl::StrCat("f", f), 1.0, 0.0});
+  KeywordIndex index(fields);
+  const std::vector<absl::string_view> texts(8, "owl");
+  index.Add(0, texts, 1);
+  index.Add(1, {"owl owl"}, 1);
+  KeywordIndex::Scores scores = index.Score({"owl"}, 1);
+  ASSERT_EQ(scores.size(), 2u);
+  // Document 0: x = 8 (b = 0 for the attributes, length = mean for the content); document 1: the
+  // content only, twice the mean length.
+  EXPECT_GT(scores[0].bm25, scores[1].bm25);
+  index.Add(2, texts, 2);  // a second group of 8 after the first block
+  EXPECT_EQ(index.Score({"owl"}, 2).size(), 3u);
+}
+
 // matched_idf / query_idf: the share of the query's word weight a document holds.
 TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
   KeywordIndex index;
