@@ -214,10 +214,11 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
     if (!other.ok()) return other.status();
     absl::Status targets = hybrid::SetBetweenTargets(
         graph, hybrid::SeedQuery{*other, variant.vector_only ? std::string_view() : parsed.other},
-        &options);
+        parsed.other, &options);
     if (!targets.ok()) return targets;
   }
-  absl::StatusOr<std::vector<float>> v = embedder.Embed(variant.focus && asks ? parsed.focus : text);
+  absl::StatusOr<std::vector<float>> v = embedder.Embed(
+      variant.focus && parsed.kind != hybrid::Question::Kind::kOpen ? parsed.focus : text);
   if (!v.ok()) return v.status();
   return reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
 }

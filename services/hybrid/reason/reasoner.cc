@@ -8,8 +8,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/text/absl_view.h"
 
 namespace engram::hybrid {
@@ -58,6 +61,40 @@ std::string Fixed2(double x) { return absl::StrFormat("%.2f", x); }
 
 bool Contains(absl::Span<const AssociationType> types, AssociationType t) {
   return std::find(types.begin(), types.end(), t) != types.end();
+}
+
+// Lower case, single spaces, no leading article, no surrounding spaces or trailing punctuation.
+std::string NormalizedName(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '.' || out.back() == '?' ||
+                          out.back() == '!' || out.back() == ';')) {
+    out.pop_back();
+  }
+  for (std::string_view article : {"a ", "an ", "the "}) {
+    if (absl::StartsWith(out, AbslView(article))) {
+      out.erase(0, article.size());
+      break;
+    }
+  }
+  return out;
+}
+
+// NamedBy with `wanted` already normalized (NormalizedName).
+bool NamedByNormalized(std::string_view content, const std::string& wanted) {
+  if (wanted.empty()) return false;
+  const std::string_view names = content.substr(0, content.find(':'));
+  for (absl::string_view one : absl::StrSplit(AbslView(names), ',')) {
+    if (NormalizedName(std::string_view(one.data(), one.size())) == wanted) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -319,9 +356,20 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
       target_weight[options.targets[i]] = options.target_relevance[i] / best;
     }
   }
+  // A between question's answer is a concept named Y when one is reached; `targets` otherwise.
+  const std::string wanted_name = NormalizedName(options.target_name);
+  absl::flat_hash_set<std::string> named;
+  if (!wanted_name.empty()) {
+    for (const auto& [id, indices] : supporting) {
+      auto it = contents.find(id);
+      if (id != top_seed && it != contents.end() && NamedByNormalized(it->second, wanted_name)) {
+        named.insert(id);
+      }
+    }
+  }
   for (auto& [id, indices] : supporting) {
     if (id == top_seed) continue;
-    if (!targets.empty() && !targets.contains(id)) continue;
+    if (!named.empty() ? !named.contains(id) : !targets.empty() && !targets.contains(id)) continue;
     std::sort(indices.begin(), indices.end(),
               [&](size_t a, size_t b) { return RanksBefore(paths[a], paths[b]); });
     Scored s;
@@ -342,7 +390,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     const double consensus = 1.0 - rest;
     double final_confidence =
         1.0 - (1.0 - best.seed_sim * best.conf) * (1.0 - config_.consensus_weight * consensus);
-    if (auto w = target_weight.find(id); w != target_weight.end()) final_confidence *= w->second;
+    if (auto w = target_weight.find(id); named.empty() && w != target_weight.end()) {
+      final_confidence *= w->second;
+    }
     s.candidate.node.id = id;
     s.candidate.confidence = {static_cast<float>(best.conf), static_cast<float>(best.seed_sim),
                               static_cast<float>(consensus), static_cast<float>(final_confidence)};
@@ -356,7 +406,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                                           : a.candidate.node.id < b.candidate.node.id;
   });
 
-  if (scored.empty() && !targets.empty()) {
+  if (scored.empty() && (!targets.empty() || !wanted_name.empty())) {
     result.explanation = absl::StrCat("No path found from the question's first subject to ",
                                       options.targets.size() == 1 ? "its second" : "any match of its second",
                                       " within ", options.max_depth, " hops.");
@@ -508,10 +558,15 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   return result;
 }
 
-absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, ReasonOptions* options,
-                               uint32_t k) {
+bool NamedBy(std::string_view content, std::string_view name) {
+  return NamedByNormalized(content, NormalizedName(name));
+}
+
+absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::string_view name,
+                               ReasonOptions* options, uint32_t k) {
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(other, k);
   if (!hits.ok()) return hits.status();
+  options->target_name = std::string(name);
   options->targets.clear();
   options->target_relevance.clear();
   for (const SearchHit& h : *hits) {

@@ -88,12 +88,23 @@ struct ReasonOptions {
   // is scaled by its target's relevance over the best target's, so a concept that only mentions Y
   // ("drinking vessel" for "vessel") does not win over one named Y on a shorter path alone.
   std::vector<float> target_relevance;
+  // Set for a between question to Y as written: any concept reached whose content is named Y
+  // (NamedBy) can be the answer, and while one is, nothing else can; `targets` are the answers
+  // only when no concept named Y is reached.
+  std::string target_name;
 };
 
-// "How is X related to Y?": sets options->targets (and their relevance) to Y's best `k` matches.
-// Shared by engram-hybrid and reason_quality_bench.
-absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, ReasonOptions* options,
-                               uint32_t k = 3);
+// Whether a concept whose content is `content` is named `name`: its leading names -- the text
+// before the first ':' (all of it when there is none), split at ',' -- include `name`, ignoring
+// case, spacing, a leading article and trailing punctuation. "vessel, watercraft: a craft ..." is
+// named "vessel" and "watercraft"; "drinking vessel: a vessel ..." is not named "vessel".
+bool NamedBy(std::string_view content, std::string_view name);
+
+// "How is X related to Y?": sets options->target_name to `name` (Y as written) and, for when no
+// concept named Y is reached, options->targets to Y's best `k` matches (searching `other`) with
+// their search scores as relevance. Shared by engram-hybrid and reason_quality_bench.
+absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::string_view name,
+                               ReasonOptions* options, uint32_t k = 3);
 
 // Service-wide tuning (from flags, not from requests).
 struct ReasonerConfig {

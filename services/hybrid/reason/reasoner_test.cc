@@ -454,6 +454,50 @@ TEST(ReasonerTest, TargetRelevanceWeighsTheBetweenAnswer) {
   EXPECT_NEAR(r.candidates[1].confidence.final_confidence, mammal * 0.5f, 1e-5);
 }
 
+TEST(ReasonerTest, NamedByReadsTheLeadingNames) {
+  EXPECT_TRUE(NamedBy("vessel, watercraft: a craft designed for water transportation", "vessel"));
+  EXPECT_TRUE(NamedBy("vessel, watercraft: a craft designed for water transportation", "Watercraft"));
+  EXPECT_TRUE(NamedBy("Vessel", "a  vessel?"));
+  EXPECT_TRUE(NamedBy("yolk.", "the yolk"));
+  EXPECT_FALSE(NamedBy("drinking vessel: a vessel intended for drinking", "vessel"));
+  EXPECT_FALSE(NamedBy("a craft: see vessel", "vessel"));
+  EXPECT_FALSE(NamedBy("vessel", ""));
+  EXPECT_FALSE(NamedBy("", "vessel"));
+}
+
+// "How is a cup related to vessel?": a concept named "vessel" that the graph reaches is the
+// answer, not "drinking vessel", although that matches the search best and is nearer -- even
+// when no concept named "vessel" is among the search's best matches.
+TEST(ReasonerTest, BetweenAnswersAreConceptsNamedY) {
+  InMemoryGraph g;
+  g.AddConcept("cup", "cup: a small open container", {0, 0, 0, 1});
+  g.AddConcept("drinking-vessel", "drinking vessel: a vessel intended for drinking", {1, 0, 0, 0});
+  g.AddConcept("container", "container: any object that can hold things", {0, 0, 1, 0});
+  g.AddConcept("vessel-1", "vessel: an object used as a container", {0.8f, 0.6f, 0, 0});
+  g.AddConcept("vessel-2", "vessel, watercraft: a craft for water transportation", {0.6f, 0.8f, 0, 0});
+  g.AddEdge("cup", "drinking-vessel", kHier, 0.9f);
+  g.AddEdge("drinking-vessel", "vessel-1", kHier, 0.9f);
+  g.AddEdge("cup", "container", kHier, 0.9f);
+  const std::vector<float> cup = {0, 0, 0, 1};
+  auto ask = [&](std::string_view name, uint32_t k) -> ReasonResult {
+    ReasonOptions options;
+    EXPECT_TRUE(SetBetweenTargets(g, SeedQuery{kQuery, name}, name, &options, k).ok());
+    absl::StatusOr<ReasonResult> r = Reasoner(ReasonerConfig{}).Reason(SeedQuery{cup, ""}, options, g);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : ReasonResult{};
+  };
+  for (uint32_t k : {1u, 3u}) {  // the search's best match alone is "drinking vessel"
+    const ReasonResult r = ask("a vessel", k);
+    ASSERT_TRUE(r.best_guess.has_value()) << k;
+    EXPECT_EQ(r.best_guess->id, "vessel-1") << k;
+    for (const Candidate& c : r.candidates) EXPECT_NE(c.node.id, "drinking-vessel") << k;
+  }
+  // Nothing named "boat" is reached: Y's best matches are the answers, the nearest wins.
+  const ReasonResult fallback = ask("boat", 3);
+  ASSERT_TRUE(fallback.best_guess.has_value());
+  EXPECT_EQ(fallback.best_guess->id, "drinking-vessel");
+}
+
 TEST(ReasonerTest, BudgetAndBatching) {
   InMemoryGraph g = TiedGraph();
   ReasonerConfig tight;

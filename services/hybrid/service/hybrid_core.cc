@@ -496,7 +496,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {
-      RETURN_IF_ERROR(SetBetweenTargets(graph, SeedQuery{other_vector, other_words}, &asked));
+      RETURN_IF_ERROR(SetBetweenTargets(graph, SeedQuery{other_vector, other_words}, question.other, &asked));
     }
     if (asked.targets.empty()) return std::optional<ReasonResult>();
   }

@@ -381,6 +381,25 @@ TEST_F(HybridCoreTest, AQuestionAboutTwoThingsIsAnsweredWithThePathsBetweenThem)
   EXPECT_NE(std::find(ids.begin(), ids.end(), ContentHashId("mammal")), ids.end()) << r->DebugString();
 }
 
+// The answer to "How is X related to Y?" is the concept named Y, not a nearer one that merely
+// mentions Y: "drinking vessel" is one hop from the mug and matches "vessel" in a search, but the
+// question asks about the vessel.
+TEST_F(HybridCoreTest, ABetweenAnswerIsTheConceptNamedYNotOneThatMentionsY) {
+  LearnAll("default", {"A mug is a kind of drinking vessel.", "A drinking vessel is a kind of vessel.",
+                       "A vessel is a kind of container.", "A mug is a kind of gift."});
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("How is a mug related to a vessel?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->best_guess().id(), ContentHashId("vessel")) << r->DebugString();
+  ASSERT_GT(r->paths_size(), 0);
+  const auto& ids = r->paths(0).concept_ids();
+  EXPECT_EQ(ids[0], ContentHashId("mug")) << r->DebugString();
+  EXPECT_NE(std::find(ids.begin(), ids.end(), ContentHashId("drinking vessel")), ids.end())
+      << r->DebugString();
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);
