@@ -23,8 +23,9 @@
 // writer last left them (a reader may see a batch not yet published in these numbers only). With
 // the content alone (w = 1, b = 0.75) this is exactly Okapi BM25 as FTS5's bm25() computes it.
 //
-// The index lives in memory and is derived state: the namespace rebuilds it from its record arena
-// when it opens (recovery and snapshot restore), as it does the id table. Retired documents keep
+// The index lives in memory and is derived state: the namespace persists it at checkpoints with
+// its other DRAM indexes (derived_state.h) and, when that file is missing or damaged, rebuilds it
+// from its record arena when it opens (recovery and snapshot restore), as it does the id table. Retired documents keep
 // their postings until the namespace is reopened (bounded by the records the arena keeps).
 //
 // Thread-safety: Add and Retire from one writer thread; Score from any number of threads
@@ -39,12 +40,16 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/stable_array.h"
 
 namespace engram::storage {
+
+class ByteReader;
+class ByteWriter;
 
 class KeywordIndex {
  public:
@@ -92,6 +97,14 @@ class KeywordIndex {
   Scores Score(const std::vector<std::string>& terms, uint64_t seq,
                double* query_idf = nullptr) const;
 
+  // ---- persistence (the namespace's derived-state file, derived_state.h) ----
+  // Writer thread: appends the whole index (documents, terms, postings) to `out`.
+  void EncodeTo(ByteWriter* out) const;
+  // Fills this empty index (built with the same fields) with what EncodeTo wrote. DataLoss if the
+  // bytes do not describe a consistent index; the index must then be discarded.
+  absl::Status DecodeFrom(ByteReader* in);
+
+  uint32_t document_count() const { return doc_count_; }  // writer only
   uint64_t live_documents() const { return live_docs_.load(std::memory_order_relaxed); }
   uint64_t term_count() const { return term_count_.load(std::memory_order_relaxed); }
   uint64_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
