@@ -1,6 +1,7 @@
 #include "storage-server/engine/derived_state.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -28,31 +29,6 @@ struct Header {
 };
 static_assert(sizeof(Header) == 32);
 
-// The whole file in one read (the file is tens to hundreds of MB at 1M concepts).
-absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(path.string());
-    return absl::InternalError(absl::StrCat("open ", path.string(), ": ", std::strerror(errno)));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return absl::InternalError(absl::StrCat("stat ", path.string(), ": ", std::strerror(errno)));
-  }
-  std::string out(static_cast<size_t>(st.st_size), '\0');
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  out.resize(done);  // a shorter read shows up as a length mismatch
-  return out;
-}
-
 }  // namespace
 
 absl::Status WriteDerivedFile(const std::filesystem::path& path, absl::string_view body) {
@@ -66,30 +42,53 @@ absl::Status WriteDerivedFile(const std::filesystem::path& path, absl::string_vi
   return vector::WriteFileAtomically(path, file.data(), file.size());
 }
 
-absl::StatusOr<std::string> ReadDerivedFile(const std::filesystem::path& path) {
-  ASSIGN_OR_RETURN(std::string file, ReadWholeFile(path));
+absl::StatusOr<std::unique_ptr<DerivedFile>> DerivedFile::Open(const std::filesystem::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(path.string());
+    return absl::InternalError(absl::StrCat("open ", path.string(), ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    absl::Status s =
+        absl::InternalError(absl::StrCat("stat ", path.string(), ": ", std::strerror(errno)));
+    ::close(fd);
+    return s;
+  }
   auto damaged = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat(path.string(), ": ", why));
   };
-  if (file.size() < sizeof(Header)) {
-    return damaged(absl::StrFormat("%d bytes, shorter than its header", file.size()));
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < sizeof(Header)) {
+    ::close(fd);
+    return damaged(absl::StrFormat("%d bytes, shorter than its header", size));
   }
+  // Read through a private read-only mapping: no copy, and the pages are read ahead in order.
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) {
+    return absl::InternalError(absl::StrCat("mmap ", path.string(), ": ", std::strerror(errno)));
+  }
+  std::unique_ptr<DerivedFile> file(new DerivedFile(map, size));
+  const char* bytes = static_cast<const char*>(map);
   Header h;
-  std::memcpy(&h, file.data(), sizeof(h));
+  std::memcpy(&h, bytes, sizeof(h));
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) return damaged("bad magic");
   if (h.version != kDerivedFormatVersion) {
     return damaged(absl::StrFormat("format version %d, expected %d", h.version,
                                    kDerivedFormatVersion));
   }
-  if (h.body_bytes != file.size() - sizeof(Header)) {
+  if (h.body_bytes != size - sizeof(Header)) {
     return damaged(absl::StrFormat("header says %d body bytes, file holds %d", h.body_bytes,
-                                   file.size() - sizeof(Header)));
+                                   size - sizeof(Header)));
   }
-  if (XXH3_64bits(file.data() + sizeof(Header), h.body_bytes) != h.checksum) {
+  if (XXH3_64bits(bytes + sizeof(Header), h.body_bytes) != h.checksum) {
     return damaged("checksum mismatch");
   }
-  file.erase(0, sizeof(Header));
+  file->body_ = absl::string_view(bytes + sizeof(Header), h.body_bytes);
   return file;
 }
+
+DerivedFile::~DerivedFile() { ::munmap(map_, size_); }
 
 }  // namespace engram::storage

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -49,6 +50,8 @@ class ByteWriter {
     out_.append(s.data(), s.size());
   }
   void Raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
+  // Overwrites 8 bytes at `pos` (a length written before the section it measures).
+  void PatchU64(size_t pos, uint64_t v) { std::memcpy(out_.data() + pos, &v, 8); }
   std::string& out() { return out_; }
   size_t size() const { return out_.size(); }
 
@@ -100,6 +103,16 @@ class ByteReader {
     std::memcpy(p, in_.data() + pos_, n);
     pos_ += n;
   }
+  // The next n bytes, skipped (for a section another reader decodes).
+  absl::string_view Take(size_t n) {
+    if (!ok_ || n > in_.size() - pos_) {
+      ok_ = false;
+      return {};
+    }
+    absl::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
   bool ok() const { return ok_; }
   bool done() const { return pos_ == in_.size(); }
   size_t remaining() const { return in_.size() - pos_; }
@@ -114,8 +127,23 @@ class ByteReader {
 // Writes header + `body` to `path` atomically and durably.
 absl::Status WriteDerivedFile(const std::filesystem::path& path, absl::string_view body);
 
-// Reads `path` and checks its header and checksum; returns the body. NotFound if there is no
-// file, DataLoss (naming the file and what is wrong) if it is torn or damaged.
-absl::StatusOr<std::string> ReadDerivedFile(const std::filesystem::path& path);
+// A derived-state file mapped read-only, its header and checksum checked.
+class DerivedFile {
+ public:
+  // NotFound if there is no file, DataLoss (naming the file and what is wrong) if it is torn or
+  // damaged.
+  static absl::StatusOr<std::unique_ptr<DerivedFile>> Open(const std::filesystem::path& path);
+  ~DerivedFile();
+  DerivedFile(const DerivedFile&) = delete;
+  DerivedFile& operator=(const DerivedFile&) = delete;
+
+  absl::string_view body() const { return body_; }
+
+ private:
+  DerivedFile(void* map, size_t size) : map_(map), size_(size) {}
+  void* map_;
+  size_t size_;
+  absl::string_view body_;
+};
 
 }  // namespace engram::storage

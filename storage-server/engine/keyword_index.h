@@ -34,6 +34,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,7 +144,18 @@ class KeywordIndex {
   void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
 
+  bool InSlab(const Block* b) const {
+    const char* p = reinterpret_cast<const char*>(b);
+    return slab_ != nullptr && p >= slab_.get() && p < slab_end_;
+  }
+
   const std::vector<Field> attributes_;
+  // The blocks DecodeFrom made, in one allocation (std::aligned_alloc; freed with std::free).
+  struct FreeDeleter {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char[], FreeDeleter> slab_;
+  const char* slab_end_ = nullptr;
 
   IdTable terms_by_hash_;
   StableArray<Term, 12> terms_;

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -44,6 +45,11 @@ absl::Status NamespaceStore::PersistDerived(bool force) {
   w.U64(live_concepts_.load(std::memory_order_relaxed));
   w.U64(live_assocs_.load(std::memory_order_relaxed));
   w.U64(live_vectors_.load(std::memory_order_relaxed));
+  // The keyword index first, behind its length, so that open decodes it on a second thread.
+  const size_t keyword_length_at = w.size();
+  w.U64(0);
+  keywords_->EncodeTo(&w);
+  w.PatchU64(keyword_length_at, w.size() - keyword_length_at - 8);
   for (uint32_t n = 0; n < numbers; ++n) {
     const ConceptEntry& e = entries_[n];
     w.Varint(e.head.load(std::memory_order_relaxed));
@@ -65,19 +71,18 @@ absl::Status NamespaceStore::PersistDerived(bool force) {
     w.Varint(key.type);
     w.Varint(record);
   }
-  keywords_->EncodeTo(&w);
   RETURN_IF_ERROR(WriteDerivedFile(dir_ / kDerivedFileName, w.out()));
   derived_end_ = end;
   return absl::OkStatus();
 }
 
-uint64_t NamespaceStore::LoadDerived() {
+absl::StatusOr<uint64_t> NamespaceStore::LoadDerived() {
   const std::filesystem::path path = dir_ / kDerivedFileName;
-  absl::StatusOr<std::string> body = ReadDerivedFile(path);
-  if (!body.ok()) {
-    if (!absl::IsNotFound(body.status())) {
+  absl::StatusOr<std::unique_ptr<DerivedFile>> file = DerivedFile::Open(path);
+  if (!file.ok()) {
+    if (!absl::IsNotFound(file.status())) {
       spdlog::warn("namespace {}: ignoring the derived-state file ({}); rebuilding from the arena",
-                   name(), body.status().ToString());
+                   name(), file.status().ToString());
     }
     return 0;
   }
@@ -86,7 +91,7 @@ uint64_t NamespaceStore::LoadDerived() {
                  std::string(why));
     return uint64_t{0};
   };
-  ByteReader r(*body);
+  ByteReader r((*file)->body());
   const uint64_t id = r.U64();
   const uint64_t end = r.U64();
   const uint32_t slots = r.U32();
@@ -100,83 +105,92 @@ uint64_t NamespaceStore::LoadDerived() {
                                   end, slots, state_.arena_end, state_.slot_count));
   }
   if (ArenaFingerprint(end) != fingerprint) return reject("the arena before its offset differs");
-  if (numbers > r.remaining() / 12 || slots > r.remaining() / 3) return reject("counts beyond the data");
-
-  // Decode and check everything before touching the store, so a bad file changes nothing.
-  struct Entry {
-    uint64_t head, out_head, in_head, hash;
-    uint32_t keyword_doc;
-  };
-  std::vector<Entry> entries(numbers);
-  for (Entry& e : entries) {
-    e.head = r.Varint();
-    e.out_head = r.Varint();
-    e.in_head = r.Varint();
-    e.keyword_doc = static_cast<uint32_t>(r.Varint());
-    e.hash = r.U64();
-    if (e.head == 0 || e.head > end || e.out_head > end || e.in_head > end) {
-      return reject("a concept's chain head lies outside the covered arena");
-    }
-  }
-  struct Slot {
-    uint64_t record, born, dead;
-  };
-  std::vector<Slot> slot_meta(slots);
-  for (Slot& s : slot_meta) {
-    s.record = r.Varint();
-    s.born = r.Varint();
-    s.dead = r.Varint() - 1;
-    if (s.record > end) return reject("a slot's record lies outside the covered arena");
-  }
-  const uint64_t edge_count = r.U64();
-  if (!r.ok() || edge_count > r.remaining() / 4) return reject("edge count beyond the data");
-  std::vector<std::pair<EdgeKey, uint64_t>> edges(edge_count);
-  for (auto& [key, record] : edges) {
-    key.source = static_cast<uint32_t>(r.Varint());
-    key.target = static_cast<uint32_t>(r.Varint());
-    key.type = static_cast<uint32_t>(r.Varint());
-    record = r.Varint();
-    if (key.source >= numbers || key.target >= numbers || record == 0 || record > end) {
-      return reject("an association outside the covered concepts or arena");
-    }
-  }
-  if (!r.ok()) return reject("truncated");
-  auto keywords = std::make_unique<KeywordIndex>(keywords_->attributes());
-  if (absl::Status s = keywords->DecodeFrom(&r); !s.ok()) return reject(s.message());
-  if (!r.done()) return reject("trailing bytes");
-  for (const Entry& e : entries) {
-    if (e.keyword_doc > keywords->document_count()) return reject("a keyword document out of range");
+  const uint64_t keyword_bytes = r.U64();
+  ByteReader keyword_reader(r.Take(keyword_bytes));
+  if (!r.ok()) return reject("keyword section beyond the data");
+  if (numbers > r.remaining() / 12 || slots > r.remaining() / 3) {
+    return reject("counts beyond the data");
   }
 
-  // Commit.
+  // The checksum held, so the body is what PersistDerived wrote: decode it straight into the
+  // (empty) indexes. Should a check still fail, the store is half-filled: Open discards it and
+  // opens again without the file (Aborted).
+  auto abort = [&](absl::string_view why) {
+    return absl::AbortedError(absl::StrCat(path.string(), ": ", why));
+  };
+  // The keyword index (about half the work) on a second thread, the rest on this one.
+  absl::Status keyword_status;
+  std::thread keyword_thread([&] {
+    keyword_status = keywords_->DecodeFrom(&keyword_reader);
+    if (keyword_status.ok() && !keyword_reader.done()) {
+      keyword_status = absl::DataLossError("keyword index: trailing bytes");
+    }
+  });
+  absl::Status rest = DecodeDerivedRest(&r, end, numbers, slots);
+  keyword_thread.join();
+  if (!rest.ok()) return abort(rest.message());
+  if (!keyword_status.ok()) return abort(keyword_status.message());
+  for (uint32_t n = 0; n < numbers; ++n) {
+    if (entries_[n].keyword_doc > keywords_->document_count()) {
+      return abort("a keyword document out of range");
+    }
+  }
+  live_concepts_.store(live_concepts, std::memory_order_relaxed);
+  live_assocs_.store(live_assocs, std::memory_order_relaxed);
+  live_vectors_.store(live_vectors, std::memory_order_relaxed);
+  derived_end_ = end;
+  opened_from_derived_ = true;
+  return end;
+}
+
+// The concept entries, id table, slots and association map of a derived-state body.
+absl::Status NamespaceStore::DecodeDerivedRest(ByteReader* in, uint64_t end, uint32_t numbers,
+                                               uint32_t slots) {
+  ByteReader& r = *in;
+  auto abort = [](absl::string_view why) { return absl::DataLossError(why); };
   entries_.EnsureSize(numbers);
   ids_.Reserve(numbers);
   for (uint32_t n = 0; n < numbers; ++n) {
     ConceptEntry& e = entries_[n];
-    e.head.store(entries[n].head, std::memory_order_relaxed);
-    e.out_head.store(entries[n].out_head, std::memory_order_relaxed);
-    e.in_head.store(entries[n].in_head, std::memory_order_relaxed);
-    e.keyword_doc = entries[n].keyword_doc;
-    ids_.Insert(entries[n].hash, n);
+    const uint64_t head = r.Varint(), out_head = r.Varint(), in_head = r.Varint();
+    e.keyword_doc = static_cast<uint32_t>(r.Varint());
+    const uint64_t hash = r.U64();
+    if (head == 0 || head > end || out_head > end || in_head > end) {
+      return abort("a concept's chain head lies outside the covered arena");
+    }
+    e.head.store(head, std::memory_order_relaxed);
+    e.out_head.store(out_head, std::memory_order_relaxed);
+    e.in_head.store(in_head, std::memory_order_relaxed);
+    ids_.Insert(hash, n);
   }
   number_count_.store(numbers, std::memory_order_release);
   slots_.EnsureSize(slots);
   for (uint32_t i = 0; i < slots; ++i) {
     SlotMeta& m = slots_[i];
-    m.record.store(slot_meta[i].record, std::memory_order_relaxed);
-    m.born.store(slot_meta[i].born, std::memory_order_relaxed);
-    m.dead.store(slot_meta[i].dead, std::memory_order_relaxed);
+    const uint64_t record = r.Varint(), born = r.Varint(), dead = r.Varint() - 1;
+    if (record > end) return abort("a slot's record lies outside the covered arena");
+    m.record.store(record, std::memory_order_relaxed);
+    m.born.store(born, std::memory_order_relaxed);
+    m.dead.store(dead, std::memory_order_relaxed);
   }
   slot_count_ = slots;
-  edges_.reserve(edges.size());
-  for (const auto& [key, record] : edges) edges_.emplace(key, record);
-  live_concepts_.store(live_concepts, std::memory_order_relaxed);
-  live_assocs_.store(live_assocs, std::memory_order_relaxed);
-  live_vectors_.store(live_vectors, std::memory_order_relaxed);
-  keywords_ = std::move(keywords);
-  derived_end_ = end;
-  opened_from_derived_ = true;
-  return end;
+  const uint64_t edge_count = r.U64();
+  if (!r.ok() || edge_count > r.remaining() / 4) return abort("edge count beyond the data");
+  edges_.reserve(edge_count);
+  for (uint64_t i = 0; i < edge_count; ++i) {
+    EdgeKey key;
+    key.source = static_cast<uint32_t>(r.Varint());
+    key.target = static_cast<uint32_t>(r.Varint());
+    key.type = static_cast<uint32_t>(r.Varint());
+    const uint64_t record = r.Varint();
+    if (key.source >= numbers || key.target >= numbers || record == 0 || record > end) {
+      return abort("an association outside the covered concepts or arena");
+    }
+    edges_.emplace(key, record);
+  }
+  if (!r.ok()) return abort("truncated");
+  if (!r.done()) return abort("trailing bytes");
+  return absl::OkStatus();
 }
 
 }  // namespace engram::storage

@@ -108,6 +108,19 @@ NamespaceStore::~NamespaceStore() = default;
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
     const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits) {
+  absl::StatusOr<std::unique_ptr<NamespaceStore>> ns =
+      OpenImpl(dir, state, limits, /*use_derived=*/true);
+  if (absl::IsAborted(ns.status())) {
+    spdlog::warn("namespace {}: the derived-state file did not load ({}); rebuilding from the arena",
+                 state.config.name(), ns.status().ToString());
+    ns = OpenImpl(dir, state, limits, /*use_derived=*/false);
+  }
+  return ns;
+}
+
+absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::OpenImpl(
+    const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+    bool use_derived) {
   std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
   ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open({dir, "records", kArenaSegmentBytes}));
   vector::VectorStore::Options vopts;
@@ -132,18 +145,21 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
         (dir / "vectors.meta").string(), ns->vectors_->size(), state.slot_count));
   }
   RETURN_IF_ERROR(ns->vectors_->Rewind(state.slot_count));
-  RETURN_IF_ERROR(ns->Recover());
+  RETURN_IF_ERROR(ns->Recover(use_derived));
   return ns;
 }
 
-absl::Status NamespaceStore::Recover() {
+absl::Status NamespaceStore::Recover(bool use_derived) {
   if (state_.arena_end > arena_->capacity()) {
     return absl::DataLossError(
         absl::StrFormat("namespace %s: checkpoint covers %d bytes of %s but only %d exist", name(),
                         state_.arena_end, (dir_ / "records.*").string(), arena_->capacity()));
   }
   // The persisted DRAM indexes cover the arena up to some offset; scan only what follows.
-  uint64_t offset = LoadDerived();
+  uint64_t offset = 0;
+  if (use_derived) {
+    ASSIGN_OR_RETURN(offset, LoadDerived());
+  }
   while (offset < state_.arena_end) {
     const RecordHeader* h = HeaderAt(offset);
     auto corrupt = [&](absl::string_view why) {

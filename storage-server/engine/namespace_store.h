@@ -46,6 +46,8 @@
 
 namespace engram::storage {
 
+class ByteReader;
+
 // What a checkpoint records about a namespace; enough to reopen it exactly.
 struct NamespaceState {
   uint64_t id = 0;  // directory incarnation
@@ -167,10 +169,15 @@ class NamespaceStore {
 
   NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                  const Limits* limits);
-  absl::Status Recover();
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(
+      const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+      bool use_derived);
+  absl::Status Recover(bool use_derived);
   // Loads the derived-state file into the (empty) DRAM indexes if it is intact and fits the
-  // checkpoint; returns the arena offset it covers, 0 (nothing loaded) otherwise.
-  uint64_t LoadDerived();
+  // checkpoint; returns the arena offset it covers, 0 if it was not used (nothing changed), or
+  // Aborted if decoding failed half-way (the store must then be opened again without it).
+  absl::StatusOr<uint64_t> LoadDerived();
+  absl::Status DecodeDerivedRest(ByteReader* in, uint64_t end, uint32_t numbers, uint32_t slots);
   // XXH3 of the arena bytes just before `end` (at most 4 KiB, within end's segment).
   uint64_t ArenaFingerprint(uint64_t end) const;
 
