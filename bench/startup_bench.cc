@@ -314,11 +314,25 @@ int main(int argc, char** argv) {
       return ok;
     };
 
+    const int kill_reps_flag = absl::GetFlag(FLAGS_kill_reps);
     if (reuse && fs::exists(slots_file)) {
       std::ifstream in(slots_file);
       in >> slots >> version;
       fprintf(stderr, "n=%lld: reusing %s (%llu slots)\n", static_cast<long long>(n), data.c_str(),
               static_cast<unsigned long long>(slots));
+      if (kill_reps_flag > 0) {  // the first kill sample must follow a real SIGKILL too
+        StorageProcess p(binary, data.string(), "relaxed", log);
+        if (!p.Spawn({"--drain_seconds=2"}) || p.WaitServing(600) < 0) return 1;
+        auto stub = p.NewStub();
+        if (checkpoint && !Checkpoint(stub.get())) return 1;
+        if (!write_tail(p)) return 1;
+        v1::ServerStats st = GetStats(stub.get());
+        row.before_kill = absl::StrFormat("last_sequence %llu, checkpoint_sequence %llu, log %.1f MB",
+                                          static_cast<unsigned long long>(st.last_sequence()),
+                                          static_cast<unsigned long long>(st.checkpoint_sequence()),
+                                          static_cast<double>(st.log_bytes()) / 1e6);
+        p.Stop(SIGKILL);
+      }
     } else {
       fs::remove_all(data);
       StorageProcess loader(binary, data.string(), "relaxed", log);
