@@ -47,9 +47,11 @@ ABSL_FLAG(int, load_threads, 2, "Concurrent loader RPCs.");
 ABSL_FLAG(uint32_t, ef_construction, 64, "HNSW efConstruction of the namespace (load speed only).");
 ABSL_FLAG(uint32_t, text_bytes, 200, "Bytes of content per concept.");
 ABSL_FLAG(uint32_t, assocs, 3, "Associations per concept (to random other concepts).");
-ABSL_FLAG(uint32_t, kill_tail, 1000, "Concept updates written after the checkpoint, before each SIGKILL.");
-ABSL_FLAG(bool, checkpoint_before_kill, true,
-          "Checkpoint after loading and before each SIGKILL sample (else the whole load is replayed).");
+ABSL_FLAG(uint32_t, kill_tail, 1000,
+          "Concept updates written after the checkpoint, before each SIGKILL.");
+ABSL_FLAG(
+    bool, checkpoint_before_kill, true,
+    "Checkpoint after loading and before each SIGKILL sample (else the whole load is replayed).");
 ABSL_FLAG(int, warmup_queries, 200, "Queries of each kind in the warm-up set.");
 ABSL_FLAG(std::string, dir, "/tmp/engram_startup_bench", "Scratch directory.");
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage binary.");
@@ -161,7 +163,8 @@ v1::WriteRequest Concepts(uint64_t first, uint32_t k, const VectorPool& pool, ui
   const uint32_t text = absl::GetFlag(FLAGS_text_bytes);
   for (int k2 = 0; k2 < req.mutations_size(); ++k2) {
     uint64_t i = first + static_cast<uint64_t>(k2);
-    req.mutable_mutations(k2)->mutable_put_concept()->set_content(ConceptText(i + version * 0x100000000ull, text));
+    req.mutable_mutations(k2)->mutable_put_concept()->set_content(
+        ConceptText(i + version * 0x100000000ull, text));
   }
   return req;
 }
@@ -307,8 +310,10 @@ int main(int argc, char** argv) {
       if (kill_tail == 0) return true;
       auto stub = p.NewStub();
       uint64_t first = (version * 7919) % static_cast<uint64_t>(n);
-      first = std::min<uint64_t>(first, static_cast<uint64_t>(n) - std::min<uint64_t>(kill_tail, n));
-      bool ok = WriteOk(stub.get(), Concepts(first, std::min<uint32_t>(kill_tail, n), pool, version));
+      first =
+          std::min<uint64_t>(first, static_cast<uint64_t>(n) - std::min<uint64_t>(kill_tail, n));
+      bool ok =
+          WriteOk(stub.get(), Concepts(first, std::min<uint32_t>(kill_tail, n), pool, version));
       slots += std::min<uint32_t>(kill_tail, n);
       ++version;
       return ok;
@@ -327,10 +332,11 @@ int main(int argc, char** argv) {
         if (checkpoint && !Checkpoint(stub.get())) return 1;
         if (!write_tail(p)) return 1;
         v1::ServerStats st = GetStats(stub.get());
-        row.before_kill = absl::StrFormat("last_sequence %llu, checkpoint_sequence %llu, log %.1f MB",
-                                          static_cast<unsigned long long>(st.last_sequence()),
-                                          static_cast<unsigned long long>(st.checkpoint_sequence()),
-                                          static_cast<double>(st.log_bytes()) / 1e6);
+        row.before_kill =
+            absl::StrFormat("last_sequence %llu, checkpoint_sequence %llu, log %.1f MB",
+                            static_cast<unsigned long long>(st.last_sequence()),
+                            static_cast<unsigned long long>(st.checkpoint_sequence()),
+                            static_cast<double>(st.log_bytes()) / 1e6);
         p.Stop(SIGKILL);
       }
     } else {
@@ -359,7 +365,8 @@ int main(int argc, char** argv) {
         return 1;
       }
       if (absl::GetFlag(FLAGS_assocs) > 0 &&
-          !LoadBatches(loader, n, threads, 1000 / std::max<int64_t>(1, absl::GetFlag(FLAGS_assocs)), [&](uint64_t first, uint32_t k) { return Associations(first, k, n); })) {
+          !LoadBatches(loader, n, threads, 1000 / std::max<int64_t>(1, absl::GetFlag(FLAGS_assocs)),
+                       [&](uint64_t first, uint32_t k) { return Associations(first, k, n); })) {
         return 1;
       }
       row.load_s = SecondsSince(t0);
@@ -420,10 +427,12 @@ int main(int argc, char** argv) {
       double stop_s = p.Stop(next_after_kill ? SIGKILL : SIGTERM);
       if (!next_after_kill) row.shutdown.push_back(stop_s);
       fprintf(stderr,
-              "n=%lld restart after %s: SERVING %.3f s (engine recovery %.3f s), RSS %.0f MB (warm %.0f MB), "
+              "n=%lld restart after %s: SERVING %.3f s (engine recovery %.3f s), RSS %.0f MB (warm "
+              "%.0f MB), "
               "fully indexed %.3f s; %s %.3f s\n",
-              static_cast<long long>(n), after_kill ? "SIGKILL" : "SIGTERM", serving, recovery, Mb(rss.total),
-              Mb(warm.total), serving + indexed, next_after_kill ? "SIGKILL" : "SIGTERM shutdown took", stop_s);
+              static_cast<long long>(n), after_kill ? "SIGKILL" : "SIGTERM", serving, recovery,
+              Mb(rss.total), Mb(warm.total), serving + indexed,
+              next_after_kill ? "SIGKILL" : "SIGTERM shutdown took", stop_s);
     }
     row.usage = Usage(data);
     {
@@ -437,40 +446,51 @@ int main(int argc, char** argv) {
     }
   }
 
-  printf("| concepts | load s | after SIGKILL: SERVING s | engine recovery s | fully indexed s | after SIGTERM: SERVING s | engine recovery s | SIGTERM shutdown s |\n");
+  printf(
+      "| concepts | load s | after SIGKILL: SERVING s | engine recovery s | fully indexed s | "
+      "after SIGTERM: SERVING s | engine recovery s | SIGTERM shutdown s |\n");
   printf("|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (auto& r : rows) {
-    printf("| %lld | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", static_cast<long long>(r.n), r.load_s,
-           Median(r.kill), Median(r.kill_recovery), Median(r.kill_indexed), Median(r.clean),
-           Median(r.clean_recovery), Median(r.shutdown));
+    printf("| %lld | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n",
+           static_cast<long long>(r.n), r.load_s, Median(r.kill), Median(r.kill_recovery),
+           Median(r.kill_indexed), Median(r.clean), Median(r.clean_recovery), Median(r.shutdown));
   }
   const double raw_concept = 4.0 * absl::GetFlag(FLAGS_dim) + absl::GetFlag(FLAGS_text_bytes);
   const double raw_assoc = 16 + 16 + 4 + 4;  // two 16-byte ids, type, confidence
-  printf("\n| concepts | live concepts | live assocs | data dir MB (allocated) | apparent MB | mapped MB | RSS at SERVING MB (anon / file) | RSS after warm-up MB (anon / file) | raw B/concept | data dir B/concept | data dir excl. hnsw + log B/concept | hnsw B/concept |\n");
+  printf(
+      "\n| concepts | live concepts | live assocs | data dir MB (allocated) | apparent MB | mapped "
+      "MB | RSS at SERVING MB (anon / file) | RSS after warm-up MB (anon / file) | raw B/concept | "
+      "data dir B/concept | data dir excl. hnsw + log B/concept | hnsw B/concept |\n");
   printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (auto& r : rows) {
     double c = static_cast<double>(r.n);
     double raw = raw_concept + absl::GetFlag(FLAGS_assocs) * raw_assoc;
     uint64_t hnsw = r.usage.by_kind["hnsw"];
     uint64_t log_b = r.usage.by_kind["wal"];
-    printf("| %lld | %llu | %llu | %.0f | %.0f | %.0f | %.0f (%.0f / %.0f) | %.0f (%.0f / %.0f) | %.0f | %.0f | %.0f | %.0f |\n",
-           static_cast<long long>(r.n), static_cast<unsigned long long>(r.concepts),
-           static_cast<unsigned long long>(r.assocs), Mb(r.usage.allocated), Mb(r.usage.apparent), Mb(r.mapped),
-           Mb(r.rss_serving.total), Mb(r.rss_serving.anon), Mb(r.rss_serving.file), Mb(r.rss_warm.total),
-           Mb(r.rss_warm.anon), Mb(r.rss_warm.file), raw, static_cast<double>(r.usage.allocated) / c,
-           static_cast<double>(r.usage.allocated - hnsw - log_b) / c, static_cast<double>(hnsw) / c);
+    printf(
+        "| %lld | %llu | %llu | %.0f | %.0f | %.0f | %.0f (%.0f / %.0f) | %.0f (%.0f / %.0f) | "
+        "%.0f | %.0f | %.0f | %.0f |\n",
+        static_cast<long long>(r.n), static_cast<unsigned long long>(r.concepts),
+        static_cast<unsigned long long>(r.assocs), Mb(r.usage.allocated), Mb(r.usage.apparent),
+        Mb(r.mapped), Mb(r.rss_serving.total), Mb(r.rss_serving.anon), Mb(r.rss_serving.file),
+        Mb(r.rss_warm.total), Mb(r.rss_warm.anon), Mb(r.rss_warm.file), raw,
+        static_cast<double>(r.usage.allocated) / c,
+        static_cast<double>(r.usage.allocated - hnsw - log_b) / c, static_cast<double>(hnsw) / c);
   }
   printf("\nSamples (s) and data directory by file kind (allocated MB):\n\n");
   for (auto& r : rows) {
     std::string kinds = absl::StrJoin(r.usage.by_kind, ", ", [](std::string* out, const auto& kv) {
       absl::StrAppend(out, kv.first, " ", absl::StrFormat("%.1f", Mb(kv.second)));
     });
-    printf("- %lld concepts: loaded %.1f s, indexed %.1f s after load start; before the first SIGKILL: %s; "
-           "SERVING after SIGKILL [%s] (engine recovery [%s]); after SIGTERM [%s] (engine recovery [%s]); "
-           "SIGTERM shutdown [%s]; files: %s\n",
-           static_cast<long long>(r.n), r.load_s, r.index_s, r.before_kill.c_str(), Samples(r.kill).c_str(),
-           Samples(r.kill_recovery).c_str(), Samples(r.clean).c_str(), Samples(r.clean_recovery).c_str(),
-           Samples(r.shutdown).c_str(), kinds.c_str());
+    printf(
+        "- %lld concepts: loaded %.1f s, indexed %.1f s after load start; before the first "
+        "SIGKILL: %s; "
+        "SERVING after SIGKILL [%s] (engine recovery [%s]); after SIGTERM [%s] (engine recovery "
+        "[%s]); "
+        "SIGTERM shutdown [%s]; files: %s\n",
+        static_cast<long long>(r.n), r.load_s, r.index_s, r.before_kill.c_str(),
+        Samples(r.kill).c_str(), Samples(r.kill_recovery).c_str(), Samples(r.clean).c_str(),
+        Samples(r.clean_recovery).c_str(), Samples(r.shutdown).c_str(), kinds.c_str());
   }
   if (!absl::GetFlag(FLAGS_keep)) fs::remove_all(root);
   return 0;

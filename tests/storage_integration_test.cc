@@ -286,7 +286,11 @@ TEST(StorageCrashTest, SigkillAfterCheckpointOpensFromDerivedStateAndTail) {
     for (int i = 0; i < 20; ++i) {
       grpc::ClientContext ctx;
       v1::WriteResponse r;
-      ASSERT_TRUE(s.stub()->Write(&ctx, OneConcept("n", absl::StrCat("c", i), absl::StrCat("early word", i % 3)), &r).ok());
+      ASSERT_TRUE(
+          s.stub()
+              ->Write(&ctx,
+                      OneConcept("n", absl::StrCat("c", i), absl::StrCat("early word", i % 3)), &r)
+              .ok());
     }
     grpc::ClientContext ctx;
     v1::CheckpointResponse cp;
@@ -295,7 +299,11 @@ TEST(StorageCrashTest, SigkillAfterCheckpointOpensFromDerivedStateAndTail) {
     for (int i = 15; i < 30; ++i) {  // updates c15..c19, adds c20..c29
       grpc::ClientContext wctx;
       v1::WriteResponse r;
-      ASSERT_TRUE(s.stub()->Write(&wctx, OneConcept("n", absl::StrCat("c", i), absl::StrCat("late word", i % 3)), &r).ok());
+      ASSERT_TRUE(
+          s.stub()
+              ->Write(&wctx,
+                      OneConcept("n", absl::StrCat("c", i), absl::StrCat("late word", i % 3)), &r)
+              .ok());
     }
     s.Kill(SIGKILL);
   }
@@ -303,7 +311,8 @@ TEST(StorageCrashTest, SigkillAfterCheckpointOpensFromDerivedStateAndTail) {
     auto all = ScanAll(s.stub(), "n");
     EXPECT_EQ(all.size(), 30u);
     for (int i = 0; i < 30; ++i) {
-      EXPECT_EQ(all[absl::StrCat("c", i)], absl::StrCat(i < 15 ? "early word" : "late word", i % 3));
+      EXPECT_EQ(all[absl::StrCat("c", i)],
+                absl::StrCat(i < 15 ? "early word" : "late word", i % 3));
     }
     EXPECT_EQ(KeywordIds(s.stub(), "n", "early").size(), 15u);  // c15..c19's old text is retired
     EXPECT_EQ(KeywordIds(s.stub(), "n", "late").size(), 15u);

@@ -29,7 +29,8 @@ class RpcInterceptor final : public hooks::Interceptor {
   RpcInterceptor(hooks::ServerRpcInfo* info,
                  std::shared_ptr<const RpcInterceptorFactory::Metrics> metrics,
                  std::shared_ptr<std::atomic<int64_t>> active_calls)
-      : metrics_(std::move(metrics)), active_calls_(std::move(active_calls)),
+      : metrics_(std::move(metrics)),
+        active_calls_(std::move(active_calls)),
         start_(std::chrono::steady_clock::now()) {
     if (active_calls_ != nullptr) active_calls_->fetch_add(1);
     // "/package.Service/Method"

@@ -1,7 +1,5 @@
 #include "common/grpc/server_runner.h"
 
-#include "grpcpp/resource_quota.h"
-
 #include <pthread.h>
 #include <signal.h>
 
@@ -16,6 +14,7 @@
 #include "common/tls/grpc_credentials.h"
 #include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "spdlog/spdlog.h"

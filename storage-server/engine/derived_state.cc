@@ -7,7 +7,6 @@
 #include <xxhash.h>
 
 #include <cerrno>
-
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -75,8 +74,8 @@ absl::StatusOr<std::unique_ptr<DerivedFile>> DerivedFile::Open(const std::filesy
   std::memcpy(&h, bytes, sizeof(h));
   if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) return damaged("bad magic");
   if (h.version != kDerivedFormatVersion) {
-    return damaged(absl::StrFormat("format version %d, expected %d", h.version,
-                                   kDerivedFormatVersion));
+    return damaged(
+        absl::StrFormat("format version %d, expected %d", h.version, kDerivedFormatVersion));
   }
   if (h.body_bytes != size - sizeof(Header)) {
     return damaged(absl::StrFormat("header says %d body bytes, file holds %d", h.body_bytes,

@@ -29,8 +29,7 @@ constexpr int kConcepts = 60;
 const char* const kWords[] = {"alpha", "beta", "gamma", "delta", "river", "bank", "stone", "egg"};
 
 std::string Text(int i, int version) {
-  return absl::StrCat(kWords[i % 8], " ", kWords[(i * 3 + version) % 8], " item", i, " v",
-                      version);
+  return absl::StrCat(kWords[i % 8], " ", kWords[(i * 3 + version) % 8], " item", i, " v", version);
 }
 
 std::vector<float> Vec(int i, int version) {
@@ -52,7 +51,8 @@ class DerivedStateTest : public ::testing::Test {
   std::unique_ptr<NamespaceStore> Open(const std::filesystem::path& dir) {
     return Open(dir, state_);
   }
-  std::unique_ptr<NamespaceStore> Open(const std::filesystem::path& dir, const NamespaceState& state) {
+  std::unique_ptr<NamespaceStore> Open(const std::filesystem::path& dir,
+                                       const NamespaceState& state) {
     auto ns = NamespaceStore::Open(dir, state, &limits_);
     EXPECT_TRUE(ns.ok()) << ns.status();
     return ns.ok() ? std::move(*ns) : nullptr;
@@ -88,7 +88,8 @@ class DerivedStateTest : public ::testing::Test {
       for (int i = 1; i < kConcepts; i += 2) {
         if (i % 5 == 0) continue;  // multiples of 5 get deleted
         m.push_back(PutAssoc(absl::StrCat("c", i), absl::StrCat("c", Target(i, round)),
-                             static_cast<v1::AssociationType>(1 + round % 3), 0.3f + 0.05f * round));
+                             static_cast<v1::AssociationType>(1 + round % 3),
+                             0.3f + 0.05f * round));
       }
     }
     if (round >= 2) {
@@ -138,7 +139,8 @@ class DerivedStateTest : public ::testing::Test {
       vr.set_k(10);
       vr.set_exact(true);
       auto v = store->Search(vr, seq);
-      absl::StrAppend(&out, "vector ", v.ok() ? v->ShortDebugString() : v.status().ToString(), "\n");
+      absl::StrAppend(&out, "vector ", v.ok() ? v->ShortDebugString() : v.status().ToString(),
+                      "\n");
     }
     return out;
   }

@@ -3,8 +3,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
@@ -242,7 +242,8 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
   if (attribute_lengths_ != nullptr) {
     attribute_lengths_->EnsureSize(size_t{docs} * attributes_.size());
     for (size_t i = 0; i < size_t{docs} * attributes_.size(); ++i) {
-      (*attribute_lengths_)[i].store(static_cast<uint32_t>(in->Varint()), std::memory_order_relaxed);
+      (*attribute_lengths_)[i].store(static_cast<uint32_t>(in->Varint()),
+                                     std::memory_order_relaxed);
     }
   }
   live_docs_.store(in->U64(), std::memory_order_relaxed);
@@ -260,7 +261,8 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
   constexpr size_t kHugePage = size_t{2} << 20;
   const size_t slab_alloc = (slab_bytes + kHugePage - 1) / kHugePage * kHugePage;
   slab_.reset(static_cast<char*>(std::aligned_alloc(kHugePage, std::max(slab_alloc, kHugePage))));
-  if (slab_ == nullptr) return absl::ResourceExhaustedError("keyword index: no memory for the slab");
+  if (slab_ == nullptr)
+    return absl::ResourceExhaustedError("keyword index: no memory for the slab");
   ::madvise(slab_.get(), std::max(slab_alloc, kHugePage), MADV_HUGEPAGE);
   slab_end_ = slab_.get() + slab_bytes;
   char* next_block = slab_.get();

@@ -25,8 +25,9 @@
 //
 // The index lives in memory and is derived state: the namespace persists it at checkpoints with
 // its other DRAM indexes (derived_state.h) and, when that file is missing or damaged, rebuilds it
-// from its record arena when it opens (recovery and snapshot restore), as it does the id table. Retired documents keep
-// their postings until the namespace is reopened (bounded by the records the arena keeps).
+// from its record arena when it opens (recovery and snapshot restore), as it does the id table.
+// Retired documents keep their postings until the namespace is reopened (bounded by the records the
+// arena keeps).
 //
 // Thread-safety: Add and Retire from one writer thread; Score from any number of threads
 // concurrently with the writer, without locks.

@@ -102,7 +102,10 @@ std::vector<KeywordIndex::Field> KeywordFieldsOf(const v1::NamespaceConfig& conf
 
 NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                                const Limits* limits)
-    : dir_(dir), state_(state), limits_(limits), keywords_(std::make_unique<KeywordIndex>(KeywordFieldsOf(state.config))) {}
+    : dir_(dir),
+      state_(state),
+      limits_(limits),
+      keywords_(std::make_unique<KeywordIndex>(KeywordFieldsOf(state.config))) {}
 
 NamespaceStore::~NamespaceStore() = default;
 
@@ -111,8 +114,9 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
   absl::StatusOr<std::unique_ptr<NamespaceStore>> ns =
       OpenImpl(dir, state, limits, /*use_derived=*/true);
   if (absl::IsAborted(ns.status())) {
-    spdlog::warn("namespace {}: the derived-state file did not load ({}); rebuilding from the arena",
-                 state.config.name(), ns.status().ToString());
+    spdlog::warn(
+        "namespace {}: the derived-state file did not load ({}); rebuilding from the arena",
+        state.config.name(), ns.status().ToString());
     ns = OpenImpl(dir, state, limits, /*use_derived=*/false);
   }
   return ns;
@@ -728,7 +732,8 @@ void NamespaceStore::IndexKeywords(uint64_t offset) {
     }
     if (any) {
       e.keyword_doc = keywords_->Add(r->concept_number,
-                                    absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) + 1;
+                                     absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) +
+                      1;
     }
   }
 }

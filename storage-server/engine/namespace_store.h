@@ -169,9 +169,10 @@ class NamespaceStore {
 
   NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                  const Limits* limits);
-  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(
-      const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-      bool use_derived);
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(const std::filesystem::path& dir,
+                                                                  const NamespaceState& state,
+                                                                  const Limits* limits,
+                                                                  bool use_derived);
   absl::Status Recover(bool use_derived);
   // Loads the derived-state file into the (empty) DRAM indexes if it is intact and fits the
   // checkpoint; returns the arena offset it covers, 0 if it was not used (nothing changed), or
