@@ -207,6 +207,7 @@ void ServerRunner::Shutdown() {
   // has not run yet).
   constexpr auto kQuiet = std::chrono::milliseconds(50);
   std::atomic<bool> shutdown_returned{false};
+  grpc_server* const core = server_->c_server();  // alive until server_->Shutdown returns
   std::thread idle_closer([&] {
     auto quiet_since = std::chrono::steady_clock::now();
     while (!shutdown_returned.load()) {
@@ -217,7 +218,7 @@ void ServerRunner::Shutdown() {
       } else if (now - quiet_since >= kQuiet) {
         spdlog::info("gRPC server {}: nothing in flight; closing idle connections",
                      options_.service_name);
-        grpc_server_cancel_all_calls(server_->c_server());
+        grpc_server_cancel_all_calls(core);
         return;
       }
     }
