@@ -273,6 +273,7 @@ class StorageProcess {
   }
   int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
+  pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
 
  private:

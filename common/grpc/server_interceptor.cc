@@ -27,8 +27,12 @@ namespace {
 class RpcInterceptor final : public hooks::Interceptor {
  public:
   RpcInterceptor(hooks::ServerRpcInfo* info,
-                 std::shared_ptr<const RpcInterceptorFactory::Metrics> metrics)
-      : metrics_(std::move(metrics)), start_(std::chrono::steady_clock::now()) {
+                 std::shared_ptr<const RpcInterceptorFactory::Metrics> metrics,
+                 std::shared_ptr<std::atomic<int64_t>> active_calls)
+      : metrics_(std::move(metrics)),
+        active_calls_(std::move(active_calls)),
+        start_(std::chrono::steady_clock::now()) {
+    if (active_calls_ != nullptr) active_calls_->fetch_add(1);
     // "/package.Service/Method"
     const std::string_view full = info->method() != nullptr ? info->method() : "";
     const size_t slash = full.rfind('/');
@@ -45,6 +49,7 @@ class RpcInterceptor final : public hooks::Interceptor {
   ~RpcInterceptor() override {
     // No status was sent: the call was cancelled before the handler finished it.
     if (!recorded_) Record(grpc::StatusCode::CANCELLED);
+    if (active_calls_ != nullptr) active_calls_->fetch_sub(1);
   }
 
   void Intercept(hooks::InterceptorBatchMethods* methods) override {
@@ -112,6 +117,7 @@ class RpcInterceptor final : public hooks::Interceptor {
   inline static const std::string kUnknown = "unknown";
 
   const std::shared_ptr<const RpcInterceptorFactory::Metrics> metrics_;
+  const std::shared_ptr<std::atomic<int64_t>> active_calls_;
   const std::chrono::steady_clock::time_point start_;
   std::string service_;
   std::string method_;
@@ -121,7 +127,9 @@ class RpcInterceptor final : public hooks::Interceptor {
 
 }  // namespace
 
-RpcInterceptorFactory::RpcInterceptorFactory(metrics::Registry* registry) {
+RpcInterceptorFactory::RpcInterceptorFactory(metrics::Registry* registry,
+                                             std::shared_ptr<std::atomic<int64_t>> active_calls)
+    : active_calls_(std::move(active_calls)) {
   if (registry == nullptr) return;
   auto metrics = std::make_shared<Metrics>();
   metrics->handled = &registry->AddCounter("grpc_server_handled_total",
@@ -140,7 +148,7 @@ RpcInterceptorFactory::RpcInterceptorFactory(metrics::Registry* registry) {
 RpcInterceptorFactory::~RpcInterceptorFactory() = default;
 
 hooks::Interceptor* RpcInterceptorFactory::CreateServerInterceptor(hooks::ServerRpcInfo* info) {
-  return new RpcInterceptor(info, metrics_);
+  return new RpcInterceptor(info, metrics_, active_calls_);
 }
 
 }  // namespace engram::grpcutil

@@ -13,6 +13,8 @@
 // Thread-safety: the factory is thread-safe; each interceptor belongs to one call.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "grpcpp/support/server_interceptor.h"
@@ -26,7 +28,10 @@ namespace engram::grpcutil {
 class RpcInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // `registry` may be null (no metrics); not owned, must outlive every server using this.
-  explicit RpcInterceptorFactory(metrics::Registry* registry);
+  // `active_calls`, when given, counts the calls whose interceptor exists (received and not yet
+  // finished), for ServerRunner's shutdown.
+  explicit RpcInterceptorFactory(metrics::Registry* registry,
+                                 std::shared_ptr<std::atomic<int64_t>> active_calls = nullptr);
   ~RpcInterceptorFactory() override;
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
@@ -36,6 +41,7 @@ class RpcInterceptorFactory final : public grpc::experimental::ServerInterceptor
 
  private:
   std::shared_ptr<Metrics> metrics_;
+  std::shared_ptr<std::atomic<int64_t>> active_calls_;
 };
 
 }  // namespace engram::grpcutil

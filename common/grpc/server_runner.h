@@ -30,6 +30,8 @@
 // least its Shutdown()). The metrics registry, if any, must outlive the runner.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -134,6 +136,10 @@ class ServerRunner {
   const Options options_;
   // Declared before server_: the server must be destroyed first.
   std::unique_ptr<HealthService> health_;
+
+  // Calls received and not yet finished (counted by the interceptor), for Shutdown.
+  const std::shared_ptr<std::atomic<int64_t>> active_calls_ =
+      std::make_shared<std::atomic<int64_t>>(0);
 
   mutable sync::Mutex mu_;
   std::vector<grpc::Service*> services_ ABSL_GUARDED_BY(mu_);

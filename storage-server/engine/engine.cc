@@ -73,7 +73,7 @@ absl::Status Engine::Close() {
     // The final checkpoint runs on the writer thread after every queued write (queued directly:
     // Submit refuses once closed_ is set).
     Op op;
-    op.control = [this] { return CheckpointLocked(); };
+    op.control = [this] { return CheckpointLocked(/*persist_derived=*/true); };
     {
       sync::MutexLock lock(&queue_mu_);
       queue_.push_back(&op);
@@ -348,7 +348,7 @@ v1::ServerStats Engine::GetStats() const {
 absl::StatusOr<uint64_t> Engine::Checkpoint() {
   uint64_t seq = 0;
   RETURN_IF_ERROR(RunOnWriter([&] {
-    RETURN_IF_ERROR(CheckpointLocked());
+    RETURN_IF_ERROR(CheckpointLocked(/*persist_derived=*/true));
     seq = checkpoint_seq_;
     return absl::OkStatus();
   }));

@@ -159,7 +159,9 @@ class Engine {
   absl::StatusOr<std::shared_ptr<NamespaceStore>> OpenNamespace(const NamespaceState& state,
                                                                 bool fresh);
   absl::Status OpenLog(wal::RecoveredTail tail);  // appends from last_seq_ + 1 on
-  absl::Status CheckpointLocked();                // writer thread only
+  // Writer thread only. `persist_derived`: every namespace also writes its derived-state file
+  // (derived_state.h) if anything is new; otherwise only when its arena grew enough since.
+  absl::Status CheckpointLocked(bool persist_derived = false);
   absl::Status WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states);
 
   // The registry readers see (engine.cc); the writer publishes its own copy after a change.

@@ -244,7 +244,7 @@ absl::Status Engine::WriteCheckpointFile(uint64_t seq, const std::vector<Namespa
   return absl::OkStatus();
 }
 
-absl::Status Engine::CheckpointLocked() {
+absl::Status Engine::CheckpointLocked(bool persist_derived) {
   RETURN_IF_ERROR(log_->Sync());
   log_dirty_ = false;
   std::vector<NamespaceState> states;
@@ -255,6 +255,13 @@ absl::Status Engine::CheckpointLocked() {
   std::sort(states.begin(), states.end(), [](auto& a, auto& b) { return a.id < b.id; });
   RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
   for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
+  // After CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not. It
+  // is a cache: failing to write it (a full disk) leaves the older one, which stays valid.
+  for (auto& [name, ns] : writer_registry_) {
+    if (absl::Status s = ns->PersistDerived(persist_derived); !s.ok()) {
+      spdlog::warn("namespace {}: derived state not persisted: {}", name, s.ToString());
+    }
+  }
   checkpoint_seq_ = last_seq_;
   stat_checkpoint_seq_.store(last_seq_);
   RETURN_IF_ERROR(log_->RemoveSegmentsBefore(last_seq_ + 1));

@@ -49,6 +49,14 @@ class IdTable {
     ++size_;
   }
 
+  // Writer only: grows the table once so that `n` entries in all fit without further growth.
+  void Reserve(size_t n) {
+    size_t cap = tables_.back()->mask + 1;
+    if (cap >= n * 2) return;
+    while (cap < n * 2) cap <<= 1;
+    GrowTo(cap);
+  }
+
   size_t size() const { return size_; }
   size_t memory_bytes() const {
     size_t total = 0;
@@ -79,9 +87,11 @@ class IdTable {
     }
   }
 
-  Table* Grow() {
+  Table* Grow() { return GrowTo((tables_.back()->mask + 1) * 2); }
+
+  Table* GrowTo(size_t capacity) {
     Table* old = tables_.back().get();
-    auto bigger = std::make_unique<Table>((old->mask + 1) * 2);
+    auto bigger = std::make_unique<Table>(capacity);
     for (size_t i = 0; i <= old->mask; ++i) {
       uint64_t tag = old->slots[i].tag.load(std::memory_order_relaxed);
       if (tag != 0) InsertInto(bigger.get(), tag, old->slots[i].value.load(std::memory_order_relaxed));

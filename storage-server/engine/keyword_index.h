@@ -23,9 +23,11 @@
 // writer last left them (a reader may see a batch not yet published in these numbers only). With
 // the content alone (w = 1, b = 0.75) this is exactly Okapi BM25 as FTS5's bm25() computes it.
 //
-// The index lives in memory and is derived state: the namespace rebuilds it from its record arena
-// when it opens (recovery and snapshot restore), as it does the id table. Retired documents keep
-// their postings until the namespace is reopened (bounded by the records the arena keeps).
+// The index lives in memory and is derived state: the namespace persists it at checkpoints with
+// its other DRAM indexes (derived_state.h) and, when that file is missing or damaged, rebuilds it
+// from its record arena when it opens (recovery and snapshot restore), as it does the id table.
+// Retired documents keep their postings until the namespace is reopened (bounded by the records the
+// arena keeps).
 //
 // Thread-safety: Add and Retire from one writer thread; Score from any number of threads
 // concurrently with the writer, without locks.
@@ -33,18 +35,23 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/stable_array.h"
 
 namespace engram::storage {
+
+class ByteReader;
+class ByteWriter;
 
 class KeywordIndex {
  public:
@@ -92,6 +99,14 @@ class KeywordIndex {
   Scores Score(const std::vector<std::string>& terms, uint64_t seq,
                double* query_idf = nullptr) const;
 
+  // ---- persistence (the namespace's derived-state file, derived_state.h) ----
+  // Writer thread: appends the whole index (documents, terms, postings) to `out`.
+  void EncodeTo(ByteWriter* out) const;
+  // Fills this empty index (built with the same fields) with what EncodeTo wrote. DataLoss if the
+  // bytes do not describe a consistent index; the index must then be discarded.
+  absl::Status DecodeFrom(ByteReader* in);
+
+  uint32_t document_count() const { return doc_count_; }  // writer only
   uint64_t live_documents() const { return live_docs_.load(std::memory_order_relaxed); }
   uint64_t term_count() const { return term_count_.load(std::memory_order_relaxed); }
   uint64_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
@@ -130,7 +145,18 @@ class KeywordIndex {
   void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
 
+  bool InSlab(const Block* b) const {
+    const char* p = reinterpret_cast<const char*>(b);
+    return slab_ != nullptr && p >= slab_.get() && p < slab_end_;
+  }
+
   const std::vector<Field> attributes_;
+  // The blocks DecodeFrom made, in one allocation (std::aligned_alloc; freed with std::free).
+  struct FreeDeleter {
+    void operator()(char* p) const { std::free(p); }
+  };
+  std::unique_ptr<char[], FreeDeleter> slab_;
+  const char* slab_end_ = nullptr;
 
   IdTable terms_by_hash_;
   StableArray<Term, 12> terms_;

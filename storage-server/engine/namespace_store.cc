@@ -16,6 +16,7 @@
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
+#include "storage-server/engine/derived_state.h"
 
 namespace engram::storage {
 
@@ -101,12 +102,29 @@ std::vector<KeywordIndex::Field> KeywordFieldsOf(const v1::NamespaceConfig& conf
 
 NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                                const Limits* limits)
-    : dir_(dir), state_(state), limits_(limits), keywords_(KeywordFieldsOf(state.config)) {}
+    : dir_(dir),
+      state_(state),
+      limits_(limits),
+      keywords_(std::make_unique<KeywordIndex>(KeywordFieldsOf(state.config))) {}
 
 NamespaceStore::~NamespaceStore() = default;
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
     const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits) {
+  absl::StatusOr<std::unique_ptr<NamespaceStore>> ns =
+      OpenImpl(dir, state, limits, /*use_derived=*/true);
+  if (absl::IsAborted(ns.status())) {
+    spdlog::warn(
+        "namespace {}: the derived-state file did not load ({}); rebuilding from the arena",
+        state.config.name(), ns.status().ToString());
+    ns = OpenImpl(dir, state, limits, /*use_derived=*/false);
+  }
+  return ns;
+}
+
+absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::OpenImpl(
+    const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+    bool use_derived) {
   std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
   ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open({dir, "records", kArenaSegmentBytes}));
   vector::VectorStore::Options vopts;
@@ -131,17 +149,21 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
         (dir / "vectors.meta").string(), ns->vectors_->size(), state.slot_count));
   }
   RETURN_IF_ERROR(ns->vectors_->Rewind(state.slot_count));
-  RETURN_IF_ERROR(ns->Recover());
+  RETURN_IF_ERROR(ns->Recover(use_derived));
   return ns;
 }
 
-absl::Status NamespaceStore::Recover() {
+absl::Status NamespaceStore::Recover(bool use_derived) {
   if (state_.arena_end > arena_->capacity()) {
     return absl::DataLossError(
         absl::StrFormat("namespace %s: checkpoint covers %d bytes of %s but only %d exist", name(),
                         state_.arena_end, (dir_ / "records.*").string(), arena_->capacity()));
   }
+  // The persisted DRAM indexes cover the arena up to some offset; scan only what follows.
   uint64_t offset = 0;
+  if (use_derived) {
+    ASSIGN_OR_RETURN(offset, LoadDerived());
+  }
   while (offset < state_.arena_end) {
     const RecordHeader* h = HeaderAt(offset);
     auto corrupt = [&](absl::string_view why) {
@@ -397,7 +419,7 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   double query_idf = 0;
   std::vector<std::pair<double, const ConceptRecord*>> keyword_hits;
   if (has_text) {
-    keyword_scores = keywords_.Score(KeywordIndex::QueryTerms(request.text()), seq, &query_idf);
+    keyword_scores = keywords_->Score(KeywordIndex::QueryTerms(request.text()), seq, &query_idf);
     if (wants_text) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
   }
 
@@ -697,20 +719,21 @@ void NamespaceStore::IndexKeywords(uint64_t offset) {
   const auto* r = RecordAt<ConceptRecord>(offset + 1);
   ConceptEntry& e = entries_[r->concept_number];
   if (e.keyword_doc != 0) {
-    keywords_.Retire(e.keyword_doc - 1, r->h.seq);
+    keywords_->Retire(e.keyword_doc - 1, r->h.seq);
     e.keyword_doc = 0;
   }
   if (!r->tombstone()) {
     // The content and each keyword field's attribute (config.keyword_fields), as one document.
     absl::string_view texts[KeywordIndex::kMaxFields] = {r->content()};
     bool any = r->content_len > 0;
-    const std::vector<KeywordIndex::Field>& fields = keywords_.attributes();
+    const std::vector<KeywordIndex::Field>& fields = keywords_->attributes();
     for (size_t f = 0; f < fields.size(); ++f) {
       any |= FindAttribute(r->attrs(), fields[f].attribute, &texts[f + 1]);
     }
     if (any) {
-      e.keyword_doc = keywords_.Add(r->concept_number,
-                                    absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) + 1;
+      e.keyword_doc = keywords_->Add(r->concept_number,
+                                     absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) +
+                      1;
     }
   }
 }
@@ -915,7 +938,9 @@ std::vector<std::filesystem::path> NamespaceStore::IndexFiles() const {
 }
 
 std::vector<std::filesystem::path> NamespaceStore::DataFiles() const {
-  return FilesWithPrefix({"hnsw"}, false);
+  // Not the derived-state file: a checkpoint may replace it while a snapshot copies, and a
+  // restored namespace rebuilds it (its first checkpoints write it again).
+  return FilesWithPrefix({"hnsw", kDerivedFileName}, false);
 }
 
 absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max) {

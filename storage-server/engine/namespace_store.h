@@ -4,11 +4,14 @@
 //   records.NNNNNN   append-only record arena (concept versions, associations, tombstones)
 //   vectors.*        slot-addressed vectors (vector::VectorStore)
 //   hnsw.*           the HNSW graph over the vectors (vector::HnswIndex)
-// In DRAM, rebuilt from the arena at open: the id index, per-concept chain heads, per-slot
-// liveness, the keyword (BM25) index over contents, and the writer's association index.
+//   derived          the DRAM indexes below as of some arena offset (derived_state.h; a cache)
+// In DRAM, derived from the arena: the id index, per-concept chain heads, per-slot liveness, the
+// keyword (BM25) index over contents, and the writer's association index. Open loads them from
+// `derived` when it is intact and scans only the arena past the offset it covers; otherwise it
+// scans the whole arena.
 //
-// Implemented in namespace_store.cc (records, reads, search, scan, the writer) and
-// namespace_graph.cc (Neighbors, FindPaths).
+// Implemented in namespace_store.cc (records, reads, search, scan, the writer),
+// namespace_graph.cc (Neighbors, FindPaths) and namespace_derived.cc (the derived-state file).
 //
 // Threading contract:
 //   - Exactly one writer thread calls the "writer" methods (Plan, Apply, Checkpoint...).
@@ -42,6 +45,8 @@
 #include "storage-server/vector/vector_store.h"
 
 namespace engram::storage {
+
+class ByteReader;
 
 // What a checkpoint records about a namespace; enough to reopen it exactly.
 struct NamespaceState {
@@ -111,6 +116,15 @@ class NamespaceStore {
   // Persists the graph header (after the checkpoint file is durable, so the graph never covers
   // slots the checkpoint does not).
   absl::Status CheckpointIndex();
+  // After a checkpoint made the arena up to FlushData()'s arena_end durable: writes the DRAM
+  // indexes to the derived-state file when `force` or when the arena grew past the file's offset
+  // by at least max(kDerivedMinTailBytes, 1/8 of that offset), which bounds the scan at open.
+  absl::Status PersistDerived(bool force);
+  static constexpr uint64_t kDerivedMinTailBytes = uint64_t{16} << 20;
+  // The arena offset the derived-state file covers (what open loaded or the last PersistDerived
+  // wrote; 0 if none), and whether this open loaded it.
+  uint64_t derived_end() const { return derived_end_; }
+  bool opened_from_derived() const { return opened_from_derived_; }
   // The state a snapshot cut records. Arena bytes below arena_end and slots below slot_count never
   // change afterwards, so they can be copied while writes continue.
   absl::StatusOr<NamespaceState> CutState();
@@ -155,7 +169,18 @@ class NamespaceStore {
 
   NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                  const Limits* limits);
-  absl::Status Recover();
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(const std::filesystem::path& dir,
+                                                                  const NamespaceState& state,
+                                                                  const Limits* limits,
+                                                                  bool use_derived);
+  absl::Status Recover(bool use_derived);
+  // Loads the derived-state file into the (empty) DRAM indexes if it is intact and fits the
+  // checkpoint; returns the arena offset it covers, 0 if it was not used (nothing changed), or
+  // Aborted if decoding failed half-way (the store must then be opened again without it).
+  absl::StatusOr<uint64_t> LoadDerived();
+  absl::Status DecodeDerivedRest(ByteReader* in, uint64_t end, uint32_t numbers, uint32_t slots);
+  // XXH3 of the arena bytes just before `end` (at most 4 KiB, within end's segment).
+  uint64_t ArenaFingerprint(uint64_t end) const;
 
   // Record access.
   template <typename T>
@@ -208,12 +233,15 @@ class NamespaceStore {
   mutable sync::Mutex index_mu_;
 
   IdTable ids_;
-  KeywordIndex keywords_;  // BM25F over contents and config.keyword_fields, rebuilt at open
+  // BM25F over contents and config.keyword_fields; replaced only by Recover, before readers.
+  std::unique_ptr<KeywordIndex> keywords_;
   StableArray<ConceptEntry> entries_;
   StableArray<SlotMeta> slots_;
   std::atomic<uint32_t> number_count_{0};
 
   // Writer-only state.
+  uint64_t derived_end_ = 0;  // arena offset the derived-state file covers
+  bool opened_from_derived_ = false;
   uint64_t arena_end_ = 0;
   uint32_t slot_count_ = 0;
   absl::flat_hash_map<EdgeKey, uint64_t> edges_;  // live association -> record (offset + 1)
