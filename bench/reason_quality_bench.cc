@@ -84,6 +84,8 @@ ABSL_FLAG(std::string, variants, "relation,relation+vector,default",
           "asks for, as engram-hybrid does), focus (embed the question's focus), vector (seed by "
           "the vector alone, no word match).");
 ABSL_FLAG(int, show_wrong, 0, "Print this many confidently wrong answers per variant.");
+ABSL_FLAG(int, show_seed_misses, 0,
+          "Print this many questions per variant whose top seed is not a sense of the word.");
 ABSL_FLAG(std::string, explain, "", "Ask only this question and print seeds, candidates and paths.");
 
 namespace engram::bench {
@@ -139,6 +141,8 @@ struct Question {
   std::string text;
   std::string about;             // the synset asked about
   std::set<std::string> right;   // it and its hypernyms
+  std::set<std::string> senses;  // the synsets of the asked word (its part of speech)
+  std::set<std::string> any_senses;  // ... of any part of speech (a verb "bark" for a noun)
 };
 
 struct Variant {
@@ -411,11 +415,17 @@ int Run() {
       return it == by_offset.end() ? nullptr : it->second;
     };
     const bool two_hop = set.name == "two-hop";
-    // Per lemma of the asked part of speech: what answers (one hop; two hops for "two-hop").
-    std::map<std::string, std::set<std::string>> right_for_lemma;
+    // Per lemma of the asked part of speech: what answers (one hop; two hops for "two-hop"), and
+    // its senses.
+    std::map<std::string, std::set<std::string>> right_for_lemma, senses_of_lemma;
+    std::map<std::string, std::set<std::string>> any_senses_of_lemma;
     for (const cli::WordNetSynset& s : *synsets) {
+      for (const std::string& lemma : s.lemmas) {
+        any_senses_of_lemma[absl::AsciiStrToLower(lemma)].insert(cli::SynsetId(s.ss_type, s.offset));
+      }
       if (s.ss_type != set.pos) continue;
       for (const std::string& lemma : s.lemmas) {
+        senses_of_lemma[absl::AsciiStrToLower(lemma)].insert(cli::SynsetId(s.ss_type, s.offset));
         std::set<std::string>& right = right_for_lemma[absl::AsciiStrToLower(lemma)];
         if (set.sense_is_right) right.insert(cli::SynsetId(s.ss_type, s.offset));
         for (const cli::WordNetPointer& p : s.pointers) {
@@ -437,6 +447,8 @@ int Run() {
       const std::string& lemma = s.lemmas[0];
       Question q;
       q.about = cli::SynsetId(s.ss_type, s.offset);
+      q.senses = senses_of_lemma[absl::AsciiStrToLower(lemma)];
+      q.any_senses = any_senses_of_lemma[absl::AsciiStrToLower(lemma)];
       std::string other;  // two-hop: the word asked about second
       if (two_hop) {
         // The first two-hop synset whose first lemma is one word, not the asked word.
@@ -482,8 +494,8 @@ int Run() {
               absl::GetFlag(FLAGS_verbs) ? " and verbs" : "", learns.size(), edge_count,
               (*embedder)->name().c_str(), dimension, question_count,
               absl::GetFlag(FLAGS_k));
-  std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right | top seed a sense of the word | ... of any part of speech |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const std::vector<std::string> names =
       absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
   // What minConfidence would do (with the margin rule): answers kept and how many are right; and
@@ -500,7 +512,7 @@ int Run() {
         return 2;
       }
       hybrid::Reasoner reasoner(variant->config);
-      int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0;
+      int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0, seed_sense = 0, seed_any_sense = 0, seed_misses_shown = 0;
       struct Outcome {
         double final_confidence;
         bool right;
@@ -516,6 +528,16 @@ int Run() {
         }
         const bool is_right = r->best_guess && q.right.contains(r->best_guess->id);
         seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
+        const bool sense_first = !r->support.empty() && q.senses.contains(r->support.front().node.id);
+        seed_sense += sense_first;
+        seed_any_sense += !r->support.empty() && q.any_senses.contains(r->support.front().node.id);
+        if (!sense_first && seed_misses_shown < absl::GetFlag(FLAGS_show_seed_misses)) {
+          ++seed_misses_shown;
+          std::fprintf(stderr, "[%s %s seed] %s -> %s (%.3f)\n", set.name.c_str(), name.c_str(),
+                       q.text.c_str(),
+                       r->support.empty() ? "-" : r->support.front().node.content.substr(0, 70).c_str(),
+                       r->support.empty() ? 0.0 : r->support.front().score);
+        }
         const double final_confidence = r->confidence.final_confidence;
         const bool decided = r->candidates.size() < 2 ||
                              r->candidates[0].confidence.final_confidence >=
@@ -534,10 +556,10 @@ int Run() {
         }
       }
       const double n = static_cast<double>(set.questions.size());
-      std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% |\n", set.name.c_str(),
+      std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% | %.1f %% | %.1f %% |\n", set.name.c_str(),
                   name.c_str(), 100 * right / n, 100 * confident / n, 100 * confident_wrong / n,
                   right ? sum_right / right : 0.0, right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0,
-                  100 * seed_right / n);
+                  100 * seed_right / n, 100 * seed_sense / n, 100 * seed_any_sense / n);
       gates.push_back(absl::StrFormat("| %s | %s |", set.name, name));
       for (double t : kGateThresholds) {
         int kept = 0, kept_right = 0;

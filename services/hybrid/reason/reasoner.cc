@@ -179,9 +179,10 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   if (absl::Status s = check_cancelled(); !s.ok()) return s;
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query, options.k);
   if (!hits.ok()) return std::move(hits).status();
-  std::stable_sort(hits->begin(), hits->end(), [](const SearchHit& a, const SearchHit& b) {
-    return a.score != b.score ? a.score > b.score : a.node.id < b.node.id;
-  });
+  // Equal relevance keeps the search's order: every concept holding the one word asked about has
+  // keyword_match 1, and the search ranked the best of them (BM25F, fused with the vector) first.
+  std::stable_sort(hits->begin(), hits->end(),
+                   [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
   if (hits->size() > options.k) hits->resize(options.k);
   result.support = *hits;
   observer->OnSeeds(result.support);
