@@ -881,6 +881,42 @@ TEST_F(ApiE2eTest, ReasonStreamOverSseAndGrpcEndsWithTheReasonAnswer) {
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
+// An int8-quantized namespace (storage's scalar quantization) created over REST: GetNamespace
+// shows it, searches answer with exact float scores, and an unknown value is refused by name.
+TEST_F(ApiE2eTest, AQuantizedNamespaceIsCreatedShownAndSearched) {
+  Suite& s = *suite_;
+  const std::string ns = "e2e_int8";
+  HttpResult bad = s.Rest("POST", "/v1/namespaces",
+                          json{{"name", ns}, {"dimension", 3}, {"embedder", "none"},
+                               {"indexParams", {{"quantization", 7}}}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("indexParams.quantization"));
+  EXPECT_EQ(s.Rest("GET", "/v1/namespaces/" + ns, "", kReaderKey).status, 404) << "refused, yet created";
+
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces",
+                   json{{"name", ns}, {"dimension", 3}, {"embedder", "none"},
+                        {"indexParams", {{"quantization", "QUANTIZATION_INT8"}}}}.dump()).status,
+            201);
+  HttpResult got = s.Rest("GET", "/v1/namespaces/" + ns, "", kReaderKey);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(json::parse(got.body)["indexParams"]["quantization"], "QUANTIZATION_INT8") << got.body;
+
+  json batch = {{"concepts", json::array()}};
+  for (int i = 0; i < 50; ++i) {
+    batch["concepts"].push_back({{"id", absl::StrCat("v", i)}, {"content", absl::StrCat("vector ", i)},
+                                 {"vector", {1.0, static_cast<double>(i), 0.5}},
+                                 {"extractAssociations", false}});
+  }
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces/" + ns + "/concepts:batch", batch.dump(), kWriterKey).status, 200);
+  HttpResult found = s.Rest("POST", "/v1/namespaces/" + ns + "/search",
+                            json{{"vector", {1.0, 7.0, 0.5}}, {"k", 3}, {"mode", "VECTOR"}}.dump(), kReaderKey);
+  ASSERT_EQ(found.status, 200) << found.body;
+  const json results = json::parse(found.body)["results"];
+  ASSERT_EQ(results.size(), 3u) << found.body;
+  EXPECT_EQ(results[0]["id"], "v7");
+  EXPECT_NEAR(results[0]["score"].get<double>(), 1.0, 1e-6);  // re-scored with the float vector
+}
+
 TEST_F(ApiE2eTest, ExportOverNdjsonAndGrpcIsEveryConceptThenEveryAssociation) {
   Suite& s = *suite_;
   const std::string ns = "e2e_export";

@@ -1,6 +1,7 @@
 // engramctl namespaces: list, get, create (role admin) and delete (role admin).
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/engramctl/commands.h"
@@ -17,7 +18,7 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
   }
   FlagParser parser(absl::StrCat("namespaces ", action));
   uint32_t dimension = 0, m = 0, ef_construction = 0;
-  std::string metric, embedder, keyword_fields;
+  std::string metric, embedder, keyword_fields, quantization;
   if (action == "create") {
     parser.AddUint("dimension", &dimension, 1, 4096, "D",
                    "vector dimension (default: the embedder's, 384 for hashing)");
@@ -26,6 +27,9 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     parser.AddUint("m", &m, 2, 128, "M", "HNSW links per node (default 16)");
     parser.AddUint("ef_construction", &ef_construction, 2, 4096, "EF",
                    "HNSW insertion candidate list (default 200)");
+    parser.AddString("quantization", &quantization, "none|int8",
+                     "int8: an 8-bit code per dimension walks the HNSW graph, candidates re-scored "
+                     "with the float vectors (default none)");
     parser.AddString("keyword_fields", &keyword_fields, "ATTR[^W[:B]],...",
                      "attributes keyword search scores beside the content, each weighing W "
                      "content words (default 1) with length normalisation B (default 0.75)");
@@ -33,7 +37,8 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
   if (inv.help) {
     return PrintHelp(inv,
                      "namespaces [list | get [NAME] | create NAME [--dimension D] [--metric M] "
-                     "[--embedder E] [--keyword_fields ATTR^W:B,...] | delete NAME]",
+                     "[--embedder E] [--m M] [--ef_construction EF] [--quantization none|int8] "
+                     "[--keyword_fields ATTR^W:B,...] | delete NAME]",
                      "Lists, shows, creates (role admin) or deletes (role admin; removes every "
                      "concept in it) namespaces.",
                      &parser);
@@ -76,6 +81,14 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args) {
     if (m != 0 || ef_construction != 0) {
       request.mutable_index_params()->set_m(m);
       request.mutable_index_params()->set_ef_construction(ef_construction);
+    }
+    if (!quantization.empty()) {
+      const std::string q = absl::AsciiStrToLower(quantization);
+      if (q != "none" && q != "int8") {
+        return UsageError(absl::StrCat("--quantization: '", quantization, "' is not none or int8"));
+      }
+      request.mutable_index_params()->set_quantization(
+          q == "int8" ? engram::v1::QUANTIZATION_INT8 : engram::v1::QUANTIZATION_NONE);
     }
     engram::v1::Namespace response;
     RETURN_IF_ERROR(inv.Call(&Stub::CreateNamespace, request, &response));

@@ -104,6 +104,8 @@ TEST_F(CommandsTest, UsageErrorsExitTwoNamingTheFlagAndNeverConnect) {
        "--keyword_fields: element 0 ('a^x') has no number after '^' (ATTR^WEIGHT[:B])"},
       {{"namespaces", "create", "n", "--keyword_fields", "a^2:"},
        "--keyword_fields: element 0 ('a^2:') has no number after ':' (ATTR^WEIGHT:B)"},
+      {{"namespaces", "create", "n", "--quantization", "int4"},
+       "--quantization: 'int4' is not none or int8"},
       {{"search", "x", "--filter", "novalue"}, "--filter: 'novalue' is not key=value"},
       {{"search", "x", "--mode", "sideways"}, "search: --mode: 'sideways' is not hybrid, keyword or vector"},
       {{"associate", "a", "b"}, "associate: missing argument <TYPE>"},
@@ -521,6 +523,17 @@ TEST_F(CommandsTest, Namespaces) {
       .WillOnce(Return(grpc::Status::OK));
   EXPECT_EQ(Run({"namespaces", "create", "words", "--keyword_fields", "lemmas^3:1, title^2,tags"}),
             kExitOk);
+  engram::v1::Namespace quantized;
+  quantized.set_name("q");
+  quantized.mutable_index_params()->set_quantization(engram::v1::QUANTIZATION_INT8);
+  EXPECT_CALL(stub_, CreateNamespace(_, EqualsProto(R"pb(
+                                       name: "q"
+                                       index_params { quantization: QUANTIZATION_INT8 })pb"),
+                                     _))
+      .WillOnce(DoAll(SetArgPointee<2>(quantized), Return(grpc::Status::OK)));
+  out_.str("");
+  EXPECT_EQ(Run({"namespaces", "create", "q", "--quantization", "INT8"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("m=0 ef_construction=0 quantization=int8"));
   EXPECT_CALL(stub_, CreateNamespace(_, _, _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::ALREADY_EXISTS, "namespace vecs exists")));
   EXPECT_EQ(Run({"namespaces", "create", "vecs"}), kExitRejected);

@@ -232,8 +232,12 @@ std::string RenderNamespace(const engram::v1::Namespace& ns) {
   absl::StrAppend(&out, Field("concepts", absl::StrCat(ns.concept_count())));
   absl::StrAppend(&out, Field("associations", absl::StrCat(ns.association_count())));
   absl::StrAppend(&out,
-                  Field("index", absl::StrFormat("m=%d ef_construction=%d", ns.index_params().m(),
-                                                 ns.index_params().ef_construction())));
+                  Field("index", absl::StrFormat("m=%d ef_construction=%d%s", ns.index_params().m(),
+                                                 ns.index_params().ef_construction(),
+                                                 ns.index_params().quantization() ==
+                                                         engram::v1::QUANTIZATION_INT8
+                                                     ? " quantization=int8"
+                                                     : "")));
   if (ns.keyword_fields_size() > 0) {
     std::vector<std::string> fields;
     for (const engram::v1::KeywordField& f : ns.keyword_fields()) {

@@ -81,6 +81,9 @@ v1::Namespace ToV1(const sv1::NamespaceInfo& info) {
   out.set_association_count(info.association_count());
   out.mutable_index_params()->set_m(c.index_params().m());
   out.mutable_index_params()->set_ef_construction(c.index_params().ef_construction());
+  out.mutable_index_params()->set_quantization(c.index_params().quantization() == sv1::QUANTIZATION_INT8
+                                                   ? v1::QUANTIZATION_INT8
+                                                   : v1::QUANTIZATION_NONE);
   for (const sv1::KeywordField& f : c.keyword_fields()) {
     v1::KeywordField* k = out.add_keyword_fields();
     k->set_attribute(f.attribute());

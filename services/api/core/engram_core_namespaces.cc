@@ -40,6 +40,9 @@ absl::StatusOr<v1::Namespace> EngramCore::CreateNamespace(
     config->set_embedder(request.embedder().empty() ? "hashing" : request.embedder());
     config->mutable_index_params()->set_m(request.index_params().m());
     config->mutable_index_params()->set_ef_construction(request.index_params().ef_construction());
+    config->mutable_index_params()->set_quantization(
+        request.index_params().quantization() == v1::QUANTIZATION_INT8 ? sv1::QUANTIZATION_INT8
+                                                                       : sv1::QUANTIZATION_NONE);
     for (const v1::KeywordField& f : request.keyword_fields()) {
       sv1::KeywordField* out = config->add_keyword_fields();
       out->set_attribute(f.attribute());

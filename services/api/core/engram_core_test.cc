@@ -403,6 +403,9 @@ std::vector<InvalidCase> InvalidCases() {
       {"CreateNamespaceBadEfConstruction",
        create([](auto& r) { r.mutable_index_params()->set_ef_construction(8); }),
        "indexParams.efConstruction: "},
+      {"CreateNamespaceUnknownQuantization",
+       create([](auto& r) { r.mutable_index_params()->set_quantization(static_cast<v1::Quantization>(7)); }),
+       "indexParams.quantization: "},
   };
   return cases;
 }

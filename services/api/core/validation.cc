@@ -127,6 +127,11 @@ absl::Status ValidateCreateNamespace(const v1::CreateNamespaceRequest& r,
     return InvalidField("indexParams.efConstruction",
                         absl::StrCat(efc, " is outside ", effective_m, "..4096 (m..4096)"));
   }
+  if (!v1::Quantization_IsValid(r.index_params().quantization())) {
+    return InvalidField("indexParams.quantization",
+                        absl::StrCat("unknown quantization ", r.index_params().quantization(),
+                                     " (QUANTIZATION_NONE or QUANTIZATION_INT8)"));
+  }
   return absl::OkStatus();
 }
 

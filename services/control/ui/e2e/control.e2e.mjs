@@ -279,10 +279,14 @@ try {
     await go('#/namespaces', '[data-testid="ns-table"]');
     await page.fill('[data-testid="ns-name"]', nsName);
     await page.fill('[data-testid="ns-keyword-fields"]', 'lemmas^3:1, title^2');
+    await page.selectOption('[data-testid="ns-quantization"]', 'QUANTIZATION_INT8');
     await page.click('[data-testid="ns-create-submit"]');
     await page.locator(`[data-ns="${nsName}"]`).waitFor();
     const fields = await page.locator(`[data-ns="${nsName}"] [data-testid="ns-keyword-fields-cell"]`).textContent();
     if (fields !== 'lemmas^3:1, title^2:0.75') throw new Error(`keyword fields shown as "${fields}"`);
+    // The quantization comes back from storage (GetNamespace), not from the form.
+    const index = await page.locator(`[data-ns="${nsName}"] [data-testid="ns-index-cell"]`).textContent();
+    if (!index.trim().endsWith(', int8')) throw new Error(`index shown as "${index}"`);
     await shot('05-namespaces');
     await page.locator(`[data-ns="${nsName}"] [data-testid="ns-delete"]`).click();
     const ok = page.locator('[data-testid="confirm-ok"]');

@@ -5,7 +5,7 @@ import { formatBytes, formatNumber, formatTime } from '../lib/format.js';
 import { prefs } from '../store.js';
 import { parseKeywordFields, formatKeywordFields } from '../lib/urls.js';
 
-const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64, keywordFields: '' };
+const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64, quantization: 'QUANTIZATION_NONE', keywordFields: '' };
 
 function CreateForm({ onCreated }) {
   const [f, setF] = useState(DEFAULTS);
@@ -23,7 +23,12 @@ function CreateForm({ onCreated }) {
         dimension: Number(f.dimension),
         metric: f.metric,
         embedder: f.embedder.trim(),
-        indexParams: { m: Number(f.m), efConstruction: Number(f.efConstruction), efSearch: Number(f.efSearch) },
+        indexParams: {
+          m: Number(f.m),
+          efConstruction: Number(f.efConstruction),
+          efSearch: Number(f.efSearch),
+          quantization: f.quantization,
+        },
         keywordFields,
       });
       toast('ok', `Namespace ${ns.name || f.name} created.`);
@@ -79,6 +84,13 @@ function CreateForm({ onCreated }) {
         <label>
           efSearch
           <input type="number" min="1" max="4096" value={f.efSearch} onInput={set('efSearch')} />
+        </label>
+        <label title="int8: an 8-bit code per dimension walks the graph; candidates are re-scored with the float vectors (exact scores, +1 byte per dimension)">
+          Quantization
+          <select value={f.quantization} onChange={set('quantization')} data-testid="ns-quantization">
+            <option value="QUANTIZATION_NONE">none (float)</option>
+            <option value="QUANTIZATION_INT8">int8</option>
+          </select>
         </label>
       </fieldset>
       <ErrorBox error={error} />
@@ -139,8 +151,8 @@ export function Namespaces() {
                 <td class="num">{n.dimension}</td>
                 <td>{n.metric}</td>
                 <td>{n.embedder || '–'}</td>
-                <td class="small">
-                  {n.indexParams ? `m ${n.indexParams.m ?? '–'}, efC ${n.indexParams.efConstruction ?? '–'}, efS ${n.indexParams.efSearch ?? '–'}` : '–'}
+                <td class="small" data-testid="ns-index-cell">
+                  {n.indexParams ? `m ${n.indexParams.m ?? '–'}, efC ${n.indexParams.efConstruction ?? '–'}, efS ${n.indexParams.efSearch ?? '–'}${n.indexParams.quantization === 'QUANTIZATION_INT8' ? ', int8' : ''}` : '–'}
                 </td>
                 <td class="small" data-testid="ns-keyword-fields-cell">{formatKeywordFields(n.keywordFields) || '–'}</td>
                 <td class="num">{formatBytes(n.dataBytes)}</td>
