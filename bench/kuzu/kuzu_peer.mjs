@@ -1,0 +1,153 @@
+// The Kuzu 0.11.3 side of bench/peer_bench (docs/benchmarks.md, "Whole-system peer: Kuzu 0.11.3").
+//
+//   node kuzu_peer.mjs DATA_DIR DB_DIR [efs list, default 16,32,64,128,256] [reps, default 3]
+//                      [index: after (default) | before]
+//
+// Reads the files `peer_bench --mode=gen` wrote and measures, in process, one connection limited
+// to one execution thread, each query awaited before the next:
+//   ingest         batches of 1000 concepts plus their associations, each one explicit
+//                  transaction (Kuzu's WAL is synced on every commit). index=after: the HNSW
+//                  index is built once at the end (CREATE_VECTOR_INDEX; "ingest+index" includes
+//                  it); index=before: created on the empty table, so every commit indexes its
+//                  vectors.
+//   knn            CALL QUERY_VECTOR_INDEX(..., 10, efs := ef), recall@10 against truth.tsv
+//   filtered_knn   the same over PROJECT_GRAPH('f', {'Concept': 'n.attr = "a3"'}) (filtered search)
+//   neighbors      1 hop, both directions, highest confidence first, limit 50 (id, text, conf)
+//   shortest_path  [e:Assoc* SHORTEST 1..6], both directions
+//   best_path      [e:Assoc* WSHORTEST(w)] (it ignores a hop bound) with w = -ln(confidence): the path with the
+//                  highest product of confidences. cost(e) (not cost(p): that crashes 0.11.3).
+// Prints "row<TAB>metric<TAB>value" lines like peer_bench --mode=engram, and writes each path's
+// hops and cost to DB_DIR/../kuzu_<row>.tsv for comparison with Engram's.
+import fs from 'node:fs';
+import path from 'node:path';
+import kuzu from 'kuzu';
+
+const [dataDir, dbDir, efsArg = '16,32,64,128,256', repsArg = '3', indexWhen = 'after'] = process.argv.slice(2);
+if (!dataDir || !dbDir) {
+  console.error('usage: node kuzu_peer.mjs DATA_DIR DB_DIR [efs] [reps]');
+  process.exit(2);
+}
+const efs = efsArg.split(',').map(Number);
+const reps = Number(repsArg);
+const tsv = (f) => fs.readFileSync(path.join(dataDir, f), 'utf8').split('\n').filter((l) => l).map((l) => l.split('\t'));
+const vec = (s) => s.split(',').map(Number);
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const row = (r, m, v) => console.log(`${r}\t${m}\t${Number(v.toPrecision(4))}`);
+const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+
+const concepts = tsv('concepts.tsv');
+const assocs = tsv('assocs.tsv');
+const queries = tsv('queries.tsv').map((r) => vec(r[0]));
+const truth = tsv('truth.tsv');
+const seeds = tsv('seeds.txt').map((r) => r[0]);
+const pairs = tsv('pairs.tsv');
+const nq = queries.length;
+const bySource = new Map();
+for (const a of assocs) {
+  if (!bySource.has(a[0])) bySource.set(a[0], []);
+  bySource.get(a[0]).push(a);
+}
+
+fs.rmSync(dbDir, { recursive: true, force: true });
+fs.mkdirSync(path.dirname(path.resolve(dbDir)), { recursive: true });
+const db = new kuzu.Database(dbDir);
+const conn = new kuzu.Connection(db, 1);
+const prepared = new Map();
+const run = async (q, params) => {
+  if (!params) return conn.query(q);
+  if (!prepared.has(q)) prepared.set(q, await conn.prepare(q));
+  return conn.execute(prepared.get(q), params);
+};
+const all = async (q, params) => (await run(q, params)).getAll();
+
+const dim = vec(concepts[0][3]).length;
+await run(`CREATE NODE TABLE Concept(id STRING PRIMARY KEY, attr STRING, text STRING, vec FLOAT[${dim}])`);
+await run('CREATE REL TABLE Assoc(FROM Concept TO Concept, type STRING, conf DOUBLE, w DOUBLE)');
+const createIndex = "CALL CREATE_VECTOR_INDEX('Concept', 'vidx', 'vec', metric := 'cosine')";
+if (indexWhen !== 'after' && indexWhen !== 'before') {
+  console.error(`index: want after or before, got ${indexWhen}`);
+  process.exit(2);
+}
+if (indexWhen === 'before') await run(createIndex);
+
+const insConcepts = 'UNWIND $rows AS r CREATE (:Concept {id: r.id, attr: r.attr, text: r.text, vec: r.vec})';
+const insAssocs = 'UNWIND $rows AS r MATCH (a:Concept {id: r.s}), (b:Concept {id: r.t}) ' +
+  'CREATE (a)-[:Assoc {type: r.type, conf: r.conf, w: r.w}]->(b)';
+let t0 = now();
+for (let first = 0; first < concepts.length; first += 1000) {
+  const batch = concepts.slice(first, first + 1000);
+  const rows = batch.map((c) => ({ id: c[0], attr: c[1], text: c[2], vec: vec(c[3]) }));
+  const edges = [];
+  for (const c of batch) {
+    for (const a of bySource.get(c[0]) || []) {
+      const conf = Number(a[3]);
+      edges.push({ s: a[0], t: a[1], type: a[2], conf, w: -Math.log(conf) });
+    }
+  }
+  await run('BEGIN TRANSACTION');
+  await run(insConcepts, { rows });
+  if (edges.length) await run(insAssocs, { rows: edges });
+  await run('COMMIT');
+}
+const ingestS = now() - t0;
+row('ingest', 'concepts_per_s', concepts.length / ingestS);
+row('ingest', 'seconds', ingestS);
+if (indexWhen === 'after') await run(createIndex);
+row('ingest+index', 'seconds', now() - t0);
+
+const medianQps = async (ops, pass) => {
+  const qps = [];
+  for (let r = 0; r < reps; ++r) {
+    const t = now();
+    await pass();
+    qps.push(ops / (now() - t));
+  }
+  return median(qps);
+};
+
+await run("CALL PROJECT_GRAPH('f', {'Concept': 'n.attr = \"a3\"'}, [])");
+for (const filtered of [false, true]) {
+  for (const ef of efs) {
+    const q = `CALL QUERY_VECTOR_INDEX('${filtered ? 'f' : 'Concept'}', 'vidx', $q, 10, efs := ${ef}) RETURN node.id AS id, distance`;
+    let rec = 0;
+    for (let i = 0; i < nq; ++i) {
+      const want = new Set(truth[(filtered ? nq : 0) + i]);
+      const got = await all(q, { q: queries[i] });
+      rec += got.filter((r) => want.has(r.id)).length / want.size;
+    }
+    const qps = await medianQps(nq, async () => { for (const v of queries) await all(q, { q: v }); });
+    const r = `${filtered ? 'filtered_knn' : 'knn'} ef=${ef}`;
+    row(r, 'recall@10', rec / nq);
+    row(r, 'qps', qps);
+  }
+}
+
+const nbQ = 'MATCH (a:Concept {id: $id})-[e:Assoc]-(b:Concept) RETURN b.id, b.text, e.conf ORDER BY e.conf DESC LIMIT 50';
+let nsum = 0;
+for (const s of seeds) nsum += (await all(nbQ, { id: s })).length;
+row('neighbors', 'mean_results', nsum / seeds.length);
+row('neighbors', 'qps', await medianQps(seeds.length, async () => { for (const s of seeds) await all(nbQ, { id: s }); }));
+
+const pathQueries = {
+  shortest_path: 'MATCH (a:Concept)-[e:Assoc* SHORTEST 1..6]-(b:Concept) WHERE a.id = $s AND b.id = $t ' +
+    'RETURN size(rels(e)) AS hops, properties(rels(e), \'w\') AS ws',
+  best_path: 'MATCH (a:Concept)-[e:Assoc* WSHORTEST(w)]-(b:Concept) WHERE a.id = $s AND b.id = $t ' +
+    'RETURN size(rels(e)) AS hops, cost(e) AS cost',
+};
+for (const [name, q] of Object.entries(pathQueries)) {
+  let found = 0;
+  let hops = 0;
+  const lines = [];
+  for (const [s, t] of pairs) {
+    const r = await all(q, { s, t });
+    if (!r.length) { lines.push(`${s}\t${t}\t-\t-`); continue; }
+    ++found;
+    hops += r[0].hops;
+    const cost = name === 'best_path' ? r[0].cost : r[0].ws.reduce((x, y) => x + y, 0);
+    lines.push(`${s}\t${t}\t${r[0].hops}\t${cost.toFixed(6)}`);
+  }
+  fs.writeFileSync(path.join(path.dirname(path.resolve(dbDir)), `kuzu_${name}.tsv`), lines.join('\n') + '\n');
+  row(name, 'found', found);
+  row(name, 'mean_hops', found ? hops / found : 0);
+  row(name, 'qps', await medianQps(pairs.length, async () => { for (const [s, t] of pairs) await all(q, { s, t }); }));
+}
