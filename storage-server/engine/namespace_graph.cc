@@ -16,6 +16,9 @@ namespace {
 
 // Partial paths FindPaths may expand before it returns what it has, marked truncated.
 constexpr size_t kPathExpansionBudget = 200000;
+// Concepts the backward search from the target (FindPaths' hops-to-target bound) may expand; past
+// it, the concepts not yet reached get the bound of the last level it finished.
+constexpr size_t kBoundExpansionBudget = 20000;
 
 bool TypeAllowed(const google::protobuf::RepeatedField<int>& types, uint32_t type) {
   if (types.empty()) return true;
@@ -102,9 +105,51 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     return absl::NotFoundError(absl::StrCat("target: concept '", request.target(), "' not found"));
   }
 
+  // Hops from each concept to the target within max_depth (a breadth-first search backwards from
+  // it, ignoring simplicity, so a lower bound): a partial path that cannot reach the target
+  // within max_depth is never queued, so it neither costs expansions nor takes one of a concept's
+  // max_paths places from a path that can. SHORTEST orders partials by hops + that bound (A*; the
+  // bound is consistent, so paths still come out by hops, and at each concept in the same order).
+  // A concept the search did not reach is at least `beyond` hops away: past max_depth when the
+  // search finished, one more than its last finished level when it ran out of budget.
+  const v1::Direction forward = request.direction() == v1::DIRECTION_UNSPECIFIED ? v1::BOTH
+                                                                                : request.direction();
+  const v1::Direction backward =
+      forward == v1::OUT ? v1::IN : forward == v1::IN ? v1::OUT : v1::BOTH;
+  absl::flat_hash_map<uint32_t, uint32_t> to_target;  // concept -> hops to the target
+  uint32_t beyond = max_depth + 1;
+  {
+    to_target[*dst] = 0;
+    std::vector<uint32_t> frontier = {*dst}, next;
+    size_t expanded = 0;
+    for (uint32_t depth = 1; depth <= max_depth && !frontier.empty(); ++depth) {
+      if (expanded + frontier.size() > kBoundExpansionBudget) {
+        beyond = depth;  // levels < depth are complete; the rest is at least `depth` away
+        break;
+      }
+      expanded += frontier.size();
+      next.clear();
+      for (uint32_t node : frontier) {
+        ForEachEdge(node, backward, seq, [&](const EdgeView& e) {
+          if (!TypeAllowed(request.types(), e.record->type)) return;
+          if (!to_target.try_emplace(e.other, depth).second) return;
+          if (Visible(e.other, seq) != nullptr) next.push_back(e.other);
+        });
+      }
+      frontier.swap(next);
+    }
+  }
+  auto hops_left = [&](uint32_t node) {
+    auto it = to_target.find(node);
+    return it == to_target.end() ? beyond : it->second;
+  };
+  v1::FindPathsResponse response;
+  if (hops_left(*src) > max_depth) return response;  // no path within max_depth
+
   struct Partial {
     float confidence;
     uint32_t hops;
+    uint32_t bound;  // hops + hops still needed at least
     uint32_t node;
     int32_t parent;
     const AssocRecord* via;
@@ -113,15 +158,14 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   auto worse = [&](int32_t a, int32_t b) {
     const Partial& x = pool[a];
     const Partial& y = pool[b];
-    if (shortest && x.hops != y.hops) return x.hops > y.hops;
+    if (shortest && x.bound != y.bound) return x.bound > y.bound;
     if (x.confidence != y.confidence) return x.confidence < y.confidence;
     return a > b;  // earlier discovered first: deterministic
   };
   std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
   absl::flat_hash_map<uint32_t, uint32_t> settled;
-  pool.push_back({1.0f, 0, *src, -1, nullptr});
+  pool.push_back({1.0f, 0, hops_left(*src), *src, -1, nullptr});
   queue.push(0);
-  v1::FindPathsResponse response;
   size_t expansions = 0;
   while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
     if (++expansions > kPathExpansionBudget) {
@@ -148,12 +192,14 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     if (cur.hops >= max_depth) continue;
     ForEachEdge(cur.node, request.direction(), seq, [&](const EdgeView& e) {
       if (!TypeAllowed(request.types(), e.record->type)) return;
+      const uint32_t left = hops_left(e.other);
+      if (cur.hops + 1 + left > max_depth) return;
       for (int32_t i = index; i >= 0; i = pool[i].parent) {
         if (pool[i].node == e.other) return;  // simple paths only
       }
       if (Visible(e.other, seq) == nullptr) return;
-      pool.push_back(
-          {cur.confidence * e.record->confidence * decay, cur.hops + 1, e.other, index, e.record});
+      pool.push_back({cur.confidence * e.record->confidence * decay, cur.hops + 1,
+                      cur.hops + 1 + left, e.other, index, e.record});
       queue.push(static_cast<int32_t>(pool.size() - 1));
     });
   }

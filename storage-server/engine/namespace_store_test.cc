@@ -358,6 +358,30 @@ TEST_F(NamespaceStoreTest, NeighborsRefuseBadRequestsNamingTheField) {
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("'ghost'"));
 }
 
+// Under a depth limit, a more confident route to a concept that is too long to reach the target
+// from there does not take that concept's place from a shorter route that can: s -> a -> b -> v
+// (confidence 1 each) reaches v first by confidence, in 3 hops, but only s -> v (0.4) -> t fits
+// within 3 hops to the target.
+// Before the search was bounded by the hops left to the target, it found no path here.
+TEST_F(NamespaceStoreTest, PathsUnderADepthLimitAreNotBlockedByLongerRoutes) {
+  MustWrite({PutConcept("s", "s"), PutConcept("a", "a"), PutConcept("b", "b"), PutConcept("v", "v"),
+             PutConcept("t", "t"), PutConcept("x", "x"), PutAssoc("s", "a", v1::CAUSAL, 1.0f),
+             PutAssoc("a", "b", v1::CAUSAL, 1.0f), PutAssoc("b", "v", v1::CAUSAL, 1.0f),
+             PutAssoc("s", "v", v1::CAUSAL, 0.4f), PutAssoc("v", "t", v1::CAUSAL, 1.0f)});
+  v1::FindPathsRequest r = Paths("s", "t");
+  r.set_max_paths(1);
+  r.set_max_depth(3);
+  r.set_decay(1.0f);
+  r.set_direction(v1::OUT);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "v", "t")));
+  r.set_max_depth(4);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "a", "b", "v", "t")));
+  r.set_mode(v1::SHORTEST);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "v", "t")));
+  // No path at all (x is isolated): an empty answer, not an error.
+  EXPECT_THAT(PathIds(Paths("s", "x")), ElementsAre());
+}
+
 TEST_F(NamespaceStoreTest, PathsBestAndShortest) {
   // a -> d directly with low confidence; a -> b -> c -> d with high confidence.
   MustWrite({PutConcept("a", "a"), PutConcept("b", "b"), PutConcept("c", "c"), PutConcept("d", "d"),
