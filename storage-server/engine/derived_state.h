@@ -85,16 +85,8 @@ class ByteReader {
     ok_ = false;
     return 0;
   }
-  absl::string_view Bytes() {
-    const uint64_t n = Varint();
-    if (!ok_ || n > in_.size() - pos_) {
-      ok_ = false;
-      return {};
-    }
-    absl::string_view s = in_.substr(pos_, n);
-    pos_ += n;
-    return s;
-  }
+  // A varint length, then that many bytes.
+  absl::string_view Bytes() { return Take(Varint()); }
   void Raw(void* p, size_t n) {
     if (!ok_ || n > in_.size() - pos_) {
       ok_ = false;
