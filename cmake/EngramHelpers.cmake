@@ -62,6 +62,12 @@ function(engram_cc_test)
   cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${T_NAME} ${T_SRCS})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  # A test's own code (gtest/gmock macros, the generated gRPC mocks) is over half of the Release
+  # build's compile time and gains nothing from -O3; the libraries it tests stay at -O3. -O1 compiles
+  # a mock-heavy test in about a third of the time (commands_test.cc: 122 s -> 39 s).
+  if(CMAKE_BUILD_TYPE STREQUAL "Release")
+    target_compile_options(${T_NAME} PRIVATE -O1)
+  endif()
   add_test(NAME ${T_NAME} COMMAND ${T_NAME})
   set(labels unit)
   if(T_LABELS)

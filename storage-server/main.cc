@@ -1,8 +1,11 @@
 // engram-storage: the durable, memory-mapped store of Engram.
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/service/run_main.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/server/storage_server.h"
@@ -18,6 +21,14 @@ ABSL_FLAG(uint64_t, max_snapshot_bytes, uint64_t{64} << 30,
 ABSL_FLAG(uint32_t, write_queue, 4096, "Queued write requests before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(uint64_t, checkpoint_log_mb, 256, "Checkpoint when the write-ahead log exceeds this size.");
 ABSL_FLAG(std::string, restore_from, "", "Snapshot archive to restore when data_dir holds no store yet.");
+ABSL_FLAG(double, compaction_garbage_ratio, 0.5,
+          "Compact a namespace in the background once this share of its bytes is garbage (0: only "
+          "when asked, e.g. engramctl storage compact).");
+ABSL_FLAG(uint64_t, compaction_min_mb, 64, "...and at least this many MiB are reclaimable.");
+ABSL_FLAG(int, compaction_interval_s, 30, "How often the compactor looks for garbage.");
+ABSL_FLAG(std::string, testing_compaction_pause, "",
+          "Tests only: a compaction that reaches this phase (built, caught_up, switched) logs "
+          "'compaction paused at <phase>' and never goes on (crash tests kill the process there).");
 
 int main(int argc, char** argv) {
   using engram::storage::StorageServerConfig;
@@ -43,6 +54,24 @@ int main(int argc, char** argv) {
         config.engine.write_queue_capacity = absl::GetFlag(FLAGS_write_queue);
         config.engine.checkpoint_log_bytes = absl::GetFlag(FLAGS_checkpoint_log_mb) << 20;
         config.restore_from = absl::GetFlag(FLAGS_restore_from);
+        const double ratio = absl::GetFlag(FLAGS_compaction_garbage_ratio);
+        if (!(ratio >= 0 && ratio < 1)) {
+          return absl::InvalidArgumentError("--compaction_garbage_ratio: must be in [0, 1)");
+        }
+        if (absl::GetFlag(FLAGS_compaction_interval_s) <= 0) {
+          return absl::InvalidArgumentError("--compaction_interval_s: must be > 0");
+        }
+        config.engine.compaction_garbage_ratio = ratio;
+        config.engine.compaction_min_bytes = absl::GetFlag(FLAGS_compaction_min_mb) << 20;
+        config.engine.compaction_check_interval =
+            absl::Seconds(absl::GetFlag(FLAGS_compaction_interval_s));
+        if (std::string pause = absl::GetFlag(FLAGS_testing_compaction_pause); !pause.empty()) {
+          config.engine.compaction_hook = [pause](std::string_view phase) {
+            if (phase != pause) return;
+            spdlog::warn("compaction paused at {}", pause);
+            while (true) absl::SleepFor(absl::Hours(1));
+          };
+        }
         if (*sync == engram::storage::wal::SyncMode::kRelaxed) {
           spdlog::warn("--sync=relaxed: acknowledged writes of the last {} ms can be lost if the machine "
                        "crashes", absl::GetFlag(FLAGS_relaxed_sync_ms));

@@ -31,7 +31,7 @@
 namespace engram::storage {
 
 inline constexpr char kDerivedFileName[] = "derived";
-inline constexpr uint32_t kDerivedFormatVersion = 1;
+inline constexpr uint32_t kDerivedFormatVersion = 2;  // 2: live concept bytes
 
 // Appends encoded values to a string.
 class ByteWriter {

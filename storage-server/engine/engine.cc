@@ -42,6 +42,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   }
   engine->writer_ = std::thread([e = engine.get()] { e->WriterLoop(); });
   engine->indexer_ = std::thread([e = engine.get()] { e->IndexerLoop(); });
+  engine->compactor_ = std::thread([e = engine.get()] { e->CompactorLoop(); });
   if (engine->options_.create_default_namespace && engine->last_seq_ == 0 &&
       engine->writer_registry_.empty()) {
     v1::NamespaceConfig config;
@@ -68,6 +69,15 @@ absl::Status Engine::Close() {
     if (closed_) return absl::OkStatus();
     closed_ = true;
   }
+  // A compaction in progress stops at its next check (its new files are removed); one about to
+  // switch finds the writer closed.
+  {
+    sync::MutexLock lock(&compaction_state_mu_);
+    stop_compaction_.store(true);
+  }
+  compaction_cv_.SignalAll();
+  if (compactor_.joinable()) compactor_.join();
+  { sync::MutexLock wait(&compaction_mu_); }  // a CompactNamespace() on another thread
   absl::Status status;
   if (writer_.joinable()) {
     // The final checkpoint runs on the writer thread after every queued write (queued directly:
@@ -123,6 +133,9 @@ absl::StatusOr<Engine::ReadView> Engine::View(const std::string& name) const {
   ReadView view;
   view.seq = visible_seq();
   ASSIGN_OR_RETURN(view.ns, Find(name));
+  // A store that replaced its namespace (a compaction) after the sequence was taken may not hold
+  // the versions visible at it; the sequence published since covers the switch.
+  if (view.seq < view.ns->min_read_seq()) view.seq = visible_seq();
   return view;
 }
 
@@ -152,6 +165,20 @@ void Engine::RegisterMetrics() {
       {"dir"});
   data_full_refusals_ = &refusals.Add({"data"});
   snapshot_full_refusals_ = &refusals.Add({"snapshots"});
+  auto& compactions = m->AddCounter("engram_storage_compactions_total",
+                                    "Namespace compactions finished, by result (ok, failed).",
+                                    {"result"});
+  compactions_ok_ = &compactions.Add({"ok"});
+  compactions_failed_ = &compactions.Add({"failed"});
+  compaction_seconds_ =
+      &m->AddHistogram("engram_storage_compaction_seconds", "Duration of namespace compactions.",
+                       {}, metrics::ExponentialBuckets(0.01, 2, 16))
+           .Add({});
+  compaction_switch_seconds_ =
+      &m->AddHistogram("engram_storage_compaction_switch_seconds",
+                       "How long writes waited while a compacted namespace was switched in.", {},
+                       metrics::DefaultLatencyBuckets())
+           .Add({});
 
   // Callback gauges read this engine, so Close() removes every one registered here.
   auto add_gauge = [&](const char* name, const char* help, auto&&... callback) {
@@ -189,6 +216,10 @@ void Engine::RegisterMetrics() {
         per_ns(&NamespaceStore::vector_count));
   add_gauge("engram_storage_indexed_vectors", "Vectors in the HNSW graph per namespace.", by_namespace,
         per_ns(&NamespaceStore::indexed_count));
+  add_gauge("engram_storage_reclaimable_bytes",
+            "Bytes a compaction of the namespace would reclaim now (superseded versions, "
+            "tombstones, deleted associations, dead vector slots).",
+            by_namespace, per_ns(&NamespaceStore::reclaimable_bytes));
   add_gauge("engram_storage_last_checkpoint_timestamp_seconds", "Unix time of the last checkpoint.",
         [this] { return stat_last_checkpoint_micros_.load() / 1e6; });
   add_gauge("engram_storage_last_snapshot_timestamp_seconds", "Unix time of the last snapshot.",
@@ -224,13 +255,13 @@ absl::StatusOr<v1::NamespaceInfo> Engine::CreateNamespace(v1::NamespaceConfig co
 absl::StatusOr<v1::NamespaceInfo> Engine::GetNamespace(const std::string& name) const {
   RETURN_IF_ERROR(ValidateName("name", name));
   ASSIGN_OR_RETURN(auto ns, Find(name));
-  return ns->Info();
+  return NamespaceInfoOf(*ns);
 }
 
 std::vector<v1::NamespaceInfo> Engine::ListNamespaces() const {
   std::vector<v1::NamespaceInfo> out;
   auto reg = registry();  // keeps this snapshot of the registry alive for the loop
-  for (const auto& [name, ns] : *reg) out.push_back(ns->Info());
+  for (const auto& [name, ns] : *reg) out.push_back(NamespaceInfoOf(*ns));
   std::sort(out.begin(), out.end(),
             [](auto& a, auto& b) { return a.config().name() < b.config().name(); });
   return out;

@@ -35,7 +35,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -71,6 +73,30 @@ struct EngineOptions {
   // The write-ahead log's file operations; not owned, must outlive the engine. Null: POSIX.
   // Tests inject I/O faults (a full disk, a failed fsync) here.
   wal::FileSystem* wal_file_system = nullptr;
+  // Background compaction (engine_compaction.cc): every compaction_check_interval the compactor
+  // compacts the namespace with the most reclaimable bytes, if they are at least
+  // compaction_min_bytes and compaction_garbage_ratio of its space. A ratio of 0 compacts only on
+  // request (RequestCompaction, CompactNamespace).
+  double compaction_garbage_ratio = 0.5;
+  uint64_t compaction_min_bytes = uint64_t{64} << 20;
+  absl::Duration compaction_check_interval = absl::Seconds(30);
+  // Tests: called as a compaction reaches each phase -- "built" (the new generation holds the
+  // data as of the cut, durable), "caught_up" (and what was written since, but for the last
+  // moment) on the thread compacting, and "switched" (the checkpoint naming the new generation is
+  // durable) on the writer thread, where it must not call into the engine.
+  std::function<void(std::string_view phase)> compaction_hook;
+};
+
+// What one compaction did (Engine::CompactNamespace).
+struct CompactionReport {
+  std::string name;
+  uint32_t generation = 0;     // the namespace's generation after it
+  uint64_t cut_seq = 0;        // the sequence it cut at
+  uint64_t records_copied = 0;
+  uint64_t disk_bytes_before = 0, disk_bytes_after = 0;      // the namespace's files on disk
+  uint64_t mapped_bytes_before = 0, mapped_bytes_after = 0;  // and mapped
+  double seconds = 0;          // the whole compaction
+  double switch_seconds = 0;   // on the writer thread: writes waited this long
 };
 
 // Whether the engine's directories had room the last time it needed some. A write (or snapshot)
@@ -124,6 +150,15 @@ class Engine {
   // Blocks until every published vector is in its namespace's graph (tests, benchmarks).
   void WaitForIndexing() const;
 
+  // Compaction (engine_compaction.cc): rewrites a namespace's files with only its live data while
+  // it keeps serving, then switches to them with one checkpoint. One compaction runs at a time.
+  // Compacts `name` on the calling thread and returns once the namespace serves from the new
+  // files. ABORTED if the namespace was deleted or replaced meanwhile (nothing changed).
+  absl::StatusOr<CompactionReport> CompactNamespace(const std::string& name);
+  // Queues a compaction of `name` for the background compactor and returns at once; its state
+  // and result show in GetNamespace(name).compaction.
+  absl::StatusOr<v1::NamespaceInfo> RequestCompaction(const std::string& name);
+
   // Snapshots (see snapshot.h for the archive format).
   // A failed snapshot leaves no file behind (no partial archive). No room in the snapshot
   // directory is RESOURCE_EXHAUSTED naming it, counted and reported in disk_space() until a
@@ -161,7 +196,9 @@ class Engine {
   absl::Status OpenLog(wal::RecoveredTail tail);  // appends from last_seq_ + 1 on
   // Writer thread only. `persist_derived`: every namespace also writes its derived-state file
   // (derived_state.h) if anything is new; otherwise only when its arena grew enough since.
-  absl::Status CheckpointLocked(bool persist_derived = false);
+  // `file_written` (optional) tells whether CHECKPOINT itself was replaced, even if a later step
+  // failed.
+  absl::Status CheckpointLocked(bool persist_derived = false, bool* file_written = nullptr);
   absl::Status WriteCheckpointFile(uint64_t seq, const std::vector<NamespaceState>& states);
 
   // The registry readers see (engine.cc); the writer publishes its own copy after a change.
@@ -207,6 +244,17 @@ class Engine {
   // Indexer (engine_indexer.cc).
   void IndexerLoop();
   void WakeIndexer();
+
+  // Compactor (engine_compaction.cc).
+  void CompactorLoop();
+  // CompactOnce, recorded in the namespace's compaction status and the metrics.
+  absl::StatusOr<CompactionReport> Compact(const std::string& name, bool automatic);
+  absl::StatusOr<CompactionReport> CompactOnce(const std::string& name);
+  // The namespace the garbage-ratio trigger picks now, if any.
+  std::optional<std::string> CompactionCandidate() const;
+  void CompactionHook(std::string_view phase) const;
+  // ns->Info() with the compactor's state for it.
+  v1::NamespaceInfo NamespaceInfoOf(const NamespaceStore& ns) const;
 
   const EngineOptions options_;
   const std::filesystem::path snapshot_dir_;
@@ -255,6 +303,18 @@ class Engine {
   std::atomic<bool> stop_indexer_{false};
 
   sync::Mutex snapshot_mu_;  // one snapshot or restore at a time
+  // Snapshots copying namespace files: checkpoints leave removed namespaces' directories for later
+  // while one is, since it may be copying them.
+  std::atomic<int> snapshots_copying_{0};
+
+  // Compaction.
+  sync::Mutex compaction_mu_;  // held by the one compaction that runs
+  mutable sync::Mutex compaction_state_mu_;
+  sync::CondVar compaction_cv_;  // a request queued, or stopping
+  std::vector<std::string> compaction_queue_ ABSL_GUARDED_BY(compaction_state_mu_);
+  absl::flat_hash_map<std::string, v1::CompactionStatus> compaction_status_
+      ABSL_GUARDED_BY(compaction_state_mu_);
+  std::atomic<bool> stop_compaction_{false};
 
   mutable sync::Mutex disk_mu_;
   DiskSpaceReport disk_ ABSL_GUARDED_BY(disk_mu_);
@@ -267,10 +327,15 @@ class Engine {
   metrics::Counter* checkpoints_ = nullptr;
   metrics::Counter* data_full_refusals_ = nullptr;
   metrics::Counter* snapshot_full_refusals_ = nullptr;
+  metrics::Counter* compactions_ok_ = nullptr;
+  metrics::Counter* compactions_failed_ = nullptr;
+  metrics::Histogram* compaction_seconds_ = nullptr;
+  metrics::Histogram* compaction_switch_seconds_ = nullptr;
   std::vector<std::string> callback_gauges_;  // registered by RegisterMetrics, removed by Close
 
   std::thread writer_;
   std::thread indexer_;
+  std::thread compactor_;
 };
 
 }  // namespace engram::storage

@@ -93,9 +93,12 @@ struct CheckpointFile {
 // mismatch or anything malformed (the server must not start on it). Never throws.
 absl::StatusOr<CheckpointFile> ParseCheckpoint(std::string_view text, std::string_view path);
 
-// ns/<id>: the directory of one namespace incarnation.
-inline std::filesystem::path NamespaceDir(const std::filesystem::path& data_dir, uint64_t id) {
-  return data_dir / "ns" / std::to_string(id);
+// ns/<id>: the directory of one namespace incarnation; ns/<id>.<generation> once compacted.
+inline std::filesystem::path NamespaceDir(const std::filesystem::path& data_dir, uint64_t id,
+                                          uint32_t generation = 0) {
+  std::string name = std::to_string(id);
+  if (generation != 0) name += "." + std::to_string(generation);
+  return data_dir / "ns" / name;
 }
 
 }  // namespace engram::storage

@@ -81,7 +81,7 @@ absl::StatusOr<CheckpointFile> ParseCheckpoint(std::string_view text, std::strin
 
 absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::OpenNamespace(const NamespaceState& state,
                                                                       bool fresh) {
-  std::filesystem::path dir = NamespaceDir(options_.data_dir, state.id);
+  std::filesystem::path dir = NamespaceDir(options_.data_dir, state.id, state.generation);
   if (fresh) {
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);  // debris of a create that never reached a checkpoint
@@ -244,7 +244,8 @@ absl::Status Engine::WriteCheckpointFile(uint64_t seq, const std::vector<Namespa
   return absl::OkStatus();
 }
 
-absl::Status Engine::CheckpointLocked(bool persist_derived) {
+absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) {
+  if (file_written != nullptr) *file_written = false;
   RETURN_IF_ERROR(log_->Sync());
   log_dirty_ = false;
   std::vector<NamespaceState> states;
@@ -254,6 +255,7 @@ absl::Status Engine::CheckpointLocked(bool persist_derived) {
   }
   std::sort(states.begin(), states.end(), [](auto& a, auto& b) { return a.id < b.id; });
   RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
+  if (file_written != nullptr) *file_written = true;
   for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
   // After CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not. It
   // is a cache: failing to write it (a full disk) leaves the older one, which stays valid.
@@ -266,12 +268,16 @@ absl::Status Engine::CheckpointLocked(bool persist_derived) {
   stat_checkpoint_seq_.store(last_seq_);
   RETURN_IF_ERROR(log_->RemoveSegmentsBefore(last_seq_ + 1));
   stat_log_bytes_.store(log_->bytes());
-  for (const auto& dir : pending_removal_) {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);  // mappings held by readers stay valid after unlink
-    if (ec) spdlog::warn("could not remove {}: {}", dir.string(), ec.message());
+  // A snapshot may be copying a directory that is no longer listed: the next checkpoint after it
+  // removes it.
+  if (snapshots_copying_.load() == 0) {
+    for (const auto& dir : pending_removal_) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);  // mappings held by readers stay valid after unlink
+      if (ec) spdlog::warn("could not remove {}: {}", dir.string(), ec.message());
+    }
+    pending_removal_.clear();
   }
-  pending_removal_.clear();
   if (checkpoints_ != nullptr) checkpoints_->Increment();
   return absl::OkStatus();
 }

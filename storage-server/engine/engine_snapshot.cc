@@ -83,6 +83,10 @@ absl::StatusOr<v1::SnapshotInfo> Engine::CreateSnapshot() {
 
 absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesystem::path>* created,
                                                        DiskDir* where) {
+  // Before the cut: a namespace deleted or compacted after it keeps its directory until this
+  // snapshot has copied it.
+  snapshots_copying_.fetch_add(1);
+  absl::Cleanup copied = [this] { snapshots_copying_.fetch_sub(1); };
   const int64_t now = Now();
   SnapshotManifest manifest;
   std::vector<std::shared_ptr<NamespaceStore>> stores;
@@ -95,6 +99,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesyst
       manifest.sequence = last_seq_;
       for (const auto& [name, ns] : writer_registry_) {
         ASSIGN_OR_RETURN(NamespaceState state, ns->CutState());
+        state.generation = 0;  // the archive holds every namespace as ns/<id>/ (ArchiveName)
         manifest.namespaces.push_back(std::move(state));
         stores.push_back(ns);
       }
@@ -224,6 +229,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
       for (NamespaceState state : manifest.namespaces) {
         uint64_t old_id = state.id;
         state.id = ++last_seq_;
+        state.generation = 0;
         std::filesystem::path dst = NamespaceDir(options_.data_dir, state.id);
         std::error_code rename_ec;
         std::filesystem::rename(NamespaceDir(staging, old_id), dst, rename_ec);

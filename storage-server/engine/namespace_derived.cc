@@ -45,6 +45,7 @@ absl::Status NamespaceStore::PersistDerived(bool force) {
   w.U64(live_concepts_.load(std::memory_order_relaxed));
   w.U64(live_assocs_.load(std::memory_order_relaxed));
   w.U64(live_vectors_.load(std::memory_order_relaxed));
+  w.U64(live_concept_bytes_.load(std::memory_order_relaxed));
   // The keyword index first, behind its length, so that open decodes it on a second thread.
   const size_t keyword_length_at = w.size();
   w.U64(0);
@@ -98,6 +99,7 @@ absl::StatusOr<uint64_t> NamespaceStore::LoadDerived() {
   const uint32_t numbers = r.U32();
   const uint64_t fingerprint = r.U64();
   const uint64_t live_concepts = r.U64(), live_assocs = r.U64(), live_vectors = r.U64();
+  const uint64_t live_concept_bytes = r.U64();
   if (!r.ok()) return reject("truncated header");
   if (id != state_.id) return reject(absl::StrFormat("written for namespace incarnation %d", id));
   if (end > state_.arena_end || slots > state_.slot_count) {
@@ -138,6 +140,7 @@ absl::StatusOr<uint64_t> NamespaceStore::LoadDerived() {
   live_concepts_.store(live_concepts, std::memory_order_relaxed);
   live_assocs_.store(live_assocs, std::memory_order_relaxed);
   live_vectors_.store(live_vectors, std::memory_order_relaxed);
+  live_concept_bytes_.store(live_concept_bytes, std::memory_order_relaxed);
   derived_end_ = end;
   opened_from_derived_ = true;
   return end;

@@ -497,11 +497,27 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
   uint32_t page = request.page_size() == 0 ? 100 : request.page_size();
   RETURN_IF_ERROR(ValidateAtMost("page_size", page, limits_->max_page_size));
   uint64_t offset = 0;
+  // A compaction rewrites the arena (page tokens are arena offsets) and keeps only the versions
+  // visible at its cut: a scan that began before it cannot go on.
+  auto compacted = [&](absl::string_view field, uint64_t view) {
+    return absl::AbortedError(absl::StrFormat(
+        "%s: namespace '%s' was compacted at sequence %d, after this scan's view (sequence %d) "
+        "began; start the scan again",
+        field, name(), min_read_seq(), view));
+  };
   if (!request.page_token().empty()) {
+    // "<offset>.<view sequence>[.<generation>]" in hex; tokens without a generation are from
+    // generation 0.
     std::vector<std::string> parts = absl::StrSplit(request.page_token(), '.');
     uint64_t token_seq = 0;
-    if (parts.size() != 2 || !absl::SimpleHexAtoi(parts[0], &offset) ||
-        !absl::SimpleHexAtoi(parts[1], &token_seq) || token_seq > seq) {
+    uint64_t generation = 0;
+    if (parts.size() < 2 || parts.size() > 3 || !absl::SimpleHexAtoi(parts[0], &offset) ||
+        !absl::SimpleHexAtoi(parts[1], &token_seq) || token_seq > seq ||
+        (parts.size() == 3 && !absl::SimpleHexAtoi(parts[2], &generation))) {
+      return InvalidField("page_token", "malformed");
+    }
+    if (generation != state_.generation) {
+      if (generation < state_.generation) return compacted("page_token", token_seq);
       return InvalidField("page_token", "malformed");
     }
     seq = token_seq;  // a scan is one point-in-time view across pages
@@ -512,6 +528,7 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
                                           request.view_sequence(), seq));
     }
     seq = request.view_sequence();
+    if (seq < min_read_seq()) return compacted("view_sequence", seq);
   }
   if (request.associations_only() && !request.include_associations()) {
     return InvalidField("associations_only", "needs include_associations");
@@ -550,12 +567,31 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
     }
     offset += h->length;
   }
-  if (offset < end) response.set_next_page_token(absl::StrFormat("%x.%x", offset, seq));
+  if (offset < end) {
+    response.set_next_page_token(
+        state_.generation == 0 ? absl::StrFormat("%x.%x", offset, seq)
+                               : absl::StrFormat("%x.%x.%x", offset, seq, state_.generation));
+  }
   response.set_view_sequence(seq);
   return response;
 }
 
 uint64_t NamespaceStore::indexed_count() const { return index_->indexed_count(); }
+
+SpaceUsage NamespaceStore::Space() const {
+  // A vector slot holds the vector, its norm and its graph node (int8 codes included).
+  const double per_slot = static_cast<double>(vectors_->bytes_per_vector()) +
+                          index_->graph_bytes_per_vector() + index_->code_bytes_per_vector();
+  const uint64_t slots = vectors_->published_count();
+  SpaceUsage u;
+  u.total_bytes = published_end_.load(std::memory_order_relaxed) +
+                  static_cast<uint64_t>(per_slot * static_cast<double>(slots));
+  u.live_bytes = live_concept_bytes_.load(std::memory_order_relaxed) +
+                 live_assocs_.load(std::memory_order_relaxed) * sizeof(AssocRecord) +
+                 static_cast<uint64_t>(per_slot * static_cast<double>(std::min<uint64_t>(
+                                                      live_vectors_.load(std::memory_order_relaxed), slots)));
+  return u;
+}
 
 uint64_t NamespaceStore::mapped_bytes() const {
   return arena_->capacity() + vectors_->mapped_bytes() + index_->mapped_bytes();
@@ -571,6 +607,8 @@ v1::NamespaceInfo NamespaceStore::Info() const {
   info.set_data_bytes(published_end_.load(std::memory_order_relaxed) + vectors_->mapped_bytes() +
                       index_->mapped_bytes());
   *info.mutable_create_time() = Micros(state_.create_micros);
+  info.set_generation(state_.generation);
+  info.set_reclaimable_bytes(Space().reclaimable_bytes());
   return info;
 }
 
@@ -775,6 +813,7 @@ void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
       const auto* old = RecordAt<ConceptRecord>(prev);
       if (!old->tombstone()) {
         live_concepts_.fetch_sub(1, std::memory_order_relaxed);
+        live_concept_bytes_.fetch_sub(old->h.length, std::memory_order_relaxed);
         if (old->slot != kNoSlot) {
           slots_[old->slot].dead.store(r->h.seq, std::memory_order_relaxed);
           live_vectors_.fetch_sub(1, std::memory_order_relaxed);
@@ -783,6 +822,7 @@ void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
     }
     if (!r->tombstone()) {
       live_concepts_.fetch_add(1, std::memory_order_relaxed);
+      live_concept_bytes_.fetch_add(r->h.length, std::memory_order_relaxed);
       if (r->slot != kNoSlot) {
         slots_.EnsureSize(r->slot + 1);
         SlotMeta& m = slots_[r->slot];

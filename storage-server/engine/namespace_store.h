@@ -1,6 +1,6 @@
 // NamespaceStore: the data of one namespace, in memory-mapped files, with lock-free readers.
 //
-// Files (in the namespace directory ns/<id>/):
+// Files (in the namespace directory ns/<id>/, or ns/<id>.<generation>/ once compacted):
 //   records.NNNNNN   append-only record arena (concept versions, associations, tombstones)
 //   vectors.*        slot-addressed vectors (vector::VectorStore)
 //   hnsw.*           the HNSW graph over the vectors (vector::HnswIndex)
@@ -50,7 +50,12 @@ class ByteReader;
 
 // What a checkpoint records about a namespace; enough to reopen it exactly.
 struct NamespaceState {
-  uint64_t id = 0;  // directory incarnation
+  uint64_t id = 0;  // namespace incarnation (a deleted and re-created namespace gets a new one)
+  // How many times it was compacted: each compaction writes a new directory (NamespaceDir).
+  uint32_t generation = 0;
+  // The sequence the last compaction cut at: the store holds, for each concept, only the version
+  // visible then, so nothing may read it at an older sequence. 0: never compacted.
+  uint64_t compacted_seq = 0;
   v1::NamespaceConfig config;
   uint64_t arena_end = 0;   // bytes of the record arena covered
   uint32_t slot_count = 0;  // vector slots covered
@@ -63,6 +68,20 @@ struct WritePlan {
   uint32_t new_slots = 0;
 };
 
+class NamespaceCompaction;
+
+// The space a namespace's files hold and how much of it live data needs; the rest is garbage a
+// compaction reclaims (superseded versions, tombstones, deleted associations, dead vector slots
+// and their graph nodes).
+struct SpaceUsage {
+  uint64_t total_bytes = 0;  // arena bytes written + vector slots (vector, norm, graph node)
+  uint64_t live_bytes = 0;   // live concept versions + live associations + live vector slots
+  uint64_t reclaimable_bytes() const { return total_bytes > live_bytes ? total_bytes - live_bytes : 0; }
+  double garbage_ratio() const {
+    return total_bytes == 0 ? 0.0 : static_cast<double>(reclaimable_bytes()) / total_bytes;
+  }
+};
+
 class NamespaceStore {
  public:
   static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(const std::filesystem::path& dir,
@@ -73,6 +92,13 @@ class NamespaceStore {
   const std::string& name() const { return state_.config.name(); }
   const v1::NamespaceConfig& config() const { return state_.config; }
   uint64_t id() const { return state_.id; }
+  uint32_t generation() const { return state_.generation; }
+  int64_t create_micros() const { return state_.create_micros; }
+  // Readers must read at a sequence >= this: a compacted store holds, for each concept, only the
+  // version visible at the compaction's cut (0 for a store that was never compacted).
+  uint64_t min_read_seq() const { return state_.compacted_seq; }
+  SpaceUsage Space() const;
+  uint64_t reclaimable_bytes() const { return Space().reclaimable_bytes(); }
   const std::filesystem::path& dir() const { return dir_; }
 
   // ---- readers (any thread), at snapshot sequence `seq` ----
@@ -128,6 +154,8 @@ class NamespaceStore {
   // The state a snapshot cut records. Arena bytes below arena_end and slots below slot_count never
   // change afterwards, so they can be copied while writes continue.
   absl::StatusOr<NamespaceState> CutState();
+  // The arena offset readers see (everything published).
+  uint64_t published_end() const { return published_end_.load(std::memory_order_acquire); }
 
   // ---- indexer thread ----
   // Inserts up to `max` published, not yet indexed vectors into the graph. Returns how many.
@@ -141,6 +169,8 @@ class NamespaceStore {
   uint64_t published_slots() const { return vectors_->published_count(); }
 
  private:
+  friend class NamespaceCompaction;  // namespace_compaction.h: builds a store from another's arena
+
   struct ConceptEntry {
     std::atomic<uint64_t> head{0};  // newest record (offset + 1)
     std::atomic<uint64_t> out_head{0};
@@ -222,7 +252,7 @@ class NamespaceStore {
                                                      bool include) const;
 
   const std::filesystem::path dir_;
-  NamespaceState state_;  // writer-owned except config/id (constant)
+  NamespaceState state_;  // writer-owned except config/id/generation (constant)
   const Limits* const limits_;
 
   std::unique_ptr<SegmentedFile> arena_;
@@ -257,6 +287,7 @@ class NamespaceStore {
   std::atomic<uint64_t> live_concepts_{0};
   std::atomic<uint64_t> live_assocs_{0};
   std::atomic<uint64_t> live_vectors_{0};
+  std::atomic<uint64_t> live_concept_bytes_{0};  // record bytes of the live concept versions
 };
 
 }  // namespace engram::storage

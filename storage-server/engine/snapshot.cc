@@ -137,6 +137,8 @@ std::string ManifestToJson(const SnapshotManifest& m) {
                                {"arena_end", s.arena_end},
                                {"slot_count", s.slot_count},
                                {"create_micros", s.create_micros}});
+    if (s.generation != 0) j["namespaces"].back()["generation"] = s.generation;
+    if (s.compacted_seq != 0) j["namespaces"].back()["compacted_seq"] = s.compacted_seq;
   }
   j["parts"] = nlohmann::json::array();
   for (const SnapshotPart& p : m.parts) {
@@ -244,6 +246,14 @@ absl::StatusOr<SnapshotManifest> ManifestFromJson(std::string_view text) {
       ASSIGN_OR_RETURN(s.slot_count,
                        UnsignedField(ns, "slot_count", where, std::numeric_limits<uint32_t>::max()));
       ASSIGN_OR_RETURN(s.create_micros, SignedField(ns, "create_micros", where, kMinI64, kMaxI64));
+      // Written only when not 0 (compacted namespaces).
+      if (Member(ns, "generation") != nullptr) {
+        ASSIGN_OR_RETURN(s.generation, UnsignedField(ns, "generation", where,
+                                                     std::numeric_limits<uint32_t>::max()));
+      }
+      if (Member(ns, "compacted_seq") != nullptr) {
+        ASSIGN_OR_RETURN(s.compacted_seq, UnsignedField(ns, "compacted_seq", where, kMaxU64));
+      }
       m.namespaces.push_back(std::move(s));
     }
     ASSIGN_OR_RETURN(const nlohmann::json* parts, ArrayField(j, "parts"));

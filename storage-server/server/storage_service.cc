@@ -201,6 +201,12 @@ grpc::Status StorageService::Checkpoint(grpc::ServerContext* c, const v1::Checkp
   });
 }
 
+grpc::Status StorageService::CompactNamespace(grpc::ServerContext* c,
+                                              const v1::CompactNamespaceRequest* r,
+                                              v1::NamespaceInfo* out) {
+  return Call(engine_, c, [&](Engine& e) { return Assign(e.RequestCompaction(r->name()), out); });
+}
+
 grpc::Status StorageService::CreateSnapshot(grpc::ServerContext* c, const v1::CreateSnapshotRequest*,
                                             v1::SnapshotInfo* out) {
   return Call(engine_, c, [&](Engine& e) { return Assign(e.CreateSnapshot(), out); });

@@ -47,6 +47,8 @@ class StorageService final : public StorageServiceBase {
   grpc::Status Scan(grpc::ServerContext*, const v1::ScanRequest*, v1::ScanResponse*) override;
   grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::ServerStats*) override;
   grpc::Status Checkpoint(grpc::ServerContext*, const v1::CheckpointRequest*, v1::CheckpointResponse*) override;
+  grpc::Status CompactNamespace(grpc::ServerContext*, const v1::CompactNamespaceRequest*,
+                                v1::NamespaceInfo*) override;
   grpc::Status CreateSnapshot(grpc::ServerContext*, const v1::CreateSnapshotRequest*, v1::SnapshotInfo*) override;
   grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest*,
                              v1::ListSnapshotsResponse*) override;
