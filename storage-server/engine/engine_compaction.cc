@@ -8,9 +8,14 @@
 // nowhere, is removed by the first checkpoint after recovery. Once it is durable, a restart opens
 // the new generation -- made durable before the switch -- and replays the log after the
 // checkpoint into it; the old directory is removed the same way.
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 
 #include "absl/cleanup/cleanup.h"
@@ -142,12 +147,10 @@ absl::StatusOr<CompactionReport> Engine::CompactOnce(const std::string& name) {
     }
     ASSIGN_OR_RETURN(std::shared_ptr<NamespaceStore> fresh, job->Finish());
     it->second = fresh;
-    pending_removal_.push_back(old->dir());
     bool written = false;
     absl::Status checkpoint = CheckpointLocked(/*persist_derived=*/false, &written);
     if (!written) {
       it->second = old;  // CHECKPOINT still names the old generation: nothing happened
-      pending_removal_.pop_back();
       return checkpoint;
     }
     switched = true;
@@ -163,6 +166,20 @@ absl::StatusOr<CompactionReport> Engine::CompactOnce(const std::string& name) {
     return absl::OkStatus();
   }));
   WakeIndexer();
+  // The old generation's files, off the writer thread (unlinking a large file takes a while):
+  // now, unless a snapshot that cut before the switch may still be copying them -- then by the
+  // next checkpoint after it. Readers still holding the old store keep their mappings. A crash
+  // before this leaves a directory no checkpoint lists, which recovery removes.
+  if (snapshots_copying_.load() == 0) {
+    std::error_code ec;
+    std::filesystem::remove_all(old->dir(), ec);
+    if (ec) spdlog::warn("compaction: could not remove {}: {}", old->dir().string(), ec.message());
+  } else {
+    RETURN_IF_ERROR(RunOnWriter([&] {
+      pending_removal_.push_back(old->dir());
+      return absl::OkStatus();
+    }));
+  }
 
   ASSIGN_OR_RETURN(std::shared_ptr<NamespaceStore> fresh, Find(name));
   report.generation = state.generation;
@@ -216,6 +233,11 @@ std::optional<std::string> Engine::CompactionCandidate() const {
 }
 
 void Engine::CompactorLoop() {
+  // Compaction may take a while and is never urgent: the writer, the readers and the indexer come
+  // first on a busy machine.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 15) != 0) {
+    spdlog::debug("compactor: setpriority failed: {}", std::strerror(errno));
+  }
   while (!stop_compaction_.load()) {
     std::string name;
     bool automatic = false;

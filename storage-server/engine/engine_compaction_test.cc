@@ -426,14 +426,15 @@ TEST_F(CompactionTest, RequestedAndTriggeredCompactionsReport) {
   EXPECT_GT(info.compaction().last_cut_sequence(), 0u);
   EXPECT_EQ(engine_->RequestCompaction("missing").status().code(), absl::StatusCode::kNotFound);
 
-  // The trigger: any garbage at all, checked every 10 ms.
+  // The trigger: any garbage at all, checked every 10 ms. It compacts once, then finds nothing.
+  for (int j = 0; j < 200; j += 2) Write({PutConcept(absl::StrCat("c", j), "rewritten")});
+  ASSERT_GT(engine_->GetNamespace("n")->reclaimable_bytes(), 0u);
   ASSERT_TRUE(engine_->Close().ok());
   engine_.reset();
   options.compaction_garbage_ratio = 0.01;
   options.compaction_min_bytes = 1;
   options.compaction_check_interval = absl::Milliseconds(10);
   Open(options);
-  for (int j = 0; j < 200; j += 2) Write({PutConcept(absl::StrCat("c", j), "rewritten")});
   for (int i = 0; i < 6000; ++i) {
     info = *engine_->GetNamespace("n");
     if (info.generation() == 2 && info.compaction().state() == v1::CompactionStatus::IDLE) break;
@@ -441,6 +442,9 @@ TEST_F(CompactionTest, RequestedAndTriggeredCompactionsReport) {
   }
   EXPECT_EQ(info.generation(), 2u) << info.ShortDebugString();
   EXPECT_TRUE(info.compaction().last_automatic());
+  EXPECT_EQ(info.reclaimable_bytes(), 0u);
+  absl::SleepFor(absl::Milliseconds(100));  // ten more checks: nothing left to compact
+  EXPECT_EQ(engine_->GetNamespace("n")->generation(), 2u);
 }
 
 }  // namespace
