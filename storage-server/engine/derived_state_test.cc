@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -188,6 +190,45 @@ TEST_F(DerivedStateTest, OpenFromTheFileAnswersLikeTheFullScanAndWritesOn) {
   WriteRounds(store_.get(), 5, 8);
   WriteRounds(rebuilt.get(), 5, 8);
   EXPECT_EQ(View(store_.get(), 8), View(rebuilt.get(), 8));
+}
+
+// The file is written off the writer thread: cut at a checkpoint, encoded while later writes
+// update and retire keyword documents, move chain heads, delete concepts and associations and
+// add vector slots. What it holds is the state at the cut -- open loads it and scans the arena
+// after the cut -- whether the writes came before the encoding or ran beside it.
+TEST_F(DerivedStateTest, AFileCutBeforeLaterWritesHoldsTheStateAtTheCut) {
+  for (const bool concurrent : {false, true}) {
+    SCOPED_TRACE(concurrent ? "writes beside the encoding" : "writes before the encoding");
+    dir_ = FreshDir(concurrent ? "concurrent" : "sequential");
+    state_ = initial_state_;
+    store_ = Open(dir_);
+    WriteRounds(store_.get(), 0, 4);
+    Checkpoint(/*persist=*/false);
+    std::optional<NamespaceStore::DerivedCut> cut = store_->CutDerived(/*force=*/true);
+    ASSERT_TRUE(cut.has_value());
+    EXPECT_EQ(cut->end, state_.arena_end);
+    EXPECT_FALSE(store_->CutDerived(/*force=*/false).has_value());  // nothing new since
+    if (concurrent) {
+      absl::Status written;
+      std::thread encoder([&] { written = store_->WriteDerived(*cut); });
+      WriteRounds(store_.get(), 4, 9);
+      encoder.join();
+      ASSERT_TRUE(written.ok()) << written;
+    } else {
+      WriteRounds(store_.get(), 4, 9);
+      ASSERT_TRUE(store_->WriteDerived(*cut).ok());
+    }
+    EXPECT_EQ(store_->derived_end(), cut->end);
+    Checkpoint(/*persist=*/false);  // the arena after the cut is durable, not in the file
+    const std::string live = View(store_.get(), 9);
+    store_.reset();
+
+    store_ = Open(dir_);
+    ASSERT_TRUE(store_->opened_from_derived());
+    EXPECT_EQ(store_->derived_end(), cut->end);
+    EXPECT_EQ(View(store_.get(), 9), live);
+    EXPECT_EQ(View(store_.get(), 9), View(OpenRebuilt().get(), 9));
+  }
 }
 
 // A crash after the checkpoint made the arena durable but before (or while) the derived-state

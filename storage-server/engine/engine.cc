@@ -23,7 +23,8 @@ Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
       snapshot_dir_(options_.snapshot_dir.empty() ? options_.data_dir / "snapshots"
                                                   : options_.snapshot_dir),
-      registry_(std::make_shared<Registry>()) {}
+      registry_(std::make_shared<Registry>()),
+      derived_writer_(std::make_unique<JobQueue>()) {}
 
 int64_t Engine::Now() const {
   if (options_.clock_micros) return options_.clock_micros();
@@ -63,6 +64,47 @@ Engine::~Engine() {
   if (!s.ok()) spdlog::error("storage engine close: {}", s.ToString());
 }
 
+Engine::JobQueue::JobQueue() : thread_([this] { Loop(); }) {}
+
+Engine::JobQueue::~JobQueue() {
+  {
+    sync::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  cv_.SignalAll();
+  thread_.join();
+}
+
+void Engine::JobQueue::Post(std::function<void()> job) {
+  {
+    sync::MutexLock lock(&mu_);
+    jobs_.push_back(std::move(job));
+    ++posted_;
+  }
+  cv_.SignalAll();
+}
+
+void Engine::JobQueue::Drain() {
+  sync::MutexLock lock(&mu_);
+  const uint64_t target = posted_;
+  while (done_ < target) cv_.Wait(&mu_);
+}
+
+void Engine::JobQueue::Loop() {
+  sync::MutexLock lock(&mu_);
+  while (true) {
+    while (jobs_.empty() && !stop_) cv_.Wait(&mu_);
+    if (jobs_.empty()) return;  // stopping, and everything posted ran
+    std::function<void()> job = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.Unlock();
+    job();
+    lock.Lock();
+    ++done_;
+    cv_.SignalAll();
+  }
+}
+
 absl::Status Engine::Close() {
   {
     sync::MutexLock lock(&queue_mu_);
@@ -99,6 +141,7 @@ absl::Status Engine::Close() {
     writer_.join();
     sync_worker_.reset();
   }
+  derived_writer_->Drain();  // the final checkpoint's derived-state files
   stop_indexer_.store(true);
   WakeIndexer();
   if (indexer_.joinable()) indexer_.join();
@@ -383,6 +426,8 @@ absl::StatusOr<uint64_t> Engine::Checkpoint() {
     seq = checkpoint_seq_;
     return absl::OkStatus();
   }));
+  // The derived-state files it queued, written while writes went on: done when this returns.
+  derived_writer_->Drain();
   return seq;
 }
 

@@ -177,6 +177,7 @@ class Engine {
  private:
   struct Op;  // engine_internal.h
   class SyncWorker;  // engine_internal.h
+  class JobQueue;    // engine_internal.h
   using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
   // What a read runs against: the published sequence, taken before the namespace is looked up.
   struct ReadView {
@@ -281,6 +282,9 @@ class Engine {
   // --sync=always: runs each group's flush + fdatasync while the writer finishes the group's
   // index work (vector copies, keyword index). Started with the writer thread.
   std::unique_ptr<SyncWorker> sync_worker_;
+  // Writes the derived-state files that checkpoints cut (NamespaceStore::CutDerived), so that
+  // writes do not wait while they are encoded and fsynced.
+  std::unique_ptr<JobQueue> derived_writer_;
   uint64_t last_seq_ = 0;
   uint64_t checkpoint_seq_ = 0;
   uint64_t log_bytes_at_checkpoint_ = 0;

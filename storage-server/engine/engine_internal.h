@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <latch>
@@ -79,6 +80,27 @@ class Engine::SyncWorker {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status result_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// A background thread that runs posted jobs one at a time, in order: the derived-state files,
+// encoded and written off the writer thread. The destructor runs what is queued, then joins.
+class Engine::JobQueue {
+ public:
+  JobQueue();
+  ~JobQueue();
+  void Post(std::function<void()> job);
+  // Blocks until every job posted before the call has run.
+  void Drain();
+
+ private:
+  void Loop();
+  sync::Mutex mu_;
+  sync::CondVar cv_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  uint64_t posted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

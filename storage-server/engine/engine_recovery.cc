@@ -257,11 +257,16 @@ absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) 
   RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
   if (file_written != nullptr) *file_written = true;
   for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
-  // After CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not. It
-  // is a cache: failing to write it (a full disk) leaves the older one, which stays valid.
+  // Cut after CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not;
+  // encoded and written on derived_writer_ while writes go on. It is a cache: failing to write it
+  // (a full disk) leaves the older one, which stays valid.
   for (auto& [name, ns] : writer_registry_) {
-    if (absl::Status s = ns->PersistDerived(persist_derived); !s.ok()) {
-      spdlog::warn("namespace {}: derived state not persisted: {}", name, s.ToString());
+    if (std::optional<NamespaceStore::DerivedCut> cut = ns->CutDerived(persist_derived)) {
+      derived_writer_->Post([ns = ns, cut = *std::move(cut)] {
+        if (absl::Status s = ns->WriteDerived(cut); !s.ok()) {
+          spdlog::warn("namespace {}: derived state not persisted: {}", ns->name(), s.ToString());
+        }
+      });
     }
   }
   checkpoint_seq_ = last_seq_;

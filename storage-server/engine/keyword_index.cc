@@ -165,51 +165,65 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   return doc;
 }
 
-void KeywordIndex::EncodeTo(ByteWriter* out) const {
+KeywordIndex::Cut KeywordIndex::TakeCut() const {
+  Cut cut;
+  cut.docs = doc_count_;
+  cut.terms = term_count_.load(std::memory_order_relaxed);
+  cut.live_docs = live_docs_.load(std::memory_order_relaxed);
+  for (uint32_t f = 0; f <= attributes_.size(); ++f) {
+    cut.live_tokens[f] = live_tokens_[f].load(std::memory_order_relaxed);
+  }
+  return cut;
+}
+
+void KeywordIndex::EncodeTo(ByteWriter* out, const Cut& cut, uint64_t seq) const {
   const uint32_t fields = static_cast<uint32_t>(1 + attributes_.size());
   out->U32(fields);
-  out->U32(doc_count_);
-  for (uint32_t doc = 0; doc < doc_count_; ++doc) {
+  out->U32(cut.docs);
+  for (uint32_t doc = 0; doc < cut.docs; ++doc) {
     const Doc& d = docs_[doc];
+    const uint64_t dead = d.dead.load(std::memory_order_relaxed);
     out->Varint(d.concept_number.load(std::memory_order_relaxed));
     out->Varint(d.length.load(std::memory_order_relaxed));
     out->Varint(d.born.load(std::memory_order_relaxed));
-    out->Varint(d.dead.load(std::memory_order_relaxed) + 1);  // UINT64_MAX (alive) -> 0
+    out->Varint(dead > seq ? 0 : dead + 1);  // alive at the cut -> 0
   }
   if (attribute_lengths_ != nullptr) {
-    for (size_t i = 0; i < size_t{doc_count_} * attributes_.size(); ++i) {
+    for (size_t i = 0; i < size_t{cut.docs} * attributes_.size(); ++i) {
       out->Varint((*attribute_lengths_)[i].load(std::memory_order_relaxed));
     }
   }
-  out->U64(live_docs_.load(std::memory_order_relaxed));
-  for (uint32_t f = 0; f < fields; ++f) out->U64(live_tokens_[f].load(std::memory_order_relaxed));
-  const uint32_t terms = term_count_.load(std::memory_order_relaxed);
-  out->U32(terms);
+  out->U64(cut.live_docs);
+  for (uint32_t f = 0; f < fields; ++f) out->U64(cut.live_tokens[f]);
+  out->U32(cut.terms);
+  // Each term's blocks, oldest first: documents then ascend, so the postings of documents added
+  // after the cut are a suffix, and the rest are delta-encoded.
+  std::vector<std::vector<const Block*>> blocks(cut.terms);
+  std::vector<uint64_t> totals(cut.terms, 0);
   uint64_t all_postings = 0;
-  for (uint32_t t = 0; t < terms; ++t) {
-    for (const Block* b = terms_[t].head.load(std::memory_order_relaxed); b != nullptr;
+  for (uint32_t t = 0; t < cut.terms; ++t) {
+    for (const Block* b = terms_[t].head.load(std::memory_order_acquire); b != nullptr;
          b = b->older) {
-      all_postings += b->count.load(std::memory_order_relaxed);
+      blocks[t].push_back(b);
     }
+    std::reverse(blocks[t].begin(), blocks[t].end());
+    for (const Block* b : blocks[t]) {
+      const uint32_t count = b->count.load(std::memory_order_acquire);
+      const Posting* p = b->postings();
+      for (uint32_t j = 0; j < count && p[j].doc < cut.docs; ++j) ++totals[t];
+    }
+    all_postings += totals[t];
   }
   out->U64(all_postings);  // sizes the one allocation DecodeFrom puts every block in
-  std::vector<const Block*> blocks;
-  for (uint32_t t = 0; t < terms; ++t) {
+  for (uint32_t t = 0; t < cut.terms; ++t) {
     out->Bytes(terms_[t].text);
-    blocks.clear();
-    uint64_t total = 0;
-    for (const Block* b = terms_[t].head.load(std::memory_order_relaxed); b != nullptr;
-         b = b->older) {
-      blocks.push_back(b);
-      total += b->count.load(std::memory_order_relaxed);
-    }
-    out->Varint(total);
-    // Oldest block first: documents are then in ascending order and delta-encoded.
+    out->Varint(totals[t]);
+    uint64_t left = totals[t];
     uint32_t prev = 0;
-    for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) {
-      const uint32_t count = (*it)->count.load(std::memory_order_relaxed);
-      const Posting* p = (*it)->postings();
-      for (uint32_t j = 0; j < count; ++j) {
+    for (const Block* b : blocks[t]) {
+      const uint32_t count = b->count.load(std::memory_order_acquire);
+      const Posting* p = b->postings();
+      for (uint32_t j = 0; j < count && left > 0; ++j, --left) {
         out->Varint(p[j].doc - prev);
         out->Varint((uint64_t{p[j].tf} << 4) | p[j].field);
         prev = p[j].doc;

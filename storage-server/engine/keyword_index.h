@@ -100,8 +100,28 @@ class KeywordIndex {
                double* query_idf = nullptr) const;
 
   // ---- persistence (the namespace's derived-state file, derived_state.h) ----
-  // Writer thread: appends the whole index (documents, terms, postings) to `out`.
-  void EncodeTo(ByteWriter* out) const;
+  // The index as of a moment, to encode while the writer goes on. Taken by the writer thread
+  // after every document it added was born at or before some sequence S.
+  struct Cut {
+    uint32_t docs = 0;
+    uint32_t terms = 0;
+    uint64_t live_docs = 0;
+    uint64_t live_tokens[kMaxFields] = {};
+  };
+  Cut TakeCut() const;
+  // Any thread: appends the index as it was at `cut` (documents, terms, postings) to `out`;
+  // documents retired after it (dead > `seq`, the cut's S) are written as alive, and documents
+  // and postings added after it are left out.
+  void EncodeTo(ByteWriter* out, const Cut& cut, uint64_t seq) const;
+  // Any thread: fn(doc, concept number, born, dead) for every document added before `cut`.
+  template <typename Fn>
+  void ForEachDocument(const Cut& cut, Fn&& fn) const {
+    for (uint32_t doc = 0; doc < cut.docs; ++doc) {
+      const Doc& d = docs_[doc];
+      fn(doc, d.concept_number.load(std::memory_order_relaxed),
+         d.born.load(std::memory_order_relaxed), d.dead.load(std::memory_order_relaxed));
+    }
+  }
   // Fills this empty index (built with the same fields) with what EncodeTo wrote. DataLoss if the
   // bytes do not describe a consistent index; the index must then be discarded.
   absl::Status DecodeFrom(ByteReader* in);

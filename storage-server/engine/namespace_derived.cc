@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status/status_macros.h"
@@ -23,57 +24,112 @@ uint64_t NamespaceStore::ArenaFingerprint(uint64_t end) const {
   return XXH3_64bits(arena_->At(begin), end - begin);
 }
 
-// Body: header fields, the concept entries (chain heads, keyword document, id hash), the vector
-// slots' liveness, the writer's association map, then the keyword index (KeywordIndex::EncodeTo).
-absl::Status NamespaceStore::PersistDerived(bool force) {
+std::optional<NamespaceStore::DerivedCut> NamespaceStore::CutDerived(bool force) {
   const uint64_t end = state_.arena_end;  // what the checkpoint just made durable
-  if (end == 0 || end == derived_end_ || arena_end_ != end || slot_count_ != state_.slot_count ||
+  const uint64_t covered = std::max(derived_end(), derived_cut_end_);
+  if (end == 0 || end == covered || arena_end_ != end || slot_count_ != state_.slot_count ||
       !pending_vectors_.empty() || !pending_keywords_.empty()) {
-    return absl::OkStatus();  // nothing new, or the DRAM state is not exactly the flushed arena's
+    return std::nullopt;  // nothing new, or the DRAM state is not exactly the flushed arena's
   }
-  if (!force && end - derived_end_ < std::max(kDerivedMinTailBytes, derived_end_ / 8)) {
-    return absl::OkStatus();
-  }
-  const uint32_t numbers = number_count_.load(std::memory_order_relaxed);
+  if (!force && end - covered < std::max(kDerivedMinTailBytes, covered / 8)) return std::nullopt;
+  DerivedCut cut;
+  cut.end = end;
+  cut.seq = applied_seq_;
+  cut.numbers = number_count_.load(std::memory_order_relaxed);
+  cut.slots = slot_count_;
+  cut.live_concepts = live_concepts_.load(std::memory_order_relaxed);
+  cut.live_assocs = live_assocs_.load(std::memory_order_relaxed);
+  cut.live_vectors = live_vectors_.load(std::memory_order_relaxed);
+  cut.live_concept_bytes = live_concept_bytes_.load(std::memory_order_relaxed);
+  cut.keywords = keywords_->TakeCut();
+  derived_cut_end_ = end;
+  return cut;
+}
+
+absl::Status NamespaceStore::PersistDerived(bool force) {
+  std::optional<DerivedCut> cut = CutDerived(force);
+  return cut ? WriteDerived(*cut) : absl::OkStatus();
+}
+
+// Body: header fields, the keyword index (KeywordIndex::EncodeTo), the concept entries (chain
+// heads, keyword document, id hash), the vector slots' liveness, the association map. Everything
+// as of the cut: records at or past cut.end were appended after it, and a slot or document that
+// died after it (dead > cut.seq) was alive then.
+absl::Status NamespaceStore::WriteDerived(const DerivedCut& cut) const {
+  const uint64_t end = cut.end;
   ByteWriter w;
-  w.out().reserve(size_t{numbers} * 200 + edges_.size() * 12 + (size_t{1} << 20));
+  w.out().reserve(size_t{cut.numbers} * 200 + size_t{cut.live_assocs} * 12 + (size_t{1} << 20));
   w.U64(state_.id);
   w.U64(end);
-  w.U32(slot_count_);
-  w.U32(numbers);
+  w.U32(cut.slots);
+  w.U32(cut.numbers);
   w.U64(ArenaFingerprint(end));
-  w.U64(live_concepts_.load(std::memory_order_relaxed));
-  w.U64(live_assocs_.load(std::memory_order_relaxed));
-  w.U64(live_vectors_.load(std::memory_order_relaxed));
-  w.U64(live_concept_bytes_.load(std::memory_order_relaxed));
+  w.U64(cut.live_concepts);
+  w.U64(cut.live_assocs);
+  w.U64(cut.live_vectors);
+  w.U64(cut.live_concept_bytes);
   // The keyword index first, behind its length, so that open decodes it on a second thread.
   const size_t keyword_length_at = w.size();
   w.U64(0);
-  keywords_->EncodeTo(&w);
+  keywords_->EncodeTo(&w, cut.keywords, cut.seq);
   w.PatchU64(keyword_length_at, w.size() - keyword_length_at - 8);
-  for (uint32_t n = 0; n < numbers; ++n) {
+  // Each concept's live keyword document at the cut (its document + 1, 0 for none).
+  std::vector<uint32_t> keyword_doc(cut.numbers, 0);
+  keywords_->ForEachDocument(cut.keywords, [&](uint32_t doc, uint32_t number, uint64_t born,
+                                               uint64_t dead) {
+    if (number < cut.numbers && born <= cut.seq && dead > cut.seq) keyword_doc[number] = doc + 1;
+  });
+  // A chain head as of the cut: the newest record of the chain below cut.end.
+  auto before_cut = [&](uint64_t p, auto prev_of) {
+    while (p != 0 && p - 1 >= end) p = prev_of(p);
+    return p;
+  };
+  std::vector<uint64_t> out_heads(cut.numbers);
+  for (uint32_t n = 0; n < cut.numbers; ++n) {
     const ConceptEntry& e = entries_[n];
-    w.Varint(e.head.load(std::memory_order_relaxed));
-    w.Varint(e.out_head.load(std::memory_order_relaxed));
-    w.Varint(e.in_head.load(std::memory_order_relaxed));
-    w.Varint(e.keyword_doc);
-    w.U64(XXH3_64bits(IdOf(n).data(), IdOf(n).size()));
+    const uint64_t head = before_cut(e.head.load(std::memory_order_acquire),
+                                     [&](uint64_t p) { return RecordAt<ConceptRecord>(p)->prev; });
+    out_heads[n] = before_cut(e.out_head.load(std::memory_order_acquire),
+                              [&](uint64_t p) { return RecordAt<AssocRecord>(p)->prev_out; });
+    w.Varint(head);
+    w.Varint(out_heads[n]);
+    w.Varint(before_cut(e.in_head.load(std::memory_order_acquire),
+                        [&](uint64_t p) { return RecordAt<AssocRecord>(p)->prev_in; }));
+    w.Varint(keyword_doc[n]);
+    const absl::string_view id = RecordAt<ConceptRecord>(head)->id();
+    w.U64(XXH3_64bits(id.data(), id.size()));
   }
-  for (uint32_t slot = 0; slot < slot_count_; ++slot) {
+  for (uint32_t slot = 0; slot < cut.slots; ++slot) {
     const SlotMeta& m = slots_[slot];
+    const uint64_t dead = m.dead.load(std::memory_order_relaxed);
     w.Varint(m.record.load(std::memory_order_relaxed));
     w.Varint(m.born.load(std::memory_order_relaxed));
-    w.Varint(m.dead.load(std::memory_order_relaxed) + 1);  // UINT64_MAX (alive) -> 0
+    w.Varint(dead > cut.seq ? 0 : dead + 1);  // alive at the cut -> 0
   }
-  w.U64(edges_.size());
-  for (const auto& [key, record] : edges_) {
-    w.Varint(key.source);
-    w.Varint(key.target);
-    w.Varint(key.type);
-    w.Varint(record);
+  // The writer's association map (each live association: its newest record), as the outgoing
+  // chains show it at the cut: the first record of each (target, type), unless a tombstone.
+  const size_t edge_count_at = w.size();
+  w.U64(0);
+  uint64_t edges = 0;
+  absl::flat_hash_set<uint64_t> seen;
+  for (uint32_t n = 0; n < cut.numbers; ++n) {
+    seen.clear();
+    for (uint64_t p = out_heads[n]; p != 0;) {
+      const auto* r = RecordAt<AssocRecord>(p);
+      const uint64_t record = p;
+      p = r->prev_out;
+      if (!seen.insert((uint64_t{r->target} << 8) | r->type).second || r->tombstone()) continue;
+      w.Varint(n);
+      w.Varint(r->target);
+      w.Varint(r->type);
+      w.Varint(record);
+      ++edges;
+    }
   }
+  w.PatchU64(edge_count_at, edges);
   RETURN_IF_ERROR(WriteDerivedFile(dir_ / kDerivedFileName, w.out()));
-  derived_end_ = end;
+  // Files are written in cut order (one writer at a time per namespace), so this only grows.
+  derived_end_.store(end, std::memory_order_release);
   return absl::OkStatus();
 }
 
@@ -141,7 +197,8 @@ absl::StatusOr<uint64_t> NamespaceStore::LoadDerived() {
   live_assocs_.store(live_assocs, std::memory_order_relaxed);
   live_vectors_.store(live_vectors, std::memory_order_relaxed);
   live_concept_bytes_.store(live_concept_bytes, std::memory_order_relaxed);
-  derived_end_ = end;
+  derived_end_.store(end, std::memory_order_relaxed);
+  derived_cut_end_ = end;
   opened_from_derived_ = true;
   return end;
 }

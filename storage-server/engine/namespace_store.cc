@@ -797,6 +797,7 @@ void NamespaceStore::WriteAssoc(uint32_t src, uint32_t tgt, uint32_t type, float
 // recovered store is indexed exactly as the live one was.
 void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
   const RecordHeader* h = HeaderAt(offset);
+  applied_seq_ = std::max(applied_seq_, h->seq);
   if (h->kind == kRecordConcept || h->kind == kRecordConceptTomb) {
     const auto* r = reinterpret_cast<const ConceptRecord*>(h);
     const uint32_t n = r->concept_number;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -142,14 +143,31 @@ class NamespaceStore {
   // Persists the graph header (after the checkpoint file is durable, so the graph never covers
   // slots the checkpoint does not).
   absl::Status CheckpointIndex();
-  // After a checkpoint made the arena up to FlushData()'s arena_end durable: writes the DRAM
-  // indexes to the derived-state file when `force` or when the arena grew past the file's offset
-  // by at least max(kDerivedMinTailBytes, 1/8 of that offset), which bounds the scan at open.
+  // The DRAM indexes as of a moment, to write to the derived-state file while writes go on: the
+  // arena offset and sequence they cover, the counts of what existed then, and the counters.
+  struct DerivedCut {
+    uint64_t end = 0;   // arena offset
+    uint64_t seq = 0;   // every record below `end` has seq <= this, every later one more
+    uint32_t numbers = 0;
+    uint32_t slots = 0;
+    uint64_t live_concepts = 0, live_assocs = 0, live_vectors = 0, live_concept_bytes = 0;
+    KeywordIndex::Cut keywords;
+  };
+  // Writer thread, after a checkpoint made the arena up to FlushData()'s arena_end durable: the
+  // cut to persist when `force`, or when the arena grew past what the file covers (or a cut
+  // already handed out will) by at least max(kDerivedMinTailBytes, 1/8 of that offset), which
+  // bounds the scan at open; nullopt when there is nothing to write.
+  std::optional<DerivedCut> CutDerived(bool force);
+  // Any thread, while the writer goes on: encodes the indexes as of `cut` (reading records,
+  // chains, slots and keyword documents as a reader at cut.seq does) and writes the file
+  // atomically; derived_end() then covers cut.end.
+  absl::Status WriteDerived(const DerivedCut& cut) const;
+  // Both on the calling thread (no writes in between).
   absl::Status PersistDerived(bool force);
   static constexpr uint64_t kDerivedMinTailBytes = uint64_t{16} << 20;
-  // The arena offset the derived-state file covers (what open loaded or the last PersistDerived
+  // The arena offset the derived-state file covers (what open loaded or the last WriteDerived
   // wrote; 0 if none), and whether this open loaded it.
-  uint64_t derived_end() const { return derived_end_; }
+  uint64_t derived_end() const { return derived_end_.load(std::memory_order_acquire); }
   bool opened_from_derived() const { return opened_from_derived_; }
   // The state a snapshot cut records. Arena bytes below arena_end and slots below slot_count never
   // change afterwards, so they can be copied while writes continue.
@@ -269,8 +287,12 @@ class NamespaceStore {
   StableArray<SlotMeta> slots_;
   std::atomic<uint32_t> number_count_{0};
 
+  // The arena offset the derived-state file covers; set by WriteDerived (any thread).
+  mutable std::atomic<uint64_t> derived_end_{0};
+
   // Writer-only state.
-  uint64_t derived_end_ = 0;  // arena offset the derived-state file covers
+  uint64_t derived_cut_end_ = 0;  // the end of the last cut handed out (CutDerived)
+  uint64_t applied_seq_ = 0;      // the highest record sequence applied
   bool opened_from_derived_ = false;
   uint64_t arena_end_ = 0;
   uint32_t slot_count_ = 0;
