@@ -164,9 +164,8 @@ std::string RenderCompacted(const sv1::NamespaceInfo& info) {
       "now)\n",
       info.config().name(), info.generation(), HumanBytes(c.last_bytes_before()),
       HumanBytes(c.last_bytes_after()), Millis(c.last_switch_seconds()),
-      absl::FormatDuration(
-          absl::Milliseconds(absl::ToInt64Milliseconds(ToTime(c.last_end_time()) -
-                                                       ToTime(c.last_start_time())))),
+      absl::FormatDuration(absl::Milliseconds(
+          absl::ToInt64Milliseconds(ToTime(c.last_end_time()) - ToTime(c.last_start_time())))),
       HumanBytes(info.reclaimable_bytes()));
 }
 

@@ -5,8 +5,8 @@
 //   auto stub = engram::storage::v1::Storage::NewStub(channel);
 //   CompactionCalls calls(stub.get(), {.timeout = absl::Seconds(30), .correlation_id = id});
 //   ASSIGN_OR_RETURN(NamespaceInfo queued, calls.Compact("wordnet"));     // returns at once
-//   ASSIGN_OR_RETURN(NamespaceInfo done,
-//                    calls.Wait("wordnet", queued, {.timeout = absl::Hours(1), .now = ..., .sleep = ...}));
+//   CompactionWait wait{.timeout = absl::Hours(1), .now = now_fn, .sleep = sleep_fn};
+//   ASSIGN_OR_RETURN(NamespaceInfo done, calls.Wait("wordnet", queued, wait));
 //   RETURN_IF_ERROR(CompactionResult(done));  // the compactor's error, if it failed
 //
 // Which compaction Wait waits for: CompactNamespace answers while the namespace's compaction is

@@ -27,12 +27,16 @@ using ::testing::SetArgPointee;
 using testing_util::EqualsProto;
 using testing_util::FromText;
 
-// The namespace "n" with its compaction in `state`; `end_seconds` 0 means no compaction finished yet.
+// The namespace "n" with its compaction in `state`; `end_seconds` 0 means no compaction finished
+// yet.
 sv1::NamespaceInfo Info(const char* state, int64_t end_seconds, uint32_t generation = 0,
                         const std::string& error = "") {
   sv1::NamespaceInfo info = FromText<sv1::NamespaceInfo>(absl::StrCat(
-      R"pb(config { name: "n" } concept_count: 3 data_bytes: 5242880 reclaimable_bytes: 1536
-           compaction { state: )pb",
+      R"pb(config { name: "n" }
+           concept_count: 3
+           data_bytes: 5242880
+           reclaimable_bytes: 1536
+           compaction { state:)pb",
       state, "}"));
   info.set_generation(generation);
   if (end_seconds != 0) {
@@ -72,7 +76,8 @@ class CompactionTest : public ::testing::Test {
     io.sleep = wait_.sleep;
     return RunEngramctl(
         args, io,
-        [](const GlobalOptions&) -> absl::StatusOr<std::shared_ptr<engram::v1::Engram::StubInterface>> {
+        [](const GlobalOptions&)
+            -> absl::StatusOr<std::shared_ptr<engram::v1::Engram::StubInterface>> {
           return absl::InternalError("the public API is not used by storage");
         },
         [this](const GlobalOptions& options)
@@ -136,8 +141,9 @@ TEST_F(CompactionTest, Rendering) {
   EXPECT_EQ(RenderCompactionState(Info("QUEUED", 0).compaction()), "queued");
   EXPECT_EQ(RenderCompactionState(Info("IDLE", 1000).compaction()),
             "idle, last 1970-01-01T00:16:40Z: 12.3 MiB -> 4.1 MiB, writes waited 3 ms");
-  EXPECT_EQ(RenderCompactionState(Info("IDLE", 1000, 0, "RESOURCE_EXHAUSTED: disk full").compaction()),
-            "idle, last 1970-01-01T00:16:40Z: failed: RESOURCE_EXHAUSTED: disk full");
+  EXPECT_EQ(
+      RenderCompactionState(Info("IDLE", 1000, 0, "RESOURCE_EXHAUSTED: disk full").compaction()),
+      "idle, last 1970-01-01T00:16:40Z: failed: RESOURCE_EXHAUSTED: disk full");
   EXPECT_EQ(RenderCompacted(Info("IDLE", 1000, 1)),
             "compacted n: generation 1, 12.3 MiB -> 4.1 MiB on disk, writes waited 3 ms, took 2s "
             "(1.5 KiB reclaimable now)\n");
