@@ -662,6 +662,7 @@ TEST_F(ControlAuthMatrixTest, EveryRouteRefusesWithoutASessionAndEveryMutatingOn
        [&] { return !s.NamespaceExists("ctl-new"); }},
       {"DELETE", "/api/namespaces/" + doomed, json{{"confirm", doomed}}.dump(), true,
        [&] { return s.NamespaceExists(doomed); }},
+      {"POST", "/api/namespaces/alpha:compact", "", true},
       {"GET", "/api/namespaces/alpha/concepts", "", false},
       {"GET", "/api/namespaces/alpha/concepts/a1", "", false},
       {"DELETE", "/api/namespaces/alpha/concepts/ctl-c", "", true,

@@ -1,8 +1,8 @@
 // engram-control against real engram-storage and engram-hybrid processes: admin-key login and its
 // refusals, sessions that survive a control restart (stateless replicas), CSRF on every mutating
 // call, namespaces, concepts, search, paths, reason, snapshots (download verified by SHA-256,
-// restore into an empty storage), the durable audit log, the live overview, and the security
-// headers. The browser drives the same API in tests/control/control_ui_e2e.sh.
+// restore into an empty storage), online compaction of a namespace, the durable audit log, the
+// live overview, and the security headers. The browser drives the same API in tests/control/control_ui_e2e.sh.
 #include <openssl/evp.h>
 
 #include <filesystem>
@@ -454,6 +454,94 @@ TEST_F(ControlIntegrationTest, SnapshotCreateDownloadVerifiedDeleteAndRestoreInt
   EXPECT_TRUE(HasEntry(after, "snapshot_create", name)) << after.dump(1);  // written after the snapshot, kept
   EXPECT_EQ(Call("DELETE", absl::StrCat("/api/snapshots/", name)).status, 204);
   EXPECT_THAT(Call("GET", "/api/snapshots").body, ::testing::Not(HasSubstr(name)));
+}
+
+TEST_F(ControlIntegrationTest, CompactANamespaceWithGarbageFromTheAdminApi) {
+  ASSERT_EQ(Login(kAdminKey).status, 200);
+  ASSERT_EQ(Call("POST", "/api/namespaces", json{{"name", "gc"}, {"dimension", 4}, {"embedder", "none"}}.dump()).status, 200);
+  // 50 concepts written five times each, straight into engram-storage: four superseded versions
+  // (and vectors) of each are garbage.
+  {
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", storage_grpc_), grpc::InsecureChannelCredentials());
+    auto stub = storage::v1::Storage::NewStub(channel);
+    for (int version = 1; version <= 5; ++version) {
+      storage::v1::WriteRequest write;
+      write.set_namespace_("gc");
+      for (int i = 0; i < 50; ++i) {
+        storage::v1::Concept* c = write.add_mutations()->mutable_put_concept();
+        c->set_id(absl::StrCat("c", i));
+        c->set_content(absl::StrCat("concept ", i, " version ", version, std::string(200, 'x')));
+        for (float x : {1.0f * i, 1.0f * version, 1.0f, 0.5f}) c->add_vector(x);
+      }
+      storage::v1::WriteResponse written;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+      grpc::Status s = stub->Write(&context, write, &written);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+  const auto namespace_gc = [&]() -> json {
+    HttpResult r = Call("GET", "/api/namespaces");
+    EXPECT_EQ(r.status, 200) << r.body;
+    const json all = json::parse(r.body);
+    for (const json& ns : all["namespaces"]) {
+      if (ns["name"] == "gc") return ns;
+    }
+    ADD_FAILURE() << "no namespace gc in " << r.body;
+    return json::object();
+  };
+  const json before = namespace_gc();
+  EXPECT_EQ(before["generation"], 0) << before.dump();
+  EXPECT_GT(before["reclaimableBytes"].get<uint64_t>(), 50u * 4 * 200) << before.dump();
+  EXPECT_EQ(before["compaction"]["state"], "IDLE") << before.dump();
+  EXPECT_TRUE(before["compaction"]["last"].is_null()) << before.dump();
+
+  // Refusals change nothing: no CSRF header, a parameter it does not take, an unknown namespace.
+  EXPECT_EQ(Call("POST", "/api/namespaces/gc:compact", "", /*with_csrf=*/false).status, 403);
+  HttpResult bad = Call("POST", "/api/namespaces/gc:compact", json{{"force", true}}.dump());
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_THAT(bad.body, HasSubstr("force: unknown field"));
+  EXPECT_EQ(Call("POST", "/api/namespaces/gc:compact", "[1]").status, 400);
+  HttpResult missing = Call("POST", "/api/namespaces/nope:compact");
+  EXPECT_EQ(missing.status, 404) << missing.body;
+  EXPECT_THAT(missing.body, HasSubstr("nope"));
+  const json unchanged = namespace_gc();
+  EXPECT_EQ(unchanged["generation"], 0);
+  EXPECT_TRUE(unchanged["compaction"]["last"].is_null()) << unchanged.dump();
+
+  HttpResult queued = Call("POST", "/api/namespaces/gc:compact");
+  ASSERT_EQ(queued.status, 200) << queued.body;
+  const json q = json::parse(queued.body);
+  EXPECT_EQ(q["name"], "gc");
+  // Queued or running; or already done when the compactor beat the answer (a tiny namespace).
+  EXPECT_TRUE(q["compaction"]["state"] != "IDLE" || !q["compaction"]["last"].is_null()) << q.dump();
+
+  json after;
+  EXPECT_TRUE(Eventually([&] {
+    after = namespace_gc();
+    return after["compaction"]["state"] == "IDLE" && after["generation"] == 1;
+  }, absl::Seconds(60))) << after.dump();
+  const json& last = after["compaction"]["last"];
+  ASSERT_TRUE(last.is_object()) << after.dump();
+  EXPECT_EQ(last["error"], "") << after.dump();
+  EXPECT_GT(last["bytesBefore"].get<uint64_t>(), 0u);
+  EXPECT_GT(last["bytesAfter"].get<uint64_t>(), 0u);
+  EXPECT_GE(last["endTime"].get<std::string>(), last["startTime"].get<std::string>());
+  EXPECT_FALSE(last["automatic"].get<bool>());
+  EXPECT_LT(after["reclaimableBytes"].get<uint64_t>(), before["reclaimableBytes"].get<uint64_t>())
+      << before.dump() << " -> " << after.dump();
+  EXPECT_EQ(after["concepts"], 50);
+  // Every concept is there at its last version.
+  HttpResult page = Call("GET", "/api/namespaces/gc/concepts?pageSize=100");
+  ASSERT_EQ(page.status, 200) << page.body;
+  const json concepts = json::parse(page.body)["concepts"];
+  ASSERT_EQ(concepts.size(), 50u);
+  for (const json& c : concepts) EXPECT_THAT(c["content"].get<std::string>(), HasSubstr(" version 5"));
+
+  json entries = Audit();
+  EXPECT_TRUE(HasEntry(entries, "namespace_compact", "gc")) << entries.dump(1);
+  EXPECT_TRUE(HasEntry(entries, "namespace_compact", "gc", "INVALID_ARGUMENT")) << entries.dump(1);
+  EXPECT_TRUE(HasEntry(entries, "namespace_compact", "nope", "NOT_FOUND")) << entries.dump(1);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ void Invocation::AddGlobalFlags(FlagParser* parser) {
   parser->AddString("tls_server_name", &options_.tls_server_name, "NAME",
                     "name expected in the server's certificate instead of --addr's host");
   parser->AddString("storage_addr", &options_.storage_addr, "HOST:PORT",
-                    "engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR, default "
+                    "engram-storage gRPC address, for snapshot and storage ($ENGRAM_STORAGE_ADDR, default "
                     "127.0.0.1:50053)");
 }
 
@@ -101,16 +101,29 @@ absl::StatusOr<const RpcClient*> Invocation::Client() {
   return client_.get();
 }
 
-absl::StatusOr<SnapshotCalls> Invocation::Snapshots(double timeout_seconds) {
+absl::StatusOr<storage::v1::Storage::StubInterface*> Invocation::StorageStub(
+    absl::string_view command) {
   if (!storage_stub_) {
     if (!storage_factory_) {
-      return absl::FailedPreconditionError("snapshot: no engram-storage transport in this build");
+      return absl::FailedPreconditionError(
+          absl::StrCat(command, ": no engram-storage transport in this build"));
     }
     if (options_.storage_addr.empty()) return UsageError("--storage_addr: empty");
     ASSIGN_OR_RETURN(storage_stub_, storage_factory_(options_));
   }
-  return SnapshotCalls(storage_stub_.get(), {.timeout = absl::Seconds(timeout_seconds),
-                                             .correlation_id = CorrelationId()});
+  return storage_stub_.get();
+}
+
+absl::StatusOr<SnapshotCalls> Invocation::Snapshots(double timeout_seconds) {
+  ASSIGN_OR_RETURN(storage::v1::Storage::StubInterface * stub, StorageStub("snapshot"));
+  return SnapshotCalls(stub, {.timeout = absl::Seconds(timeout_seconds),
+                              .correlation_id = CorrelationId()});
+}
+
+absl::StatusOr<CompactionCalls> Invocation::Compactions() {
+  ASSIGN_OR_RETURN(storage::v1::Storage::StubInterface * stub, StorageStub("storage"));
+  return CompactionCalls(stub, {.timeout = absl::Seconds(options_.timeout_seconds),
+                                .correlation_id = CorrelationId()});
 }
 
 void Invocation::Print(const google::protobuf::Message& message, const std::string& text) {

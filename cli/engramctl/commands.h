@@ -21,7 +21,7 @@
 //   commands_query.cc      search, reason (also --stream)
 //   commands_transfer.cc   import jsonl | wordnet, export
 //   commands_namespace.cc  namespaces list | get | create | delete
-//   commands_admin.cc      stats, snapshot
+//   commands_admin.cc      stats, snapshot, storage
 //   engramctl.cc           the command table, help, version
 #pragma once
 
@@ -39,6 +39,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "cli/engramctl/bulk_import.h"
+#include "cli/engramctl/compaction.h"
 #include "cli/engramctl/engramctl.h"
 #include "cli/engramctl/flag_parser.h"
 #include "cli/engramctl/progress.h"
@@ -85,6 +86,8 @@ class Invocation {
   // Snapshot calls on engram-storage (its stub is made on first use).
   // `timeout_seconds`: per call (a whole download or restore is one call).
   absl::StatusOr<SnapshotCalls> Snapshots(double timeout_seconds);
+  // Namespace and compaction calls on engram-storage (the same stub), each bounded by --timeout.
+  absl::StatusOr<CompactionCalls> Compactions();
 
   // Prints a response: its JSON mapping, or `text`.
   void Print(const google::protobuf::Message& message, const std::string& text);
@@ -92,6 +95,8 @@ class Invocation {
  private:
   // --correlation_id, or a new id when it is not given.
   std::string CorrelationId() const;
+  // engram-storage's stub, made on first use (`command` names the command in errors).
+  absl::StatusOr<storage::v1::Storage::StubInterface*> StorageStub(absl::string_view command);
 
   const CliIo& io_;
   const StubFactory& factory_;
@@ -205,5 +210,6 @@ absl::Status Namespaces(Invocation& inv, const std::vector<std::string>& args);
 // commands_admin.cc
 absl::Status Stats(Invocation& inv, const std::vector<std::string>& args);
 absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args);
+absl::Status Storage(Invocation& inv, const std::vector<std::string>& args);
 
 }  // namespace engram::cli::commands

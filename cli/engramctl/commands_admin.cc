@@ -1,5 +1,7 @@
-// engramctl's operator commands: stats (the store's statistics) and snapshot (engram-storage's
-// snapshots: create, list, download, delete, restore; snapshot.h).
+// engramctl's operator commands: stats (the store's statistics), snapshot (engram-storage's
+// snapshots: create, list, download, delete, restore; snapshot.h) and storage (engram-storage's
+// namespaces with their compaction state, and compaction; compaction.h).
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/engramctl/commands.h"
 #include "cli/engramctl/render.h"
@@ -87,6 +89,77 @@ absl::Status Snapshot(Invocation& inv, const std::vector<std::string>& args) {
   }
   return UsageError(
       absl::StrCat("snapshot: '", action, "' is not create, list, download, delete or restore"));
+}
+
+absl::Status Storage(Invocation& inv, const std::vector<std::string>& args) {
+  // The action comes first (as for `namespaces`), so each action has only its own flags.
+  std::string action;
+  std::vector<std::string> rest = args;
+  if (!args.empty() && !absl::StartsWith(args[0], "-")) {
+    action = args[0];
+    rest.erase(rest.begin());
+  }
+  FlagParser parser(action.empty() ? "storage" : absl::StrCat("storage ", action));
+  bool wait = false;
+  double wait_timeout = 3600;
+  if (action == "compact" || inv.help) {
+    parser.AddBool("wait", &wait,
+                   "compact: wait until the compaction has finished and print its result");
+    parser.AddDouble("wait_timeout", &wait_timeout, 1, 7 * 86400, "SECONDS",
+                     "compact --wait: stop waiting after this long (default 3600; the compaction "
+                     "goes on); each call is bounded by --timeout");
+  }
+  if (inv.help) {
+    return PrintHelp(
+        inv, "storage namespaces | compact NAME [--wait] [--wait_timeout SECONDS]",
+        "engram-storage's own view of the namespaces (--storage_addr): data bytes, bytes a "
+        "compaction would reclaim, generation and compaction state; or compact a namespace "
+        "online (it is rewritten without superseded versions and deleted data while reads and "
+        "writes go on). compact returns once the compaction is queued; with --wait it polls "
+        "every 500 ms and prints the result (exit 1 when the compaction failed).",
+        &parser);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> positionals, inv.Parse(&parser, rest));
+  if (action.empty()) {
+    return UsageError(positionals.empty()
+                          ? "storage: expected namespaces or compact"
+                          : "storage: namespaces or compact must come right after 'storage'");
+  }
+  if (action == "namespaces") {
+    RETURN_IF_ERROR(ExpectPositionals("storage namespaces", positionals, {}));
+    ASSIGN_OR_RETURN(CompactionCalls calls, inv.Compactions());
+    ASSIGN_OR_RETURN(std::vector<storage::v1::NamespaceInfo> all, calls.ListNamespaces());
+    if (inv.json()) {
+      for (const auto& info : all) inv.Print(info, "");
+    } else {
+      *inv.io().out << RenderStorageNamespaces(all);
+    }
+    return absl::OkStatus();
+  }
+  if (action == "compact") {
+    RETURN_IF_ERROR(ExpectPositionals("storage compact", positionals, {"<NAME>"}));
+    const std::string& name = positionals[0];
+    ASSIGN_OR_RETURN(CompactionCalls calls, inv.Compactions());
+    ASSIGN_OR_RETURN(storage::v1::NamespaceInfo queued, calls.Compact(name));
+    if (!wait) {
+      inv.Print(queued, absl::StrCat("compaction of ", name, ": ",
+                                     RenderCompactionState(queued.compaction()), " (generation ",
+                                     queued.generation(), ", ",
+                                     HumanBytes(queued.reclaimable_bytes()),
+                                     " reclaimable); `engramctl storage namespaces` shows when it "
+                                     "ends, or use --wait\n"));
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(
+        storage::v1::NamespaceInfo done,
+        calls.Wait(name, queued,
+                   {.timeout = absl::Seconds(wait_timeout), .now = inv.io().now,
+                    .sleep = inv.io().sleep}));
+    absl::Status result = CompactionResult(done);
+    inv.Print(done, result.ok() ? RenderCompacted(done) : "");
+    return result;
+  }
+  return UsageError(absl::StrCat("storage: '", action, "' is not namespaces or compact"));
 }
 
 }  // namespace engram::cli::commands

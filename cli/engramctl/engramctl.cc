@@ -58,6 +58,7 @@ constexpr Command kCommands[] = {
     {"version", Version},
     {"export", commands::Export},
     {"snapshot", commands::Snapshot},
+    {"storage", commands::Storage},
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -139,6 +140,9 @@ commands:
   stats                                                 store statistics
   snapshot create | list | download NAME [FILE] | delete NAME | restore FILE
                                                         engram-storage snapshots (--storage_addr)
+  storage namespaces                                    namespaces as engram-storage sees them:
+                                                        reclaimable bytes, generation, compaction
+  storage compact NAME [--wait] [--wait_timeout S]      compact a namespace online (--storage_addr)
   version                                               engramctl's version
   help [COMMAND]                                        this text, or a command's flags
 
@@ -154,8 +158,8 @@ global flags (anywhere on the line):
   --tls_cert PEM, --tls_key PEM
                         client certificate and key, for servers that require one (mutual TLS)
   --tls_server_name N   name expected in the server's certificate instead of the address's host
-  --storage_addr H:P    engram-storage gRPC address, for snapshot ($ENGRAM_STORAGE_ADDR,
-                        default 127.0.0.1:50053)
+  --storage_addr H:P    engram-storage gRPC address, for snapshot and storage
+                        ($ENGRAM_STORAGE_ADDR, default 127.0.0.1:50053)
 
 exit codes: 0 ok, 1 other error, 2 usage error, 3 NOT_FOUND, 4 UNAUTHENTICATED or
 PERMISSION_DENIED, 5 UNAVAILABLE or DEADLINE_EXCEEDED, 6 INVALID_ARGUMENT, FAILED_PRECONDITION or

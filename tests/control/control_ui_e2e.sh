@@ -79,10 +79,10 @@ loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$
 
 cd "$BUILD/services/control/ui"   # the build-tree copy, with its node_modules
 node e2e/control.e2e.mjs --strict --base="http://127.0.0.1:$CH/" --admin_key="$ADMIN_KEY" \
-  --reader_key="$READER_KEY" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
+  --reader_key="$READER_KEY" --api_base="http://127.0.0.1:$AH/" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
   --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS"
 # The same, through the second replica under its sub-path (the restore above left the seeded data).
 node e2e/control.e2e.mjs --strict --base="http://127.0.0.1:$CH2/control/" --admin_key="$ADMIN_KEY" \
-  --reader_key="$READER_KEY" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
+  --reader_key="$READER_KEY" --api_base="http://127.0.0.1:$AH/" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
   --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS/subpath"
 echo "control UI end to end: 2 passed, 0 failed"

@@ -98,21 +98,50 @@ AdminApi::AdminApi(sv1::Storage::StubInterface* storage, hv1::Hybrid::StubInterf
     if (!s.ok()) return Downstream(s);                                \
   } while (false)
 
+namespace {
+
+// The compaction state as the UI shows it: "last" is the last compaction that finished since
+// storage started (null when none did), with byte counts as numbers.
+json CompactionJson(const sv1::CompactionStatus& c) {
+  const char* state = c.state() == sv1::CompactionStatus::QUEUED    ? "QUEUED"
+                      : c.state() == sv1::CompactionStatus::RUNNING ? "RUNNING"
+                                                                    : "IDLE";
+  json out{{"state", state}, {"last", nullptr}};
+  if (c.has_last_end_time()) {
+    out["last"] = json{{"startTime", ToJson(c.last_start_time())},
+                       {"endTime", ToJson(c.last_end_time())},
+                       {"error", c.last_error()},
+                       {"bytesBefore", c.last_bytes_before()},
+                       {"bytesAfter", c.last_bytes_after()},
+                       {"switchSeconds", c.last_switch_seconds()},
+                       {"cutSequence", c.last_cut_sequence()},
+                       {"automatic", c.last_automatic()}};
+  }
+  return out;
+}
+
+}  // namespace
+
+json AdminApi::NamespaceJson(const sv1::NamespaceInfo& info) const {
+  json ns = ToJson(info.config());
+  ns["concepts"] = info.concept_count();
+  ns["associations"] = info.association_count();
+  ns["vectors"] = info.vector_count();
+  ns["indexedVectors"] = info.indexed_vector_count();
+  ns["dataBytes"] = info.data_bytes();
+  ns["createTime"] = ToJson(info.create_time());
+  ns["system"] = IsSystemNamespace(info.config().name(), options_);
+  ns["generation"] = info.generation();
+  ns["reclaimableBytes"] = info.reclaimable_bytes();
+  ns["compaction"] = CompactionJson(info.compaction());
+  return ns;
+}
+
 absl::StatusOr<json> AdminApi::ListNamespaces() {
   sv1::ListNamespacesResponse response;
   ENGRAM_CALL(storage_, ListNamespaces, options_.timeout, sv1::ListNamespacesRequest(), response);
   json out = json::array();
-  for (const sv1::NamespaceInfo& info : response.namespaces()) {
-    json ns = ToJson(info.config());
-    ns["concepts"] = info.concept_count();
-    ns["associations"] = info.association_count();
-    ns["vectors"] = info.vector_count();
-    ns["indexedVectors"] = info.indexed_vector_count();
-    ns["dataBytes"] = info.data_bytes();
-    ns["createTime"] = ToJson(info.create_time());
-    ns["system"] = IsSystemNamespace(info.config().name(), options_);
-    out.push_back(std::move(ns));
-  }
+  for (const sv1::NamespaceInfo& info : response.namespaces()) out.push_back(NamespaceJson(info));
   return json{{"namespaces", std::move(out)}};
 }
 
@@ -126,10 +155,7 @@ absl::StatusOr<json> AdminApi::CreateNamespace(const json& body) {
   }
   sv1::NamespaceInfo info;
   ENGRAM_CALL(storage_, CreateNamespace, options_.timeout, request, info);
-  json ns = ToJson(info.config());
-  ns["concepts"] = info.concept_count();
-  ns["associations"] = info.association_count();
-  return ns;
+  return NamespaceJson(info);
 }
 
 absl::Status AdminApi::DeleteNamespace(const std::string& ns, const json& body) {
@@ -147,6 +173,19 @@ absl::Status AdminApi::DeleteNamespace(const std::string& ns, const json& body) 
   sv1::DeleteNamespaceResponse response;
   ENGRAM_CALL(storage_, DeleteNamespace, options_.timeout, request, response);
   return absl::OkStatus();
+}
+
+absl::StatusOr<json> AdminApi::CompactNamespace(const std::string& ns, const json& body) {
+  if (!body.is_object()) return absl::InvalidArgumentError("body: expected a JSON object or none");
+  if (!body.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(body.begin().key(), ": unknown field (compaction takes no parameters)"));
+  }
+  sv1::CompactNamespaceRequest request;
+  request.set_name(ns);
+  sv1::NamespaceInfo info;
+  ENGRAM_CALL(storage_, CompactNamespace, options_.timeout, request, info);
+  return NamespaceJson(info);
 }
 
 absl::StatusOr<json> AdminApi::ListConcepts(const std::string& ns,

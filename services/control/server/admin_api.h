@@ -32,10 +32,15 @@ class AdminApi {
   AdminApi(storage::v1::Storage::StubInterface* storage, hybrid::v1::Hybrid::StubInterface* hybrid,
            AdminApiOptions options);
 
+  // Each namespace as storage sees it: config, counts, data and reclaimable bytes, generation and
+  // compaction state ({"state":"IDLE"|"QUEUED"|"RUNNING","last":null|{...}}).
   absl::StatusOr<json> ListNamespaces();
   absl::StatusOr<json> CreateNamespace(const json& body);
   // `body` must be {"confirm": "<ns>"}.
   absl::Status DeleteNamespace(const std::string& ns, const json& body);
+  // Queues an online compaction of `ns` (storage's CompactNamespace) and returns the namespace as
+  // ListNamespaces shows it (compaction QUEUED or RUNNING). `body` must be empty or {}.
+  absl::StatusOr<json> CompactNamespace(const std::string& ns, const json& body);
 
   // query: pageSize, pageToken, filter ("k=v,k2=v2").
   absl::StatusOr<json> ListConcepts(const std::string& ns, const std::map<std::string, std::string>& query);
@@ -64,6 +69,8 @@ class AdminApi {
   absl::StatusOr<json> RestoreSnapshot(const std::function<absl::StatusOr<std::string>()>& source);
 
  private:
+  json NamespaceJson(const storage::v1::NamespaceInfo& info) const;
+
   storage::v1::Storage::StubInterface* const storage_;
   hybrid::v1::Hybrid::StubInterface* const hybrid_;
   const AdminApiOptions options_;

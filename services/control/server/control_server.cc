@@ -459,6 +459,15 @@ void ControlServer::RegisterRoutes() {
     return deleted.ok() ? NoContent() : Error(deleted, request);
   }));
 
+  // Compaction is queued and runs in storage; GET api/namespaces shows its progress and result.
+  http.Handle("POST", p("api/namespaces/{ns}:compact"), guard(true, [this](const http::Request& request, const Session& s) {
+    absl::StatusOr<json> body = Body(request);
+    const std::string& ns = request.path_params.at("ns");
+    absl::StatusOr<json> queued = body.ok() ? admin_->CompactNamespace(ns, *body) : body.status();
+    Audit(&s, "", "namespace_compact", ns, queued.status(), request);
+    return Answer(queued, request);
+  }));
+
   // Concepts and the graph.
   http.Handle("GET", p("api/namespaces/{ns}/concepts"), guard(false, [this](const http::Request& request, const Session&) {
     return Answer(admin_->ListConcepts(request.path_params.at("ns"), request.query), request);

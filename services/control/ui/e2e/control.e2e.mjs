@@ -6,6 +6,7 @@
 //     --base=http://127.0.0.1:PORT/            [CONTROL_BASE]       the UI's URL; may carry a sub-path (http://h:p/control/)
 //     --admin_key=ek_...                       [CONTROL_ADMIN_KEY]  an admin key of the keys file
 //     --reader_key=ek_...                      [CONTROL_READER_KEY] a reader key (must be refused with 403)
+//     --api_base=http://127.0.0.1:8080/        [CONTROL_API_BASE]   engram-api's REST base: the compaction step writes garbage through it
 //     --stop_hybrid_cmd='kill ...'             [CONTROL_STOP_HYBRID_CMD]  shell command that stops engram-hybrid
 //     --start_hybrid_cmd='...'                 [CONTROL_START_HYBRID_CMD] shell command that starts it again (may return at once)
 //     --screenshots=DIR                        [CONTROL_SCREENSHOTS] where to save one PNG per screen (default: e2e-out/)
@@ -19,7 +20,9 @@
 // screen refuses the reader key with the server's 403 message; the admin key logs in; the overview
 // shows storage, hybrid and api ready; hybrid stopped -> its tile says "unavailable" while namespaces
 // and concepts still work -> hybrid started -> ready again; raw metrics parsed with rates; a namespace
-// is created and deleted (typed confirmation); concepts are paged, opened and text-searched; the
+// is created, filled with superseded versions through engram-api (reclaimable > 0), compacted from
+// its row (confirmation; the row follows queued/running back to idle at generation 1 with less
+// reclaimable) and deleted (typed confirmation); concepts are paged, opened and text-searched; the
 // graph explorer expands a node, finds BEST and SHORTEST paths and exports a PNG; the reasoning tester
 // draws a path; a snapshot is created, downloaded (SHA-256 checked against the listed one and the
 // X-Checksum-SHA256 header), refused for restore into a non-empty server (the error shown), restored
@@ -46,6 +49,7 @@ const opt = (name, env, dflt) => cli[name] ?? process.env[env] ?? dflt;
 const BASE = opt('base', 'CONTROL_BASE', '');
 const ADMIN_KEY = opt('admin_key', 'CONTROL_ADMIN_KEY', '');
 const READER_KEY = opt('reader_key', 'CONTROL_READER_KEY', '');
+const API_BASE = opt('api_base', 'CONTROL_API_BASE', '');
 const STOP_HYBRID = opt('stop_hybrid_cmd', 'CONTROL_STOP_HYBRID_CMD', '');
 const START_HYBRID = opt('start_hybrid_cmd', 'CONTROL_START_HYBRID_CMD', '');
 const SHOTS = path.resolve(opt('screenshots', 'CONTROL_SCREENSHOTS', 'e2e-out'));
@@ -275,7 +279,7 @@ try {
     note('hybrid stop/start skipped (no --stop_hybrid_cmd/--start_hybrid_cmd)');
   }
 
-  await step(`create namespace ${nsName}, then delete it with typed confirmation`, async () => {
+  await step(`create namespace ${nsName} with keyword fields and int8 quantization`, async () => {
     await go('#/namespaces', '[data-testid="ns-table"]');
     await page.fill('[data-testid="ns-name"]', nsName);
     await page.fill('[data-testid="ns-keyword-fields"]', 'lemmas^3:1, title^2');
@@ -287,7 +291,78 @@ try {
     // The quantization comes back from storage (GetNamespace), not from the form.
     const index = await page.locator(`[data-ns="${nsName}"] [data-testid="ns-index-cell"]`).textContent();
     if (!index.trim().endsWith(', int8')) throw new Error(`index shown as "${index}"`);
-    await shot('05-namespaces');
+    const gen = await page.locator(`[data-ns="${nsName}"] [data-testid="ns-generation"]`).textContent();
+    if (gen.trim() !== '0') throw new Error(`a new namespace shows generation "${gen}"`);
+  });
+
+  if (API_BASE) {
+    await step(`compact ${nsName}: garbage written through engram-api, Compact confirmed, idle again at generation 1 with less reclaimable`, async () => {
+      // 30 concepts, each updated 4 times (new content, re-embedded): superseded versions and vectors.
+      // engram-api may still be reconnecting to the hybrid that an earlier step restarted: a 503
+      // is retried until TIMEOUT.
+      const api = async (method, p, body) => {
+        const until = Date.now() + TIMEOUT;
+        for (;;) {
+          const r = await fetch(new URL(p, API_BASE.endsWith('/') ? API_BASE : API_BASE + '/'), {
+            method,
+            headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+          if (r.ok) return r.json();
+          const text = await r.text();
+          if (r.status !== 503 || Date.now() > until) throw new Error(`engram-api ${method} ${p}: HTTP ${r.status} ${text}`);
+          await sleep(250);
+        }
+      };
+      const ns = encodeURIComponent(nsName);
+      const ids = Array.from({ length: 30 }, (_, i) => `g${i}`);
+      await api('POST', `v1/namespaces/${ns}/concepts:batch`, {
+        concepts: ids.map((id) => ({ id, content: `garbage collector test concept ${id}, first version`, extractAssociations: false })),
+      });
+      for (let version = 2; version <= 5; version++) {
+        await Promise.all(ids.map((id) => api('PATCH', `v1/namespaces/${ns}/concepts/${id}`, { content: `garbage collector test concept ${id}, version ${version}`, updateMask: ['content'] })));
+      }
+      const row = page.locator(`[data-ns="${nsName}"]`);
+      const reclaimable = async () => Number(await row.locator('[data-testid="ns-reclaimable"]').getAttribute('data-bytes'));
+      await page.locator('.toolbar button', { hasText: 'Refresh' }).click();
+      await page.waitForFunction((n) => Number(document.querySelector(`[data-ns="${n}"] [data-testid="ns-reclaimable"]`)?.dataset.bytes) > 0, nsName);
+      const before = await reclaimable();
+      const shown = await row.locator('[data-testid="ns-reclaimable"]').innerText();
+      if (!/^\d+(\.\d+)? (B|KiB|MiB|GiB)$/.test(shown.trim())) throw new Error(`reclaimable shown as "${shown}"`);
+      if ((await row.locator('[data-testid="ns-compaction"]').getAttribute('data-state')) !== 'idle') throw new Error('not idle before the compaction');
+      await shot('05-namespaces');
+      await row.locator('[data-testid="ns-compact"]').click();
+      const target = await page.locator('[data-testid="confirm"] code.target').innerText();
+      if (target !== nsName) throw new Error(`the confirmation names ${target}, not ${nsName}`);
+      await confirmDialog();
+      await page.locator('[data-testid="toast-ok"]', { hasText: `Compaction of ${nsName}` }).first().waitFor();
+      // The screen follows the compaction until it is idle again.
+      await page.waitForFunction(
+        (n) => {
+          const r = document.querySelector(`[data-ns="${n}"]`);
+          return r && r.querySelector('[data-testid="ns-compaction"]').dataset.state === 'idle' && r.querySelector('[data-testid="ns-generation"]').textContent.trim() === '1';
+        },
+        nsName,
+        { timeout: TIMEOUT },
+      );
+      const after = await reclaimable();
+      if (!(after < before)) throw new Error(`reclaimable ${before} -> ${after} bytes: did not shrink`);
+      const last = await row.locator('[data-testid="ns-compaction-last"]').innerText();
+      if (!/ → /.test(last) || /failed/.test(last)) throw new Error(`the last compaction shows "${last}"`);
+      // the concepts are all there, at their last version
+      const listed = await apiGet(`api/namespaces/${ns}/concepts?pageSize=100`);
+      const versions = (listed.concepts || []).map((c) => c.content);
+      if (versions.length !== ids.length || !versions.every((c) => c.endsWith('version 5'))) throw new Error(`after the compaction: ${JSON.stringify(versions.slice(0, 3))}... (${versions.length})`);
+      state.compacted = true;
+      await shot('05b-namespace-compacted');
+    });
+  } else {
+    note('compaction skipped (no --api_base to write garbage through engram-api)');
+  }
+
+  await step(`delete namespace ${nsName} with typed confirmation`, async () => {
+    await go('#/namespaces', `[data-ns="${nsName}"]`);
+    if (!state.compacted) await shot('05-namespaces');
     await page.locator(`[data-ns="${nsName}"] [data-testid="ns-delete"]`).click();
     const ok = page.locator('[data-testid="confirm-ok"]');
     if (!(await ok.isDisabled())) throw new Error('delete is possible before typing the name');
@@ -542,6 +617,7 @@ try {
     if (missing.length) throw new Error(`missing audit entries: ${missing.join(', ')}`);
     if (state.restored && !actions.includes('snapshot_restore')) throw new Error('the restore is not in the audit log');
     if (state.deleted && !actions.includes('concept_delete')) throw new Error('the concept delete is not in the audit log');
+    if (state.compacted && !actions.includes('namespace_compact')) throw new Error('the compaction is not in the audit log');
     const all = (await apiGet('api/audit?limit=1000')).entries || [];
     const keys = all.map((e) => `${e.time}|${e.action}|${e.correlationId}`);
     const dups = keys.length - new Set(keys).size;
@@ -556,10 +632,10 @@ try {
     await page.selectOption('[data-testid="audit-action"]', '');
     await page.fill('[data-testid="audit-q"]', nsName);
     await page.press('[data-testid="audit-q"]', 'Enter');
-    await page.waitForFunction((ns) => {
+    await page.waitForFunction(([ns, least]) => {
       const rows = [...document.querySelectorAll('[data-testid="audit-table"] tr[data-action]')];
-      return rows.length >= 2 && rows.every((r) => r.textContent.includes(ns));
-    }, nsName);
+      return rows.length >= least && rows.every((r) => r.textContent.includes(ns));
+    }, [nsName, state.compacted ? 3 : 2]);
     await page.fill('[data-testid="audit-q"]', '');
     await page.press('[data-testid="audit-q"]', 'Enter');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="audit-table"] tr[data-action]').length > 3);

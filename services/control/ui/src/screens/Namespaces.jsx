@@ -1,7 +1,7 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { post, del, enc } from '../api.js';
 import { ErrorBox, Confirm, useNamespaces, toast } from '../components/common.jsx';
-import { formatBytes, formatNumber, formatTime } from '../lib/format.js';
+import { formatBytes, formatNumber, formatSeconds, formatTime } from '../lib/format.js';
 import { prefs } from '../store.js';
 import { parseKeywordFields, formatKeywordFields } from '../lib/urls.js';
 
@@ -103,9 +103,57 @@ function CreateForm({ onCreated }) {
   );
 }
 
+const busyCompaction = (n) => n.compaction && (n.compaction.state === 'QUEUED' || n.compaction.state === 'RUNNING');
+
+/** The compaction state (idle / queued / running) and the last result since storage started. */
+function Compaction({ n }) {
+  const c = n.compaction;
+  if (!c) return <span class="muted">–</span>;
+  const state = String(c.state || 'IDLE').toLowerCase();
+  const last = c.last;
+  let result = null;
+  if (last && last.error) {
+    result = (
+      <div class="bad small" data-testid="ns-compaction-last" title={last.error}>
+        failed {formatTime(last.endTime)}: {last.error}
+      </div>
+    );
+  } else if (last) {
+    result = (
+      <div
+        class="small muted"
+        data-testid="ns-compaction-last"
+        title={`started ${formatTime(last.startTime)}, ended ${formatTime(last.endTime)}; writes waited ${formatSeconds(last.switchSeconds)} for the switch; reads before sequence ${last.cutSequence} are refused since${last.automatic ? '; started by the garbage-ratio trigger' : ''}`}
+      >
+        <div class="nowrap">
+          {formatTime(last.endTime)}
+          {last.automatic ? ' (auto)' : ''}
+        </div>
+        <div class="nowrap">
+          disk {formatBytes(last.bytesBefore)} → {formatBytes(last.bytesAfter)}
+        </div>
+      </div>
+    );
+  }
+  return (
+    <div data-testid="ns-compaction" data-state={state}>
+      <span class={'badge ' + (state === 'idle' ? 'ok' : 'warn')}>{state}</span>
+      {result}
+    </div>
+  );
+}
+
 export function Namespaces() {
   const { list, error, reload } = useNamespaces();
   const [confirm, setConfirm] = useState(null);
+  const [compact, setCompact] = useState(null);
+  // While a compaction is queued or running, follow it.
+  const following = !!(list && list.some(busyCompaction));
+  useEffect(() => {
+    if (!following) return undefined;
+    const t = setTimeout(reload, 1000);
+    return () => clearTimeout(t);
+  }, [list, following]);
   return (
     <section>
       <div class="toolbar">
@@ -127,6 +175,9 @@ export function Namespaces() {
               <th>index</th>
               <th>keyword fields</th>
               <th class="num">data</th>
+              <th class="num" title="bytes a compaction would reclaim now: superseded versions, deleted concepts and associations, dead vector slots">reclaimable</th>
+              <th class="num" title="generation: how many times the namespace was compacted">gen</th>
+              <th>compaction</th>
               <th>created</th>
               <th />
             </tr>
@@ -155,21 +206,35 @@ export function Namespaces() {
                   {n.indexParams ? `m ${n.indexParams.m ?? '–'}, efC ${n.indexParams.efConstruction ?? '–'}, efS ${n.indexParams.efSearch ?? '–'}${n.indexParams.quantization === 'QUANTIZATION_INT8' ? ', int8' : ''}` : '–'}
                 </td>
                 <td class="small" data-testid="ns-keyword-fields-cell">{formatKeywordFields(n.keywordFields) || '–'}</td>
-                <td class="num">{formatBytes(n.dataBytes)}</td>
+                <td class="num nowrap">{formatBytes(n.dataBytes)}</td>
+                <td class="num nowrap" data-testid="ns-reclaimable" data-bytes={n.reclaimableBytes ?? ''}>
+                  {formatBytes(n.reclaimableBytes)}
+                </td>
+                <td class="num" data-testid="ns-generation">{n.generation ?? '–'}</td>
+                <td>
+                  <Compaction n={n} />
+                </td>
                 <td class="small">{formatTime(n.createTime)}</td>
-                <td class="actions">
-                  <a href={'#/concepts/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>concepts</a>
-                  <a href={'#/graph/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>graph</a>
-                  <a href={'#/reason/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>reason</a>
-                  <button class="danger small" onClick={() => setConfirm(n.name)} data-testid="ns-delete" disabled={!!n.system} title={n.system ? 'a system namespace' : ''}>
-                    Delete
-                  </button>
+                <td class="actions stack">
+                  <div>
+                    <a href={'#/concepts/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>concepts</a>
+                    <a href={'#/graph/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>graph</a>
+                    <a href={'#/reason/' + enc(n.name)} onClick={() => prefs.set({ namespace: n.name })}>reason</a>
+                  </div>
+                  <div>
+                    <button class="small" onClick={() => setCompact(n)} data-testid="ns-compact" disabled={busyCompaction(n)} title={busyCompaction(n) ? 'a compaction is queued or running' : 'rewrite the namespace without its garbage, online'}>
+                      Compact
+                    </button>
+                    <button class="danger small" onClick={() => setConfirm(n.name)} data-testid="ns-delete" disabled={!!n.system} title={n.system ? 'a system namespace' : ''}>
+                      Delete
+                    </button>
+                  </div>
                 </td>
               </tr>
             ))}
             {list.length === 0 ? (
               <tr>
-                <td colspan="12" class="muted">
+                <td colspan="15" class="muted">
                   No namespaces.
                 </td>
               </tr>
@@ -178,6 +243,28 @@ export function Namespaces() {
         </table>
       ) : null}
       <CreateForm onCreated={reload} />
+      {compact ? (
+        <Confirm
+          title="Compact namespace"
+          target={compact.name}
+          action="Compact"
+          danger={false}
+          onCancel={() => setCompact(null)}
+          onConfirm={async () => {
+            const ns = await post(`api/namespaces/${enc(compact.name)}:compact`, {});
+            const state = String((ns.compaction && ns.compaction.state) || 'QUEUED').toLowerCase();
+            toast('ok', `Compaction of ${compact.name} ${state === 'idle' ? 'finished' : state}.`);
+            setCompact(null);
+            reload();
+          }}
+        >
+          <p>
+            engram-storage rewrites the namespace without superseded versions, deleted concepts and associations, and dead vector slots (now{' '}
+            <strong>{formatBytes(compact.reclaimableBytes)}</strong> reclaimable), while reads and writes go on; writes wait briefly while it switches over.
+          </p>
+          <p class="muted small">Reads of an older point in time (a concept list paged before the switch) are refused afterwards and start again. One namespace is compacted at a time; this page follows its progress.</p>
+        </Confirm>
+      ) : null}
       {confirm ? (
         <Confirm
           title="Delete namespace"
