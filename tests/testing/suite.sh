@@ -45,22 +45,39 @@ suite_keys() {  # admin_key [extra key objects, JSON, comma-led]
     "$1" "${2:-}" >"$WORK/keys.json"
 }
 
+# Waits for a service's "serving on grpc G http H" log line and sets the variables named by $2 and
+# $3 to G and H: services started with port 0 get theirs from the kernel, so suites that run in
+# parallel never race for a port (a port picked by free_port can be taken before it is bound).
+await_ports() {  # log grpc_var http_var
+  local _ line=""
+  for _ in $(seq 1 600); do
+    line=$(grep -m1 -oE "serving on grpc [0-9]+ http [0-9]+" "$1" 2>/dev/null) && break
+    sleep 0.1
+  done
+  [[ -n "$line" ]] || { echo "$1: the service did not report its ports" >&2; suite_logs; exit 1; }
+  local words
+  read -ra words <<<"$line"
+  printf -v "$2" %s "${words[3]}"
+  printf -v "$3" %s "${words[5]}"
+}
+
 suite_start_core() {  # build_dir
   local build="$1"
-  SG=${SG:-$(free_port)} SH=${SH:-$(free_port)} HG=${HG:-$(free_port)} HH=${HH:-$(free_port)}
-  AG=${AG:-$(free_port)} AH=${AH:-$(free_port)}
   "$build/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
-    --grpc_port="$SG" --http_port="$SH" >"$WORK/storage.log" 2>&1 &
+    --grpc_port="${SG:-0}" --http_port="${SH:-0}" >"$WORK/storage.log" 2>&1 &
   pids+=($!)
+  await_ports "$WORK/storage.log" SG SH
   wait_ready storage "$SH"
   "$build/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
-    --grpc_port="$HG" --http_port="$HH" >"$WORK/hybrid.log" 2>&1 &
+    --grpc_port="${HG:-0}" --http_port="${HH:-0}" >"$WORK/hybrid.log" 2>&1 &
   pids+=($!)
+  await_ports "$WORK/hybrid.log" HG HH
   wait_ready hybrid "$HH"
   # shellcheck disable=SC2086  # API_FLAGS is a list of flags
   "$build/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
-    --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="$AG" \
-    --http_port="$AH" ${API_FLAGS:-} >"$WORK/api.log" 2>&1 &
+    --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="${AG:-0}" \
+    --http_port="${AH:-0}" ${API_FLAGS:-} >"$WORK/api.log" 2>&1 &
   pids+=($!)
+  await_ports "$WORK/api.log" AG AH
   wait_ready api "$AH" "${API_CACERT:-}"
 }
