@@ -22,20 +22,6 @@ using ::testing::HasSubstr;
 
 constexpr uint32_t kDim = 8;
 
-v1::Mutation Delete(const std::string& id) {
-  v1::Mutation m;
-  m.set_delete_concept(id);
-  return m;
-}
-
-v1::Mutation Unlink(const std::string& s, const std::string& t, v1::AssociationType type) {
-  v1::Mutation m;
-  m.mutable_delete_association()->set_source(s);
-  m.mutable_delete_association()->set_target(t);
-  m.mutable_delete_association()->set_type(type);
-  return m;
-}
-
 // Everything a reader can ask of a namespace, as text: the scan (order included) with vectors
 // and associations, every concept's neighbours, exact and graph vector searches, keyword searches
 // and the counts.
@@ -191,9 +177,9 @@ class CompactionTest : public ::testing::Test {
       }
     }
     for (int j = 0; j < 200; j += 6) {
-      write({Unlink(absl::StrCat("c", j), absl::StrCat("c", (j + 7) % 200), v1::CAUSAL)});
+      write({DeleteAssoc(absl::StrCat("c", j), absl::StrCat("c", (j + 7) % 200), v1::CAUSAL)});
     }
-    for (int j = 1; j < 200; j += 2) write({Delete(absl::StrCat("c", j))});
+    for (int j = 1; j < 200; j += 2) write({DeleteConcept(absl::StrCat("c", j))});
   }
 
   EngineOptions options_;
@@ -238,7 +224,7 @@ TEST_F(CompactionTest, CompactedNamespaceAnswersAsBeforeReclaimsAndSurvivesResta
   std::mt19937 rng(3);
   Write({PutConcept("c0", "apple changed after compaction", RandomVector(rng, kDim)),
          PutConcept("new", "a new stone fruit", RandomVector(rng, kDim)),
-         PutAssoc("new", "c0", v1::CAUSAL, 0.8f), Delete("c2")});
+         PutAssoc("new", "c0", v1::CAUSAL, 0.8f), DeleteConcept("c2")});
   engine_->WaitForIndexing();
   const std::vector<std::string> after_writes = Answers(*engine_, "n");
   EXPECT_TRUE(Contains(after_writes, "apple changed after compaction"));
@@ -279,8 +265,8 @@ TEST_F(CompactionTest, WritesDuringCompactionAreKept) {
     std::vector<v1::WriteRequest> writes = {
         Batch("n", {PutConcept("c0", "apple rewritten at " + tag, RandomVector(rng, kDim)),
                     PutConcept("late-" + tag, "a late pear " + tag, RandomVector(rng, kDim))}),
-        Batch("n", {PutAssoc("late-" + tag, "c0", v1::CAUSAL, 0.7f), Delete("c4"),
-                    Unlink("c10", "c24", v1::HIERARCHICAL)}),
+        Batch("n", {PutAssoc("late-" + tag, "c0", v1::CAUSAL, 0.7f), DeleteConcept("c4"),
+                    DeleteAssoc("c10", "c24", v1::HIERARCHICAL)}),
         // Deleted before the cut, created again after it.
         Batch("n", {PutConcept("c" + std::to_string(phase == "built" ? 1 : 3), "back again",
                                RandomVector(rng, kDim))}),

@@ -30,20 +30,6 @@ int64_t Micros(const google::protobuf::Timestamp& t) {
   return google::protobuf::util::TimeUtil::TimestampToMicroseconds(t);
 }
 
-v1::Mutation DeleteConcept(const std::string& id) {
-  v1::Mutation m;
-  m.set_delete_concept(id);
-  return m;
-}
-
-v1::Mutation DeleteAssoc(const std::string& s, const std::string& t, v1::AssociationType type) {
-  v1::Mutation m;
-  m.mutable_delete_association()->set_source(s);
-  m.mutable_delete_association()->set_target(t);
-  m.mutable_delete_association()->set_type(type);
-  return m;
-}
-
 void ExpectInvalid(const absl::Status& s, const std::string& message) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr(message)) << s;

@@ -50,6 +50,21 @@ inline v1::Mutation PutAssoc(const std::string& s, const std::string& t, v1::Ass
   return m;
 }
 
+inline v1::Mutation DeleteConcept(const std::string& id) {
+  v1::Mutation m;
+  m.set_delete_concept(id);
+  return m;
+}
+
+inline v1::Mutation DeleteAssoc(const std::string& s, const std::string& t,
+                                v1::AssociationType type) {
+  v1::Mutation m;
+  m.mutable_delete_association()->set_source(s);
+  m.mutable_delete_association()->set_target(t);
+  m.mutable_delete_association()->set_type(type);
+  return m;
+}
+
 inline v1::WriteRequest Batch(const std::string& ns, std::vector<v1::Mutation> mutations) {
   v1::WriteRequest r;
   r.set_namespace_(ns);
