@@ -92,8 +92,8 @@ void MustWrite(Engine& e, v1::WriteRequest w) {
 void Version(uint64_t i, int round, const VectorPool& pool, v1::Concept* c) {
   c->set_id(ConceptId(i));
   std::string text = absl::StrFormat("concept %d version %d:", i, round);
-  static const char* kWords[] = {"memory", "river", "stone", "lantern", "orchard", "signal",
-                                 "harbor", "meadow", "copper", "willow"};
+  static const char* kWords[] = {"memory", "river",  "stone",  "lantern", "orchard",
+                                 "signal", "harbor", "meadow", "copper",  "willow"};
   for (uint64_t w = i * 7 + round; text.size() < absl::GetFlag(FLAGS_text_bytes); w = w * 31 + 7) {
     absl::StrAppend(&text, " ", kWords[w % 10]);
   }
@@ -181,7 +181,8 @@ int Main() {
       v1::WriteRequest w;
       w.set_namespace_(kNs);
       const uint64_t end = std::min<uint64_t>(n, first + step);
-      for (uint64_t i = first; i < end; ++i) Version(i, round, pool, w.add_mutations()->mutable_put_concept());
+      for (uint64_t i = first; i < end; ++i)
+        Version(i, round, pool, w.add_mutations()->mutable_put_concept());
       if (round == 0) {
         for (uint64_t i = std::max<uint64_t>(first, 1); i < end; ++i) {
           for (uint32_t a = 0; a < absl::GetFlag(FLAGS_assocs); ++a) {
@@ -307,16 +308,17 @@ int Main() {
   const uint64_t mapped_fresh = fresh->GetStats().mapped_bytes();
   const auto info = aged->GetNamespace(kNs);
 
-  std::printf("compaction_bench: %d concepts x 3 versions, %d-d, %d B text, %d assocs; half deleted; "
-              "aged in %.1f s\n",
-              n, absl::GetFlag(FLAGS_dim), absl::GetFlag(FLAGS_text_bytes),
-              absl::GetFlag(FLAGS_assocs), age_s);
+  std::printf(
+      "compaction_bench: %d concepts x 3 versions, %d-d, %d B text, %d assocs; half deleted; "
+      "aged in %.1f s\n",
+      n, absl::GetFlag(FLAGS_dim), absl::GetFlag(FLAGS_text_bytes), absl::GetFlag(FLAGS_assocs),
+      age_s);
   std::printf("live: %d concepts, %d associations, %d vectors\n", info->concept_count(),
               info->association_count(), info->vector_count());
   std::printf("\n%-22s %14s %14s %10s\n", "store", "disk MB", "mapped MB", "vs fresh");
   auto mb = [](uint64_t b) { return b / 1048576.0; };
-  std::printf("%-22s %14.1f %14.1f %9.2fx  (reclaimable %.1f MB)\n", "aged, before", mb(disk_before),
-              mb(mapped_before), static_cast<double>(disk_before) / disk_fresh,
+  std::printf("%-22s %14.1f %14.1f %9.2fx  (reclaimable %.1f MB)\n", "aged, before",
+              mb(disk_before), mb(mapped_before), static_cast<double>(disk_before) / disk_fresh,
               mb(reclaimable_before));
   std::printf("%-22s %14.1f %14.1f %9.2fx\n", "aged, compacted", mb(disk_after), mb(mapped_after),
               static_cast<double>(disk_after) / disk_fresh);
@@ -325,9 +327,10 @@ int Main() {
   std::printf("mapped vs fresh: before %.2fx, compacted %.2fx\n",
               static_cast<double>(mapped_before) / mapped_fresh,
               static_cast<double>(mapped_after) / mapped_fresh);
-  std::printf("\ncompaction: %.2f s, writes waited %.1f ms at the switch (a checkpoint alone: "
-              "median %.1f ms)\n",
-              compaction_s, report.last_switch_seconds() * 1e3, checkpoint.Quantile(0.5) * 1e3);
+  std::printf(
+      "\ncompaction: %.2f s, writes waited %.1f ms at the switch (a checkpoint alone: "
+      "median %.1f ms)\n",
+      compaction_s, report.last_switch_seconds() * 1e3, checkpoint.Quantile(0.5) * 1e3);
   std::printf("\n%-22s %8s %10s %9s %9s %9s %9s %9s\n", "window", "s", "search/s", "p50 ms",
               "p99 ms", "write p50", "write p99", "write max");
   PrintWindow("without compaction", baseline);

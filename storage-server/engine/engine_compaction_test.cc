@@ -94,8 +94,8 @@ std::vector<std::string> Answers(Engine& engine, const std::string& ns) {
   auto info = engine.GetNamespace(ns);
   EXPECT_TRUE(info.ok());
   if (info.ok()) {
-    out.push_back(absl::StrCat("counts ", info->concept_count(), " ", info->association_count(), " ",
-                    info->vector_count()));
+    out.push_back(absl::StrCat("counts ", info->concept_count(), " ", info->association_count(),
+                               " ", info->vector_count()));
   }
   return out;
 }
@@ -156,10 +156,11 @@ class CompactionTest : public ::testing::Test {
       for (int i = 0; i < 200; i += 20) {
         std::vector<v1::Mutation> batch;
         for (int j = i; j < i + 20; ++j) {
-          batch.push_back(PutConcept(
-              absl::StrCat("c", j),
-              absl::StrCat(words[j % 8], " ", words[(j / 8) % 8], " version ", round),
-              RandomVector(rng, kDim), {{"group", absl::StrCat(j % 5)}, {"round", absl::StrCat(round)}}));
+          batch.push_back(
+              PutConcept(absl::StrCat("c", j),
+                         absl::StrCat(words[j % 8], " ", words[(j / 8) % 8], " version ", round),
+                         RandomVector(rng, kDim),
+                         {{"group", absl::StrCat(j % 5)}, {"round", absl::StrCat(round)}}));
         }
         write(std::move(batch));
       }

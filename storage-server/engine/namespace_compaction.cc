@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<NamespaceCompaction>> NamespaceCompaction::Start(
   ASSIGN_OR_RETURN(std::unique_ptr<NamespaceStore> fresh,
                    NamespaceStore::OpenImpl(dir, state, limits, /*use_derived=*/false));
   return std::unique_ptr<NamespaceCompaction>(
-      new NamespaceCompaction(std::move(old), std::move(fresh)));
+      new NamespaceCompaction(std::move(old), std::move(fresh), state.compacted_seq));
 }
 
 absl::Status NamespaceCompaction::Build(const std::function<bool()>& cancelled) {
@@ -47,13 +47,17 @@ absl::Status NamespaceCompaction::Build(const std::function<bool()>& cancelled) 
     old_->ForEachEdge(n, v1::OUT, cut, [&](const NamespaceStore::EdgeView& e) {
       if (old_->Visible(e.other, cut) != nullptr) live_edges.insert(e.record);
     });
-    if (n % kCancelCheckRecords == 0 && cancelled()) return absl::CancelledError("compaction cancelled");
+    if (n % kCancelCheckRecords == 0 && cancelled()) {
+      return absl::CancelledError("compaction cancelled");
+    }
   }
   // The concepts first (a live association may be older than its concepts' live versions), in
   // the order of their numbers, so that ties that rank by number (search) rank as before.
   for (uint32_t n = 0; n < numbers; ++n) {
     if (const ConceptRecord* r = old_->Visible(n, cut)) RETURN_IF_ERROR(CopyConcept(*r));
-    if (n % kCancelCheckRecords == 0 && cancelled()) return absl::CancelledError("compaction cancelled");
+    if (n % kCancelCheckRecords == 0 && cancelled()) {
+      return absl::CancelledError("compaction cancelled");
+    }
   }
   RETURN_IF_ERROR(CopyRange(end, Pass::kLiveAssociations, &live_edges, &cancelled));
   live_edges = {};
@@ -87,7 +91,6 @@ absl::Status NamespaceCompaction::CopyRange(
     const std::function<bool()>* cancelled) {
   const uint64_t cut = cut_seq();
   const bool only_live_at_cut = pass != Pass::kAll;
-  (void)cut;
   uint64_t offset = old_offset_;
   uint64_t examined = 0;
   while (offset < end) {
@@ -107,16 +110,15 @@ absl::Status NamespaceCompaction::CopyRange(
       case kRecordAssoc:
       case kRecordAssocTomb: {
         const auto* r = reinterpret_cast<const AssocRecord*>(h);
-        if (pass == Pass::kAll ||
-            (pass == Pass::kLiveAssociations && live_edges->contains(r))) {
+        if (pass == Pass::kAll || (pass == Pass::kLiveAssociations && live_edges->contains(r))) {
           RETURN_IF_ERROR(CopyAssociation(*r));
         }
         break;
       }
       default:
-        return absl::DataLossError(absl::StrFormat(
-            "namespace %s: unknown record kind 0x%08x at arena offset %d", new_->name(), h->kind,
-            offset));
+        return absl::DataLossError(
+            absl::StrFormat("namespace %s: unknown record kind 0x%08x at arena offset %d",
+                            new_->name(), h->kind, offset));
     }
     offset += h->length;
     old_offset_ = offset;

@@ -61,13 +61,14 @@ class NamespaceCompaction {
   // Fails only for lack of room (the new store is then to be discarded).
   absl::StatusOr<std::shared_ptr<NamespaceStore>> Finish();
 
-  uint64_t cut_seq() const { return new_->min_read_seq(); }
+  uint64_t cut_seq() const { return cut_seq_; }
   uint64_t records_copied() const { return records_copied_; }
   uint64_t old_bytes_covered() const { return old_offset_; }
 
  private:
-  NamespaceCompaction(std::shared_ptr<const NamespaceStore> old, std::unique_ptr<NamespaceStore> fresh)
-      : old_(std::move(old)), new_(std::move(fresh)) {}
+  NamespaceCompaction(std::shared_ptr<const NamespaceStore> old,
+                      std::unique_ptr<NamespaceStore> fresh, uint64_t cut_seq)
+      : old_(std::move(old)), new_(std::move(fresh)), cut_seq_(cut_seq) {}
   // Which old records CopyRange copies: the concept versions or the associations visible at the
   // cut (a record with seq > cut ends the pass), or every one.
   enum class Pass { kLiveConcepts, kLiveAssociations, kAll };
@@ -80,9 +81,10 @@ class NamespaceCompaction {
   absl::Status IndexGraph(const std::function<bool()>* cancelled);
 
   const std::shared_ptr<const NamespaceStore> old_;
-  std::unique_ptr<NamespaceStore> new_;
-  uint64_t old_offset_ = 0;          // the next old arena offset to copy
-  std::vector<uint32_t> numbers_;    // old concept number -> new number + 1 (0: not copied yet)
+  std::unique_ptr<NamespaceStore> new_;  // null once Finish() handed it over
+  const uint64_t cut_seq_;
+  uint64_t old_offset_ = 0;        // the next old arena offset to copy
+  std::vector<uint32_t> numbers_;  // old concept number -> new number + 1 (0: not copied yet)
   uint64_t records_copied_ = 0;
 };
 
