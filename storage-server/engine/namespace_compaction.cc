@@ -77,6 +77,10 @@ absl::StatusOr<uint64_t> NamespaceCompaction::CatchUp() {
   const uint64_t from = old_offset_;
   RETURN_IF_ERROR(CopyRange(old_->published_end(), Pass::kAll, nullptr, nullptr));
   RETURN_IF_ERROR(IndexGraph(nullptr));
+  // Written back here rather than by the switch's checkpoint, on the writer thread: inserting the
+  // caught-up vectors dirtied graph pages all over the new files.
+  RETURN_IF_ERROR(new_->FlushData().status());
+  RETURN_IF_ERROR(new_->CheckpointIndex());
   return old_offset_ - from;
 }
 

@@ -51,8 +51,8 @@ class NamespaceCompaction {
   // as `cancelled()` is true (it is polled every few thousand records or graph inserts).
   absl::Status Build(const std::function<bool()>& cancelled);
 
-  // Copies the records the old store published since the cut (or the last call) and indexes
-  // their vectors. Returns the old arena bytes it covered.
+  // Copies the records the old store published since the cut (or the last call), indexes their
+  // vectors and writes the new files back. Returns the old arena bytes it covered.
   absl::StatusOr<uint64_t> CatchUp();
 
   // On the writer thread, between groups: copies the rest and publishes it in the new store,
