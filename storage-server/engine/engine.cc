@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   engine->recovery_seconds_ = absl::ToDoubleSeconds(absl::Now() - start);
   engine->RegisterMetrics();
   if (engine->options_.sync_mode == wal::SyncMode::kAlways) {
-    engine->sync_worker_ = std::make_unique<SyncWorker>();
+    engine->sync_worker_ = std::make_unique<JobQueue>();
   }
   engine->writer_ = std::thread([e = engine.get()] { e->WriterLoop(); });
   engine->indexer_ = std::thread([e = engine.get()] { e->IndexerLoop(); });

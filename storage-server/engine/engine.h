@@ -176,7 +176,6 @@ class Engine {
 
  private:
   struct Op;  // engine_internal.h
-  class SyncWorker;  // engine_internal.h
   class JobQueue;    // engine_internal.h
   using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
   // What a read runs against: the published sequence, taken before the namespace is looked up.
@@ -281,7 +280,7 @@ class Engine {
   std::unique_ptr<wal::LogWriter> log_;
   // --sync=always: runs each group's flush + fdatasync while the writer finishes the group's
   // index work (vector copies, keyword index). Started with the writer thread.
-  std::unique_ptr<SyncWorker> sync_worker_;
+  std::unique_ptr<JobQueue> sync_worker_;
   // Writes the derived-state files that checkpoints cut (NamespaceStore::CutDerived), so that
   // writes do not wait while they are encoded and fsynced.
   std::unique_ptr<JobQueue> derived_writer_;

@@ -59,32 +59,10 @@ struct Engine::Op {
   v1::NamespaceInfo info;
 };
 
-// One background thread that runs a job while the caller does other work: the writer hands it
-// the group's fdatasync and meanwhile finishes the group's index work. Run() and Wait() are called
-// by one thread (the writer), in pairs.
-class Engine::SyncWorker {
- public:
-  SyncWorker();
-  ~SyncWorker();  // joins the thread
-  // Starts `job` on the worker thread. The previous job must have been waited for.
-  void Run(std::function<absl::Status()> job);
-  // Blocks until the job started by Run() finished; returns its status.
-  absl::Status Wait();
-
- private:
-  void Loop();
-  sync::Mutex mu_;
-  sync::CondVar cv_;
-  std::function<absl::Status()> job_ ABSL_GUARDED_BY(mu_);
-  bool has_job_ ABSL_GUARDED_BY(mu_) = false;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status result_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
-};
-
-// A background thread that runs posted jobs one at a time, in order: the derived-state files,
-// encoded and written off the writer thread. The destructor runs what is queued, then joins.
+// A background thread that runs posted jobs one at a time, in order, while the poster does other
+// work: each group's fdatasync (the writer meanwhile finishes the group's index work), and the
+// derived-state files, encoded and written off the writer thread. The destructor runs what is
+// queued, then joins.
 class Engine::JobQueue {
  public:
   JobQueue();

@@ -159,14 +159,13 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
     // group depends on before it is published, so the group is published (and acknowledged)
     // exactly as before, only after both are done.
     absl::Duration sync_time;
-    sync_worker_->Run([this, &sync_time] {
+    sync_worker_->Post([this, &sync_time, &durable] {
       const absl::Time start = absl::Now();
-      absl::Status s = log_->Sync();
+      durable = log_->Sync();
       sync_time = absl::Now() - start;
-      return s;
     });
     for (NamespaceStore* ns : touched) ns->FinishApply();
-    durable = sync_worker_->Wait();
+    sync_worker_->Drain();
     if (durable.ok() && fsync_seconds_ != nullptr) {
       fsync_seconds_->Observe(absl::ToDoubleSeconds(sync_time));
     }
@@ -339,49 +338,6 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
     }
   });
   if (!appended.ok()) LogFailed("append", appended);
-}
-
-Engine::SyncWorker::SyncWorker() : thread_([this] { Loop(); }) {}
-
-Engine::SyncWorker::~SyncWorker() {
-  {
-    sync::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  cv_.SignalAll();
-  thread_.join();
-}
-
-void Engine::SyncWorker::Run(std::function<absl::Status()> job) {
-  {
-    sync::MutexLock lock(&mu_);
-    job_ = std::move(job);
-    has_job_ = true;
-    done_ = false;
-  }
-  cv_.SignalAll();
-}
-
-absl::Status Engine::SyncWorker::Wait() {
-  sync::MutexLock lock(&mu_);
-  while (!done_) cv_.Wait(&mu_);
-  return result_;
-}
-
-void Engine::SyncWorker::Loop() {
-  sync::MutexLock lock(&mu_);
-  while (true) {
-    while (!has_job_ && !stop_) cv_.Wait(&mu_);
-    if (stop_) return;
-    std::function<absl::Status()> job = std::move(job_);
-    has_job_ = false;
-    lock.Unlock();
-    absl::Status result = job();
-    lock.Lock();
-    result_ = std::move(result);
-    done_ = true;
-    cv_.SignalAll();
-  }
 }
 
 }  // namespace engram::storage
