@@ -24,7 +24,8 @@ Engine::Engine(EngineOptions options)
       snapshot_dir_(options_.snapshot_dir.empty() ? options_.data_dir / "snapshots"
                                                   : options_.snapshot_dir),
       registry_(std::make_shared<Registry>()),
-      derived_writer_(std::make_unique<JobQueue>()) {}
+      keyword_worker_(std::make_unique<JobQueue>("eng-keywords")),
+      derived_writer_(std::make_unique<JobQueue>("eng-derived")) {}
 
 int64_t Engine::Now() const {
   if (options_.clock_micros) return options_.clock_micros();
@@ -39,11 +40,21 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   engine->recovery_seconds_ = absl::ToDoubleSeconds(absl::Now() - start);
   engine->RegisterMetrics();
   if (engine->options_.sync_mode == wal::SyncMode::kAlways) {
-    engine->sync_worker_ = std::make_unique<JobQueue>();
+    engine->sync_worker_ = std::make_unique<JobQueue>("eng-sync");
   }
-  engine->writer_ = std::thread([e = engine.get()] { e->WriterLoop(); });
-  engine->indexer_ = std::thread([e = engine.get()] { e->IndexerLoop(); });
-  engine->compactor_ = std::thread([e = engine.get()] { e->CompactorLoop(); });
+  // Named threads: `top -H`, perf and gdb show which engine job a thread runs.
+  engine->writer_ = std::thread([e = engine.get()] {
+    NameThisThread("eng-writer");
+    e->WriterLoop();
+  });
+  engine->indexer_ = std::thread([e = engine.get()] {
+    NameThisThread("eng-indexer");
+    e->IndexerLoop();
+  });
+  engine->compactor_ = std::thread([e = engine.get()] {
+    NameThisThread("eng-compact");
+    e->CompactorLoop();
+  });
   if (engine->options_.create_default_namespace && engine->last_seq_ == 0 &&
       engine->writer_registry_.empty()) {
     v1::NamespaceConfig config;
@@ -62,47 +73,6 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
 Engine::~Engine() {
   absl::Status s = Close();
   if (!s.ok()) spdlog::error("storage engine close: {}", s.ToString());
-}
-
-Engine::JobQueue::JobQueue() : thread_([this] { Loop(); }) {}
-
-Engine::JobQueue::~JobQueue() {
-  {
-    sync::MutexLock lock(&mu_);
-    stop_ = true;
-  }
-  cv_.SignalAll();
-  thread_.join();
-}
-
-void Engine::JobQueue::Post(std::function<void()> job) {
-  {
-    sync::MutexLock lock(&mu_);
-    jobs_.push_back(std::move(job));
-    ++posted_;
-  }
-  cv_.SignalAll();
-}
-
-void Engine::JobQueue::Drain() {
-  sync::MutexLock lock(&mu_);
-  const uint64_t target = posted_;
-  while (done_ < target) cv_.Wait(&mu_);
-}
-
-void Engine::JobQueue::Loop() {
-  sync::MutexLock lock(&mu_);
-  while (true) {
-    while (jobs_.empty() && !stop_) cv_.Wait(&mu_);
-    if (jobs_.empty()) return;  // stopping, and everything posted ran
-    std::function<void()> job = std::move(jobs_.front());
-    jobs_.pop_front();
-    lock.Unlock();
-    job();
-    lock.Lock();
-    ++done_;
-    cv_.SignalAll();
-  }
 }
 
 absl::Status Engine::Close() {

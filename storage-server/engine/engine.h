@@ -57,6 +57,8 @@
 
 namespace engram::storage {
 
+class JobQueue;  // job_queue.h
+
 struct EngineOptions {
   std::filesystem::path data_dir;
   std::filesystem::path snapshot_dir;  // empty: <data_dir>/snapshots
@@ -176,7 +178,6 @@ class Engine {
 
  private:
   struct Op;  // engine_internal.h
-  class JobQueue;    // engine_internal.h
   using Registry = absl::flat_hash_map<std::string, std::shared_ptr<NamespaceStore>>;
   // What a read runs against: the published sequence, taken before the namespace is looked up.
   struct ReadView {
@@ -281,6 +282,9 @@ class Engine {
   // --sync=always: runs each group's flush + fdatasync while the writer finishes the group's
   // index work (vector copies, keyword index). Started with the writer thread.
   std::unique_ptr<JobQueue> sync_worker_;
+  // Adds each group's contents to the keyword indexes while the writer applies the rest of the
+  // group (NamespaceStore::Apply's `keyword_jobs`).
+  std::unique_ptr<JobQueue> keyword_worker_;
   // Writes the derived-state files that checkpoints cut (NamespaceStore::CutDerived), so that
   // writes do not wait while they are encoded and fsynced.
   std::unique_ptr<JobQueue> derived_writer_;

@@ -19,6 +19,7 @@
 #include "engram/storage/v1/storage.pb.h"
 #include "engram/storage/v1/storage_log.pb.h"
 #include "storage-server/engine/engine.h"
+#include "storage-server/engine/job_queue.h"
 
 namespace engram::storage {
 
@@ -57,29 +58,6 @@ struct Engine::Op {
   absl::Status status;
   v1::WriteResponse response;
   v1::NamespaceInfo info;
-};
-
-// A background thread that runs posted jobs one at a time, in order, while the poster does other
-// work: each group's fdatasync (the writer meanwhile finishes the group's index work), and the
-// derived-state files, encoded and written off the writer thread. The destructor runs what is
-// queued, then joins.
-class Engine::JobQueue {
- public:
-  JobQueue();
-  ~JobQueue();
-  void Post(std::function<void()> job);
-  // Blocks until every job posted before the call has run.
-  void Drain();
-
- private:
-  void Loop();
-  sync::Mutex mu_;
-  sync::CondVar cv_;
-  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
-  uint64_t posted_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
 };
 
 // The CHECKPOINT file: the log position it covers, when, and the namespaces then.

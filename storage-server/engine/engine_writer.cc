@@ -304,7 +304,8 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
         op->status = s;
         return;
       }
-      op->response = ns->Apply(entry.write(), last_seq_ + 1, now, /*defer_index=*/true);
+      op->response = ns->Apply(entry.write(), last_seq_ + 1, now, /*defer_index=*/true,
+                               keyword_worker_.get());
       if (std::find(touched->begin(), touched->end(), ns) == touched->end()) touched->push_back(ns);
       break;
     }

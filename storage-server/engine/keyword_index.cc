@@ -137,6 +137,7 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   std::vector<std::pair<uint64_t, uint32_t>> order(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     order[i] = {HashTerm(tokens[i].first), static_cast<uint32_t>(i)};
+    terms_by_hash_.Prefetch(order[i].first);  // the lookups below then miss the cache together
   }
   std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
     if (a.first != b.first) return a.first < b.first;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
+#include "storage-server/engine/job_queue.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/derived_state.h"
@@ -618,7 +619,11 @@ v1::NamespaceInfo NamespaceStore::Info() const {
 
 absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) const {
   WritePlan plan;
-  absl::flat_hash_map<std::string, bool> overlay;  // id -> exists, for ids touched by this batch
+  // id -> exists, for ids touched by this batch; only association puts look ids up.
+  absl::flat_hash_map<absl::string_view, bool> overlay;
+  const bool lookups = std::any_of(
+      request.mutations().begin(), request.mutations().end(),
+      [](const v1::Mutation& m) { return m.op_case() == v1::Mutation::kPutAssociation; });
   auto exists = [&](const std::string& id) {
     auto it = overlay.find(id);
     if (it != overlay.end()) return it->second;
@@ -633,7 +638,10 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
         plan.arena_bytes +=
             ConceptRecordLength(c.id().size(), c.content().size(), EncodedAttributesLength(c));
         if (!c.vector().empty()) ++plan.new_slots;
-        overlay[c.id()] = true;
+        if (lookups) overlay[c.id()] = true;
+        // Apply looks every id up: start loading their id-table slots now (a batch's worth of
+        // slots fits in the L2 cache), so those lookups do not miss one after another.
+        ids_.Prefetch(HashId(c.id()));
         break;
       }
       case v1::Mutation::kDeleteConcept: {
@@ -643,7 +651,7 @@ absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) 
         }
         plan.arena_bytes += sizeof(ConceptRecord) + 16 + m.delete_concept().size() +
                             sizeof(AssocRecord) * (degree + mutations);
-        overlay[m.delete_concept()] = false;
+        if (lookups) overlay[m.delete_concept()] = false;
         break;
       }
       case v1::Mutation::kPutAssociation: {
@@ -749,8 +757,22 @@ void NamespaceStore::FinishApply() {
     }
   }
   pending_vectors_.clear();
+  if (keyword_jobs_ != nullptr) {
+    if (!pending_keywords_.empty()) PostKeywordChunk();
+    keyword_jobs_->Drain();
+    keyword_jobs_ = nullptr;
+    return;
+  }
   for (uint64_t offset : pending_keywords_) IndexKeywords(offset);
   pending_keywords_.clear();
+}
+
+void NamespaceStore::PostKeywordChunk() {
+  keyword_jobs_->Post([this, chunk = std::move(pending_keywords_)] {
+    for (uint64_t offset : chunk) IndexKeywords(offset);
+  });
+  pending_keywords_.clear();
+  pending_keywords_.reserve(kKeywordChunk);
 }
 
 void NamespaceStore::IndexKeywords(uint64_t offset) {
@@ -807,6 +829,9 @@ void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
     uint64_t prev = e.head.load(std::memory_order_relaxed);
     if (defer_keywords) {
       pending_keywords_.push_back(offset);
+      if (keyword_jobs_ != nullptr && pending_keywords_.size() >= kKeywordChunk) {
+        PostKeywordChunk();
+      }
     } else {
       IndexKeywords(offset);
     }
@@ -859,7 +884,8 @@ uint32_t NamespaceStore::NumberFor(absl::string_view id) {
 }
 
 v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq,
-                                        int64_t now, bool defer_index) {
+                                        int64_t now, bool defer_index, JobQueue* keyword_jobs) {
+  if (defer_index && keyword_jobs != nullptr) keyword_jobs_ = keyword_jobs;
   v1::WriteResponse response;
   response.set_sequence(seq);
   for (const v1::Mutation& m : request.mutations()) {

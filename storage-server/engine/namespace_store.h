@@ -47,6 +47,8 @@
 
 namespace engram::storage {
 
+class JobQueue;  // job_queue.h
+
 class ByteReader;
 
 // What a checkpoint records about a namespace; enough to reopen it exactly.
@@ -131,9 +133,14 @@ class NamespaceStore {
   // slots and adding the contents to the keyword index -- is queued instead of done, so the
   // engine can run it while the log's fdatasync is in flight; FinishApply() does it, in apply
   // order. The request's vectors are read then, so `request` must outlive FinishApply().
+  //
+  // With `keyword_jobs` as well, the keyword-index updates run on that queue's thread, in chunks
+  // posted while Apply goes on (the keyword index and the entries' keyword documents are then
+  // written only by that thread until FinishApply() drains it).
   v1::WriteResponse Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now_micros,
-                          bool defer_index = false);
-  // Does the vector copies and keyword-index updates queued by Apply(defer_index=true).
+                          bool defer_index = false, JobQueue* keyword_jobs = nullptr);
+  // Does the vector copies and keyword-index updates queued by Apply(defer_index=true), and
+  // waits for those posted to `keyword_jobs`.
   void FinishApply();
   // Makes everything applied so far visible to scans (call before publishing the sequence).
   // Runs FinishApply() first.
@@ -304,6 +311,11 @@ class NamespaceStore {
   };
   std::vector<PendingVector> pending_vectors_;
   std::vector<uint64_t> pending_keywords_;  // concept record offsets
+  // Apply's `keyword_jobs`, until FinishApply() drains it; pending_keywords_ are posted to it in
+  // chunks of kKeywordChunk.
+  JobQueue* keyword_jobs_ = nullptr;
+  static constexpr size_t kKeywordChunk = 64;
+  void PostKeywordChunk();
 
   std::atomic<uint64_t> published_end_{0};
   std::atomic<uint64_t> live_concepts_{0};
