@@ -35,22 +35,36 @@ int32_t Lower(int32_t cp) {
 }  // namespace
 
 std::vector<std::string> TokenizeText(std::string_view text, bool lowercase) {
-  // Decode once so that the apostrophe rule can look one code point ahead.
-  std::vector<int32_t> cps;
-  cps.reserve(text.size());
-  for (size_t pos = 0; pos < text.size();) cps.push_back(DecodeUtf8(text, &pos));
-
+  // One pass, decoding as it goes; ASCII (most text) takes no call per character. Each code point
+  // is read exactly where a decode of the whole text would read it, so the tokens are the same.
+  auto next = [&](size_t* pos) -> int32_t {
+    const auto c = static_cast<unsigned char>(text[*pos]);
+    if (c < 0x80) {
+      ++*pos;
+      return c;
+    }
+    return DecodeUtf8(text, pos);
+  };
   std::vector<std::string> tokens;
   std::string current;
-  for (size_t i = 0; i < cps.size(); ++i) {
-    const int32_t cp = cps[i];
-    if (!IsSeparatorCodePoint(cp)) {
+  for (size_t pos = 0; pos < text.size();) {
+    const int32_t cp = next(&pos);
+    if (cp >= 0 && cp < 0x80) {
+      if ((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9')) {
+        current.push_back(static_cast<char>(cp));
+        continue;
+      }
+      if (cp >= 'A' && cp <= 'Z') {
+        current.push_back(static_cast<char>(lowercase ? cp + 0x20 : cp));
+        continue;
+      }
+    } else if (!IsSeparatorCodePoint(cp)) {
       AppendUtf8(lowercase ? Lower(cp) : cp, &current);
       continue;
     }
-    if (IsApostrophe(cp) && !current.empty() && i + 1 < cps.size() &&
-        !IsSeparatorCodePoint(cps[i + 1])) {
-      continue;  // "don't" -> "dont": the word goes on.
+    if (IsApostrophe(cp) && !current.empty() && pos < text.size()) {
+      size_t peek = pos;
+      if (!IsSeparatorCodePoint(next(&peek))) continue;  // "don't" -> "dont": the word goes on.
     }
     if (!current.empty()) {
       tokens.push_back(std::move(current));

@@ -1,5 +1,6 @@
 #include "common/text/tokenizer.h"
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,51 @@ TEST(TokenizeTextTest, InvalidUtf8IsASeparatorNeverAnError) {
   EXPECT_THAT(TokenizeText("x\xED\xA0\x80y", true), ElementsAre("x", "y"));  // surrogate
   EXPECT_THAT(TokenizeText("", true), IsEmpty());
   EXPECT_THAT(TokenizeText("... !!! ???", true), IsEmpty());
+}
+
+// Random texts from pieces whose class is known (ASCII and non-ASCII letters with their lower
+// case, ASCII and Unicode separators, apostrophes, an invalid byte): the tokens must be what the
+// classes say, for both lowercase settings (the ASCII fast path and the decoding path agree).
+TEST(TokenizeTextTest, RandomMixedTextsTokenizeAsTheirPiecesSay) {
+  struct Piece {
+    std::string text, lower;
+    enum Kind { kWord, kSeparator, kApostrophe } kind;
+  };
+  const std::vector<Piece> pieces = {
+      {"a", "a", Piece::kWord},          {"Z", "z", Piece::kWord},
+      {"7", "7", Piece::kWord},          {"\xC3\xA9", "\xC3\xA9", Piece::kWord},  // é
+      {"\xC3\x89", "\xC3\xA9", Piece::kWord},                               // É -> é
+      {"\xD0\x96", "\xD0\xB6", Piece::kWord},                               // Ж -> ж
+      {" ", "", Piece::kSeparator},      {",", "", Piece::kSeparator},
+      {"\xE2\x80\x94", "", Piece::kSeparator},                                // em dash
+      {"\xFF", "", Piece::kSeparator},                                        // invalid
+      {"'", "", Piece::kApostrophe},     {"\xE2\x80\x99", "", Piece::kApostrophe},  // ’
+  };
+  std::mt19937 rng(3);
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<const Piece*> seq(rng() % 40);
+    for (const Piece*& p : seq) p = &pieces[rng() % pieces.size()];
+    for (bool lowercase : {true, false}) {
+      std::string text;
+      std::vector<std::string> expected;
+      std::string current;
+      for (size_t i = 0; i < seq.size(); ++i) {
+        text += seq[i]->text;
+        if (seq[i]->kind == Piece::kWord) {
+          current += lowercase ? seq[i]->lower : seq[i]->text;
+          continue;
+        }
+        if (seq[i]->kind == Piece::kApostrophe && !current.empty() && i + 1 < seq.size() &&
+            seq[i + 1]->kind == Piece::kWord) {
+          continue;
+        }
+        if (!current.empty()) expected.push_back(std::move(current));
+        current.clear();
+      }
+      if (!current.empty()) expected.push_back(current);
+      ASSERT_EQ(TokenizeText(text, lowercase), expected) << "text: " << text;
+    }
+  }
 }
 
 TEST(TokenizeTextTest, SplitCodePoints) {
