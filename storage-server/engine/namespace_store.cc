@@ -14,10 +14,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
-#include "storage-server/engine/job_queue.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/derived_state.h"
+#include "storage-server/engine/job_queue.h"
 
 namespace engram::storage {
 

@@ -15,6 +15,8 @@
 //
 // Threading contract:
 //   - Exactly one writer thread calls the "writer" methods (Plan, Apply, Checkpoint...).
+//     Apply may hand the keyword-index updates to one other thread (its keyword_jobs), which is
+//     then the keyword index's only writer until FinishApply() has waited for it.
 //   - One indexer thread calls IndexPending(); it takes index_mu_, which Checkpoint and
 //     snapshots also take to see the graph at rest.
 //   - Any number of reader threads call the const read methods with a snapshot sequence S
@@ -200,7 +202,9 @@ class NamespaceStore {
     std::atomic<uint64_t> head{0};  // newest record (offset + 1)
     std::atomic<uint64_t> out_head{0};
     std::atomic<uint64_t> in_head{0};
-    uint32_t keyword_doc = 0;  // writer only: the live version's KeywordIndex document + 1
+    // The live version's KeywordIndex document + 1. Written by the writer, or by the keyword
+    // thread while the writer applies a group (Apply's keyword_jobs); never read by readers.
+    uint32_t keyword_doc = 0;
   };
   struct SlotMeta {
     std::atomic<uint64_t> record{0};  // concept record that owns the slot (offset + 1)
