@@ -43,18 +43,10 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
     engine->sync_worker_ = std::make_unique<JobQueue>("eng-sync");
   }
   // Named threads: `top -H`, perf and gdb show which engine job a thread runs.
-  engine->writer_ = std::thread([e = engine.get()] {
-    NameThisThread("eng-writer");
-    e->WriterLoop();
-  });
-  engine->indexer_ = std::thread([e = engine.get()] {
-    NameThisThread("eng-indexer");
-    e->IndexerLoop();
-  });
-  engine->compactor_ = std::thread([e = engine.get()] {
-    NameThisThread("eng-compact");
-    e->CompactorLoop();
-  });
+  Engine* e = engine.get();
+  engine->writer_ = NamedThread("eng-writer", [e] { e->WriterLoop(); });
+  engine->indexer_ = NamedThread("eng-indexer", [e] { e->IndexerLoop(); });
+  engine->compactor_ = NamedThread("eng-compact", [e] { e->CompactorLoop(); });
   if (engine->options_.create_default_namespace && engine->last_seq_ == 0 &&
       engine->writer_registry_.empty()) {
     v1::NamespaceConfig config;

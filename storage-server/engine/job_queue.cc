@@ -6,11 +6,7 @@ namespace engram::storage {
 
 void NameThisThread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
-JobQueue::JobQueue(const char* thread_name)
-    : thread_([this, thread_name] {
-        NameThisThread(thread_name);
-        Loop();
-      }) {}
+JobQueue::JobQueue(const char* thread_name) : thread_(NamedThread(thread_name, [this] { Loop(); })) {}
 
 JobQueue::~JobQueue() {
   {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "common/sync/mutex.h"
@@ -16,6 +17,15 @@ namespace engram::storage {
 // Names the calling thread for `top -H`, perf and gdb (at most 15 characters; the kernel ignores
 // longer names).
 void NameThisThread(const char* name);
+
+// A thread that names itself `name`, then runs `fn`.
+template <typename Fn>
+std::thread NamedThread(const char* name, Fn fn) {
+  return std::thread([name, fn = std::move(fn)]() mutable {
+    NameThisThread(name);
+    fn();
+  });
+}
 
 class JobQueue {
  public:
