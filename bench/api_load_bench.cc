@@ -80,6 +80,8 @@ ABSL_FLAG(int64_t, known_ids, -1,
 ABSL_FLAG(std::string, id_prefix, "bench-", "Prefix of the loaded concept ids.");
 ABSL_FLAG(int, batch, 500, "Concepts per LearnBatch in the load phase (1..1000).");
 ABSL_FLAG(int, load_inflight, 4, "LearnBatch calls in flight during the load phase.");
+ABSL_FLAG(std::string, quantization, "none",
+          "Index quantization of the namespace the load phase creates: none or int8.");
 ABSL_FLAG(bool, extract, false, "Load phase: extract associations (semantic links, relations).");
 ABSL_FLAG(bool, learn_extract, true, "The learn op: extract associations (the API default).");
 ABSL_FLAG(std::string, ops, "get,search,search_vector,reason,learn",
@@ -526,11 +528,14 @@ uint32_t EnsureNamespace(Stub* stub, const Shared& shared, bool create) {
     v1::CreateNamespaceRequest request;
     request.set_name(shared.ns);
     request.set_embedder("hashing");
+    if (absl::GetFlag(FLAGS_quantization) == "int8") {
+      request.mutable_index_params()->set_quantization(v1::QUANTIZATION_INT8);
+    }
     auto create_ctx = NewContext(shared);
     status = stub->CreateNamespace(create_ctx.get(), request, &ns);
     if (status.ok()) {
-      printf("created namespace '%s' (hashing embedder, dimension %u)\n", shared.ns.c_str(),
-             ns.dimension());
+      printf("created namespace '%s' (hashing embedder, dimension %u, quantization %s)\n",
+             shared.ns.c_str(), ns.dimension(), absl::GetFlag(FLAGS_quantization).c_str());
       return ns.dimension();
     }
     if (status.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
@@ -642,6 +647,11 @@ int main(int argc, char** argv) {
   const Vocabulary vocabulary(shared.seed);
   shared.vocabulary = &vocabulary;
 
+  if (absl::GetFlag(FLAGS_quantization) != "none" && absl::GetFlag(FLAGS_quantization) != "int8") {
+    fprintf(stderr, "--quantization: '%s' is neither none nor int8\n",
+            absl::GetFlag(FLAGS_quantization).c_str());
+    return 2;
+  }
   const int64_t load = absl::GetFlag(FLAGS_load);
   const int batch = absl::GetFlag(FLAGS_batch);
   const int channels = absl::GetFlag(FLAGS_channels);

@@ -2,7 +2,7 @@
 // storage engine against LMDB doing the same writes with the same durability, in one run.
 //
 //   ingest_bench [--concurrency=1,16,64] [--batches=1,100,1000] [--cell_seconds=3]
-//                [--max_concepts_per_cell=100000] [--reps=3] [--peers=engine,lmdb[,grpc]]
+//                [--max_concepts_per_cell=100000] [--reps=3] [--peers=engine,lmdb[,grpc][,grpc-async]]
 //                [--relaxed_cells=1x1,64x1,1x1000] [--dir=/tmp/engram_ingest_bench]
 //                [--binary=build/storage-server/engram-storage]
 //
@@ -19,7 +19,11 @@
 //   lmdb:   one LMDB write transaction per client request holding B puts of the same serialized
 //           v1::Concept keyed by its id; mdb_env_open flags 0 = default durability (the commit
 //           fdatasyncs before returning). Concurrent writers serialize on LMDB's writer lock.
-//   grpc:   the real engram-storage binary (child process, loopback), Write RPC, --sync=always.
+//   grpc:   the real engram-storage binary (child process, loopback), Write RPC, --sync=always,
+//           C client threads with synchronous stubs.
+//   grpc-async: the same server; 2 client threads keep C requests in flight on completion queues
+//           (how a production client pipelines). Both grpc rows report the server's and the
+//           client's CPU per concept (/proc and getrusage across the cell).
 // --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
 // NOT durable on a machine crash), labelled as such.
 //
@@ -49,7 +53,7 @@ ABSL_FLAG(std::string, batches, "1,100,1000", "Concepts per request.");
 ABSL_FLAG(double, cell_seconds, 3, "Time cap per cell.");
 ABSL_FLAG(int64_t, max_concepts_per_cell, 100000, "Concept cap per cell.");
 ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
-ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc.");
+ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc, grpc-async.");
 ABSL_FLAG(std::string, relaxed_cells, "1x1,64x1,1x1000",
           "CxB cells also run for the engine with --sync=relaxed (empty: none).");
 ABSL_FLAG(std::string, dir, "/tmp/engram_ingest_bench", "Scratch directory (wiped).");
@@ -65,7 +69,8 @@ namespace {
 
 struct CellResult {
   double writes_per_s = 0, p50_ms = 0, p99_ms = 0;
-  double fsync_ms = -1, group = -1;  // engine only: mean fsync latency, mean requests per group
+  double fsync_ms = -1, group = -1;  // engine and grpc: mean fsync latency, mean requests per group
+  double server_cpu_us = -1, client_cpu_us = -1;  // grpc only: CPU per concept, each side
   int64_t concepts = 0;
 };
 
@@ -112,6 +117,15 @@ CellResult RunCell(int conc, uint32_t batch, const RequestFn& fn) {
   return r;
 }
 
+// Mean fsync latency and requests per group commit between two /metrics texts.
+void GroupCommitStats(const std::string& before, const std::string& after, CellResult* r) {
+  auto delta = [&](const char* name) { return PromValue(after, name) - PromValue(before, name); };
+  double fs_n = delta("engram_storage_fsync_seconds_count");
+  if (fs_n > 0) r->fsync_ms = delta("engram_storage_fsync_seconds_sum") / fs_n * 1e3;
+  double g_n = delta("engram_storage_group_commit_requests_count");
+  if (g_n > 0) r->group = delta("engram_storage_group_commit_requests_sum") / g_n;
+}
+
 CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::SyncMode sync,
                       const VectorPool& pool) {
   engram::metrics::Registry registry;
@@ -138,12 +152,7 @@ CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::Sy
     if (!w.ok()) fprintf(stderr, "Write: %s\n", w.status().ToString().c_str());
     return w.ok();
   });
-  std::string after = registry.Serialize();
-  auto delta = [&](const char* name) { return PromValue(after, name) - PromValue(before, name); };
-  double fs_n = delta("engram_storage_fsync_seconds_count");
-  if (fs_n > 0) r.fsync_ms = delta("engram_storage_fsync_seconds_sum") / fs_n * 1e3;
-  double g_n = delta("engram_storage_group_commit_requests_count");
-  if (g_n > 0) r.group = delta("engram_storage_group_commit_requests_sum") / g_n;
+  GroupCommitStats(before, registry.Serialize(), &r);
   // Closing is not timed (it waits for the indexer's current insert and writes a checkpoint).
   (void)(*engine)->Close();
   return r;
@@ -205,7 +214,11 @@ CellResult LmdbCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
   return r;
 }
 
-CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool) {
+// The real engram-storage binary on loopback. `async`: 2 client threads with a completion queue
+// each keep `conc` requests in flight (RunAsyncUnary); otherwise `conc` threads with synchronous
+// stubs, one channel per 8 threads. Either way the server and client CPU per concept are
+// recorded, so the server's cost can be read apart from the client's on a shared machine.
+CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, bool async) {
   fs::create_directories(dir);
   StorageProcess proc(absl::GetFlag(FLAGS_binary), dir.string(), "always",
                       (dir.parent_path() / (dir.filename().string() + ".log")).string());
@@ -225,18 +238,51 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
       exit(1);
     }
   }
-  // One channel per 8 client threads.
+  const int client_threads = async ? std::min(conc, 2) : conc;
   std::vector<std::unique_ptr<v1::Storage::Stub>> stubs;
-  for (int i = 0; i < (conc + 7) / 8; ++i) stubs.push_back(proc.NewStubOwnConnection(i));
-  CellResult r = RunCell(conc, batch, [&](int t, uint64_t first, uint32_t n, Clock::time_point* start) {
-    v1::WriteRequest req = ConceptBatch("bench", first, n, pool);
-    v1::WriteResponse resp;
-    *start = Clock::now();
-    grpc::ClientContext ctx;
-    grpc::Status s = stubs[static_cast<size_t>(t / 8)]->Write(&ctx, req, &resp);
-    if (!s.ok()) fprintf(stderr, "Write: %d %s\n", s.error_code(), s.error_message().c_str());
-    return s.ok();
-  });
+  for (int i = 0; i < (async ? client_threads : (conc + 7) / 8); ++i) {
+    stubs.push_back(proc.NewStubOwnConnection(i));
+  }
+  const double server_cpu0 = ProcessCpuSeconds(proc.pid()), client_cpu0 = ProcessCpuSeconds();
+  const std::string metrics0 = HttpGetRaw(proc.http_port(), "/metrics");
+  CellResult r;
+  if (async) {
+    const int64_t cap_n = absl::GetFlag(FLAGS_max_concepts_per_cell);
+    std::atomic<int64_t> next{0};
+    AsyncLoadResult a = RunAsyncUnary<v1::WriteRequest, v1::WriteResponse>(
+        client_threads, conc, absl::GetFlag(FLAGS_cell_seconds),
+        [&](int, v1::WriteRequest* req) {
+          int64_t first = next.fetch_add(batch);
+          if (first >= cap_n && first >= int64_t{batch} * conc) return false;
+          *req = ConceptBatch("bench", static_cast<uint64_t>(first), batch, pool);
+          return true;
+        },
+        [&](int t, grpc::ClientContext* ctx, const v1::WriteRequest& req, grpc::CompletionQueue* cq) {
+          return stubs[static_cast<size_t>(t)]->PrepareAsyncWrite(ctx, req, cq);
+        },
+        [](const v1::WriteResponse&) { return true; });
+    r.concepts = a.calls * batch;
+    r.writes_per_s = a.failed ? -1 : static_cast<double>(r.concepts) / a.elapsed_s;
+    r.p50_ms = a.latency.Quantile(0.5) * 1e3;
+    r.p99_ms = a.latency.Quantile(0.99) * 1e3;
+  } else {
+    r = RunCell(conc, batch, [&](int t, uint64_t first, uint32_t n, Clock::time_point* start) {
+      v1::WriteRequest req = ConceptBatch("bench", first, n, pool);
+      v1::WriteResponse resp;
+      *start = Clock::now();
+      grpc::ClientContext ctx;
+      grpc::Status s = stubs[static_cast<size_t>(t / 8)]->Write(&ctx, req, &resp);
+      if (!s.ok()) fprintf(stderr, "Write: %d %s\n", s.error_code(), s.error_message().c_str());
+      return s.ok();
+    });
+  }
+  const std::string metrics1 = HttpGetRaw(proc.http_port(), "/metrics");
+  GroupCommitStats(metrics0, metrics1, &r);
+  if (r.concepts > 0) {
+    // The server's CPU includes its HNSW indexer's, which trails the writes.
+    r.server_cpu_us = (ProcessCpuSeconds(proc.pid()) - server_cpu0) / static_cast<double>(r.concepts) * 1e6;
+    r.client_cpu_us = (ProcessCpuSeconds() - client_cpu0) / static_cast<double>(r.concepts) * 1e6;
+  }
   proc.Stop(SIGTERM);
   return r;
 }
@@ -314,8 +360,8 @@ int main(int argc, char** argv) {
         r = EngineCell(dir, cell.conc, cell.batch, es::wal::SyncMode::kRelaxed, pool);
       } else if (cell.peer == "lmdb") {
         r = LmdbCell(dir, cell.conc, cell.batch, pool);
-      } else if (cell.peer == "grpc") {
-        r = GrpcCell(dir, cell.conc, cell.batch, pool);
+      } else if (cell.peer == "grpc" || cell.peer == "grpc-async") {
+        r = GrpcCell(dir, cell.conc, cell.batch, pool, cell.peer == "grpc-async");
       } else {
         fprintf(stderr, "unknown peer %s\n", cell.peer.c_str());
         return 2;
@@ -323,9 +369,9 @@ int main(int argc, char** argv) {
       fs::remove_all(dir);
       fprintf(stderr,
               "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  (%lld concepts, "
-              "fsync %.3f ms, group %.1f)\n",
+              "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us)\n",
               rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
-              static_cast<long long>(r.concepts), r.fsync_ms, r.group);
+              static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us);
       results[i].push_back(r);
     }
   }
@@ -343,8 +389,9 @@ int main(int argc, char** argv) {
   };
   printf("Medians over %d repetitions (cell cap %.1f s / %lld concepts).\n\n", reps,
          absl::GetFlag(FLAGS_cell_seconds), static_cast<long long>(absl::GetFlag(FLAGS_max_concepts_per_cell)));
-  printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | vs LMDB | engine fsync ms | reqs/group |\n");
-  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+  printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | vs LMDB | vs in process | fsync ms "
+         "| reqs/group | server CPU us/concept | client CPU us/concept |\n");
+  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& c = cells[i];
     std::string ratio = "";
@@ -353,14 +400,24 @@ int main(int argc, char** argv) {
       ratio = absl::StrFormat("%.2fx", med(i, &CellResult::writes_per_s) /
                                            med(static_cast<size_t>(l), &CellResult::writes_per_s));
     }
+    std::string vs_engine = "";
+    ssize_t e = find(c.conc, c.batch, "engine");
+    if (c.peer.rfind("grpc", 0) == 0 && e >= 0) {
+      vs_engine = absl::StrFormat("%.2fx", med(i, &CellResult::writes_per_s) /
+                                               med(static_cast<size_t>(e), &CellResult::writes_per_s));
+    }
+    std::string cpu_server = "", cpu_client = "";
+    if (c.peer.rfind("grpc", 0) == 0) {
+      cpu_server = absl::StrFormat("%.1f", med(i, &CellResult::server_cpu_us));
+      cpu_client = absl::StrFormat("%.1f", med(i, &CellResult::client_cpu_us));
+    }
     std::string label = c.peer == "engine-relaxed" ? "engine --sync=relaxed (not durable)" : c.peer;
-    std::string fsync = c.peer.rfind("engine", 0) == 0
-                            ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
-    std::string group = c.peer.rfind("engine", 0) == 0
-                            ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
-    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n", c.conc, c.batch, label.c_str(),
-           med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms), med(i, &CellResult::p99_ms),
-           ratio.c_str(), fsync.c_str(), group.c_str());
+    std::string fsync = c.peer != "lmdb" ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
+    std::string group = c.peer != "lmdb" ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
+    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.conc, c.batch,
+           label.c_str(), med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms),
+           med(i, &CellResult::p99_ms), ratio.c_str(), vs_engine.c_str(), fsync.c_str(), group.c_str(),
+           cpu_server.c_str(), cpu_client.c_str());
   }
   fs::remove_all(root);
   return 0;

@@ -8,8 +8,10 @@
 // SEMANTIC associations each (to random earlier concepts) into a fresh store through Engine
 // (--sync=relaxed, batches of 1000), waits for the HNSW indexer to finish (so it does not steal
 // CPU from the reads), then measures with the engine in process, closes it, starts
-// engram-storage on the same directory and measures over gRPC (one channel per client thread,
-// synchronous stubs). Operations: GetConcepts of one random id (include_vector=false) and
+// engram-storage on the same directory and measures over gRPC twice: one channel per client
+// thread with synchronous stubs, and 2 client threads keeping the same number of calls in flight
+// on completion queues (RunAsyncUnary; how a production client pipelines), each with the server's
+// and the client's CPU per call. Operations: GetConcepts of one random id (include_vector=false) and
 // Neighbors of one random id (default limit 50, all types, both directions). Each (mode, op,
 // threads) cell runs --seconds, --reps times, interleaved; the table shows medians.
 #include <atomic>
@@ -45,6 +47,7 @@ namespace {
 
 struct Result {
   double ops_per_s = 0, p50_us = 0, p99_us = 0, p999_us = 0;
+  double server_cpu_us = -1, client_cpu_us = -1;  // gRPC only: CPU per call, each side
 };
 
 // op(thread, id_index) performs one read; returns false on error.
@@ -220,24 +223,85 @@ int main(int argc, char** argv) {
       return stub->Neighbors(&ctx, nr, &resp).ok();
     });
   };
+  // The same calls from 2 client threads that keep `threads` calls in flight on completion queues.
+  std::vector<std::unique_ptr<v1::Storage::Stub>> async_stubs;
+  for (int i = 0; i < 2; ++i) async_stubs.push_back(proc.NewStubOwnConnection(1000 + i));
+  auto over_grpc_async = [&](const std::string& op, int inflight) {
+    const int client_threads = std::min(inflight, 2);
+    std::vector<std::mt19937_64> rngs;
+    for (int t = 0; t < client_threads; ++t) rngs.emplace_back(static_cast<uint64_t>(t) * 7919 + 1);
+    auto id = [&](int t) { return ConceptId(rngs[static_cast<size_t>(t)]() % static_cast<uint64_t>(n)); };
+    AsyncLoadResult a;
+    const double secs = absl::GetFlag(FLAGS_seconds);
+    if (op == "get") {
+      a = RunAsyncUnary<v1::GetConceptsRequest, v1::GetConceptsResponse>(
+          client_threads, inflight, secs,
+          [&](int t, v1::GetConceptsRequest* g) {
+            g->set_namespace_("bench");
+            g->add_ids(id(t));
+            return true;
+          },
+          [&](int t, grpc::ClientContext* ctx, const v1::GetConceptsRequest& g, grpc::CompletionQueue* cq) {
+            return async_stubs[static_cast<size_t>(t)]->PrepareAsyncGetConcepts(ctx, g, cq);
+          },
+          [](const v1::GetConceptsResponse& r) { return r.concepts_size() == 1; });
+    } else {
+      a = RunAsyncUnary<v1::NeighborsRequest, v1::NeighborsResponse>(
+          client_threads, inflight, secs,
+          [&](int t, v1::NeighborsRequest* nr) {
+            nr->set_namespace_("bench");
+            nr->set_id(id(t));
+            return true;
+          },
+          [&](int t, grpc::ClientContext* ctx, const v1::NeighborsRequest& nr, grpc::CompletionQueue* cq) {
+            return async_stubs[static_cast<size_t>(t)]->PrepareAsyncNeighbors(ctx, nr, cq);
+          },
+          [](const v1::NeighborsResponse&) { return true; });
+    }
+    if (a.failed) exit(1);
+    Result r;
+    r.ops_per_s = static_cast<double>(a.calls) / a.elapsed_s;
+    r.p50_us = a.latency.Quantile(0.5) * 1e6;
+    r.p99_us = a.latency.Quantile(0.99) * 1e6;
+    r.p999_us = a.latency.Quantile(0.999) * 1e6;
+    return r;
+  };
+  // Each measurement with the server's and the client's CPU per call.
+  auto with_cpu = [&](const std::function<Result()>& measure) {
+    const double server0 = ProcessCpuSeconds(proc.pid()), client0 = ProcessCpuSeconds();
+    Result r = measure();
+    const double calls = r.ops_per_s * absl::GetFlag(FLAGS_seconds);
+    if (calls > 0) {
+      r.server_cpu_us = (ProcessCpuSeconds(proc.pid()) - server0) / calls * 1e6;
+      r.client_cpu_us = (ProcessCpuSeconds() - client0) / calls * 1e6;
+    }
+    return r;
+  };
   // Warm up the connections.
-  for (int t : thread_counts) over_grpc("get", t);
+  for (int t : thread_counts) {
+    over_grpc("get", t);
+    over_grpc_async("get", t);
+  }
   for (int rep = 0; rep < reps; ++rep) {
     for (const char* op : {"get", "neighbors"}) {
       for (int t : thread_counts) {
-        Result r = over_grpc(op, t);
-        fprintf(stderr, "rep %d grpc %-9s threads %d: %.0f ops/s p50 %.1f us p99 %.1f us\n", rep, op, t,
-                r.ops_per_s, r.p50_us, r.p99_us);
+        Result r = with_cpu([&] { return over_grpc(op, t); });
+        fprintf(stderr, "rep %d grpc %-9s threads %d: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
+                rep, op, t, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
         cells[{"gRPC loopback", op, t}].push_back(r);
+        r = with_cpu([&] { return over_grpc_async(op, t); });
+        fprintf(stderr, "rep %d grpc-async %-9s in flight %d: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
+                rep, op, t, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
+        cells[{"gRPC loopback, async client", op, t}].push_back(r);
       }
     }
   }
   proc.Stop(SIGTERM);
 
   printf("Medians over %d repetitions of %.1f s each.\n\n", reps, absl::GetFlag(FLAGS_seconds));
-  printf("| mode | operation | client threads | ops/s | p50 us | p99 us | p99.9 us |\n");
-  printf("|---|---|---:|---:|---:|---:|---:|\n");
-  for (const char* mode : {"in process", "gRPC loopback"}) {
+  printf("| mode | operation | calls in flight | ops/s | p50 us | p99 us | p99.9 us | server CPU us/call | client CPU us/call |\n");
+  printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (const char* mode : {"in process", "gRPC loopback", "gRPC loopback, async client"}) {
     for (const char* op : {"get", "neighbors"}) {
       for (int t : thread_counts) {
         auto& v = cells[{mode, op, t}];
@@ -246,9 +310,12 @@ int main(int argc, char** argv) {
           for (auto& r : v) x.push_back(r.*f);
           return Median(x);
         };
-        printf("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f |\n", mode,
+        std::string cpu = std::string(mode) == "in process"
+                              ? " | "
+                              : absl::StrFormat("%.1f | %.1f", med(&Result::server_cpu_us), med(&Result::client_cpu_us));
+        printf("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s |\n", mode,
                std::string(op) == "get" ? "get-by-id" : "neighbors", t, med(&Result::ops_per_s),
-               med(&Result::p50_us), med(&Result::p99_us), med(&Result::p999_us));
+               med(&Result::p50_us), med(&Result::p99_us), med(&Result::p999_us), cpu.c_str());
       }
     }
   }

@@ -5,7 +5,11 @@
 #   search          the default mode, HYBRID (hybrid embeds; storage: vector + BM25, fused)
 #   search_meaning  mode VECTOR (what a text search was before keyword search)
 #   search_keyword  mode KEYWORD (api -> storage BM25, nothing embedded)
-#   bench/search_modes_bench.sh [BUILD_DIR]      CONCURRENCY (default 1,8,32), DURATION_S (4)
+# Each op runs on its own, and the CPU each service spent per search in it (from /proc, over the
+# whole op: warm-up and every concurrency) is printed after the table, so where a search's time
+# goes can be read per service even when the shared machine's load moves the rates.
+#   bench/search_modes_bench.sh [BUILD_DIR]      CONCURRENCY (default 1,8,32), DURATION_S (4),
+#                                                QUANTIZATION (none or int8; default none)
 set -euo pipefail
 BUILD_DIR="${1:-build}"
 CONCURRENCY="${CONCURRENCY:-1,8,32}"
@@ -16,7 +20,7 @@ source "$(dirname "$0")/suite_lib.sh"
 export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
-"${LOAD[@]}" --load=100000 --ops=get --concurrency=1 --duration_s=1 > "$WORK/load.txt"
+"${LOAD[@]}" --load=100000 --quantization="${QUANTIZATION:-none}" --ops=get --concurrency=1 --duration_s=1 > "$WORK/load.txt"
 # Wait for the HNSW indexer so every mode searches the same, fully indexed data.
 for _ in $(seq 1 600); do
   indexed=$(curl -fsS "http://127.0.0.1:$SH/metrics" |
@@ -25,6 +29,25 @@ for _ in $(seq 1 600); do
   sleep 1
 done
 echo "indexed: ${indexed:-0}; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-"${LOAD[@]}" --known_ids=100000 --ops=search,search_meaning,search_keyword \
-  --concurrency="$CONCURRENCY" --duration_s="$DURATION_S" --warmup_s=1
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
+services=(storage hybrid api)  # pids[0..2], in the order suite_start_core started them
+cpu_report=()
+echo "| op | concurrency | ops/s | p50 ms | p95 ms | p99 ms | errors |"
+echo "|---|---:|---:|---:|---:|---:|---|"
+for op in search search_meaning search_keyword; do
+  before=()
+  for i in 0 1 2; do before+=("$(cpu_ticks "${pids[i]}")"); done
+  "${LOAD[@]}" --known_ids=100000 --ops="$op" --concurrency="$CONCURRENCY" \
+    --duration_s="$DURATION_S" --warmup_s=1 --json="$WORK/$op.json" | grep -E "^\| $op "
+  # Searches during the whole op, warm-ups included (each at its cell's measured rate).
+  calls=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1]))
+print(round(sum(c['ops_per_s'] * (c['seconds'] + j['warmup_s']) for c in j['cells'])))" "$WORK/$op.json")
+  line="$op, CPU per search:"
+  for i in 0 1 2; do
+    ticks=$(($(cpu_ticks "${pids[i]}") - before[i]))
+    line+=" ${services[i]} $(python3 -c "print(f'{$ticks / $(getconf CLK_TCK) / max($calls, 1) * 1e6:.0f}')") us"
+  done
+  cpu_report+=("$line (~$calls searches)")
+done
+printf '%s\n' "${cpu_report[@]}"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -6,17 +6,22 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <fstream>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -283,6 +288,115 @@ class StorageProcess {
   Clock::time_point spawn_time_;
   std::shared_ptr<grpc::Channel> channel_;
 };
+
+// CPU seconds (user + system, all threads) a process has used so far: `pid` from /proc, or this
+// process (pid 0) from getrusage. The difference across a measurement, divided by its calls, is
+// the CPU each call cost that side, which the shared machine's load changes far less than rates.
+inline double ProcessCpuSeconds(pid_t pid = 0) {
+  if (pid == 0) {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+  }
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(f, line);
+  size_t close_paren = line.rfind(')');  // the command name may hold spaces
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close_paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15 are utime and stime
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) stime = std::atof(field.c_str());
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A closed-loop load of asynchronous unary gRPC calls: `threads` client threads, each with its
+// own completion queue, together keep `inflight` calls outstanding (spread evenly) until
+// `seconds` have passed or `next` has no more requests; each completion is checked, timed and
+// replaced by the next call. This is how a production client holds many requests in flight;
+// a thread blocked per call (the synchronous stub) costs the client several times more CPU,
+// which on a shared 2-core machine is taken from the server being measured.
+//
+// next(thread, &req): fills the next request (built before its call is timed); false = no more.
+// prepare(thread, &ctx, req, &cq): returns the call, not yet started (stub->PrepareAsyncX).
+// check(resp): false fails the run.
+struct AsyncLoadResult {
+  int64_t calls = 0;
+  bool failed = false;
+  double elapsed_s = 0;
+  Latencies latency;
+};
+
+template <class Req, class Resp>
+AsyncLoadResult RunAsyncUnary(
+    int threads, int inflight, double seconds, const std::function<bool(int, Req*)>& next,
+    const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
+        int, grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>& prepare,
+    const std::function<bool(const Resp&)>& check) {
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+    Clock::time_point t0;
+  };
+  std::atomic<bool> failed{false};
+  std::vector<Latencies> lat(static_cast<size_t>(threads));
+  const auto t_begin = Clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      grpc::CompletionQueue cq;
+      auto issue = [&]() -> bool {
+        if (failed.load(std::memory_order_relaxed) || SecondsSince(t_begin) >= seconds) return false;
+        auto* c = new Call;
+        if (!next(t, &c->req)) {
+          delete c;
+          return false;
+        }
+        c->t0 = Clock::now();
+        c->reader = prepare(t, &c->ctx, c->req, &cq);
+        c->reader->StartCall();
+        c->reader->Finish(&c->resp, &c->status, c);
+        return true;
+      };
+      int mine = inflight / threads + (t < inflight % threads ? 1 : 0);
+      int outstanding = 0;
+      for (int i = 0; i < mine && issue(); ++i) ++outstanding;
+      void* tag;
+      bool ok;
+      while (outstanding > 0 && cq.Next(&tag, &ok)) {
+        auto* c = static_cast<Call*>(tag);
+        --outstanding;
+        if (!ok || !c->status.ok() || !check(c->resp)) {
+          if (!failed.exchange(true)) {
+            fprintf(stderr, "async call failed: %d %s\n", c->status.error_code(),
+                    c->status.error_message().c_str());
+          }
+        } else {
+          lat[static_cast<size_t>(t)].Add(SecondsSince(c->t0));
+        }
+        delete c;
+        if (issue()) ++outstanding;
+      }
+      cq.Shutdown();
+      while (cq.Next(&tag, &ok)) {
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  AsyncLoadResult r;
+  r.elapsed_s = SecondsSince(t_begin);
+  r.failed = failed.load();
+  for (auto& l : lat) r.latency.Merge(l);
+  r.calls = static_cast<int64_t>(r.latency.s.size());
+  return r;
+}
 
 // Value of the first sample line starting with `name` (+ space or '{') in Prometheus text.
 inline double PromValue(const std::string& text, const std::string& name) {
