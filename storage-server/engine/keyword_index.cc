@@ -331,6 +331,21 @@ void KeywordIndex::Retire(uint32_t doc, uint64_t dead) {
   }
 }
 
+absl::flat_hash_map<uint32_t, KeywordIndex::Match> KeywordIndex::Scores::Lookup(
+    absl::Span<const uint32_t> numbers) const {
+  absl::flat_hash_map<uint32_t, Match> out;
+  if (numbers.empty()) return out;
+  uint64_t mask = 0;  // a one-word filter, so most entries cost one test
+  for (uint32_t n : numbers) mask |= uint64_t{1} << (n & 63);
+  const absl::flat_hash_set<uint32_t> wanted(numbers.begin(), numbers.end());
+  for (const Entry& e : entries_) {
+    if ((mask >> (e.concept_number & 63) & 1) != 0 && wanted.contains(e.concept_number)) {
+      out.emplace(e.concept_number, e.match);
+    }
+  }
+  return out;
+}
+
 KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, uint64_t seq,
                                          double* query_idf) const {
   Scores scores;
@@ -349,18 +364,25 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
     norms[f] = {weight, 1.0 - b, b / avgdl};
   }
   struct Hit {
+    uint32_t doc;
     uint32_t concept_number;
     double x;  // the document's field-weighted, length-normalised term frequency
   };
-  // First every term's visible postings (so the score map is sized once), then the scores.
+  // First every term's visible postings, in ascending document order (oldest block first: Add
+  // numbers documents in order), since a term's IDF needs the count of them.
   std::vector<std::vector<Hit>> matches(terms.size());
+  std::vector<const Block*> chain;
   size_t total = 0;
-  auto idf_of = [&](double n) { return std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5))); };
   for (size_t i = 0; i < terms.size(); ++i) {
     std::optional<uint32_t> t = FindTerm(terms[i]);
     if (!t) continue;
+    chain.clear();
     for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
          b = b->older) {
+      chain.push_back(b);
+    }
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      const Block* b = *it;
       const uint32_t count = b->count.load(std::memory_order_acquire);
       const Posting* p = b->postings();
       for (uint32_t j = 0; j < count;) {
@@ -374,21 +396,64 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
           const FieldNorm& n = norms[p[j].field];
           x += n.weight * p[j].tf / (n.c0 + n.c1 * FieldLength(doc, p[j].field));
         }
-        if (visible) matches[i].push_back({d.concept_number.load(std::memory_order_relaxed), x});
+        if (visible) matches[i].push_back({doc, d.concept_number.load(std::memory_order_relaxed), x});
       }
     }
     total += matches[i].size();
   }
-  scores.reserve(total);
-  for (const std::vector<Hit>& term_matches : matches) {
+  std::vector<double> idfs(terms.size());
+  for (size_t i = 0; i < terms.size(); ++i) {
     // A term no visible document holds weighs as one only one document holds.
-    const double idf = idf_of(static_cast<double>(std::max<size_t>(term_matches.size(), 1)));
-    if (query_idf != nullptr) *query_idf += idf;
-    for (const Hit& m : term_matches) {
-      Match& out = scores[m.concept_number];
-      out.bm25 += idf * m.x * (kK1 + 1.0) / (m.x + kK1);
-      out.matched_idf += idf;
+    const double n = static_cast<double>(std::max<size_t>(matches[i].size(), 1));
+    idfs[i] = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
+    if (query_idf != nullptr) *query_idf += idfs[i];
+  }
+  if (total == 0) return scores;
+
+  // Then the scores, a window of documents at a time: every term adds its hits in the window to
+  // a dense array (small enough for the cache, and written in ascending order), whose touched
+  // slots are then collected. A hash map keyed by document cost a cache miss per hit.
+  constexpr uint32_t kWindow = 1u << 14;
+  struct Slot {
+    Match match;
+    uint32_t concept_number;
+    bool touched;
+  };
+  thread_local std::vector<Slot> window;  // kWindow slots, reused by each query on this thread
+  if (window.empty()) window.assign(kWindow, Slot{{}, 0, false});
+  std::vector<uint32_t> touched;
+  touched.reserve(std::min<size_t>(total, kWindow));
+  std::vector<size_t> cursor(terms.size(), 0);
+  scores.entries_.reserve(total);
+  while (true) {
+    uint64_t first = UINT64_MAX;  // the lowest document no window has taken yet
+    for (size_t i = 0; i < terms.size(); ++i) {
+      if (cursor[i] < matches[i].size()) first = std::min<uint64_t>(first, matches[i][cursor[i]].doc);
     }
+    if (first == UINT64_MAX) break;
+    const uint64_t base = first - first % kWindow;
+    for (size_t i = 0; i < terms.size(); ++i) {
+      const std::vector<Hit>& hits = matches[i];
+      const double idf = idfs[i];
+      size_t& c = cursor[i];
+      for (; c < hits.size() && hits[c].doc < base + kWindow; ++c) {
+        const Hit& m = hits[c];
+        Slot& slot = window[m.doc - base];
+        if (!slot.touched) {
+          slot.touched = true;
+          slot.concept_number = m.concept_number;
+          touched.push_back(static_cast<uint32_t>(m.doc - base));
+        }
+        slot.match.bm25 += idf * m.x * (kK1 + 1.0) / (m.x + kK1);
+        slot.match.matched_idf += idf;
+      }
+    }
+    for (uint32_t offset : touched) {
+      Slot& slot = window[offset];
+      scores.entries_.push_back({slot.concept_number, slot.match});
+      slot = Slot{{}, 0, false};
+    }
+    touched.clear();
   }
   return scores;
 }

@@ -91,11 +91,29 @@ class KeywordIndex {
     double bm25 = 0;
     double matched_idf = 0;
   };
-  // Every document visible at `seq` that holds at least one of `terms`, keyed by concept number
+  // The documents a query matched, one per concept, in no particular order.
+  class Scores {
+   public:
+    struct Entry {
+      uint32_t concept_number;
+      Match match;
+    };
+    size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+    std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
+    std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+    // The matches of those of `numbers` that are here, in one pass over the entries.
+    absl::flat_hash_map<uint32_t, Match> Lookup(absl::Span<const uint32_t> numbers) const;
+
+   private:
+    friend class KeywordIndex;
+    std::vector<Entry> entries_;
+  };
+  // Every document visible at `seq` that holds at least one of `terms`, with its concept number
   // (one visible version per concept). `query_idf`, when given, receives the IDF summed over all
   // of `terms`, a term no document holds counting as if one did: matched_idf / query_idf is the
   // share of the query's word weight a document holds (1 = every word; rare words weigh most).
-  using Scores = absl::flat_hash_map<uint32_t, Match>;
+  // Each document's score adds its terms' shares in the order of `terms`.
   Scores Score(const std::vector<std::string>& terms, uint64_t seq,
                double* query_idf = nullptr) const;
 

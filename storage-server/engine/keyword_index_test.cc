@@ -5,10 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <map>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/text/tokenizer.h"
@@ -22,6 +25,17 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
+
+// Score's matches keyed by concept number (each concept has one visible version).
+using ScoreMap = absl::flat_hash_map<uint32_t, KeywordIndex::Match>;
+ScoreMap Scored(const KeywordIndex& index, const std::vector<std::string>& terms, uint64_t seq,
+                double* query_idf = nullptr) {
+  ScoreMap out;
+  for (const auto& [number, match] : index.Score(terms, seq, query_idf)) {
+    EXPECT_TRUE(out.emplace(number, match).second) << "concept " << number << " twice";
+  }
+  return out;
+}
 
 TEST(KeywordIndexTest, QueryTermsAreLowercasedDistinctAndBounded) {
   EXPECT_THAT(KeywordIndex::QueryTerms("What is a Ptarmigan? a PTARMIGAN!"),
@@ -61,7 +75,7 @@ TEST(KeywordIndexTest, ScoresAreBm25) {
     corpus.push_back(text::TokenizeText(contents[i], /*lowercase=*/true));
   }
   const std::vector<std::string> query = KeywordIndex::QueryTerms("egg bird HEN");
-  KeywordIndex::Scores scores = index.Score(query, 1);
+  ScoreMap scores = Scored(index, query, 1);
   ASSERT_EQ(scores.size(), 4u);  // docs 0, 1, 2, 5
   for (const auto& [number, score] : scores) {
     EXPECT_NEAR(score.bm25, Bm25(query, corpus[number], corpus), 1e-9) << contents[number];
@@ -126,7 +140,7 @@ TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
   };
   for (const char* q : {"bank", "water bank", "financial institution", "river"}) {
     const std::vector<std::string> terms = KeywordIndex::QueryTerms(q);
-    KeywordIndex::Scores scores = index.Score(terms, 1);
+    ScoreMap scores = Scored(index, terms, 1);
     for (uint32_t d = 0; d < docs.size(); ++d) {
       const double want = expected(terms, d);
       if (want == 0) {
@@ -138,17 +152,17 @@ TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
     }
   }
   // The word as a whole lemma beats the word inside compound lemmas, which content alone does not.
-  KeywordIndex::Scores bank = index.Score({"bank"}, 1);
+  ScoreMap bank = Scored(index, {"bank"}, 1);
   EXPECT_GT(bank[0].bm25, bank[1].bm25);
   KeywordIndex content_only;
   for (uint32_t i = 0; i < docs.size(); ++i) content_only.Add(i, {docs[i].content}, 1);
-  KeywordIndex::Scores plain = content_only.Score({"bank"}, 1);
+  ScoreMap plain = Scored(content_only, {"bank"}, 1);
   EXPECT_LT(plain[0].bm25, plain[1].bm25);
 
   // Retiring a document takes its attribute tokens out of the field's mean length too.
   index.Retire(1, 2);
   EXPECT_EQ(index.live_documents(), docs.size() - 1);
-  KeywordIndex::Scores after = index.Score({"bank"}, 2);
+  ScoreMap after = Scored(index, {"bank"}, 2);
   EXPECT_FALSE(after.contains(1));
   EXPECT_TRUE(after.contains(0));
 }
@@ -162,13 +176,13 @@ TEST(KeywordIndexTest, AWordInEveryFieldOfTheFirstDocument) {
   const std::vector<absl::string_view> texts(8, "owl");
   index.Add(0, texts, 1);
   index.Add(1, {"owl owl"}, 1);
-  KeywordIndex::Scores scores = index.Score({"owl"}, 1);
+  ScoreMap scores = Scored(index, {"owl"}, 1);
   ASSERT_EQ(scores.size(), 2u);
   // Document 0: x = 8 (b = 0 for the attributes, length = mean for the content); document 1: the
   // content only, twice the mean length.
   EXPECT_GT(scores[0].bm25, scores[1].bm25);
   index.Add(2, texts, 2);  // a second group of 8 after the first block
-  EXPECT_EQ(index.Score({"owl"}, 2).size(), 3u);
+  EXPECT_EQ(Scored(index, {"owl"}, 2).size(), 3u);
 }
 
 // matched_idf / query_idf: the share of the query's word weight a document holds.
@@ -179,13 +193,13 @@ TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
   index.Add(2, {"a duck is a bird"}, 1);
   index.Add(3, {"a goose"}, 1);
   double query_idf = 0;
-  KeywordIndex::Scores s = index.Score(KeywordIndex::QueryTerms("ptarmigan bird"), 1, &query_idf);
+  ScoreMap s = Scored(index, KeywordIndex::QueryTerms("ptarmigan bird"), 1, &query_idf);
   const double idf_ptarmigan = std::log((4 - 1 + 0.5) / 1.5), idf_bird = 1e-6;  // 2 of 4: log(1) = 0
   EXPECT_NEAR(query_idf, idf_ptarmigan + idf_bird, 1e-12);
   EXPECT_NEAR(s[0].matched_idf / query_idf, idf_ptarmigan / (idf_ptarmigan + idf_bird), 1e-12);
   EXPECT_NEAR(s[1].matched_idf / query_idf, idf_bird / query_idf, 1e-12);
   // A word no document holds weighs as a word one document holds, and nothing matches it.
-  s = index.Score(KeywordIndex::QueryTerms("ptarmigan zzz"), 1, &query_idf);
+  s = Scored(index, KeywordIndex::QueryTerms("ptarmigan zzz"), 1, &query_idf);
   EXPECT_NEAR(query_idf, 2 * idf_ptarmigan, 1e-12);
   EXPECT_NEAR(s[0].matched_idf / query_idf, 0.5, 1e-12);
 }
@@ -193,17 +207,17 @@ TEST(KeywordIndexTest, MatchedIdfIsTheShareOfTheQuerysWordWeight) {
 TEST(KeywordIndexTest, DocumentsAreVisibleFromBirthUntilRetired) {
   KeywordIndex index;
   const uint32_t first = index.Add(7, {"red apple"}, /*born=*/5);
-  EXPECT_THAT(index.Score({"apple"}, 4), IsEmpty());
-  EXPECT_THAT(index.Score({"apple"}, 5), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
+  EXPECT_THAT(Scored(index, {"apple"}, 4), IsEmpty());
+  EXPECT_THAT(Scored(index, {"apple"}, 5), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   // An update at 8: the old version is visible before 8, the new one from 8 on.
   index.Retire(first, 8);
   index.Add(7, {"green pear"}, 8);
-  EXPECT_THAT(index.Score({"apple"}, 7), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
-  EXPECT_THAT(index.Score({"pear"}, 7), IsEmpty());
-  EXPECT_THAT(index.Score({"apple"}, 8), IsEmpty());
-  EXPECT_THAT(index.Score({"pear"}, 8), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
+  EXPECT_THAT(Scored(index, {"apple"}, 7), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
+  EXPECT_THAT(Scored(index, {"pear"}, 7), IsEmpty());
+  EXPECT_THAT(Scored(index, {"apple"}, 8), IsEmpty());
+  EXPECT_THAT(Scored(index, {"pear"}, 8), UnorderedElementsAre(Pair(7, testing::Field(&KeywordIndex::Match::bm25, testing::Gt(0)))));
   EXPECT_EQ(index.live_documents(), 1u);
-  EXPECT_THAT(index.Score({"unknown"}, 100), IsEmpty());
+  EXPECT_THAT(Scored(index, {"unknown"}, 100), IsEmpty());
 }
 
 // Readers score while the writer adds documents into growing posting blocks: every reader sees
@@ -218,7 +232,7 @@ TEST(KeywordIndexTest, ReadersSeeExactlyTheirSequenceWhileTheWriterAdds) {
     readers.emplace_back([&] {
       while (published.load(std::memory_order_acquire) < kDocs && !failed) {
         const uint64_t seq = published.load(std::memory_order_acquire);
-        const size_t seen = index.Score({"common"}, seq).size();
+        const size_t seen = Scored(index, {"common"}, seq).size();
         if (seen != seq) failed = true;
       }
     });
@@ -229,7 +243,7 @@ TEST(KeywordIndexTest, ReadersSeeExactlyTheirSequenceWhileTheWriterAdds) {
   }
   for (std::thread& r : readers) r.join();
   EXPECT_FALSE(failed);
-  EXPECT_EQ(index.Score({"common"}, kDocs).size(), kDocs);
+  EXPECT_EQ(Scored(index, {"common"}, kDocs).size(), kDocs);
   EXPECT_EQ(index.term_count(), kDocs + 1);
 }
 
@@ -265,7 +279,7 @@ TEST(KeywordIndexTest, AgreesWithSqliteFts5) {
   }
   for (const char* q : {"egg", "yolk shell", "grouse feather wing", "the egg of a hen"}) {
     const std::vector<std::string> terms = KeywordIndex::QueryTerms(q);
-    KeywordIndex::Scores ours = index.Score(terms, 1);
+    ScoreMap ours = Scored(index, terms, 1);
     sqlite3_stmt* stmt = nullptr;
     const std::string sql = absl::StrCat("SELECT rowid, -bm25(docs) FROM docs WHERE docs MATCH '",
                                          absl::StrJoin(terms, " OR "), "'");
@@ -282,6 +296,124 @@ TEST(KeywordIndexTest, AgreesWithSqliteFts5) {
     EXPECT_EQ(rows, ours.size()) << q;
   }
   sqlite3_close(db);
+}
+
+// Random documents across several of Score's windows of documents (with updates and deletes, so
+// retired versions sit among live ones), queried at several sequences: every visible match is
+// found once, with the score a direct computation of BM25 gives, and Lookup finds what Score found.
+TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
+  std::mt19937 rng(7);
+  std::vector<std::string> vocabulary;
+  for (int w = 0; w < 400; ++w) vocabulary.push_back(absl::StrCat("w", w));
+  // Word w is drawn with weight 1/(w+1): a few words are in most documents, most are rare.
+  std::vector<double> weights;
+  for (int w = 0; w < 400; ++w) weights.push_back(1.0 / (w + 1));
+  std::discrete_distribution<int> word(weights.begin(), weights.end());
+  struct Version {
+    uint32_t concept_number;
+    std::vector<std::string> tokens;
+    uint64_t born, dead = UINT64_MAX;
+  };
+  std::vector<Version> docs;  // by document number
+  std::map<uint32_t, uint32_t> current;  // concept -> its live document
+  KeywordIndex index;
+  uint64_t seq = 0;
+  auto add = [&](uint32_t concept_number) {
+    ++seq;
+    if (auto it = current.find(concept_number); it != current.end()) {
+      index.Retire(it->second, seq);
+      docs[it->second].dead = seq;
+    }
+    Version v{concept_number, {}, seq};
+    const int n = 2 + static_cast<int>(rng() % 7);
+    for (int i = 0; i < n; ++i) v.tokens.push_back(vocabulary[static_cast<size_t>(word(rng))]);
+    const std::string text = absl::StrJoin(v.tokens, " ");
+    const uint32_t doc = index.Add(concept_number, {text}, seq);
+    ASSERT_EQ(doc, docs.size());
+    current[concept_number] = doc;
+    docs.push_back(std::move(v));
+  };
+  for (uint32_t c = 0; c < 30000; ++c) add(c);
+  const uint64_t before_updates = seq;
+  for (int i = 0; i < 12000; ++i) add(static_cast<uint32_t>(rng() % 30000));
+  for (int i = 0; i < 2000; ++i) {  // deletes
+    const uint32_t c = static_cast<uint32_t>(rng() % 30000);
+    auto it = current.find(c);
+    if (it == current.end()) continue;
+    index.Retire(it->second, ++seq);
+    docs[it->second].dead = seq;
+    current.erase(it);
+  }
+  ASSERT_GT(docs.size(), 2u * (1u << 14));  // three of Score's windows of 2^14 documents
+
+  // N and the mean length are the live documents' (the writer's numbers), n(t) the visible ones'.
+  double live = 0, live_tokens = 0;
+  for (const Version& v : docs) {
+    if (v.dead == UINT64_MAX) {
+      live += 1;
+      live_tokens += static_cast<double>(v.tokens.size());
+    }
+  }
+  const double avgdl = live_tokens / live;
+  for (uint64_t at : {before_updates / 3, before_updates + 5000, seq}) {
+    for (int q = 0; q < 12; ++q) {
+      std::vector<std::string> terms;
+      const int n = 1 + static_cast<int>(rng() % 5);
+      for (int i = 0; i < n; ++i) terms.push_back(vocabulary[static_cast<size_t>(word(rng))]);
+      if (q == 0) terms.push_back("absent");
+      terms = KeywordIndex::QueryTerms(absl::StrJoin(terms, " "));
+      std::vector<double> idf;
+      double want_query_idf = 0;
+      for (const std::string& t : terms) {
+        double holders = 0;
+        for (const Version& v : docs) {
+          if (v.born <= at && v.dead > at && std::count(v.tokens.begin(), v.tokens.end(), t) > 0) {
+            holders += 1;
+          }
+        }
+        holders = std::max(holders, 1.0);
+        idf.push_back(std::max(1e-6, std::log((live - holders + 0.5) / (holders + 0.5))));
+        want_query_idf += idf.back();
+      }
+      ScoreMap want;
+      for (const Version& v : docs) {
+        if (v.born > at || v.dead <= at) continue;
+        for (size_t i = 0; i < terms.size(); ++i) {
+          const double tf = static_cast<double>(std::count(v.tokens.begin(), v.tokens.end(), terms[i]));
+          if (tf == 0) continue;
+          const double x = tf / (1 - KeywordIndex::kB + KeywordIndex::kB * v.tokens.size() / avgdl);
+          KeywordIndex::Match& m = want[v.concept_number];
+          m.bm25 += idf[i] * x * (KeywordIndex::kK1 + 1) / (x + KeywordIndex::kK1);
+          m.matched_idf += idf[i];
+        }
+      }
+      double query_idf = 0;
+      const std::string label = absl::StrCat(absl::StrJoin(terms, " "), " at ", at);
+      const KeywordIndex::Scores scores = index.Score(terms, at, &query_idf);
+      EXPECT_NEAR(query_idf, want_query_idf, 1e-9 * want_query_idf) << label;
+      ScoreMap got;
+      for (const auto& [number, match] : scores) {
+        ASSERT_TRUE(got.emplace(number, match).second) << label << ": concept " << number << " twice";
+      }
+      ASSERT_EQ(got.size(), want.size()) << label;
+      for (const auto& [number, m] : want) {
+        auto it = got.find(number);
+        ASSERT_TRUE(it != got.end()) << label << ": concept " << number << " missing";
+        EXPECT_NEAR(it->second.bm25, m.bm25, 1e-9 * m.bm25) << label << ": concept " << number;
+        EXPECT_NEAR(it->second.matched_idf, m.matched_idf, 1e-9 * m.matched_idf) << label;
+      }
+      // Lookup: the matched concepts it is asked for, and nothing for the others.
+      std::vector<uint32_t> asked = {29999, 0, 12345};
+      for (auto it = want.begin(); it != want.end() && asked.size() < 10; ++it) asked.push_back(it->first);
+      const absl::flat_hash_map<uint32_t, KeywordIndex::Match> looked = scores.Lookup(asked);
+      for (uint32_t number : asked) {
+        EXPECT_EQ(looked.contains(number), want.contains(number)) << label << ": " << number;
+        if (looked.contains(number)) {
+          EXPECT_EQ(looked.at(number).bm25, got[number].bm25);
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -474,6 +474,13 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
       vector_score[slot_record(missing_slots[i])->concept_number] = scores[i];
     }
   }
+  // The keyword matches of the results (KEYWORD's come from its own list, but one pass is cheap).
+  absl::flat_hash_map<uint32_t, KeywordIndex::Match> keyword_match;
+  if (has_text) {
+    std::vector<uint32_t> numbers;
+    for (const auto& [score, r] : ranked) numbers.push_back(r->concept_number);
+    keyword_match = keyword_scores.Lookup(numbers);
+  }
   v1::SearchResponse response;
   for (const auto& [score, r] : ranked) {
     v1::SearchResult* out = response.add_results();
@@ -483,9 +490,8 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
       out->set_vector_score(it->second);
     }
     if (has_text) {
-      auto it = keyword_scores.find(r->concept_number);
-      const KeywordIndex::Match match =
-          it == keyword_scores.end() ? KeywordIndex::Match() : it->second;
+      auto it = keyword_match.find(r->concept_number);
+      const KeywordIndex::Match match = it == keyword_match.end() ? KeywordIndex::Match() : it->second;
       out->set_keyword_score(static_cast<float>(match.bm25));
       out->set_keyword_match(query_idf > 0 ? static_cast<float>(match.matched_idf / query_idf) : 0);
     }
