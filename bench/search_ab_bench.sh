@@ -21,16 +21,8 @@ source "$(dirname "$0")/suite_lib.sh"
 export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
-"${LOAD[@]}" --load=100000 --ops=get --concurrency=1 --duration_s=1 > "$WORK/load.txt"
-for _ in $(seq 1 600); do
-  indexed=$(curl -fsS "http://127.0.0.1:$SH/metrics" |
-    awk '/^engram_storage_indexed_vectors\{namespace="bench"\}/ {print int($2)}')
-  [[ "${indexed:-0}" -ge 100000 ]] && break
-  sleep 1
-done
-echo "indexed: ${indexed:-0}"
+suite_load_bench 100000
 ticks_per_s=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
 start_storage() {  # binary: replaces pids[0] (storage) on the same data and ports
   kill -TERM "${pids[0]}"
   wait "${pids[0]}" 2>/dev/null || true

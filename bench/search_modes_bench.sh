@@ -20,16 +20,7 @@ source "$(dirname "$0")/suite_lib.sh"
 export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
-"${LOAD[@]}" --load=100000 --quantization="${QUANTIZATION:-none}" --ops=get --concurrency=1 --duration_s=1 > "$WORK/load.txt"
-# Wait for the HNSW indexer so every mode searches the same, fully indexed data.
-for _ in $(seq 1 600); do
-  indexed=$(curl -fsS "http://127.0.0.1:$SH/metrics" |
-    awk '/^engram_storage_indexed_vectors\{namespace="bench"\}/ {print int($2)}')
-  [[ "${indexed:-0}" -ge 100000 ]] && break
-  sleep 1
-done
-echo "indexed: ${indexed:-0}; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
+suite_load_bench 100000 --quantization="${QUANTIZATION:-none}"
 services=(storage hybrid api)  # pids[0..2], in the order suite_start_core started them
 cpu_report=()
 echo "| op | concurrency | ops/s | p50 ms | p95 ms | p99 ms | errors |"

@@ -2,7 +2,8 @@
 # as scripts/run-local.sh does (durable storage, an API key file, default limits) on fixed ports
 # around PORT_BASE (default 56000), in WORK (a new temporary directory, removed on exit unless
 # KEEP_WORK is set; tests/testing/suite.sh). Sets KEY (an admin key), API_GRPC=127.0.0.1:<port> and
-# API_HTTP=http://127.0.0.1:<port>. API_FLAGS: extra engram-api flags.
+# API_HTTP=http://127.0.0.1:<port>. API_FLAGS: extra engram-api flags. Defines suite_load_bench (load
+# the search benchmarks' namespace and wait for its index) and cpu_ticks (a process's CPU so far).
 # shellcheck shell=bash
 PORT_BASE="${PORT_BASE:-56000}"
 # shellcheck source=tests/testing/suite.sh
@@ -16,3 +17,22 @@ suite_start_core "$BUILD_DIR"
 API_GRPC="127.0.0.1:$AG"
 API_HTTP="http://127.0.0.1:$AH"
 export KEY API_GRPC API_HTTP
+
+# Loads N concepts of random vocabulary into namespace "bench" through the api (api_load_bench's
+# load phase; extra arguments go to it), then waits until storage's HNSW index holds all N, so
+# every measurement after it searches the same, fully indexed data.
+suite_load_bench() {  # n [api_load_bench flags...]
+  local n="$1" indexed=0
+  shift
+  "$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC" --load="$n" "$@" --ops=get \
+    --concurrency=1 --duration_s=1 > "$WORK/load.txt"
+  for _ in $(seq 1 600); do
+    indexed=$(curl -fsS "http://127.0.0.1:$SH/metrics" |
+      awk '/^engram_storage_indexed_vectors\{namespace="bench"\}/ {print int($2)}')
+    [[ "${indexed:-0}" -ge "$n" ]] && break
+    sleep 1
+  done
+  echo "indexed: ${indexed:-0}; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process, in ticks
