@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Two engram-storage builds side by side in one suite, on the same data: a fresh suite
-# (bench/suite_lib.sh, durable storage, the api's response cache off), 100K concepts of random
-# vocabulary loaded through the api once, then ROUNDS rounds of: restart storage with binary A,
-# measure each mode, restart it with B, measure again. Each line gives the mode's rate, p95 and
-# the CPU per search of storage and of the api (from /proc, warm-up included). Use it to compare a
-# storage change on the whole search path without reloading between the two.
-#   bench/search_ab_bench.sh BUILD_DIR STORAGE_A STORAGE_B
-#       ROUNDS (default 2), MODES (default search,search_keyword), CONCURRENCY (8), DURATION_S (5)
+# Two builds side by side in one suite, on the same data: a fresh suite (bench/suite_lib.sh from
+# BUILD_DIR, durable storage, the api's response cache off), 100K concepts of random vocabulary
+# loaded through the api once, then ROUNDS rounds of: restart the SERVICES with build A's binaries,
+# measure each mode, restart them with build B's, measure again. Each line gives the mode's rate,
+# p95 and the CPU per search of each service (from /proc, warm-up included). Use it to compare a
+# change on the whole search path without reloading between the two.
+#   bench/search_ab_bench.sh BUILD_DIR BUILD_A BUILD_B      (build directories, or copies of their
+#       storage-server/engram-storage, services/hybrid/engram-hybrid, services/api/engram-api)
+#   SERVICES (storage, hybrid, api; comma-separated; default storage), ROUNDS (default 2),
+#   MODES (default search,search_keyword), CONCURRENCY (8), DURATION_S (5)
 set -euo pipefail
 BUILD_DIR="$1"
-A_BIN="$2"
-B_BIN="$3"
+A_DIR="$2"
+B_DIR="$3"
+SERVICES="${SERVICES:-storage}"
 ROUNDS="${ROUNDS:-2}"
 MODES="${MODES:-search,search_keyword}"
 CONCURRENCY="${CONCURRENCY:-8}"
@@ -23,33 +26,39 @@ LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
 suite_load_bench 100000
 ticks_per_s=$(getconf CLK_TCK)
-start_storage() {  # binary: replaces pids[0] (storage) on the same data and ports
-  kill -TERM "${pids[0]}"
-  wait "${pids[0]}" 2>/dev/null || true
-  "$1" --data_dir="$WORK/storage" --listen_address=127.0.0.1 --grpc_port="$SG" --http_port="$SH" \
-    >>"$WORK/storage.log" 2>&1 &
-  pids[0]=$!
-  wait_ready storage "$SH"
+# Restarts one service from build directory $2 on the same data and ports (pids[0..2] are storage,
+# hybrid and api, in the order suite_start_core started them).
+restart() {  # service build_dir
+  local i
+  case "$1" in storage) i=0 ;; hybrid) i=1 ;; api) i=2 ;; *) echo "unknown service $1" >&2; exit 2 ;; esac
+  kill -TERM "${pids[i]}"
+  wait "${pids[i]}" 2>/dev/null || true
+  "suite_start_$1" "$2"  # appends the new pid
+  pids[i]=${pids[-1]}
+  unset 'pids[-1]'
 }
+IFS=, read -r -a services <<< "$SERVICES"
 IFS=, read -r -a modes <<< "$MODES"
 for round in $(seq 1 "$ROUNDS"); do
   for side in A B; do
-    if [[ $side == A ]]; then start_storage "$A_BIN"; else start_storage "$B_BIN"; fi
+    dir=$A_DIR
+    [[ $side == B ]] && dir=$B_DIR
+    for service in "${services[@]}"; do restart "$service" "$dir"; done
     for op in "${modes[@]}"; do
-      storage0=$(cpu_ticks "${pids[0]}")
-      api0=$(cpu_ticks "${pids[2]}")
+      before=()
+      for i in 0 1 2; do before+=("$(cpu_ticks "${pids[i]}")"); done
       "${LOAD[@]}" --known_ids=100000 --ops="$op" --concurrency="$CONCURRENCY" \
         --duration_s="$DURATION_S" --warmup_s=1 --json="$WORK/$op.json" > /dev/null
-      storage_ticks=$(($(cpu_ticks "${pids[0]}") - storage0))
-      api_ticks=$(($(cpu_ticks "${pids[2]}") - api0))
-      python3 - "$WORK/$op.json" "$round" "$side" "$op" "$storage_ticks" "$api_ticks" "$ticks_per_s" <<'PY'
+      ticks=()
+      for i in 0 1 2; do ticks+=($(($(cpu_ticks "${pids[i]}") - before[i]))); done
+      python3 - "$WORK/$op.json" "$round" "$side" "$op" "$ticks_per_s" "${ticks[@]}" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 c = j["cells"][0]
 calls = c["ops_per_s"] * (c["seconds"] + j["warmup_s"])  # warm-up included, at the same rate
-per = lambda ticks: float(ticks) / float(sys.argv[7]) / max(calls, 1) * 1e6
+per = lambda ticks: float(ticks) / float(sys.argv[5]) / max(calls, 1) * 1e6
 print(f"round {sys.argv[2]} {sys.argv[3]} {sys.argv[4]}: {c['ops_per_s']:.0f} ops/s, p95 {c['p95_ms']:.1f} ms, "
-      f"CPU per search: storage {per(sys.argv[5]):.0f} us, api {per(sys.argv[6]):.0f} us")
+      f"CPU per search: storage {per(sys.argv[6]):.0f} us, hybrid {per(sys.argv[7]):.0f} us, api {per(sys.argv[8]):.0f} us")
 PY
     done
   done

@@ -62,21 +62,34 @@ await_ports() {  # log grpc_var http_var
 }
 
 suite_start_core() {  # build_dir
-  local build="$1"
-  "$build/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
-    --grpc_port="${SG:-0}" --http_port="${SH:-0}" >"$WORK/storage.log" 2>&1 &
+  suite_start_storage "$1"
+  suite_start_hybrid "$1"
+  suite_start_api "$1"
+}
+
+# One service each, from build_dir, on the ports in SG SH / HG HH / AG AH (free ones when unset);
+# appends its pid to `pids`. A bench restarts one on the same ports and data with a different build.
+suite_start_storage() {  # build_dir
+  "$1/storage-server/engram-storage" --data_dir="$WORK/storage" --listen_address=127.0.0.1 \
+    --grpc_port="${SG:-0}" --http_port="${SH:-0}" >>"$WORK/storage.log" 2>&1 &
   pids+=($!)
   await_ports "$WORK/storage.log" SG SH
   wait_ready storage "$SH"
-  "$build/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
-    --grpc_port="${HG:-0}" --http_port="${HH:-0}" >"$WORK/hybrid.log" 2>&1 &
+}
+
+suite_start_hybrid() {  # build_dir
+  "$1/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
+    --grpc_port="${HG:-0}" --http_port="${HH:-0}" >>"$WORK/hybrid.log" 2>&1 &
   pids+=($!)
   await_ports "$WORK/hybrid.log" HG HH
   wait_ready hybrid "$HH"
+}
+
+suite_start_api() {  # build_dir
   # shellcheck disable=SC2086  # API_FLAGS is a list of flags
-  "$build/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
+  "$1/services/api/engram-api" --storage_addr="127.0.0.1:$SG" --hybrid_addr="127.0.0.1:$HG" \
     --api_keys_file="$WORK/keys.json" --listen_address=127.0.0.1 --grpc_port="${AG:-0}" \
-    --http_port="${AH:-0}" ${API_FLAGS:-} >"$WORK/api.log" 2>&1 &
+    --http_port="${AH:-0}" ${API_FLAGS:-} >>"$WORK/api.log" 2>&1 &
   pids+=($!)
   await_ports "$WORK/api.log" AG AH
   wait_ready api "$AH" "${API_CACERT:-}"
