@@ -25,7 +25,6 @@ export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
 suite_load_bench 100000
-ticks_per_s=$(getconf CLK_TCK)
 # Restarts one service from build directory $2 on the same data and ports (pids[0..2] are storage,
 # hybrid and api, in the order suite_start_core started them).
 restart() {  # service build_dir
@@ -51,15 +50,9 @@ for round in $(seq 1 "$ROUNDS"); do
         --duration_s="$DURATION_S" --warmup_s=1 --json="$WORK/$op.json" > /dev/null
       ticks=()
       for i in 0 1 2; do ticks+=($(($(cpu_ticks "${pids[i]}") - before[i]))); done
-      python3 - "$WORK/$op.json" "$round" "$side" "$op" "$ticks_per_s" "${ticks[@]}" <<'PY'
-import json, sys
-j = json.load(open(sys.argv[1]))
-c = j["cells"][0]
-calls = c["ops_per_s"] * (c["seconds"] + j["warmup_s"])  # warm-up included, at the same rate
-per = lambda ticks: float(ticks) / float(sys.argv[5]) / max(calls, 1) * 1e6
-print(f"round {sys.argv[2]} {sys.argv[3]} {sys.argv[4]}: {c['ops_per_s']:.0f} ops/s, p95 {c['p95_ms']:.1f} ms, "
-      f"CPU per search: storage {per(sys.argv[6]):.0f} us, hybrid {per(sys.argv[7]):.0f} us, api {per(sys.argv[8]):.0f} us")
-PY
+      rate=$(python3 -c "import json,sys; c=json.load(open(sys.argv[1]))['cells'][0]
+print(f\"{c['ops_per_s']:.0f} ops/s, p95 {c['p95_ms']:.1f} ms\")" "$WORK/$op.json")
+      echo "round $round $side $op: $rate, CPU per search: $(cpu_per_search "$WORK/$op.json" "${ticks[@]}")"
     done
   done
 done

@@ -21,7 +21,6 @@ export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
 suite_load_bench 100000 --quantization="${QUANTIZATION:-none}"
-services=(storage hybrid api)  # pids[0..2], in the order suite_start_core started them
 cpu_report=()
 echo "| op | concurrency | ops/s | p50 ms | p95 ms | p99 ms | errors |"
 echo "|---|---:|---:|---:|---:|---:|---|"
@@ -30,15 +29,9 @@ for op in search search_meaning search_keyword; do
   for i in 0 1 2; do before+=("$(cpu_ticks "${pids[i]}")"); done
   "${LOAD[@]}" --known_ids=100000 --ops="$op" --concurrency="$CONCURRENCY" \
     --duration_s="$DURATION_S" --warmup_s=1 --json="$WORK/$op.json" | grep -E "^\| $op "
-  # Searches during the whole op, warm-ups included (each at its cell's measured rate).
-  calls=$(python3 -c "import json,sys; j=json.load(open(sys.argv[1]))
-print(round(sum(c['ops_per_s'] * (c['seconds'] + j['warmup_s']) for c in j['cells'])))" "$WORK/$op.json")
-  line="$op, CPU per search:"
-  for i in 0 1 2; do
-    ticks=$(($(cpu_ticks "${pids[i]}") - before[i]))
-    line+=" ${services[i]} $(python3 -c "print(f'{$ticks / $(getconf CLK_TCK) / max($calls, 1) * 1e6:.0f}')") us"
-  done
-  cpu_report+=("$line (~$calls searches)")
+  ticks=()
+  for i in 0 1 2; do ticks+=($(($(cpu_ticks "${pids[i]}") - before[i]))); done
+  cpu_report+=("$op, CPU per search: $(cpu_per_search "$WORK/$op.json" "${ticks[@]}")")
 done
 printf '%s\n' "${cpu_report[@]}"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,7 +3,8 @@
 # around PORT_BASE (default 56000), in WORK (a new temporary directory, removed on exit unless
 # KEEP_WORK is set; tests/testing/suite.sh). Sets KEY (an admin key), API_GRPC=127.0.0.1:<port> and
 # API_HTTP=http://127.0.0.1:<port>. API_FLAGS: extra engram-api flags. Defines suite_load_bench (load
-# the search benchmarks' namespace and wait for its index) and cpu_ticks (a process's CPU so far).
+# the search benchmarks' namespace and wait for its index), cpu_ticks (a process's CPU so far) and
+# cpu_per_search (each service's CPU per search of an api_load_bench run).
 # shellcheck shell=bash
 PORT_BASE="${PORT_BASE:-56000}"
 # shellcheck source=tests/testing/suite.sh
@@ -36,3 +37,15 @@ suite_load_bench() {  # n [api_load_bench flags...]
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process, in ticks
+
+# "storage N us, hybrid N us, api N us": each service's CPU ticks over an api_load_bench run
+# divided by the searches it made, warm-ups included (each at its cell's measured rate).
+cpu_per_search() {  # results.json storage_ticks hybrid_ticks api_ticks
+  python3 - "$@" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+calls = sum(c["ops_per_s"] * (c["seconds"] + j["warmup_s"]) for c in j["cells"])
+us = [float(t) / float(sys.argv[5]) / max(calls, 1) * 1e6 for t in sys.argv[2:5]]
+print(f"storage {us[0]:.0f} us, hybrid {us[1]:.0f} us, api {us[2]:.0f} us (~{calls:.0f} searches)")
+PY
+}
