@@ -107,6 +107,9 @@ class AsyncUnaryCall final : public CqTag {
   const Request& request() const { return request_; }
   Request* mutable_request() { return &request_; }
   Response* response() { return &response_; }
+  // The queue the call is served on: asynchronous work the handler starts (e.g. a downstream
+  // call, async_client.h) can complete on it and finish the call from its thread.
+  grpc::ServerCompletionQueue* queue() { return cq_; }
 
   // Sends response() (when `status` is OK) or the error, from the queue's thread.
   void Finish(const grpc::Status& status) {

@@ -31,10 +31,16 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engram/v1/engram.pb.h"
+
+namespace grpc {
+class CompletionQueue;
+}  // namespace grpc
 
 namespace engram::api {
 
@@ -98,6 +104,17 @@ class ApiCore {
                                                     const v1::SearchRequest& request) = 0;
   virtual absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
                                                     const v1::ReasonRequest& request) = 0;
+
+  // Search, asynchronously: `done` runs exactly once, either inline (an answer that needs no
+  // downstream call: a rejected request, a cached answer) or on `cq`'s thread, where downstream
+  // calls are started (every tag on `cq` is a grpcutil::CqTag: a ServerRunner async queue, or a
+  // grpcutil::LocalQueue). The default runs Search and calls `done` inline.
+  using SearchDone = absl::AnyInvocable<void(absl::StatusOr<v1::SearchResponse>) &&>;
+  virtual void SearchAsync(const RequestContext& ctx, const v1::SearchRequest& request,
+                           grpc::CompletionQueue* cq, SearchDone done) {
+    (void)cq;
+    std::move(done)(Search(ctx, request));
+  }
 
   // Streams (v1.1). The returned status ends the stream: an error before the first Write is the
   // call's error as for the unary calls; after it, the transport reports it in-band (gRPC: the

@@ -192,36 +192,49 @@ absl::Status EngramCore::MapDownstreamError(Dependency dependency, const char* m
 absl::Status EngramCore::CallDownstream(
     const Call& call, Dependency dependency, const char* method, bool idempotent,
     const std::function<grpc::Status(grpc::ClientContext*)>& fn) {
-  const int d = static_cast<int>(dependency);
   CircuitBreaker& breaker =
       dependency == Dependency::kStorage ? *deps_.storage_breaker : *deps_.hybrid_breaker;
-  metrics::Histogram* seconds = downstream_seconds_ != nullptr
-                                    ? &downstream_seconds_->Add({kDependencyNames[d], method})
-                                    : nullptr;
   int attempts = 0;
   return CallWithResilience(
       breaker, options_.retry, call.deadline, idempotent,
       [&](absl::Time attempt_deadline) -> absl::Status {
-        if (++attempts > 1 && retries_[d] != nullptr) retries_[d]->Increment();
-        const absl::Duration timeout = attempt_deadline - deps_.clock();
-        if (timeout <= absl::ZeroDuration()) {
-          return absl::DeadlineExceededError(
-              absl::StrCat(kDependencyNames[d], " ", method, ": deadline exceeded"));
-        }
-        grpc::ClientContext context;
-        grpcutil::PrepareClientContext(&context, timeout, call.ctx->correlation_id);
+        ASSIGN_OR_RETURN(std::unique_ptr<grpc::ClientContext> context,
+                         StartAttempt(call, dependency, method, attempt_deadline, &attempts));
         const absl::Time start = absl::Now();
-        grpc::Status status = fn(&context);
-        if (seconds != nullptr) seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
-        if (status.ok()) return absl::OkStatus();
-        absl::Status mapped = MapDownstreamError(dependency, method, status);
-        if (std::optional<status::ErrorDetail> detail = status::GetDetail(mapped);
-            detail.has_value() && detail->reason() == status::ErrorDetail::NAMESPACE_NOT_FOUND) {
-          ForgetNamespace(detail->namespace_());  // deleted (maybe re-created) behind our back
-        }
-        return mapped;
+        return EndAttempt(dependency, method, start, fn(context.get()));
       },
       deps_.sleep);
+}
+
+absl::StatusOr<std::unique_ptr<grpc::ClientContext>> EngramCore::StartAttempt(
+    const Call& call, Dependency dependency, const char* method, absl::Time attempt_deadline,
+    int* attempts) {
+  const int d = static_cast<int>(dependency);
+  if (++*attempts > 1 && retries_[d] != nullptr) retries_[d]->Increment();
+  const absl::Duration timeout = attempt_deadline - deps_.clock();
+  if (timeout <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(kDependencyNames[d], " ", method, ": deadline exceeded"));
+  }
+  auto context = std::make_unique<grpc::ClientContext>();
+  grpcutil::PrepareClientContext(context.get(), timeout, call.ctx->correlation_id);
+  return context;
+}
+
+absl::Status EngramCore::EndAttempt(Dependency dependency, const char* method, absl::Time start,
+                                    const grpc::Status& status) {
+  const int d = static_cast<int>(dependency);
+  if (downstream_seconds_ != nullptr) {
+    downstream_seconds_->Add({kDependencyNames[d], method})
+        .Observe(absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  if (status.ok()) return absl::OkStatus();
+  absl::Status mapped = MapDownstreamError(dependency, method, status);
+  if (std::optional<status::ErrorDetail> detail = status::GetDetail(mapped);
+      detail.has_value() && detail->reason() == status::ErrorDetail::NAMESPACE_NOT_FOUND) {
+    ForgetNamespace(detail->namespace_());  // deleted (maybe re-created) behind our back
+  }
+  return mapped;
 }
 
 absl::StatusOr<sv1::NamespaceInfo> EngramCore::FetchNamespace(const Call& call,
@@ -241,6 +254,26 @@ absl::StatusOr<sv1::NamespaceConfig> EngramCore::NamespaceConfig(const Call& cal
   if (std::optional<sv1::NamespaceConfig> hit = namespaces_.Get(ns)) return *std::move(hit);
   ASSIGN_OR_RETURN(sv1::NamespaceInfo info, FetchNamespace(call, ns));
   return info.config();
+}
+
+void EngramCore::NamespaceConfigAsync(
+    const Call& call, const std::string& ns, grpc::CompletionQueue* cq,
+    absl::AnyInvocable<void(absl::StatusOr<sv1::NamespaceConfig>) &&> done) {
+  if (std::optional<sv1::NamespaceConfig> hit = namespaces_.Get(ns)) {
+    return std::move(done)(*std::move(hit));
+  }
+  auto request = std::make_shared<sv1::GetNamespaceRequest>();
+  request->set_name(ns);
+  CallDownstreamAsync<sv1::NamespaceInfo>(
+      call, Dependency::kStorage, "GetNamespace", /*idempotent=*/true, cq,
+      [this, request](grpc::ClientContext* c, grpc::CompletionQueue* q) {
+        return deps_.storage->PrepareAsyncGetNamespace(c, *request, q);
+      },
+      [this, ns, done = std::move(done)](absl::Status status, sv1::NamespaceInfo info) mutable {
+        if (!status.ok()) return std::move(done)(std::move(status));
+        namespaces_.Put(ns, info.config());
+        std::move(done)(std::move(*info.mutable_config()));
+      });
 }
 
 void EngramCore::ForgetNamespace(const std::string& ns) { namespaces_.Invalidate(ns); }

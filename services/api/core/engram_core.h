@@ -54,14 +54,17 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/cache/ttl_cache.h"
+#include "common/grpc/async_client.h"
 #include "common/metrics/metrics.h"
 #include "common/sync/mutex.h"
 #include "engram/hybrid/v1/hybrid.grpc.pb.h"
@@ -147,6 +150,9 @@ class EngramCore final : public ApiCore {
                                             const v1::SearchRequest& request) override;
   absl::StatusOr<v1::ReasonResponse> Reason(const RequestContext& ctx,
                                             const v1::ReasonRequest& request) override;
+  // Search is SearchAsync run on a queue of its own (grpcutil::RunLocally): one implementation.
+  void SearchAsync(const RequestContext& ctx, const v1::SearchRequest& request,
+                   grpc::CompletionQueue* cq, SearchDone done) override;
 
   absl::Status ReasonStream(const RequestContext& ctx, const v1::ReasonRequest& request,
                             StreamSink<v1::ReasonEvent>* sink) override;
@@ -209,12 +215,44 @@ class EngramCore final : public ApiCore {
   template <typename Response, typename Fn>
   absl::StatusOr<Response> CachedOr(const std::string& ns, std::string_view kind,
                                     const google::protobuf::Message& normalised, Fn&& compute);
+  // CachedOr's two halves, for answers computed asynchronously. Where a computed answer goes:
+  // its key and the namespace generation read before computing it.
+  struct CacheSlot {
+    std::string key;
+    uint64_t generation = 0;
+  };
+  // The cached answer; on a miss, `*slot` is where to store the computed one (nullopt without a
+  // cache).
+  template <typename Response>
+  std::optional<Response> CacheLookup(const std::string& ns, std::string_view kind,
+                                      const google::protobuf::Message& normalised,
+                                      std::optional<CacheSlot>* slot);
+  void CacheStore(const std::string& ns, const std::optional<CacheSlot>& slot,
+                  const google::protobuf::Message& response);
 
   // One downstream call through the dependency's breaker (and retries when `idempotent`).
   // `fn` receives a ClientContext prepared with the correlation id and the attempt's deadline.
   absl::Status CallDownstream(const Call& call, Dependency dependency, const char* method,
                               bool idempotent,
                               const std::function<grpc::Status(grpc::ClientContext*)>& fn);
+  // The same, asynchronously, on `cq` (a ServerRunner async queue or a LocalQueue): `prepare(
+  // context, cq)` returns the stub's PrepareAsync<method> reader; `done` runs once, with the
+  // final status and the last attempt's response, on `cq`'s thread (inline when no attempt was
+  // made). Retry backoffs are timers on `cq`, not sleeps. `call.ctx` must outlive the call.
+  template <typename Response, typename Prepare>
+  void CallDownstreamAsync(const Call& call, Dependency dependency, const char* method,
+                           bool idempotent, grpc::CompletionQueue* cq, Prepare prepare,
+                           absl::AnyInvocable<void(absl::Status, Response) &&> done);
+  // The parts of one attempt both forms share: a ClientContext with the correlation id and the
+  // attempt's deadline (DEADLINE_EXCEEDED when none is left; counts retries), and the mapping of
+  // its outcome (latency metric, error mapping, namespace forgotten when storage says it is gone).
+  absl::StatusOr<std::unique_ptr<grpc::ClientContext>> StartAttempt(const Call& call,
+                                                                    Dependency dependency,
+                                                                    const char* method,
+                                                                    absl::Time attempt_deadline,
+                                                                    int* attempts);
+  absl::Status EndAttempt(Dependency dependency, const char* method, absl::Time start,
+                          const grpc::Status& status);
   absl::Status MapDownstreamError(Dependency dependency, const char* method,
                                   const grpc::Status& status) const;
 
@@ -223,6 +261,10 @@ class EngramCore final : public ApiCore {
   absl::StatusOr<storage::v1::NamespaceInfo> FetchNamespace(const Call& call, const std::string& ns);
   absl::StatusOr<storage::v1::NamespaceConfig> NamespaceConfig(const Call& call,
                                                                const std::string& ns);
+  // The same, asynchronously (CallDownstreamAsync's rules; inline on a cache hit).
+  void NamespaceConfigAsync(
+      const Call& call, const std::string& ns, grpc::CompletionQueue* cq,
+      absl::AnyInvocable<void(absl::StatusOr<storage::v1::NamespaceConfig>) &&> done);
   void ForgetNamespace(const std::string& ns);
   void InvalidateResponses(std::string_view ns);
 
@@ -247,5 +289,38 @@ class EngramCore final : public ApiCore {
   metrics::Counter* cache_hits_ = nullptr;
   metrics::Counter* cache_misses_ = nullptr;
 };
+
+template <typename Response, typename Prepare>
+void EngramCore::CallDownstreamAsync(const Call& call, Dependency dependency, const char* method,
+                                     bool idempotent, grpc::CompletionQueue* cq, Prepare prepare,
+                                     absl::AnyInvocable<void(absl::Status, Response) &&> done) {
+  CircuitBreaker& breaker =
+      dependency == Dependency::kStorage ? *deps_.storage_breaker : *deps_.hybrid_breaker;
+  auto response = std::make_shared<Response>();  // the last attempt's
+  auto attempts = std::make_shared<int>(0);
+  CallWithResilienceAsync(
+      breaker, options_.retry, call.deadline, idempotent,
+      [this, call, dependency, method, cq, prepare, response, attempts](
+          absl::Time attempt_deadline, StatusDone attempt_done) {
+        absl::StatusOr<std::unique_ptr<grpc::ClientContext>> context =
+            StartAttempt(call, dependency, method, attempt_deadline, attempts.get());
+        if (!context.ok()) return std::move(attempt_done)(context.status());
+        const absl::Time start = absl::Now();
+        grpcutil::StartUnaryCall<Response>(
+            cq, *std::move(context), prepare,
+            [this, dependency, method, start, response, attempt_done = std::move(attempt_done)](
+                grpc::Status status, Response answer) mutable {
+              *response = std::move(answer);
+              std::move(attempt_done)(EndAttempt(dependency, method, start, status));
+            });
+      },
+      [cq](absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
+        grpcutil::RunOnQueue(cq, absl::Now() + delay,
+                             [fn = std::move(fn)](bool /*ok*/) mutable { std::move(fn)(); });
+      },
+      [response, done = std::move(done)](absl::Status status) mutable {
+        std::move(done)(std::move(status), std::move(*response));
+      });
+}
 
 }  // namespace engram::api

@@ -1,6 +1,8 @@
 #include "services/api/core/engram_core.h"
 
 #include <gmock/gmock.h>
+#include <grpc/support/time.h>
+#include <grpcpp/alarm.h>
 #include <grpcpp/test/client_context_test_peer.h>
 #include <gtest/gtest.h>
 
@@ -57,6 +59,40 @@ double SecondsLeft(const grpc::ClientContext* c) {
   return std::chrono::duration<double>(c->deadline() - std::chrono::system_clock::now()).count();
 }
 
+// An async call's reader that answers through the completion queue, as a real call does: Finish
+// fills the response and status and puts the tag on the queue (an alarm that fires at once).
+template <class Response>
+class QueuedAnswer final : public grpc::ClientAsyncResponseReaderInterface<Response> {
+ public:
+  QueuedAnswer(grpc::CompletionQueue* cq, grpc::Status status, Response response)
+      : cq_(cq), status_(std::move(status)), response_(std::move(response)) {}
+  void StartCall() override {}
+  void ReadInitialMetadata(void*) override { ADD_FAILURE() << "not used by the core"; }
+  void Finish(Response* response, grpc::Status* status, void* tag) override {
+    *response = std::move(response_);
+    *status = std::move(status_);
+    alarm_.Set(cq_, gpr_time_0(GPR_CLOCK_MONOTONIC), tag);
+  }
+
+ private:
+  grpc::CompletionQueue* const cq_;
+  grpc::Status status_;
+  Response response_;
+  grpc::Alarm alarm_;
+};
+
+// Serves a stub's PrepareAsync<Method>Raw through the mocked synchronous <Method>, so a test's
+// expectations on the synchronous method apply to the core's asynchronous calls (Search).
+template <class Mock, class Request, class Response>
+auto ThroughSync(Mock* mock, grpc::Status (Mock::*sync)(grpc::ClientContext*, const Request&, Response*)) {
+  return [mock, sync](grpc::ClientContext* c, const Request& request, grpc::CompletionQueue* cq)
+             -> grpc::ClientAsyncResponseReaderInterface<Response>* {
+    Response response;
+    grpc::Status status = (mock->*sync)(c, request, &response);
+    return new QueuedAnswer<Response>(cq, std::move(status), std::move(response));
+  };
+}
+
 class EngramCoreTest : public ::testing::Test {
  protected:
   EngramCoreTest()
@@ -73,6 +109,23 @@ class EngramCoreTest : public ::testing::Test {
     options_.retry = {.max_attempts = 3,
                       .initial_backoff = absl::Milliseconds(20),
                       .max_backoff = absl::Milliseconds(500)};
+    AnswerAsyncThroughSync();
+  }
+
+  // The core's asynchronous calls (Search's) answered by the synchronous mocks. Again after a
+  // test clears the mocks' expectations.
+  void AnswerAsyncThroughSync() {
+    sv1::MockStorageStub* storage = &storage_;
+    hv1::MockHybridStub* hybrid = &hybrid_;
+    EXPECT_CALL(storage_, PrepareAsyncSearchRaw(_, _, _))
+        .Times(::testing::AnyNumber())
+        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::Search)));
+    EXPECT_CALL(storage_, PrepareAsyncGetNamespaceRaw(_, _, _))
+        .Times(::testing::AnyNumber())
+        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::GetNamespace)));
+    EXPECT_CALL(hybrid_, PrepareAsyncSearchRaw(_, _, _))
+        .Times(::testing::AnyNumber())
+        .WillRepeatedly(Invoke(ThroughSync(hybrid, &hv1::MockHybridStub::Search)));
   }
 
   std::function<absl::Time()> Clock() {
@@ -766,6 +819,26 @@ TEST_F(EngramCoreTest, ReadsAreRetriedOnUnavailable) {
               HasSubstr("engram_api_downstream_retries_total{dependency=\"storage\"} 2"));
 }
 
+// Search's calls are asynchronous: its retries wait on a timer of the call's queue, never on the
+// (injected) sleep that would hold a thread.
+TEST_F(EngramCoreTest, SearchIsRetriedOnUnavailableFromATimerNotASleep) {
+  hv1::SearchResponse found;
+  found.add_results()->mutable_node()->set_id("dog");
+  EXPECT_CALL(hybrid_, Search(_, _, _))
+      .WillOnce(Return(Unavailable()))
+      .WillOnce(Return(Unavailable()))
+      .WillOnce(DoAll(SetArgPointee<2>(found), Return(grpc::Status::OK)));
+  v1::SearchRequest search;
+  search.set_namespace_("default");
+  search.set_query("dog");
+  absl::StatusOr<v1::SearchResponse> r = Core().Search(Ctx(kReader), search);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->results_size(), 1);
+  EXPECT_EQ(r->results(0).id(), "dog");
+  EXPECT_TRUE(sleeps_.empty());
+  EXPECT_THAT(Metrics(), HasSubstr("engram_api_downstream_retries_total{dependency=\"hybrid\"} 2"));
+}
+
 TEST_F(EngramCoreTest, WritesAreNeverRetried) {
   EXPECT_CALL(storage_, PutAssociations(_, _, _)).WillOnce(Return(Unavailable()));
   v1::AssociateRequest associate;
@@ -839,6 +912,7 @@ TEST_F(EngramCoreTest, BreakerOpensFailsFastThenProbesAndCloses) {
   EXPECT_EQ(storage_breaker_.state(), CircuitBreaker::State::kOpen);
   EXPECT_THAT(Metrics(), HasSubstr("engram_api_circuit_open{dependency=\"storage\"} 1"));
   ::testing::Mock::VerifyAndClearExpectations(&storage_);
+  AnswerAsyncThroughSync();
 
   // Open: fails fast, storage is not called (StrictMock).
   absl::Status s = Core().GetStats(Ctx(kReader), {}).status();

@@ -67,6 +67,23 @@ grpc::Status RunStream(grpc::ServerContext* context, grpc::ServerWriter<T>* writ
 
 }  // namespace
 
+EngramService::EngramService(ApiCore* core) : core_(core) {
+  using SearchCall = grpcutil::AsyncUnaryCall<v1::SearchRequest, v1::SearchResponse>;
+  async_.AddMethod<v1::SearchRequest, v1::SearchResponse>(
+      [this](grpc::ServerContext* c, v1::SearchRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::SearchResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestSearch(c, r, w, cq, cq, tag); },
+      [this](SearchCall* call) {
+        grpcutil::RpcScope scope(call->context());
+        core_->SearchAsync(ContextOf(call->context(), scope), call->request(), call->queue(),
+                           [call](absl::StatusOr<v1::SearchResponse> result) {
+                             if (!result.ok()) return call->Finish(ToGrpc(call->context(), result.status()));
+                             *call->response() = *std::move(result);
+                             call->Finish(grpc::Status::OK);
+                           });
+      });
+}
+
 grpc::Status EngramService::ReasonStream(grpc::ServerContext* context,
                                          const v1::ReasonRequest* request,
                                          grpc::ServerWriter<v1::ReasonEvent>* writer) {
@@ -105,7 +122,6 @@ ENGRAM_API_HANDLER(AssociateBatch, AssociateBatchRequest, AssociateBatchResponse
 ENGRAM_API_HANDLER(DeleteAssociation, DeleteAssociationRequest, DeleteAssociationResponse)
 ENGRAM_API_HANDLER(Neighbors, NeighborsRequest, NeighborsResponse)
 ENGRAM_API_HANDLER(FindPaths, FindPathsRequest, FindPathsResponse)
-ENGRAM_API_HANDLER(Search, SearchRequest, SearchResponse)
 ENGRAM_API_HANDLER(Reason, ReasonRequest, ReasonResponse)
 ENGRAM_API_HANDLER(GetStats, GetStatsRequest, Stats)
 

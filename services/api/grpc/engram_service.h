@@ -1,4 +1,9 @@
-// EngramService: the gRPC adapter (sync API) of engram.v1.Engram over an ApiCore.
+// EngramService: the gRPC adapter of engram.v1.Engram over an ApiCore.
+//
+// Search, the hot read, is an async method (common/grpc/async_unary.h) served on ServerRunner's
+// completion-queue threads: the core starts its downstream call on the call's own queue
+// (ApiCore::SearchAsync) and the answer finishes the call from that queue's thread, so no thread
+// waits on a search. Every other method is a sync method on gRPC's pool.
 //
 // Each handler, in one place (engram_service.cc, Run):
 //   * installs the call's correlation id (grpcutil::RpcScope; echoed in the initial metadata),
@@ -8,20 +13,23 @@
 //     RESOURCE_EXHAUSTED also carries the trailing metadata "retry-after" (seconds, decimal).
 //
 //   EngramService service(&core);
-//   runner.AddService(&service);   // grpcutil::ServerRunner
+//   runner.AddAsyncService(&service, service.async_driver());   // grpcutil::ServerRunner
 //
 // Thread-safety: handlers run concurrently on gRPC's threads; the core must be thread-safe.
 // Ownership: `core` is not owned and must outlive the service.
 #pragma once
 
+#include "common/grpc/async_unary.h"
 #include "engram/v1/engram.grpc.pb.h"
 #include "services/api/core/api_core.h"
 
 namespace engram::api {
 
-class EngramService final : public v1::Engram::Service {
+class EngramService final : public v1::Engram::WithAsyncMethod_Search<v1::Engram::Service> {
  public:
-  explicit EngramService(ApiCore* core) : core_(core) {}
+  explicit EngramService(ApiCore* core);
+  // Serves Search; register with ServerRunner::AddAsyncService(this, async_driver()).
+  grpcutil::AsyncServiceDriver* async_driver() { return &async_; }
 
   grpc::Status CreateNamespace(grpc::ServerContext* context,
                                const v1::CreateNamespaceRequest* request,
@@ -58,8 +66,6 @@ class EngramService final : public v1::Engram::Service {
                          v1::NeighborsResponse* response) override;
   grpc::Status FindPaths(grpc::ServerContext* context, const v1::FindPathsRequest* request,
                          v1::FindPathsResponse* response) override;
-  grpc::Status Search(grpc::ServerContext* context, const v1::SearchRequest* request,
-                      v1::SearchResponse* response) override;
   grpc::Status Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
                       v1::ReasonResponse* response) override;
   // Streams (v1.1): written on the handler thread; IsCancelled tells the core the client left.
@@ -73,6 +79,7 @@ class EngramService final : public v1::Engram::Service {
 
  private:
   ApiCore* const core_;
+  grpcutil::AsyncUnaryServer async_;
 };
 
 }  // namespace engram::api

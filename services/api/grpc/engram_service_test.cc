@@ -12,6 +12,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/time/clock.h"
+#include "common/grpc/server_runner.h"
 #include "common/status/error_detail.h"
 
 namespace engram::api {
@@ -70,17 +71,17 @@ class MockApiCore : public ApiCore {
 
 class EngramServiceTest : public ::testing::Test {
  protected:
+  // Served as engram-api serves it: Search on a completion-queue thread, the rest on the pool.
   void SetUp() override {
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
-    stub_ = v1::Engram::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+    runner_.AddAsyncService(&service_, service_.async_driver());
+    ASSERT_TRUE(runner_.Start().ok());
+    stub_ = v1::Engram::NewStub(runner_.server()->InProcessChannel(grpc::ChannelArguments()));
   }
-  void TearDown() override { server_->Shutdown(); }
+  void TearDown() override { runner_.Shutdown(); }
 
   ::testing::StrictMock<MockApiCore> core_;
   EngramService service_{&core_};
-  std::unique_ptr<grpc::Server> server_;
+  grpcutil::ServerRunner runner_{{.grpc_address = "127.0.0.1:0"}};
   std::unique_ptr<v1::Engram::Stub> stub_;
 };
 
@@ -106,6 +107,35 @@ TEST_F(EngramServiceTest, BuildsTheRequestContextFromTheCall) {
   auto echoed = context.GetServerInitialMetadata().find("x-correlation-id");
   ASSERT_NE(echoed, context.GetServerInitialMetadata().end());
   EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "my-request-1");
+}
+
+// Search is the async method: the same context, the answer sent from the queue's thread.
+TEST_F(EngramServiceTest, SearchOnTheQueueThreadBuildsTheSameContextAndAnswers) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  EXPECT_CALL(core_, Search(_, _))
+      .WillOnce(Invoke([&](const RequestContext& ctx, const v1::SearchRequest& request) {
+        EXPECT_EQ(ctx.api_key, "secret-key-0123456789");
+        EXPECT_EQ(ctx.correlation_id, "my-search-1");
+        EXPECT_LT(absl::AbsDuration(ctx.deadline - deadline), absl::Seconds(1));
+        EXPECT_EQ(request.query(), "what is a dog?");
+        v1::SearchResponse found;
+        found.add_results()->set_id("dog");
+        return absl::StatusOr<v1::SearchResponse>(found);
+      }));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer secret-key-0123456789");
+  context.AddMetadata("x-correlation-id", "my-search-1");
+  context.set_deadline(absl::ToChronoTime(deadline));
+  v1::SearchRequest request;
+  request.set_query("what is a dog?");
+  v1::SearchResponse response;
+  grpc::Status s = stub_->Search(&context, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).id(), "dog");
+  auto echoed = context.GetServerInitialMetadata().find("x-correlation-id");
+  ASSERT_NE(echoed, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "my-search-1");
 }
 
 TEST_F(EngramServiceTest, NoKeyAndNoDeadlineGiveEmptyKeyAndInfiniteDeadline) {

@@ -98,28 +98,83 @@ bool IsDependencyFailure(const absl::Status& status) {
   }
 }
 
+namespace {
+
+// One call's attempts. Deletes itself when it reports the final status.
+class ResilientCall {
+ public:
+  ResilientCall(CircuitBreaker& breaker, const RetryOptions& retry, absl::Time deadline,
+                bool idempotent, AsyncAttemptFn attempt, ScheduleFn schedule, StatusDone done)
+      : breaker_(breaker),
+        retry_(retry),
+        deadline_(deadline),
+        max_attempts_(idempotent ? std::max(1, retry.max_attempts) : 1),
+        attempt_(std::move(attempt)),
+        schedule_(std::move(schedule)),
+        done_(std::move(done)) {}
+
+  void Start(int attempt_index) {
+    if (breaker_.Now() >= deadline_) {
+      return Finish(absl::DeadlineExceededError(
+          absl::StrCat("deadline exceeded before calling ", breaker_.name())));
+    }
+    if (absl::Status allowed = breaker_.Allow(); !allowed.ok()) return Finish(std::move(allowed));
+    attempt_(deadline_, [this, attempt_index](absl::Status outcome) {
+      breaker_.Record(outcome);
+      if (outcome.ok() || outcome.code() != absl::StatusCode::kUnavailable ||
+          attempt_index + 1 >= max_attempts_) {
+        return Finish(std::move(outcome));
+      }
+      const absl::Duration backoff = Jitter(BackoffCap(retry_, attempt_index));
+      // A retry that could only start at or after the deadline is pointless: answer now.
+      if (breaker_.Now() + backoff >= deadline_) return Finish(std::move(outcome));
+      schedule_(backoff, [this, attempt_index] { Start(attempt_index + 1); });
+    });
+  }
+
+ private:
+  void Finish(absl::Status status) {
+    StatusDone done = std::move(done_);
+    delete this;
+    std::move(done)(std::move(status));
+  }
+
+  CircuitBreaker& breaker_;
+  const RetryOptions retry_;
+  const absl::Time deadline_;
+  const int max_attempts_;
+  const AsyncAttemptFn attempt_;
+  const ScheduleFn schedule_;
+  StatusDone done_;
+};
+
+}  // namespace
+
+void CallWithResilienceAsync(CircuitBreaker& breaker, const RetryOptions& retry,
+                             absl::Time deadline, bool idempotent, AsyncAttemptFn attempt,
+                             ScheduleFn schedule, StatusDone done) {
+  (new ResilientCall(breaker, retry, deadline, idempotent, std::move(attempt), std::move(schedule),
+                     std::move(done)))
+      ->Start(0);
+}
+
 absl::Status CallWithResilience(CircuitBreaker& breaker, const RetryOptions& retry,
                                 absl::Time deadline, bool idempotent,
                                 const std::function<absl::Status(absl::Time)>& attempt,
                                 const SleepFn& sleep) {
-  const int max_attempts = idempotent ? std::max(1, retry.max_attempts) : 1;
-  for (int attempt_index = 0;; ++attempt_index) {
-    if (breaker.Now() >= deadline) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("deadline exceeded before calling ", breaker.name()));
-    }
-    if (absl::Status allowed = breaker.Allow(); !allowed.ok()) return allowed;
-    absl::Status outcome = attempt(deadline);
-    breaker.Record(outcome);
-    if (outcome.ok() || outcome.code() != absl::StatusCode::kUnavailable ||
-        attempt_index + 1 >= max_attempts) {
-      return outcome;
-    }
-    const absl::Duration backoff = Jitter(BackoffCap(retry, attempt_index));
-    // A retry that could only start at or after the deadline is pointless: answer now.
-    if (breaker.Now() + backoff >= deadline) return outcome;
-    sleep(backoff);
-  }
+  // Attempts and backoffs run inline, so every callback below has run when this returns.
+  absl::Status result;
+  CallWithResilienceAsync(
+      breaker, retry, deadline, idempotent,
+      [&attempt](absl::Time attempt_deadline, StatusDone done) {
+        std::move(done)(attempt(attempt_deadline));
+      },
+      [&sleep](absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
+        sleep(delay);
+        std::move(fn)();
+      },
+      [&result](absl::Status s) { result = std::move(s); });
+  return result;
 }
 
 }  // namespace engram::api

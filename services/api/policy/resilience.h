@@ -15,6 +15,11 @@
 // backoff (initial_backoff * 2^n, capped by max_backoff), never past the deadline. Writes are
 // never retried: their outcome is unknown after a failure.
 //
+// CallWithResilienceAsync is the same policy for asynchronous attempts: each attempt reports its
+// outcome through a callback (on any thread), the backoff is a timer (`schedule`), and `done`
+// runs once with the final status. CallWithResilience runs it with synchronous attempts and a
+// sleeping `schedule`, so both share one implementation.
+//
 // Thread-safety: thread-safe. Clock and sleep are injected for tests.
 #pragma once
 
@@ -23,6 +28,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -79,5 +85,18 @@ absl::Status CallWithResilience(CircuitBreaker& breaker, const RetryOptions& ret
                                 absl::Time deadline, bool idempotent,
                                 const std::function<absl::Status(absl::Time)>& attempt,
                                 const SleepFn& sleep = [](absl::Duration d) { absl::SleepFor(d); });
+
+using StatusDone = absl::AnyInvocable<void(absl::Status) &&>;
+// One attempt: starts it with the deadline and calls `done` exactly once with its outcome.
+using AsyncAttemptFn = std::function<void(absl::Time deadline, StatusDone done)>;
+// Runs `fn` once `delay` has passed (e.g. grpcutil::RunOnQueue).
+using ScheduleFn = std::function<void(absl::Duration delay, absl::AnyInvocable<void() &&> fn)>;
+
+// The asynchronous form: `done` runs exactly once with the final status — inline when no attempt
+// was started (deadline passed, circuit open), otherwise from the last attempt's callback. The
+// breaker must outlive the call.
+void CallWithResilienceAsync(CircuitBreaker& breaker, const RetryOptions& retry,
+                             absl::Time deadline, bool idempotent, AsyncAttemptFn attempt,
+                             ScheduleFn schedule, StatusDone done);
 
 }  // namespace engram::api

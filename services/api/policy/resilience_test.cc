@@ -280,5 +280,67 @@ TEST(CallWithResilienceTest, NotFoundKeepsTheCircuitClosed) {
   EXPECT_EQ(breaker.state(), State::kClosed);
 }
 
+// The asynchronous form with attempts that answer later and a backoff that is a pending timer:
+// nothing runs until the test runs the pending work, and `done` runs exactly once, at the end.
+TEST(CallWithResilienceAsyncTest, AttemptsAndBackoffsContinueFromTheirCallbacks) {
+  FakeClock clock;
+  CircuitBreaker breaker("hybrid", {.failure_threshold = 100}, clock.AsFunction());
+  std::deque<absl::AnyInvocable<void() &&>> pending;  // answers and timers not yet run
+  std::vector<absl::Duration> delays;
+  const absl::Status outcomes[] = {kUnavailable, kUnavailable, absl::NotFoundError("gone")};
+  int attempts = 0;
+  int done_calls = 0;
+  absl::Status result;
+  CallWithResilienceAsync(
+      breaker, {.max_attempts = 5}, clock.Now() + absl::Seconds(10), /*idempotent=*/true,
+      [&](absl::Time, StatusDone done) {
+        const absl::Status outcome = outcomes[attempts++];
+        pending.push_back([done = std::move(done), outcome]() mutable { std::move(done)(outcome); });
+      },
+      [&](absl::Duration delay, absl::AnyInvocable<void() &&> fn) {
+        delays.push_back(delay);
+        pending.push_back([&clock, delay, fn = std::move(fn)]() mutable {
+          clock.Advance(delay);
+          std::move(fn)();
+        });
+      },
+      [&](absl::Status s) {
+        ++done_calls;
+        result = std::move(s);
+      });
+  EXPECT_EQ(attempts, 1);  // started, not answered
+  EXPECT_EQ(done_calls, 0);
+  while (!pending.empty()) {
+    auto next = std::move(pending.front());
+    pending.pop_front();
+    std::move(next)();
+  }
+  EXPECT_EQ(attempts, 3);  // unavailable, unavailable, then an answer: no more retries
+  EXPECT_EQ(delays.size(), 2u);
+  EXPECT_EQ(done_calls, 1);
+  EXPECT_EQ(result.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(breaker.state(), State::kClosed);
+}
+
+TEST(CallWithResilienceAsyncTest, AnOpenCircuitAnswersInlineWithoutAnAttempt) {
+  FakeClock clock;
+  CircuitBreaker breaker("storage", {.failure_threshold = 1}, clock.AsFunction());
+  breaker.Record(kUnavailable);
+  ASSERT_EQ(breaker.state(), State::kOpen);
+  int attempts = 0;
+  absl::Status result;
+  CallWithResilienceAsync(
+      breaker, {}, clock.Now() + absl::Seconds(1), true,
+      [&](absl::Time, StatusDone done) {
+        ++attempts;
+        std::move(done)(absl::OkStatus());
+      },
+      [](absl::Duration, absl::AnyInvocable<void() &&> fn) { std::move(fn)(); },
+      [&](absl::Status s) { result = std::move(s); });
+  EXPECT_EQ(attempts, 0);
+  EXPECT_EQ(result.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(result.message(), "storage unavailable (circuit open)");
+}
+
 }  // namespace
 }  // namespace engram::api

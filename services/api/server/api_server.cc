@@ -139,7 +139,7 @@ ApiServer::ApiServer(ApiServerConfig config)
   host_.SetReadiness([this] { return Readiness(); });
   RegisterRestRoutes(host_.http(), *core_);
 
-  host_.grpc()->AddService(service_.get());
+  host_.grpc()->AddAsyncService(service_.get(), service_->async_driver());
 }
 
 ApiServer::~ApiServer() {

@@ -47,6 +47,12 @@ class Embedder {
   // The default implementation calls Embed for each text.
   virtual absl::StatusOr<std::vector<std::vector<float>>> EmbedBatch(
       absl::Span<const std::string_view> texts) const;
+
+  // Whether embedding one short text (a search query) costs microseconds — hashing, a table
+  // lookup — so a caller may run it on the thread serving the request instead of handing it to
+  // the compute pool (HybridCore::SearchAsync). False for models (use-lite), whose cost the
+  // pool's admission control exists for.
+  virtual bool cheap() const { return false; }
 };
 
 // The "none" embedder of namespaces whose clients send their own vectors: every Embed fails with
@@ -56,6 +62,7 @@ class NoneEmbedder final : public Embedder {
   explicit NoneEmbedder(int dimension);
   const std::string& name() const override { return name_; }
   int dimension() const override { return dimension_; }
+  bool cheap() const override { return true; }
   absl::StatusOr<std::vector<float>> Embed(std::string_view text) const override;
 
  private:

@@ -97,6 +97,7 @@ class CachingEmbedder final : public Embedder {
 
   const std::string& name() const override { return inner_->name(); }
   int dimension() const override { return inner_->dimension(); }
+  bool cheap() const override { return inner_->cheap(); }
   absl::StatusOr<std::vector<float>> Embed(std::string_view text) const override;
   // Looks every text up, then embeds the misses in one inner EmbedBatch call.
   absl::StatusOr<std::vector<std::vector<float>>> EmbedBatch(

@@ -50,6 +50,7 @@ class HashingEmbedder final : public Embedder {
 
   const std::string& name() const override { return name_; }
   int dimension() const override { return dimension_; }
+  bool cheap() const override { return true; }
   absl::StatusOr<std::vector<float>> Embed(std::string_view text) const override;
 
   // XXH64 of `bytes` with kHashSeed. Exposed for tests and for other embedders' subword hashing.

@@ -78,6 +78,7 @@ class WordVectorsEmbedder final : public Embedder {
 
   const std::string& name() const override { return name_; }
   int dimension() const override { return table_.dimension(); }
+  bool cheap() const override { return true; }
   absl::StatusOr<std::vector<float>> Embed(std::string_view text) const override;
 
   const LoadStats& load_stats() const { return stats_; }

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc/async_client.h"
 #include "common/grpc/correlation.h"
 #include "common/status/error_detail.h"
 #include "common/status/grpc_status.h"
@@ -183,9 +184,10 @@ absl::StatusOr<v1::LearnResponse> HybridCore::Learn(const CallContext& call,
 
 absl::StatusOr<v1::SearchResponse> HybridCore::Search(const CallContext& call,
                                                       const v1::SearchRequest& request) const {
-  auto r = SearchImpl(call, request);
-  ForgetIfNamespaceGone(request.namespace_(), r.status());
-  return r;
+  return grpcutil::RunLocally<absl::StatusOr<v1::SearchResponse>>(
+      [&](grpc::CompletionQueue* cq, SearchDone done) {
+        SearchAsync(call, request, cq, std::move(done));
+      });
 }
 
 absl::StatusOr<v1::ReasonResponse> HybridCore::Reason(const CallContext& call,
@@ -205,6 +207,29 @@ absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::ResolveNamespace(
   RETURN_IF_ERROR(CallStorage(call, "GetNamespace", [&](grpc::ClientContext* c) {
     return storage_->GetNamespace(c, req, &info);
   }));
+  return CacheNamespace(name, info);
+}
+
+void HybridCore::ResolveNamespaceAsync(
+    const CallContext& call, const std::string& name, grpc::CompletionQueue* cq,
+    absl::AnyInvocable<void(absl::StatusOr<NamespaceEmbedder>) &&> done) const {
+  if (name.empty()) return std::move(done)(absl::InvalidArgumentError("namespace: required"));
+  if (auto hit = ns_cache_.Get(name)) return std::move(done)(*std::move(hit));
+  auto req = std::make_shared<sv1::GetNamespaceRequest>();
+  req->set_name(name);
+  CallStorageAsync<sv1::NamespaceInfo>(
+      call, "GetNamespace", cq,
+      [this, req](grpc::ClientContext* c, grpc::CompletionQueue* q) {
+        return storage_->PrepareAsyncGetNamespace(c, *req, q);
+      },
+      [this, name, done = std::move(done)](absl::Status status, sv1::NamespaceInfo info) mutable {
+        if (!status.ok()) return std::move(done)(std::move(status));
+        std::move(done)(CacheNamespace(name, info));
+      });
+}
+
+absl::StatusOr<HybridCore::NamespaceEmbedder> HybridCore::CacheNamespace(
+    const std::string& name, const sv1::NamespaceInfo& info) const {
   NamespaceEmbedder out;
   out.config = info.config();
   ASSIGN_OR_RETURN(auto embedder,
@@ -229,11 +254,48 @@ absl::StatusOr<std::vector<std::vector<float>>> HybridCore::EmbedTexts(
   // Inline when already on a pool thread (Learn's and Reason's tasks): see ComputePool "Nesting".
   absl::StatusOr<Vectors> result =
       Compute<Vectors>(call, [&embedder, texts] { return embedder.EmbedBatch(texts); });
+  ObserveEmbed(start, texts.size());
+  return result;
+}
+
+void HybridCore::ObserveEmbed(absl::Time start, size_t texts) const {
   if (embed_seconds_ != nullptr) {
     embed_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
-    embed_batch_->Observe(static_cast<double>(texts.size()));
+    embed_batch_->Observe(static_cast<double>(texts));
   }
-  return result;
+}
+
+void HybridCore::EmbedQueryAsync(const CallContext& call,
+                                 std::shared_ptr<const Embedder> embedder, std::string_view text,
+                                 grpc::CompletionQueue* cq, EmbedDone done) const {
+  auto embed = [embedder, start = absl::Now(), this](std::string_view t) {
+    absl::StatusOr<std::vector<float>> v = embedder->Embed(t);
+    ObserveEmbed(start, 1);
+    return v;
+  };
+  if (options_.pool == nullptr || options_.pool->OnWorkerThread() ||
+      (embedder->cheap() && text.size() <= kInlineEmbedBytes)) {
+    return std::move(done)(embed(text));
+  }
+  // A model: on the pool, whose admission control bounds the work in flight; the vector comes
+  // back to the request's queue.
+  struct Task {
+    std::string text;
+    absl::Time deadline;
+    EmbedDone done;
+  };
+  auto task = std::make_shared<Task>(Task{std::string(text), call.deadline, std::move(done)});
+  absl::Status submitted = options_.pool->Submit([task, cq, embed](bool run) {
+    absl::StatusOr<std::vector<float>> v =
+        !run ? absl::CancelledError("compute pool stopped")
+        : absl::Now() >= task->deadline
+            ? absl::DeadlineExceededError("deadline exceeded while waiting for a compute thread")
+            : embed(task->text);
+    grpcutil::RunOnQueue(cq, absl::InfinitePast(), [task, v = std::move(v)](bool) mutable {
+      std::move(task->done)(std::move(v));
+    });
+  });
+  if (!submitted.ok()) std::move(task->done)(std::move(submitted));
 }
 
 absl::StatusOr<v1::EmbedResponse> HybridCore::EmbedImpl(const CallContext& call,
@@ -387,43 +449,66 @@ void HybridCore::CountLearned(const v1::LearnResponse& response, absl::Time star
   }
 }
 
-absl::StatusOr<v1::SearchResponse> HybridCore::SearchImpl(const CallContext& call,
-                                                          const v1::SearchRequest& request) const {
-  if (request.text().empty()) return absl::InvalidArgumentError("text: required");
-  if (request.k() > 1000) return absl::InvalidArgumentError("k: at most 1000");
+void HybridCore::SearchAsync(const CallContext& call, const v1::SearchRequest& request,
+                             grpc::CompletionQueue* cq, SearchDone done) const {
+  struct Op {
+    CallContext call;
+    v1::SearchRequest request;
+    SearchDone done;
+  };
+  auto op = std::make_shared<Op>(Op{call, request, std::move(done)});
+  auto finish = [this, op](absl::StatusOr<v1::SearchResponse> result) {
+    ForgetIfNamespaceGone(op->request.namespace_(), result.status());
+    std::move(op->done)(std::move(result));
+  };
+  if (request.text().empty()) return finish(absl::InvalidArgumentError("text: required"));
+  if (request.k() > 1000) return finish(absl::InvalidArgumentError("k: at most 1000"));
   if (!sv1::SearchMode_IsValid(request.mode())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("mode: unknown value ", static_cast<int>(request.mode())));
+    return finish(absl::InvalidArgumentError(
+        absl::StrCat("mode: unknown value ", static_cast<int>(request.mode()))));
   }
-  ASSIGN_OR_RETURN(NamespaceEmbedder ns, ResolveNamespace(call, request.namespace_()));
-  const bool embeds = ns.embedder->name() != "none";
-  sv1::SearchMode mode = request.mode();
-  if (mode == sv1::SEARCH_MODE_UNSPECIFIED) {
-    mode = embeds ? sv1::SEARCH_MODE_HYBRID : sv1::SEARCH_MODE_KEYWORD;
-  }
-  if (mode != sv1::SEARCH_MODE_KEYWORD && !embeds) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "mode: namespace ", request.namespace_(),
-        " has no embedder (\"none\"), so a text query can only be searched with mode KEYWORD"));
-  }
-  sv1::SearchRequest req;
-  req.set_namespace_(request.namespace_());
-  if (mode != sv1::SEARCH_MODE_VECTOR) req.set_text(request.text());  // VECTOR: no BM25 pass
-  req.set_mode(mode);
-  if (mode != sv1::SEARCH_MODE_KEYWORD) {
-    std::string_view text = request.text();
-    ASSIGN_OR_RETURN(auto vectors, EmbedTexts(call, *ns.embedder, absl::MakeConstSpan(&text, 1)));
-    req.mutable_vector()->Assign(vectors[0].begin(), vectors[0].end());
-  }
-  req.set_k(request.k() == 0 ? 10 : request.k());
-  req.set_ef(request.ef());
-  *req.mutable_filter() = request.filter();
-  sv1::SearchResponse resp;
-  RETURN_IF_ERROR(CallStorage(
-      call, "Search", [&](grpc::ClientContext* c) { return storage_->Search(c, req, &resp); }));
-  v1::SearchResponse response;
-  *response.mutable_results() = std::move(*resp.mutable_results());
-  return response;
+  ResolveNamespaceAsync(op->call, request.namespace_(), cq,
+                        [this, op, cq, finish](absl::StatusOr<NamespaceEmbedder> ns) {
+    if (!ns.ok()) return finish(ns.status());
+    const v1::SearchRequest& request = op->request;
+    const bool embeds = ns->embedder->name() != "none";
+    sv1::SearchMode mode = request.mode();
+    if (mode == sv1::SEARCH_MODE_UNSPECIFIED) {
+      mode = embeds ? sv1::SEARCH_MODE_HYBRID : sv1::SEARCH_MODE_KEYWORD;
+    }
+    if (mode != sv1::SEARCH_MODE_KEYWORD && !embeds) {
+      return finish(absl::FailedPreconditionError(absl::StrCat(
+          "mode: namespace ", request.namespace_(),
+          " has no embedder (\"none\"), so a text query can only be searched with mode KEYWORD")));
+    }
+    auto req = std::make_shared<sv1::SearchRequest>();
+    req->set_namespace_(request.namespace_());
+    if (mode != sv1::SEARCH_MODE_VECTOR) req->set_text(request.text());  // VECTOR: no BM25 pass
+    req->set_mode(mode);
+    req->set_k(request.k() == 0 ? 10 : request.k());
+    req->set_ef(request.ef());
+    *req->mutable_filter() = request.filter();
+    auto search = [this, op, cq, finish, req] {
+      CallStorageAsync<sv1::SearchResponse>(
+          op->call, "Search", cq,
+          [this, req](grpc::ClientContext* c, grpc::CompletionQueue* q) {
+            return storage_->PrepareAsyncSearch(c, *req, q);
+          },
+          [finish](absl::Status status, sv1::SearchResponse found) {
+            if (!status.ok()) return finish(std::move(status));
+            v1::SearchResponse response;
+            response.mutable_results()->Swap(found.mutable_results());
+            finish(std::move(response));
+          });
+    };
+    if (mode == sv1::SEARCH_MODE_KEYWORD) return search();
+    EmbedQueryAsync(op->call, ns->embedder, request.text(), cq,
+                    [finish, req, search](absl::StatusOr<std::vector<float>> vector) {
+                      if (!vector.ok()) return finish(vector.status());
+                      req->mutable_vector()->Assign(vector->begin(), vector->end());
+                      search();
+                    });
+  });
 }
 
 namespace {

@@ -64,10 +64,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/cache/ttl_cache.h"
+#include "common/grpc/async_client.h"
 #include "common/grpc/call_canceller.h"
 #include "common/metrics/metrics.h"
 #include "engram/hybrid/v1/hybrid.pb.h"
@@ -128,8 +130,21 @@ class HybridCore {
                                           const v1::EmbedRequest& request) const;
   absl::StatusOr<v1::LearnResponse> Learn(const CallContext& call,
                                           const v1::LearnRequest& request) const;
+  // Search is SearchAsync run on a queue of its own (grpcutil::RunLocally).
   absl::StatusOr<v1::SearchResponse> Search(const CallContext& call,
                                             const v1::SearchRequest& request) const;
+  // Search, asynchronously, for a transport serving calls on completion queues: the namespace
+  // lookup (on a cache miss) and the storage search are async calls started on `cq`, whose tags
+  // are grpcutil::CqTag (a ServerRunner async queue or a grpcutil::LocalQueue), and continue on
+  // its thread. The query is embedded on that thread too when the embedder is cheap() and the
+  // text at most kInlineEmbedBytes long, otherwise on the compute pool, whose task hands the
+  // vector back to `cq` (a full pool: RESOURCE_EXHAUSTED; a task that starts after the deadline:
+  // DEADLINE_EXCEEDED). `done` runs exactly once, inline or on `cq`'s thread. Storage calls made
+  // this way are not tracked by call.canceller (a unary Search has none; it ends with its deadline).
+  using SearchDone = absl::AnyInvocable<void(absl::StatusOr<v1::SearchResponse>) &&>;
+  static constexpr size_t kInlineEmbedBytes = 4096;
+  void SearchAsync(const CallContext& call, const v1::SearchRequest& request,
+                   grpc::CompletionQueue* cq, SearchDone done) const;
   absl::StatusOr<v1::ReasonResponse> Reason(const CallContext& call,
                                             const v1::ReasonRequest& request) const;
   // Reason's work as it happens (hybrid.proto ReasonEvent): one `seeds` event, the `path`
@@ -193,8 +208,6 @@ class HybridCore {
       const CallContext& call, const storage::v1::WriteRequest& write) const;
   // Learn's metrics: associations created by type, latency since `start`.
   void CountLearned(const v1::LearnResponse& response, absl::Time start) const;
-  absl::StatusOr<v1::SearchResponse> SearchImpl(const CallContext& call,
-                                                const v1::SearchRequest& request) const;
   absl::StatusOr<v1::ReasonResponse> ReasonImpl(const CallContext& call,
                                                 const v1::ReasonRequest& request) const;
   absl::Status ReasonStreamImpl(const CallContext& call, const v1::ReasonRequest& request,
@@ -226,6 +239,24 @@ class HybridCore {
   absl::Status FinishStorageCall(const char* method, const grpc::Status& status) const;
   absl::StatusOr<NamespaceEmbedder> ResolveNamespace(const CallContext& call,
                                                      const std::string& name) const;
+  void ResolveNamespaceAsync(const CallContext& call, const std::string& name,
+                             grpc::CompletionQueue* cq,
+                             absl::AnyInvocable<void(absl::StatusOr<NamespaceEmbedder>) &&> done) const;
+  // The embedder of a namespace storage described, cached under `name`.
+  absl::StatusOr<NamespaceEmbedder> CacheNamespace(const std::string& name,
+                                                   const storage::v1::NamespaceInfo& info) const;
+  // One storage call started on `cq` (SearchAsync's rules); `done` runs on `cq`'s thread (inline
+  // when the call could not start) with the mapped status and the response.
+  template <typename Response, typename Prepare>
+  void CallStorageAsync(const CallContext& call, const char* method, grpc::CompletionQueue* cq,
+                        Prepare prepare,
+                        absl::AnyInvocable<void(absl::Status, Response) &&> done) const;
+  // The query's vector, inline or from the pool (SearchAsync's rules).
+  using EmbedDone = absl::AnyInvocable<void(absl::StatusOr<std::vector<float>>) &&>;
+  void EmbedQueryAsync(const CallContext& call, std::shared_ptr<const Embedder> embedder,
+                       std::string_view text, grpc::CompletionQueue* cq, EmbedDone done) const;
+  // The embedding metrics of `texts` texts embedded since `start`.
+  void ObserveEmbed(absl::Time start, size_t texts) const;
   absl::StatusOr<std::shared_ptr<const Embedder>> Cached(std::shared_ptr<const Embedder> e) const;
   absl::StatusOr<std::vector<std::vector<float>>> EmbedTexts(
       const CallContext& call, const Embedder& embedder,
@@ -302,6 +333,26 @@ std::vector<absl::Status> HybridCore::CallStorageConcurrently(const CallContext&
   while (cq.Next(&tag, &ok)) {
   }
   return statuses;
+}
+
+template <typename Response, typename Prepare>
+void HybridCore::CallStorageAsync(const CallContext& call, const char* method,
+                                  grpc::CompletionQueue* cq, Prepare prepare,
+                                  absl::AnyInvocable<void(absl::Status, Response) &&> done) const {
+  CallContext untracked = call;  // see SearchAsync: async calls are not tracked
+  untracked.canceller = nullptr;
+  if (call.canceller != nullptr && call.canceller->cancelled()) {
+    return std::move(done)(absl::CancelledError("the client went away"), Response());
+  }
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (absl::Status s = PrepareStorageContext(untracked, context.get(), nullptr); !s.ok()) {
+    return std::move(done)(std::move(s), Response());
+  }
+  grpcutil::StartUnaryCall<Response>(
+      cq, std::move(context), std::move(prepare),
+      [this, method, done = std::move(done)](grpc::Status status, Response response) mutable {
+        std::move(done)(FinishStorageCall(method, status), std::move(response));
+      });
 }
 
 }  // namespace engram::hybrid

@@ -87,7 +87,7 @@ HybridServer::HybridServer(HybridServerConfig config)
     }
     return report;
   });
-  host_.grpc()->AddService(service_.get());
+  host_.grpc()->AddAsyncService(service_.get(), service_->async_driver());
 }
 
 HybridServer::~HybridServer() { Shutdown(); }

@@ -27,6 +27,23 @@ grpc::Status Run(grpc::ServerContext* context, Response* response, Fn&& fn) {
 
 }  // namespace
 
+HybridService::HybridService(const HybridCore* core) : core_(core) {
+  using SearchCall = grpcutil::AsyncUnaryCall<v1::SearchRequest, v1::SearchResponse>;
+  async_.AddMethod<v1::SearchRequest, v1::SearchResponse>(
+      [this](grpc::ServerContext* c, v1::SearchRequest* r,
+             grpc::ServerAsyncResponseWriter<v1::SearchResponse>* w, grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestSearch(c, r, w, cq, cq, tag); },
+      [this](SearchCall* call) {
+        grpcutil::RpcScope scope(call->context());
+        core_->SearchAsync(ContextOf(call->context(), scope), call->request(), call->queue(),
+                           [call](absl::StatusOr<v1::SearchResponse> result) {
+                             if (!result.ok()) return call->Finish(status::ToGrpcStatus(result.status()));
+                             *call->response() = *std::move(result);
+                             call->Finish(grpc::Status::OK);
+                           });
+      });
+}
+
 grpc::Status HybridService::Embed(grpc::ServerContext* context, const v1::EmbedRequest* request,
                                   v1::EmbedResponse* response) {
   return Run(context, response, [&](const CallContext& c) { return core_->Embed(c, *request); });
@@ -35,11 +52,6 @@ grpc::Status HybridService::Embed(grpc::ServerContext* context, const v1::EmbedR
 grpc::Status HybridService::Learn(grpc::ServerContext* context, const v1::LearnRequest* request,
                                   v1::LearnResponse* response) {
   return Run(context, response, [&](const CallContext& c) { return core_->Learn(c, *request); });
-}
-
-grpc::Status HybridService::Search(grpc::ServerContext* context, const v1::SearchRequest* request,
-                                   v1::SearchResponse* response) {
-  return Run(context, response, [&](const CallContext& c) { return core_->Search(c, *request); });
 }
 
 grpc::Status HybridService::Reason(grpc::ServerContext* context, const v1::ReasonRequest* request,
