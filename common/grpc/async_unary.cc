@@ -1,5 +1,6 @@
 #include "common/grpc/async_unary.h"
 
+#include "absl/strings/str_cat.h"
 #include "grpc/support/time.h"
 
 namespace engram::grpcutil {
@@ -41,16 +42,25 @@ void AsyncUnaryServer::Quiesce() {
   while (active_ > 0) idle_cv_.Wait(&mu_);
 }
 
-bool AsyncUnaryServer::CallArrived() {
+AsyncUnaryServer::Admission AsyncUnaryServer::CallArrived() {
   sync::MutexLock lock(&mu_);
-  if (quiescing_) return false;
+  if (quiescing_) return Admission::kDrop;
   ++active_;
-  return true;
+  if (max_calls_ > 0 && handling_ >= max_calls_) return Admission::kRefuse;
+  ++handling_;
+  return Admission::kHandle;
 }
 
-void AsyncUnaryServer::CallDone() {
+void AsyncUnaryServer::CallDone(bool handled) {
   sync::MutexLock lock(&mu_);
+  if (handled) --handling_;
   if (--active_ == 0) idle_cv_.SignalAll();
+}
+
+grpc::Status AsyncUnaryServer::Busy() const {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("server busy: ", max_calls_,
+                                   " calls in progress; retry with backoff"));
 }
 
 }  // namespace engram::grpcutil

@@ -69,6 +69,10 @@ class AsyncServiceDriver {
   // returns once every call seen has finished and nothing will start an operation on the queues
   // again (calls still arriving are dropped).
   virtual void Quiesce() = 0;
+  // Before the server starts: at most `max_calls` calls handled at once (0: no limit); a call
+  // arriving while that many are in progress is answered RESOURCE_EXHAUSTED at once (load
+  // shedding, like ServerRunner::Options::max_threads for sync methods).
+  virtual void SetMaxCalls(int max_calls) = 0;
 };
 
 // Runs closures on one completion queue's thread. Post() from any thread; the closures posted
@@ -145,6 +149,7 @@ class AsyncUnaryCall final : public CqTag {
   grpc::ServerCompletionQueue* const cq_;
   CqExecutor* const executor_;
   State state_ = State::kWaiting;
+  bool handled_ = false;  // admitted (counted against the server's limit)
   grpc::ServerContext context_;
   Request request_;
   Response response_;
@@ -173,10 +178,15 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
 
   void Arm(grpc::ServerCompletionQueue* cq) override;
   void Quiesce() override;
+  void SetMaxCalls(int max_calls) override { max_calls_ = max_calls; }
 
-  // For AsyncUnaryCall: a call arrived (false: shutting down, drop it) / its response went out.
-  bool CallArrived();
-  void CallDone();
+  // For AsyncUnaryCall: a call arrived: handle it, refuse it (the limit is reached) or drop it
+  // (shutting down) / its response went out (`handled`: it was admitted).
+  enum class Admission { kHandle, kRefuse, kDrop };
+  Admission CallArrived();
+  void CallDone(bool handled);
+  // The refusal's status.
+  grpc::Status Busy() const;
 
  private:
   std::vector<std::shared_ptr<void>> methods_;  // keeps each Method alive
@@ -185,7 +195,9 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
   sync::Mutex mu_;
   sync::CondVar idle_cv_;  // active_ reached 0
   std::vector<std::unique_ptr<CqExecutor>> executors_ ABSL_GUARDED_BY(mu_);
-  int active_ ABSL_GUARDED_BY(mu_) = 0;  // arrived and not yet finished
+  int max_calls_ = 0;                     // set before the server starts
+  int active_ ABSL_GUARDED_BY(mu_) = 0;   // arrived and not yet finished (refused ones too)
+  int handling_ ABSL_GUARDED_BY(mu_) = 0; // admitted and not yet finished
   bool quiescing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -197,19 +209,27 @@ void AsyncUnaryCall<Request, Response>::FinishOnQueue(grpc::Status status) {
 template <class Request, class Response>
 void AsyncUnaryCall<Request, Response>::Proceed(bool ok) {
   switch (state_) {
-    case State::kWaiting:
+    case State::kWaiting: {
       // !ok: the server is shutting down and will not deliver this call.
-      if (!ok || !server_->CallArrived()) {
+      const AsyncUnaryServer::Admission admission =
+          ok ? server_->CallArrived() : AsyncUnaryServer::Admission::kDrop;
+      if (admission == AsyncUnaryServer::Admission::kDrop) {
         delete this;
         return;
       }
       Listen(server_, method_, cq_, executor_);  // the next call of this method
+      if (admission == AsyncUnaryServer::Admission::kRefuse) {
+        Finish(server_->Busy());
+        return;
+      }
+      handled_ = true;
       state_ = State::kHandling;
       method_->handle(this);
       return;
+    }
     case State::kHandling:  // no event is expected while handling
     case State::kFinishing:
-      server_->CallDone();
+      server_->CallDone(handled_);
       delete this;
       return;
   }

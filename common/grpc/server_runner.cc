@@ -99,6 +99,10 @@ absl::Status ServerRunner::Start() {
   if (!drivers_.empty() && options_.async_threads <= 0) {
     return absl::InvalidArgumentError("async_threads must be positive with an async service");
   }
+  if (options_.max_async_calls < 0) {
+    return absl::InvalidArgumentError("max_async_calls must be 0 (no limit) or positive");
+  }
+  for (AsyncServiceDriver* driver : drivers_) driver->SetMaxCalls(options_.max_async_calls);
   EnableReflectionOnce();
 
   grpc::ServerBuilder builder;

@@ -76,6 +76,11 @@ class ServerRunner {
     // downstream calls, so overload costs a fast refusal, not a growing queue, thread count and
     // latency. Must exceed max_pollers to leave threads for calls.
     int max_threads = 0;
+    // Most async calls (AddAsyncService) handled at once; one arriving while that many are in
+    // progress is answered RESOURCE_EXHAUSTED at once ("server busy: ..."). The async methods'
+    // counterpart of max_threads: an async call holds no thread while it waits downstream, so
+    // without a bound an overloaded service would queue calls to their deadlines. 0: no limit.
+    int max_async_calls = 0;
     // TLS when tls.cert_file is set, mutual TLS with tls.client_ca_file; the files are watched
     // and re-read every tls.reload_interval (common/tls/grpc_credentials.h). Check them with
     // tls::CheckServerTls first: gRPC only logs a bad file. Plaintext by default.

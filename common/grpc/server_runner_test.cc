@@ -715,9 +715,12 @@ class AsyncEcho {
   std::set<std::string> handler_threads_ ABSL_GUARDED_BY(mu_);
 };
 
-std::unique_ptr<ServerRunner> StartAsyncRunner(AsyncEcho* echo_service, metrics::Registry* registry) {
-  auto runner = std::make_unique<ServerRunner>(ServerRunner::Options{
-      .service_name = kServiceName, .grpc_address = "127.0.0.1:0", .metrics = registry});
+std::unique_ptr<ServerRunner> StartAsyncRunner(AsyncEcho* echo_service, metrics::Registry* registry,
+                                              int max_async_calls = 0) {
+  auto runner = std::make_unique<ServerRunner>(ServerRunner::Options{.service_name = kServiceName,
+                                                                     .grpc_address = "127.0.0.1:0",
+                                                                     .max_async_calls = max_async_calls,
+                                                                     .metrics = registry});
   runner->AddAsyncService(echo_service->service(), echo_service->driver());
   EXPECT_TRUE(runner->Start().ok());
   return runner;
@@ -821,6 +824,52 @@ TEST(AsyncUnaryServerTest, CallsFinishedFromAnotherThreadAreAnsweredAndShutdownW
     EXPECT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
     EXPECT_EQ(messages[i], absl::StrCat("parked ", i));
   }
+}
+
+// Overload on async methods: past max_async_calls in progress a call is refused at once with
+// RESOURCE_EXHAUSTED (not queued to its deadline), the admitted ones finish, and once they have
+// calls are admitted again.
+TEST(AsyncUnaryServerTest, CallsPastMaxAsyncCallsAreRefusedAtOnceAndAdmittedAgainLater) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry, 2);
+  auto stub = EchoStub(runner->port());
+  auto echo = [&](bool block, std::string* message) {
+    grpc::ClientContext context;
+    // Without the limit the third call would wait for a slot: its deadline then ends the test
+    // with DEADLINE_EXCEEDED instead of hanging it.
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(block ? 120 : 30));
+    echo::EchoRequest request;
+    request.set_message("m");
+    request.set_block(block);
+    echo::EchoResponse response;
+    grpc::Status s = stub->Echo(&context, request, &response);
+    if (message != nullptr) *message = response.message();
+    return s;
+  };
+  std::vector<grpc::Status> parked(2);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) clients.emplace_back([&, i] { parked[i] = echo(true, nullptr); });
+  echo_service.WaitForParked(2);
+  // Both slots held: refused without waiting for them.
+  grpc::Status refused = echo(false, nullptr);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("server busy: 2 calls in progress"));
+  echo_service.ReleaseFromAnotherThread();
+  for (auto& t : clients) t.join();
+  for (const grpc::Status& s : parked) EXPECT_TRUE(s.ok()) << s.error_message();
+  std::string message;
+  grpc::Status again = echo(false, &message);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  EXPECT_EQ(message, "m");
+  runner->Shutdown();
+}
+
+TEST(AsyncUnaryServerTest, NegativeMaxAsyncCallsIsRefused) {
+  AsyncEcho echo_service;
+  ServerRunner runner({.grpc_address = "127.0.0.1:0", .max_async_calls = -1});
+  runner.AddAsyncService(echo_service.service(), echo_service.driver());
+  EXPECT_EQ(runner.Start().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -93,6 +93,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
     gopts.max_connection_age = config_.max_connection_age;
     gopts.max_message_bytes = config_.max_message_bytes;
     gopts.max_threads = config_.grpc_max_threads;
+    gopts.max_async_calls = config_.grpc_max_threads;
     gopts.min_pollers = config_.grpc_min_pollers;
     gopts.metrics = &metrics_;
     gopts.tls = config_.tls;

@@ -54,8 +54,9 @@ struct HostConfig {
   // within this long, or it is cut off (slow clients; http::HttpServer::Options::idle_timeout).
   absl::Duration http_idle_timeout = absl::Seconds(60);
   int max_message_bytes = 64 << 20;
-  // Most gRPC server threads; calls past them are refused with RESOURCE_EXHAUSTED (0: no limit;
-  // grpcutil::ServerRunner::Options::max_threads).
+  // Most gRPC server threads, and most async calls in progress; calls past them are refused with
+  // RESOURCE_EXHAUSTED (0: no limit; grpcutil::ServerRunner::Options::max_threads and
+  // max_async_calls).
   int grpc_max_threads = 0;
   // gRPC sync-pool threads kept polling when idle (grpcutil::ServerRunner::Options::min_pollers).
   int grpc_min_pollers = 2;

@@ -28,8 +28,9 @@ ABSL_FLAG(uint64_t, max_body_mb, 16, "Largest REST request body in MiB (413 abov
 ABSL_FLAG(uint64_t, max_content_bytes, 1 << 20, "Largest concept content and query text.");
 ABSL_FLAG(int, http_threads, 16, "HTTP threads (REST handlers block on downstream calls).");
 ABSL_FLAG(int, grpc_max_threads, 0,
-          "Most gRPC threads (each admitted call holds one while it waits on storage or hybrid); "
-          "calls past them are refused at once with RESOURCE_EXHAUSTED (0: no limit).");
+          "Most gRPC calls in progress: sync calls each hold a thread while they wait on storage "
+          "or hybrid, and at most this many Search calls (served asynchronously) are in progress; "
+          "calls past either are refused at once with RESOURCE_EXHAUSTED (0: no limit).");
 ABSL_FLAG(int, http_idle_timeout_s, 60,
           "A REST client must send its request header, then its body, and take the response, "
           "each within this many seconds, or the connection is closed (slow clients).");
