@@ -164,6 +164,17 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   };
   std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
   absl::flat_hash_map<uint32_t, uint32_t> settled;
+  // One path (max_paths 1, the common case): the first partial popped for a concept settles it
+  // and every later one is dropped, so a partial that would pop after one already queued for its
+  // concept is never queued (Dijkstra's relaxation), nor one to a settled concept. Same answers,
+  // without the stale entries: they cost queue work and expansions of the budget. And since every
+  // concept on a partial's chain is settled, the simple-path walk along the chain is not needed.
+  const bool single = max_paths == 1;
+  absl::flat_hash_map<uint32_t, int32_t> best_queued;  // concept -> its first-to-pop partial
+  auto pops_before = [&](const Partial& x, const Partial& y) {  // x queued after y
+    if (shortest && x.bound != y.bound) return x.bound < y.bound;
+    return x.confidence > y.confidence;  // a tie pops the earlier one first
+  };
   pool.push_back({1.0f, 0, hops_left(*src), *src, -1, nullptr});
   queue.push(0);
   size_t expansions = 0;
@@ -194,13 +205,23 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
       if (!TypeAllowed(request.types(), e.record->type)) return;
       const uint32_t left = hops_left(e.other);
       if (cur.hops + 1 + left > max_depth) return;
-      for (int32_t i = index; i >= 0; i = pool[i].parent) {
-        if (pool[i].node == e.other) return;  // simple paths only
+      const Partial next{cur.confidence * e.record->confidence * decay, cur.hops + 1,
+                         cur.hops + 1 + left, e.other, index, e.record};
+      const int32_t next_index = static_cast<int32_t>(pool.size());
+      if (single) {
+        if (settled.contains(e.other)) return;  // covers the concepts on cur's chain
+        auto best = best_queued.find(e.other);
+        if (best != best_queued.end() && !pops_before(next, pool[best->second])) return;
+        if (Visible(e.other, seq) == nullptr) return;
+        best_queued[e.other] = next_index;
+      } else {
+        for (int32_t i = index; i >= 0; i = pool[i].parent) {
+          if (pool[i].node == e.other) return;  // simple paths only
+        }
+        if (Visible(e.other, seq) == nullptr) return;
       }
-      if (Visible(e.other, seq) == nullptr) return;
-      pool.push_back({cur.confidence * e.record->confidence * decay, cur.hops + 1,
-                      cur.hops + 1 + left, e.other, index, e.record});
-      queue.push(static_cast<int32_t>(pool.size() - 1));
+      pool.push_back(next);
+      queue.push(next_index);
     });
   }
   return response;

@@ -6,11 +6,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/time_util.h"
 #include "storage-server/engine/limits.h"
@@ -366,6 +370,122 @@ TEST_F(NamespaceStoreTest, PathsUnderADepthLimitAreNotBlockedByLongerRoutes) {
   EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "v", "t")));
   // No path at all (x is isolated): an empty answer, not an error.
   EXPECT_THAT(PathIds(Paths("s", "x")), ElementsAre());
+}
+
+// FindPaths with one path against every simple path enumerated, on many small random graphs
+// (cycles, both directions, a type filter, decay < 1, ties): BEST with a depth bound that cannot
+// bind (it is exact then) returns the most confident path's confidence; SHORTEST the fewest hops
+// and, among those, the best confidence; and a tight depth bound only ever returns a valid path
+// within the bound, never better than the best that exists (BEST settles each concept once, so
+// under a binding bound it may miss: docs/benchmarks.md, "Whole-system peer").
+TEST_F(NamespaceStoreTest, OnePathMatchesEveryPathEnumerated) {
+  struct Edge {
+    int from, to;
+    v1::AssociationType type;
+    float confidence;
+  };
+  constexpr int kNodes = 8;
+  std::mt19937 random(7);
+  int compared = 0, found = 0;
+  for (int g = 0; g < 60; ++g) {
+    const std::string prefix = absl::StrCat("g", g, "_");
+    std::vector<v1::Mutation> writes;
+    for (int i = 0; i < kNodes; ++i) writes.push_back(PutConcept(absl::StrCat(prefix, i), "c"));
+    std::vector<Edge> edges;
+    std::set<std::pair<int, int>> seen;
+    const int edge_count = 8 + static_cast<int>(random() % 10);
+    while (static_cast<int>(edges.size()) < edge_count) {
+      const int a = static_cast<int>(random() % kNodes), b = static_cast<int>(random() % kNodes);
+      if (a == b || !seen.insert({a, b}).second) continue;
+      // Confidences from a small set, so equal products (ties) happen.
+      const float confidence = std::array<float, 4>{0.5f, 0.8f, 0.9f, 1.0f}[random() % 4];
+      edges.push_back({a, b, random() % 3 == 0 ? v1::SEMANTIC : v1::CAUSAL, confidence});
+      writes.push_back(PutAssoc(absl::StrCat(prefix, a), absl::StrCat(prefix, b), edges.back().type,
+                                confidence));
+    }
+    MustWrite(std::move(writes));
+    for (int q = 0; q < 6; ++q) {
+      const int source = static_cast<int>(random() % kNodes);
+      int target = static_cast<int>(random() % kNodes);
+      if (target == source) target = (target + 1) % kNodes;
+      const v1::Direction direction = q % 2 == 0 ? v1::OUT : v1::BOTH;
+      const bool causal_only = q % 3 == 2;
+      const float decay = q % 4 == 3 ? 0.85f : 1.0f;
+      // Every simple path, by depth-first enumeration: (hops, confidence).
+      std::vector<std::pair<int, double>> all;
+      std::vector<bool> on_path(kNodes, false);
+      std::function<void(int, int, double)> walk = [&](int node, int hops, double confidence) {
+        if (node == target) {
+          all.push_back({hops, confidence});
+          return;
+        }
+        on_path[node] = true;
+        for (const Edge& e : edges) {
+          if (causal_only && e.type != v1::CAUSAL) continue;
+          int next = -1;
+          if (e.from == node) next = e.to;
+          if (direction == v1::BOTH && e.to == node) next = e.from;
+          if (next < 0 || on_path[next]) continue;
+          walk(next, hops + 1, confidence * e.confidence * decay);
+        }
+        on_path[node] = false;
+      };
+      walk(source, 0, 1.0);
+      v1::FindPathsRequest r = Paths(absl::StrCat(prefix, source), absl::StrCat(prefix, target));
+      r.set_max_paths(1);
+      r.set_max_depth(20);
+      r.set_decay(decay);
+      r.set_direction(direction);
+      if (causal_only) r.add_types(v1::CAUSAL);
+      const std::string label = absl::StrCat("graph ", g, " query ", q);
+      auto best = store_->FindPaths(r, seq_);
+      ASSERT_TRUE(best.ok()) << best.status();
+      r.set_mode(v1::SHORTEST);
+      auto fewest = store_->FindPaths(r, seq_);
+      ASSERT_TRUE(fewest.ok()) << fewest.status();
+      ++compared;
+      if (all.empty()) {
+        EXPECT_EQ(best->paths_size(), 0) << label;
+        EXPECT_EQ(fewest->paths_size(), 0) << label;
+        continue;
+      }
+      ++found;
+      double best_confidence = 0;
+      int min_hops = kNodes;
+      for (const auto& [hops, confidence] : all) {
+        best_confidence = std::max(best_confidence, confidence);
+        min_hops = std::min(min_hops, hops);
+      }
+      double best_of_fewest = 0;
+      for (const auto& [hops, confidence] : all) {
+        if (hops == min_hops) best_of_fewest = std::max(best_of_fewest, confidence);
+      }
+      ASSERT_EQ(best->paths_size(), 1) << label;
+      EXPECT_NEAR(best->paths(0).confidence(), best_confidence, 1e-5) << label;
+      ASSERT_EQ(fewest->paths_size(), 1) << label;
+      EXPECT_EQ(fewest->paths(0).hops_size(), min_hops) << label;
+      EXPECT_NEAR(fewest->paths(0).confidence(), best_of_fewest, 1e-5) << label;
+      // A binding bound: a valid path within it, never better than the best within it.
+      const int bound = std::max(1, min_hops);
+      double best_within = 0;
+      for (const auto& [hops, confidence] : all) {
+        if (hops <= bound) best_within = std::max(best_within, confidence);
+      }
+      r.set_mode(v1::BEST);
+      r.set_max_depth(bound);
+      auto bounded = store_->FindPaths(r, seq_);
+      ASSERT_TRUE(bounded.ok()) << bounded.status();
+      if (bounded->paths_size() == 1) {
+        EXPECT_LE(bounded->paths(0).hops_size(), bound) << label;
+        EXPECT_LE(bounded->paths(0).confidence(), best_within + 1e-5) << label;
+        std::set<std::string> distinct(bounded->paths(0).concept_ids().begin(),
+                                       bounded->paths(0).concept_ids().end());
+        EXPECT_EQ(static_cast<int>(distinct.size()), bounded->paths(0).concept_ids_size()) << label;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 360);
+  EXPECT_GT(found, 150);  // most queries have a path: the comparison is not vacuous
 }
 
 TEST_F(NamespaceStoreTest, PathsBestAndShortest) {
