@@ -257,6 +257,15 @@ class NamespaceStore {
   // Calls fn(EdgeView) for every live edge of `number` at `seq` in `direction`.
   void ForEachEdge(uint32_t number, v1::Direction direction, uint64_t seq,
                    absl::FunctionRef<void(const EdgeView&)> fn) const;
+  // FindPaths BEST with one path (namespace_graph.cc): the most confident path from `src` to
+  // `dst` whatever its length, by a bidirectional Dijkstra on -ln(confidence × decay). kFound
+  // fills `nodes` (src … dst) and `hops` (hops[i] joins nodes[i] and nodes[i + 1]); kBudget when
+  // the two searches settled `budget` concepts first.
+  enum class BestPathOutcome { kFound, kNoPath, kBudget };
+  BestPathOutcome MostConfidentPath(uint32_t src, uint32_t dst, const v1::FindPathsRequest& request,
+                                    v1::Direction forward, v1::Direction backward, float decay,
+                                    uint64_t seq, size_t budget, std::vector<uint32_t>* nodes,
+                                    std::vector<const AssocRecord*>* hops) const;
   static void FillIdContentAttributes(const ConceptRecord& r, v1::Concept* out);
   void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
   void FillAssociation(const AssocRecord& r, v1::Association* out) const;
