@@ -109,6 +109,55 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     return absl::NotFoundError(absl::StrCat("target: concept '", request.target(), "' not found"));
   }
 
+  const v1::Direction forward = request.direction() == v1::DIRECTION_UNSPECIFIED ? v1::BOTH
+                                                                                : request.direction();
+  const v1::Direction backward =
+      forward == v1::OUT ? v1::IN : forward == v1::IN ? v1::OUT : v1::BOTH;
+  v1::FindPathsResponse response;
+  auto add_path = [&](const std::vector<uint32_t>& nodes, const std::vector<const AssocRecord*>& hops,
+                      float confidence) {
+    v1::Path* path = response.add_paths();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      path->add_concept_ids(std::string(IdOf(nodes[i])));
+      if (i < hops.size()) FillAssociation(*hops[i], path->add_hops());
+    }
+    path->set_confidence(confidence);
+  };
+
+  // One path: searches from both ends, which reach a few thousand concepts where a search from
+  // the source alone reaches most of a large graph before it gets to a distant target.
+  //   SHORTEST: a breadth-first search from both ends; exact (fewest hops, then the most
+  //     confident of those), it answers alone.
+  //   BEST: the most confident path of any length, by a bidirectional Dijkstra. When that path
+  //     fits within max_depth it is also the answer under the bound (exact); when it is longer,
+  //     or not simple (a cycle of confidence-1 hops), the bounded search below answers.
+  if (max_paths == 1) {
+    std::vector<uint32_t> nodes;
+    std::vector<const AssocRecord*> hops;
+    const BestPathOutcome outcome =
+        shortest ? FewestHopsPath(*src, *dst, request, forward, backward, decay, max_depth, seq,
+                                  kPathExpansionBudget, &nodes, &hops)
+                 : MostConfidentPath(*src, *dst, request, forward, backward, decay, seq,
+                                     kPathExpansionBudget, &nodes, &hops);
+    switch (outcome) {
+      case BestPathOutcome::kNoPath:
+        return response;
+      case BestPathOutcome::kBudget:
+        response.set_truncated(true);
+        return response;
+      case BestPathOutcome::kFound: {
+        absl::flat_hash_set<uint32_t> distinct(nodes.begin(), nodes.end());
+        if (hops.size() <= max_depth && distinct.size() == nodes.size()) {  // always for SHORTEST
+          float confidence = 1.0f;  // multiplied in FindPaths' order, so the same float
+          for (const AssocRecord* hop : hops) confidence = confidence * hop->confidence * decay;
+          add_path(nodes, hops, confidence);
+          return response;
+        }
+        break;
+      }
+    }
+  }
+
   // Hops from each concept to the target within max_depth (a breadth-first search backwards from
   // it, ignoring simplicity, so a lower bound): a partial path that cannot reach the target
   // within max_depth is never queued, so it neither costs expansions nor takes one of a concept's
@@ -116,10 +165,6 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   // bound is consistent, so paths still come out by hops, and at each concept in the same order).
   // A concept the search did not reach is at least `beyond` hops away: past max_depth when the
   // search finished, one more than its last finished level when it ran out of budget.
-  const v1::Direction forward = request.direction() == v1::DIRECTION_UNSPECIFIED ? v1::BOTH
-                                                                                : request.direction();
-  const v1::Direction backward =
-      forward == v1::OUT ? v1::IN : forward == v1::IN ? v1::OUT : v1::BOTH;
   absl::flat_hash_map<uint32_t, uint32_t> to_target;  // concept -> hops to the target
   uint32_t beyond = max_depth + 1;
   {
@@ -147,45 +192,7 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     auto it = to_target.find(node);
     return it == to_target.end() ? beyond : it->second;
   };
-  v1::FindPathsResponse response;
   if (hops_left(*src) > max_depth) return response;  // no path within max_depth
-  auto add_path = [&](const std::vector<uint32_t>& nodes, const std::vector<const AssocRecord*>& hops,
-                      float confidence) {
-    v1::Path* path = response.add_paths();
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      path->add_concept_ids(std::string(IdOf(nodes[i])));
-      if (i < hops.size()) FillAssociation(*hops[i], path->add_hops());
-    }
-    path->set_confidence(confidence);
-  };
-
-  // BEST with one path: the most confident path of any length, by a bidirectional Dijkstra that
-  // settles a few thousand concepts where a search from the source alone settles most of a large
-  // graph before it reaches a distant target. When that path fits within max_depth it is also the
-  // answer under the bound (exact); when it is longer, or not simple (a cycle of confidence-1
-  // hops), the search below answers, as before.
-  if (!shortest && max_paths == 1) {
-    std::vector<uint32_t> nodes;
-    std::vector<const AssocRecord*> hops;
-    switch (MostConfidentPath(*src, *dst, request, forward, backward, decay, seq,
-                              kPathExpansionBudget, &nodes, &hops)) {
-      case BestPathOutcome::kNoPath:
-        return response;
-      case BestPathOutcome::kBudget:
-        response.set_truncated(true);
-        return response;
-      case BestPathOutcome::kFound: {
-        absl::flat_hash_set<uint32_t> distinct(nodes.begin(), nodes.end());
-        if (hops.size() <= max_depth && distinct.size() == nodes.size()) {
-          float confidence = 1.0f;  // multiplied in FindPaths' order, so the same float
-          for (const AssocRecord* hop : hops) confidence = confidence * hop->confidence * decay;
-          add_path(nodes, hops, confidence);
-          return response;
-        }
-        break;
-      }
-    }
-  }
 
   struct Partial {
     float confidence;
@@ -379,6 +386,112 @@ NamespaceStore::BestPathOutcome NamespaceStore::MostConfidentPath(
   nodes->insert(nodes->end(), tail_nodes.begin(), tail_nodes.end());
   hops->insert(hops->end(), tail_hops.begin(), tail_hops.end());
   return BestPathOutcome::kFound;
+}
+
+NamespaceStore::BestPathOutcome NamespaceStore::FewestHopsPath(
+    uint32_t src, uint32_t dst, const v1::FindPathsRequest& request, v1::Direction forward,
+    v1::Direction backward, float decay, uint32_t max_depth, uint64_t seq, size_t budget,
+    std::vector<uint32_t>* nodes, std::vector<const AssocRecord*>* hops) const {
+  nodes->clear();
+  hops->clear();
+  if (src == dst) {
+    nodes->push_back(src);
+    return BestPathOutcome::kFound;
+  }
+  struct Label {
+    uint32_t level;     // hops from the side's start
+    double confidence;  // the best over paths of `level` hops from the start (× decay per hop)
+    uint32_t parent;    // toward the start, on that best path
+    const AssocRecord* via;
+  };
+  struct Side {
+    v1::Direction direction;
+    absl::flat_hash_map<uint32_t, Label> labels;
+    std::vector<uint32_t> frontier;  // the concepts at level `level`
+    uint32_t level = 0;
+  };
+  Side sides[2];  // 0 from the source along `forward`, 1 from the target along `backward`
+  sides[0].direction = forward;
+  sides[1].direction = backward;
+  sides[0].labels[src] = {0, 1.0, src, nullptr};
+  sides[0].frontier = {src};
+  sides[1].labels[dst] = {0, 1.0, dst, nullptr};
+  sides[1].frontier = {dst};
+  size_t expanded = 0;
+  while (!sides[0].frontier.empty() && !sides[1].frontier.empty()) {
+    // A path not met yet has more than level0 + level1 + 1 hops.
+    if (sides[0].level + sides[1].level + 1 > max_depth) return BestPathOutcome::kNoPath;
+    // Expand the smaller frontier by one whole level. An edge from it into a concept the other
+    // side has reached closes a path of level + 1 + (the other's level of that concept) hops; the
+    // fewest such hops, once the level is done, is the distance (every shorter path would have
+    // met in an earlier level), and every path of that length crosses from this level to the
+    // other side by exactly one such edge, so the best product over them is the answer.
+    const int s = sides[0].frontier.size() <= sides[1].frontier.size() ? 0 : 1;
+    Side& side = sides[s];
+    const Side& other = sides[1 - s];
+    const uint32_t next_level = side.level + 1;
+    std::vector<uint32_t> next;
+    uint32_t meet_hops = std::numeric_limits<uint32_t>::max();
+    double meet_confidence = -1;
+    uint32_t meet_from = 0, meet_to = 0;
+    const AssocRecord* meet_via = nullptr;
+    for (uint32_t u : side.frontier) {
+      if (++expanded > budget) return BestPathOutcome::kBudget;
+      const double cu = side.labels.at(u).confidence;
+      ForEachEdge(u, side.direction, seq, [&](const EdgeView& e) {
+        if (!TypeAllowed(request.types(), e.record->type)) return;
+        const uint32_t v = e.other;
+        if (Visible(v, seq) == nullptr) return;
+        const double cv = cu * e.record->confidence * decay;
+        if (auto o = other.labels.find(v); o != other.labels.end()) {
+          const uint32_t total = next_level + o->second.level;
+          const double through = cv * o->second.confidence;
+          if (total < meet_hops || (total == meet_hops && through > meet_confidence)) {
+            meet_hops = total;
+            meet_confidence = through;
+            meet_from = u;
+            meet_to = v;
+            meet_via = e.record;
+          }
+        }
+        auto [it, inserted] = side.labels.try_emplace(v, Label{next_level, cv, u, e.record});
+        if (inserted) {
+          next.push_back(v);
+        } else if (it->second.level == next_level && cv > it->second.confidence) {
+          it->second = {next_level, cv, u, e.record};
+        }
+      });
+    }
+    if (meet_via != nullptr) {
+      if (meet_hops > max_depth) return BestPathOutcome::kNoPath;
+      // The chain of side `c` from `node` back to its start (node first).
+      auto chain = [&](int c, uint32_t node, std::vector<uint32_t>* chain_nodes,
+                       std::vector<const AssocRecord*>* chain_hops) {
+        for (uint32_t n = node;;) {
+          chain_nodes->push_back(n);
+          const Label& l = sides[c].labels.at(n);
+          if (l.via == nullptr) return;
+          chain_hops->push_back(l.via);
+          n = l.parent;
+        }
+      };
+      const uint32_t forward_end = s == 0 ? meet_from : meet_to;
+      const uint32_t backward_end = s == 0 ? meet_to : meet_from;
+      chain(0, forward_end, nodes, hops);
+      std::reverse(nodes->begin(), nodes->end());
+      std::reverse(hops->begin(), hops->end());
+      hops->push_back(meet_via);
+      std::vector<uint32_t> tail_nodes;
+      std::vector<const AssocRecord*> tail_hops;
+      chain(1, backward_end, &tail_nodes, &tail_hops);
+      nodes->insert(nodes->end(), tail_nodes.begin(), tail_nodes.end());
+      hops->insert(hops->end(), tail_hops.begin(), tail_hops.end());
+      return BestPathOutcome::kFound;
+    }
+    side.frontier.swap(next);
+    side.level = next_level;
+  }
+  return BestPathOutcome::kNoPath;
 }
 
 }  // namespace engram::storage

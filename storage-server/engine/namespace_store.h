@@ -266,6 +266,14 @@ class NamespaceStore {
                                     v1::Direction forward, v1::Direction backward, float decay,
                                     uint64_t seq, size_t budget, std::vector<uint32_t>* nodes,
                                     std::vector<const AssocRecord*>* hops) const;
+  // FindPaths SHORTEST with one path: the fewest hops from `src` to `dst` (none when more than
+  // `max_depth`) and, among such paths, the most confident, by a breadth-first search from both
+  // ends that carries each concept's best confidence level by level. Same outputs as above.
+  BestPathOutcome FewestHopsPath(uint32_t src, uint32_t dst, const v1::FindPathsRequest& request,
+                                 v1::Direction forward, v1::Direction backward, float decay,
+                                 uint32_t max_depth, uint64_t seq, size_t budget,
+                                 std::vector<uint32_t>* nodes,
+                                 std::vector<const AssocRecord*>* hops) const;
   static void FillIdContentAttributes(const ConceptRecord& r, v1::Concept* out);
   void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
   void FillAssociation(const AssocRecord& r, v1::Association* out) const;
