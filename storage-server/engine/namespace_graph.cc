@@ -42,6 +42,34 @@ absl::Status ValidateTypes(absl::string_view field,
   return absl::OkStatus();
 }
 
+// The path of a search from both ends that met at the hop `meet` from `forward_end` (reached from
+// the source) to `backward_end` (reached from the target): the source's chain to forward_end, the
+// meeting hop, then backward_end's chain to the target. `forward` and `backward` map each concept
+// a side reached to its label, whose `parent` is one concept closer to that side's start and
+// `via` the hop between them (null at the start).
+template <class Labels>
+void JoinHalves(const Labels& forward, const Labels& backward, uint32_t forward_end,
+                const AssocRecord* meet, uint32_t backward_end, std::vector<uint32_t>* nodes,
+                std::vector<const AssocRecord*>* hops) {
+  auto chain = [](const Labels& labels, uint32_t node, std::vector<uint32_t>* chain_nodes,
+                  std::vector<const AssocRecord*>* chain_hops) {  // node first
+    for (uint32_t n = node;;) {
+      chain_nodes->push_back(n);
+      const auto& label = labels.at(n);
+      if (label.via == nullptr) return;
+      chain_hops->push_back(label.via);
+      n = label.parent;
+    }
+  };
+  nodes->clear();
+  hops->clear();
+  chain(forward, forward_end, nodes, hops);
+  std::reverse(nodes->begin(), nodes->end());
+  std::reverse(hops->begin(), hops->end());
+  hops->push_back(meet);
+  chain(backward, backward_end, nodes, hops);
+}
+
 }  // namespace
 
 absl::StatusOr<v1::NeighborsResponse> NamespaceStore::Neighbors(const v1::NeighborsRequest& request,
@@ -363,28 +391,8 @@ NamespaceStore::BestPathOutcome NamespaceStore::MostConfidentPath(
     });
   }
   if (meet_side < 0) return BestPathOutcome::kNoPath;
-  // The chain of side `s` from `node` back to its start (node first).
-  auto chain = [&](int s, uint32_t node, std::vector<uint32_t>* chain_nodes,
-                   std::vector<const AssocRecord*>* chain_hops) {
-    for (uint32_t n = node;;) {
-      chain_nodes->push_back(n);
-      const Label& l = sides[s].labels.at(n);
-      if (l.via == nullptr) return;
-      chain_hops->push_back(l.via);
-      n = l.parent;
-    }
-  };
-  const uint32_t forward_end = meet_side == 0 ? meet_from : meet_to;
-  const uint32_t backward_end = meet_side == 0 ? meet_to : meet_from;
-  chain(0, forward_end, nodes, hops);
-  std::reverse(nodes->begin(), nodes->end());
-  std::reverse(hops->begin(), hops->end());
-  hops->push_back(meet_via);
-  std::vector<uint32_t> tail_nodes;
-  std::vector<const AssocRecord*> tail_hops;
-  chain(1, backward_end, &tail_nodes, &tail_hops);
-  nodes->insert(nodes->end(), tail_nodes.begin(), tail_nodes.end());
-  hops->insert(hops->end(), tail_hops.begin(), tail_hops.end());
+  JoinHalves(sides[0].labels, sides[1].labels, meet_side == 0 ? meet_from : meet_to, meet_via,
+             meet_side == 0 ? meet_to : meet_from, nodes, hops);
   return BestPathOutcome::kFound;
 }
 
@@ -464,28 +472,8 @@ NamespaceStore::BestPathOutcome NamespaceStore::FewestHopsPath(
     }
     if (meet_via != nullptr) {
       if (meet_hops > max_depth) return BestPathOutcome::kNoPath;
-      // The chain of side `c` from `node` back to its start (node first).
-      auto chain = [&](int c, uint32_t node, std::vector<uint32_t>* chain_nodes,
-                       std::vector<const AssocRecord*>* chain_hops) {
-        for (uint32_t n = node;;) {
-          chain_nodes->push_back(n);
-          const Label& l = sides[c].labels.at(n);
-          if (l.via == nullptr) return;
-          chain_hops->push_back(l.via);
-          n = l.parent;
-        }
-      };
-      const uint32_t forward_end = s == 0 ? meet_from : meet_to;
-      const uint32_t backward_end = s == 0 ? meet_to : meet_from;
-      chain(0, forward_end, nodes, hops);
-      std::reverse(nodes->begin(), nodes->end());
-      std::reverse(hops->begin(), hops->end());
-      hops->push_back(meet_via);
-      std::vector<uint32_t> tail_nodes;
-      std::vector<const AssocRecord*> tail_hops;
-      chain(1, backward_end, &tail_nodes, &tail_hops);
-      nodes->insert(nodes->end(), tail_nodes.begin(), tail_nodes.end());
-      hops->insert(hops->end(), tail_hops.begin(), tail_hops.end());
+      JoinHalves(sides[0].labels, sides[1].labels, s == 0 ? meet_from : meet_to, meet_via,
+                 s == 0 ? meet_to : meet_from, nodes, hops);
       return BestPathOutcome::kFound;
     }
     side.frontier.swap(next);
