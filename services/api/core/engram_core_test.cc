@@ -82,14 +82,19 @@ class QueuedAnswer final : public grpc::ClientAsyncResponseReaderInterface<Respo
 };
 
 // Serves a stub's PrepareAsync<Method>Raw through the mocked synchronous <Method>, so a test's
-// expectations on the synchronous method apply to the core's asynchronous calls (Search).
+// expectations on the synchronous method apply to the core's asynchronous calls (Search). The
+// readers are kept in `owned`: gRPC's std::default_delete of a reader does nothing (real readers
+// live in their call's arena), so the unique_ptr the stub wraps them in never frees them.
 template <class Mock, class Request, class Response>
-auto ThroughSync(Mock* mock, grpc::Status (Mock::*sync)(grpc::ClientContext*, const Request&, Response*)) {
-  return [mock, sync](grpc::ClientContext* c, const Request& request, grpc::CompletionQueue* cq)
+auto ThroughSync(Mock* mock, grpc::Status (Mock::*sync)(grpc::ClientContext*, const Request&, Response*),
+                 std::vector<std::shared_ptr<void>>* owned) {
+  return [mock, sync, owned](grpc::ClientContext* c, const Request& request, grpc::CompletionQueue* cq)
              -> grpc::ClientAsyncResponseReaderInterface<Response>* {
     Response response;
     grpc::Status status = (mock->*sync)(c, request, &response);
-    return new QueuedAnswer<Response>(cq, std::move(status), std::move(response));
+    auto answer = std::make_shared<QueuedAnswer<Response>>(cq, std::move(status), std::move(response));
+    owned->push_back(answer);
+    return answer.get();
   };
 }
 
@@ -119,13 +124,13 @@ class EngramCoreTest : public ::testing::Test {
     hv1::MockHybridStub* hybrid = &hybrid_;
     EXPECT_CALL(storage_, PrepareAsyncSearchRaw(_, _, _))
         .Times(::testing::AnyNumber())
-        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::Search)));
+        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::Search, &answers_)));
     EXPECT_CALL(storage_, PrepareAsyncGetNamespaceRaw(_, _, _))
         .Times(::testing::AnyNumber())
-        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::GetNamespace)));
+        .WillRepeatedly(Invoke(ThroughSync(storage, &sv1::MockStorageStub::GetNamespace, &answers_)));
     EXPECT_CALL(hybrid_, PrepareAsyncSearchRaw(_, _, _))
         .Times(::testing::AnyNumber())
-        .WillRepeatedly(Invoke(ThroughSync(hybrid, &hv1::MockHybridStub::Search)));
+        .WillRepeatedly(Invoke(ThroughSync(hybrid, &hv1::MockHybridStub::Search, &answers_)));
   }
 
   std::function<absl::Time()> Clock() {
@@ -178,6 +183,7 @@ class EngramCoreTest : public ::testing::Test {
   metrics::Registry metrics_;
   EngramCoreOptions options_;
   std::vector<absl::Duration> sleeps_;
+  std::vector<std::shared_ptr<void>> answers_;  // ThroughSync's readers; outlive the mocks' calls
   StrictMock<sv1::MockStorageStub> storage_;
   StrictMock<hv1::MockHybridStub> hybrid_;
   std::unique_ptr<EngramCore> core_;
