@@ -265,7 +265,7 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   };
   std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
   absl::flat_hash_map<uint32_t, uint32_t> settled;  // concept -> partials popped for it
-  // BEST with one path (here when the bidirectional search's path was longer than max_depth): an
+  // BEST with one path (here when the bidirectional search's path was too long, or not simple): an
   // A* search over (concept, hops) states on the cost -ln(confidence x decay), exact under the
   // bound (to the cost's double rounding, as the bidirectional search). The heuristic is
   // consistent, so a concept's partials pop in order of cost, and one that pops for a concept after
