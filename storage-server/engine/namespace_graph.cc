@@ -199,10 +199,10 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
 
   const bool single = max_paths == 1 && !shortest;
   // BEST with one path: a hop's cost, as in MostConfidentPath, and the cost from each concept to
-  // the target, by a Dijkstra backwards from it over at most kCostBoundExpansionBudget concepts (the
-  // A* heuristic below): exact for the concepts it settled, and for the others at least the cost
-  // of the last it settled (infinite when it settled every concept that reaches the target). Both
-  // ignore the depth bound, so they are lower bounds, and consistent ones.
+  // the target, by a Dijkstra backwards from it over at most kCostBoundExpansionBudget concepts
+  // (the A* heuristic below): exact for the concepts it settled, and for the others at least the
+  // cost of the last it settled (infinite when it settled every concept that reaches the target).
+  // Both ignore the depth bound, so they are lower bounds, and consistent ones.
   auto cost = [decay](float confidence) {
     const double c = static_cast<double>(confidence) * decay;
     return c > 0 ? -std::log(c) : 1e9;
@@ -245,14 +245,14 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   };
 
   struct Partial {
-    double key;  // BEST with one path: cost so far + cost_left (A*); else unused
-    double cost;  // the same: cost so far
     float confidence;
     uint32_t hops;
     uint32_t bound;  // hops + hops still needed at least
     uint32_t node;
     int32_t parent;
     const AssocRecord* via;
+    double cost = 0;  // BEST with one path: -ln(confidence x decay) summed so far
+    double key = 0;   // and cost + cost_left (A*)
   };
   std::vector<Partial> pool;
   auto worse = [&](int32_t a, int32_t b) {
@@ -288,7 +288,7 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     auto it = fewest_popped.find(node);
     return it != fewest_popped.end() && it->second <= hops;
   };
-  pool.push_back({single ? cost_left(*src) : 0, 0, 1.0f, 0, hops_left(*src), *src, -1, nullptr});
+  pool.push_back({1.0f, 0, hops_left(*src), *src, -1, nullptr, 0, single ? cost_left(*src) : 0});
   queue.push(0);
   size_t expansions = 0;
   while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
@@ -325,8 +325,12 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
       if (!TypeAllowed(request.types(), e.record->type)) return;
       const uint32_t left = hops_left(e.other);
       if (cur.hops + 1 + left > max_depth) return;
-      Partial next{0, 0, cur.confidence * e.record->confidence * decay, cur.hops + 1,
-                   cur.hops + 1 + left, e.other, index, e.record};
+      Partial next{cur.confidence * e.record->confidence * decay,
+                   cur.hops + 1,
+                   cur.hops + 1 + left,
+                   e.other,
+                   index,
+                   e.record};
       const int32_t next_index = static_cast<int32_t>(pool.size());
       if (single) {
         if (dominated(e.other, next.hops)) return;  // covers the concepts on cur's chain

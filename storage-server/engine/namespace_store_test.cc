@@ -524,7 +524,7 @@ TEST_F(NamespaceStoreTest, OnePathMatchesEveryPathEnumerated) {
     }
   }
   EXPECT_EQ(compared, 1200);
-  EXPECT_GT(found, 600);  // most queries have a path: the comparison is not vacuous
+  EXPECT_GT(found, 600);    // most queries have a path: the comparison is not vacuous
   EXPECT_GT(binding, 200);  // and many bounds cut off the most confident path
   EXPECT_GT(bounded_compared, 5000);
 }
