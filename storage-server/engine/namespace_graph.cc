@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <queue>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -23,6 +24,8 @@ constexpr size_t kPathExpansionBudget = 200000;
 // Concepts the backward search from the target (FindPaths' hops-to-target bound) may expand; past
 // it, the concepts not yet reached get the bound of the last level it finished.
 constexpr size_t kBoundExpansionBudget = 20000;
+// Concepts the backward Dijkstra from the target (BEST's cost-to-target bound) may settle.
+constexpr size_t kCostBoundExpansionBudget = 2000;
 
 bool TypeAllowed(const google::protobuf::RepeatedField<int>& types, uint32_t type) {
   if (types.empty()) return true;
@@ -222,6 +225,53 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   };
   if (hops_left(*src) > max_depth) return response;  // no path within max_depth
 
+  const bool single = max_paths == 1 && !shortest;
+  // BEST with one path: a hop's cost, as in MostConfidentPath, and the cost from each concept to
+  // the target, by a Dijkstra backwards from it over at most kCostBoundExpansionBudget concepts
+  // (the A* heuristic below): exact for the concepts it settled, and for the others at least the
+  // cost of the last it settled (infinite when it settled every concept that reaches the target).
+  // Both ignore the depth bound, so they are lower bounds, and consistent ones.
+  auto cost = [decay](float confidence) {
+    const double c = static_cast<double>(confidence) * decay;
+    return c > 0 ? -std::log(c) : 1e9;
+  };
+  absl::flat_hash_map<uint32_t, double> cost_to_target;  // settled concepts only
+  double cost_beyond = 0;
+  if (single) {
+    using Entry = std::pair<double, uint32_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> queue;
+    absl::flat_hash_map<uint32_t, double> reached;
+    reached[*dst] = 0;
+    queue.push({0, *dst});
+    cost_beyond = std::numeric_limits<double>::infinity();
+    while (!queue.empty()) {
+      const auto [d, node] = queue.top();
+      if (cost_to_target.contains(node)) {
+        queue.pop();  // stale
+        continue;
+      }
+      if (cost_to_target.size() >= kCostBoundExpansionBudget) {
+        cost_beyond = d;
+        break;
+      }
+      queue.pop();
+      cost_to_target[node] = d;
+      ForEachEdge(node, backward, seq, [&](const EdgeView& e) {
+        if (!TypeAllowed(request.types(), e.record->type)) return;
+        if (cost_to_target.contains(e.other) || Visible(e.other, seq) == nullptr) return;
+        const double through = d + cost(e.record->confidence);
+        auto [it, inserted] = reached.try_emplace(e.other, through);
+        if (!inserted && through >= it->second) return;
+        it->second = through;
+        queue.push({through, e.other});
+      });
+    }
+  }
+  auto cost_left = [&](uint32_t node) {
+    auto it = cost_to_target.find(node);
+    return it == cost_to_target.end() ? cost_beyond : it->second;
+  };
+
   struct Partial {
     float confidence;
     uint32_t hops;
@@ -229,42 +279,63 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     uint32_t node;
     int32_t parent;
     const AssocRecord* via;
+    double cost = 0;  // BEST with one path: -ln(confidence x decay) summed so far
+    double key = 0;   // and cost + cost_left (A*)
   };
   std::vector<Partial> pool;
   auto worse = [&](int32_t a, int32_t b) {
     const Partial& x = pool[a];
     const Partial& y = pool[b];
     if (shortest && x.bound != y.bound) return x.bound > y.bound;
-    if (x.confidence != y.confidence) return x.confidence < y.confidence;
+    if (single && x.key != y.key) return x.key > y.key;
+    if (!single && x.confidence != y.confidence) return x.confidence < y.confidence;
     return a > b;  // earlier discovered first: deterministic
   };
   std::priority_queue<int32_t, std::vector<int32_t>, decltype(worse)> queue(worse);
-  absl::flat_hash_map<uint32_t, uint32_t> settled;
-  // BEST with one path (here when the bidirectional search's path was too long): the first
-  // partial popped for a concept settles it and every later one is dropped, so a partial that
-  // would pop after one already queued for its concept is never queued (Dijkstra's relaxation),
-  // nor one to a settled concept. Same answers, without the stale entries: they cost queue work
-  // and expansions of the budget. And since every concept on a partial's chain is settled, the
-  // simple-path walk along the chain is not needed. (SHORTEST, an A* search, has few stale
-  // entries; there the bookkeeping cost more than it saved: 58-64 against 70-75 paths/s.)
-  const bool single = max_paths == 1 && !shortest;
-  absl::flat_hash_map<uint32_t, int32_t> best_queued;  // concept -> its first-to-pop partial
+  absl::flat_hash_map<uint32_t, uint32_t> settled;  // concept -> partials popped for it
+  // BEST with one path (here when the bidirectional search's path was too long, or not simple): an
+  // A* search over (concept, hops) states on the cost -ln(confidence x decay), exact under the
+  // bound (to the cost's double rounding, as the bidirectional search). The heuristic is
+  // consistent, so a concept's partials pop in order of cost, and one that pops for a concept after
+  // another with no more hops is dominated: whatever reaches the target from it within max_depth
+  // also does from the other, at least as confidently (a walk that repeats a concept loses nothing
+  // by dropping the cycle, so the best walk within the bound is a simple path). Such a partial is
+  // dropped when popped, and is never queued when the dominating one has popped already (this
+  // covers the concepts on its own chain, so every partial is a simple path without walking the
+  // chain), nor when a partial for the same (concept, hops) that pops first is queued (Dijkstra's
+  // relaxation). A concept is so expanded at most once per hop count, and only at hop counts from
+  // which the target is still within reach. (SHORTEST, an A* search on hops, has few stale
+  // entries; there this bookkeeping cost more than it saved: 58-64 against 70-75 paths/s.)
+  absl::flat_hash_map<uint32_t, uint32_t> fewest_popped;  // concept -> fewest hops of a popped one
+  // (concept, hops) -> its first-to-pop partial.
+  absl::flat_hash_map<std::pair<uint32_t, uint32_t>, int32_t> best_queued;
   auto pops_before = [](const Partial& x, const Partial& y) {  // x queued after y
-    return x.confidence > y.confidence;  // a tie pops the earlier one first
+    return x.key < y.key;  // the same concept, so the same cost_left; a tie pops y first
   };
-  pool.push_back({1.0f, 0, hops_left(*src), *src, -1, nullptr});
+  auto dominated = [&](uint32_t node, uint32_t hops) {
+    auto it = fewest_popped.find(node);
+    return it != fewest_popped.end() && it->second <= hops;
+  };
+  pool.push_back({1.0f, 0, hops_left(*src), *src, -1, nullptr, 0, single ? cost_left(*src) : 0});
   queue.push(0);
   size_t expansions = 0;
   while (!queue.empty() && static_cast<uint32_t>(response.paths_size()) < max_paths) {
+    const int32_t index = queue.top();
+    const Partial cur = pool[index];
+    if (single && dominated(cur.node, cur.hops)) {  // a stale entry: no expansion
+      queue.pop();
+      continue;
+    }
     if (++expansions > kPathExpansionBudget) {
       response.set_truncated(true);
       break;
     }
-    int32_t index = queue.top();
     queue.pop();
-    Partial cur = pool[index];
-    // Each node is settled at most max_paths times: the k best ways to reach it.
-    if (++settled[cur.node] > max_paths) continue;
+    if (single) {
+      fewest_popped[cur.node] = cur.hops;  // fewer than any popped before: not dominated
+    } else if (++settled[cur.node] > max_paths) {
+      continue;  // each node is settled at most max_paths times: the k best ways to reach it
+    }
     if (cur.node == *dst) {
       std::vector<uint32_t> nodes;
       std::vector<const AssocRecord*> hops;
@@ -282,15 +353,22 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
       if (!TypeAllowed(request.types(), e.record->type)) return;
       const uint32_t left = hops_left(e.other);
       if (cur.hops + 1 + left > max_depth) return;
-      const Partial next{cur.confidence * e.record->confidence * decay, cur.hops + 1,
-                         cur.hops + 1 + left, e.other, index, e.record};
+      Partial next{cur.confidence * e.record->confidence * decay,
+                   cur.hops + 1,
+                   cur.hops + 1 + left,
+                   e.other,
+                   index,
+                   e.record};
       const int32_t next_index = static_cast<int32_t>(pool.size());
       if (single) {
-        if (settled.contains(e.other)) return;  // covers the concepts on cur's chain
-        auto best = best_queued.find(e.other);
+        if (dominated(e.other, next.hops)) return;  // covers the concepts on cur's chain
+        next.cost = cur.cost + cost(e.record->confidence);
+        next.key = next.cost + cost_left(e.other);
+        if (std::isinf(next.key)) return;  // the target is out of its reach
+        auto best = best_queued.find({e.other, next.hops});
         if (best != best_queued.end() && !pops_before(next, pool[best->second])) return;
         if (Visible(e.other, seq) == nullptr) return;
-        best_queued[e.other] = next_index;
+        best_queued[{e.other, next.hops}] = next_index;
       } else {
         for (int32_t i = index; i >= 0; i = pool[i].parent) {
           if (pool[i].node == e.other) return;  // simple paths only

@@ -372,33 +372,56 @@ TEST_F(NamespaceStoreTest, PathsUnderADepthLimitAreNotBlockedByLongerRoutes) {
   EXPECT_THAT(PathIds(Paths("s", "x")), ElementsAre());
 }
 
+// BEST under a binding max_depth: v is reached most confidently in 2 hops (s a v), but only the
+// 1-hop way in (s v) leaves hops for the confident route on (v w x t); settling v once, by its most
+// confident partial, would answer s a v t (0.5) instead of s v w x t (0.9).
+TEST_F(NamespaceStoreTest, BestUnderABindingDepthKeepsAConceptReachedInFewerHops) {
+  MustWrite({PutConcept("s", "s"), PutConcept("a", "a"), PutConcept("v", "v"), PutConcept("w", "w"),
+             PutConcept("x", "x"), PutConcept("t", "t"), PutAssoc("s", "a", v1::CAUSAL, 1.0f),
+             PutAssoc("a", "v", v1::CAUSAL, 1.0f), PutAssoc("s", "v", v1::CAUSAL, 0.9f),
+             PutAssoc("v", "t", v1::CAUSAL, 0.5f), PutAssoc("v", "w", v1::CAUSAL, 1.0f),
+             PutAssoc("w", "x", v1::CAUSAL, 1.0f), PutAssoc("x", "t", v1::CAUSAL, 1.0f)});
+  v1::FindPathsRequest r = Paths("s", "t");
+  r.set_max_paths(1);
+  r.set_decay(1.0f);
+  r.set_direction(v1::OUT);
+  r.set_max_depth(5);  // the most confident path fits: s a v w x t
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "a", "v", "w", "x", "t")));
+  r.set_max_depth(4);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "v", "w", "x", "t")));
+  r.set_max_depth(3);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "a", "v", "t")));
+  r.set_max_depth(2);
+  EXPECT_THAT(PathIds(r), ElementsAre(ElementsAre("s", "v", "t")));
+  r.set_max_depth(1);
+  EXPECT_THAT(PathIds(r), ElementsAre());
+}
+
 // FindPaths with one path against every simple path enumerated, on many small random graphs
-// (cycles, both directions, a type filter, decay < 1, ties): BEST with a depth bound that cannot
-// bind (it is exact then) returns the most confident path's confidence; SHORTEST the fewest hops
-// and, among those, the best confidence; and a tight depth bound only ever returns a valid path
-// within the bound, never better than the best that exists (BEST settles each concept once, so
-// under a binding bound it may miss: docs/benchmarks.md, "Whole-system peer").
+// (cycles, both directions, a type filter, decay < 1, ties, unreachable targets): BEST returns the
+// most confident path's confidence at every max_depth, including bounds shorter than that path;
+// SHORTEST the fewest hops and, among those, the best confidence.
 TEST_F(NamespaceStoreTest, OnePathMatchesEveryPathEnumerated) {
   struct Edge {
     int from, to;
     v1::AssociationType type;
     float confidence;
   };
-  constexpr int kNodes = 8;
+  constexpr int kNodes = 11;
   std::mt19937 random(7);
-  int compared = 0, found = 0;
-  for (int g = 0; g < 60; ++g) {
+  int compared = 0, found = 0, bounded_compared = 0, binding = 0;
+  for (int g = 0; g < 200; ++g) {
     const std::string prefix = absl::StrCat("g", g, "_");
     std::vector<v1::Mutation> writes;
     for (int i = 0; i < kNodes; ++i) writes.push_back(PutConcept(absl::StrCat(prefix, i), "c"));
     std::vector<Edge> edges;
     std::set<std::pair<int, int>> seen;
-    const int edge_count = 8 + static_cast<int>(random() % 10);
+    const int edge_count = 11 + static_cast<int>(random() % 14);
     while (static_cast<int>(edges.size()) < edge_count) {
       const int a = static_cast<int>(random() % kNodes), b = static_cast<int>(random() % kNodes);
       if (a == b || !seen.insert({a, b}).second) continue;
       // Confidences from a small set, so equal products (ties) happen.
-      const float confidence = std::array<float, 4>{0.5f, 0.8f, 0.9f, 1.0f}[random() % 4];
+      const float confidence = std::array<float, 5>{0.5f, 0.8f, 0.9f, 1.0f, 0.3f}[random() % 5];
       edges.push_back({a, b, random() % 3 == 0 ? v1::SEMANTIC : v1::CAUSAL, confidence});
       writes.push_back(PutAssoc(absl::StrCat(prefix, a), absl::StrCat(prefix, b), edges.back().type,
                                 confidence));
@@ -465,27 +488,45 @@ TEST_F(NamespaceStoreTest, OnePathMatchesEveryPathEnumerated) {
       ASSERT_EQ(fewest->paths_size(), 1) << label;
       EXPECT_EQ(fewest->paths(0).hops_size(), min_hops) << label;
       EXPECT_NEAR(fewest->paths(0).confidence(), best_of_fewest, 1e-5) << label;
-      // A binding bound: a valid path within it, never better than the best within it.
-      const int bound = std::max(1, min_hops);
-      double best_within = 0;
-      for (const auto& [hops, confidence] : all) {
-        if (hops <= bound) best_within = std::max(best_within, confidence);
-      }
+      // Every bound up to the longest simple path there can be, binding ones included (the most
+      // confident path longer than the bound): BEST is the most confident path within it, a simple
+      // one, whose confidence is the product of its hops'.
       r.set_mode(v1::BEST);
-      r.set_max_depth(bound);
-      auto bounded = store_->FindPaths(r, seq_);
-      ASSERT_TRUE(bounded.ok()) << bounded.status();
-      if (bounded->paths_size() == 1) {
-        EXPECT_LE(bounded->paths(0).hops_size(), bound) << label;
-        EXPECT_LE(bounded->paths(0).confidence(), best_within + 1e-5) << label;
-        std::set<std::string> distinct(bounded->paths(0).concept_ids().begin(),
-                                       bounded->paths(0).concept_ids().end());
-        EXPECT_EQ(static_cast<int>(distinct.size()), bounded->paths(0).concept_ids_size()) << label;
+      for (int bound = 1; bound < kNodes; ++bound) {
+        double best_within = -1;
+        for (const auto& [hops, confidence] : all) {
+          if (hops <= bound) best_within = std::max(best_within, confidence);
+        }
+        r.set_max_depth(bound);
+        auto bounded = store_->FindPaths(r, seq_);
+        ASSERT_TRUE(bounded.ok()) << bounded.status();
+        const std::string at = absl::StrCat(label, " max_depth ", bound);
+        if (best_within < 0) {
+          EXPECT_EQ(bounded->paths_size(), 0) << at;
+          continue;
+        }
+        ++bounded_compared;
+        ASSERT_EQ(bounded->paths_size(), 1) << at;
+        const v1::Path& path = bounded->paths(0);
+        EXPECT_LE(path.hops_size(), bound) << at;
+        EXPECT_NEAR(path.confidence(), best_within, 1e-5) << at;
+        std::set<std::string> distinct(path.concept_ids().begin(), path.concept_ids().end());
+        EXPECT_EQ(static_cast<int>(distinct.size()), path.concept_ids_size()) << at;
+        float product = 1.0f;
+        for (const auto& hop : path.hops()) product = product * hop.confidence() * decay;
+        EXPECT_EQ(product, path.confidence()) << at;
+        if (best_within < best_confidence - 1e-6) ++binding;
+        // Ties are broken the same way every time.
+        auto again = store_->FindPaths(r, seq_);
+        ASSERT_TRUE(again.ok()) << again.status();
+        EXPECT_EQ(again->SerializeAsString(), bounded->SerializeAsString()) << at;
       }
     }
   }
-  EXPECT_EQ(compared, 360);
-  EXPECT_GT(found, 150);  // most queries have a path: the comparison is not vacuous
+  EXPECT_EQ(compared, 1200);
+  EXPECT_GT(found, 600);    // most queries have a path: the comparison is not vacuous
+  EXPECT_GT(binding, 200);  // and many bounds cut off the most confident path
+  EXPECT_GT(bounded_compared, 5000);
 }
 
 TEST_F(NamespaceStoreTest, PathsBestAndShortest) {
