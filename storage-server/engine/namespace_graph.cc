@@ -245,7 +245,8 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
     queue.push({0, *dst});
     cost_beyond = std::numeric_limits<double>::infinity();
     while (!queue.empty()) {
-      const auto [d, node] = queue.top();
+      const double d = queue.top().first;  // not a structured binding: clang 14 (the ASan
+      const uint32_t node = queue.top().second;  // build) cannot capture one in a lambda
       if (cost_to_target.contains(node)) {
         queue.pop();  // stale
         continue;
