@@ -45,6 +45,14 @@ absl::Status ValidateTypes(absl::string_view field,
   return absl::OkStatus();
 }
 
+// A hop's cost for the most-confident-path searches: -ln(confidence x decay), so that the cheapest
+// path is the most confident. A confidence of 0 costs more than any path of non-zero hops can, so
+// such paths rank last (as their product 0 does) but are still found.
+double HopCost(float confidence, float decay) {
+  const double c = static_cast<double>(confidence) * decay;
+  return c > 0 ? -std::log(c) : 1e9;
+}
+
 // The path of a search from both ends that met at the hop `meet` from `forward_end` (reached from
 // the source) to `backward_end` (reached from the target): the source's chain to forward_end, the
 // meeting hop, then backward_end's chain to the target. `forward` and `backward` map each concept
@@ -226,15 +234,12 @@ absl::StatusOr<v1::FindPathsResponse> NamespaceStore::FindPaths(const v1::FindPa
   if (hops_left(*src) > max_depth) return response;  // no path within max_depth
 
   const bool single = max_paths == 1 && !shortest;
-  // BEST with one path: a hop's cost, as in MostConfidentPath, and the cost from each concept to
+  // BEST with one path: a hop's cost (HopCost), and the cost from each concept to
   // the target, by a Dijkstra backwards from it over at most kCostBoundExpansionBudget concepts
   // (the A* heuristic below): exact for the concepts it settled, and for the others at least the
   // cost of the last it settled (infinite when it settled every concept that reaches the target).
   // Both ignore the depth bound, so they are lower bounds, and consistent ones.
-  auto cost = [decay](float confidence) {
-    const double c = static_cast<double>(confidence) * decay;
-    return c > 0 ? -std::log(c) : 1e9;
-  };
+  auto cost = [decay](float confidence) { return HopCost(confidence, decay); };
   absl::flat_hash_map<uint32_t, double> cost_to_target;  // settled concepts only
   double cost_beyond = 0;
   if (single) {
@@ -393,12 +398,7 @@ NamespaceStore::BestPathOutcome NamespaceStore::MostConfidentPath(
     nodes->push_back(src);
     return BestPathOutcome::kFound;
   }
-  // A hop's cost; a confidence of 0 costs more than any path of non-zero hops can, so such paths
-  // rank last (as their product 0 does) but are still found.
-  auto cost = [decay](float confidence) {
-    const double c = static_cast<double>(confidence) * decay;
-    return c > 0 ? -std::log(c) : 1e9;
-  };
+  auto cost = [decay](float confidence) { return HopCost(confidence, decay); };
   struct Label {
     double cost;
     uint32_t parent;  // toward the side's start
