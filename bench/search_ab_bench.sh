@@ -8,7 +8,8 @@
 #   bench/search_ab_bench.sh BUILD_DIR BUILD_A BUILD_B      (build directories, or copies of their
 #       storage-server/engram-storage, services/hybrid/engram-hybrid, services/api/engram-api)
 #   SERVICES (storage, hybrid, api; comma-separated; default storage), ROUNDS (default 2),
-#   MODES (default search,search_keyword), CONCURRENCY (8), DURATION_S (5)
+#   MODES (default search,search_keyword), CONCURRENCY (8), DURATION_S (5), QUANTIZATION (none
+#   or int8, the namespace's vectors; default none)
 set -euo pipefail
 BUILD_DIR="$1"
 A_DIR="$2"
@@ -24,7 +25,7 @@ source "$(dirname "$0")/suite_lib.sh"
 export ENGRAM_API_KEY="$KEY"
 LOAD=("$BUILD_DIR/bench/api_load_bench" --target="$API_GRPC")
 echo "load: 100,000 concepts"
-suite_load_bench 100000
+suite_load_bench 100000 --quantization="${QUANTIZATION:-none}"
 # Restarts one service from build directory $2 on the same data and ports (pids[0..2] are storage,
 # hybrid and api, in the order suite_start_core started them).
 restart() {  # service build_dir

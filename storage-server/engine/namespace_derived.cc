@@ -224,14 +224,10 @@ absl::Status NamespaceStore::DecodeDerivedRest(ByteReader* in, uint64_t end, uin
     ids_.Insert(hash, n);
   }
   number_count_.store(numbers, std::memory_order_release);
-  slots_.EnsureSize(slots);
   for (uint32_t i = 0; i < slots; ++i) {
-    SlotMeta& m = slots_[i];
     const uint64_t record = r.Varint(), born = r.Varint(), dead = r.Varint() - 1;
     if (record > end) return abort("a slot's record lies outside the covered arena");
-    m.record.store(record, std::memory_order_relaxed);
-    m.born.store(born, std::memory_order_relaxed);
-    m.dead.store(dead, std::memory_order_relaxed);
+    SetSlot(i, record, born, dead);
   }
   slot_count_ = slots;
   const uint64_t edge_count = r.U64();

@@ -215,8 +215,12 @@ absl::Status NamespaceStore::Recover(bool use_derived) {
         absl::StrFormat("namespace %s: records reference %d vector slots, %d stored", name(),
                         slot_count_, state_.slot_count));
   }
+  // Slots stored past the last record's (vectors written before a crash lost their records) own
+  // no record; they are marked born with the newest slot so that births stay in slot order.
+  for (uint32_t slot = slot_count_; slot < state_.slot_count; ++slot) {
+    SetSlot(slot, 0, last_born_, UINT64_MAX);
+  }
   slot_count_ = state_.slot_count;
-  slots_.EnsureSize(slot_count_);
   published_end_.store(arena_end_, std::memory_order_release);
   return absl::OkStatus();
 }
@@ -338,6 +342,38 @@ bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq,
                        request->filter());
 }
 
+uint32_t NamespaceStore::SlotsBornBy(uint64_t seq, uint32_t limit) const {
+  if (!born_in_order_.load(std::memory_order_relaxed)) return 0;
+  uint32_t lo = 0, hi = limit;  // the first slot born after seq lies in [lo, hi]
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (slots_[mid].born.load(std::memory_order_relaxed) <= seq) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+void NamespaceStore::SetSlot(uint32_t slot, uint64_t record, uint64_t born, uint64_t dead) {
+  slots_.EnsureSize(slot + 1);
+  dead_bits_.EnsureSize((slot >> 6) + 1);
+  SlotMeta& m = slots_[slot];
+  m.record.store(record, std::memory_order_relaxed);
+  m.born.store(born, std::memory_order_relaxed);
+  m.dead.store(UINT64_MAX, std::memory_order_relaxed);
+  if (dead != UINT64_MAX) KillSlot(slot, dead);
+  if (slot != next_slot_ || born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
+  next_slot_ = std::max(next_slot_, slot + 1);
+  last_born_ = std::max(last_born_, born);
+}
+
+void NamespaceStore::KillSlot(uint32_t slot, uint64_t dead) {
+  slots_[slot].dead.store(dead, std::memory_order_relaxed);
+  dead_bits_[slot >> 6].fetch_or(uint64_t{1} << (slot & 63), std::memory_order_relaxed);
+}
+
 std::vector<std::pair<double, const ConceptRecord*>> NamespaceStore::TopKeyword(
     const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
     size_t k) const {
@@ -403,12 +439,15 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
     uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
     ef = std::max(ef, depth);
     const float* query = request.vector().data();
-    auto allowed =
-        vector::MakeSlotFilter([&](uint32_t slot) { return SlotVisible(slot, seq, &request); });
     // Read the indexed count before the published count: every published slot is then covered
     // by the graph search or by the exact scan of the tail (overlap is deduplicated by MergeTopK).
     uint32_t indexed = request.exact() ? 0 : index_->indexed_count();
     uint32_t published = vectors_->published_count();
+    // Most visited slots were born before `seq` and never died: two cached reads decide them.
+    const uint32_t born_by = request.filter().empty() ? SlotsBornBy(seq, published) : 0;
+    auto allowed = vector::MakeSlotFilter([&](uint32_t slot) {
+      return (slot < born_by && !SlotEverDead(slot)) || SlotVisible(slot, seq, &request);
+    });
     if (indexed > 0) vector_hits = index_->Search(query, depth, ef, &allowed);
     if (published > indexed) {
       vector_hits = vector::MergeTopK(
@@ -695,6 +734,7 @@ absl::Status NamespaceStore::Reserve(const WritePlan& plan) {
   RETURN_IF_ERROR(arena_->EnsureCapacity(arena_end_ + plan.arena_bytes + slack));
   RETURN_IF_ERROR(vectors_->Reserve(slot_count_ + plan.new_slots));
   slots_.EnsureSize(slot_count_ + plan.new_slots);
+  dead_bits_.EnsureSize(((slot_count_ + plan.new_slots) >> 6) + 1);
   return absl::OkStatus();
 }
 
@@ -847,7 +887,7 @@ void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
         live_concepts_.fetch_sub(1, std::memory_order_relaxed);
         live_concept_bytes_.fetch_sub(old->h.length, std::memory_order_relaxed);
         if (old->slot != kNoSlot) {
-          slots_[old->slot].dead.store(r->h.seq, std::memory_order_relaxed);
+          KillSlot(old->slot, r->h.seq);
           live_vectors_.fetch_sub(1, std::memory_order_relaxed);
         }
       }
@@ -856,11 +896,7 @@ void NamespaceStore::IndexRecord(uint64_t offset, bool defer_keywords) {
       live_concepts_.fetch_add(1, std::memory_order_relaxed);
       live_concept_bytes_.fetch_add(r->h.length, std::memory_order_relaxed);
       if (r->slot != kNoSlot) {
-        slots_.EnsureSize(r->slot + 1);
-        SlotMeta& m = slots_[r->slot];
-        m.record.store(offset + 1, std::memory_order_relaxed);
-        m.born.store(r->h.seq, std::memory_order_relaxed);
-        m.dead.store(UINT64_MAX, std::memory_order_relaxed);
+        SetSlot(r->slot, offset + 1, r->h.seq, UINT64_MAX);
         live_vectors_.fetch_add(1, std::memory_order_relaxed);
         slot_count_ = std::max(slot_count_, r->slot + 1);
       }

@@ -278,6 +278,21 @@ class NamespaceStore {
   void FillConcept(const ConceptRecord& r, bool include_vector, v1::Concept* out) const;
   void FillAssociation(const AssocRecord& r, v1::Association* out) const;
   bool SlotVisible(uint32_t slot, uint64_t seq, const v1::SearchRequest* filter) const;
+  // A number n <= `limit` such that every slot below n was born at or before `seq`: a binary
+  // search of the slots' births, which grow with the slot number (slots are appended in sequence
+  // order, compaction included). 0 if SetSlot ever saw that order broken (a slot out of turn or
+  // born before its predecessor).
+  uint32_t SlotsBornBy(uint64_t seq, uint32_t limit) const;
+  // Whether the slot's version was ever superseded or deleted. Clear means alive at every
+  // sequence a reader can hold: the bit is set, after the slot's `dead`, before that sequence
+  // is published.
+  bool SlotEverDead(uint32_t slot) const {
+    return (dead_bits_[slot >> 6].load(std::memory_order_relaxed) >> (slot & 63)) & 1;
+  }
+  // Writer: one slot's meta (a new version's slot, or one read from the derived-state file).
+  void SetSlot(uint32_t slot, uint64_t record, uint64_t born, uint64_t dead);
+  // Writer: the slot's version stops being visible at `dead`.
+  void KillSlot(uint32_t slot, uint64_t dead);
   // The k best concepts by BM25 at `seq` among `scores` that pass the request's filter.
   std::vector<std::pair<double, const ConceptRecord*>> TopKeyword(
       const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
@@ -313,6 +328,12 @@ class NamespaceStore {
   std::unique_ptr<KeywordIndex> keywords_;
   StableArray<ConceptEntry> entries_;
   StableArray<SlotMeta> slots_;
+  // A bit per slot, SlotEverDead; its own small array so that the vector search's per-node
+  // visibility check reads a few cache lines instead of each visited node's SlotMeta.
+  StableArray<std::atomic<uint64_t>> dead_bits_;
+  std::atomic<bool> born_in_order_{true};  // SlotsBornBy's premise; cleared by SetSlot if broken
+  uint32_t next_slot_ = 0;                 // writer: the slot SetSlot expects next
+  uint64_t last_born_ = 0;                 // writer: the newest slot's birth
   std::atomic<uint32_t> number_count_{0};
 
   // The arena offset the derived-state file covers; set by WriteDerived (any thread).
