@@ -38,6 +38,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/sync/mutex.h"
 #include "grpcpp/alarm.h"
 #include "grpcpp/completion_queue.h"
@@ -127,6 +129,14 @@ class AsyncUnaryCall final : public CqTag {
   // Same, from any thread: the finish runs on the call's queue thread (the response is sent
   // from there, not from the caller's thread, e.g. the storage writer's).
   void FinishOnQueue(grpc::Status status);
+  // Finish from the queue's thread with `result`: its value as the response, or its error as
+  // `to_grpc(status)` maps it (each service has its own mapping).
+  template <typename ToGrpc>
+  void FinishWith(absl::StatusOr<Response> result, ToGrpc&& to_grpc) {
+    if (!result.ok()) return Finish(to_grpc(result.status()));
+    response_ = *std::move(result);
+    Finish(grpc::Status::OK);
+  }
 
   void Proceed(bool ok) override;
 

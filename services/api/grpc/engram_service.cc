@@ -77,9 +77,9 @@ EngramService::EngramService(ApiCore* core) : core_(core) {
         grpcutil::RpcScope scope(call->context());
         core_->SearchAsync(ContextOf(call->context(), scope), call->request(), call->queue(),
                            [call](absl::StatusOr<v1::SearchResponse> result) {
-                             if (!result.ok()) return call->Finish(ToGrpc(call->context(), result.status()));
-                             *call->response() = *std::move(result);
-                             call->Finish(grpc::Status::OK);
+                             call->FinishWith(std::move(result), [call](const absl::Status& s) {
+                               return ToGrpc(call->context(), s);
+                             });
                            });
       });
 }

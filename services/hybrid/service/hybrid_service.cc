@@ -37,9 +37,7 @@ HybridService::HybridService(const HybridCore* core) : core_(core) {
         grpcutil::RpcScope scope(call->context());
         core_->SearchAsync(ContextOf(call->context(), scope), call->request(), call->queue(),
                            [call](absl::StatusOr<v1::SearchResponse> result) {
-                             if (!result.ok()) return call->Finish(status::ToGrpcStatus(result.status()));
-                             *call->response() = *std::move(result);
-                             call->Finish(grpc::Status::OK);
+                             call->FinishWith(std::move(result), status::ToGrpcStatus);
                            });
       });
 }
