@@ -1,26 +1,41 @@
 // peer_bench: Engram's storage engine beside a whole-system peer (Kuzu 0.11.3, bench/kuzu/), same
 // data files, both in process and single-threaded (docs/benchmarks.md, "Whole-system peer").
 //
-//   peer_bench --mode=gen --out=DIR [--n=100000] [--queries=200] [--seeds=2000] [--pairs=300]
+//   peer_bench --mode=gen --out=DIR [--source=synthetic|wordnet] [--n=100000] [--queries=200]
+//              [--seeds=2000] [--pairs=300] [--wordnet_dir=/usr/share/wordnet]
 //   peer_bench --mode=engram --data=DIR [--dir=/tmp/engram_peer] [--efs=16,32,64,128,256]
 //              [--reps=3]
 //
-// gen writes the synthetic dataset once (deterministic, seed 1):
-//   concepts.tsv  id \t attr \t text \t v0,v1,...,v127   (clustered: 100 Gaussian centres, each
-//                 point centre + N(0, 0.35) noise; attr = "a" + i % 10, the filter attribute)
-//   assocs.tsv    source \t target \t type \t confidence   (3 per concept, to distinct earlier
-//                 concepts, 2 of 3 within the same cluster; confidence uniform in [0.5, 1))
-//   queries.tsv   one vector per line (fresh points from the same clusters)
+// gen writes a dataset once (deterministic, seed 1):
+//   concepts.tsv  id \t attr \t text \t v0,v1,...,v127
+//   assocs.tsv    source \t target \t type \t confidence
+//   filter.txt    the attr value of the filtered reads
+//   queries.tsv   one vector per line
 //   truth.tsv     the exact cosine top 10 ids per query (brute force); then the top 10 among
-//                 concepts with attr == "a3" (filtered ground truth), one line each
-//   seeds.txt     concept ids for the neighbours reads
-//   pairs.tsv     source \t target for the path reads
+//                 concepts whose attr is filter.txt's (filtered ground truth), one line each
+//   seeds.txt     concept ids for the neighbours reads (uniform)
+//   pairs.tsv     source \t target for the path reads (uniform, distinct)
+// --source=synthetic (--n concepts): clustered vectors, 100 Gaussian centres, each point centre
+//   + N(0, 0.35) noise; attr "a" + i % 10, filter "a3"; 3 SEMANTIC associations per concept, to
+//   distinct earlier concepts, 2 of 3 within the same cluster, confidence uniform in [0.5, 1);
+//   queries are fresh points from the same clusters.
+// --source=wordnet: WordNet 3.0's noun graph (Debian's wordnet-base, 82,115 synsets) as
+//   `engramctl import wordnet` maps it (cli/engramctl/wordnet.h): id wn-n-<offset>, text
+//   "lemmas: gloss", associations HIERARCHICAL (hypernyms, confidence 1), COMPOSITIONAL
+//   (holonyms, 1) and SEMANTIC (domains, attributes: 0.6); attr the lexicographer file
+//   (its name, or its number "06" without WordNet's lexnames file), filter noun.artifact (14 %,
+//   "06"); vectors engram-hybrid's hashing embedder
+//   at 128-d of the text; queries the hashing vectors of --queries synsets' glosses alone.
+// Both sides load concepts in file order, 1000 per durable batch, each association in the batch
+// of the later of its two concepts (the synthetic set's targets are always earlier).
 // engram loads it into a fresh store through Engine (--sync=always: every batch of 1000 concepts
-// plus their associations is one durable commit; max_batch raised to 4000 for that, as an
+// plus their associations is one durable commit; max_batch raised to 8000 for that, as an
 // operator can with --max_batch), then measures kNN (sweeping ef), filtered kNN,
 // Neighbors (1 hop, both directions, limit 50), FindPaths SHORTEST (max_depth 6) and BEST
-// (max_depth 20), max_paths 1, decay 1 so that the path confidence is the product of the hops' confidences,
-// which Kuzu's WSHORTEST with weight -ln(confidence) minimises). Each line it prints is
+// (max_depth 20), max_paths 1, decay 0.85 (FindPaths' default: a path's confidence is the product
+// of its hops' confidences times 0.85 per hop, which Kuzu's WSHORTEST with the edge weight
+// -ln(confidence x 0.85) maximises; with decay 1 WordNet's many confidence-1 edges cost nothing
+// and every connecting path ties). Each line it prints is
 // "row<TAB>metric<TAB>value"; bench/kuzu/kuzu_peer.mjs prints the same rows for Kuzu.
 #include <cmath>
 #include <cstdio>
@@ -38,14 +53,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "bench/storage_bench_util.h"
+#include "cli/engramctl/wordnet.h"
+#include "services/hybrid/embed/hashing_embedder.h"
 #include "storage-server/engine/engine.h"
 
 ABSL_FLAG(std::string, mode, "", "gen (write the dataset) or engram (measure Engram on it).");
 ABSL_FLAG(std::string, out, "", "gen: the directory to write the dataset to.");
 ABSL_FLAG(std::string, data, "", "engram: the dataset directory written by --mode=gen.");
-ABSL_FLAG(int64_t, n, 100000, "gen: concepts.");
+ABSL_FLAG(std::string, source, "synthetic", "gen: synthetic (--n concepts) or wordnet.");
+ABSL_FLAG(std::string, wordnet_dir, engram::cli::kDefaultWordNetDir,
+          "gen --source=wordnet: WordNet 3.0's data files.");
+ABSL_FLAG(int64_t, n, 100000, "gen --source=synthetic: concepts.");
 ABSL_FLAG(int, queries, 200, "gen: query vectors.");
 ABSL_FLAG(int, seeds, 2000, "gen: neighbour seeds.");
 ABSL_FLAG(int, pairs, 300, "gen: path pairs.");
@@ -63,7 +84,8 @@ namespace {
 constexpr uint32_t kDim = 128;
 constexpr int kClusters = 100;
 constexpr int kAssocs = 3;
-constexpr char kFilterAttr[] = "a3";
+constexpr float kDecay = 0.85f;  // FindPaths' default; kuzu_peer.mjs weighs edges with it too
+constexpr char kDefaultFilterAttr[] = "a3";  // datasets written before filter.txt existed
 
 [[noreturn]] void Die(const std::string& what) {
   fprintf(stderr, "peer_bench: %s\n", what.c_str());
@@ -79,38 +101,57 @@ void Normalize(std::vector<float>* v) {
   for (float& x : *v) x *= inv;
 }
 
-int Gen() {
-  const fs::path out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) Die("--out is required with --mode=gen");
-  const int64_t n = absl::GetFlag(FLAGS_n);
-  if (n < 100) Die("--n must be at least 100");
-  fs::create_directories(out);
-  std::mt19937_64 rng(1);
+std::string VectorText(const std::vector<float>& v) {
+  std::string out;
+  for (size_t d = 0; d < v.size(); ++d) absl::StrAppend(&out, d ? "," : "", absl::StrFormat("%.5f", v[d]));
+  return out;
+}
+
+// The vector as the files hold it (rounded to 5 decimals), unit length: what both sides index.
+std::vector<float> AsWritten(const std::vector<float>& v) {
+  std::vector<float> out;
+  for (absl::string_view p : absl::StrSplit(VectorText(v), ',')) {
+    float x = 0;
+    (void)absl::SimpleAtof(p, &x);
+    out.push_back(x);
+  }
+  Normalize(&out);
+  return out;
+}
+
+struct Dataset {
+  std::vector<std::string> ids, attrs, texts;
+  std::vector<std::vector<float>> vectors;
+  struct Assoc {
+    int64_t source, target;
+    std::string type;
+    float confidence;
+  };
+  std::vector<Assoc> assocs;
+  std::string filter;
+  std::vector<std::vector<float>> queries;
+};
+
+Dataset Synthetic(int64_t n, int nq, std::mt19937_64& rng) {
+  Dataset d;
+  d.filter = kDefaultFilterAttr;
   std::normal_distribution<float> gauss(0, 1);
   std::vector<std::vector<float>> centres(kClusters, std::vector<float>(kDim));
   for (auto& c : centres)
     for (float& x : c) x = gauss(rng);
   auto point = [&](int cluster) {
     std::vector<float> v(kDim);
-    for (uint32_t d = 0; d < kDim; ++d) v[d] = centres[cluster][d] + 0.35f * gauss(rng);
+    for (uint32_t i = 0; i < kDim; ++i) v[i] = centres[cluster][i] + 0.35f * gauss(rng);
     return v;
   };
-  std::vector<std::vector<float>> unit(static_cast<size_t>(n));  // normalised, for the truth
-  std::vector<int> cluster_of(static_cast<size_t>(n));
   std::vector<std::vector<int64_t>> members(kClusters);
-  FILE* cf = fopen((out / "concepts.tsv").c_str(), "w");
-  FILE* af = fopen((out / "assocs.tsv").c_str(), "w");
-  if (cf == nullptr || af == nullptr) Die("cannot write to " + out.string());
   for (int64_t i = 0; i < n; ++i) {
     int c = static_cast<int>(rng() % kClusters);
-    std::vector<float> v = point(c);
-    std::string vec;
-    for (uint32_t d = 0; d < kDim; ++d) absl::StrAppend(&vec, d ? "," : "", absl::StrFormat("%.5f", v[d]));
-    fprintf(cf, "%s\ta%d\tconcept %lld of cluster %d, a synthetic memory for the peer benchmark\t%s\n",
-            Id(i).c_str(), static_cast<int>(i % 10), static_cast<long long>(i), c, vec.c_str());
-    Normalize(&v);
-    unit[static_cast<size_t>(i)] = std::move(v);
-    cluster_of[static_cast<size_t>(i)] = c;
+    d.ids.push_back(Id(i));
+    d.attrs.push_back(absl::StrCat("a", i % 10));
+    d.texts.push_back(absl::StrFormat(
+        "concept %d of cluster %d, a synthetic memory for the peer benchmark", i, c));
+    d.vectors.push_back(point(c));
     if (i > 0) {
       absl::flat_hash_set<int64_t> targets;  // no duplicate (source, target) pairs
       for (int a = 0; a < kAssocs && static_cast<int64_t>(targets.size()) < i; ++a) {
@@ -121,43 +162,116 @@ int Gen() {
           else dst = static_cast<int64_t>(rng() % static_cast<uint64_t>(i));
         } while (!targets.insert(dst).second);
         float conf = 0.5f + 0.5f * static_cast<float>(rng() % 1000) / 1000.0f;
-        fprintf(af, "%s\t%s\tSEMANTIC\t%.3f\n", Id(i).c_str(), Id(dst).c_str(), conf);
+        d.assocs.push_back({i, dst, "SEMANTIC", conf});
       }
     }
     members[static_cast<size_t>(c)].push_back(i);
   }
-  fclose(cf);
-  fclose(af);
-  // Queries and their exact top 10 (cosine), unfiltered and filtered.
-  const int nq = absl::GetFlag(FLAGS_queries);
-  FILE* qf = fopen((out / "queries.tsv").c_str(), "w");
-  FILE* tf = fopen((out / "truth.tsv").c_str(), "w");
-  std::vector<std::string> all_truth, filtered_truth;
+  for (int q = 0; q < nq; ++q) d.queries.push_back(point(static_cast<int>(rng() % kClusters)));
+  return d;
+}
+
+// noun.artifact, the filter of --source=wordnet: "noun.artifact", or "06" where Debian's
+// wordnet-base has no lexnames file.
+constexpr int kArtifactLexFile = 6;
+
+Dataset WordNet(const std::string& dir, int nq, std::mt19937_64& rng) {
+  namespace cli = engram::cli;
+  auto synsets = cli::ReadWordNetNouns(dir);
+  if (!synsets.ok()) Die(synsets.status().ToString());
+  auto lexnames = cli::ReadLexNames(dir);
+  if (!lexnames.ok()) Die(lexnames.status().ToString());
+  auto embedder = engram::hybrid::HashingEmbedder::Create(kDim);
+  if (!embedder.ok()) Die(embedder.status().ToString());
+  auto embed = [&](const std::string& text) {
+    auto v = (*embedder)->Embed(text);
+    if (!v.ok()) Die(v.status().ToString());
+    return *std::move(v);
+  };
+  Dataset d;
+  absl::flat_hash_map<std::string, int64_t> index;
+  for (const cli::WordNetSynset& synset : *synsets) {
+    engram::v1::LearnRequest c = cli::SynsetToLearnRequest(synset, *lexnames);
+    index[c.id()] = static_cast<int64_t>(d.ids.size());
+    d.ids.push_back(c.id());
+    d.attrs.push_back(c.attributes().at("lexfile"));
+    if (synset.lex_filenum == kArtifactLexFile) d.filter = d.attrs.back();
+    d.texts.push_back(c.content());
+    d.vectors.push_back(embed(c.content()));
+  }
+  for (const engram::v1::AssociateRequest& a : cli::WordNetAssociations(*synsets)) {
+    d.assocs.push_back({index.at(a.source()), index.at(a.target()),
+                        engram::v1::AssociationType_Name(a.type()), a.confidence().value()});
+  }
   for (int q = 0; q < nq; ++q) {
-    std::vector<float> v = point(static_cast<int>(rng() % kClusters));
-    std::string line;
-    for (uint32_t d = 0; d < kDim; ++d) absl::StrAppend(&line, d ? "," : "", absl::StrFormat("%.5f", v[d]));
-    fprintf(qf, "%s\n", line.c_str());
-    // Score the vector as written (rounded), as both sides read it.
-    std::vector<float> qv;
-    for (absl::string_view p : absl::StrSplit(line, ',')) {
-      float x;
-      (void)absl::SimpleAtof(p, &x);
-      qv.push_back(x);
-    }
-    Normalize(&qv);
+    const cli::WordNetSynset& s = (*synsets)[rng() % synsets->size()];
+    d.queries.push_back(embed(absl::StrReplaceAll(s.gloss, {{"_", " "}})));
+  }
+  return d;
+}
+
+int Gen() {
+  const fs::path out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) Die("--out is required with --mode=gen");
+  const std::string source = absl::GetFlag(FLAGS_source);
+  const int nq = absl::GetFlag(FLAGS_queries);
+  std::mt19937_64 rng(1);
+  Dataset d;
+  if (source == "synthetic") {
+    const int64_t n = absl::GetFlag(FLAGS_n);
+    if (n < 100) Die("--n must be at least 100");
+    d = Synthetic(n, nq, rng);
+  } else if (source == "wordnet") {
+    d = WordNet(absl::GetFlag(FLAGS_wordnet_dir), nq, rng);
+  } else {
+    Die("--source must be synthetic or wordnet, got \"" + source + "\"");
+  }
+  const int64_t n = static_cast<int64_t>(d.ids.size());
+  fs::create_directories(out);
+  auto open = [&](const char* name) {
+    FILE* f = fopen((out / name).c_str(), "w");
+    if (f == nullptr) Die("cannot write to " + (out / name).string());
+    return f;
+  };
+  FILE* cf = open("concepts.tsv");
+  std::vector<std::vector<float>> unit(static_cast<size_t>(n));  // as written, for the truth
+  for (int64_t i = 0; i < n; ++i) {
+    const auto u = static_cast<size_t>(i);
+    fprintf(cf, "%s\t%s\t%s\t%s\n", d.ids[u].c_str(), d.attrs[u].c_str(), d.texts[u].c_str(),
+            VectorText(d.vectors[u]).c_str());
+    unit[u] = AsWritten(d.vectors[u]);
+  }
+  fclose(cf);
+  FILE* af = open("assocs.tsv");
+  for (const Dataset::Assoc& a : d.assocs) {
+    fprintf(af, "%s\t%s\t%s\t%.3f\n", d.ids[static_cast<size_t>(a.source)].c_str(),
+            d.ids[static_cast<size_t>(a.target)].c_str(), a.type.c_str(), a.confidence);
+  }
+  fclose(af);
+  FILE* ff = open("filter.txt");
+  fprintf(ff, "%s\n", d.filter.c_str());
+  fclose(ff);
+  // Queries and their exact top 10 (cosine), unfiltered and filtered.
+  FILE* qf = open("queries.tsv");
+  FILE* tf = open("truth.tsv");
+  std::vector<std::string> all_truth, filtered_truth;
+  for (const std::vector<float>& query : d.queries) {
+    fprintf(qf, "%s\n", VectorText(query).c_str());
+    const std::vector<float> qv = AsWritten(query);  // scored as both sides read it
     std::vector<std::pair<float, int64_t>> scored(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       float s = 0;
       const float* u = unit[static_cast<size_t>(i)].data();
-      for (uint32_t d = 0; d < kDim; ++d) s += qv[d] * u[d];
+      for (uint32_t k = 0; k < kDim; ++k) s += qv[k] * u[k];
       scored[static_cast<size_t>(i)] = {-s, i};
     }
     std::sort(scored.begin(), scored.end());
     std::vector<std::string> top, ftop;
     for (const auto& [s, i] : scored) {
-      if (top.size() < 10) top.push_back(Id(i));
-      if (ftop.size() < 10 && i % 10 == 3) ftop.push_back(Id(i));
+      if (top.size() < 10) top.push_back(d.ids[static_cast<size_t>(i)]);
+      if (ftop.size() < 10 && d.attrs[static_cast<size_t>(i)] == d.filter) {
+        ftop.push_back(d.ids[static_cast<size_t>(i)]);
+      }
       if (top.size() == 10 && ftop.size() == 10) break;
     }
     all_truth.push_back(absl::StrJoin(top, "\t"));
@@ -167,19 +281,19 @@ int Gen() {
   for (const auto& l : filtered_truth) fprintf(tf, "%s\n", l.c_str());
   fclose(qf);
   fclose(tf);
-  FILE* sf = fopen((out / "seeds.txt").c_str(), "w");
-  for (int s = 0; s < absl::GetFlag(FLAGS_seeds); ++s)
-    fprintf(sf, "%s\n", Id(static_cast<int64_t>(rng() % static_cast<uint64_t>(n))).c_str());
+  auto any = [&] { return d.ids[rng() % static_cast<uint64_t>(n)]; };
+  FILE* sf = open("seeds.txt");
+  for (int s = 0; s < absl::GetFlag(FLAGS_seeds); ++s) fprintf(sf, "%s\n", any().c_str());
   fclose(sf);
-  FILE* pf = fopen((out / "pairs.tsv").c_str(), "w");
+  FILE* pf = open("pairs.tsv");
   for (int p = 0; p < absl::GetFlag(FLAGS_pairs); ++p) {
-    int64_t a = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
-    int64_t b = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
-    if (a == b) b = (b + 1) % n;
-    fprintf(pf, "%s\t%s\n", Id(a).c_str(), Id(b).c_str());
+    std::string a = any(), b = any();
+    while (b == a) b = any();
+    fprintf(pf, "%s\t%s\n", a.c_str(), b.c_str());
   }
   fclose(pf);
-  printf("wrote %lld concepts, %d queries to %s\n", static_cast<long long>(n), nq, out.c_str());
+  printf("wrote %lld concepts, %zu associations, %d queries (%s) to %s\n",
+         static_cast<long long>(n), d.assocs.size(), nq, source.c_str(), out.c_str());
   return 0;
 }
 
@@ -236,11 +350,19 @@ int RunEngram() {
   if (truth.size() != 2 * nq) Die("truth.tsv does not match queries.tsv");
   std::vector<std::vector<float>> qv;
   for (auto& q : queries) qv.push_back(ParseVector(q[0]));
-  // Associations grouped by source (each source's associations go in its concept's batch).
-  absl::flat_hash_map<std::string, std::vector<size_t>> by_source;
+  std::string filter_attr = kDefaultFilterAttr;
+  if (fs::exists(data / "filter.txt")) filter_attr = ReadTsv(data / "filter.txt").at(0).at(0);
+  // Each association goes in the batch of the later of its two concepts.
+  absl::flat_hash_map<std::string, size_t> index;
+  for (size_t i = 0; i < concepts.size(); ++i) index[concepts[i][0]] = i;
+  std::vector<std::vector<size_t>> by_later(concepts.size());
   for (size_t i = 0; i < assocs.size(); ++i) {
     if (assocs[i].size() != 4) Die(absl::StrCat("assocs.tsv line ", i + 1, ": want 4 fields"));
-    by_source[assocs[i][0]].push_back(i);
+    auto s = index.find(assocs[i][0]), t = index.find(assocs[i][1]);
+    if (s == index.end() || t == index.end()) {
+      Die(absl::StrCat("assocs.tsv line ", i + 1, ": unknown concept"));
+    }
+    by_later[std::max(s->second, t->second)].push_back(i);
   }
 
   const fs::path root = absl::GetFlag(FLAGS_dir);
@@ -249,7 +371,7 @@ int RunEngram() {
   o.data_dir = root / "data";
   o.sync_mode = es::wal::SyncMode::kAlways;
   o.create_default_namespace = false;
-  o.limits.max_batch = 4000;  // 1000 concepts + their 3000 associations in one commit
+  o.limits.max_batch = 8000;  // 1000 concepts + their associations in one commit
   auto engine_or = es::Engine::Open(o);
   if (!engine_or.ok()) Die("Engine::Open: " + engine_or.status().ToString());
   std::unique_ptr<es::Engine> engine = std::move(*engine_or);
@@ -274,13 +396,13 @@ int RunEngram() {
       c->mutable_vector()->Add(v.begin(), v.end());
     }
     for (size_t i = first; i < end; ++i) {
-      auto it = by_source.find(concepts[i][0]);
-      if (it == by_source.end()) continue;
-      for (size_t a : it->second) {
+      for (size_t a : by_later[i]) {
         auto* m = w.add_mutations()->mutable_put_association();
         m->set_source(assocs[a][0]);
         m->set_target(assocs[a][1]);
-        m->set_type(v1::SEMANTIC);
+        v1::AssociationType type;
+        if (!v1::AssociationType_Parse(assocs[a][2], &type)) Die("bad type in assocs.tsv");
+        m->set_type(type);
         float conf;
         if (!absl::SimpleAtof(assocs[a][3], &conf)) Die("bad confidence in assocs.tsv");
         m->set_confidence(conf);
@@ -310,7 +432,7 @@ int RunEngram() {
         reqs[q].mutable_vector()->Add(qv[q].begin(), qv[q].end());
         reqs[q].set_k(10);
         reqs[q].set_ef(static_cast<uint32_t>(ef));
-        if (filtered) (*reqs[q].mutable_filter())["attr"] = kFilterAttr;
+        if (filtered) (*reqs[q].mutable_filter())["attr"] = filter_attr;
       }
       double rec = 0;
       for (size_t q = 0; q < nq; ++q) {
@@ -356,7 +478,7 @@ int RunEngram() {
       r.set_max_depth(mode == v1::SHORTEST ? 6 : 20);
       r.set_max_paths(1);
       r.set_mode(mode);
-      r.set_decay(1.0f);
+      r.set_decay(kDecay);
       r.set_direction(v1::BOTH);
       preqs.push_back(std::move(r));
     }

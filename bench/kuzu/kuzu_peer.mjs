@@ -1,7 +1,7 @@
 // The Kuzu 0.11.3 side of bench/peer_bench (docs/benchmarks.md, "Whole-system peer: Kuzu 0.11.3").
 //
 //   node kuzu_peer.mjs DATA_DIR DB_DIR [efs list, default 16,32,64,128,256] [reps, default 3]
-//                      [index: after (default) | before]
+//                      [index: after (default) | before] [load: create (default) | copy]
 //
 // Reads the files `peer_bench --mode=gen` wrote and measures, in process, one connection limited
 // to one execution thread, each query awaited before the next:
@@ -9,24 +9,36 @@
 //                  transaction (Kuzu's WAL is synced on every commit). index=after: the HNSW
 //                  index is built once at the end (CREATE_VECTOR_INDEX; "ingest+index" includes
 //                  it); index=before: created on the empty table, so every commit indexes its
-//                  vectors.
+//                  vectors. load=create: each batch is one explicit transaction of
+//                  `UNWIND $rows ... CREATE` (concepts) and `UNWIND ... MATCH ... CREATE`
+//                  (associations); load=copy: each batch is written to two tab-separated .csv files and loaded
+//                  with `COPY Concept FROM` then `COPY Assoc FROM` (Kuzu's bulk loader; two
+//                  transactions per batch, COPY cannot run inside an explicit one), the time to
+//                  write the files included.
 //   knn            CALL QUERY_VECTOR_INDEX(..., 10, efs := ef), recall@10 against truth.tsv
-//   filtered_knn   the same over PROJECT_GRAPH('f', {'Concept': 'n.attr = "a3"'}) (filtered search)
+//   filtered_knn   the same over PROJECT_GRAPH('f', {'Concept': 'n.attr = "<filter.txt>"'})
+//                  (Kuzu's filtered search)
 //   neighbors      1 hop, both directions, highest confidence first, limit 50 (id, text, conf)
 //   shortest_path  [e:Assoc* SHORTEST 1..6], both directions
-//   best_path      [e:Assoc* WSHORTEST(w)] (it ignores a hop bound) with w = -ln(confidence): the path with the
-//                  highest product of confidences. cost(e) (not cost(p): that crashes 0.11.3).
+//   best_path      [e:Assoc* WSHORTEST(w)] (it ignores a hop bound) with w = -ln(confidence x
+//                  0.85): the path with the highest product of confidences times 0.85 per hop,
+//                  Engram's BEST with its default decay. cost(e) (not cost(p): that crashes 0.11.3).
 // Prints "row<TAB>metric<TAB>value" lines like peer_bench --mode=engram, and writes each path's
 // hops and cost to DB_DIR/../kuzu_<row>.tsv for comparison with Engram's.
 import fs from 'node:fs';
 import path from 'node:path';
 import kuzu from 'kuzu';
 
-const [dataDir, dbDir, efsArg = '16,32,64,128,256', repsArg = '3', indexWhen = 'after'] = process.argv.slice(2);
+const [dataDir, dbDir, efsArg = '16,32,64,128,256', repsArg = '3', indexWhen = 'after', load = 'create'] = process.argv.slice(2);
 if (!dataDir || !dbDir) {
-  console.error('usage: node kuzu_peer.mjs DATA_DIR DB_DIR [efs] [reps]');
+  console.error('usage: node kuzu_peer.mjs DATA_DIR DB_DIR [efs] [reps] [after|before] [create|copy]');
   process.exit(2);
 }
+if (load !== 'create' && load !== 'copy') {
+  console.error(`load: want create or copy, got ${load}`);
+  process.exit(2);
+}
+const DECAY = 0.85;  // per hop, as peer_bench's FindPaths requests (Engram's default)
 const efs = efsArg.split(',').map(Number);
 const reps = Number(repsArg);
 const tsv = (f) => fs.readFileSync(path.join(dataDir, f), 'utf8').split('\n').filter((l) => l).map((l) => l.split('\t'));
@@ -42,13 +54,16 @@ const truth = tsv('truth.tsv');
 const seeds = tsv('seeds.txt').map((r) => r[0]);
 const pairs = tsv('pairs.tsv');
 const nq = queries.length;
-const bySource = new Map();
-for (const a of assocs) {
-  if (!bySource.has(a[0])) bySource.set(a[0], []);
-  bySource.get(a[0]).push(a);
-}
+// The attr value of the filtered reads (filter.txt; datasets written before it filter on a3).
+const filterFile = path.join(dataDir, 'filter.txt');
+const filterAttr = fs.existsSync(filterFile) ? fs.readFileSync(filterFile, 'utf8').trim() : 'a3';
+// Each association goes in the batch of the later of its two concepts, as on Engram's side.
+const index = new Map(concepts.map((c, i) => [c[0], i]));
+const byLater = concepts.map(() => []);
+for (const a of assocs) byLater[Math.max(index.get(a[0]), index.get(a[1]))].push(a);
 
-fs.rmSync(dbDir, { recursive: true, force: true });
+// The database is a file with a WAL beside it: a stale WAL would replay the last run's tables.
+for (const f of [dbDir, `${dbDir}.wal`, `${dbDir}.shadow`]) fs.rmSync(f, { recursive: true, force: true });
 fs.mkdirSync(path.dirname(path.resolve(dbDir)), { recursive: true });
 const db = new kuzu.Database(dbDir);
 const conn = new kuzu.Connection(db, 1);
@@ -73,23 +88,40 @@ if (indexWhen === 'before') await run(createIndex);
 const insConcepts = 'UNWIND $rows AS r CREATE (:Concept {id: r.id, attr: r.attr, text: r.text, vec: r.vec})';
 const insAssocs = 'UNWIND $rows AS r MATCH (a:Concept {id: r.s}), (b:Concept {id: r.t}) ' +
   'CREATE (a)-[:Assoc {type: r.type, conf: r.conf, w: r.w}]->(b)';
+const copyFiles = {
+  concepts: path.join(path.dirname(path.resolve(dbDir)), 'copy_concepts.csv'),
+  assocs: path.join(path.dirname(path.resolve(dbDir)), 'copy_assocs.csv'),
+};
 let t0 = now();
 for (let first = 0; first < concepts.length; first += 1000) {
   const batch = concepts.slice(first, first + 1000);
-  const rows = batch.map((c) => ({ id: c[0], attr: c[1], text: c[2], vec: vec(c[3]) }));
   const edges = [];
-  for (const c of batch) {
-    for (const a of bySource.get(c[0]) || []) {
+  for (let i = first; i < first + batch.length; ++i) {
+    for (const a of byLater[i]) {
       const conf = Number(a[3]);
-      edges.push({ s: a[0], t: a[1], type: a[2], conf, w: -Math.log(conf) });
+      edges.push({ s: a[0], t: a[1], type: a[2], conf, w: -Math.log(conf * DECAY) });
     }
   }
+  if (load === 'copy') {
+    // Kuzu reads an array column from a field written as [x,y,...].
+    fs.writeFileSync(copyFiles.concepts,
+      batch.map((c) => `${c[0]}\t${c[1]}\t${c[2]}\t[${c[3]}]\n`).join(''));
+    await run(`COPY Concept FROM '${copyFiles.concepts}' (DELIM='\t', HEADER=false)`);
+    if (edges.length) {
+      fs.writeFileSync(copyFiles.assocs,
+        edges.map((e) => `${e.s}\t${e.t}\t${e.type}\t${e.conf}\t${e.w}\n`).join(''));
+      await run(`COPY Assoc FROM '${copyFiles.assocs}' (DELIM='\t', HEADER=false)`);
+    }
+    continue;
+  }
+  const rows = batch.map((c) => ({ id: c[0], attr: c[1], text: c[2], vec: vec(c[3]) }));
   await run('BEGIN TRANSACTION');
   await run(insConcepts, { rows });
   if (edges.length) await run(insAssocs, { rows: edges });
   await run('COMMIT');
 }
 const ingestS = now() - t0;
+console.error(`kuzu: ingest with load=${load}, index=${indexWhen}`);
 row('ingest', 'concepts_per_s', concepts.length / ingestS);
 row('ingest', 'seconds', ingestS);
 if (indexWhen === 'after') await run(createIndex);
@@ -105,7 +137,7 @@ const medianQps = async (ops, pass) => {
   return median(qps);
 };
 
-await run("CALL PROJECT_GRAPH('f', {'Concept': 'n.attr = \"a3\"'}, [])");
+await run(`CALL PROJECT_GRAPH('f', {'Concept': 'n.attr = "${filterAttr}"'}, [])`);
 for (const filtered of [false, true]) {
   for (const ef of efs) {
     const q = `CALL QUERY_VECTOR_INDEX('${filtered ? 'f' : 'Concept'}', 'vidx', $q, 10, efs := ${ef}) RETURN node.id AS id, distance`;

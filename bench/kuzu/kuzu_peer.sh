@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Engram's storage engine beside Kuzu 0.11.3, same data files, both in process and single-threaded
 # (docs/benchmarks.md, "Whole-system peer: Kuzu 0.11.3"):
-#   bench/kuzu/kuzu_peer.sh [build dir] [concepts] [rounds] [work dir]
+#   bench/kuzu/kuzu_peer.sh [build dir] [concepts, or wordnet] [rounds] [work dir]
+#   (env: EFS, REPS, LOAD=create|copy -- Kuzu's ingest, see kuzu_peer.mjs)
 # Writes the synthetic dataset once (peer_bench --mode=gen), then runs `rounds` rounds, each
 # Engram (peer_bench --mode=engram) then Kuzu (kuzu_peer.mjs), and prints per row the median over
 # the rounds of each side and the Engram/Kuzu ratio (QPS and concepts/s: Engram / Kuzu, higher
@@ -16,6 +17,7 @@ ROUNDS="${3:-3}"
 WORK="${4:-/tmp/engram_kuzu_peer}"
 EFS="${EFS:-16,32,64,128,256}"
 REPS="${REPS:-3}"
+LOAD="${LOAD:-create}"  # Kuzu's ingest: create (UNWIND ... CREATE per batch) or copy (COPY FROM)
 mkdir -p "$WORK/node"
 if ! cmp -s "$here/package-lock.json" "$WORK/node/package-lock.json" || [ ! -d "$WORK/node/node_modules/kuzu" ]; then
   cp "$here/package.json" "$here/package-lock.json" "$WORK/node/"
@@ -24,7 +26,11 @@ fi
 cp "$here/kuzu_peer.mjs" "$WORK/node/"
 if [ ! -f "$WORK/data/n" ] || [ "$(cat "$WORK/data/n")" != "$N" ]; then
   rm -rf "$WORK/data"
-  "$BUILD/bench/peer_bench" --mode=gen --out="$WORK/data" --n="$N"
+  if [ "$N" = wordnet ]; then
+    "$BUILD/bench/peer_bench" --mode=gen --out="$WORK/data" --source=wordnet
+  else
+    "$BUILD/bench/peer_bench" --mode=gen --out="$WORK/data" --n="$N"
+  fi
   echo "$N" > "$WORK/data/n"
 fi
 : > "$WORK/results.tsv"
@@ -33,7 +39,7 @@ for round in $(seq "$ROUNDS"); do
   "$BUILD/bench/peer_bench" --mode=engram --data="$WORK/data" --dir="$WORK/engram" --efs="$EFS" \
     --reps="$REPS" 2>/dev/null | awk -F'\t' 'NF == 3' | sed "s/^/engram\t/" | tee -a "$WORK/results.tsv" >&2
   echo "round $round: kuzu" >&2
-  (cd "$WORK/node" && node kuzu_peer.mjs "$WORK/data" "$WORK/kuzu/db" "$EFS" "$REPS") \
+  (cd "$WORK/node" && node kuzu_peer.mjs "$WORK/data" "$WORK/kuzu/db" "$EFS" "$REPS" after "$LOAD") \
     | sed "s/^/kuzu\t/" | tee -a "$WORK/results.tsv" >&2
 done
 # The paths both sides found must agree: the same hop counts (SHORTEST; among equally short paths
