@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <thread>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -1072,6 +1073,49 @@ TEST(ApiStreamTest, ClientGoingAwayCancelsTheReasoningInHybridAndItsStorageReads
   HttpResult r = s.Rest("POST", "/v1/namespaces/default/reason:stream", R"({"query":"what is a dog"})", kReaderKey);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(SseEvents(r.body).back().first, "answer");
+}
+
+// An overloaded api sheds searches at once instead of queueing them to their deadlines: with
+// --grpc_max_async_calls=2 and storage frozen (SIGSTOP), two KEYWORD searches (api -> storage)
+// park in the api; a third is refused with RESOURCE_EXHAUSTED while they are still parked; once
+// storage is thawed both finish and searches are admitted again. No timing: the waits poll for
+// states, and a third call the limit failed to refuse would park until its deadline and fail.
+TEST(ApiOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
+  Suite s("async_limit", {"--grpc_max_async_calls=2", "--default_deadline_ms=120000",
+                          "--max_deadline_ms=120000"});
+  s.Start();
+  ASSERT_EQ(s.Rest("POST", "/v1/namespaces/default/concepts", R"({"content":"A dog is a kind of mammal."})",
+                   kWriterKey).status / 100, 2);
+  const auto search = [&](absl::Duration deadline, v1::SearchResponse* response) {
+    v1::SearchRequest request;
+    request.set_namespace_("default");
+    request.set_query("dog");
+    request.set_mode(v1::KEYWORD);
+    return s.stub_->Search(Suite::Context(kReaderKey, deadline).get(), request, response);
+  };
+  const auto api_in_flight = [&] { return MetricValue(s.api_http_port_, "grpc_server_in_flight"); };
+  ASSERT_TRUE(Eventually([&] { return api_in_flight() == 0; }));
+  ASSERT_TRUE(s.storage_->Signal(SIGSTOP));
+  std::vector<grpc::Status> parked(2);
+  std::vector<v1::SearchResponse> parked_responses(2);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&, i] { parked[i] = search(absl::Seconds(120), &parked_responses[i]); });
+  }
+  EXPECT_TRUE(Eventually([&] { return api_in_flight() >= 2; })) << HttpCall(s.api_http_port_, "GET", "/metrics").body;
+  v1::SearchResponse response;
+  grpc::Status refused = search(absl::Seconds(60), &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("server busy: 2 calls in progress"));
+  ASSERT_TRUE(s.storage_->Signal(SIGCONT));
+  for (std::thread& t : clients) t.join();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(parked[i].ok()) << parked[i].error_message();
+    EXPECT_GE(parked_responses[i].results_size(), 1);
+  }
+  grpc::Status again = search(absl::Seconds(60), &response);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  EXPECT_GE(response.results_size(), 1);
 }
 
 CommandResult RunEngramctl(const Suite& s, const std::string& args) {

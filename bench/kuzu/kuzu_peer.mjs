@@ -27,6 +27,7 @@
 // hops and cost to DB_DIR/../kuzu_<row>.tsv for comparison with Engram's.
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import kuzu from 'kuzu';
 
 const [dataDir, dbDir, efsArg = '16,32,64,128,256', repsArg = '3', indexWhen = 'after', load = 'create'] = process.argv.slice(2);
@@ -41,18 +42,24 @@ if (load !== 'create' && load !== 'copy') {
 const DECAY = 0.85;  // per hop, as peer_bench's FindPaths requests (Engram's default)
 const efs = efsArg.split(',').map(Number);
 const reps = Number(repsArg);
-const tsv = (f) => fs.readFileSync(path.join(dataDir, f), 'utf8').split('\n').filter((l) => l).map((l) => l.split('\t'));
+// Line by line: at 1M concepts concepts.tsv is larger than the longest string Node can hold.
+const tsv = async (f) => {
+  const rows = [];
+  const lines = readline.createInterface({ input: fs.createReadStream(path.join(dataDir, f)), crlfDelay: Infinity });
+  for await (const l of lines) if (l) rows.push(l.split('\t'));
+  return rows;
+};
 const vec = (s) => s.split(',').map(Number);
 const now = () => Number(process.hrtime.bigint()) / 1e9;
 const row = (r, m, v) => console.log(`${r}\t${m}\t${Number(v.toPrecision(4))}`);
 const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
-const concepts = tsv('concepts.tsv');
-const assocs = tsv('assocs.tsv');
-const queries = tsv('queries.tsv').map((r) => vec(r[0]));
-const truth = tsv('truth.tsv');
-const seeds = tsv('seeds.txt').map((r) => r[0]);
-const pairs = tsv('pairs.tsv');
+const concepts = await tsv('concepts.tsv');
+const assocs = await tsv('assocs.tsv');
+const queries = (await tsv('queries.tsv')).map((r) => vec(r[0]));
+const truth = await tsv('truth.tsv');
+const seeds = (await tsv('seeds.txt')).map((r) => r[0]);
+const pairs = await tsv('pairs.tsv');
 const nq = queries.length;
 // The attr value of the filtered reads (filter.txt; datasets written before it filter on a3).
 const filterFile = path.join(dataDir, 'filter.txt');

@@ -2,7 +2,7 @@
 # Engram's storage engine beside Kuzu 0.11.3, same data files, both in process and single-threaded
 # (docs/benchmarks.md, "Whole-system peer: Kuzu 0.11.3"):
 #   bench/kuzu/kuzu_peer.sh [build dir] [concepts, or wordnet] [rounds] [work dir]
-#   (env: EFS, REPS, LOAD=create|copy -- Kuzu's ingest, see kuzu_peer.mjs)
+#   (env: EFS, REPS, LOAD=create|copy -- Kuzu's ingest, see kuzu_peer.mjs; SIDES=engram,kuzu)
 # Writes the synthetic dataset once (peer_bench --mode=gen), then runs `rounds` rounds, each
 # Engram (peer_bench --mode=engram) then Kuzu (kuzu_peer.mjs), and prints per row the median over
 # the rounds of each side and the Engram/Kuzu ratio (QPS and concepts/s: Engram / Kuzu, higher
@@ -18,6 +18,7 @@ WORK="${4:-/tmp/engram_kuzu_peer}"
 EFS="${EFS:-16,32,64,128,256}"
 REPS="${REPS:-3}"
 LOAD="${LOAD:-create}"  # Kuzu's ingest: create (UNWIND ... CREATE per batch) or copy (COPY FROM)
+SIDES="${SIDES:-engram,kuzu}"  # e.g. SIDES=kuzu: run Kuzu only, keeping Engram's earlier rows
 mkdir -p "$WORK/node"
 if ! cmp -s "$here/package-lock.json" "$WORK/node/package-lock.json" || [ ! -d "$WORK/node/node_modules/kuzu" ]; then
   cp "$here/package.json" "$here/package-lock.json" "$WORK/node/"
@@ -33,14 +34,24 @@ if [ ! -f "$WORK/data/n" ] || [ "$(cat "$WORK/data/n")" != "$N" ]; then
   fi
   echo "$N" > "$WORK/data/n"
 fi
-: > "$WORK/results.tsv"
+# The rows of the sides about to run are replaced; the other side's stay.
+touch "$WORK/results.tsv"
+for side in ${SIDES//,/ }; do
+  grep -v "^$side	" "$WORK/results.tsv" > "$WORK/results.tmp" || true
+  mv "$WORK/results.tmp" "$WORK/results.tsv"
+done
 for round in $(seq "$ROUNDS"); do
-  echo "round $round: engram" >&2
-  "$BUILD/bench/peer_bench" --mode=engram --data="$WORK/data" --dir="$WORK/engram" --efs="$EFS" \
-    --reps="$REPS" 2>/dev/null | awk -F'\t' 'NF == 3' | sed "s/^/engram\t/" | tee -a "$WORK/results.tsv" >&2
-  echo "round $round: kuzu" >&2
-  (cd "$WORK/node" && node kuzu_peer.mjs "$WORK/data" "$WORK/kuzu/db" "$EFS" "$REPS" after "$LOAD") \
-    | sed "s/^/kuzu\t/" | tee -a "$WORK/results.tsv" >&2
+  if [[ ",$SIDES," == *,engram,* ]]; then
+    echo "round $round: engram" >&2
+    "$BUILD/bench/peer_bench" --mode=engram --data="$WORK/data" --dir="$WORK/engram" --efs="$EFS" \
+      --reps="$REPS" 2>/dev/null | awk -F'\t' 'NF == 3' | sed "s/^/engram\t/" | tee -a "$WORK/results.tsv" >&2
+  fi
+  if [[ ",$SIDES," == *,kuzu,* ]]; then
+    echo "round $round: kuzu" >&2
+    # The 1M set's rows take more than Node's default heap.
+    (cd "$WORK/node" && node --max-old-space-size=12288 kuzu_peer.mjs "$WORK/data" "$WORK/kuzu/db" \
+      "$EFS" "$REPS" after "$LOAD") | sed "s/^/kuzu\t/" | tee -a "$WORK/results.tsv" >&2
+  fi
 done
 # The paths both sides found must agree: the same hop counts (SHORTEST; among equally short paths
 # Engram returns the most confident, Kuzu any, so Kuzu's must never be more confident) and the

@@ -14,6 +14,13 @@ namespace engram::service {
 
 std::string_view Version() { return ENGRAM_VERSION; }
 
+int HostConfig::AsyncCallLimit() const {
+  if (grpc_max_threads > 0 && grpc_max_async_calls > 0) {
+    return std::min(grpc_max_threads, grpc_max_async_calls);
+  }
+  return std::max(grpc_max_threads, grpc_max_async_calls);
+}
+
 absl::Status HostConfig::Validate() const {
   const auto port_ok = [](int port) { return port >= 0 && port <= 65535; };
   if (!grpc_service.empty() && !port_ok(grpc_port)) {
@@ -36,6 +43,10 @@ absl::Status HostConfig::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("--grpc_max_threads: ", grpc_max_threads, ", must be 0 (no limit) or more than ",
                      grpcutil::ServerRunner::Options{}.max_pollers, " (the polling threads)"));
+  }
+  if (grpc_max_async_calls < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--grpc_max_async_calls: ", grpc_max_async_calls,
+                                                   ", must be 0 (no limit) or positive"));
   }
   if (drain_timeout < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--drain_seconds: negative");
@@ -93,7 +104,7 @@ ServiceHost::ServiceHost(HostConfig config) : config_(std::move(config)) {
     gopts.max_connection_age = config_.max_connection_age;
     gopts.max_message_bytes = config_.max_message_bytes;
     gopts.max_threads = config_.grpc_max_threads;
-    gopts.max_async_calls = config_.grpc_max_threads;
+    gopts.max_async_calls = config_.AsyncCallLimit();
     gopts.min_pollers = config_.grpc_min_pollers;
     gopts.metrics = &metrics_;
     gopts.tls = config_.tls;

@@ -54,10 +54,15 @@ struct HostConfig {
   // within this long, or it is cut off (slow clients; http::HttpServer::Options::idle_timeout).
   absl::Duration http_idle_timeout = absl::Seconds(60);
   int max_message_bytes = 64 << 20;
-  // Most gRPC server threads, and most async calls in progress; calls past them are refused with
-  // RESOURCE_EXHAUSTED (0: no limit; grpcutil::ServerRunner::Options::max_threads and
-  // max_async_calls).
+  // Most gRPC server threads; calls past them are refused with RESOURCE_EXHAUSTED (0: no limit;
+  // grpcutil::ServerRunner::Options::max_threads). It bounds async calls in progress too.
   int grpc_max_threads = 0;
+  // Most async calls (engram-api's and engram-hybrid's Search) in progress; past it (or past
+  // grpc_max_threads, whichever is lower) RESOURCE_EXHAUSTED at once (0: no limit;
+  // AsyncCallLimit()). An async call holds no thread, so without a bound an overloaded server
+  // queues them until their deadlines. The health service is sync: this limit never fails
+  // readiness.
+  int grpc_max_async_calls = 0;
   // gRPC sync-pool threads kept polling when idle (grpcutil::ServerRunner::Options::min_pollers).
   int grpc_min_pollers = 2;
   absl::Duration drain_timeout = absl::Seconds(20);
@@ -76,6 +81,9 @@ struct HostConfig {
 
   // INVALID_ARGUMENT naming the flag behind a bad value (ports, threads, durations, TLS files).
   absl::Status Validate() const;
+  // The async calls the gRPC server admits at once: the lower of the two limits that are set,
+  // 0 when neither is (grpcutil::ServerRunner::Options::max_async_calls).
+  int AsyncCallLimit() const;
 };
 
 class ServiceHost {

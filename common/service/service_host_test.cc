@@ -68,6 +68,24 @@ TEST(HostConfigFromFlags, BadValuesNameTheFlag) {
   }
 }
 
+TEST(HostConfig, AsyncCallsAreBoundedByTheLowerLimitSet) {
+  HostConfig c = Base();
+  EXPECT_EQ(c.AsyncCallLimit(), 0);  // neither: no limit
+  c.grpc_max_async_calls = 64;
+  EXPECT_EQ(c.AsyncCallLimit(), 64);
+  c.grpc_max_threads = 40;
+  EXPECT_EQ(c.AsyncCallLimit(), 40);
+  c.grpc_max_async_calls = 0;
+  EXPECT_EQ(c.AsyncCallLimit(), 40);
+  c.grpc_max_threads = 100;
+  c.grpc_max_async_calls = 64;
+  EXPECT_EQ(c.AsyncCallLimit(), 64);
+  c.grpc_max_async_calls = -1;
+  absl::Status s = c.Validate();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("--grpc_max_async_calls: -1"));
+}
+
 TEST(HostConfigFromFlags, HttpOnlyServiceHasNoGrpcPort) {
   HostFlags f = GrpcFlags();
   f.grpc_port.reset();

@@ -31,6 +31,10 @@ ABSL_FLAG(int, grpc_max_threads, 0,
           "Most gRPC calls in progress: sync calls each hold a thread while they wait on storage "
           "or hybrid, and at most this many Search calls (served asynchronously) are in progress; "
           "calls past either are refused at once with RESOURCE_EXHAUSTED (0: no limit).");
+ABSL_FLAG(int, grpc_max_async_calls, 64,
+          "Most Search calls (served asynchronously, holding no thread) in progress; past it, or "
+          "past --grpc_max_threads when lower, RESOURCE_EXHAUSTED at once (0: no limit: an "
+          "overloaded api then queues searches until their deadlines).");
 ABSL_FLAG(int, http_idle_timeout_s, 60,
           "A REST client must send its request header, then its body, and take the response, "
           "each within this many seconds, or the connection is closed (slow clients).");
@@ -58,6 +62,7 @@ int main(int argc, char** argv) {
         }
         config.host.http_idle_timeout = absl::Seconds(absl::GetFlag(FLAGS_http_idle_timeout_s));
         config.host.grpc_max_threads = absl::GetFlag(FLAGS_grpc_max_threads);
+        config.host.grpc_max_async_calls = absl::GetFlag(FLAGS_grpc_max_async_calls);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
         config.downstream_tls = ReadDownstreamTlsFlags();
         config.hybrid_address = absl::GetFlag(FLAGS_hybrid_addr);
