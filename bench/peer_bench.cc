@@ -107,10 +107,10 @@ std::string VectorText(const std::vector<float>& v) {
   return out;
 }
 
-// The vector as the files hold it (rounded to 5 decimals), unit length: what both sides index.
-std::vector<float> AsWritten(const std::vector<float>& v) {
+// The vector a file line `text` (VectorText's) holds, unit length: what both sides index.
+std::vector<float> AsWritten(const std::string& text) {
   std::vector<float> out;
-  for (absl::string_view p : absl::StrSplit(VectorText(v), ',')) {
+  for (absl::string_view p : absl::StrSplit(text, ',')) {
     float x = 0;
     (void)absl::SimpleAtof(p, &x);
     out.push_back(x);
@@ -237,9 +237,10 @@ int Gen() {
   std::vector<std::vector<float>> unit(static_cast<size_t>(n));  // as written, for the truth
   for (int64_t i = 0; i < n; ++i) {
     const auto u = static_cast<size_t>(i);
+    const std::string text = VectorText(d.vectors[u]);
     fprintf(cf, "%s\t%s\t%s\t%s\n", d.ids[u].c_str(), d.attrs[u].c_str(), d.texts[u].c_str(),
-            VectorText(d.vectors[u]).c_str());
-    unit[u] = AsWritten(d.vectors[u]);
+            text.c_str());
+    unit[u] = AsWritten(text);
   }
   fclose(cf);
   FILE* af = open("assocs.tsv");
@@ -256,8 +257,9 @@ int Gen() {
   FILE* tf = open("truth.tsv");
   std::vector<std::string> all_truth, filtered_truth;
   for (const std::vector<float>& query : d.queries) {
-    fprintf(qf, "%s\n", VectorText(query).c_str());
-    const std::vector<float> qv = AsWritten(query);  // scored as both sides read it
+    const std::string text = VectorText(query);
+    fprintf(qf, "%s\n", text.c_str());
+    const std::vector<float> qv = AsWritten(text);  // scored as both sides read it
     std::vector<std::pair<float, int64_t>> scored(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
       float s = 0;
