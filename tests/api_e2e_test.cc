@@ -1075,26 +1075,24 @@ TEST(ApiStreamTest, ClientGoingAwayCancelsTheReasoningInHybridAndItsStorageReads
   EXPECT_EQ(SseEvents(r.body).back().first, "answer");
 }
 
-// An overloaded api sheds searches at once instead of queueing them to their deadlines: with
-// --grpc_max_async_calls=2 and storage frozen (SIGSTOP), two KEYWORD searches (api -> storage)
-// park in the api; a third is refused with RESOURCE_EXHAUSTED while they are still parked; once
+// An overloaded server sheds searches at once instead of queueing them to their deadlines: with
+// --grpc_max_async_calls=2 on the server under test and storage frozen (SIGSTOP), two searches park
+// in that server; a third is refused with RESOURCE_EXHAUSTED while they are still parked; once
 // storage is thawed both finish and searches are admitted again. No timing: the waits poll for
 // states, and a third call the limit failed to refuse would park until its deadline and fail.
-TEST(ApiOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
-  Suite s("async_limit", {"--grpc_max_async_calls=2", "--default_deadline_ms=120000",
-                          "--max_deadline_ms=120000"});
-  s.Start();
+// `mode` picks the path: KEYWORD goes api -> storage, HYBRID api -> hybrid -> storage.
+void ExpectSearchesPastTheAsyncCallLimitRefused(Suite& s, v1::SearchMode mode, int limited_http_port) {
   ASSERT_EQ(s.Rest("POST", "/v1/namespaces/default/concepts", R"({"content":"A dog is a kind of mammal."})",
                    kWriterKey).status / 100, 2);
   const auto search = [&](absl::Duration deadline, v1::SearchResponse* response) {
     v1::SearchRequest request;
     request.set_namespace_("default");
     request.set_query("dog");
-    request.set_mode(v1::KEYWORD);
+    request.set_mode(mode);
     return s.stub_->Search(Suite::Context(kReaderKey, deadline).get(), request, response);
   };
-  const auto api_in_flight = [&] { return MetricValue(s.api_http_port_, "grpc_server_in_flight"); };
-  ASSERT_TRUE(Eventually([&] { return api_in_flight() == 0; }));
+  const auto in_flight = [&] { return MetricValue(limited_http_port, "grpc_server_in_flight"); };
+  ASSERT_TRUE(Eventually([&] { return in_flight() == 0; }));
   ASSERT_TRUE(s.storage_->Signal(SIGSTOP));
   std::vector<grpc::Status> parked(2);
   std::vector<v1::SearchResponse> parked_responses(2);
@@ -1102,7 +1100,7 @@ TEST(ApiOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
   for (int i = 0; i < 2; ++i) {
     clients.emplace_back([&, i] { parked[i] = search(absl::Seconds(120), &parked_responses[i]); });
   }
-  EXPECT_TRUE(Eventually([&] { return api_in_flight() >= 2; })) << HttpCall(s.api_http_port_, "GET", "/metrics").body;
+  EXPECT_TRUE(Eventually([&] { return in_flight() >= 2; })) << HttpCall(limited_http_port, "GET", "/metrics").body;
   v1::SearchResponse response;
   grpc::Status refused = search(absl::Seconds(60), &response);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
@@ -1116,6 +1114,24 @@ TEST(ApiOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
   grpc::Status again = search(absl::Seconds(60), &response);
   EXPECT_TRUE(again.ok()) << again.error_message();
   EXPECT_GE(response.results_size(), 1);
+}
+
+TEST(ApiOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
+  Suite s("async_limit", {"--grpc_max_async_calls=2", "--default_deadline_ms=120000",
+                          "--max_deadline_ms=120000"});
+  s.Start();
+  ExpectSearchesPastTheAsyncCallLimitRefused(s, v1::KEYWORD, s.api_http_port_);
+}
+
+// The same limit in engram-hybrid (the api unlimited): the refusal reaches the client as
+// RESOURCE_EXHAUSTED through the api, which neither retries it nor counts it against hybrid's
+// circuit breaker (the parked searches and the next one still pass).
+TEST(HybridOverloadTest, SearchesPastTheAsyncCallLimitAreRefusedAtOnce) {
+  Suite s("hybrid_async_limit", {"--grpc_max_async_calls=0", "--default_deadline_ms=120000",
+                                 "--max_deadline_ms=120000"});
+  s.hybrid_flags_ = {"--grpc_max_async_calls=2", "--storage_timeout_ms=120000"};
+  s.Start();
+  ExpectSearchesPastTheAsyncCallLimitRefused(s, v1::HYBRID, s.hybrid_http_port_);
 }
 
 CommandResult RunEngramctl(const Suite& s, const std::string& args) {

@@ -22,6 +22,10 @@ ABSL_FLAG(uint64_t, storage_concurrency, 16,
           "Storage calls one request keeps in flight at once (neighbour fetches, semantic-link searches).");
 ABSL_FLAG(uint64_t, cache_mb, 256, "Embedding cache size in MiB (0 disables it).");
 ABSL_FLAG(int, storage_timeout_ms, 10000, "Longest storage call (the request deadline caps it too).");
+ABSL_FLAG(int, grpc_max_async_calls, 128,
+          "Most Search calls (served asynchronously, holding no thread) in progress; past it "
+          "RESOURCE_EXHAUSTED at once (0: no limit: an overloaded hybrid then queues searches "
+          "until their deadlines). Each engram-api admits at most its own --grpc_max_async_calls.");
 ABSL_FLAG(double, reason_consensus_weight, 0.25,
           "Share of multi-path consensus in a Reason answer's final confidence, 0..1 (docs/hybrid.md).");
 
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
           -> absl::StatusOr<std::unique_ptr<engram::service::Service>> {
         engram::hybrid::HybridServerConfig config;
         config.host = std::move(host);
+        config.host.grpc_max_async_calls = absl::GetFlag(FLAGS_grpc_max_async_calls);
         config.storage_address = absl::GetFlag(FLAGS_storage_addr);
         config.storage_tls = ReadDownstreamTlsFlags();
         config.model_dir = absl::GetFlag(FLAGS_model_dir);
