@@ -1,14 +1,17 @@
 // StableArray<T>: an append-grown array whose elements never move.
 //
-// Elements live in fixed-size chunks reached through a fixed directory of atomic pointers, so a
-// reference stays valid while the single writer grows the array. Readers may access index i once
-// they have observed (with acquire) a size published by the writer that covers i. T is
-// default-constructed; it is typically a struct of std::atomic fields.
+// Elements live in fixed-size chunks reached through a directory of atomic chunk pointers
+// (sync::AtomicDirectory, sized by the chunks allocated), so a reference stays valid while the
+// single writer grows the array. Readers may access index i once they have observed (with acquire)
+// a size published by the writer that covers i. T is default-constructed; it is typically a struct
+// of std::atomic fields. An empty array costs a few dozen bytes (the directory used to be a fixed
+// 2 MB table for the largest possible array, zeroed for each of a namespace's arrays).
 #pragma once
 
 #include <atomic>
 #include <cstddef>
-#include <memory>
+
+#include "common/sync/atomic_directory.h"
 
 namespace engram::storage {
 
@@ -16,32 +19,27 @@ template <typename T, int kChunkBits = 14>
 class StableArray {
  public:
   static constexpr size_t kChunkSize = size_t{1} << kChunkBits;
-  static constexpr size_t kMaxChunks = size_t{1} << 18;
 
-  StableArray() : chunks_(new std::atomic<T*>[kMaxChunks]) {
-    for (size_t i = 0; i < kMaxChunks; ++i) chunks_[i].store(nullptr, std::memory_order_relaxed);
-  }
+  StableArray() = default;
   ~StableArray() {
-    for (size_t i = 0; i < kMaxChunks; ++i) delete[] chunks_[i].load(std::memory_order_relaxed);
+    chunks_.ForEach([](size_t, T* chunk) { delete[] chunk; });
   }
   StableArray(const StableArray&) = delete;
   StableArray& operator=(const StableArray&) = delete;
 
-  T& operator[](size_t i) const {
-    return chunks_[i >> kChunkBits].load(std::memory_order_acquire)[i & (kChunkSize - 1)];
-  }
+  T& operator[](size_t i) const { return chunks_.Get(i >> kChunkBits)[i & (kChunkSize - 1)]; }
 
   // Writer only: makes indexes [0, n) addressable.
   void EnsureSize(size_t n) {
     while (allocated_ < n) {
-      chunks_[allocated_ >> kChunkBits].store(new T[kChunkSize](), std::memory_order_release);
+      chunks_.Set(allocated_ >> kChunkBits, new T[kChunkSize]());
       allocated_ += kChunkSize;
     }
   }
   size_t allocated() const { return allocated_; }
 
  private:
-  std::unique_ptr<std::atomic<T*>[]> chunks_;
+  sync::AtomicDirectory<T> chunks_;
   size_t allocated_ = 0;  // writer only
 };
 

@@ -45,12 +45,9 @@ absl::Status FsyncDir(const std::filesystem::path& dir) {
 }  // namespace
 
 SegmentedFile::SegmentedFile(const Options& options)
-    : dir_(options.dir),
-      prefix_(options.prefix),
-      segments_(new std::atomic<char*>[kMaxSegments]) {
+    : dir_(options.dir), prefix_(options.prefix) {
   shift_ = std::countr_zero(options.segment_bytes);
   mask_ = options.segment_bytes - 1;
-  for (size_t i = 0; i < kMaxSegments; ++i) segments_[i].store(nullptr, std::memory_order_relaxed);
 }
 
 SegmentedFile::~SegmentedFile() = default;
@@ -110,7 +107,7 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
     region->region = bip::mapped_region(region->file, bip::read_write, 0, segment_bytes());
     char* base = static_cast<char*>(region->region.get_address());
     regions_.push_back(std::move(region));
-    segments_[index].store(base, std::memory_order_release);
+    segments_.Set(index, base);
     regions_count_.store(regions_.size(), std::memory_order_release);
     capacity_.store(regions_.size() * segment_bytes(), std::memory_order_release);
   } catch (const bip::interprocess_exception& e) {
@@ -144,7 +141,7 @@ absl::Status SegmentedFile::ShrinkTo(uint64_t bytes) {
   size_t keep = (bytes + mask_) >> shift_;
   while (regions_.size() > keep) {
     size_t index = regions_.size() - 1;
-    segments_[index].store(nullptr, std::memory_order_release);
+    segments_.Set(index, nullptr);
     regions_.pop_back();
     regions_count_.store(regions_.size(), std::memory_order_release);
     capacity_.store(regions_.size() * segment_bytes(), std::memory_order_release);

@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sync/atomic_directory.h"
 
 namespace engram::storage {
 
@@ -50,9 +51,7 @@ class SegmentedFile {
   absl::Status EnsureCapacity(uint64_t bytes);
 
   // Pointer to the byte at `offset` (< an observed capacity()).
-  char* At(uint64_t offset) const {
-    return segments_[offset >> shift_].load(std::memory_order_acquire) + (offset & mask_);
-  }
+  char* At(uint64_t offset) const { return segments_.Get(offset >> shift_) + (offset & mask_); }
 
   // The end of the segment holding `offset`: an object starting at `offset` must end before it.
   uint64_t ContiguousEnd(uint64_t offset) const { return (offset | mask_) + 1; }
@@ -80,7 +79,9 @@ class SegmentedFile {
   const std::string prefix_;
   int shift_ = 0;
   uint64_t mask_ = 0;
-  std::unique_ptr<std::atomic<char*>[]> segments_;  // kMaxSegments entries; set once each
+  // Each mapped segment's base, by index (sized by the segments mapped: a namespace holds several
+  // SegmentedFiles, and a table for kMaxSegments was 512 KB of RSS each).
+  sync::AtomicDirectory<char> segments_;
   std::vector<std::unique_ptr<Region>> regions_;    // writer only
   std::atomic<size_t> regions_count_{0};
   std::atomic<uint64_t> capacity_{0};
