@@ -4,7 +4,7 @@
 // (sync::AtomicDirectory, sized by the chunks allocated), so a reference stays valid while the
 // single writer grows the array. Readers may access index i once they have observed (with acquire)
 // a size published by the writer that covers i. T is default-constructed; it is typically a struct
-// of std::atomic fields. An empty array costs a few dozen bytes (the directory used to be a fixed
+// of std::atomic fields. An empty array costs a few hundred bytes (the directory used to be a fixed
 // 2 MB table for the largest possible array, zeroed for each of a namespace's arrays).
 #pragma once
 
