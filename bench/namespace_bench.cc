@@ -5,9 +5,9 @@
 // In process (engram::storage::Engine, --sync=relaxed): creates --namespaces empty namespaces of
 // --dim-d vectors one by one and reports the growth of the process's resident set (VmRSS) and of
 // the heap in use (mallinfo2) per namespace, and the creation rate; then closes the engine, opens
-// it again (every namespace is mapped and its derived state loaded) and reports the open time and
-// the resident set per namespace after it. A store that serves one namespace per tenant holds
-// thousands of them; their fixed cost is what this measures.
+// it again (every namespace is mapped and its derived state loaded) and reports the open time, the
+// resident set per namespace and the process's threads after it. A store that serves one namespace
+// per tenant holds thousands of them; their fixed cost is what this measures.
 #include <malloc.h>
 
 #include <chrono>
@@ -30,14 +30,16 @@ namespace {
 namespace es = engram::storage;
 using Clock = std::chrono::steady_clock;
 
-double RssKb() {
+// A numeric field of /proc/self/status ("VmRSS", "Threads").
+double Status(const std::string& field) {
   std::ifstream f("/proc/self/status");
   std::string line;
   while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6));
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1));
   }
   return -1;
 }
+double RssKb() { return Status("VmRSS"); }
 
 double HeapKb() {
   const struct mallinfo2 m = mallinfo2();
@@ -97,8 +99,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "reopen: %s\n", engine.status().ToString().c_str());
     return 1;
   }
-  printf("reopened %d namespaces in %.3f s: RSS +%.1f KB per namespace\n", n, Since(t0),
-         (RssKb() - rss0) / n);
+  printf("reopened %d namespaces in %.3f s: RSS +%.1f KB per namespace, %.0f threads in the process\n",
+         n, Since(t0), (RssKb() - rss0) / n, Status("Threads"));
   engine->reset();
   std::filesystem::remove_all(dir);
   return 0;
