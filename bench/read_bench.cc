@@ -3,15 +3,18 @@
 //
 //   read_bench [--n=100000] [--assocs=3] [--threads=1,8] [--seconds=3] [--reps=3]
 //              [--dir=/tmp/engram_read_bench] [--binary=build/storage-server/engram-storage]
+//              [--async_client_threads=2] [--open_loop_rates=5000,10000]
 //
 // Loads --n concepts (id, ~100 bytes of content, 2 attributes, 128-d vector) with --assocs
 // SEMANTIC associations each (to random earlier concepts) into a fresh store through Engine
 // (--sync=relaxed, batches of 1000), waits for the HNSW indexer to finish (so it does not steal
 // CPU from the reads), then measures with the engine in process, closes it, starts
 // engram-storage on the same directory and measures over gRPC twice: one channel per client
-// thread with synchronous stubs, and 2 client threads keeping the same number of calls in flight
-// on completion queues (RunAsyncUnary; how a production client pipelines), each with the server's
-// and the client's CPU per call. Operations: GetConcepts of one random id (include_vector=false) and
+// thread with synchronous stubs, and --async_client_threads client threads keeping the same number
+// of calls in flight on completion queues (RunAsyncUnary; how a production client pipelines), each
+// with the server's and the client's CPU per call. Both are closed loops (each completion starts the
+// next call), which run the machine flat out; --open_loop_rates adds cells at fixed call rates
+// below saturation, timed from each call's scheduled start (latency at a given load). Operations: GetConcepts of one random id (include_vector=false) and
 // Neighbors of one random id (default limit 50, all types, both directions). Each (mode, op,
 // threads) cell runs --seconds, --reps times, interleaved; the table shows medians.
 #include <atomic>
@@ -38,6 +41,11 @@ ABSL_FLAG(std::string, dir, "/tmp/engram_read_bench", "Scratch directory (wiped)
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage binary.");
 ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
 ABSL_FLAG(uint32_t, ef_construction, 100, "HNSW efConstruction of the namespace (load speed only).");
+ABSL_FLAG(std::string, async_client_threads, "2",
+          "Client threads of the pipelining (completion-queue) client; a list runs each.");
+ABSL_FLAG(std::string, open_loop_rates, "",
+          "Calls/s of open-loop cells (calls started on a fixed schedule, at most the largest "
+          "--threads in flight, latency from each call's scheduled start); empty: none.");
 
 namespace fs = std::filesystem;
 namespace es = engram::storage;
@@ -48,6 +56,7 @@ namespace {
 struct Result {
   double ops_per_s = 0, p50_us = 0, p99_us = 0, p999_us = 0;
   double server_cpu_us = -1, client_cpu_us = -1;  // gRPC only: CPU per call, each side
+  double elapsed_s = 0;
 };
 
 // op(thread, id_index) performs one read; returns false on error.
@@ -85,6 +94,7 @@ Result Measure(int threads, int64_t n, const std::function<bool(int, uint64_t)>&
   for (auto& l : lat) all.Merge(l);
   Result r;
   r.ops_per_s = static_cast<double>(all.s.size()) / elapsed;
+  r.elapsed_s = elapsed;
   r.p50_us = all.Quantile(0.5) * 1e6;
   r.p99_us = all.Quantile(0.99) * 1e6;
   r.p999_us = all.Quantile(0.999) * 1e6;
@@ -223,44 +233,59 @@ int main(int argc, char** argv) {
       return stub->Neighbors(&ctx, nr, &resp).ok();
     });
   };
-  // The same calls from 2 client threads that keep `threads` calls in flight on completion queues.
+  // The same calls from client threads that keep `inflight` calls in flight on completion queues
+  // (closed loop), or start `rate` calls/s with at most `inflight` outstanding (open loop).
+  const std::vector<int> async_thread_counts = ParseIntList(absl::GetFlag(FLAGS_async_client_threads));
+  std::vector<double> open_loop_rates;
+  for (int r : ParseIntList(absl::GetFlag(FLAGS_open_loop_rates))) open_loop_rates.push_back(r);
   std::vector<std::unique_ptr<v1::Storage::Stub>> async_stubs;
-  for (int i = 0; i < 2; ++i) async_stubs.push_back(proc.NewStubOwnConnection(1000 + i));
-  auto over_grpc_async = [&](const std::string& op, int inflight) {
-    const int client_threads = std::min(inflight, 2);
+  for (int i = 0; i < *std::max_element(async_thread_counts.begin(), async_thread_counts.end()); ++i) {
+    async_stubs.push_back(proc.NewStubOwnConnection(1000 + i));
+  }
+  auto over_grpc_async = [&](const std::string& op, int inflight, int max_client_threads, double rate) {
+    const int client_threads = std::min(inflight, max_client_threads);
     std::vector<std::mt19937_64> rngs;
     for (int t = 0; t < client_threads; ++t) rngs.emplace_back(static_cast<uint64_t>(t) * 7919 + 1);
     auto id = [&](int t) { return ConceptId(rngs[static_cast<size_t>(t)]() % static_cast<uint64_t>(n)); };
     AsyncLoadResult a;
     const double secs = absl::GetFlag(FLAGS_seconds);
     if (op == "get") {
-      a = RunAsyncUnary<v1::GetConceptsRequest, v1::GetConceptsResponse>(
-          client_threads, inflight, secs,
-          [&](int t, v1::GetConceptsRequest* g) {
-            g->set_namespace_("bench");
-            g->add_ids(id(t));
-            return true;
-          },
-          [&](int t, grpc::ClientContext* ctx, const v1::GetConceptsRequest& g, grpc::CompletionQueue* cq) {
+      std::function<bool(int, v1::GetConceptsRequest*)> next = [&](int t, v1::GetConceptsRequest* g) {
+        g->set_namespace_("bench");
+        g->add_ids(id(t));
+        return true;
+      };
+      std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<v1::GetConceptsResponse>>(
+          int, grpc::ClientContext*, const v1::GetConceptsRequest&, grpc::CompletionQueue*)>
+          prepare = [&](int t, grpc::ClientContext* ctx, const v1::GetConceptsRequest& g,
+                        grpc::CompletionQueue* cq) {
             return async_stubs[static_cast<size_t>(t)]->PrepareAsyncGetConcepts(ctx, g, cq);
-          },
-          [](const v1::GetConceptsResponse& r) { return r.concepts_size() == 1; });
+          };
+      std::function<bool(const v1::GetConceptsResponse&)> check = [](const v1::GetConceptsResponse& r) {
+        return r.concepts_size() == 1;
+      };
+      a = rate > 0 ? RunOpenLoopUnary(rate, inflight, secs, next, prepare, check)
+                   : RunAsyncUnary(client_threads, inflight, secs, next, prepare, check);
     } else {
-      a = RunAsyncUnary<v1::NeighborsRequest, v1::NeighborsResponse>(
-          client_threads, inflight, secs,
-          [&](int t, v1::NeighborsRequest* nr) {
-            nr->set_namespace_("bench");
-            nr->set_id(id(t));
-            return true;
-          },
-          [&](int t, grpc::ClientContext* ctx, const v1::NeighborsRequest& nr, grpc::CompletionQueue* cq) {
+      std::function<bool(int, v1::NeighborsRequest*)> next = [&](int t, v1::NeighborsRequest* nr) {
+        nr->set_namespace_("bench");
+        nr->set_id(id(t));
+        return true;
+      };
+      std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<v1::NeighborsResponse>>(
+          int, grpc::ClientContext*, const v1::NeighborsRequest&, grpc::CompletionQueue*)>
+          prepare = [&](int t, grpc::ClientContext* ctx, const v1::NeighborsRequest& nr,
+                        grpc::CompletionQueue* cq) {
             return async_stubs[static_cast<size_t>(t)]->PrepareAsyncNeighbors(ctx, nr, cq);
-          },
-          [](const v1::NeighborsResponse&) { return true; });
+          };
+      std::function<bool(const v1::NeighborsResponse&)> check = [](const v1::NeighborsResponse&) { return true; };
+      a = rate > 0 ? RunOpenLoopUnary(rate, inflight, secs, next, prepare, check)
+                   : RunAsyncUnary(client_threads, inflight, secs, next, prepare, check);
     }
     if (a.failed) exit(1);
     Result r;
     r.ops_per_s = static_cast<double>(a.calls) / a.elapsed_s;
+    r.elapsed_s = a.elapsed_s;
     r.p50_us = a.latency.Quantile(0.5) * 1e6;
     r.p99_us = a.latency.Quantile(0.99) * 1e6;
     r.p999_us = a.latency.Quantile(0.999) * 1e6;
@@ -270,7 +295,7 @@ int main(int argc, char** argv) {
   auto with_cpu = [&](const std::function<Result()>& measure) {
     const double server0 = ProcessCpuSeconds(proc.pid()), client0 = ProcessCpuSeconds();
     Result r = measure();
-    const double calls = r.ops_per_s * absl::GetFlag(FLAGS_seconds);
+    const double calls = r.ops_per_s * r.elapsed_s;
     if (calls > 0) {
       r.server_cpu_us = (ProcessCpuSeconds(proc.pid()) - server0) / calls * 1e6;
       r.client_cpu_us = (ProcessCpuSeconds() - client0) / calls * 1e6;
@@ -280,8 +305,17 @@ int main(int argc, char** argv) {
   // Warm up the connections.
   for (int t : thread_counts) {
     over_grpc("get", t);
-    over_grpc_async("get", t);
+    over_grpc_async("get", t, async_thread_counts[0], 0);
   }
+  const int max_inflight = *std::max_element(thread_counts.begin(), thread_counts.end());
+  std::vector<std::string> modes = {"in process", "gRPC loopback"};
+  auto async_mode = [](int client_threads) {
+    return absl::StrFormat("gRPC loopback, async client (%d thread%s)", client_threads,
+                           client_threads == 1 ? "" : "s");
+  };
+  auto open_mode = [](double rate) { return absl::StrFormat("gRPC loopback, open loop at %.0f/s", rate); };
+  for (int ct : async_thread_counts) modes.push_back(async_mode(ct));
+  for (double rate : open_loop_rates) modes.push_back(open_mode(rate));
   for (int rep = 0; rep < reps; ++rep) {
     for (const char* op : {"get", "neighbors"}) {
       for (int t : thread_counts) {
@@ -289,10 +323,18 @@ int main(int argc, char** argv) {
         fprintf(stderr, "rep %d grpc %-9s threads %d: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
                 rep, op, t, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
         cells[{"gRPC loopback", op, t}].push_back(r);
-        r = with_cpu([&] { return over_grpc_async(op, t); });
-        fprintf(stderr, "rep %d grpc-async %-9s in flight %d: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
-                rep, op, t, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
-        cells[{"gRPC loopback, async client", op, t}].push_back(r);
+        for (int ct : async_thread_counts) {
+          r = with_cpu([&] { return over_grpc_async(op, t, ct, 0); });
+          fprintf(stderr, "rep %d grpc-async (%d client threads) %-9s in flight %d: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
+                  rep, ct, op, t, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
+          cells[{async_mode(ct), op, t}].push_back(r);
+        }
+      }
+      for (double rate : open_loop_rates) {
+        Result r = with_cpu([&] { return over_grpc_async(op, max_inflight, 1, rate); });
+        fprintf(stderr, "rep %d grpc open loop %.0f/s %-9s at most %d in flight: %.0f ops/s p50 %.1f us p99 %.1f us, cpu server %.1f us client %.1f us\n",
+                rep, rate, op, max_inflight, r.ops_per_s, r.p50_us, r.p99_us, r.server_cpu_us, r.client_cpu_us);
+        cells[{open_mode(rate), op, max_inflight}].push_back(r);
       }
     }
   }
@@ -301,19 +343,21 @@ int main(int argc, char** argv) {
   printf("Medians over %d repetitions of %.1f s each.\n\n", reps, absl::GetFlag(FLAGS_seconds));
   printf("| mode | operation | calls in flight | ops/s | p50 us | p99 us | p99.9 us | server CPU us/call | client CPU us/call |\n");
   printf("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  for (const char* mode : {"in process", "gRPC loopback", "gRPC loopback, async client"}) {
+  for (const std::string& mode : modes) {
     for (const char* op : {"get", "neighbors"}) {
       for (int t : thread_counts) {
-        auto& v = cells[{mode, op, t}];
+        auto it = cells.find({mode, op, t});
+        if (it == cells.end()) continue;  // open-loop cells run at the largest in-flight bound only
+        auto& v = it->second;
         auto med = [&](double Result::*f) {
           std::vector<double> x;
           for (auto& r : v) x.push_back(r.*f);
           return Median(x);
         };
-        std::string cpu = std::string(mode) == "in process"
+        std::string cpu = mode == "in process"
                               ? " | "
                               : absl::StrFormat("%.1f | %.1f", med(&Result::server_cpu_us), med(&Result::client_cpu_us));
-        printf("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s |\n", mode,
+        printf("| %s | %s | %d | %.0f | %.1f | %.1f | %.1f | %s |\n", mode.c_str(),
                std::string(op) == "get" ? "get-by-id" : "neighbors", t, med(&Result::ops_per_s),
                med(&Result::p50_us), med(&Result::p99_us), med(&Result::p999_us), cpu.c_str());
       }

@@ -398,6 +398,76 @@ AsyncLoadResult RunAsyncUnary(
   return r;
 }
 
+// An open-loop load of the same calls: one pacing thread starts calls on a fixed schedule, `rate`
+// per second, with at most `inflight` outstanding; another takes the completions off the queue.
+// A call's latency counts from its scheduled start, so time spent waiting for a free slot (or for
+// a pacer that fell behind) is included rather than omitted. This measures latency at a given
+// load below saturation, which a closed loop (each completion starts the next call at once)
+// cannot: it always runs the machine flat out. The pacer sleeps until each start
+// (clock_nanosleep), so the schedule does not depend on the completion queue's timer resolution.
+// next, prepare, check: as for RunAsyncUnary (thread is always 0).
+template <class Req, class Resp>
+AsyncLoadResult RunOpenLoopUnary(
+    double rate, int inflight, double seconds, const std::function<bool(int, Req*)>& next,
+    const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
+        int, grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>& prepare,
+    const std::function<bool(const Resp&)>& check) {
+  struct Call {
+    grpc::ClientContext ctx;
+    Req req;
+    Resp resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+    Clock::time_point t0;
+  };
+  grpc::CompletionQueue cq;
+  std::atomic<bool> failed{false};
+  std::atomic<int> outstanding{0};
+  Latencies lat;
+  const auto t_begin = Clock::now();
+  std::thread drainer([&] {
+    void* tag;
+    bool ok;
+    while (cq.Next(&tag, &ok)) {
+      auto* c = static_cast<Call*>(tag);
+      if (!ok || !c->status.ok() || !check(c->resp)) {
+        if (!failed.exchange(true)) {
+          fprintf(stderr, "async call failed: %d %s\n", c->status.error_code(), c->status.error_message().c_str());
+        }
+      } else {
+        lat.Add(SecondsSince(c->t0));
+      }
+      delete c;
+      outstanding.fetch_sub(1, std::memory_order_release);
+    }
+  });
+  const auto interval = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1 / rate));
+  for (Clock::time_point at = t_begin; !failed.load(std::memory_order_relaxed); at += interval) {
+    if (std::chrono::duration<double>(at - t_begin).count() >= seconds) break;
+    std::this_thread::sleep_until(at);
+    while (outstanding.load(std::memory_order_acquire) >= inflight) std::this_thread::yield();
+    auto* c = new Call;
+    if (!next(0, &c->req)) {
+      delete c;
+      break;
+    }
+    c->t0 = at;  // the scheduled start, however late the call actually starts
+    outstanding.fetch_add(1, std::memory_order_relaxed);
+    c->reader = prepare(0, &c->ctx, c->req, &cq);
+    c->reader->StartCall();
+    c->reader->Finish(&c->resp, &c->status, c);
+  }
+  while (outstanding.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  AsyncLoadResult r;
+  r.elapsed_s = SecondsSince(t_begin);
+  cq.Shutdown();
+  drainer.join();
+  r.failed = failed.load();
+  r.latency = std::move(lat);
+  r.calls = static_cast<int64_t>(r.latency.s.size());
+  return r;
+}
+
 // Value of the first sample line starting with `name` (+ space or '{') in Prometheus text.
 inline double PromValue(const std::string& text, const std::string& name) {
   size_t pos = 0;
