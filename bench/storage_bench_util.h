@@ -331,20 +331,47 @@ struct AsyncLoadResult {
   Latencies latency;
 };
 
+// One asynchronous call of RunAsyncUnary / RunOpenLoopUnary, and its two ends.
+template <class Req, class Resp>
+struct AsyncBenchCall {
+  using Prepare = std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
+      int, grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>;
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
+  Clock::time_point t0;
+
+  // Starts the call (its request already filled) on `cq`, timed from `start`; the call is the tag.
+  void Start(int thread, const Prepare& prepare, grpc::CompletionQueue* cq, Clock::time_point start) {
+    t0 = start;
+    reader = prepare(thread, &ctx, req, cq);
+    reader->StartCall();
+    reader->Finish(&resp, &status, this);
+  }
+  // On completion: records the latency, or reports the first failure and sets `failed`; deletes
+  // the call.
+  static void Complete(AsyncBenchCall* c, bool ok, const std::function<bool(const Resp&)>& check,
+                       std::atomic<bool>* failed, Latencies* lat) {
+    if (!ok || !c->status.ok() || !check(c->resp)) {
+      if (!failed->exchange(true)) {
+        fprintf(stderr, "async call failed: %d %s\n", c->status.error_code(), c->status.error_message().c_str());
+      }
+    } else {
+      lat->Add(SecondsSince(c->t0));
+    }
+    delete c;
+  }
+};
+
 template <class Req, class Resp>
 AsyncLoadResult RunAsyncUnary(
     int threads, int inflight, double seconds, const std::function<bool(int, Req*)>& next,
     const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
         int, grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>& prepare,
     const std::function<bool(const Resp&)>& check) {
-  struct Call {
-    grpc::ClientContext ctx;
-    Req req;
-    Resp resp;
-    grpc::Status status;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
-    Clock::time_point t0;
-  };
+  using Call = AsyncBenchCall<Req, Resp>;
   std::atomic<bool> failed{false};
   std::vector<Latencies> lat(static_cast<size_t>(threads));
   const auto t_begin = Clock::now();
@@ -359,10 +386,7 @@ AsyncLoadResult RunAsyncUnary(
           delete c;
           return false;
         }
-        c->t0 = Clock::now();
-        c->reader = prepare(t, &c->ctx, c->req, &cq);
-        c->reader->StartCall();
-        c->reader->Finish(&c->resp, &c->status, c);
+        c->Start(t, prepare, &cq, Clock::now());
         return true;
       };
       int mine = inflight / threads + (t < inflight % threads ? 1 : 0);
@@ -371,17 +395,8 @@ AsyncLoadResult RunAsyncUnary(
       void* tag;
       bool ok;
       while (outstanding > 0 && cq.Next(&tag, &ok)) {
-        auto* c = static_cast<Call*>(tag);
         --outstanding;
-        if (!ok || !c->status.ok() || !check(c->resp)) {
-          if (!failed.exchange(true)) {
-            fprintf(stderr, "async call failed: %d %s\n", c->status.error_code(),
-                    c->status.error_message().c_str());
-          }
-        } else {
-          lat[static_cast<size_t>(t)].Add(SecondsSince(c->t0));
-        }
-        delete c;
+        Call::Complete(static_cast<Call*>(tag), ok, check, &failed, &lat[static_cast<size_t>(t)]);
         if (issue()) ++outstanding;
       }
       cq.Shutdown();
@@ -412,14 +427,7 @@ AsyncLoadResult RunOpenLoopUnary(
     const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(
         int, grpc::ClientContext*, const Req&, grpc::CompletionQueue*)>& prepare,
     const std::function<bool(const Resp&)>& check) {
-  struct Call {
-    grpc::ClientContext ctx;
-    Req req;
-    Resp resp;
-    grpc::Status status;
-    std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>> reader;
-    Clock::time_point t0;
-  };
+  using Call = AsyncBenchCall<Req, Resp>;
   grpc::CompletionQueue cq;
   std::atomic<bool> failed{false};
   std::atomic<int> outstanding{0};
@@ -429,15 +437,7 @@ AsyncLoadResult RunOpenLoopUnary(
     void* tag;
     bool ok;
     while (cq.Next(&tag, &ok)) {
-      auto* c = static_cast<Call*>(tag);
-      if (!ok || !c->status.ok() || !check(c->resp)) {
-        if (!failed.exchange(true)) {
-          fprintf(stderr, "async call failed: %d %s\n", c->status.error_code(), c->status.error_message().c_str());
-        }
-      } else {
-        lat.Add(SecondsSince(c->t0));
-      }
-      delete c;
+      Call::Complete(static_cast<Call*>(tag), ok, check, &failed, &lat);
       outstanding.fetch_sub(1, std::memory_order_release);
     }
   });
@@ -451,11 +451,8 @@ AsyncLoadResult RunOpenLoopUnary(
       delete c;
       break;
     }
-    c->t0 = at;  // the scheduled start, however late the call actually starts
     outstanding.fetch_add(1, std::memory_order_relaxed);
-    c->reader = prepare(0, &c->ctx, c->req, &cq);
-    c->reader->StartCall();
-    c->reader->Finish(&c->resp, &c->status, c);
+    c->Start(0, prepare, &cq, at);  // timed from the scheduled start, however late it starts
   }
   while (outstanding.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   AsyncLoadResult r;
