@@ -68,7 +68,7 @@ using namespace engram::bench::storage;
 namespace {
 
 struct CellResult {
-  double writes_per_s = 0, p50_ms = 0, p99_ms = 0;
+  double writes_per_s = 0, p50_ms = 0, p99_ms = 0, max_ms = 0;
   double fsync_ms = -1, group = -1;  // engine and grpc: mean fsync latency, mean requests per group
   double server_cpu_us = -1, client_cpu_us = -1;  // grpc only: CPU per concept, each side
   int64_t concepts = 0;
@@ -113,6 +113,7 @@ CellResult RunCell(int conc, uint32_t batch, const RequestFn& fn) {
   r.writes_per_s = static_cast<double>(r.concepts) / elapsed;
   r.p50_ms = all.Quantile(0.5) * 1e3;
   r.p99_ms = all.Quantile(0.99) * 1e3;
+  r.max_ms = all.Quantile(1.0) * 1e3;
   if (failed) r.writes_per_s = -1;
   return r;
 }
@@ -368,10 +369,11 @@ int main(int argc, char** argv) {
       }
       fs::remove_all(dir);
       fprintf(stderr,
-              "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  (%lld concepts, "
+              "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  "
+              "(%lld concepts, "
               "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us)\n",
               rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
-              static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us);
+              r.max_ms, static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us);
       results[i].push_back(r);
     }
   }
@@ -389,9 +391,9 @@ int main(int argc, char** argv) {
   };
   printf("Medians over %d repetitions (cell cap %.1f s / %lld concepts).\n\n", reps,
          absl::GetFlag(FLAGS_cell_seconds), static_cast<long long>(absl::GetFlag(FLAGS_max_concepts_per_cell)));
-  printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | vs LMDB | vs in process | fsync ms "
+  printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | max ack ms | vs LMDB | vs in process | fsync ms "
          "| reqs/group | server CPU us/concept | client CPU us/concept |\n");
-  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& c = cells[i];
     std::string ratio = "";
@@ -414,9 +416,9 @@ int main(int argc, char** argv) {
     std::string label = c.peer == "engine-relaxed" ? "engine --sync=relaxed (not durable)" : c.peer;
     std::string fsync = c.peer != "lmdb" ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
     std::string group = c.peer != "lmdb" ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
-    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.conc, c.batch,
+    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.conc, c.batch,
            label.c_str(), med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms),
-           med(i, &CellResult::p99_ms), ratio.c_str(), vs_engine.c_str(), fsync.c_str(), group.c_str(),
+           med(i, &CellResult::p99_ms), med(i, &CellResult::max_ms), ratio.c_str(), vs_engine.c_str(), fsync.c_str(), group.c_str(),
            cpu_server.c_str(), cpu_client.c_str());
   }
   fs::remove_all(root);

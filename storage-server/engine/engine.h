@@ -245,6 +245,20 @@ class Engine {
   // Indexer (engine_indexer.cc).
   void IndexerLoop();
   void WakeIndexer();
+  // For its scope, the indexer steps aside: it stops between two inserts, releases indexer_mu_
+  // and every index_mu_, and waits. Taken before either lock by whoever needs the graphs at rest
+  // (a checkpoint, a snapshot, a restore), so that they wait for one insert, not for the
+  // indexer's whole backlog (neither mutex hands itself to a waiter).
+  class IndexerPause {
+   public:
+    explicit IndexerPause(Engine* engine);
+    ~IndexerPause();
+    IndexerPause(const IndexerPause&) = delete;
+    IndexerPause& operator=(const IndexerPause&) = delete;
+
+   private:
+    Engine* engine_;
+  };
 
   // Compactor (engine_compaction.cc).
   void CompactorLoop();
@@ -308,6 +322,7 @@ class Engine {
   sync::CondVar index_wake_cv_;  // index_work_ set
   bool index_work_ ABSL_GUARDED_BY(index_wake_mu_) = false;
   std::atomic<bool> stop_indexer_{false};
+  std::atomic<int> indexer_pause_requests_{0};  // live IndexerPause scopes
 
   sync::Mutex snapshot_mu_;  // one snapshot or restore at a time
   // Snapshots copying namespace files: checkpoints leave removed namespaces' directories for later

@@ -30,12 +30,19 @@ void Engine::IndexerLoop() {
   // the error: logged when it starts or changes and when it recovers, not on every retry.
   absl::flat_hash_map<std::string, std::string> failing;
   while (!stop_indexer_.load()) {
+    {
+      sync::MutexLock lock(&index_wake_mu_);
+      while (indexer_pause_requests_.load() > 0 && !stop_indexer_.load()) {
+        index_wake_cv_.Wait(&index_wake_mu_);
+      }
+    }
     size_t done = 0;
     {
       sync::MutexLock pause(&indexer_mu_);
       auto reg = registry();  // keeps this snapshot of the registry alive for the loop
       for (const auto& [name, ns] : *reg) {
-        auto n = ns->IndexPending(kIndexBatch);
+        if (indexer_pause_requests_.load(std::memory_order_relaxed) > 0) break;
+        auto n = ns->IndexPending(kIndexBatch, &indexer_pause_requests_);
         if (!n.ok()) {
           // Searches still see the vectors (the unindexed tail is scanned exactly); retried below.
           std::string error = n.status().ToString();
@@ -50,7 +57,7 @@ void Engine::IndexerLoop() {
         done += *n;
       }
     }
-    if (done == 0) {
+    if (done == 0 && indexer_pause_requests_.load() == 0) {
       sync::MutexLock lock(&index_wake_mu_);
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       while (!index_work_ &&
@@ -58,6 +65,17 @@ void Engine::IndexerLoop() {
       }
       index_work_ = false;
     }
+  }
+}
+
+Engine::IndexerPause::IndexerPause(Engine* engine) : engine_(engine) {
+  engine_->indexer_pause_requests_.fetch_add(1);
+}
+
+Engine::IndexerPause::~IndexerPause() {
+  if (engine_->indexer_pause_requests_.fetch_sub(1) == 1) {
+    sync::MutexLock lock(&engine_->index_wake_mu_);
+    engine_->index_wake_cv_.SignalAll();
   }
 }
 

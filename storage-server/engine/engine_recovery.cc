@@ -256,7 +256,10 @@ absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) 
   std::sort(states.begin(), states.end(), [](auto& a, auto& b) { return a.id < b.id; });
   RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
   if (file_written != nullptr) *file_written = true;
-  for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
+  {
+    IndexerPause step_aside(this);
+    for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
+  }
   // Cut after CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not;
   // encoded and written on derived_writer_ while writes go on. It is a cache: failing to write it
   // (a full disk) leaves the older one, which stays valid.

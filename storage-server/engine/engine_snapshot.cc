@@ -94,6 +94,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::WriteSnapshot(std::vector<std::filesyst
   std::unique_ptr<ArchiveWriter> writer;
   {
     // Pause the indexer so each graph is at rest and covers only slots inside the cut.
+    IndexerPause step_aside(this);
     sync::MutexLock pause(&indexer_mu_);
     RETURN_IF_ERROR(RunOnWriter([&] {
       manifest.sequence = last_seq_;
@@ -215,6 +216,7 @@ absl::StatusOr<v1::SnapshotInfo> Engine::RestoreSnapshot(const std::filesystem::
   ASSIGN_OR_RETURN(std::string sha, Sha256File(archive));
 
   {
+    IndexerPause step_aside(this);
     sync::MutexLock pause(&indexer_mu_);
     RETURN_IF_ERROR(RunOnWriter([&]() -> absl::Status {
       for (const auto& [name, ns] : writer_registry_) {

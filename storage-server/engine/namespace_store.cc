@@ -1052,14 +1052,17 @@ std::vector<std::filesystem::path> NamespaceStore::DataFiles() const {
   return FilesWithPrefix({"hnsw", kDerivedFileName}, false);
 }
 
-absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max) {
+absl::StatusOr<size_t> NamespaceStore::IndexPending(size_t max,
+                                                    const std::atomic<int>* yield_requests) {
   sync::MutexLock lock(&index_mu_);
   size_t from = index_->indexed_count();
   size_t to = std::min<size_t>(vectors_->published_count(), from + max);
-  for (size_t slot = from; slot < to; ++slot) {
+  size_t slot = from;
+  for (; slot < to; ++slot) {
+    if (yield_requests != nullptr && yield_requests->load(std::memory_order_relaxed) > 0) break;
     RETURN_IF_ERROR(index_->Insert(static_cast<uint32_t>(slot)));
   }
-  return to - from;
+  return slot - from;
 }
 
 }  // namespace engram::storage

@@ -186,7 +186,10 @@ class NamespaceStore {
 
   // ---- indexer thread ----
   // Inserts up to `max` published, not yet indexed vectors into the graph. Returns how many.
-  absl::StatusOr<size_t> IndexPending(size_t max);
+  // Stops early, between two inserts, once `yield_requests` is non-zero: a thread is waiting for
+  // index_mu_ (a checkpoint), and a mutex does not hand itself to a waiter, so an indexer with a
+  // backlog that kept taking it would make that thread wait for the whole backlog.
+  absl::StatusOr<size_t> IndexPending(size_t max, const std::atomic<int>* yield_requests = nullptr);
   // Held while the graph must be at rest (checkpoint, snapshot copy).
   sync::Mutex& index_mutex() const ABSL_LOCK_RETURNED(index_mu_) { return index_mu_; }
   // Under index_mutex(): persists the graph header so its files describe a consistent graph.
