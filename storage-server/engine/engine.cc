@@ -25,7 +25,8 @@ Engine::Engine(EngineOptions options)
                                                   : options_.snapshot_dir),
       registry_(std::make_shared<Registry>()),
       keyword_worker_(std::make_unique<JobQueue>("eng-keywords")),
-      derived_writer_(std::make_unique<JobQueue>("eng-derived")) {}
+      derived_writer_(std::make_unique<JobQueue>("eng-derived")),
+      write_behind_(std::make_unique<JobQueue>("eng-writeback")) {}
 
 int64_t Engine::Now() const {
   if (options_.clock_micros) return options_.clock_micros();

@@ -302,6 +302,9 @@ class Engine {
   // Writes the derived-state files that checkpoints cut (NamespaceStore::CutDerived), so that
   // writes do not wait while they are encoded and fsynced.
   std::unique_ptr<JobQueue> derived_writer_;
+  // Writes back the arena and vector pages that groups published (NamespaceStore::WriteBehind),
+  // so that a checkpoint does not write them all while writes wait.
+  std::unique_ptr<JobQueue> write_behind_;
   uint64_t last_seq_ = 0;
   uint64_t checkpoint_seq_ = 0;
   uint64_t log_bytes_at_checkpoint_ = 0;

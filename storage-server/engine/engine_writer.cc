@@ -185,7 +185,10 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   }
   stat_log_bytes_.store(bytes_after, std::memory_order_relaxed);
 
-  for (NamespaceStore* ns : touched) ns->PublishApplied();
+  for (NamespaceStore* ns : touched) {
+    ns->PublishApplied();
+    ns->WriteBehind(write_behind_.get());
+  }
   if (registry_changed) PublishRegistry();
   visible_seq_.store(last_seq_, std::memory_order_release);
   bool new_vectors = !touched.empty();

@@ -1000,7 +1000,41 @@ void NamespaceStore::PublishApplied() {
   published_end_.store(arena_end_, std::memory_order_release);
 }
 
+void NamespaceStore::WriteBehind(JobQueue* queue) {
+  constexpr uint64_t kPage = 4096;
+  // Below the last checkpoint everything is on disk already.
+  const uint64_t arena_from = std::max(behind_arena_, state_.arena_end & ~(kPage - 1));
+  const uint64_t arena_to = std::max(arena_from, arena_end_ & ~(kPage - 1));
+  const uint32_t slots_from = std::max(behind_slots_, state_.slot_count);
+  const uint32_t slots_to = std::max(slots_from, vectors_->published_count());
+  const uint64_t bytes =
+      (arena_to - arena_from) + uint64_t{slots_to - slots_from} * vectors_->bytes_per_vector();
+  if (bytes < kWriteBehindBytes) return;
+  std::shared_ptr<NamespaceStore> self = weak_from_this().lock();
+  if (self == nullptr) return;
+  behind_arena_ = arena_to;
+  behind_slots_ = slots_to;
+  // The job reads only published, never-changing pages and each file's segment directory, which
+  // the writer may grow meanwhile (SegmentedFile::Flush).
+  queue->Post([self = std::move(self), arena_from, arena_to, slots_from, slots_to] {
+    absl::Status s = self->arena_->Flush(arena_from, arena_to);
+    if (s.ok()) s = self->vectors_->SyncSlots(slots_from, slots_to);
+    if (s.ok()) return;
+    sync::MutexLock lock(&self->write_behind_mu_);
+    if (self->write_behind_error_.ok()) {
+      spdlog::error("namespace {}: writing data back failed: {}; checkpoints fail from now on "
+                    "(the log keeps every write; a restart replays it)",
+                    self->name(), s.ToString());
+      self->write_behind_error_ = std::move(s);
+    }
+  });
+}
+
 absl::StatusOr<NamespaceState> NamespaceStore::FlushData() {
+  {
+    sync::MutexLock lock(&write_behind_mu_);
+    RETURN_IF_ERROR(write_behind_error_);
+  }
   RETURN_IF_ERROR(arena_->Flush(state_.arena_end, arena_end_));
   RETURN_IF_ERROR(vectors_->Flush());
   state_.arena_end = arena_end_;

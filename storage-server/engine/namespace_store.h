@@ -87,7 +87,7 @@ struct SpaceUsage {
   }
 };
 
-class NamespaceStore {
+class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
  public:
   static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(const std::filesystem::path& dir,
                                                               const NamespaceState& state,
@@ -147,7 +147,15 @@ class NamespaceStore {
   // Makes everything applied so far visible to scans (call before publishing the sequence).
   // Runs FinishApply() first.
   void PublishApplied();
-  // Flushes the record arena and vectors; returns the state a checkpoint records.
+  // Writer, after PublishApplied(): once kWriteBehindBytes of arena and vector bytes were
+  // published beyond what is on disk, posts their msync to `queue` (whole pages; the partial last
+  // page is left to the checkpoint), so that a checkpoint finds them written instead of writing
+  // them all while writes wait. Only for a store owned by a shared_ptr (the job holds it).
+  void WriteBehind(JobQueue* queue);
+  static constexpr uint64_t kWriteBehindBytes = uint64_t{8} << 20;
+  // Flushes the record arena and vectors; returns the state a checkpoint records. Call after the
+  // WriteBehind queue drained: a write-behind failure is returned here, by this and every later
+  // call (the failed pages are left clean, so a later msync would not report it).
   absl::StatusOr<NamespaceState> FlushData();
   // Persists the graph header (after the checkpoint file is durable, so the graph never covers
   // slots the checkpoint does not).
@@ -343,6 +351,8 @@ class NamespaceStore {
   mutable std::atomic<uint64_t> derived_end_{0};
 
   // Writer-only state.
+  uint64_t behind_arena_ = 0;  // WriteBehind: arena bytes and slots below these were posted
+  uint32_t behind_slots_ = 0;
   uint64_t derived_cut_end_ = 0;  // the end of the last cut handed out (CutDerived)
   uint64_t applied_seq_ = 0;      // the highest record sequence applied
   bool opened_from_derived_ = false;
@@ -361,6 +371,9 @@ class NamespaceStore {
   JobQueue* keyword_jobs_ = nullptr;
   static constexpr size_t kKeywordChunk = 64;
   void PostKeywordChunk();
+
+  mutable sync::Mutex write_behind_mu_;
+  absl::Status write_behind_error_ ABSL_GUARDED_BY(write_behind_mu_);  // the first, kept
 
   std::atomic<uint64_t> published_end_{0};
   std::atomic<uint64_t> live_concepts_{0};

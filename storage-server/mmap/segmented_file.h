@@ -5,8 +5,8 @@
 // files "<dir>/<prefix>.<NNNNNN>", each mapped once (Boost.Interprocess) for the life of the
 // object. A pointer obtained from At() therefore stays valid until the SegmentedFile is destroyed.
 //
-// Thread-safety: one writer calls EnsureCapacity()/Flush(); any thread may call At() and
-// capacity() concurrently. At(offset) is valid for offset < a capacity() value the caller has
+// Thread-safety: one writer calls EnsureCapacity()/ShrinkTo(); any thread may call At(), Flush()
+// and capacity() concurrently. At(offset) is valid for offset < a capacity() value the caller has
 // observed (capacity is published with release semantics after the segment is mapped). What the
 // bytes mean, and when they are complete, is the caller's protocol to publish.
 //
@@ -60,7 +60,9 @@ class SegmentedFile {
   uint64_t segment_bytes() const { return mask_ + 1; }
   size_t segment_count() const { return regions_count_.load(std::memory_order_acquire); }
 
-  // Writer only. msync(MS_SYNC) of the pages covering [begin, end).
+  // msync(MS_SYNC) of the pages covering [begin, end): the writer, or any thread for bytes below an
+  // observed capacity() (it reads only the segment directory, which EnsureCapacity may grow
+  // meanwhile), but not while ShrinkTo() runs.
   absl::Status Flush(uint64_t begin, uint64_t end);
 
   // Writer only. Unmaps and deletes segments wholly at or beyond `bytes` (rounded up to a segment).

@@ -39,7 +39,8 @@ class RecordArray {
   // Writer only. Maps segments until records [0, count) are addressable.
   absl::Status EnsureRecords(uint64_t count);
 
-  // Writer only (or any thread that does not race EnsureRecords): msync of records [begin, end).
+  // msync of records [begin, end): the writer, or any thread for records below an observed
+  // records_capacity() (as SegmentedFile::Flush).
   absl::Status Flush(uint32_t begin, uint32_t end);
 
   uint64_t records_capacity() const { return (file_->capacity() >> segment_shift_) * per_segment_; }

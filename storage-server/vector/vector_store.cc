@@ -162,6 +162,11 @@ absl::Status VectorStore::Flush() {
   return absl::OkStatus();
 }
 
+absl::Status VectorStore::SyncSlots(uint32_t begin, uint32_t end) const {
+  RETURN_IF_ERROR(vectors_->Flush(begin, end));
+  return norms_->Flush(begin, end);
+}
+
 absl::Status VectorStore::WriteMeta(uint32_t count) {
   Meta m{};
   m.magic = kMagic;

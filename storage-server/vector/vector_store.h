@@ -79,6 +79,9 @@ class VectorStore {
 
   // Writer. Checkpoint: msync the data, then durably record size() in vectors.meta.
   absl::Status Flush();
+  // Any thread, for published slots: msync slots [begin, end) without recording anything (the
+  // engine writes pages back ahead of a checkpoint's Flush).
+  absl::Status SyncSlots(uint32_t begin, uint32_t end) const;
 
   // Any thread; slot < an observed published_count(). padded_dim() floats, zeros after dim().
   const float* Get(uint32_t slot) const {
