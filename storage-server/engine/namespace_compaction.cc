@@ -182,6 +182,7 @@ absl::Status NamespaceCompaction::CopyAssociation(const AssocRecord& r) {
 }
 
 absl::Status NamespaceCompaction::IndexGraph(const std::function<bool()>* cancelled) {
+  RETURN_IF_ERROR(new_->vectors_->WriteStaged());
   new_->PublishApplied();
   while (true) {
     ASSIGN_OR_RETURN(size_t inserted, new_->IndexPending(kGraphBatch));

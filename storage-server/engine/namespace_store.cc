@@ -803,6 +803,11 @@ void NamespaceStore::FinishApply() {
     }
   }
   pending_vectors_.clear();
+  // The log holds the group: a vector that cannot be stored now is recovered from it.
+  if (absl::Status s = vectors_->WriteStaged(); !s.ok()) {
+    spdlog::critical("namespace {}: vector store write failed: {}", name(), s.ToString());
+    std::abort();
+  }
   if (keyword_jobs_ != nullptr) {
     if (!pending_keywords_.empty()) PostKeywordChunk();
     keyword_jobs_->Drain();

@@ -45,7 +45,7 @@ absl::Status FsyncDir(const std::filesystem::path& dir) {
 }  // namespace
 
 SegmentedFile::SegmentedFile(const Options& options)
-    : dir_(options.dir), prefix_(options.prefix) {
+    : dir_(options.dir), prefix_(options.prefix), read_only_mapping_(options.read_only_mapping) {
   shift_ = std::countr_zero(options.segment_bytes);
   mask_ = options.segment_bytes - 1;
 }
@@ -104,7 +104,8 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
   try {
     auto region = std::make_unique<Region>();
     region->file = bip::file_mapping(path.c_str(), bip::read_write);
-    region->region = bip::mapped_region(region->file, bip::read_write, 0, segment_bytes());
+    region->region = bip::mapped_region(
+        region->file, read_only_mapping_ ? bip::read_only : bip::read_write, 0, segment_bytes());
     char* base = static_cast<char*>(region->region.get_address());
     regions_.push_back(std::move(region));
     segments_.Set(index, base);
@@ -112,6 +113,31 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
     capacity_.store(regions_.size() * segment_bytes(), std::memory_order_release);
   } catch (const bip::interprocess_exception& e) {
     return absl::InternalError(absl::StrCat("map ", path.string(), ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SegmentedFile::Write(uint64_t offset, const void* data, size_t len) {
+  if (!read_only_mapping_) {
+    return absl::FailedPreconditionError("segmented file: Write() needs read_only_mapping");
+  }
+  if (len == 0) return absl::OkStatus();
+  if (offset + len > capacity() || offset + len > ContiguousEnd(offset)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("segmented file: write of %d bytes at %d outside one mapped segment", len,
+                        offset));
+  }
+  const size_t index = offset >> shift_;
+  const int fd = regions_[index]->file.get_mapping_handle().handle;
+  const char* p = static_cast<const char*>(data);
+  off_t at = static_cast<off_t>(offset & mask_);
+  while (len > 0) {
+    ssize_t n = ::pwrite(fd, p, len, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrnoStatus("write", SegmentPath(index));
+    p += n;
+    at += n;
+    len -= static_cast<size_t>(n);
   }
   return absl::OkStatus();
 }

@@ -33,6 +33,11 @@ class SegmentedFile {
     std::filesystem::path dir;
     std::string prefix;
     uint64_t segment_bytes = uint64_t{64} << 20;  // power of two
+    // Map the segments read-only; the writer stores with Write() (pwrite) instead of through At().
+    // Writing back a page of a writable shared mapping write-protects it in every thread's page
+    // table (a TLB shootdown per page, ~8 us on a VM), and the first store to a page faults; a
+    // read-only mapping has neither cost. Readers see Write()'s bytes at once (one page cache).
+    bool read_only_mapping = false;
   };
   static constexpr size_t kMaxSegments = size_t{1} << 16;
 
@@ -49,6 +54,10 @@ class SegmentedFile {
   // EFBIG past RLIMIT_FSIZE) is RESOURCE_EXHAUSTED with the out-of-space mark naming the file and
   // the bytes needed, leaves no file behind and changes nothing; a later call tries again.
   absl::Status EnsureCapacity(uint64_t bytes);
+
+  // Writer only, with read_only_mapping: stores `len` bytes at `offset` (offset + len <= capacity(),
+  // within one segment: see ContiguousEnd()).
+  absl::Status Write(uint64_t offset, const void* data, size_t len);
 
   // Pointer to the byte at `offset` (< an observed capacity()).
   char* At(uint64_t offset) const { return segments_.Get(offset >> shift_) + (offset & mask_); }
@@ -79,6 +88,7 @@ class SegmentedFile {
 
   const std::filesystem::path dir_;
   const std::string prefix_;
+  const bool read_only_mapping_;
   int shift_ = 0;
   uint64_t mask_ = 0;
   // Each mapped segment's base, by index (sized by the segments mapped: a namespace holds several

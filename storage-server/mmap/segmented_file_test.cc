@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "storage-server/io/out_of_space.h"
@@ -55,6 +58,58 @@ TEST_F(SegmentedFileTest, NoRoomForASegmentIsOutOfSpaceAndRetried) {
   EXPECT_EQ((*file)->segment_count(), 2u);
   std::strcpy((*file)->At(4096 * 4), "grown");
   EXPECT_STREQ((*file)->At(0), "kept");
+}
+
+// The permissions of this process's mapping of `path`, from /proc/self/maps ("r--s", "rw-s").
+std::string MappingPerms(const std::filesystem::path& path) {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.size() > path.string().size() &&
+        line.compare(line.size() - path.string().size(), std::string::npos, path.string()) == 0) {
+      std::istringstream fields(line);
+      std::string range, perms;
+      fields >> range >> perms;
+      return perms;
+    }
+  }
+  return "";
+}
+
+// read_only_mapping: the writer stores with Write() (pwrite), readers see the bytes through the
+// mapping at once, and nothing maps the file writable (so writing its pages back needs no TLB
+// shootdown and storing needs no page fault). Bad writes are refused naming the reason.
+TEST_F(SegmentedFileTest, ReadOnlyMappingIsWrittenThroughTheFile) {
+  SegmentedFile::Options options = Opts();
+  options.read_only_mapping = true;
+  {
+    auto file = SegmentedFile::Open(options);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->EnsureCapacity(4096 * 4 + 1).ok());
+    EXPECT_EQ(MappingPerms((*file)->SegmentPath(0)), "r--s");
+    EXPECT_EQ(MappingPerms((*file)->SegmentPath(1)), "r--s");
+    ASSERT_TRUE((*file)->Write(100, "first", 6).ok());
+    ASSERT_TRUE((*file)->Write(4096 * 4 + 7, "second", 7).ok());
+    EXPECT_STREQ((*file)->At(100), "first");
+    EXPECT_STREQ((*file)->At(4096 * 4 + 7), "second");
+
+    const absl::Status across = (*file)->Write(4096 * 4 - 2, "xyz", 3);
+    EXPECT_EQ(across.code(), absl::StatusCode::kInvalidArgument) << across;
+    const absl::Status beyond = (*file)->Write(4096 * 8 - 1, "xy", 2);
+    EXPECT_EQ(beyond.code(), absl::StatusCode::kInvalidArgument) << beyond;
+    EXPECT_EQ((*file)->At(4096 * 4 - 2)[0], 0);  // nothing of the refused writes landed
+    ASSERT_TRUE((*file)->Flush(0, (*file)->capacity()).ok());
+  }
+  auto reopened = SegmentedFile::Open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_STREQ((*reopened)->At(100), "first");
+  EXPECT_STREQ((*reopened)->At(4096 * 4 + 7), "second");
+
+  // A writable mapping is written through At(); Write() is for read-only mappings only.
+  auto writable = SegmentedFile::Open({dir_ / "rw", "data", 4096 * 4});
+  ASSERT_TRUE(writable.ok()) << writable.status();
+  ASSERT_TRUE((*writable)->EnsureCapacity(1).ok());
+  EXPECT_EQ(MappingPerms((*writable)->SegmentPath(0)), "rw-s");
+  EXPECT_EQ((*writable)->Write(0, "x", 1).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(SegmentedFileTest, GrowsWithoutMovingAndPersists) {

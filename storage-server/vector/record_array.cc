@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -26,14 +27,31 @@ RecordArray::RecordArray(std::unique_ptr<SegmentedFile> file, uint32_t record_by
 absl::StatusOr<std::unique_ptr<RecordArray>> RecordArray::Open(const std::filesystem::path& dir,
                                                                const std::string& prefix,
                                                                uint32_t record_bytes,
-                                                               uint64_t segment_bytes) {
+                                                               uint64_t segment_bytes,
+                                                               bool read_only_mapping) {
   if (record_bytes == 0 || record_bytes % 4 != 0 || segment_bytes / record_bytes < 2) {
     return absl::InvalidArgumentError(absl::StrCat(prefix, ": record of ", record_bytes,
                                                    " bytes does not fit a segment of ",
                                                    segment_bytes, " bytes twice"));
   }
-  ASSIGN_OR_RETURN(auto file, SegmentedFile::Open({dir, prefix, segment_bytes}));
+  SegmentedFile::Options options{dir, prefix, segment_bytes};
+  options.read_only_mapping = read_only_mapping;
+  ASSIGN_OR_RETURN(auto file, SegmentedFile::Open(options));
   return std::unique_ptr<RecordArray>(new RecordArray(std::move(file), record_bytes));
+}
+
+absl::Status RecordArray::Write(uint32_t begin, const void* data, uint32_t count) {
+  const char* p = static_cast<const char*>(data);
+  while (count > 0) {
+    // Records of one segment are contiguous in it.
+    const uint64_t segment_end = (begin / per_segment_ + 1) * per_segment_;
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count, segment_end - begin));
+    RETURN_IF_ERROR(file_->Write(Offset(begin), p, size_t{n} * record_bytes_));
+    p += size_t{n} * record_bytes_;
+    begin += n;
+    count -= n;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RecordArray::EnsureRecords(uint64_t count) {

@@ -26,7 +26,8 @@ class RecordArray {
   static absl::StatusOr<std::unique_ptr<RecordArray>> Open(const std::filesystem::path& dir,
                                                            const std::string& prefix,
                                                            uint32_t record_bytes,
-                                                           uint64_t segment_bytes);
+                                                           uint64_t segment_bytes,
+                                                           bool read_only_mapping = false);
 
   char* At(uint32_t index) const { return file_->At(Offset(index)); }
 
@@ -35,6 +36,10 @@ class RecordArray {
     uint64_t within = index - segment * per_segment_;
     return (segment << segment_shift_) + within * record_bytes_;
   }
+
+  // Writer only, for an array opened with read_only_mapping: stores records [begin, begin + count)
+  // from `data` (count * record_bytes() bytes), below records_capacity().
+  absl::Status Write(uint32_t begin, const void* data, uint32_t count);
 
   // Writer only. Maps segments until records [0, count) are addressable.
   absl::Status EnsureRecords(uint64_t count);

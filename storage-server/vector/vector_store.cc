@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -80,9 +81,12 @@ absl::StatusOr<std::unique_ptr<VectorStore>> VectorStore::Open(const Options& op
     return raw.status();
   }
 
-  ASSIGN_OR_RETURN(store->vectors_, RecordArray::Open(options.dir, "vectors",
-                                                      store->padded_dim_ * 4, segment_bytes));
-  ASSIGN_OR_RETURN(store->norms_, RecordArray::Open(options.dir, "norms", 4, norm_segment_bytes));
+  // Mapped read-only and written with pwrite (WriteStaged): see SegmentedFile::Options.
+  ASSIGN_OR_RETURN(store->vectors_,
+                   RecordArray::Open(options.dir, "vectors", store->padded_dim_ * 4, segment_bytes,
+                                     /*read_only_mapping=*/true));
+  ASSIGN_OR_RETURN(store->norms_, RecordArray::Open(options.dir, "norms", 4, norm_segment_bytes,
+                                                    /*read_only_mapping=*/true));
   if (store->vectors_->records_capacity() < count || store->norms_->records_capacity() < count) {
     return absl::DataLossError(absl::StrCat(options.dir.string(), ": ", kMetaFile, " counts ",
                                             count, " vectors but the segment files hold fewer"));
@@ -108,18 +112,41 @@ absl::Status VectorStore::Put(uint32_t slot, const float* v) {
   }
   RETURN_IF_ERROR(vectors_->EnsureRecords(uint64_t{slot} + 1));
   RETURN_IF_ERROR(norms_->EnsureRecords(uint64_t{slot} + 1));
-  float* dst = reinterpret_cast<float*>(vectors_->At(slot));
-  std::memcpy(dst, v, dim_ * sizeof(float));
   // The slot may hold bytes from before a crash; the padding must read as zero.
-  std::memset(dst + dim_, 0, (padded_dim_ - dim_) * sizeof(float));
-  float inv = norm2 > 0 ? static_cast<float>(1.0 / std::sqrt(norm2)) : 0.0f;
-  std::memcpy(norms_->At(slot), &inv, sizeof inv);
+  staged_.insert(staged_.end(), v, v + dim_);
+  staged_.resize(staged_.size() + (padded_dim_ - dim_), 0.0f);
+  staged_norms_.push_back(norm2 > 0 ? static_cast<float>(1.0 / std::sqrt(norm2)) : 0.0f);
   ++size_;
+  if (staged_.size() * sizeof(float) >= kStageBytes) return WriteStaged();
   return absl::OkStatus();
+}
+
+absl::Status VectorStore::WriteStaged() {
+  const auto n = static_cast<uint32_t>(staged_norms_.size());
+  if (n == 0) return absl::OkStatus();
+  const uint32_t begin = size_ - n;
+  RETURN_IF_ERROR(vectors_->Write(begin, staged_.data(), n));
+  RETURN_IF_ERROR(norms_->Write(begin, staged_norms_.data(), n));
+  staged_.clear();
+  staged_norms_.clear();
+  return absl::OkStatus();
+}
+
+void VectorStore::DropStagedFrom(uint32_t count) {
+  const auto n = static_cast<uint32_t>(staged_norms_.size());
+  const uint32_t begin = size_ - n;
+  const uint32_t keep = count > begin ? std::min(count - begin, n) : 0;
+  staged_.resize(size_t{keep} * padded_dim_);
+  staged_norms_.resize(keep);
 }
 
 void VectorStore::Publish(uint32_t count) {
   if (count > size_) count = size_;
+  // Only written slots: if the staged ones cannot be written, they stay unpublished (the engine
+  // writes them itself first and stops on a failure).
+  if (!WriteStaged().ok()) {
+    count = std::min(count, size_ - static_cast<uint32_t>(staged_norms_.size()));
+  }
   if (count > published_.load(std::memory_order_relaxed)) {
     published_.store(count, std::memory_order_release);
   }
@@ -130,6 +157,7 @@ absl::Status VectorStore::Truncate(uint32_t count) {
     return absl::InvalidArgumentError(
         absl::StrCat("truncate: count ", count, " outside [", published_count(), ", ", size_, "]"));
   }
+  DropStagedFrom(count);
   size_ = count;
   if (flushed_ > count) {
     // vectors.meta counts slots that no longer exist: record the shorter store first.
@@ -143,6 +171,7 @@ absl::Status VectorStore::Rewind(uint32_t count) {
   if (count > size_) {
     return absl::InvalidArgumentError(absl::StrCat("rewind: count ", count, " > size ", size_));
   }
+  DropStagedFrom(count);
   size_ = count;
   flushed_ = std::min(flushed_, count);
   published_.store(count, std::memory_order_release);
@@ -155,6 +184,7 @@ absl::Status VectorStore::Reserve(uint32_t count) {
 }
 
 absl::Status VectorStore::Flush() {
+  RETURN_IF_ERROR(WriteStaged());
   RETURN_IF_ERROR(vectors_->Flush(flushed_, size_));
   RETURN_IF_ERROR(norms_->Flush(flushed_, size_));
   RETURN_IF_ERROR(WriteMeta(size_));

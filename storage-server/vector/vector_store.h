@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -59,10 +60,17 @@ class VectorStore {
   VectorStore& operator=(const VectorStore&) = delete;
 
   // Writer. Appends `v` (dim() floats) at `slot`, which must equal size(). InvalidArgument for
-  // a wrong slot or a non-finite component; ResourceExhausted if the disk is full.
+  // a wrong slot or a non-finite component; ResourceExhausted if the disk is full. The vector is
+  // staged in memory and written with the next WriteStaged() (by Put itself once kStageBytes are
+  // staged, and by Publish and Flush): one pwrite per run of slots instead of a store through
+  // the mapping per vector (the files are mapped read-only; see SegmentedFile::Options).
   absl::Status Put(uint32_t slot, const float* v);
+  // Writer. Writes the staged vectors into their slots.
+  absl::Status WriteStaged();
+  static constexpr size_t kStageBytes = size_t{1} << 20;
 
-  // Writer. Makes slots [0, count) visible to readers; count <= size(), never decreasing.
+  // Writer. Makes slots [0, count) visible to readers; count <= size(), never decreasing. Writes
+  // the staged vectors first; if that fails, the slots not written stay unpublished.
   void Publish(uint32_t count);
 
   // Writer. Drops unpublished slots [count, size()); count >= published_count().
@@ -112,7 +120,13 @@ class VectorStore {
   std::unique_ptr<RecordArray> vectors_;
   std::unique_ptr<RecordArray> norms_;
 
+  void DropStagedFrom(uint32_t count);  // forgets staged slots >= count
+
   // Writer only.
+  // Vectors (padded) and inverse norms of slots [size_ - staged_norms_.size(), size_), not yet
+  // written to the files.
+  std::vector<float> staged_;
+  std::vector<float> staged_norms_;
   uint32_t size_ = 0;
   uint32_t flushed_ = 0;  // slots [0, flushed_) are durable
 

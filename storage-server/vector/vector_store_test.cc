@@ -62,7 +62,28 @@ TEST_F(VectorStoreTest, RoundTripAcrossSegmentsAndReopen) {
   }
   // The slot is written again (the engine replays its log).
   ASSERT_TRUE((*store)->Put(kN, Vec(kDim, kN).data()).ok());
+  (*store)->Publish(kN + 1);  // Get() reads published slots (Put stages the vector)
   EXPECT_EQ((*store)->Get(kN)[0], Vec(kDim, kN)[0]);
+}
+
+// Put() stages vectors in memory; Publish() writes them before readers may see them, and
+// Truncate() forgets the staged ones it drops, so a later Put() of the same slot is what is read.
+TEST_F(VectorStoreTest, StagedVectorsAreWrittenBeforePublishingAndDroppedByTruncate) {
+  constexpr uint32_t kDim = 100;
+  auto store = VectorStore::Open(Opts());
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE((*store)->Put(i, Vec(kDim, i).data()).ok());
+  (*store)->Publish(5);
+  for (uint32_t i = 5; i < 8; ++i) ASSERT_TRUE((*store)->Put(i, Vec(kDim, 100 + i).data()).ok());
+  ASSERT_TRUE((*store)->Truncate(6).ok());  // slots 6 and 7 were staged only
+  ASSERT_TRUE((*store)->Put(6, Vec(kDim, 206).data()).ok());
+  (*store)->Publish(7);
+  ASSERT_EQ((*store)->published_count(), 7u);
+  for (uint32_t i = 0; i < 7; ++i) {
+    const uint32_t seed = i < 5 ? i : i == 5 ? 105 : 206;
+    const float* got = (*store)->Get(i);
+    EXPECT_EQ(std::vector<float>(got, got + kDim), Vec(kDim, seed)) << i;
+  }
 }
 
 TEST_F(VectorStoreTest, RejectsBadInput) {
