@@ -164,6 +164,12 @@ void Engine::RegisterMetrics() {
                      "Writes refused with RESOURCE_EXHAUSTED because the queue was full.")
            .Add({});
   checkpoints_ = &m->AddCounter("engram_storage_checkpoints", "Checkpoints written.").Add({});
+  checkpoint_seconds_ =
+      &m->AddHistogram("engram_storage_checkpoint_seconds",
+                       "How long each checkpoint held the writer (log fsync, data flush, "
+                       "CHECKPOINT file, graphs); writes wait meanwhile.",
+                       {}, metrics::DefaultLatencyBuckets())
+           .Add({});
   auto& refusals = m->AddCounter(
       "engram_storage_disk_full_refusals_total",
       "Writes (dir=\"data\") or snapshots (dir=\"snapshots\") refused with RESOURCE_EXHAUSTED "

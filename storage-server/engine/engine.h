@@ -350,6 +350,7 @@ class Engine {
   metrics::Counter* log_bytes_written_ = nullptr;
   metrics::Counter* writes_rejected_full_ = nullptr;
   metrics::Counter* checkpoints_ = nullptr;
+  metrics::Histogram* checkpoint_seconds_ = nullptr;
   metrics::Counter* data_full_refusals_ = nullptr;
   metrics::Counter* snapshot_full_refusals_ = nullptr;
   metrics::Counter* compactions_ok_ = nullptr;

@@ -267,6 +267,7 @@ absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) 
     for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
   }
   const absl::Time t3 = absl::Now();
+  if (checkpoint_seconds_ != nullptr) checkpoint_seconds_->Observe(absl::ToDoubleSeconds(t3 - t0));
   // What a checkpoint held the writer for, by part (the data part is what write-behind left).
   spdlog::info("checkpoint at sequence {}: data {:.1f} ms, file {:.1f} ms, graphs {:.1f} ms", last_seq_,
                absl::ToDoubleMilliseconds(t1 - t0), absl::ToDoubleMilliseconds(t2 - t1),

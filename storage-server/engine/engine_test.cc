@@ -399,7 +399,11 @@ TEST_F(EngineTest, PathsBestAndShortest) {
 // stopped for ~55 s at a log-size checkpoint. The backlog here takes the indexer many seconds
 // (efConstruction 800); the checkpoint and the snapshot take milliseconds.
 TEST_F(EngineTest, CheckpointAndSnapshotDoNotWaitForTheIndexersBacklog) {
-  OpenAt(FreshDir("data"));
+  metrics::Registry registry;
+  absl::Cleanup close = [this] { engine_.reset(); };  // before the registry
+  EngineOptions options = TestOptions(FreshDir("data"));
+  options.metrics = &registry;
+  Open(options);
   v1::NamespaceConfig config = Config("n", 128);
   config.mutable_index_params()->set_ef_construction(800);
   ASSERT_TRUE(engine_->CreateNamespace(config).ok());
@@ -415,9 +419,14 @@ TEST_F(EngineTest, CheckpointAndSnapshotDoNotWaitForTheIndexersBacklog) {
   auto indexed = [&] { return engine_->GetNamespace("n")->indexed_vector_count(); };
   ASSERT_LT(indexed(), kVectors) << "the backlog was indexed before the test could look";
 
+  const double checkpoints_before =
+      MetricValue(registry.Serialize(), "engram_storage_checkpoint_seconds_count");
   auto checkpoint = engine_->Checkpoint();
   ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
   EXPECT_LT(indexed(), kVectors) << "the checkpoint waited for the whole backlog";
+  // How long it held the writer is exported.
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_checkpoint_seconds_count"),
+            checkpoints_before + 1);
   auto snap = engine_->CreateSnapshot();
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_LT(indexed(), kVectors) << "the snapshot waited for the whole backlog";
