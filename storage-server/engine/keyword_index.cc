@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 
@@ -37,11 +38,33 @@ KeywordIndex::~KeywordIndex() {
     Block* b = terms_[i].head.load(std::memory_order_relaxed);
     while (b != nullptr) {
       Block* older = b->older;
-      b->~Block();
-      if (!InSlab(b)) ::operator delete(b);
+      b->~Block();  // the slab and the chunks hold the memory
       b = older;
     }
   }
+}
+
+void* KeywordIndex::AllocateBlock(size_t bytes) {
+  bytes = (bytes + alignof(Block) - 1) / alignof(Block) * alignof(Block);
+  if (chunk_left_ < bytes) {
+    constexpr size_t kFirstChunk = size_t{64} << 10;
+    constexpr size_t kHugePage = size_t{2} << 20;
+    chunk_bytes_ = chunk_bytes_ == 0 ? kFirstChunk : std::min(chunk_bytes_ * 2, kHugePage);
+    // A block is at most kMaxBlockPostings postings (kMaxFields more for one document's), far
+    // below a huge page.
+    const size_t size = std::max(chunk_bytes_, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+    const size_t align = size >= kHugePage ? kHugePage : alignof(std::max_align_t);
+    char* chunk = static_cast<char*>(std::aligned_alloc(align, size));
+    if (chunk == nullptr) throw std::bad_alloc();
+    if (size >= kHugePage) ::madvise(chunk, size, MADV_HUGEPAGE);
+    chunks_.emplace_back(chunk);
+    chunk_next_ = chunk;
+    chunk_left_ = size;
+  }
+  void* p = chunk_next_;
+  chunk_next_ += bytes;
+  chunk_left_ -= bytes;
+  return p;
 }
 
 std::vector<std::string> KeywordIndex::QueryTerms(absl::string_view text) {
@@ -86,7 +109,7 @@ void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* 
     // At least n: a term in every field of one document is kMaxFields postings.
     const uint32_t capacity = std::max(
         n, head == nullptr ? kFirstBlockPostings : std::min(head->capacity * 2, kMaxBlockPostings));
-    void* raw = ::operator new(sizeof(Block) + capacity * sizeof(Posting));
+    void* raw = AllocateBlock(sizeof(Block) + capacity * sizeof(Posting));
     Block* block = new (raw) Block;
     block->capacity = capacity;
     block->older = head;
@@ -279,7 +302,6 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
   if (slab_ == nullptr)
     return absl::ResourceExhaustedError("keyword index: no memory for the slab");
   ::madvise(slab_.get(), std::max(slab_alloc, kHugePage), MADV_HUGEPAGE);
-  slab_end_ = slab_.get() + slab_bytes;
   char* next_block = slab_.get();
   uint64_t postings_left = all_postings;
   uint64_t memory = 0;
