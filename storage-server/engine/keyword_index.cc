@@ -51,13 +51,15 @@ void* KeywordIndex::AllocateBlock(size_t bytes) {
     constexpr size_t kHugePage = size_t{2} << 20;
     chunk_bytes_ = chunk_bytes_ == 0 ? kFirstChunk : std::min(chunk_bytes_ * 2, kHugePage);
     // A block is at most kMaxBlockPostings postings (kMaxFields more for one document's), far
-    // below a huge page.
-    const size_t size = std::max(chunk_bytes_, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+    // below a huge page; a bigger one would get a chunk of its own, in whole huge pages.
+    const size_t size =
+        bytes <= chunk_bytes_ ? chunk_bytes_ : (bytes + kHugePage - 1) / kHugePage * kHugePage;
     const size_t align = size >= kHugePage ? kHugePage : alignof(std::max_align_t);
     char* chunk = static_cast<char*>(std::aligned_alloc(align, size));
     if (chunk == nullptr) throw std::bad_alloc();
     if (size >= kHugePage) ::madvise(chunk, size, MADV_HUGEPAGE);
     chunks_.emplace_back(chunk);
+    block_chunk_bytes_ += size;
     chunk_next_ = chunk;
     chunk_left_ = size;
   }

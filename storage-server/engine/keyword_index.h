@@ -148,6 +148,8 @@ class KeywordIndex {
   uint64_t live_documents() const { return live_docs_.load(std::memory_order_relaxed); }
   uint64_t term_count() const { return term_count_.load(std::memory_order_relaxed); }
   uint64_t memory_bytes() const { return memory_bytes_.load(std::memory_order_relaxed); }
+  // Writer: bytes of the chunks Add's posting blocks are carved from (allocated, not all used).
+  uint64_t block_chunk_bytes() const { return block_chunk_bytes_; }
 
  private:
   // One field of one document holding a term. The postings of one document for one term are
@@ -198,6 +200,7 @@ class KeywordIndex {
   // small first chunks keep a small namespace small.
   std::vector<std::unique_ptr<char[], FreeDeleter>> chunks_;
   size_t chunk_bytes_ = 0;  // the last chunk's size
+  uint64_t block_chunk_bytes_ = 0;  // all chunks' sizes
   char* chunk_next_ = nullptr;
   size_t chunk_left_ = 0;
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 #include <string>
 #include <thread>
@@ -62,6 +63,26 @@ double Bm25(const std::vector<std::string>& query, const std::vector<std::string
     score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * doc.size() / avgdl));
   }
   return score;
+}
+
+// Posting blocks come from chunks of 64 KiB doubling to 2 MiB: a namespace with a few documents
+// holds 64 KiB of them, not a 2 MiB (huge-page) chunk.
+TEST(KeywordIndexTest, BlockChunksStartSmallAndDouble) {
+  KeywordIndex index;
+  EXPECT_EQ(index.block_chunk_bytes(), 0u);
+  index.Add(0, {"a yolk is part of an egg"}, 1);
+  EXPECT_EQ(index.block_chunk_bytes(), uint64_t{64} << 10);
+  std::vector<uint64_t> sizes{uint64_t{64} << 10};
+  for (uint32_t doc = 1; sizes.size() < 8; ++doc) {
+    index.Add(doc, {absl::StrCat("unique", doc, " words of document ", doc)}, doc + 1);
+    if (index.block_chunk_bytes() != std::accumulate(sizes.begin(), sizes.end(), uint64_t{0})) {
+      sizes.push_back(std::min(sizes.back() * 2, uint64_t{2} << 20));
+      ASSERT_EQ(index.block_chunk_bytes(), std::accumulate(sizes.begin(), sizes.end(), uint64_t{0}))
+          << "after document " << doc;
+    }
+  }
+  EXPECT_EQ(sizes.back(), uint64_t{2} << 20);  // 64K, 128K, ... 2M, 2M
+  EXPECT_EQ(index.Score({"yolk"}, 1).size(), 1u);
 }
 
 TEST(KeywordIndexTest, ScoresAreBm25) {
