@@ -246,7 +246,7 @@ absl::Status Engine::WriteCheckpointFile(uint64_t seq, const std::vector<Namespa
 
 absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) {
   if (file_written != nullptr) *file_written = false;
-  const absl::Time t0 = absl::Now();
+  const absl::Time start = absl::Now();
   RETURN_IF_ERROR(log_->Sync());
   log_dirty_ = false;
   // Pages written back behind the writer are on disk (or their failure is known) before FlushData
@@ -257,21 +257,24 @@ absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) 
     ASSIGN_OR_RETURN(NamespaceState s, ns->FlushData());
     states.push_back(std::move(s));
   }
-  const absl::Time t1 = absl::Now();
+  const absl::Time data_flushed = absl::Now();
   std::sort(states.begin(), states.end(), [](auto& a, auto& b) { return a.id < b.id; });
   RETURN_IF_ERROR(WriteCheckpointFile(last_seq_, states));
   if (file_written != nullptr) *file_written = true;
-  const absl::Time t2 = absl::Now();
+  const absl::Time file_done = absl::Now();
   {
     IndexerPause step_aside(this);
     for (auto& [name, ns] : writer_registry_) RETURN_IF_ERROR(ns->CheckpointIndex());
   }
-  const absl::Time t3 = absl::Now();
-  if (checkpoint_seconds_ != nullptr) checkpoint_seconds_->Observe(absl::ToDoubleSeconds(t3 - t0));
+  const absl::Time graphs_done = absl::Now();
+  if (checkpoint_seconds_ != nullptr) {
+    checkpoint_seconds_->Observe(absl::ToDoubleSeconds(graphs_done - start));
+  }
   // What a checkpoint held the writer for, by part (the data part is what write-behind left).
   spdlog::info("checkpoint at sequence {}: data {:.1f} ms, file {:.1f} ms, graphs {:.1f} ms", last_seq_,
-               absl::ToDoubleMilliseconds(t1 - t0), absl::ToDoubleMilliseconds(t2 - t1),
-               absl::ToDoubleMilliseconds(t3 - t2));
+               absl::ToDoubleMilliseconds(data_flushed - start),
+               absl::ToDoubleMilliseconds(file_done - data_flushed),
+               absl::ToDoubleMilliseconds(graphs_done - file_done));
   // Cut after CHECKPOINT is durable, so the file never covers arena bytes the checkpoint does not;
   // encoded and written on derived_writer_ while writes go on. It is a cache: failing to write it
   // (a full disk) leaves the older one, which stays valid.
