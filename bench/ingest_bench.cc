@@ -32,6 +32,7 @@
 #include <lmdb.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -43,6 +44,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "bench/storage_bench_util.h"
 #include "common/metrics/metrics.h"
@@ -71,8 +74,13 @@ struct CellResult {
   double writes_per_s = 0, p50_ms = 0, p99_ms = 0, max_ms = 0;
   double fsync_ms = -1, group = -1;  // engine and grpc: mean fsync latency, mean requests per group
   double server_cpu_us = -1, client_cpu_us = -1;  // grpc only: CPU per concept, each side
+  // engine and grpc: the writer thread's time per concept by phase
+  // (engram_storage_writer_seconds_total{phase}, kWriterPhases order), and its busy share.
+  std::array<double, 6> writer_us = {-1, -1, -1, -1, -1, -1};
+  double writer_busy = -1;
   int64_t concepts = 0;
 };
+constexpr const char* kWriterPhases[] = {"apply", "log", "finish", "sync", "publish", "checkpoint"};
 
 // One client request: builds it, sets *start, sends it and waits for the acknowledgement.
 // Returns false on error (printed). Latency = now - *start (building is not timed).
@@ -120,11 +128,19 @@ CellResult RunCell(int conc, uint32_t batch, const RequestFn& fn) {
 
 // Mean fsync latency and requests per group commit between two /metrics texts.
 void GroupCommitStats(const std::string& before, const std::string& after, CellResult* r) {
-  auto delta = [&](const char* name) { return PromValue(after, name) - PromValue(before, name); };
+  auto delta = [&](const std::string& name) { return PromValue(after, name) - PromValue(before, name); };
   double fs_n = delta("engram_storage_fsync_seconds_count");
   if (fs_n > 0) r->fsync_ms = delta("engram_storage_fsync_seconds_sum") / fs_n * 1e3;
   double g_n = delta("engram_storage_group_commit_requests_count");
   if (g_n > 0) r->group = delta("engram_storage_group_commit_requests_sum") / g_n;
+  if (r->concepts <= 0 || r->writes_per_s <= 0) return;
+  double busy_s = 0;
+  for (size_t p = 0; p < r->writer_us.size(); ++p) {
+    const double s = delta(absl::StrCat("engram_storage_writer_seconds_total{phase=\"", kWriterPhases[p], "\"}"));
+    r->writer_us[p] = s / static_cast<double>(r->concepts) * 1e6;
+    busy_s += s;
+  }
+  r->writer_busy = busy_s / (static_cast<double>(r->concepts) / r->writes_per_s);
 }
 
 CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::SyncMode sync,
@@ -371,9 +387,10 @@ int main(int argc, char** argv) {
       fprintf(stderr,
               "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  "
               "(%lld concepts, "
-              "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us)\n",
+              "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us, writer busy %.2f)\n",
               rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
-              r.max_ms, static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us);
+              r.max_ms, static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us,
+              r.writer_busy);
       results[i].push_back(r);
     }
   }
@@ -420,6 +437,21 @@ int main(int argc, char** argv) {
            label.c_str(), med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms),
            med(i, &CellResult::p99_ms), med(i, &CellResult::max_ms), ratio.c_str(), vs_engine.c_str(), fsync.c_str(), group.c_str(),
            cpu_server.c_str(), cpu_client.c_str());
+  }
+  // Where the single writer's time went (engram_storage_writer_seconds_total{phase}), per concept.
+  printf("\n| concurrency | batch | peer | writer busy | writer us/concept: apply | log | finish | sync | "
+         "publish | checkpoint |\n");
+  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const Cell& c = cells[i];
+    if (c.peer == "lmdb") continue;
+    std::string row = absl::StrFormat("| %d | %u | %s | %.2f |", c.conc, c.batch, c.peer, med(i, &CellResult::writer_busy));
+    for (size_t p = 0; p < std::size(kWriterPhases); ++p) {
+      std::vector<double> v;
+      for (auto& r : results[i]) v.push_back(r.writer_us[p]);
+      absl::StrAppendFormat(&row, " %.3f |", Median(v));
+    }
+    printf("%s\n", row.c_str());
   }
   fs::remove_all(root);
   return 0;

@@ -170,6 +170,17 @@ void Engine::RegisterMetrics() {
                        "CHECKPOINT file, graphs); writes wait meanwhile.",
                        {}, metrics::DefaultLatencyBuckets())
            .Add({});
+  auto& writer_seconds = m->AddCounter(
+      "engram_storage_writer_seconds_total",
+      "Time the single writer thread spent, by phase: apply (records and indexes in memory), log "
+      "(encoding entries into the write-ahead log), finish (storing vectors, waiting for keyword "
+      "indexing), sync (waiting for the log's fsync), publish, checkpoint. The sum's rate is the "
+      "writer's busy share.",
+      {"phase"});
+  for (auto [phase, label] : {std::pair{kApply, "apply"}, {kLog, "log"}, {kFinish, "finish"},
+                              {kSync, "sync"}, {kPublish, "publish"}, {kCheckpoint, "checkpoint"}}) {
+    writer_seconds_[phase] = &writer_seconds.Add({label});
+  }
   auto& refusals = m->AddCounter(
       "engram_storage_disk_full_refusals_total",
       "Writes (dir=\"data\") or snapshots (dir=\"snapshots\") refused with RESOURCE_EXHAUSTED "

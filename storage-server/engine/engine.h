@@ -30,7 +30,9 @@
 // Thread-safety: all public methods are thread-safe.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -358,6 +360,15 @@ class Engine {
   metrics::Histogram* compaction_seconds_ = nullptr;
   metrics::Histogram* compaction_switch_seconds_ = nullptr;
   std::vector<std::string> callback_gauges_;  // registered by RegisterMetrics, removed by Close
+
+  // Where the writer thread's time goes, by phase of a group commit
+  // (engram_storage_writer_seconds_total{phase}): their sum per second of wall time is how busy
+  // the single writer is.
+  enum WriterPhase : size_t { kApply, kLog, kFinish, kSync, kPublish, kCheckpoint, kWriterPhases };
+  using WriterClock = std::chrono::steady_clock;
+  void CountWriterTime(WriterPhase phase, WriterClock::duration time);
+  std::array<metrics::Counter*, kWriterPhases> writer_seconds_{};
+  WriterClock::duration group_log_time_{};  // writer: this group's log appends (ApplyOp)
 
   std::thread writer_;
   std::thread indexer_;

@@ -270,6 +270,7 @@ absl::Status Engine::CheckpointLocked(bool persist_derived, bool* file_written) 
   if (checkpoint_seconds_ != nullptr) {
     checkpoint_seconds_->Observe(absl::ToDoubleSeconds(graphs_done - start));
   }
+  CountWriterTime(kCheckpoint, absl::ToChronoNanoseconds(graphs_done - start));
   // What a checkpoint held the writer for, by part (the data part is what write-behind left).
   spdlog::info("checkpoint at sequence {}: data {:.1f} ms, file {:.1f} ms, graphs {:.1f} ms", last_seq_,
                absl::ToDoubleMilliseconds(data_flushed - start),

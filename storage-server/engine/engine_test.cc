@@ -39,6 +39,7 @@ class FaultyWalFileSystem final : public wal::FileSystem {
  public:
   std::atomic<bool> disk_full{false};
   std::atomic<bool> sync_fails{false};
+  std::atomic<int> sync_delay_ms{0};  // each fdatasync first sleeps this long (a slow disk)
 
   absl::StatusOr<std::unique_ptr<wal::WritableFile>> NewAppendableFile(
       const std::filesystem::path& path) override {
@@ -66,6 +67,7 @@ class FaultyWalFileSystem final : public wal::FileSystem {
         : fs_(fs), base_(std::move(base)) {}
     absl::Status Append(std::string_view data) override { return base_->Append(data); }
     absl::Status Sync() override {
+      absl::SleepFor(absl::Milliseconds(fs_->sync_delay_ms.load()));
       if (fs_->sync_fails.load()) {
         return absl::ErrnoToStatus(EIO, "wal: fdatasync injected: Input/output error");
       }
@@ -436,6 +438,69 @@ TEST_F(EngineTest, CheckpointAndSnapshotDoNotWaitForTheIndexersBacklog) {
   if (after == kVectors) return;  // failed above
   for (int i = 0; i < 6000 && indexed() == after; ++i) absl::SleepFor(absl::Milliseconds(10));
   EXPECT_GT(indexed(), after) << "the indexer did not resume within 60 s";
+}
+
+// engram_storage_writer_seconds_total{phase}: a write held up while it is applied counts as apply,
+// one held up by a slow fsync as sync (less the finish work that overlaps the fsync), and a
+// checkpoint as checkpoint; a hold-up never shows in the phases it did not happen in.
+TEST_F(EngineTest, WriterTimeIsCountedInThePhaseItWasSpentIn) {
+  metrics::Registry registry;
+  FaultyWalFileSystem fs;
+  std::atomic<int> apply_delay_ms{0};
+  absl::Cleanup close = [this] { engine_.reset(); };  // the clock below reads this test's locals
+  EngineOptions o = TestOptions(FreshDir("data"));
+  o.metrics = &registry;
+  o.wal_file_system = &fs;
+  o.clock_micros = [&] {  // read by the writer while it applies each entry
+    absl::SleepFor(absl::Milliseconds(apply_delay_ms.load()));
+    return absl::ToUnixMicros(absl::Now());
+  };
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  const std::vector<std::string> phases = {"apply", "log", "finish", "sync", "publish", "checkpoint"};
+  auto seconds = [&] {
+    const std::string text = registry.Serialize();
+    std::map<std::string, double> out;
+    for (const std::string& phase : phases) {
+      out[phase] = MetricValue(text, absl::StrCat("engram_storage_writer_seconds_total{phase=\"",
+                                                  phase, "\"}"));
+    }
+    return out;
+  };
+  auto added = [&](const std::map<std::string, double>& before) {
+    std::map<std::string, double> now = seconds();
+    for (auto& [phase, value] : now) value -= before.at(phase);
+    return now;
+  };
+  for (const auto& [phase, value] : seconds()) EXPECT_GE(value, 0) << phase << " is not exported";
+  constexpr double kHold = 0.5;
+
+  auto before = seconds();
+  apply_delay_ms = static_cast<int>(kHold * 1000);
+  MustWrite(Batch("n", {PutConcept("a", "held while applied", {1, 0, 0, 0})}));
+  apply_delay_ms = 0;
+  auto d = added(before);
+  EXPECT_GE(d["apply"], kHold);
+  EXPECT_LT(d["log"] + d["finish"] + d["publish"] + d["checkpoint"], kHold);
+
+  before = seconds();
+  fs.sync_delay_ms = static_cast<int>(kHold * 1000);
+  MustWrite(Batch("n", {PutConcept("b", "held by a slow fsync", {0, 1, 0, 0})}));
+  fs.sync_delay_ms = 0;
+  d = added(before);
+  EXPECT_GE(d["sync"] + d["finish"], kHold);
+  EXPECT_LT(d["apply"] + d["log"] + d["publish"] + d["checkpoint"], kHold);
+
+  before = seconds();
+  const double checkpoint_sum_before =
+      MetricValue(registry.Serialize(), "engram_storage_checkpoint_seconds_sum");
+  ASSERT_TRUE(engine_->Checkpoint().ok());
+  d = added(before);
+  EXPECT_NEAR(d["checkpoint"],
+              MetricValue(registry.Serialize(), "engram_storage_checkpoint_seconds_sum") -
+                  checkpoint_sum_before,
+              1e-6);
+  EXPECT_GT(d["checkpoint"], 0);
 }
 
 TEST_F(EngineTest, SearchSeesEveryAcknowledgedVectorAndFilters) {

@@ -68,7 +68,9 @@ void Engine::WriterLoop() {
     if (group.empty()) {
       // Relaxed mode: the periodic fdatasync.
       if (log_dirty_) {
+        const WriterClock::time_point start = WriterClock::now();
         if (absl::Status s = SyncLog(); !s.ok()) LogFailed("sync", s);
+        CountWriterTime(kSync, WriterClock::now() - start);
       }
       continue;
     }
@@ -112,7 +114,20 @@ bool Engine::NextGroup(std::vector<Op*>* group) {
   return true;
 }
 
+void Engine::CountWriterTime(WriterPhase phase, WriterClock::duration time) {
+  if (writer_seconds_[phase] != nullptr) {
+    writer_seconds_[phase]->Increment(std::chrono::duration<double>(time).count());
+  }
+}
+
 void Engine::CommitGroup(const std::vector<Op*>& group) {
+  // The writer's time by phase: each lap counts the time since the previous one.
+  WriterClock::time_point phase_start = WriterClock::now();
+  auto lap = [&](WriterPhase phase, WriterClock::duration other = {}) {
+    const WriterClock::time_point now = WriterClock::now();
+    CountWriterTime(phase, now - phase_start - other);
+    phase_start = now;
+  };
   // Room in the log first: out of space is found before anything is applied or written, so the
   // group can be refused and the next one tries again.
   uint64_t log_bytes = 0;
@@ -135,6 +150,7 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
 
   std::vector<NamespaceStore*> touched;
   bool registry_changed = false;
+  group_log_time_ = {};
   uint64_t bytes_before = log_->bytes();
   size_t out_of_space = 0;
   absl::Status first_out_of_space;
@@ -151,6 +167,8 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   } else {
     NoteDiskRoom(DiskDir::kData);
   }
+  lap(kApply, /*other=*/group_log_time_);  // the loop's log appends count as log
+  CountWriterTime(kLog, group_log_time_);
 
   absl::Status durable;
   if (options_.sync_mode == wal::SyncMode::kAlways) {
@@ -165,17 +183,21 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
       sync_time = absl::Now() - start;
     });
     for (NamespaceStore* ns : touched) ns->FinishApply();
+    lap(kFinish);
     sync_worker_->Drain();
     if (durable.ok() && fsync_seconds_ != nullptr) {
       fsync_seconds_->Observe(absl::ToDoubleSeconds(sync_time));
     }
   } else {
+    for (NamespaceStore* ns : touched) ns->FinishApply();
+    lap(kFinish);
     durable = log_->Flush();
     log_dirty_ = true;
     if (durable.ok() && absl::Now() - last_sync_ >= options_.relaxed_sync_interval) {
       durable = SyncLog();
     }
   }
+  lap(kSync);
   // The batches are applied in memory but not durable.
   if (!durable.ok()) LogFailed("write", durable);
   if (group_size_ != nullptr) group_size_->Observe(static_cast<double>(group.size()));
@@ -194,6 +216,7 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   bool new_vectors = !touched.empty();
   for (Op* op : group) op->done.count_down();
   if (new_vectors) WakeIndexer();
+  lap(kPublish);
   if (log_->bytes() >= options_.checkpoint_log_bytes) {
     if (absl::Status s = CheckpointLocked(); !s.ok()) {
       spdlog::error("checkpoint failed: {}", s.ToString());
@@ -328,6 +351,7 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
   } else {
     size = entry.ByteSizeLong();
   }
+  const WriterClock::time_point log_start = WriterClock::now();
   absl::Status appended = log_->AppendWith(last_seq_, size, [&](char* p) {
     // _InternalSerialize rather than SerializeWithCachedSizesToArray: the latter checks the
     // entry's own cached size, which only the nested messages have here.
@@ -341,6 +365,7 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
       std::abort();
     }
   });
+  group_log_time_ += WriterClock::now() - log_start;
   if (!appended.ok()) LogFailed("append", appended);
 }
 

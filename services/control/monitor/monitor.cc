@@ -155,6 +155,7 @@ nlohmann::json Tick::ToJson() const {
       {"storage",
        {{"writeQueue", Count(storage.write_queue)},
         {"fsyncP99Seconds", Number(storage.fsync_p99_seconds)},
+        {"writerBusy", Number(storage.writer_busy)},
         {"walBytes", Count(storage.wal_bytes)},
         {"mappedBytes", Count(storage.mapped_bytes)},
         {"concepts", Count(storage.concepts)},
@@ -302,6 +303,13 @@ std::shared_ptr<const Tick> Monitor::MakeTick(absl::Time now, std::vector<Instan
         AddTo(&storage.associations, GaugeSum(cur, "engram_storage_associations"));
         if (base != nullptr) {
           fsync_histograms.push_back(BucketIncrease(*base, cur, "engram_storage_fsync_seconds"));
+          if (const std::optional<double> busy =
+                  CounterIncrease(*base, cur, "engram_storage_writer_seconds_total");
+              busy.has_value() && seconds > 0) {
+            // A share of one thread: the scrape interval's jitter can make it exceed 1 a little.
+            const double share = std::min(1.0, *busy / seconds);
+            storage.writer_busy = std::max(storage.writer_busy.value_or(0.0), share);
+          }
         }
         const std::vector<std::string> by = {"namespace"};
         for (const auto& [labels, value] : SumBy(cur, "engram_storage_concepts", by)) {

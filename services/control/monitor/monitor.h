@@ -44,7 +44,10 @@
 //     engram_storage_mapped_bytes, engram_storage_concepts and engram_storage_associations (summed
 //     over namespaces), and fsyncP99Seconds from the engram_storage_fsync_seconds buckets' increase
 //     (null when there was no fsync in the interval). With several storage instances the values are
-//     added. namespaces: per-namespace engram_storage_concepts / engram_storage_associations.
+//     added. writerBusy: the increase of engram_storage_writer_seconds_total (every phase) over the
+//     interval's seconds, the busy share of the single writer thread, 0..1 (the busiest instance's
+//     with several; null on an instance's first scrape). namespaces: per-namespace
+//     engram_storage_concepts / engram_storage_associations.
 //   * An instance that answers /readyz but whose /metrics fails (or is not valid text) keeps its
 //     status, with reason "metrics unavailable: ..." when it has no other reason.
 //   * An unreachable instance, or one whose /metrics failed, has null metrics; its last good scrape
@@ -100,6 +103,7 @@ struct ServiceStatus {
 struct StorageSummary {
   std::optional<double> write_queue;
   std::optional<double> fsync_p99_seconds;
+  std::optional<double> writer_busy;  // 0..1
   std::optional<double> wal_bytes;
   std::optional<double> mapped_bytes;
   std::optional<double> concepts;

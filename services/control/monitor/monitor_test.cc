@@ -230,15 +230,21 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
                                   metrics::DefaultLatencyBuckets())
                     .Add({});
   for (int i = 0; i < 5; ++i) fsync.Observe(0.5);
+  auto& writer = storage.AddCounter("engram_storage_writer_seconds_total", "w", {"phase"});
+  writer.Add({"apply"}).Increment(7);
+  writer.Add({"sync"}).Increment(3);
   fetcher_->SetHealthy(kStorage, storage.Serialize());
   std::unique_ptr<Monitor> monitor = Make({{"storage", kStorage}});
 
   std::shared_ptr<const Tick> first = monitor->ScrapeOnce(At(0));
   EXPECT_EQ(first->storage.write_queue, 3);
   EXPECT_FALSE(first->storage.fsync_p99_seconds.has_value());  // Needs two scrapes.
+  EXPECT_FALSE(first->storage.writer_busy.has_value());
   EXPECT_EQ(first->storage.concepts, 82125);
 
   for (int i = 0; i < 100; ++i) fsync.Observe(0.002);
+  writer.Add({"apply"}).Increment(0.5);  // 0.5 + 0.3 s of the 2 s between the scrapes
+  writer.Add({"sync"}).Increment(0.3);
   fetcher_->SetHealthy(kStorage, storage.Serialize());
   std::shared_ptr<const Tick> tick = monitor->ScrapeOnce(At(2));
   const StorageSummary& s = tick->storage;
@@ -249,6 +255,7 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   EXPECT_EQ(s.associations, 1004);
   // 100 fsyncs in (0.001, 0.0025]: rank 99.
   EXPECT_NEAR(*s.fsync_p99_seconds, 0.001 + 0.0015 * (99.0 / 100), 1e-12);
+  EXPECT_NEAR(*s.writer_busy, 0.4, 1e-12);
   ASSERT_EQ(tick->namespaces.size(), 2u);
   EXPECT_EQ(tick->namespaces[0].name, "default");
   EXPECT_EQ(tick->namespaces[1].name, "wordnet");
@@ -257,6 +264,7 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   EXPECT_EQ(json["storage"]["concepts"], 82125);
   EXPECT_TRUE(json["storage"]["concepts"].is_number_integer());
   EXPECT_TRUE(json["storage"]["fsyncP99Seconds"].is_number_float());
+  EXPECT_DOUBLE_EQ(json["storage"]["writerBusy"].get<double>(), 0.4);
   EXPECT_EQ(json["namespaces"],
             nlohmann::json::parse(R"([{"name":"default","concepts":10,"associations":4},)"
                                   R"({"name":"wordnet","concepts":82115,"associations":1000}])"));
@@ -269,7 +277,8 @@ TEST_F(MonitorTest, NoStorageMeansNullStorageFields) {
   std::unique_ptr<Monitor> monitor = Make({{"api", kApi}, {"storage", "10.0.0.3:9103"}});
   const nlohmann::json json = monitor->ScrapeOnce(At(0))->ToJson();
   for (const char* key :
-       {"writeQueue", "fsyncP99Seconds", "walBytes", "mappedBytes", "concepts", "associations"}) {
+       {"writeQueue", "fsyncP99Seconds", "writerBusy", "walBytes", "mappedBytes", "concepts",
+        "associations"}) {
     EXPECT_TRUE(json["storage"][key].is_null()) << key;
   }
   EXPECT_EQ(json["namespaces"], nlohmann::json::array());
@@ -336,8 +345,8 @@ TEST_F(MonitorTest, JsonHasTheContractShape) {
   }
   keys.clear();
   for (const auto& [key, value] : json["storage"].items()) keys.insert(key);
-  EXPECT_EQ(keys, (std::set<std::string>{"writeQueue", "fsyncP99Seconds", "walBytes", "mappedBytes",
-                                         "concepts", "associations"}));
+  EXPECT_EQ(keys, (std::set<std::string>{"writeQueue", "fsyncP99Seconds", "writerBusy", "walBytes",
+                                         "mappedBytes", "concepts", "associations"}));
 
   // Non-finite values never reach the JSON.
   Tick tick;

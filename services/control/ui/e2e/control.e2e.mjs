@@ -232,6 +232,8 @@ try {
     // charts drawn from the history + ticks
     await page.locator('[data-testid="chart-rate"] canvas').first().waitFor();
     await page.waitForFunction(() => !document.querySelector('[data-testid="chart-rate"] .chart-empty'), null, { timeout: TIMEOUT });
+    // The storage writer's busy share, from two scrapes of its counters.
+    await page.waitForFunction(() => /\d %$/.test(document.querySelector('[data-testid="writer-busy"] .big')?.textContent ?? ''), null, { timeout: TIMEOUT });
     await page.click('[data-range="5m"]');
     await shot('02-overview');
   });

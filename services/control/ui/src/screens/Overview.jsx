@@ -65,6 +65,7 @@ function StorageTiles({ st }) {
     <div class="tiles small-tiles" data-testid="storage-tiles">
       <div class="tile stat"><div class="muted small">write queue</div><div class="big">{formatNumber(st.writeQueue)}</div></div>
       <div class="tile stat"><div class="muted small">fsync p99</div><div class={'big lvl-' + f}>{formatSeconds(st.fsyncP99Seconds)}</div></div>
+      <div class="tile stat" title="Share of the time the single writer thread was busy (applying, logging, waiting for fsync)" data-testid="writer-busy"><div class="muted small">writer busy</div><div class="big">{formatPercent(st.writerBusy)}</div></div>
       <div class="tile stat"><div class="muted small">WAL</div><div class="big">{formatBytes(st.walBytes)}</div></div>
       <div class="tile stat"><div class="muted small">mapped</div><div class="big">{formatBytes(st.mappedBytes)}</div></div>
       <div class="tile stat"><div class="muted small">concepts</div><div class="big">{formatNumber(st.concepts)}</div></div>
