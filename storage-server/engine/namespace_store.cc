@@ -808,12 +808,15 @@ void NamespaceStore::FinishApply() {
     spdlog::critical("namespace {}: vector store write failed: {}", name(), s.ToString());
     std::abort();
   }
-  if (keyword_jobs_ != nullptr) {
+  // A group that posted no chunk (fewer than kKeywordChunk documents) is indexed here: the
+  // hand-off to the keyword thread and back cost more than indexing a few documents, and this
+  // thread would only wait for the fsync meanwhile.
+  if (keyword_jobs_ != nullptr && keyword_chunk_posted_) {
     if (!pending_keywords_.empty()) PostKeywordChunk();
     keyword_jobs_->Drain();
-    keyword_jobs_ = nullptr;
-    return;
   }
+  keyword_jobs_ = nullptr;
+  keyword_chunk_posted_ = false;
   for (uint64_t offset : pending_keywords_) IndexKeywords(offset);
   pending_keywords_.clear();
 }
@@ -822,6 +825,7 @@ void NamespaceStore::PostKeywordChunk() {
   keyword_jobs_->Post([this, chunk = std::move(pending_keywords_)] {
     for (uint64_t offset : chunk) IndexKeywords(offset);
   });
+  keyword_chunk_posted_ = true;
   pending_keywords_.clear();
   pending_keywords_.reserve(kKeywordChunk);
 }

@@ -138,7 +138,8 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   //
   // With `keyword_jobs` as well, the keyword-index updates run on that queue's thread, in chunks
   // posted while Apply goes on (the keyword index and the entries' keyword documents are then
-  // written only by that thread until FinishApply() drains it).
+  // written only by that thread until FinishApply() drains it); a group too small to fill a
+  // chunk is indexed by FinishApply() itself.
   v1::WriteResponse Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now_micros,
                           bool defer_index = false, JobQueue* keyword_jobs = nullptr);
   // Does the vector copies and keyword-index updates queued by Apply(defer_index=true), and
@@ -367,8 +368,9 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   std::vector<PendingVector> pending_vectors_;
   std::vector<uint64_t> pending_keywords_;  // concept record offsets
   // Apply's `keyword_jobs`, until FinishApply() drains it; pending_keywords_ are posted to it in
-  // chunks of kKeywordChunk.
+  // chunks of kKeywordChunk (keyword_chunk_posted_ once one was, in this group).
   JobQueue* keyword_jobs_ = nullptr;
+  bool keyword_chunk_posted_ = false;
   static constexpr size_t kKeywordChunk = 64;
   void PostKeywordChunk();
 
