@@ -34,7 +34,8 @@ int32_t Lower(int32_t cp) {
 
 }  // namespace
 
-std::vector<std::string> TokenizeText(std::string_view text, bool lowercase) {
+void TokenizeTextInto(std::string_view text, bool lowercase, std::string* bytes,
+                      std::vector<TokenSpan>* spans) {
   // One pass, decoding as it goes; ASCII (most text) takes no call per character. Each code point
   // is read exactly where a decode of the whole text would read it, so the tokens are the same.
   auto next = [&](size_t* pos) -> int32_t {
@@ -45,33 +46,46 @@ std::vector<std::string> TokenizeText(std::string_view text, bool lowercase) {
     }
     return DecodeUtf8(text, pos);
   };
-  std::vector<std::string> tokens;
-  std::string current;
+  std::string& out = *bytes;
+  size_t start = out.size();  // of the token being read
+  auto end_token = [&] {
+    if (out.size() > start) {
+      spans->push_back(
+          TokenSpan{static_cast<uint32_t>(start), static_cast<uint32_t>(out.size() - start)});
+      start = out.size();
+    }
+  };
   for (size_t pos = 0; pos < text.size();) {
     const int32_t cp = next(&pos);
     if (cp >= 0 && cp < 0x80) {
       if ((cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9')) {
-        current.push_back(static_cast<char>(cp));
+        out.push_back(static_cast<char>(cp));
         continue;
       }
       if (cp >= 'A' && cp <= 'Z') {
-        current.push_back(static_cast<char>(lowercase ? cp + 0x20 : cp));
+        out.push_back(static_cast<char>(lowercase ? cp + 0x20 : cp));
         continue;
       }
     } else if (!IsSeparatorCodePoint(cp)) {
-      AppendUtf8(lowercase ? Lower(cp) : cp, &current);
+      AppendUtf8(lowercase ? Lower(cp) : cp, &out);
       continue;
     }
-    if (IsApostrophe(cp) && !current.empty() && pos < text.size()) {
+    if (IsApostrophe(cp) && out.size() > start && pos < text.size()) {
       size_t peek = pos;
       if (!IsSeparatorCodePoint(next(&peek))) continue;  // "don't" -> "dont": the word goes on.
     }
-    if (!current.empty()) {
-      tokens.push_back(std::move(current));
-      current.clear();
-    }
+    end_token();
   }
-  if (!current.empty()) tokens.push_back(std::move(current));
+  end_token();
+}
+
+std::vector<std::string> TokenizeText(std::string_view text, bool lowercase) {
+  std::string bytes;
+  std::vector<TokenSpan> spans;
+  TokenizeTextInto(text, lowercase, &bytes, &spans);
+  std::vector<std::string> tokens;
+  tokens.reserve(spans.size());
+  for (const TokenSpan& s : spans) tokens.emplace_back(bytes, s.offset, s.length);
   return tokens;
 }
 

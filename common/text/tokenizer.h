@@ -29,6 +29,17 @@ namespace engram::text {
 // Splits `text` into tokens under the rules above.
 std::vector<std::string> TokenizeText(std::string_view text, bool lowercase);
 
+// The tokens of TokenizeText, without a string per token: appended to `bytes` one after another,
+// each as its (offset in `bytes`, length) in `spans`. For callers that tokenize many texts and
+// reuse both buffers (the keyword index); TokenizeText is built on it, so both give the same
+// tokens.
+struct TokenSpan {
+  uint32_t offset;
+  uint32_t length;
+};
+void TokenizeTextInto(std::string_view text, bool lowercase, std::string* bytes,
+                      std::vector<TokenSpan>* spans);
+
 // Lowercases `text` with the `lowercase` rule above (code points outside it are kept; invalid
 // UTF-8 bytes are dropped).
 std::string LowercaseText(std::string_view text);

@@ -107,6 +107,21 @@ TEST(TokenizeTextTest, RandomMixedTextsTokenizeAsTheirPiecesSay) {
   }
 }
 
+// Into appends: the spans of a second text follow the first's in the same buffers, and a token
+// that ends one text never runs into the next text's first one.
+TEST(TokenizeTextTest, IntoAppendsEachTextsTokensAfterTheBuffersContents) {
+  std::string bytes = "kept";
+  std::vector<TokenSpan> spans;
+  TokenizeTextInto("Don't STOP", true, &bytes, &spans);
+  TokenizeTextInto("stop\xE2\x80\x94\xC3\x89t\xC3\xA9", true, &bytes, &spans);  // stop—Été
+  TokenizeTextInto("", true, &bytes, &spans);
+  std::vector<std::string> tokens;
+  for (const TokenSpan& s : spans) tokens.push_back(bytes.substr(s.offset, s.length));
+  EXPECT_THAT(tokens, ElementsAre("dont", "stop", "stop", "\xC3\xA9t\xC3\xA9"));
+  EXPECT_EQ(bytes.substr(0, 4), "kept");
+  EXPECT_EQ(spans[0].offset, 4u);
+}
+
 TEST(TokenizeTextTest, SplitCodePoints) {
   EXPECT_THAT(SplitCodePoints("a\xC3\xA9"
                               "b"),

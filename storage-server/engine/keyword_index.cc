@@ -133,13 +133,28 @@ uint32_t KeywordIndex::FieldLength(uint32_t doc, uint32_t field) const {
 uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::string_view> texts,
                            uint64_t born) {
   const uint32_t fields = static_cast<uint32_t>(1 + attributes_.size());
-  std::vector<std::pair<std::string, uint32_t>> tokens;  // (term, field)
+  // Every field's tokens into the reused scratch buffers (no string per token), then as
+  // (term, field) views into them.
+  scratch_.bytes.clear();
+  scratch_.spans.clear();
   uint32_t lengths[kMaxFields] = {};
-  for (uint32_t f = 0; f < fields && f < texts.size(); ++f) {
-    std::vector<std::string> field_tokens = text::TokenizeText(
-        std::string_view(texts[f].data(), texts[f].size()), /*lowercase=*/true);
-    lengths[f] = static_cast<uint32_t>(field_tokens.size());
-    for (std::string& token : field_tokens) tokens.emplace_back(std::move(token), f);
+  size_t field_end[kMaxFields] = {};
+  for (uint32_t f = 0; f < fields; ++f) {
+    if (f < texts.size()) {
+      text::TokenizeTextInto(std::string_view(texts[f].data(), texts[f].size()),
+                             /*lowercase=*/true, &scratch_.bytes, &scratch_.spans);
+    }
+    field_end[f] = scratch_.spans.size();
+    lengths[f] = static_cast<uint32_t>(field_end[f] - (f == 0 ? 0 : field_end[f - 1]));
+  }
+  std::vector<std::pair<absl::string_view, uint32_t>>& tokens = scratch_.tokens;
+  tokens.resize(scratch_.spans.size());
+  for (uint32_t f = 0, i = 0; f < fields; ++f) {
+    for (; i < field_end[f]; ++i) {
+      tokens[i] = {absl::string_view(scratch_.bytes.data() + scratch_.spans[i].offset,
+                                     scratch_.spans[i].length),
+                   f};
+    }
   }
   const uint32_t doc = doc_count_++;
   docs_.EnsureSize(doc + 1);
@@ -159,7 +174,8 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   // Group equal (term, field) tokens by sorting (hash, index) pairs: the strings are compared
   // only when their hashes tie (in practice only equal terms), and each term is hashed once for
   // the lookup too (a sort of the strings themselves was a quarter of Add on the ingest profile).
-  std::vector<std::pair<uint64_t, uint32_t>> order(tokens.size());
+  std::vector<std::pair<uint64_t, uint32_t>>& order = scratch_.order;
+  order.resize(tokens.size());
   for (size_t i = 0; i < tokens.size(); ++i) {
     order[i] = {HashTerm(tokens[i].first), static_cast<uint32_t>(i)};
     terms_by_hash_.Prefetch(order[i].first);  // the lookups below then miss the cache together
@@ -170,12 +186,12 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   });
   Posting postings[kMaxFields];
   for (size_t i = 0; i < order.size();) {
-    const std::string& term = tokens[order[i].second].first;
+    const absl::string_view term = tokens[order[i].second].first;
     const uint64_t hash = order[i].first;
     uint32_t n = 0;
     size_t j = i;
     while (j < order.size() && order[j].first == hash && tokens[order[j].second].first == term) {
-      const std::pair<std::string, uint32_t>& token = tokens[order[j].second];
+      const std::pair<absl::string_view, uint32_t>& token = tokens[order[j].second];
       size_t k = j + 1;
       while (k < order.size() && order[k].first == hash && tokens[order[k].second] == token) ++k;
       postings[n++] = Posting{doc, token.second, static_cast<uint32_t>(k - j)};

@@ -45,6 +45,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "common/text/tokenizer.h"
 #include "storage-server/engine/id_table.h"
 #include "storage-server/engine/stable_array.h"
 
@@ -187,6 +188,16 @@ class KeywordIndex {
 
   // Writer: room for a block of `bytes` from the current chunk (below).
   void* AllocateBlock(size_t bytes);
+
+  // Writer: Add's buffers, reused from one document to the next: no allocation per token or per
+  // document.
+  struct Scratch {
+    std::string bytes;                                         // the tokens, one after another
+    std::vector<text::TokenSpan> spans;                        // each token in `bytes`
+    std::vector<std::pair<absl::string_view, uint32_t>> tokens;  // (term, field)
+    std::vector<std::pair<uint64_t, uint32_t>> order;          // (term hash, token index)
+  };
+  Scratch scratch_;
 
   const std::vector<Field> attributes_;
   // The blocks DecodeFrom made, in one allocation (std::aligned_alloc; freed with std::free).
