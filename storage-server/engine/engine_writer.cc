@@ -171,26 +171,27 @@ void Engine::CommitGroup(const std::vector<Op*>& group) {
   CountWriterTime(kLog, group_log_time_);
 
   absl::Status durable;
-  if (options_.sync_mode == wal::SyncMode::kAlways) {
+  absl::Duration sync_time;
+  const bool always = options_.sync_mode == wal::SyncMode::kAlways;
+  if (always) {
     // The group's records go to the kernel and the fdatasync runs on the sync worker while this
     // thread copies the group's vectors into their slots and indexes its contents: work no later
     // group depends on before it is published, so the group is published (and acknowledged)
     // exactly as before, only after both are done.
-    absl::Duration sync_time;
     sync_worker_->Post([this, &sync_time, &durable] {
       const absl::Time start = absl::Now();
       durable = log_->Sync();
       sync_time = absl::Now() - start;
     });
-    for (NamespaceStore* ns : touched) ns->FinishApply();
-    lap(kFinish);
+  }
+  for (NamespaceStore* ns : touched) ns->FinishApply();
+  lap(kFinish);
+  if (always) {
     sync_worker_->Drain();
     if (durable.ok() && fsync_seconds_ != nullptr) {
       fsync_seconds_->Observe(absl::ToDoubleSeconds(sync_time));
     }
   } else {
-    for (NamespaceStore* ns : touched) ns->FinishApply();
-    lap(kFinish);
     durable = log_->Flush();
     log_dirty_ = true;
     if (durable.ok() && absl::Now() - last_sync_ >= options_.relaxed_sync_interval) {
