@@ -96,7 +96,7 @@ absl::StatusOr<std::shared_ptr<NamespaceStore>> Engine::OpenNamespace(const Name
     }
   }
   ASSIGN_OR_RETURN(std::unique_ptr<NamespaceStore> ns,
-                   NamespaceStore::Open(dir, state, &options_.limits));
+                   NamespaceStore::Open(dir, state, &options_.limits, options_.arena_msync));
   return std::shared_ptr<NamespaceStore>(std::move(ns));
 }
 

@@ -503,6 +503,57 @@ TEST_F(EngineTest, WriterTimeIsCountedInThePhaseItWasSpentIn) {
   EXPECT_GT(d["checkpoint"], 0);
 }
 
+// The record arena's write-back, failing with EIO while the flag is set (the kernel's failed
+// write-back cannot be produced on demand).
+std::atomic<bool> arena_write_back_fails{false};
+int ArenaMsync(void* addr, size_t length, int flags) {
+  if (arena_write_back_fails.load()) {
+    errno = EIO;
+    return -1;
+  }
+  return ::msync(addr, length, flags);
+}
+
+// A failed write-back behind the writer is not forgotten. The kernel leaves the failed pages clean,
+// so no later msync would report it, yet a checkpoint must never claim them durable: every later
+// checkpoint fails, reads and writes go on, and a restart replays every write from the log. (The
+// injected failure leaves the pages dirty, so the second checkpoint would pass if the engine
+// relied on a later msync to report it.)
+TEST_F(EngineTest, AFailedWriteBackFailsEveryLaterCheckpointAndTheLogKeepsTheWrites) {
+  const std::filesystem::path dir = FreshDir("data");
+  EngineOptions o = TestOptions(dir);
+  o.arena_msync = &ArenaMsync;
+  Open(o);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 4)).ok());
+  absl::Cleanup heal = [] { arena_write_back_fails = false; };
+  arena_write_back_fails = true;
+  const std::string text(4000, 'x');
+  int written = 0;
+  auto write_mb = [&](int mb) {
+    for (int b = 0; b < mb * 16; ++b) {  // 16 concepts of ~4 KB each
+      std::vector<v1::Mutation> batch;
+      for (int i = 0; i < 16; ++i) batch.push_back(PutConcept(absl::StrCat("c", written++), text));
+      MustWrite(Batch("n", std::move(batch)));
+    }
+  };
+  write_mb(10);  // past NamespaceStore::kWriteBehindBytes: write-behind ran, and failed
+  absl::StatusOr<uint64_t> checkpoint = engine_->Checkpoint();
+  ASSERT_FALSE(checkpoint.ok()) << "a checkpoint over a failed write-back succeeded";
+  EXPECT_THAT(checkpoint.status().message(), HasSubstr("msync"));
+  arena_write_back_fails = false;
+  checkpoint = engine_->Checkpoint();
+  EXPECT_FALSE(checkpoint.ok()) << "the next checkpoint forgot the failed write-back";
+
+  write_mb(1);  // writes and reads go on
+  EXPECT_EQ(Get("n", {"c0", absl::StrCat("c", written - 1)}).concepts_size(), 2);
+  engine_.reset();  // its final checkpoint fails too
+  OpenAt(dir);
+  EXPECT_EQ(engine_->GetNamespace("n")->concept_count(), static_cast<uint64_t>(written));
+
+  EXPECT_EQ(Get("n", {"c0"}).concepts(0).content(), text);
+  EXPECT_TRUE(engine_->Checkpoint().ok());
+}
+
 TEST_F(EngineTest, SearchSeesEveryAcknowledgedVectorAndFilters) {
   OpenAt(FreshDir("data"));
   ASSERT_TRUE(engine_->CreateNamespace(Config("n", 16)).ok());

@@ -111,23 +111,29 @@ NamespaceStore::NamespaceStore(const std::filesystem::path& dir, const Namespace
 NamespaceStore::~NamespaceStore() = default;
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
-    const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits) {
+    const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+    int (*arena_msync)(void*, size_t, int)) {
   absl::StatusOr<std::unique_ptr<NamespaceStore>> ns =
-      OpenImpl(dir, state, limits, /*use_derived=*/true);
+      OpenImpl(dir, state, limits, /*use_derived=*/true, arena_msync);
   if (absl::IsAborted(ns.status())) {
     spdlog::warn(
         "namespace {}: the derived-state file did not load ({}); rebuilding from the arena",
         state.config.name(), ns.status().ToString());
-    ns = OpenImpl(dir, state, limits, /*use_derived=*/false);
+    ns = OpenImpl(dir, state, limits, /*use_derived=*/false, arena_msync);
   }
   return ns;
 }
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::OpenImpl(
     const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-    bool use_derived) {
+    bool use_derived, int (*arena_msync)(void*, size_t, int)) {
   std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
-  ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open({dir, "records", kArenaSegmentBytes}));
+  SegmentedFile::Options arena;
+  arena.dir = dir;
+  arena.prefix = "records";
+  arena.segment_bytes = kArenaSegmentBytes;
+  arena.msync = arena_msync;
+  ASSIGN_OR_RETURN(ns->arena_, SegmentedFile::Open(arena));
   vector::VectorStore::Options vopts;
   vopts.dir = dir;
   vopts.dim = state.config.dimension();

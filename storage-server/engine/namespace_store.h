@@ -89,9 +89,11 @@ struct SpaceUsage {
 
 class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
  public:
-  static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(const std::filesystem::path& dir,
-                                                              const NamespaceState& state,
-                                                              const Limits* limits);
+  // `arena_msync`: how the record arena's pages are written back (SegmentedFile::Options::msync;
+  // null: ::msync).
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(
+      const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+      int (*arena_msync)(void*, size_t, int) = nullptr);
   ~NamespaceStore();
 
   const std::string& name() const { return state_.config.name(); }
@@ -240,10 +242,9 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
 
   NamespaceStore(const std::filesystem::path& dir, const NamespaceState& state,
                  const Limits* limits);
-  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(const std::filesystem::path& dir,
-                                                                  const NamespaceState& state,
-                                                                  const Limits* limits,
-                                                                  bool use_derived);
+  static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(
+      const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
+      bool use_derived, int (*arena_msync)(void*, size_t, int) = nullptr);
   absl::Status Recover(bool use_derived);
   // Loads the derived-state file into the (empty) DRAM indexes if it is intact and fits the
   // checkpoint; returns the arena offset it covers, 0 if it was not used (nothing changed), or

@@ -45,7 +45,10 @@ absl::Status FsyncDir(const std::filesystem::path& dir) {
 }  // namespace
 
 SegmentedFile::SegmentedFile(const Options& options)
-    : dir_(options.dir), prefix_(options.prefix), read_only_mapping_(options.read_only_mapping) {
+    : dir_(options.dir),
+      prefix_(options.prefix),
+      read_only_mapping_(options.read_only_mapping),
+      msync_(options.msync != nullptr ? options.msync : &::msync) {
   shift_ = std::countr_zero(options.segment_bytes);
   mask_ = options.segment_bytes - 1;
 }
@@ -155,7 +158,7 @@ absl::Status SegmentedFile::Flush(uint64_t begin, uint64_t end) {
   begin &= ~(page - 1);
   while (begin < end) {
     uint64_t stop = std::min(end, ContiguousEnd(begin));
-    if (::msync(At(begin), stop - begin, MS_SYNC) != 0) {
+    if (msync_(At(begin), stop - begin, MS_SYNC) != 0) {
       return ErrnoStatus("msync", SegmentPath(begin >> shift_));
     }
     begin = stop;

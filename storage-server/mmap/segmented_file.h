@@ -38,6 +38,9 @@ class SegmentedFile {
     // table (a TLB shootdown per page, ~8 us on a VM), and the first store to a page faults; a
     // read-only mapping has neither cost. Readers see Write()'s bytes at once (one page cache).
     bool read_only_mapping = false;
+    // How Flush() writes pages back: ::msync when null. Tests inject write-back failures here
+    // (the kernel's EIO on a failed write-back cannot be produced on demand).
+    int (*msync)(void* addr, size_t length, int flags) = nullptr;
   };
   static constexpr size_t kMaxSegments = size_t{1} << 16;
 
@@ -89,6 +92,7 @@ class SegmentedFile {
   const std::filesystem::path dir_;
   const std::string prefix_;
   const bool read_only_mapping_;
+  int (*const msync_)(void*, size_t, int);
   int shift_ = 0;
   uint64_t mask_ = 0;
   // Each mapped segment's base, by index (sized by the segments mapped: a namespace holds several
