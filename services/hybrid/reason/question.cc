@@ -31,6 +31,11 @@ const std::vector<Pattern>& Patterns() {
       p(R"(how (?:is|are) (.+) related to (.+))", K::kBetween),
       p(R"(how are (.+) and (.+) related)", K::kBetween),
       p(R"(what (?:connects|links|relates) (.+) (?:and|to|with) (.+))", K::kBetween),
+      // "Is a dog a mammal?": between the two, along the hierarchy upwards from the first.
+      p(R"((?:is|are) (?!(?:there|it|this|that) )(.+?) (?:a |an )?(?:kind|type|sort|form) of (.+))",
+        K::kBetween, T::kHierarchical, D::kOut),
+      p(R"((?:is|are) (?!(?:there|it|this|that) )(.+?) (?:a|an) (.+))", K::kBetween,
+        T::kHierarchical, D::kOut),
       p(R"(what(?: is| are|'s) (.+?) (?:a |an )?part of)", K::kRelation, T::kCompositional, D::kOut),
       p(R"((.+?) (?:is|are) (?:a |an )?part of what)", K::kRelation, T::kCompositional, D::kOut),
       p(R"(what (?:are|is) the parts of (.+))", K::kRelation, T::kCompositional, D::kIn),

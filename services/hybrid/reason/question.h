@@ -17,6 +17,7 @@
 //   what happens after X / what comes after X                                   TEMPORAL out
 //   what happens before X / what comes before X                                 TEMPORAL in
 //   how is X related to Y / how are X and Y related / what connects X and|to Y  kBetween X, Y
+//   is (a) X a|an Y / is X a kind|type of Y                       kBetween X, Y; HIERARCHICAL out
 // Anything else is kOpen: no focus, the whole text is the query.
 // Pure function; thread-safe.
 #pragma once
@@ -35,8 +36,10 @@ struct Question {
   Kind kind = Kind::kOpen;
   std::string focus;   // kRelation, kBetween: the concept asked about (as written, articles dropped)
   std::string other;   // kBetween: the second concept
-  AssociationType type = AssociationType::kUnspecified;  // kRelation: the relation asked for
-  Direction direction = Direction::kOut;                 // kRelation: from the focus along it
+  // kRelation, and kBetween when the question names one: the relation asked for, followed from
+  // the focus in `direction`.
+  AssociationType type = AssociationType::kUnspecified;
+  Direction direction = Direction::kOut;
 };
 
 Question ParseQuestion(std::string_view text);

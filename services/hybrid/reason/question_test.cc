@@ -48,6 +48,12 @@ TEST(ParseQuestionTest, RecognisesTheRelationAskedForAndItsFocus) {
       {"How is a dog related to a wolf?", K::kBetween, "dog", T::kUnspecified, D::kOut, "wolf"},
       {"How are rain and floods related?", K::kBetween, "rain", T::kUnspecified, D::kOut, "floods"},
       {"What connects Paris and London?", K::kBetween, "Paris", T::kUnspecified, D::kOut, "London"},
+      {"Is a dog a mammal?", K::kBetween, "dog", T::kHierarchical, D::kOut, "mammal"},
+      {"is an oak a tree", K::kBetween, "oak", T::kHierarchical, D::kOut, "tree"},
+      {"Is the Nile a river?", K::kBetween, "Nile", T::kHierarchical, D::kOut, "river"},
+      {"Is a polar bear a kind of bear?", K::kBetween, "polar bear", T::kHierarchical, D::kOut,
+       "bear"},
+      {"Are whales a type of fish?", K::kBetween, "whales", T::kHierarchical, D::kOut, "fish"},
   };
   for (const Case& c : cases) {
     const Question q = ParseQuestion(c.text);
@@ -61,7 +67,8 @@ TEST(ParseQuestionTest, RecognisesTheRelationAskedForAndItsFocus) {
 
 TEST(ParseQuestionTest, AnythingElseIsOpen) {
   for (const char* text : {"", "?", "rain floods", "Tell me about dogs", "what", "What is?", "how is it related to",
-                           "\xff\xfe garbage"}) {
+                           "\xff\xfe garbage", "Is there a cure for rabies?", "Is it a bird?",
+                           "Is a dog"}) {
     const Question q = ParseQuestion(text);
     EXPECT_EQ(q.kind, K::kOpen) << text;
     EXPECT_TRUE(q.focus.empty()) << text;

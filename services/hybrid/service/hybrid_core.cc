@@ -567,16 +567,20 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
   ReasonOptions asked = options;
   const Question question = ParseQuestion(request.query());
   std::string_view words = request.query();
-  if (question.kind == Question::Kind::kRelation &&
+  const bool relation_allowed =
+      question.type != AssociationType::kUnspecified &&
       (options.types.empty() ||
-       std::find(options.types.begin(), options.types.end(), question.type) != options.types.end())) {
+       std::find(options.types.begin(), options.types.end(), question.type) != options.types.end());
+  if (relation_allowed) {
     asked.relation = AskedRelation{question.type, question.direction == Question::Direction::kOut};
+  }
+  if (question.kind == Question::Kind::kRelation && relation_allowed) {
     words = SeedWords(question, request.query());
   }
   StorageGraphSource graph(this, call, request.namespace_());
   if (question.kind == Question::Kind::kBetween) {
     // "How is X related to Y?": seeds from X, and the answer must be one of Y's best matches;
-    // its paths are the relation.
+    // its paths are the relation. "Is X a Y?" is one too, along the hierarchy (asked.relation).
     words = SeedWords(question, request.query());
     ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";

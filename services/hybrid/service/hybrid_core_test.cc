@@ -400,6 +400,34 @@ TEST_F(HybridCoreTest, ABetweenAnswerIsTheConceptNamedYNotOneThatMentionsY) {
       << r->DebugString();
 }
 
+// "Is X a Y?" is answered along the hierarchy from X: Y with the chain that makes X one, and no
+// confident answer when the only way to Y leaves the hierarchy, as "is a whale a fish" reaches
+// fish only down from animal. As an open question it was answered with whatever lay nearest.
+TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
+  LearnAll("default", {"A dog is a kind of canine.",
+                       "A canine is a kind of carnivore.", "A carnivore is a kind of placental.",
+                       "A placental is a kind of mammal.", "A mammal is a kind of animal.",
+                       "A fish is a kind of animal.", "A whale is a kind of mammal.",
+                       "A dog is a kind of pet.", "A pet is a kind of companion."});
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("Is a dog a mammal?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->confident()) << r->DebugString();
+  EXPECT_EQ(r->answer().id(), ContentHashId("mammal")) << r->DebugString();
+  ASSERT_GT(r->paths_size(), 0);
+  const auto& ids = r->paths(0).concept_ids();
+  EXPECT_EQ(ids[0], ContentHashId("dog")) << r->DebugString();
+  EXPECT_EQ(ids.size(), 5) << r->DebugString();
+  for (const auto& hop : r->paths(0).hops()) EXPECT_EQ(hop.type(), sv1::HIERARCHICAL);
+
+  req.set_query("Is a whale a fish?");
+  r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->confident()) << r->DebugString();
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);
