@@ -211,9 +211,10 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
     if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
   }
   if (parsed.kind == hybrid::Question::Kind::kBetween) {
-    // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X, and the answer must be
-    // one of Y's best matches (SetBetweenTargets).
+    // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X (those named X when there
+    // are some), and the answer must be one of Y's best matches (SetBetweenTargets).
     if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
+    options.source_name = parsed.focus;
     absl::StatusOr<std::vector<float>> other = embedder.Embed(parsed.other);
     if (!other.ok()) return other.status();
     absl::Status targets = hybrid::SetBetweenTargets(

@@ -177,12 +177,22 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
 
   // 1. Seeds.
   if (absl::Status s = check_cancelled(); !s.ok()) return s;
-  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(query, options.k);
+  const std::string source_name = NormalizedName(options.source_name);
+  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(
+      query, source_name.empty() ? options.k
+                                 : std::max(options.k, ReasonOptions::kNamedSeedPool));
   if (!hits.ok()) return std::move(hits).status();
   // Equal relevance keeps the search's order: every concept holding the one word asked about has
   // keyword_match 1, and the search ranked the best of them (BM25F, fused with the vector) first.
   std::stable_sort(hits->begin(), hits->end(),
                    [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
+  if (!source_name.empty()) {
+    std::vector<SearchHit> named;
+    for (const SearchHit& hit : *hits) {
+      if (NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
+    }
+    if (!named.empty()) *hits = std::move(named);
+  }
   if (hits->size() > options.k) hits->resize(options.k);
   result.support = *hits;
   observer->OnSeeds(result.support);

@@ -92,6 +92,12 @@ struct ReasonOptions {
   // (NamedBy) can be the answer, and while one is, nothing else can; `targets` are the answers
   // only when no concept named Y is reached.
   std::string target_name;
+  // Set for a between question to X as written: when some of the search's best kNamedSeedPool
+  // hits are named X (NamedBy), they alone are the seeds (X's senses), so that the paths start at
+  // X rather than at a concept whose name only contains X ("prairie dog", "hunting dog" for
+  // "dog"); otherwise the seeds are as usual.
+  std::string source_name;
+  static constexpr uint32_t kNamedSeedPool = 100;
 };
 
 // Whether a concept whose content is `content` is named `name`: its leading names -- the text

@@ -581,7 +581,9 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
   if (question.kind == Question::Kind::kBetween) {
     // "How is X related to Y?": seeds from X, and the answer must be one of Y's best matches;
     // its paths are the relation. "Is X a Y?" is one too, along the hierarchy (asked.relation).
+    // The paths start at the concepts named X when the search finds some.
     words = SeedWords(question, request.query());
+    asked.source_name = question.focus;
     ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {

@@ -400,11 +400,14 @@ TEST_F(HybridCoreTest, ABetweenAnswerIsTheConceptNamedYNotOneThatMentionsY) {
       << r->DebugString();
 }
 
-// "Is X a Y?" is answered along the hierarchy from X: Y with the chain that makes X one, and no
-// confident answer when the only way to Y leaves the hierarchy, as "is a whale a fish" reaches
-// fish only down from animal. As an open question it was answered with whatever lay nearest.
+// "Is X a Y?" is answered along the hierarchy from X: Y with the chain that makes X one, from X
+// itself (not from "prairie dog", whose name only contains "dog" and whose chain to mammal is
+// shorter), and no confident answer when the only way to Y leaves the hierarchy, as "is a whale a
+// fish" reaches fish only down from animal. As an open question it was answered with whatever lay
+// nearest.
 TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
-  LearnAll("default", {"A dog is a kind of canine.",
+  LearnAll("default", {"A prairie dog is a kind of rodent.", "A rodent is a kind of mammal.",
+                       "A dog is a kind of canine.",
                        "A canine is a kind of carnivore.", "A carnivore is a kind of placental.",
                        "A placental is a kind of mammal.", "A mammal is a kind of animal.",
                        "A fish is a kind of animal.", "A whale is a kind of mammal.",
