@@ -80,7 +80,12 @@ function(engram_cc_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT})
+  # Each test's scratch directory is its own, under this build tree (googletest's TempDir() reads
+  # TEST_TMPDIR): test runs of two build trees on one machine never share a /tmp path.
+  set(tmp "${CMAKE_BINARY_DIR}/test-tmp/${T_NAME}")
+  file(MAKE_DIRECTORY "${tmp}")
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT}
+                                            ENVIRONMENT "TEST_TMPDIR=${tmp}")
 endfunction()
 
 set(ENGRAM_FUZZ_SECONDS 10 CACHE STRING "Seconds each fuzz target runs in ctest")
