@@ -68,7 +68,14 @@ function(engram_cc_test)
   if(CMAKE_BUILD_TYPE STREQUAL "Release")
     target_compile_options(${T_NAME} PRIVATE -O1)
   endif()
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  # Each test's scratch directory is its own: /tmp/engram-tests-<this build tree's hash>/<test>, so
+  # test runs of two build trees on one machine never share a path; removed after a passing run
+  # (cmake/scratch-test.sh).
+  string(MD5 tree "${CMAKE_BINARY_DIR}")
+  string(SUBSTRING "${tree}" 0 10 tree)
+  add_test(NAME ${T_NAME}
+           COMMAND sh ${PROJECT_SOURCE_DIR}/cmake/scratch-test.sh /tmp/engram-tests-${tree}/${T_NAME}
+                   $<TARGET_FILE:${T_NAME}>)
   set(labels unit)
   if(T_LABELS)
     set(labels ${T_LABELS})
@@ -80,12 +87,7 @@ function(engram_cc_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()
-  # Each test's scratch directory is its own, under this build tree (googletest's TempDir() reads
-  # TEST_TMPDIR): test runs of two build trees on one machine never share a /tmp path.
-  set(tmp "${CMAKE_BINARY_DIR}/test-tmp/${T_NAME}")
-  file(MAKE_DIRECTORY "${tmp}")
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT}
-                                            ENVIRONMENT "TEST_TMPDIR=${tmp}")
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${labels}" TIMEOUT ${T_TIMEOUT})
 endfunction()
 
 set(ENGRAM_FUZZ_SECONDS 10 CACHE STRING "Seconds each fuzz target runs in ctest")

@@ -1,10 +1,10 @@
 // The alert rules: `promtool check rules` and `promtool test rules` (tests/k8s/rules_test.yaml) on the
 // rules exactly as the PrometheusRule in k8s/components/monitoring ships them; every alert is tested,
 // documented in docs/operations.md and used on metrics the binaries really export.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -12,6 +12,7 @@ import { ROOT, render } from './lib.mjs';
 
 const rule = render('k8s/overlays/prod').find((o) => o.kind === 'PrometheusRule');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'engram-rules-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(path.join(dir, 'rules.yaml'), YAML.stringify(rule.spec));
 copyFileSync(path.join(ROOT, 'tests/k8s/rules_test.yaml'), path.join(dir, 'rules_test.yaml'));
 const alerts = rule.spec.groups.flatMap((g) => g.rules).filter((r) => r.alert).map((r) => r.alert);
