@@ -17,7 +17,10 @@
 // word): is-a "What is a <lemma>?" (right: a sense of the word or a hypernym of one); part-of
 // "What is a <lemma> part of?" (a holonym of a sense); cause "What does <verb> cause?" (what a
 // sense of the verb causes, WordNet's > pointer, --verbs); two-hop "How is a <lemma> related to
-// <other>?" (<other> two hypernym/holonym hops away; right: a sense of <other> within two hops).
+// <other>?" (<other> two hypernym/holonym hops away; right: a sense of <other> within two hops);
+// is-x-a-y "Is a <lemma> a <hypernym>?" (the first lemma of the synset 1-3 hypernym hops up; right:
+// a sense of it above a sense of the word) and is-x-a-y-not, the near miss "Is a dog a feline?" (a
+// sibling of that hypernym, above no sense of the word; right: no confident answer).
 // Reported per set and variant of the reasoner's configuration: right answers, confident answers,
 // confident and wrong (the failure a user trusts), the mean confidence of right and of wrong
 // answers, the top seed, what raising minConfidence (the quality gate) would keep and how precise
@@ -67,7 +70,7 @@ ABSL_FLAG(int, dim, 384, "Dimension of the hashing embedder (a namespace's dimen
 ABSL_FLAG(std::string, embedder, "hashing", "hashing or use-lite (the sentence encoder).");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
 ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
-ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop", "Question sets to ask.");
+ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop,is-x-a-y,is-x-a-y-not", "Question sets to ask.");
 ABSL_FLAG(bool, verbs, true,
           "Load the verb synsets too (`engramctl import wordnet --verbs`): the cause questions "
           "need them.");
@@ -143,6 +146,8 @@ struct Question {
   std::set<std::string> right;   // it and its hypernyms
   std::set<std::string> senses;  // the synsets of the asked word (its part of speech)
   std::set<std::string> any_senses;  // ... of any part of speech (a verb "bark" for a noun)
+  // "Is X a Y?" where no sense of Y is above a sense of X: right is no confident answer.
+  bool expect_no = false;
 };
 
 struct Variant {
@@ -206,10 +211,11 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
   hybrid::ReasonOptions options = variant.options;
   const bool asks = parsed.kind == hybrid::Question::Kind::kRelation;
   std::string_view words = variant.vector_only ? std::string_view() : std::string_view(text);
-  if (variant.relation && asks) {
+  // The relation a question names ("What is X part of?", "Is X a Y?") is followed.
+  if (variant.relation && parsed.type != hybrid::AssociationType::kUnspecified) {
     options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
-    if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
   }
+  if (variant.relation && asks && !variant.vector_only) words = hybrid::SeedWords(parsed, text);
   if (parsed.kind == hybrid::Question::Kind::kBetween) {
     // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X (those named X when there
     // are some), and the answer must be one of Y's best matches (SetBetweenTargets).
@@ -226,6 +232,90 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
       variant.focus && parsed.kind != hybrid::Question::Kind::kOpen ? parsed.focus : text);
   if (!v.ok()) return v.status();
   return reasoner.Reason(hybrid::SeedQuery{*v, words}, options, graph);
+}
+
+std::string Article(const std::string& word) {
+  return std::string("aeiouAEIOU").find(word[0]) != std::string::npos ? "an" : "a";
+}
+
+// A noun and a hypernym of it for "Is a <word> a <hypernym>?": the first lemma of a synset (one
+// word) and of the synset 1-3 hops above it along the first hypernym pointers (one word, another
+// word), with what answers: the senses of the hypernym word above some sense of the word.
+struct YesNoPair {
+  std::string about;  // the synset
+  std::string word, hypernym;
+  std::set<std::string> senses;           // of the word
+  std::set<std::string> above;            // every hypernym of every sense of the word
+  std::set<std::string> hypernym_senses;  // of the hypernym word
+  std::set<std::string> right;            // hypernym_senses that are in `above`
+  // A near miss: the first lemma of a sibling of the hypernym (another hyponym of its first
+  // hypernym) that is above no sense of the word ("Is a dog a feline?"); empty if none is.
+  std::string sibling;
+};
+
+std::vector<YesNoPair> YesNoPairs(
+    const std::vector<cli::WordNetSynset>& synsets,
+    const std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*>& by_offset) {
+  auto linked = [&](const cli::WordNetSynset& s, absl::string_view symbol) {
+    std::vector<const cli::WordNetSynset*> out;
+    for (const cli::WordNetPointer& p : s.pointers) {
+      if (p.target_pos != 'n' || (p.symbol != symbol && p.symbol != absl::StrCat(symbol, "i"))) continue;
+      auto it = by_offset.find({p.target_pos, p.target_offset});
+      if (it != by_offset.end()) out.push_back(it->second);
+    }
+    return out;
+  };
+  auto hypernyms = [&](const cli::WordNetSynset& s) { return linked(s, "@"); };
+  std::map<std::string, std::vector<const cli::WordNetSynset*>> senses_of;  // lowercased lemma
+  for (const cli::WordNetSynset& s : synsets) {
+    if (s.ss_type != 'n') continue;
+    for (const std::string& lemma : s.lemmas) senses_of[absl::AsciiStrToLower(lemma)].push_back(&s);
+  }
+  auto one_word = [](const cli::WordNetSynset& s) {
+    return !s.lemmas.empty() && s.lemmas[0].find(' ') == std::string::npos &&
+           s.lemmas[0].find('-') == std::string::npos;
+  };
+  std::vector<YesNoPair> pairs;
+  for (const cli::WordNetSynset& s : synsets) {
+    if (s.ss_type != 'n' || !one_word(s)) continue;
+    const cli::WordNetSynset* up = &s;
+    const cli::WordNetSynset* parent = nullptr;  // up's first hypernym
+    for (uint32_t hop = 0; up != nullptr && hop < 1 + s.offset % 3 + 1; ++hop) {
+      const std::vector<const cli::WordNetSynset*> next = hypernyms(*up);
+      (hop < 1 + s.offset % 3 ? up : parent) = next.empty() ? nullptr : next.front();
+      if (parent != nullptr) break;
+    }
+    if (up == nullptr || !one_word(*up) || absl::EqualsIgnoreCase(up->lemmas[0], s.lemmas[0])) continue;
+    YesNoPair pair{cli::SynsetId(s.ss_type, s.offset), s.lemmas[0], up->lemmas[0]};
+    for (const cli::WordNetSynset* sense : senses_of[absl::AsciiStrToLower(pair.word)]) {
+      pair.senses.insert(cli::SynsetId(sense->ss_type, sense->offset));
+      std::vector<const cli::WordNetSynset*> todo = hypernyms(*sense);
+      while (!todo.empty()) {
+        const cli::WordNetSynset* h = todo.back();
+        todo.pop_back();
+        if (!pair.above.insert(cli::SynsetId(h->ss_type, h->offset)).second) continue;
+        for (const cli::WordNetSynset* more : hypernyms(*h)) todo.push_back(more);
+      }
+    }
+    for (const cli::WordNetSynset* sense : senses_of[absl::AsciiStrToLower(pair.hypernym)]) {
+      const std::string id = cli::SynsetId(sense->ss_type, sense->offset);
+      pair.hypernym_senses.insert(id);
+      if (pair.above.contains(id)) pair.right.insert(id);
+    }
+    for (const cli::WordNetSynset* sib : parent == nullptr ? std::vector<const cli::WordNetSynset*>()
+                                                           : linked(*parent, "~")) {
+      if (sib == up || !one_word(*sib) || absl::EqualsIgnoreCase(sib->lemmas[0], pair.word)) continue;
+      const std::vector<const cli::WordNetSynset*>& its = senses_of[absl::AsciiStrToLower(sib->lemmas[0])];
+      if (std::none_of(its.begin(), its.end(), [&](const cli::WordNetSynset* t) {
+            return pair.above.contains(cli::SynsetId(t->ss_type, t->offset));
+          })) {
+        pair.sibling = sib->lemmas[0];
+        break;
+      }
+    }
+    pairs.push_back(std::move(pair));
+  }
+  return pairs;
 }
 
 int Run() {
@@ -393,20 +483,50 @@ int Run() {
     bool sense_is_right = false;        // a sense of the word answers too
     std::string prefix, suffix;         // around the word ("What is a " is "What is an " before a vowel)
     std::vector<Question> questions;
+    // "Is a <word> a <other>?": 1, <other> names a hypernym 1-3 hops above the word's synset;
+    // 2, <other> names a sibling of that hypernym, above no sense of the word (right: no
+    // confident answer).
+    int yes_no = 0;
   };
   std::vector<QuestionSet> sets = {
       {"is-a", 'n', {"@", "@i"}, true, "What is a ", "?", {}},
       {"part-of", 'n', {"#p", "#m", "#s"}, false, "What is a ", " part of?", {}},
       {"cause", 'v', {">"}, false, "What does ", " cause?", {}},
-      {"two-hop", 'n', {"@", "@i", "#p", "#m", "#s"}, false, "How is a ", " related to ", {}}};
+      {"two-hop", 'n', {"@", "@i", "#p", "#m", "#s"}, false, "How is a ", " related to ", {}},
+      {"is-x-a-y", 'n', {"@", "@i"}, false, "Is a ", "?", {}, 1},
+      {"is-x-a-y-not", 'n', {"@", "@i"}, false, "Is a ", "?", {}, 2}};
   std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*> by_offset;
   for (const cli::WordNetSynset& s : *synsets) by_offset[{s.ss_type, s.offset}] = &s;
   const size_t want_per_set = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions)));
+  const std::vector<YesNoPair> yes_no_pairs = YesNoPairs(*synsets, by_offset);
   size_t question_count = 0;
   for (QuestionSet& set : sets) {
     if (set.pos == 'v' && !absl::GetFlag(FLAGS_verbs)) continue;
     const std::vector<std::string> wanted = absl::StrSplit(absl::GetFlag(FLAGS_sets), ',');
     if (std::find(wanted.begin(), wanted.end(), set.name) == wanted.end()) continue;
+    if (set.yes_no != 0) {
+      std::vector<const YesNoPair*> eligible;
+      for (const YesNoPair& pair : yes_no_pairs) {
+        if (set.yes_no == 1 || !pair.sibling.empty()) eligible.push_back(&pair);
+      }
+      const size_t n = eligible.size();
+      const size_t want = std::min(want_per_set, n);
+      for (size_t i = 0; i < want; ++i) {
+        const YesNoPair& pair = *eligible[i * n / want];
+        Question q;
+        q.about = pair.about;
+        q.senses = pair.senses;
+        q.any_senses = pair.senses;
+        const std::string& other = set.yes_no == 1 ? pair.hypernym : pair.sibling;
+        if (set.yes_no == 1) q.right = pair.right;
+        q.expect_no = set.yes_no == 2;
+        q.text = absl::StrCat("Is ", Article(pair.word), " ", pair.word, " ", Article(other), " ", other, "?");
+        set.questions.push_back(std::move(q));
+      }
+      std::printf("%s: %zu questions of %zu eligible\n", set.name.c_str(), want, n);
+      question_count += want;
+      continue;
+    }
     auto answers = [&](const cli::WordNetPointer& p) {
       return p.target_pos == set.pos &&
              std::find(set.pointers.begin(), set.pointers.end(), p.symbol) != set.pointers.end();
@@ -527,7 +647,8 @@ int Run() {
           std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
           return 1;
         }
-        const bool is_right = r->best_guess && q.right.contains(r->best_guess->id);
+        const bool guess_right = r->best_guess && q.right.contains(r->best_guess->id);
+        const bool is_right = q.expect_no ? !r->confident : guess_right;
         seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
         const bool sense_first = !r->support.empty() && q.senses.contains(r->support.front().node.id);
         seed_sense += sense_first;
@@ -543,7 +664,7 @@ int Run() {
         const bool decided = r->candidates.size() < 2 ||
                              r->candidates[0].confidence.final_confidence >=
                                  r->candidates[1].confidence.final_confidence + variant->config.min_margin;
-        outcomes.push_back({final_confidence, is_right, decided});
+        outcomes.push_back({final_confidence, guess_right, decided});
         right += is_right;
         confident += r->confident;
         (is_right ? sum_right : sum_wrong) += final_confidence;

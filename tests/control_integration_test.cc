@@ -46,7 +46,7 @@ std::string Sha256Hex(const std::string& data) {
 class ControlIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / "ControlIntegrationTest";
+    dir_ = std::filesystem::path(::testing::TempDir()) / "ControlIntegrationTest";
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "keys.json")

@@ -25,7 +25,7 @@ using json = nlohmann::json;
 
 class RunLocalTest : public ::testing::Test {
  protected:
-  RunLocalTest() : dir_(std::filesystem::temp_directory_path() / "RunLocalTest") {
+  RunLocalTest() : dir_(std::filesystem::path(::testing::TempDir()) / "RunLocalTest") {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     const std::pair<const char*, int*> ports[] = {
