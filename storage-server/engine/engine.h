@@ -79,7 +79,7 @@ struct EngineOptions {
   wal::FileSystem* wal_file_system = nullptr;
   // How the namespaces' record arenas are written back (null: ::msync). Tests inject write-back
   // failures here.
-  int (*arena_msync)(void* addr, size_t length, int flags) = nullptr;
+  SegmentedFile::MsyncFn arena_msync = nullptr;
   // Background compaction (engine_compaction.cc): every compaction_check_interval the compactor
   // compacts the namespace with the most reclaimable bytes, if they are at least
   // compaction_min_bytes and compaction_garbage_ratio of its space. A ratio of 0 compacts only on

@@ -112,7 +112,7 @@ NamespaceStore::~NamespaceStore() = default;
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
     const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-    int (*arena_msync)(void*, size_t, int)) {
+    SegmentedFile::MsyncFn arena_msync) {
   absl::StatusOr<std::unique_ptr<NamespaceStore>> ns =
       OpenImpl(dir, state, limits, /*use_derived=*/true, arena_msync);
   if (absl::IsAborted(ns.status())) {
@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::Open(
 
 absl::StatusOr<std::unique_ptr<NamespaceStore>> NamespaceStore::OpenImpl(
     const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-    bool use_derived, int (*arena_msync)(void*, size_t, int)) {
+    bool use_derived, SegmentedFile::MsyncFn arena_msync) {
   std::unique_ptr<NamespaceStore> ns(new NamespaceStore(dir, state, limits));
   SegmentedFile::Options arena;
   arena.dir = dir;

@@ -93,7 +93,7 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   // null: ::msync).
   static absl::StatusOr<std::unique_ptr<NamespaceStore>> Open(
       const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-      int (*arena_msync)(void*, size_t, int) = nullptr);
+      SegmentedFile::MsyncFn arena_msync = nullptr);
   ~NamespaceStore();
 
   const std::string& name() const { return state_.config.name(); }
@@ -244,7 +244,7 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
                  const Limits* limits);
   static absl::StatusOr<std::unique_ptr<NamespaceStore>> OpenImpl(
       const std::filesystem::path& dir, const NamespaceState& state, const Limits* limits,
-      bool use_derived, int (*arena_msync)(void*, size_t, int) = nullptr);
+      bool use_derived, SegmentedFile::MsyncFn arena_msync = nullptr);
   absl::Status Recover(bool use_derived);
   // Loads the derived-state file into the (empty) DRAM indexes if it is intact and fits the
   // checkpoint; returns the arena offset it covers, 0 if it was not used (nothing changed), or

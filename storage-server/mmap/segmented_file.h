@@ -29,6 +29,8 @@ namespace engram::storage {
 
 class SegmentedFile {
  public:
+  // ::msync's signature: how pages are written back (injectable, Options::msync).
+  using MsyncFn = int (*)(void* addr, size_t length, int flags);
   struct Options {
     std::filesystem::path dir;
     std::string prefix;
@@ -40,7 +42,7 @@ class SegmentedFile {
     bool read_only_mapping = false;
     // How Flush() writes pages back: ::msync when null. Tests inject write-back failures here
     // (the kernel's EIO on a failed write-back cannot be produced on demand).
-    int (*msync)(void* addr, size_t length, int flags) = nullptr;
+    MsyncFn msync = nullptr;
   };
   static constexpr size_t kMaxSegments = size_t{1} << 16;
 
@@ -92,7 +94,7 @@ class SegmentedFile {
   const std::filesystem::path dir_;
   const std::string prefix_;
   const bool read_only_mapping_;
-  int (*const msync_)(void*, size_t, int);
+  const MsyncFn msync_;
   int shift_ = 0;
   uint64_t mask_ = 0;
   // Each mapped segment's base, by index (sized by the segments mapped: a namespace holds several
