@@ -221,6 +221,7 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
     // are some), and the answer must be one of Y's best matches (SetBetweenTargets).
     if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
     options.source_name = parsed.focus;
+    options.yes_no = parsed.type == hybrid::AssociationType::kHierarchical;
     absl::StatusOr<std::vector<float>> other = embedder.Embed(parsed.other);
     if (!other.ok()) return other.status();
     absl::Status targets = hybrid::SetBetweenTargets(

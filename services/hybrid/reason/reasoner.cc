@@ -418,7 +418,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   });
 
   if (scored.empty() && (!targets.empty() || !wanted_name.empty())) {
-    result.explanation = absl::StrCat("No path found from the question's first subject to ",
+    result.explanation = absl::StrCat(options.yes_no ? "No confident yes: no path" : "No path",
+                                      " found from the question's first subject to ",
                                       options.targets.size() == 1 ? "its second" : "any match of its second",
                                       " within ", options.max_depth, " hops.");
     return result;
@@ -518,15 +519,23 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // 5b. Explanation.
   const std::string name = absl::StrCat("\"", Display(display_of(winner.candidate.node.id)), "\"");
   std::string& text = result.explanation;
-  if (result.confident) {
+  // "Is X a Y?" answered: X is where the winner's best path starts.
+  const bool yes = result.confident && options.yes_no && !semantic_only;
+  const std::string not_confident = options.yes_no ? "No confident yes" : "Not confident";
+  if (yes) {
+    const std::string& subject = paths[winner.independent.front()].ids.front();
+    text = absl::StrCat("Yes: \"", Display(display_of(subject)), "\" is a kind of ", name,
+                        " (confidence ", Fixed2(breakdown.final_confidence), " >= ",
+                        Fixed2(options.min_confidence), ").");
+  } else if (result.confident) {
     text = absl::StrCat("Answer: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
                         " >= ", Fixed2(options.min_confidence), ").");
   } else if (breakdown.final_confidence < options.min_confidence) {
-    text = absl::StrCat("Not confident: the best guess ", name, " scores ",
+    text = absl::StrCat(not_confident, ": the best guess ", name, " scores ",
                         Fixed2(breakdown.final_confidence), " < ", Fixed2(options.min_confidence),
                         ".");
   } else {
-    text = absl::StrCat("Not confident: the best guess ", name, " (",
+    text = absl::StrCat(not_confident, ": the best guess ", name, " (",
                         Fixed2(breakdown.final_confidence), ") is hardly better supported than \"",
                         Display(display_of(runner_up->candidate.node.id)), "\" (",
                         Fixed2(runner_up->candidate.confidence.final_confidence), ").");

@@ -98,6 +98,9 @@ struct ReasonOptions {
   // "dog"); otherwise the seeds are as usual.
   std::string source_name;
   static constexpr uint32_t kNamedSeedPool = 100;
+  // Set for "Is X a Y?": a confident answer's explanation reads as the yes it is ("Yes: X is a
+  // kind of Y"), and a missing one as "No confident yes".
+  bool yes_no = false;
 };
 
 // Whether a concept whose content is `content` is named `name`: its leading names -- the text

@@ -584,6 +584,7 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     // The paths start at the concepts named X when the search finds some.
     words = SeedWords(question, request.query());
     asked.source_name = question.focus;
+    asked.yes_no = question.type == AssociationType::kHierarchical;
     ASSIGN_OR_RETURN(std::vector<float> other_vector, SeedVector(call, ns, question.other));
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {

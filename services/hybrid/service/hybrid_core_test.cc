@@ -20,6 +20,7 @@ namespace {
 
 namespace sv1 = storage::v1;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 TEST(ContentHashIdTest, MatchesStorage) {
   for (std::string_view s : {"", "dog", "A dog is a kind of mammal.", "\xc3\xa9t\xc3\xa9"}) {
@@ -424,6 +425,7 @@ TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
   EXPECT_EQ(ids[0], ContentHashId("dog")) << r->DebugString();
   EXPECT_EQ(ids.size(), 5) << r->DebugString();
   for (const auto& hop : r->paths(0).hops()) EXPECT_EQ(hop.type(), sv1::HIERARCHICAL);
+  EXPECT_THAT(r->explanation(), StartsWith("Yes: \"dog\" is a kind of \"mammal\" (confidence "));
 
   // Near misses: a path through a shared ancestor ("whale is a mammal, which is an animal, as a
   // fish is") relates them but is no "yes".
@@ -432,6 +434,7 @@ TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
     r = core_->Reason(Call(), req);
     ASSERT_TRUE(r.ok()) << q << ": " << r.status();
     EXPECT_FALSE(r->confident()) << q << ": " << r->DebugString();
+    EXPECT_THAT(r->explanation(), StartsWith("No confident yes")) << q;
   }
 }
 
