@@ -118,9 +118,10 @@ class EngineGraph final : public hybrid::GraphSource {
   }
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
-                                                  uint32_t limit) override {
+                                                  uint32_t limit,
+                                                  hybrid::EdgeDirection direction) override {
     absl::StatusOr<sv1::NeighborsResponse> resp =
-        engine_->Neighbors(hybrid::NeighborsRequestFor(ns_, id, types, limit));
+        engine_->Neighbors(hybrid::NeighborsRequestFor(ns_, id, types, limit, direction));
     if (!resp.ok()) return resp.status();
     return hybrid::NeighborsFromProto(*resp);
   }
@@ -161,7 +162,7 @@ struct Variant {
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
 // (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), margin=X
-// (min_margin), relation (follow the asked relation), focus (embed the question's focus), vector
+// (min_margin), neighbors=N (neighbor_limit), relation (follow the asked relation), focus (embed the question's focus), vector
 // (seed by the vector alone), e.g. "relation+k=3+weight=0.25".
 absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   Variant v{name, {}, {}};
@@ -194,6 +195,8 @@ absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
       v.config.max_consensus_paths = value;
     } else if (kv[0] == "expansions") {
       v.config.max_expansions = value;
+    } else if (kv[0] == "neighbors") {
+      v.config.neighbor_limit = value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("--variants: unknown setting '", kv[0], "'"));
     }
@@ -624,7 +627,7 @@ int Run() {
   // the reliability curve: of the answers the margin rule keeps, the share right per confidence.
   constexpr double kGateThresholds[] = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8};
   constexpr double kBuckets[] = {0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01};
-  std::vector<std::string> gates, curves;
+  std::vector<std::string> gates, curves, fetches;
   for (const QuestionSet& set : sets) {
     if (set.questions.empty()) continue;
     for (const std::string& name : names) {
@@ -642,12 +645,15 @@ int Run() {
       };
       std::vector<Outcome> outcomes;
       double sum_right = 0, sum_wrong = 0;
+      uint64_t expanded = 0, refetched = 0;
       for (const Question& q : set.questions) {
         absl::StatusOr<hybrid::ReasonResult> r = Ask(*variant, reasoner, q.text, **embedder, graph);
         if (!r.ok()) {
           std::fprintf(stderr, "reason_quality_bench: %s\n", r.status().ToString().c_str());
           return 1;
         }
+        expanded += r->stats.nodes_expanded;
+        refetched += r->stats.hubs_refetched;
         const bool guess_right = r->best_guess && q.right.contains(r->best_guess->id);
         const bool is_right = q.expect_no ? !r->confident : guess_right;
         seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
@@ -683,6 +689,8 @@ int Run() {
                   name.c_str(), 100 * right / n, 100 * confident / n, 100 * confident_wrong / n,
                   right ? sum_right / right : 0.0, right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0,
                   100 * seed_right / n, 100 * seed_sense / n, 100 * seed_any_sense / n);
+      fetches.push_back(absl::StrFormat("| %s | %s | %.1f | %.2f |", set.name, name, expanded / n,
+                                        refetched / n));
       gates.push_back(absl::StrFormat("| %s | %s |", set.name, name));
       for (double t : kGateThresholds) {
         int kept = 0, kept_right = 0;
@@ -712,6 +720,10 @@ int Run() {
       }
     }
   }
+  std::printf("\nNeighbor lists fetched per question (each one Storage.Neighbors call in "
+              "engram-hybrid)\n\n| set | variant | concepts expanded | hubs fetched again "
+              "(outgoing) |\n|---|---|---:|---:|\n");
+  for (const std::string& line : fetches) std::printf("%s\n", line.c_str());
   std::printf("\nminConfidence as a gate (with the margin rule): answers kept / of those right "
               "(confident and wrong, of all questions)\n\n| set | variant |");
   for (double t : kGateThresholds) std::printf(" >= %.2f |", t);

@@ -14,11 +14,12 @@ float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyw
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> GraphSource::NeighborsBatch(
-    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {
+    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+    EdgeDirection direction) {
   std::vector<std::vector<Neighbor>> out;
   out.reserve(ids.size());
   for (const std::string& id : ids) {
-    absl::StatusOr<std::vector<Neighbor>> neighbors = Neighbors(id, types, limit);
+    absl::StatusOr<std::vector<Neighbor>> neighbors = Neighbors(id, types, limit, direction);
     if (absl::IsNotFound(neighbors.status())) {
       out.emplace_back();
       continue;

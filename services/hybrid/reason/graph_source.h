@@ -69,6 +69,10 @@ struct Edge {
   friend bool operator==(const Edge&, const Edge&) = default;
 };
 
+// Which of a concept's associations: those whose source it is (kOut), whose target it is (kIn),
+// or both.
+enum class EdgeDirection { kBoth, kOut, kIn };
+
 // One association touching a concept, with the concept at its other end.
 struct Neighbor {
   ConceptLite node;  // the other endpoint
@@ -83,17 +87,20 @@ class GraphSource {
   // both, by either alone otherwise (an implementation without a keyword index uses the vector).
   virtual absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) = 0;
 
-  // Associations of `id` in both directions, highest confidence first, at most `limit`;
-  // `types` empty means every type. A missing concept may return NOT_FOUND.
+  // Associations of `id` in `direction`, highest confidence first, at most `limit` (the
+  // direction and types are applied before the limit); `types` empty means every type. A missing
+  // concept may return NOT_FOUND.
   virtual absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                           absl::Span<const AssociationType> types,
-                                                          uint32_t limit) = 0;
+                                                          uint32_t limit,
+                                                          EdgeDirection direction) = 0;
 
   // Neighbors of several concepts: result[i] belongs to ids[i]. The default calls Neighbors
   // for each id in turn and maps NOT_FOUND to an empty list; implementations over a network
   // override it to issue the calls concurrently.
   virtual absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
-      absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit);
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+      EdgeDirection direction);
 
   // The concepts that exist among `ids`, in request order (missing ones omitted).
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;

@@ -53,7 +53,8 @@ absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(const SeedQuery& qu
 }
 
 absl::StatusOr<std::vector<Neighbor>> InMemoryGraph::Neighbors(
-    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) {
+    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit,
+    EdgeDirection direction) {
   ++neighbors_calls_;
   if (!neighbors_error_.ok()) return neighbors_error_;
   if (!concepts_.contains(std::string(id))) {
@@ -62,6 +63,11 @@ absl::StatusOr<std::vector<Neighbor>> InMemoryGraph::Neighbors(
   std::vector<Neighbor> out;
   for (const Edge& e : edges_) {
     if (e.source != id && e.target != id) continue;
+    if (direction == EdgeDirection::kOut ? e.source != id
+        : direction == EdgeDirection::kIn ? e.target != id
+                                          : false) {
+      continue;
+    }
     if (!types.empty() && std::find(types.begin(), types.end(), e.type) == types.end()) continue;
     const std::string& other = e.source == id ? e.target : e.source;
     out.push_back(
@@ -78,9 +84,10 @@ absl::StatusOr<std::vector<Neighbor>> InMemoryGraph::Neighbors(
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> InMemoryGraph::NeighborsBatch(
-    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {
+    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+    EdgeDirection direction) {
   ++batch_calls_;
-  return GraphSource::NeighborsBatch(ids, types, limit);
+  return GraphSource::NeighborsBatch(ids, types, limit, direction);
 }
 
 absl::StatusOr<std::vector<ConceptLite>> InMemoryGraph::Get(absl::Span<const std::string> ids) {

@@ -37,10 +37,10 @@ class InMemoryGraph : public GraphSource {
   absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) override;
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
-                                                  uint32_t limit) override;
+                                                  uint32_t limit, EdgeDirection direction) override;
   absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
-      absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
-      uint32_t limit) override;
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+      EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
   // Test hooks.

@@ -63,6 +63,50 @@ bool Contains(absl::Span<const AssociationType> types, AssociationType t) {
   return std::find(types.begin(), types.end(), t) != types.end();
 }
 
+// A concept whose neighbor list came back cut at the limit is a hub (WordNet's "bird genus" has
+// hundreds of hyponyms, all of confidence 1), and the cut may have lost its few outgoing
+// associations -- its own hypernym or whole, the hop a chain upwards needs -- among its many
+// incoming ones. For those concepts the outgoing associations are fetched on their own (along the
+// asked relation when the question names one: its type, its direction), up to the same limit,
+// and added to the list once each.
+absl::Status AddCutHubEdges(GraphSource& graph, const ReasonOptions& options,
+                            absl::Span<const std::string> fetched_ids, uint32_t limit,
+                            std::vector<std::vector<Neighbor>>* lists, ReasonStats* stats) {
+  std::vector<AssociationType> types = options.types;
+  EdgeDirection direction = EdgeDirection::kOut;
+  if (options.relation.has_value() &&
+      (options.types.empty() || Contains(options.types, options.relation->type))) {
+    types = {options.relation->type};
+    direction = options.relation->outward ? EdgeDirection::kOut : EdgeDirection::kIn;
+  }
+  std::vector<std::string> cut;
+  std::vector<size_t> cut_index;
+  for (size_t i = 0; i < lists->size(); ++i) {
+    if ((*lists)[i].size() < limit) continue;
+    cut.push_back(fetched_ids[i]);
+    cut_index.push_back(i);
+  }
+  if (cut.empty()) return absl::OkStatus();
+  stats->hubs_refetched += static_cast<uint32_t>(cut.size());
+  absl::StatusOr<std::vector<std::vector<Neighbor>>> along =
+      graph.NeighborsBatch(cut, types, limit, direction);
+  if (!along.ok()) return std::move(along).status();
+  if (along->size() != cut.size()) {
+    return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
+  }
+  for (size_t j = 0; j < cut.size(); ++j) {
+    std::vector<Neighbor>& list = (*lists)[cut_index[j]];
+    const size_t had = list.size();
+    for (Neighbor& n : (*along)[j]) {
+      if (std::none_of(list.begin(), list.begin() + had,
+                       [&](const Neighbor& m) { return m.edge == n.edge; })) {
+        list.push_back(std::move(n));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Lower case, single spaces, no leading article, no surrounding spaces or trailing punctuation.
 std::string NormalizedName(std::string_view text) {
   std::string out;
@@ -252,11 +296,16 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     }
     if (!fetch.empty()) {
       if (absl::Status s = check_cancelled(); !s.ok()) return s;
-      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched =
-          graph.NeighborsBatch(fetch, options.types, config_.neighbor_limit);
+      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched = graph.NeighborsBatch(
+          fetch, options.types, config_.neighbor_limit, EdgeDirection::kBoth);
       if (!fetched.ok()) return std::move(fetched).status();
       if (fetched->size() != fetch.size()) {
         return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
+      }
+      if (absl::Status s = AddCutHubEdges(graph, options, fetch, config_.neighbor_limit, &*fetched,
+                                         &result.stats);
+          !s.ok()) {
+        return s;
       }
       result.stats.nodes_expanded += static_cast<uint32_t>(fetch.size());
       for (size_t i = 0; i < fetch.size(); ++i) {

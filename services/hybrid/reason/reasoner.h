@@ -163,6 +163,7 @@ struct Candidate {
 struct ReasonStats {
   uint32_t seeds = 0;
   uint32_t nodes_expanded = 0;
+  uint32_t hubs_refetched = 0;  // of those, cut at neighbor_limit: outgoing ones fetched again
   uint32_t paths_explored = 0;
   bool truncated = false;
 };

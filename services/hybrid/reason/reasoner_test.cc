@@ -655,5 +655,40 @@ TEST(ReasonerTest, TheAskedRelationAndDirectionDecideTheAnswer) {
   EXPECT_EQ(ReasonOrDie(eggs, options).answer->id, "nest");
 }
 
+// A hub's neighbor list is cut at neighbor_limit, and its many incoming associations (members
+// of a genus, all of confidence 1, ids sorting first) must not crowd out its one outgoing
+// association, the hop a chain upwards needs: "How is an agelaius related to genus?" goes
+// agelaius -> bird genus -> genus.
+TEST(ReasonerTest, AHubsOutgoingAssociationsSurviveTheNeighborLimit) {
+  InMemoryGraph g;
+  Add(g, "agelaius", 0.9f);
+  Add(g, "bird genus", 0.3f);
+  Add(g, "genus", 0.2f);
+  g.AddEdge("agelaius", "bird genus", kHier, 1.0f);
+  g.AddEdge("bird genus", "genus", kHier, 1.0f);
+  for (int i = 0; i < 10; ++i) {
+    const std::string member = absl::StrCat("a", i, " genus");
+    Add(g, member, 0.0f);
+    g.AddEdge(member, "bird genus", kHier, 1.0f);
+  }
+  ReasonerConfig config;
+  config.neighbor_limit = 4;
+  ReasonOptions options;
+  options.k = 1;
+  options.targets = {"genus"};
+  for (bool along_the_hierarchy : {false, true}) {
+    if (along_the_hierarchy) options.relation = AskedRelation{kHier, /*outward=*/true};
+    const ReasonResult r = ReasonOrDie(g, options, config);
+    ASSERT_TRUE(r.best_guess.has_value()) << r.explanation;
+    EXPECT_EQ(r.best_guess->id, "genus");
+    ASSERT_FALSE(r.paths.empty());
+    EXPECT_THAT(r.paths[0].concept_ids, ElementsAre("agelaius", "bird genus", "genus"));
+    EXPECT_EQ(r.stats.hubs_refetched, 1u);  // bird genus (agelaius has one association)
+  }
+  // Asked along another relation, the hub's outgoing hierarchy is not what is fetched again.
+  options.relation = AskedRelation{kCausal, /*outward=*/true};
+  EXPECT_FALSE(ReasonOrDie(g, options, config).best_guess.has_value());
+}
+
 }  // namespace
 }  // namespace engram::hybrid

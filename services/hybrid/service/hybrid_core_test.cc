@@ -295,8 +295,8 @@ TEST_F(HybridCoreTest, ConcurrentNeighborsBatchEqualsSequentialCalls) {
   }
   ids.push_back("c-no-such-concept");  // missing: an empty list, not an error
   StorageGraphSource graph(core_.get(), Call(), "default");
-  auto concurrent = graph.NeighborsBatch(ids, {}, 32);
-  auto sequential = graph.GraphSource::NeighborsBatch(ids, {}, 32);
+  auto concurrent = graph.NeighborsBatch(ids, {}, 32, EdgeDirection::kBoth);
+  auto sequential = graph.GraphSource::NeighborsBatch(ids, {}, 32, EdgeDirection::kBoth);
   ASSERT_TRUE(concurrent.ok()) << concurrent.status();
   ASSERT_TRUE(sequential.ok()) << sequential.status();
   ASSERT_EQ(concurrent->size(), ids.size());
@@ -318,7 +318,7 @@ TEST_F(HybridCoreTest, ConcurrentNeighborsBatchEqualsSequentialCalls) {
 
   // The namespace's own NOT_FOUND is an error, not an empty list.
   StorageGraphSource gone(core_.get(), Call(), "no-such-namespace");
-  auto r = gone.NeighborsBatch(ids, {}, 32);
+  auto r = gone.NeighborsBatch(ids, {}, 32, EdgeDirection::kBoth);
   EXPECT_TRUE(IsNamespaceNotFound(r.status())) << r.status();
 }
 

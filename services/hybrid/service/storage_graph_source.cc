@@ -51,12 +51,15 @@ std::vector<SearchHit> SeedHits(const sv1::SearchResponse& response) {
 }
 
 sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
-                                          absl::Span<const AssociationType> types, uint32_t limit) {
+                                          absl::Span<const AssociationType> types, uint32_t limit,
+                                          EdgeDirection direction) {
   sv1::NeighborsRequest req;
   req.set_namespace_(ns);
   req.set_id(std::string(id));
   for (AssociationType t : types) req.add_types(static_cast<sv1::AssociationType>(t));
-  req.set_direction(sv1::BOTH);
+  req.set_direction(direction == EdgeDirection::kOut  ? sv1::OUT
+                    : direction == EdgeDirection::kIn ? sv1::IN
+                                                      : sv1::BOTH);
   req.set_limit(limit);
   return req;
 }
@@ -77,8 +80,9 @@ std::vector<Neighbor> NeighborsFromProto(const sv1::NeighborsResponse& resp) {
 }
 
 absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
-    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit) {
-  sv1::NeighborsRequest req = NeighborsRequestFor(namespace_, id, types, limit);
+    std::string_view id, absl::Span<const AssociationType> types, uint32_t limit,
+    EdgeDirection direction) {
+  sv1::NeighborsRequest req = NeighborsRequestFor(namespace_, id, types, limit, direction);
   sv1::NeighborsResponse resp;
   RETURN_IF_ERROR(core_->CallStorage(call_, "Neighbors", [&](grpc::ClientContext* c) {
     return core_->storage()->Neighbors(c, req, &resp);
@@ -87,10 +91,13 @@ absl::StatusOr<std::vector<Neighbor>> StorageGraphSource::Neighbors(
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::NeighborsBatch(
-    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit) {
+    absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+    EdgeDirection direction) {
   std::vector<sv1::NeighborsRequest> requests;
   requests.reserve(ids.size());
-  for (const std::string& id : ids) requests.push_back(NeighborsRequestFor(namespace_, id, types, limit));
+  for (const std::string& id : ids) {
+    requests.push_back(NeighborsRequestFor(namespace_, id, types, limit, direction));
+  }
   std::vector<sv1::NeighborsResponse> responses;
   std::vector<absl::Status> statuses = core_->CallStorageConcurrently(
       call_, "Neighbors", requests, &responses,

@@ -26,10 +26,10 @@ class StorageGraphSource final : public GraphSource {
   absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) override;
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
-                                                  uint32_t limit) override;
+                                                  uint32_t limit, EdgeDirection direction) override;
   absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
-      absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
-      uint32_t limit) override;
+      absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
+      EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
  private:
@@ -45,7 +45,7 @@ storage::v1::SearchRequest SeedSearchRequest(const std::string& ns, const SeedQu
 std::vector<SearchHit> SeedHits(const storage::v1::SearchResponse& response);
 storage::v1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
                                                   absl::Span<const AssociationType> types,
-                                                  uint32_t limit);
+                                                  uint32_t limit, EdgeDirection direction);
 std::vector<Neighbor> NeighborsFromProto(const storage::v1::NeighborsResponse& response);
 
 }  // namespace engram::hybrid
