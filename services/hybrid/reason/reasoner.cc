@@ -57,6 +57,14 @@ std::string Display(std::string_view text) {
   return absl::StrCat(AbslView(text.substr(0, cut)), "...");
 }
 
+// A concept's first name, for a sentence: its content before the first ':' and ',' ("dog" for
+// "dog, domestic dog: a member of the genus Canis"); all of it, shortened, when that is empty.
+std::string FirstName(std::string_view content) {
+  std::string_view name = content.substr(0, content.find_first_of(":,"));
+  while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+  return Display(name.empty() ? content : name);
+}
+
 std::string Fixed2(double x) { return absl::StrFormat("%.2f", x); }
 
 bool Contains(absl::Span<const AssociationType> types, AssociationType t) {
@@ -573,9 +581,10 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   const std::string not_confident = options.yes_no ? "No confident yes" : "Not confident";
   if (yes) {
     const std::string& subject = paths[winner.independent.front()].ids.front();
-    text = absl::StrCat("Yes: \"", Display(display_of(subject)), "\" is a kind of ", name,
-                        " (confidence ", Fixed2(breakdown.final_confidence), " >= ",
-                        Fixed2(options.min_confidence), ").");
+    text = absl::StrCat("Yes: \"", FirstName(display_of(subject)), "\" is a kind of \"",
+                        FirstName(display_of(winner.candidate.node.id)), "\" (confidence ",
+                        Fixed2(breakdown.final_confidence), " >= ", Fixed2(options.min_confidence),
+                        "): ", name, ".");
   } else if (result.confident) {
     text = absl::StrCat("Answer: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
                         " >= ", Fixed2(options.min_confidence), ").");
