@@ -87,6 +87,9 @@ ABSL_FLAG(std::string, variants, "relation,relation+vector,default",
           "asks for, as engram-hybrid does), focus (embed the question's focus), vector (seed by "
           "the vector alone, no word match).");
 ABSL_FLAG(int, show_wrong, 0, "Print this many confidently wrong answers per variant.");
+ABSL_FLAG(std::string, outcomes, "",
+          "Write every question's outcome to this file (set, variant, right, confident, final, "
+          "question, answer), one per line, to diff two builds' answers.");
 ABSL_FLAG(int, show_seed_misses, 0,
           "Print this many questions per variant whose top seed is not a sense of the word.");
 ABSL_FLAG(std::string, explain, "", "Ask only this question and print seeds, candidates and paths.");
@@ -628,6 +631,8 @@ int Run() {
   constexpr double kGateThresholds[] = {0.3, 0.4, 0.5, 0.6, 0.7, 0.8};
   constexpr double kBuckets[] = {0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01};
   std::vector<std::string> gates, curves, fetches;
+  std::ofstream outcomes_file;
+  if (!absl::GetFlag(FLAGS_outcomes).empty()) outcomes_file.open(absl::GetFlag(FLAGS_outcomes));
   for (const QuestionSet& set : sets) {
     if (set.questions.empty()) continue;
     for (const std::string& name : names) {
@@ -672,6 +677,12 @@ int Run() {
                              r->candidates[0].confidence.final_confidence >=
                                  r->candidates[1].confidence.final_confidence + variant->config.min_margin;
         outcomes.push_back({final_confidence, guess_right, decided});
+        if (outcomes_file.is_open()) {
+          outcomes_file << set.name << '\t' << name << '\t' << (is_right ? "right" : "wrong") << '\t'
+                        << (r->confident ? "confident" : "-") << '\t'
+                        << absl::StrFormat("%.3f", final_confidence) << '\t' << q.text << '\t'
+                        << (r->best_guess ? r->best_guess->content.substr(0, 60) : "-") << '\n';
+        }
         right += is_right;
         confident += r->confident;
         (is_right ? sum_right : sum_wrong) += final_confidence;
