@@ -70,7 +70,8 @@ ABSL_FLAG(int, dim, 384, "Dimension of the hashing embedder (a namespace's dimen
 ABSL_FLAG(std::string, embedder, "hashing", "hashing or use-lite (the sentence encoder).");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
 ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
-ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop,is-x-a-y,is-x-a-y-not", "Question sets to ask.");
+ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop,is-x-a-y,is-x-a-y-not",
+          "Question sets to ask.");
 ABSL_FLAG(bool, verbs, true,
           "Load the verb synsets too (`engramctl import wordnet --verbs`): the cause questions "
           "need them.");
@@ -165,8 +166,8 @@ struct Variant {
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
 // (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), margin=X
-// (min_margin), neighbors=N (neighbor_limit), relation (follow the asked relation), focus (embed the question's focus), vector
-// (seed by the vector alone), e.g. "relation+k=3+weight=0.25".
+// (min_margin), neighbors=N (neighbor_limit), relation (follow the asked relation), focus (embed
+// the question's focus), vector (seed by the vector alone), e.g. "relation+k=3+weight=0.25".
 absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   Variant v{name, {}, {}};
   v.options.k = k;
@@ -273,6 +274,10 @@ std::vector<YesNoPair> YesNoPairs(
     return out;
   };
   auto hypernyms = [&](const cli::WordNetSynset& s) { return linked(s, "@"); };
+  auto first_hypernym = [&](const cli::WordNetSynset& s) -> const cli::WordNetSynset* {
+    const std::vector<const cli::WordNetSynset*> up = hypernyms(s);
+    return up.empty() ? nullptr : up.front();
+  };
   std::map<std::string, std::vector<const cli::WordNetSynset*>> senses_of;  // lowercased lemma
   for (const cli::WordNetSynset& s : synsets) {
     if (s.ss_type != 'n') continue;
@@ -286,22 +291,18 @@ std::vector<YesNoPair> YesNoPairs(
   for (const cli::WordNetSynset& s : synsets) {
     if (s.ss_type != 'n' || !one_word(s)) continue;
     const cli::WordNetSynset* up = &s;
-    const cli::WordNetSynset* parent = nullptr;  // up's first hypernym
-    for (uint32_t hop = 0; up != nullptr && hop < 1 + s.offset % 3 + 1; ++hop) {
-      const std::vector<const cli::WordNetSynset*> next = hypernyms(*up);
-      (hop < 1 + s.offset % 3 ? up : parent) = next.empty() ? nullptr : next.front();
-      if (parent != nullptr) break;
-    }
+    for (uint32_t hop = 0; up != nullptr && hop < 1 + s.offset % 3; ++hop) up = first_hypernym(*up);
     if (up == nullptr || !one_word(*up) || absl::EqualsIgnoreCase(up->lemmas[0], s.lemmas[0])) continue;
+    const cli::WordNetSynset* parent = first_hypernym(*up);
     YesNoPair pair{cli::SynsetId(s.ss_type, s.offset), s.lemmas[0], up->lemmas[0]};
     for (const cli::WordNetSynset* sense : senses_of[absl::AsciiStrToLower(pair.word)]) {
       pair.senses.insert(cli::SynsetId(sense->ss_type, sense->offset));
-      std::vector<const cli::WordNetSynset*> todo = hypernyms(*sense);
-      while (!todo.empty()) {
-        const cli::WordNetSynset* h = todo.back();
-        todo.pop_back();
+      std::vector<const cli::WordNetSynset*> unvisited = hypernyms(*sense);  // depth first
+      while (!unvisited.empty()) {
+        const cli::WordNetSynset* h = unvisited.back();
+        unvisited.pop_back();
         if (!pair.above.insert(cli::SynsetId(h->ss_type, h->offset)).second) continue;
-        for (const cli::WordNetSynset* more : hypernyms(*h)) todo.push_back(more);
+        for (const cli::WordNetSynset* more : hypernyms(*h)) unvisited.push_back(more);
       }
     }
     for (const cli::WordNetSynset* sense : senses_of[absl::AsciiStrToLower(pair.hypernym)]) {
@@ -490,9 +491,9 @@ int Run() {
     bool sense_is_right = false;        // a sense of the word answers too
     std::string prefix, suffix;         // around the word ("What is a " is "What is an " before a vowel)
     std::vector<Question> questions;
-    // "Is a <word> a <other>?": 1, <other> names a hypernym 1-3 hops above the word's synset;
-    // 2, <other> names a sibling of that hypernym, above no sense of the word (right: no
-    // confident answer).
+    // "Is a <word> a <other>?" (YesNoPairs; pos, pointers, prefix and suffix unused): 1, <other>
+    // names a hypernym 1-3 hops above the word's synset; 2, <other> names a sibling of that
+    // hypernym, above no sense of the word (right: no confident answer).
     int yes_no = 0;
   };
   std::vector<QuestionSet> sets = {
@@ -500,8 +501,8 @@ int Run() {
       {"part-of", 'n', {"#p", "#m", "#s"}, false, "What is a ", " part of?", {}},
       {"cause", 'v', {">"}, false, "What does ", " cause?", {}},
       {"two-hop", 'n', {"@", "@i", "#p", "#m", "#s"}, false, "How is a ", " related to ", {}},
-      {"is-x-a-y", 'n', {"@", "@i"}, false, "Is a ", "?", {}, 1},
-      {"is-x-a-y-not", 'n', {"@", "@i"}, false, "Is a ", "?", {}, 2}};
+      {"is-x-a-y", 'n', {}, false, "", "", {}, 1},
+      {"is-x-a-y-not", 'n', {}, false, "", "", {}, 2}};
   std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*> by_offset;
   for (const cli::WordNetSynset& s : *synsets) by_offset[{s.ss_type, s.offset}] = &s;
   const size_t want_per_set = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions)));
@@ -606,9 +607,8 @@ int Run() {
         if (std::none_of(s.pointers.begin(), s.pointers.end(), answers)) continue;
         q.right = right_for_lemma[absl::AsciiStrToLower(lemma)];
       }
-      const bool vowel = std::string("aeiouAEIOU").find(lemma[0]) != std::string::npos;
       std::string prefix = set.prefix;
-      if (vowel && absl::EndsWith(prefix, " a ")) prefix.insert(prefix.size() - 1, "n");
+      if (absl::EndsWith(prefix, " a ")) prefix.replace(prefix.size() - 2, 1, Article(lemma));
       q.text = absl::StrCat(prefix, lemma, set.suffix, other, two_hop ? "?" : "");
       eligible.push_back(std::move(q));
     }

@@ -63,9 +63,8 @@ absl::StatusOr<std::vector<Neighbor>> InMemoryGraph::Neighbors(
   std::vector<Neighbor> out;
   for (const Edge& e : edges_) {
     if (e.source != id && e.target != id) continue;
-    if (direction == EdgeDirection::kOut ? e.source != id
-        : direction == EdgeDirection::kIn ? e.target != id
-                                          : false) {
+    if ((direction == EdgeDirection::kOut && e.source != id) ||
+        (direction == EdgeDirection::kIn && e.target != id)) {
       continue;
     }
     if (!types.empty() && std::find(types.begin(), types.end(), e.type) == types.end()) continue;

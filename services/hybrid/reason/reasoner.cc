@@ -71,6 +71,18 @@ bool Contains(absl::Span<const AssociationType> types, AssociationType t) {
   return std::find(types.begin(), types.end(), t) != types.end();
 }
 
+// graph.NeighborsBatch, checked to answer one list per id.
+absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborLists(
+    GraphSource& graph, absl::Span<const std::string> ids, absl::Span<const AssociationType> types,
+    uint32_t limit, EdgeDirection direction) {
+  absl::StatusOr<std::vector<std::vector<Neighbor>>> lists =
+      graph.NeighborsBatch(ids, types, limit, direction);
+  if (lists.ok() && lists->size() != ids.size()) {
+    return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
+  }
+  return lists;
+}
+
 // A concept whose neighbor list came back cut at the limit is a hub (WordNet's "bird genus" has
 // hundreds of hyponyms, all of confidence 1), and the cut may have lost its few outgoing
 // associations -- its own hypernym or whole, the hop a chain upwards needs -- among its many
@@ -97,11 +109,8 @@ absl::Status AddCutHubEdges(GraphSource& graph, const ReasonOptions& options,
   if (cut.empty()) return absl::OkStatus();
   stats->hubs_refetched += static_cast<uint32_t>(cut.size());
   absl::StatusOr<std::vector<std::vector<Neighbor>>> along =
-      graph.NeighborsBatch(cut, types, limit, direction);
+      NeighborLists(graph, cut, types, limit, direction);
   if (!along.ok()) return std::move(along).status();
-  if (along->size() != cut.size()) {
-    return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
-  }
   for (size_t j = 0; j < cut.size(); ++j) {
     std::vector<Neighbor>& list = (*lists)[cut_index[j]];
     const size_t had = list.size();
@@ -304,12 +313,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     }
     if (!fetch.empty()) {
       if (absl::Status s = check_cancelled(); !s.ok()) return s;
-      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched = graph.NeighborsBatch(
-          fetch, options.types, config_.neighbor_limit, EdgeDirection::kBoth);
+      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched = NeighborLists(
+          graph, fetch, options.types, config_.neighbor_limit, EdgeDirection::kBoth);
       if (!fetched.ok()) return std::move(fetched).status();
-      if (fetched->size() != fetch.size()) {
-        return absl::InternalError("GraphSource::NeighborsBatch returned a wrong number of lists");
-      }
       if (absl::Status s = AddCutHubEdges(graph, options, fetch, config_.neighbor_limit, &*fetched,
                                          &result.stats);
           !s.ok()) {
