@@ -4,8 +4,8 @@
 # wordnet` loads it: each question of QUESTIONS (one per line; a default mix of is-a, part-of,
 # between and yes/no questions) asked RUNS times (default 5) over REST, one at a time. Prints each
 # question's median latency and answer, then the median and p90 over all calls. Run it with two
-# build directories, one after the other, to compare builds:
-#   bench/reason_latency_bench.sh [BUILD_DIR]
+# build directories, one after the other, to compare builds, or one build with two HYBRID_FLAGS:
+#   [HYBRID_FLAGS=...] bench/reason_latency_bench.sh [BUILD_DIR]
 set -euo pipefail
 BUILD_DIR="${1:-build}"
 RUNS="${RUNS:-5}"
@@ -20,6 +20,8 @@ How is a dog related to mammal?
 How is an Agelaius related to genus?
 How is a Lagomorpha related to order?
 How is an oak related to plant?
+How is a cab related to vehicle?
+How is a seat related to entity?
 Is a dog a mammal?
 Is a dog a feline?
 Is a whale a fish?

@@ -20,7 +20,9 @@
 // <other>?" (<other> two hypernym/holonym hops away; right: a sense of <other> within two hops);
 // is-x-a-y "Is a <lemma> a <hypernym>?" (the first lemma of the synset 1-3 hypernym hops up; right:
 // a sense of it above a sense of the word) and is-x-a-y-not, the near miss "Is a dog a feline?" (a
-// sibling of that hypernym, above no sense of the word; right: no confident answer).
+// sibling of that hypernym, above no sense of the word; right: no confident answer); far "How is
+// a <lemma> related to <hypernym>?" (the hypernym 3-4 hops up, nothing to follow but the graph;
+// right: a sense of it above a sense of the word).
 // Reported per set and variant of the reasoner's configuration: right answers, confident answers,
 // confident and wrong (the failure a user trusts), the mean confidence of right and of wrong
 // answers, the top seed, what raising minConfidence (the quality gate) would keep and how precise
@@ -70,7 +72,7 @@ ABSL_FLAG(int, dim, 384, "Dimension of the hashing embedder (a namespace's dimen
 ABSL_FLAG(std::string, embedder, "hashing", "hashing or use-lite (the sentence encoder).");
 ABSL_FLAG(std::string, model_dir, "build/models", "Where use-lite/ is (the build installs it).");
 ABSL_FLAG(int, threads, 2, "Threads embedding the concepts.");
-ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop,is-x-a-y,is-x-a-y-not",
+ABSL_FLAG(std::string, sets, "is-a,part-of,cause,two-hop,is-x-a-y,is-x-a-y-not,far",
           "Question sets to ask.");
 ABSL_FLAG(bool, verbs, true,
           "Load the verb synsets too (`engramctl import wordnet --verbs`): the cause questions "
@@ -128,6 +130,18 @@ class EngineGraph final : public hybrid::GraphSource {
         engine_->Neighbors(hybrid::NeighborsRequestFor(ns_, id, types, limit, direction));
     if (!resp.ok()) return resp.status();
     return hybrid::NeighborsFromProto(*resp);
+  }
+  absl::StatusOr<std::vector<std::optional<hybrid::FoundPath>>> PathsBetween(
+      absl::Span<const hybrid::PathEnds> pairs, absl::Span<const AssociationType> types,
+      uint32_t max_depth, hybrid::EdgeDirection direction) override {
+    std::vector<std::optional<hybrid::FoundPath>> out;
+    for (const hybrid::PathEnds& ends : pairs) {
+      absl::StatusOr<sv1::FindPathsResponse> resp =
+          engine_->FindPaths(hybrid::PathRequestFor(ns_, ends, types, max_depth, direction));
+      if (!resp.ok() && !absl::IsNotFound(resp.status())) return resp.status();
+      out.push_back(resp.ok() ? hybrid::PathFromProto(*resp) : std::nullopt);
+    }
+    return out;
   }
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override {
     sv1::GetConceptsRequest req;
@@ -247,8 +261,9 @@ std::string Article(const std::string& word) {
 }
 
 // A noun and a hypernym of it for "Is a <word> a <hypernym>?": the first lemma of a synset (one
-// word) and of the synset 1-3 hops above it along the first hypernym pointers (one word, another
-// word), with what answers: the senses of the hypernym word above some sense of the word.
+// word) and of the synset min_hops + (offset mod hop_spread) hops above it along the first
+// hypernym pointers (one word, another word), with what answers: the senses of the hypernym word
+// above some sense of the word.
 struct YesNoPair {
   std::string about;  // the synset
   std::string word, hypernym;
@@ -263,7 +278,8 @@ struct YesNoPair {
 
 std::vector<YesNoPair> YesNoPairs(
     const std::vector<cli::WordNetSynset>& synsets,
-    const std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*>& by_offset) {
+    const std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*>& by_offset,
+    uint32_t min_hops, uint32_t hop_spread) {
   auto linked = [&](const cli::WordNetSynset& s, absl::string_view symbol) {
     std::vector<const cli::WordNetSynset*> out;
     for (const cli::WordNetPointer& p : s.pointers) {
@@ -291,7 +307,7 @@ std::vector<YesNoPair> YesNoPairs(
   for (const cli::WordNetSynset& s : synsets) {
     if (s.ss_type != 'n' || !one_word(s)) continue;
     const cli::WordNetSynset* up = &s;
-    for (uint32_t hop = 0; up != nullptr && hop < 1 + s.offset % 3; ++hop) up = first_hypernym(*up);
+    for (uint32_t hop = 0; up != nullptr && hop < min_hops + s.offset % hop_spread; ++hop) up = first_hypernym(*up);
     if (up == nullptr || !one_word(*up) || absl::EqualsIgnoreCase(up->lemmas[0], s.lemmas[0])) continue;
     const cli::WordNetSynset* parent = first_hypernym(*up);
     YesNoPair pair{cli::SynsetId(s.ss_type, s.offset), s.lemmas[0], up->lemmas[0]};
@@ -493,7 +509,8 @@ int Run() {
     std::vector<Question> questions;
     // "Is a <word> a <other>?" (YesNoPairs; pos, pointers, prefix and suffix unused): 1, <other>
     // names a hypernym 1-3 hops above the word's synset; 2, <other> names a sibling of that
-    // hypernym, above no sense of the word (right: no confident answer).
+    // hypernym, above no sense of the word (right: no confident answer); 3, "How is a <word>
+    // related to <other>?", <other> naming a hypernym 3-4 hops above (no relation to follow).
     int yes_no = 0;
   };
   std::vector<QuestionSet> sets = {
@@ -502,11 +519,13 @@ int Run() {
       {"cause", 'v', {">"}, false, "What does ", " cause?", {}},
       {"two-hop", 'n', {"@", "@i", "#p", "#m", "#s"}, false, "How is a ", " related to ", {}},
       {"is-x-a-y", 'n', {}, false, "", "", {}, 1},
-      {"is-x-a-y-not", 'n', {}, false, "", "", {}, 2}};
+      {"is-x-a-y-not", 'n', {}, false, "", "", {}, 2},
+      {"far", 'n', {}, false, "", "", {}, 3}};
   std::map<std::pair<char, uint32_t>, const cli::WordNetSynset*> by_offset;
   for (const cli::WordNetSynset& s : *synsets) by_offset[{s.ss_type, s.offset}] = &s;
   const size_t want_per_set = static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_questions)));
-  const std::vector<YesNoPair> yes_no_pairs = YesNoPairs(*synsets, by_offset);
+  const std::vector<YesNoPair> yes_no_pairs = YesNoPairs(*synsets, by_offset, 1, 3);
+  const std::vector<YesNoPair> far_pairs = YesNoPairs(*synsets, by_offset, 3, 2);
   size_t question_count = 0;
   for (QuestionSet& set : sets) {
     if (set.pos == 'v' && !absl::GetFlag(FLAGS_verbs)) continue;
@@ -514,8 +533,8 @@ int Run() {
     if (std::find(wanted.begin(), wanted.end(), set.name) == wanted.end()) continue;
     if (set.yes_no != 0) {
       std::vector<const YesNoPair*> eligible;
-      for (const YesNoPair& pair : yes_no_pairs) {
-        if (set.yes_no == 1 || !pair.sibling.empty()) eligible.push_back(&pair);
+      for (const YesNoPair& pair : set.yes_no == 3 ? far_pairs : yes_no_pairs) {
+        if (set.yes_no != 2 || !pair.sibling.empty()) eligible.push_back(&pair);
       }
       const size_t n = eligible.size();
       const size_t want = std::min(want_per_set, n);
@@ -525,10 +544,12 @@ int Run() {
         q.about = pair.about;
         q.senses = pair.senses;
         q.any_senses = pair.senses;
-        const std::string& other = set.yes_no == 1 ? pair.hypernym : pair.sibling;
-        if (set.yes_no == 1) q.right = pair.right;
+        const std::string& other = set.yes_no == 2 ? pair.sibling : pair.hypernym;
+        if (set.yes_no != 2) q.right = pair.right;
         q.expect_no = set.yes_no == 2;
-        q.text = absl::StrCat("Is ", Article(pair.word), " ", pair.word, " ", Article(other), " ", other, "?");
+        q.text = set.yes_no == 3
+                     ? absl::StrCat("How is ", Article(pair.word), " ", pair.word, " related to ", other, "?")
+                     : absl::StrCat("Is ", Article(pair.word), " ", pair.word, " ", Article(other), " ", other, "?");
         set.questions.push_back(std::move(q));
       }
       std::printf("%s: %zu questions of %zu eligible\n", set.name.c_str(), want, n);
@@ -650,7 +671,7 @@ int Run() {
       };
       std::vector<Outcome> outcomes;
       double sum_right = 0, sum_wrong = 0;
-      uint64_t expanded = 0, refetched = 0;
+      uint64_t expanded = 0, refetched = 0, bridge_pairs = 0, bridged = 0;
       for (const Question& q : set.questions) {
         absl::StatusOr<hybrid::ReasonResult> r = Ask(*variant, reasoner, q.text, **embedder, graph);
         if (!r.ok()) {
@@ -659,6 +680,8 @@ int Run() {
         }
         expanded += r->stats.nodes_expanded;
         refetched += r->stats.hubs_refetched;
+        bridge_pairs += r->stats.bridge_pairs;
+        bridged += r->stats.paths_bridged;
         const bool guess_right = r->best_guess && q.right.contains(r->best_guess->id);
         const bool is_right = q.expect_no ? !r->confident : guess_right;
         seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
@@ -700,8 +723,8 @@ int Run() {
                   name.c_str(), 100 * right / n, 100 * confident / n, 100 * confident_wrong / n,
                   right ? sum_right / right : 0.0, right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0,
                   100 * seed_right / n, 100 * seed_sense / n, 100 * seed_any_sense / n);
-      fetches.push_back(absl::StrFormat("| %s | %s | %.1f | %.2f |", set.name, name, expanded / n,
-                                        refetched / n));
+      fetches.push_back(absl::StrFormat("| %s | %s | %.1f | %.2f | %.2f | %.2f |", set.name, name,
+                                        expanded / n, refetched / n, bridge_pairs / n, bridged / n));
       gates.push_back(absl::StrFormat("| %s | %s |", set.name, name));
       for (double t : kGateThresholds) {
         int kept = 0, kept_right = 0;
@@ -731,9 +754,10 @@ int Run() {
       }
     }
   }
-  std::printf("\nNeighbor lists fetched per question (each one Storage.Neighbors call in "
-              "engram-hybrid)\n\n| set | variant | concepts expanded | hubs fetched again "
-              "(outgoing) |\n|---|---|---:|---:|\n");
+  std::printf("\nGraph reads per question (in engram-hybrid each neighbor list is one "
+              "Storage.Neighbors call, each path pair one Storage.FindPaths)\n\n| set | variant | "
+              "concepts expanded | hubs fetched again (outgoing) | path pairs (seed, named Y) | "
+              "paths found from both ends, new |\n|---|---|---:|---:|---:|---:|\n");
   for (const std::string& line : fetches) std::printf("%s\n", line.c_str());
   std::printf("\nminConfidence as a gate (with the margin rule): answers kept / of those right "
               "(confident and wrong, of all questions)\n\n| set | variant |");

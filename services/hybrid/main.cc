@@ -33,6 +33,11 @@ ABSL_FLAG(double, reason_min_margin, 0.08,
           "A Reason answer is confident only when its final confidence beats the runner-up's by "
           "this much, 0..1 (docs/hybrid.md).");
 
+ABSL_FLAG(uint32_t, reason_bridge_pairs, 32,
+          "Per \"How is X related to Y?\" question, the most (sense of X, concept named Y) pairs "
+          "whose fewest-hops path is looked up with Storage.FindPaths, for a Y beyond the "
+          "expansion's budget; 0: none (docs/hybrid.md).");
+
 ABSL_FLAG(bool, reason_keyword_seeds, true,
           "Seed Reason from the question's words (BM25) as well as its vector; false: the vector "
           "alone (docs/hybrid.md).");
@@ -63,6 +68,7 @@ int main(int argc, char** argv) {
         config.core.reasoner.consensus_weight =
             static_cast<float>(absl::GetFlag(FLAGS_reason_consensus_weight));
         config.core.reasoner.min_margin = static_cast<float>(absl::GetFlag(FLAGS_reason_min_margin));
+        config.core.reasoner.max_bridge_pairs = absl::GetFlag(FLAGS_reason_bridge_pairs);
         config.core.keyword_seeds = absl::GetFlag(FLAGS_reason_keyword_seeds);
         if (absl::Status s = config.Validate(); !s.ok()) return s;
         return std::make_unique<engram::hybrid::HybridServer>(std::move(config));

@@ -4,7 +4,7 @@
 #   suite_keys "$ADMIN_KEY"         # WORK/keys.json with one admin key
 #   suite_start_core "$BUILD"       # storage, hybrid, api; sets SG SH HG HH AG AH (ports)
 # Ports default to free ones; set SG SH HG HH AG AH before suite_start_core to fix them.
-# API_FLAGS: extra engram-api flags; API_CACERT: engram-api serves HTTPS (its --tls_cert in
+# API_FLAGS, HYBRID_FLAGS: extra engram-api, engram-hybrid flags; API_CACERT: engram-api serves HTTPS (its --tls_cert in
 # API_FLAGS), verified against this CA. KEEP_WORK=1 keeps WORK. Every started pid goes in `pids`.
 # shellcheck shell=bash
 
@@ -78,8 +78,9 @@ suite_start_storage() {  # build_dir
 }
 
 suite_start_hybrid() {  # build_dir
+  # shellcheck disable=SC2086  # HYBRID_FLAGS is a list of flags
   "$1/services/hybrid/engram-hybrid" --storage_addr="127.0.0.1:$SG" --listen_address=127.0.0.1 \
-    --grpc_port="${HG:-0}" --http_port="${HH:-0}" >>"$WORK/hybrid.log" 2>&1 &
+    --grpc_port="${HG:-0}" --http_port="${HH:-0}" ${HYBRID_FLAGS:-} >>"$WORK/hybrid.log" 2>&1 &
   pids+=($!)
   await_ports "$WORK/hybrid.log" HG HH
   wait_ready hybrid "$HH"

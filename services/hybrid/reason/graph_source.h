@@ -4,6 +4,7 @@
 //   Search          -> Storage.Search           (one call; HYBRID with a vector and words)
 //   NeighborsBatch  -> Storage.Neighbors        (one call per id, issued concurrently)
 //   Get             -> Storage.GetConcepts      (one call for all ids)
+//   PathsBetween    -> Storage.FindPaths        (SHORTEST, one call per pair, issued concurrently)
 // It is created per request, bound to one namespace and to the request's deadline and
 // correlation id, which it puts on every storage call. InMemoryGraph (in_memory_graph.h) is the
 // implementation for tests and benchmarks.
@@ -73,6 +74,21 @@ struct Edge {
 // or both.
 enum class EdgeDirection { kBoth, kOut, kIn };
 
+// A path between two concepts: ids.front() is where it starts, hops[i] joins ids[i] and
+// ids[i + 1] (as stored, so it may be followed target -> source).
+struct FoundPath {
+  std::vector<std::string> ids;
+  std::vector<Edge> hops;
+
+  friend bool operator==(const FoundPath&, const FoundPath&) = default;
+};
+
+// A path wanted from `source` to `target`.
+struct PathEnds {
+  std::string source;
+  std::string target;
+};
+
 // One association touching a concept, with the concept at its other end.
 struct Neighbor {
   ConceptLite node;  // the other endpoint
@@ -101,6 +117,16 @@ class GraphSource {
   virtual absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
       absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
       EdgeDirection direction);
+
+  // For each pair, the path from its source to its target of the fewest hops within
+  // `max_depth`, the most confident of those (the product of its hops' confidences): result[i]
+  // belongs to pairs[i] and is empty where there is no such path, where a concept is missing, or
+  // where the source's search budget ran out first. Hops follow `types` (empty: every type), in
+  // `direction` from the source (kOut: source -> target of each association). The search works
+  // from both ends, so it costs little even when the two are far apart in a large graph.
+  virtual absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
+      uint32_t max_depth, EdgeDirection direction) = 0;
 
   // The concepts that exist among `ids`, in request order (missing ones omitted).
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -87,6 +88,63 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> InMemoryGraph::NeighborsBatch
     EdgeDirection direction) {
   ++batch_calls_;
   return GraphSource::NeighborsBatch(ids, types, limit, direction);
+}
+
+absl::StatusOr<std::vector<std::optional<FoundPath>>> InMemoryGraph::PathsBetween(
+    absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+    EdgeDirection direction) {
+  std::vector<std::optional<FoundPath>> out;
+  for (const PathEnds& ends : pairs) {
+    ++path_pairs_;
+    out.emplace_back();
+    if (!concepts_.contains(ends.source) || !concepts_.contains(ends.target)) continue;
+    // Level by level; a concept keeps the most confident way in at its first level (every
+    // fewest-hops path reaches each of its concepts at that concept's first level).
+    struct Label {
+      uint32_t level;
+      double confidence;
+      std::string parent;
+      const Edge* via;
+    };
+    std::map<std::string, Label> labels = {{ends.source, {0, 1.0, "", nullptr}}};
+    std::vector<std::string> frontier = {ends.source};
+    for (uint32_t level = 1; level <= max_depth && !frontier.empty() &&
+                             !labels.contains(ends.target);
+         ++level) {
+      std::vector<std::string> next;
+      for (const std::string& from : frontier) {
+        const double base = labels.at(from).confidence;
+        for (const Edge& e : edges_) {
+          if (!types.empty() && std::find(types.begin(), types.end(), e.type) == types.end()) {
+            continue;
+          }
+          const bool out_of = e.source == from && direction != EdgeDirection::kIn;
+          const bool into = e.target == from && direction != EdgeDirection::kOut;
+          if (!out_of && !into) continue;
+          const std::string& to = out_of ? e.target : e.source;
+          const double confidence = base * e.confidence;
+          auto [it, inserted] = labels.try_emplace(to, Label{level, confidence, from, &e});
+          if (inserted) {
+            next.push_back(to);
+          } else if (it->second.level == level && confidence > it->second.confidence) {
+            it->second = Label{level, confidence, from, &e};
+          }
+        }
+      }
+      frontier = std::move(next);
+    }
+    if (!labels.contains(ends.target) || ends.source == ends.target) continue;
+    FoundPath path;
+    for (std::string at = ends.target; at != ends.source; at = labels.at(at).parent) {
+      path.ids.push_back(at);
+      path.hops.push_back(*labels.at(at).via);
+    }
+    path.ids.push_back(ends.source);
+    std::reverse(path.ids.begin(), path.ids.end());
+    std::reverse(path.hops.begin(), path.hops.end());
+    out.back() = std::move(path);
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<ConceptLite>> InMemoryGraph::Get(absl::Span<const std::string> ids) {

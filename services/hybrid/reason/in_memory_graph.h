@@ -41,6 +41,10 @@ class InMemoryGraph : public GraphSource {
   absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
       absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
       EdgeDirection direction) override;
+  // A breadth-first search from the source (a test graph is small).
+  absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
+      uint32_t max_depth, EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
   // Test hooks.
@@ -56,6 +60,7 @@ class InMemoryGraph : public GraphSource {
   int neighbors_calls() const { return neighbors_calls_; }  // ids looked up
   int batch_calls() const { return batch_calls_; }
   int get_calls() const { return get_calls_; }
+  int path_pairs() const { return path_pairs_; }  // PathsBetween pairs asked
 
  private:
   struct Node {
@@ -73,6 +78,7 @@ class InMemoryGraph : public GraphSource {
   int neighbors_calls_ = 0;
   int batch_calls_ = 0;
   int get_calls_ = 0;
+  int path_pairs_ = 0;
 };
 
 }  // namespace engram::hybrid

@@ -89,16 +89,26 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborLists(
 // incoming ones. For those concepts the outgoing associations are fetched on their own (along the
 // asked relation when the question names one: its type, its direction), up to the same limit,
 // and added to the list once each.
+// Which associations to follow on a targeted fetch: along the asked relation (its type, in its
+// direction) when the question names one the request's types allow; the request's types in
+// `otherwise` direction when not.
+struct Along {
+  std::vector<AssociationType> types;
+  EdgeDirection direction;
+};
+Along AlongAsked(const ReasonOptions& options, EdgeDirection otherwise) {
+  if (options.relation.has_value() &&
+      (options.types.empty() || Contains(options.types, options.relation->type))) {
+    return {{options.relation->type},
+            options.relation->outward ? EdgeDirection::kOut : EdgeDirection::kIn};
+  }
+  return {options.types, otherwise};
+}
+
 absl::Status AddCutHubEdges(GraphSource& graph, const ReasonOptions& options,
                             absl::Span<const std::string> fetched_ids, uint32_t limit,
                             std::vector<std::vector<Neighbor>>* lists, ReasonStats* stats) {
-  std::vector<AssociationType> types = options.types;
-  EdgeDirection direction = EdgeDirection::kOut;
-  if (options.relation.has_value() &&
-      (options.types.empty() || Contains(options.types, options.relation->type))) {
-    types = {options.relation->type};
-    direction = options.relation->outward ? EdgeDirection::kOut : EdgeDirection::kIn;
-  }
+  const Along along_asked = AlongAsked(options, EdgeDirection::kOut);
   std::vector<std::string> cut;
   std::vector<size_t> cut_index;
   for (size_t i = 0; i < lists->size(); ++i) {
@@ -109,7 +119,7 @@ absl::Status AddCutHubEdges(GraphSource& graph, const ReasonOptions& options,
   if (cut.empty()) return absl::OkStatus();
   stats->hubs_refetched += static_cast<uint32_t>(cut.size());
   absl::StatusOr<std::vector<std::vector<Neighbor>>> along =
-      NeighborLists(graph, cut, types, limit, direction);
+      NeighborLists(graph, cut, along_asked.types, limit, along_asked.direction);
   if (!along.ok()) return std::move(along).status();
   for (size_t j = 0; j < cut.size(); ++j) {
     std::vector<Neighbor>& list = (*lists)[cut_index[j]];
@@ -122,6 +132,24 @@ absl::Status AddCutHubEdges(GraphSource& graph, const ReasonOptions& options,
     }
   }
   return absl::OkStatus();
+}
+
+// Whether `path` is a simple path from ends.source to ends.target whose every hop joins the
+// concepts beside it (a GraphSource's answer is checked before it is trusted).
+bool JoinsInOrder(const FoundPath& path, const PathEnds& ends) {
+  if (path.hops.empty() || path.ids.size() != path.hops.size() + 1 ||
+      path.ids.front() != ends.source || path.ids.back() != ends.target) {
+    return false;
+  }
+  const absl::flat_hash_set<std::string> distinct(path.ids.begin(), path.ids.end());
+  if (distinct.size() != path.ids.size()) return false;
+  for (size_t i = 0; i < path.hops.size(); ++i) {
+    const Edge& e = path.hops[i];
+    const bool joins = (e.source == path.ids[i] && e.target == path.ids[i + 1]) ||
+                       (e.target == path.ids[i] && e.source == path.ids[i + 1]);
+    if (!joins) return false;
+  }
+  return true;
 }
 
 // Lower case, single spaces, no leading article, no surrounding spaces or trailing punctuation.
@@ -286,6 +314,43 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   absl::flat_hash_map<std::string, std::vector<size_t>> supporting;  // end id -> paths
   bool stop = false;
   uint32_t streamed = 0;  // OnPath calls
+  // What a hop from `from` along `e` multiplies a path's confidence by: the association's
+  // confidence, the decay, and off_relation_factor when the question asks for another relation.
+  const auto hop_factor = [&](const Edge& e, const std::string& from) {
+    double fit = 1.0;
+    if (options.relation.has_value()) {
+      const bool along = e.type == options.relation->type &&
+                         (options.relation->outward ? e.source == from : e.target == from);
+      if (!along) fit = Clamp01(config_.off_relation_factor);
+    }
+    return Clamp01(e.confidence) * decay * fit;
+  };
+  // Records a path to a concept other than its seed; the first path to each concept other than
+  // the top seed is streamed. Returns its index in `paths`.
+  const auto add_path = [&](PathRec next) {
+    const std::string end = next.ids.back();
+    const size_t next_idx = paths.size();
+    std::vector<size_t>& reaching = supporting[end];
+    reaching.push_back(next_idx);
+    paths.push_back(std::move(next));
+    if (reaching.size() == 1 && end != top_seed && streamed < config_.max_streamed_paths) {
+      ++streamed;
+      const PathRec& p = paths[next_idx];
+      ReasoningPath found;
+      found.concept_ids = p.ids;
+      found.hops = p.hops;
+      found.confidence = static_cast<float>(p.conf);
+      found.seed_similarity = static_cast<float>(p.seed_sim);
+      found.evidence = static_cast<float>(p.evidence);
+      std::vector<ConceptLite> concepts;
+      for (const std::string& id : p.ids) {
+        auto known = contents.find(id);
+        concepts.push_back({id, known == contents.end() ? std::string() : known->second});
+      }
+      observer->OnPath(found, concepts);
+    }
+    return next_idx;
+  };
 
   while (!frontier.empty() && !stop) {
     std::vector<size_t> batch;
@@ -349,13 +414,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
         if (other == nullptr) continue;  // not an edge of this concept
         if (!options.types.empty() && !Contains(options.types, e.type)) continue;
         if (std::find(base.ids.begin(), base.ids.end(), *other) != base.ids.end()) continue;
-        double fit = 1.0;
-        if (options.relation.has_value()) {
-          const bool along = e.type == options.relation->type &&
-                             (options.relation->outward ? e.source == end : e.target == end);
-          if (!along) fit = Clamp01(config_.off_relation_factor);
-        }
-        const double conf = base.conf * Clamp01(e.confidence) * decay * fit;
+        const double conf = base.conf * hop_factor(e, end);
         const double evidence = base.seed_sim * conf;
         if (evidence < config_.min_path_evidence) continue;
         if (result.stats.paths_explored >= config_.max_explored_paths) {
@@ -369,27 +428,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
         next.hops.push_back(e);
         next.conf = conf;
         next.evidence = evidence;
-        const size_t next_idx = paths.size();
-        std::vector<size_t>& reaching = supporting[*other];
-        reaching.push_back(next_idx);
-        paths.push_back(std::move(next));
+        const size_t next_idx = add_path(std::move(next));
         ++result.stats.paths_explored;
-        if (reaching.size() == 1 && *other != top_seed && streamed < config_.max_streamed_paths) {
-          ++streamed;
-          const PathRec& p = paths[next_idx];
-          ReasoningPath found;
-          found.concept_ids = p.ids;
-          found.hops = p.hops;
-          found.confidence = static_cast<float>(p.conf);
-          found.seed_similarity = static_cast<float>(p.seed_sim);
-          found.evidence = static_cast<float>(p.evidence);
-          std::vector<ConceptLite> concepts;
-          for (const std::string& id : p.ids) {
-            auto known = contents.find(id);
-            concepts.push_back({id, known == contents.end() ? std::string() : known->second});
-          }
-          observer->OnPath(found, concepts);
-        }
         if (paths[next_idx].hops.size() < options.max_depth) frontier.push(next_idx);
       }
       if (stop) break;
@@ -409,6 +449,52 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
       }
       for (size_t idx : kept) frontier.push(idx);
       if (needs_fetch) result.stats.truncated = true;
+    }
+  }
+
+  // 2b. From both ends: for a between question, the fewest-hops path from each seed to each
+  // concept named Y (ReasonOptions::named_targets), which the expansion may not have reached
+  // within its budget when Y is far and the seeds' neighbourhoods are wide.
+  if (!options.named_targets.empty() && decay > 0) {
+    for (const ConceptLite& t : options.named_targets) remember(t);
+    std::vector<PathEnds> pairs;
+    std::vector<size_t> pair_seed;  // the seed's index in `paths`
+    for (size_t s = 0; s < result.stats.seeds; ++s) {
+      for (const ConceptLite& t : options.named_targets) {
+        if (t.id == paths[s].ids.front() || pairs.size() >= config_.max_bridge_pairs) continue;
+        pairs.push_back({paths[s].ids.front(), t.id});
+        pair_seed.push_back(s);
+      }
+    }
+    result.stats.bridge_pairs = static_cast<uint32_t>(pairs.size());
+    const Along along = AlongAsked(options, EdgeDirection::kBoth);
+    if (absl::Status s = check_cancelled(); !s.ok()) return s;
+    absl::StatusOr<std::vector<std::optional<FoundPath>>> found =
+        pairs.empty() ? std::vector<std::optional<FoundPath>>()
+                      : graph.PathsBetween(pairs, along.types, options.max_depth, along.direction);
+    if (!found.ok()) return std::move(found).status();
+    if (found->size() != pairs.size()) {
+      return absl::InternalError("GraphSource::PathsBetween returned a wrong number of paths");
+    }
+    for (size_t i = 0; i < pairs.size(); ++i) {
+      const std::optional<FoundPath>& f = (*found)[i];
+      if (!f.has_value() || !JoinsInOrder(*f, pairs[i]) || f->hops.size() > options.max_depth) {
+        continue;
+      }
+      PathRec next = paths[pair_seed[i]];
+      for (size_t h = 0; h < f->hops.size(); ++h) next.conf *= hop_factor(f->hops[h], f->ids[h]);
+      next.ids = f->ids;
+      next.hops = f->hops;
+      next.evidence = next.seed_sim * next.conf;
+      if (next.evidence < config_.min_path_evidence) continue;
+      const std::vector<size_t>& reaching = supporting[pairs[i].target];
+      if (std::any_of(reaching.begin(), reaching.end(), [&](size_t idx) {
+            return paths[idx].ids == next.ids && paths[idx].hops == next.hops;
+          })) {
+        continue;  // the expansion found it too
+      }
+      add_path(std::move(next));
+      ++result.stats.paths_bridged;
     }
   }
 
@@ -648,14 +734,24 @@ bool NamedBy(std::string_view content, std::string_view name) {
 
 absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::string_view name,
                                ReasonOptions* options, uint32_t k) {
-  absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(other, k);
+  absl::StatusOr<std::vector<SearchHit>> hits =
+      graph.Search(other, std::max(k, ReasonOptions::kNamedSeedPool));
   if (!hits.ok()) return hits.status();
   options->target_name = std::string(name);
   options->targets.clear();
   options->target_relevance.clear();
-  for (const SearchHit& h : *hits) {
-    options->targets.push_back(h.node.id);
-    options->target_relevance.push_back(h.score);
+  options->named_targets.clear();
+  const std::string wanted = NormalizedName(name);
+  for (size_t i = 0; i < hits->size(); ++i) {
+    const SearchHit& h = (*hits)[i];
+    if (i < k) {
+      options->targets.push_back(h.node.id);
+      options->target_relevance.push_back(h.score);
+    }
+    if (options->named_targets.size() < kMaxNamedTargets &&
+        NamedByNormalized(h.node.content, wanted)) {
+      options->named_targets.push_back(h.node);
+    }
   }
   return absl::OkStatus();
 }

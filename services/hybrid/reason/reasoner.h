@@ -17,6 +17,9 @@
 //      expansion_batch through one NeighborsBatch call; at most max_expansions concepts are
 //      fetched, at most max_explored_paths paths scored, and a concept is expanded as the end
 //      of at most max_expansions_per_node paths. Running out of budget sets stats.truncated.
+//      For a between question, the fewest-hops path from each seed to each concept named Y
+//      (ReasonOptions::named_targets; GraphSource::PathsBetween, a search from both ends, at
+//      most max_bridge_pairs pairs) is added to the paths found, scored the same way.
 //   3. Candidates. Every concept reached by a path of >= 1 hop, except the top seed (the
 //      concept the question is most directly about: answering it would restate the question);
 //      with ReasonOptions::targets, only those (a "how is X related to Y" question).
@@ -92,6 +95,10 @@ struct ReasonOptions {
   // (NamedBy) can be the answer, and while one is, nothing else can; `targets` are the answers
   // only when no concept named Y is reached.
   std::string target_name;
+  // Set for a between question: the concepts named Y among Y's best matches (SetBetweenTargets),
+  // best first. The fewest-hops path from each seed to each of them (GraphSource::PathsBetween)
+  // joins the paths the expansion found, so a Y too far for the expansion's budget is reached.
+  std::vector<ConceptLite> named_targets;
   // Set for a between question to X as written: when some of the search's best kNamedSeedPool
   // hits are named X (NamedBy), they alone are the seeds (X's senses), so that the paths start at
   // X rather than at a concept whose name only contains X ("prairie dog", "hunting dog" for
@@ -109,9 +116,12 @@ struct ReasonOptions {
 // named "vessel" and "watercraft"; "drinking vessel: a vessel ..." is not named "vessel".
 bool NamedBy(std::string_view content, std::string_view name);
 
-// "How is X related to Y?": sets options->target_name to `name` (Y as written) and, for when no
-// concept named Y is reached, options->targets to Y's best `k` matches (searching `other`) with
-// their search scores as relevance. Shared by engram-hybrid and reason_quality_bench.
+// "How is X related to Y?": sets options->target_name to `name` (Y as written),
+// options->named_targets to the concepts named Y among the search's best
+// ReasonOptions::kNamedSeedPool matches for `other` (at most kMaxNamedTargets, best first), and,
+// for when no concept named Y is reached, options->targets to Y's best `k` matches with their
+// search scores as relevance. Shared by engram-hybrid and reason_quality_bench.
+inline constexpr uint32_t kMaxNamedTargets = 4;
 absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::string_view name,
                                ReasonOptions* options, uint32_t k = 3);
 
@@ -134,6 +144,9 @@ struct ReasonerConfig {
   // The answer must beat the runner-up candidate's final confidence by this much to be confident:
   // two nearly equally supported answers mean the graph does not decide between them.
   float min_margin = 0.08f;
+  // Seed -> named target pairs whose path is looked up from both ends (ReasonOptions::
+  // named_targets), per request.
+  uint32_t max_bridge_pairs = 32;
 };
 
 struct ConfidenceBreakdown {
@@ -165,6 +178,8 @@ struct ReasonStats {
   uint32_t nodes_expanded = 0;
   uint32_t hubs_refetched = 0;  // of those, cut at neighbor_limit: outgoing ones fetched again
   uint32_t paths_explored = 0;
+  uint32_t bridge_pairs = 0;   // (seed, named target) pairs looked up with PathsBetween
+  uint32_t paths_bridged = 0;  // paths those found that the expansion had not
   bool truncated = false;
 };
 

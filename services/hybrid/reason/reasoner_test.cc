@@ -690,5 +690,113 @@ TEST(ReasonerTest, AHubsOutgoingAssociationsSurviveTheNeighborLimit) {
   EXPECT_FALSE(ReasonOrDie(g, options, config).best_guess.has_value());
 }
 
+// dog -> canine -> carnivore -> placental -> mammal along the hierarchy, and 30 stronger
+// associations of dog's that a small expansion budget spends itself on.
+InMemoryGraph FarGraph() {
+  InMemoryGraph g;
+  const std::vector<float> elsewhere = {0, 1, 0, 0};
+  g.AddConcept("dog", "dog, domestic dog: a member of the genus Canis", {1, 0, 0, 0});
+  for (const char* id : {"canine", "carnivore", "placental"}) g.AddConcept(id, id, elsewhere);
+  g.AddConcept("mammal", "mammal, mammalian: a warm-blooded vertebrate", {0, 0, 1, 0});
+  g.AddConcept("mammal genus", "mammal genus: a genus of mammals", {0, 0, 0.9f, 0.1f});
+  g.AddEdge("dog", "canine", kHier, 0.9f);
+  g.AddEdge("canine", "carnivore", kHier, 0.9f);
+  g.AddEdge("carnivore", "placental", kHier, 0.9f);
+  g.AddEdge("placental", "mammal", kHier, 0.9f);
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = absl::StrCat("n", i);
+    g.AddConcept(id, id, elsewhere);
+    g.AddEdge("dog", id, AssociationType::kSemantic, 1.0f);
+  }
+  return g;
+}
+
+TEST(ReasonerTest, AFarTargetIsReachedFromBothEnds) {
+  ReasonerConfig config;
+  config.max_expansions = 8;  // dog and seven of its thirty strongest neighbours
+  const std::vector<float> mammal = {0, 0, 1, 0};
+  auto ask = [&](InMemoryGraph& g, ReasonOptions options, bool bridge) {
+    options.k = 1;
+    options.source_name = "dog";
+    EXPECT_TRUE(SetBetweenTargets(g, SeedQuery{mammal, ""}, "mammal", &options).ok());
+    EXPECT_THAT(options.named_targets, ElementsAre(ConceptLite{
+                                           "mammal", "mammal, mammalian: a warm-blooded vertebrate"}));
+    if (!bridge) options.named_targets.clear();
+    absl::StatusOr<ReasonResult> r = Reasoner(config).Reason(kQuery, options, g);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *std::move(r) : ReasonResult{};
+  };
+  {
+    InMemoryGraph g = FarGraph();
+    const ReasonResult alone = ask(g, {}, /*bridge=*/false);
+    EXPECT_TRUE(alone.stats.truncated);
+    EXPECT_FALSE(alone.answer.has_value()) << alone.explanation;
+    EXPECT_NE(alone.best_guess.value_or(ConceptLite{}).id, "mammal") << alone.explanation;
+    EXPECT_EQ(g.path_pairs(), 0);
+  }
+  {
+    InMemoryGraph g = FarGraph();
+    const ReasonResult r = ask(g, {}, /*bridge=*/true);
+    ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+    EXPECT_EQ(r.answer->id, "mammal");
+    EXPECT_EQ(r.stats.paths_bridged, 1u);
+    EXPECT_EQ(r.stats.bridge_pairs, 1u);  // one seed, one concept named "mammal"
+    EXPECT_EQ(g.path_pairs(), 1);
+    ASSERT_FALSE(r.paths.empty());
+    EXPECT_THAT(r.paths[0].concept_ids,
+                ElementsAre("dog", "canine", "carnivore", "placental", "mammal"));
+    EXPECT_NEAR(r.paths[0].confidence, std::pow(0.9 * 0.85, 4), 1e-5);
+    EXPECT_THAT(r.explanation, HasSubstr("placental is a kind of mammal"));
+  }
+  {
+    // "Is a dog a mammal?": the path is looked up along the hierarchy, outwards; asked about
+    // another relation, the hierarchy's path is not one.
+    InMemoryGraph g = FarGraph();
+    ReasonOptions along;
+    along.relation = AskedRelation{kHier, /*outward=*/true};
+    const ReasonResult yes = ask(g, along, /*bridge=*/true);
+    ASSERT_TRUE(yes.answer.has_value()) << yes.explanation;
+    EXPECT_EQ(yes.answer->id, "mammal");
+    along.relation = AskedRelation{kHier, /*outward=*/false};
+    EXPECT_EQ(ask(g, along, /*bridge=*/true).stats.paths_bridged, 0u);
+    along.relation = AskedRelation{kCausal, /*outward=*/true};
+    EXPECT_EQ(ask(g, along, /*bridge=*/true).stats.paths_bridged, 0u);
+  }
+  {
+    // Too deep for the question's max_depth: no path.
+    InMemoryGraph g = FarGraph();
+    ReasonOptions shallow;
+    shallow.max_depth = 3;
+    EXPECT_EQ(ask(g, shallow, /*bridge=*/true).stats.paths_bridged, 0u);
+  }
+}
+
+// Answers PathsBetween with a path whose hops do not join its concepts.
+class BrokenPathsGraph : public InMemoryGraph {
+ public:
+  absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+      EdgeDirection direction) override {
+    std::vector<std::optional<FoundPath>> out;
+    for (const PathEnds& ends : pairs) {
+      out.push_back(FoundPath{{ends.source, ends.target}, {Edge{"x", "y", kHier, 1.0f}}});
+    }
+    return out;
+  }
+};
+
+TEST(ReasonerTest, APathThatDoesNotJoinItsConceptsIsIgnored) {
+  BrokenPathsGraph g;
+  g.AddConcept("dog", "dog", {1, 0, 0, 0});
+  g.AddConcept("mammal", "mammal", {0, 0, 1, 0});
+  ReasonOptions options;
+  options.named_targets = {{"mammal", "mammal"}};
+  options.target_name = "mammal";
+  options.targets = {"mammal"};
+  const ReasonResult r = ReasonOrDie(g, options);
+  EXPECT_EQ(r.stats.paths_bridged, 0u);
+  EXPECT_FALSE(r.best_guess.has_value()) << r.explanation;
+}
+
 }  // namespace
 }  // namespace engram::hybrid

@@ -19,6 +19,7 @@ namespace engram::hybrid {
 namespace {
 
 namespace sv1 = storage::v1;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -320,6 +321,70 @@ TEST_F(HybridCoreTest, ConcurrentNeighborsBatchEqualsSequentialCalls) {
   StorageGraphSource gone(core_.get(), Call(), "no-such-namespace");
   auto r = gone.NeighborsBatch(ids, {}, 32, EdgeDirection::kBoth);
   EXPECT_TRUE(IsNamespaceNotFound(r.status())) << r.status();
+}
+
+TEST_F(HybridCoreTest, PathsBetweenAreStoragesFewestHopsPaths) {
+  LearnAll("default", kAnimals);
+  const std::string dog = ContentHashId("dog"), mammal = ContentHashId("mammal"),
+                    animal = ContentHashId("animal"), bird = ContentHashId("bird");
+  StorageGraphSource graph(core_.get(), Call(), "default");
+  const std::vector<PathEnds> pairs = {
+      {dog, animal}, {dog, bird}, {animal, dog}, {dog, "c-no-such-concept"}};
+  auto both = graph.PathsBetween(pairs, {}, 4, EdgeDirection::kBoth);
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_EQ(both->size(), pairs.size());
+  ASSERT_TRUE((*both)[0].has_value());
+  EXPECT_THAT((*both)[0]->ids, ElementsAre(dog, mammal, animal));
+  ASSERT_EQ((*both)[0]->hops.size(), 2u);
+  EXPECT_EQ((*both)[0]->hops[0].source, dog);
+  EXPECT_EQ((*both)[0]->hops[0].type, AssociationType::kHierarchical);
+  ASSERT_TRUE((*both)[1].has_value());
+  EXPECT_THAT((*both)[1]->ids, ElementsAre(dog, mammal, animal, bird));  // up, then down
+  ASSERT_TRUE((*both)[2].has_value());
+  EXPECT_FALSE((*both)[3].has_value());  // a missing concept: no path, not an error
+  // Outwards only: up the hierarchy from dog, never down from animal; within the depth; the types.
+  auto out = graph.PathsBetween(pairs, {}, 4, EdgeDirection::kOut);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE((*out)[0].has_value());
+  EXPECT_FALSE((*out)[1].has_value());
+  EXPECT_FALSE((*out)[2].has_value());
+  auto shallow = graph.PathsBetween(pairs, {}, 2, EdgeDirection::kBoth);
+  ASSERT_TRUE(shallow.ok()) << shallow.status();
+  EXPECT_TRUE((*shallow)[0].has_value());
+  EXPECT_FALSE((*shallow)[1].has_value());
+  const std::vector<AssociationType> causal = {AssociationType::kCausal};
+  auto typed = graph.PathsBetween(pairs, causal, 4, EdgeDirection::kBoth);
+  ASSERT_TRUE(typed.ok()) << typed.status();
+  EXPECT_FALSE((*typed)[0].has_value());
+
+  StorageGraphSource gone(core_.get(), Call(), "no-such-namespace");
+  EXPECT_TRUE(IsNamespaceNotFound(gone.PathsBetween(pairs, {}, 4, EdgeDirection::kBoth).status()));
+}
+
+// "How is a dog related to animal?" when the expansion's budget stops at dog's own neighbours:
+// the path to animal comes from storage's search from both ends.
+TEST_F(HybridCoreTest, ABetweenQuestionReachesYBeyondTheExpansionBudget) {
+  LearnAll("default", kAnimals);
+  HybridCoreOptions options = Options();
+  options.reasoner.max_expansions = 1;
+  for (uint32_t bridge_pairs : {0u, 32u}) {
+    options.reasoner.max_bridge_pairs = bridge_pairs;
+    HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+    v1::ReasonRequest req;
+    req.set_namespace_("default");
+    req.set_query("How is a dog related to animal?");
+    auto r = core.Reason(Call(), req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (bridge_pairs == 0) {
+      EXPECT_NE(r->best_guess().id(), ContentHashId("animal")) << r->DebugString();
+      continue;
+    }
+    EXPECT_TRUE(r->confident()) << r->DebugString();
+    EXPECT_EQ(r->answer().id(), ContentHashId("animal")) << r->DebugString();
+    ASSERT_GT(r->paths_size(), 0);
+    EXPECT_THAT(r->paths(0).concept_ids(),
+                ElementsAre(ContentHashId("dog"), ContentHashId("mammal"), ContentHashId("animal")));
+  }
 }
 
 TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {

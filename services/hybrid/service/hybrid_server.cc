@@ -26,6 +26,8 @@ service::HostConfig Named(service::HostConfig host) {
   host.grpc_service = "engram.hybrid.v1.Hybrid";
   return host;
 }
+// Each pair is one Storage.FindPaths call of a Reason request.
+constexpr uint32_t kMaxBridgePairs = 1000;
 }  // namespace
 
 absl::Status HybridServerConfig::Validate() const {
@@ -49,6 +51,11 @@ absl::Status HybridServerConfig::Validate() const {
   if (!(margin >= 0 && margin <= 1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--reason_min_margin: ", margin, ", must be in [0, 1]"));
+  }
+  if (core.reasoner.max_bridge_pairs > kMaxBridgePairs) {
+    return absl::InvalidArgumentError(absl::StrCat("--reason_bridge_pairs: ",
+                                                   core.reasoner.max_bridge_pairs,
+                                                   ", must be at most ", kMaxBridgePairs));
   }
   return absl::OkStatus();
 }

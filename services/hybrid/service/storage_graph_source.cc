@@ -50,6 +50,24 @@ std::vector<SearchHit> SeedHits(const sv1::SearchResponse& response) {
   return hits;
 }
 
+namespace {
+
+sv1::Direction DirectionProto(EdgeDirection direction) {
+  return direction == EdgeDirection::kOut  ? sv1::OUT
+         : direction == EdgeDirection::kIn ? sv1::IN
+                                           : sv1::BOTH;
+}
+
+Edge EdgeFromProto(const sv1::Association& a) {
+  return {.source = a.source(),
+          .target = a.target(),
+          .type = static_cast<AssociationType>(a.type()),
+          .confidence = a.confidence(),
+          .weight = a.weight()};
+}
+
+}  // namespace
+
 sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
                                           absl::Span<const AssociationType> types, uint32_t limit,
                                           EdgeDirection direction) {
@@ -57,9 +75,7 @@ sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_vie
   req.set_namespace_(ns);
   req.set_id(std::string(id));
   for (AssociationType t : types) req.add_types(static_cast<sv1::AssociationType>(t));
-  req.set_direction(direction == EdgeDirection::kOut  ? sv1::OUT
-                    : direction == EdgeDirection::kIn ? sv1::IN
-                                                      : sv1::BOTH);
+  req.set_direction(DirectionProto(direction));
   req.set_limit(limit);
   return req;
 }
@@ -68,14 +84,33 @@ std::vector<Neighbor> NeighborsFromProto(const sv1::NeighborsResponse& resp) {
   std::vector<Neighbor> out;
   out.reserve(resp.neighbors_size());
   for (const auto& n : resp.neighbors()) {
-    const auto& a = n.association();
     out.push_back({.node = {n.node().id(), n.node().content()},
-                   .edge = {.source = a.source(),
-                            .target = a.target(),
-                            .type = static_cast<AssociationType>(a.type()),
-                            .confidence = a.confidence(),
-                            .weight = a.weight()}});
+                   .edge = EdgeFromProto(n.association())});
   }
+  return out;
+}
+
+sv1::FindPathsRequest PathRequestFor(const std::string& ns, const PathEnds& ends,
+                                     absl::Span<const AssociationType> types, uint32_t max_depth,
+                                     EdgeDirection direction) {
+  sv1::FindPathsRequest req;
+  req.set_namespace_(ns);
+  req.set_source(ends.source);
+  req.set_target(ends.target);
+  req.set_max_depth(max_depth);
+  req.set_max_paths(1);
+  for (AssociationType t : types) req.add_types(static_cast<sv1::AssociationType>(t));
+  req.set_mode(sv1::SHORTEST);
+  req.set_direction(DirectionProto(direction));
+  return req;
+}
+
+std::optional<FoundPath> PathFromProto(const sv1::FindPathsResponse& response) {
+  if (response.paths_size() == 0) return std::nullopt;
+  const sv1::Path& p = response.paths(0);
+  FoundPath out;
+  out.ids.assign(p.concept_ids().begin(), p.concept_ids().end());
+  for (const sv1::Association& a : p.hops()) out.hops.push_back(EdgeFromProto(a));
   return out;
 }
 
@@ -108,6 +143,31 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::Neighbors
   for (size_t i = 0; i < ids.size(); ++i) {
     if (statuses[i].ok()) {
       out[i] = NeighborsFromProto(responses[i]);
+    } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
+      return statuses[i];
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::optional<FoundPath>>> StorageGraphSource::PathsBetween(
+    absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+    EdgeDirection direction) {
+  std::vector<sv1::FindPathsRequest> requests;
+  requests.reserve(pairs.size());
+  for (const PathEnds& ends : pairs) {
+    requests.push_back(PathRequestFor(namespace_, ends, types, max_depth, direction));
+  }
+  std::vector<sv1::FindPathsResponse> responses;
+  std::vector<absl::Status> statuses = core_->CallStorageConcurrently(
+      call_, "FindPaths", requests, &responses,
+      [this](grpc::ClientContext* c, const sv1::FindPathsRequest& r, grpc::CompletionQueue* cq) {
+        return core_->storage()->PrepareAsyncFindPaths(c, r, cq);
+      });
+  std::vector<std::optional<FoundPath>> out(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (statuses[i].ok()) {
+      out[i] = PathFromProto(responses[i]);
     } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
       return statuses[i];
     }

@@ -6,6 +6,8 @@
 //                     (HybridCore::CallStorageConcurrently), so a frontier costs about one round
 //                     trip instead of one per concept; result[i] is still ids[i]'s list, so the
 //                     reasoning stays deterministic whatever order the answers arrive in,
+//   PathsBetween -> one Storage.FindPaths (SHORTEST, one path) per pair, issued concurrently
+//                   like NeighborsBatch,
 //   Get -> Storage.GetConcepts.
 // A concept's NOT_FOUND (deleted since the search) is an empty list; the namespace's NOT_FOUND
 // and every other error fail the batch (the first failing id's error, in id order).
@@ -30,6 +32,9 @@ class StorageGraphSource final : public GraphSource {
   absl::StatusOr<std::vector<std::vector<Neighbor>>> NeighborsBatch(
       absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
       EdgeDirection direction) override;
+  absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
+      uint32_t max_depth, EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
  private:
@@ -47,5 +52,10 @@ storage::v1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::st
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit, EdgeDirection direction);
 std::vector<Neighbor> NeighborsFromProto(const storage::v1::NeighborsResponse& response);
+// PathsBetween's request for one pair, and its answer (empty when storage found no path).
+storage::v1::FindPathsRequest PathRequestFor(const std::string& ns, const PathEnds& ends,
+                                             absl::Span<const AssociationType> types,
+                                             uint32_t max_depth, EdgeDirection direction);
+std::optional<FoundPath> PathFromProto(const storage::v1::FindPathsResponse& response);
 
 }  // namespace engram::hybrid
