@@ -236,7 +236,12 @@ absl::StatusOr<hybrid::ReasonResult> Ask(const Variant& variant, const hybrid::R
   if (variant.relation && parsed.type != hybrid::AssociationType::kUnspecified) {
     options.relation = hybrid::AskedRelation{parsed.type, parsed.direction == hybrid::Question::Direction::kOut};
   }
-  if (variant.relation && asks && !variant.vector_only) words = hybrid::SeedWords(parsed, text);
+  if (variant.relation && asks) {
+    // As engram-hybrid asks it: seeds from the concept asked about (its words; those named it
+    // when there are some).
+    if (!variant.vector_only) words = hybrid::SeedWords(parsed, text);
+    options.source_name = parsed.focus;
+  }
   if (parsed.kind == hybrid::Question::Kind::kBetween) {
     // As engram-hybrid asks it (HybridCore::RunReasoner): seeds from X (those named X when there
     // are some), and the answer must be one of Y's best matches (SetBetweenTargets).

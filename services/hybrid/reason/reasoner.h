@@ -99,10 +99,11 @@ struct ReasonOptions {
   // best first. The fewest-hops path from each seed to each of them (GraphSource::PathsBetween)
   // joins the paths the expansion found, so a Y too far for the expansion's budget is reached.
   std::vector<ConceptLite> named_targets;
-  // Set for a between question to X as written: when some of the search's best kNamedSeedPool
-  // hits are named X (NamedBy), they alone are the seeds (X's senses), so that the paths start at
-  // X rather than at a concept whose name only contains X ("prairie dog", "hunting dog" for
-  // "dog"); otherwise the seeds are as usual.
+  // Set for a question about a concept X (a relation question, "What is a violin?", or a between
+  // question) to X as written: when some of the search's best kNamedSeedPool hits are named X
+  // (NamedBy), they alone are the seeds (X's senses), so that the paths start at X rather than at
+  // a concept whose name only contains X ("prairie dog", "violin lesson") and which BM25 ranks
+  // higher for its shorter text; otherwise the seeds are as usual.
   std::string source_name;
   static constexpr uint32_t kNamedSeedPool = 100;
   // Set for "Is X a Y?": a confident answer's explanation reads as the yes it is ("Yes: X is a

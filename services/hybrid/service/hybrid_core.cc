@@ -575,7 +575,11 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     asked.relation = AskedRelation{question.type, question.direction == Question::Direction::kOut};
   }
   if (question.kind == Question::Kind::kRelation && relation_allowed) {
+    // The paths start at the concepts named X ("violin, fiddle: bowed stringed instrument ...")
+    // when the search finds some, not at those whose short text only mentions X ("violin
+    // lesson: a lesson in playing the violin"), which BM25 ranks higher.
     words = SeedWords(question, request.query());
+    asked.source_name = question.focus;
   }
   StorageGraphSource graph(this, call, request.namespace_());
   if (question.kind == Question::Kind::kBetween) {

@@ -503,6 +503,47 @@ TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
   }
 }
 
+// "What is a violin?" starts at the concept named violin, though BM25 ranks the short texts that
+// only mention it ("violin lesson: a lesson in playing the violin") higher; from those the answer
+// was "music lesson".
+TEST_F(HybridCoreTest, ARelationQuestionStartsAtTheConceptNamedX) {
+  sv1::WriteRequest write;
+  write.set_namespace_("default");
+  const std::pair<const char*, const char*> concepts[] = {
+      {"violin", "violin, fiddle: bowed stringed instrument that is the highest member of the "
+                 "violin family; this instrument has four strings and a hollow body and an "
+                 "unfretted fingerboard and is played with a bow"},
+      {"violin-lesson", "violin lesson: a lesson in playing the violin"},
+      {"violin-maker", "violin maker: someone who makes violins"},
+      {"music-lesson", "music lesson: a lesson in performing music"},
+      {"maker", "maker, shaper: a person who makes things"},
+      {"bowed", "bowed stringed instrument, string: stringed instruments that are played with a bow"}};
+  for (const auto& [id, content] : concepts) {
+    auto* c = write.add_mutations()->mutable_put_concept();
+    c->set_id(id);
+    c->set_content(content);
+  }
+  for (const auto& [source, target] : {std::pair<const char*, const char*>{"violin-lesson", "music-lesson"},
+                                       {"violin-maker", "maker"}, {"violin", "bowed"}}) {
+    auto* a = write.add_mutations()->mutable_put_association();
+    a->set_source(source);
+    a->set_target(target);
+    a->set_type(sv1::HIERARCHICAL);
+  }
+  sv1::WriteResponse written;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Write(&ctx, write, &written).ok());
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("What is a violin?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->confident()) << r->DebugString();
+  EXPECT_EQ(r->answer().id(), "bowed") << r->DebugString();
+  ASSERT_GT(r->paths_size(), 0);
+  EXPECT_THAT(r->paths(0).concept_ids(), ElementsAre("violin", "bowed"));
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);
