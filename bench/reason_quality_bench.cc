@@ -701,9 +701,18 @@ int Run() {
                        r->support.empty() ? 0.0 : r->support.front().score);
         }
         const double final_confidence = r->confidence.final_confidence;
-        const bool decided = r->candidates.size() < 2 ||
-                             r->candidates[0].confidence.final_confidence >=
-                                 r->candidates[1].confidence.final_confidence + variant->config.min_margin;
+        // The margin rule as the reasoner applies it: to the best candidate of another name, but
+        // to the runner-up for a between question.
+        const bool between = hybrid::ParseQuestion(q.text).kind == hybrid::Question::Kind::kBetween;
+        bool decided = true;
+        for (size_t i = 1; i < r->candidates.size(); ++i) {
+          if (!between && hybrid::SharesAName(r->candidates[0].node.content, r->candidates[i].node.content)) {
+            continue;
+          }
+          decided = r->candidates[0].confidence.final_confidence >=
+                    r->candidates[i].confidence.final_confidence + variant->config.min_margin;
+          break;
+        }
         outcomes.push_back({final_confidence, guess_right, decided});
         if (outcomes_file.is_open()) {
           outcomes_file << set.name << '\t' << name << '\t' << (is_right ? "right" : "wrong") << '\t'

@@ -658,7 +658,17 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   const ConfidenceBreakdown& breakdown = winner.candidate.confidence;
   result.confidence = breakdown;
   result.best_guess = ConceptLite{winner.candidate.node.id, content_of(winner.candidate.node.id)};
-  const Scored* runner_up = scored.size() > 1 ? &scored[1] : nullptr;
+  // The margin is to the best other candidate that is not another concept of the same name: two
+  // senses of "egg" for "What is a yolk part of?" give the same answer, whichever leads. Not for
+  // a between question, whose candidates are all named Y: which sense of Y is related to X is
+  // what its margin decides.
+  const Scored* runner_up = nullptr;
+  for (size_t i = 1; i < scored.size() && runner_up == nullptr; ++i) {
+    if (!wanted_name.empty() ||
+        !SharesAName(content_of(winner.candidate.node.id), content_of(scored[i].candidate.node.id))) {
+      runner_up = &scored[i];
+    }
+  }
   const bool decided =
       runner_up == nullptr || breakdown.final_confidence >=
                                   runner_up->candidate.confidence.final_confidence + config_.min_margin;
@@ -726,6 +736,15 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                     " (The search budget ran out; more distant knowledge was not explored.)");
   }
   return result;
+}
+
+bool SharesAName(std::string_view a, std::string_view b) {
+  if (a.empty() || b.empty()) return false;
+  const std::string_view names = a.substr(0, a.find(':'));
+  for (absl::string_view one : absl::StrSplit(AbslView(names), ',')) {
+    if (NamedByNormalized(b, NormalizedName(std::string_view(one.data(), one.size())))) return true;
+  }
+  return false;
 }
 
 bool NamedBy(std::string_view content, std::string_view name) {

@@ -41,6 +41,8 @@
 //   4. Answer and gate. The best candidate by (final desc, id asc). confident = final >=
 //      min_confidence and final >= the runner-up's final + min_margin (0.08; an answer hardly
 //      better supported than another is a coin toss, measured in bench/reason_quality_bench).
+//      The runner-up is the best candidate of another name (SharesAName: two senses of "egg"
+//      are one answer), except for a between question, whose candidates all share Y's name.
 //      The answer is set only when confident; best_guess always.
 //   5. Output. Paths: the answer's supporting paths (independent ones first, by evidence), then
 //      the best path of each runner-up, at most max_paths. An explanation built from them, e.g.
@@ -116,6 +118,10 @@ struct ReasonOptions {
 // case, spacing, a leading article and trailing punctuation. "vessel, watercraft: a craft ..." is
 // named "vessel" and "watercraft"; "drinking vessel: a vessel ..." is not named "vessel".
 bool NamedBy(std::string_view content, std::string_view name);
+// Whether two concepts' leading names (as NamedBy reads them) have one in common: "egg, eggs: oval
+// reproductive body of a fowl ..." and "egg: animal reproductive body ..." do. Empty content
+// shares nothing.
+bool SharesAName(std::string_view a, std::string_view b);
 
 // "How is X related to Y?": sets options->target_name to `name` (Y as written),
 // options->named_targets to the concepts named Y among the search's best

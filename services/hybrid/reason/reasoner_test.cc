@@ -690,6 +690,51 @@ TEST(ReasonerTest, AHubsOutgoingAssociationsSurviveTheNeighborLimit) {
   EXPECT_FALSE(ReasonOrDie(g, options, config).best_guess.has_value());
 }
 
+TEST(ReasonerTest, SharesANameReadsTheLeadingNames) {
+  EXPECT_TRUE(SharesAName("egg, eggs: oval reproductive body of a fowl", "egg: animal reproductive body"));
+  EXPECT_TRUE(SharesAName("Eggs: food", "egg, eggs: oval reproductive body"));
+  EXPECT_FALSE(SharesAName("egg white: the white part of an egg", "egg: animal reproductive body"));
+  EXPECT_FALSE(SharesAName("egg: an egg", ""));
+  EXPECT_FALSE(SharesAName("", ""));
+}
+
+// "What is a yolk part of?": two senses of "egg" nearly tie; either is the answer "egg", so the
+// margin that makes an answer confident is to the best concept of another name.
+TEST(ReasonerTest, TheMarginIsToTheBestAnswerOfAnotherName) {
+  auto graph = [](const char* third_name) {
+    InMemoryGraph g;
+    g.AddConcept("yolk", "yolk: the yellow part of an egg", {1, 0, 0, 0});
+    g.AddConcept("egg-food", "egg, eggs: oval reproductive body of a fowl used as food", {0, 1, 0, 0});
+    g.AddConcept("egg-bio", "egg: animal reproductive body consisting of an ovum", {0, 1, 0, 0});
+    g.AddConcept("third", third_name, {0, 1, 0, 0});
+    g.AddEdge("yolk", "egg-food", AssociationType::kCompositional, 1.0f);
+    g.AddEdge("yolk", "egg-bio", AssociationType::kCompositional, 0.97f);
+    g.AddEdge("yolk", "third", AssociationType::kCompositional, 0.6f);
+    return g;
+  };
+  ReasonOptions options;
+  options.k = 1;
+  options.relation = AskedRelation{AssociationType::kCompositional, /*outward=*/true};
+  InMemoryGraph g = graph("ingredient: food that is a component of a mixture");
+  const ReasonResult r = ReasonOrDie(g, options);
+  ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+  EXPECT_EQ(r.answer->id, "egg-food");
+  EXPECT_THAT(r.explanation, HasSubstr("Runner-up: \"egg: animal reproductive body"));
+  // "How is a yolk related to egg?": which sense of egg is the relation is what is asked.
+  ReasonOptions between = options;
+  between.target_name = "egg";
+  const ReasonResult which = ReasonOrDie(g, between);
+  EXPECT_FALSE(which.confident) << which.explanation;
+  EXPECT_THAT(which.explanation, HasSubstr("hardly better supported than \"egg: animal"));
+  // A runner-up of another name as close is still a coin toss.
+  InMemoryGraph close = graph("ingredient: food that is a component of a mixture");
+  close.AddEdge("yolk", "egg-bio", AssociationType::kCompositional, 0.5f);
+  close.AddEdge("yolk", "third", AssociationType::kCompositional, 0.97f);
+  const ReasonResult tossed = ReasonOrDie(close, options);
+  EXPECT_FALSE(tossed.confident) << tossed.explanation;
+  EXPECT_THAT(tossed.explanation, HasSubstr("hardly better supported than \"ingredient"));
+}
+
 // dog -> canine -> carnivore -> placental -> mammal along the hierarchy, and 30 stronger
 // associations of dog's that a small expansion budget spends itself on.
 InMemoryGraph FarGraph() {
