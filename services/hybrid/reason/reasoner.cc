@@ -34,6 +34,16 @@ struct PathRec {
 };
 
 // True if a ranks strictly before b: higher evidence, then smaller ids, then smaller types.
+ReasoningPath ToReasoningPath(const PathRec& p) {
+  ReasoningPath out;
+  out.concept_ids = p.ids;
+  out.hops = p.hops;
+  out.confidence = static_cast<float>(p.conf);
+  out.seed_similarity = static_cast<float>(p.seed_sim);
+  out.evidence = static_cast<float>(p.evidence);
+  return out;
+}
+
 bool RanksBefore(const PathRec& a, const PathRec& b) {
   if (a.evidence != b.evidence) return a.evidence > b.evidence;
   if (a.ids != b.ids) return a.ids < b.ids;
@@ -336,18 +346,12 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     if (reaching.size() == 1 && end != top_seed && streamed < config_.max_streamed_paths) {
       ++streamed;
       const PathRec& p = paths[next_idx];
-      ReasoningPath found;
-      found.concept_ids = p.ids;
-      found.hops = p.hops;
-      found.confidence = static_cast<float>(p.conf);
-      found.seed_similarity = static_cast<float>(p.seed_sim);
-      found.evidence = static_cast<float>(p.evidence);
       std::vector<ConceptLite> concepts;
       for (const std::string& id : p.ids) {
         auto known = contents.find(id);
         concepts.push_back({id, known == contents.end() ? std::string() : known->second});
       }
-      observer->OnPath(found, concepts);
+      observer->OnPath(ToReasoningPath(p), concepts);
     }
     return next_idx;
   };
@@ -630,12 +634,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
 
   for (size_t idx : chosen) {
     const PathRec& p = paths[idx];
-    ReasoningPath out;
-    out.concept_ids = p.ids;
-    out.hops = p.hops;
-    out.confidence = static_cast<float>(p.conf);
-    out.seed_similarity = static_cast<float>(p.seed_sim);
-    out.evidence = static_cast<float>(p.evidence);
+    ReasoningPath out = ToReasoningPath(p);
     out.supports_answer = p.ids.back() == winner.candidate.node.id;
     out.independent = independent_set.contains(idx);
     result.paths.push_back(std::move(out));

@@ -66,6 +66,23 @@ Edge EdgeFromProto(const sv1::Association& a) {
           .weight = a.weight()};
 }
 
+// The answers of one storage call per item, issued concurrently, converted: a concept's NOT_FOUND
+// (deleted since the search) is an empty answer; the namespace's NOT_FOUND and every other error
+// fail them all (the first failing item's, in item order).
+template <typename Out, typename Response, typename Convert>
+absl::StatusOr<std::vector<Out>> PerItem(const std::vector<absl::Status>& statuses,
+                                         const std::vector<Response>& responses, Convert convert) {
+  std::vector<Out> out(statuses.size());
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i].ok()) {
+      out[i] = convert(responses[i]);
+    } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
+      return statuses[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 sv1::NeighborsRequest NeighborsRequestFor(const std::string& ns, std::string_view id,
@@ -139,15 +156,7 @@ absl::StatusOr<std::vector<std::vector<Neighbor>>> StorageGraphSource::Neighbors
       [this](grpc::ClientContext* c, const sv1::NeighborsRequest& r, grpc::CompletionQueue* cq) {
         return core_->storage()->PrepareAsyncNeighbors(c, r, cq);
       });
-  std::vector<std::vector<Neighbor>> out(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (statuses[i].ok()) {
-      out[i] = NeighborsFromProto(responses[i]);
-    } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
-      return statuses[i];
-    }
-  }
-  return out;
+  return PerItem<std::vector<Neighbor>>(statuses, responses, NeighborsFromProto);
 }
 
 absl::StatusOr<std::vector<std::optional<FoundPath>>> StorageGraphSource::PathsBetween(
@@ -164,15 +173,7 @@ absl::StatusOr<std::vector<std::optional<FoundPath>>> StorageGraphSource::PathsB
       [this](grpc::ClientContext* c, const sv1::FindPathsRequest& r, grpc::CompletionQueue* cq) {
         return core_->storage()->PrepareAsyncFindPaths(c, r, cq);
       });
-  std::vector<std::optional<FoundPath>> out(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    if (statuses[i].ok()) {
-      out[i] = PathFromProto(responses[i]);
-    } else if (!absl::IsNotFound(statuses[i]) || IsNamespaceNotFound(statuses[i])) {
-      return statuses[i];
-    }
-  }
-  return out;
+  return PerItem<std::optional<FoundPath>>(statuses, responses, PathFromProto);
 }
 
 absl::StatusOr<std::vector<ConceptLite>> StorageGraphSource::Get(absl::Span<const std::string> ids) {
