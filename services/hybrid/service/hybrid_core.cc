@@ -593,6 +593,13 @@ absl::StatusOr<std::optional<ReasonResult>> HybridCore::RunReasoner(
     std::string_view other_words = options_.keyword_seeds ? std::string_view(question.other) : "";
     if (!other_vector.empty() || HasWords(other_words)) {
       RETURN_IF_ERROR(SetBetweenTargets(graph, SeedQuery{other_vector, other_words}, question.other, &asked));
+      if (asked.targets.empty()) {  // the namespace holds nothing that matches Y
+        ReasonResult nothing;
+        nothing.explanation = absl::StrCat(asked.yes_no ? "No confident yes: nothing" : "Nothing",
+                                           " stored matches \"", question.other,
+                                           "\", the question's second subject.");
+        return std::optional<ReasonResult>(std::move(nothing));
+      }
     }
     if (asked.targets.empty()) return std::optional<ReasonResult>();
   }

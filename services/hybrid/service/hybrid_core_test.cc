@@ -503,6 +503,23 @@ TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
   }
 }
 
+// A question about two things when nothing stored matches the second says so, not that the
+// question had no words.
+TEST_F(HybridCoreTest, ABetweenQuestionOverAnEmptyNamespaceSaysNothingMatchesY) {
+  v1::ReasonRequest req;
+  req.set_namespace_("default");
+  req.set_query("How is a dog related to animal?");
+  auto r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->confident());
+  EXPECT_EQ(r->explanation(), "Nothing stored matches \"animal\", the question's second subject.");
+  req.set_query("Is a dog a mammal?");
+  r = core_->Reason(Call(), req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->explanation(),
+            "No confident yes: nothing stored matches \"mammal\", the question's second subject.");
+}
+
 // "What is a violin?" starts at the concept named violin, though BM25 ranks the short texts that
 // only mention it ("violin lesson: a lesson in playing the violin") higher; from those the answer
 // was "music lesson".
