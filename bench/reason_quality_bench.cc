@@ -86,8 +86,9 @@ ABSL_FLAG(std::string, vector_cache, "",
 ABSL_FLAG(std::string, variants, "relation,relation+vector,default",
           "Reasoner configurations to compare, comma-separated: default, or settings joined by "
           "'+': k=N, depth=N, consensus=N (max_consensus_paths), expansions=N, weight=X "
-          "(consensus_weight), margin=X (min_margin), relation (follow the relation the question "
-          "asks for, as engram-hybrid does), focus (embed the question's focus), vector (seed by "
+          "(consensus_weight), margin=X (min_margin), neighbors=N (neighbor_limit), relation (ask "
+          "as engram-hybrid does: follow the relation the question asks for, seed from the "
+          "concepts named what it asks about), focus (embed the question's focus), vector (seed by "
           "the vector alone, no word match).");
 ABSL_FLAG(int, show_wrong, 0, "Print this many confidently wrong answers per variant.");
 ABSL_FLAG(std::string, outcomes, "",
@@ -180,7 +181,7 @@ struct Variant {
 
 // "default", or settings joined by '+': k=N (seeds), depth=N (max_depth), consensus=N
 // (max_consensus_paths), expansions=N (max_expansions), weight=X (consensus_weight), margin=X
-// (min_margin), neighbors=N (neighbor_limit), relation (follow the asked relation), focus (embed
+// (min_margin), neighbors=N (neighbor_limit), relation (as engram-hybrid asks), focus (embed
 // the question's focus), vector (seed by the vector alone), e.g. "relation+k=3+weight=0.25".
 absl::StatusOr<Variant> MakeVariant(const std::string& name, uint32_t k) {
   Variant v{name, {}, {}};
