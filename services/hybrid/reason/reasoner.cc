@@ -458,8 +458,13 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
 
   // 2b. From both ends: for a between question, the fewest-hops path from each seed to each
   // concept named Y (ReasonOptions::named_targets), which the expansion may not have reached
-  // within its budget when Y is far and the seeds' neighbourhoods are wide.
-  if (!options.named_targets.empty() && decay > 0) {
+  // within its budget when Y is far and the seeds' neighbourhoods are wide. Not when the
+  // expansion finished within its budget and reached a concept named Y: on WordNet the lookups
+  // then changed no answer.
+  const bool named_reached = std::any_of(
+      options.named_targets.begin(), options.named_targets.end(),
+      [&](const ConceptLite& t) { return supporting.contains(t.id); });
+  if (!options.named_targets.empty() && decay > 0 && (result.stats.truncated || !named_reached)) {
     for (const ConceptLite& t : options.named_targets) remember(t);
     std::vector<PathEnds> pairs;
     std::vector<size_t> pair_seed;  // the seed's index in `paths`

@@ -17,7 +17,8 @@
 //      expansion_batch through one NeighborsBatch call; at most max_expansions concepts are
 //      fetched, at most max_explored_paths paths scored, and a concept is expanded as the end
 //      of at most max_expansions_per_node paths. Running out of budget sets stats.truncated.
-//      For a between question, the fewest-hops path from each seed to each concept named Y
+//      For a between question, when the expansion ran out of budget or reached no concept
+//      named Y, the fewest-hops path from each seed to each concept named Y
 //      (ReasonOptions::named_targets; GraphSource::PathsBetween, a search from both ends, at
 //      most max_bridge_pairs pairs) is added to the paths found, scored the same way.
 //   3. Candidates. Every concept reached by a path of >= 1 hop, except the top seed (the

@@ -808,6 +808,20 @@ TEST(ReasonerTest, AFarTargetIsReachedFromBothEnds) {
     EXPECT_EQ(ask(g, along, /*bridge=*/true).stats.paths_bridged, 0u);
   }
   {
+    // With the budget to reach mammal on its own, the expansion answers and nothing is looked up.
+    InMemoryGraph g = FarGraph();
+    ReasonOptions options;
+    options.k = 1;
+    options.source_name = "dog";
+    ASSERT_TRUE(SetBetweenTargets(g, SeedQuery{mammal, ""}, "mammal", &options).ok());
+    const ReasonResult r = ReasonOrDie(g, options);
+    EXPECT_FALSE(r.stats.truncated);
+    ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+    EXPECT_EQ(r.answer->id, "mammal");
+    EXPECT_EQ(r.stats.bridge_pairs, 0u);
+    EXPECT_EQ(g.path_pairs(), 0);
+  }
+  {
     // Too deep for the question's max_depth: no path.
     InMemoryGraph g = FarGraph();
     ReasonOptions shallow;
