@@ -669,7 +669,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   const Scored* runner_up = nullptr;
   for (size_t i = 1; i < scored.size() && runner_up == nullptr; ++i) {
     if (!wanted_name.empty() ||
-        !SharesAName(content_of(winner.candidate.node.id), content_of(scored[i].candidate.node.id))) {
+        !SharesAName(result.best_guess->content, content_of(scored[i].candidate.node.id))) {
       runner_up = &scored[i];
     }
   }

@@ -57,7 +57,19 @@ class HybridCoreTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
                                    grpc::InsecureChannelCredentials());
     stub_ = sv1::Storage::NewStub(channel_);
-    core_ = std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, &metrics_, Options());
+    core_ = CoreWith(Options(), &metrics_);
+  }
+  // A HybridCore over this fixture's storage, embedders and cache.
+  std::unique_ptr<HybridCore> CoreWith(const HybridCoreOptions& options,
+                                       metrics::Registry* metrics = nullptr) {
+    return std::make_unique<HybridCore>(stub_.get(), &registry_, &cache_, metrics, options);
+  }
+  // Writes straight to storage (concepts and associations as given, no extraction).
+  absl::Status StorageWrite(const sv1::WriteRequest& write) {
+    sv1::WriteResponse written;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Write(&ctx, write, &written);
+    return s.ok() ? absl::OkStatus() : absl::InternalError(s.error_message());
   }
   HybridCoreOptions Options() {
     HybridCoreOptions o;
@@ -205,9 +217,7 @@ TEST_F(HybridCoreTest, SearchModesRankByWordsVectorsOrBoth) {
   auto* c = write.add_mutations()->mutable_put_concept();
   c->set_id("p");
   c->set_content("A ptarmigan in winter plumage.");
-  sv1::WriteResponse written;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(stub_->Write(&ctx, write, &written).ok());
+  ASSERT_TRUE(StorageWrite(write).ok());
   auto keyword = search("plain", sv1::SEARCH_MODE_UNSPECIFIED);
   ASSERT_TRUE(keyword.ok()) << keyword.status();
   ASSERT_EQ(keyword->results_size(), 1);
@@ -369,11 +379,11 @@ TEST_F(HybridCoreTest, ABetweenQuestionReachesYBeyondTheExpansionBudget) {
   options.reasoner.max_expansions = 1;
   for (uint32_t bridge_pairs : {0u, 32u}) {
     options.reasoner.max_bridge_pairs = bridge_pairs;
-    HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+    const std::unique_ptr<HybridCore> core = CoreWith(options);
     v1::ReasonRequest req;
     req.set_namespace_("default");
     req.set_query("How is a dog related to animal?");
-    auto r = core.Reason(Call(), req);
+    auto r = core->Reason(Call(), req);
     ASSERT_TRUE(r.ok()) << r.status();
     if (bridge_pairs == 0) {
       EXPECT_NE(r->best_guess().id(), ContentHashId("animal")) << r->DebugString();
@@ -391,13 +401,13 @@ TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
   LearnAll("default", kAnimals);
   HybridCoreOptions one = Options();
   one.max_concurrent_storage_calls = 1;
-  HybridCore sequential(stub_.get(), &registry_, &cache_, nullptr, one);
+  const std::unique_ptr<HybridCore> sequential = CoreWith(one);
   for (std::string q : {"what kind of animal is a dog", "what happens when it rains", "what is a car made of"}) {
     v1::ReasonRequest req;
     req.set_namespace_("default");
     req.set_query(q);
     auto a = core_->Reason(Call(), req);
-    auto b = sequential.Reason(Call(), req);
+    auto b = sequential->Reason(Call(), req);
     ASSERT_TRUE(a.ok()) << a.status();
     ASSERT_TRUE(b.ok()) << b.status();
     EXPECT_GT(a->paths_size(), 0) << q;
@@ -547,9 +557,7 @@ TEST_F(HybridCoreTest, ARelationQuestionStartsAtTheConceptNamedX) {
     a->set_target(target);
     a->set_type(sv1::HIERARCHICAL);
   }
-  sv1::WriteResponse written;
-  grpc::ClientContext ctx;
-  ASSERT_TRUE(stub_->Write(&ctx, write, &written).ok());
+  ASSERT_TRUE(StorageWrite(write).ok());
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("What is a violin?");
@@ -566,12 +574,12 @@ TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   ComputePool pool(2, 8);
   HybridCoreOptions options = Options();
   options.pool = &pool;
-  HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+  const std::unique_ptr<HybridCore> core = CoreWith(options);
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("what kind of animal is a dog");
   std::vector<v1::ReasonEvent> events;
-  absl::Status s = core.ReasonStream(
+  absl::Status s = core->ReasonStream(
       Call(), req, [&](v1::ReasonEvent e) { events.push_back(std::move(e)); return true; },
       [] { return false; });
   ASSERT_TRUE(s.ok()) << s;
@@ -585,7 +593,7 @@ TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
     EXPECT_EQ(p.path().hops_size() + 1, p.path().concept_ids_size());
   }
   ASSERT_TRUE(events.back().has_answer());
-  auto unary = core.Reason(Call(), req);
+  auto unary = core->Reason(Call(), req);
   ASSERT_TRUE(unary.ok()) << unary.status();
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(events.back().answer(), *unary))
       << events.back().answer().DebugString() << "\n" << unary->DebugString();
@@ -597,27 +605,27 @@ TEST_F(HybridCoreTest, ReasonStreamStopsWhenTheClientGoesAway) {
   ComputePool pool(1, 0);
   HybridCoreOptions options = Options();
   options.pool = &pool;
-  HybridCore core(stub_.get(), &registry_, &cache_, nullptr, options);
+  const std::unique_ptr<HybridCore> core = CoreWith(options);
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("what kind of animal is a dog");
   // The client takes the seeds and is gone: no answer is emitted, the call is CANCELLED and the
   // pool's one thread is free again (the next call is admitted).
   int emitted = 0;
-  absl::Status s = core.ReasonStream(
+  absl::Status s = core->ReasonStream(
       Call(), req, [&](v1::ReasonEvent) { ++emitted; return false; }, [] { return false; });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
   EXPECT_EQ(emitted, 1);
   // A client already gone before anything arrives: the same, without emitting.
   emitted = 0;
-  s = core.ReasonStream(
+  s = core->ReasonStream(
       Call(), req, [&](v1::ReasonEvent) { ++emitted; return true; }, [] { return true; });
   EXPECT_TRUE(s.code() == absl::StatusCode::kCancelled || s.ok()) << s;
-  auto again = core.Reason(Call(), req);
+  auto again = core->Reason(Call(), req);
   EXPECT_TRUE(again.ok()) << again.status();
   // Bad requests are refused before any work, naming the field.
   req.set_query("");
-  s = core.ReasonStream(Call(), req, [](v1::ReasonEvent) { return true; }, [] { return false; });
+  s = core->ReasonStream(Call(), req, [](v1::ReasonEvent) { return true; }, [] { return false; });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("query"));
 }
@@ -629,7 +637,7 @@ TEST_F(HybridCoreTest, ConcurrentLearnAndReasonThroughThePool) {
   HybridCoreOptions options = Options();
   options.pool = &pool;
   metrics::Registry registry;
-  HybridCore core(stub_.get(), &registry_, &cache_, &registry, options);
+  const std::unique_ptr<HybridCore> core = CoreWith(options, &registry);
   constexpr int kThreads = 4, kRounds = 6;
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
@@ -640,15 +648,15 @@ TEST_F(HybridCoreTest, ConcurrentLearnAndReasonThroughThePool) {
         learn.set_namespace_("default");
         learn.add_items()->set_content(absl::StrCat("A breed", t, "x", i, " is a kind of dog."));
         learn.add_items()->set_content(absl::StrCat("Storm", t, "x", i, " causes rain."));
-        auto l = core.Learn(Call(), learn);
+        auto l = core->Learn(Call(), learn);
         v1::ReasonRequest reason;
         reason.set_namespace_("default");
         reason.set_query(absl::StrCat("what is a breed", t, "x", i));
-        auto r = core.Reason(Call(), reason);
+        auto r = core->Reason(Call(), reason);
         v1::EmbedRequest embed;
         embed.set_namespace_("default");
         embed.add_texts(absl::StrCat("text ", t, " ", i));
-        auto e = core.Embed(Call(), embed);
+        auto e = core->Embed(Call(), embed);
         if (!l.ok() || !r.ok() || !e.ok()) ++failures;
       }
     });
