@@ -290,6 +290,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     for (const SearchHit& hit : *hits) {
       if (NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
     }
+    // Every concept named X is X as far as the question says: they seed with the best one's
+    // relevance, so that no sense of X wins for a shorter text or a closer vector alone.
+    for (SearchHit& hit : named) hit.score = named.front().score;
     if (!named.empty()) *hits = std::move(named);
   }
   if (hits->size() > options.k) hits->resize(options.k);

@@ -106,7 +106,9 @@ struct ReasonOptions {
   // question) to X as written: when some of the search's best kNamedSeedPool hits are named X
   // (NamedBy), they alone are the seeds (X's senses), so that the paths start at X rather than at
   // a concept whose name only contains X ("prairie dog", "violin lesson") and which BM25 ranks
-  // higher for its shorter text; otherwise the seeds are as usual.
+  // higher for its shorter text; otherwise the seeds are as usual. X's senses seed with equal
+  // relevance (the best one's): the question names X and prefers none of them, so an answer
+  // one sense alone supports is not confident while another sense supports another as well.
   std::string source_name;
   static constexpr uint32_t kNamedSeedPool = 100;
   // Set for "Is X a Y?": a confident answer's explanation reads as the yes it is ("Yes: X is a
