@@ -26,6 +26,9 @@ ABSL_FLAG(double, compaction_garbage_ratio, 0.5,
           "when asked, e.g. engramctl storage compact).");
 ABSL_FLAG(uint64_t, compaction_min_mb, 64, "...and at least this many MiB are reclaimable.");
 ABSL_FLAG(int, compaction_interval_s, 30, "How often the compactor looks for garbage.");
+ABSL_FLAG(int, indexer_nice, 10,
+          "Nice value (0..19) of the HNSW indexer thread: higher lets the index trail a burst of "
+          "writes further (searches scan the unindexed tail exactly meanwhile).");
 ABSL_FLAG(std::string, testing_compaction_pause, "",
           "Tests only: a compaction that reaches this phase (built, caught_up, switched) logs "
           "'compaction paused at <phase>' and never goes on (crash tests kill the process there).");
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
         config.engine.limits.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
         config.engine.write_queue_capacity = absl::GetFlag(FLAGS_write_queue);
         config.engine.checkpoint_log_bytes = absl::GetFlag(FLAGS_checkpoint_log_mb) << 20;
+        config.engine.indexer_nice = absl::GetFlag(FLAGS_indexer_nice);
         config.restore_from = absl::GetFlag(FLAGS_restore_from);
         const double ratio = absl::GetFlag(FLAGS_compaction_garbage_ratio);
         if (!(ratio >= 0 && ratio < 1)) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "common/status/error_detail.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/time_util.h"
@@ -35,6 +36,10 @@ int64_t Engine::Now() const {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir: required");
+  if (options.indexer_nice < 0 || options.indexer_nice > 19) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("indexer_nice: must be in [0, 19], got ", options.indexer_nice));
+  }
   std::unique_ptr<Engine> engine(new Engine(std::move(options)));
   absl::Time start = absl::Now();
   RETURN_IF_ERROR(engine->Recover());

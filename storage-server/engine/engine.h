@@ -72,6 +72,10 @@ struct EngineOptions {
   uint64_t checkpoint_log_bytes = uint64_t{256} << 20;  // checkpoint when the log exceeds this
   uint64_t wal_segment_bytes = uint64_t{64} << 20;
   bool create_default_namespace = true;   // "default" (384-d, cosine, hashing) on a fresh store
+  // The HNSW indexer thread's nice value, 0..19 (its CPU share under contention: the writer and
+  // the readers run at 0). Higher lets the index trail further behind a burst of writes, and
+  // searches scan the unindexed tail exactly meanwhile.
+  int indexer_nice = 10;
   std::function<int64_t()> clock_micros;  // empty: the system clock
   metrics::Registry* metrics = nullptr;   // not owned; optional
   // The write-ahead log's file operations; not owned, must outlive the engine. Null: POSIX.

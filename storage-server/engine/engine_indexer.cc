@@ -23,7 +23,8 @@ constexpr size_t kIndexBatch = 256;  // vectors per namespace per pass
 void Engine::IndexerLoop() {
   // Indexing may trail the log (searches scan the unindexed tail), so on a busy machine the
   // writer and the readers come first: lower this thread's scheduling priority.
-  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 10) != 0) {
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)),
+                    options_.indexer_nice) != 0) {
     spdlog::debug("indexer: setpriority failed: {}", std::strerror(errno));
   }
   // Namespaces whose indexing is failing (e.g. no room to grow the graph on a full disk), with

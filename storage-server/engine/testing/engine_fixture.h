@@ -76,6 +76,9 @@ inline EngineOptions TestOptions(const std::filesystem::path& dir) {
   EngineOptions o;
   o.data_dir = dir;
   o.create_default_namespace = false;
+  // Tests wait for the indexer; at nice 10 a loaded machine (parallel tests, sanitizers) can
+  // starve it for minutes.
+  o.indexer_nice = 0;
   return o;
 }
 
