@@ -13,7 +13,6 @@
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
@@ -196,14 +195,7 @@ std::optional<int> ThreadNice(const std::string& name) {
     std::ifstream comm(task.path() / "comm");
     std::string line;
     if (!std::getline(comm, line) || line != name) continue;
-    std::ifstream stat_file(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-    // "pid (comm) state ppid ...": nice is the 19th field, the 17th after the comm's ')'.
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i) {
-      if (i == 19) return std::stoi(field);
-    }
+    return ::getpriority(PRIO_PROCESS, static_cast<id_t>(std::stoi(task.path().filename())));
   }
   return std::nullopt;
 }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/error_detail.h"
+#include "common/status/grpc_status.h"
 #include "services/hybrid/service/storage_graph_source.h"
 #include "storage-server/engine/limits.h"
 #include "storage-server/server/storage_server.h"
@@ -68,8 +69,7 @@ class HybridCoreTest : public ::testing::Test {
   absl::Status StorageWrite(const sv1::WriteRequest& write) {
     sv1::WriteResponse written;
     grpc::ClientContext ctx;
-    grpc::Status s = stub_->Write(&ctx, write, &written);
-    return s.ok() ? absl::OkStatus() : absl::InternalError(s.error_message());
+    return status::FromGrpcStatus(stub_->Write(&ctx, write, &written));
   }
   HybridCoreOptions Options() {
     HybridCoreOptions o;
