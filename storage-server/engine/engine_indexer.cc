@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/engine.h"
 
@@ -28,8 +30,13 @@ void Engine::IndexerLoop() {
     spdlog::debug("indexer: setpriority failed: {}", std::strerror(errno));
   }
   // Namespaces whose indexing is failing (e.g. no room to grow the graph on a full disk), with
-  // the error: logged when it starts or changes and when it recovers, not on every retry.
-  absl::flat_hash_map<std::string, std::string> failing;
+  // the error (logged when it starts or changes and when it recovers, not on every retry) and the
+  // time of the next try: once a second, not on every write that wakes this thread.
+  struct Failing {
+    std::string error;
+    absl::Time retry_at;
+  };
+  absl::flat_hash_map<std::string, Failing> failing;
   while (!stop_indexer_.load()) {
     {
       sync::MutexLock lock(&index_wake_mu_);
@@ -43,15 +50,20 @@ void Engine::IndexerLoop() {
       auto reg = registry();  // keeps this snapshot of the registry alive for the loop
       for (const auto& [name, ns] : *reg) {
         if (indexer_pause_requests_.load(std::memory_order_relaxed) > 0) break;
+        const absl::Time now = absl::Now();
+        if (auto it = failing.find(name); it != failing.end() && now < it->second.retry_at) {
+          continue;
+        }
         auto n = ns->IndexPending(kIndexBatch, &indexer_pause_requests_);
         if (!n.ok()) {
           // Searches still see the vectors (the unindexed tail is scanned exactly); retried below.
           std::string error = n.status().ToString();
-          auto [it, inserted] = failing.try_emplace(name, error);
-          if (inserted || it->second != error) {
+          auto [it, inserted] = failing.try_emplace(name);
+          if (inserted || it->second.error != error) {
             spdlog::error("namespace {}: indexing failed (retrying every second): {}", name, error);
-            it->second = std::move(error);
+            it->second.error = std::move(error);
           }
+          it->second.retry_at = now + absl::Seconds(1);
           continue;
         }
         if (failing.erase(name) > 0) spdlog::info("namespace {}: indexing resumed", name);

@@ -15,9 +15,12 @@
 // Thread-safety: free functions over values; safe from any thread.
 #pragma once
 
+#include <cstdint>
+#include <filesystem>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace engram::storage {
 
@@ -29,6 +32,10 @@ absl::Status OutOfSpaceError(std::string_view message);
 
 // True when `status` carries the out-of-space mark.
 bool IsOutOfSpace(const absl::Status& status);
+
+// The bytes the file system holding `dir` can still give this process (statvfs: the blocks free to
+// unprivileged users, or every free block for root, which may use the reserved ones).
+absl::StatusOr<uint64_t> FreeBytes(const std::filesystem::path& dir);
 
 // Sets SIGXFSZ to SIG_IGN, so that a write past RLIMIT_FSIZE fails with EFBIG (handled like a full
 // disk) instead of killing the process. Process-wide; call once at startup.

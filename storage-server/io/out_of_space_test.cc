@@ -1,6 +1,9 @@
 #include "storage-server/io/out_of_space.h"
 
+#include <sys/statvfs.h>
+
 #include <cerrno>
+#include <filesystem>
 
 #include "gtest/gtest.h"
 
@@ -21,6 +24,20 @@ TEST(OutOfSpaceTest, ErrnoValues) {
   EXPECT_TRUE(IsOutOfSpaceErrno(EFBIG));
   EXPECT_FALSE(IsOutOfSpaceErrno(EIO));
   EXPECT_FALSE(IsOutOfSpaceErrno(0));
+}
+
+TEST(OutOfSpaceTest, FreeBytesIsTheFileSystemsFreeRoomAndNamesAMissingDirectory) {
+  const std::filesystem::path dir = ::testing::TempDir();
+  auto free = FreeBytes(dir);
+  ASSERT_TRUE(free.ok()) << free.status();
+  struct statvfs fs;
+  ASSERT_EQ(::statvfs(dir.c_str(), &fs), 0);
+  EXPECT_GT(*free, 0u);
+  EXPECT_LE(*free, uint64_t{fs.f_blocks} * fs.f_frsize);
+
+  auto missing = FreeBytes(dir / "no such directory");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("no such directory"), std::string::npos);
 }
 
 }  // namespace

@@ -86,6 +86,15 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
   if (index >= kMaxSegments) return absl::ResourceExhaustedError("segmented file: too many segments");
   std::filesystem::path path = SegmentPath(index);
   if (create) {
+    // A segment that cannot fit is refused before any block is taken. A posix_fallocate that fails
+    // holds the file system's last free blocks until it gives up, and a log append racing with it
+    // (the HNSW indexer grows its graph on its own thread) would be refused for want of room
+    // that is really there.
+    if (auto free = FreeBytes(dir_); free.ok() && *free < segment_bytes()) {
+      return OutOfSpaceError(absl::StrCat("allocate ", segment_bytes(), " bytes for ",
+                                          path.string(), ": ", std::strerror(ENOSPC), " (",
+                                          *free, " bytes free)"));
+    }
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create", path);
     // Reserve real blocks now (a file grown with ftruncate is sparse, and storing into a mapped

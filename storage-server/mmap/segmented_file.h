@@ -57,7 +57,8 @@ class SegmentedFile {
   // Writer only. Adds segments until capacity() >= bytes. New bytes read as zero. Each new segment
   // has its blocks allocated (posix_fallocate) before it is mapped; no room (ENOSPC, EDQUOT, or
   // EFBIG past RLIMIT_FSIZE) is RESOURCE_EXHAUSTED with the out-of-space mark naming the file and
-  // the bytes needed, leaves no file behind and changes nothing; a later call tries again.
+  // the bytes needed, leaves no file behind and changes nothing; a later call tries again. When
+  // statvfs already shows less room than a segment, no allocation is attempted at all.
   absl::Status EnsureCapacity(uint64_t bytes);
 
   // Writer only, with read_only_mapping: stores `len` bytes at `offset` (offset + len <= capacity(),
