@@ -80,6 +80,9 @@ ABSL_FLAG(bool, verbs, true,
 ABSL_FLAG(bool, lemmas_field, true,
           "Create the namespace as `engramctl import wordnet` does, keyword search scoring the "
           "lemmas attribute beside the content (BM25F); false: the content alone (BM25).");
+ABSL_FLAG(bool, sense_counts, true,
+          "Learn each synset's strength from cntlist.rev's sense counts, as `engramctl import "
+          "wordnet` does; false: every concept at strength 1.");
 ABSL_FLAG(std::string, vector_cache, "",
           "A file keeping the concepts' vectors between runs (written when absent; use-lite takes "
           "minutes to embed 82K glosses).");
@@ -360,6 +363,9 @@ int Run() {
     }
   }
   absl::StatusOr<cli::LexNames> lexnames = cli::ReadLexNames(dir);
+  if (synsets.ok() && absl::GetFlag(FLAGS_sense_counts)) {
+    if (absl::Status s = cli::AddSenseCounts(dir, &*synsets); !s.ok()) synsets = s;
+  }
   if (!synsets.ok() || !lexnames.ok()) {
     std::fprintf(stderr, "reason_quality_bench: %s\n",
                  (!synsets.ok() ? synsets.status() : lexnames.status()).ToString().c_str());
@@ -459,6 +465,7 @@ int Run() {
     c->set_id(learns[i].id());
     c->set_content(learns[i].content());
     c->mutable_attributes()->insert(learns[i].attributes().begin(), learns[i].attributes().end());
+    if (learns[i].has_strength()) c->set_strength(learns[i].strength().value());
     c->mutable_vector()->Assign(vectors.begin() + i * dimension, vectors.begin() + (i + 1) * dimension);
     if (batch.mutations_size() == 1000 && !write(batch)) return 1;
   }

@@ -1172,6 +1172,17 @@ TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
   ASSERT_TRUE(s.stub_->GetNamespace(Suite::Context().get(), get, &info).ok());
   EXPECT_EQ(info.concept_count(), 300u);
   EXPECT_GT(info.association_count(), 0u);
+  // Strength from the sense counts: "entity" was tagged 11 times, "physical entity" never.
+  EXPECT_THAT(r.output, HasSubstr("with sense counts"));
+  for (const auto& [id, strength] : {std::pair<const char*, float>{"wn-n-00001740", 12.0f},
+                                     {"wn-n-00001930", 1.0f}}) {
+    v1::GetConceptRequest concept_request;
+    concept_request.set_namespace_("wordnet_e2e");
+    concept_request.set_id(id);
+    v1::Concept got;
+    ASSERT_TRUE(s.stub_->GetConcept(Suite::Context().get(), concept_request, &got).ok()) << id;
+    EXPECT_FLOAT_EQ(got.strength(), strength) << id;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -554,11 +554,15 @@ absl::StatusOr<ImportSummary> ImportWordNet(const RpcClient& client,
                    std::make_move_iterator(verbs.end()));
   }
   ASSIGN_OR_RETURN(LexNames lexnames, ReadLexNames(options.dir));
+  RETURN_IF_ERROR(AddSenseCounts(options.dir, &synsets));
   std::vector<engram::v1::AssociateRequest> associations = WordNetAssociations(synsets);
   if (log != nullptr) {
+    const size_t counted = std::count_if(synsets.begin(), synsets.end(),
+                                         [](const WordNetSynset& s) { return s.tag_count > 0; });
     *log << "wordnet: " << nouns << " noun synsets, " << synsets.size() - nouns
-         << " verb synsets, " << associations.size() << " associations from " << options.dir
-         << " into namespace " << options.ns << "\n";
+         << " verb synsets (" << counted << " with sense counts, learned as their strength), "
+         << associations.size() << " associations from " << options.dir << " into namespace "
+         << options.ns << "\n";
   }
   RETURN_IF_ERROR(EnsureNamespace(client, options.ns, log));
 

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <unordered_set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -96,7 +97,7 @@ absl::StatusOr<WordNetSynset> ParseLine(absl::string_view line, absl::string_vie
   for (uint32_t i = 0; i < w_cnt; ++i) {
     ASSIGN_OR_RETURN(absl::string_view word, cursor.Next("word"));
     ASSIGN_OR_RETURN(uint32_t lex_id, cursor.NextHex("lex_id", 1));
-    (void)lex_id;
+    synset.lex_ids.push_back(static_cast<int>(lex_id));
     if (synset.ss_type == 'a' || synset.ss_type == 's') {
       // Adjectives may carry a syntactic marker: "word(a)", "word(p)", "word(ip)".
       if (size_t paren = word.find('('); paren != absl::string_view::npos) {
@@ -186,6 +187,43 @@ absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetVerbs(const std::string& d
   return ReadWordNetData(dir, "data.verb", limit);
 }
 
+std::string SenseKey(const WordNetSynset& synset, size_t word) {
+  const int ss_type = synset.ss_type == 'n' ? 1 : synset.ss_type == 'v' ? 2 : synset.ss_type == 'a' ? 3
+                      : synset.ss_type == 'r' ? 4 : 5;
+  return absl::StrFormat("%s%%%d:%02d:%02d::",
+                         absl::StrReplaceAll(absl::AsciiStrToLower(synset.lemmas[word]), {{" ", "_"}}),
+                         ss_type, synset.lex_filenum, synset.lex_ids[word]);
+}
+
+absl::Status AddSenseCounts(const std::string& dir, std::vector<WordNetSynset>* synsets) {
+  const std::string path = absl::StrCat(dir, "/cntlist.rev");
+  std::ifstream in(path);
+  if (!in) return absl::OkStatus();
+  absl::flat_hash_map<std::string, size_t> synset_of;  // sense key -> index in *synsets
+  for (size_t i = 0; i < synsets->size(); ++i) {
+    const WordNetSynset& s = (*synsets)[i];
+    for (size_t w = 0; w < s.lemmas.size() && w < s.lex_ids.size(); ++w) {
+      synset_of.emplace(SenseKey(s, w), i);
+    }
+  }
+  std::vector<uint32_t> counts(synsets->size(), 0);  // applied only once the whole file parsed
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    LineCursor cursor(line, path, line_no);
+    ASSIGN_OR_RETURN(absl::string_view key, cursor.Next("sense_key"));
+    ASSIGN_OR_RETURN(uint32_t sense_number, cursor.NextDecimal("sense_number", 0));
+    (void)sense_number;
+    ASSIGN_OR_RETURN(uint32_t count, cursor.NextDecimal("tag_cnt", 0));
+    if (auto it = synset_of.find(key); it != synset_of.end()) counts[it->second] += count;
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  for (size_t i = 0; i < synsets->size(); ++i) (*synsets)[i].tag_count = counts[i];
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LexNames> ReadLexNames(const std::string& dir) {
   LexNames names;
   std::string path = absl::StrCat(dir, "/lexnames");
@@ -256,6 +294,9 @@ engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
   attributes["lexfile"] =
       it != lexnames.end() ? it->second : absl::StrFormat("%02d", synset.lex_filenum);
   request.mutable_extract_associations()->set_value(false);
+  // How often this meaning occurs, smoothed by one: of the senses a question's word may name,
+  // the more frequent seed the reasoning more strongly.
+  if (synset.tag_count > 0) request.mutable_strength()->set_value(1.0f + synset.tag_count);
   return request;
 }
 

@@ -58,8 +58,12 @@ struct WordNetSynset {
   int lex_filenum = 0;
   char ss_type = 'n';
   std::vector<std::string> lemmas;  // underscores replaced by spaces, in file order
+  std::vector<int> lex_ids;         // each lemma's lex_id (0..15), which its sense key holds
   std::vector<WordNetPointer> pointers;
   std::string gloss;  // without the leading "| " and trailing blanks
+  // How often the synset's words were tagged with this meaning in WordNet's semantic
+  // concordances (the sum over its words of cntlist.rev's counts); 0 when never, or unread.
+  uint32_t tag_count = 0;
 };
 
 // lex_filenum -> name ("noun.animal"), from <dir>/lexnames.
@@ -77,6 +81,15 @@ absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetNouns(const std::string& d
 // <dir>/data.verb; NOT_FOUND when the file is missing.
 absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetVerbs(const std::string& dir,
                                                             size_t limit = 0);
+
+// Sets each synset's tag_count from <dir>/cntlist.rev ("dog%1:05:00:: 1 42": sense key, sense
+// number, count per line), matching sense keys built from the synset's words, lex_filenum and
+// lex_ids. No file: nothing changes (an OK status). A malformed line is INVALID_ARGUMENT naming the
+// file, line and field, and changes nothing.
+absl::Status AddSenseCounts(const std::string& dir, std::vector<WordNetSynset>* synsets);
+// The sense key of the synset's `word`-th lemma: "dog%1:05:00::" (nouns and verbs; WordNet's
+// senseidx(5WN)).
+std::string SenseKey(const WordNetSynset& synset, size_t word);
 
 // <dir>/lexnames ("03\tnoun.Tops\t1" per line); an empty map when the file does not exist.
 absl::StatusOr<LexNames> ReadLexNames(const std::string& dir);

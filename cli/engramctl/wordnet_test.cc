@@ -215,6 +215,49 @@ TEST(WordNetRealDataTest, ParsesDebianWordNetNouns) {
   EXPECT_GT(edges.size(), 100000u);
   EXPECT_THAT(SynsetToLearnRequest(*dog, {}).content(),
               testing::StartsWith("dog, domestic dog, Canis familiaris: "));
+  // The animal is the sense of "dog" tagged most often (42 times in WordNet 3.0's concordances).
+  ASSERT_TRUE(AddSenseCounts(kDefaultWordNetDir, &*synsets).ok());
+  EXPECT_EQ(dog->tag_count, 42u);
+  EXPECT_FLOAT_EQ(SynsetToLearnRequest(*dog, {}).strength().value(), 43.0f);
+}
+
+// cntlist.rev's counts become each synset's tag_count (summed over its words, matched by sense
+// key: lemma, part of speech, lex_filenum, lex_id), and the learned concept's strength.
+TEST(WordNetFilesTest, SenseCountsBecomeTheSynsetsStrength) {
+  std::filesystem::path dir =
+      std::filesystem::path(testing::TempDir()) / absl::StrCat("wordnet_counts_", ::getpid());
+  std::filesystem::create_directories(dir);
+  auto synsets = Parse(kSynsets);
+  ASSERT_TRUE(synsets.ok()) << synsets.status();
+  EXPECT_EQ(SenseKey((*synsets)[1], 0), "physical_entity%1:03:00::");
+  EXPECT_EQ(SenseKey((*synsets)[1], 1), "thing%1:03:01::");
+  EXPECT_EQ(SenseKey((*synsets)[2], 0), "dog%1:05:00::");
+
+  // No file: nothing changes.
+  ASSERT_TRUE(AddSenseCounts(dir.string(), &*synsets).ok());
+  for (const WordNetSynset& s : *synsets) EXPECT_EQ(s.tag_count, 0u);
+  EXPECT_FALSE(SynsetToLearnRequest((*synsets)[2], {}).has_strength());
+
+  std::ofstream(dir / "cntlist.rev") << "dog%1:05:00:: 1 42\n"
+                                        "thing%1:03:01:: 2 5\n"
+                                        "physical_entity%1:03:00:: 1 3\n"
+                                        "thing%1:03:00:: 1 99\n"     // another lex_id: not ours
+                                        "dog%2:38:00:: 1 2\n"        // the verb: not loaded
+                                        "Dog%1:05:00:: 1 7\n";       // keys are lower case
+  ASSERT_TRUE(AddSenseCounts(dir.string(), &*synsets).ok());
+  EXPECT_EQ((*synsets)[0].tag_count, 0u);
+  EXPECT_EQ((*synsets)[1].tag_count, 8u);
+  EXPECT_EQ((*synsets)[2].tag_count, 42u);
+  engram::v1::LearnRequest dog = SynsetToLearnRequest((*synsets)[2], {});
+  ASSERT_TRUE(dog.has_strength());
+  EXPECT_FLOAT_EQ(dog.strength().value(), 43.0f);
+  EXPECT_FALSE(SynsetToLearnRequest((*synsets)[0], {}).has_strength());  // unset means 1
+
+  std::ofstream(dir / "cntlist.rev") << "dog%1:05:00:: 1 42\ndog%1:05:01:: 1 many\n";
+  absl::Status bad = AddSenseCounts(dir.string(), &*synsets);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("cntlist.rev:2: tag_cnt: 'many'"));
+  EXPECT_EQ((*synsets)[2].tag_count, 42u);  // unchanged
 }
 
 // Verbs: hypernyms, causes and entailments, within the verbs (a verb and a noun may share an offset).

@@ -133,6 +133,7 @@ hv1::LearnItem ToLearnItem(const v1::LearnRequest& r) {
   item.mutable_vector()->CopyFrom(r.vector());
   item.mutable_attributes()->insert(r.attributes().begin(), r.attributes().end());
   if (r.has_extract_associations()) *item.mutable_extract_associations() = r.extract_associations();
+  if (r.has_strength()) *item.mutable_strength() = r.strength();
   return item;
 }
 

@@ -364,6 +364,10 @@ std::vector<InvalidCase> InvalidCases() {
        }),
        "vector[1]: not finite"},
       {"VectorInf", learn([inf](auto& r) { r.add_vector(inf); }), "vector[0]: not finite"},
+      {"StrengthNegative", learn([](auto& r) { r.mutable_strength()->set_value(-0.5f); }),
+       "strength: -0.5: must be finite and >= 0"},
+      {"StrengthNaN", learn([nan](auto& r) { r.mutable_strength()->set_value(nan); }),
+       "strength: "},
       {"TooManyAttributes", learn([](auto& r) {
          for (int i = 0; i < 65; ++i) (*r.mutable_attributes())[absl::StrCat("k", i)] = "v";
        }),
@@ -387,6 +391,9 @@ std::vector<InvalidCase> InvalidCases() {
        "concepts[1].namespace: "},
       {"BatchItemNaN", batch(3, [nan](auto& r) { r.mutable_concepts(2)->add_vector(nan); }),
        "concepts[2].vector[0]: not finite"},
+      {"BatchItemStrengthInfinite",
+       batch(3, [inf](auto& r) { r.mutable_concepts(1)->mutable_strength()->set_value(inf); }),
+       "concepts[1].strength: "},
       {"SearchNeitherQueryNorVector", search([](auto& r) { r.clear_query(); }), "query, vector: "},
       {"SearchBothQueryAndVector", search([](auto& r) { r.add_vector(1.0f); }), "query, vector: "},
       {"SearchBlankQuery", search([](auto& r) { r.set_query("   "); }), "query: "},
@@ -622,6 +629,8 @@ TEST_F(EngramCoreTest, LearnGoesToHybridAndReturnsItsAssociations) {
             EXPECT_EQ(req.items(0).content(), "A dog is a mammal");
             EXPECT_TRUE(req.items(0).has_extract_associations());
             EXPECT_FALSE(req.items(0).extract_associations().value());
+            EXPECT_TRUE(req.items(0).has_strength());
+            EXPECT_FLOAT_EQ(req.items(0).strength().value(), 43.0f);
             resp->add_results()->set_id("c-dog");
             resp->mutable_results(0)->set_created(true);
             sv1::Association* a = resp->add_associations();
@@ -636,6 +645,7 @@ TEST_F(EngramCoreTest, LearnGoesToHybridAndReturnsItsAssociations) {
   learn.set_namespace_("default");
   learn.set_content("A dog is a mammal");
   learn.mutable_extract_associations()->set_value(false);
+  learn.mutable_strength()->set_value(43.0f);
   absl::StatusOr<v1::LearnResponse> r = Core().Learn(Ctx(kWriter), learn);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->id(), "c-dog");

@@ -31,6 +31,13 @@ absl::Status ValidateUnitInterval(absl::string_view field, float value) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateStrength(absl::string_view field, float v) {
+  if (!std::isfinite(v) || v < 0.0f) {
+    return InvalidField(field, absl::StrCat(v, ": must be finite and >= 0"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateEmbedder(absl::string_view field, absl::string_view embedder) {
@@ -142,6 +149,9 @@ absl::Status ValidateLearnItem(absl::string_view prefix, const v1::LearnRequest&
   RETURN_IF_ERROR(AtMost(absl::StrCat(prefix, "vector"), r.vector_size(), l.max_dimension));
   RETURN_IF_ERROR(ValidateFinite(absl::StrCat(prefix, "vector"), r.vector()));
   RETURN_IF_ERROR(ValidateAttributes(absl::StrCat(prefix, "attributes"), r.attributes(), l));
+  if (r.has_strength()) {
+    RETURN_IF_ERROR(ValidateStrength(absl::StrCat(prefix, "strength"), r.strength().value()));
+  }
   return absl::OkStatus();
 }
 
@@ -319,10 +329,7 @@ absl::Status ValidateUpdateConcept(const v1::UpdateConceptRequest& r, const Vali
   if (masked[2]) RETURN_IF_ERROR(ValidateAttributes("attributes", r.attributes(), l));
   if (masked[3]) {
     if (!r.has_strength()) return InvalidField("strength", "required when updateMask names it");
-    const float v = r.strength().value();
-    if (!std::isfinite(v) || v < 0.0f) {
-      return InvalidField("strength", absl::StrCat(v, ": must be finite and >= 0"));
-    }
+    RETURN_IF_ERROR(ValidateStrength("strength", r.strength().value()));
   }
   if (masked[4]) {
     if (!r.has_confidence()) return InvalidField("confidence", "required when updateMask names it");

@@ -42,6 +42,9 @@ struct SearchHit {
   // The hit's relevance to the question, higher is better; the reasoner clamps it to [0, 1] as a
   // seed's similarity. SeedRelevance() for a hybrid hit; the cosine similarity for a vector hit.
   float score = 0;
+  // The concept's strength (Concept.strength, >= 0; 1 unless learned otherwise): how much of the
+  // relevance a concept keeps among the concepts a question names by the same word.
+  float strength = 1;
 
   friend bool operator==(const SearchHit&, const SearchHit&) = default;
 };

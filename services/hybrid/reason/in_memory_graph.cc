@@ -9,8 +9,9 @@
 
 namespace engram::hybrid {
 
-void InMemoryGraph::AddConcept(std::string id, std::string content, std::vector<float> vector) {
-  concepts_[std::move(id)] = Node{std::move(content), std::move(vector)};
+void InMemoryGraph::AddConcept(std::string id, std::string content, std::vector<float> vector,
+                               float strength) {
+  concepts_[std::move(id)] = Node{std::move(content), std::move(vector), strength};
 }
 
 void InMemoryGraph::AddEdge(const std::string& source, const std::string& target,
@@ -44,7 +45,7 @@ absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(const SeedQuery& qu
       b += static_cast<double>(node.vector[i]) * node.vector[i];
     }
     const float score = (a > 0 && b > 0) ? static_cast<float>(dot / std::sqrt(a * b)) : 0.0f;
-    hits.push_back({{id, node.content}, score});
+    hits.push_back({{id, node.content}, score, node.strength});
   }
   std::sort(hits.begin(), hits.end(), [](const SearchHit& x, const SearchHit& y) {
     return x.score != y.score ? x.score > y.score : x.node.id < y.node.id;

@@ -26,7 +26,8 @@ namespace engram::hybrid {
 class InMemoryGraph : public GraphSource {
  public:
   // Adds or replaces a concept. Vectors are compared by cosine similarity.
-  void AddConcept(std::string id, std::string content, std::vector<float> vector);
+  void AddConcept(std::string id, std::string content, std::vector<float> vector,
+                  float strength = 1.0f);
   // Adds or replaces the association (source, target, type). Both concepts must exist.
   void AddEdge(const std::string& source, const std::string& target, AssociationType type,
                float confidence, float weight = 1.0f);
@@ -66,6 +67,7 @@ class InMemoryGraph : public GraphSource {
   struct Node {
     std::string content;
     std::vector<float> vector;
+    float strength = 1.0f;
   };
   std::map<std::string, Node> concepts_;
   std::vector<Edge> edges_;

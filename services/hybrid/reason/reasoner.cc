@@ -291,8 +291,18 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
       if (NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
     }
     // Every concept named X is X as far as the question says: they seed with the best one's
-    // relevance, so that no sense of X wins for a shorter text or a closer vector alone.
-    for (SearchHit& hit : named) hit.score = named.front().score;
+    // relevance, so that no sense of X wins for a shorter text or a closer vector alone, each
+    // scaled by its strength against the strongest of them (equal strengths seed alike): a
+    // sense held more strongly, e.g. a more frequent one, leads.
+    const float best = named.empty() ? 0.0f : named.front().score;
+    float strongest = 0;
+    for (const SearchHit& hit : named) strongest = std::max(strongest, hit.strength);
+    for (SearchHit& hit : named) {
+      const float share = strongest > 0 ? std::clamp(hit.strength / strongest, 0.0f, 1.0f) : 1.0f;
+      hit.score = best * share;
+    }
+    std::stable_sort(named.begin(), named.end(),
+                     [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
     if (!named.empty()) *hits = std::move(named);
   }
   if (hits->size() > options.k) hits->resize(options.k);

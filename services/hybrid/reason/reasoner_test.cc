@@ -737,29 +737,36 @@ TEST(ReasonerTest, TheMarginIsToTheBestAnswerOfAnotherName) {
 
 // "What is a kennel?": the verb "kennel" matches the question better (a shorter text, a closer
 // vector) than the noun, but the question prefers neither sense of the word.
-TEST(ReasonerTest, EverySenseOfXSeedsAlike) {
-  auto graph = [](bool with_the_noun) {
-    InMemoryGraph g;
-    g.AddConcept("kennel-v", "kennel: put up in a kennel", {0.95f, 0.31224990f, 0, 0});
-    g.AddConcept("shelter-v", "shelter: provide shelter for", {0, 0, 1, 0});
-    g.AddEdge("kennel-v", "shelter-v", kHier, 0.9f);
-    if (with_the_noun) {
-      g.AddConcept("kennel-n", "kennel, doghouse: outbuilding that serves as a shelter for a dog",
-                   {0.6f, 0.8f, 0, 0});
-      g.AddConcept("outbuilding", "outbuilding: a building subordinate to a main one", {0, 0, 1, 0});
-      g.AddEdge("kennel-n", "outbuilding", kHier, 0.9f);
-    }
-    // Matches best, but is not named kennel: not a seed.
-    g.AddConcept("kennel club", "kennel club: an association of breeders", {0.97f, 0.2431049f, 0, 0});
-    g.AddConcept("club", "club: a formal association of people", {0, 0, 1, 0});
-    g.AddEdge("kennel club", "club", kHier, 0.95f);
-    return g;
-  };
+// Two senses of "kennel": the verb matches the question's vector better than the noun.
+InMemoryGraph KennelGraph(bool with_the_noun, float noun_strength = 1.0f) {
+  InMemoryGraph g;
+  g.AddConcept("kennel-v", "kennel: put up in a kennel", {0.95f, 0.31224990f, 0, 0});
+  g.AddConcept("shelter-v", "shelter: provide shelter for", {0, 0, 1, 0});
+  g.AddEdge("kennel-v", "shelter-v", kHier, 0.9f);
+  if (with_the_noun) {
+    g.AddConcept("kennel-n", "kennel, doghouse: outbuilding that serves as a shelter for a dog",
+                 {0.6f, 0.8f, 0, 0}, noun_strength);
+    g.AddConcept("outbuilding", "outbuilding: a building subordinate to a main one", {0, 0, 1, 0});
+    g.AddEdge("kennel-n", "outbuilding", kHier, 0.9f);
+  }
+  // Matches best, but is not named kennel: not a seed.
+  g.AddConcept("kennel club", "kennel club: an association of breeders", {0.97f, 0.2431049f, 0, 0});
+  g.AddConcept("club", "club: a formal association of people", {0, 0, 1, 0});
+  g.AddEdge("kennel club", "club", kHier, 0.95f);
+  return g;
+}
+
+ReasonOptions WhatIsAKennel() {
   ReasonOptions options;
   options.k = 3;
   options.relation = AskedRelation{kHier, /*outward=*/true};
   options.source_name = "kennel";
-  InMemoryGraph g = graph(/*with_the_noun=*/true);
+  return options;
+}
+
+TEST(ReasonerTest, EverySenseOfXSeedsAlike) {
+  const ReasonOptions options = WhatIsAKennel();
+  InMemoryGraph g = KennelGraph(/*with_the_noun=*/true);
   const ReasonResult r = ReasonOrDie(g, options);
   // Only the concepts named kennel seed, both at the better one's relevance.
   ASSERT_EQ(r.support.size(), 2u);
@@ -773,10 +780,30 @@ TEST(ReasonerTest, EverySenseOfXSeedsAlike) {
                   r.candidates[1].confidence.final_confidence);
   EXPECT_THAT(r.explanation, HasSubstr("hardly better supported"));
   // With one sense, its answer is confident.
-  InMemoryGraph one_sense = graph(/*with_the_noun=*/false);
+  InMemoryGraph one_sense = KennelGraph(/*with_the_noun=*/false);
   const ReasonResult one = ReasonOrDie(one_sense, options);
   ASSERT_TRUE(one.answer.has_value()) << one.explanation;
   EXPECT_EQ(one.answer->id, "shelter-v");
+}
+
+// A sense held more strongly (as the WordNet import learns the more frequent one) seeds in
+// proportion to its strength against the strongest, whatever the search's order: its answer leads,
+// confidently.
+TEST(ReasonerTest, AStrongerSenseOfXLeads) {
+  InMemoryGraph g = KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f);
+  const ReasonResult r = ReasonOrDie(g, WhatIsAKennel());
+  ASSERT_EQ(r.support.size(), 2u);
+  EXPECT_EQ(r.support[0].node.id, "kennel-n");
+  EXPECT_EQ(r.support[1].node.id, "kennel-v");
+  EXPECT_FLOAT_EQ(r.support[1].score, r.support[0].score / 43.0f);
+  ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+  EXPECT_EQ(r.answer->id, "outbuilding");
+  EXPECT_TRUE(r.confident);
+  // The weaker sense's answer is still a candidate, far behind.
+  ASSERT_GE(r.candidates.size(), 2u);
+  EXPECT_EQ(r.candidates[1].node.id, "shelter-v");
+  EXPECT_LT(r.candidates[1].confidence.final_confidence,
+            r.candidates[0].confidence.final_confidence / 2);
 }
 
 // dog -> canine -> carnivore -> placental -> mammal along the hierarchy, and 30 stronger

@@ -569,6 +569,75 @@ TEST_F(HybridCoreTest, ARelationQuestionStartsAtTheConceptNamedX) {
   EXPECT_THAT(r->paths(0).concept_ids(), ElementsAre("violin", "bowed"));
 }
 
+// Learned strengths reach the reasoner through storage's search: of two senses of "kennel", the
+// one learned stronger answers "What is a kennel?" confidently; learned alike, neither does. A
+// strength that is not finite and >= 0 is refused naming the item, and nothing is learned.
+TEST_F(HybridCoreTest, TheSenseLearnedStrongerAnswersWhatIsX) {
+  auto learn = [&](const std::string& ns, float noun_strength) {
+    ASSERT_TRUE(CreateNamespace(ns, 384).ok());
+    v1::LearnRequest req;
+    req.set_namespace_(ns);
+    const std::pair<const char*, const char*> items[] = {
+        {"kennel-n", "kennel, doghouse: outbuilding that serves as a shelter for a dog"},
+        {"kennel-v", "kennel: put up in a kennel"},
+        {"outbuilding", "outbuilding: a building subordinate to a main building"},
+        {"shelter", "shelter: provide shelter for"}};
+    for (const auto& [id, content] : items) {
+      v1::LearnItem* item = req.add_items();
+      item->set_id(id);
+      item->set_content(content);
+      item->mutable_extract_associations()->set_value(false);
+    }
+    req.mutable_items(0)->mutable_strength()->set_value(noun_strength);
+    ASSERT_TRUE(core_->Learn(Call(), req).ok());
+    sv1::WriteRequest write;
+    write.set_namespace_(ns);
+    for (const auto& [source, target] : {std::pair<const char*, const char*>{"kennel-n", "outbuilding"},
+                                         {"kennel-v", "shelter"}}) {
+      auto* a = write.add_mutations()->mutable_put_association();
+      a->set_source(source);
+      a->set_target(target);
+      a->set_type(sv1::HIERARCHICAL);
+    }
+    ASSERT_TRUE(StorageWrite(write).ok());
+  };
+  auto ask = [&](const std::string& ns) {
+    v1::ReasonRequest req;
+    req.set_namespace_(ns);
+    req.set_query("What is a kennel?");
+    absl::StatusOr<v1::ReasonResponse> r = core_->Reason(Call(), req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : v1::ReasonResponse();
+  };
+  learn("strong", 43.0f);
+  ASSERT_FALSE(HasFatalFailure());
+  const v1::ReasonResponse strong = ask("strong");
+  EXPECT_TRUE(strong.confident()) << strong.DebugString();
+  EXPECT_EQ(strong.answer().id(), "outbuilding") << strong.DebugString();
+
+  learn("alike", 1.0f);
+  ASSERT_FALSE(HasFatalFailure());
+  const v1::ReasonResponse alike = ask("alike");
+  EXPECT_FALSE(alike.confident()) << alike.DebugString();
+
+  v1::LearnRequest bad;
+  bad.set_namespace_("alike");
+  bad.add_items()->set_content("a concept never learned");
+  bad.add_items()->set_content("nor this one");
+  bad.mutable_items(1)->mutable_strength()->set_value(-1.0f);
+  absl::StatusOr<v1::LearnResponse> refused = core_->Learn(Call(), bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("items[1].strength: -1: must be finite and >= 0"));
+  v1::SearchRequest search;
+  search.set_namespace_("alike");
+  search.set_text("never learned");
+  absl::StatusOr<v1::SearchResponse> found = core_->Search(Call(), search);
+  ASSERT_TRUE(found.ok()) << found.status();
+  for (const auto& hit : found->results()) {
+    EXPECT_NE(hit.node().id(), ContentHashId("a concept never learned"));
+  }
+}
+
 TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   LearnAll("default", kAnimals);
   ComputePool pool(2, 8);

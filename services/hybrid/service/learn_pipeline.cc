@@ -63,6 +63,11 @@ absl::StatusOr<LearnItems> LearnItems::From(const v1::LearnRequest& request, int
   for (int i = 0; i < n; ++i) {
     const v1::LearnItem& item = request.items(i);
     out.ids[i] = item.id().empty() ? ContentHashId(item.content()) : item.id();
+    if (item.has_strength() &&
+        (!std::isfinite(item.strength().value()) || item.strength().value() < 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "].strength: ", item.strength().value(), ": must be finite and >= 0"));
+    }
     if (item.vector_size() > 0) {
       if (item.vector_size() != dimension) {
         return absl::InvalidArgumentError(
@@ -193,6 +198,7 @@ absl::StatusOr<sv1::WriteRequest> BuildLearnWrite(const v1::LearnRequest& reques
       c->mutable_vector()->Assign(vector.begin(), vector.end());
     }
     *c->mutable_attributes() = item.attributes();
+    if (item.has_strength()) c->set_strength(item.strength().value());
   }
   for (const std::string& id : to_create) {
     sv1::Concept* c = write.add_mutations()->mutable_put_concept();

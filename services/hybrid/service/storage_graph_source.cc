@@ -45,7 +45,9 @@ std::vector<SearchHit> SeedHits(const sv1::SearchResponse& response) {
     }
     const float relevance = SeedRelevance(
         r.has_vector_score() ? std::optional<float>(r.vector_score()) : std::nullopt, words);
-    hits.push_back({.node = {r.node().id(), r.node().content()}, .score = relevance});
+    hits.push_back({.node = {r.node().id(), r.node().content()},
+                    .score = relevance,
+                    .strength = r.node().has_strength() ? r.node().strength() : 1.0f});
   }
   return hits;
 }
