@@ -1614,10 +1614,11 @@ NamespaceImage ImageOf(Suite& s, const std::string& ns) {
     if (!status.ok()) break;
     for (v1::Concept c : page.concepts()) {
       const std::string id = c.id();
-      // What an import recreates: content, attributes and the vector (bit for bit).
+      // What an import recreates: content, attributes, strength and the vector (bit for bit).
       v1::Concept kept;
       kept.set_content(c.content());
       *kept.mutable_attributes() = c.attributes();
+      kept.set_strength(c.strength());
       *kept.mutable_vector() = c.vector();
       image.concepts[id] = kept.ShortDebugString();  // map entries sorted
       v1::NeighborsRequest neighbors;
@@ -1651,6 +1652,7 @@ TEST_F(ApiE2eTest, ExportThenImportIntoANewNamespaceAnswersTheSame) {
   }
   const NamespaceImage before = ImageOf(s, src);
   ASSERT_GE(before.concepts.size(), 404u);
+  ASSERT_THAT(before.concepts.at("wn-n-00001740"), HasSubstr("strength: 12"));  // "entity", 11 tags
   ASSERT_GE(before.edges.size(), 300u);
 
   const std::string file = (s.dir_ / "roundtrip.ndjson").string();
@@ -1668,7 +1670,7 @@ TEST_F(ApiE2eTest, ExportThenImportIntoANewNamespaceAnswersTheSame) {
   for (const auto& [id, concept_text] : before.concepts) {
     auto it = after.concepts.find(id);
     ASSERT_NE(it, after.concepts.end()) << id << " was not imported";
-    ASSERT_EQ(it->second, concept_text) << id;  // content, attributes and the vector, bit for bit
+    ASSERT_EQ(it->second, concept_text) << id;  // content, attributes, strength, vector bit for bit
   }
   EXPECT_EQ(after.edges.size(), before.edges.size());
   EXPECT_TRUE(after.edges == before.edges) << "an association differs";

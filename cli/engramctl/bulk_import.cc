@@ -11,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "cli/engramctl/wordnet.h"
 #include "common/status/status_macros.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace engram::cli {
@@ -287,6 +288,17 @@ absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::stri
     *learn.mutable_vector() = exported.vector();
     *learn.mutable_attributes() = exported.attributes();
     learn.mutable_extract_associations()->set_value(false);
+    // The strength travels (the reasoner weighs a word's senses by it); a line without one (not
+    // an export: exports print every field) is learned at the default.
+    google::protobuf::Struct fields;
+    if (google::protobuf::util::JsonStringToMessage(value, &fields).ok() &&
+        fields.fields().contains("strength")) {
+      if (!std::isfinite(exported.strength()) || exported.strength() < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("concept.strength: ", exported.strength(), ": must be finite and >= 0"));
+      }
+      learn.mutable_strength()->set_value(exported.strength());
+    }
     for (int i = 0; i < learn.vector_size(); ++i) {
       if (!std::isfinite(learn.vector(i))) {
         return absl::InvalidArgumentError(absl::StrCat("concept.vector[", i, "]: not finite"));

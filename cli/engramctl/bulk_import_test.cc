@@ -219,11 +219,18 @@ TEST(JsonlTest, ParsesExportRecords) {
               EqualsProto(R"pb(name: "zoo" dimension: 3 embedder: "none" concept_count: 2)pb"));
   // Whitespace as a person would write it; createTime and the like are ignored.
   const ImportRecord concept_record = record(
-      R"( { "concept" : {"id":"d","content":"dog","vector":[1,2,3],"attributes":{"k":"v"},"strength":1,"createTime":"2026-01-01T00:00:00Z"} } )");
+      R"( { "concept" : {"id":"d","content":"dog","vector":[1,2,3],"attributes":{"k":"v"},"strength":43,"createTime":"2026-01-01T00:00:00Z"} } )");
   ASSERT_TRUE(std::holds_alternative<engram::v1::LearnRequest>(concept_record));
   EXPECT_THAT(std::get<engram::v1::LearnRequest>(concept_record), EqualsProto(R"pb(
     id: "d" content: "dog" vector: [ 1, 2, 3 ] attributes { key: "k" value: "v" }
-    extract_associations { value: false })pb"));
+    extract_associations { value: false } strength { value: 43 })pb"));
+  // The strength is kept when the line has one, even 0; without one, the default applies.
+  EXPECT_THAT(std::get<engram::v1::LearnRequest>(
+                  record(R"({"concept":{"id":"d","content":"dog","strength":0}})")),
+              EqualsProto(R"pb(id: "d" content: "dog" extract_associations { value: false }
+                               strength { value: 0 })pb"));
+  EXPECT_THAT(std::get<engram::v1::LearnRequest>(record(R"({"concept":{"id":"d","content":"dog"}})")),
+              EqualsProto(R"pb(id: "d" content: "dog" extract_associations { value: false })pb"));
   const ImportRecord edge = record(
       R"({"association":{"source":"d","target":"m","type":"CAUSAL","confidence":0.5,"weight":2,"createTime":"2026-01-01T00:00:00Z"}})");
   ASSERT_TRUE(std::holds_alternative<engram::v1::AssociateRequest>(edge));
@@ -248,6 +255,8 @@ TEST(JsonlTest, RejectsBadExportRecordsNamingTheField) {
   EXPECT_EQ(message(R"({"concept":{"id":"x"}})"), "concept.content: required");
   EXPECT_EQ(message(R"({"concept":{"id":"x","content":"y","vector":[1,"Infinity"]}})"),
             "concept.vector[1]: not finite");
+  EXPECT_EQ(message(R"({"concept":{"id":"x","content":"y","strength":-2}})"),
+            "concept.strength: -2: must be finite and >= 0");
   EXPECT_THAT(message(R"({"concept":{"id":"x","content":"y","colour":"red"}})"),
               HasSubstr("concept: not a Concept"));
   EXPECT_EQ(message(R"({"association":{"source":"a","type":"CAUSAL"}})"), "association.target: required");
