@@ -188,11 +188,13 @@ absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetVerbs(const std::string& d
 }
 
 std::string SenseKey(const WordNetSynset& synset, size_t word) {
-  const int ss_type = synset.ss_type == 'n' ? 1 : synset.ss_type == 'v' ? 2 : synset.ss_type == 'a' ? 3
-                      : synset.ss_type == 'r' ? 4 : 5;
-  return absl::StrFormat("%s%%%d:%02d:%02d::",
-                         absl::StrReplaceAll(absl::AsciiStrToLower(synset.lemmas[word]), {{" ", "_"}}),
-                         ss_type, synset.lex_filenum, synset.lex_ids[word]);
+  // senseidx(5WN): n 1, v 2, a 3, r 4, s (adjective satellite) 5.
+  static constexpr absl::string_view kTypes = "nvars";
+  const size_t ss_type = kTypes.find(synset.ss_type) + 1;
+  const std::string lemma =
+      absl::StrReplaceAll(absl::AsciiStrToLower(synset.lemmas[word]), {{" ", "_"}});
+  return absl::StrFormat("%s%%%d:%02d:%02d::", lemma, ss_type, synset.lex_filenum,
+                         synset.lex_ids[word]);
 }
 
 absl::Status AddSenseCounts(const std::string& dir, std::vector<WordNetSynset>* synsets) {

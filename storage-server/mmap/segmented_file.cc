@@ -92,8 +92,8 @@ absl::Status SegmentedFile::MapSegment(size_t index, bool create) {
     // that is really there.
     if (auto free = FreeBytes(dir_); free.ok() && *free < segment_bytes()) {
       return OutOfSpaceError(absl::StrCat("allocate ", segment_bytes(), " bytes for ",
-                                          path.string(), ": ", std::strerror(ENOSPC), " (",
-                                          *free, " bytes free)"));
+                                          path.string(), ": ", std::strerror(ENOSPC), " (", *free,
+                                          " bytes free)"));
     }
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus("create", path);
