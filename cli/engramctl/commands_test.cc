@@ -688,12 +688,13 @@ TEST_F(CommandsTest, ReasonStreamFailingOrEndingWithoutAnAnswerIsAnError) {
 std::vector<engram::v1::ExportChunk> ExportChunks() {
   return {FromText<engram::v1::ExportChunk>(
               R"pb(namespace { name: "zoo" dimension: 2 embedder: "none" concept_count: 2 association_count: 1 })pb"),
-          FromText<engram::v1::ExportChunk>(R"pb(concepts { id: "d" content: "dog" vector: [ 1, 0 ] }
+          FromText<engram::v1::ExportChunk>(R"pb(concepts { id: "d" content: "dog" vector: [ 1, 0 ] strength: 43 }
                                                  concepts {
                                                    id: "m"
                                                    content: "mammal"
                                                    vector: [ 0, 1 ]
                                                    attributes { key: "k" value: "v" }
+                                                   strength: 1
                                                  })pb"),
           FromText<engram::v1::ExportChunk>(
               R"pb(associations { source: "d" target: "m" type: HIERARCHICAL confidence: 0.5 weight: 1 })pb")};
@@ -759,6 +760,7 @@ TEST_F(CommandsTest, ExportToStdoutIsWhatImportJsonlReadsBack) {
                                     content: "dog"
                                     vector: [ 1, 0 ]
                                     extract_associations { value: false }
+                                    strength { value: 43 }
                                   }
                                   concepts {
                                     id: "m"
@@ -766,6 +768,7 @@ TEST_F(CommandsTest, ExportToStdoutIsWhatImportJsonlReadsBack) {
                                     vector: [ 0, 1 ]
                                     attributes { key: "k" value: "v" }
                                     extract_associations { value: false }
+                                    strength { value: 1 }
                                   })pb"),
                                 _))
       .WillOnce(Invoke([](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,

@@ -297,8 +297,12 @@ engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
       it != lexnames.end() ? it->second : absl::StrFormat("%02d", synset.lex_filenum);
   request.mutable_extract_associations()->set_value(false);
   // How often this meaning occurs, smoothed by one: of the senses a question's word may name,
-  // the more frequent seed the reasoning more strongly.
-  if (synset.tag_count > 0) request.mutable_strength()->set_value(1.0f + synset.tag_count);
+  // the more frequent weighs more. Nouns only: the questions asked of a word ("What is a X?",
+  // "What is X part of?") mean a thing, and a verb's counts would outweigh the noun they mean
+  // ("What is a crow?" answered "boast"; docs/benchmarks.md, "sense counts as strength").
+  if (synset.ss_type == 'n' && synset.tag_count > 0) {
+    request.mutable_strength()->set_value(1.0f + synset.tag_count);
+  }
   return request;
 }
 

@@ -63,6 +63,7 @@ struct WordNetSynset {
   std::string gloss;  // without the leading "| " and trailing blanks
   // How often the synset's words were tagged with this meaning in WordNet's semantic
   // concordances (the sum over its words of cntlist.rev's counts); 0 when never, or unread.
+  // SynsetToLearnRequest learns a noun synset at strength 1 + tag_count.
   uint32_t tag_count = 0;
 };
 

@@ -292,6 +292,10 @@ TEST(WordNetMappingTest, VerbSynsetsAndTheirCauses) {
   EXPECT_EQ(kill.id(), "wn-v-00003000");
   EXPECT_EQ(kill.attributes().at("pos"), "v");
   EXPECT_EQ(kill.content(), "kill: cause to die");
+  EXPECT_EQ(SenseKey((*verbs)[2], 0), "kill%2:35:00::");
+  WordNetSynset counted = (*verbs)[2];
+  counted.tag_count = 30;  // a verb's counts are not its strength (nouns only)
+  EXPECT_FALSE(SynsetToLearnRequest(counted, {}).has_strength());
   EXPECT_FALSE(MapVerbPointer("~").has_value());
   EXPECT_FALSE(MapVerbPointer("+").has_value());
 }

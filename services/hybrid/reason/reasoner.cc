@@ -291,18 +291,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
       if (NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
     }
     // Every concept named X is X as far as the question says: they seed with the best one's
-    // relevance, so that no sense of X wins for a shorter text or a closer vector alone, each
-    // scaled by its strength against the strongest of them (equal strengths seed alike): a
-    // sense held more strongly, e.g. a more frequent one, leads.
-    const float best = named.empty() ? 0.0f : named.front().score;
-    float strongest = 0;
-    for (const SearchHit& hit : named) strongest = std::max(strongest, hit.strength);
-    for (SearchHit& hit : named) {
-      const float share = strongest > 0 ? std::clamp(hit.strength / strongest, 0.0f, 1.0f) : 1.0f;
-      hit.score = best * share;
-    }
-    std::stable_sort(named.begin(), named.end(),
-                     [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
+    // relevance, so that no sense of X wins for a shorter text or a closer vector alone. (Their
+    // strengths weigh the answers they support, step 4.)
+    for (SearchHit& hit : named) hit.score = named.front().score;
     if (!named.empty()) *hits = std::move(named);
   }
   if (hits->size() > options.k) hits->resize(options.k);
@@ -315,8 +306,10 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     if (!inserted && it->second.empty()) it->second = c.content;
   };
   std::vector<PathRec> paths;
+  absl::flat_hash_map<std::string, float> seed_strength;  // seeds named X: their strengths
   for (const SearchHit& hit : *hits) {
     remember(hit.node);
+    if (!source_name.empty()) seed_strength[hit.node.id] = std::max(hit.strength, 0.0f);
     const double sim = Clamp01(hit.score);
     if (!(hit.score > config_.min_seed_similarity) || sim <= 0) continue;
     paths.push_back(PathRec{{hit.node.id}, {}, 1.0, sim, sim});
@@ -526,6 +519,21 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     std::vector<size_t> ranked;       // P(c) by rank
     std::vector<size_t> independent;  // D(c) by rank
     double final_exact = 0;           // final in double precision, for ranking
+    float seed_strength = 1;          // the strength of its best path's seed
+    bool along = true;                // its best path follows the asked relation all the way
+  };
+  // Whether every hop of `p` follows the relation the question asks for (any hop does when it
+  // asks for none).
+  const auto along_relation = [&](const PathRec& p) {
+    if (!options.relation.has_value()) return true;
+    for (size_t h = 0; h < p.hops.size(); ++h) {
+      const Edge& e = p.hops[h];
+      if (e.type != options.relation->type ||
+          (options.relation->outward ? e.source != p.ids[h] : e.target != p.ids[h])) {
+        return false;
+      }
+    }
+    return true;
   };
   std::vector<Scored> scored;
   const absl::flat_hash_set<std::string> targets(options.targets.begin(), options.targets.end());
@@ -581,7 +589,30 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     s.candidate.supporting_paths = static_cast<uint32_t>(indices.size());
     s.candidate.independent_paths = static_cast<uint32_t>(s.independent.size());
     s.final_exact = final_confidence;
+    if (auto it = seed_strength.find(best.ids.front()); it != seed_strength.end()) {
+      s.seed_strength = it->second;
+    }
+    s.along = along_relation(best);
     scored.push_back(std::move(s));
+  }
+  // A question that names only X (not "How is X related to Y?", where what joins X to Y tells its
+  // sense): of the senses of X that answer it as asked (their best paths follow the asked
+  // relation; any sense when none does), the one held most strongly (e.g. the most frequent)
+  // is what X most likely means, and each answer keeps its share of that strength. A sense that
+  // alone has the asked relation is not outweighed by a stronger one that lacks it.
+  const bool weigh_senses = !seed_strength.empty() && wanted_name.empty() && targets.empty();
+  float strongest = 0;
+  const bool any_along = std::any_of(scored.begin(), scored.end(),
+                                     [](const Scored& s) { return s.along; });
+  for (const Scored& s : scored) {
+    if (s.along || !any_along) strongest = std::max(strongest, s.seed_strength);
+  }
+  if (weigh_senses && strongest > 0) {
+    for (Scored& s : scored) {
+      const double share = std::min(1.0, static_cast<double>(s.seed_strength) / strongest);
+      s.final_exact *= share;
+      s.candidate.confidence.final_confidence = static_cast<float>(s.final_exact);
+    }
   }
   std::sort(scored.begin(), scored.end(), [](const Scored& a, const Scored& b) {
     return a.final_exact != b.final_exact ? a.final_exact > b.final_exact

@@ -737,8 +737,10 @@ TEST(ReasonerTest, TheMarginIsToTheBestAnswerOfAnotherName) {
 
 // "What is a kennel?": the verb "kennel" matches the question better (a shorter text, a closer
 // vector) than the noun, but the question prefers neither sense of the word.
-// Two senses of "kennel": the verb matches the question's vector better than the noun.
-InMemoryGraph KennelGraph(bool with_the_noun, float noun_strength = 1.0f) {
+// Two senses of "kennel": the verb matches the question's vector better than the noun. The noun is
+// a kind of outbuilding (`noun_edge`: HIERARCHICAL, or another type).
+InMemoryGraph KennelGraph(bool with_the_noun, float noun_strength = 1.0f,
+                          AssociationType noun_edge = kHier) {
   InMemoryGraph g;
   g.AddConcept("kennel-v", "kennel: put up in a kennel", {0.95f, 0.31224990f, 0, 0});
   g.AddConcept("shelter-v", "shelter: provide shelter for", {0, 0, 1, 0});
@@ -747,7 +749,7 @@ InMemoryGraph KennelGraph(bool with_the_noun, float noun_strength = 1.0f) {
     g.AddConcept("kennel-n", "kennel, doghouse: outbuilding that serves as a shelter for a dog",
                  {0.6f, 0.8f, 0, 0}, noun_strength);
     g.AddConcept("outbuilding", "outbuilding: a building subordinate to a main one", {0, 0, 1, 0});
-    g.AddEdge("kennel-n", "outbuilding", kHier, 0.9f);
+    g.AddEdge("kennel-n", "outbuilding", noun_edge, 0.9f);
   }
   // Matches best, but is not named kennel: not a seed.
   g.AddConcept("kennel club", "kennel club: an association of breeders", {0.97f, 0.2431049f, 0, 0});
@@ -786,24 +788,74 @@ TEST(ReasonerTest, EverySenseOfXSeedsAlike) {
   EXPECT_EQ(one.answer->id, "shelter-v");
 }
 
-// A sense held more strongly (as the WordNet import learns the more frequent one) seeds in
-// proportion to its strength against the strongest, whatever the search's order: its answer leads,
-// confidently.
+// Of the senses of X that answer along the asked relation, the one held more strongly (as the
+// WordNet import learns the more frequent one) is what X most likely means: each answer keeps its
+// seed's share of the strongest such strength, whatever the search's order. Its answer leads,
+// confidently; the weaker sense's stays a candidate at 1/43 of its support.
 TEST(ReasonerTest, AStrongerSenseOfXLeads) {
+  InMemoryGraph alike = KennelGraph(/*with_the_noun=*/true);
+  const ReasonResult base = ReasonOrDie(alike, WhatIsAKennel());
+  ASSERT_GE(base.candidates.size(), 2u);
   InMemoryGraph g = KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f);
   const ReasonResult r = ReasonOrDie(g, WhatIsAKennel());
   ASSERT_EQ(r.support.size(), 2u);
-  EXPECT_EQ(r.support[0].node.id, "kennel-n");
-  EXPECT_EQ(r.support[1].node.id, "kennel-v");
-  EXPECT_FLOAT_EQ(r.support[1].score, r.support[0].score / 43.0f);
+  EXPECT_FLOAT_EQ(r.support[1].score, r.support[0].score);  // the seeds themselves stay alike
   ASSERT_TRUE(r.answer.has_value()) << r.explanation;
   EXPECT_EQ(r.answer->id, "outbuilding");
   EXPECT_TRUE(r.confident);
-  // The weaker sense's answer is still a candidate, far behind.
   ASSERT_GE(r.candidates.size(), 2u);
   EXPECT_EQ(r.candidates[1].node.id, "shelter-v");
-  EXPECT_LT(r.candidates[1].confidence.final_confidence,
-            r.candidates[0].confidence.final_confidence / 2);
+  EXPECT_FLOAT_EQ(r.candidates[1].confidence.final_confidence,
+                  base.candidates[0].confidence.final_confidence / 43.0f);
+}
+
+// "How is a plane related to machine?" names both ends: what joins them tells which sense of X is
+// meant, so the strengths of X's senses weigh nothing. The tool's one hop to "machine" (a device)
+// beats the aircraft's two to "machine" (a car), although the aircraft is 43 times stronger.
+TEST(ReasonerTest, ABetweenQuestionIsNotWeighedByTheStrengthOfXsSenses) {
+  auto graph = [](float aircraft_strength) {
+    InMemoryGraph g;
+    g.AddConcept("plane-a", "plane, airplane: an aircraft", {1, 0, 0, 0}, aircraft_strength);
+    g.AddConcept("plane-t", "plane: a carpenter's tool", {1, 0, 0, 0});
+    g.AddConcept("vehicle", "vehicle: a conveyance", {0, 1, 0, 0});
+    g.AddConcept("machine-c", "machine, car: a motor vehicle", {0, 0, 1, 0});
+    g.AddConcept("machine-d", "machine: any mechanical device", {0, 0, 1, 0});
+    g.AddEdge("plane-a", "vehicle", kHier, 0.9f);
+    g.AddEdge("machine-c", "vehicle", kHier, 0.9f);
+    g.AddEdge("plane-t", "machine-d", kHier, 0.9f);
+    return g;
+  };
+  ReasonOptions options;
+  options.k = 3;
+  options.source_name = "plane";
+  options.target_name = "machine";
+  options.named_targets = {{"machine-c", "machine, car: a motor vehicle"},
+                           {"machine-d", "machine: any mechanical device"}};
+  options.targets = {"machine-c", "machine-d"};
+  InMemoryGraph alike = graph(1.0f);
+  InMemoryGraph strong = graph(43.0f);
+  const ReasonResult base = ReasonOrDie(alike, options);
+  const ReasonResult r = ReasonOrDie(strong, options);
+  ASSERT_TRUE(r.best_guess.has_value()) << r.explanation;
+  EXPECT_EQ(r.best_guess->id, "machine-d") << r.explanation;
+  ASSERT_EQ(r.candidates.size(), base.candidates.size());
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    EXPECT_EQ(r.candidates[i].node.id, base.candidates[i].node.id);
+    EXPECT_FLOAT_EQ(r.candidates[i].confidence.final_confidence,
+                    base.candidates[i].confidence.final_confidence);
+  }
+}
+
+// A weaker sense that alone has the asked relation is not outweighed by a stronger one that lacks
+// it: "What is a kennel?" with the noun (strength 43) only SEMANTIC to outbuilding is the verb's
+// hypernym, confidently.
+TEST(ReasonerTest, AStrongerSenseWithoutTheAskedRelationDoesNotOutweighOne) {
+  InMemoryGraph g = KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f,
+                                AssociationType::kSemantic);
+  const ReasonResult r = ReasonOrDie(g, WhatIsAKennel());
+  ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+  EXPECT_EQ(r.answer->id, "shelter-v");
+  EXPECT_TRUE(r.confident);
 }
 
 // dog -> canine -> carnivore -> placental -> mammal along the hierarchy, and 30 stronger
