@@ -277,6 +277,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // 1. Seeds.
   if (absl::Status s = check_cancelled(); !s.ok()) return s;
   const std::string source_name = NormalizedName(options.source_name);
+  bool seeds_named = false;  // the seeds are the concepts named X (their strengths weigh, step 4)
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(
       query, source_name.empty() ? options.k
                                  : std::max(options.k, ReasonOptions::kNamedSeedPool));
@@ -294,7 +295,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     // relevance, so that no sense of X wins for a shorter text or a closer vector alone. (Their
     // strengths weigh the answers they support, step 4.)
     for (SearchHit& hit : named) hit.score = named.front().score;
-    if (!named.empty()) *hits = std::move(named);
+    seeds_named = !named.empty();
+    if (seeds_named) *hits = std::move(named);
   }
   if (hits->size() > options.k) hits->resize(options.k);
   result.support = *hits;
@@ -309,7 +311,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   absl::flat_hash_map<std::string, float> seed_strength;  // seeds named X: their strengths
   for (const SearchHit& hit : *hits) {
     remember(hit.node);
-    if (!source_name.empty()) seed_strength[hit.node.id] = std::max(hit.strength, 0.0f);
+    if (seeds_named) seed_strength[hit.node.id] = std::max(hit.strength, 0.0f);
     const double sim = Clamp01(hit.score);
     if (!(hit.score > config_.min_seed_similarity) || sim <= 0) continue;
     paths.push_back(PathRec{{hit.node.id}, {}, 1.0, sim, sim});

@@ -846,6 +846,24 @@ TEST(ReasonerTest, ABetweenQuestionIsNotWeighedByTheStrengthOfXsSenses) {
   }
 }
 
+// Strength weighs only the senses of the word asked about: when no concept is named X, the seeds
+// are whatever the search found, and their strengths weigh nothing.
+TEST(ReasonerTest, StrengthWeighsNothingWhenNoConceptIsNamedX) {
+  ReasonOptions options = WhatIsAKennel();
+  options.source_name = "doghouse shed";  // no concept is named so
+  InMemoryGraph alike = KennelGraph(/*with_the_noun=*/true);
+  InMemoryGraph strong = KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f);
+  const ReasonResult base = ReasonOrDie(alike, options);
+  const ReasonResult r = ReasonOrDie(strong, options);
+  ASSERT_FALSE(r.candidates.empty()) << r.explanation;
+  ASSERT_EQ(r.candidates.size(), base.candidates.size());
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    EXPECT_EQ(r.candidates[i].node.id, base.candidates[i].node.id);
+    EXPECT_FLOAT_EQ(r.candidates[i].confidence.final_confidence,
+                    base.candidates[i].confidence.final_confidence);
+  }
+}
+
 // A weaker sense that alone has the asked relation is not outweighed by a stronger one that lacks
 // it: "What is a kennel?" with the noun (strength 43) only SEMANTIC to outbuilding is the verb's
 // hypernym, confidently.
