@@ -1180,7 +1180,9 @@ TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
     concept_request.set_namespace_("wordnet_e2e");
     concept_request.set_id(id);
     v1::Concept got;
-    ASSERT_TRUE(s.stub_->GetConcept(Suite::Context().get(), concept_request, &got).ok()) << id;
+    const grpc::Status got_status =
+        s.stub_->GetConcept(Suite::Context().get(), concept_request, &got);
+    ASSERT_TRUE(got_status.ok()) << id << ": " << got_status.error_message();
     EXPECT_FLOAT_EQ(got.strength(), strength) << id;
   }
 }

@@ -424,7 +424,8 @@ TEST_P(StorageDiskFullTest, AnIndexerThatCannotGrowLeavesTheLogItsRoom) {
                    "--snapshot_dir=" + (root / "snapshots").string()},
                   root / "storage.log");
   ASSERT_TRUE(storage.Start().ok()) << storage.process().Log();
-  ASSERT_TRUE(CreateNamespace(storage.stub()).ok());
+  const grpc::Status created = CreateNamespace(storage.stub());
+  ASSERT_TRUE(created.ok()) << created.error_message();
   ASSERT_TRUE(storage.Put("t0", "text only: the record file exists").ok());
 
   // Room for the first vector's files (the vectors and norms files' first segments: 32 MiB and

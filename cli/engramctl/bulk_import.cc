@@ -289,10 +289,12 @@ absl::StatusOr<ImportRecord> ParseJsonlRecord(absl::string_view line, absl::stri
     *learn.mutable_attributes() = exported.attributes();
     learn.mutable_extract_associations()->set_value(false);
     // The strength travels (the reasoner weighs a word's senses by it); a line without one (not
-    // an export: exports print every field) is learned at the default.
+    // an export: exports print every field) is learned at the default. Only a 0 can mean either,
+    // so only then is the line read again for the field's presence.
     google::protobuf::Struct fields;
-    if (google::protobuf::util::JsonStringToMessage(value, &fields).ok() &&
-        fields.fields().contains("strength")) {
+    if (exported.strength() != 0 ||
+        (google::protobuf::util::JsonStringToMessage(value, &fields).ok() &&
+         fields.fields().contains("strength"))) {
       if (!std::isfinite(exported.strength()) || exported.strength() < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("concept.strength: ", exported.strength(), ": must be finite and >= 0"));

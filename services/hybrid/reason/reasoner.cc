@@ -602,15 +602,15 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // relation; any sense when none does), the one held most strongly (e.g. the most frequent)
   // is what X most likely means, and each answer keeps its share of that strength. A sense that
   // alone has the asked relation is not outweighed by a stronger one that lacks it.
-  const bool weigh_senses = !seed_strength.empty() && wanted_name.empty() && targets.empty();
-  float strongest = 0;
-  const bool any_along = std::any_of(scored.begin(), scored.end(),
-                                     [](const Scored& s) { return s.along; });
-  for (const Scored& s : scored) {
-    if (s.along || !any_along) strongest = std::max(strongest, s.seed_strength);
-  }
-  if (weigh_senses && strongest > 0) {
+  if (!seed_strength.empty() && wanted_name.empty() && targets.empty()) {
+    const bool any_along = std::any_of(scored.begin(), scored.end(),
+                                       [](const Scored& s) { return s.along; });
+    float strongest = 0;
+    for (const Scored& s : scored) {
+      if (s.along || !any_along) strongest = std::max(strongest, s.seed_strength);
+    }
     for (Scored& s : scored) {
+      if (strongest <= 0) break;
       const double share = std::min(1.0, static_cast<double>(s.seed_strength) / strongest);
       s.final_exact *= share;
       s.candidate.confidence.final_confidence = static_cast<float>(s.final_exact);

@@ -809,6 +809,16 @@ TEST(ReasonerTest, AStrongerSenseOfXLeads) {
                   base.candidates[0].confidence.final_confidence / 43.0f);
 }
 
+// The same candidates, in the same order, with the same final confidences.
+void ExpectSameCandidates(const ReasonResult& r, const ReasonResult& base) {
+  ASSERT_EQ(r.candidates.size(), base.candidates.size());
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    EXPECT_EQ(r.candidates[i].node.id, base.candidates[i].node.id);
+    EXPECT_FLOAT_EQ(r.candidates[i].confidence.final_confidence,
+                    base.candidates[i].confidence.final_confidence);
+  }
+}
+
 // "How is a plane related to machine?" names both ends: what joins them tells which sense of X is
 // meant, so the strengths of X's senses weigh nothing. The tool's one hop to "machine" (a device)
 // beats the aircraft's two to "machine" (a car), although the aircraft is 43 times stronger.
@@ -838,12 +848,7 @@ TEST(ReasonerTest, ABetweenQuestionIsNotWeighedByTheStrengthOfXsSenses) {
   const ReasonResult r = ReasonOrDie(strong, options);
   ASSERT_TRUE(r.best_guess.has_value()) << r.explanation;
   EXPECT_EQ(r.best_guess->id, "machine-d") << r.explanation;
-  ASSERT_EQ(r.candidates.size(), base.candidates.size());
-  for (size_t i = 0; i < r.candidates.size(); ++i) {
-    EXPECT_EQ(r.candidates[i].node.id, base.candidates[i].node.id);
-    EXPECT_FLOAT_EQ(r.candidates[i].confidence.final_confidence,
-                    base.candidates[i].confidence.final_confidence);
-  }
+  ExpectSameCandidates(r, base);
 }
 
 // Strength weighs only the senses of the word asked about: when no concept is named X, the seeds
@@ -856,12 +861,7 @@ TEST(ReasonerTest, StrengthWeighsNothingWhenNoConceptIsNamedX) {
   const ReasonResult base = ReasonOrDie(alike, options);
   const ReasonResult r = ReasonOrDie(strong, options);
   ASSERT_FALSE(r.candidates.empty()) << r.explanation;
-  ASSERT_EQ(r.candidates.size(), base.candidates.size());
-  for (size_t i = 0; i < r.candidates.size(); ++i) {
-    EXPECT_EQ(r.candidates[i].node.id, base.candidates[i].node.id);
-    EXPECT_FLOAT_EQ(r.candidates[i].confidence.final_confidence,
-                    base.candidates[i].confidence.final_confidence);
-  }
+  ExpectSameCandidates(r, base);
 }
 
 // A weaker sense that alone has the asked relation is not outweighed by a stronger one that lacks
