@@ -86,6 +86,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/grpc/channel.h"
 #include "engram/v1/engram.grpc.pb.h"
 #include "engram/v1/engram.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -797,10 +798,8 @@ class Chaos {
         args.emplace_back(f);
       apis_.push_back(
           suite_.Add(absl::StrCat("api", i), absl::GetFlag(FLAGS_api_bin), std::move(args), port));
-      grpc::ChannelArguments channel_args;
-      channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-      channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
+      grpc::ChannelArguments channel_args = engram::grpc_util::DownstreamChannelArguments(
+          {.max_reconnect_backoff = absl::Milliseconds(500)});
       channel_args.SetInt("engram.chaos.api", i);  // one connection per replica
       stubs_.push_back(v1::Engram::NewStub(grpc::CreateCustomChannel(
           absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), channel_args)));

@@ -11,7 +11,10 @@ namespace engram::grpc_util {
   const int max_backoff_ms = static_cast<int>(
       std::max<int64_t>(100, absl::ToInt64Milliseconds(options.max_reconnect_backoff)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_backoff_ms));
+  // Despite its name, the least time gRPC gives one connection attempt (see channel.h).
+  args.SetInt(
+      GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+      static_cast<int>(std::max<int64_t>(100, absl::ToInt64Milliseconds(options.connect_timeout))));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff_ms);
   if (options.max_message_bytes > 0) {
     args.SetMaxReceiveMessageSize(options.max_message_bytes);
