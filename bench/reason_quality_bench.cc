@@ -656,8 +656,8 @@ int Run() {
               absl::GetFlag(FLAGS_verbs) ? " and verbs" : "", learns.size(), edge_count,
               (*embedder)->name().c_str(), dimension, question_count,
               absl::GetFlag(FLAGS_k));
-  std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right | top seed a sense of the word | ... of any part of speech |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| set | variant | right | confident | confident and wrong | mean final (right) | mean final (wrong) | top seed right | top seed a sense of the word | ... of any part of speech | several answers |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const std::vector<std::string> names =
       absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
   // What minConfidence would do (with the margin rule): answers kept and how many are right; and
@@ -676,7 +676,7 @@ int Run() {
         return 2;
       }
       hybrid::Reasoner reasoner(variant->config);
-      int right = 0, confident = 0, confident_wrong = 0, shown = 0, seed_right = 0, seed_sense = 0, seed_any_sense = 0, seed_misses_shown = 0;
+      int right = 0, confident = 0, confident_wrong = 0, multi_answers = 0, shown = 0, seed_right = 0, seed_sense = 0, seed_any_sense = 0, seed_misses_shown = 0;
       struct Outcome {
         double final_confidence;
         bool right;
@@ -696,7 +696,11 @@ int Run() {
         bridge_pairs += r->stats.bridge_pairs;
         bridged += r->stats.paths_bridged;
         const bool guess_right = r->best_guess && q.right.contains(r->best_guess->id);
-        const bool is_right = q.expect_no ? !r->confident : guess_right;
+        // A confident answer of several concepts (co-answers) is right when each of them is.
+        const bool answers_right = std::all_of(r->answers.begin(), r->answers.end(),
+            [&](const hybrid::ConceptLite& a) { return q.right.contains(a.id); });
+        const bool is_right = q.expect_no ? !r->confident : guess_right && answers_right;
+        multi_answers += r->answers.size() > 1;
         seed_right += !r->support.empty() && q.right.contains(r->support.front().node.id);
         const bool sense_first = !r->support.empty() && q.senses.contains(r->support.front().node.id);
         seed_sense += sense_first;
@@ -709,24 +713,13 @@ int Run() {
                        r->support.empty() ? 0.0 : r->support.front().score);
         }
         const double final_confidence = r->confidence.final_confidence;
-        // The margin rule as the reasoner applies it: to the best candidate of another name, but
-        // to the runner-up for a between question.
-        const bool between = hybrid::ParseQuestion(q.text).kind == hybrid::Question::Kind::kBetween;
-        bool decided = true;
-        for (size_t i = 1; i < r->candidates.size(); ++i) {
-          if (!between && hybrid::SharesAName(r->candidates[0].node.content, r->candidates[i].node.content)) {
-            continue;
-          }
-          decided = r->candidates[0].confidence.final_confidence >=
-                    r->candidates[i].confidence.final_confidence + variant->config.min_margin;
-          break;
-        }
-        outcomes.push_back({final_confidence, guess_right, decided});
+        outcomes.push_back({final_confidence, guess_right && answers_right, r->decided});
         if (outcomes_file.is_open()) {
           outcomes_file << set.name << '\t' << name << '\t' << (is_right ? "right" : "wrong") << '\t'
                         << (r->confident ? "confident" : "-") << '\t'
                         << absl::StrFormat("%.3f", final_confidence) << '\t' << q.text << '\t'
-                        << (r->best_guess ? r->best_guess->content.substr(0, 60) : "-") << '\n';
+                        << (r->best_guess ? r->best_guess->content.substr(0, 60) : "-") << '\t'
+                        << r->answers.size() << '\n';
         }
         right += is_right;
         confident += r->confident;
@@ -741,10 +734,11 @@ int Run() {
         }
       }
       const double n = static_cast<double>(set.questions.size());
-      std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% | %.1f %% | %.1f %% |\n", set.name.c_str(),
+      std::printf("| %s | %s | %.1f %% | %.1f %% | %.1f %% | %.2f | %.2f | %.1f %% | %.1f %% | %.1f %% | %.1f %% |\n", set.name.c_str(),
                   name.c_str(), 100 * right / n, 100 * confident / n, 100 * confident_wrong / n,
                   right ? sum_right / right : 0.0, right < static_cast<int>(n) ? sum_wrong / (n - right) : 0.0,
-                  100 * seed_right / n, 100 * seed_sense / n, 100 * seed_any_sense / n);
+                  100 * seed_right / n, 100 * seed_sense / n, 100 * seed_any_sense / n,
+                  100 * multi_answers / n);
       fetches.push_back(absl::StrFormat("| %s | %s | %.1f | %.2f | %.2f | %.2f |", set.name, name,
                                         expanded / n, refetched / n, bridge_pairs / n, bridged / n));
       gates.push_back(absl::StrFormat("| %s | %s |", set.name, name));

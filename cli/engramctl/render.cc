@@ -173,7 +173,12 @@ std::string RenderSearch(const engram::v1::SearchResponse& response) {
 
 std::string RenderReason(const engram::v1::ReasonResponse& r) {
   std::string out;
-  if (r.confident() && r.has_answer()) {
+  if (r.confident() && r.answers_size() > 1) {
+    absl::StrAppend(&out, "Answers:\n");
+    for (const engram::v1::ConceptRef& a : r.answers()) {
+      absl::StrAppend(&out, "  ", a.content(), " (", a.id(), ")\n");
+    }
+  } else if (r.confident() && r.has_answer()) {
     absl::StrAppend(&out, "Answer: ", r.answer().content(), " (", r.answer().id(), ")\n");
   } else if (r.has_best_guess() && !r.best_guess().id().empty()) {
     absl::StrAppend(&out, "I don't know. Best guess: ", r.best_guess().content(), " (",

@@ -69,6 +69,20 @@ TEST(RenderTest, ReasonWithoutConfidenceSaysIDontKnowWithTheBestGuess) {
   EXPECT_THAT(RenderReason(engram::v1::ReasonResponse()), testing::StartsWith("I don't know.\n"));
 }
 
+TEST(RenderTest, ReasonWithSeveralAnswersListsEach) {
+  auto response = FromText<engram::v1::ReasonResponse>(R"pb(
+    answer { id: "canine" content: "canine, canid" }
+    answers { id: "canine" content: "canine, canid" }
+    answers { id: "pet" content: "domestic animal" }
+    confident: true
+    confidence { final: 0.85 }
+  )pb");
+  EXPECT_THAT(RenderReason(response), testing::StartsWith("Answers:\n"
+                                                          "  canine, canid (canine)\n"
+                                                          "  domestic animal (pet)\n"
+                                                          "Confidence: 0.85"));
+}
+
 TEST(RenderTest, PathLabelsFallBackToIdsAndShortenLongContent) {
   auto response = FromText<engram::v1::ReasonResponse>(R"pb(
     paths {

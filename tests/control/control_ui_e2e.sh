@@ -72,6 +72,18 @@ while IFS= read -r fact; do
     -d "$(python3 -c 'import json,sys; print(json.dumps({"content": sys.argv[1], "attributes": {"source": "e2e"}}))' "$fact")" \
     > /dev/null
 done < "$SRC/scripts/demo-knowledge.txt"
+# A sense that states two kinds directly: "What is a dog?" is answered by both (co-answers).
+for c in 'e2e-dog|dog, domestic dog: a member of the genus Canis' \
+         'e2e-pet|domestic animal: an animal tamed for use' 'e2e-canine|canine, canid: a fissiped mammal'; do
+  curl -fsS -H "Authorization: Bearer $ADMIN_KEY" -X POST \
+    "http://127.0.0.1:$AH/v1/namespaces/default/concepts" \
+    -d "$(python3 -c 'import json,sys; i,c=sys.argv[1].split("|"); print(json.dumps({"id": i, "content": c, "extractAssociations": False}))' "$c")" \
+    > /dev/null
+done
+curl -fsS -H "Authorization: Bearer $ADMIN_KEY" -X POST \
+  "http://127.0.0.1:$AH/v1/namespaces/default/associations:batch" -d '{"associations": [
+    {"source": "e2e-dog", "target": "e2e-pet", "type": "HIERARCHICAL", "confidence": 0.9},
+    {"source": "e2e-dog", "target": "e2e-canine", "type": "HIERARCHICAL", "confidence": 0.9}]}' > /dev/null
 
 # The sub-path without its trailing slash redirects to it (relative URLs need the slash).
 loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$CH2/control")
@@ -80,9 +92,9 @@ loc=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' "http://127.0.0.1:$
 cd "$BUILD/services/control/ui"   # the build-tree copy, with its node_modules
 node e2e/control.e2e.mjs --strict --base="http://127.0.0.1:$CH/" --admin_key="$ADMIN_KEY" \
   --reader_key="$READER_KEY" --api_base="http://127.0.0.1:$AH/" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
-  --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS"
+  --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS" --co_answers_question="What is a dog?"
 # The same, through the second replica under its sub-path (the restore above left the seeded data).
 node e2e/control.e2e.mjs --strict --base="http://127.0.0.1:$CH2/control/" --admin_key="$ADMIN_KEY" \
   --reader_key="$READER_KEY" --api_base="http://127.0.0.1:$AH/" --stop_hybrid_cmd="$WORK/stop_hybrid.sh" \
-  --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS/subpath"
+  --start_hybrid_cmd="$WORK/start_hybrid.sh" --screenshots="$SHOTS/subpath" --co_answers_question="What is a dog?"
 echo "control UI end to end: 2 passed, 0 failed"

@@ -123,6 +123,7 @@ v1::ReasonResponse ToV1(const hv1::ReasonResponse& r) {
   out.set_explanation(r.explanation());
   if (r.has_best_guess()) *out.mutable_best_guess() = ToRef(r.best_guess());
   for (const sv1::Concept& c : r.path_concepts()) *out.add_path_concepts() = ToRef(c);
+  for (const sv1::Concept& c : r.answers()) *out.add_answers() = ToRef(c);
   return out;
 }
 

@@ -254,9 +254,8 @@ absl::Status Reasoner::ValidateOptions(const ReasonOptions& options) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
-                                              const ReasonOptions& options, GraphSource& graph,
-                                              ReasonObserver* observer) const {
+absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const ReasonOptions& options,
+                                              GraphSource& graph, ReasonObserver* observer) const {
   const absl::Span<const float> query_vector = query.vector;
   ReasonObserver silent;
   if (observer == nullptr) observer = &silent;
@@ -279,8 +278,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   const std::string source_name = NormalizedName(options.source_name);
   bool seeds_named = false;  // the seeds are the concepts named X (their strengths weigh, step 4)
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(
-      query, source_name.empty() ? options.k
-                                 : std::max(options.k, ReasonOptions::kNamedSeedPool));
+      query, source_name.empty() ? options.k : std::max(options.k, ReasonOptions::kNamedSeedPool));
   if (!hits.ok()) return std::move(hits).status();
   // Equal relevance keeps the search's order: every concept holding the one word asked about has
   // keyword_match 1, and the search ranked the best of them (BM25F, fused with the vector) first.
@@ -390,11 +388,11 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     }
     if (!fetch.empty()) {
       if (absl::Status s = check_cancelled(); !s.ok()) return s;
-      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched = NeighborLists(
-          graph, fetch, options.types, config_.neighbor_limit, EdgeDirection::kBoth);
+      absl::StatusOr<std::vector<std::vector<Neighbor>>> fetched =
+          NeighborLists(graph, fetch, options.types, config_.neighbor_limit, EdgeDirection::kBoth);
       if (!fetched.ok()) return std::move(fetched).status();
       if (absl::Status s = AddCutHubEdges(graph, options, fetch, config_.neighbor_limit, &*fetched,
-                                         &result.stats);
+                                          &result.stats);
           !s.ok()) {
         return s;
       }
@@ -469,9 +467,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // within its budget when Y is far and the seeds' neighbourhoods are wide. Not when the
   // expansion finished within its budget and reached a concept named Y: on WordNet the lookups
   // then changed no answer.
-  const bool named_reached = std::any_of(
-      options.named_targets.begin(), options.named_targets.end(),
-      [&](const ConceptLite& t) { return supporting.contains(t.id); });
+  const bool named_reached =
+      std::any_of(options.named_targets.begin(), options.named_targets.end(),
+                  [&](const ConceptLite& t) { return supporting.contains(t.id); });
   if (!options.named_targets.empty() && decay > 0 && (result.stats.truncated || !named_reached)) {
     for (const ConceptLite& t : options.named_targets) remember(t);
     std::vector<PathEnds> pairs;
@@ -542,8 +540,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // A between-answer's weight: its target's relevance over the best target's.
   absl::flat_hash_map<std::string, double> target_weight;
   if (options.target_relevance.size() == options.targets.size() && !options.targets.empty()) {
-    const float best = *std::max_element(options.target_relevance.begin(),
-                                         options.target_relevance.end());
+    const float best =
+        *std::max_element(options.target_relevance.begin(), options.target_relevance.end());
     for (size_t i = 0; i < options.targets.size() && best > 0; ++i) {
       target_weight[options.targets[i]] = options.target_relevance[i] / best;
     }
@@ -603,8 +601,8 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // is what X most likely means, and each answer keeps its share of that strength. A sense that
   // alone has the asked relation is not outweighed by a stronger one that lacks it.
   if (!seed_strength.empty() && wanted_name.empty() && targets.empty()) {
-    const bool any_along = std::any_of(scored.begin(), scored.end(),
-                                       [](const Scored& s) { return s.along; });
+    const bool any_along =
+        std::any_of(scored.begin(), scored.end(), [](const Scored& s) { return s.along; });
     float strongest = 0;
     for (const Scored& s : scored) {
       if (s.along || !any_along) strongest = std::max(strongest, s.seed_strength);
@@ -622,10 +620,11 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   });
 
   if (scored.empty() && (!targets.empty() || !wanted_name.empty())) {
-    result.explanation = absl::StrCat(options.yes_no ? "No confident yes: no path" : "No path",
-                                      " found from the question's first subject to ",
-                                      options.targets.size() == 1 ? "its second" : "any match of its second",
-                                      " within ", options.max_depth, " hops.");
+    result.explanation =
+        absl::StrCat(options.yes_no ? "No confident yes: no path" : "No path",
+                     " found from the question's first subject to ",
+                     options.targets.size() == 1 ? "its second" : "any match of its second",
+                     " within ", options.max_depth, " hops.");
     return result;
   }
   const bool semantic_only = scored.empty();
@@ -638,14 +637,44 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     scored.push_back(std::move(s));
   }
 
-  // 5a. Paths: the best candidate's (independent first), then each runner-up's best.
   const Scored& winner = scored.front();
+  // Co-answers (step 4): a question that asks a relation of X alone ("What is a dog?", not a
+  // between or yes/no question) is answered by everything the sense behind the best candidate
+  // states directly: one hop along the asked relation from the same seed ("dog" is a kind of
+  // "domestic animal" and of "canine"). Those within the margin answer with it instead of making
+  // it a coin toss; a candidate of another sense, or further away, is still a runner-up.
+  const auto direct_seed = [&](const Scored& s) -> const std::string* {
+    if (s.independent.empty() || !s.along) return nullptr;
+    const PathRec& p = paths[s.independent.front()];
+    return p.hops.size() == 1 ? &p.ids.front() : nullptr;
+  };
+  std::vector<bool> co_answer(scored.size(), false);
+  if (options.relation.has_value() && !options.yes_no && wanted_name.empty() && targets.empty() &&
+      !semantic_only) {
+    const std::string* seed = direct_seed(winner);
+    for (size_t i = 1; seed != nullptr && i < scored.size(); ++i) {
+      const Scored& s = scored[i];
+      if (winner.candidate.confidence.final_confidence >=
+          s.candidate.confidence.final_confidence + config_.min_margin) {
+        break;  // decided against this one and every later one
+      }
+      const std::string* other = direct_seed(s);
+      co_answer[i] = other != nullptr && *other == *seed &&
+                     s.candidate.confidence.final_confidence >= options.min_confidence;
+    }
+  }
+
+  // 5a. Paths: the best candidate's independent ones, each co-answer's best, the best
+  // candidate's others, then each runner-up's best.
   std::vector<size_t> chosen;
   absl::flat_hash_set<size_t> chosen_set;
   const auto choose = [&](size_t idx) {
     if (chosen.size() < options.max_paths && chosen_set.insert(idx).second) chosen.push_back(idx);
   };
   for (size_t idx : winner.independent) choose(idx);
+  for (size_t i = 1; i < scored.size(); ++i) {
+    if (co_answer[i]) choose(scored[i].independent.front());
+  }
   for (size_t idx : winner.ranked) choose(idx);
   for (size_t i = 1; i < scored.size(); ++i) {
     if (!scored[i].independent.empty()) choose(scored[i].independent.front());
@@ -663,6 +692,9 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
     for (const std::string& id : paths[idx].ids) show(id);
   }
   show(winner.candidate.node.id);
+  for (size_t i = 1; i < scored.size(); ++i) {
+    if (co_answer[i]) show(scored[i].candidate.node.id);
+  }
   std::vector<std::string> missing;
   for (const std::string& id : shown_ids) {
     auto it = contents.find(id);
@@ -712,18 +744,36 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
   // senses of "egg" for "What is a yolk part of?" give the same answer, whichever leads. Not for
   // a between question, whose candidates are all named Y: which sense of Y is related to X is
   // what its margin decides.
+  // Nor is it to a co-answer.
   const Scored* runner_up = nullptr;
   for (size_t i = 1; i < scored.size() && runner_up == nullptr; ++i) {
+    if (co_answer[i]) continue;
     if (!wanted_name.empty() ||
         !SharesAName(result.best_guess->content, content_of(scored[i].candidate.node.id))) {
       runner_up = &scored[i];
     }
   }
-  const bool decided =
-      runner_up == nullptr || breakdown.final_confidence >=
-                                  runner_up->candidate.confidence.final_confidence + config_.min_margin;
-  result.confident = breakdown.final_confidence >= options.min_confidence && decided;
-  if (result.confident) result.answer = result.best_guess;
+  result.decided = runner_up == nullptr ||
+                   breakdown.final_confidence >=
+                       runner_up->candidate.confidence.final_confidence + config_.min_margin;
+  result.confident = breakdown.final_confidence >= options.min_confidence && result.decided;
+  // The co-answers named apart from the answer and from each other (another sense of the same
+  // name is the same answer).
+  std::vector<const Scored*> also;
+  if (result.confident) {
+    result.answer = result.best_guess;
+    result.answers.push_back(*result.best_guess);
+    for (size_t i = 1; i < scored.size(); ++i) {
+      if (!co_answer[i]) continue;
+      ConceptLite c{scored[i].candidate.node.id, content_of(scored[i].candidate.node.id)};
+      if (std::any_of(result.answers.begin(), result.answers.end(),
+                      [&](const ConceptLite& a) { return SharesAName(a.content, c.content); })) {
+        continue;
+      }
+      result.answers.push_back(std::move(c));
+      also.push_back(&scored[i]);
+    }
+  }
 
   // 5b. Explanation.
   const std::string name = absl::StrCat("\"", Display(display_of(winner.candidate.node.id)), "\"");
@@ -737,6 +787,16 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
                         FirstName(display_of(winner.candidate.node.id)), "\" (confidence ",
                         Fixed2(breakdown.final_confidence), " >= ", Fixed2(options.min_confidence),
                         "): ", name, ".");
+  } else if (result.confident && !also.empty()) {
+    text = absl::StrCat("Answers: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
+                        " >= ", Fixed2(options.min_confidence), ")");
+    for (size_t i = 0; i < also.size(); ++i) {
+      absl::StrAppend(&text, i + 1 == also.size() ? " and \"" : ", \"",
+                      Display(display_of(also[i]->candidate.node.id)), "\" (",
+                      Fixed2(also[i]->candidate.confidence.final_confidence), ")");
+    }
+    absl::StrAppend(&text, ", each stated directly of \"",
+                    FirstName(display_of(paths[winner.independent.front()].ids.front())), "\".");
   } else if (result.confident) {
     text = absl::StrCat("Answer: ", name, " (confidence ", Fixed2(breakdown.final_confidence),
                         " >= ", Fixed2(options.min_confidence), ").");
@@ -775,10 +835,16 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query,
       }
       text += ".";
     }
-    if (scored.size() > 1) {
-      const Candidate& runner_up = scored[1].candidate;
-      absl::StrAppend(&text, " Runner-up: \"", Display(display_of(runner_up.node.id)), "\" (",
-                      Fixed2(runner_up.confidence.final_confidence), ").");
+    for (const Scored* s : also) {
+      absl::StrAppend(&text, " And: ", describe_path(paths[s->independent.front()]), ".");
+    }
+    // The best candidate that is not one of the answers.
+    for (size_t i = 1; i < scored.size(); ++i) {
+      if (std::find(also.begin(), also.end(), &scored[i]) != also.end()) continue;
+      const Candidate& next = scored[i].candidate;
+      absl::StrAppend(&text, " Runner-up: \"", Display(display_of(next.node.id)), "\" (",
+                      Fixed2(next.confidence.final_confidence), ").");
+      break;
     }
   }
   if (result.stats.truncated) {

@@ -44,7 +44,11 @@
 //      better supported than another is a coin toss, measured in bench/reason_quality_bench).
 //      The runner-up is the best candidate of another name (SharesAName: two senses of "egg"
 //      are one answer), except for a between question, whose candidates all share Y's name.
-//      The answer is set only when confident; best_guess always.
+//      Co-answers: for a question that asks a relation of X alone, a candidate within the margin
+//      that the best candidate's seed reaches in one hop along that relation, as the best
+//      candidate is reached, answers with it ("What is a dog?": "domestic animal" and "canine")
+//      and is not the runner-up. The answer is set only when confident, with `answers` (the
+//      answer, then its co-answers of other names); best_guess always.
 //   5. Output. Paths: the answer's supporting paths (independent ones first, by evidence), then
 //      the best path of each runner-up, at most max_paths. An explanation built from them, e.g.
 //        Answer: "mammal" (confidence 0.76 >= 0.30). Best path (evidence 0.69 = semantic 0.90
@@ -194,9 +198,14 @@ struct ReasonStats {
 };
 
 struct ReasonResult {
-  std::optional<ConceptLite> answer;      // set when confident
+  std::optional<ConceptLite> answer;  // set when confident
+  // When confident: the answer, then its co-answers (step 4), each of another name; else empty.
+  std::vector<ConceptLite> answers;
   std::optional<ConceptLite> best_guess;  // set when anything was found
   bool confident = false;
+  // The best candidate beats the runner-up by min_margin (or has none): confident is decided and
+  // final >= min_confidence.
+  bool decided = false;
   ConfidenceBreakdown confidence;          // of best_guess
   std::vector<ReasoningPath> paths;        // ranked, at most max_paths
   std::vector<SearchHit> support;          // the search hits, best first

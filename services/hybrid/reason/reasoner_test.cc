@@ -456,7 +456,8 @@ TEST(ReasonerTest, TargetRelevanceWeighsTheBetweenAnswer) {
 
 TEST(ReasonerTest, NamedByReadsTheLeadingNames) {
   EXPECT_TRUE(NamedBy("vessel, watercraft: a craft designed for water transportation", "vessel"));
-  EXPECT_TRUE(NamedBy("vessel, watercraft: a craft designed for water transportation", "Watercraft"));
+  EXPECT_TRUE(
+      NamedBy("vessel, watercraft: a craft designed for water transportation", "Watercraft"));
   EXPECT_TRUE(NamedBy("Vessel", "a  vessel?"));
   EXPECT_TRUE(NamedBy("yolk.", "the yolk"));
   EXPECT_FALSE(NamedBy("drinking vessel: a vessel intended for drinking", "vessel"));
@@ -474,7 +475,8 @@ TEST(ReasonerTest, BetweenAnswersAreConceptsNamedY) {
   g.AddConcept("drinking-vessel", "drinking vessel: a vessel intended for drinking", {1, 0, 0, 0});
   g.AddConcept("container", "container: any object that can hold things", {0, 0, 1, 0});
   g.AddConcept("vessel-1", "vessel: an object used as a container", {0.8f, 0.6f, 0, 0});
-  g.AddConcept("vessel-2", "vessel, watercraft: a craft for water transportation", {0.6f, 0.8f, 0, 0});
+  g.AddConcept("vessel-2", "vessel, watercraft: a craft for water transportation",
+               {0.6f, 0.8f, 0, 0});
   g.AddEdge("cup", "drinking-vessel", kHier, 0.9f);
   g.AddEdge("drinking-vessel", "vessel-1", kHier, 0.9f);
   g.AddEdge("cup", "container", kHier, 0.9f);
@@ -482,7 +484,8 @@ TEST(ReasonerTest, BetweenAnswersAreConceptsNamedY) {
   auto ask = [&](std::string_view name, uint32_t k) -> ReasonResult {
     ReasonOptions options;
     EXPECT_TRUE(SetBetweenTargets(g, SeedQuery{kQuery, name}, name, &options, k).ok());
-    absl::StatusOr<ReasonResult> r = Reasoner(ReasonerConfig{}).Reason(SeedQuery{cup, ""}, options, g);
+    absl::StatusOr<ReasonResult> r =
+        Reasoner(ReasonerConfig{}).Reason(SeedQuery{cup, ""}, options, g);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *std::move(r) : ReasonResult{};
   };
@@ -691,7 +694,8 @@ TEST(ReasonerTest, AHubsOutgoingAssociationsSurviveTheNeighborLimit) {
 }
 
 TEST(ReasonerTest, SharesANameReadsTheLeadingNames) {
-  EXPECT_TRUE(SharesAName("egg, eggs: oval reproductive body of a fowl", "egg: animal reproductive body"));
+  EXPECT_TRUE(
+      SharesAName("egg, eggs: oval reproductive body of a fowl", "egg: animal reproductive body"));
   EXPECT_TRUE(SharesAName("Eggs: food", "egg, eggs: oval reproductive body"));
   EXPECT_FALSE(SharesAName("egg white: the white part of an egg", "egg: animal reproductive body"));
   EXPECT_FALSE(SharesAName("egg: an egg", ""));
@@ -704,7 +708,8 @@ TEST(ReasonerTest, TheMarginIsToTheBestAnswerOfAnotherName) {
   auto graph = [](const char* third_name) {
     InMemoryGraph g;
     g.AddConcept("yolk", "yolk: the yellow part of an egg", {1, 0, 0, 0});
-    g.AddConcept("egg-food", "egg, eggs: oval reproductive body of a fowl used as food", {0, 1, 0, 0});
+    g.AddConcept("egg-food", "egg, eggs: oval reproductive body of a fowl used as food",
+                 {0, 1, 0, 0});
     g.AddConcept("egg-bio", "egg: animal reproductive body consisting of an ovum", {0, 1, 0, 0});
     g.AddConcept("third", third_name, {0, 1, 0, 0});
     g.AddEdge("yolk", "egg-food", AssociationType::kCompositional, 1.0f);
@@ -726,13 +731,88 @@ TEST(ReasonerTest, TheMarginIsToTheBestAnswerOfAnotherName) {
   const ReasonResult which = ReasonOrDie(g, between);
   EXPECT_FALSE(which.confident) << which.explanation;
   EXPECT_THAT(which.explanation, HasSubstr("hardly better supported than \"egg: animal"));
-  // A runner-up of another name as close is still a coin toss.
+  EXPECT_EQ(r.answers.size(), 1u);  // the other egg is the same answer
+  // A runner-up of another name as close is still a coin toss when it is another sense of "yolk"
+  // that states it.
   InMemoryGraph close = graph("ingredient: food that is a component of a mixture");
+  close.AddConcept("yolk-2", "yolk: the yellow part of a seed", {1, 0, 0, 0});
   close.AddEdge("yolk", "egg-bio", AssociationType::kCompositional, 0.5f);
-  close.AddEdge("yolk", "third", AssociationType::kCompositional, 0.97f);
+  close.AddEdge("yolk-2", "third", AssociationType::kCompositional, 0.97f);
+  options.k = 2;
   const ReasonResult tossed = ReasonOrDie(close, options);
   EXPECT_FALSE(tossed.confident) << tossed.explanation;
   EXPECT_THAT(tossed.explanation, HasSubstr("hardly better supported than \"ingredient"));
+}
+
+// "What is a dog?": the sense that answers states two kinds directly, equally strongly. Both are
+// the answer, confidently; not a coin toss between them. A third kind as close but stated by
+// another sense, or only further up, is still a runner-up that makes it one.
+// "domestic animal" is stated by `pet_source` ("dog", or "dog-2", another sense), as `pet_type`.
+InMemoryGraph DogKindsGraph(const std::string& pet_source = "dog",
+                            AssociationType pet_type = kHier) {
+  InMemoryGraph g;
+  g.AddConcept("dog", "dog, domestic dog: a member of the genus Canis", {1, 0, 0, 0});
+  g.AddConcept("dog-2", "dog: a dull unattractive person", {1, 0, 0, 0});
+  g.AddConcept("pet", "domestic animal: an animal tamed for use", {0, 1, 0, 0});
+  g.AddConcept("canine", "canine, canid: a fissiped mammal", {0, 1, 0, 0});
+  g.AddConcept("carnivore", "carnivore: a flesh-eating mammal", {0, 1, 0, 0});
+  g.AddEdge(pet_source, "pet", pet_type, 0.9f);
+  g.AddEdge("dog", "canine", kHier, 0.9f);
+  g.AddEdge("canine", "carnivore", kHier, 0.9f);
+  return g;
+}
+
+ReasonOptions WhatIsADog() {
+  ReasonOptions options;
+  options.k = 3;
+  options.relation = AskedRelation{kHier, /*outward=*/true};
+  options.source_name = "dog";
+  return options;
+}
+
+TEST(ReasonerTest, WhatOneSenseStatesDirectlyAnswersTogether) {
+  InMemoryGraph g = DogKindsGraph();
+  const ReasonResult r = ReasonOrDie(g, WhatIsADog());
+  ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+  EXPECT_TRUE(r.confident);
+  EXPECT_TRUE(r.decided);
+  EXPECT_EQ(r.answer->id, "canine");  // tied: the lower id leads
+  ASSERT_EQ(r.answers.size(), 2u) << r.explanation;
+  EXPECT_EQ(r.answers[0].id, "canine");
+  EXPECT_EQ(r.answers[1].id, "pet");
+  EXPECT_EQ(r.answers[1].content, "domestic animal: an animal tamed for use");
+  EXPECT_THAT(r.explanation, StartsWith("Answers: \"canine, canid: a fissiped mammal\" (confidence "
+                                        "0.76 >= 0.30) and \"domestic animal: an animal tamed for "
+                                        "use\" (0.76), each stated directly of \"dog\"."));
+  EXPECT_THAT(r.explanation, HasSubstr("And: dog, domestic dog: a member of the genus Canis is a "
+                                       "kind of domestic animal"));
+  EXPECT_THAT(r.explanation, HasSubstr("Runner-up: \"carnivore"));
+  // Both answers' paths are shown, the answer's first.
+  ASSERT_GE(r.paths.size(), 2u);
+  EXPECT_EQ(r.paths[0].concept_ids, (std::vector<std::string>{"dog", "canine"}));
+  EXPECT_EQ(r.paths[1].concept_ids, (std::vector<std::string>{"dog", "pet"}));
+
+  // Not for a yes/no question, which asks about one kind.
+  ReasonOptions yes_no = WhatIsADog();
+  yes_no.yes_no = true;
+  const ReasonResult asked = ReasonOrDie(g, yes_no);
+  EXPECT_FALSE(asked.confident) << asked.explanation;
+  EXPECT_TRUE(asked.answers.empty());
+
+  // A kind stated by another sense of "dog" as strongly is a coin toss.
+  InMemoryGraph senses = DogKindsGraph("dog-2");
+  const ReasonResult tossed = ReasonOrDie(senses, WhatIsADog());
+  EXPECT_FALSE(tossed.confident) << tossed.explanation;
+  EXPECT_FALSE(tossed.decided);
+  EXPECT_TRUE(tossed.answers.empty());
+  EXPECT_THAT(tossed.explanation, HasSubstr("hardly better supported than \"domestic animal"));
+
+  // A kind stated along another relation is not a co-answer either.
+  InMemoryGraph other = DogKindsGraph("dog", AssociationType::kSemantic);
+  const ReasonResult semantic = ReasonOrDie(other, WhatIsADog());
+  ASSERT_TRUE(semantic.answer.has_value()) << semantic.explanation;
+  EXPECT_EQ(semantic.answer->id, "canine");
+  EXPECT_EQ(semantic.answers.size(), 1u);
 }
 
 // "What is a kennel?": the verb "kennel" matches the question better (a shorter text, a closer
@@ -868,8 +948,8 @@ TEST(ReasonerTest, StrengthWeighsNothingWhenNoConceptIsNamedX) {
 // it: "What is a kennel?" with the noun (strength 43) only SEMANTIC to outbuilding is the verb's
 // hypernym, confidently.
 TEST(ReasonerTest, AStrongerSenseWithoutTheAskedRelationDoesNotOutweighOne) {
-  InMemoryGraph g = KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f,
-                                AssociationType::kSemantic);
+  InMemoryGraph g =
+      KennelGraph(/*with_the_noun=*/true, /*noun_strength=*/43.0f, AssociationType::kSemantic);
   const ReasonResult r = ReasonOrDie(g, WhatIsAKennel());
   ASSERT_TRUE(r.answer.has_value()) << r.explanation;
   EXPECT_EQ(r.answer->id, "shelter-v");
@@ -905,8 +985,8 @@ TEST(ReasonerTest, AFarTargetIsReachedFromBothEnds) {
     options.k = 1;
     options.source_name = "dog";
     EXPECT_TRUE(SetBetweenTargets(g, SeedQuery{mammal, ""}, "mammal", &options).ok());
-    EXPECT_THAT(options.named_targets, ElementsAre(ConceptLite{
-                                           "mammal", "mammal, mammalian: a warm-blooded vertebrate"}));
+    EXPECT_THAT(options.named_targets,
+                ElementsAre(ConceptLite{"mammal", "mammal, mammalian: a warm-blooded vertebrate"}));
     if (!bridge) options.named_targets.clear();
     absl::StatusOr<ReasonResult> r = Reasoner(config).Reason(kQuery, options, g);
     EXPECT_TRUE(r.ok()) << r.status();

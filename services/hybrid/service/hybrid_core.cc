@@ -730,6 +730,7 @@ v1::ReasonResponse HybridCore::ReasonAnswer(const std::optional<ReasonResult>& r
   const ReasonResult& result = *reasoned;
   if (result.answer.has_value()) ToProto(*result.answer, response.mutable_answer());
   if (result.best_guess.has_value()) ToProto(*result.best_guess, response.mutable_best_guess());
+  for (const ConceptLite& c : result.answers) ToProto(c, response.add_answers());
   response.set_confident(result.confident);
   ToProto(result.confidence, response.mutable_confidence());
   for (const ReasoningPath& p : result.paths) ToProto(p, response.add_paths());

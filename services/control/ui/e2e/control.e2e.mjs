@@ -11,6 +11,7 @@
 //     --start_hybrid_cmd='...'                 [CONTROL_START_HYBRID_CMD] shell command that starts it again (may return at once)
 //     --screenshots=DIR                        [CONTROL_SCREENSHOTS] where to save one PNG per screen (default: e2e-out/)
 //     --namespace=default                      [CONTROL_NAMESPACE]  the namespace the harness seeded
+//     --co_answers_question='What is a dog?'   [CONTROL_CO_ANSWERS_QUESTION] a question the seeded data answers with several concepts
 //     --chromium=/usr/bin/chromium             [CHROMIUM]           the browser binary
 //     --timeout_ms=60000                       [CONTROL_TIMEOUT_MS] the longest wait for a service to change state
 //     --check_no_slash=1                       open the sub-path without its trailing slash too (default: on when the base has a path)
@@ -24,7 +25,7 @@
 // its row (confirmation; the row follows queued/running back to idle at generation 1 with less
 // reclaimable) and deleted (typed confirmation); concepts are paged, opened and text-searched; the
 // graph explorer expands a node, finds BEST and SHORTEST paths and exports a PNG; the reasoning tester
-// draws a path; a snapshot is created, downloaded (SHA-256 checked against the listed one and the
+// draws a path, and shows each answer of a question answered by several concepts; a snapshot is created, downloaded (SHA-256 checked against the listed one and the
 // X-Checksum-SHA256 header), refused for restore into a non-empty server (the error shown), restored
 // after the seeded namespace is deleted (when it is the only one with data), and deleted; a concept
 // without associations is deleted through its detail panel; the
@@ -54,6 +55,7 @@ const STOP_HYBRID = opt('stop_hybrid_cmd', 'CONTROL_STOP_HYBRID_CMD', '');
 const START_HYBRID = opt('start_hybrid_cmd', 'CONTROL_START_HYBRID_CMD', '');
 const SHOTS = path.resolve(opt('screenshots', 'CONTROL_SCREENSHOTS', 'e2e-out'));
 const NS = opt('namespace', 'CONTROL_NAMESPACE', 'default');
+const CO_ANSWERS_QUESTION = opt('co_answers_question', 'CONTROL_CO_ANSWERS_QUESTION', '');
 const CHROMIUM = opt('chromium', 'CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT = Number(opt('timeout_ms', 'CONTROL_TIMEOUT_MS', '60000'));
 const HEADED = !!cli.headed;
@@ -169,6 +171,22 @@ async function apiGet(p) {
     if (!r.ok) throw new Error(`${u}: HTTP ${r.status} ${await r.text()}`);
     return r.json();
   }, at(p));
+}
+// Calls engram-api's REST API (--api_base) with the admin key. engram-api may still be
+// reconnecting to the hybrid that an earlier step restarted: a 503 is retried until TIMEOUT.
+async function publicApi(method, p, body) {
+  const until = Date.now() + TIMEOUT;
+  for (;;) {
+    const r = await fetch(new URL(p, API_BASE.endsWith('/') ? API_BASE : API_BASE + '/'), {
+      method,
+      headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (r.ok) return r.json();
+    const text = await r.text();
+    if (r.status !== 503 || Date.now() > until) throw new Error(`engram-api ${method} ${p}: HTTP ${r.status} ${text}`);
+    await sleep(250);
+  }
 }
 const tile = (kind) => page.locator(`[data-testid="tile-${kind}"]`).first();
 async function waitStatus(kind, status, timeout = TIMEOUT) {
@@ -300,29 +318,13 @@ try {
   if (API_BASE) {
     await step(`compact ${nsName}: garbage written through engram-api, Compact confirmed, idle again at generation 1 with less reclaimable`, async () => {
       // 30 concepts, each updated 4 times (new content, re-embedded): superseded versions and vectors.
-      // engram-api may still be reconnecting to the hybrid that an earlier step restarted: a 503
-      // is retried until TIMEOUT.
-      const api = async (method, p, body) => {
-        const until = Date.now() + TIMEOUT;
-        for (;;) {
-          const r = await fetch(new URL(p, API_BASE.endsWith('/') ? API_BASE : API_BASE + '/'), {
-            method,
-            headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
-            body: JSON.stringify(body),
-          });
-          if (r.ok) return r.json();
-          const text = await r.text();
-          if (r.status !== 503 || Date.now() > until) throw new Error(`engram-api ${method} ${p}: HTTP ${r.status} ${text}`);
-          await sleep(250);
-        }
-      };
       const ns = encodeURIComponent(nsName);
       const ids = Array.from({ length: 30 }, (_, i) => `g${i}`);
-      await api('POST', `v1/namespaces/${ns}/concepts:batch`, {
+      await publicApi('POST', `v1/namespaces/${ns}/concepts:batch`, {
         concepts: ids.map((id) => ({ id, content: `garbage collector test concept ${id}, first version`, extractAssociations: false })),
       });
       for (let version = 2; version <= 5; version++) {
-        await Promise.all(ids.map((id) => api('PATCH', `v1/namespaces/${ns}/concepts/${id}`, { content: `garbage collector test concept ${id}, version ${version}`, updateMask: ['content'] })));
+        await Promise.all(ids.map((id) => publicApi('PATCH', `v1/namespaces/${ns}/concepts/${id}`, { content: `garbage collector test concept ${id}, version ${version}`, updateMask: ['content'] })));
       }
       const row = page.locator(`[data-ns="${nsName}"]`);
       const reclaimable = async () => Number(await row.locator('[data-testid="ns-reclaimable"]').getAttribute('data-bytes'));
@@ -510,6 +512,25 @@ try {
     await page.locator('[data-testid="reason-graph"] canvas').first().waitFor();
     await page.locator('[data-testid="reason-history"] .history-item').first().waitFor();
     await shot('09-reasoning');
+  });
+
+  await step('reasoning tester: a question answered by several concepts shows each', async () => {
+    if (!CO_ANSWERS_QUESTION) return note('no --co_answers_question: the several-answers check was not run');
+    await page.fill('[data-testid="question"]', CO_ANSWERS_QUESTION);
+    await page.fill('[data-testid="min-confidence"]', '0.3');
+    await page.click('[data-testid="ask"]');
+    const verdict = page.locator('[data-testid="verdict"]', { hasText: CO_ANSWERS_QUESTION });
+    await verdict.waitFor({ timeout: 30000 });
+    if ((await verdict.getAttribute('data-confident')) !== 'true') throw new Error(`"${CO_ANSWERS_QUESTION}" was not answered: ${await verdict.innerText()}`);
+    const shown = await verdict.locator('[data-testid="answer"]').allInnerTexts();
+    if (shown.length < 2) throw new Error(`one answer shown (${shown.join(' | ')}); expected several`);
+    if (API_BASE) {
+      // the same answers as engram-api's REST API gives
+      const answered = await publicApi('POST', `v1/namespaces/${encodeURIComponent(NS)}/reason`, { query: CO_ANSWERS_QUESTION });
+      const listed = (answered.answers || []).map((a) => a.content);
+      if (JSON.stringify(listed) !== JSON.stringify(shown.map((t) => t.trim()))) throw new Error(`shown ${JSON.stringify(shown)} != engram-api's answers ${JSON.stringify(listed)}`);
+    }
+    await shot('09b-reasoning-several-answers');
   });
 
   await step('snapshots: create, download with a verified SHA-256, restore refused while data exists, restore into an emptied server, delete', async () => {

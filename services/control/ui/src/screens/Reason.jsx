@@ -100,28 +100,35 @@ function Result({ item, ns }) {
     if (c && !concepts.has(c.id)) concepts.set(c.id, c);
   }
   if (r.answer) concepts.set(r.answer.id, r.answer);
+  for (const a of r.answers || []) if (!concepts.has(a.id)) concepts.set(a.id, a);
   if (r.bestGuess && !concepts.has(r.bestGuess.id)) concepts.set(r.bestGuess.id, r.bestGuess);
   const conceptOf = (id) => concepts.get(id);
   const conf = r.confidence || {};
   const min = typeof r.minConfidence === 'number' ? r.minConfidence : item.params.minConfidence;
   const confident = !!r.confident;
   const guess = r.answer || r.bestGuess;
+  // Co-answers: everything the answering sense states as directly (e.g. both kinds of a dog).
+  const answers = (r.answers || []).length ? r.answers : r.answer ? [r.answer] : [];
   return (
     <div class="reason-result" data-testid="reason-result">
       <div class={'verdict card ' + (confident ? 'ok' : 'warn')} data-testid="verdict" data-confident={String(confident)}>
         <div class="muted small">“{item.question}”</div>
         {confident ? (
           <>
-            <div class="verdict-label ok">Answered</div>
-            <div class="answer" data-testid="answer">
-              {r.answer.content}
-            </div>
+            <div class="verdict-label ok">{answers.length > 1 ? `Answered (${answers.length} answers)` : 'Answered'}</div>
+            {answers.map((a) => (
+              <div class="answer" data-testid="answer" key={a.id}>
+                {a.content}
+              </div>
+            ))}
           </>
         ) : (
           <>
             <div class="verdict-label warn">I don't know</div>
             <div class="small">
-              The best candidate's confidence {trim(conf.final ?? 0)} is below minConfidence {min}.
+              {(conf.final ?? 0) < min
+                ? `The best candidate's confidence ${trim(conf.final ?? 0)} is below minConfidence ${min}.`
+                : `The best candidate (${trim(conf.final ?? 0)}) is hardly better supported than another answer (see the explanation).`}
               {guess ? (
                 <>
                   {' '}
