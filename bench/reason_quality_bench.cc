@@ -126,6 +126,14 @@ class EngineGraph final : public hybrid::GraphSource {
     if (!resp.ok()) return resp.status();
     return hybrid::SeedHits(*resp);
   }
+  absl::StatusOr<std::vector<SearchHit>> SearchNamed(const hybrid::SeedQuery& query, std::string_view name,
+                                                     uint32_t k) override {
+    sv1::SearchRequest req = hybrid::SeedSearchRequest(ns_, query, k);
+    req.set_name(std::string(name));
+    absl::StatusOr<sv1::SearchResponse> resp = engine_->Search(req);
+    if (!resp.ok()) return resp.status();
+    return hybrid::SeedHits(*resp);
+  }
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit,

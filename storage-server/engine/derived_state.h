@@ -31,7 +31,7 @@
 namespace engram::storage {
 
 inline constexpr char kDerivedFileName[] = "derived";
-inline constexpr uint32_t kDerivedFormatVersion = 2;  // 2: live concept bytes
+inline constexpr uint32_t kDerivedFormatVersion = 3;  // 2: live concept bytes; 3: names
 
 // Appends encoded values to a string.
 class ByteWriter {

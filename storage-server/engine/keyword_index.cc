@@ -9,8 +9,10 @@
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/text/names.h"
 #include "common/text/tokenizer.h"
 #include "storage-server/engine/derived_state.h"
 #include "xxhash.h"
@@ -78,6 +80,10 @@ std::vector<std::string> KeywordIndex::QueryTerms(absl::string_view text) {
     if (seen.insert(token).second) out.push_back(std::move(token));
   }
   return out;
+}
+
+std::string KeywordIndex::NameTerm(absl::string_view normalized_name) {
+  return absl::StrCat("\x01", normalized_name);
 }
 
 std::optional<uint32_t> KeywordIndex::FindTerm(absl::string_view text) const {
@@ -199,6 +205,13 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
     }
     Append(term, hash, postings, n);
     i = j;
+  }
+  if (!texts.empty()) {
+    for (const std::string& name : text::IndexedNames(texts[0])) {
+      const std::string term = NameTerm(name);
+      const Posting posting{doc, kNameField, 1};
+      Append(term, HashTerm(term), &posting, 1);
+    }
   }
   live_docs_.fetch_add(1, std::memory_order_relaxed);
   for (uint32_t f = 0; f < fields; ++f) {
@@ -345,7 +358,8 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
     for (uint64_t j = 0; j < total; ++j) {
       doc += in->Varint();
       const uint64_t tf_field = in->Varint();
-      if (doc >= docs || (tf_field & 15) >= fields || (tf_field >> 4) == 0 ||
+      const uint64_t field = tf_field & 15;
+      if (doc >= docs || (field >= fields && field != kNameField) || (tf_field >> 4) == 0 ||
           (tf_field >> 4) >= (uint64_t{1} << 28)) {
         return bad(absl::StrFormat("term %d: bad posting", t));
       }
@@ -414,7 +428,9 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
   std::vector<const Block*> chain;
   size_t total = 0;
   for (size_t i = 0; i < terms.size(); ++i) {
-    std::optional<uint32_t> t = FindTerm(terms[i]);
+    // A name term is never scored (QueryTerms cannot make one).
+    std::optional<uint32_t> t =
+        absl::StartsWith(terms[i], "\x01") ? std::nullopt : FindTerm(terms[i]);
     if (!t) continue;
     chain.clear();
     for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
@@ -436,7 +452,8 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
           const FieldNorm& n = norms[p[j].field];
           x += n.weight * p[j].tf / (n.c0 + n.c1 * FieldLength(doc, p[j].field));
         }
-        if (visible) matches[i].push_back({doc, d.concept_number.load(std::memory_order_relaxed), x});
+        if (visible)
+          matches[i].push_back({doc, d.concept_number.load(std::memory_order_relaxed), x});
       }
     }
     total += matches[i].size();
@@ -468,7 +485,8 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
   while (true) {
     uint64_t first = UINT64_MAX;  // the lowest document no window has taken yet
     for (size_t i = 0; i < terms.size(); ++i) {
-      if (cursor[i] < matches[i].size()) first = std::min<uint64_t>(first, matches[i][cursor[i]].doc);
+      if (cursor[i] < matches[i].size())
+        first = std::min<uint64_t>(first, matches[i][cursor[i]].doc);
     }
     if (first == UINT64_MAX) break;
     const uint64_t base = first - first % kWindow;
@@ -496,6 +514,29 @@ KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, 
     touched.clear();
   }
   return scores;
+}
+
+std::vector<uint32_t> KeywordIndex::Named(absl::string_view normalized_name, uint64_t seq) const {
+  std::vector<uint32_t> out;
+  std::optional<uint32_t> t = FindTerm(NameTerm(normalized_name));
+  if (!t) return out;
+  std::vector<const Block*> chain;
+  for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
+       b = b->older) {
+    chain.push_back(b);
+  }
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    const uint32_t count = (*it)->count.load(std::memory_order_acquire);
+    const Posting* p = (*it)->postings();
+    for (uint32_t j = 0; j < count; ++j) {
+      const Doc& d = docs_[p[j].doc];
+      if (d.born.load(std::memory_order_relaxed) <= seq &&
+          d.dead.load(std::memory_order_relaxed) > seq) {
+        out.push_back(d.concept_number.load(std::memory_order_relaxed));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace engram::storage

@@ -23,6 +23,12 @@
 // writer last left them (a reader may see a batch not yet published in these numbers only). With
 // the content alone (w = 1, b = 0.75) this is exactly Okapi BM25 as FTS5's bm25() computes it.
 //
+// Names: every concept version's names (common/text/names.h: the content's comma-separated text
+// before the first ':', normalized; those of at most text::kMaxIndexedNameBytes) are indexed too,
+// as terms of their own that no query word can be (a leading \x01) and that count in no field
+// length or statistic: Named() lists the concepts of one name visible at a sequence, so that a
+// search can be restricted to them (storage.v1 SearchRequest.name).
+//
 // The index lives in memory and is derived state: the namespace persists it at checkpoints with
 // its other DRAM indexes (derived_state.h) and, when that file is missing or damaged, rebuilds it
 // from its record arena when it opens (recovery and snapshot restore), as it does the id table.
@@ -117,6 +123,9 @@ class KeywordIndex {
   // Each document's score adds its terms' shares in the order of `terms`.
   Scores Score(const std::vector<std::string>& terms, uint64_t seq,
                double* query_idf = nullptr) const;
+  // The concept numbers of the documents visible at `seq` that have the name `normalized_name`
+  // (text::NormalizedName'd), ascending by document, one per concept.
+  std::vector<uint32_t> Named(absl::string_view normalized_name, uint64_t seq) const;
 
   // ---- persistence (the namespace's derived-state file, derived_state.h) ----
   // The index as of a moment, to encode while the writer goes on. Taken by the writer thread
@@ -157,9 +166,11 @@ class KeywordIndex {
   // adjacent in one block (Add appends them together), so a reader sums them as it walks.
   struct Posting {
     uint32_t doc;
-    uint32_t field : 4;
+    uint32_t field : 4;  // 0..kMaxFields - 1, or kNameField
     uint32_t tf : 28;
   };
+  static constexpr uint32_t kNameField = 15;  // a name term's postings (tf 1)
+  static std::string NameTerm(absl::string_view normalized_name);
   // Postings of a term, newest block first; a full block is never written again.
   struct Block {
     uint32_t capacity = 0;
@@ -169,7 +180,7 @@ class KeywordIndex {
     const Posting* postings() const { return reinterpret_cast<const Posting*>(this + 1); }
   };
   struct Term {
-    std::string text;              // set before the term is published in terms_by_hash_
+    std::string text;  // set before the term is published in terms_by_hash_
     std::atomic<Block*> head{nullptr};
   };
   struct Doc {
@@ -192,10 +203,10 @@ class KeywordIndex {
   // Writer: Add's buffers, reused from one document to the next: no allocation per token or per
   // document.
   struct Scratch {
-    std::string bytes;                                         // the tokens, one after another
-    std::vector<text::TokenSpan> spans;                        // each token in `bytes`
+    std::string bytes;                                           // the tokens, one after another
+    std::vector<text::TokenSpan> spans;                          // each token in `bytes`
     std::vector<std::pair<absl::string_view, uint32_t>> tokens;  // (term, field)
-    std::vector<std::pair<uint64_t, uint32_t>> order;          // (term hash, token index)
+    std::vector<std::pair<uint64_t, uint32_t>> order;            // (term hash, token index)
   };
   Scratch scratch_;
 
@@ -210,7 +221,7 @@ class KeywordIndex {
   // fault per page of new postings was a quarter of the keyword thread's time while ingesting;
   // small first chunks keep a small namespace small.
   std::vector<std::unique_ptr<char[], FreeDeleter>> chunks_;
-  size_t chunk_bytes_ = 0;  // the last chunk's size
+  size_t chunk_bytes_ = 0;          // the last chunk's size
   uint64_t block_chunk_bytes_ = 0;  // all chunks' sizes
   char* chunk_next_ = nullptr;
   size_t chunk_left_ = 0;

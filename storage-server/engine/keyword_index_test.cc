@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/text/tokenizer.h"
+#include "storage-server/engine/derived_state.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -435,6 +436,61 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace engram::storage
+
+namespace engram::storage {
+namespace {
+
+// A content's names (the "names: text" form) are looked up exactly, at a sequence, and count in
+// no score: "horse, Equus caballus: ..." is found by "horse" although a hundred shorter contents
+// mention horses.
+TEST(KeywordIndexTest, NamedListsTheVisibleConceptsOfOneName) {
+  KeywordIndex index;
+  const uint32_t animal = index.Add(1, {"horse, Equus caballus: a solid-hoofed quadruped"}, 5);
+  index.Add(2, {"knight, horse: a chessman shaped like a horse's head"}, 5);
+  index.Add(3, {"horse cart: a cart drawn by a horse"}, 5);  // mentions horse, is not named so
+  index.Add(4, {"Horse manure is a fertilizer"}, 5);         // a sentence: no indexed name
+  EXPECT_THAT(index.Named("horse", 5), ElementsAre(1, 2));
+  EXPECT_THAT(index.Named("equus caballus", 5), ElementsAre(1));
+  EXPECT_THAT(index.Named("horse cart", 5), ElementsAre(3));
+  EXPECT_THAT(index.Named("horse", 4), IsEmpty());
+  EXPECT_THAT(index.Named("horse manure is a fertilizer", 5), IsEmpty());
+  // The names weigh nothing: the same contents without names score exactly the same.
+  KeywordIndex plain;
+  plain.Add(1, {"horse Equus caballus a solid-hoofed quadruped"}, 5);
+  plain.Add(2, {"knight horse a chessman shaped like a horse's head"}, 5);
+  plain.Add(3, {"horse cart a cart drawn by a horse"}, 5);
+  plain.Add(4, {"Horse manure is a fertilizer"}, 5);
+  const ScoreMap named = Scored(index, {"horse"}, 5);
+  const ScoreMap unnamed = Scored(plain, {"horse"}, 5);
+  ASSERT_EQ(named.size(), 4u);
+  ASSERT_EQ(unnamed.size(), 4u);
+  for (const auto& [number, match] : named) {
+    EXPECT_EQ(match.bm25, unnamed.at(number).bm25) << number;
+    EXPECT_EQ(match.matched_idf, unnamed.at(number).matched_idf) << number;
+  }
+  EXPECT_THAT(Scored(index, {"\x01horse"}, 5), IsEmpty());  // a name is not a query word
+
+  // Renamed at 9: the old version keeps its name before 9 only.
+  index.Retire(animal, 9);
+  index.Add(1, {"steed: a horse"}, 9);
+  EXPECT_THAT(index.Named("horse", 8), ElementsAre(1, 2));
+  EXPECT_THAT(index.Named("horse", 9), ElementsAre(2));
+  EXPECT_THAT(index.Named("steed", 9), ElementsAre(1));
+
+  // And they survive the derived-state file.
+  const KeywordIndex::Cut cut = index.TakeCut();
+  ByteWriter out;
+  index.EncodeTo(&out, cut, 9);
+  KeywordIndex decoded;
+  ByteReader in(out.out());
+  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
+  EXPECT_THAT(decoded.Named("horse", 8), ElementsAre(1, 2));
+  EXPECT_THAT(decoded.Named("horse", 9), ElementsAre(2));
+  EXPECT_THAT(decoded.Named("steed", 9), ElementsAre(1));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
+#include "common/text/names.h"
 #include "google/protobuf/util/time_util.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/engine/derived_state.h"
@@ -370,7 +371,8 @@ void NamespaceStore::SetSlot(uint32_t slot, uint64_t record, uint64_t born, uint
   m.born.store(born, std::memory_order_relaxed);
   m.dead.store(UINT64_MAX, std::memory_order_relaxed);
   if (dead != UINT64_MAX) KillSlot(slot, dead);
-  if (slot != next_slot_ || born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
+  if (slot != next_slot_ || born < last_born_)
+    born_in_order_.store(false, std::memory_order_relaxed);
   next_slot_ = std::max(next_slot_, slot + 1);
   last_born_ = std::max(last_born_, born);
 }
@@ -391,8 +393,8 @@ std::vector<std::pair<double, const ConceptRecord*>> NamespaceStore::TopKeyword(
   };
   // Without a filter the first k are the answer; with one, walk the whole order until k pass.
   if (request.filter().empty() && ranked.size() > k) {
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k),
-                      ranked.end(), better);
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(),
+                      better);
     ranked.resize(k);
   } else {
     std::sort(ranked.begin(), ranked.end(), better);
@@ -434,14 +436,20 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   for (const auto& [key, value] : request.filter()) {
     if (key.empty()) return InvalidField("filter", "empty attribute key");
   }
+  const std::string name = text::NormalizedName(request.name());
+  if (!request.name().empty() && (name.empty() || name.size() > text::kMaxIndexedNameBytes)) {
+    return InvalidField("name", absl::StrFormat("%d bytes normalized, expected 1..%d", name.size(),
+                                                text::kMaxIndexedNameBytes));
+  }
   // HYBRID fuses the two lists' best `depth` each (reciprocal-rank fusion, constant 60).
   constexpr uint32_t kRrfConstant = 60;
-  const uint32_t depth =
-      mode == v1::SEARCH_MODE_HYBRID ? std::min<uint32_t>(std::max<uint32_t>(2 * k, 100), limits_->max_k) : k;
+  const uint32_t depth = mode == v1::SEARCH_MODE_HYBRID
+                             ? std::min<uint32_t>(std::max<uint32_t>(2 * k, 100), limits_->max_k)
+                             : k;
 
   // The vector list.
   vector::SearchResults vector_hits;
-  if (wants_vector) {
+  if (wants_vector && name.empty()) {
     uint32_t ef = request.ef() == 0 ? state_.config.index_params().ef_search() : request.ef();
     ef = std::max(ef, depth);
     const float* query = request.vector().data();
@@ -466,7 +474,40 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
   std::vector<std::pair<double, const ConceptRecord*>> keyword_hits;
   if (has_text) {
     keyword_scores = keywords_->Score(KeywordIndex::QueryTerms(request.text()), seq, &query_idf);
-    if (wants_text) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
+    if (wants_text && name.empty()) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
+  }
+  if (!name.empty()) {  // the two lists from the concepts of that name alone
+    std::vector<const ConceptRecord*> named;
+    for (uint32_t number : keywords_->Named(name, seq)) {
+      const ConceptRecord* r = Visible(number, seq);
+      if (r != nullptr && MatchesFilter(r->attrs(), request.filter())) named.push_back(r);
+    }
+    if (wants_vector) {
+      std::vector<uint32_t> slots;
+      for (const ConceptRecord* r : named) {
+        if (r->slot != kNoSlot) slots.push_back(r->slot);
+      }
+      const std::vector<float> similarity = vector::ScoreSlots(
+          *vectors_, ToVectorMetric(state_.config.metric()), request.vector().data(), slots);
+      for (size_t i = 0; i < slots.size(); ++i) vector_hits.emplace_back(similarity[i], slots[i]);
+      std::sort(vector_hits.begin(), vector_hits.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
+    }
+    if (wants_text) {
+      std::vector<uint32_t> numbers;
+      for (const ConceptRecord* r : named) numbers.push_back(r->concept_number);
+      const absl::flat_hash_map<uint32_t, KeywordIndex::Match> matches =
+          keyword_scores.Lookup(numbers);
+      for (const ConceptRecord* r : named) {
+        auto it = matches.find(r->concept_number);
+        keyword_hits.emplace_back(it == matches.end() ? 0.0 : it->second.bm25, r);
+      }
+      std::sort(keyword_hits.begin(), keyword_hits.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first ||
+               (a.first == b.first && a.second->concept_number < b.second->concept_number);
+      });
+    }
   }
 
   // The ranked list: (score, record).
@@ -536,7 +577,8 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
     }
     if (has_text) {
       auto it = keyword_match.find(r->concept_number);
-      const KeywordIndex::Match match = it == keyword_match.end() ? KeywordIndex::Match() : it->second;
+      const KeywordIndex::Match match =
+          it == keyword_match.end() ? KeywordIndex::Match() : it->second;
       out->set_keyword_score(static_cast<float>(match.bm25));
       out->set_keyword_match(query_idf > 0 ? static_cast<float>(match.matched_idf / query_idf) : 0);
     }
@@ -620,9 +662,9 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
     offset += h->length;
   }
   if (offset < end) {
-    response.set_next_page_token(
-        state_.generation == 0 ? absl::StrFormat("%x.%x", offset, seq)
-                               : absl::StrFormat("%x.%x.%x", offset, seq, state_.generation));
+    response.set_next_page_token(state_.generation == 0
+                                     ? absl::StrFormat("%x.%x", offset, seq)
+                                     : absl::StrFormat("%x.%x.%x", offset, seq, state_.generation));
   }
   response.set_view_sequence(seq);
   return response;
@@ -638,10 +680,11 @@ SpaceUsage NamespaceStore::Space() const {
   SpaceUsage u;
   u.total_bytes = published_end_.load(std::memory_order_relaxed) +
                   static_cast<uint64_t>(per_slot * static_cast<double>(slots));
-  u.live_bytes = live_concept_bytes_.load(std::memory_order_relaxed) +
-                 live_assocs_.load(std::memory_order_relaxed) * sizeof(AssocRecord) +
-                 static_cast<uint64_t>(per_slot * static_cast<double>(std::min<uint64_t>(
-                                                      live_vectors_.load(std::memory_order_relaxed), slots)));
+  u.live_bytes =
+      live_concept_bytes_.load(std::memory_order_relaxed) +
+      live_assocs_.load(std::memory_order_relaxed) * sizeof(AssocRecord) +
+      static_cast<uint64_t>(per_slot * static_cast<double>(std::min<uint64_t>(
+                                           live_vectors_.load(std::memory_order_relaxed), slots)));
   return u;
 }
 
@@ -940,8 +983,8 @@ uint32_t NamespaceStore::NumberFor(absl::string_view id) {
   return number_count_.load(std::memory_order_relaxed);
 }
 
-v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq,
-                                        int64_t now, bool defer_index, JobQueue* keyword_jobs) {
+v1::WriteResponse NamespaceStore::Apply(const v1::WriteRequest& request, uint64_t seq, int64_t now,
+                                        bool defer_index, JobQueue* keyword_jobs) {
   if (defer_index && keyword_jobs != nullptr) keyword_jobs_ = keyword_jobs;
   v1::WriteResponse response;
   response.set_sequence(seq);
@@ -1037,9 +1080,10 @@ void NamespaceStore::WriteBehind(JobQueue* queue) {
     if (s.ok()) return;
     sync::MutexLock lock(&self->write_behind_mu_);
     if (self->write_behind_error_.ok()) {
-      spdlog::error("namespace {}: writing data back failed: {}; checkpoints fail from now on "
-                    "(the log keeps every write; a restart replays it)",
-                    self->name(), s.ToString());
+      spdlog::error(
+          "namespace {}: writing data back failed: {}; checkpoints fail from now on "
+          "(the log keeps every write; a restart replays it)",
+          self->name(), s.ToString());
       self->write_behind_error_ = std::move(s);
     }
   });

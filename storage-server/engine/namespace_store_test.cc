@@ -18,8 +18,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "storage-server/engine/derived_state.h"
 #include "storage-server/engine/job_queue.h"
@@ -666,8 +666,8 @@ TEST_F(NamespaceStoreTest, VectorSearchAtEachSequenceSeesThatSequencesVersions) 
         now.erase(id);
       } else {
         const std::string content = absl::StrCat(id, " v", round);
-        batch.push_back(PutConcept(id, content,
-                                   {static_cast<float>(rng() % 100) - 50.0f, 1.0f + round}));
+        batch.push_back(
+            PutConcept(id, content, {static_cast<float>(rng() % 100) - 50.0f, 1.0f + round}));
         now[id] = content;
       }
     }
@@ -785,6 +785,88 @@ TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
   ExpectInvalid(store_->Search(r, seq_).status(), "mode");
 }
 
+// SearchRequest.name: every concept of that name, however many shorter contents mention the
+// word (a word search ranks "horse, Equus caballus: <a long gloss>" below 30 horse carts).
+TEST_F(NamespaceStoreTest, SearchByNameFindsEveryConceptOfThatName) {
+  std::vector<v1::Mutation> carts;
+  for (int i = 0; i < 30; ++i) {
+    carts.push_back(PutConcept(absl::StrCat("cart", i),
+                               absl::StrCat("horse cart ", i, ": a cart drawn by a horse"),
+                               {1, 0}));
+  }
+  MustWrite(carts);
+  MustWrite({PutConcept("animal",
+                        "horse, Equus caballus: a solid-hoofed herbivorous quadruped domesticated "
+                        "since prehistoric times and ridden or used for draught work",
+                        {0, 1}),
+             PutConcept("manure", "Horse manure is a fertilizer", {1, 0})});
+  const uint64_t before_knight = seq_;
+  MustWrite({PutConcept("knight", "knight, horse: a chessman", {1, 0}, {{"kind", "game"}})});
+  auto search = [&](v1::SearchMode mode, std::string name, std::string text,
+                    std::vector<float> vector, std::map<std::string, std::string> filter = {},
+                    uint64_t seq = 0) {
+    v1::SearchRequest r;
+    r.set_mode(mode);
+    r.set_name(name);
+    r.set_text(text);
+    r.set_k(10);
+    for (float x : vector) r.add_vector(x);
+    for (const auto& [k, v] : filter) (*r.mutable_filter())[k] = v;
+    auto response = store_->Search(r, seq == 0 ? seq_ : seq);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : v1::SearchResponse();
+  };
+  auto ids = [](const v1::SearchResponse& r) {
+    std::vector<std::string> out;
+    for (const auto& x : r.results()) out.push_back(x.node().id());
+    return out;
+  };
+  // The word search's best 10 miss the animal.
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "", "horse", {})),
+              ::testing::Not(::testing::Contains("animal")));
+  // By name: both concepts named horse (ignoring case and the article), the shorter text first.
+  v1::SearchResponse named = search(v1::SEARCH_MODE_KEYWORD, "The Horse", "What is a horse?", {});
+  EXPECT_THAT(ids(named), ElementsAre("knight", "animal"));
+  EXPECT_GT(named.results(1).keyword_score(), 0);
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {}, before_knight)),
+              ElementsAre("animal"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {{"kind", "game"}})),
+              ElementsAre("knight"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "equus caballus", "nothing here", {})),
+              ElementsAre("animal"));  // no query word: still found, at score 0
+  // VECTOR ranks them by similarity; HYBRID fuses both rankings and reports both scores.
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_VECTOR, "horse", "", {0, 1})),
+              ElementsAre("animal", "knight"));
+  v1::SearchResponse hybrid = search(v1::SEARCH_MODE_HYBRID, "horse", "horse", {0, 1});
+  EXPECT_THAT(ids(hybrid), ::testing::UnorderedElementsAre("animal", "knight"));
+  for (const v1::SearchResult& r : hybrid.results()) {
+    EXPECT_TRUE(r.has_vector_score() && r.has_keyword_score()) << r.node().id();
+  }
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse manure is a fertilizer", "horse", {})),
+              IsEmpty());  // a sentence has no name
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})),
+              ElementsAre("cart7"));
+
+  // Renamed and deleted concepts leave the name; the derived-state file keeps the names.
+  MustWrite({PutConcept("knight", "chess knight: a chessman", {1, 0}), DeleteConcept("cart7")});
+  auto flushed = store_->FlushData();
+  ASSERT_TRUE(flushed.ok()) << flushed.status();
+  state_ = *flushed;
+  Reopen();
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {})), ElementsAre("animal"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "chess knight", "horse", {})),
+              ElementsAre("knight"));
+  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})), IsEmpty());
+
+  // A name that is empty or too long once normalized is refused, naming the field.
+  v1::SearchRequest r;
+  r.set_text("horse");
+  r.set_name(" ");
+  ExpectInvalid(store_->Search(r, seq_).status(), "name: 0 bytes normalized, expected 1..64");
+  r.set_name(std::string(65, 'x'));
+  ExpectInvalid(store_->Search(r, seq_).status(), "name: 65 bytes normalized, expected 1..64");
+}
+
 // The keyword index is rebuilt from the records when the namespace opens.
 TEST_F(NamespaceStoreTest, KeywordIndexIsRebuiltOnReopen) {
   MustWrite({PutConcept("a", "alpha particle"), PutConcept("b", "beta particle")});
@@ -837,7 +919,8 @@ TEST_F(NamespaceStoreTest, KeywordFieldsRankByTheWeightedAttribute) {
   MustWrite({PutConcept("ore", "metal rock", {}, {{"lemmas", "ore, mineral"}})});
   EXPECT_THAT(top("mineral"), ElementsAre("ore"));
   // Updating the attribute moves the concept.
-  MustWrite({PutConcept("slope", "bank: sloping land beside water", {}, {{"lemmas", "riverside"}})});
+  MustWrite(
+      {PutConcept("slope", "bank: sloping land beside water", {}, {{"lemmas", "riverside"}})});
   EXPECT_THAT(top("riverside"), ElementsAre("slope"));
   auto flushed = store_->FlushData();
   ASSERT_TRUE(flushed.ok()) << flushed.status();

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "common/text/absl_view.h"
+#include "common/text/names.h"
 
 namespace engram::hybrid {
 
@@ -11,6 +13,16 @@ float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyw
   const float v = std::clamp(vector_score.value_or(0.0f), 0.0f, 1.0f);
   const float w = std::clamp(keyword_match.value_or(0.0f), 0.0f, 1.0f);
   return std::max(v, w);
+}
+
+absl::StatusOr<std::vector<SearchHit>> GraphSource::SearchNamed(const SeedQuery& query,
+                                                                std::string_view name, uint32_t k) {
+  absl::StatusOr<std::vector<SearchHit>> hits = Search(query, k);
+  if (!hits.ok()) return hits;
+  const std::string wanted = text::NormalizedName(AbslView(name));
+  std::erase_if(
+      *hits, [&](const SearchHit& h) { return !text::NamedByNormalized(h.node.content, wanted); });
+  return hits;
 }
 
 absl::StatusOr<std::vector<std::vector<Neighbor>>> GraphSource::NeighborsBatch(

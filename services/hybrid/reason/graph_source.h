@@ -61,7 +61,6 @@ struct SeedQuery {
 // SearchResult.keyword_match). Absent components count 0.
 float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyword_match);
 
-
 // An association as stored: source -> target (see association_type.h for directions).
 struct Edge {
   std::string source;
@@ -106,6 +105,14 @@ class GraphSource {
   // both, by either alone otherwise (an implementation without a keyword index uses the vector).
   virtual absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) = 0;
 
+  // The concepts named `name` (common/text/names.h), at most k, ranked and scored against `query`
+  // as Search ranks. An implementation over engram-storage asks its name index: every concept
+  // whose content has the "names: text" form and that name, however many other contents mention
+  // the word (a bare name without ':' is not indexed there). The default keeps those of Search's
+  // best k that are named so.
+  virtual absl::StatusOr<std::vector<SearchHit>> SearchNamed(const SeedQuery& query,
+                                                             std::string_view name, uint32_t k);
+
   // Associations of `id` in `direction`, highest confidence first, at most `limit` (the
   // direction and types are applied before the limit); `types` empty means every type. A missing
   // concept may return NOT_FOUND.
@@ -128,8 +135,8 @@ class GraphSource {
   // `direction` from the source (kOut: source -> target of each association). The search works
   // from both ends, so it costs little even when the two are far apart in a large graph.
   virtual absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
-      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
-      uint32_t max_depth, EdgeDirection direction) = 0;
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+      EdgeDirection direction) = 0;
 
   // The concepts that exist among `ids`, in request order (missing ones omitted).
   virtual absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) = 0;

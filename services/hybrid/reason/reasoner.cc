@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/text/absl_view.h"
+#include "common/text/names.h"
 
 namespace engram::hybrid {
 namespace {
@@ -162,40 +163,6 @@ bool JoinsInOrder(const FoundPath& path, const PathEnds& ends) {
   return true;
 }
 
-// Lower case, single spaces, no leading article, no surrounding spaces or trailing punctuation.
-std::string NormalizedName(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-    } else {
-      out.push_back(absl::ascii_tolower(static_cast<unsigned char>(c)));
-    }
-  }
-  while (!out.empty() && (out.back() == ' ' || out.back() == '.' || out.back() == '?' ||
-                          out.back() == '!' || out.back() == ';')) {
-    out.pop_back();
-  }
-  for (std::string_view article : {"a ", "an ", "the "}) {
-    if (absl::StartsWith(out, AbslView(article))) {
-      out.erase(0, article.size());
-      break;
-    }
-  }
-  return out;
-}
-
-// NamedBy with `wanted` already normalized (NormalizedName).
-bool NamedByNormalized(std::string_view content, const std::string& wanted) {
-  if (wanted.empty()) return false;
-  const std::string_view names = content.substr(0, content.find(':'));
-  for (absl::string_view one : absl::StrSplit(AbslView(names), ',')) {
-    if (NormalizedName(std::string_view(one.data(), one.size())) == wanted) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::string DescribeHop(const Edge& edge, std::string_view source_text,
@@ -275,7 +242,7 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const Reas
 
   // 1. Seeds.
   if (absl::Status s = check_cancelled(); !s.ok()) return s;
-  const std::string source_name = NormalizedName(options.source_name);
+  const std::string source_name = text::NormalizedName(options.source_name);
   bool seeds_named = false;  // the seeds are the concepts named X (their strengths weigh, step 4)
   absl::StatusOr<std::vector<SearchHit>> hits = graph.Search(
       query, source_name.empty() ? options.k : std::max(options.k, ReasonOptions::kNamedSeedPool));
@@ -287,7 +254,21 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const Reas
   if (!source_name.empty()) {
     std::vector<SearchHit> named;
     for (const SearchHit& hit : *hits) {
-      if (NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
+      if (text::NamedByNormalized(hit.node.content, source_name)) named.push_back(hit);
+    }
+    // Fewer than k among the search's best: the rest from the graph's name index, after them
+    // ("horse, Equus caballus: <a long gloss>" ranks below 100 shorter texts about horses).
+    if (named.size() < options.k) {
+      absl::StatusOr<std::vector<SearchHit>> more =
+          graph.SearchNamed(query, options.source_name, ReasonOptions::kNamedSeedPool);
+      if (!more.ok()) return std::move(more).status();
+      for (SearchHit& hit : *more) {
+        if (named.size() == options.k) break;
+        if (std::none_of(named.begin(), named.end(),
+                         [&](const SearchHit& n) { return n.node.id == hit.node.id; })) {
+          named.push_back(std::move(hit));
+        }
+      }
     }
     // Every concept named X is X as far as the question says: they seed with the best one's
     // relevance, so that no sense of X wins for a shorter text or a closer vector alone. (Their
@@ -547,12 +528,13 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const Reas
     }
   }
   // A between question's answer is a concept named Y when one is reached; `targets` otherwise.
-  const std::string wanted_name = NormalizedName(options.target_name);
+  const std::string wanted_name = text::NormalizedName(options.target_name);
   absl::flat_hash_set<std::string> named;
   if (!wanted_name.empty()) {
     for (const auto& [id, indices] : supporting) {
       auto it = contents.find(id);
-      if (id != top_seed && it != contents.end() && NamedByNormalized(it->second, wanted_name)) {
+      if (id != top_seed && it != contents.end() &&
+          text::NamedByNormalized(it->second, wanted_name)) {
         named.insert(id);
       }
     }
@@ -856,15 +838,10 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const Reas
 
 bool SharesAName(std::string_view a, std::string_view b) {
   if (a.empty() || b.empty()) return false;
-  const std::string_view names = a.substr(0, a.find(':'));
-  for (absl::string_view one : absl::StrSplit(AbslView(names), ',')) {
-    if (NamedByNormalized(b, NormalizedName(std::string_view(one.data(), one.size())))) return true;
+  for (const std::string& name : text::LeadingNames(AbslView(a))) {
+    if (text::NamedByNormalized(AbslView(b), name)) return true;
   }
   return false;
-}
-
-bool NamedBy(std::string_view content, std::string_view name) {
-  return NamedByNormalized(content, NormalizedName(name));
 }
 
 absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::string_view name,
@@ -876,7 +853,7 @@ absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::
   options->targets.clear();
   options->target_relevance.clear();
   options->named_targets.clear();
-  const std::string wanted = NormalizedName(name);
+  const std::string wanted = text::NormalizedName(AbslView(name));
   for (size_t i = 0; i < hits->size(); ++i) {
     const SearchHit& h = (*hits)[i];
     if (i < k) {
@@ -884,7 +861,7 @@ absl::Status SetBetweenTargets(GraphSource& graph, const SeedQuery& other, std::
       options->target_relevance.push_back(h.score);
     }
     if (options->named_targets.size() < kMaxNamedTargets &&
-        NamedByNormalized(h.node.content, wanted)) {
+        text::NamedByNormalized(h.node.content, wanted)) {
       options->named_targets.push_back(h.node);
     }
   }

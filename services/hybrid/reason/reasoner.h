@@ -99,18 +99,21 @@ struct ReasonOptions {
   // ("drinking vessel" for "vessel") does not win over one named Y on a shorter path alone.
   std::vector<float> target_relevance;
   // Set for a between question to Y as written: any concept reached whose content is named Y
-  // (NamedBy) can be the answer, and while one is, nothing else can; `targets` are the answers
-  // only when no concept named Y is reached.
+  // (text::NamedBy) can be the answer, and while one is, nothing else can; `targets` are the
+  // answers only when no concept named Y is reached.
   std::string target_name;
   // Set for a between question: the concepts named Y among Y's best matches (SetBetweenTargets),
   // best first. The fewest-hops path from each seed to each of them (GraphSource::PathsBetween)
   // joins the paths the expansion found, so a Y too far for the expansion's budget is reached.
   std::vector<ConceptLite> named_targets;
   // Set for a question about a concept X (a relation question, "What is a violin?", or a between
-  // question) to X as written: when some of the search's best kNamedSeedPool hits are named X
-  // (NamedBy), they alone are the seeds (X's senses), so that the paths start at X rather than at
-  // a concept whose name only contains X ("prairie dog", "violin lesson") and which BM25 ranks
-  // higher for its shorter text; otherwise the seeds are as usual. X's senses seed with equal
+  // question) to X as written: the concepts named X (text::NamedBy) alone are the seeds (X's
+  // senses), so that the paths start at X rather than at a concept whose name only contains X
+  // ("prairie dog", "violin lesson") and which BM25 ranks higher for its shorter text. They are
+  // those among the search's best kNamedSeedPool hits, in its order, then, while fewer than k,
+  // the others GraphSource::SearchNamed finds (storage's name index: "horse, Equus caballus: <a
+  // long gloss>" although 200 shorter texts about horses rank first); when none is named X the
+  // seeds are as usual. X's senses seed with equal
   // relevance (the best one's): the question names X and prefers none of them, so an answer
   // one sense alone supports is not confident while another sense supports another as well.
   std::string source_name;
@@ -120,14 +123,9 @@ struct ReasonOptions {
   bool yes_no = false;
 };
 
-// Whether a concept whose content is `content` is named `name`: its leading names -- the text
-// before the first ':' (all of it when there is none), split at ',' -- include `name`, ignoring
-// case, spacing, a leading article and trailing punctuation. "vessel, watercraft: a craft ..." is
-// named "vessel" and "watercraft"; "drinking vessel: a vessel ..." is not named "vessel".
-bool NamedBy(std::string_view content, std::string_view name);
-// Whether two concepts' leading names (as NamedBy reads them) have one in common: "egg, eggs: oval
-// reproductive body of a fowl ..." and "egg: animal reproductive body ..." do. Empty content
-// shares nothing.
+// Whether two concepts' leading names (as text::NamedBy reads them, common/text/names.h) have one
+// in common: "egg, eggs: oval reproductive body of a fowl ..." and "egg: animal reproductive body
+// ..." do. Empty content shares nothing.
 bool SharesAName(std::string_view a, std::string_view b);
 
 // "How is X related to Y?": sets options->target_name to `name` (Y as written),

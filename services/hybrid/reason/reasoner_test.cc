@@ -454,18 +454,6 @@ TEST(ReasonerTest, TargetRelevanceWeighsTheBetweenAnswer) {
   EXPECT_NEAR(r.candidates[1].confidence.final_confidence, mammal * 0.5f, 1e-5);
 }
 
-TEST(ReasonerTest, NamedByReadsTheLeadingNames) {
-  EXPECT_TRUE(NamedBy("vessel, watercraft: a craft designed for water transportation", "vessel"));
-  EXPECT_TRUE(
-      NamedBy("vessel, watercraft: a craft designed for water transportation", "Watercraft"));
-  EXPECT_TRUE(NamedBy("Vessel", "a  vessel?"));
-  EXPECT_TRUE(NamedBy("yolk.", "the yolk"));
-  EXPECT_FALSE(NamedBy("drinking vessel: a vessel intended for drinking", "vessel"));
-  EXPECT_FALSE(NamedBy("a craft: see vessel", "vessel"));
-  EXPECT_FALSE(NamedBy("vessel", ""));
-  EXPECT_FALSE(NamedBy("", "vessel"));
-}
-
 // "How is a cup related to vessel?": a concept named "vessel" that the graph reaches is the
 // answer, not "drinking vessel", although that matches the search best and is nearer -- even
 // when no concept named "vessel" is among the search's best matches.

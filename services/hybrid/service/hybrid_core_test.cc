@@ -2,10 +2,9 @@
 #include "services/hybrid/service/hybrid_core.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-
-#include <google/protobuf/util/message_differencer.h>
 
 #include <thread>
 
@@ -39,7 +38,8 @@ TEST(StorageErrorTest, MapsTransportFailures) {
             absl::StatusCode::kNotFound);
   // Regression (chaos_bench): storage draining on SIGTERM cancels its in-flight calls; hybrid
   // passed that on as CANCELLED, which its clients never asked for. It is storage's outage.
-  const absl::Status cancelled = StorageError("Read", grpc::Status(grpc::StatusCode::CANCELLED, "x"));
+  const absl::Status cancelled =
+      StorageError("Read", grpc::Status(grpc::StatusCode::CANCELLED, "x"));
   EXPECT_EQ(cancelled.code(), absl::StatusCode::kUnavailable) << cancelled;
   EXPECT_EQ(status::DependencyOf(cancelled), "storage");
 }
@@ -48,7 +48,8 @@ class HybridCoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = std::filesystem::path(::testing::TempDir()) / (std::string("hybrid_core.") + info->name());
+    dir_ =
+        std::filesystem::path(::testing::TempDir()) / (std::string("hybrid_core.") + info->name());
     std::filesystem::remove_all(dir_);
     storage::StorageServerConfig config;
     config.engine.data_dir = dir_;
@@ -167,7 +168,8 @@ TEST_F(HybridCoreTest, SemanticLinksRespectThresholdAndLimit) {
 TEST_F(HybridCoreTest, RejectsBadRequests) {
   v1::LearnRequest req;
   req.set_namespace_("default");
-  EXPECT_EQ(core_->Learn(Call(), req).status().code(), absl::StatusCode::kInvalidArgument);  // no items
+  EXPECT_EQ(core_->Learn(Call(), req).status().code(),
+            absl::StatusCode::kInvalidArgument);  // no items
   auto* item = req.add_items();
   item->set_content("x");
   item->add_vector(1.0f);  // wrong dimension
@@ -196,7 +198,8 @@ TEST_F(HybridCoreTest, SearchModesRankByWordsVectorsOrBoth) {
     req.set_mode(mode);
     return core_->Search(Call(), req);
   };
-  for (sv1::SearchMode mode : {sv1::SEARCH_MODE_UNSPECIFIED, sv1::SEARCH_MODE_HYBRID, sv1::SEARCH_MODE_KEYWORD}) {
+  for (sv1::SearchMode mode :
+       {sv1::SEARCH_MODE_UNSPECIFIED, sv1::SEARCH_MODE_HYBRID, sv1::SEARCH_MODE_KEYWORD}) {
     auto r = search("modes", mode);
     ASSERT_TRUE(r.ok()) << r.status();
     ASSERT_FALSE(r->results().empty());
@@ -292,16 +295,17 @@ TEST_F(HybridCoreTest, NotFoundOfAConceptKeepsTheNamespaceCached) {
 }
 
 const std::vector<std::string> kAnimals = {
-    "A dog is a kind of mammal.",      "A cat is a kind of mammal.",   "A mammal is a kind of animal.",
-    "A sparrow is a kind of bird.",    "A bird is a kind of animal.",  "A whale is a kind of mammal.",
-    "Rain causes wet streets.",        "Wet streets cause accidents.", "A wheel is part of a car.",
-    "An engine is part of a car.",     "A car is a kind of vehicle.",  "A dog chases a cat.",
+    "A dog is a kind of mammal.",   "A cat is a kind of mammal.",   "A mammal is a kind of animal.",
+    "A sparrow is a kind of bird.", "A bird is a kind of animal.",  "A whale is a kind of mammal.",
+    "Rain causes wet streets.",     "Wet streets cause accidents.", "A wheel is part of a car.",
+    "An engine is part of a car.",  "A car is a kind of vehicle.",  "A dog chases a cat.",
 };
 
 TEST_F(HybridCoreTest, ConcurrentNeighborsBatchEqualsSequentialCalls) {
   LearnAll("default", kAnimals);
   std::vector<std::string> ids;
-  for (std::string_view key : {"dog", "mammal", "cat", "animal", "bird", "car", "rain", "wet streets"}) {
+  for (std::string_view key :
+       {"dog", "mammal", "cat", "animal", "bird", "car", "rain", "wet streets"}) {
     ids.push_back(ContentHashId(key));
   }
   ids.push_back("c-no-such-concept");  // missing: an empty list, not an error
@@ -392,8 +396,9 @@ TEST_F(HybridCoreTest, ABetweenQuestionReachesYBeyondTheExpansionBudget) {
     EXPECT_TRUE(r->confident()) << r->DebugString();
     EXPECT_EQ(r->answer().id(), ContentHashId("animal")) << r->DebugString();
     ASSERT_GT(r->paths_size(), 0);
-    EXPECT_THAT(r->paths(0).concept_ids(),
-                ElementsAre(ContentHashId("dog"), ContentHashId("mammal"), ContentHashId("animal")));
+    EXPECT_THAT(
+        r->paths(0).concept_ids(),
+        ElementsAre(ContentHashId("dog"), ContentHashId("mammal"), ContentHashId("animal")));
   }
 }
 
@@ -402,7 +407,8 @@ TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
   HybridCoreOptions one = Options();
   one.max_concurrent_storage_calls = 1;
   const std::unique_ptr<HybridCore> sequential = CoreWith(one);
-  for (std::string q : {"what kind of animal is a dog", "what happens when it rains", "what is a car made of"}) {
+  for (std::string q :
+       {"what kind of animal is a dog", "what happens when it rains", "what is a car made of"}) {
     v1::ReasonRequest req;
     req.set_namespace_("default");
     req.set_query(q);
@@ -412,16 +418,20 @@ TEST_F(HybridCoreTest, ReasonIsTheSameWithOneOrManyStorageCallsInFlight) {
     ASSERT_TRUE(b.ok()) << b.status();
     EXPECT_GT(a->paths_size(), 0) << q;
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*a, *b))
-        << q << "\n" << a->DebugString() << "\n" << b->DebugString();
+        << q << "\n"
+        << a->DebugString() << "\n"
+        << b->DebugString();
   }
 }
 
 // The user story of issue 12: after a few dozen part-of facts, "What is a yolk part of?" must
 // follow the yolk's part-of association, not whichever fact is nearest to the words "part of".
 TEST_F(HybridCoreTest, AQuestionIsAnsweredAlongTheRelationItAsksFor) {
-  std::vector<std::string> facts = {"A yolk is part of an egg.", "Yolk is yellow.", "A yolk is a kind of food."};
-  for (const char* part : {"wheel", "engine", "door", "keel", "mast", "petal", "stem", "leaf", "root", "branch",
-                           "blade", "handle", "spoke", "lens", "screen", "key", "string", "page", "roof", "wall"}) {
+  std::vector<std::string> facts = {"A yolk is part of an egg.", "Yolk is yellow.",
+                                    "A yolk is a kind of food."};
+  for (const char* part :
+       {"wheel", "engine", "door",  "keel", "mast",   "petal", "stem",   "leaf", "root", "branch",
+        "blade", "handle", "spoke", "lens", "screen", "key",   "string", "page", "roof", "wall"}) {
     facts.push_back(absl::StrCat("A ", part, " is part of a ", part, "holder."));
   }
   LearnAll("default", facts);
@@ -442,8 +452,9 @@ TEST_F(HybridCoreTest, AQuestionIsAnsweredAlongTheRelationItAsksFor) {
 
 // "How is X related to Y?": the answer is Y (one of its best matches) and the paths say how.
 TEST_F(HybridCoreTest, AQuestionAboutTwoThingsIsAnsweredWithThePathsBetweenThem) {
-  LearnAll("default", {"A dog is a kind of mammal.", "A wolf is a kind of mammal.", "A trout is a kind of fish.",
-                       "A mammal is a kind of animal.", "A fish is a kind of animal.", "Cats chase mice."});
+  LearnAll("default", {"A dog is a kind of mammal.", "A wolf is a kind of mammal.",
+                       "A trout is a kind of fish.", "A mammal is a kind of animal.",
+                       "A fish is a kind of animal.", "Cats chase mice."});
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("How is a dog related to a wolf?");
@@ -454,15 +465,17 @@ TEST_F(HybridCoreTest, AQuestionAboutTwoThingsIsAnsweredWithThePathsBetweenThem)
   const auto& ids = r->paths(0).concept_ids();
   EXPECT_EQ(ids[0], ContentHashId("dog")) << r->DebugString();
   EXPECT_EQ(ids[ids.size() - 1], ContentHashId("wolf")) << r->DebugString();
-  EXPECT_NE(std::find(ids.begin(), ids.end(), ContentHashId("mammal")), ids.end()) << r->DebugString();
+  EXPECT_NE(std::find(ids.begin(), ids.end(), ContentHashId("mammal")), ids.end())
+      << r->DebugString();
 }
 
 // The answer to "How is X related to Y?" is the concept named Y, not a nearer one that merely
 // mentions Y: "drinking vessel" is one hop from the mug and matches "vessel" in a search, but the
 // question asks about the vessel.
 TEST_F(HybridCoreTest, ABetweenAnswerIsTheConceptNamedYNotOneThatMentionsY) {
-  LearnAll("default", {"A mug is a kind of drinking vessel.", "A drinking vessel is a kind of vessel.",
-                       "A vessel is a kind of container.", "A mug is a kind of gift."});
+  LearnAll("default",
+           {"A mug is a kind of drinking vessel.", "A drinking vessel is a kind of vessel.",
+            "A vessel is a kind of container.", "A mug is a kind of gift."});
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("How is a mug related to a vessel?");
@@ -483,11 +496,11 @@ TEST_F(HybridCoreTest, ABetweenAnswerIsTheConceptNamedYNotOneThatMentionsY) {
 // nearest.
 TEST_F(HybridCoreTest, AnIsXAYQuestionIsAnsweredAlongTheHierarchy) {
   LearnAll("default", {"A prairie dog is a kind of rodent.", "A rodent is a kind of mammal.",
-                       "A dog is a kind of canine.",
-                       "A canine is a kind of carnivore.", "A carnivore is a kind of placental.",
-                       "A placental is a kind of mammal.", "A mammal is a kind of animal.",
-                       "A fish is a kind of animal.", "A whale is a kind of mammal.",
-                       "A dog is a kind of pet.", "A pet is a kind of companion."});
+                       "A dog is a kind of canine.", "A canine is a kind of carnivore.",
+                       "A carnivore is a kind of placental.", "A placental is a kind of mammal.",
+                       "A mammal is a kind of animal.", "A fish is a kind of animal.",
+                       "A whale is a kind of mammal.", "A dog is a kind of pet.",
+                       "A pet is a kind of companion."});
   v1::ReasonRequest req;
   req.set_namespace_("default");
   req.set_query("Is a dog a mammal?");
@@ -537,21 +550,25 @@ TEST_F(HybridCoreTest, ARelationQuestionStartsAtTheConceptNamedX) {
   sv1::WriteRequest write;
   write.set_namespace_("default");
   const std::pair<const char*, const char*> concepts[] = {
-      {"violin", "violin, fiddle: bowed stringed instrument that is the highest member of the "
-                 "violin family; this instrument has four strings and a hollow body and an "
-                 "unfretted fingerboard and is played with a bow"},
+      {"violin",
+       "violin, fiddle: bowed stringed instrument that is the highest member of the "
+       "violin family; this instrument has four strings and a hollow body and an "
+       "unfretted fingerboard and is played with a bow"},
       {"violin-lesson", "violin lesson: a lesson in playing the violin"},
       {"violin-maker", "violin maker: someone who makes violins"},
       {"music-lesson", "music lesson: a lesson in performing music"},
       {"maker", "maker, shaper: a person who makes things"},
-      {"bowed", "bowed stringed instrument, string: stringed instruments that are played with a bow"}};
+      {"bowed",
+       "bowed stringed instrument, string: stringed instruments that are played with a bow"}};
   for (const auto& [id, content] : concepts) {
     auto* c = write.add_mutations()->mutable_put_concept();
     c->set_id(id);
     c->set_content(content);
   }
-  for (const auto& [source, target] : {std::pair<const char*, const char*>{"violin-lesson", "music-lesson"},
-                                       {"violin-maker", "maker"}, {"violin", "bowed"}}) {
+  for (const auto& [source, target] :
+       {std::pair<const char*, const char*>{"violin-lesson", "music-lesson"},
+        {"violin-maker", "maker"},
+        {"violin", "bowed"}}) {
     auto* a = write.add_mutations()->mutable_put_association();
     a->set_source(source);
     a->set_target(target);
@@ -572,6 +589,52 @@ TEST_F(HybridCoreTest, ARelationQuestionStartsAtTheConceptNamedX) {
 // Learned strengths reach the reasoner through storage's search: of two senses of "kennel", the
 // one learned stronger answers "What is a kennel?" confidently; learned alike, neither does. A
 // strength that is not finite and >= 0 is refused naming the item, and nothing is learned.
+// "What is a horse?" when 120 shorter contents mention horses: the word search's best 100 miss
+// "horse, Equus caballus: <a long gloss>", storage's name index does not (SearchNamed).
+TEST_F(HybridCoreTest, WhatIsXSeedsFromEveryConceptNamedXHoweverManyMentionIt) {
+  ASSERT_TRUE(CreateNamespace("horses", 384).ok());
+  v1::LearnRequest req;
+  req.set_namespace_("horses");
+  auto add = [&](const std::string& id, const std::string& content) {
+    v1::LearnItem* item = req.add_items();
+    item->set_id(id);
+    item->set_content(content);
+    item->mutable_extract_associations()->set_value(false);
+  };
+  add("horse",
+      "horse, Equus caballus: solid-hoofed herbivorous quadruped domesticated since "
+      "prehistoric times, ridden, raced and used to pull loads and to plough fields");
+  add("equine", "equine, equid: hoofed mammals having slender legs and a flat coat");
+  for (int i = 0; i < 120; ++i)
+    add(absl::StrCat("cart", i), absl::StrCat("horse cart ", i, ": a horse cart"));
+  ASSERT_TRUE(core_->Learn(Call(), req).ok());
+  sv1::WriteRequest write;
+  write.set_namespace_("horses");
+  auto* a = write.add_mutations()->mutable_put_association();
+  a->set_source("horse");
+  a->set_target("equine");
+  a->set_type(sv1::HIERARCHICAL);
+  ASSERT_TRUE(StorageWrite(write).ok());
+
+  v1::SearchRequest search;  // the problem: a word search of the pool's size misses it
+  search.set_namespace_("horses");
+  search.set_text("What is a horse?");
+  search.set_k(100);
+  absl::StatusOr<v1::SearchResponse> found = core_->Search(Call(), search);
+  ASSERT_TRUE(found.ok()) << found.status();
+  for (const auto& r : found->results()) ASSERT_NE(r.node().id(), "horse");
+
+  v1::ReasonRequest ask;
+  ask.set_namespace_("horses");
+  ask.set_query("What is a horse?");
+  absl::StatusOr<v1::ReasonResponse> r = core_->Reason(Call(), ask);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->confident()) << r->DebugString();
+  EXPECT_EQ(r->answer().id(), "equine") << r->DebugString();
+  ASSERT_EQ(r->support_size(), 1) << r->DebugString();
+  EXPECT_EQ(r->support(0).node().id(), "horse");
+}
+
 TEST_F(HybridCoreTest, TheSenseLearnedStrongerAnswersWhatIsX) {
   auto learn = [&](const std::string& ns, float noun_strength) {
     ASSERT_TRUE(CreateNamespace(ns, 384).ok());
@@ -592,8 +655,9 @@ TEST_F(HybridCoreTest, TheSenseLearnedStrongerAnswersWhatIsX) {
     ASSERT_TRUE(core_->Learn(Call(), req).ok());
     sv1::WriteRequest write;
     write.set_namespace_(ns);
-    for (const auto& [source, target] : {std::pair<const char*, const char*>{"kennel-n", "outbuilding"},
-                                         {"kennel-v", "shelter"}}) {
+    for (const auto& [source, target] :
+         {std::pair<const char*, const char*>{"kennel-n", "outbuilding"},
+          {"kennel-v", "shelter"}}) {
       auto* a = write.add_mutations()->mutable_put_association();
       a->set_source(source);
       a->set_target(target);
@@ -627,7 +691,8 @@ TEST_F(HybridCoreTest, TheSenseLearnedStrongerAnswersWhatIsX) {
   bad.mutable_items(1)->mutable_strength()->set_value(-1.0f);
   absl::StatusOr<v1::LearnResponse> refused = core_->Learn(Call(), bad);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(refused.status().message(), HasSubstr("items[1].strength: -1: must be finite and >= 0"));
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("items[1].strength: -1: must be finite and >= 0"));
   v1::SearchRequest search;
   search.set_namespace_("alike");
   search.set_text("never learned");
@@ -649,7 +714,11 @@ TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   req.set_query("what kind of animal is a dog");
   std::vector<v1::ReasonEvent> events;
   absl::Status s = core->ReasonStream(
-      Call(), req, [&](v1::ReasonEvent e) { events.push_back(std::move(e)); return true; },
+      Call(), req,
+      [&](v1::ReasonEvent e) {
+        events.push_back(std::move(e));
+        return true;
+      },
       [] { return false; });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_GE(events.size(), 3u);
@@ -665,7 +734,8 @@ TEST_F(HybridCoreTest, ReasonStreamSendsSeedsPathsThenTheAnswerReasonGives) {
   auto unary = core->Reason(Call(), req);
   ASSERT_TRUE(unary.ok()) << unary.status();
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(events.back().answer(), *unary))
-      << events.back().answer().DebugString() << "\n" << unary->DebugString();
+      << events.back().answer().DebugString() << "\n"
+      << unary->DebugString();
   EXPECT_EQ(pool.busy(), 0u);
 }
 
@@ -682,19 +752,30 @@ TEST_F(HybridCoreTest, ReasonStreamStopsWhenTheClientGoesAway) {
   // pool's one thread is free again (the next call is admitted).
   int emitted = 0;
   absl::Status s = core->ReasonStream(
-      Call(), req, [&](v1::ReasonEvent) { ++emitted; return false; }, [] { return false; });
+      Call(), req,
+      [&](v1::ReasonEvent) {
+        ++emitted;
+        return false;
+      },
+      [] { return false; });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
   EXPECT_EQ(emitted, 1);
   // A client already gone before anything arrives: the same, without emitting.
   emitted = 0;
   s = core->ReasonStream(
-      Call(), req, [&](v1::ReasonEvent) { ++emitted; return true; }, [] { return true; });
+      Call(), req,
+      [&](v1::ReasonEvent) {
+        ++emitted;
+        return true;
+      },
+      [] { return true; });
   EXPECT_TRUE(s.code() == absl::StatusCode::kCancelled || s.ok()) << s;
   auto again = core->Reason(Call(), req);
   EXPECT_TRUE(again.ok()) << again.status();
   // Bad requests are refused before any work, naming the field.
   req.set_query("");
-  s = core->ReasonStream(Call(), req, [](v1::ReasonEvent) { return true; }, [] { return false; });
+  s = core->ReasonStream(
+      Call(), req, [](v1::ReasonEvent) { return true; }, [] { return false; });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("query"));
 }

@@ -18,12 +18,24 @@ absl::StatusOr<std::vector<SearchHit>> StorageGraphSource::Search(const SeedQuer
   return SeedHits(resp);
 }
 
+absl::StatusOr<std::vector<SearchHit>> StorageGraphSource::SearchNamed(const SeedQuery& query,
+                                                                       std::string_view name,
+                                                                       uint32_t k) {
+  sv1::SearchRequest req = SeedSearchRequest(namespace_, query, k);
+  req.set_name(std::string(name));
+  sv1::SearchResponse resp;
+  RETURN_IF_ERROR(core_->CallStorage(call_, "Search", [&](grpc::ClientContext* c) {
+    return core_->storage()->Search(c, req, &resp);
+  }));
+  return SeedHits(resp);
+}
+
 sv1::SearchRequest SeedSearchRequest(const std::string& ns, const SeedQuery& query, uint32_t k) {
   sv1::SearchRequest req;
   req.set_namespace_(ns);
   req.mutable_vector()->Assign(query.vector.begin(), query.vector.end());
   req.set_text(std::string(query.text));
-  req.set_mode(query.vector.empty()  ? sv1::SEARCH_MODE_KEYWORD
+  req.set_mode(query.vector.empty() ? sv1::SEARCH_MODE_KEYWORD
                : query.text.empty() ? sv1::SEARCH_MODE_VECTOR
                                     : sv1::SEARCH_MODE_HYBRID);
   req.set_k(k);
@@ -103,8 +115,8 @@ std::vector<Neighbor> NeighborsFromProto(const sv1::NeighborsResponse& resp) {
   std::vector<Neighbor> out;
   out.reserve(resp.neighbors_size());
   for (const auto& n : resp.neighbors()) {
-    out.push_back({.node = {n.node().id(), n.node().content()},
-                   .edge = EdgeFromProto(n.association())});
+    out.push_back(
+        {.node = {n.node().id(), n.node().content()}, .edge = EdgeFromProto(n.association())});
   }
   return out;
 }
@@ -178,7 +190,8 @@ absl::StatusOr<std::vector<std::optional<FoundPath>>> StorageGraphSource::PathsB
   return PerItem<std::optional<FoundPath>>(statuses, responses, PathFromProto);
 }
 
-absl::StatusOr<std::vector<ConceptLite>> StorageGraphSource::Get(absl::Span<const std::string> ids) {
+absl::StatusOr<std::vector<ConceptLite>> StorageGraphSource::Get(
+    absl::Span<const std::string> ids) {
   std::vector<ConceptLite> out;
   for (size_t begin = 0; begin < ids.size(); begin += 1000) {
     sv1::GetConceptsRequest req;

@@ -1,7 +1,8 @@
 // StorageGraphSource: the GraphSource (reason/graph_source.h) over engram-storage, bound to one
 // request: its namespace, deadline and correlation id (through HybridCore::CallStorage).
 //   Search -> Storage.Search (HYBRID with a vector and words, else VECTOR or KEYWORD; a hit's
-//             score is SeedRelevance of its component scores), Neighbors -> Storage.Neighbors (direction BOTH),
+//             score is SeedRelevance of its component scores), Neighbors -> Storage.Neighbors
+//             (direction BOTH),
 //   NeighborsBatch -> one Storage.Neighbors per id, issued concurrently as async calls
 //                     (HybridCore::CallStorageConcurrently), so a frontier costs about one round
 //                     trip instead of one per concept; result[i] is still ids[i]'s list, so the
@@ -26,6 +27,9 @@ class StorageGraphSource final : public GraphSource {
       : core_(core), call_(std::move(call)), namespace_(std::move(ns)) {}
 
   absl::StatusOr<std::vector<SearchHit>> Search(const SeedQuery& query, uint32_t k) override;
+  // Storage.Search with `name` set: its name index.
+  absl::StatusOr<std::vector<SearchHit>> SearchNamed(const SeedQuery& query, std::string_view name,
+                                                     uint32_t k) override;
   absl::StatusOr<std::vector<Neighbor>> Neighbors(std::string_view id,
                                                   absl::Span<const AssociationType> types,
                                                   uint32_t limit, EdgeDirection direction) override;
@@ -33,8 +37,8 @@ class StorageGraphSource final : public GraphSource {
       absl::Span<const std::string> ids, absl::Span<const AssociationType> types, uint32_t limit,
       EdgeDirection direction) override;
   absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
-      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
-      uint32_t max_depth, EdgeDirection direction) override;
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+      EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
  private:
