@@ -63,6 +63,13 @@ class NamespaceStoreTest : public ::testing::Test {
     store_ = std::move(*ns);
   }
 
+  // store_->Search at `seq` (0: the latest), the test failing on an error.
+  v1::SearchResponse MustSearch(const v1::SearchRequest& request, uint64_t seq = 0) {
+    auto response = store_->Search(request, seq == 0 ? seq_ : seq);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : v1::SearchResponse();
+  }
+
   // What the engine's writer does with one request: normalise, plan, reserve, apply at the next
   // sequence, publish. Returns the response; the sequence is seq_ afterwards.
   v1::WriteResponse MustWrite(std::vector<v1::Mutation> mutations) {
@@ -710,6 +717,12 @@ TEST_F(NamespaceStoreTest, VectorSearchAtEachSequenceSeesThatSequencesVersions) 
   check("reopened and indexed");
 }
 
+std::vector<std::string> ResultIds(const v1::SearchResponse& r) {
+  std::vector<std::string> out;
+  for (const auto& x : r.results()) out.push_back(x.node().id());
+  return out;
+}
+
 // Search by text (BM25), by vector and text fused (HYBRID), with both component scores.
 TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
   MustWrite({PutConcept("yolk", "A yolk is part of an egg.", {1, 0}, {{"kind", "food"}}),
@@ -723,14 +736,7 @@ TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
     r.set_text(text);
     for (float x : vector) r.add_vector(x);
     for (const auto& [k, v] : filter) (*r.mutable_filter())[k] = v;
-    auto response = store_->Search(r, seq == 0 ? seq_ : seq);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : v1::SearchResponse();
-  };
-  auto ids = [](const v1::SearchResponse& r) {
-    std::vector<std::string> out;
-    for (const auto& x : r.results()) out.push_back(x.node().id());
-    return out;
+    return MustSearch(r, seq);
   };
   // KEYWORD: a rare word wins; without a vector there is no vector score.
   v1::SearchResponse kw = search(v1::SEARCH_MODE_KEYWORD, "What is a ptarmigan?", {});
@@ -740,10 +746,11 @@ TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
   EXPECT_GT(kw.results(0).keyword_score(), 0);
   EXPECT_EQ(kw.results(0).score(), kw.results(0).keyword_score());
   // Mode unspecified with only text is KEYWORD.
-  EXPECT_EQ(ids(search(v1::SEARCH_MODE_UNSPECIFIED, "yolk", {})), std::vector<std::string>{"yolk"});
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "egg", {}, {{"kind", "food"}})),
+  EXPECT_EQ(ResultIds(search(v1::SEARCH_MODE_UNSPECIFIED, "yolk", {})),
+            std::vector<std::string>{"yolk"});
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "egg", {}, {{"kind", "food"}})),
               ::testing::UnorderedElementsAre("yolk", "shell"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "nothing matches", {})), IsEmpty());
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "nothing matches", {})), IsEmpty());
 
   // HYBRID: "egg" matches three; the vector points at "shell": it is first, and every result
   // carries both scores (a result the vector list did not reach gets its similarity computed).
@@ -766,10 +773,10 @@ TEST_F(NamespaceStoreTest, KeywordAndHybridSearchRankAndScore) {
   // Updates and deletes are honoured, and older sequences keep their view.
   const uint64_t before = seq_;
   MustWrite({PutConcept("plain", "A willow grouse.", {}), DeleteConcept("yolk")});
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan", {})), IsEmpty());
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "willow", {})), ElementsAre("plain"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "yolk", {})), IsEmpty());
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan yolk", {}, {}, before)),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan", {})), IsEmpty());
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "willow", {})), ElementsAre("plain"));
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "yolk", {})), IsEmpty());
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "ptarmigan yolk", {}, {}, before)),
               ::testing::UnorderedElementsAre("plain", "yolk"));
 
   // Bad requests name the field and change nothing.
@@ -812,39 +819,33 @@ TEST_F(NamespaceStoreTest, SearchByNameFindsEveryConceptOfThatName) {
     r.set_k(10);
     for (float x : vector) r.add_vector(x);
     for (const auto& [k, v] : filter) (*r.mutable_filter())[k] = v;
-    auto response = store_->Search(r, seq == 0 ? seq_ : seq);
-    EXPECT_TRUE(response.ok()) << response.status();
-    return response.ok() ? *response : v1::SearchResponse();
-  };
-  auto ids = [](const v1::SearchResponse& r) {
-    std::vector<std::string> out;
-    for (const auto& x : r.results()) out.push_back(x.node().id());
-    return out;
+    return MustSearch(r, seq);
   };
   // The word search's best 10 miss the animal.
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "", "horse", {})),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "", "horse", {})),
               ::testing::Not(::testing::Contains("animal")));
   // By name: both concepts named horse (ignoring case and the article), the shorter text first.
   v1::SearchResponse named = search(v1::SEARCH_MODE_KEYWORD, "The Horse", "What is a horse?", {});
-  EXPECT_THAT(ids(named), ElementsAre("knight", "animal"));
+  EXPECT_THAT(ResultIds(named), ElementsAre("knight", "animal"));
   EXPECT_GT(named.results(1).keyword_score(), 0);
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {}, before_knight)),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {}, before_knight)),
               ElementsAre("animal"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {{"kind", "game"}})),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {}, {{"kind", "game"}})),
               ElementsAre("knight"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "equus caballus", "nothing here", {})),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "equus caballus", "nothing here", {})),
               ElementsAre("animal"));  // no query word: still found, at score 0
   // VECTOR ranks them by similarity; HYBRID fuses both rankings and reports both scores.
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_VECTOR, "horse", "", {0, 1})),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_VECTOR, "horse", "", {0, 1})),
               ElementsAre("animal", "knight"));
   v1::SearchResponse hybrid = search(v1::SEARCH_MODE_HYBRID, "horse", "horse", {0, 1});
-  EXPECT_THAT(ids(hybrid), ::testing::UnorderedElementsAre("animal", "knight"));
+  EXPECT_THAT(ResultIds(hybrid), ::testing::UnorderedElementsAre("animal", "knight"));
   for (const v1::SearchResult& r : hybrid.results()) {
     EXPECT_TRUE(r.has_vector_score() && r.has_keyword_score()) << r.node().id();
   }
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse manure is a fertilizer", "horse", {})),
-              IsEmpty());  // a sentence has no name
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})),
+  EXPECT_THAT(
+      ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse manure is a fertilizer", "horse", {})),
+      IsEmpty());  // a sentence has no name
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})),
               ElementsAre("cart7"));
 
   // Renamed and deleted concepts leave the name; the derived-state file keeps the names.
@@ -853,10 +854,11 @@ TEST_F(NamespaceStoreTest, SearchByNameFindsEveryConceptOfThatName) {
   ASSERT_TRUE(flushed.ok()) << flushed.status();
   state_ = *flushed;
   Reopen();
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {})), ElementsAre("animal"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "chess knight", "horse", {})),
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse", "horse", {})),
+              ElementsAre("animal"));
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "chess knight", "horse", {})),
               ElementsAre("knight"));
-  EXPECT_THAT(ids(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})), IsEmpty());
+  EXPECT_THAT(ResultIds(search(v1::SEARCH_MODE_KEYWORD, "horse cart 7", "horse", {})), IsEmpty());
 
   // A name that is empty or too long once normalized is refused, naming the field.
   v1::SearchRequest r;

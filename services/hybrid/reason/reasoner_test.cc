@@ -750,13 +750,16 @@ InMemoryGraph DogKindsGraph(const std::string& pet_source = "dog",
   return g;
 }
 
-ReasonOptions WhatIsADog() {
+// "What is a <x>?": the hierarchy upwards from the concepts named x, 3 seeds.
+ReasonOptions WhatIsA(const std::string& x) {
   ReasonOptions options;
   options.k = 3;
   options.relation = AskedRelation{kHier, /*outward=*/true};
-  options.source_name = "dog";
+  options.source_name = x;
   return options;
 }
+
+ReasonOptions WhatIsADog() { return WhatIsA("dog"); }
 
 TEST(ReasonerTest, WhatOneSenseStatesDirectlyAnswersTogether) {
   InMemoryGraph g = DogKindsGraph();
@@ -826,13 +829,7 @@ InMemoryGraph KennelGraph(bool with_the_noun, float noun_strength = 1.0f,
   return g;
 }
 
-ReasonOptions WhatIsAKennel() {
-  ReasonOptions options;
-  options.k = 3;
-  options.relation = AskedRelation{kHier, /*outward=*/true};
-  options.source_name = "kennel";
-  return options;
-}
+ReasonOptions WhatIsAKennel() { return WhatIsA("kennel"); }
 
 TEST(ReasonerTest, EverySenseOfXSeedsAlike) {
   const ReasonOptions options = WhatIsAKennel();
