@@ -1184,6 +1184,12 @@ TEST_F(ApiE2eTest, EngramctlImportsWordNet) {
         s.stub_->GetConcept(Suite::Context().get(), concept_request, &got);
     ASSERT_TRUE(got_status.ok()) << id << ": " << got_status.error_message();
     EXPECT_FLOAT_EQ(got.strength(), strength) << id;
+    // And the word's own strength, as an attribute: only a tagged word has one.
+    if (strength > 1) {
+      EXPECT_EQ(got.attributes().at("strength:entity"), "12") << id;
+    } else {
+      EXPECT_EQ(got.attributes().count("strength:physical entity"), 0u) << id;
+    }
   }
 }
 

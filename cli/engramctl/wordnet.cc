@@ -15,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
+#include "common/text/names.h"
 
 namespace engram::cli {
 namespace {
@@ -171,8 +172,10 @@ absl::StatusOr<std::vector<WordNetSynset>> ReadWordNetData(const std::string& di
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(
-        path, ": cannot open (install the Debian package wordnet-base, or pass the directory "
-        "that holds ", file, ")"));
+        path,
+        ": cannot open (install the Debian package wordnet-base, or pass the directory "
+        "that holds ",
+        file, ")"));
   }
   return ParseWordNetData(in, path, limit);
 }
@@ -201,14 +204,16 @@ absl::Status AddSenseCounts(const std::string& dir, std::vector<WordNetSynset>* 
   const std::string path = absl::StrCat(dir, "/cntlist.rev");
   std::ifstream in(path);
   if (!in) return absl::OkStatus();
-  absl::flat_hash_map<std::string, size_t> synset_of;  // sense key -> index in *synsets
+  // sense key -> (index in *synsets, lemma)
+  absl::flat_hash_map<std::string, std::pair<size_t, size_t>> synset_of;
+  std::vector<std::vector<uint32_t>> counts(synsets->size());  // applied once the file parsed
   for (size_t i = 0; i < synsets->size(); ++i) {
     const WordNetSynset& s = (*synsets)[i];
+    counts[i].assign(s.lemmas.size(), 0);
     for (size_t w = 0; w < s.lemmas.size() && w < s.lex_ids.size(); ++w) {
-      synset_of.emplace(SenseKey(s, w), i);
+      synset_of.emplace(SenseKey(s, w), std::make_pair(i, w));
     }
   }
-  std::vector<uint32_t> counts(synsets->size(), 0);  // applied only once the whole file parsed
   std::string line;
   size_t line_no = 0;
   while (std::getline(in, line)) {
@@ -219,10 +224,17 @@ absl::Status AddSenseCounts(const std::string& dir, std::vector<WordNetSynset>* 
     ASSIGN_OR_RETURN(uint32_t sense_number, cursor.NextDecimal("sense_number", 0));
     (void)sense_number;
     ASSIGN_OR_RETURN(uint32_t count, cursor.NextDecimal("tag_cnt", 0));
-    if (auto it = synset_of.find(key); it != synset_of.end()) counts[it->second] += count;
+    if (auto it = synset_of.find(key); it != synset_of.end()) {
+      counts[it->second.first][it->second.second] += count;
+    }
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  for (size_t i = 0; i < synsets->size(); ++i) (*synsets)[i].tag_count = counts[i];
+  for (size_t i = 0; i < synsets->size(); ++i) {
+    WordNetSynset& s = (*synsets)[i];
+    s.lemma_tag_counts = std::move(counts[i]);
+    s.tag_count = 0;
+    for (uint32_t c : s.lemma_tag_counts) s.tag_count += c;
+  }
   return absl::OkStatus();
 }
 
@@ -302,6 +314,13 @@ engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
   // ("What is a crow?" answered "boast"; docs/benchmarks.md, "sense counts as strength").
   if (synset.ss_type == 'n' && synset.tag_count > 0) {
     request.mutable_strength()->set_value(1.0f + synset.tag_count);
+    // And per word: "cat" means the feline 18 times and "guy, cat, hombre, bozo" never, although
+    // that synset's "guy" makes it the stronger concept (34 against 19).
+    for (size_t w = 0; w < synset.lemmas.size() && w < synset.lemma_tag_counts.size(); ++w) {
+      if (synset.lemma_tag_counts[w] == 0) continue;
+      attributes[absl::StrCat(text::kNameStrengthPrefix, text::NormalizedName(synset.lemmas[w]))] =
+          absl::StrCat(1 + synset.lemma_tag_counts[w]);
+    }
   }
   return request;
 }
@@ -309,7 +328,9 @@ engram::v1::LearnRequest SynsetToLearnRequest(const WordNetSynset& synset,
 std::vector<engram::v1::AssociateRequest> WordNetAssociations(
     const std::vector<WordNetSynset>& synsets) {
   // Offsets are per data file: a synset is (part of speech, offset).
-  auto key = [](char pos, uint32_t offset) { return uint64_t{static_cast<uint8_t>(pos)} << 32 | offset; };
+  auto key = [](char pos, uint32_t offset) {
+    return uint64_t{static_cast<uint8_t>(pos)} << 32 | offset;
+  };
   std::unordered_set<uint64_t> imported;
   imported.reserve(synsets.size());
   for (const WordNetSynset& synset : synsets) imported.insert(key(synset.ss_type, synset.offset));
@@ -321,8 +342,8 @@ std::vector<engram::v1::AssociateRequest> WordNetAssociations(
       if (pointer.target_pos != synset.ss_type) continue;  // within one part of speech
       const uint64_t target = key(pointer.target_pos, pointer.target_offset);
       if (!imported.contains(target) || target == source) continue;  // no self-loops
-      std::optional<PointerMapping> mapping = synset.ss_type == 'v' ? MapVerbPointer(pointer.symbol)
-                                                                    : MapNounPointer(pointer.symbol);
+      std::optional<PointerMapping> mapping =
+          synset.ss_type == 'v' ? MapVerbPointer(pointer.symbol) : MapNounPointer(pointer.symbol);
       if (!mapping) continue;
       if (!seen.emplace(source, target, mapping->type).second) continue;
       engram::v1::AssociateRequest& request = out.emplace_back();

@@ -65,6 +65,10 @@ struct WordNetSynset {
   // concordances (the sum over its words of cntlist.rev's counts); 0 when never, or unread.
   // SynsetToLearnRequest learns a noun synset at strength 1 + tag_count.
   uint32_t tag_count = 0;
+  // Each lemma's own count (parallel to lemmas; empty when unread): how often that word meant
+  // this synset. A noun synset's tagged lemmas are learned as the attributes
+  // "strength:<lemma>" = 1 + count (text::kNameStrengthPrefix, common/text/names.h).
+  std::vector<uint32_t> lemma_tag_counts;
 };
 
 // lex_filenum -> name ("noun.animal"), from <dir>/lexnames.
@@ -111,7 +115,8 @@ std::string SynsetId(char pos, uint32_t offset);
 
 // The keyword field a WordNet namespace is created with: the "lemmas" attribute (the synset's
 // words, which the content also starts with) weighs 3 content words, fully length-normalised, so
-// "What is a bank?" finds a synset named "bank" before "piggy bank" (docs/benchmarks.md, "Retrieval").
+// "What is a bank?" finds a synset named "bank" before "piggy bank" (docs/benchmarks.md,
+// "Retrieval").
 engram::v1::KeywordField WordNetLemmasField();
 
 // The concept for a noun or verb synset (namespace left empty, extract_associations = false).

@@ -219,6 +219,18 @@ TEST(WordNetRealDataTest, ParsesDebianWordNetNouns) {
   ASSERT_TRUE(AddSenseCounts(kDefaultWordNetDir, &*synsets).ok());
   EXPECT_EQ(dog->tag_count, 42u);
   EXPECT_FLOAT_EQ(SynsetToLearnRequest(*dog, {}).strength().value(), 43.0f);
+  // "cat" means the feline 18 times, "guy, cat, hombre, bozo" never, though "guy" means it 33.
+  for (const WordNetSynset& s : *synsets) {
+    if (s.offset == 2121620) {  // cat, true cat
+      EXPECT_EQ(SynsetToLearnRequest(s, {}).attributes().at("strength:cat"), "19");
+    }
+    if (s.offset == 10153414) {  // guy, cat, hombre, bozo
+      const engram::v1::LearnRequest guy = SynsetToLearnRequest(s, {});
+      EXPECT_EQ(guy.attributes().at("strength:guy"), "34");
+      EXPECT_EQ(guy.attributes().count("strength:cat"), 0u);
+      EXPECT_FLOAT_EQ(guy.strength().value(), 34.0f);
+    }
+  }
 }
 
 // cntlist.rev's counts become each synset's tag_count (summed over its words, matched by sense
@@ -248,9 +260,14 @@ TEST(WordNetFilesTest, SenseCountsBecomeTheSynsetsStrength) {
   EXPECT_EQ((*synsets)[0].tag_count, 0u);
   EXPECT_EQ((*synsets)[1].tag_count, 8u);
   EXPECT_EQ((*synsets)[2].tag_count, 42u);
+  EXPECT_THAT((*synsets)[1].lemma_tag_counts, testing::ElementsAre(3u, 5u));
   engram::v1::LearnRequest dog = SynsetToLearnRequest((*synsets)[2], {});
   ASSERT_TRUE(dog.has_strength());
   EXPECT_FLOAT_EQ(dog.strength().value(), 43.0f);
+  EXPECT_EQ(dog.attributes().at("strength:dog"), "43");
+  engram::v1::LearnRequest thing = SynsetToLearnRequest((*synsets)[1], {});
+  EXPECT_EQ(thing.attributes().at("strength:physical entity"), "4");  // names normalized
+  EXPECT_EQ(thing.attributes().at("strength:thing"), "6");
   EXPECT_FALSE(SynsetToLearnRequest((*synsets)[0], {}).has_strength());  // unset means 1
 
   std::ofstream(dir / "cntlist.rev") << "dog%1:05:00:: 1 42\ndog%1:05:01:: 1 many\n";

@@ -25,6 +25,13 @@ namespace engram::text {
 // normalized).
 inline constexpr size_t kMaxIndexedNameBytes = 64;
 
+// A concept's attribute "strength:<name>" (the name normalized) is how strongly that name means
+// the concept, e.g. how often the word was used in that sense; engram-hybrid's reasoner weighs
+// the concepts a question names by it (docs/hybrid.md, "sense counts"): when one of them lists
+// the name, each weighs by its strength of that name (1 when it lists none); when none does, by
+// their concepts' strengths.
+inline constexpr char kNameStrengthPrefix[] = "strength:";
+
 // `name` normalized as above.
 std::string NormalizedName(absl::string_view name);
 // The content's names, normalized, each once, in order; empty ones skipped.

@@ -15,6 +15,13 @@ float SeedRelevance(std::optional<float> vector_score, std::optional<float> keyw
   return std::max(v, w);
 }
 
+std::optional<float> SearchHit::StrengthOfName(std::string_view normalized_name) const {
+  for (const auto& [name, s] : name_strengths) {
+    if (name == normalized_name) return s;
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<std::vector<SearchHit>> GraphSource::SearchNamed(const SeedQuery& query,
                                                                 std::string_view name, uint32_t k) {
   absl::StatusOr<std::vector<SearchHit>> hits = Search(query, k);

@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,6 +46,11 @@ struct SearchHit {
   // The concept's strength (Concept.strength, >= 0; 1 unless learned otherwise): how much of the
   // relevance a concept keeps among the concepts a question names by the same word.
   float strength = 1;
+  // Its per-name strengths (attributes "strength:<name>", common/text/names.h), if it has any.
+  std::vector<std::pair<std::string, float>> name_strengths;
+
+  // How strongly `normalized_name` means this concept, when its name strengths list the name.
+  std::optional<float> StrengthOfName(std::string_view normalized_name) const;
 
   friend bool operator==(const SearchHit&, const SearchHit&) = default;
 };

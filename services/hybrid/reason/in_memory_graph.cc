@@ -31,6 +31,10 @@ void InMemoryGraph::RemoveConcept(const std::string& id) {
   std::erase_if(edges_, [&](const Edge& e) { return e.source == id || e.target == id; });
 }
 
+void InMemoryGraph::SetNameStrength(const std::string& id, std::string name, float strength) {
+  concepts_.at(id).name_strengths.emplace_back(std::move(name), strength);
+}
+
 absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(const SeedQuery& query, uint32_t k) {
   const absl::Span<const float> vector = query.vector;
   ++search_calls_;
@@ -45,7 +49,7 @@ absl::StatusOr<std::vector<SearchHit>> InMemoryGraph::Search(const SeedQuery& qu
       b += static_cast<double>(node.vector[i]) * node.vector[i];
     }
     const float score = (a > 0 && b > 0) ? static_cast<float>(dot / std::sqrt(a * b)) : 0.0f;
-    hits.push_back({{id, node.content}, score, node.strength});
+    hits.push_back({{id, node.content}, score, node.strength, node.name_strengths});
   }
   std::sort(hits.begin(), hits.end(), [](const SearchHit& x, const SearchHit& y) {
     return x.score != y.score ? x.score > y.score : x.node.id < y.node.id;
@@ -109,9 +113,8 @@ absl::StatusOr<std::vector<std::optional<FoundPath>>> InMemoryGraph::PathsBetwee
     };
     std::map<std::string, Label> labels = {{ends.source, {0, 1.0, "", nullptr}}};
     std::vector<std::string> frontier = {ends.source};
-    for (uint32_t level = 1; level <= max_depth && !frontier.empty() &&
-                             !labels.contains(ends.target);
-         ++level) {
+    for (uint32_t level = 1;
+         level <= max_depth && !frontier.empty() && !labels.contains(ends.target); ++level) {
       std::vector<std::string> next;
       for (const std::string& from : frontier) {
         const double base = labels.at(from).confidence;

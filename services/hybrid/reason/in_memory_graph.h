@@ -31,6 +31,8 @@ class InMemoryGraph : public GraphSource {
   // Adds or replaces the association (source, target, type). Both concepts must exist.
   void AddEdge(const std::string& source, const std::string& target, AssociationType type,
                float confidence, float weight = 1.0f);
+  // How strongly `name` (normalized) means the concept (SearchHit::name_strengths).
+  void SetNameStrength(const std::string& id, std::string name, float strength);
   // Removes a concept and its associations (Neighbors of it then returns NOT_FOUND).
   void RemoveConcept(const std::string& id);
 
@@ -44,8 +46,8 @@ class InMemoryGraph : public GraphSource {
       EdgeDirection direction) override;
   // A breadth-first search from the source (a test graph is small).
   absl::StatusOr<std::vector<std::optional<FoundPath>>> PathsBetween(
-      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types,
-      uint32_t max_depth, EdgeDirection direction) override;
+      absl::Span<const PathEnds> pairs, absl::Span<const AssociationType> types, uint32_t max_depth,
+      EdgeDirection direction) override;
   absl::StatusOr<std::vector<ConceptLite>> Get(absl::Span<const std::string> ids) override;
 
   // Test hooks.
@@ -68,6 +70,7 @@ class InMemoryGraph : public GraphSource {
     std::string content;
     std::vector<float> vector;
     float strength = 1.0f;
+    std::vector<std::pair<std::string, float>> name_strengths;
   };
   std::map<std::string, Node> concepts_;
   std::vector<Edge> edges_;

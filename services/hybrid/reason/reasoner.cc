@@ -288,9 +288,19 @@ absl::StatusOr<ReasonResult> Reasoner::Reason(const SeedQuery& query, const Reas
   };
   std::vector<PathRec> paths;
   absl::flat_hash_map<std::string, float> seed_strength;  // seeds named X: their strengths
+  // The seeds' strengths as X: their strengths of the name X when one of them has it (1 for one
+  // that has not: "guy, cat, hombre, bozo" is a strong concept, but not as "cat"), else the
+  // concepts' own strengths (a word never counted itself, its senses by their synonyms').
+  const bool by_name =
+      seeds_named && std::any_of(hits->begin(), hits->end(), [&](const SearchHit& h) {
+        return h.StrengthOfName(source_name).has_value();
+      });
   for (const SearchHit& hit : *hits) {
     remember(hit.node);
-    if (seeds_named) seed_strength[hit.node.id] = std::max(hit.strength, 0.0f);
+    if (seeds_named) {
+      seed_strength[hit.node.id] =
+          std::max(by_name ? hit.StrengthOfName(source_name).value_or(1.0f) : hit.strength, 0.0f);
+    }
     const double sim = Clamp01(hit.score);
     if (!(hit.score > config_.min_seed_similarity) || sim <= 0) continue;
     paths.push_back(PathRec{{hit.node.id}, {}, 1.0, sim, sim});

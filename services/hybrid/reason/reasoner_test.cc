@@ -874,6 +874,49 @@ TEST(ReasonerTest, AStrongerSenseOfXLeads) {
                   base.candidates[0].confidence.final_confidence / 43.0f);
 }
 
+// "What is a cat?": the synset "guy, cat, hombre, bozo" is the stronger concept (its "guy" is
+// common) but "cat" hardly ever means it; the feline is what "cat" means. A concept's strengths
+// per name (attributes "strength:<name>") weigh as the name asked; a name they do not list is 1.
+TEST(ReasonerTest, TheStrengthOfTheNameAskedWeighsNotTheConcepts) {
+  auto graph = [](bool per_name) {
+    InMemoryGraph g;
+    g.AddConcept("cat-animal", "cat, true cat: feline mammal", {1, 0, 0, 0}, 19.0f);
+    g.AddConcept("cat-guy", "guy, cat, hombre, bozo: an informal term for a man", {1, 0, 0, 0},
+                 34.0f);
+    g.AddConcept("feline", "feline, felid: any of various lithe-bodied mammals", {0, 1, 0, 0});
+    g.AddConcept("man", "man, adult male: an adult male person", {0, 1, 0, 0});
+    g.AddEdge("cat-animal", "feline", kHier, 1.0f);
+    g.AddEdge("cat-guy", "man", kHier, 1.0f);
+    if (per_name) {
+      g.SetNameStrength("cat-animal", "cat", 19.0f);
+      g.SetNameStrength("cat-guy", "guy", 34.0f);  // "cat" not listed: 1
+    }
+    return g;
+  };
+  InMemoryGraph by_concept = graph(false);
+  const ReasonResult wrong = ReasonOrDie(by_concept, WhatIsA("cat"));
+  ASSERT_TRUE(wrong.best_guess.has_value()) << wrong.explanation;
+  EXPECT_EQ(wrong.best_guess->id, "man");
+  InMemoryGraph by_name = graph(true);
+  const ReasonResult r = ReasonOrDie(by_name, WhatIsA("cat"));
+  ASSERT_TRUE(r.answer.has_value()) << r.explanation;
+  EXPECT_EQ(r.answer->id, "feline");
+  ASSERT_GE(r.candidates.size(), 2u);
+  EXPECT_FLOAT_EQ(r.candidates[1].confidence.final_confidence,
+                  r.candidates[0].confidence.final_confidence / 19.0f);
+  // When no sense lists the name asked, the concepts' strengths weigh: without the feline's
+  // "strength:cat", "guy, cat, hombre, bozo" (34) leads the feline (19) again.
+  InMemoryGraph unlisted = graph(false);
+  unlisted.SetNameStrength("cat-guy", "guy", 34.0f);
+  const ReasonResult fallback = ReasonOrDie(unlisted, WhatIsA("cat"));
+  ASSERT_TRUE(fallback.best_guess.has_value()) << fallback.explanation;
+  EXPECT_EQ(fallback.best_guess->id, "man");
+  // "What is a guy?" is the man, at full strength.
+  const ReasonResult guy = ReasonOrDie(by_name, WhatIsA("guy"));
+  ASSERT_TRUE(guy.answer.has_value()) << guy.explanation;
+  EXPECT_EQ(guy.answer->id, "man");
+}
+
 // The same candidates, in the same order, with the same final confidences.
 void ExpectSameCandidates(const ReasonResult& r, const ReasonResult& base) {
   ASSERT_EQ(r.candidates.size(), base.candidates.size());

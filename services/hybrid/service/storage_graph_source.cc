@@ -1,8 +1,13 @@
 #include "services/hybrid/service/storage_graph_source.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "common/status/status_macros.h"
+#include "common/text/names.h"
 
 namespace engram::hybrid {
 
@@ -57,9 +62,17 @@ std::vector<SearchHit> SeedHits(const sv1::SearchResponse& response) {
     }
     const float relevance = SeedRelevance(
         r.has_vector_score() ? std::optional<float>(r.vector_score()) : std::nullopt, words);
-    hits.push_back({.node = {r.node().id(), r.node().content()},
-                    .score = relevance,
-                    .strength = r.node().has_strength() ? r.node().strength() : 1.0f});
+    SearchHit& hit = hits.emplace_back(
+        SearchHit{.node = {r.node().id(), r.node().content()},
+                  .score = relevance,
+                  .strength = r.node().has_strength() ? r.node().strength() : 1.0f});
+    for (const auto& [key, value] : r.node().attributes()) {
+      float s = 0;
+      if (absl::StartsWith(key, text::kNameStrengthPrefix) && absl::SimpleAtof(value, &s) &&
+          std::isfinite(s) && s >= 0) {
+        hit.name_strengths.emplace_back(key.substr(std::strlen(text::kNameStrengthPrefix)), s);
+      }
+    }
   }
   return hits;
 }
