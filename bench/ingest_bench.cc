@@ -2,9 +2,10 @@
 // storage engine against LMDB doing the same writes with the same durability, in one run.
 //
 //   ingest_bench [--concurrency=1,16,64] [--batches=1,100,1000] [--cell_seconds=3]
-//                [--max_concepts_per_cell=100000] [--reps=3] [--peers=engine,lmdb[,grpc][,grpc-async]]
+//                [--max_concepts_per_cell=100000] [--reps=3]
+//                [--peers=engine,lmdb[,grpc][,grpc-async][,grpc-stream]]
 //                [--relaxed_cells=1x1,64x1,1x1000] [--dir=/tmp/engram_ingest_bench]
-//                [--binary=build/storage-server/engram-storage]
+//                [--binary=build/storage-server/engram-storage] [--server_flags=--a=1,--b=2]
 //
 // A cell is (concurrency C, batch B): C client threads each send requests of B new concepts
 // (id, ~100 bytes of content, 2 attributes, a 128-d vector) back to back and time each request
@@ -22,8 +23,12 @@
 //   grpc:   the real engram-storage binary (child process, loopback), Write RPC, --sync=always,
 //           C client threads with synchronous stubs.
 //   grpc-async: the same server; 2 client threads keep C requests in flight on completion queues
-//           (how a production client pipelines). Both grpc rows report the server's and the
-//           client's CPU per concept (/proc and getrusage across the cell).
+//           (how a production client pipelines).
+//   grpc-stream: the same server and 2 client threads, but C WriteStream streams, each with one
+//           write in flight (a write is sent when the previous one's answer came): single writes
+//           in turn on an open stream instead of a call each.
+//           The grpc rows report the server's and the client's CPU per concept (/proc and
+//           getrusage across the cell).
 // --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
 // NOT durable on a machine crash), labelled as such.
 //
@@ -56,12 +61,14 @@ ABSL_FLAG(std::string, batches, "1,100,1000", "Concepts per request.");
 ABSL_FLAG(double, cell_seconds, 3, "Time cap per cell.");
 ABSL_FLAG(int64_t, max_concepts_per_cell, 100000, "Concept cap per cell.");
 ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
-ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc, grpc-async.");
+ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc, grpc-async, grpc-stream.");
 ABSL_FLAG(std::string, relaxed_cells, "1x1,64x1,1x1000",
           "CxB cells also run for the engine with --sync=relaxed (empty: none).");
 ABSL_FLAG(std::string, dir, "/tmp/engram_ingest_bench", "Scratch directory (wiped).");
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage for --peers=grpc.");
 ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
+ABSL_FLAG(std::string, server_flags, "",
+          "Extra engram-storage flags for the grpc cells, comma-separated (e.g. --indexer_nice=19).");
 ABSL_FLAG(int, fsync_probe, 200, "fdatasync calls of the raw-disk probe (0: skip).");
 
 namespace fs = std::filesystem;
@@ -235,11 +242,17 @@ CellResult LmdbCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
 // each keep `conc` requests in flight (RunAsyncUnary); otherwise `conc` threads with synchronous
 // stubs, one channel per 8 threads. Either way the server and client CPU per concept are
 // recorded, so the server's cost can be read apart from the client's on a shared machine.
-CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, bool async) {
+// How a grpc cell's client sends: synchronous stubs, asynchronous unary calls, or streams.
+enum class GrpcClient { kSync, kAsync, kStream };
+
+CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, GrpcClient client) {
+  const bool async = client != GrpcClient::kSync;
   fs::create_directories(dir);
   StorageProcess proc(absl::GetFlag(FLAGS_binary), dir.string(), "always",
                       (dir.parent_path() / (dir.filename().string() + ".log")).string());
-  if (!proc.Spawn({"--drain_seconds=2"}) || proc.WaitServing(60) < 0) {
+  std::vector<std::string> flags = absl::StrSplit(absl::GetFlag(FLAGS_server_flags), ',', absl::SkipEmpty());
+  flags.push_back("--drain_seconds=2");
+  if (!proc.Spawn(flags) || proc.WaitServing(60) < 0) {
     fprintf(stderr, "engram-storage did not become SERVING (log %s)\n", proc.log_path().c_str());
     exit(1);
   }
@@ -266,18 +279,31 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
   if (async) {
     const int64_t cap_n = absl::GetFlag(FLAGS_max_concepts_per_cell);
     std::atomic<int64_t> next{0};
-    AsyncLoadResult a = RunAsyncUnary<v1::WriteRequest, v1::WriteResponse>(
-        client_threads, conc, absl::GetFlag(FLAGS_cell_seconds),
-        [&](int, v1::WriteRequest* req) {
-          int64_t first = next.fetch_add(batch);
-          if (first >= cap_n && first >= int64_t{batch} * conc) return false;
-          *req = ConceptBatch("bench", static_cast<uint64_t>(first), batch, pool);
-          return true;
-        },
-        [&](int t, grpc::ClientContext* ctx, const v1::WriteRequest& req, grpc::CompletionQueue* cq) {
-          return stubs[static_cast<size_t>(t)]->PrepareAsyncWrite(ctx, req, cq);
-        },
-        [](const v1::WriteResponse&) { return true; });
+    auto next_request = [&](int, v1::WriteRequest* req) {
+      int64_t first = next.fetch_add(batch);
+      if (first >= cap_n && first >= int64_t{batch} * conc) return false;
+      *req = ConceptBatch("bench", static_cast<uint64_t>(first), batch, pool);
+      return true;
+    };
+    AsyncLoadResult a;
+    if (client == GrpcClient::kStream) {
+      a = RunAsyncStreams<v1::WriteRequest, v1::WriteStreamResponse>(
+          client_threads, conc, absl::GetFlag(FLAGS_cell_seconds), next_request,
+          [&](int t, grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
+            return stubs[static_cast<size_t>(t)]->PrepareAsyncWriteStream(ctx, cq);
+          },
+          [](const v1::WriteStreamResponse& r) {
+            if (r.has_error()) fprintf(stderr, "WriteStream: %d %s\n", r.error().code(), r.error().message().c_str());
+            return r.has_result();
+          });
+    } else {
+      a = RunAsyncUnary<v1::WriteRequest, v1::WriteResponse>(
+          client_threads, conc, absl::GetFlag(FLAGS_cell_seconds), next_request,
+          [&](int t, grpc::ClientContext* ctx, const v1::WriteRequest& req, grpc::CompletionQueue* cq) {
+            return stubs[static_cast<size_t>(t)]->PrepareAsyncWrite(ctx, req, cq);
+          },
+          [](const v1::WriteResponse&) { return true; });
+    }
     r.concepts = a.calls * batch;
     r.writes_per_s = a.failed ? -1 : static_cast<double>(r.concepts) / a.elapsed_s;
     r.p50_ms = a.latency.Quantile(0.5) * 1e3;
@@ -377,8 +403,11 @@ int main(int argc, char** argv) {
         r = EngineCell(dir, cell.conc, cell.batch, es::wal::SyncMode::kRelaxed, pool);
       } else if (cell.peer == "lmdb") {
         r = LmdbCell(dir, cell.conc, cell.batch, pool);
-      } else if (cell.peer == "grpc" || cell.peer == "grpc-async") {
-        r = GrpcCell(dir, cell.conc, cell.batch, pool, cell.peer == "grpc-async");
+      } else if (cell.peer == "grpc" || cell.peer == "grpc-async" || cell.peer == "grpc-stream") {
+        r = GrpcCell(dir, cell.conc, cell.batch, pool,
+                     cell.peer == "grpc"         ? GrpcClient::kSync
+                     : cell.peer == "grpc-async" ? GrpcClient::kAsync
+                                                 : GrpcClient::kStream);
       } else {
         fprintf(stderr, "unknown peer %s\n", cell.peer.c_str());
         return 2;

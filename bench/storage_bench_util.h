@@ -413,6 +413,117 @@ AsyncLoadResult RunAsyncUnary(
   return r;
 }
 
+// A closed-loop load on bidirectional streams: `threads` client threads, each with its own
+// completion queue, together hold `streams` streams open (spread evenly), each with one request
+// in flight: a request is written, its answer read and timed, and the next written, until
+// `seconds` have passed or `next` has no more requests. Then each stream half-closes and is
+// finished. One request at a time per stream is what a client sending single writes in turn
+// does; the streams are its concurrency.
+// next, check: as for RunAsyncUnary. prepare(thread, &ctx, &cq): the stream, not yet started
+// (stub->PrepareAsyncX).
+template <class Req, class Resp>
+AsyncLoadResult RunAsyncStreams(
+    int threads, int streams, double seconds, const std::function<bool(int, Req*)>& next,
+    const std::function<std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>>(
+        int, grpc::ClientContext*, grpc::CompletionQueue*)>& prepare,
+    const std::function<bool(const Resp&)>& check) {
+  struct Stream;
+  enum class Kind { kStarted, kWritten, kRead, kHalfClosed, kFinished };
+  struct Event {
+    Stream* stream;
+    Kind kind;
+  };
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> rw;
+    Req req;
+    Resp resp;
+    grpc::Status status;
+    Clock::time_point t0;
+    int pending = 0;      // the write and the read of the request in flight
+    bool broken = false;  // an operation failed: finish without half-closing
+    Event started{this, Kind::kStarted}, written{this, Kind::kWritten}, read{this, Kind::kRead},
+        half_closed{this, Kind::kHalfClosed}, finished{this, Kind::kFinished};
+  };
+  std::atomic<bool> failed{false};
+  auto fail = [&](const char* what, const grpc::Status& s) {
+    if (!failed.exchange(true)) {
+      fprintf(stderr, "stream %s failed: %d %s\n", what, s.error_code(), s.error_message().c_str());
+    }
+  };
+  std::vector<Latencies> lat(static_cast<size_t>(threads));
+  const auto t_begin = Clock::now();
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t) {
+    ts.emplace_back([&, t] {
+      grpc::CompletionQueue cq;
+      const int mine = streams / threads + (t < streams % threads ? 1 : 0);
+      std::vector<std::unique_ptr<Stream>> own;
+      for (int i = 0; i < mine; ++i) {
+        own.push_back(std::make_unique<Stream>());
+        Stream* s = own.back().get();
+        s->rw = prepare(t, &s->ctx, &cq);
+        s->rw->StartCall(&s->started);
+      }
+      // Sends the stream's next request, or ends the stream.
+      auto issue = [&](Stream* s) {
+        if (s->broken) {
+          s->rw->Finish(&s->status, &s->finished);
+        } else if (failed.load(std::memory_order_relaxed) || SecondsSince(t_begin) >= seconds ||
+                   !next(t, &s->req)) {
+          s->rw->WritesDone(&s->half_closed);
+        } else {
+          s->t0 = Clock::now();
+          s->pending = 2;
+          s->rw->Write(s->req, &s->written);
+          s->rw->Read(&s->resp, &s->read);
+        }
+      };
+      int open = mine;
+      void* tag;
+      bool ok;
+      while (open > 0 && cq.Next(&tag, &ok)) {
+        auto* e = static_cast<Event*>(tag);
+        Stream* s = e->stream;
+        switch (e->kind) {
+          case Kind::kStarted:
+            if (!ok) s->broken = true;
+            issue(s);
+            break;
+          case Kind::kWritten:
+          case Kind::kRead:
+            if (!ok) s->broken = true;
+            if (--s->pending > 0) break;
+            if (!s->broken && check(s->resp)) {
+              lat[static_cast<size_t>(t)].Add(SecondsSince(s->t0));
+            } else {
+              fail("request", grpc::Status(grpc::StatusCode::UNKNOWN, "no or a bad answer"));
+            }
+            issue(s);
+            break;
+          case Kind::kHalfClosed:
+            s->rw->Finish(&s->status, &s->finished);
+            break;
+          case Kind::kFinished:
+            if (!s->status.ok()) fail("finish", s->status);
+            --open;
+            break;
+        }
+      }
+      cq.Shutdown();
+      while (cq.Next(&tag, &ok)) {
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  AsyncLoadResult r;
+  r.elapsed_s = SecondsSince(t_begin);
+  r.failed = failed.load();
+  for (auto& l : lat) r.latency.Merge(l);
+  r.calls = static_cast<int64_t>(r.latency.s.size());
+  return r;
+}
+
 // An open-loop load of the same calls: one pacing thread starts calls on a fixed schedule, `rate`
 // per second, with at most `inflight` outstanding; another takes the completions off the queue.
 // A call's latency counts from its scheduled start, so time spent waiting for a free slot (or for

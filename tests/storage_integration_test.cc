@@ -114,8 +114,9 @@ std::map<std::string, std::string> ScanAll(v1::Storage::Stub* stub, const std::s
   return out;
 }
 
-// SIGKILL during concurrent acknowledged writes, 20 times: every acknowledged write survives and
-// the store is consistent (stats agree with a full scan, associations point at live concepts).
+// SIGKILL during concurrent acknowledged writes, unary and streamed, 20 times: every acknowledged
+// write survives and the store is consistent (stats agree with a full scan, associations point at
+// live concepts).
 TEST(StorageCrashTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
   auto dir = TestDir("data");
   std::map<std::string, std::string> acked;  // id -> content
@@ -151,22 +152,68 @@ TEST(StorageCrashTest, SigkillDuringConcurrentWritesLosesNoAcknowledgedWrite) {
     std::atomic<int> acks{0};
     std::atomic<bool> stop{false};
     std::vector<std::thread> writers;
+    // Writers 0-3 send one Write call at a time; writers 4 and 5 send on a WriteStream, four
+    // writes ahead of their answers. Each write puts a concept and links it to the writer's
+    // previous one.
     for (int t = 0; t < 6; ++t) {
       writers.emplace_back([&, t] {
         std::mt19937 rng(round * 100 + t);
         std::string prev;
-        for (int i = 0; !stop.load(); ++i) {
-          std::string id = absl::StrCat("r", round, "t", t, "i", i);
-          std::string content = absl::StrCat("content of ", id, " ", rng());
+        auto next_write = [&](int i, std::string* id, std::string* content) {
+          *id = absl::StrCat("r", round, "t", t, "i", i);
+          *content = absl::StrCat("content of ", *id, " ", rng());
           std::vector<float> vec(8);
           for (float& x : vec) x = static_cast<float>(rng() % 1000) / 1000.0f;
-          v1::WriteRequest w = OneConcept("crash", id, content, vec);
+          v1::WriteRequest w = OneConcept("crash", *id, *content, vec);
           if (!prev.empty()) {
             auto* a = w.add_mutations()->mutable_put_association();
-            a->set_source(id);
+            a->set_source(*id);
             a->set_target(prev);
             a->set_type(v1::TEMPORAL);
           }
+          return w;
+        };
+        if (t >= 4) {
+          grpc::ClientContext ctx;
+          auto stream = storage.stub()->WriteStream(&ctx);
+          for (int i = 0; !stop.load();) {
+            // Four writes sent, then their four answers read: only an answered write counts.
+            std::vector<std::pair<std::string, std::string>> sent;
+            std::string window_prev = prev;
+            for (int k = 0; k < 4; ++k, ++i) {
+              std::string id, content;
+              v1::WriteRequest w = next_write(i, &id, &content);
+              if (!stream->Write(w)) break;
+              sent.emplace_back(id, content);
+              prev = id;
+            }
+            bool all_answered = sent.size() == 4;
+            for (const auto& [id, content] : sent) {
+              v1::WriteStreamResponse answer;
+              if (!stream->Read(&answer)) {  // the server died: the rest are unanswered
+                all_answered = false;
+                break;
+              }
+              if (!answer.has_result()) {
+                ADD_FAILURE() << id << ": " << answer.error().message();
+                all_answered = false;
+                break;
+              }
+              std::lock_guard<std::mutex> lock(mu);
+              acked[id] = content;
+              if (!window_prev.empty()) acked_edges.insert({id, window_prev});
+              window_prev = id;
+              ++acks;
+            }
+            if (!all_answered) break;
+          }
+          ctx.TryCancel();
+          stream->Finish();
+          return;
+        }
+        for (int i = 0; !stop.load(); ++i) {
+          std::string id, content;
+          v1::WriteRequest w = next_write(i, &id, &content);
           grpc::ClientContext ctx;
           ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
           v1::WriteResponse resp;
@@ -477,6 +524,88 @@ TEST(StorageCrashTest, CorruptionBeforeTheTailRefusesToStart) {
   EXPECT_THAT(log, HasSubstr(seg.filename().string()));
   EXPECT_THAT(log, HasSubstr("offset"));
   EXPECT_THAT(log, HasSubstr("failed to start"));
+}
+
+// WriteStream: each request is a write of its own, answered in the order sent. A refused write
+// answers its error (code, and the message naming the field), changes nothing, and the stream
+// goes on; a client may send far more writes than the server reads ahead (256) before reading any
+// answer.
+TEST(StorageWriteStreamTest, EachWriteIsAnsweredInOrderAndARefusedOneChangesNothing) {
+  Storage storage(TestDir("data") / "store");
+  ASSERT_TRUE(storage.Start().ok()) << storage.process().Log();
+  ASSERT_TRUE(CreateNamespace(storage.stub(), "s", 4).ok());
+  {
+    grpc::ClientContext ctx;
+    auto stream = storage.stub()->WriteStream(&ctx);
+    ASSERT_TRUE(stream->Write(OneConcept("s", "first", "one", {1, 0, 0, 0})));
+    ASSERT_TRUE(stream->Write(OneConcept("s", "wrong-dimension", "two", {1, 0, 0})));
+    ASSERT_TRUE(stream->Write(OneConcept("s", "second", "three", {0, 1, 0, 0})));
+    ASSERT_TRUE(stream->Write(OneConcept("missing", "elsewhere", "four")));
+    v1::WriteRequest link;
+    link.set_namespace_("s");
+    auto* a = link.add_mutations()->mutable_put_association();
+    a->set_source("second");
+    a->set_target("first");
+    a->set_type(v1::SEMANTIC);
+    ASSERT_TRUE(stream->Write(link));
+    ASSERT_TRUE(stream->WritesDone());
+
+    std::vector<v1::WriteStreamResponse> answers(5);
+    for (auto& answer : answers) ASSERT_TRUE(stream->Read(&answer));
+    v1::WriteStreamResponse extra;
+    EXPECT_FALSE(stream->Read(&extra));
+    grpc::Status finished = stream->Finish();
+    ASSERT_TRUE(finished.ok()) << finished.error_message();
+
+    ASSERT_TRUE(answers[0].has_result());
+    EXPECT_EQ(answers[0].result().results(0).id(), "first");
+    EXPECT_TRUE(answers[0].result().results(0).created());
+    ASSERT_TRUE(answers[1].has_error());
+    EXPECT_EQ(answers[1].error().code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(answers[1].error().message(), HasSubstr("mutations[0].put_concept.vector"));
+    ASSERT_TRUE(answers[2].has_result());
+    EXPECT_EQ(answers[2].result().results(0).id(), "second");
+    EXPECT_GT(answers[2].result().sequence(), answers[0].result().sequence());
+    ASSERT_TRUE(answers[3].has_error());
+    EXPECT_EQ(answers[3].error().code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_THAT(answers[3].error().message(), HasSubstr("namespace 'missing' not found"));
+    EXPECT_EQ(answers[3].error().details_size(), 1);  // the NAMESPACE_NOT_FOUND detail
+    ASSERT_TRUE(answers[4].has_result());  // "second" was applied before it: the order holds
+    EXPECT_EQ(answers[4].result().results(0).id(), "second->first:SEMANTIC");
+    EXPECT_GT(answers[4].result().sequence(), answers[2].result().sequence());
+  }
+  std::vector<v1::Association> assocs;
+  auto all = ScanAll(storage.stub(), "s", &assocs);
+  EXPECT_EQ(all, (std::map<std::string, std::string>{{"first", "one"}, {"second", "three"}}));
+  EXPECT_EQ(assocs.size(), 1u);
+
+  // 1,000 writes sent by one thread while another reads the answers: all answered, in order.
+  grpc::ClientContext ctx;
+  auto stream = storage.stub()->WriteStream(&ctx);
+  constexpr int kWrites = 1000;
+  std::thread sender([&] {
+    for (int i = 0; i < kWrites; ++i) {
+      if (!stream->Write(OneConcept("s", absl::StrCat("bulk", i), "bulk", {0, 0, 1, 0}))) return;
+    }
+    stream->WritesDone();
+  });
+  uint64_t last = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    v1::WriteStreamResponse answer;
+    if (!stream->Read(&answer)) {
+      sender.join();
+      grpc::Status status = stream->Finish();
+      FAIL() << "no answer " << i << ": " << status.error_code() << " " << status.error_message();
+    }
+    ASSERT_TRUE(answer.has_result()) << i << ": " << answer.error().message();
+    EXPECT_EQ(answer.result().results(0).id(), absl::StrCat("bulk", i));
+    EXPECT_GT(answer.result().sequence(), last);
+    last = answer.result().sequence();
+  }
+  sender.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(ScanAll(storage.stub(), "s").size(), 2u + kWrites);
+  EXPECT_EQ(storage.Kill(SIGTERM), 0);
 }
 
 // One server for the suite; every test checks that its rejected requests changed nothing.

@@ -180,9 +180,17 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
     auto method = std::make_shared<typename AsyncUnaryCall<Request, Response>::Method>();
     method->request = std::move(request);
     method->handle = std::move(handle);
-    arms_.push_back([this, method](grpc::ServerCompletionQueue* cq, CqExecutor* executor) {
-      AsyncUnaryCall<Request, Response>::Listen(this, method.get(), cq, executor);
+    AddListener(method, [this, method = method.get()](grpc::ServerCompletionQueue* cq,
+                                                      CqExecutor* executor) {
+      AsyncUnaryCall<Request, Response>::Listen(this, method, cq, executor);
     });
+  }
+
+  // Serves a method whose calls are not unary (async_stream.h's AddBidiMethod): `listen` requests
+  // its first call on each queue; `method` is kept alive with the server. Before it starts.
+  void AddListener(std::shared_ptr<void> method,
+                   std::function<void(grpc::ServerCompletionQueue*, CqExecutor*)> listen) {
+    arms_.push_back(std::move(listen));
     methods_.push_back(std::move(method));
   }
 
@@ -190,8 +198,8 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
   void Quiesce() override;
   void SetMaxCalls(int max_calls) override { max_calls_ = max_calls; }
 
-  // For AsyncUnaryCall: a call arrived: handle it, refuse it (the limit is reached) or drop it
-  // (shutting down) / its response went out (`handled`: it was admitted).
+  // For AsyncUnaryCall and AsyncBidiCall: a call arrived: handle it, refuse it (the limit is
+  // reached) or drop it (shutting down) / it finished (`handled`: it was admitted).
   enum class Admission { kHandle, kRefuse, kDrop };
   Admission CallArrived();
   void CallDone(bool handled);

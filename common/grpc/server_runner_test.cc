@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc/async_stream.h"
 #include "common/grpc/async_unary.h"
 #include "common/grpc/call_canceller.h"
 #include "common/grpc/correlation.h"
@@ -655,6 +656,7 @@ bool HasThread(const std::string& name) {
 class AsyncEcho {
  public:
   using Call = AsyncUnaryCall<echo::EchoRequest, echo::EchoResponse>;
+  using StreamCall = AsyncBidiCall<echo::EchoRequest, echo::EchoResponse>;
 
   AsyncEcho() {
     async_.AddMethod<echo::EchoRequest, echo::EchoResponse>(
@@ -681,10 +683,61 @@ class AsyncEcho {
             call->Finish(grpc::Status::OK);
           }
         });
+    AddBidiMethod<echo::EchoRequest, echo::EchoResponse>(
+        &async_,
+        [this](grpc::ServerContext* c,
+               grpc::ServerAsyncReaderWriter<echo::EchoResponse, echo::EchoRequest>* stream,
+               grpc::ServerCompletionQueue* cq,
+               void* tag) { service_.RequestEchoStream(c, stream, cq, cq, tag); },
+        [this](StreamCall*, echo::EchoRequest* request, StreamCall::Answer answer) {
+          echo::EchoResponse response;
+          response.set_message(request->message());
+          response.set_correlation_id(std::string(logging::CurrentCorrelationId()));
+          char name[32] = {};
+          pthread_getname_np(pthread_self(), name, sizeof name);
+          sync::MutexLock lock(&mu_);
+          handler_threads_.insert(name);
+          if (request->block()) {
+            most_stream_unanswered_ = std::max(most_stream_unanswered_, ++stream_unanswered_);
+            parked_answers_.emplace_back(std::move(response), std::move(answer));
+            parked_changed_.SignalAll();
+            return;
+          }
+          std::move(answer)(std::move(response));
+        },
+        kMaxStreamUnanswered);
   }
+
+  static constexpr size_t kMaxStreamUnanswered = 4;
 
   grpc::Service* service() { return &service_; }
   AsyncServiceDriver* driver() { return &async_; }
+
+  // EchoStream's answers parked (`block`), and the most requests its handler ever had unanswered.
+  void WaitForParkedAnswers(size_t n) {
+    sync::MutexLock lock(&mu_);
+    while (parked_answers_.size() < n) parked_changed_.Wait(&mu_);
+  }
+  // Answers every parked stream request, the newest first, from a thread that is not a queue
+  // thread; returns how many.
+  size_t ReleaseAnswersNewestFirst() {
+    std::vector<std::pair<echo::EchoResponse, StreamCall::Answer>> answers;
+    {
+      sync::MutexLock lock(&mu_);
+      answers.swap(parked_answers_);
+      stream_unanswered_ -= answers.size();
+    }
+    std::thread([&] {
+      for (auto it = answers.rbegin(); it != answers.rend(); ++it) {
+        std::move(it->second)(std::move(it->first));
+      }
+    }).join();
+    return answers.size();
+  }
+  size_t most_stream_unanswered() {
+    sync::MutexLock lock(&mu_);
+    return most_stream_unanswered_;
+  }
 
   void WaitForParked(size_t n) {
     sync::MutexLock lock(&mu_);
@@ -713,6 +766,9 @@ class AsyncEcho {
   sync::CondVar parked_changed_;
   std::vector<Call*> parked_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> handler_threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<echo::EchoResponse, StreamCall::Answer>> parked_answers_ ABSL_GUARDED_BY(mu_);
+  size_t stream_unanswered_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t most_stream_unanswered_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 std::unique_ptr<ServerRunner> StartAsyncRunner(AsyncEcho* echo_service, metrics::Registry* registry,
@@ -862,6 +918,93 @@ TEST(AsyncUnaryServerTest, CallsPastMaxAsyncCallsAreRefusedAtOnceAndAdmittedAgai
   grpc::Status again = echo(false, &message);
   EXPECT_TRUE(again.ok()) << again.error_message();
   EXPECT_EQ(message, "m");
+  runner->Shutdown();
+}
+
+// A stream's answers go out in the order its requests came, whatever order the handler gives
+// them in and from whatever thread; the server reads at most kMaxStreamUnanswered requests ahead
+// of its answers; a client that half-closes gets every answer and then OK.
+TEST(AsyncBidiStreamTest, AnswersGoOutInRequestOrderAndReadsWaitForAnswers) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry);
+  auto stub = EchoStub(runner->port());
+  grpc::ClientContext context;
+  context.AddMetadata(kCorrelationIdMetadataKey, "stream-1");
+  auto stream = stub->EchoStream(&context);
+  constexpr int kParked = 40;  // small messages: all fit in HTTP/2's window at once
+  for (int i = 0; i < kParked; ++i) {
+    echo::EchoRequest request;
+    request.set_message(absl::StrCat("m", i));
+    request.set_block(true);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  echo::EchoRequest last;
+  last.set_message("answered at once");
+  ASSERT_TRUE(stream->Write(last));
+  ASSERT_TRUE(stream->WritesDone());
+  // Parked answers are given newest first, a window at a time.
+  size_t released = 0;
+  while (released < kParked) {
+    echo_service.WaitForParkedAnswers(
+        std::min<size_t>(AsyncEcho::kMaxStreamUnanswered, kParked - released));
+    released += echo_service.ReleaseAnswersNewestFirst();
+  }
+  for (int i = 0; i < kParked; ++i) {
+    echo::EchoResponse response;
+    ASSERT_TRUE(stream->Read(&response)) << i;
+    EXPECT_EQ(response.message(), absl::StrCat("m", i));
+    EXPECT_EQ(response.correlation_id(), "stream-1");  // the handler logs under the stream's id
+  }
+  // The id goes back once in the stream's initial metadata, not once per request (requests read
+  // ahead of the first answer would otherwise pile ids into it past gRPC's metadata limit).
+  EXPECT_EQ(context.GetServerInitialMetadata().count(kCorrelationIdMetadataKey), 1u);
+  echo::EchoResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.message(), "answered at once");
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  // It read ahead (four requests handled before any answer), and no further.
+  EXPECT_EQ(echo_service.most_stream_unanswered(), AsyncEcho::kMaxStreamUnanswered);
+  for (const std::string& name : echo_service.handler_threads()) {
+    EXPECT_THAT(name, ::testing::StartsWith("grpc_async_"));
+  }
+  runner->Shutdown();
+}
+
+// A client that goes away with requests unanswered: the answers given afterwards are dropped,
+// the stream ends, and Shutdown (which waits for every call) returns.
+TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry);
+  auto stub = EchoStub(runner->port());
+  grpc::ClientContext context;
+  auto stream = stub->EchoStream(&context);
+  for (int i = 0; i < 3; ++i) {
+    echo::EchoRequest request;
+    request.set_message(absl::StrCat("m", i));
+    request.set_block(true);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  echo_service.WaitForParkedAnswers(3);
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(echo_service.ReleaseAnswersNewestFirst(), 3u);
+  // The server still answers new streams.
+  {
+    grpc::ClientContext again;
+    auto next = stub->EchoStream(&again);
+    echo::EchoRequest request;
+    request.set_message("next");
+    ASSERT_TRUE(next->Write(request));
+    echo::EchoResponse response;
+    ASSERT_TRUE(next->Read(&response));
+    EXPECT_EQ(response.message(), "next");
+    ASSERT_TRUE(next->WritesDone());
+    EXPECT_TRUE(next->Finish().ok());
+  }
   runner->Shutdown();
 }
 

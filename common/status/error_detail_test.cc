@@ -91,5 +91,25 @@ TEST(GrpcStatusDetailTest, InternalErrorsCarryNoDetail) {
   EXPECT_TRUE(wire.error_details().empty());
 }
 
+// A stream's per-item error (storage's WriteStream) carries the same code, text and detail as a
+// call's status, and hides INTERNAL the same way.
+TEST(GrpcStatusDetailTest, AnErrorInAMessageCarriesWhatACallStatusCarries) {
+  absl::Status bad = WithDetail(absl::InvalidArgumentError("mutations[2].put_concept.id: empty"),
+                                FieldDetail("mutations[2].put_concept.id"));
+  common::v1::RpcStatus rpc = ToRpcStatus(bad);
+  EXPECT_EQ(rpc.code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(rpc.message(), bad.message());
+  absl::Status back = FromRpcStatus(rpc);
+  EXPECT_EQ(back.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(back.message(), bad.message());
+  EXPECT_EQ(FieldOf(back), "mutations[2].put_concept.id");
+
+  EXPECT_EQ(ToRpcStatus(absl::OkStatus()).code(), 0);
+  EXPECT_TRUE(FromRpcStatus(common::v1::RpcStatus()).ok());
+  common::v1::RpcStatus internal = ToRpcStatus(WithDetail(absl::InternalError("disk"), FieldDetail("x")));
+  EXPECT_EQ(internal.message(), "internal error");
+  EXPECT_EQ(internal.details_size(), 0);
+}
+
 }  // namespace
 }  // namespace engram::status

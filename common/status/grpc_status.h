@@ -9,10 +9,16 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "engram/common/v1/error.pb.h"
 
 namespace engram::status {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// The same mapping for an error carried in a message (a stream's per-item answer): code, message
+// (generic for INTERNAL and UNKNOWN) and the ErrorDetail in `details`. OK maps to code 0.
+common::v1::RpcStatus ToRpcStatus(const absl::Status& status);
+absl::Status FromRpcStatus(const common::v1::RpcStatus& rpc);
 
 }  // namespace engram::status

@@ -17,6 +17,8 @@ namespace {
 using status::ToGrpcStatus;
 
 constexpr size_t kChunkBytes = 1 << 20;
+// WriteStream's read-ahead (storage.proto): beyond it a stream waits for its answers.
+constexpr size_t kWriteStreamMaxUnanswered = 256;
 
 // The status a call answers, logged when unexpected (on the caller's correlation id).
 absl::Status Logged(absl::Status s) {
@@ -127,6 +129,34 @@ StorageService::StorageService() {
              grpc::ServerAsyncResponseWriter<v1::WriteResponse>* w, grpc::ServerCompletionQueue* cq,
              void* tag) { RequestDeleteAssociations(c, r, w, cq, cq, tag); },
       &WriteOf);
+  // Each request of a stream is a write of its own; the writer answers it like a unary Write.
+  using StreamCall = grpcutil::AsyncBidiCall<v1::WriteRequest, v1::WriteStreamResponse>;
+  grpcutil::AddBidiMethod<v1::WriteRequest, v1::WriteStreamResponse>(
+      &async_,
+      [this](grpc::ServerContext* c,
+             grpc::ServerAsyncReaderWriter<v1::WriteStreamResponse, v1::WriteRequest>* stream,
+             grpc::ServerCompletionQueue* cq,
+             void* tag) { RequestWriteStream(c, stream, cq, cq, tag); },
+      [this](StreamCall* call, v1::WriteRequest* request, StreamCall::Answer answer) {
+        auto answered = [answer = std::move(answer), id = call->correlation_id()](
+                            absl::StatusOr<v1::WriteResponse> result) mutable {
+          v1::WriteStreamResponse out;
+          if (result.ok()) {
+            *out.mutable_result() = *std::move(result);
+          } else {
+            logging::ScopedCorrelationId log_scope(id);
+            *out.mutable_error() = status::ToRpcStatus(Logged(result.status()));
+          }
+          std::move(answer)(std::move(out));
+        };
+        Engine* engine = engine_.load(std::memory_order_acquire);
+        if (engine == nullptr) {
+          answered(absl::UnavailableError("storage is recovering"));
+          return;
+        }
+        engine->WriteAsync(std::move(*request), std::move(answered));
+      },
+      kWriteStreamMaxUnanswered);
   // Reads at the published sequence never wait: answered inline on the queue's thread.
   using GetCall = grpcutil::AsyncUnaryCall<v1::GetConceptsRequest, v1::GetConceptsResponse>;
   async_.AddMethod<v1::GetConceptsRequest, v1::GetConceptsResponse>(

@@ -4,9 +4,9 @@
 // limits and semantics live in the engine. Until the engine is attached (recovery still
 // running) every call answers UNAVAILABLE.
 //
-// Threads: the hot unary methods — the five writes, GetConcepts and Neighbors — are async
-// methods served by async_driver() on ServerRunner's completion-queue threads, inline, with no
-// hand-off per call (common/grpc/async_unary.h). A write does not hold a thread while it waits
+// Threads: the hot methods — the five unary writes, WriteStream, GetConcepts and Neighbors — are
+// async methods served by async_driver() on ServerRunner's completion-queue threads, inline, with
+// no hand-off per call (common/grpc/async_unary.h, async_stream.h). A write does not hold a thread while it waits
 // for its group commit: Engine::WriteAsync answers from the writer thread, which hands the
 // response back to the call's queue thread. The other methods (search, paths, scan, snapshots,
 // namespaces, stats) are sync methods on the sync pool: they are long or rare, and would hold a
@@ -18,6 +18,7 @@
 
 #include <atomic>
 
+#include "common/grpc/async_stream.h"
 #include "common/grpc/async_unary.h"
 #include "engram/storage/v1/storage.grpc.pb.h"
 #include "storage-server/engine/engine.h"
@@ -27,8 +28,9 @@ namespace engram::storage {
 // The generated service with the hot methods async (their sync overrides are final).
 using StorageServiceBase = v1::Storage::WithAsyncMethod_Write<v1::Storage::WithAsyncMethod_PutConcepts<
     v1::Storage::WithAsyncMethod_DeleteConcepts<v1::Storage::WithAsyncMethod_PutAssociations<
-        v1::Storage::WithAsyncMethod_DeleteAssociations<v1::Storage::WithAsyncMethod_GetConcepts<
-            v1::Storage::WithAsyncMethod_Neighbors<v1::Storage::Service>>>>>>>;
+        v1::Storage::WithAsyncMethod_DeleteAssociations<v1::Storage::WithAsyncMethod_WriteStream<
+            v1::Storage::WithAsyncMethod_GetConcepts<
+                v1::Storage::WithAsyncMethod_Neighbors<v1::Storage::Service>>>>>>>>;
 
 class StorageService final : public StorageServiceBase {
  public:
