@@ -730,6 +730,37 @@ TEST(StorageServerTest, SigtermWithAnIdleClientDoesNotWaitOutTheDrain) {
   EXPECT_THAT(s.process().Log(), HasSubstr("stopped cleanly"));
 }
 
+// SIGTERM while a client holds a WriteStream open: the stream ends UNAVAILABLE ("shutting down")
+// after its answered writes, the drain does not wait for the client to close it (--drain_seconds
+// is 120; the bound only catches a full drain), and the write answered before is durable.
+TEST(StorageServerTest, SigtermEndsAnOpenWriteStreamWithoutWaitingOutTheDrain) {
+  auto dir = TestDir("data") / "store";
+  {
+    Storage s(dir, {"--drain_seconds=120"});
+    ASSERT_TRUE(s.Start().ok());
+    ASSERT_TRUE(CreateNamespace(s.stub(), "s", 0).ok());
+    grpc::ClientContext ctx;
+    auto stream = s.stub()->WriteStream(&ctx);
+    ASSERT_TRUE(stream->Write(OneConcept("s", "before", "answered before the SIGTERM")));
+    v1::WriteStreamResponse answer;
+    ASSERT_TRUE(stream->Read(&answer));
+    ASSERT_TRUE(answer.has_result());
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(s.Kill(SIGTERM), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+    EXPECT_FALSE(stream->Read(&answer));
+    grpc::Status end = stream->Finish();
+    EXPECT_EQ(end.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_THAT(end.error_message(), HasSubstr("shutting down"));
+    EXPECT_THAT(s.process().Log(), HasSubstr("stopped cleanly"));
+  }
+  Storage again(dir);
+  ASSERT_TRUE(again.Start().ok());
+  EXPECT_EQ(ScanAll(again.stub(), "s"),
+            (std::map<std::string, std::string>{{"before", "answered before the SIGTERM"}}));
+  EXPECT_EQ(again.Kill(SIGTERM), 0);
+}
+
 // A snapshot taken while writes continue restores into a fresh server with identical stats and
 // answers for everything inside the cut.
 TEST(StorageSnapshotTest, RoundTripWhileWriting) {

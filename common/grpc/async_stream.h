@@ -27,7 +27,10 @@
 //
 // End of a stream: once the client half-closes and every request is answered and sent, the call
 // finishes OK. If the client goes away, the answers still owed are dropped once they come (the
-// handler is never left holding a dead call), then the call ends.
+// handler is never left holding a dead call), then the call ends. When the server begins to
+// shut down (AsyncUnaryServer::BeginDrain) a stream reads no more requests and, once every
+// request it read is answered and sent, finishes UNAVAILABLE: a request without an answer was not
+// read, so not handled, and can be sent again on a new stream (to the next server).
 //
 // A stream counts as one call against AsyncUnaryServer::SetMaxCalls while it is open.
 //
@@ -56,7 +59,7 @@
 namespace engram::grpcutil {
 
 template <class Request, class Response>
-class AsyncBidiCall final {
+class AsyncBidiCall final : public DrainableCall {
  public:
   using Stream = grpc::ServerAsyncReaderWriter<Response, Request>;
   using RequestFn =
@@ -115,19 +118,35 @@ class AsyncBidiCall final {
     handled_ = true;
     correlation_id_ = CorrelationIdFrom(context_);
     context_.AddInitialMetadata(kCorrelationIdMetadataKey, correlation_id_);
+    executor_->AddStream(this);
+    // A drain that began before this registration asks no more: end at once.
+    if (server_->draining()) draining_ = true;
     ReadMore();
+    MaybeFinish();
+  }
+
+  void Drain() override {
+    draining_ = true;
+    MaybeFinish();
   }
 
   // Reads the next request unless one is being read, the client is done or gone, or the stream
   // owes as many answers as it may.
   void ReadMore() {
-    if (reading_ || read_done_ || broken_ || answers_.size() >= method_->max_unanswered) return;
+    if (reading_ || read_done_ || broken_ || draining_ || finishing_ ||
+        answers_.size() >= method_->max_unanswered) {
+      return;
+    }
     reading_ = true;
     stream_.Read(&request_, &read_);
   }
 
   void OnRead(bool ok) {
     reading_ = false;
+    if (finishing_) {  // the read a drain finished the stream under
+      MaybeDelete();
+      return;
+    }
     if (!ok || broken_) {  // the client half-closed, or the stream is gone
       read_done_ = true;
       MaybeFinish();
@@ -171,14 +190,36 @@ class AsyncBidiCall final {
     MaybeFinish();
   }
 
+  // Finishes the stream once nothing is owed: the client is gone, or it half-closed, or the
+  // server is draining, and every request read is answered and sent. A drain may finish it while
+  // a read is outstanding (the read then fails); the call is deleted once both are back.
   void MaybeFinish() {
-    if (finishing_ || reading_ || writing_ || unanswered_ > 0) return;
-    if (!broken_ && !(read_done_ && answers_.empty())) return;
+    if (finishing_ || writing_ || unanswered_ > 0) return;
+    grpc::Status status;
+    if (broken_) {
+      status = grpc::Status::CANCELLED;
+    } else if (read_done_ && answers_.empty()) {
+      status = grpc::Status::OK;
+    } else if (draining_ && answers_.empty()) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "the server is shutting down: every request read from this stream "
+                            "was answered; send the rest again on a new stream");
+    } else {
+      return;
+    }
+    if (reading_ && !draining_) return;  // a half-close or a broken stream: the read fails soon
     finishing_ = true;
-    stream_.Finish(grpc::Status::OK, &finished_);
+    stream_.Finish(status, &finished_);
   }
 
   void OnFinished(bool /*ok*/) {
+    finished_done_ = true;
+    MaybeDelete();
+  }
+
+  void MaybeDelete() {
+    if (!finished_done_ || reading_) return;
+    executor_->RemoveStream(this);
     server_->CallDone(handled_);
     delete this;
   }
@@ -203,8 +244,10 @@ class AsyncBidiCall final {
   bool reading_ = false;
   bool read_done_ = false;
   bool writing_ = false;
-  bool broken_ = false;  // a write failed: the client is gone
+  bool broken_ = false;    // a write failed: the client is gone
+  bool draining_ = false;  // the server is shutting down: read no more
   bool finishing_ = false;
+  bool finished_done_ = false;
 };
 
 // Serves a bidirectional-streaming method on `server`'s queues: `request` calls the generated

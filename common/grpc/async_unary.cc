@@ -26,6 +26,29 @@ void CqExecutor::Proceed(bool /*ok*/) {
   for (auto& fn : batch) std::move(fn)();
 }
 
+void CqExecutor::DrainStreams() {
+  // A stream may finish (and leave the set) while draining; drain a copy.
+  const std::vector<DrainableCall*> streams(streams_.begin(), streams_.end());
+  for (DrainableCall* call : streams) call->Drain();
+}
+
+void AsyncUnaryServer::BeginDrain() {
+  std::vector<CqExecutor*> executors;
+  {
+    sync::MutexLock lock(&mu_);
+    draining_ = true;
+    for (const auto& executor : executors_) executors.push_back(executor.get());
+  }
+  for (CqExecutor* executor : executors) {
+    executor->Post([executor] { executor->DrainStreams(); });
+  }
+}
+
+bool AsyncUnaryServer::draining() {
+  sync::MutexLock lock(&mu_);
+  return draining_;
+}
+
 void AsyncUnaryServer::Arm(grpc::ServerCompletionQueue* cq) {
   CqExecutor* executor;
   {

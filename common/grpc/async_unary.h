@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -75,6 +76,20 @@ class AsyncServiceDriver {
   // arriving while that many are in progress is answered RESOURCE_EXHAUSTED at once (load
   // shedding, like ServerRunner::Options::max_threads for sync methods).
   virtual void SetMaxCalls(int max_calls) = 0;
+  // When shutdown begins, before the server stops taking calls: long-lived calls (streams) end
+  // once they have sent what they owe, so an idle one does not hold the drain to its timeout.
+  virtual void BeginDrain() {}
+};
+
+// A long-lived call (a stream) that AsyncUnaryServer::BeginDrain asks to end.
+class DrainableCall {
+ public:
+  // On the call's queue thread: read no more requests; finish once every request read has been
+  // answered and sent.
+  virtual void Drain() = 0;
+
+ protected:
+  ~DrainableCall() = default;
 };
 
 // Runs closures on one completion queue's thread. Post() from any thread; the closures posted
@@ -85,8 +100,14 @@ class CqExecutor final : public CqTag {
   void Post(absl::AnyInvocable<void() &&> fn);
   void Proceed(bool ok) override;
 
+  // The streams open on this queue, for BeginDrain: on the queue's thread only.
+  void AddStream(DrainableCall* call) { streams_.insert(call); }
+  void RemoveStream(DrainableCall* call) { streams_.erase(call); }
+  void DrainStreams();
+
  private:
   grpc::CompletionQueue* const cq_;
+  absl::flat_hash_set<DrainableCall*> streams_;  // the queue's thread only
   grpc::Alarm alarm_;  // set only while !armed_, so never twice before it fires
   sync::Mutex mu_;
   std::vector<absl::AnyInvocable<void() &&>> pending_ ABSL_GUARDED_BY(mu_);
@@ -197,6 +218,10 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
   void Arm(grpc::ServerCompletionQueue* cq) override;
   void Quiesce() override;
   void SetMaxCalls(int max_calls) override { max_calls_ = max_calls; }
+  // Every open stream is asked to end (DrainableCall::Drain, on its queue's thread), and streams
+  // starting from now on end at once.
+  void BeginDrain() override;
+  bool draining();
 
   // For AsyncUnaryCall and AsyncBidiCall: a call arrived: handle it, refuse it (the limit is
   // reached) or drop it (shutting down) / it finished (`handled`: it was admitted).
@@ -217,6 +242,7 @@ class AsyncUnaryServer final : public AsyncServiceDriver {
   int active_ ABSL_GUARDED_BY(mu_) = 0;   // arrived and not yet finished (refused ones too)
   int handling_ ABSL_GUARDED_BY(mu_) = 0; // admitted and not yet finished
   bool quiescing_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 template <class Request, class Response>

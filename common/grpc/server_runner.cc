@@ -197,6 +197,9 @@ void ServerRunner::Shutdown() {
   // Probes see NOT_SERVING first; Watch streams end so they do not hold up the drain.
   health_->Shutdown();
   if (server_ == nullptr) return;
+  // Open streams end once they have answered what they read (an idle one would otherwise hold
+  // the drain to its deadline).
+  for (AsyncServiceDriver* driver : drivers_) driver->BeginDrain();
   spdlog::info("gRPC server {}: draining for up to {}", options_.service_name,
                absl::FormatDuration(options_.drain_timeout));
   const auto deadline = std::chrono::system_clock::now() +

@@ -1008,6 +1008,50 @@ TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
   runner->Shutdown();
 }
 
+// Shutdown does not wait for open streams to be closed by their clients: each ends UNAVAILABLE
+// once every request it read is answered and sent, an idle one at once. The drain timeout is an
+// hour, so a stream that held the drain would hang the test.
+TEST(AsyncBidiStreamTest, ShutdownEndsOpenStreamsOnceTheirAnswersAreSent) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  ServerRunner runner({.service_name = kServiceName,
+                       .grpc_address = "127.0.0.1:0",
+                       .drain_timeout = absl::Hours(1),
+                       .metrics = &registry});
+  runner.AddAsyncService(echo_service.service(), echo_service.driver());
+  ASSERT_TRUE(runner.Start().ok());
+  auto stub = EchoStub(runner.port());
+  auto send = [](auto* stream, const std::string& message, bool block) {
+    echo::EchoRequest request;
+    request.set_message(message);
+    request.set_block(block);
+    return stream->Write(request);
+  };
+  grpc::ClientContext idle_context;
+  auto idle = stub->EchoStream(&idle_context);
+  ASSERT_TRUE(send(idle.get(), "idle", false));
+  echo::EchoResponse response;
+  ASSERT_TRUE(idle->Read(&response));
+  grpc::ClientContext busy_context;
+  auto busy = stub->EchoStream(&busy_context);
+  ASSERT_TRUE(send(busy.get(), "owed", true));
+  echo_service.WaitForParkedAnswers(1);
+
+  std::thread shutdown([&] { runner.Shutdown(); });
+  // The idle stream ends while the other still owes its answer.
+  EXPECT_FALSE(idle->Read(&response));
+  grpc::Status idle_end = idle->Finish();
+  EXPECT_EQ(idle_end.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(idle_end.error_message(), HasSubstr("shutting down"));
+  // The busy one gets its answer, then ends the same way.
+  EXPECT_EQ(echo_service.ReleaseAnswersNewestFirst(), 1u);
+  ASSERT_TRUE(busy->Read(&response));
+  EXPECT_EQ(response.message(), "owed");
+  EXPECT_FALSE(busy->Read(&response));
+  EXPECT_EQ(busy->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  shutdown.join();
+}
+
 TEST(AsyncUnaryServerTest, NegativeMaxAsyncCallsIsRefused) {
   AsyncEcho echo_service;
   ServerRunner runner({.grpc_address = "127.0.0.1:0", .max_async_calls = -1});
