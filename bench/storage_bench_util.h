@@ -331,6 +331,25 @@ struct AsyncLoadResult {
   Latencies latency;
 };
 
+// Shuts a client completion queue down and takes what is left on it.
+inline void ShutdownAndDrain(grpc::CompletionQueue* cq) {
+  cq->Shutdown();
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) {
+  }
+}
+
+// The result of a closed-loop load that began at `begin`: every thread's latencies merged.
+inline AsyncLoadResult LoadResultOf(Clock::time_point begin, bool failed, std::vector<Latencies>* lat) {
+  AsyncLoadResult r;
+  r.elapsed_s = SecondsSince(begin);
+  r.failed = failed;
+  for (auto& l : *lat) r.latency.Merge(l);
+  r.calls = static_cast<int64_t>(r.latency.s.size());
+  return r;
+}
+
 // One asynchronous call of RunAsyncUnary / RunOpenLoopUnary, and its two ends.
 template <class Req, class Resp>
 struct AsyncBenchCall {
@@ -399,18 +418,11 @@ AsyncLoadResult RunAsyncUnary(
         Call::Complete(static_cast<Call*>(tag), ok, check, &failed, &lat[static_cast<size_t>(t)]);
         if (issue()) ++outstanding;
       }
-      cq.Shutdown();
-      while (cq.Next(&tag, &ok)) {
-      }
+      ShutdownAndDrain(&cq);
     });
   }
   for (auto& th : ts) th.join();
-  AsyncLoadResult r;
-  r.elapsed_s = SecondsSince(t_begin);
-  r.failed = failed.load();
-  for (auto& l : lat) r.latency.Merge(l);
-  r.calls = static_cast<int64_t>(r.latency.s.size());
-  return r;
+  return LoadResultOf(t_begin, failed.load(), &lat);
 }
 
 // A closed-loop load on bidirectional streams: `threads` client threads, each with its own
@@ -510,18 +522,11 @@ AsyncLoadResult RunAsyncStreams(
             break;
         }
       }
-      cq.Shutdown();
-      while (cq.Next(&tag, &ok)) {
-      }
+      ShutdownAndDrain(&cq);
     });
   }
   for (auto& th : ts) th.join();
-  AsyncLoadResult r;
-  r.elapsed_s = SecondsSince(t_begin);
-  r.failed = failed.load();
-  for (auto& l : lat) r.latency.Merge(l);
-  r.calls = static_cast<int64_t>(r.latency.s.size());
-  return r;
+  return LoadResultOf(t_begin, failed.load(), &lat);
 }
 
 // An open-loop load of the same calls: one pacing thread starts calls on a fixed schedule, `rate`

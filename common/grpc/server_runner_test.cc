@@ -921,6 +921,14 @@ TEST(AsyncUnaryServerTest, CallsPastMaxAsyncCallsAreRefusedAtOnceAndAdmittedAgai
   runner->Shutdown();
 }
 
+// A request of the echo stream: answered at once, or parked until the test answers it (`block`).
+echo::EchoRequest EchoOf(const std::string& message, bool block = false) {
+  echo::EchoRequest request;
+  request.set_message(message);
+  request.set_block(block);
+  return request;
+}
+
 // A stream's answers go out in the order its requests came, whatever order the handler gives
 // them in and from whatever thread; the server reads at most kMaxStreamUnanswered requests ahead
 // of its answers; a client that half-closes gets every answer and then OK.
@@ -934,14 +942,9 @@ TEST(AsyncBidiStreamTest, AnswersGoOutInRequestOrderAndReadsWaitForAnswers) {
   auto stream = stub->EchoStream(&context);
   constexpr int kParked = 40;  // small messages: all fit in HTTP/2's window at once
   for (int i = 0; i < kParked; ++i) {
-    echo::EchoRequest request;
-    request.set_message(absl::StrCat("m", i));
-    request.set_block(true);
-    ASSERT_TRUE(stream->Write(request));
+    ASSERT_TRUE(stream->Write(EchoOf(absl::StrCat("m", i), /*block=*/true)));
   }
-  echo::EchoRequest last;
-  last.set_message("answered at once");
-  ASSERT_TRUE(stream->Write(last));
+  ASSERT_TRUE(stream->Write(EchoOf("answered at once")));
   ASSERT_TRUE(stream->WritesDone());
   // Parked answers are given newest first, a window at a time.
   size_t released = 0;
@@ -983,10 +986,7 @@ TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
   grpc::ClientContext context;
   auto stream = stub->EchoStream(&context);
   for (int i = 0; i < 3; ++i) {
-    echo::EchoRequest request;
-    request.set_message(absl::StrCat("m", i));
-    request.set_block(true);
-    ASSERT_TRUE(stream->Write(request));
+    ASSERT_TRUE(stream->Write(EchoOf(absl::StrCat("m", i), /*block=*/true)));
   }
   echo_service.WaitForParkedAnswers(3);
   context.TryCancel();
@@ -996,9 +996,7 @@ TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
   {
     grpc::ClientContext again;
     auto next = stub->EchoStream(&again);
-    echo::EchoRequest request;
-    request.set_message("next");
-    ASSERT_TRUE(next->Write(request));
+    ASSERT_TRUE(next->Write(EchoOf("next")));
     echo::EchoResponse response;
     ASSERT_TRUE(next->Read(&response));
     EXPECT_EQ(response.message(), "next");
@@ -1021,20 +1019,14 @@ TEST(AsyncBidiStreamTest, ShutdownEndsOpenStreamsOnceTheirAnswersAreSent) {
   runner.AddAsyncService(echo_service.service(), echo_service.driver());
   ASSERT_TRUE(runner.Start().ok());
   auto stub = EchoStub(runner.port());
-  auto send = [](auto* stream, const std::string& message, bool block) {
-    echo::EchoRequest request;
-    request.set_message(message);
-    request.set_block(block);
-    return stream->Write(request);
-  };
   grpc::ClientContext idle_context;
   auto idle = stub->EchoStream(&idle_context);
-  ASSERT_TRUE(send(idle.get(), "idle", false));
+  ASSERT_TRUE(idle->Write(EchoOf("idle")));
   echo::EchoResponse response;
   ASSERT_TRUE(idle->Read(&response));
   grpc::ClientContext busy_context;
   auto busy = stub->EchoStream(&busy_context);
-  ASSERT_TRUE(send(busy.get(), "owed", true));
+  ASSERT_TRUE(busy->Write(EchoOf("owed", /*block=*/true)));
   echo_service.WaitForParkedAnswers(1);
 
   std::thread shutdown([&] { runner.Shutdown(); });
