@@ -1006,6 +1006,42 @@ TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
   runner->Shutdown();
 }
 
+// An open stream holds one of max_async_calls: past the limit a new stream is refused at once
+// with RESOURCE_EXHAUSTED, and admitted again once the open one ends.
+TEST(AsyncBidiStreamTest, StreamsPastMaxAsyncCallsAreRefusedAtOnce) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry, 1);
+  auto stub = EchoStub(runner->port());
+  echo::EchoResponse response;
+  grpc::ClientContext open_context;
+  auto open = stub->EchoStream(&open_context);
+  ASSERT_TRUE(open->Write(EchoOf("admitted")));
+  ASSERT_TRUE(open->Read(&response));  // it holds the slot now
+  {
+    grpc::ClientContext context;
+    auto refused = stub->EchoStream(&context);
+    refused->Write(EchoOf("refused"));  // may fail: the server ends the stream at once
+    EXPECT_FALSE(refused->Read(&response));
+    grpc::Status status = refused->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("server busy: 1 calls in progress"));
+  }
+  ASSERT_TRUE(open->WritesDone());
+  EXPECT_TRUE(open->Finish().ok());
+  // The server frees the slot just after the client sees the end: admitted again soon after.
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext context;
+    auto again = stub->EchoStream(&context);
+    again->Write(EchoOf("again"));
+    again->WritesDone();
+    echo::EchoResponse answer;
+    const bool answered = again->Read(&answer) && answer.message() == "again";
+    return again->Finish().ok() && answered;
+  }));
+  runner->Shutdown();
+}
+
 // Shutdown does not wait for open streams to be closed by their clients: each ends UNAVAILABLE
 // once every request it read is answered and sent, an idle one at once. The drain timeout is an
 // hour, so a stream that held the drain would hang the test.
