@@ -22,8 +22,8 @@
 //           fdatasyncs before returning). Concurrent writers serialize on LMDB's writer lock.
 //   grpc:   the real engram-storage binary (child process, loopback), Write RPC, --sync=always,
 //           C client threads with synchronous stubs.
-//   grpc-async: the same server; 2 client threads keep C requests in flight on completion queues
-//           (how a production client pipelines).
+//   grpc-async: the same server; 2 client threads (--client_threads) keep C requests in flight on
+//           completion queues (how a production client pipelines).
 //   grpc-stream: the same server and 2 client threads, but C WriteStream streams, each with one
 //           write in flight (a write is sent when the previous one's answer came): single writes
 //           in turn on an open stream instead of a call each.
@@ -67,6 +67,7 @@ ABSL_FLAG(std::string, relaxed_cells, "1x1,64x1,1x1000",
 ABSL_FLAG(std::string, dir, "/tmp/engram_ingest_bench", "Scratch directory (wiped).");
 ABSL_FLAG(std::string, binary, "build/storage-server/engram-storage", "engram-storage for --peers=grpc.");
 ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
+ABSL_FLAG(int, client_threads, 2, "Client threads of the grpc-async and grpc-stream cells.");
 ABSL_FLAG(std::string, server_flags, "",
           "Extra engram-storage flags for the grpc cells, comma-separated (e.g. --indexer_nice=19).");
 ABSL_FLAG(int, fsync_probe, 200, "fdatasync calls of the raw-disk probe (0: skip).");
@@ -268,7 +269,7 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
       exit(1);
     }
   }
-  const int client_threads = async ? std::min(conc, 2) : conc;
+  const int client_threads = async ? std::min(conc, std::max(1, absl::GetFlag(FLAGS_client_threads))) : conc;
   std::vector<std::unique_ptr<v1::Storage::Stub>> stubs;
   for (int i = 0; i < (async ? client_threads : (conc + 7) / 8); ++i) {
     stubs.push_back(proc.NewStubOwnConnection(i));
