@@ -239,12 +239,14 @@ CellResult LmdbCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
   return r;
 }
 
-// The real engram-storage binary on loopback. `async`: 2 client threads with a completion queue
-// each keep `conc` requests in flight (RunAsyncUnary); otherwise `conc` threads with synchronous
-// stubs, one channel per 8 threads. Either way the server and client CPU per concept are
-// recorded, so the server's cost can be read apart from the client's on a shared machine.
 // How a grpc cell's client sends: synchronous stubs, asynchronous unary calls, or streams.
 enum class GrpcClient { kSync, kAsync, kStream };
+
+// The real engram-storage binary on loopback. kAsync: --client_threads threads with a completion
+// queue each keep `conc` requests in flight (RunAsyncUnary); kStream: the same threads hold `conc`
+// WriteStreams with one write in flight each (RunAsyncStreams); kSync: `conc` threads with
+// synchronous stubs, one channel per 8 threads. Either way the server and client CPU per concept
+// are recorded, so the server's cost can be read apart from the client's on a shared machine.
 
 CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, GrpcClient client) {
   const bool async = client != GrpcClient::kSync;
