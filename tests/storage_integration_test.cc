@@ -589,21 +589,29 @@ TEST(StorageWriteStreamTest, EachWriteIsAnsweredInOrderAndARefusedOneChangesNoth
     }
     stream->WritesDone();
   });
+  // Every path below joins the sender (a failed assertion must not leave it running).
   uint64_t last = 0;
-  for (int i = 0; i < kWrites; ++i) {
+  int answered = 0;
+  std::string failure;
+  for (; answered < kWrites; ++answered) {
     v1::WriteStreamResponse answer;
     if (!stream->Read(&answer)) {
-      sender.join();
-      grpc::Status status = stream->Finish();
-      FAIL() << "no answer " << i << ": " << status.error_code() << " " << status.error_message();
+      failure = "no answer";
+      break;
     }
-    ASSERT_TRUE(answer.has_result()) << i << ": " << answer.error().message();
-    EXPECT_EQ(answer.result().results(0).id(), absl::StrCat("bulk", i));
+    if (!answer.has_result()) {
+      failure = answer.error().message();
+      break;
+    }
+    EXPECT_EQ(answer.result().results(0).id(), absl::StrCat("bulk", answered));
     EXPECT_GT(answer.result().sequence(), last);
     last = answer.result().sequence();
   }
+  if (answered < kWrites) ctx.TryCancel();  // a sender held by flow control returns
   sender.join();
-  EXPECT_TRUE(stream->Finish().ok());
+  grpc::Status finished = stream->Finish();
+  ASSERT_EQ(answered, kWrites) << failure << " (stream: " << finished.error_message() << ")";
+  EXPECT_TRUE(finished.ok()) << finished.error_message();
   EXPECT_EQ(ScanAll(storage.stub(), "s").size(), 2u + kWrites);
   EXPECT_EQ(storage.Kill(SIGTERM), 0);
 }
