@@ -85,22 +85,27 @@ void StorageService::AddWriteMethod(
   using CallT = grpcutil::AsyncUnaryCall<Request, v1::WriteResponse>;
   async_.AddMethod<Request, v1::WriteResponse>(std::move(request), [this, to_write](CallT* call) {
     grpcutil::RpcScope scope(call->context());
-    Engine* engine = engine_.load(std::memory_order_acquire);
-    if (engine == nullptr) {
-      call->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "storage is recovering"));
-      return;
+    StartWrite(to_write(call->mutable_request()), scope.id(),
+               [call](absl::StatusOr<v1::WriteResponse> result) {
+                 if (!result.ok()) return call->FinishOnQueue(ToGrpcStatus(result.status()));
+                 *call->response() = *std::move(result);
+                 call->FinishOnQueue(grpc::Status::OK);
+               });
+  });
+}
+
+void StorageService::StartWrite(v1::WriteRequest write, const std::string& correlation_id,
+                                Engine::WriteCallback done) {
+  Engine* engine = engine_.load(std::memory_order_acquire);
+  if (engine == nullptr) return std::move(done)(absl::UnavailableError("storage is recovering"));
+  // No thread waits for the group commit: the writer answers, the call's queue thread sends.
+  engine->WriteAsync(std::move(write), [done = std::move(done), id = correlation_id](
+                                           absl::StatusOr<v1::WriteResponse> result) mutable {
+    if (!result.ok()) {
+      logging::ScopedCorrelationId log_scope(id);
+      return std::move(done)(Logged(result.status()));
     }
-    // No thread waits for the group commit: the writer answers, the call's queue thread sends.
-    engine->WriteAsync(to_write(call->mutable_request()),
-                       [call, id = scope.id()](absl::StatusOr<v1::WriteResponse> result) {
-                         if (result.ok()) {
-                           *call->response() = std::move(*result);
-                           call->FinishOnQueue(grpc::Status::OK);
-                           return;
-                         }
-                         logging::ScopedCorrelationId log_scope(id);
-                         call->FinishOnQueue(ToGrpcStatus(Logged(result.status())));
-                       });
+    std::move(done)(std::move(result));
   });
 }
 
@@ -138,23 +143,16 @@ StorageService::StorageService() {
              grpc::ServerCompletionQueue* cq,
              void* tag) { RequestWriteStream(c, stream, cq, cq, tag); },
       [this](StreamCall* call, v1::WriteRequest* request, StreamCall::Answer answer) {
-        auto answered = [answer = std::move(answer), id = call->correlation_id()](
-                            absl::StatusOr<v1::WriteResponse> result) mutable {
-          v1::WriteStreamResponse out;
-          if (result.ok()) {
-            *out.mutable_result() = *std::move(result);
-          } else {
-            logging::ScopedCorrelationId log_scope(id);
-            *out.mutable_error() = status::ToRpcStatus(Logged(result.status()));
-          }
-          std::move(answer)(std::move(out));
-        };
-        Engine* engine = engine_.load(std::memory_order_acquire);
-        if (engine == nullptr) {
-          answered(absl::UnavailableError("storage is recovering"));
-          return;
-        }
-        engine->WriteAsync(std::move(*request), std::move(answered));
+        StartWrite(std::move(*request), call->correlation_id(),
+                   [answer = std::move(answer)](absl::StatusOr<v1::WriteResponse> result) mutable {
+                     v1::WriteStreamResponse out;
+                     if (result.ok()) {
+                       *out.mutable_result() = *std::move(result);
+                     } else {
+                       *out.mutable_error() = status::ToRpcStatus(result.status());
+                     }
+                     std::move(answer)(std::move(out));
+                   });
       },
       kWriteStreamMaxUnanswered);
   // Reads at the published sequence never wait: answered inline on the queue's thread.

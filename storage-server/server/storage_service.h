@@ -68,6 +68,11 @@ class StorageService final : public StorageServiceBase {
   void AddWriteMethod(typename grpcutil::AsyncUnaryCall<Request, v1::WriteResponse>::RequestFn request,
                       v1::WriteRequest (*to_write)(Request*));
 
+  // Hands `write` to the engine (or answers UNAVAILABLE while it recovers); `done` gets the
+  // result from the writer thread, an unexpected error already logged under `correlation_id`.
+  void StartWrite(v1::WriteRequest write, const std::string& correlation_id,
+                  Engine::WriteCallback done);
+
   std::atomic<Engine*> engine_{nullptr};
   grpcutil::AsyncUnaryServer async_;
 };
