@@ -3,7 +3,7 @@
 //
 //   ingest_bench [--concurrency=1,16,64] [--batches=1,100,1000] [--cell_seconds=3]
 //                [--max_concepts_per_cell=100000] [--reps=3]
-//                [--peers=engine,lmdb[,grpc][,grpc-async][,grpc-stream]]
+//                [--peers=engine,lmdb[,grpc][,grpc-async][,grpc-stream][,grpc-stream:D]]
 //                [--relaxed_cells=1x1,64x1,1x1000] [--dir=/tmp/engram_ingest_bench]
 //                [--binary=build/storage-server/engram-storage] [--server_flags=--a=1,--b=2]
 //
@@ -27,6 +27,10 @@
 //   grpc-stream: the same server and 2 client threads, but C WriteStream streams, each with one
 //           write in flight (a write is sent when the previous one's answer came): single writes
 //           in turn on an open stream instead of a call each.
+//   grpc-stream:D: C/D WriteStream streams (rounded up) with D writes in flight each, still C
+//           in all: a client pipelining single writes on a few streams. Each write is still its
+//           own request, applied, made durable and answered on its own; the server sends the
+//           answers one fsync made durable together, and the client its waiting writes.
 //           The grpc rows report the server's and the client's CPU per concept (/proc and
 //           getrusage across the cell).
 // --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
@@ -48,6 +52,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -61,7 +66,8 @@ ABSL_FLAG(std::string, batches, "1,100,1000", "Concepts per request.");
 ABSL_FLAG(double, cell_seconds, 3, "Time cap per cell.");
 ABSL_FLAG(int64_t, max_concepts_per_cell, 100000, "Concept cap per cell.");
 ABSL_FLAG(int, reps, 3, "Repetitions (medians are reported).");
-ABSL_FLAG(std::string, peers, "engine,lmdb", "engine, lmdb, grpc, grpc-async, grpc-stream.");
+ABSL_FLAG(std::string, peers, "engine,lmdb",
+          "engine, lmdb, grpc, grpc-async, grpc-stream, grpc-stream:D (D writes in flight per stream).");
 ABSL_FLAG(std::string, relaxed_cells, "1x1,64x1,1x1000",
           "CxB cells also run for the engine with --sync=relaxed (empty: none).");
 ABSL_FLAG(std::string, dir, "/tmp/engram_ingest_bench", "Scratch directory (wiped).");
@@ -243,12 +249,13 @@ CellResult LmdbCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
 enum class GrpcClient { kSync, kAsync, kStream };
 
 // The real engram-storage binary on loopback. kAsync: --client_threads threads with a completion
-// queue each keep `conc` requests in flight (RunAsyncUnary); kStream: the same threads hold `conc`
-// WriteStreams with one write in flight each (RunAsyncStreams); kSync: `conc` threads with
+// queue each keep `conc` requests in flight (RunAsyncUnary); kStream: the same threads hold
+// `conc` writes in flight on WriteStreams, `stream_depth` on each (RunAsyncStreams); kSync: `conc` threads with
 // synchronous stubs, one channel per 8 threads. Either way the server and client CPU per concept
 // are recorded, so the server's cost can be read apart from the client's on a shared machine.
 
-CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, GrpcClient client) {
+CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, GrpcClient client,
+                    int stream_depth = 1) {
   const bool async = client != GrpcClient::kSync;
   fs::create_directories(dir);
   StorageProcess proc(absl::GetFlag(FLAGS_binary), dir.string(), "always",
@@ -290,8 +297,9 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
     };
     AsyncLoadResult a;
     if (client == GrpcClient::kStream) {
+      const int streams = (conc + stream_depth - 1) / stream_depth;
       a = RunAsyncStreams<v1::WriteRequest, v1::WriteStreamResponse>(
-          client_threads, conc, absl::GetFlag(FLAGS_cell_seconds), next_request,
+          std::min(client_threads, streams), streams, stream_depth, absl::GetFlag(FLAGS_cell_seconds), next_request,
           [&](int t, grpc::ClientContext* ctx, grpc::CompletionQueue* cq) {
             return stubs[static_cast<size_t>(t)]->PrepareAsyncWriteStream(ctx, cq);
           },
@@ -406,11 +414,12 @@ int main(int argc, char** argv) {
         r = EngineCell(dir, cell.conc, cell.batch, es::wal::SyncMode::kRelaxed, pool);
       } else if (cell.peer == "lmdb") {
         r = LmdbCell(dir, cell.conc, cell.batch, pool);
-      } else if (cell.peer == "grpc" || cell.peer == "grpc-async" || cell.peer == "grpc-stream") {
-        r = GrpcCell(dir, cell.conc, cell.batch, pool,
-                     cell.peer == "grpc"         ? GrpcClient::kSync
-                     : cell.peer == "grpc-async" ? GrpcClient::kAsync
-                                                 : GrpcClient::kStream);
+      } else if (cell.peer == "grpc" || cell.peer == "grpc-async") {
+        r = GrpcCell(dir, cell.conc, cell.batch, pool, cell.peer == "grpc" ? GrpcClient::kSync : GrpcClient::kAsync);
+      } else if (int depth = 1; cell.peer == "grpc-stream" ||
+                                (absl::StartsWith(cell.peer, "grpc-stream:") &&
+                                 absl::SimpleAtoi(cell.peer.substr(12), &depth) && depth >= 1)) {
+        r = GrpcCell(dir, cell.conc, cell.batch, pool, GrpcClient::kStream, depth);
       } else {
         fprintf(stderr, "unknown peer %s\n", cell.peer.c_str());
         return 2;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <fstream>
 #include <memory>
@@ -426,16 +427,19 @@ AsyncLoadResult RunAsyncUnary(
 }
 
 // A closed-loop load on bidirectional streams: `threads` client threads, each with its own
-// completion queue, together hold `streams` streams open (spread evenly), each with one request
-// in flight: a request is written, its answer read and timed, and the next written, until
-// `seconds` have passed or `next` has no more requests. Then each stream half-closes and is
-// finished. One request at a time per stream is what a client sending single writes in turn
-// does; the streams are its concurrency.
+// completion queue, together hold `streams` streams open (spread evenly), each with `depth`
+// requests in flight: when an answer comes (answers come in request order) it is timed from the
+// moment its request was queued, and the next request is queued, until `seconds` have passed or
+// `next` has no more requests. Then each stream half-closes once its answers are in, and is
+// finished. A stream writes one request at a time; while one is being written the next ones wait,
+// and when more than one waits, all but the last go with gRPC's buffer hint, so they leave in one
+// send. depth 1 is a client sending single writes in turn; depth > 1 a client pipelining them
+// (each still its own request with its own answer).
 // next, check: as for RunAsyncUnary. prepare(thread, &ctx, &cq): the stream, not yet started
 // (stub->PrepareAsyncX).
 template <class Req, class Resp>
 AsyncLoadResult RunAsyncStreams(
-    int threads, int streams, double seconds, const std::function<bool(int, Req*)>& next,
+    int threads, int streams, int depth, double seconds, const std::function<bool(int, Req*)>& next,
     const std::function<std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>>(
         int, grpc::ClientContext*, grpc::CompletionQueue*)>& prepare,
     const std::function<bool(const Resp&)>& check) {
@@ -448,13 +452,15 @@ AsyncLoadResult RunAsyncStreams(
   struct Stream {
     grpc::ClientContext ctx;
     std::unique_ptr<grpc::ClientAsyncReaderWriter<Req, Resp>> rw;
-    Req req;
     Resp resp;
     grpc::Status status;
-    Clock::time_point t0;
-    int pending = 0;      // the write and the read of the request in flight
-    bool broken = false;  // an operation failed: finish without half-closing
-    Event started{this, Kind::kStarted}, written{this, Kind::kWritten}, read{this, Kind::kRead},
+    std::deque<Req> to_send;                  // queued, not yet written; the front may be in flight
+    std::deque<Clock::time_point> unanswered;  // when each request without an answer was queued
+    bool started = false, writing = false, reading = false;
+    bool no_more = false;  // time is up or `next` is done: queue nothing more
+    bool broken = false;   // an operation failed: finish without half-closing
+    bool ending = false;   // WritesDone or Finish was called
+    Event started_ev{this, Kind::kStarted}, written{this, Kind::kWritten}, read{this, Kind::kRead},
         half_closed{this, Kind::kHalfClosed}, finished{this, Kind::kFinished};
   };
   std::atomic<bool> failed{false};
@@ -475,20 +481,43 @@ AsyncLoadResult RunAsyncStreams(
         own.push_back(std::make_unique<Stream>());
         Stream* s = own.back().get();
         s->rw = prepare(t, &s->ctx, &cq);
-        s->rw->StartCall(&s->started);
+        s->rw->StartCall(&s->started_ev);
       }
-      // Sends the stream's next request, or ends the stream.
-      auto issue = [&](Stream* s) {
+      // Queues requests up to `depth` unanswered.
+      auto top_up = [&](Stream* s) {
+        while (!s->no_more && s->unanswered.size() < static_cast<size_t>(depth)) {
+          Req req;
+          if (failed.load(std::memory_order_relaxed) || SecondsSince(t_begin) >= seconds || !next(t, &req)) {
+            s->no_more = true;
+            break;
+          }
+          s->to_send.push_back(std::move(req));
+          s->unanswered.push_back(Clock::now());
+        }
+      };
+      // Starts what the stream can do now: the next write, a read for an owed answer, the end.
+      auto pump = [&](Stream* s) {
+        if (!s->started || s->ending) return;
         if (s->broken) {
-          s->rw->Finish(&s->status, &s->finished);
-        } else if (failed.load(std::memory_order_relaxed) || SecondsSince(t_begin) >= seconds ||
-                   !next(t, &s->req)) {
-          s->rw->WritesDone(&s->half_closed);
-        } else {
-          s->t0 = Clock::now();
-          s->pending = 2;
-          s->rw->Write(s->req, &s->written);
+          if (!s->writing && !s->reading) {
+            s->ending = true;
+            s->rw->Finish(&s->status, &s->finished);
+          }
+          return;
+        }
+        if (!s->writing && !s->to_send.empty()) {
+          grpc::WriteOptions options;
+          if (s->to_send.size() > 1) options.set_buffer_hint();
+          s->writing = true;
+          s->rw->Write(s->to_send.front(), options, &s->written);
+        }
+        if (!s->reading && !s->unanswered.empty()) {
+          s->reading = true;
           s->rw->Read(&s->resp, &s->read);
+        }
+        if (s->no_more && s->unanswered.empty() && !s->writing && !s->reading) {
+          s->ending = true;
+          s->rw->WritesDone(&s->half_closed);
         }
       };
       int open = mine;
@@ -499,19 +528,28 @@ AsyncLoadResult RunAsyncStreams(
         Stream* s = e->stream;
         switch (e->kind) {
           case Kind::kStarted:
+            s->started = true;
             if (!ok) s->broken = true;
-            issue(s);
+            top_up(s);
             break;
           case Kind::kWritten:
-          case Kind::kRead:
+            s->writing = false;
+            s->to_send.pop_front();
             if (!ok) s->broken = true;
-            if (--s->pending > 0) break;
-            if (!s->broken && check(s->resp)) {
-              lat[static_cast<size_t>(t)].Add(SecondsSince(s->t0));
+            break;
+          case Kind::kRead:
+            s->reading = false;
+            if (!ok) {
+              s->broken = true;
             } else {
-              fail("request", grpc::Status(grpc::StatusCode::UNKNOWN, "no or a bad answer"));
+              if (check(s->resp)) {
+                lat[static_cast<size_t>(t)].Add(SecondsSince(s->unanswered.front()));
+              } else {
+                fail("request", grpc::Status(grpc::StatusCode::UNKNOWN, "a bad answer"));
+              }
+              s->unanswered.pop_front();
+              top_up(s);
             }
-            issue(s);
             break;
           case Kind::kHalfClosed:
             s->rw->Finish(&s->status, &s->finished);
@@ -521,6 +559,10 @@ AsyncLoadResult RunAsyncStreams(
             --open;
             break;
         }
+        if (s->broken && !s->ending && !s->writing && !s->reading && !s->unanswered.empty()) {
+          fail("request", grpc::Status(grpc::StatusCode::UNAVAILABLE, "the stream broke with answers owed"));
+        }
+        pump(s);
       }
       ShutdownAndDrain(&cq);
     });

@@ -976,6 +976,38 @@ TEST(AsyncBidiStreamTest, AnswersGoOutInRequestOrderAndReadsWaitForAnswers) {
   runner->Shutdown();
 }
 
+// Answers that become ready together leave together (each but the last with gRPC's buffer hint):
+// the last of the run must still be sent at once, with the client neither half-closing nor
+// writing more. Were it held in the buffer too, these reads would wait for the deadline.
+TEST(AsyncBidiStreamTest, ARunOfReadyAnswersIsSentWithoutWaitingForMoreTraffic) {
+  metrics::Registry registry;
+  AsyncEcho echo_service;
+  std::unique_ptr<ServerRunner> runner = StartAsyncRunner(&echo_service, &registry);
+  auto stub = EchoStub(runner->port());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto stream = stub->EchoStream(&context);
+  for (int round = 0; round < 3; ++round) {
+    constexpr int kRun = AsyncEcho::kMaxStreamUnanswered;
+    for (int i = 0; i < kRun; ++i) {
+      ASSERT_TRUE(stream->Write(EchoOf(absl::StrCat(round, ".", i), /*block=*/true)));
+    }
+    echo_service.WaitForParkedAnswers(kRun);
+    ASSERT_EQ(echo_service.ReleaseAnswersNewestFirst(), static_cast<size_t>(kRun));
+    for (int i = 0; i < kRun; ++i) {
+      echo::EchoResponse response;
+      ASSERT_TRUE(stream->Read(&response)) << round << "." << i;
+      EXPECT_EQ(response.message(), absl::StrCat(round, ".", i));
+    }
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  echo::EchoResponse response;
+  EXPECT_FALSE(stream->Read(&response));
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  runner->Shutdown();
+}
+
 // A client that goes away with requests unanswered: the answers given afterwards are dropped,
 // the stream ends, and Shutdown (which waits for every call) returns.
 TEST(AsyncBidiStreamTest, AStreamWhoseClientLeavesEndsWhenItsAnswersCome) {
