@@ -250,8 +250,8 @@ enum class GrpcClient { kSync, kAsync, kStream };
 
 // The real engram-storage binary on loopback. kAsync: --client_threads threads with a completion
 // queue each keep `conc` requests in flight (RunAsyncUnary); kStream: the same threads hold
-// `conc` writes in flight on WriteStreams, `stream_depth` on each (RunAsyncStreams); kSync: `conc` threads with
-// synchronous stubs, one channel per 8 threads. Either way the server and client CPU per concept
+// `conc` writes in flight on WriteStreams, `stream_depth` on each (RunAsyncStreams); kSync:
+// `conc` threads with synchronous stubs, one channel per 8 threads. Either way the server and client CPU per concept
 // are recorded, so the server's cost can be read apart from the client's on a shared machine.
 
 CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorPool& pool, GrpcClient client,
