@@ -506,15 +506,17 @@ TEST(StorageCrashTest, CorruptionBeforeTheTailRefusesToStart) {
   auto dir = TestDir("data");
   ASSERT_NO_FATAL_FAILURE(WriteTwentyThenKill(dir / "store"));
   auto seg = LastWalSegment(dir / "store");
-  uint64_t size = std::filesystem::file_size(seg);
   {
-    // Flip one bit in the payload of a record in the middle of the segment.
+    // Flip one bit in a record in the middle of the segment's records (the file goes on with the
+    // log's reserve of zeros).
     std::fstream f(seg, std::ios::binary | std::ios::in | std::ios::out);
-    f.seekg(size / 2);
-    char c;
-    f.read(&c, 1);
-    c ^= 0x10;
-    f.seekp(size / 2);
+    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const size_t records_end = bytes.find_last_not_of('\0') + 1;
+    ASSERT_GT(records_end, 1000u);
+    const auto middle = static_cast<std::streamoff>(records_end / 2);
+    f.clear();
+    f.seekp(middle);
+    const char c = static_cast<char>(bytes[records_end / 2] ^ 0x10);
     f.write(&c, 1);
   }
   Storage s(dir / "store");

@@ -82,6 +82,7 @@ class FaultyWalFileSystem final : public wal::FileSystem {
       }
       return base_->Allocate(offset, length);
     }
+    absl::Status DropReserve() override { return base_->DropReserve(); }
     absl::Status Close() override { return base_->Close(); }
     const std::filesystem::path& path() const override { return base_->path(); }
 
@@ -853,7 +854,10 @@ TEST_F(EngineTest, LogHoldsTheNormalizedEntryAndReplaysIdentically) {
     std::ifstream in(segment, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
-  ASSERT_EQ(bytes.size(), offset);
+  // The records, then only the log's reserve of zeros (this is a copy of a live directory).
+  ASSERT_GE(bytes.size(), offset);
+  EXPECT_TRUE(std::all_of(bytes.begin() + static_cast<ptrdiff_t>(offset), bytes.end(),
+                          [](char c) { return c == 0; }));
   bytes[extents[2].first + wal::kHeaderBytes + 10] ^= 0x20;
   {
     std::ofstream out(segment, std::ios::binary | std::ios::trunc);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,8 +18,10 @@
 namespace engram::storage::wal {
 namespace {
 
-// Blocks reserved ahead of the records that need them, so most groups need no fallocate.
+// Zeros written ahead of the records that need them, so most groups reserve nothing.
 constexpr uint64_t kReserveAheadBytes = uint64_t{1} << 20;
+// A group reserving at least this much gets its blocks from fallocate instead (no zeros written).
+constexpr uint64_t kZeroFillMaxBytes = uint64_t{256} << 10;
 
 absl::Status ErrnoError(int error, const char* op, const std::filesystem::path& path) {
   if (IsOutOfSpaceErrno(error)) {
@@ -28,11 +31,15 @@ absl::Status ErrnoError(int error, const char* op, const std::filesystem::path& 
   return absl::ErrnoToStatus(error, absl::StrCat("wal: ", op, " ", path.string()));
 }
 
+// Records are written in place (pwrite at the append offset, no O_APPEND) over a reserve of zeros
+// written ahead of them, with the file already sized over it: an fdatasync then flushes only the
+// records' pages, not the file's size and block map as well (an append into fallocate'd blocks
+// changes both, and ext4 commits its journal for them at every fdatasync).
 class PosixWritableFile final : public WritableFile {
  public:
-  // `size`: the file's current size (its bytes are allocated).
+  // `size`: the file's current size, all of it records (the append offset).
   PosixWritableFile(std::filesystem::path path, int fd, uint64_t size)
-      : path_(std::move(path)), fd_(fd), allocated_end_(size) {}
+      : path_(std::move(path)), fd_(fd), end_(size), size_(size) {}
   ~PosixWritableFile() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -41,58 +48,58 @@ class PosixWritableFile final : public WritableFile {
     const char* p = data.data();
     size_t left = data.size();
     while (left > 0) {
-      const ssize_t n = ::write(fd_, p, left);
+      const ssize_t n = ::pwrite(fd_, p, left, static_cast<off_t>(end_));
       if (n < 0) {
         if (errno == EINTR) continue;
         return ErrnoError(errno, "write", path_);
       }
       p += n;
       left -= static_cast<size_t>(n);
+      end_ += static_cast<uint64_t>(n);
     }
+    size_ = std::max(size_, end_);
     return absl::OkStatus();
   }
 
   absl::Status Allocate(uint64_t offset, uint64_t length) override {
     const uint64_t end = offset + length;
-    struct rlimit limit;
-    if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
-        end > limit.rlim_cur) {
-      return OutOfSpaceError(absl::StrCat(
-          "wal: no room for ", length, " bytes at offset ", offset, " of ", path_.string(), ": ",
-          std::strerror(EFBIG), " (the process's file size limit is ", limit.rlim_cur, " bytes)"));
+    uint64_t limit = UINT64_MAX;  // a write past RLIMIT_FSIZE raises SIGXFSZ
+    struct rlimit rl;
+    if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+      limit = rl.rlim_cur;
+      if (end > limit) {
+        return OutOfSpaceError(absl::StrCat(
+            "wal: no room for ", length, " bytes at offset ", offset, " of ", path_.string(), ": ",
+            std::strerror(EFBIG), " (the process's file size limit is ", limit, " bytes)"));
+      }
     }
-    if (end <= allocated_end_ || !can_allocate_) return absl::OkStatus();
+    if (end <= size_) return absl::OkStatus();
+    // A large group's records (a batch import) would be written twice, zeros first: its blocks
+    // are reserved without writing them, and its fdatasync's cost is spread over many records.
+    if (length >= kZeroFillMaxBytes && can_allocate_) return FallocateFromEnd(end);
     // Reserve ahead when there is room; otherwise exactly what is needed, so the last free blocks
     // of the disk are still used.
     for (const uint64_t want : {std::max(length, kReserveAheadBytes), length}) {
-      int rc;
-      do {
-        rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                         static_cast<off_t>(want));
-      } while (rc != 0 && errno == EINTR);
-      if (rc == 0) {
-        allocated_end_ = offset + want;
-        return absl::OkStatus();
-      }
-      const int error = errno;
-      if (error == EOPNOTSUPP || error == ENOSYS) {
-        can_allocate_ = false;
-        spdlog::warn(
-            "wal: {} cannot reserve blocks (fallocate: {}); a full disk will stop the "
-            "writer instead of refusing writes",
-            path_.string(), std::strerror(error));
-        return absl::OkStatus();
-      }
-      if (!IsOutOfSpaceErrno(error) || want == length) {
-        if (IsOutOfSpaceErrno(error)) {
-          return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ",
-                                              offset, " of ", path_.string(), ": ",
-                                              std::strerror(error)));
-        }
-        return ErrnoError(error, "fallocate", path_);
+      const int error = ZeroFillTo(std::min(offset + want, limit));
+      if (error == 0) return absl::OkStatus();
+      if (!IsOutOfSpaceErrno(error)) return ErrnoError(error, "write zeros to", path_);
+      if (size_ >= end) return absl::OkStatus();  // the first attempt got far enough
+      if (want == length) {
+        return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ",
+                                            offset, " of ", path_.string(), ": ",
+                                            std::strerror(error)));
       }
     }
     return absl::OkStatus();  // Not reached: the second attempt returns.
+  }
+
+  absl::Status DropReserve() override {
+    if (size_ == end_) return absl::OkStatus();
+    if (::ftruncate(fd_, static_cast<off_t>(end_)) != 0) {
+      return ErrnoError(errno, "ftruncate", path_);
+    }
+    size_ = end_;
+    return absl::OkStatus();
   }
 
   absl::Status Sync() override {
@@ -112,10 +119,61 @@ class PosixWritableFile final : public WritableFile {
   const std::filesystem::path& path() const override { return path_; }
 
  private:
+  // Reserves blocks for [size_, end) without writing them or changing the file's size (appends
+  // past size_ then grow it). Falls back to zeros where the file system cannot.
+  absl::Status FallocateFromEnd(uint64_t end) {
+    if (end <= allocated_end_) return absl::OkStatus();
+    const uint64_t from = std::max(size_, allocated_end_);
+    int rc;
+    do {
+      rc = ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                       static_cast<off_t>(end - from));
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0) {
+      allocated_end_ = end;
+      return absl::OkStatus();
+    }
+    const int error = errno;
+    if (error == EOPNOTSUPP || error == ENOSYS) {
+      can_allocate_ = false;
+      const int zeroed = ZeroFillTo(end);
+      if (zeroed == 0) return absl::OkStatus();
+      return IsOutOfSpaceErrno(zeroed) ? OutOfSpaceError(absl::StrCat(
+                                             "wal: no room for ", end - end_, " bytes at offset ",
+                                             end_, " of ", path_.string(), ": ",
+                                             std::strerror(zeroed)))
+                                       : ErrnoError(zeroed, "write zeros to", path_);
+    }
+    if (IsOutOfSpaceErrno(error)) {
+      return OutOfSpaceError(absl::StrCat("wal: no room for ", end - end_, " bytes at offset ",
+                                          end_, " of ", path_.string(), ": ",
+                                          std::strerror(error)));
+    }
+    return ErrnoError(error, "fallocate", path_);
+  }
+
+  // Writes zeros from the file's end to `target`; 0, or the errno that stopped it (the file then
+  // ends where the zeros got to).
+  int ZeroFillTo(uint64_t target) {
+    static const std::string* const zeros = new std::string(kReserveAheadBytes, '\0');
+    while (size_ < target) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(target - size_, zeros->size()));
+      const ssize_t written = ::pwrite(fd_, zeros->data(), n, static_cast<off_t>(size_));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      size_ += static_cast<uint64_t>(written);
+    }
+    return 0;
+  }
+
   const std::filesystem::path path_;
   int fd_;
-  uint64_t allocated_end_;    // Blocks are reserved for [0, allocated_end_).
-  bool can_allocate_ = true;  // False once fallocate proved unsupported here.
+  uint64_t end_;   // the append offset: records are [0, end_)
+  uint64_t size_;  // the file's size: [end_, size_) is the reserve of zeros
+  uint64_t allocated_end_ = 0;  // blocks fallocate'd (past size_) for [0, allocated_end_)
+  bool can_allocate_ = true;    // false once fallocate proved unsupported here
 };
 
 absl::Status FsyncFd(int fd, const std::filesystem::path& path) {
@@ -129,14 +187,14 @@ class PosixFileSystem final : public FileSystem {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::filesystem::path& path) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoError(errno, "create", path);
     return std::make_unique<PosixWritableFile>(path, fd, 0);
   }
 
   absl::StatusOr<std::unique_ptr<WritableFile>> ReopenAppendableFile(
       const std::filesystem::path& path, uint64_t size) override {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) return ErrnoError(errno, "open", path);
     struct stat st;
     if (::fstat(fd, &st) != 0) {
@@ -156,8 +214,10 @@ class PosixFileSystem final : public FileSystem {
         return ErrnoError(errno, "ftruncate", path);
       }
       if (absl::Status s = file->Sync(); !s.ok()) return s;
-      spdlog::warn("wal: cut {} to {} bytes ({} bytes of torn tail removed)", path.string(), size,
-                   actual - size);
+      // Recovery already warned if they held a torn record; otherwise they are the unused
+      // reserve of zeros a crash left.
+      spdlog::info("wal: cut {} to {} bytes ({} bytes past the last whole record removed)",
+                   path.string(), size, actual - size);
     }
     return file;
   }

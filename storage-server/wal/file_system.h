@@ -34,15 +34,18 @@ class WritableFile {
   // dropped the dirty pages, so a later success proves nothing: callers must treat it as fatal.
   virtual absl::Status Sync() = 0;
 
-  // Reserves disk blocks for the bytes [offset, offset + length) without changing the file's size,
-  // so that appending them later cannot fail for lack of room: a full disk shows up here, before
-  // any byte of a record is written, and the caller can refuse the write cleanly. Cheap when the
-  // range is already reserved. Out of space (RESOURCE_EXHAUSTED, IsOutOfSpace) names the file and
-  // the bytes needed; that includes a range that would pass the process's RLIMIT_FSIZE (checked
-  // on every call, because writes past it fail even into reserved blocks). On a file system that
-  // cannot reserve blocks this reserves nothing and returns OK (then a full disk surfaces as a
-  // failed Append, which the log treats as fatal).
+  // Reserves disk blocks for the bytes [offset, offset + length), so that appending them later
+  // cannot fail for lack of room: a full disk shows up here, before any byte of a record is
+  // written, and the caller can refuse the write cleanly. The POSIX file writes zeros there (and
+  // ahead), growing the file over them, and later appends overwrite them in place, so that an
+  // fdatasync flushes only data. Cheap when the range is already reserved. Out of space
+  // (RESOURCE_EXHAUSTED, IsOutOfSpace) names the file and the bytes needed; that includes a range
+  // that would pass the process's RLIMIT_FSIZE (checked on every call).
   virtual absl::Status Allocate(uint64_t offset, uint64_t length) = 0;
+
+  // Cuts the file to the bytes appended, dropping the reserve of zeros past them (a finished log
+  // segment, a clean close). Readers take an all-zero tail as the end of the records anyway.
+  virtual absl::Status DropReserve() = 0;
 
   // Closes the descriptor. Further calls other than the destructor are invalid.
   virtual absl::Status Close() = 0;

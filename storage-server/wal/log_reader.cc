@@ -150,13 +150,16 @@ absl::StatusOr<RecoveryResult> ReadLog(const std::filesystem::path& dir, uint64_
     while (offset < size) {
       ASSIGN_OR_RETURN(const ParsedRecord record, ReadRecord(*reader, offset));
       if (record.kind != ParsedRecord::Kind::kOk) {
+        // The writer's reserve: zeros written ahead of the records (a crash, or a finished segment
+        // whose cut to its records did not reach the disk). Not a torn record: nothing is lost.
+        ASSIGN_OR_RETURN(const char* rest, reader->Read(offset, size - offset));
+        if (std::all_of(rest, rest + (size - offset), [](char c) { return c == 0; })) break;
         const char* const what = internal::Describe(record.kind);
         if (!last) return Corrupt(segment.path, offset, what);
         // A damaged record is a torn tail only if nothing valid follows it. A trusted header gives
         // the record's extent: bytes inside its payload are payload, not records.
         const uint64_t scan_from =
             record.header_valid() ? offset + record.record_bytes : offset + 1;
-        ASSIGN_OR_RETURN(const char* rest, reader->Read(offset, size - offset));
         if (const std::optional<uint64_t> next =
                 internal::FindValidRecord(rest, size - offset, scan_from - offset)) {
           return Corrupt(

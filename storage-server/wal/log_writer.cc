@@ -106,6 +106,9 @@ LogWriter::~LogWriter() {
       spdlog::error("wal: flush at close failed: {}", s.ToString());
     }
   }
+  if (file_ != nullptr && failed_.ok()) {
+    if (absl::Status s = file_->DropReserve(); !s.ok()) spdlog::error("{}", s.ToString());
+  }
   if (file_ != nullptr) {
     if (absl::Status s = file_->Close(); !s.ok()) spdlog::error("{}", s.ToString());
   }
@@ -119,10 +122,16 @@ absl::Status LogWriter::StartSegment(uint64_t first_seq) {
   return fs_->SyncDir(options_.dir);
 }
 
+// The finished segment is cut to its records and synced first, so that a crash can never leave a
+// torn record in a segment that is not the last (recovery treats that as corruption).
+absl::Status LogWriter::FinishSegment() {
+  RETURN_IF_ERROR(Flush());
+  RETURN_IF_ERROR(Fail(file_->DropReserve()));
+  return SyncFlushed();
+}
+
 absl::Status LogWriter::Roll(uint64_t first_seq) {
-  // The finished segment is synced first so that a crash can never leave a torn record in a segment
-  // that is not the last (recovery treats that as corruption).
-  RETURN_IF_ERROR(Sync());
+  RETURN_IF_ERROR(FinishSegment());
   RETURN_IF_ERROR(Fail(file_->Close()));
   file_.reset();
   reserved_end_ = 0;
@@ -130,7 +139,7 @@ absl::Status LogWriter::Roll(uint64_t first_seq) {
 }
 
 absl::Status LogWriter::RollReserved(uint64_t first_seq, uint64_t bytes) {
-  RETURN_IF_ERROR(Sync());
+  RETURN_IF_ERROR(FinishSegment());
   const std::filesystem::path path = options_.dir / internal::SegmentFileName(first_seq);
   absl::StatusOr<std::unique_ptr<WritableFile>> next = fs_->NewAppendableFile(path);
   if (!next.ok()) return next.status();  // Nothing was created.

@@ -220,6 +220,8 @@ class LogWriter {
   LogWriter(const Options& options, FileSystem* fs, uint64_t next_seq);
 
   absl::Status StartSegment(uint64_t first_seq);
+  // Flushes the active segment, cuts it to its records and fdatasyncs it (before a roll).
+  absl::Status FinishSegment();
   absl::Status Roll(uint64_t first_seq);
   // Roll() for Reserve(): the new segment is created with `bytes` reserved before the finished
   // one is closed; out of space removes the new file and keeps writing the old segment.

@@ -115,6 +115,7 @@ class FaultyFileSystem final : public FileSystem {
       fs_->allocated.emplace_back(offset, length);
       return base_->Allocate(offset, length);
     }
+    absl::Status DropReserve() override { return base_->DropReserve(); }
     absl::Status Close() override { return base_->Close(); }
     const fs::path& path() const override { return base_->path(); }
 
@@ -550,17 +551,93 @@ TEST_F(WalTest, TornTailAtEveryByteOfTheLastRecord) {
   }
 }
 
-TEST_F(WalTest, ZeroFilledTailIsTorn) {
+// Zeros after the last record are the writer's reserve (written ahead of the records so that an
+// fdatasync flushes only data), not a torn record: recovery ends the records there without a
+// warning, and the writer continues over them. A torn record followed by zeros is still torn.
+TEST_F(WalTest, ZeroFilledTailIsTheReserveNotATornTail) {
   std::vector<uint64_t> offsets;
   const fs::path seg = WriteSingleSegment(10, &offsets);
   const uint64_t valid = fs::file_size(seg);
-  WriteFile(seg, ReadFile(seg) + std::string(4096, '\0'));  // Size extended, data never written.
+  const std::string records = ReadFile(seg);
+  WriteFile(seg, records + std::string(4096, '\0'));
   Records got;
   auto rec = Read(&got);
   ASSERT_TRUE(rec.ok()) << rec.status();
-  EXPECT_TRUE(rec->tail_truncated);
+  EXPECT_FALSE(rec->tail_truncated);
+  EXPECT_EQ(rec->warning, "");
   EXPECT_EQ(rec->tail.valid_bytes, valid);
   EXPECT_EQ(got, Expected(1, 10));
+  {
+    std::unique_ptr<LogWriter> w = Reopen(Opts());
+    ASSERT_NE(w, nullptr);
+    AppendRange(w.get(), 11, 12);
+  }
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, Expected(1, 12));
+
+  // The last record torn half-way, then zeros.
+  WriteFile(seg, records.substr(0, offsets[9] + 10) + std::string(4096, '\0'));
+  rec = Read(&got);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_TRUE(rec->tail_truncated);
+  EXPECT_EQ(rec->tail.valid_bytes, offsets[9]);
+  EXPECT_EQ(got, Expected(1, 9));
+}
+
+// A finished segment whose cut to its records did not reach the disk keeps its zeros: the records
+// go on in the next segment. Zeros where records should be are still caught, by the next
+// segment's first sequence number.
+TEST_F(WalTest, ZerosAfterTheRecordsOfAFinishedSegmentAreItsEnd) {
+  auto w = LogWriter::Open(Opts(4096), 1, {});
+  ASSERT_TRUE(w.ok()) << w.status();
+  AppendRange(w->get(), 1, 200, 7);
+  w->reset();
+  std::vector<fs::path> files = SegmentFiles();
+  ASSERT_GT(files.size(), 2u);
+  const std::string first = ReadFile(files[0]);
+  WriteFile(files[0], first + std::string(8192, '\0'));
+  Records got;
+  auto rec = Read(&got);
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(got, Expected(1, 200));
+  EXPECT_FALSE(rec->tail_truncated);
+
+  // Its last record zeroed: the next segment starts after a gap.
+  const auto last_record = internal::RecordBytes(Payload(1).size());
+  std::string damaged = first;
+  std::fill(damaged.end() - static_cast<ptrdiff_t>(last_record), damaged.end(), '\0');
+  WriteFile(files[0], damaged + std::string(8192, '\0'));
+  rec = Read(&got);
+  EXPECT_EQ(rec.status().code(), absl::StatusCode::kDataLoss) << rec.status();
+}
+
+// The POSIX file: Reserve writes zeros ahead and sizes the file over them; records overwrite them
+// in place; a roll cuts the finished segment to its records, and so does a clean close.
+TEST_F(WalTest, PosixReserveWritesZerosAheadAndRecordsInPlace) {
+  auto w = LogWriter::Open(Opts(uint64_t{1} << 22), 1, {});
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->Reserve(internal::RecordBytes(Payload(1).size()) * 10).ok());
+  AppendRange(w->get(), 1, 10);
+  const fs::path seg = SegmentPath(dir_, 1);
+  EXPECT_EQ(fs::file_size(seg), uint64_t{1} << 20);  // reserved ahead
+  const std::string data = ReadFile(seg);
+  EXPECT_TRUE(std::all_of(data.begin() + static_cast<ptrdiff_t>((*w)->bytes()), data.end(),
+                          [](char c) { return c == 0; }));
+  Records got;
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, Expected(1, 10));
+  // A reserve that takes the segment past its size rolls: the finished segment is cut.
+  const uint64_t written = (*w)->bytes();
+  ASSERT_TRUE((*w)->Reserve(uint64_t{1} << 22).ok());
+  EXPECT_EQ(fs::file_size(seg), written);
+  AppendRange(w->get(), 11, 12);
+  const uint64_t total = (*w)->bytes();
+  w->reset();
+  uint64_t on_disk = 0;
+  for (const fs::path& f : SegmentFiles()) on_disk += fs::file_size(f);
+  EXPECT_EQ(on_disk, total);
+  ASSERT_TRUE(Read(&got).ok());
+  EXPECT_EQ(got, Expected(1, 12));
 }
 
 TEST_F(WalTest, BitFlipInLastRecordIsATornTail) {
