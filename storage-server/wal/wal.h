@@ -12,7 +12,10 @@
 // --------------
 // The log is a directory of segment files named after the sequence number of their first record,
 // as 20 decimal digits: `<dir>/00000000000000000001.wal`. Segments sort by name in log order.
-// A segment is a sequence of records, nothing else (no file header, no padding):
+// A segment is a sequence of records (no file header, no padding between records), possibly
+// followed by zeros: the writer writes its records in place over a reserve of zeros it wrote ahead
+// of them (so that an fdatasync flushes only data) and cuts the reserve off when the segment is
+// finished or the log closed cleanly; a crash leaves it.
 //
 //   offset  size  field
 //   0       4     payload_len   u32 little endian, at most kMaxPayloadBytes
@@ -27,6 +30,9 @@
 //
 // Recovery rules (ReadLog)
 // ------------------------
+// * Zeros from a record boundary to the end of a segment are the writer's reserve: the segment's
+//   records end there, without a warning (in a finished segment too: the next segment's first
+//   sequence number still catches zeros in place of records).
 // * A record that is incomplete at the end of the last segment, or that fails a check with no valid
 //   record anywhere after it in that segment, is a torn tail (a crash during a write): it is cut
 //   off with a warning. Only unsynced, hence unacknowledged, records can be lost this way.
