@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "spdlog/spdlog.h"
 #include "storage-server/io/out_of_space.h"
 
@@ -63,20 +64,28 @@ class PosixWritableFile final : public WritableFile {
 
   absl::Status Allocate(uint64_t offset, uint64_t length) override {
     const uint64_t end = offset + length;
+    auto no_room = [&](int error, absl::string_view why = "") {
+      return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ", offset,
+                                          " of ", path_.string(), ": ", std::strerror(error), why));
+    };
     uint64_t limit = UINT64_MAX;  // a write past RLIMIT_FSIZE raises SIGXFSZ
     struct rlimit rl;
     if (::getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
       limit = rl.rlim_cur;
       if (end > limit) {
-        return OutOfSpaceError(absl::StrCat(
-            "wal: no room for ", length, " bytes at offset ", offset, " of ", path_.string(), ": ",
-            std::strerror(EFBIG), " (the process's file size limit is ", limit, " bytes)"));
+        return no_room(EFBIG,
+                       absl::StrCat(" (the process's file size limit is ", limit, " bytes)"));
       }
     }
     if (end <= size_) return absl::OkStatus();
     // A large group's records (a batch import) would be written twice, zeros first: its blocks
     // are reserved without writing them, and its fdatasync's cost is spread over many records.
-    if (length >= kZeroFillMaxBytes && can_allocate_) return FallocateFromEnd(end);
+    if (length >= kZeroFillMaxBytes && can_allocate_) {
+      const int error = FallocateTo(end);
+      if (error == 0) return absl::OkStatus();
+      if (IsOutOfSpaceErrno(error)) return no_room(error);
+      return ErrnoError(error, "reserve blocks in", path_);
+    }
     // Reserve ahead when there is room; otherwise exactly what is needed, so the last free blocks
     // of the disk are still used.
     for (const uint64_t want : {std::max(length, kReserveAheadBytes), length}) {
@@ -84,11 +93,7 @@ class PosixWritableFile final : public WritableFile {
       if (error == 0) return absl::OkStatus();
       if (!IsOutOfSpaceErrno(error)) return ErrnoError(error, "write zeros to", path_);
       if (size_ >= end) return absl::OkStatus();  // the first attempt got far enough
-      if (want == length) {
-        return OutOfSpaceError(absl::StrCat("wal: no room for ", length, " bytes at offset ",
-                                            offset, " of ", path_.string(), ": ",
-                                            std::strerror(error)));
-      }
+      if (want == length) return no_room(error);
     }
     return absl::OkStatus();  // Not reached: the second attempt returns.
   }
@@ -120,9 +125,10 @@ class PosixWritableFile final : public WritableFile {
 
  private:
   // Reserves blocks for [size_, end) without writing them or changing the file's size (appends
-  // past size_ then grow it). Falls back to zeros where the file system cannot.
-  absl::Status FallocateFromEnd(uint64_t end) {
-    if (end <= allocated_end_) return absl::OkStatus();
+  // past size_ then grow it), or writes zeros there where the file system cannot; 0, or the errno
+  // that stopped it.
+  int FallocateTo(uint64_t end) {
+    if (end <= allocated_end_) return 0;
     const uint64_t from = std::max(size_, allocated_end_);
     int rc;
     do {
@@ -131,25 +137,11 @@ class PosixWritableFile final : public WritableFile {
     } while (rc != 0 && errno == EINTR);
     if (rc == 0) {
       allocated_end_ = end;
-      return absl::OkStatus();
+      return 0;
     }
-    const int error = errno;
-    if (error == EOPNOTSUPP || error == ENOSYS) {
-      can_allocate_ = false;
-      const int zeroed = ZeroFillTo(end);
-      if (zeroed == 0) return absl::OkStatus();
-      return IsOutOfSpaceErrno(zeroed) ? OutOfSpaceError(absl::StrCat(
-                                             "wal: no room for ", end - end_, " bytes at offset ",
-                                             end_, " of ", path_.string(), ": ",
-                                             std::strerror(zeroed)))
-                                       : ErrnoError(zeroed, "write zeros to", path_);
-    }
-    if (IsOutOfSpaceErrno(error)) {
-      return OutOfSpaceError(absl::StrCat("wal: no room for ", end - end_, " bytes at offset ",
-                                          end_, " of ", path_.string(), ": ",
-                                          std::strerror(error)));
-    }
-    return ErrnoError(error, "fallocate", path_);
+    if (errno != EOPNOTSUPP && errno != ENOSYS) return errno;
+    can_allocate_ = false;
+    return ZeroFillTo(end);
   }
 
   // Writes zeros from the file's end to `target`; 0, or the errno that stopped it (the file then
