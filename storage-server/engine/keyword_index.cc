@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
+#include <limits>
 #include <new>
 
 #include "absl/container/flat_hash_set.h"
@@ -164,6 +165,7 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   }
   const uint32_t doc = doc_count_++;
   docs_.EnsureSize(doc + 1);
+  dead_bits_.EnsureSize((doc >> 6) + 1);
   Doc& d = docs_[doc];
   d.concept_number.store(concept_number, std::memory_order_relaxed);
   d.length.store(lengths[0], std::memory_order_relaxed);
@@ -177,6 +179,9 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   }
   // Released by the postings' count stores below: a reader that sees a posting sees its doc.
   d.born.store(born, std::memory_order_relaxed);
+  if (born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
+  last_born_ = std::max(last_born_, born);
+  docs_published_.store(doc + 1, std::memory_order_release);
   // Group equal (term, field) tokens by sorting (hash, index) pairs: the strings are compared
   // only when their hashes tie (in practice only equal terms), and each term is hashed once for
   // the lookup too (a sort of the strings themselves was a quarter of Add on the ingest profile).
@@ -301,12 +306,18 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
   const uint32_t docs = in->U32();
   if (!in->ok() || docs > in->remaining() / 4) return bad("document count beyond the data");
   docs_.EnsureSize(docs);
+  dead_bits_.EnsureSize((size_t{docs} + 63) >> 6);
   for (uint32_t doc = 0; doc < docs; ++doc) {
     Doc& d = docs_[doc];
     d.concept_number.store(static_cast<uint32_t>(in->Varint()), std::memory_order_relaxed);
     d.length.store(static_cast<uint32_t>(in->Varint()), std::memory_order_relaxed);
-    d.born.store(in->Varint(), std::memory_order_relaxed);
-    d.dead.store(in->Varint() - 1, std::memory_order_relaxed);
+    const uint64_t born = in->Varint();
+    const uint64_t dead = in->Varint() - 1;
+    d.born.store(born, std::memory_order_relaxed);
+    d.dead.store(dead, std::memory_order_relaxed);
+    if (dead != UINT64_MAX) MarkDead(doc);
+    if (born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
+    last_born_ = std::max(last_born_, born);
   }
   if (attribute_lengths_ != nullptr) {
     attribute_lengths_->EnsureSize(size_t{docs} * attributes_.size());
@@ -371,6 +382,7 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
     terms_by_hash_.Insert(HashTerm(text), t);
   }
   doc_count_ = docs;
+  docs_published_.store(docs, std::memory_order_release);
   memory_bytes_.store(memory, std::memory_order_relaxed);
   if (!in->ok()) return bad("truncated");
   return absl::OkStatus();
@@ -379,141 +391,263 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
 void KeywordIndex::Retire(uint32_t doc, uint64_t dead) {
   Doc& d = docs_[doc];
   d.dead.store(dead, std::memory_order_relaxed);
+  MarkDead(doc);
   live_docs_.fetch_sub(1, std::memory_order_relaxed);
   for (uint32_t f = 0; f <= attributes_.size(); ++f) {
     live_tokens_[f].fetch_sub(FieldLength(doc, f), std::memory_order_relaxed);
   }
 }
 
-absl::flat_hash_map<uint32_t, KeywordIndex::Match> KeywordIndex::Scores::Lookup(
-    absl::Span<const uint32_t> numbers) const {
-  absl::flat_hash_map<uint32_t, Match> out;
-  if (numbers.empty()) return out;
-  uint64_t mask = 0;  // a one-word filter, so most entries cost one test
-  for (uint32_t n : numbers) mask |= uint64_t{1} << (n & 63);
-  const absl::flat_hash_set<uint32_t> wanted(numbers.begin(), numbers.end());
-  for (const Entry& e : entries_) {
-    if ((mask >> (e.concept_number & 63) & 1) != 0 && wanted.contains(e.concept_number)) {
-      out.emplace(e.concept_number, e.match);
-    }
+bool KeywordIndex::VisibleAt(uint32_t doc, const Query& query) const {
+  if (query.born_in_order_) {
+    if (doc >= query.born_by_) return false;
+    return !EverDead(doc) || docs_[doc].dead.load(std::memory_order_relaxed) > query.seq_;
   }
-  return out;
+  const Doc& d = docs_[doc];
+  return d.born.load(std::memory_order_relaxed) <= query.seq_ &&
+         d.dead.load(std::memory_order_relaxed) > query.seq_;
 }
 
-KeywordIndex::Scores KeywordIndex::Score(const std::vector<std::string>& terms, uint64_t seq,
-                                         double* query_idf) const {
-  Scores scores;
-  if (query_idf != nullptr) *query_idf = 0;
+KeywordIndex::Query KeywordIndex::Prepare(const std::vector<std::string>& terms,
+                                          uint64_t seq) const {
+  Query q;
+  q.seq_ = seq;
   const double n_docs = static_cast<double>(live_docs_.load(std::memory_order_relaxed));
-  // Per field: weight, and the length normalisation 1 - b + b * |d_f| / avgdl_f as c0 + c1 * |d_f|.
-  struct FieldNorm {
-    double weight, c0, c1;
-  };
-  FieldNorm norms[kMaxFields];
   for (uint32_t f = 0; f <= attributes_.size(); ++f) {
     const double weight = f == 0 ? 1.0 : attributes_[f - 1].weight;
     const double b = f == 0 ? kB : attributes_[f - 1].b;
     const double tokens = static_cast<double>(live_tokens_[f].load(std::memory_order_relaxed));
     const double avgdl = n_docs > 0 && tokens > 0 ? tokens / n_docs : 1.0;
-    norms[f] = {weight, 1.0 - b, b / avgdl};
+    q.norms_[f] = {weight, 1.0 - b, b / avgdl};
   }
-  struct Hit {
-    uint32_t doc;
-    uint32_t concept_number;
-    double x;  // the document's field-weighted, length-normalised term frequency
-  };
-  // First every term's visible postings, in ascending document order (oldest block first: Add
-  // numbers documents in order), since a term's IDF needs the count of them.
-  std::vector<std::vector<Hit>> matches(terms.size());
+  // Every document born by `seq` was added, and published, before `seq` was: when births follow
+  // the document numbers, those documents are the prefix below the first one born after it.
+  const uint32_t published = docs_published_.load(std::memory_order_acquire);
+  if (born_in_order_.load(std::memory_order_relaxed)) {
+    uint32_t lo = 0, hi = published;
+    while (lo < hi) {
+      const uint32_t mid = lo + (hi - lo) / 2;
+      if (docs_[mid].born.load(std::memory_order_relaxed) <= seq) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    q.born_by_ = lo;
+    q.born_in_order_ = true;
+  }
   std::vector<const Block*> chain;
-  size_t total = 0;
-  for (size_t i = 0; i < terms.size(); ++i) {
+  q.terms_.reserve(terms.size());
+  for (const std::string& text : terms) {
+    Query::Term& term = q.terms_.emplace_back();
+    term.text = text;
     // A name term is never scored (QueryTerms cannot make one).
-    std::optional<uint32_t> t =
-        absl::StartsWith(terms[i], "\x01") ? std::nullopt : FindTerm(terms[i]);
-    if (!t) continue;
-    chain.clear();
-    for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
-         b = b->older) {
-      chain.push_back(b);
-    }
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      const Block* b = *it;
-      const uint32_t count = b->count.load(std::memory_order_acquire);
-      const Posting* p = b->postings();
-      for (uint32_t j = 0; j < count;) {
-        const uint32_t doc = p[j].doc;
-        const Doc& d = docs_[doc];
-        const bool visible = d.born.load(std::memory_order_relaxed) <= seq &&
-                             d.dead.load(std::memory_order_relaxed) > seq;
-        double x = 0;
-        for (; j < count && p[j].doc == doc; ++j) {
-          if (!visible) continue;
-          const FieldNorm& n = norms[p[j].field];
-          x += n.weight * p[j].tf / (n.c0 + n.c1 * FieldLength(doc, p[j].field));
+    const std::optional<uint32_t> t =
+        absl::StartsWith(text, "\x01") ? std::nullopt : FindTerm(text);
+    uint64_t holders = 0;  // documents visible at `seq` that hold the term
+    if (t) {
+      chain.clear();
+      for (const Block* b = terms_[*t].head.load(std::memory_order_acquire); b != nullptr;
+           b = b->older) {
+        chain.push_back(b);
+      }
+      uint32_t prev = UINT32_MAX;
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const uint32_t count = (*it)->count.load(std::memory_order_acquire);
+        if (count == 0) continue;  // a new block before its first posting
+        const Posting* p = (*it)->postings();
+        term.blocks.push_back({p, count});
+        for (uint32_t j = 0; j < count; ++j) {
+          if (p[j].doc == prev) continue;  // the document's next field
+          prev = p[j].doc;
+          holders += VisibleAt(prev, q);
         }
-        if (visible)
-          matches[i].push_back({doc, d.concept_number.load(std::memory_order_relaxed), x});
       }
     }
-    total += matches[i].size();
-  }
-  std::vector<double> idfs(terms.size());
-  for (size_t i = 0; i < terms.size(); ++i) {
+    if (holders == 0) term.blocks.clear();
     // A term no visible document holds weighs as one only one document holds.
-    const double n = static_cast<double>(std::max<size_t>(matches[i].size(), 1));
-    idfs[i] = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
-    if (query_idf != nullptr) *query_idf += idfs[i];
+    const double n = static_cast<double>(std::max<uint64_t>(holders, 1));
+    term.idf = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
+    q.query_idf_ += term.idf;
   }
-  if (total == 0) return scores;
+  return q;
+}
 
-  // Then the scores, a window of documents at a time: every term adds its hits in the window to
-  // a dense array (small enough for the cache, and written in ascending order), whose touched
-  // slots are then collected. A hash map keyed by document cost a cache miss per hit.
-  constexpr uint32_t kWindow = 1u << 14;
-  struct Slot {
-    Match match;
-    uint32_t concept_number;
-    bool touched;
-  };
-  thread_local std::vector<Slot> window;  // kWindow slots, reused by each query on this thread
-  if (window.empty()) window.assign(kWindow, Slot{{}, 0, false});
-  std::vector<uint32_t> touched;
-  touched.reserve(std::min<size_t>(total, kWindow));
-  std::vector<size_t> cursor(terms.size(), 0);
-  scores.entries_.reserve(total);
-  while (true) {
-    uint64_t first = UINT64_MAX;  // the lowest document no window has taken yet
-    for (size_t i = 0; i < terms.size(); ++i) {
-      if (cursor[i] < matches[i].size())
-        first = std::min<uint64_t>(first, matches[i][cursor[i]].doc);
+// A term's postings as one ascending sequence of documents, over its blocks.
+class KeywordIndex::Cursor {
+ public:
+  explicit Cursor(const std::vector<Query::Span>* blocks) : blocks_(blocks) {}
+  // The current document, UINT32_MAX past the end.
+  uint32_t doc() const { return b_ < blocks_->size() ? At(j_).doc : UINT32_MAX; }
+  // Calls fn(posting) for each of the current document's postings and moves past them.
+  template <typename Fn>
+  void Take(Fn&& fn) {
+    const uint32_t doc = this->doc();
+    const uint32_t count = (*blocks_)[b_].count;
+    for (; j_ < count && At(j_).doc == doc; ++j_) fn(At(j_));
+    if (j_ == count) {
+      ++b_;
+      j_ = 0;
     }
-    if (first == UINT64_MAX) break;
-    const uint64_t base = first - first % kWindow;
-    for (size_t i = 0; i < terms.size(); ++i) {
-      const std::vector<Hit>& hits = matches[i];
-      const double idf = idfs[i];
-      size_t& c = cursor[i];
-      for (; c < hits.size() && hits[c].doc < base + kWindow; ++c) {
-        const Hit& m = hits[c];
-        Slot& slot = window[m.doc - base];
-        if (!slot.touched) {
-          slot.touched = true;
-          slot.concept_number = m.concept_number;
-          touched.push_back(static_cast<uint32_t>(m.doc - base));
-        }
-        slot.match.bm25 += idf * m.x * (kK1 + 1.0) / (m.x + kK1);
-        slot.match.matched_idf += idf;
+  }
+  // Moves to the first document at or after `target`.
+  void SeekTo(uint32_t target) {
+    while (b_ < blocks_->size() && At((*blocks_)[b_].count - 1).doc < target) {
+      ++b_;
+      j_ = 0;
+    }
+    if (b_ == blocks_->size()) return;
+    const Query::Span& block = (*blocks_)[b_];
+    j_ = static_cast<uint32_t>(
+        std::lower_bound(block.postings + j_, block.postings + block.count, target,
+                         [](const Posting& p, uint32_t d) { return p.doc < d; }) -
+        block.postings);
+  }
+
+ private:
+  const Posting& At(uint32_t j) const { return (*blocks_)[b_].postings[j]; }
+  const std::vector<Query::Span>* blocks_;  // each with count > 0
+  size_t b_ = 0;
+  uint32_t j_ = 0;
+};
+
+namespace {
+
+bool Better(const KeywordIndex::Scored& a, const KeywordIndex::Scored& b) {
+  return a.match.bm25 > b.match.bm25 ||
+         (a.match.bm25 == b.match.bm25 && a.concept_number < b.concept_number);
+}
+
+}  // namespace
+
+std::vector<KeywordIndex::Scored> KeywordIndex::Best(
+    const Query& query, size_t k, absl::FunctionRef<bool(uint32_t)> accept) const {
+  std::vector<Scored> best;  // a heap whose front is the worst of the best
+  if (k == 0) return best;
+  // The terms some visible document holds, by their share's upper bound, lowest first: a share
+  // is idf * x * (k1 + 1) / (x + k1) < idf * (k1 + 1) (widened a hair against rounding).
+  struct TermCursor {
+    size_t term;  // in query order
+    double bound;
+    Cursor postings;
+  };
+  std::vector<TermCursor> cursors;
+  for (size_t i = 0; i < query.terms_.size(); ++i) {
+    const Query::Term& t = query.terms_[i];
+    if (t.blocks.empty()) continue;
+    cursors.push_back({i, t.idf * (kK1 + 1.0) * (1.0 + 1e-9), Cursor(&t.blocks)});
+  }
+  std::stable_sort(cursors.begin(), cursors.end(),
+                   [](const TermCursor& a, const TermCursor& b) { return a.bound < b.bound; });
+  // below[c]: the bounds of cursors [0, c) summed. Cursors below `essential` are the terms a
+  // document could hold alone and still not reach the k-th best score: a document is a
+  // candidate only if it holds one of the others, and the lower terms are looked up for it.
+  std::vector<double> below(cursors.size() + 1, 0.0);
+  for (size_t c = 0; c < cursors.size(); ++c) below[c + 1] = below[c] + cursors[c].bound;
+  size_t essential = 0;
+  double threshold = -std::numeric_limits<double>::infinity();  // the k-th best score
+  std::vector<double> shares(query.terms_.size(), 0.0);
+  std::vector<uint8_t> held(query.terms_.size(), 0);
+  auto share = [&](TermCursor& c, uint32_t doc) {
+    double x = 0;
+    c.postings.Take([&](const Posting& p) {
+      const Query::FieldNorm& n = query.norms_[p.field];
+      x += n.weight * p.tf / (n.c0 + n.c1 * FieldLength(doc, p.field));
+    });
+    const double s = query.terms_[c.term].idf * x * (kK1 + 1.0) / (x + kK1);
+    shares[c.term] = s;
+    held[c.term] = 1;
+    return s;
+  };
+  while (true) {
+    uint32_t doc = UINT32_MAX;
+    for (size_t c = essential; c < cursors.size(); ++c) {
+      doc = std::min(doc, cursors[c].postings.doc());
+    }
+    if (doc == UINT32_MAX) break;
+    const bool visible = VisibleAt(doc, query);
+    double partial = 0;
+    for (size_t c = essential; c < cursors.size(); ++c) {
+      if (cursors[c].postings.doc() != doc) continue;
+      if (visible) {
+        partial += share(cursors[c], doc);
+      } else {
+        cursors[c].postings.Take([](const Posting&) {});
       }
     }
-    for (uint32_t offset : touched) {
-      Slot& slot = window[offset];
-      scores.entries_.push_back({slot.concept_number, slot.match});
-      slot = Slot{{}, 0, false};
+    if (!visible) continue;
+    bool reachable = true;
+    for (size_t c = essential; c-- > 0;) {
+      if (partial + below[c + 1] < threshold) {
+        reachable = false;
+        break;
+      }
+      cursors[c].postings.SeekTo(doc);
+      if (cursors[c].postings.doc() == doc) partial += share(cursors[c], doc);
     }
-    touched.clear();
+    if (reachable) {
+      // The exact score: the shares added in the query's order, as an exhaustive pass would.
+      Scored s{docs_[doc].concept_number.load(std::memory_order_relaxed), {}};
+      for (size_t i = 0; i < shares.size(); ++i) {
+        if (!held[i]) continue;
+        s.match.bm25 += shares[i];
+        s.match.matched_idf += query.terms_[i].idf;
+      }
+      if ((best.size() < k || Better(s, best.front())) && accept(s.concept_number)) {
+        if (best.size() == k) {
+          std::pop_heap(best.begin(), best.end(), Better);
+          best.pop_back();
+        }
+        best.push_back(s);
+        std::push_heap(best.begin(), best.end(), Better);
+        if (best.size() == k) {
+          threshold = best.front().match.bm25;
+          while (essential < cursors.size() && below[essential + 1] < threshold) ++essential;
+        }
+      }
+    }
+    std::fill(held.begin(), held.end(), 0);
   }
-  return scores;
+  std::sort(best.begin(), best.end(), Better);
+  return best;
+}
+
+KeywordIndex::Match KeywordIndex::MatchOf(const Query& query,
+                                          absl::Span<const absl::string_view> texts) const {
+  Match m;
+  const uint32_t fields = static_cast<uint32_t>(1 + attributes_.size());
+  // The texts' tokens as Add splits them, and each field's end among them.
+  std::string bytes;
+  std::vector<text::TokenSpan> spans;
+  size_t field_end[kMaxFields] = {};
+  for (uint32_t f = 0; f < fields; ++f) {
+    if (f < texts.size()) {
+      text::TokenizeTextInto(std::string_view(texts[f].data(), texts[f].size()),
+                             /*lowercase=*/true, &bytes, &spans);
+    }
+    field_end[f] = spans.size();
+  }
+  for (const Query::Term& term : query.terms_) {
+    if (term.blocks.empty()) continue;  // no visible document holds it
+    double x = 0;
+    bool holds = false;
+    for (uint32_t f = 0, i = 0; f < fields; ++f) {
+      uint32_t tf = 0;
+      const size_t begin = i;
+      for (; i < field_end[f]; ++i) {
+        tf += std::string_view(bytes.data() + spans[i].offset, spans[i].length) == term.text;
+      }
+      if (tf == 0) continue;
+      holds = true;
+      const uint32_t length = static_cast<uint32_t>(field_end[f] - begin);
+      const Query::FieldNorm& n = query.norms_[f];
+      x += n.weight * tf / (n.c0 + n.c1 * length);
+    }
+    if (!holds) continue;
+    m.bm25 += term.idf * x * (kK1 + 1.0) / (x + kK1);
+    m.matched_idf += term.idf;
+  }
+  return m;
 }
 
 std::vector<uint32_t> KeywordIndex::Named(absl::string_view normalized_name, uint64_t seq) const {

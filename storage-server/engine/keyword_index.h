@@ -5,7 +5,8 @@
 //   KeywordIndex index;                                 // content only; or KeywordIndex({fields})
 //   uint32_t doc = index.Add(concept_number, {"A yolk is part of an egg."}, /*born=*/seq);
 //   index.Retire(doc, /*dead=*/later_seq);            // the concept was updated or deleted
-//   KeywordIndex::Scores s = index.Score(KeywordIndex::QueryTerms("yolk egg"), snapshot_seq);
+//   KeywordIndex::Query q = index.Prepare(KeywordIndex::QueryTerms("yolk egg"), snapshot_seq);
+//   for (const KeywordIndex::Scored& s : index.Best(q, /*k=*/10, [](uint32_t) { return true; }))
 //
 // A document is one concept version: its content (field 0) and, per configured field, one
 // attribute's value, each split with text::TokenizeText (lowercased), the tokenizer engram-hybrid's
@@ -35,8 +36,8 @@
 // Retired documents keep their postings until the namespace is reopened (bounded by the records the
 // arena keeps).
 //
-// Thread-safety: Add and Retire from one writer thread; Score from any number of threads
-// concurrently with the writer, without locks.
+// Thread-safety: Add and Retire from one writer thread; Prepare, Best, MatchOf and Named from any
+// number of threads concurrently with the writer, without locks.
 #pragma once
 
 #include <atomic>
@@ -47,7 +48,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -61,6 +62,8 @@ class ByteReader;
 class ByteWriter;
 
 class KeywordIndex {
+  struct Posting;  // one field of one document holding a term (below)
+
  public:
   static constexpr double kK1 = 1.2;
   static constexpr double kB = 0.75;
@@ -97,32 +100,59 @@ class KeywordIndex {
   struct Match {
     double bm25 = 0;
     double matched_idf = 0;
+    bool operator==(const Match&) const = default;
   };
-  // The documents a query matched, one per concept, in no particular order.
-  class Scores {
+  // A query as of one sequence: its terms' postings as the reader found them, how many documents
+  // visible at the sequence hold each term, and so each term's IDF. Prepare counts the visible
+  // holders of each term (a bit per document decides most of them, without touching the
+  // document); Best and MatchOf then score with those numbers.
+  class Query {
    public:
-    struct Entry {
-      uint32_t concept_number;
-      Match match;
-    };
-    size_t size() const { return entries_.size(); }
-    bool empty() const { return entries_.empty(); }
-    std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
-    std::vector<Entry>::const_iterator end() const { return entries_.end(); }
-    // The matches of those of `numbers` that are here, in one pass over the entries.
-    absl::flat_hash_map<uint32_t, Match> Lookup(absl::Span<const uint32_t> numbers) const;
+    // The IDF summed over all the query's terms, a term no visible document holds counting as if
+    // one did: matched_idf / query_idf is the share of the query's word weight a document holds
+    // (1 = every word; rare words weigh most).
+    double query_idf() const { return query_idf_; }
 
    private:
     friend class KeywordIndex;
-    std::vector<Entry> entries_;
+    struct Span {
+      const Posting* postings;
+      uint32_t count;
+    };
+    struct Term {
+      std::string text;
+      double idf = 0;
+      std::vector<Span> blocks;  // oldest first: documents ascend; empty if no document holds it
+    };
+    struct FieldNorm {  // weight, and the length normalisation 1 - b + b * |d_f| / avgdl_f
+      double weight, c0, c1;
+    };
+    uint64_t seq_ = 0;
+    uint32_t born_by_ = 0;  // documents below it were born at or before seq_ (0: unknown)
+    bool born_in_order_ = false;
+    double query_idf_ = 0;
+    FieldNorm norms_[kMaxFields] = {};
+    std::vector<Term> terms_;
   };
-  // Every document visible at `seq` that holds at least one of `terms`, with its concept number
-  // (one visible version per concept). `query_idf`, when given, receives the IDF summed over all
-  // of `terms`, a term no document holds counting as if one did: matched_idf / query_idf is the
-  // share of the query's word weight a document holds (1 = every word; rare words weigh most).
-  // Each document's score adds its terms' shares in the order of `terms`.
-  Scores Score(const std::vector<std::string>& terms, uint64_t seq,
-               double* query_idf = nullptr) const;
+  // `terms` as QueryTerms gives them (a name term is never scored), at `seq`.
+  Query Prepare(const std::vector<std::string>& terms, uint64_t seq) const;
+
+  struct Scored {
+    uint32_t concept_number;
+    Match match;
+  };
+  // The best `k` documents visible at the query's sequence that hold at least one of its terms
+  // and that `accept(concept_number)` admits, by BM25 (higher first, then the lower concept
+  // number), with exactly the scores an exhaustive pass gives: each document's score adds its
+  // terms' shares in the order of the query's terms. Documents that cannot reach the k-th best
+  // score are skipped without being scored (MaxScore: a term's share is below idf * (k1 + 1)).
+  // `accept` is asked only about documents that would enter the best k. k = SIZE_MAX: every
+  // match.
+  std::vector<Scored> Best(const Query& query, size_t k,
+                           absl::FunctionRef<bool(uint32_t concept_number)> accept) const;
+  // How a document with these texts (as Add takes them: the content, then the attributes'
+  // values) matches the query: the same Match Best gives the visible document that has them.
+  Match MatchOf(const Query& query, absl::Span<const absl::string_view> texts) const;
   // The concept numbers of the documents visible at `seq` that have the name `normalized_name`
   // (text::NormalizedName'd), ascending by document, one per concept.
   std::vector<uint32_t> Named(absl::string_view normalized_name, uint64_t seq) const;
@@ -196,6 +226,16 @@ class KeywordIndex {
   // one block. Writer.
   void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
+  bool EverDead(uint32_t doc) const {
+    return (dead_bits_[doc >> 6].load(std::memory_order_relaxed) >> (doc & 63)) & 1;
+  }
+  class Cursor;  // a term's postings in document order (keyword_index.cc)
+  // Whether `doc` is visible at the query's sequence.
+  bool VisibleAt(uint32_t doc, const Query& query) const;
+  // Writer: the document's bit in dead_bits_.
+  void MarkDead(uint32_t doc) {
+    dead_bits_[doc >> 6].fetch_or(uint64_t{1} << (doc & 63), std::memory_order_relaxed);
+  }
 
   // Writer: room for a block of `bytes` from the current chunk (below).
   void* AllocateBlock(size_t bytes);
@@ -234,6 +274,14 @@ class KeywordIndex {
   std::unique_ptr<StableArray<std::atomic<uint32_t>>> attribute_lengths_;
   uint32_t doc_count_ = 0;  // writer only
   std::atomic<uint32_t> term_count_{0};
+  // A bit per document, set when it is retired: clear means alive at every sequence a reader
+  // can hold (the bit is set, after the document's `dead`, before that sequence is published).
+  // With born_in_order_, the documents born by a reader's sequence are a prefix (a binary search
+  // of the births), so most visibility checks read a bit instead of the document.
+  StableArray<std::atomic<uint64_t>> dead_bits_;
+  std::atomic<uint32_t> docs_published_{0};  // documents whose born is set (release)
+  std::atomic<bool> born_in_order_{true};    // births never decreased with the document number
+  uint64_t last_born_ = 0;                   // writer
   std::atomic<uint64_t> live_docs_{0};
   std::atomic<uint64_t> live_tokens_[kMaxFields] = {};  // per field
   std::atomic<uint64_t> memory_bytes_{0};

@@ -28,13 +28,18 @@ using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
-// Score's matches keyed by concept number (each concept has one visible version).
+// Every match (Best with no bound on k), keyed by concept number (each concept has one visible
+// version).
 using ScoreMap = absl::flat_hash_map<uint32_t, KeywordIndex::Match>;
 ScoreMap Scored(const KeywordIndex& index, const std::vector<std::string>& terms, uint64_t seq,
                 double* query_idf = nullptr) {
+  const KeywordIndex::Query query = index.Prepare(terms, seq);
+  if (query_idf != nullptr) *query_idf = query.query_idf();
   ScoreMap out;
-  for (const auto& [number, match] : index.Score(terms, seq, query_idf)) {
-    EXPECT_TRUE(out.emplace(number, match).second) << "concept " << number << " twice";
+  for (const KeywordIndex::Scored& s :
+       index.Best(query, SIZE_MAX, [](uint32_t) { return true; })) {
+    EXPECT_TRUE(out.emplace(s.concept_number, s.match).second)
+        << "concept " << s.concept_number << " twice";
   }
   return out;
 }
@@ -83,7 +88,7 @@ TEST(KeywordIndexTest, BlockChunksStartSmallAndDouble) {
     }
   }
   EXPECT_EQ(sizes.back(), uint64_t{2} << 20);  // 64K, 128K, ... 2M, 2M
-  EXPECT_EQ(index.Score({"yolk"}, 1).size(), 1u);
+  EXPECT_EQ(Scored(index, {"yolk"}, 1).size(), 1u);
 }
 
 TEST(KeywordIndexTest, ScoresAreBm25) {
@@ -242,6 +247,29 @@ TEST(KeywordIndexTest, DocumentsAreVisibleFromBirthUntilRetired) {
   EXPECT_THAT(Scored(index, {"unknown"}, 100), IsEmpty());
 }
 
+// Documents need not be added in order of birth (the prefix of documents born by a sequence is
+// then unknown): each is still seen exactly from its birth until it is retired.
+TEST(KeywordIndexTest, DocumentsAddedOutOfBirthOrderAreSeenFromTheirBirth) {
+  KeywordIndex index;
+  index.Add(1, {"apple"}, /*born=*/5);
+  const uint32_t early = index.Add(2, {"apple pie"}, /*born=*/3);
+  index.Add(3, {"apple tree"}, /*born=*/7);
+  auto concepts = [&](uint64_t seq) {
+    std::vector<uint32_t> out;
+    for (const auto& [number, match] : Scored(index, {"apple"}, seq)) out.push_back(number);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_THAT(concepts(2), IsEmpty());
+  EXPECT_THAT(concepts(3), ElementsAre(2));
+  EXPECT_THAT(concepts(5), ElementsAre(1, 2));
+  EXPECT_THAT(concepts(7), ElementsAre(1, 2, 3));
+  index.Retire(early, 6);
+  EXPECT_THAT(concepts(5), ElementsAre(1, 2));
+  EXPECT_THAT(concepts(6), ElementsAre(1));
+  EXPECT_THAT(concepts(7), ElementsAre(1, 3));
+}
+
 // Readers score while the writer adds documents into growing posting blocks: every reader sees
 // every document born at or before its sequence, and none after it.
 TEST(KeywordIndexTest, ReadersSeeExactlyTheirSequenceWhileTheWriterAdds) {
@@ -377,6 +405,13 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
     }
   }
   const double avgdl = live_tokens / live;
+  // The same index through the derived-state file: the retired documents' marks come back.
+  const KeywordIndex::Cut cut = index.TakeCut();
+  ByteWriter encoded;
+  index.EncodeTo(&encoded, cut, seq);
+  KeywordIndex decoded;
+  ByteReader in(encoded.out());
+  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
   for (uint64_t at : {before_updates / 3, before_updates + 5000, seq}) {
     for (int q = 0; q < 12; ++q) {
       std::vector<std::string> terms;
@@ -411,12 +446,9 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
       }
       double query_idf = 0;
       const std::string label = absl::StrCat(absl::StrJoin(terms, " "), " at ", at);
-      const KeywordIndex::Scores scores = index.Score(terms, at, &query_idf);
+      const ScoreMap got = Scored(index, terms, at, &query_idf);
       EXPECT_NEAR(query_idf, want_query_idf, 1e-9 * want_query_idf) << label;
-      ScoreMap got;
-      for (const auto& [number, match] : scores) {
-        ASSERT_TRUE(got.emplace(number, match).second) << label << ": concept " << number << " twice";
-      }
+      EXPECT_EQ(Scored(decoded, terms, at), got) << label << " (decoded)";
       ASSERT_EQ(got.size(), want.size()) << label;
       for (const auto& [number, m] : want) {
         auto it = got.find(number);
@@ -424,15 +456,59 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
         EXPECT_NEAR(it->second.bm25, m.bm25, 1e-9 * m.bm25) << label << ": concept " << number;
         EXPECT_NEAR(it->second.matched_idf, m.matched_idf, 1e-9 * m.matched_idf) << label;
       }
-      // Lookup: the matched concepts it is asked for, and nothing for the others.
-      std::vector<uint32_t> asked = {29999, 0, 12345};
-      for (auto it = want.begin(); it != want.end() && asked.size() < 10; ++it) asked.push_back(it->first);
-      const absl::flat_hash_map<uint32_t, KeywordIndex::Match> looked = scores.Lookup(asked);
-      for (uint32_t number : asked) {
-        EXPECT_EQ(looked.contains(number), want.contains(number)) << label << ": " << number;
-        if (looked.contains(number)) {
-          EXPECT_EQ(looked.at(number).bm25, got[number].bm25);
+      // The best k, pruned (MaxScore), are the first k of every match in (score, concept) order,
+      // with the very same scores; with a filter, the first k that pass it.
+      std::vector<KeywordIndex::Scored> all;
+      for (const auto& [number, m] : got) all.push_back({number, m});
+      std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) {
+        return x.match.bm25 > y.match.bm25 ||
+               (x.match.bm25 == y.match.bm25 && x.concept_number < y.concept_number);
+      });
+      const KeywordIndex::Query query = index.Prepare(terms, at);
+      for (size_t k : {size_t{1}, size_t{10}, size_t{100}}) {
+        for (bool odd_only : {false, true}) {
+          std::vector<KeywordIndex::Scored> expected;
+          for (const KeywordIndex::Scored& e : all) {
+            if (expected.size() < k && (!odd_only || e.concept_number % 2 == 1)) {
+              expected.push_back(e);
+            }
+          }
+          size_t asked = 0;
+          const std::vector<KeywordIndex::Scored> best =
+              index.Best(query, k, [&](uint32_t number) {
+                ++asked;
+                return !odd_only || number % 2 == 1;
+              });
+          ASSERT_EQ(best.size(), expected.size()) << label << " k " << k << " odd " << odd_only;
+          for (size_t i = 0; i < best.size(); ++i) {
+            EXPECT_EQ(best[i].concept_number, expected[i].concept_number) << label << " #" << i;
+            EXPECT_EQ(best[i].match.bm25, expected[i].match.bm25) << label << " #" << i;
+            EXPECT_EQ(best[i].match.matched_idf, expected[i].match.matched_idf) << label;
+          }
+          // `accept` is asked only about documents that would enter the best k.
+          if (k == 10 && !odd_only && all.size() > 2000) {
+            EXPECT_LT(asked, all.size() / 4) << label;
+          }
         }
+      }
+      // MatchOf: a concept's visible text gives exactly the match Best found, or none.
+      // The best hold the most words, whose shares are added in the query's order.
+      std::vector<uint32_t> asked = {29999, 0, 12345};
+      for (size_t i = 0; i < all.size() && i < 20; ++i) asked.push_back(all[i].concept_number);
+      for (auto it = want.begin(); it != want.end() && asked.size() < 30; ++it) {
+        asked.push_back(it->first);
+      }
+      for (uint32_t number : asked) {
+        const Version* visible = nullptr;
+        for (const Version& v : docs) {
+          if (v.concept_number == number && v.born <= at && v.dead > at) visible = &v;
+        }
+        if (visible == nullptr) continue;
+        const std::string text = absl::StrJoin(visible->tokens, " ");
+        const KeywordIndex::Match m = index.MatchOf(query, {text});
+        auto it = got.find(number);
+        EXPECT_EQ(m.bm25, it == got.end() ? 0.0 : it->second.bm25) << label << ": " << number;
+        EXPECT_EQ(m.matched_idf, it == got.end() ? 0.0 : it->second.matched_idf) << label;
       }
     }
   }

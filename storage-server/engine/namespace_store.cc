@@ -383,30 +383,34 @@ void NamespaceStore::KillSlot(uint32_t slot, uint64_t dead) {
 }
 
 std::vector<std::pair<double, const ConceptRecord*>> NamespaceStore::TopKeyword(
-    const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
+    const KeywordIndex::Query& query, const v1::SearchRequest& request, uint64_t seq,
     size_t k) const {
-  std::vector<std::pair<double, uint32_t>> ranked;  // (score, concept number)
-  ranked.reserve(scores.size());
-  for (const auto& [number, match] : scores) ranked.emplace_back(match.bm25, number);
-  auto better = [](const std::pair<double, uint32_t>& a, const std::pair<double, uint32_t>& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  };
-  // Without a filter the first k are the answer; with one, walk the whole order until k pass.
-  if (request.filter().empty() && ranked.size() > k) {
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(),
-                      better);
-    ranked.resize(k);
-  } else {
-    std::sort(ranked.begin(), ranked.end(), better);
-  }
+  // A document visible at `seq` is the version of its concept visible then: without a filter
+  // every one is accepted, and only the k found are looked up.
+  const bool filtered = !request.filter().empty();
   std::vector<std::pair<double, const ConceptRecord*>> out;
-  for (const auto& [score, number] : ranked) {
-    if (out.size() == k) break;
-    const ConceptRecord* r = Visible(number, seq);
-    if (r == nullptr || !MatchesFilter(r->attrs(), request.filter())) continue;
-    out.emplace_back(score, r);
+  for (const KeywordIndex::Scored& s :
+       keywords_->Best(query, k, [&](uint32_t number) {
+         if (!filtered) return true;
+         const ConceptRecord* r = Visible(number, seq);
+         return r != nullptr && MatchesFilter(r->attrs(), request.filter());
+       })) {
+    const ConceptRecord* r = Visible(s.concept_number, seq);
+    if (r != nullptr) out.emplace_back(s.match.bm25, r);
   }
   return out;
+}
+
+bool NamespaceStore::KeywordTexts(const ConceptRecord& r,
+                                  absl::string_view (&texts)[KeywordIndex::kMaxFields]) const {
+  texts[0] = r.content();
+  bool any = r.content_len > 0;
+  const std::vector<KeywordIndex::Field>& fields = keywords_->attributes();
+  for (size_t f = 0; f < fields.size(); ++f) {
+    texts[f + 1] = absl::string_view();
+    any |= FindAttribute(r.attrs(), fields[f].attribute, &texts[f + 1]);
+  }
+  return any;
 }
 
 absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchRequest& request,
@@ -468,14 +472,19 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
           vector_hits, index_->ExactSearch(query, depth, indexed, published, &allowed), depth);
     }
   }
-  // The keyword scores of every matching concept, and the best `depth` of them.
-  KeywordIndex::Scores keyword_scores;
-  double query_idf = 0;
+  // The keyword query, and its best `depth` concepts.
+  std::optional<KeywordIndex::Query> keyword_query;
   std::vector<std::pair<double, const ConceptRecord*>> keyword_hits;
   if (has_text) {
-    keyword_scores = keywords_->Score(KeywordIndex::QueryTerms(request.text()), seq, &query_idf);
-    if (wants_text && name.empty()) keyword_hits = TopKeyword(keyword_scores, request, seq, depth);
+    keyword_query = keywords_->Prepare(KeywordIndex::QueryTerms(request.text()), seq);
+    if (wants_text && name.empty()) keyword_hits = TopKeyword(*keyword_query, request, seq, depth);
   }
+  auto keyword_match = [&](const ConceptRecord& r) {
+    absl::string_view texts[KeywordIndex::kMaxFields];
+    if (!KeywordTexts(r, texts)) return KeywordIndex::Match();
+    return keywords_->MatchOf(*keyword_query,
+                              absl::MakeConstSpan(texts, 1 + keywords_->attributes().size()));
+  };
   if (!name.empty()) {  // the two lists from the concepts of that name alone
     std::vector<const ConceptRecord*> named;
     for (uint32_t number : keywords_->Named(name, seq)) {
@@ -495,14 +504,7 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
       });
     }
     if (wants_text) {
-      std::vector<uint32_t> numbers;
-      for (const ConceptRecord* r : named) numbers.push_back(r->concept_number);
-      const absl::flat_hash_map<uint32_t, KeywordIndex::Match> matches =
-          keyword_scores.Lookup(numbers);
-      for (const ConceptRecord* r : named) {
-        auto it = matches.find(r->concept_number);
-        keyword_hits.emplace_back(it == matches.end() ? 0.0 : it->second.bm25, r);
-      }
+      for (const ConceptRecord* r : named) keyword_hits.emplace_back(keyword_match(*r).bm25, r);
       std::sort(keyword_hits.begin(), keyword_hits.end(), [](const auto& a, const auto& b) {
         return a.first > b.first ||
                (a.first == b.first && a.second->concept_number < b.second->concept_number);
@@ -560,14 +562,8 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
       vector_score[slot_record(missing_slots[i])->concept_number] = scores[i];
     }
   }
-  // The keyword matches of the results (KEYWORD's come from its own list, but one pass is cheap).
-  absl::flat_hash_map<uint32_t, KeywordIndex::Match> keyword_match;
-  if (has_text) {
-    std::vector<uint32_t> numbers;
-    for (const auto& [score, r] : ranked) numbers.push_back(r->concept_number);
-    keyword_match = keyword_scores.Lookup(numbers);
-  }
   v1::SearchResponse response;
+  const double query_idf = keyword_query ? keyword_query->query_idf() : 0;
   for (const auto& [score, r] : ranked) {
     v1::SearchResult* out = response.add_results();
     FillConcept(*r, request.include_vector(), out->mutable_node());
@@ -576,9 +572,8 @@ absl::StatusOr<v1::SearchResponse> NamespaceStore::Search(const v1::SearchReques
       out->set_vector_score(it->second);
     }
     if (has_text) {
-      auto it = keyword_match.find(r->concept_number);
-      const KeywordIndex::Match match =
-          it == keyword_match.end() ? KeywordIndex::Match() : it->second;
+      // The result's own texts scored against the query: what the postings would give.
+      const KeywordIndex::Match match = keyword_match(*r);
       out->set_keyword_score(static_cast<float>(match.bm25));
       out->set_keyword_match(query_idf > 0 ? static_cast<float>(match.matched_idf / query_idf) : 0);
     }
@@ -886,19 +881,13 @@ void NamespaceStore::IndexKeywords(uint64_t offset) {
     keywords_->Retire(e.keyword_doc - 1, r->h.seq);
     e.keyword_doc = 0;
   }
-  if (!r->tombstone()) {
-    // The content and each keyword field's attribute (config.keyword_fields), as one document.
-    absl::string_view texts[KeywordIndex::kMaxFields] = {r->content()};
-    bool any = r->content_len > 0;
-    const std::vector<KeywordIndex::Field>& fields = keywords_->attributes();
-    for (size_t f = 0; f < fields.size(); ++f) {
-      any |= FindAttribute(r->attrs(), fields[f].attribute, &texts[f + 1]);
-    }
-    if (any) {
-      e.keyword_doc = keywords_->Add(r->concept_number,
-                                     absl::MakeConstSpan(texts, 1 + fields.size()), r->h.seq) +
-                      1;
-    }
+  // The content and each keyword field's attribute (config.keyword_fields), as one document.
+  absl::string_view texts[KeywordIndex::kMaxFields];
+  if (!r->tombstone() && KeywordTexts(*r, texts)) {
+    e.keyword_doc =
+        keywords_->Add(r->concept_number,
+                       absl::MakeConstSpan(texts, 1 + keywords_->attributes().size()), r->h.seq) +
+        1;
   }
 }
 

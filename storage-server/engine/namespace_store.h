@@ -306,10 +306,14 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   void SetSlot(uint32_t slot, uint64_t record, uint64_t born, uint64_t dead);
   // Writer: the slot's version stops being visible at `dead`.
   void KillSlot(uint32_t slot, uint64_t dead);
-  // The k best concepts by BM25 at `seq` among `scores` that pass the request's filter.
+  // The k best concepts by BM25 for `query` (prepared at `seq`) that pass the request's filter.
   std::vector<std::pair<double, const ConceptRecord*>> TopKeyword(
-      const KeywordIndex::Scores& scores, const v1::SearchRequest& request, uint64_t seq,
+      const KeywordIndex::Query& query, const v1::SearchRequest& request, uint64_t seq,
       size_t k) const;
+  // The texts the keyword index holds for a concept version (its content, then the values of
+  // config.keyword_fields' attributes) into `texts`; false if all are absent or empty.
+  bool KeywordTexts(const ConceptRecord& r,
+                    absl::string_view (&texts)[KeywordIndex::kMaxFields]) const;
 
   // Writer helpers.
   uint64_t AppendRecord(uint32_t length);
