@@ -29,11 +29,7 @@ constexpr uint32_t kMaxBlockPostings = 8192;
 }  // namespace
 
 KeywordIndex::KeywordIndex(std::vector<Field> attributes)
-    : attributes_(std::move(attributes)), terms_by_hash_(4096) {
-  if (!attributes_.empty()) {
-    attribute_lengths_ = std::make_unique<StableArray<std::atomic<uint32_t>>>();
-  }
-}
+    : attributes_(std::move(attributes)), terms_by_hash_(4096) {}
 
 KeywordIndex::~KeywordIndex() {
   const uint32_t n = term_count_.load(std::memory_order_relaxed);
@@ -95,8 +91,19 @@ std::optional<uint32_t> KeywordIndex::FindTerm(absl::string_view text, uint64_t 
   return terms_by_hash_.Find(hash, [&](uint32_t t) { return terms_[t].text == text; });
 }
 
+void KeywordIndex::Widen(Term& term, uint32_t tf, uint32_t length) {
+  if (tf > term.max_tf.load(std::memory_order_relaxed)) {
+    term.max_tf.store(tf, std::memory_order_relaxed);
+  }
+  // Rounded down: the bound may only be loose, never tight.
+  const float per_tf = std::nextafter(static_cast<float>(double{length} / tf), 0.0f);
+  if (per_tf < term.min_length_per_tf.load(std::memory_order_relaxed)) {
+    term.min_length_per_tf.store(per_tf, std::memory_order_relaxed);
+  }
+}
+
 void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* postings,
-                          uint32_t n) {
+                          uint32_t n, const uint32_t* lengths) {
   std::optional<uint32_t> found = FindTerm(term, hash);
   uint32_t t;
   if (found) {
@@ -111,6 +118,9 @@ void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* 
     memory_bytes_.fetch_add(sizeof(Term) + term.size() + 16, std::memory_order_relaxed);
   }
   Term& entry = terms_[t];
+  if (lengths != nullptr) {
+    for (uint32_t i = 0; i < n; ++i) Widen(entry, postings[i].tf, lengths[postings[i].field]);
+  }
   Block* head = entry.head.load(std::memory_order_relaxed);
   uint32_t count = head == nullptr ? 0 : head->count.load(std::memory_order_relaxed);
   // A document's postings stay together in one block (the rest of a full block is left unused).
@@ -132,9 +142,7 @@ void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* 
 }
 
 uint32_t KeywordIndex::FieldLength(uint32_t doc, uint32_t field) const {
-  if (field == 0) return docs_[doc].length.load(std::memory_order_relaxed);
-  return (*attribute_lengths_)[size_t{doc} * attributes_.size() + field - 1].load(
-      std::memory_order_relaxed);
+  return lengths_[size_t{doc} * (1 + attributes_.size()) + field].load(std::memory_order_relaxed);
 }
 
 uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::string_view> texts,
@@ -168,14 +176,10 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   dead_bits_.EnsureSize((doc >> 6) + 1);
   Doc& d = docs_[doc];
   d.concept_number.store(concept_number, std::memory_order_relaxed);
-  d.length.store(lengths[0], std::memory_order_relaxed);
   d.dead.store(UINT64_MAX, std::memory_order_relaxed);
-  if (attribute_lengths_ != nullptr) {
-    attribute_lengths_->EnsureSize(size_t{doc + 1} * attributes_.size());
-    for (uint32_t f = 1; f < fields; ++f) {
-      (*attribute_lengths_)[size_t{doc} * attributes_.size() + f - 1].store(
-          lengths[f], std::memory_order_relaxed);
-    }
+  lengths_.EnsureSize(size_t{doc + 1} * fields);
+  for (uint32_t f = 0; f < fields; ++f) {
+    lengths_[size_t{doc} * fields + f].store(lengths[f], std::memory_order_relaxed);
   }
   // Released by the postings' count stores below: a reader that sees a posting sees its doc.
   d.born.store(born, std::memory_order_relaxed);
@@ -208,14 +212,14 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
       postings[n++] = Posting{doc, token.second, static_cast<uint32_t>(k - j)};
       j = k;
     }
-    Append(term, hash, postings, n);
+    Append(term, hash, postings, n, lengths);
     i = j;
   }
   if (!texts.empty()) {
     for (const std::string& name : text::IndexedNames(texts[0])) {
       const std::string term = NameTerm(name);
       const Posting posting{doc, kNameField, 1};
-      Append(term, HashTerm(term), &posting, 1);
+      Append(term, HashTerm(term), &posting, 1, /*lengths=*/nullptr);
     }
   }
   live_docs_.fetch_add(1, std::memory_order_relaxed);
@@ -244,14 +248,12 @@ void KeywordIndex::EncodeTo(ByteWriter* out, const Cut& cut, uint64_t seq) const
     const Doc& d = docs_[doc];
     const uint64_t dead = d.dead.load(std::memory_order_relaxed);
     out->Varint(d.concept_number.load(std::memory_order_relaxed));
-    out->Varint(d.length.load(std::memory_order_relaxed));
+    out->Varint(FieldLength(doc, 0));
     out->Varint(d.born.load(std::memory_order_relaxed));
     out->Varint(dead > seq ? 0 : dead + 1);  // alive at the cut -> 0
   }
-  if (attribute_lengths_ != nullptr) {
-    for (size_t i = 0; i < size_t{cut.docs} * attributes_.size(); ++i) {
-      out->Varint((*attribute_lengths_)[i].load(std::memory_order_relaxed));
-    }
+  for (uint32_t doc = 0; doc < cut.docs; ++doc) {
+    for (uint32_t f = 1; f < fields; ++f) out->Varint(FieldLength(doc, f));
   }
   out->U64(cut.live_docs);
   for (uint32_t f = 0; f < fields; ++f) out->U64(cut.live_tokens[f]);
@@ -307,10 +309,12 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
   if (!in->ok() || docs > in->remaining() / 4) return bad("document count beyond the data");
   docs_.EnsureSize(docs);
   dead_bits_.EnsureSize((size_t{docs} + 63) >> 6);
+  lengths_.EnsureSize(size_t{docs} * fields);
   for (uint32_t doc = 0; doc < docs; ++doc) {
     Doc& d = docs_[doc];
     d.concept_number.store(static_cast<uint32_t>(in->Varint()), std::memory_order_relaxed);
-    d.length.store(static_cast<uint32_t>(in->Varint()), std::memory_order_relaxed);
+    lengths_[size_t{doc} * fields].store(static_cast<uint32_t>(in->Varint()),
+                                         std::memory_order_relaxed);
     const uint64_t born = in->Varint();
     const uint64_t dead = in->Varint() - 1;
     d.born.store(born, std::memory_order_relaxed);
@@ -319,11 +323,10 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
     if (born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
     last_born_ = std::max(last_born_, born);
   }
-  if (attribute_lengths_ != nullptr) {
-    attribute_lengths_->EnsureSize(size_t{docs} * attributes_.size());
-    for (size_t i = 0; i < size_t{docs} * attributes_.size(); ++i) {
-      (*attribute_lengths_)[i].store(static_cast<uint32_t>(in->Varint()),
-                                     std::memory_order_relaxed);
+  for (uint32_t doc = 0; doc < docs; ++doc) {
+    for (uint32_t f = 1; f < fields; ++f) {
+      lengths_[size_t{doc} * fields + f].store(static_cast<uint32_t>(in->Varint()),
+                                               std::memory_order_relaxed);
     }
   }
   live_docs_.store(in->U64(), std::memory_order_relaxed);
@@ -376,6 +379,7 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
       }
       p[j] = Posting{static_cast<uint32_t>(doc), static_cast<uint32_t>(tf_field & 15),
                      static_cast<uint32_t>(tf_field >> 4)};
+      if (field != kNameField) Widen(term, p[j].tf, FieldLength(p[j].doc, p[j].field));
     }
     block->count.store(static_cast<uint32_t>(total), std::memory_order_relaxed);
     if (!in->ok()) return bad(absl::StrFormat("term %d: postings beyond the data", t));
@@ -469,6 +473,21 @@ KeywordIndex::Query KeywordIndex::Prepare(const std::vector<std::string>& terms,
     const double n = static_cast<double>(std::max<uint64_t>(holders, 1));
     term.idf = std::max(1e-6, std::log((n_docs - n + 0.5) / (n + 0.5)));
     q.query_idf_ += term.idf;
+    if (!term.blocks.empty()) {
+      // Read after the postings: they cover every posting seen. In field f, a posting's
+      // w * tf / (c0 + c1 * |d_f|) = w / (c0 / tf + c1 * |d_f| / tf) is at most
+      // w / (c0 / max_tf + c1 * min_length_per_tf); a document may hold the term in every field.
+      const Term& entry = terms_[*t];
+      const double max_tf = entry.max_tf.load(std::memory_order_relaxed);
+      const double per_tf = entry.min_length_per_tf.load(std::memory_order_relaxed);
+      double x = 0;
+      for (uint32_t f = 0; f <= attributes_.size(); ++f) {
+        const Query::FieldNorm& norm = q.norms_[f];
+        x += norm.weight / (norm.c0 / max_tf + norm.c1 * per_tf);
+      }
+      // Widened a hair against rounding.
+      term.bound = term.idf * x * (kK1 + 1.0) / (x + kK1) * (1.0 + 1e-9);
+    }
   }
   return q;
 }
@@ -524,8 +543,7 @@ std::vector<KeywordIndex::Scored> KeywordIndex::Best(
     const Query& query, size_t k, absl::FunctionRef<bool(uint32_t)> accept) const {
   std::vector<Scored> best;  // a heap whose front is the worst of the best
   if (k == 0) return best;
-  // The terms some visible document holds, by their share's upper bound, lowest first: a share
-  // is idf * x * (k1 + 1) / (x + k1) < idf * (k1 + 1) (widened a hair against rounding).
+  // The terms some visible document holds, by their share's upper bound, lowest first.
   struct TermCursor {
     size_t term;  // in query order
     double bound;
@@ -535,7 +553,7 @@ std::vector<KeywordIndex::Scored> KeywordIndex::Best(
   for (size_t i = 0; i < query.terms_.size(); ++i) {
     const Query::Term& t = query.terms_[i];
     if (t.blocks.empty()) continue;
-    cursors.push_back({i, t.idf * (kK1 + 1.0) * (1.0 + 1e-9), Cursor(&t.blocks)});
+    cursors.push_back({i, t.bound, Cursor(&t.blocks)});
   }
   std::stable_sort(cursors.begin(), cursors.end(),
                    [](const TermCursor& a, const TermCursor& b) { return a.bound < b.bound; });
@@ -587,12 +605,18 @@ std::vector<KeywordIndex::Scored> KeywordIndex::Best(
     }
     if (reachable) {
       // The exact score: the shares added in the query's order, as an exhaustive pass would.
-      Scored s{docs_[doc].concept_number.load(std::memory_order_relaxed), {}};
+      Scored s{0, {}};
       for (size_t i = 0; i < shares.size(); ++i) {
         if (!held[i]) continue;
         s.match.bm25 += shares[i];
         s.match.matched_idf += query.terms_[i].idf;
       }
+      // The document's concept number only for a score that may enter (a tie is decided by it).
+      if (best.size() == k && s.match.bm25 < best.front().match.bm25) {
+        std::fill(held.begin(), held.end(), 0);
+        continue;
+      }
+      s.concept_number = docs_[doc].concept_number.load(std::memory_order_relaxed);
       if ((best.size() < k || Better(s, best.front())) && accept(s.concept_number)) {
         if (best.size() == k) {
           std::pop_heap(best.begin(), best.end(), Better);

@@ -43,6 +43,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,6 +123,7 @@ class KeywordIndex {
     struct Term {
       std::string text;
       double idf = 0;
+      double bound = 0;          // above any document's share: idf * x * (k1 + 1) / (x + k1)
       std::vector<Span> blocks;  // oldest first: documents ascend; empty if no document holds it
     };
     struct FieldNorm {  // weight, and the length normalisation 1 - b + b * |d_f| / avgdl_f
@@ -145,7 +147,8 @@ class KeywordIndex {
   // and that `accept(concept_number)` admits, by BM25 (higher first, then the lower concept
   // number), with exactly the scores an exhaustive pass gives: each document's score adds its
   // terms' shares in the order of the query's terms. Documents that cannot reach the k-th best
-  // score are skipped without being scored (MaxScore: a term's share is below idf * (k1 + 1)).
+  // score are skipped without being scored (MaxScore, with each term's bound on its share from
+  // its highest tf and shortest field per occurrence).
   // `accept` is asked only about documents that would enter the best k. k = SIZE_MAX: every
   // match.
   std::vector<Scored> Best(const Query& query, size_t k,
@@ -212,10 +215,14 @@ class KeywordIndex {
   struct Term {
     std::string text;  // set before the term is published in terms_by_hash_
     std::atomic<Block*> head{nullptr};
+    // Over every posting ever added (never lowered by a retire): the highest tf, and the lowest
+    // field length per occurrence (|d_f| / tf, rounded down). They bound any document's share
+    // of the term (Query::Term::bound). Written before the postings they cover are published.
+    std::atomic<uint32_t> max_tf{0};
+    std::atomic<float> min_length_per_tf{std::numeric_limits<float>::infinity()};
   };
   struct Doc {
     std::atomic<uint32_t> concept_number{0};
-    std::atomic<uint32_t> length{0};  // the content's tokens
     std::atomic<uint64_t> born{0};
     std::atomic<uint64_t> dead{UINT64_MAX};
   };
@@ -224,7 +231,11 @@ class KeywordIndex {
   std::optional<uint32_t> FindTerm(absl::string_view text, uint64_t hash) const;
   // Appends one document's postings for `term` (1..kMaxFields of them, `hash` its HashTerm) into
   // one block. Writer.
-  void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
+  // `lengths`: the document's field lengths, for the term's bound (nullptr for a name term).
+  void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n,
+              const uint32_t* lengths);
+  // Writer: widens the term's bound for one posting of a field `length` tokens long.
+  static void Widen(Term& term, uint32_t tf, uint32_t length);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
   bool EverDead(uint32_t doc) const {
     return (dead_bits_[doc >> 6].load(std::memory_order_relaxed) >> (doc & 63)) & 1;
@@ -269,9 +280,10 @@ class KeywordIndex {
   IdTable terms_by_hash_;
   StableArray<Term, 12> terms_;
   StableArray<Doc> docs_;
-  // Attribute fields' lengths in tokens, attributes_.size() per document.
-  // Allocated only when there are attribute fields.
-  std::unique_ptr<StableArray<std::atomic<uint32_t>>> attribute_lengths_;
+  // Every field's length in tokens, 1 + attributes_.size() per document (the content first):
+  // apart from the documents, so that scoring reads a few dense cache lines instead of each
+  // scored document.
+  StableArray<std::atomic<uint32_t>> lengths_;
   uint32_t doc_count_ = 0;  // writer only
   std::atomic<uint32_t> term_count_{0};
   // A bit per document, set when it is retired: clear means alive at every sequence a reader

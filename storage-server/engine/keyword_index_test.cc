@@ -177,6 +177,22 @@ TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
       ASSERT_TRUE(scores.contains(d)) << q << " doc " << d;
       EXPECT_NEAR(scores[d].bm25, want, 1e-9) << q << " doc " << d;
     }
+    // The best one and two, pruned with the fields' bounds, lead the full list; and a
+    // document's texts score as its postings do.
+    const KeywordIndex::Query query = index.Prepare(terms, 1);
+    const auto all = index.Best(query, SIZE_MAX, [](uint32_t) { return true; });
+    for (size_t k : {1, 2}) {
+      const auto best = index.Best(query, k, [](uint32_t) { return true; });
+      ASSERT_EQ(best.size(), std::min(k, all.size())) << q;
+      for (size_t i = 0; i < best.size(); ++i) {
+        EXPECT_EQ(best[i].concept_number, all[i].concept_number) << q << " #" << i;
+      }
+    }
+    for (uint32_t d = 0; d < docs.size(); ++d) {
+      EXPECT_EQ(index.MatchOf(query, {docs[d].content, docs[d].lemmas}).bm25,
+                scores.contains(d) ? scores[d].bm25 : 0.0)
+          << q << " doc " << d;
+    }
   }
   // The word as a whole lemma beats the word inside compound lemmas, which content alone does not.
   ScoreMap bank = Scored(index, {"bank"}, 1);
@@ -479,11 +495,17 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
                 ++asked;
                 return !odd_only || number % 2 == 1;
               });
-          ASSERT_EQ(best.size(), expected.size()) << label << " k " << k << " odd " << odd_only;
-          for (size_t i = 0; i < best.size(); ++i) {
-            EXPECT_EQ(best[i].concept_number, expected[i].concept_number) << label << " #" << i;
-            EXPECT_EQ(best[i].match.bm25, expected[i].match.bm25) << label << " #" << i;
-            EXPECT_EQ(best[i].match.matched_idf, expected[i].match.matched_idf) << label;
+          // And the same from the decoded index, whose bounds were rebuilt from the file.
+          const std::vector<KeywordIndex::Scored> decoded_best = decoded.Best(
+              decoded.Prepare(terms, at), k,
+              [&](uint32_t number) { return !odd_only || number % 2 == 1; });
+          for (const auto* list : {&best, &decoded_best}) {
+            ASSERT_EQ(list->size(), expected.size()) << label << " k " << k << " odd " << odd_only;
+            for (size_t i = 0; i < list->size(); ++i) {
+              EXPECT_EQ((*list)[i].concept_number, expected[i].concept_number) << label << " #" << i;
+              EXPECT_EQ((*list)[i].match.bm25, expected[i].match.bm25) << label << " #" << i;
+              EXPECT_EQ((*list)[i].match.matched_idf, expected[i].match.matched_idf) << label;
+            }
           }
           // `accept` is asked only about documents that would enter the best k.
           if (k == 10 && !odd_only && all.size() > 2000) {
