@@ -29,7 +29,9 @@ constexpr uint32_t kMaxBlockPostings = 8192;
 }  // namespace
 
 KeywordIndex::KeywordIndex(std::vector<Field> attributes)
-    : attributes_(std::move(attributes)), terms_by_hash_(4096) {}
+    : attributes_(std::move(attributes)), terms_by_hash_(4096) {
+  for (std::atomic<uint32_t>& m : min_length_) m.store(UINT32_MAX, std::memory_order_relaxed);
+}
 
 KeywordIndex::~KeywordIndex() {
   const uint32_t n = term_count_.load(std::memory_order_relaxed);
@@ -91,19 +93,16 @@ std::optional<uint32_t> KeywordIndex::FindTerm(absl::string_view text, uint64_t 
   return terms_by_hash_.Find(hash, [&](uint32_t t) { return terms_[t].text == text; });
 }
 
-void KeywordIndex::Widen(Term& term, uint32_t tf, uint32_t length) {
-  if (tf > term.max_tf.load(std::memory_order_relaxed)) {
-    term.max_tf.store(tf, std::memory_order_relaxed);
-  }
-  // Rounded down: the bound may only be loose, never tight.
-  const float per_tf = std::nextafter(static_cast<float>(double{length} / tf), 0.0f);
-  if (per_tf < term.min_length_per_tf.load(std::memory_order_relaxed)) {
-    term.min_length_per_tf.store(per_tf, std::memory_order_relaxed);
+void KeywordIndex::NoteLengths(const uint32_t* lengths, uint32_t fields) {
+  for (uint32_t f = 0; f < fields; ++f) {
+    if (lengths[f] > 0 && lengths[f] < min_length_[f].load(std::memory_order_relaxed)) {
+      min_length_[f].store(lengths[f], std::memory_order_relaxed);
+    }
   }
 }
 
 void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* postings,
-                          uint32_t n, const uint32_t* lengths) {
+                          uint32_t n) {
   std::optional<uint32_t> found = FindTerm(term, hash);
   uint32_t t;
   if (found) {
@@ -118,9 +117,9 @@ void KeywordIndex::Append(absl::string_view term, uint64_t hash, const Posting* 
     memory_bytes_.fetch_add(sizeof(Term) + term.size() + 16, std::memory_order_relaxed);
   }
   Term& entry = terms_[t];
-  if (lengths != nullptr) {
-    for (uint32_t i = 0; i < n; ++i) Widen(entry, postings[i].tf, lengths[postings[i].field]);
-  }
+  uint32_t max_tf = entry.max_tf.load(std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) max_tf = std::max<uint32_t>(max_tf, postings[i].tf);
+  entry.max_tf.store(max_tf, std::memory_order_relaxed);
   Block* head = entry.head.load(std::memory_order_relaxed);
   uint32_t count = head == nullptr ? 0 : head->count.load(std::memory_order_relaxed);
   // A document's postings stay together in one block (the rest of a full block is left unused).
@@ -181,6 +180,7 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
   for (uint32_t f = 0; f < fields; ++f) {
     lengths_[size_t{doc} * fields + f].store(lengths[f], std::memory_order_relaxed);
   }
+  NoteLengths(lengths, fields);
   // Released by the postings' count stores below: a reader that sees a posting sees its doc.
   d.born.store(born, std::memory_order_relaxed);
   if (born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
@@ -212,14 +212,14 @@ uint32_t KeywordIndex::Add(uint32_t concept_number, absl::Span<const absl::strin
       postings[n++] = Posting{doc, token.second, static_cast<uint32_t>(k - j)};
       j = k;
     }
-    Append(term, hash, postings, n, lengths);
+    Append(term, hash, postings, n);
     i = j;
   }
   if (!texts.empty()) {
     for (const std::string& name : text::IndexedNames(texts[0])) {
       const std::string term = NameTerm(name);
       const Posting posting{doc, kNameField, 1};
-      Append(term, HashTerm(term), &posting, 1, /*lengths=*/nullptr);
+      Append(term, HashTerm(term), &posting, 1);
     }
   }
   live_docs_.fetch_add(1, std::memory_order_relaxed);
@@ -323,11 +323,14 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
     if (born < last_born_) born_in_order_.store(false, std::memory_order_relaxed);
     last_born_ = std::max(last_born_, born);
   }
+  uint32_t lengths[kMaxFields];
   for (uint32_t doc = 0; doc < docs; ++doc) {
+    lengths[0] = FieldLength(doc, 0);
     for (uint32_t f = 1; f < fields; ++f) {
-      lengths_[size_t{doc} * fields + f].store(static_cast<uint32_t>(in->Varint()),
-                                               std::memory_order_relaxed);
+      lengths[f] = static_cast<uint32_t>(in->Varint());
+      lengths_[size_t{doc} * fields + f].store(lengths[f], std::memory_order_relaxed);
     }
+    NoteLengths(lengths, fields);
   }
   live_docs_.store(in->U64(), std::memory_order_relaxed);
   for (uint32_t f = 0; f < fields; ++f) live_tokens_[f].store(in->U64(), std::memory_order_relaxed);
@@ -368,6 +371,7 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
     term_count_.store(t + 1, std::memory_order_relaxed);
     memory += sizeof(Term) + text.size() + 16 + sizeof(Block) + capacity * sizeof(Posting);
     Posting* p = block->postings();
+    uint32_t max_tf = 0;
     uint64_t doc = 0;
     for (uint64_t j = 0; j < total; ++j) {
       doc += in->Varint();
@@ -379,8 +383,9 @@ absl::Status KeywordIndex::DecodeFrom(ByteReader* in) {
       }
       p[j] = Posting{static_cast<uint32_t>(doc), static_cast<uint32_t>(tf_field & 15),
                      static_cast<uint32_t>(tf_field >> 4)};
-      if (field != kNameField) Widen(term, p[j].tf, FieldLength(p[j].doc, p[j].field));
+      max_tf = std::max<uint32_t>(max_tf, p[j].tf);
     }
+    term.max_tf.store(max_tf, std::memory_order_relaxed);
     block->count.store(static_cast<uint32_t>(total), std::memory_order_relaxed);
     if (!in->ok()) return bad(absl::StrFormat("term %d: postings beyond the data", t));
     terms_by_hash_.Insert(HashTerm(text), t);
@@ -475,15 +480,16 @@ KeywordIndex::Query KeywordIndex::Prepare(const std::vector<std::string>& terms,
     q.query_idf_ += term.idf;
     if (!term.blocks.empty()) {
       // Read after the postings: they cover every posting seen. In field f, a posting's
-      // w * tf / (c0 + c1 * |d_f|) = w / (c0 / tf + c1 * |d_f| / tf) is at most
-      // w / (c0 / max_tf + c1 * min_length_per_tf); a document may hold the term in every field.
-      const Term& entry = terms_[*t];
-      const double max_tf = entry.max_tf.load(std::memory_order_relaxed);
-      const double per_tf = entry.min_length_per_tf.load(std::memory_order_relaxed);
+      // w * tf / (c0 + c1 * |d_f|) grows with tf and falls with |d_f| >= max(tf, the field's
+      // fewest tokens), so it is at most w * max_tf / (c0 + c1 * max(max_tf, fewest)); a
+      // document may hold the term in every field.
+      const uint32_t max_tf = terms_[*t].max_tf.load(std::memory_order_relaxed);
       double x = 0;
       for (uint32_t f = 0; f <= attributes_.size(); ++f) {
+        const uint32_t fewest = min_length_[f].load(std::memory_order_relaxed);
+        if (fewest == UINT32_MAX) continue;  // no document has this field: no posting either
         const Query::FieldNorm& norm = q.norms_[f];
-        x += norm.weight / (norm.c0 / max_tf + norm.c1 * per_tf);
+        x += norm.weight * max_tf / (norm.c0 + norm.c1 * std::max(max_tf, fewest));
       }
       // Widened a hair against rounding.
       term.bound = term.idf * x * (kK1 + 1.0) / (x + kK1) * (1.0 + 1e-9);

@@ -43,7 +43,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -215,11 +214,10 @@ class KeywordIndex {
   struct Term {
     std::string text;  // set before the term is published in terms_by_hash_
     std::atomic<Block*> head{nullptr};
-    // Over every posting ever added (never lowered by a retire): the highest tf, and the lowest
-    // field length per occurrence (|d_f| / tf, rounded down). They bound any document's share
-    // of the term (Query::Term::bound). Written before the postings they cover are published.
+    // The highest tf of any posting ever added (never lowered by a retire): with the shortest
+    // field lengths (min_length_) it bounds any document's share of the term
+    // (Query::Term::bound). Written before the postings it covers are published.
     std::atomic<uint32_t> max_tf{0};
-    std::atomic<float> min_length_per_tf{std::numeric_limits<float>::infinity()};
   };
   struct Doc {
     std::atomic<uint32_t> concept_number{0};
@@ -231,11 +229,9 @@ class KeywordIndex {
   std::optional<uint32_t> FindTerm(absl::string_view text, uint64_t hash) const;
   // Appends one document's postings for `term` (1..kMaxFields of them, `hash` its HashTerm) into
   // one block. Writer.
-  // `lengths`: the document's field lengths, for the term's bound (nullptr for a name term).
-  void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n,
-              const uint32_t* lengths);
-  // Writer: widens the term's bound for one posting of a field `length` tokens long.
-  static void Widen(Term& term, uint32_t tf, uint32_t length);
+  void Append(absl::string_view term, uint64_t hash, const Posting* postings, uint32_t n);
+  // Writer: a document's field lengths, into min_length_.
+  void NoteLengths(const uint32_t* lengths, uint32_t fields);
   uint32_t FieldLength(uint32_t doc, uint32_t field) const;
   bool EverDead(uint32_t doc) const {
     return (dead_bits_[doc >> 6].load(std::memory_order_relaxed) >> (doc & 63)) & 1;
@@ -291,6 +287,8 @@ class KeywordIndex {
   // With born_in_order_, the documents born by a reader's sequence are a prefix (a binary search
   // of the births), so most visibility checks read a bit instead of the document.
   StableArray<std::atomic<uint64_t>> dead_bits_;
+  // Per field, the fewest tokens of any non-empty field ever added (never raised by a retire).
+  std::atomic<uint32_t> min_length_[kMaxFields];
   std::atomic<uint32_t> docs_published_{0};  // documents whose born is set (release)
   std::atomic<bool> born_in_order_{true};    // births never decreased with the document number
   uint64_t last_born_ = 0;                   // writer
