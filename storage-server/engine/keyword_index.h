@@ -129,7 +129,7 @@ class KeywordIndex {
       double weight, c0, c1;
     };
     uint64_t seq_ = 0;
-    uint32_t born_by_ = 0;  // documents below it were born at or before seq_ (0: unknown)
+    uint32_t born_by_ = 0;  // with born_in_order_: the documents born at or before seq_
     bool born_in_order_ = false;
     double query_idf_ = 0;
     FieldNorm norms_[kMaxFields] = {};
@@ -147,7 +147,7 @@ class KeywordIndex {
   // number), with exactly the scores an exhaustive pass gives: each document's score adds its
   // terms' shares in the order of the query's terms. Documents that cannot reach the k-th best
   // score are skipped without being scored (MaxScore, with each term's bound on its share from
-  // its highest tf and shortest field per occurrence).
+  // its highest tf and each field's fewest tokens).
   // `accept` is asked only about documents that would enter the best k. k = SIZE_MAX: every
   // match.
   std::vector<Scored> Best(const Query& query, size_t k,
