@@ -263,6 +263,42 @@ TEST(KeywordIndexTest, DocumentsAreVisibleFromBirthUntilRetired) {
   EXPECT_THAT(Scored(index, {"unknown"}, 100), IsEmpty());
 }
 
+// With a weighted attribute field, a word's bound covers its share in every field: the best k,
+// pruned, are always the first k of every match.
+TEST(KeywordIndexTest, PruningWithAWeightedFieldKeepsTheBestK) {
+  std::mt19937 rng(11);
+  std::vector<double> weights;
+  for (int w = 0; w < 200; ++w) weights.push_back(1.0 / (w + 1));
+  std::discrete_distribution<int> word(weights.begin(), weights.end());
+  auto words = [&](int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) out.push_back(absl::StrCat("w", word(rng)));
+    return absl::StrJoin(out, " ");
+  };
+  KeywordIndex index({{"lemmas", 3.0, 1.0}});
+  for (uint32_t c = 0; c < 5000; ++c) {
+    const std::string content = words(4 + static_cast<int>(rng() % 12));
+    const std::string lemmas = rng() % 2 == 0 ? words(1 + static_cast<int>(rng() % 2)) : "";
+    index.Add(c, {content, lemmas}, 1);
+  }
+  int pruned_queries = 0;
+  for (int q = 0; q < 40; ++q) {
+    const KeywordIndex::Query query =
+        index.Prepare(KeywordIndex::QueryTerms(words(2 + static_cast<int>(rng() % 3))), 1);
+    const auto all = index.Best(query, SIZE_MAX, [](uint32_t) { return true; });
+    for (size_t k : {1, 5, 20}) {
+      const auto best = index.Best(query, k, [](uint32_t) { return true; });
+      ASSERT_EQ(best.size(), std::min(k, all.size())) << "query " << q;
+      for (size_t i = 0; i < best.size(); ++i) {
+        EXPECT_EQ(best[i].concept_number, all[i].concept_number) << "query " << q << " #" << i;
+        EXPECT_EQ(best[i].match.bm25, all[i].match.bm25) << "query " << q << " #" << i;
+      }
+      pruned_queries += all.size() > 10 * k;
+    }
+  }
+  EXPECT_GT(pruned_queries, 60);  // most queries match far more than they keep
+}
+
 // Documents need not be added in order of birth (the prefix of documents born by a sequence is
 // then unknown): each is still seen exactly from its birth until it is retired.
 TEST(KeywordIndexTest, DocumentsAddedOutOfBirthOrderAreSeenFromTheirBirth) {
