@@ -433,16 +433,9 @@ KeywordIndex::Query KeywordIndex::Prepare(const std::vector<std::string>& terms,
   // the document numbers, those documents are the prefix below the first one born after it.
   const uint32_t published = docs_published_.load(std::memory_order_acquire);
   if (born_in_order_.load(std::memory_order_relaxed)) {
-    uint32_t lo = 0, hi = published;
-    while (lo < hi) {
-      const uint32_t mid = lo + (hi - lo) / 2;
-      if (docs_[mid].born.load(std::memory_order_relaxed) <= seq) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
-    q.born_by_ = lo;
+    q.born_by_ = PartitionPoint(published, [&](uint32_t doc) {
+      return docs_[doc].born.load(std::memory_order_relaxed) <= seq;
+    });
     q.born_in_order_ = true;
   }
   std::vector<const Block*> chain;

@@ -351,16 +351,9 @@ bool NamespaceStore::SlotVisible(uint32_t slot, uint64_t seq,
 
 uint32_t NamespaceStore::SlotsBornBy(uint64_t seq, uint32_t limit) const {
   if (!born_in_order_.load(std::memory_order_relaxed)) return 0;
-  uint32_t lo = 0, hi = limit;  // the first slot born after seq lies in [lo, hi]
-  while (lo < hi) {
-    const uint32_t mid = lo + (hi - lo) / 2;
-    if (slots_[mid].born.load(std::memory_order_relaxed) <= seq) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
+  return PartitionPoint(limit, [&](uint32_t slot) {
+    return slots_[slot].born.load(std::memory_order_relaxed) <= seq;
+  });
 }
 
 void NamespaceStore::SetSlot(uint32_t slot, uint64_t record, uint64_t born, uint64_t dead) {

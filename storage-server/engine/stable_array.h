@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "common/sync/atomic_directory.h"
 
@@ -42,5 +43,21 @@ class StableArray {
   sync::AtomicDirectory<T> chunks_;
   size_t allocated_ = 0;  // writer only
 };
+
+// The first index in [0, n) for which `pred` is false, where `pred` holds on a prefix of the
+// indexes and not after it (std::partition_point over indexes, for arrays without iterators).
+template <typename Pred>
+uint32_t PartitionPoint(uint32_t n, Pred pred) {
+  uint32_t lo = 0, hi = n;  // the answer lies in [lo, hi]
+  while (lo < hi) {
+    const uint32_t mid = lo + (hi - lo) / 2;
+    if (pred(mid)) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
 
 }  // namespace engram::storage
