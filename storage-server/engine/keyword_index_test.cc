@@ -299,6 +299,44 @@ TEST(KeywordIndexTest, PruningWithAWeightedFieldKeepsTheBestK) {
   EXPECT_GT(pruned_queries, 60);  // most queries match far more than they keep
 }
 
+// A word's bound takes each field's fewest tokens: a document holding a middling word as its
+// one-token lemma scores far above the word's holders with long texts, and must not be pruned
+// while the best k is taken from documents holding a rarer word. Queries "b c<j>" sweep the
+// score of the one document holding c<j> across the one-token document's score, so some of them
+// fall between that score and what the bound would be if the lemma field's fewest tokens were
+// taken as more than one.
+TEST(KeywordIndexTest, ABoundCoversTheShortestFieldOfAnyDocument) {
+  KeywordIndex index({{"lemmas", 3.0, 1.0}});
+  auto filler = [](int n, absl::string_view word) {
+    std::vector<std::string> out(n, std::string(word));
+    return absl::StrJoin(out, " ");
+  };
+  uint32_t number = 0;
+  for (int i = 0; i < 2000; ++i) {  // "b" in 50 long contents; lemmas of three tokens
+    const std::string content = absl::StrCat(i % 40 == 0 ? "b " : "", filler(14, "y"));
+    index.Add(number++, {content, i % 2 == 0 ? "z z z" : ""}, 1);
+  }
+  for (int j = 0; j < 60; ++j) {  // c<j> once, in a content of 12 + j tokens
+    index.Add(number++, {absl::StrCat("c", j, " ", filler(11 + j, "y")), ""}, 1);
+  }
+  const uint32_t shortest = number;
+  index.Add(number++, {filler(12, "y"), "b"}, 1);  // last: scored after the heap is full
+  int shortest_first = 0;
+  int rare_first = 0;
+  for (int j = 0; j < 60; ++j) {
+    const KeywordIndex::Query query = index.Prepare({"b", absl::StrCat("c", j)}, 1);
+    const auto all = index.Best(query, SIZE_MAX, [](uint32_t) { return true; });
+    const auto best = index.Best(query, 1, [](uint32_t) { return true; });
+    ASSERT_EQ(best.size(), 1u);
+    EXPECT_EQ(best[0].concept_number, all[0].concept_number) << "c" << j;
+    EXPECT_EQ(best[0].match.bm25, all[0].match.bm25) << "c" << j;
+    (all[0].concept_number == shortest ? shortest_first : rare_first)++;
+  }
+  // The sweep crosses the one-token document's score.
+  EXPECT_GT(shortest_first, 0);
+  EXPECT_GT(rare_first, 0);
+}
+
 // Documents need not be added in order of birth (the prefix of documents born by a sequence is
 // then unknown): each is still seen exactly from its birth until it is retired.
 TEST(KeywordIndexTest, DocumentsAddedOutOfBirthOrderAreSeenFromTheirBirth) {
