@@ -12,7 +12,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev libprotoc-dev protobuf-compiler protobuf-compiler-grpc
   libabsl-dev libboost-dev libboost-system-dev libeigen3-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libxxhash-dev libssl-dev zlib1g-dev prometheus-cpp-dev libutf8proc-dev
-  libsqlite3-dev
+  libsqlite3-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libfaiss-dev liblmdb-dev
   wordnet-base curl nodejs python3
 )
