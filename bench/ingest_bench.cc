@@ -32,7 +32,11 @@
 //           own request, applied, made durable and answered on its own; the server sends the
 //           answers one fsync made durable together, and the client its waiting writes.
 //           The grpc rows report the server's and the client's CPU per concept (/proc and
-//           getrusage across the cell).
+//           getrusage from the cell's start until the index caught up, below).
+// After each engine and grpc cell the bench waits until the HNSW graph holds every written vector
+// (engram_storage_indexed_vectors) and reports how long that took after the last acknowledgement
+// and the concepts per second counted until then: the rate writes can be sustained with the
+// index keeping up. The acknowledged rate alone can outrun the indexer.
 // --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
 // NOT durable on a machine crash), labelled as such.
 //
@@ -76,6 +80,9 @@ ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
 ABSL_FLAG(int, client_threads, 2, "Client threads of the grpc-async and grpc-stream cells.");
 ABSL_FLAG(std::string, server_flags, "",
           "Extra engram-storage flags for the grpc cells, comma-separated (e.g. --indexer_nice=19).");
+ABSL_FLAG(double, index_wait_seconds, 300,
+          "After an engine or grpc cell, how long to wait for the HNSW graph to hold every written vector "
+          "(0: do not wait).");
 ABSL_FLAG(int, fsync_probe, 200, "fdatasync calls of the raw-disk probe (0: skip).");
 
 namespace fs = std::filesystem;
@@ -93,6 +100,9 @@ struct CellResult {
   std::array<double, 6> writer_us = {-1, -1, -1, -1, -1, -1};
   double writer_busy = -1;
   int64_t concepts = 0;
+  // engine and grpc: seconds after the last acknowledgement until the HNSW graph held every
+  // written vector, and the concepts per second counted until then (the rate the indexer sustains).
+  double index_lag_s = -1, indexed_per_s = -1;
 };
 constexpr const char* kWriterPhases[] = {"apply", "log", "finish", "sync", "publish", "checkpoint"};
 
@@ -157,6 +167,25 @@ void GroupCommitStats(const std::string& before, const std::string& after, CellR
   r->writer_busy = busy_s / (static_cast<double>(r->concepts) / r->writes_per_s);
 }
 
+// Waits until engram_storage_indexed_vectors{namespace="bench"} in `metrics()` reaches r->concepts
+// (at most --index_wait_seconds), then sets r->index_lag_s and r->indexed_per_s.
+void WaitIndexed(const std::function<std::string()>& metrics, CellResult* r) {
+  if (r->concepts <= 0 || r->writes_per_s <= 0 || absl::GetFlag(FLAGS_index_wait_seconds) <= 0) return;
+  const auto t0 = Clock::now();
+  const double cap_s = absl::GetFlag(FLAGS_index_wait_seconds);
+  while (PromValue(metrics(), "engram_storage_indexed_vectors{namespace=\"bench\"}") <
+         static_cast<double>(r->concepts)) {
+    if (SecondsSince(t0) > cap_s) {
+      fprintf(stderr, "the index did not catch up within %.0f s\n", cap_s);
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r->index_lag_s = SecondsSince(t0);
+  r->indexed_per_s =
+      static_cast<double>(r->concepts) / (static_cast<double>(r->concepts) / r->writes_per_s + r->index_lag_s);
+}
+
 CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::SyncMode sync,
                       const VectorPool& pool) {
   engram::metrics::Registry registry;
@@ -184,6 +213,7 @@ CellResult EngineCell(const fs::path& dir, int conc, uint32_t batch, es::wal::Sy
     return w.ok();
   });
   GroupCommitStats(before, registry.Serialize(), &r);
+  WaitIndexed([&] { return registry.Serialize(); }, &r);
   // Closing is not timed (it waits for the indexer's current insert and writes a checkpoint).
   (void)(*engine)->Close();
   return r;
@@ -332,8 +362,9 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
   }
   const std::string metrics1 = HttpGetRaw(proc.http_port(), "/metrics");
   GroupCommitStats(metrics0, metrics1, &r);
+  WaitIndexed([&] { return HttpGetRaw(proc.http_port(), "/metrics"); }, &r);
   if (r.concepts > 0) {
-    // The server's CPU includes its HNSW indexer's, which trails the writes.
+    // The server's CPU includes its HNSW indexer's until the graph held every written vector.
     r.server_cpu_us = (ProcessCpuSeconds(proc.pid()) - server_cpu0) / static_cast<double>(r.concepts) * 1e6;
     r.client_cpu_us = (ProcessCpuSeconds() - client_cpu0) / static_cast<double>(r.concepts) * 1e6;
   }
@@ -428,10 +459,11 @@ int main(int argc, char** argv) {
       fprintf(stderr,
               "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  "
               "(%lld concepts, "
-              "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us, writer busy %.2f)\n",
+              "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us, writer busy %.2f, "
+              "indexed %.3f s later: %.0f/s)\n",
               rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
               r.max_ms, static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us,
-              r.writer_busy);
+              r.writer_busy, r.index_lag_s, r.indexed_per_s);
       results[i].push_back(r);
     }
   }
@@ -450,8 +482,8 @@ int main(int argc, char** argv) {
   printf("Medians over %d repetitions (cell cap %.1f s / %lld concepts).\n\n", reps,
          absl::GetFlag(FLAGS_cell_seconds), static_cast<long long>(absl::GetFlag(FLAGS_max_concepts_per_cell)));
   printf("| concurrency | batch | peer | writes/s | p50 ack ms | p99 ack ms | max ack ms | vs LMDB | vs in process | fsync ms "
-         "| reqs/group | server CPU us/concept | client CPU us/concept |\n");
-  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+         "| reqs/group | server CPU us/concept | client CPU us/concept | index caught up s after | written and indexed/s |\n");
+  printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < cells.size(); ++i) {
     const Cell& c = cells[i];
     std::string ratio = "";
@@ -474,10 +506,15 @@ int main(int argc, char** argv) {
     std::string label = c.peer == "engine-relaxed" ? "engine --sync=relaxed (not durable)" : c.peer;
     std::string fsync = c.peer != "lmdb" ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
     std::string group = c.peer != "lmdb" ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
-    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", c.conc, c.batch,
+    std::string lag = "", indexed = "";
+    if (c.peer != "lmdb") {
+      lag = absl::StrFormat("%.3f", med(i, &CellResult::index_lag_s));
+      indexed = absl::StrFormat("%.0f", med(i, &CellResult::indexed_per_s));
+    }
+    printf("| %d | %u | %s | %.0f | %.3f | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.conc, c.batch,
            label.c_str(), med(i, &CellResult::writes_per_s), med(i, &CellResult::p50_ms),
            med(i, &CellResult::p99_ms), med(i, &CellResult::max_ms), ratio.c_str(), vs_engine.c_str(), fsync.c_str(), group.c_str(),
-           cpu_server.c_str(), cpu_client.c_str());
+           cpu_server.c_str(), cpu_client.c_str(), lag.c_str(), indexed.c_str());
   }
   // Where the single writer's time went (engram_storage_writer_seconds_total{phase}), per concept.
   printf("\n| concurrency | batch | peer | writer busy | writer us/concept: apply | log | finish | sync | "
