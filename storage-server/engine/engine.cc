@@ -244,6 +244,10 @@ void Engine::RegisterMetrics() {
         per_ns(&NamespaceStore::vector_count));
   add_gauge("engram_storage_indexed_vectors", "Vectors in the HNSW graph per namespace.", by_namespace,
         per_ns(&NamespaceStore::indexed_count));
+  add_gauge("engram_storage_unindexed_vectors",
+            "Vectors readers see that the HNSW graph does not hold yet, per namespace: every vector "
+            "search scans them exactly (the indexer trails a burst of writes).",
+            by_namespace, per_ns(&NamespaceStore::unindexed_count));
   add_gauge("engram_storage_reclaimable_bytes",
             "Bytes a compaction of the namespace would reclaim now (superseded versions, "
             "tombstones, deleted associations, dead vector slots).",

@@ -660,6 +660,13 @@ absl::StatusOr<v1::ScanResponse> NamespaceStore::Scan(const v1::ScanRequest& req
 
 uint64_t NamespaceStore::indexed_count() const { return index_->indexed_count(); }
 
+uint64_t NamespaceStore::unindexed_count() const {
+  // The indexed count first, as Search reads them: the graph never holds an unpublished slot.
+  const uint32_t indexed = index_->indexed_count();
+  const uint32_t published = vectors_->published_count();
+  return published > indexed ? published - indexed : 0;
+}
+
 SpaceUsage NamespaceStore::Space() const {
   // A vector slot holds the vector, its norm and its graph node (int8 codes included).
   const double per_slot = static_cast<double>(vectors_->bytes_per_vector()) +

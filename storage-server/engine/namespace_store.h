@@ -122,6 +122,9 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   uint64_t association_count() const { return live_assocs_.load(std::memory_order_relaxed); }
   uint64_t vector_count() const { return live_vectors_.load(std::memory_order_relaxed); }
   uint64_t indexed_count() const;
+  // Vector slots readers can see that the HNSW graph does not hold yet: every vector search
+  // scans them exactly, so its cost grows with this count while the indexer trails the writes.
+  uint64_t unindexed_count() const;
   uint64_t mapped_bytes() const;
 
   // ---- writer thread ----

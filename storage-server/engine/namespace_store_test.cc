@@ -626,6 +626,7 @@ TEST_F(NamespaceStoreTest, SearchCoversTheUnindexedTailAndFilters) {
              PutConcept("west", "w", {-1, 0}, {{"side", "left"}}),
              PutConcept("plain", "no vector")});
   EXPECT_EQ(store_->indexed_count(), 0u);
+  EXPECT_EQ(store_->unindexed_count(), 3u);  // the tail a search scans exactly
   EXPECT_THAT(SearchIds({1, 0.1f}, 2, /*exact=*/false), ElementsAre("east", "north"));
   EXPECT_THAT(SearchIds({1, 0.1f}, 10, false, {{"side", "left"}}), ElementsAre("west"));
 
@@ -633,12 +634,14 @@ TEST_F(NamespaceStoreTest, SearchCoversTheUnindexedTailAndFilters) {
   ASSERT_TRUE(indexed.ok()) << indexed.status();
   EXPECT_EQ(*indexed, 3u);
   EXPECT_EQ(store_->indexed_count(), 3u);
+  EXPECT_EQ(store_->unindexed_count(), 0u);
   for (bool exact : {false, true}) {
     EXPECT_THAT(SearchIds({1, 0.1f}, 2, exact), ElementsAre("east", "north"));
   }
 
   // A replaced or deleted concept's old vector is not found.
   MustWrite({PutConcept("east", "e", {-1, -0.1f}), DeleteConcept("north")});
+  EXPECT_EQ(store_->unindexed_count(), 1u) << "the replacement's new slot, until it is indexed";
   EXPECT_THAT(SearchIds({1, 0.1f}, 10, false), ElementsAre("west", "east"));
 
   v1::SearchRequest r;
