@@ -37,6 +37,12 @@
 // (engram_storage_indexed_vectors) and reports how long that took after the last acknowledgement
 // and the concepts per second counted until then: the rate writes can be sustained with the
 // index keeping up. The acknowledged rate alone can outrun the indexer.
+// The synchronous grpc client sends a request refused with RESOURCE_EXHAUSTED (a full queue, or
+// the server's --max_unindexed_vectors) again after a backoff (10 ms doubling to 200 ms), as
+// engramctl does; the refusals are counted. --search_threads=N adds N threads sending vector
+// searches (k 10) back to back during each grpc cell and after it until the index caught up, and
+// reports their rate and latency in both phases: what the writes, and the unindexed tail they
+// leave, cost searches. (The client CPU per concept then includes the searches'.)
 // --relaxed_cells adds rows for the engine with --sync=relaxed (fdatasync at most every 100 ms;
 // NOT durable on a machine crash), labelled as such.
 //
@@ -80,6 +86,9 @@ ABSL_FLAG(uint32_t, dim, 128, "Vector dimension.");
 ABSL_FLAG(int, client_threads, 2, "Client threads of the grpc-async and grpc-stream cells.");
 ABSL_FLAG(std::string, server_flags, "",
           "Extra engram-storage flags for the grpc cells, comma-separated (e.g. --indexer_nice=19).");
+ABSL_FLAG(int, search_threads, 0,
+          "grpc cells: threads that each send vector searches (k 10, the server's default ef) back "
+          "to back while the cell writes, to show what the writes cost searches (p50/p99 reported).");
 ABSL_FLAG(double, index_wait_seconds, 300,
           "After an engine or grpc cell, how long to wait for the HNSW graph to hold every written vector "
           "(0: do not wait).");
@@ -103,6 +112,11 @@ struct CellResult {
   // engine and grpc: seconds after the last acknowledgement until the HNSW graph held every
   // written vector, and the concepts per second counted until then (the rate the indexer sustains).
   double index_lag_s = -1, indexed_per_s = -1;
+  // grpc: requests refused with RESOURCE_EXHAUSTED and sent again (the synchronous client
+  // retries them with backoff); with --search_threads, the searches' rate and latency.
+  int64_t refused = 0;
+  double searches_per_s = -1, search_p50_ms = -1, search_p99_ms = -1;
+  double search_after_p50_ms = -1;  // after the last acknowledgement, until the index caught up
 };
 constexpr const char* kWriterPhases[] = {"apply", "log", "finish", "sync", "publish", "checkpoint"};
 
@@ -313,8 +327,38 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
   for (int i = 0; i < (async ? client_threads : (conc + 7) / 8); ++i) {
     stubs.push_back(proc.NewStubOwnConnection(i));
   }
+  // Searches beside the writes, each thread on its own connection; random queries from the pool.
+  // phase 0: the cell writes; 1: the writes are over, the index catches up; 2: stop.
+  std::atomic<int> phase{0};
+  const size_t search_threads = static_cast<size_t>(absl::GetFlag(FLAGS_search_threads));
+  std::vector<Latencies> search_lat[2] = {std::vector<Latencies>(search_threads),
+                                          std::vector<Latencies>(search_threads)};
+  std::vector<std::thread> searchers;
+  for (size_t t = 0; t < search_threads; ++t) {
+    searchers.emplace_back([&, t, stub = proc.NewStubOwnConnection(1000 + static_cast<int>(t))] {
+      std::mt19937_64 rng(t);
+      for (int p; (p = phase.load()) < 2;) {
+        v1::SearchRequest req;
+        req.set_namespace_("bench");
+        req.set_k(10);
+        const float* v = pool.Get(rng());
+        req.mutable_vector()->Add(v, v + pool.dim());
+        v1::SearchResponse resp;
+        grpc::ClientContext ctx;
+        const auto t0 = Clock::now();
+        grpc::Status st = stub->Search(&ctx, req, &resp);
+        if (!st.ok()) {
+          fprintf(stderr, "Search: %d %s\n", st.error_code(), st.error_message().c_str());
+          return;
+        }
+        search_lat[p][t].Add(SecondsSince(t0));
+      }
+    });
+  }
+  const auto cell_start = Clock::now();
   const double server_cpu0 = ProcessCpuSeconds(proc.pid()), client_cpu0 = ProcessCpuSeconds();
   const std::string metrics0 = HttpGetRaw(proc.http_port(), "/metrics");
+  std::atomic<int64_t> refused{0};
   CellResult r;
   if (async) {
     const int64_t cap_n = absl::GetFlag(FLAGS_max_concepts_per_cell);
@@ -349,20 +393,44 @@ CellResult GrpcCell(const fs::path& dir, int conc, uint32_t batch, const VectorP
     r.writes_per_s = a.failed ? -1 : static_cast<double>(r.concepts) / a.elapsed_s;
     r.p50_ms = a.latency.Quantile(0.5) * 1e3;
     r.p99_ms = a.latency.Quantile(0.99) * 1e3;
+    r.max_ms = a.latency.Quantile(1.0) * 1e3;
   } else {
     r = RunCell(conc, batch, [&](int t, uint64_t first, uint32_t n, Clock::time_point* start) {
       v1::WriteRequest req = ConceptBatch("bench", first, n, pool);
       v1::WriteResponse resp;
       *start = Clock::now();
-      grpc::ClientContext ctx;
-      grpc::Status s = stubs[static_cast<size_t>(t / 8)]->Write(&ctx, req, &resp);
-      if (!s.ok()) fprintf(stderr, "Write: %d %s\n", s.error_code(), s.error_message().c_str());
-      return s.ok();
+      // A refused request (a full queue, --max_unindexed_vectors) is sent again after a backoff,
+      // as engramctl does; its latency runs from the first send to the acknowledgement.
+      for (auto backoff = std::chrono::milliseconds(10);; backoff = std::min(2 * backoff, std::chrono::milliseconds(200))) {
+        grpc::ClientContext ctx;
+        grpc::Status s = stubs[static_cast<size_t>(t / 8)]->Write(&ctx, req, &resp);
+        if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          refused.fetch_add(1);
+          std::this_thread::sleep_for(backoff);
+          continue;
+        }
+        if (!s.ok()) fprintf(stderr, "Write: %d %s\n", s.error_code(), s.error_message().c_str());
+        return s.ok();
+      }
     });
   }
+  phase = 1;
+  const double write_s = SecondsSince(cell_start);
+  r.refused = refused.load();
   const std::string metrics1 = HttpGetRaw(proc.http_port(), "/metrics");
   GroupCommitStats(metrics0, metrics1, &r);
   WaitIndexed([&] { return HttpGetRaw(proc.http_port(), "/metrics"); }, &r);
+  phase = 2;
+  for (auto& th : searchers) th.join();
+  if (!searchers.empty()) {
+    Latencies during, after;
+    for (auto& l : search_lat[0]) during.Merge(l);
+    for (auto& l : search_lat[1]) after.Merge(l);
+    r.searches_per_s = static_cast<double>(during.s.size()) / write_s;
+    r.search_p50_ms = during.Quantile(0.5) * 1e3;
+    r.search_p99_ms = during.Quantile(0.99) * 1e3;
+    if (!after.s.empty()) r.search_after_p50_ms = after.Quantile(0.5) * 1e3;
+  }
   if (r.concepts > 0) {
     // The server's CPU includes its HNSW indexer's until the graph held every written vector.
     r.server_cpu_us = (ProcessCpuSeconds(proc.pid()) - server_cpu0) / static_cast<double>(r.concepts) * 1e6;
@@ -460,10 +528,12 @@ int main(int argc, char** argv) {
               "rep %d  C=%-3d B=%-5u %-15s %9.0f writes/s  p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  "
               "(%lld concepts, "
               "fsync %.3f ms, group %.1f, server cpu %.1f us, client cpu %.1f us, writer busy %.2f, "
-              "indexed %.3f s later: %.0f/s)\n",
+              "indexed %.3f s later: %.0f/s, refused %lld, searches %.0f/s p50 %.3f ms p99 %.3f ms, "
+              "then p50 %.3f ms until indexed)\n",
               rep, cell.conc, cell.batch, cell.peer.c_str(), r.writes_per_s, r.p50_ms, r.p99_ms,
               r.max_ms, static_cast<long long>(r.concepts), r.fsync_ms, r.group, r.server_cpu_us, r.client_cpu_us,
-              r.writer_busy, r.index_lag_s, r.indexed_per_s);
+              r.writer_busy, r.index_lag_s, r.indexed_per_s, static_cast<long long>(r.refused),
+              r.searches_per_s, r.search_p50_ms, r.search_p99_ms, r.search_after_p50_ms);
       results[i].push_back(r);
     }
   }
@@ -507,7 +577,7 @@ int main(int argc, char** argv) {
     std::string fsync = c.peer != "lmdb" ? absl::StrFormat("%.3f", med(i, &CellResult::fsync_ms)) : "";
     std::string group = c.peer != "lmdb" ? absl::StrFormat("%.1f", med(i, &CellResult::group)) : "";
     std::string lag = "", indexed = "";
-    if (c.peer != "lmdb") {
+    if (c.peer != "lmdb" && med(i, &CellResult::index_lag_s) >= 0) {  // not with --index_wait_seconds=0
       lag = absl::StrFormat("%.3f", med(i, &CellResult::index_lag_s));
       indexed = absl::StrFormat("%.0f", med(i, &CellResult::indexed_per_s));
     }
@@ -530,6 +600,21 @@ int main(int argc, char** argv) {
       absl::StrAppendFormat(&row, " %.3f |", Median(v));
     }
     printf("%s\n", row.c_str());
+  }
+  // What the writes cost searches beside them (--search_threads), and the requests refused.
+  if (absl::GetFlag(FLAGS_search_threads) > 0 || absl::StrContains(absl::GetFlag(FLAGS_server_flags), "max_unindexed")) {
+    printf("\n| concurrency | batch | peer | refused and resent | searches/s while writing | search p50 ms | "
+           "search p99 ms | search p50 ms after the writes, until indexed |\n");
+    printf("|---:|---:|---|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const Cell& c = cells[i];
+      if (c.peer.rfind("grpc", 0) != 0) continue;
+      std::vector<double> refused;
+      for (auto& r : results[i]) refused.push_back(static_cast<double>(r.refused));
+      printf("| %d | %u | %s | %.0f | %.0f | %.3f | %.3f | %.3f |\n", c.conc, c.batch, c.peer.c_str(),
+             Median(refused), med(i, &CellResult::searches_per_s), med(i, &CellResult::search_p50_ms),
+             med(i, &CellResult::search_p99_ms), med(i, &CellResult::search_after_p50_ms));
+    }
   }
   fs::remove_all(root);
   return 0;

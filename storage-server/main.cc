@@ -29,6 +29,10 @@ ABSL_FLAG(int, compaction_interval_s, 30, "How often the compactor looks for gar
 ABSL_FLAG(int, indexer_nice, 10,
           "Nice value (0..19) of the HNSW indexer thread: higher lets the index trail a burst of "
           "writes further (searches scan the unindexed tail exactly meanwhile).");
+ABSL_FLAG(uint64_t, max_unindexed_vectors, 0,
+          "Refuse writes that add vectors to a namespace in which this many vectors wait for the "
+          "HNSW index (RESOURCE_EXHAUSTED, retried by clients), bounding what every vector search "
+          "scans exactly; 0: no bound.");
 ABSL_FLAG(std::string, testing_compaction_pause, "",
           "Tests only: a compaction that reaches this phase (built, caught_up, switched) logs "
           "'compaction paused at <phase>' and never goes on (crash tests kill the process there).");
@@ -57,6 +61,7 @@ int main(int argc, char** argv) {
         config.engine.write_queue_capacity = absl::GetFlag(FLAGS_write_queue);
         config.engine.checkpoint_log_bytes = absl::GetFlag(FLAGS_checkpoint_log_mb) << 20;
         config.engine.indexer_nice = absl::GetFlag(FLAGS_indexer_nice);
+        config.engine.max_unindexed_vectors = absl::GetFlag(FLAGS_max_unindexed_vectors);
         config.restore_from = absl::GetFlag(FLAGS_restore_from);
         const double ratio = absl::GetFlag(FLAGS_compaction_garbage_ratio);
         if (!(ratio >= 0 && ratio < 1)) {

@@ -51,7 +51,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
   // Named threads: `top -H`, perf and gdb show which engine job a thread runs.
   Engine* e = engine.get();
   engine->writer_ = NamedThread("eng-writer", [e] { e->WriterLoop(); });
-  engine->indexer_ = NamedThread("eng-indexer", [e] { e->IndexerLoop(); });
+  if (engine->options_.run_indexer) {
+    engine->indexer_ = NamedThread("eng-indexer", [e] { e->IndexerLoop(); });
+  }
   engine->compactor_ = NamedThread("eng-compact", [e] { e->CompactorLoop(); });
   if (engine->options_.create_default_namespace && engine->last_seq_ == 0 &&
       engine->writer_registry_.empty()) {
@@ -167,6 +169,11 @@ void Engine::RegisterMetrics() {
   writes_rejected_full_ =
       &m->AddCounter("engram_storage_writes_rejected",
                      "Writes refused with RESOURCE_EXHAUSTED because the queue was full.")
+           .Add({});
+  index_backlog_refusals_ =
+      &m->AddCounter("engram_storage_index_backlog_refusals",
+                     "Writes with vectors refused with RESOURCE_EXHAUSTED because their namespace "
+                     "had --max_unindexed_vectors waiting for the HNSW index.")
            .Add({});
   checkpoints_ = &m->AddCounter("engram_storage_checkpoints", "Checkpoints written.").Add({});
   checkpoint_seconds_ =

@@ -76,6 +76,14 @@ struct EngineOptions {
   // the readers run at 0). Higher lets the index trail further behind a burst of writes, and
   // searches scan the unindexed tail exactly meanwhile.
   int indexer_nice = 10;
+  // Backpressure from the indexer: a write that adds vectors to a namespace in which this many
+  // vectors already wait for the HNSW graph is refused with RESOURCE_EXHAUSTED (nothing applied;
+  // the client retries with backoff), so the exact scan every vector search makes of them stays
+  // bounded. Writes without vectors, and other namespaces, go on. 0: no bound (a burst of writes
+  // is acknowledged faster than one indexer thread inserts it; searches slow down meanwhile).
+  uint64_t max_unindexed_vectors = 0;
+  // Tests only: false starts no indexer thread, so a namespace's backlog stands still.
+  bool run_indexer = true;
   std::function<int64_t()> clock_micros;  // empty: the system clock
   metrics::Registry* metrics = nullptr;   // not owned; optional
   // The write-ahead log's file operations; not owned, must outlive the engine. Null: POSIX.
@@ -358,6 +366,7 @@ class Engine {
   metrics::Histogram* fsync_seconds_ = nullptr;
   metrics::Counter* log_bytes_written_ = nullptr;
   metrics::Counter* writes_rejected_full_ = nullptr;
+  metrics::Counter* index_backlog_refusals_ = nullptr;
   metrics::Counter* checkpoints_ = nullptr;
   metrics::Histogram* checkpoint_seconds_ = nullptr;
   metrics::Counter* data_full_refusals_ = nullptr;

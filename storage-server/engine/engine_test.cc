@@ -478,6 +478,59 @@ TEST_F(EngineTest, CheckpointAndSnapshotDoNotWaitForTheIndexersBacklog) {
   EXPECT_GT(indexed(), after) << "the indexer did not resume within 60 s";
 }
 
+// --max_unindexed_vectors: with the indexer held (no indexer thread), a write adding vectors to a
+// namespace whose backlog is at the bound is refused with RESOURCE_EXHAUSTED and changes nothing;
+// writes without vectors and other namespaces go on; a restart replays the acknowledged backlog
+// whatever the bound, and once the indexer has caught up vector writes are taken again.
+TEST_F(EngineTest, IndexBacklogBoundRefusesVectorWritesOnlyAndLiftsOnceIndexed) {
+  metrics::Registry registry;
+  absl::Cleanup close = [this] { engine_.reset(); };  // before the registry
+  const std::filesystem::path dir = FreshDir("data");
+  EngineOptions options = TestOptions(dir);
+  options.metrics = &registry;
+  options.max_unindexed_vectors = 3;
+  options.run_indexer = false;
+  Open(options);
+  ASSERT_TRUE(engine_->CreateNamespace(Config("n", 2)).ok());
+  ASSERT_TRUE(engine_->CreateNamespace(Config("other", 2)).ok());
+  MustWrite(Batch("n", {PutConcept("a", "", {1, 0}), PutConcept("b", "", {0, 1}),
+                        PutConcept("c", "", {1, 1})}));
+  const uint64_t seq = engine_->GetStats().last_sequence();
+
+  auto refused = engine_->Write(Batch("n", {PutConcept("d", "", {-1, 0})}));
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("namespace 'n': 3 vectors wait for the HNSW index"));
+  EXPECT_EQ(engine_->GetStats().last_sequence(), seq) << "a refused write was logged";
+  EXPECT_EQ(Get("n", {"d"}).concepts_size(), 0) << "a refused write was applied";
+  EXPECT_EQ(MetricValue(registry.Serialize(), "engram_storage_index_backlog_refusals_total"), 1);
+  // Writes without vectors, and vectors into another namespace, are taken.
+  MustWrite(Batch("n", {PutConcept("t", "text only")}));
+  MustWrite(Batch("other", {PutConcept("o", "", {1, 0})}));
+  // Searches see the backlog meanwhile (the exact scan of the tail).
+  v1::SearchRequest search;
+  search.set_namespace_("n");
+  search.add_vector(1);
+  search.add_vector(0);
+  search.set_k(1);
+  auto found = engine_->Search(search);
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_EQ(found->results_size(), 1);
+  EXPECT_EQ(found->results(0).node().id(), "a");
+
+  // A restart with the indexer running replays everything acknowledged, then takes vector
+  // writes again once the graph holds the backlog.
+  engine_.reset();
+  options.run_indexer = true;
+  Open(options);
+  for (int i = 0; i < 6000 && engine_->GetNamespace("n")->indexed_vector_count() < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(engine_->GetNamespace("n")->indexed_vector_count(), 3u) << "not indexed within 60 s";
+  MustWrite(Batch("n", {PutConcept("d", "", {-1, 0})}));
+  EXPECT_EQ(Get("n", {"a", "b", "c", "d", "t"}).concepts_size(), 5);
+}
+
 // engram_storage_writer_seconds_total{phase}: a write held up while it is applied counts as apply,
 // one held up by a slow fsync as sync (less the finish work that overlaps the fsync), and a
 // checkpoint as checkpoint; a hold-up never shows in the phases it did not happen in.

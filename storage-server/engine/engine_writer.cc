@@ -327,6 +327,11 @@ void Engine::ApplyOp(Op* op, std::vector<NamespaceStore*>* touched, bool* regist
         op->status = plan.status();
         return;
       }
+      if (absl::Status s = ns->AdmitVectors(*plan, options_.max_unindexed_vectors); !s.ok()) {
+        if (index_backlog_refusals_ != nullptr) index_backlog_refusals_->Increment();
+        op->status = s;
+        return;
+      }
       if (absl::Status s = ns->Reserve(*plan); !s.ok()) {
         op->status = s;
         return;

@@ -706,6 +706,18 @@ v1::NamespaceInfo NamespaceStore::Info() const {
 // Writer
 // ------------------------------------------------------------------------------------------
 
+absl::Status NamespaceStore::AdmitVectors(const WritePlan& plan, uint64_t max_unindexed) const {
+  if (max_unindexed == 0 || plan.new_slots == 0) return absl::OkStatus();
+  // slot_count_ counts the slots this group already took, published or not.
+  const uint32_t indexed = index_->indexed_count();
+  const uint64_t waiting = slot_count_ > indexed ? slot_count_ - indexed : 0;
+  if (waiting < max_unindexed) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "namespace '%s': %d vectors wait for the HNSW index (--max_unindexed_vectors=%d); writes "
+      "with vectors are refused until it catches up, retry with backoff",
+      name(), waiting, max_unindexed));
+}
+
 absl::StatusOr<WritePlan> NamespaceStore::Plan(const v1::WriteRequest& request) const {
   WritePlan plan;
   // id -> exists, for ids touched by this batch; only association puts look ids up.

@@ -131,6 +131,11 @@ class NamespaceStore : public std::enable_shared_from_this<NamespaceStore> {
   // Checks what only the current state can tell (association endpoints exist) and sizes the
   // write. Changes nothing. Later mutations see earlier ones in the same request.
   absl::StatusOr<WritePlan> Plan(const v1::WriteRequest& request) const;
+  // RESOURCE_EXHAUSTED, naming the namespace, when `plan` adds vectors while at least
+  // `max_unindexed` (> 0) of the namespace's vectors, this group's included, wait for the HNSW
+  // graph; OK otherwise. Not part of Plan: recovery replays acknowledged writes whatever the
+  // backlog.
+  absl::Status AdmitVectors(const WritePlan& plan, uint64_t max_unindexed) const;
   // Makes room for a planned write so Apply cannot fail for lack of space.
   absl::Status Reserve(const WritePlan& plan);
   // Appends and indexes the records of a validated, planned write at sequence `seq`. Records stay

@@ -621,6 +621,45 @@ TEST_F(NamespaceStoreTest, PathsRefuseBadRequestsNamingTheField) {
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("source: concept 'ghost'"));
 }
 
+// The writer's backpressure from the indexer (EngineOptions::max_unindexed_vectors): only writes
+// that add vectors are refused, only while the backlog, this group's slots included, is at the
+// bound, and the refusal names the namespace.
+TEST_F(NamespaceStoreTest, AdmitVectorsRefusesOnlyVectorWritesWhileTheBacklogIsAtTheBound) {
+  auto plan_of = [&](std::vector<v1::Mutation> mutations) {
+    v1::WriteRequest request = Batch("n", std::move(mutations));
+    EXPECT_TRUE(NormalizeWriteRequest(limits_, kDim, &request).ok());
+    auto plan = store_->Plan(request);
+    EXPECT_TRUE(plan.ok()) << plan.status();
+    return plan.ok() ? *plan : WritePlan{};
+  };
+  const WritePlan with_vector = plan_of({PutConcept("v", "", {1, 0})});
+  const WritePlan without_vector = plan_of({PutConcept("t", "text only")});
+  ASSERT_EQ(with_vector.new_slots, 1u);
+  EXPECT_TRUE(store_->AdmitVectors(with_vector, 2).ok());
+
+  // Two vectors applied but not yet published (the group is still open) count already.
+  v1::WriteRequest group = Batch("n", {PutConcept("a", "", {1, 0}), PutConcept("b", "", {0, 1})});
+  ASSERT_TRUE(NormalizeWriteRequest(limits_, kDim, &group).ok());
+  auto plan = store_->Plan(group);
+  ASSERT_TRUE(plan.ok() && store_->Reserve(*plan).ok());
+  ++seq_;
+  store_->Apply(group, seq_, seq_ * 1000);
+  absl::Status refused = store_->AdmitVectors(with_vector, 2);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("namespace 'n': 2 vectors wait for the HNSW index (--max_unindexed_vectors=2)"));
+  store_->PublishApplied();
+  EXPECT_EQ(store_->AdmitVectors(with_vector, 2).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(store_->AdmitVectors(without_vector, 2).ok()) << "a write without vectors is refused";
+  EXPECT_TRUE(store_->AdmitVectors(with_vector, 3).ok()) << "refused below the bound";
+  EXPECT_TRUE(store_->AdmitVectors(with_vector, 0).ok()) << "0 must mean no bound";
+
+  auto indexed = store_->IndexPending(100);
+  ASSERT_TRUE(indexed.ok()) << indexed.status();
+  EXPECT_TRUE(store_->AdmitVectors(with_vector, 2).ok()) << "still refused once the graph holds them";
+  EXPECT_TRUE(store_->AdmitVectors(with_vector, 1).ok());
+}
+
 TEST_F(NamespaceStoreTest, SearchCoversTheUnindexedTailAndFilters) {
   MustWrite({PutConcept("east", "e", {1, 0}, {{"side", "right"}}), PutConcept("north", "n", {0, 1}),
              PutConcept("west", "w", {-1, 0}, {{"side", "left"}}),
