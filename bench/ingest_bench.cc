@@ -88,7 +88,8 @@ ABSL_FLAG(std::string, server_flags, "",
           "Extra engram-storage flags for the grpc cells, comma-separated (e.g. --indexer_nice=19).");
 ABSL_FLAG(int, search_threads, 0,
           "grpc cells: threads that each send vector searches (k 10, the server's default ef) back "
-          "to back while the cell writes, to show what the writes cost searches (p50/p99 reported).");
+          "to back while the cell writes and until the index caught up, to show what the writes "
+          "cost searches.");
 ABSL_FLAG(double, index_wait_seconds, 300,
           "After an engine or grpc cell, how long to wait for the HNSW graph to hold every written vector "
           "(0: do not wait).");
