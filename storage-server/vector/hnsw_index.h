@@ -27,9 +27,11 @@
 //   SearchResults hits = index->Search(query, /*k=*/10, /*ef=*/64, &live_filter);  // any thread
 //   RETURN_IF_ERROR(store->Flush()); RETURN_IF_ERROR(index->Checkpoint());        // checkpoint
 //
-// Quantization (Options::quantization = kInt8): the graph is built with float distances exactly
-// as without it (same link files), and each node also gets an 8-bit code of its vector (for
-// cosine, of the unit vector). Once trained, Search() walks the graph with the quantized distance
+// Quantization (Options::quantization = kInt8): each node also gets an 8-bit code of its vector
+// (for cosine, of the unit vector). Until the quantizer is trained the graph is built exactly as
+// without it; after, an insert's neighbour search walks the codes too, and its candidates are
+// re-scored, its neighbours chosen and old lists pruned on the float distances. Once trained,
+// Search() walks the graph with the quantized distance
 // (an int16 query table against the codes: ~4x fewer bytes per visited node and integer
 // multiply-adds instead of float ones) and re-scores its ef
 // candidates with the float vectors before returning the best k, so scores are exact. The
