@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "cli/engramctl/wordnet.h"
+#include "common/status/error_detail.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -58,25 +59,43 @@ absl::Status BulkLearner::Add(engram::v1::LearnBatchRequest batch, std::string l
   auto shared = std::make_shared<engram::v1::LearnBatchRequest>(std::move(batch));
   queue_.Submit([this, shared, label = std::move(label), units] {
     if (!FirstError().ok()) return;  // the pipeline has stopped
-    engram::v1::LearnBatchResponse response;
-    absl::Status status = CallWithRetry(
-        [&] {
-          response.Clear();
-          return client_.Call(&Stub::LearnBatch, *shared, &response);
-        },
-        options_.retry, sleep_);
+    absl::Status status = Send(*shared, units);
     if (!status.ok()) {
       sync::MutexLock lock(&mu_);
       if (first_error_.ok()) first_error_ = Prefixed(status, label);
-      return;
     }
-    uint64_t created = 0;
-    for (const auto& result : response.results()) created += result.created() ? 1 : 0;
-    concepts_ += static_cast<uint64_t>(shared->concepts_size());
-    created_ += created;
-    associations_ += response.associations_created();
-    if (progress_ != nullptr) progress_->Add(units, static_cast<uint64_t>(shared->concepts_size()));
   });
+  return absl::OkStatus();
+}
+
+absl::Status BulkLearner::Send(const engram::v1::LearnBatchRequest& batch, uint64_t units) {
+  engram::v1::LearnBatchResponse response;
+  absl::Status status = CallWithRetry(
+      [&] {
+        response.Clear();
+        return client_.Call(&Stub::LearnBatch, batch, &response);
+      },
+      options_.retry, sleep_);
+  // Items plus the associations extracted for them can need more than one atomic write holds
+  // (a namespace already full of similar concepts): the batch changed nothing, and each half
+  // is sent on its own, down to single items if need be.
+  const int n = batch.concepts_size();
+  if (n > 1 && status::HasReason(status, status::ErrorDetail::WRITE_TOO_LARGE)) {
+    engram::v1::LearnBatchRequest half;
+    half.set_namespace_(batch.namespace_());
+    for (int i = 0; i < n / 2; ++i) *half.add_concepts() = batch.concepts(i);
+    RETURN_IF_ERROR(Send(half, units / 2));
+    half.clear_concepts();
+    for (int i = n / 2; i < n; ++i) *half.add_concepts() = batch.concepts(i);
+    return Send(half, units - units / 2);
+  }
+  RETURN_IF_ERROR(status);
+  uint64_t created = 0;
+  for (const auto& result : response.results()) created += result.created() ? 1 : 0;
+  concepts_ += static_cast<uint64_t>(n);
+  created_ += created;
+  associations_ += response.associations_created();
+  if (progress_ != nullptr) progress_->Add(units, static_cast<uint64_t>(n));
   return absl::OkStatus();
 }
 

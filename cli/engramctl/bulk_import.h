@@ -8,7 +8,8 @@
 // Batches are sent by `parallel` worker threads; Add blocks while that many batches are queued,
 // so memory stays bounded. A batch refused with RESOURCE_EXHAUSTED or UNAVAILABLE is retried with
 // backoff (LearnBatch is atomic, so a refused batch changed nothing, and ids make a repeat
-// idempotent). The first failure stops the pipeline: later Add calls return it without sending,
+// idempotent). A batch refused as WRITE_TOO_LARGE (its items and the associations extracted for
+// them need more than one atomic storage write) is sent again as two halves, recursively. The first failure stops the pipeline: later Add calls return it without sending,
 // batches already queued are dropped, and its message is prefixed with the batch's label.
 //
 // Input errors (a bad JSONL line) name the input and the line and are reported before anything
@@ -77,6 +78,9 @@ class BulkLearner {
 
  private:
   absl::Status FirstError();
+  // One LearnBatch with retries, split in halves while it is WRITE_TOO_LARGE; counts what was
+  // learned.
+  absl::Status Send(const engram::v1::LearnBatchRequest& batch, uint64_t units);
 
   const RpcClient& client_;
   const std::string ns_;

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "cli/engramctl/test_util.h"
 #include "cli/engramctl/work_queue.h"
+#include "common/status/error_detail.h"
+#include "common/status/grpc_status.h"
 
 namespace engram::cli {
 namespace {
@@ -155,6 +158,49 @@ TEST_F(BulkImportTest, RejectedBatchStopsTheImportWithoutRetry) {
             "data.jsonl lines 1-5: concepts[0].vector: dimension 2 != 384");
   EXPECT_TRUE(slept_.empty());
   EXPECT_LT(calls.load(), 10);  // later batches are dropped, not sent
+}
+
+// A batch whose items and extracted associations need more than one atomic storage write is
+// refused as WRITE_TOO_LARGE (nothing written): it is sent again in halves until each fits, in
+// order; a single item that still does not fit fails the import with the server's message.
+TEST_F(BulkImportTest, ABatchTooLargeForOneWriteIsSentInHalves) {
+  auto too_large = [] {
+    status::ErrorDetail detail;
+    detail.set_reason(status::ErrorDetail::WRITE_TOO_LARGE);
+    detail.set_field("items");
+    return status::ToGrpcStatus(status::WithDetail(
+        absl::InvalidArgumentError("items: this call needs 1200 storage mutations"), detail));
+  };
+  std::vector<std::vector<std::string>> sent;
+  EXPECT_CALL(stub_, LearnBatch(_, _, _))
+      .WillRepeatedly(Invoke([&](grpc::ClientContext*, const engram::v1::LearnBatchRequest& req,
+                                 engram::v1::LearnBatchResponse* resp) {
+        std::vector<std::string> ids;
+        for (const auto& c : req.concepts()) ids.push_back(c.id());
+        sent.push_back(ids);
+        const bool has_i9 = std::find(ids.begin(), ids.end(), "i9") != ids.end();
+        if (req.concepts_size() > 2 || has_i9) return too_large();
+        return Acknowledge(req, resp, 1);
+      }));
+  auto summary = Import(JsonlLines(7), {.batch = 5, .parallel = 1});
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(sent, (std::vector<std::vector<std::string>>{{"i1", "i2", "i3", "i4", "i5"},
+                                                         {"i1", "i2"},
+                                                         {"i3", "i4", "i5"},
+                                                         {"i3"},
+                                                         {"i4", "i5"},
+                                                         {"i6", "i7"}}));
+  EXPECT_EQ(summary->concepts, 7u);
+  EXPECT_EQ(summary->associations, 4u);
+  EXPECT_TRUE(slept_.empty()) << "a split is not a retry with backoff";
+
+  sent.clear();
+  summary = Import(JsonlLines(9), {.batch = 5, .parallel = 1});
+  ASSERT_FALSE(summary.ok());
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(summary.status().message(),
+            "data.jsonl lines 6-9: items: this call needs 1200 storage mutations");
+  EXPECT_EQ(sent.back(), std::vector<std::string>{"i9"});
 }
 
 TEST_F(BulkImportTest, ParallelBatchesAllArrive) {

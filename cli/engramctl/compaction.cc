@@ -146,11 +146,12 @@ std::string RenderCompactionState(const sv1::CompactionStatus& status) {
 }
 
 std::string RenderStorageNamespaces(const std::vector<sv1::NamespaceInfo>& namespaces) {
-  std::string out = absl::StrFormat("%-24s %10s %11s %11s %4s  %s\n", "NAME", "CONCEPTS", "DATA",
-                                    "RECLAIMABLE", "GEN", "COMPACTION");
+  std::string out = absl::StrFormat("%-24s %10s %10s %9s %11s %11s %4s  %s\n", "NAME", "CONCEPTS",
+                                    "VECTORS", "UNINDEXED", "DATA", "RECLAIMABLE", "GEN", "COMPACTION");
   for (const sv1::NamespaceInfo& ns : namespaces) {
-    absl::StrAppendFormat(&out, "%-24s %10d %11s %11s %4d  %s\n", ns.config().name(),
-                          ns.concept_count(), HumanBytes(ns.data_bytes()),
+    absl::StrAppendFormat(&out, "%-24s %10d %10d %9d %11s %11s %4d  %s\n", ns.config().name(),
+                          ns.concept_count(), ns.vector_count(), ns.unindexed_vector_count(),
+                          HumanBytes(ns.data_bytes()),
                           HumanBytes(ns.reclaimable_bytes()), ns.generation(),
                           RenderCompactionState(ns.compaction()));
   }

@@ -34,6 +34,8 @@ sv1::NamespaceInfo Info(const char* state, int64_t end_seconds, uint32_t generat
   sv1::NamespaceInfo info = FromText<sv1::NamespaceInfo>(absl::StrCat(
       R"pb(config { name: "n" }
            concept_count: 3
+           vector_count: 2
+           unindexed_vector_count: 1
            data_bytes: 5242880
            reclaimable_bytes: 1536
            compaction { state:)pb",
@@ -197,12 +199,13 @@ TEST_F(CompactionTest, NamespacesTableAndJson) {
       .WillRepeatedly(DoAll(SetArgPointee<2>(list), Return(grpc::Status::OK)));
   EXPECT_EQ(Run({"storage", "namespaces"}), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(),
-            "NAME                       CONCEPTS        DATA RECLAIMABLE  GEN  COMPACTION\n"
-            "n                                 3     5.0 MiB     1.5 KiB    1  idle, last "
+            "NAME                       CONCEPTS    VECTORS UNINDEXED        DATA RECLAIMABLE  GEN  COMPACTION\n"
+            "n                                 3          2         1     5.0 MiB     1.5 KiB    1  idle, last "
             "1970-01-01T00:16:40Z: 12.3 MiB -> 4.1 MiB, writes waited 3 ms\n"
-            "wordnet                           3     5.0 MiB     1.5 KiB    0  running\n");
+            "wordnet                           3          2         1     5.0 MiB     1.5 KiB    0  running\n");
   EXPECT_EQ(Run({"storage", "namespaces", "--output", "json"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr(R"("reclaimableBytes":"1536")"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("unindexedVectorCount":"1")"));
   EXPECT_THAT(out_.str(), HasSubstr(R"("state":"RUNNING")"));
 }
 

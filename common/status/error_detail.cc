@@ -74,7 +74,10 @@ std::string DependencyOf(const absl::Status& status) {
 
 std::string FieldOf(const absl::Status& status) {
   std::optional<ErrorDetail> detail = GetDetail(status);
-  if (!detail.has_value() || detail->reason() != ErrorDetail::INVALID_FIELD) return "";
+  if (!detail.has_value() || (detail->reason() != ErrorDetail::INVALID_FIELD &&
+                              detail->reason() != ErrorDetail::WRITE_TOO_LARGE)) {
+    return "";
+  }
   return detail->field();
 }
 

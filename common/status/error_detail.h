@@ -44,7 +44,7 @@ absl::Status NamespaceNotFound(std::string_view name);
 
 // The dependency named by a DEPENDENCY_UNAVAILABLE detail, or "" when there is none.
 std::string DependencyOf(const absl::Status& status);
-// The field path of an INVALID_FIELD detail, or "" when there is none.
+// The field path of an INVALID_FIELD or WRITE_TOO_LARGE detail, or "" when there is none.
 std::string FieldOf(const absl::Status& status);
 // The seconds a RESOURCE_EXHAUSTED `status` asks the caller to wait: its RATE_LIMITED detail's
 // retry_after_seconds, or 1 when it has none. Transports turn it into Retry-After / metadata.

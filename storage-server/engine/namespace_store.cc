@@ -694,6 +694,7 @@ v1::NamespaceInfo NamespaceStore::Info() const {
   info.set_association_count(association_count());
   info.set_vector_count(vector_count());
   info.set_indexed_vector_count(index_->indexed_count());
+  info.set_unindexed_vector_count(unindexed_count());
   info.set_data_bytes(published_end_.load(std::memory_order_relaxed) + vectors_->mapped_bytes() +
                       index_->mapped_bytes());
   *info.mutable_create_time() = Micros(state_.create_micros);

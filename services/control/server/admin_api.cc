@@ -128,6 +128,7 @@ json AdminApi::NamespaceJson(const sv1::NamespaceInfo& info) const {
   ns["associations"] = info.association_count();
   ns["vectors"] = info.vector_count();
   ns["indexedVectors"] = info.indexed_vector_count();
+  ns["unindexedVectors"] = info.unindexed_vector_count();
   ns["dataBytes"] = info.data_bytes();
   ns["createTime"] = ToJson(info.create_time());
   ns["system"] = IsSystemNamespace(info.config().name(), options_);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status/error_detail.h"
 
 namespace engram::hybrid {
 
@@ -181,10 +182,15 @@ absl::StatusOr<sv1::WriteRequest> BuildLearnWrite(const v1::LearnRequest& reques
   const int n = request.items_size();
   const size_t total = n + to_create.size() + associations.list().size();
   if (total > 1000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("items: this call needs ", total,
-                     " storage mutations (concepts and associations), at most 1000 "
-                     "fit in one atomic write; send fewer items"));
+    status::ErrorDetail detail;
+    detail.set_reason(status::ErrorDetail::WRITE_TOO_LARGE);
+    detail.set_field("items");
+    return status::WithDetail(
+        absl::InvalidArgumentError(
+            absl::StrCat("items: this call needs ", total,
+                         " storage mutations (concepts and associations), at most 1000 "
+                         "fit in one atomic write; send fewer items")),
+        detail);
   }
   sv1::WriteRequest write;
   write.set_namespace_(request.namespace_());

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status/error_detail.h"
+
 namespace engram::hybrid {
 namespace {
 
@@ -202,9 +204,13 @@ TEST(BuildLearnWriteTest, ItemsThenRelationConceptsThenAssociations) {
   for (int i = 0; i < 998; ++i) {
     associations.Add("r0", "t" + std::to_string(i), AssociationType::kCausal, 0.5f);
   }
-  EXPECT_THAT(
-      BuildLearnWrite(request, items, relations, {"r0", "r1"}, associations).status().message(),
-      HasSubstr("this call needs 1003 storage mutations"));
+  const absl::Status too_large =
+      BuildLearnWrite(request, items, relations, {"r0", "r1"}, associations).status();
+  EXPECT_EQ(too_large.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_large.message(), HasSubstr("this call needs 1003 storage mutations"));
+  // Clients tell it from other bad input by its reason, not its text: smaller batches can succeed.
+  EXPECT_TRUE(status::HasReason(too_large, status::ErrorDetail::WRITE_TOO_LARGE)) << too_large;
+  EXPECT_EQ(status::FieldOf(too_large), "items");
 }
 
 TEST(BuildLearnResponseTest, CreatedFlagsAndCountsByType) {
