@@ -603,7 +603,11 @@ int main(int argc, char** argv) {
     printf("%s\n", row.c_str());
   }
   // What the writes cost searches beside them (--search_threads), and the requests refused.
-  if (absl::GetFlag(FLAGS_search_threads) > 0 || absl::StrContains(absl::GetFlag(FLAGS_server_flags), "max_unindexed")) {
+  bool refusals = false;
+  for (const auto& [i, rs] : results) {
+    for (const CellResult& r : rs) refusals |= r.refused > 0;
+  }
+  if (absl::GetFlag(FLAGS_search_threads) > 0 || refusals) {
     printf("\n| concurrency | batch | peer | refused and resent | searches/s while writing | search p50 ms | "
            "search p99 ms | search p50 ms after the writes, until indexed |\n");
     printf("|---:|---:|---|---:|---:|---:|---:|---:|\n");

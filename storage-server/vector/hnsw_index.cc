@@ -626,11 +626,9 @@ SearchResults HnswIndex::SearchImpl(const float* query, size_t k, size_t ef,
   return out;
 }
 
-// The traversal with int8 codes, then the float re-rank of its ef candidates.
+// The quantized distances for the query of `dist` (its int16 table in s.code_query).
 template <Metric kMetric>
-SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, size_t ef,
-                                         const SlotFilter* filter, uint64_t entry, uint32_t count,
-                                         Scratch& s) const {
+HnswIndex::CodeDist<kMetric> HnswIndex::CodeDistFor(const Dist<kMetric>& dist, Scratch& s) const {
   const size_t pd = store_->padded_dim();
   s.code_query.resize(pd);
   CodeDist<kMetric> code{codes_.get(), kernels_.code_dot, s.code_query.data(), 0, 0, pd};
@@ -639,6 +637,22 @@ SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, si
   } else {
     quantizer_->PrepareDot(dist.query, s.code_query.data(), &code.scale, &code.offset);
   }
+  return code;
+}
+
+// Replaces the candidates' quantized distances with the float ones (order unchanged).
+template <Metric kMetric>
+void HnswIndex::Rescore(const Dist<kMetric>& dist, std::vector<Candidate>& candidates) {
+  for (const Candidate& c : candidates) dist.Prefetch(c.id);
+  for (Candidate& c : candidates) c.dist = dist(c.id);
+}
+
+// The traversal with int8 codes, then the float re-rank of its ef candidates.
+template <Metric kMetric>
+SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, size_t ef,
+                                         const SlotFilter* filter, uint64_t entry, uint32_t count,
+                                         Scratch& s) const {
+  const CodeDist<kMetric> code = CodeDistFor(dist, s);
   const uint32_t ep = static_cast<uint32_t>(entry);
   const int top = static_cast<int>(entry >> 32) - 1;
   Candidate cur{code(ep), ep};
@@ -648,8 +662,7 @@ SearchResults HnswIndex::SearchQuantized(const Dist<kMetric>& dist, size_t k, si
   } else {
     SearchLevel<false>(code, cur, 0, ef, nullptr, count, s);
   }
-  for (Candidate& c : s.results) dist.Prefetch(c.id);
-  for (Candidate& c : s.results) c.dist = dist(c.id);
+  Rescore(dist, s.results);
   const size_t n = std::min(k, s.results.size());
   std::partial_sort(s.results.begin(), s.results.begin() + n, s.results.end(), Worse());
   SearchResults out;
@@ -792,8 +805,7 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
     for (int l = std::min(level, top); l >= 0; --l) {
       SearchLevel<false>(traverse, cur, l, params_.ef_construction, nullptr, slot, s);
       if (rescore) {
-        for (const Candidate& c : s.results) dist.Prefetch(c.id);
-        for (Candidate& c : s.results) c.dist = dist(c.id);
+        Rescore(dist, s.results);
         std::sort(s.results.begin(), s.results.end(), Worse());
       } else {
         std::sort_heap(s.results.begin(), s.results.end(), Worse());
@@ -807,14 +819,7 @@ absl::Status HnswIndex::InsertImpl(uint32_t slot) {
     }
   };
   if (quantized_.load(std::memory_order_relaxed)) {  // set by this (the indexer) thread
-    s.code_query.resize(pd);
-    CodeDist<kMetric> code{codes_.get(), kernels_.code_dot, s.code_query.data(), 0, 0, pd};
-    if constexpr (kMetric == Metric::kL2) {
-      quantizer_->PrepareL2(dist.query, s.code_query.data(), &code.scale, &code.offset);
-    } else {
-      quantizer_->PrepareDot(dist.query, s.code_query.data(), &code.scale, &code.offset);
-    }
-    link(code, /*rescore=*/true);
+    link(CodeDistFor(dist, s), /*rescore=*/true);
   } else {
     link(dist, /*rescore=*/false);
   }

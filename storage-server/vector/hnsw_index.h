@@ -189,6 +189,10 @@ class HnswIndex {
   SearchResults SearchQuantized(const Dist<kMetric>& dist, size_t k, size_t ef,
                                 const SlotFilter* filter, uint64_t entry, uint32_t count,
                                 Scratch& s) const;
+  template <Metric kMetric>
+  CodeDist<kMetric> CodeDistFor(const Dist<kMetric>& dist, Scratch& s) const;
+  template <Metric kMetric>
+  static void Rescore(const Dist<kMetric>& dist, std::vector<Candidate>& candidates);
   template <typename D>
   Candidate Greedy(const D& dist, Candidate cur, int level, uint32_t count) const;
   template <bool kFiltered, typename D>
