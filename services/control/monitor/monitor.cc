@@ -146,7 +146,8 @@ nlohmann::json Tick::ToJson() const {
   for (const NamespaceSummary& ns : namespaces) {
     namespaces_json.push_back({{"name", ns.name},
                                {"concepts", Count(ns.concepts)},
-                               {"associations", Count(ns.associations)}});
+                               {"associations", Count(ns.associations)},
+                               {"unindexedVectors", Count(ns.unindexed_vectors)}});
   }
   return {
       {"time", absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", time, absl::UTCTimeZone())},
@@ -159,7 +160,8 @@ nlohmann::json Tick::ToJson() const {
         {"walBytes", Count(storage.wal_bytes)},
         {"mappedBytes", Count(storage.mapped_bytes)},
         {"concepts", Count(storage.concepts)},
-        {"associations", Count(storage.associations)}}},
+        {"associations", Count(storage.associations)},
+        {"unindexedVectors", Count(storage.unindexed_vectors)}}},
       {"namespaces", std::move(namespaces_json)},
   };
 }
@@ -301,6 +303,7 @@ std::shared_ptr<const Tick> Monitor::MakeTick(absl::Time now, std::vector<Instan
         AddTo(&storage.mapped_bytes, GaugeSum(cur, "engram_storage_mapped_bytes"));
         AddTo(&storage.concepts, GaugeSum(cur, "engram_storage_concepts"));
         AddTo(&storage.associations, GaugeSum(cur, "engram_storage_associations"));
+        AddTo(&storage.unindexed_vectors, GaugeSum(cur, "engram_storage_unindexed_vectors"));
         if (base != nullptr) {
           fsync_histograms.push_back(BucketIncrease(*base, cur, "engram_storage_fsync_seconds"));
           if (const std::optional<double> busy =
@@ -319,6 +322,10 @@ std::shared_ptr<const Tick> Monitor::MakeTick(absl::Time now, std::vector<Instan
         for (const auto& [labels, value] : SumBy(cur, "engram_storage_associations", by)) {
           NamespaceSummary& ns = namespaces[labels.at("namespace")];
           AddTo(&ns.associations, value);
+        }
+        for (const auto& [labels, value] : SumBy(cur, "engram_storage_unindexed_vectors", by)) {
+          NamespaceSummary& ns = namespaces[labels.at("namespace")];
+          AddTo(&ns.unindexed_vectors, value);
         }
       }
       next_previous[scrape.id] = Previous{now, current};

@@ -46,8 +46,10 @@
 //     (null when there was no fsync in the interval). With several storage instances the values are
 //     added. writerBusy: the increase of engram_storage_writer_seconds_total (every phase) over the
 //     interval's seconds, the busy share of the single writer thread, 0..1 (the busiest instance's
-//     with several; null on an instance's first scrape). namespaces: per-namespace
-//     engram_storage_concepts / engram_storage_associations.
+//     with several; null on an instance's first scrape). unindexedVectors: the gauge
+//     engram_storage_unindexed_vectors (vectors the HNSW indexer has not inserted yet, which every
+//     vector search scans exactly), summed. namespaces: per-namespace engram_storage_concepts /
+//     engram_storage_associations / engram_storage_unindexed_vectors.
 //   * An instance that answers /readyz but whose /metrics fails (or is not valid text) keeps its
 //     status, with reason "metrics unavailable: ..." when it has no other reason.
 //   * An unreachable instance, or one whose /metrics failed, has null metrics; its last good scrape
@@ -108,12 +110,14 @@ struct StorageSummary {
   std::optional<double> mapped_bytes;
   std::optional<double> concepts;
   std::optional<double> associations;
+  std::optional<double> unindexed_vectors;
 };
 
 struct NamespaceSummary {
   std::string name;
   std::optional<double> concepts;
   std::optional<double> associations;
+  std::optional<double> unindexed_vectors;
 };
 
 struct Tick {

@@ -225,6 +225,9 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   auto& associations = storage.AddGauge("engram_storage_associations", "a", {"namespace"});
   associations.Add({"wordnet"}).Set(1000);
   associations.Add({"default"}).Set(4);
+  auto& unindexed = storage.AddGauge("engram_storage_unindexed_vectors", "u", {"namespace"});
+  unindexed.Add({"wordnet"}).Set(60000);
+  unindexed.Add({"default"}).Set(0);
   auto& fsync = storage
                     .AddHistogram("engram_storage_fsync_seconds", "fsync", {},
                                   metrics::DefaultLatencyBuckets())
@@ -253,6 +256,7 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   EXPECT_EQ(s.mapped_bytes, 1 << 20);
   EXPECT_EQ(s.concepts, 82125);
   EXPECT_EQ(s.associations, 1004);
+  EXPECT_EQ(s.unindexed_vectors, 60000);
   // 100 fsyncs in (0.001, 0.0025]: rank 99.
   EXPECT_NEAR(*s.fsync_p99_seconds, 0.001 + 0.0015 * (99.0 / 100), 1e-12);
   EXPECT_NEAR(*s.writer_busy, 0.4, 1e-12);
@@ -266,8 +270,11 @@ TEST_F(MonitorTest, StorageSummaryAndNamespaces) {
   EXPECT_TRUE(json["storage"]["fsyncP99Seconds"].is_number_float());
   EXPECT_DOUBLE_EQ(json["storage"]["writerBusy"].get<double>(), 0.4);
   EXPECT_EQ(json["namespaces"],
-            nlohmann::json::parse(R"([{"name":"default","concepts":10,"associations":4},)"
-                                  R"({"name":"wordnet","concepts":82115,"associations":1000}])"));
+            nlohmann::json::parse(
+                R"([{"name":"default","concepts":10,"associations":4,"unindexedVectors":0},)"
+                R"({"name":"wordnet","concepts":82115,"associations":1000,)"
+                R"("unindexedVectors":60000}])"));
+  EXPECT_EQ(json["storage"]["unindexedVectors"], 60000);
   // No traffic families in this fake storage: the request rate is unknown.
   EXPECT_TRUE(json["services"][0]["requestRate"].is_null());
 }
@@ -278,7 +285,7 @@ TEST_F(MonitorTest, NoStorageMeansNullStorageFields) {
   const nlohmann::json json = monitor->ScrapeOnce(At(0))->ToJson();
   for (const char* key :
        {"writeQueue", "fsyncP99Seconds", "writerBusy", "walBytes", "mappedBytes", "concepts",
-        "associations"}) {
+        "associations", "unindexedVectors"}) {
     EXPECT_TRUE(json["storage"][key].is_null()) << key;
   }
   EXPECT_EQ(json["namespaces"], nlohmann::json::array());
@@ -346,7 +353,8 @@ TEST_F(MonitorTest, JsonHasTheContractShape) {
   keys.clear();
   for (const auto& [key, value] : json["storage"].items()) keys.insert(key);
   EXPECT_EQ(keys, (std::set<std::string>{"writeQueue", "fsyncP99Seconds", "writerBusy", "walBytes",
-                                         "mappedBytes", "concepts", "associations"}));
+                                         "mappedBytes", "concepts", "associations",
+                                         "unindexedVectors"}));
 
   // Non-finite values never reach the JSON.
   Tick tick;

@@ -252,6 +252,11 @@ try {
     await page.waitForFunction(() => !document.querySelector('[data-testid="chart-rate"] .chart-empty'), null, { timeout: TIMEOUT });
     // The storage writer's busy share, from two scrapes of its counters.
     await page.waitForFunction(() => /\d %$/.test(document.querySelector('[data-testid="writer-busy"] .big')?.textContent ?? ''), null, { timeout: TIMEOUT });
+    // The HNSW backlog, from engram_storage_unindexed_vectors: a count with a level, not "–".
+    await page.waitForFunction(() => {
+      const t = document.querySelector('[data-testid="index-backlog"]');
+      return t && /^\d[\d,]*$/.test(t.querySelector('.big').textContent) && t.dataset.level === 'ok';
+    }, null, { timeout: TIMEOUT });
     await page.click('[data-range="5m"]');
     await shot('02-overview');
   });
@@ -333,6 +338,17 @@ try {
       const before = await reclaimable();
       const shown = await row.locator('[data-testid="ns-reclaimable"]').innerText();
       if (!/^\d+(\.\d+)? (B|KiB|MiB|GiB)$/.test(shown.trim())) throw new Error(`reclaimable shown as "${shown}"`);
+      // The vectors cell: storage's live vectors and, in brackets, the indexer's backlog, which
+      // drains to 0 once the HNSW graph holds them all.
+      for (const deadline = Date.now() + TIMEOUT; ; ) {
+        const listed = ((await apiGet('api/namespaces')).namespaces || []).find((x) => x.name === nsName);
+        const cell = row.locator('[data-testid="ns-vectors"]');
+        const text = (await cell.innerText()).trim();
+        if (listed.vectors > 0 && listed.unindexedVectors === 0 && (await cell.getAttribute('data-unindexed')) === '0' && text === `${listed.vectors} (0)`) break;
+        if (Date.now() > deadline) throw new Error(`vectors shown as "${text}", storage lists ${JSON.stringify(listed)}`);
+        await sleep(200);
+        await page.locator('.toolbar button', { hasText: 'Refresh' }).click();
+      }
       if ((await row.locator('[data-testid="ns-compaction"]').getAttribute('data-state')) !== 'idle') throw new Error('not idle before the compaction');
       await shot('05-namespaces');
       await row.locator('[data-testid="ns-compact"]').click();

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   appendTick, mergeHistory, clipToRange, serviceIds, perServiceSeries, latencySeries,
-  storageSeries, namespaceSeries, thresholdLevel, backoffDelay,
+  storageSeries, namespaceSeries, thresholdLevel, indexBacklogLevel, backoffDelay,
 } from '../src/lib/series.js';
 
 const svc = (id, extra) => ({ id, kind: id.split('@')[0], status: 'ready', requestRate: 1, errorRatio: 0.01, p50Seconds: 0.001, p95Seconds: 0.002, p99Seconds: 0.004, ...extra });
@@ -71,6 +71,17 @@ test('thresholdLevel', () => {
   assert.equal(thresholdLevel(0.2, t), 'crit');
   assert.equal(thresholdLevel(null, t), 'unknown');
   assert.equal(thresholdLevel(NaN, t), 'unknown');
+});
+
+test('indexBacklogLevel: the largest namespace backlog against the alert threshold', () => {
+  const ns = (unindexedVectors) => ({ name: 'n', unindexedVectors });
+  assert.equal(indexBacklogLevel({ unindexedVectors: 0 }, [ns(0), ns(0)]), 'ok');
+  // 80,000 in all, but no namespace above 50,000: the alert would not fire.
+  assert.equal(indexBacklogLevel({ unindexedVectors: 80000 }, [ns(40000), ns(40000)]), 'ok');
+  assert.equal(indexBacklogLevel({ unindexedVectors: 50000 }, [ns(50000)]), 'ok');
+  assert.equal(indexBacklogLevel({ unindexedVectors: 60001 }, [ns(50001), ns(10000)]), 'warn');
+  assert.equal(indexBacklogLevel({ unindexedVectors: null }, []), 'unknown');
+  assert.equal(indexBacklogLevel(undefined, undefined), 'unknown');
 });
 
 test('backoffDelay grows exponentially, is capped and jittered', () => {

@@ -100,6 +100,18 @@ export function namespaceSeries(ticks, field) {
  * Threshold level of a value: 'ok' | 'warn' | 'crit' | 'unknown', for thresholds {warn, crit}
  * (higher is worse).
  */
+// As the EngramStorageIndexLagging alert: one namespace's backlog above 50,000 vectors (levels
+// start at their bound, so 50,001).
+export const INDEX_BACKLOG = { warn: 50001 };
+
+/** The unindexed-vectors tile's level: the largest namespace backlog against INDEX_BACKLOG
+ * (the alert is per namespace; the tile's number is the total). 'unknown' without storage data. */
+export function indexBacklogLevel(storage, namespaces) {
+  if (storage?.unindexedVectors === null || storage?.unindexedVectors === undefined) return 'unknown';
+  const worst = (namespaces || []).reduce((m, n) => Math.max(m, n.unindexedVectors ?? 0), 0);
+  return thresholdLevel(worst, INDEX_BACKLOG);
+}
+
 export function thresholdLevel(value, { warn, crit } = {}) {
   if (value === null || value === undefined || Number.isNaN(value)) return 'unknown';
   if (crit !== undefined && value >= crit) return 'crit';

@@ -3,6 +3,7 @@ import { post, del, enc } from '../api.js';
 import { ErrorBox, Confirm, useNamespaces, toast } from '../components/common.jsx';
 import { formatBytes, formatNumber, formatSeconds, formatTime } from '../lib/format.js';
 import { prefs } from '../store.js';
+import { INDEX_BACKLOG, thresholdLevel } from '../lib/series.js';
 import { parseKeywordFields, formatKeywordFields } from '../lib/urls.js';
 
 const DEFAULTS = { name: '', dimension: 384, metric: 'COSINE', embedder: 'hashing', m: 16, efConstruction: 200, efSearch: 64, quantization: 'QUANTIZATION_NONE', keywordFields: '' };
@@ -168,7 +169,7 @@ export function Namespaces() {
               <th>name</th>
               <th class="num">concepts</th>
               <th class="num">associations</th>
-              <th class="num">vectors (indexed)</th>
+              <th class="num" title="vectors, and how many of them are not in the HNSW graph yet (every vector search scans those exactly)">vectors (unindexed)</th>
               <th class="num">dim</th>
               <th>metric</th>
               <th>embedder</th>
@@ -196,8 +197,11 @@ export function Namespaces() {
                 </td>
                 <td class="num">{formatNumber(n.concepts ?? 0)}</td>
                 <td class="num">{formatNumber(n.associations ?? 0)}</td>
-                <td class="num">
-                  {formatNumber(n.vectors ?? 0)} ({formatNumber(n.indexedVectors ?? 0)})
+                <td class="num nowrap" data-testid="ns-vectors" data-unindexed={n.unindexedVectors ?? 0}>
+                  {formatNumber(n.vectors ?? 0)}{' '}
+                  <span class={thresholdLevel(n.unindexedVectors ?? 0, INDEX_BACKLOG) === 'warn' ? 'lvl-warn' : 'muted'} data-testid="ns-unindexed">
+                    ({formatNumber(n.unindexedVectors ?? 0)})
+                  </span>
                 </td>
                 <td class="num">{n.dimension}</td>
                 <td>{n.metric}</td>

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, enc } from '../api.js';
 import { live, useStore } from '../store.js';
-import { clipToRange, perServiceSeries, latencySeries, storageSeries, namespaceSeries, serviceIds, thresholdLevel } from '../lib/series.js';
+import { clipToRange, perServiceSeries, latencySeries, storageSeries, namespaceSeries, serviceIds, thresholdLevel, indexBacklogLevel } from '../lib/series.js';
 import { formatBytes, formatSeconds, formatUptime, formatRate, formatPercent, formatNumber } from '../lib/format.js';
 import { TimeChart } from '../components/TimeChart.jsx';
 import { ErrorBox, StatusBadge } from '../components/common.jsx';
@@ -59,8 +59,9 @@ function ServiceTile({ s }) {
   );
 }
 
-function StorageTiles({ st }) {
+function StorageTiles({ st, namespaces }) {
   const f = thresholdLevel(st.fsyncP99Seconds, FSYNC_P99);
+  const b = indexBacklogLevel(st, namespaces);
   return (
     <div class="tiles small-tiles" data-testid="storage-tiles">
       <div class="tile stat"><div class="muted small">write queue</div><div class="big">{formatNumber(st.writeQueue)}</div></div>
@@ -70,6 +71,10 @@ function StorageTiles({ st }) {
       <div class="tile stat"><div class="muted small">mapped</div><div class="big">{formatBytes(st.mappedBytes)}</div></div>
       <div class="tile stat"><div class="muted small">concepts</div><div class="big">{formatNumber(st.concepts)}</div></div>
       <div class="tile stat"><div class="muted small">associations</div><div class="big">{formatNumber(st.associations)}</div></div>
+      <div class="tile stat" title="Vectors written but not yet in the HNSW graph: every vector search of their namespace scans them exactly. Amber when one namespace has more than 50,000 (the EngramStorageIndexLagging alert's threshold)." data-testid="index-backlog" data-level={b}>
+        <div class="muted small">unindexed vectors</div>
+        <div class={'big lvl-' + b}>{formatNumber(st.unindexedVectors)}</div>
+      </div>
     </div>
   );
 }
@@ -130,7 +135,7 @@ export function Overview() {
             ))}
           </div>
           <h3>Storage</h3>
-          <StorageTiles st={latest.storage || {}} />
+          <StorageTiles st={latest.storage || {}} namespaces={latest.namespaces} />
           {(latest.namespaces || []).length ? (
             <table class="table compact ns-counts" data-testid="ns-counts">
               <thead>
