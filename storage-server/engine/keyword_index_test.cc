@@ -111,6 +111,39 @@ TEST(KeywordIndexTest, ScoresAreBm25) {
   EXPECT_EQ(index.live_documents(), contents.size());
 }
 
+// A term thousands of times in one field, and a field of more than 2^16 tokens, score exactly,
+// also after a trip through the derived-state file (a packed posting must not cut them).
+TEST(KeywordIndexTest, LongFieldsAndFrequentTermsScoreExactly) {
+  std::string frequent;  // "egg" 3000 times in 3000 tokens
+  for (int i = 0; i < 3000; ++i) absl::StrAppend(&frequent, "egg ");
+  std::string long_field = "egg hen";  // 70,002 tokens, "egg" once
+  for (int i = 0; i < 70000; ++i) absl::StrAppend(&long_field, " w", i % 97);
+  std::string last_narrow;  // "egg" 2047 times: the largest tf a posting holds with its length
+  for (int i = 0; i < 2047; ++i) absl::StrAppend(&last_narrow, "egg ");
+  const std::vector<std::string> texts = {"an egg and a hen", frequent, long_field, "hen hen egg",
+                                          last_narrow};
+  KeywordIndex index;
+  std::vector<std::vector<std::string>> corpus;
+  for (uint32_t i = 0; i < texts.size(); ++i) {
+    index.Add(i, {texts[i]}, /*born=*/1);
+    corpus.push_back(text::TokenizeText(texts[i], /*lowercase=*/true));
+  }
+  const KeywordIndex::Cut cut = index.TakeCut();
+  ByteWriter encoded;
+  index.EncodeTo(&encoded, cut, 1);
+  KeywordIndex decoded;
+  ByteReader in(encoded.out());
+  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
+  const std::vector<std::string> query = KeywordIndex::QueryTerms("egg hen");
+  for (const KeywordIndex* from : {&index, &decoded}) {
+    ScoreMap scores = Scored(*from, query, 1);
+    ASSERT_EQ(scores.size(), texts.size());
+    for (const auto& [number, score] : scores) {
+      EXPECT_NEAR(score.bm25, Bm25(query, corpus[number], corpus), 1e-9) << "document " << number;
+    }
+  }
+}
+
 // BM25F over the content and a weighted attribute, against the formula written out directly.
 TEST(KeywordIndexTest, AttributeFieldsWeighAndNormaliseByTheirOwnLength) {
   struct Doc {
