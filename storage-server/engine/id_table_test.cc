@@ -45,6 +45,25 @@ TEST(IdTableTest, EveryKeyIsFoundBeforeDuringAndAfterEachGrowth) {
   EXPECT_FALSE(t.Find(keys[5], [](uint32_t) { return false; }));
 }
 
+// The table a doubling takes is made (and its pages written) once the current one is 3/8 full,
+// and the doubling takes it rather than a new one.
+TEST(IdTableTest, TheDoublingTakesTheTablePreparedAtThreeEighths) {
+  IdTable t(16);  // 32 slots of 16 bytes
+  const std::vector<uint64_t> keys = Hashes(100, 4, /*with_zero=*/false);
+  const size_t slot = t.memory_bytes() / 32;
+  size_t i = 0;
+  for (; i < 12; ++i) t.Insert(keys[i], static_cast<uint32_t>(i));
+  EXPECT_EQ(t.memory_bytes(), 32 * slot);  // 12 of 32: not yet
+  t.Insert(keys[i], static_cast<uint32_t>(i));
+  ++i;
+  EXPECT_EQ(t.memory_bytes(), (32 + 64) * slot);  // the 13th insert saw 12 of 32 and made it
+  for (; i < 17; ++i) t.Insert(keys[i], static_cast<uint32_t>(i));
+  EXPECT_TRUE(t.migrating());                     // the 17th insert doubled the table...
+  EXPECT_EQ(t.memory_bytes(), (32 + 64) * slot);  // ...into the prepared one
+  for (; i < keys.size(); ++i) t.Insert(keys[i], static_cast<uint32_t>(i));
+  for (size_t j = 0; j < keys.size(); ++j) ASSERT_EQ(FindValue(t, keys, j), j);
+}
+
 TEST(IdTableTest, ReserveFinishesAMigrationAndKeepsEveryKey) {
   IdTable t(16);
   const std::vector<uint64_t> keys = Hashes(50000, 3);
