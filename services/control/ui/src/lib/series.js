@@ -96,10 +96,6 @@ export function namespaceSeries(ticks, field) {
   return { labels: names, data: [xs, ...ys] };
 }
 
-/**
- * Threshold level of a value: 'ok' | 'warn' | 'crit' | 'unknown', for thresholds {warn, crit}
- * (higher is worse).
- */
 // As the EngramStorageIndexLagging alert: one namespace's backlog above 50,000 vectors (levels
 // start at their bound, so 50,001).
 export const INDEX_BACKLOG = { warn: 50001 };
@@ -112,6 +108,10 @@ export function indexBacklogLevel(storage, namespaces) {
   return thresholdLevel(worst, INDEX_BACKLOG);
 }
 
+/**
+ * Threshold level of a value: 'ok' | 'warn' | 'crit' | 'unknown', for thresholds {warn, crit}
+ * (higher is worse).
+ */
 export function thresholdLevel(value, { warn, crit } = {}) {
   if (value === null || value === undefined || Number.isNaN(value)) return 'unknown';
   if (crit !== undefined && value >= crit) return 'crit';
