@@ -161,12 +161,12 @@ class IdTable {
   }
 
   // The table the next doubling will take is made when the current one is 3/8 full, and each
-  // insert until the doubling writes zeros over the next kTouchBytes of it. Its pages are then
-  // present before any lookup reads them: a calloc'ed page that a lookup reads first maps the
-  // shared zero page, and the insert's write to it then takes a second, copy-on-write fault that
-  // flushes the TLB on every core (the keyword thread's most frequent fault at batch ingest).
-  // C/8 inserts write 2C slots' bytes (32 C) at 256 per insert; kTouchBytes is twice that.
-  static constexpr size_t kTouchBytes = 512;
+  // insert until the doubling writes a zero into its next page. Its pages are then present
+  // before any lookup reads them: a calloc'ed page that a lookup reads first maps the shared zero
+  // page, and the insert's write to it then takes a second, copy-on-write fault that flushes the
+  // TLB on every core (the keyword thread's most frequent fault at batch ingest). A page holds
+  // 256 slots: the 2C slots' pages take C/128 inserts, the C/8 before the doubling are plenty.
+  static constexpr size_t kPageSlots = 4096 / sizeof(Slot);
   void PrepareNext() {
     const size_t cap = current_->mask + 1;
     if (next_ == nullptr) {
@@ -174,11 +174,10 @@ class IdTable {
       next_ = NewTable(cap * 2);
       next_touched_ = 0;
     }
-    const size_t bytes = (next_->mask + 1) * sizeof(Slot);
-    if (next_touched_ >= bytes) return;
-    const size_t n = std::min(kTouchBytes, bytes - next_touched_);
-    std::memset(reinterpret_cast<char*>(next_->slots.get()) + next_touched_, 0, n);
-    next_touched_ += n;
+    if (next_touched_ > next_->mask) return;
+    // Not yet published: no reader sees it. The store of zero over zero only faults the page in.
+    std::atomic_ref<uint64_t>(next_->slots[next_touched_].tag).store(0, std::memory_order_relaxed);
+    next_touched_ += kPageSlots;
   }
   // A table of `capacity` slots: the prepared one if it has that size, else a new one.
   Table* TakeNext(size_t capacity) {
@@ -216,7 +215,7 @@ class IdTable {
   const Table* draining_ = nullptr;
   size_t migrated_ = 0;  // slots of draining_ moved so far
   Table* next_ = nullptr;    // made by PrepareNext, not yet published
-  size_t next_touched_ = 0;  // bytes of next_ written so far
+  size_t next_touched_ = 0;  // the first slot of next_ whose page has not been written yet
   size_t size_ = 0;
 };
 
