@@ -81,6 +81,7 @@ class IdTable {
   // Writer only: makes room for `n` entries in all at once (recovery, before readers), finishing
   // any migration, so that no insert up to n grows the table.
   void Reserve(size_t n) {
+    reserved_ = std::max(reserved_, n);
     if (draining_ != nullptr) MigrateSome(SIZE_MAX);
     size_t cap = current_->mask + 1;
     if (cap >= n * 2) return;
@@ -170,7 +171,9 @@ class IdTable {
   void PrepareNext() {
     const size_t cap = current_->mask + 1;
     if (next_ == nullptr) {
-      if (size_ * 8 < cap * 3) return;
+      // Not while a Reserve()d load (recovery) fills the table: that is sized to hold it, and a
+      // table prepared then would be resident at startup for writes that may not come.
+      if (size_ * 8 < cap * 3 || size_ < reserved_) return;
       next_ = NewTable(cap * 2);
       next_touched_ = 0;
     }
@@ -216,6 +219,7 @@ class IdTable {
   size_t migrated_ = 0;  // slots of draining_ moved so far
   Table* next_ = nullptr;    // made by PrepareNext, not yet published
   size_t next_touched_ = 0;  // the first slot of next_ whose page has not been written yet
+  size_t reserved_ = 0;      // the largest Reserve(n)
   size_t size_ = 0;
 };
 

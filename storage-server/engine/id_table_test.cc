@@ -64,6 +64,23 @@ TEST(IdTableTest, TheDoublingTakesTheTablePreparedAtThreeEighths) {
   for (size_t j = 0; j < keys.size(); ++j) ASSERT_EQ(FindValue(t, keys, j), j);
 }
 
+// Inserts that fill a Reserve()d table (recovery) prepare nothing: startup memory stays the
+// table's own. Later inserts past 3/8 do.
+TEST(IdTableTest, AReservedLoadPreparesNoNextTable) {
+  IdTable t(16);
+  const std::vector<uint64_t> keys = Hashes(200, 5, /*with_zero=*/false);
+  t.Reserve(100);  // 256 slots: 100 is past 3/8 of them
+  const size_t reserved_bytes = t.memory_bytes();
+  size_t i = 0;
+  for (; i < 100; ++i) t.Insert(keys[i], static_cast<uint32_t>(i));
+  EXPECT_EQ(t.memory_bytes(), reserved_bytes);
+  t.Insert(keys[i], static_cast<uint32_t>(i));
+  ++i;
+  EXPECT_GT(t.memory_bytes(), reserved_bytes);
+  for (; i < keys.size(); ++i) t.Insert(keys[i], static_cast<uint32_t>(i));
+  for (size_t j = 0; j < keys.size(); ++j) ASSERT_EQ(FindValue(t, keys, j), j);
+}
+
 TEST(IdTableTest, ReserveFinishesAMigrationAndKeepsEveryKey) {
   IdTable t(16);
   const std::vector<uint64_t> keys = Hashes(50000, 3);
