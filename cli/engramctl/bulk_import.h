@@ -9,8 +9,9 @@
 // so memory stays bounded. A batch refused with RESOURCE_EXHAUSTED or UNAVAILABLE is retried with
 // backoff (LearnBatch is atomic, so a refused batch changed nothing, and ids make a repeat
 // idempotent). A batch refused as WRITE_TOO_LARGE (its items and the associations extracted for
-// them need more than one atomic storage write) is sent again as two halves, recursively. The first failure stops the pipeline: later Add calls return it without sending,
-// batches already queued are dropped, and its message is prefixed with the batch's label.
+// them need more than one atomic storage write) is sent again as two halves, recursively. The
+// first failure stops the pipeline: later Add calls return it without sending, batches already
+// queued are dropped, and its message is prefixed with the batch's label.
 //
 // Input errors (a bad JSONL line) name the input and the line and are reported before anything
 // of that batch is sent; batches before it have been sent by then.

@@ -165,11 +165,9 @@ TEST_F(BulkImportTest, RejectedBatchStopsTheImportWithoutRetry) {
 // order; a single item that still does not fit fails the import with the server's message.
 TEST_F(BulkImportTest, ABatchTooLargeForOneWriteIsSentInHalves) {
   auto too_large = [] {
-    status::ErrorDetail detail;
-    detail.set_reason(status::ErrorDetail::WRITE_TOO_LARGE);
-    detail.set_field("items");
     return status::ToGrpcStatus(status::WithDetail(
-        absl::InvalidArgumentError("items: this call needs 1200 storage mutations"), detail));
+        absl::InvalidArgumentError("items: this call needs 1200 storage mutations"),
+        status::WriteTooLargeDetail("items")));
   };
   std::vector<std::vector<std::string>> sent;
   EXPECT_CALL(stub_, LearnBatch(_, _, _))

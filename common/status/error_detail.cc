@@ -57,6 +57,12 @@ ErrorDetail FieldDetail(std::string_view field) {
   return detail;
 }
 
+ErrorDetail WriteTooLargeDetail(std::string_view field) {
+  ErrorDetail detail = FieldDetail(field);
+  detail.set_reason(ErrorDetail::WRITE_TOO_LARGE);
+  return detail;
+}
+
 absl::Status NamespaceNotFound(std::string_view name) {
   ErrorDetail detail;
   detail.set_reason(ErrorDetail::NAMESPACE_NOT_FOUND);

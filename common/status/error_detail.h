@@ -40,6 +40,9 @@ ErrorDetail DependencyDetail(std::string_view dependency);
 // `retry_after_seconds` is clamped to 1..3600.
 ErrorDetail RateLimitedDetail(std::string_view scope, int retry_after_seconds);
 ErrorDetail FieldDetail(std::string_view field);
+// A request that needs more storage mutations than one atomic write holds; `field` names the
+// part to send in smaller pieces (e.g. "items").
+ErrorDetail WriteTooLargeDetail(std::string_view field);
 absl::Status NamespaceNotFound(std::string_view name);
 
 // The dependency named by a DEPENDENCY_UNAVAILABLE detail, or "" when there is none.

@@ -42,6 +42,10 @@ TEST(ErrorDetailTest, AccessorsOnlyAnswerForTheirReason) {
   EXPECT_EQ(GetDetail(limited)->scope(), "namespace");
   EXPECT_EQ(RetryAfterSeconds(limited), 7);
   EXPECT_EQ(FieldOf(limited), "");
+  absl::Status too_large =
+      WithDetail(absl::InvalidArgumentError("x"), WriteTooLargeDetail("items"));
+  EXPECT_TRUE(HasReason(too_large, ErrorDetail::WRITE_TOO_LARGE));
+  EXPECT_EQ(FieldOf(too_large), "items");
 }
 
 TEST(ErrorDetailTest, RetryAfterIsClampedAndDefaultsToOne) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -42,6 +43,17 @@ ScoreMap Scored(const KeywordIndex& index, const std::vector<std::string>& terms
         << "concept " << s.concept_number << " twice";
   }
   return out;
+}
+
+// `index` at `seq` through the derived-state file (EncodeTo, then DecodeFrom into a fresh index).
+std::unique_ptr<KeywordIndex> ThroughDerivedState(const KeywordIndex& index, uint64_t seq) {
+  ByteWriter encoded;
+  index.EncodeTo(&encoded, index.TakeCut(), seq);
+  auto decoded = std::make_unique<KeywordIndex>();
+  ByteReader in(encoded.out());
+  const absl::Status status = decoded->DecodeFrom(&in);
+  EXPECT_TRUE(status.ok()) << status;
+  return status.ok() ? std::move(decoded) : nullptr;
 }
 
 TEST(KeywordIndexTest, QueryTermsAreLowercasedDistinctAndBounded) {
@@ -128,14 +140,10 @@ TEST(KeywordIndexTest, LongFieldsAndFrequentTermsScoreExactly) {
     index.Add(i, {texts[i]}, /*born=*/1);
     corpus.push_back(text::TokenizeText(texts[i], /*lowercase=*/true));
   }
-  const KeywordIndex::Cut cut = index.TakeCut();
-  ByteWriter encoded;
-  index.EncodeTo(&encoded, cut, 1);
-  KeywordIndex decoded;
-  ByteReader in(encoded.out());
-  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
+  const std::unique_ptr<KeywordIndex> decoded = ThroughDerivedState(index, 1);
+  ASSERT_NE(decoded, nullptr);
   const std::vector<std::string> query = KeywordIndex::QueryTerms("egg hen");
-  for (const KeywordIndex* from : {&index, &decoded}) {
+  for (const KeywordIndex* from : {&index, decoded.get()}) {
     ScoreMap scores = Scored(*from, query, 1);
     ASSERT_EQ(scores.size(), texts.size());
     for (const auto& [number, score] : scores) {
@@ -529,12 +537,9 @@ TEST(KeywordIndexTest, ManyDocumentsWithUpdatesScoreAsComputedDirectly) {
   }
   const double avgdl = live_tokens / live;
   // The same index through the derived-state file: the retired documents' marks come back.
-  const KeywordIndex::Cut cut = index.TakeCut();
-  ByteWriter encoded;
-  index.EncodeTo(&encoded, cut, seq);
-  KeywordIndex decoded;
-  ByteReader in(encoded.out());
-  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
+  const std::unique_ptr<KeywordIndex> decoded_index = ThroughDerivedState(index, seq);
+  ASSERT_NE(decoded_index, nullptr);
+  const KeywordIndex& decoded = *decoded_index;
   for (uint64_t at : {before_updates / 3, before_updates + 5000, seq}) {
     for (int q = 0; q < 12; ++q) {
       std::vector<std::string> terms;
@@ -687,15 +692,11 @@ TEST(KeywordIndexTest, NamedListsTheVisibleConceptsOfOneName) {
   EXPECT_THAT(index.Named("steed", 9), ElementsAre(1));
 
   // And they survive the derived-state file.
-  const KeywordIndex::Cut cut = index.TakeCut();
-  ByteWriter out;
-  index.EncodeTo(&out, cut, 9);
-  KeywordIndex decoded;
-  ByteReader in(out.out());
-  ASSERT_TRUE(decoded.DecodeFrom(&in).ok());
-  EXPECT_THAT(decoded.Named("horse", 8), ElementsAre(1, 2));
-  EXPECT_THAT(decoded.Named("horse", 9), ElementsAre(2));
-  EXPECT_THAT(decoded.Named("steed", 9), ElementsAre(1));
+  const std::unique_ptr<KeywordIndex> decoded = ThroughDerivedState(index, 9);
+  ASSERT_NE(decoded, nullptr);
+  EXPECT_THAT(decoded->Named("horse", 8), ElementsAre(1, 2));
+  EXPECT_THAT(decoded->Named("horse", 9), ElementsAre(2));
+  EXPECT_THAT(decoded->Named("steed", 9), ElementsAre(1));
 }
 
 }  // namespace

@@ -182,15 +182,12 @@ absl::StatusOr<sv1::WriteRequest> BuildLearnWrite(const v1::LearnRequest& reques
   const int n = request.items_size();
   const size_t total = n + to_create.size() + associations.list().size();
   if (total > 1000) {
-    status::ErrorDetail detail;
-    detail.set_reason(status::ErrorDetail::WRITE_TOO_LARGE);
-    detail.set_field("items");
     return status::WithDetail(
         absl::InvalidArgumentError(
             absl::StrCat("items: this call needs ", total,
                          " storage mutations (concepts and associations), at most 1000 "
                          "fit in one atomic write; send fewer items")),
-        detail);
+        status::WriteTooLargeDetail("items"));
   }
   sv1::WriteRequest write;
   write.set_namespace_(request.namespace_());
